@@ -1,0 +1,186 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// ClientConfig configures a bus connection.
+type ClientConfig struct {
+	// URL of the NATS server.
+	URL string
+	// Credentials to authenticate with.
+	Credentials Credentials
+	// Stack whose subjects to use; default "default".
+	Stack string
+	// Name identifies the connection in the server's monitoring.
+	Name string
+	// OnClosed, when set, is called once when the connection is closed for good.
+	OnClosed func()
+}
+
+// Client is a connection to the bus.
+type Client struct {
+	nc   *nats.Conn
+	subj Subjects
+}
+
+// Connect dials the bus.
+func Connect(cfg ClientConfig) (*Client, error) {
+	if cfg.Stack == "" {
+		cfg.Stack = "default"
+	}
+	subj, err := NewSubjects(cfg.Stack)
+	if err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	opts := []nats.Option{
+		nats.UserInfo(cfg.Credentials.User, cfg.Credentials.Password),
+		nats.Name(cfg.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(100 * time.Millisecond),
+	}
+	if cfg.OnClosed != nil {
+		opts = append(opts, nats.ClosedHandler(func(*nats.Conn) { cfg.OnClosed() }))
+	}
+	nc, err := nats.Connect(cfg.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("bus: connecting to %s: %w", cfg.URL, err)
+	}
+	return &Client{nc: nc, subj: subj}, nil
+}
+
+// Subjects returns the subjects of the client's stack.
+func (c *Client) Subjects() Subjects { return c.subj }
+
+// Conn returns the underlying NATS connection.
+func (c *Client) Conn() *nats.Conn { return c.nc }
+
+// Close closes the connection without draining.
+func (c *Client) Close() { c.nc.Close() }
+
+// Drain stops taking messages, lets handlers of those already received finish, flushes and closes.
+func (c *Client) Drain(ctx context.Context) error {
+	closed := make(chan struct{})
+	c.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := c.nc.Drain(); err != nil {
+		return fmt.Errorf("bus: draining: %w", err)
+	}
+	select {
+	case <-closed:
+		return nil
+	case <-ctx.Done():
+		c.nc.Close()
+		return ctx.Err()
+	}
+}
+
+// Invoke sends inv to a worker and waits for the function's response, until ctx ends.
+// Errors wrap one of the package's sentinels, or ctx's error.
+func (c *Client) Invoke(ctx context.Context, inv Invocation) ([]byte, error) {
+	msg := &nats.Msg{
+		Subject: c.subj.Invoke(inv.Function),
+		Header:  make(nats.Header, 4),
+		Data:    inv.Payload,
+	}
+	msg.Header[HeaderEnvelope] = []string{EnvelopeVersion}
+	msg.Header[HeaderRequestID] = []string{inv.RequestID}
+	if d := formatDeadline(inv.Deadline); d != "" {
+		msg.Header[HeaderDeadline] = []string{d}
+	}
+	if inv.TraceParent != "" {
+		msg.Header[HeaderTraceParent] = []string{inv.TraceParent}
+	}
+	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
+	if err != nil {
+		switch {
+		case errors.Is(err, nats.ErrNoResponders):
+			return nil, fmt.Errorf("invoking %s: %w", inv.Function, ErrNoWorkers)
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("invoking %s: %w", inv.Function, ctx.Err())
+		}
+		return nil, fmt.Errorf("invoking %s: %w", inv.Function, err)
+	}
+	if code := reply.Header.Get(HeaderError); code != "" {
+		return nil, fmt.Errorf("invoking %s: %w", inv.Function, &RemoteError{Code: Code(code), Detail: reply.Header.Get(HeaderErrorDetail)})
+	}
+	return reply.Data, nil
+}
+
+// Handler serves one invocation. An error becomes a coded error reply; its text must not contain
+// request data.
+type Handler func(ctx context.Context, inv Invocation) ([]byte, error)
+
+// ServeInvocations subscribes to every function's invocations in the worker queue group. Each message is
+// handed to handle on its own goroutine through start, which may block to apply back-pressure, and which
+// the caller uses to own and wait for those goroutines.
+func (c *Client) ServeInvocations(start func(func()), handle Handler, log *slog.Logger) (*nats.Subscription, error) {
+	sub, err := c.nc.QueueSubscribe(c.subj.InvokeAll(), QueueWorkers, func(m *nats.Msg) {
+		start(func() { c.serve(m, handle, log) })
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bus: subscribing to invocations: %w", err)
+	}
+	// Invocations may be large; let a worker hold many pending without being a slow consumer.
+	if err := sub.SetPendingLimits(-1, 512<<20); err != nil {
+		return nil, fmt.Errorf("bus: setting pending limits: %w", err)
+	}
+	return sub, nil
+}
+
+func (c *Client) serve(m *nats.Msg, handle Handler, log *slog.Logger) {
+	inv, err := c.decode(m)
+	var out []byte
+	if err == nil {
+		ctx := context.Background()
+		if !inv.Deadline.IsZero() {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, inv.Deadline)
+			defer cancel()
+		}
+		out, err = handle(ctx, inv)
+	}
+	reply := &nats.Msg{Subject: m.Reply, Data: out}
+	if err != nil {
+		reply.Data = nil
+		reply.Header = nats.Header{
+			HeaderError:       []string{string(CodeOf(err))},
+			HeaderErrorDetail: []string{err.Error()},
+		}
+	}
+	if m.Reply == "" {
+		return
+	}
+	if err := c.nc.PublishMsg(reply); err != nil {
+		log.Warn("reply to invocation failed", "request_id", inv.RequestID, "function", inv.Function, "err", err)
+	}
+}
+
+func (c *Client) decode(m *nats.Msg) (Invocation, error) {
+	fn, _ := c.subj.FunctionOf(m.Subject)
+	inv := Invocation{Function: fn, Payload: m.Data}
+	if v := m.Header.Get(HeaderEnvelope); v != EnvelopeVersion {
+		return inv, fmt.Errorf("envelope version %q: %w", v, ErrBadEnvelope)
+	}
+	inv.RequestID = m.Header.Get(HeaderRequestID)
+	inv.TraceParent = m.Header.Get(HeaderTraceParent)
+	d, err := parseDeadline(m.Header.Get(HeaderDeadline))
+	if err != nil {
+		return inv, fmt.Errorf("deadline: %w", ErrBadEnvelope)
+	}
+	inv.Deadline = d
+	return inv, nil
+}
+
+// AnnounceReady tells the control process that the worker id is subscribed.
+func (c *Client) AnnounceReady(id string) error {
+	if err := c.nc.Publish(c.subj.WorkerReady(), []byte(id)); err != nil {
+		return err
+	}
+	return c.nc.Flush()
+}

@@ -1,0 +1,40 @@
+// Package bus owns the message bus between Gatehouse's gateway and its scheduler workers: the embedded
+// NATS server, client connections, subject names, the invocation envelope, and the error codes that cross
+// the wire.
+//
+// # Subjects
+//
+// Every subject starts with "gh.<stack>." so several stacks can share one NATS cluster:
+//
+//	gh.<stack>.invoke.<function>   an invocation; workers subscribe in the queue group "workers"
+//	gh.<stack>.worker.ready        a worker announces that it is subscribed and ready (payload: worker id)
+//
+// # Roles and permissions
+//
+// The embedded server requires credentials. [Server] generates one random password per role on every
+// start and hands them out through [Server.Credentials]:
+//
+//   - RoleGateway may publish invocations and subscribe to its reply inboxes.
+//   - RoleWorker may subscribe to invocations (queue group only), publish readiness, and reply to the
+//     requests it received (one reply each); it can neither invoke functions nor read other replies.
+//   - RoleControl (the process that supervises workers) may do everything within the stack's subjects.
+//
+// The server listens on loopback only.
+//
+// # Envelope (schema version 1)
+//
+// An invocation is a NATS request whose body is the event exactly as the function receives it (for HTTP
+// APIs the payload format 2.0 JSON). Metadata travels in NATS headers, so the body is never re-encoded:
+//
+//	Gh-Envelope     "1", the envelope schema version; a worker refuses a version it does not know
+//	Gh-Request-Id   the gateway's request id (also the apigw-requestid response header)
+//	Gh-Deadline     the invocation deadline, Unix milliseconds
+//	traceparent     W3C trace context, passed through when the client sent one
+//
+// The reply's body is the function's response. A failed invocation carries no body and two headers:
+//
+//	Gh-Error        an error code (see [Code]), converted back to a sentinel error on arrival
+//	Gh-Error-Detail a short human-readable detail, never containing request data
+//
+// Invocations may carry bodies up to [MaxPayload] bytes (10 MB HTTP bodies grow by a third in base64).
+package bus

@@ -1,0 +1,166 @@
+package bus
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Role is a kind of bus user with its own permissions.
+type Role string
+
+// Roles.
+const (
+	RoleControl Role = "control"
+	RoleGateway Role = "gateway"
+	RoleWorker  Role = "worker"
+)
+
+// Credentials are a user name and password for the bus.
+type Credentials struct {
+	User     string
+	Password string
+}
+
+// ServerConfig configures the embedded NATS server. The zero value listens on a random loopback port.
+type ServerConfig struct {
+	// Host is the listen address; default "127.0.0.1".
+	Host string
+	// Port is the listen port; 0 picks a free one.
+	Port int
+	// Stack names the stack whose subjects the roles are limited to; default "default".
+	Stack string
+	// ReadyTimeout bounds how long Start waits for the server to accept connections; default 10s.
+	ReadyTimeout time.Duration
+}
+
+// Server is the embedded NATS server.
+type Server struct {
+	cfg   ServerConfig
+	subj  Subjects
+	creds map[Role]Credentials
+	ns    *server.Server
+}
+
+// NewServer validates cfg and generates credentials. It starts nothing.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+	}
+	if cfg.Stack == "" {
+		cfg.Stack = "default"
+	}
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = 10 * time.Second
+	}
+	if ip := net.ParseIP(cfg.Host); ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("bus: embedded server must listen on a loopback address, not %q", cfg.Host)
+	}
+	subj, err := NewSubjects(cfg.Stack)
+	if err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	s := &Server{cfg: cfg, subj: subj, creds: map[Role]Credentials{}}
+	for _, r := range []Role{RoleControl, RoleGateway, RoleWorker} {
+		pw, err := randomSecret()
+		if err != nil {
+			return nil, fmt.Errorf("bus: generating credentials: %w", err)
+		}
+		s.creds[r] = Credentials{User: string(r), Password: pw}
+	}
+	return s, nil
+}
+
+func randomSecret() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// Credentials returns the credentials generated for role.
+func (s *Server) Credentials(role Role) Credentials { return s.creds[role] }
+
+func (s *Server) users() []*server.User {
+	all := s.subj.All()
+	return []*server.User{
+		{
+			Username: s.creds[RoleControl].User, Password: s.creds[RoleControl].Password,
+			Permissions: &server.Permissions{
+				Publish:   &server.SubjectPermission{Allow: []string{all, "_INBOX.>"}},
+				Subscribe: &server.SubjectPermission{Allow: []string{all, "_INBOX.>"}},
+			},
+		},
+		{
+			Username: s.creds[RoleGateway].User, Password: s.creds[RoleGateway].Password,
+			Permissions: &server.Permissions{
+				Publish:   &server.SubjectPermission{Allow: []string{s.subj.InvokeAll()}},
+				Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
+			},
+		},
+		{
+			Username: s.creds[RoleWorker].User, Password: s.creds[RoleWorker].Password,
+			Permissions: &server.Permissions{
+				Publish: &server.SubjectPermission{Allow: []string{s.subj.WorkerReady()}},
+				// Workers may only take invocations as members of the queue group.
+				Subscribe: &server.SubjectPermission{Allow: []string{s.subj.InvokeAll() + " " + QueueWorkers}},
+				Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: 15 * time.Minute},
+			},
+		},
+	}
+}
+
+// Start starts the server and waits until it accepts connections.
+func (s *Server) Start() error {
+	port := s.cfg.Port
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	opts := &server.Options{
+		ServerName: "gatehouse-" + s.cfg.Stack,
+		Host:       s.cfg.Host,
+		Port:       port,
+		NoLog:      true,
+		NoSigs:     true,
+		MaxPayload: MaxPayload,
+		// Pending bytes per client must hold several maximal messages.
+		MaxPending: 8 * MaxPayload,
+		Users:      s.users(),
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return fmt.Errorf("bus: creating server: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(s.cfg.ReadyTimeout) {
+		ns.Shutdown()
+		return errors.New("bus: server did not become ready")
+	}
+	s.ns = ns
+	return nil
+}
+
+// ClientURL returns the URL clients connect to.
+func (s *Server) ClientURL() string {
+	if s.ns == nil {
+		return ""
+	}
+	addr := s.ns.Addr().(*net.TCPAddr)
+	return "nats://" + net.JoinHostPort(s.cfg.Host, strconv.Itoa(addr.Port))
+}
+
+// Shutdown stops the server and waits for it to finish.
+func (s *Server) Shutdown() {
+	if s.ns == nil {
+		return
+	}
+	s.ns.Shutdown()
+	s.ns.WaitForShutdown()
+}

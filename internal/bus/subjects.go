@@ -1,0 +1,53 @@
+package bus
+
+import (
+	"fmt"
+	"strings"
+)
+
+// QueueWorkers is the queue group in which workers take invocations.
+const QueueWorkers = "workers"
+
+// Subjects names the subjects of one stack.
+type Subjects struct {
+	prefix string
+}
+
+// NewSubjects returns the subjects of the named stack. The name must be a valid subject token.
+func NewSubjects(stack string) (Subjects, error) {
+	if err := ValidToken(stack); err != nil {
+		return Subjects{}, fmt.Errorf("stack name: %w", err)
+	}
+	return Subjects{prefix: "gh." + stack + "."}, nil
+}
+
+// All matches every subject of the stack.
+func (s Subjects) All() string { return s.prefix + ">" }
+
+// Invoke is the subject on which the named function is invoked.
+func (s Subjects) Invoke(function string) string { return s.prefix + "invoke." + function }
+
+// InvokeAll matches the invocation subjects of every function.
+func (s Subjects) InvokeAll() string { return s.prefix + "invoke.*" }
+
+// FunctionOf returns the function named by an invocation subject.
+func (s Subjects) FunctionOf(subject string) (string, bool) {
+	return strings.CutPrefix(subject, s.prefix+"invoke.")
+}
+
+// WorkerReady is where a worker announces it is ready.
+func (s Subjects) WorkerReady() string { return s.prefix + "worker.ready" }
+
+// ValidToken reports whether s can be used as one subject token: 1 to 128 characters of letters, digits,
+// '-' and '_'.
+func ValidToken(s string) error {
+	if s == "" || len(s) > 128 {
+		return fmt.Errorf("%q must be 1 to 128 characters", s)
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return fmt.Errorf("%q may contain only letters, digits, '-' and '_'", s)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,89 @@
+package runtimes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// Config configures an [Engine]. The zero value compiles without a persistent cache.
+type Config struct {
+	// CacheDir holds wazero's compilation cache; "" keeps compiled code in memory only.
+	CacheDir string
+	// MaxResponseBytes caps a function's response; default 6 MiB (Lambda's synchronous payload limit).
+	MaxResponseBytes int
+}
+
+// DefaultMaxResponseBytes is the default cap on a response: Lambda's 6 MB synchronous payload.
+const DefaultMaxResponseBytes = 6 << 20
+
+// Sentinel errors.
+var (
+	// ErrABI means a module speaks no ABI Gatehouse knows, or is ambiguous.
+	ErrABI = errors.New("unsupported module ABI")
+	// ErrFunction means the function reported an error; the instance stays usable.
+	ErrFunction = errors.New("function error")
+	// ErrTrap means the guest trapped or panicked; the instance is discarded.
+	ErrTrap = errors.New("function crashed")
+	// ErrResponseTooLarge means the response exceeded the configured cap.
+	ErrResponseTooLarge = errors.New("function response too large")
+	// ErrClosed means the instance or engine was closed.
+	ErrClosed = errors.New("closed")
+)
+
+// Engine compiles and instantiates modules. It is safe for concurrent use.
+type Engine struct {
+	cfg   Config
+	cache wazero.CompilationCache
+	rt    wazero.Runtime
+}
+
+// NewEngine creates a wazero runtime with WASI and the compilation cache.
+func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
+	if cfg.MaxResponseBytes <= 0 {
+		cfg.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	rc := wazero.NewRuntimeConfigCompiler()
+	var cache wazero.CompilationCache
+	if cfg.CacheDir != "" {
+		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("runtimes: opening compilation cache: %w", err)
+		}
+		cache = c
+		rc = rc.WithCompilationCache(c)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("runtimes: instantiating WASI: %w", err)
+	}
+	return &Engine{cfg: cfg, cache: cache, rt: rt}, nil
+}
+
+// Close releases every module and instance of the engine.
+func (e *Engine) Close(ctx context.Context) error {
+	err := e.rt.Close(ctx)
+	if e.cache != nil {
+		err = errors.Join(err, e.cache.Close(ctx))
+	}
+	return err
+}
+
+// Compile compiles wasm and decides its ABI. With a cache directory, a module compiled before (by any
+// process sharing the directory) is loaded from the cache instead.
+func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
+	cm, err := e.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("runtimes: compiling module: %w", err)
+	}
+	abi, err := detectABI(cm)
+	if err != nil {
+		cm.Close(ctx)
+		return nil, err
+	}
+	return &Module{e: e, cm: cm, abi: abi}, nil
+}

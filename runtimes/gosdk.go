@@ -1,0 +1,40 @@
+package runtimes
+
+import (
+	"embed"
+	"io/fs"
+)
+
+// SDKImportPath is the import path of the Go guest SDK.
+const SDKImportPath = "gatehouse.dev/gatehouse/runtimes/sdk"
+
+//go:embed sdk/*.go
+var sdkSource embed.FS
+
+// GoSDKSource returns the SDK's Go source files (tests excluded), so functions can be built against it
+// outside this repository.
+func GoSDKSource() fs.FS {
+	sub, err := fs.Sub(sdkSource, "sdk")
+	if err != nil {
+		panic(err) // the embedded tree always has the directory
+	}
+	return sdk{sub}
+}
+
+// sdk hides test files from the embedded tree.
+type sdk struct{ fs.FS }
+
+func (s sdk) ReadDir(name string) ([]fs.DirEntry, error) {
+	all, err := fs.ReadDir(s.FS, name)
+	var out []fs.DirEntry
+	for _, e := range all {
+		if !isTestFile(e.Name()) {
+			out = append(out, e)
+		}
+	}
+	return out, err
+}
+
+func isTestFile(name string) bool {
+	return len(name) > 8 && name[len(name)-8:] == "_test.go"
+}

@@ -1,0 +1,287 @@
+package runtimes
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// Module is a compiled module whose ABI is known. It is immutable and safe for concurrent use.
+type Module struct {
+	e   *Engine
+	cm  wazero.CompiledModule
+	abi ABI
+}
+
+// ABI returns the module's ABI.
+func (m *Module) ABI() ABI { return m.abi }
+
+// Close releases the compiled code. Instances must be closed first.
+func (m *Module) Close(ctx context.Context) error { return m.cm.Close(ctx) }
+
+// InstanceConfig describes the sandbox of one function version.
+type InstanceConfig struct {
+	// FunctionName and Version identify the function to the guest (AWS_LAMBDA_FUNCTION_NAME, ...).
+	FunctionName string
+	Version      string
+	// MemoryMB is reported to the guest as AWS_LAMBDA_FUNCTION_MEMORY_SIZE.
+	MemoryMB int
+	// Env holds the function's configured environment variables: the only ones it sees besides the
+	// AWS_LAMBDA_* and GATEHOUSE_* variables describing it.
+	Env map[string]string
+	// Stdout and Stderr receive the guest's output (for a command module, its stderr only; its stdout is
+	// the response). Nil discards.
+	Stdout, Stderr io.Writer
+}
+
+// Meta is what a guest learns about one invocation.
+type Meta struct {
+	RequestID   string
+	Deadline    time.Time
+	TraceParent string
+}
+
+var instanceSeq atomic.Uint64
+
+func (m *Module) moduleConfig(cfg InstanceConfig) wazero.ModuleConfig {
+	mc := wazero.NewModuleConfig().
+		WithName(""). // anonymous: many instances of one module may live at once
+		WithStartFunctions().
+		WithSysWalltime().
+		WithSysNanotime().
+		WithSysNanosleep().
+		WithRandSource(rand.Reader).
+		WithArgs(cfg.FunctionName)
+	if cfg.Stdout != nil {
+		mc = mc.WithStdout(cfg.Stdout)
+	}
+	if cfg.Stderr != nil {
+		mc = mc.WithStderr(cfg.Stderr)
+	}
+	for k, v := range cfg.Env {
+		mc = mc.WithEnv(k, v)
+	}
+	version := cfg.Version
+	if version == "" {
+		version = "$LATEST"
+	}
+	mc = mc.WithEnv("AWS_LAMBDA_FUNCTION_NAME", cfg.FunctionName).
+		WithEnv("AWS_LAMBDA_FUNCTION_VERSION", version).
+		WithEnv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", strconv.Itoa(cfg.MemoryMB)).
+		WithEnv("AWS_LAMBDA_LOG_GROUP_NAME", "/gatehouse/"+cfg.FunctionName).
+		WithEnv("AWS_REGION", "us-east-1").
+		WithEnv("GATEHOUSE_FUNCTION_ABI", m.abi.String())
+	return mc
+}
+
+// Instance is a sandbox that serves invocations one at a time. It is not safe for concurrent use.
+type Instance struct {
+	m      *Module
+	cfg    InstanceConfig
+	mod    api.Module // nil for command modules, which instantiate per invocation
+	mem    api.Memory
+	alloc  api.Function
+	handle api.Function
+	broken bool
+}
+
+// Instantiate creates a sandbox. For a reactor it instantiates the module and calls _initialize, so the
+// first invocation is warm; for a command module it only prepares the configuration.
+func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance, error) {
+	inst := &Instance{m: m, cfg: cfg}
+	if m.abi == ABICommand {
+		return inst, nil
+	}
+	mod, err := m.e.rt.InstantiateModule(ctx, m.cm, m.moduleConfig(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("runtimes: instantiating %s: %w", cfg.FunctionName, err)
+	}
+	if init := mod.ExportedFunction(ExportInitialize); init != nil {
+		if _, err := init.Call(ctx); err != nil {
+			mod.Close(ctx)
+			return nil, fmt.Errorf("runtimes: initializing %s: %w: %w", cfg.FunctionName, ErrTrap, err)
+		}
+	}
+	inst.mod = mod
+	inst.mem = mod.ExportedMemory(ExportMemory)
+	inst.alloc = mod.ExportedFunction(ExportAlloc)
+	inst.handle = mod.ExportedFunction(ExportHandle)
+	return inst, nil
+}
+
+// Broken reports whether the instance trapped or panicked and must not be used again.
+func (i *Instance) Broken() bool { return i.broken }
+
+// Close releases the instance.
+func (i *Instance) Close(ctx context.Context) error {
+	i.broken = true
+	if i.mod == nil {
+		return nil
+	}
+	return i.mod.Close(ctx)
+}
+
+// FunctionError is an error the function itself reported.
+type FunctionError struct {
+	Type    string `json:"errorType"`
+	Message string `json:"errorMessage"`
+}
+
+func (e *FunctionError) Error() string {
+	if e.Type == "" {
+		return e.Message
+	}
+	return e.Type + ": " + e.Message
+}
+
+// Unwrap makes errors.Is(err, ErrFunction) true.
+func (e *FunctionError) Unwrap() error { return ErrFunction }
+
+// Invoke runs the function on event and returns its response. A returned error wraps ErrFunction (the
+// function reported an error), ErrTrap (it crashed; the instance is now broken), ErrResponseTooLarge or
+// ErrClosed.
+func (i *Instance) Invoke(ctx context.Context, meta Meta, event []byte) ([]byte, error) {
+	if i.broken {
+		return nil, ErrClosed
+	}
+	if i.m.abi == ABICommand {
+		return i.invokeCommand(ctx, meta, event)
+	}
+	return i.invokeReactor(ctx, meta, event)
+}
+
+func (i *Instance) encodeMeta(meta Meta) []byte {
+	var deadline int64
+	if !meta.Deadline.IsZero() {
+		deadline = meta.Deadline.UnixMilli()
+	}
+	b, _ := json.Marshal(struct {
+		RequestID       string `json:"requestId"`
+		FunctionName    string `json:"functionName"`
+		FunctionVersion string `json:"functionVersion"`
+		MemoryMB        int    `json:"memoryLimitInMB"`
+		DeadlineMs      int64  `json:"deadlineMs"`
+		TraceParent     string `json:"traceparent,omitempty"`
+	}{meta.RequestID, i.cfg.FunctionName, i.cfg.Version, i.cfg.MemoryMB, deadline, meta.TraceParent})
+	return b
+}
+
+func (i *Instance) invokeReactor(ctx context.Context, meta Meta, event []byte) ([]byte, error) {
+	mb := i.encodeMeta(meta)
+	total := uint64(len(mb)) + uint64(len(event))
+	if total > 1<<31 {
+		return nil, fmt.Errorf("runtimes: event of %d bytes is too large", len(event))
+	}
+	res, err := i.alloc.Call(ctx, total)
+	if err != nil {
+		i.broken = true
+		return nil, fmt.Errorf("%w: %s: %w", ErrTrap, ExportAlloc, err)
+	}
+	ptr := uint32(res[0])
+	if !i.mem.Write(ptr, mb) || !i.mem.Write(ptr+uint32(len(mb)), event) {
+		i.broken = true
+		return nil, fmt.Errorf("%w: %s returned an out-of-range buffer", ErrTrap, ExportAlloc)
+	}
+	res, err = i.handle.Call(ctx, uint64(ptr), uint64(len(mb)), uint64(len(event)))
+	if err != nil {
+		i.broken = true
+		return nil, fmt.Errorf("%w: %w", ErrTrap, err)
+	}
+	outPtr, outLen := uint32(res[0]>>32), uint32(res[0])
+	if outLen == 0 {
+		i.broken = true
+		return nil, fmt.Errorf("%w: %s returned no output", ErrTrap, ExportHandle)
+	}
+	if int(outLen)-1 > i.m.e.cfg.MaxResponseBytes {
+		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrResponseTooLarge, outLen-1, i.m.e.cfg.MaxResponseBytes)
+	}
+	view, ok := i.mem.Read(outPtr, outLen)
+	if !ok {
+		i.broken = true
+		return nil, fmt.Errorf("%w: %s returned an out-of-range response", ErrTrap, ExportHandle)
+	}
+	status, body := view[0], view[1:]
+	switch status {
+	case statusOK:
+		return bytes.Clone(body), nil
+	case statusError, statusPanicked:
+		if status == statusPanicked {
+			i.broken = true
+		}
+		return nil, decodeFunctionError(body)
+	}
+	i.broken = true
+	return nil, fmt.Errorf("%w: unknown response status %d", ErrTrap, status)
+}
+
+func decodeFunctionError(body []byte) error {
+	fe := &FunctionError{}
+	if err := json.Unmarshal(body, fe); err != nil || (fe.Message == "" && fe.Type == "") {
+		fe.Message = string(truncate(body, 256))
+	}
+	return fe
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
+
+// cappedBuffer keeps at most max bytes and remembers whether more were written.
+type cappedBuffer struct {
+	buf      bytes.Buffer
+	max      int
+	overflow bool
+}
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	if room := c.max - c.buf.Len(); len(p) > room {
+		c.overflow = true
+		if room > 0 {
+			c.buf.Write(p[:room])
+		}
+		return len(p), nil
+	}
+	return c.buf.Write(p)
+}
+
+func (i *Instance) invokeCommand(ctx context.Context, meta Meta, event []byte) ([]byte, error) {
+	out := &cappedBuffer{max: i.m.e.cfg.MaxResponseBytes}
+	cfg := i.cfg
+	cfg.Stdout = out
+	mc := i.m.moduleConfig(cfg).
+		WithStdin(bytes.NewReader(event)).
+		WithStartFunctions(ExportStart).
+		WithEnv("GATEHOUSE_REQUEST_ID", meta.RequestID).
+		WithEnv("GATEHOUSE_INVOCATION", string(i.encodeMeta(meta)))
+	mod, err := i.m.e.rt.InstantiateModule(ctx, i.m.cm, mc)
+	if mod != nil {
+		defer mod.Close(ctx)
+	}
+	if err != nil {
+		var exit *sys.ExitError
+		if !errors.As(err, &exit) {
+			return nil, fmt.Errorf("%w: %w", ErrTrap, err)
+		}
+		if exit.ExitCode() != 0 {
+			return nil, decodeFunctionError(out.buf.Bytes())
+		}
+	}
+	if out.overflow {
+		return nil, fmt.Errorf("%w: over %d bytes", ErrResponseTooLarge, out.max)
+	}
+	return out.buf.Bytes(), nil
+}
