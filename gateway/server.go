@@ -1,0 +1,357 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"gatehouse.dev/gatehouse/internal/bus"
+)
+
+// Defaults and limits.
+const (
+	// DefaultBodyLimit is API Gateway's HTTP API payload limit, 10 MB.
+	DefaultBodyLimit = 10 << 20
+	// DefaultIntegrationTimeout is the integration timeout of a route that sets none.
+	DefaultIntegrationTimeout = 30 * time.Second
+	// DefaultStage is the stage that serves requests whose first path segment names no stage.
+	DefaultStage = "$default"
+	// HeaderRequestID carries the request id on every response.
+	HeaderRequestID = "apigw-requestid"
+)
+
+// Invoker calls a function. The bus client implements it.
+type Invoker interface {
+	Invoke(ctx context.Context, inv bus.Invocation) ([]byte, error)
+}
+
+var _ Invoker = (*bus.Client)(nil)
+
+// Config configures a [Server].
+type Config struct {
+	// APIs served by the gateway.
+	APIs []API
+	// BodyLimit caps request bodies; default DefaultBodyLimit. Larger bodies get 413 without being read
+	// in full.
+	BodyLimit int
+	// Logger receives request failures; default discards.
+	Logger *slog.Logger
+}
+
+// API is one HTTP API.
+type API struct {
+	// ID identifies the API in events (requestContext.apiId).
+	ID string
+	// Host restricts the API to requests for this host name; "" serves any host.
+	Host string
+	// Mount is the path prefix the API is served under; "" or "/" is the root.
+	Mount string
+	// Stages of the API; none means just $default.
+	Stages []Stage
+	// Routes of the API, shared by its stages.
+	Routes []Route
+}
+
+// Stage is a deployment stage of an API.
+type Stage struct {
+	Name      string
+	Variables map[string]string
+}
+
+// Route sends requests matching Key to a function.
+type Route struct {
+	// Key is "$default" or "METHOD /path".
+	Key string
+	// Function is the name of the function invoked.
+	Function string
+	// Timeout is the integration timeout; default DefaultIntegrationTimeout.
+	Timeout time.Duration
+}
+
+// Server is the gateway. Create it with [New], serve with [Server.Serve], stop with [Server.Shutdown].
+type Server struct {
+	cfg  Config
+	inv  Invoker
+	log  *slog.Logger
+	app  *fiber.App
+	apis atomic.Pointer[[]*compiledAPI]
+}
+
+type compiledAPI struct {
+	API
+	mount  string // without trailing "/"; "" for the root
+	stages map[string]*Stage
+	table  *RouteTable
+}
+
+// New validates cfg and builds the route tables. It starts nothing.
+func New(cfg Config, inv Invoker) (*Server, error) {
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = DefaultBodyLimit
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	apis, err := compileAPIs(cfg.APIs)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, inv: inv, log: cfg.Logger}
+	s.apis.Store(&apis)
+	s.app = fiber.New(fiber.Config{
+		BodyLimit:                 cfg.BodyLimit,
+		ReadBufferSize:            16 << 10, // request line and headers: API Gateway allows 10 KB
+		DisableStartupMessage:     true,
+		DisableDefaultContentType: true,
+		DisableKeepalive:          false,
+		ErrorHandler:              s.handleError,
+		ReadTimeout:               60 * time.Second,
+		IdleTimeout:               2 * time.Minute,
+	})
+	s.app.Use(s.handle)
+	return s, nil
+}
+
+func compileAPIs(apis []API) ([]*compiledAPI, error) {
+	out := make([]*compiledAPI, 0, len(apis))
+	for _, a := range apis {
+		ca := &compiledAPI{API: a, mount: strings.TrimSuffix(a.Mount, "/"), stages: map[string]*Stage{}}
+		if ca.mount != "" && !strings.HasPrefix(ca.mount, "/") {
+			return nil, fmt.Errorf("gateway: API %s: mount %q must start with /", a.ID, a.Mount)
+		}
+		stages := a.Stages
+		if len(stages) == 0 {
+			stages = []Stage{{Name: DefaultStage}}
+		}
+		for i := range stages {
+			ca.stages[stages[i].Name] = &stages[i]
+		}
+		keys := make([]string, len(a.Routes))
+		for i, r := range a.Routes {
+			keys[i] = r.Key
+			if r.Function == "" {
+				return nil, fmt.Errorf("gateway: API %s: route %q has no function", a.ID, r.Key)
+			}
+			if r.Timeout <= 0 {
+				ca.Routes[i].Timeout = DefaultIntegrationTimeout
+			}
+		}
+		table, err := NewRouteTable(keys)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: API %s: %w", a.ID, err)
+		}
+		ca.table = table
+		out = append(out, ca)
+	}
+	// Most specific first: a host beats any host, a longer mount beats a shorter one.
+	sort.SliceStable(out, func(i, j int) bool {
+		if (out[i].Host != "") != (out[j].Host != "") {
+			return out[i].Host != ""
+		}
+		return len(out[i].mount) > len(out[j].mount)
+	})
+	return out, nil
+}
+
+// Serve serves HTTP on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+
+// Shutdown stops accepting connections and waits, until ctx ends, for requests in flight to finish.
+func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+
+// Gateway errors, each answered with API Gateway's status and body.
+var (
+	errNotFound           = fiber.NewError(fiber.StatusNotFound, "Not Found")
+	errInternal           = fiber.NewError(fiber.StatusInternalServerError, "Internal Server Error")
+	errServiceUnavailable = fiber.NewError(fiber.StatusServiceUnavailable, "Service Unavailable")
+	errTooManyRequests    = fiber.NewError(fiber.StatusTooManyRequests, "Too Many Requests")
+)
+
+func (s *Server) handle(c *fiber.Ctx) error {
+	requestID := NewRequestID()
+	c.Locals(localRequestID, requestID)
+	c.Set(HeaderRequestID, requestID)
+	now := time.Now()
+
+	host := hostOnly(string(c.Request().Host()))
+	rawPath := string(c.Request().URI().PathOriginal())
+	if rawPath == "" || rawPath[0] != '/' {
+		return errNotFound
+	}
+	api, rest := s.findAPI(host, rawPath)
+	if api == nil {
+		return errNotFound
+	}
+	stage, rest := api.findStage(rest)
+	if stage == nil {
+		return errNotFound
+	}
+	idx, params, ok := api.table.Match(c.Method(), rest)
+	if !ok {
+		return errNotFound
+	}
+	route := api.Routes[idx]
+	event, err := BuildEvent(c, EventContext{
+		RouteKey:       route.Key,
+		Stage:          stage.Name,
+		StageVariables: stage.Variables,
+		PathParameters: params,
+		RequestID:      requestID,
+		Time:           now,
+		APIID:          api.ID,
+		DomainName:     host,
+		SourceIP:       c.IP(),
+	})
+	if err != nil {
+		return fmt.Errorf("building event: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), route.Timeout)
+	defer cancel()
+	out, err := s.inv.Invoke(ctx, bus.Invocation{
+		Function:    route.Function,
+		RequestID:   requestID,
+		TraceParent: c.Get("traceparent"),
+		Deadline:    now.Add(route.Timeout),
+		Payload:     event,
+	})
+	if err != nil {
+		return err
+	}
+	if err := WriteResponse(c, out); err != nil {
+		return fmt.Errorf("function %s: %w", route.Function, err)
+	}
+	return nil
+}
+
+type localKey int
+
+const localRequestID localKey = iota
+
+// findAPI returns the API serving host and rawPath, and the path below its mount.
+func (s *Server) findAPI(host, rawPath string) (*compiledAPI, string) {
+	for _, a := range *s.apis.Load() {
+		if a.Host != "" && !strings.EqualFold(a.Host, host) {
+			continue
+		}
+		if a.mount == "" {
+			return a, rawPath
+		}
+		if rest, ok := strings.CutPrefix(rawPath, a.mount); ok && (rest == "" || rest[0] == '/') {
+			if rest == "" {
+				rest = "/"
+			}
+			return a, rest
+		}
+	}
+	return nil, ""
+}
+
+// findStage picks the stage named by the first path segment, or $default, and returns the rest of the
+// path.
+func (a *compiledAPI) findStage(path string) (*Stage, string) {
+	first, rest, _ := strings.Cut(path[1:], "/")
+	if first != "" && first != DefaultStage {
+		if st, ok := a.stages[first]; ok {
+			return st, "/" + rest
+		}
+	}
+	if st, ok := a.stages[DefaultStage]; ok {
+		return st, path
+	}
+	return nil, ""
+}
+
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
+}
+
+// handleError is the one place that turns a failed request into API Gateway's status and JSON body, and
+// logs failures the gateway or the function caused.
+func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	requestID, _ := c.Locals(localRequestID).(string)
+	if requestID == "" {
+		// Errors raised before the handler ran (body or headers too large) have no id yet.
+		requestID = NewRequestID()
+	}
+	status, message := s.classify(err)
+	if status >= 500 {
+		s.log.Warn("request failed", "request_id", requestID, "method", c.Method(), "path", string(c.Request().URI().PathOriginal()), "status", status, "err", err)
+	}
+	c.Response().Reset()
+	c.Set(HeaderRequestID, requestID)
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	c.Status(status)
+	return c.SendString(`{"message":"` + message + `"}`)
+}
+
+func (s *Server) classify(err error) (int, string) {
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &fe):
+		switch fe.Code {
+		case fiber.StatusRequestEntityTooLarge:
+			return fe.Code, "Request Entity Too Large"
+		}
+		return fe.Code, messageFor(fe.Code)
+	case errors.Is(err, context.DeadlineExceeded):
+		// The route's integration timeout passed before the function answered.
+		return fiber.StatusServiceUnavailable, "Service Unavailable"
+	case errors.Is(err, bus.ErrNoWorkers):
+		return fiber.StatusServiceUnavailable, "Service Unavailable"
+	case errors.Is(err, bus.ErrThrottled):
+		return fiber.StatusTooManyRequests, "Too Many Requests"
+	}
+	return fiber.StatusInternalServerError, "Internal Server Error"
+}
+
+func messageFor(code int) string {
+	switch code {
+	case fiber.StatusInternalServerError:
+		return "Internal Server Error"
+	case fiber.StatusServiceUnavailable:
+		return "Service Unavailable"
+	}
+	return http.StatusText(code)
+}
+
+// RouteURLs lists every route of every API and stage as "ROUTEKEY  URL" lines, with base (for example
+// "http://127.0.0.1:8080") in front of each path.
+func (s *Server) RouteURLs(base string) []string {
+	var lines []string
+	for _, a := range s.cfg.APIs {
+		stages := a.Stages
+		if len(stages) == 0 {
+			stages = []Stage{{Name: DefaultStage}}
+		}
+		b := base
+		if a.Host != "" {
+			b = strings.Replace(b, "127.0.0.1", a.Host, 1)
+		}
+		for _, st := range stages {
+			prefix := strings.TrimSuffix(a.Mount, "/")
+			if st.Name != DefaultStage {
+				prefix += "/" + st.Name
+			}
+			for _, r := range a.Routes {
+				method, path, ok := strings.Cut(r.Key, " ")
+				if !ok {
+					method, path = "*", "/…"
+				}
+				lines = append(lines, fmt.Sprintf("%-7s %s%s%s  → %s", method, b, prefix, path, r.Function))
+			}
+		}
+	}
+	return lines
+}

@@ -1,0 +1,394 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"gatehouse.dev/gatehouse/functions"
+	"gatehouse.dev/gatehouse/gateway"
+	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/internal/stackfile"
+	"gatehouse.dev/gatehouse/runtimes"
+)
+
+// Defaults of `gatehouse up`.
+const (
+	DefaultAddr      = "127.0.0.1:8080"
+	DefaultAdminAddr = "127.0.0.1:8081"
+	DefaultDataDir   = ".gatehouse"
+	DefaultWorkers   = 2
+	DefaultStackFile = "gatehouse.yaml"
+	// awsLambdaGoVersion is the aws-lambda-go version functions built outside this module get; it is
+	// the one this module requires (a test keeps them equal).
+	awsLambdaGoVersion = "v1.55.1"
+)
+
+// Options configure a node started by [Start]: the flags of `gatehouse up`.
+type Options struct {
+	StackFile string
+	Addr      string
+	AdminAddr string
+	DataDir   string
+	Workers   int
+	// Stdout receives progress and the route list; Stderr the logs. Nil discards.
+	Stdout, Stderr io.Writer
+	// WorkerCommand is the executable (and leading arguments) that runs `gatehouse worker`; default this
+	// process's own executable.
+	WorkerCommand []string
+	// WorkerEnv is added to the workers' environment.
+	WorkerEnv []string
+	// ReadyTimeout bounds the wait for workers at start; default 2 minutes.
+	ReadyTimeout time.Duration
+	// DrainTimeout bounds the wait for requests in flight at stop; default 30s.
+	DrainTimeout time.Duration
+}
+
+// Node is a running stack: the bus, the workers, the gateway and the admin listener.
+type Node struct {
+	opts    Options
+	log     *slog.Logger
+	stack   *stackfile.Stack
+	srv     *bus.Server
+	control *bus.Client
+	gw      *gateway.Server
+	admin   *adminServer
+	sup     *supervisor
+
+	gwLn, adminLn net.Listener
+	cancelWorkers context.CancelFunc
+	serveWG       sync.WaitGroup
+
+	readyMu sync.Mutex
+	ready   map[string]bool
+	readyCh chan struct{}
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+func (o *Options) defaults() {
+	if o.StackFile == "" {
+		o.StackFile = DefaultStackFile
+	}
+	if o.Addr == "" {
+		o.Addr = DefaultAddr
+	}
+	if o.AdminAddr == "" {
+		o.AdminAddr = DefaultAdminAddr
+	}
+	if o.DataDir == "" {
+		o.DataDir = DefaultDataDir
+	}
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
+	}
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	if o.Stderr == nil {
+		o.Stderr = io.Discard
+	}
+	if len(o.WorkerCommand) == 0 {
+		o.WorkerCommand = selfExecutable()
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = 2 * time.Minute
+	}
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = 30 * time.Second
+	}
+}
+
+// Start loads the stack file, builds and compiles its functions, and starts the bus, the workers, the
+// gateway and the admin listener. It returns once every worker is ready and the listeners accept
+// connections. On error, whatever was started is stopped.
+func Start(ctx context.Context, opts Options) (_ *Node, err error) {
+	opts.defaults()
+	n := &Node{opts: opts, ready: map[string]bool{}, readyCh: make(chan struct{}, 64)}
+	n.log = slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	defer func() {
+		if err != nil {
+			n.Stop(context.Background())
+		}
+	}()
+
+	stack, err := stackfile.Load(opts.StackFile)
+	if err != nil {
+		return nil, err
+	}
+	n.stack = stack
+	dataDir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"build", "compile", "run"} {
+		if err := os.MkdirAll(filepath.Join(dataDir, d), 0o700); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+	}
+	table, err := n.prepareFunctions(ctx, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	tablePath := filepath.Join(dataDir, "run", "functions.json")
+	if err := writeFunctionTable(tablePath, table); err != nil {
+		return nil, fmt.Errorf("writing function table: %w", err)
+	}
+
+	// Listeners first, so a busy port fails fast before anything else starts.
+	if n.gwLn, err = net.Listen("tcp", opts.Addr); err != nil {
+		return nil, fmt.Errorf("gateway listener: %w", err)
+	}
+	if n.adminLn, err = net.Listen("tcp", opts.AdminAddr); err != nil {
+		return nil, fmt.Errorf("admin listener: %w", err)
+	}
+
+	if n.srv, err = bus.NewServer(bus.ServerConfig{Stack: stack.Name}); err != nil {
+		return nil, err
+	}
+	if err := n.srv.Start(); err != nil {
+		return nil, err
+	}
+	if n.control, err = bus.Connect(bus.ClientConfig{URL: n.srv.ClientURL(), Credentials: n.srv.Credentials(bus.RoleControl), Stack: stack.Name, Name: "control"}); err != nil {
+		return nil, err
+	}
+	if _, err := n.control.Conn().Subscribe(n.control.Subjects().WorkerReady(), func(m *nats.Msg) { n.markReady(string(m.Data)) }); err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	if err := n.control.Conn().Flush(); err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+
+	workerCreds := n.srv.Credentials(bus.RoleWorker)
+	n.sup = &supervisor{
+		command: opts.WorkerCommand,
+		args: func(id string) []string {
+			return []string{"worker", "--id", id, "--stack", stack.Name, "--data", dataDir, "--functions", tablePath}
+		},
+		env: append(append(os.Environ(), opts.WorkerEnv...),
+			envBusURL+"="+n.srv.ClientURL(), envBusUser+"="+workerCreds.User, envBusPassword+"="+workerCreds.Password),
+		n:      opts.Workers,
+		grace:  opts.DrainTimeout,
+		log:    n.log,
+		stderr: opts.Stderr,
+		onExit: n.markGone,
+	}
+	workerCtx, cancel := context.WithCancel(context.Background())
+	n.cancelWorkers = cancel
+	fmt.Fprintf(opts.Stdout, "starting %d workers …\n", opts.Workers)
+	n.sup.start(workerCtx)
+	if err := n.waitReady(ctx, opts.Workers, opts.ReadyTimeout); err != nil {
+		return nil, err
+	}
+
+	gwClient, err := bus.Connect(bus.ClientConfig{URL: n.srv.ClientURL(), Credentials: n.srv.Credentials(bus.RoleGateway), Stack: stack.Name, Name: "gateway"})
+	if err != nil {
+		return nil, err
+	}
+	n.gw, err = gateway.New(gateway.Config{APIs: gatewayAPIs(stack), Logger: n.log}, gwClient)
+	if err != nil {
+		gwClient.Close()
+		return nil, err
+	}
+	n.admin = newAdminServer(n)
+	n.serve(func() error { return n.gw.Serve(n.gwLn) }, "gateway")
+	n.serve(func() error { return n.admin.app.Listener(n.adminLn) }, "admin")
+
+	base := "http://" + n.gwLn.Addr().String()
+	fmt.Fprintf(opts.Stdout, "\nGatehouse is up: stack %q\n", stack.Name)
+	for _, line := range n.gw.RouteURLs(base) {
+		fmt.Fprintln(opts.Stdout, "  "+line)
+	}
+	fmt.Fprintf(opts.Stdout, "admin: http://%s/healthz\n", n.adminLn.Addr())
+	return n, nil
+}
+
+func (n *Node) serve(run func() error, what string) {
+	n.serveWG.Add(1)
+	go func() {
+		defer n.serveWG.Done()
+		if err := run(); err != nil && !errors.Is(err, net.ErrClosed) {
+			n.log.Error(what+" stopped", "err", err)
+		}
+	}()
+}
+
+// prepareFunctions builds Go functions to wasm (cached by content hash), and compiles every module once
+// so its ABI is checked before anything starts and workers load it from the compilation cache.
+func (n *Node) prepareFunctions(ctx context.Context, dataDir string) (functionTable, error) {
+	table := functionTable{Stack: n.stack.Name}
+	names := make([]string, 0, len(n.stack.Functions))
+	for name := range n.stack.Functions {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return table, nil
+	}
+	builder, err := functions.NewBuilder(functions.BuildConfig{
+		CacheDir:      filepath.Join(dataDir, "build"),
+		SDK:           runtimes.GoSDKSource(),
+		SDKImportPath: runtimes.SDKImportPath,
+		SDKRequires:   []string{"github.com/aws/aws-lambda-go " + awsLambdaGoVersion},
+		Progress:      n.opts.Stdout,
+	})
+	if err != nil {
+		return table, err
+	}
+	engine, err := runtimes.NewEngine(ctx, runtimes.Config{CacheDir: filepath.Join(dataDir, "compile")})
+	if err != nil {
+		return table, err
+	}
+	defer engine.Close(ctx)
+	fmt.Fprintln(n.opts.Stdout, "functions:")
+	for _, name := range names {
+		fn := n.stack.Functions[name]
+		if err := bus.ValidToken(name); err != nil {
+			return table, fmt.Errorf("function name: %w", err)
+		}
+		path := fn.Source
+		if fn.Kind == stackfile.SourceGo {
+			if path, err = builder.Build(ctx, name, fn.Source); err != nil {
+				return table, err
+			}
+		}
+		wasm, err := os.ReadFile(path)
+		if err != nil {
+			return table, fmt.Errorf("function %s: %w", name, err)
+		}
+		start := time.Now()
+		mod, err := engine.Compile(ctx, wasm)
+		if err != nil {
+			return table, fmt.Errorf("function %s (%s): %w", name, path, err)
+		}
+		fmt.Fprintf(n.opts.Stdout, "  %-16s %s module ready in %s\n", name, mod.ABI(), time.Since(start).Round(time.Millisecond))
+		sum := sha256.Sum256(wasm)
+		table.Functions = append(table.Functions, functionEntry{
+			Name: name, Version: "$LATEST", Wasm: path, SHA256: hex.EncodeToString(sum[:]),
+			MemoryMB: fn.MemoryMB, TimeoutMs: fn.Timeout.Milliseconds(), Env: fn.Environment,
+			MaxConcurrency: fn.MaxConcurrency, MinWarm: fn.MinWarm,
+		})
+	}
+	return table, nil
+}
+
+func gatewayAPIs(stack *stackfile.Stack) []gateway.API {
+	names := make([]string, 0, len(stack.APIs))
+	for name := range stack.APIs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var apis []gateway.API
+	for _, name := range names {
+		a := stack.APIs[name]
+		ga := gateway.API{ID: name, Host: a.Host, Mount: a.Mount}
+		stageNames := make([]string, 0, len(a.Stages))
+		for sn := range a.Stages {
+			stageNames = append(stageNames, sn)
+		}
+		sort.Strings(stageNames)
+		for _, sn := range stageNames {
+			ga.Stages = append(ga.Stages, gateway.Stage{Name: sn, Variables: a.Stages[sn].Variables})
+		}
+		for _, r := range a.Routes {
+			ga.Routes = append(ga.Routes, gateway.Route{Key: r.Key, Function: r.Integration.Target, Timeout: r.Integration.Timeout})
+		}
+		apis = append(apis, ga)
+	}
+	return apis
+}
+
+func (n *Node) markReady(id string) {
+	n.readyMu.Lock()
+	n.ready[id] = true
+	n.readyMu.Unlock()
+	select {
+	case n.readyCh <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Node) markGone(id string) {
+	n.readyMu.Lock()
+	delete(n.ready, id)
+	n.readyMu.Unlock()
+}
+
+// readyWorkers counts workers that announced readiness (since their last start).
+func (n *Node) readyWorkers() int {
+	n.readyMu.Lock()
+	defer n.readyMu.Unlock()
+	return len(n.ready)
+}
+
+func (n *Node) waitReady(ctx context.Context, want int, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for n.readyWorkers() < want {
+		select {
+		case <-n.readyCh:
+		case <-deadline.C:
+			return fmt.Errorf("workers: only %d of %d ready after %s", n.readyWorkers(), want, timeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// GatewayAddr returns the gateway's listen address.
+func (n *Node) GatewayAddr() string { return n.gwLn.Addr().String() }
+
+// AdminAddr returns the admin listener's address.
+func (n *Node) AdminAddr() string { return n.adminLn.Addr().String() }
+
+// WorkerPIDs returns the process ids of the running workers.
+func (n *Node) WorkerPIDs() map[string]int { return n.sup.processes() }
+
+// WorkerRestarts counts worker restarts since start.
+func (n *Node) WorkerRestarts() int { return n.sup.restartCount() }
+
+// Stop drains the gateway (requests in flight finish), stops the workers, then the bus, in that order.
+func (n *Node) Stop(ctx context.Context) error {
+	n.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(ctx, n.opts.DrainTimeout)
+		defer cancel()
+		var errs []error
+		if n.gw != nil {
+			errs = append(errs, n.gw.Shutdown(ctx))
+		} else if n.gwLn != nil {
+			n.gwLn.Close()
+		}
+		if n.admin != nil {
+			errs = append(errs, n.admin.app.ShutdownWithContext(ctx))
+		} else if n.adminLn != nil {
+			n.adminLn.Close()
+		}
+		n.serveWG.Wait()
+		if n.cancelWorkers != nil {
+			n.cancelWorkers()
+			n.sup.wait()
+		}
+		if n.control != nil {
+			n.control.Close()
+		}
+		if n.srv != nil {
+			n.srv.Shutdown()
+		}
+		n.stopErr = errors.Join(errs...)
+	})
+	return n.stopErr
+}

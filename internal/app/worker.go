@@ -1,0 +1,75 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/runtimes"
+	"gatehouse.dev/gatehouse/scheduler"
+)
+
+// Environment variables through which `up` hands bus credentials to its workers (never on the command
+// line, where other users could read them).
+const (
+	envBusURL      = "GATEHOUSE_BUS_URL"
+	envBusUser     = "GATEHOUSE_BUS_USER"
+	envBusPassword = "GATEHOUSE_BUS_PASSWORD"
+)
+
+type workerOptions struct {
+	id        string
+	stack     string
+	dataDir   string
+	functions string
+}
+
+// runWorker is `gatehouse worker`: it serves invocations until SIGTERM or SIGINT, then drains.
+func runWorker(opts workerOptions, log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	log = log.With("worker", opts.id)
+
+	table, err := readFunctionTable(opts.functions)
+	if err != nil {
+		return fmt.Errorf("reading function table: %w", err)
+	}
+	engine, err := runtimes.NewEngine(ctx, runtimes.Config{CacheDir: filepath.Join(opts.dataDir, "compile")})
+	if err != nil {
+		return err
+	}
+	defer engine.Close(context.Background())
+	var fns []scheduler.Function
+	for _, e := range table.Functions {
+		wasm, err := os.ReadFile(e.Wasm)
+		if err != nil {
+			return fmt.Errorf("function %s: %w", e.Name, err)
+		}
+		fns = append(fns, scheduler.Function{Name: e.Name, Version: e.Version, Wasm: wasm, MemoryMB: e.MemoryMB, Timeout: e.timeout(), Env: e.Env, MinWarm: e.MinWarm})
+	}
+	sched, err := scheduler.New(scheduler.Config{Functions: fns, Logger: log}, engine)
+	if err != nil {
+		return err
+	}
+	if err := sched.Load(ctx); err != nil {
+		return err
+	}
+	client, err := bus.Connect(bus.ClientConfig{
+		URL:         os.Getenv(envBusURL),
+		Credentials: bus.Credentials{User: os.Getenv(envBusUser), Password: os.Getenv(envBusPassword)},
+		Stack:       opts.stack,
+		Name:        "worker-" + opts.id,
+		// The bus lives in the supervising process: when it is gone for good, so is this worker's purpose.
+		OnClosed: stop,
+	})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	return sched.Run(ctx, client, opts.id)
+}

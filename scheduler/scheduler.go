@@ -1,0 +1,173 @@
+// Package scheduler is the worker side of Gatehouse: it takes invocations from the bus and runs them in
+// sandboxes, keeping a pool of warm instances per function version, starting new ones on demand (a cold
+// start) and discarding instances that crashed.
+//
+// One worker process runs one Scheduler. Which functions it serves is fixed when it starts; the wiring
+// restarts workers to change that.
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/runtimes"
+)
+
+// Function is one function version the scheduler serves.
+type Function struct {
+	Name    string
+	Version string
+	// Wasm is the module's bytes.
+	Wasm []byte
+	// MemoryMB is the function's memory size, reported to the guest.
+	MemoryMB int
+	// Timeout is the function's own time limit; the invocation deadline is the earlier of this and the
+	// caller's.
+	Timeout time.Duration
+	// Env is the function's environment.
+	Env map[string]string
+	// MinWarm instances are started when the scheduler loads and kept.
+	MinWarm int
+}
+
+// Config configures a [Scheduler].
+type Config struct {
+	Functions []Function
+	// MaxInFlight bounds the invocations one worker runs at once; default 64.
+	MaxInFlight int
+	// Logger receives scheduler events and function output; default discards.
+	Logger *slog.Logger
+}
+
+// Scheduler runs invocations. Create it with [New], then [Scheduler.Load], then [Scheduler.Run].
+type Scheduler struct {
+	cfg    Config
+	engine *runtimes.Engine
+	log    *slog.Logger
+	pools  map[string]*pool
+
+	wg  sync.WaitGroup
+	sem chan struct{}
+}
+
+// New checks cfg. It does no work.
+func New(cfg Config, engine *runtimes.Engine) (*Scheduler, error) {
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 64
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	seen := map[string]bool{}
+	for _, f := range cfg.Functions {
+		if err := bus.ValidToken(f.Name); err != nil {
+			return nil, fmt.Errorf("scheduler: function name: %w", err)
+		}
+		if seen[f.Name] {
+			return nil, fmt.Errorf("scheduler: function %s listed twice", f.Name)
+		}
+		seen[f.Name] = true
+	}
+	return &Scheduler{cfg: cfg, engine: engine, log: cfg.Logger, pools: map[string]*pool{}, sem: make(chan struct{}, cfg.MaxInFlight)}, nil
+}
+
+// Load compiles every function (from the compilation cache when it has them) and starts the minimum
+// warm instances, so that no invocation pays for compilation.
+func (s *Scheduler) Load(ctx context.Context) error {
+	for _, f := range s.cfg.Functions {
+		m, err := s.engine.Compile(ctx, f.Wasm)
+		if err != nil {
+			return fmt.Errorf("scheduler: function %s: %w", f.Name, err)
+		}
+		p := newPool(f, m, s.log)
+		for range f.MinWarm {
+			inst, err := p.instantiate(ctx)
+			if err != nil {
+				return fmt.Errorf("scheduler: function %s: %w", f.Name, err)
+			}
+			p.put(ctx, inst)
+		}
+		s.pools[f.Name] = p
+	}
+	return nil
+}
+
+// InvocationSource is the part of the bus the scheduler needs.
+type InvocationSource interface {
+	ServeInvocations(start func(func()), handle bus.Handler, log *slog.Logger) (*bus.Subscription, error)
+	AnnounceReady(id string) error
+}
+
+var _ InvocationSource = (*bus.Client)(nil)
+
+// Run takes invocations from b until ctx is done, then stops taking new ones, lets running invocations
+// finish and closes every instance.
+func (s *Scheduler) Run(ctx context.Context, b InvocationSource, id string) error {
+	sub, err := b.ServeInvocations(s.start, s.Handle, s.log)
+	if err != nil {
+		return err
+	}
+	if err := b.AnnounceReady(id); err != nil {
+		return fmt.Errorf("scheduler: announcing readiness: %w", err)
+	}
+	<-ctx.Done()
+	if err := sub.Drain(); err != nil {
+		s.log.Warn("draining invocations", "err", err)
+	}
+	s.wg.Wait()
+	s.Close(context.Background())
+	return nil
+}
+
+// start runs fn on a goroutine the scheduler owns, waiting while MaxInFlight are running.
+func (s *Scheduler) start(fn func()) {
+	s.sem <- struct{}{}
+	s.wg.Add(1)
+	go func() {
+		defer func() { <-s.sem; s.wg.Done() }()
+		fn()
+	}()
+}
+
+// Handle runs one invocation: it takes a warm instance or starts one, invokes it, and returns the
+// instance to the pool unless it crashed. Errors wrap the bus's sentinels.
+func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, error) {
+	p, ok := s.pools[inv.Function]
+	if !ok {
+		return nil, fmt.Errorf("%q: %w", inv.Function, bus.ErrFunctionNotFound)
+	}
+	deadline := time.Now().Add(p.fn.Timeout)
+	if !inv.Deadline.IsZero() && inv.Deadline.Before(deadline) {
+		deadline = inv.Deadline
+	}
+	inst, err := p.get(ctx)
+	if err != nil {
+		s.log.Error("starting instance", "function", inv.Function, "request_id", inv.RequestID, "err", err)
+		return nil, fmt.Errorf("starting instance: %w", bus.ErrFunctionError)
+	}
+	out, err := inst.Invoke(ctx, runtimes.Meta{RequestID: inv.RequestID, Deadline: deadline, TraceParent: inv.TraceParent}, inv.Payload)
+	p.put(ctx, inst)
+	if err != nil {
+		s.log.Warn("invocation failed", "function", inv.Function, "request_id", inv.RequestID, "err", err)
+		switch {
+		case errors.Is(err, runtimes.ErrResponseTooLarge):
+			return nil, bus.ErrResponseTooLarge
+		case errors.Is(err, runtimes.ErrFunction), errors.Is(err, runtimes.ErrTrap):
+			return nil, bus.ErrFunctionError
+		}
+		return nil, bus.ErrInternal
+	}
+	return out, nil
+}
+
+// Close closes every pooled instance and compiled module.
+func (s *Scheduler) Close(ctx context.Context) {
+	for _, p := range s.pools {
+		p.close(ctx)
+	}
+}
