@@ -119,7 +119,7 @@ type Handler func(ctx context.Context, inv Invocation) ([]byte, error)
 // ServeInvocations subscribes to every function's invocations in the worker queue group. Each message is
 // handed to handle on its own goroutine through start, which may block to apply back-pressure, and which
 // the caller uses to own and wait for those goroutines.
-func (c *Client) ServeInvocations(start func(func()), handle Handler, log *slog.Logger) (*nats.Subscription, error) {
+func (c *Client) ServeInvocations(start func(func()), handle Handler, log *slog.Logger) (*Subscription, error) {
 	sub, err := c.nc.QueueSubscribe(c.subj.InvokeAll(), QueueWorkers, func(m *nats.Msg) {
 		start(func() { c.serve(m, handle, log) })
 	})
@@ -130,8 +130,16 @@ func (c *Client) ServeInvocations(start func(func()), handle Handler, log *slog.
 	if err := sub.SetPendingLimits(-1, 512<<20); err != nil {
 		return nil, fmt.Errorf("bus: setting pending limits: %w", err)
 	}
-	return sub, nil
+	return &Subscription{sub: sub}, nil
 }
+
+// Subscription is a subscription to invocations.
+type Subscription struct {
+	sub *nats.Subscription
+}
+
+// Drain stops delivering new messages; handlers already started keep running.
+func (s *Subscription) Drain() error { return s.sub.Drain() }
 
 func (c *Client) serve(m *nats.Msg, handle Handler, log *slog.Logger) {
 	inv, err := c.decode(m)

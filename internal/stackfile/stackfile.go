@@ -1,0 +1,1581 @@
+// Package stackfile parses and validates Gatehouse stack files (gatehouse.yaml): the functions of a
+// stack, their sources and limits, and the HTTP APIs, stages and routes that reach them.
+//
+// Only the wiring (internal/app) imports it: it turns a [Stack] into the configuration of each
+// package. The format is documented for users in docs/stack-file.md.
+//
+// # Errors
+//
+// [Parse] and [Load] return the first problem they find as an [*Error] whose message starts with
+// "FILE:LINE:COLUMN: " and names the key path, for example
+//
+//	gatehouse.yaml:7:14: functions.hello.timeout: "3x" is not a duration (want e.g. 3s or 500ms)
+//
+// Problems are found in this order: YAML syntax; the schema version; structure (unknown keys, wrong
+// types, missing required keys, sources that do not exist), in file order; then values (ranges,
+// names, references between functions and routes), functions before APIs. Fix the reported
+// problem and run again to see the next one.
+package stackfile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
+)
+
+// SchemaVersion is the only stack file schema version this package reads (`version: 1`).
+const SchemaVersion = 1
+
+// Limits and defaults. Where they mirror AWS Lambda or Amazon API Gateway HTTP APIs the values are
+// the same, so a stack that runs here fits there too.
+const (
+	// MaxFileSize is the largest stack file accepted, in bytes (1 MiB).
+	MaxFileSize = 1 << 20
+
+	// DefaultStackName is the stack name when `name:` is omitted.
+	DefaultStackName = "default"
+
+	// DefaultMemoryMB, MinMemoryMB and MaxMemoryMB bound a function's `memory:` (MB), as in Lambda.
+	DefaultMemoryMB = 128
+	MinMemoryMB     = 128
+	MaxMemoryMB     = 10240
+
+	// DefaultTimeout, MinTimeout and MaxTimeout bound a function's `timeout:`. Lambda's minimum is
+	// 1 s; Gatehouse also accepts shorter timeouts, down to 1 ms, which helps in tests.
+	DefaultTimeout = 3 * time.Second
+	MinTimeout     = time.Millisecond
+	MaxTimeout     = 900 * time.Second
+
+	// MaxEnvironmentSize bounds the sum of len(name)+len(value) over a function's environment
+	// variables, in bytes (4 KB, as in Lambda).
+	MaxEnvironmentSize = 4096
+
+	// MaxMaxConcurrency bounds `maxConcurrency:` (0 means unlimited).
+	MaxMaxConcurrency = 10000
+	// MaxMinWarm bounds `minWarm:`; each warm instance holds memory (4–8 MiB for a Go guest).
+	MaxMinWarm = 1000
+
+	// DefaultMount is an API's mount when `mount:` is omitted.
+	DefaultMount = "/"
+
+	// DefaultStage is the stage an API gets when `stages:` is omitted; it is served without a
+	// path prefix.
+	DefaultStage = "$default"
+	// MaxStageVariables bounds the number of variables of one stage, as in API Gateway.
+	MaxStageVariables = 100
+
+	// MaxRoutesPerAPI bounds the routes of one API, as in API Gateway.
+	MaxRoutesPerAPI = 300
+
+	// APITypeHTTP is the only API type served for now; APITypeWebSocket is recognised and refused.
+	APITypeHTTP      = "http"
+	APITypeWebSocket = "websocket"
+
+	// IntegrationFunction is the only integration type for now.
+	IntegrationFunction = "function"
+	// PayloadFormat2 is the only payload format version for now (the default).
+	PayloadFormat2 = "2.0"
+
+	// DefaultIntegrationTimeout, MinIntegrationTimeout and MaxIntegrationTimeout bound an
+	// integration's `timeout:`, as for API Gateway HTTP APIs.
+	DefaultIntegrationTimeout = 30 * time.Second
+	MinIntegrationTimeout     = 50 * time.Millisecond
+	MaxIntegrationTimeout     = 30 * time.Second
+)
+
+// Stack is a parsed and validated stack file. [Parse] fills every default, so no field holds a
+// zero value that stands for "use the default"; where zero has a meaning (MaxConcurrency 0 is
+// unlimited, Host "" is any host) it is documented on the field.
+type Stack struct {
+	// Version is the schema version (`version:`, required); always SchemaVersion.
+	Version int
+	// Name is the stack name (`name:`, default DefaultStackName): [a-z0-9][a-z0-9-]{0,62}. It
+	// prefixes bus subjects, buckets and keys.
+	Name string
+	// Dir is the absolute directory of the stack file; relative paths in the file are resolved
+	// against it. Not read from YAML.
+	Dir string
+	// File is the path of the stack file as given to Load (the name given to Parse). Not read
+	// from YAML.
+	File string
+	// Functions are the functions of the stack (`functions:`), by name.
+	Functions map[string]Function
+	// APIs are the APIs of the stack (`apis:`), by name; at least one.
+	APIs map[string]API
+}
+
+// Function is one entry of `functions:`.
+type Function struct {
+	// Name is the map key: [A-Za-z0-9_-]{1,64}, as a Lambda function name.
+	Name string
+	// Source is the absolute, cleaned path of the Go source directory or .wasm file (`source:`,
+	// required; relative to the stack file's directory).
+	Source string
+	// Kind says what Source is; decided by statting it.
+	Kind SourceKind
+	// MemoryMB is the memory limit in MB (`memory:`), MinMemoryMB..MaxMemoryMB, default
+	// DefaultMemoryMB.
+	MemoryMB int
+	// Timeout is the invocation timeout (`timeout:`, a Go duration such as "3s" or "500ms"),
+	// MinTimeout..MaxTimeout, default DefaultTimeout.
+	Timeout time.Duration
+	// Environment holds the environment variables (`environment:`); never nil. Names are
+	// [A-Za-z_][A-Za-z0-9_]* and must not start with AWS_ or GATEHOUSE_ (Gatehouse sets those);
+	// names and values together take at most MaxEnvironmentSize bytes.
+	Environment map[string]string
+	// MaxConcurrency caps the concurrent invocations (`maxConcurrency:`), 0..MaxMaxConcurrency;
+	// 0 (the default) is unlimited.
+	MaxConcurrency int
+	// MinWarm is the number of instances kept warm (`minWarm:`), 0..MaxMinWarm, default 0, and
+	// at most MaxConcurrency when that is set.
+	MinWarm int
+}
+
+// SourceKind says what a function's source is.
+type SourceKind int
+
+const (
+	// SourceGo is a directory of Go source, built to WebAssembly by Gatehouse.
+	SourceGo SourceKind = iota + 1
+	// SourceWasm is a regular file whose name ends in ".wasm".
+	SourceWasm
+)
+
+// String returns "go" or "wasm".
+func (k SourceKind) String() string {
+	switch k {
+	case SourceGo:
+		return "go"
+	case SourceWasm:
+		return "wasm"
+	}
+	return "SourceKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// API is one entry of `apis:`.
+type API struct {
+	// Name is the map key: [A-Za-z0-9_-]{1,128}.
+	Name string
+	// Type is the API type (`type:`, required): APITypeHTTP.
+	Type string
+	// Mount is the path prefix the API is served under (`mount:`, default DefaultMount): "/" or
+	// literal segments such as "/shop/v1", without a trailing "/".
+	Mount string
+	// Host is the lower-cased host name the API answers for (`host:`); "" (the default) is any
+	// host.
+	Host string
+	// Stages are the API's stages (`stages:`), by name; never empty: the default is a single
+	// stage named DefaultStage without variables.
+	Stages map[string]Stage
+	// Routes are the API's routes (`routes:`) in file order; at least one, at most
+	// MaxRoutesPerAPI.
+	Routes []Route
+}
+
+// Stage is one entry of an API's `stages:`.
+type Stage struct {
+	// Name is the map key: DefaultStage or [A-Za-z0-9_-]{1,128}.
+	Name string
+	// Variables are the stage variables (`variables:`); never nil. At most MaxStageVariables;
+	// names [A-Za-z0-9_]{1,64}, values [A-Za-z0-9-._~:/?#&=,]{1,512}.
+	Variables map[string]string
+}
+
+// Route is one entry of an API's `routes:`.
+type Route struct {
+	// Key is the map key: "$default" or "METHOD /path". Only its shape is checked here (upper-case
+	// method word, one space, a path starting with "/"); the gateway checks it precisely.
+	Key string
+	// Integration is where the route sends requests.
+	Integration Integration
+	// Line is the line of the route key in the stack file (0 when not read from a file), for
+	// later error messages.
+	Line int
+}
+
+// Integration is a route's target: from the shorthand `function: NAME` (with an optional
+// `timeout:` beside it) or from `integration: {type, target, payloadFormatVersion, timeout}`.
+type Integration struct {
+	// Type is IntegrationFunction (`type:`, default IntegrationFunction).
+	Type string
+	// Target is the name of a function of the stack (`target:`, or the shorthand's `function:`).
+	Target string
+	// PayloadFormatVersion is PayloadFormat2 (`payloadFormatVersion:`, the default).
+	PayloadFormatVersion string
+	// Timeout is the integration timeout (`timeout:`),
+	// MinIntegrationTimeout..MaxIntegrationTimeout, default DefaultIntegrationTimeout.
+	Timeout time.Duration
+}
+
+// Error is a problem in a stack file.
+//
+// Error() formats it as "FILE:LINE:COLUMN: PATH: MSG". Line is 0 when the problem has no place in
+// the file (the file cannot be read, or Validate checked a Stack built in code); then the format
+// is "FILE: PATH: MSG". Path is omitted when empty (YAML syntax errors).
+type Error struct {
+	// File is the stack file as given to Load, or the name given to Parse.
+	File string
+	// Line and Column are 1-based, of the offending key or value.
+	Line, Column int
+	// Path is the key path, e.g. `functions.hello.timeout` or `apis.web.routes["GET /hello"]`.
+	Path string
+	// Msg says what is wrong.
+	Msg string
+	// Err is the underlying error, if any (reading the file); see Unwrap.
+	Err error
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.File != "" || e.Line > 0 {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d:%d", e.Line, e.Column)
+		}
+		b.WriteString(": ")
+	}
+	if e.Path != "" {
+		b.WriteString(e.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Unwrap returns the underlying error, e.g. an fs.ErrNotExist from Load.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Load reads the stack file at path and parses it with Parse, resolving relative paths against
+// the file's directory. Errors are [*Error]; one that comes from reading the file wraps the
+// underlying error (errors.Is(err, fs.ErrNotExist) works) and has Line 0.
+func Load(path string) (*Stack, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, readError(path, "cannot open stack file", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, readError(path, "cannot read stack file", err)
+	}
+	return Parse(path, data, filepath.Dir(path))
+}
+
+func readError(path, doing string, err error) *Error {
+	msg := err.Error()
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		msg = pe.Err.Error()
+	}
+	return &Error{File: path, Msg: doing + ": " + msg, Err: err}
+}
+
+// Parse parses and validates a stack file held in data. name is used in error messages and as
+// Stack.File; dir is the directory relative paths are resolved against (made absolute; "" is the
+// working directory). Parse stats every function source to decide its Kind. Errors are [*Error].
+func Parse(name string, data []byte, dir string) (*Stack, error) {
+	if name == "" {
+		name = "<stack>"
+	}
+	if len(data) > MaxFileSize {
+		return nil, &Error{File: name, Line: 1, Column: 1,
+			Msg: fmt.Sprintf("the file is larger than the limit of %d bytes (1 MiB)", MaxFileSize)}
+	}
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, &Error{File: name, Msg: "cannot resolve directory " + strconv.Quote(dir) + ": " + err.Error(), Err: err}
+	}
+	root, err := parseYAML(name, data)
+	if err != nil {
+		return nil, err
+	}
+	d := &decoder{file: name, dir: absDir, root: root}
+	s, ord, err := d.stack(root)
+	if err != nil {
+		return nil, err
+	}
+	s.File = name
+	s.Dir = absDir
+	c := checker{s: s, funcs: ord.funcs, apis: ord.apis}
+	if e := c.check(); e != nil {
+		line, col, path := d.locate(root, e.path, e.atKey)
+		return nil, &Error{File: name, Line: line, Column: col, Path: formatPath(path), Msg: e.msg}
+	}
+	return s, nil
+}
+
+// Validate checks the values of s as Parse does after decoding: names, ranges, references from
+// routes to functions, that there is an API and that no two APIs share a host and mount. It
+// reports the first problem as an [*Error] with Line 0. It does not touch the file system: Source
+// must be absolute and Kind set. Use it for a Stack built in code; Parse has already called it.
+func (s *Stack) Validate() error {
+	c := checker{s: s, funcs: sortedKeys(s.Functions), apis: sortedKeys(s.APIs)}
+	if e := c.check(); e != nil {
+		return &Error{File: s.File, Path: formatPath(e.path), Msg: e.msg}
+	}
+	return nil
+}
+
+// parseYAML parses data into the body of its single document; a nil body is an empty file.
+func parseYAML(name string, data []byte) (body ast.Node, err error) {
+	// The YAML parser is third-party code fed with user input: turn a panic in it into an error
+	// rather than crashing the command.
+	defer func() {
+		if r := recover(); r != nil {
+			body, err = nil, &Error{File: name, Line: 1, Column: 1, Msg: fmt.Sprintf("invalid YAML (the parser failed: %v)", r)}
+		}
+	}()
+	f, perr := parser.ParseBytes(data, 0)
+	if perr != nil {
+		e := &Error{File: name, Line: 1, Column: 1, Msg: "invalid YAML: " + perr.Error()}
+		var ye yaml.Error
+		if errors.As(perr, &ye) {
+			e.Msg = "invalid YAML: " + readablePositions(ye.GetMessage())
+			if tk := ye.GetToken(); tk != nil && tk.Position != nil && tk.Position.Line > 0 {
+				e.Line, e.Column = tk.Position.Line, max(tk.Position.Column, 1)
+			}
+		}
+		return nil, e
+	}
+	for _, doc := range f.Docs {
+		if doc == nil || doc.Body == nil {
+			continue
+		}
+		if body != nil {
+			line, col := position(doc.Body)
+			return nil, &Error{File: name, Line: line, Column: col, Msg: "a stack file holds one YAML document; remove this second one"}
+		}
+		body = doc.Body
+	}
+	return body, nil
+}
+
+// readablePositions rewrites the parser's "[3:5]" position references as "line 3, column 5".
+func readablePositions(msg string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(msg, "[")
+		j := strings.Index(msg[i+1:], "]")
+		if i < 0 || j < 0 {
+			break
+		}
+		l, c, ok := strings.Cut(msg[i+1:i+1+j], ":")
+		if _, err := strconv.Atoi(l); err != nil || !ok {
+			b.WriteString(msg[:i+1])
+			msg = msg[i+1:]
+			continue
+		}
+		if _, err := strconv.Atoi(c); err != nil {
+			b.WriteString(msg[:i+1])
+			msg = msg[i+1:]
+			continue
+		}
+		b.WriteString(msg[:i] + "line " + l + ", column " + c)
+		msg = msg[i+1+j+1:]
+	}
+	b.WriteString(msg)
+	return b.String()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding: YAML structure and types → Stack.
+//
+// The decoder walks the AST itself instead of using yaml.Unmarshal, so that every error knows the
+// position and key path of what it is about, numbers are never silently converted (memory: 128.5,
+// timeout: 3), environment values keep the text as written (PORT: 08080), and routes keep file
+// order and line numbers. It is strict: unknown keys are errors at every level. Anchors, aliases,
+// merge keys (<<) and the !!str tag work as in YAML.
+
+type decoder struct {
+	file    string
+	dir     string
+	root    ast.Node                     // the document body
+	anchors map[string][]*ast.AnchorNode // by name; collected on first use of an alias
+}
+
+// order records the file order of functions and APIs, so checks report the first problem in the
+// file.
+type order struct {
+	funcs, apis []string
+}
+
+// entry is one key/value pair of a mapping, after merge keys have been expanded.
+type entry struct {
+	key   string
+	keyAt ast.Node // the key as written
+	val   ast.Node // the value as written: may be an alias, anchor or tag; nil when absent
+}
+
+func (d *decoder) errAt(n ast.Node, path []string, format string, args ...any) *Error {
+	line, col := position(n)
+	return &Error{File: d.file, Line: line, Column: col, Path: formatPath(path), Msg: fmt.Sprintf(format, args...)}
+}
+
+// position returns the 1-based line and column where n starts (1:1 when unknown).
+func position(n ast.Node) (line, col int) {
+	switch v := n.(type) {
+	case nil:
+		return 1, 1
+	case *ast.MappingNode:
+		if !v.IsFlowStyle && len(v.Values) > 0 {
+			return position(v.Values[0].Key)
+		}
+	case *ast.MappingValueNode:
+		return position(v.Key)
+	}
+	if isNilNode(n) {
+		return 1, 1
+	}
+	tk := n.GetToken()
+	if tk == nil || tk.Position == nil || tk.Position.Line < 1 {
+		return 1, 1
+	}
+	return tk.Position.Line, max(tk.Position.Column, 1)
+}
+
+// isNilNode reports whether n is an interface holding a nil pointer.
+func isNilNode(n ast.Node) bool {
+	switch v := n.(type) {
+	case nil:
+		return true
+	case *ast.MappingNode:
+		return v == nil
+	case *ast.MappingValueNode:
+		return v == nil
+	case *ast.StringNode:
+		return v == nil
+	case *ast.NullNode:
+		return v == nil
+	case *ast.AliasNode:
+		return v == nil
+	case *ast.AnchorNode:
+		return v == nil
+	case *ast.TagNode:
+		return v == nil
+	}
+	return false
+}
+
+func isImplicitNull(n ast.Node) bool {
+	nn, ok := n.(*ast.NullNode)
+	return ok && nn != nil && nn.Token != nil && nn.Token.Type == token.ImplicitNullType
+}
+
+// maxIndirections bounds chains of anchors, aliases and tags (and catches alias cycles).
+const maxIndirections = 64
+
+// resolve follows anchors, aliases and tags from the node as written to the node that holds the
+// value. It returns nil for null. str reports a !!str tag.
+func (d *decoder) resolve(path []string, n ast.Node) (v ast.Node, str bool, err error) {
+	written := n
+	for range maxIndirections {
+		if isNilNode(n) {
+			return nil, str, nil
+		}
+		switch t := n.(type) {
+		case *ast.NullNode:
+			return nil, str, nil
+		case *ast.AnchorNode:
+			n = t.Value
+		case *ast.AliasNode:
+			a := d.anchorFor(t)
+			if a == nil {
+				name := ""
+				if t.Value != nil {
+					name = t.Value.String()
+				}
+				return nil, false, d.errAt(t, path, "alias *%s does not refer to an anchor (&%s) defined before it", name, name)
+			}
+			n = a.Value
+		case *ast.TagNode:
+			tag := ""
+			if t.Start != nil {
+				tag = t.Start.Value
+			}
+			switch tag {
+			case "!!str", "!<tag:yaml.org,2002:str>":
+				str = true
+			case "!!map", "!!seq", "!<tag:yaml.org,2002:map>", "!<tag:yaml.org,2002:seq>":
+			default:
+				return nil, false, d.errAt(t, path, "the YAML tag %s is not supported (only !!str)", tag)
+			}
+			n = t.Value
+		default:
+			return n, str, nil
+		}
+	}
+	return nil, false, d.errAt(written, path, "too many nested anchors, aliases or tags (or an alias that refers to itself)")
+}
+
+// anchorFor returns the last anchor with the alias's name that is defined before the alias.
+func (d *decoder) anchorFor(alias *ast.AliasNode) *ast.AnchorNode {
+	if alias.Value == nil {
+		return nil
+	}
+	if d.anchors == nil {
+		d.anchors = map[string][]*ast.AnchorNode{}
+		if d.root != nil {
+			ast.Walk(anchorCollector(d.anchors), d.root)
+		}
+	}
+	name := alias.Value.String()
+	al, ac := position(alias)
+	var found *ast.AnchorNode
+	for _, a := range d.anchors[name] {
+		l, c := position(a)
+		if l < al || (l == al && c < ac) {
+			found = a
+		}
+	}
+	return found
+}
+
+type anchorCollector map[string][]*ast.AnchorNode
+
+func (m anchorCollector) Visit(n ast.Node) ast.Visitor {
+	if a, ok := n.(*ast.AnchorNode); ok && a != nil && a.Name != nil {
+		name := a.Name.String()
+		m[name] = append(m[name], a)
+	}
+	return m
+}
+
+// entries returns the key/value pairs of the mapping written at n (none for null), with merge keys
+// expanded: explicit keys win over merged ones, and earlier merged mappings over later ones.
+func (d *decoder) entries(path []string, n ast.Node) ([]entry, error) {
+	v, _, err := d.resolve(path, n)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, nil
+	}
+	m, ok := v.(*ast.MappingNode)
+	if !ok {
+		return nil, d.typeError(path, n, v, "a mapping")
+	}
+	return d.mapEntries(path, m, map[*ast.MappingNode]bool{})
+}
+
+func (d *decoder) mapEntries(path []string, m *ast.MappingNode, seen map[*ast.MappingNode]bool) ([]entry, error) {
+	if seen[m] {
+		return nil, nil // merged twice, or merged into itself: nothing new
+	}
+	seen[m] = true
+	keys := make([]string, len(m.Values))
+	explicit := map[string]bool{}
+	for i, mv := range m.Values {
+		if mv == nil || isNilNode(mv.Key) || mv.Key.IsMergeKey() {
+			continue
+		}
+		k, err := d.keyText(path, mv.Key)
+		if err != nil {
+			return nil, err
+		}
+		if explicit[k] {
+			return nil, d.errAt(mv.Key, sub(path, k), "duplicate key")
+		}
+		explicit[k] = true
+		keys[i] = k
+	}
+	added := map[string]bool{}
+	out := make([]entry, 0, len(m.Values))
+	for i, mv := range m.Values {
+		if mv == nil || isNilNode(mv.Key) {
+			continue
+		}
+		if !mv.Key.IsMergeKey() {
+			val := mv.Value
+			if isNilNode(val) || isImplicitNull(val) {
+				// `key:` with nothing after it: report problems with the value at the key.
+				val = ast.Null(mv.Key.GetToken())
+			}
+			out = append(out, entry{key: keys[i], keyAt: mv.Key, val: val})
+			added[keys[i]] = true
+			continue
+		}
+		src, _, err := d.resolve(path, mv.Value)
+		if err != nil {
+			return nil, err
+		}
+		sources := []ast.Node{src}
+		if seq, ok := src.(*ast.SequenceNode); ok && seq != nil {
+			sources = seq.Values
+		}
+		for _, written := range sources {
+			v, _, err := d.resolve(path, written)
+			if err != nil {
+				return nil, err
+			}
+			mm, ok := v.(*ast.MappingNode)
+			if !ok || mm == nil {
+				return nil, d.errAt(mv.Key, path, "<< (merge key) wants a mapping or a list of mappings")
+			}
+			merged, err := d.mapEntries(path, mm, seen)
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range merged {
+				if !explicit[e.key] && !added[e.key] {
+					out = append(out, e)
+					added[e.key] = true
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// keyText returns a mapping key as a string; keys must be scalars.
+func (d *decoder) keyText(path []string, k ast.Node) (string, error) {
+	if mk, ok := k.(*ast.MappingKeyNode); ok && mk != nil {
+		k = mk.Value
+	}
+	v, _, err := d.resolve(path, k)
+	if err != nil {
+		return "", err
+	}
+	s, ok := scalarText(v)
+	if !ok || v == nil {
+		return "", d.errAt(k, path, "keys must be plain strings, not %s", describe(v))
+	}
+	return s, nil
+}
+
+// scalarText returns the text of a scalar: the value of a string, the source text of a number
+// or boolean.
+func scalarText(n ast.Node) (string, bool) {
+	switch v := n.(type) {
+	case *ast.StringNode:
+		return v.Value, true
+	case *ast.LiteralNode:
+		if v.Value == nil {
+			return "", true
+		}
+		return v.Value.Value, true
+	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.InfinityNode, *ast.NanNode:
+		if tk := n.GetToken(); tk != nil {
+			return tk.Value, true
+		}
+	}
+	return "", false
+}
+
+// describe names the kind of a resolved value for type errors.
+func describe(n ast.Node) string {
+	switch v := n.(type) {
+	case nil, *ast.NullNode:
+		return "nothing (null)"
+	case *ast.StringNode:
+		return "the string " + quoteShort(v.Value)
+	case *ast.LiteralNode:
+		return "a block string"
+	case *ast.IntegerNode, *ast.FloatNode, *ast.InfinityNode, *ast.NanNode:
+		s, _ := scalarText(n)
+		return "the number " + s
+	case *ast.BoolNode:
+		s, _ := scalarText(n)
+		return "the boolean " + s
+	case *ast.MappingNode:
+		return "a mapping"
+	case *ast.SequenceNode:
+		return "a list"
+	}
+	return "a " + n.Type().YAMLName()
+}
+
+func quoteShort(s string) string {
+	const limit = 40
+	if r := []rune(s); len(r) > limit {
+		return strconv.Quote(string(r[:limit])) + "…"
+	}
+	return strconv.Quote(s)
+}
+
+func (d *decoder) typeError(path []string, written, v ast.Node, want string) *Error {
+	return d.errAt(written, path, "want %s, got %s", want, describe(v))
+}
+
+// str decodes a string. Numbers and booleans are refused (quote them), unless tagged !!str.
+func (d *decoder) str(path []string, n ast.Node) (string, error) {
+	v, tagged, err := d.resolve(path, n)
+	if err != nil {
+		return "", err
+	}
+	switch v.(type) {
+	case *ast.StringNode, *ast.LiteralNode:
+		s, _ := scalarText(v)
+		return s, nil
+	}
+	if s, ok := scalarText(v); ok && tagged {
+		return s, nil
+	}
+	if s, ok := scalarText(v); ok {
+		return "", d.errAt(n, path, "want a string, got %s (quote it: %q)", describe(v), s)
+	}
+	return "", d.typeError(path, n, v, "a string")
+}
+
+// text decodes any scalar but null as its text: for values such as environment variables, where
+// `PORT: 8080` means the string "8080".
+func (d *decoder) text(path []string, n ast.Node) (string, error) {
+	v, _, err := d.resolve(path, n)
+	if err != nil {
+		return "", err
+	}
+	if s, ok := scalarText(v); ok && v != nil {
+		return s, nil
+	}
+	if v == nil {
+		return "", d.errAt(n, path, `want a string, got nothing (null); write "" for an empty value`)
+	}
+	return "", d.typeError(path, n, v, "a string")
+}
+
+// integer decodes a whole number.
+func (d *decoder) integer(path []string, n ast.Node, unit string) (int, error) {
+	v, _, err := d.resolve(path, n)
+	if err != nil {
+		return 0, err
+	}
+	iv, ok := v.(*ast.IntegerNode)
+	if !ok || iv == nil {
+		if sn, ok := v.(*ast.StringNode); ok && sn.Token != nil && sn.Token.Type == token.StringType &&
+			len(sn.Value) > 18 && strings.Trim(sn.Value, "0123456789") == "" {
+			// The YAML parser reads integers beyond 64 bits as strings.
+			s := sn.Value
+			return 0, d.errAt(n, path, "%s is too large", s)
+		}
+		return 0, d.typeError(path, n, v, "a whole number"+unit)
+	}
+	switch x := iv.Value.(type) {
+	case int64:
+		if int64(int(x)) == x {
+			return int(x), nil
+		}
+	case uint64:
+		if x <= uint64(int(^uint(0)>>1)) {
+			return int(x), nil
+		}
+	}
+	s, _ := scalarText(v)
+	return 0, d.errAt(n, path, "%s is too large", s)
+}
+
+// duration decodes a Go duration string such as "3s" or "500ms".
+func (d *decoder) duration(path []string, n ast.Node) (time.Duration, error) {
+	v, _, err := d.resolve(path, n)
+	if err != nil {
+		return 0, err
+	}
+	switch v.(type) {
+	case *ast.IntegerNode, *ast.FloatNode:
+		s, _ := scalarText(v)
+		return 0, d.errAt(n, path, "%s is not a duration: give a unit, e.g. %q or %q", s, s+"s", s+"ms")
+	case *ast.StringNode:
+		s, _ := scalarText(v)
+		dur, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil {
+			return 0, d.errAt(n, path, "%s is not a duration (want e.g. 3s or 500ms)", quoteShort(s))
+		}
+		return dur, nil
+	}
+	return 0, d.typeError(path, n, v, "a duration such as 3s or 500ms")
+}
+
+// fields reads a mapping with a fixed set of keys and returns its entries by key.
+func (d *decoder) fields(path []string, n ast.Node, known ...string) (map[string]entry, error) {
+	es, err := d.entries(path, n)
+	if err != nil {
+		return nil, err
+	}
+	return d.byKey(path, es, known)
+}
+
+// byKey returns entries by key; a key not in known is an error.
+func (d *decoder) byKey(path []string, es []entry, known []string) (map[string]entry, error) {
+	out := make(map[string]entry, len(es))
+	for _, e := range es {
+		if !slices.Contains(known, e.key) {
+			return nil, d.errAt(e.keyAt, sub(path, e.key), "unknown key%s; known keys here: %s",
+				suggest(e.key, known), strings.Join(known, ", "))
+		}
+		out[e.key] = e
+	}
+	return out, nil
+}
+
+// suggest returns ` (did you mean "x"?)` for a key close to a known one.
+func suggest(key string, known []string) string {
+	best, bestDist := "", 3
+	for _, k := range known {
+		if strings.EqualFold(k, key) {
+			return fmt.Sprintf(" (did you mean %q?)", k)
+		}
+		if dist := editDistance(strings.ToLower(key), strings.ToLower(k)); dist < bestDist {
+			best, bestDist = k, dist
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 64
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// sub returns path extended by key, without sharing path's backing array.
+func sub(path []string, keys ...string) []string {
+	return append(slices.Clip(path), keys...)
+}
+
+func (d *decoder) stack(root ast.Node) (*Stack, order, error) {
+	var ord order
+	if root == nil {
+		return nil, ord, &Error{File: d.file, Line: 1, Column: 1,
+			Msg: fmt.Sprintf("the stack file is empty; a stack file starts with \"version: %d\"", SchemaVersion)}
+	}
+	if v, _, err := d.resolve(nil, root); err == nil {
+		if _, ok := v.(*ast.MappingNode); !ok {
+			return nil, ord, d.errAt(root, nil, "a stack file is a mapping of version, name, functions and apis; got %s", describe(v))
+		}
+	}
+	es, err := d.entries(nil, root)
+	if err != nil {
+		return nil, ord, err
+	}
+	// The schema version comes first: a file for another version may have other keys.
+	ve, ok := findEntry(es, "version")
+	if !ok {
+		return nil, ord, &Error{File: d.file, Line: 1, Column: 1, Path: "version",
+			Msg: fmt.Sprintf("required; add \"version: %d\" at the top of the file", SchemaVersion)}
+	}
+	version, err := d.integer([]string{"version"}, ve.val, "")
+	if err != nil {
+		return nil, ord, err
+	}
+	if version != SchemaVersion {
+		return nil, ord, d.errAt(ve.val, []string{"version"},
+			"version %d is not supported; this Gatehouse reads version %d", version, SchemaVersion)
+	}
+	f, err := d.byKey(nil, es, []string{"version", "name", "functions", "apis"})
+	if err != nil {
+		return nil, ord, err
+	}
+	s := &Stack{Version: version, Name: DefaultStackName, Functions: map[string]Function{}, APIs: map[string]API{}}
+	if e, ok := f["name"]; ok {
+		if s.Name, err = d.str([]string{"name"}, e.val); err != nil {
+			return nil, ord, err
+		}
+	}
+	if e, ok := f["functions"]; ok {
+		fns, err := d.entries([]string{"functions"}, e.val)
+		if err != nil {
+			return nil, ord, err
+		}
+		for _, fe := range fns {
+			fn, err := d.function(fe)
+			if err != nil {
+				return nil, ord, err
+			}
+			s.Functions[fn.Name] = fn
+			ord.funcs = append(ord.funcs, fn.Name)
+		}
+	}
+	if e, ok := f["apis"]; ok {
+		apis, err := d.entries([]string{"apis"}, e.val)
+		if err != nil {
+			return nil, ord, err
+		}
+		for _, ae := range apis {
+			api, err := d.api(ae)
+			if err != nil {
+				return nil, ord, err
+			}
+			s.APIs[api.Name] = api
+			ord.apis = append(ord.apis, api.Name)
+		}
+	}
+	return s, ord, nil
+}
+
+func (d *decoder) function(fe entry) (Function, error) {
+	path := []string{"functions", fe.key}
+	fn := Function{Name: fe.key, MemoryMB: DefaultMemoryMB, Timeout: DefaultTimeout, Environment: map[string]string{}}
+	f, err := d.fields(path, fe.val, "source", "memory", "timeout", "environment", "maxConcurrency", "minWarm")
+	if err != nil {
+		return fn, err
+	}
+	se, ok := f["source"]
+	if !ok {
+		return fn, d.errAt(fe.keyAt, sub(path, "source"), "required: the function's Go source directory or .wasm file")
+	}
+	if err := d.source(&fn, sub(path, "source"), se.val); err != nil {
+		return fn, err
+	}
+	if e, ok := f["memory"]; ok {
+		if fn.MemoryMB, err = d.integer(sub(path, "memory"), e.val, " of MB"); err != nil {
+			return fn, err
+		}
+	}
+	if e, ok := f["timeout"]; ok {
+		if fn.Timeout, err = d.duration(sub(path, "timeout"), e.val); err != nil {
+			return fn, err
+		}
+	}
+	if e, ok := f["environment"]; ok {
+		envPath := sub(path, "environment")
+		vars, err := d.entries(envPath, e.val)
+		if err != nil {
+			return fn, err
+		}
+		size := 0
+		for _, v := range vars {
+			val, err := d.text(sub(envPath, v.key), v.val)
+			if err != nil {
+				return fn, err
+			}
+			// Stop early on a huge environment (aliases can repeat one many times).
+			if size += len(v.key) + len(val); size > MaxEnvironmentSize {
+				return fn, d.errAt(e.keyAt, envPath, "%s", envSizeMsg(size, true))
+			}
+			fn.Environment[v.key] = val
+		}
+	}
+	if e, ok := f["maxConcurrency"]; ok {
+		if fn.MaxConcurrency, err = d.integer(sub(path, "maxConcurrency"), e.val, ""); err != nil {
+			return fn, err
+		}
+	}
+	if e, ok := f["minWarm"]; ok {
+		if fn.MinWarm, err = d.integer(sub(path, "minWarm"), e.val, ""); err != nil {
+			return fn, err
+		}
+	}
+	return fn, nil
+}
+
+// source resolves and stats a function's source and sets Source and Kind.
+func (d *decoder) source(fn *Function, path []string, n ast.Node) error {
+	src, err := d.str(path, n)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(src) == "" {
+		return d.errAt(n, path, "empty; want a Go source directory or a .wasm file")
+	}
+	if strings.ContainsRune(src, 0) {
+		return d.errAt(n, path, "contains a NUL byte")
+	}
+	abs := src
+	if !filepath.IsAbs(abs) {
+		abs = filepath.Join(d.dir, abs)
+	}
+	abs = filepath.Clean(abs)
+	info, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return d.errAt(n, path, "%s does not exist (looked for %q)", quoteShort(src), abs)
+	case err != nil:
+		return d.errAt(n, path, "cannot use %s: %v", quoteShort(src), err)
+	case info.IsDir():
+		fn.Kind = SourceGo
+	case info.Mode().IsRegular() && strings.HasSuffix(abs, ".wasm"):
+		fn.Kind = SourceWasm
+	default:
+		return d.errAt(n, path, "%s is neither a directory of Go source nor a .wasm file", quoteShort(src))
+	}
+	fn.Source = abs
+	return nil
+}
+
+func (d *decoder) api(ae entry) (API, error) {
+	path := []string{"apis", ae.key}
+	api := API{Name: ae.key, Mount: DefaultMount, Stages: map[string]Stage{}}
+	f, err := d.fields(path, ae.val, "type", "mount", "host", "stages", "routes")
+	if err != nil {
+		return api, err
+	}
+	te, ok := f["type"]
+	if !ok {
+		return api, d.errAt(ae.keyAt, sub(path, "type"), "required: %q", APITypeHTTP)
+	}
+	if api.Type, err = d.str(sub(path, "type"), te.val); err != nil {
+		return api, err
+	}
+	if e, ok := f["mount"]; ok {
+		if api.Mount, err = d.str(sub(path, "mount"), e.val); err != nil {
+			return api, err
+		}
+	}
+	if e, ok := f["host"]; ok {
+		if api.Host, err = d.str(sub(path, "host"), e.val); err != nil {
+			return api, err
+		}
+		api.Host = strings.ToLower(api.Host)
+	}
+	if e, ok := f["stages"]; ok {
+		stagesPath := sub(path, "stages")
+		stages, err := d.entries(stagesPath, e.val)
+		if err != nil {
+			return api, err
+		}
+		for _, se := range stages {
+			st, err := d.stage(sub(stagesPath, se.key), se)
+			if err != nil {
+				return api, err
+			}
+			api.Stages[st.Name] = st
+		}
+	}
+	if len(api.Stages) == 0 {
+		api.Stages[DefaultStage] = Stage{Name: DefaultStage, Variables: map[string]string{}}
+	}
+	if e, ok := f["routes"]; ok {
+		routesPath := sub(path, "routes")
+		routes, err := d.entries(routesPath, e.val)
+		if err != nil {
+			return api, err
+		}
+		for i, re := range routes {
+			if i == MaxRoutesPerAPI {
+				return api, d.errAt(re.keyAt, routesPath, "more than %d routes in one API", MaxRoutesPerAPI)
+			}
+			r, err := d.route(sub(routesPath, re.key), re)
+			if err != nil {
+				return api, err
+			}
+			api.Routes = append(api.Routes, r)
+		}
+	}
+	return api, nil
+}
+
+func (d *decoder) stage(path []string, se entry) (Stage, error) {
+	st := Stage{Name: se.key, Variables: map[string]string{}}
+	f, err := d.fields(path, se.val, "variables")
+	if err != nil {
+		return st, err
+	}
+	if e, ok := f["variables"]; ok {
+		varsPath := sub(path, "variables")
+		vars, err := d.entries(varsPath, e.val)
+		if err != nil {
+			return st, err
+		}
+		for i, v := range vars {
+			if i == MaxStageVariables {
+				return st, d.errAt(e.keyAt, varsPath, "more than %d variables in one stage", MaxStageVariables)
+			}
+			if st.Variables[v.key], err = d.text(sub(varsPath, v.key), v.val); err != nil {
+				return st, err
+			}
+		}
+	}
+	return st, nil
+}
+
+func (d *decoder) route(path []string, re entry) (Route, error) {
+	line, _ := position(re.keyAt)
+	r := Route{Key: re.key, Line: line, Integration: Integration{
+		Type:                 IntegrationFunction,
+		PayloadFormatVersion: PayloadFormat2,
+		Timeout:              DefaultIntegrationTimeout,
+	}}
+	if v, _, err := d.resolve(path, re.val); err == nil && v != nil {
+		if _, ok := v.(*ast.MappingNode); !ok {
+			return r, d.errAt(re.val, path, "want a mapping such as {function: NAME}, got %s", describe(v))
+		}
+	}
+	f, err := d.fields(path, re.val, "function", "timeout", "integration")
+	if err != nil {
+		return r, err
+	}
+	fe, hasFn := f["function"]
+	ie, hasInt := f["integration"]
+	switch {
+	case hasFn && hasInt:
+		return r, d.errAt(ie.keyAt, path, "give either function or integration, not both")
+	case hasFn:
+		if r.Integration.Target, err = d.str(sub(path, "function"), fe.val); err != nil {
+			return r, err
+		}
+		if e, ok := f["timeout"]; ok {
+			if r.Integration.Timeout, err = d.duration(sub(path, "timeout"), e.val); err != nil {
+				return r, err
+			}
+		}
+	case hasInt:
+		if e, ok := f["timeout"]; ok {
+			return r, d.errAt(e.keyAt, sub(path, "timeout"), "with integration, put timeout inside it")
+		}
+		intPath := sub(path, "integration")
+		g, err := d.fields(intPath, ie.val, "type", "target", "payloadFormatVersion", "timeout")
+		if err != nil {
+			return r, err
+		}
+		if e, ok := g["type"]; ok {
+			if r.Integration.Type, err = d.str(sub(intPath, "type"), e.val); err != nil {
+				return r, err
+			}
+		}
+		te, ok := g["target"]
+		if !ok {
+			return r, d.errAt(ie.keyAt, sub(intPath, "target"), "required: the name of a function")
+		}
+		if r.Integration.Target, err = d.str(sub(intPath, "target"), te.val); err != nil {
+			return r, err
+		}
+		if e, ok := g["payloadFormatVersion"]; ok {
+			// `payloadFormatVersion: 2.0` unquoted is a number in YAML; take its text.
+			if r.Integration.PayloadFormatVersion, err = d.text(sub(intPath, "payloadFormatVersion"), e.val); err != nil {
+				return r, err
+			}
+		}
+		if e, ok := g["timeout"]; ok {
+			if r.Integration.Timeout, err = d.duration(sub(intPath, "timeout"), e.val); err != nil {
+				return r, err
+			}
+		}
+	default:
+		return r, d.errAt(re.keyAt, path, "the route has no target: add function: NAME (or an integration)")
+	}
+	return r, nil
+}
+
+// locate finds the position of the key (atKey) or value at path, for errors found after
+// decoding. Where the path is not in the file (a default value, or a shorthand route), it returns
+// the deepest key that is, and the path of what was found. It runs only on the error path.
+func (d *decoder) locate(root ast.Node, path []string, atKey bool) (line, col int, found []string) {
+	cur := root
+	var at ast.Node // the deepest key found, or the value at the end of the path
+	complete := false
+	for i := 0; i < len(path); i++ {
+		es, err := d.entries(found, cur)
+		if err != nil {
+			break
+		}
+		e, ok := findEntry(es, path[i])
+		if !ok && path[i] == "integration" && len(found) == 4 && found[0] == "apis" && found[2] == "routes" && i+1 < len(path) {
+			// A shorthand route: integration.target is written as function, and
+			// integration.timeout as timeout beside it.
+			i++
+			switch path[i] {
+			case "target":
+				e, ok = findEntry(es, "function")
+			case "timeout":
+				e, ok = findEntry(es, "timeout")
+			}
+		}
+		if !ok {
+			break
+		}
+		found = append(found, e.key)
+		at, cur = e.keyAt, e.val
+		if i == len(path)-1 {
+			complete = true
+			if !atKey && !isNilNode(e.val) {
+				at = e.val
+			}
+		}
+	}
+	if at == nil {
+		return 1, 1, path
+	}
+	line, col = position(at)
+	if !complete {
+		// Only a prefix is written (the value is a default): point at it, name the whole path.
+		return line, col, path
+	}
+	return line, col, found
+}
+
+func findEntry(es []entry, key string) (entry, bool) {
+	for _, e := range es {
+		if e.key == key {
+			return e, true
+		}
+	}
+	return entry{}, false
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking values. The checker is shared by Parse (which then finds the position in the file) and
+// Stack.Validate.
+
+type checkErr struct {
+	path  []string
+	atKey bool // the problem is the key itself (a name), not its value
+	msg   string
+}
+
+type checker struct {
+	s           *Stack
+	funcs, apis []string // in the order to check them
+}
+
+func errf(path []string, atKey bool, format string, args ...any) *checkErr {
+	return &checkErr{path: path, atKey: atKey, msg: fmt.Sprintf(format, args...)}
+}
+
+func (c *checker) check() *checkErr {
+	s := c.s
+	if s.Version != SchemaVersion {
+		return errf([]string{"version"}, false, "version %d is not supported; this Gatehouse reads version %d", s.Version, SchemaVersion)
+	}
+	if !validStackName(s.Name) {
+		return errf([]string{"name"}, false, "%s is not a valid stack name: want 1 to 63 lower-case letters, digits and -, starting with a letter or digit", quoteShort(s.Name))
+	}
+	for _, name := range c.funcs {
+		if e := checkFunction(name, s.Functions[name]); e != nil {
+			return e
+		}
+	}
+	if len(s.APIs) == 0 {
+		return errf([]string{"apis"}, true, "stack defines no apis")
+	}
+	mounts := map[[2]string]string{}
+	for _, name := range c.apis {
+		api := s.APIs[name]
+		if e := c.checkAPI(name, api); e != nil {
+			return e
+		}
+		hm := [2]string{api.Host, api.Mount}
+		if other, ok := mounts[hm]; ok {
+			where := "any host"
+			if api.Host != "" {
+				where = "host " + api.Host
+			}
+			return errf([]string{"apis", name, "mount"}, false, "APIs %s and %s are both mounted at %s on %s; give them different mounts or hosts", other, name, api.Mount, where)
+		}
+		mounts[hm] = name
+	}
+	return nil
+}
+
+func checkFunction(name string, fn Function) *checkErr {
+	path := []string{"functions", name}
+	if !validName(name, 64, false) {
+		return errf(path, true, "%s is not a valid function name: want 1 to 64 letters, digits, - and _", quoteShort(name))
+	}
+	if fn.Name != name {
+		return errf(path, true, "Name %q differs from the map key", fn.Name)
+	}
+	if fn.Source == "" || !filepath.IsAbs(fn.Source) {
+		return errf(sub(path, "source"), false, "want an absolute path, got %s", quoteShort(fn.Source))
+	}
+	if fn.Kind != SourceGo && fn.Kind != SourceWasm {
+		return errf(sub(path, "source"), false, "unknown source kind %v", fn.Kind)
+	}
+	if fn.MemoryMB < MinMemoryMB || fn.MemoryMB > MaxMemoryMB {
+		return errf(sub(path, "memory"), false, "%d is out of range: want %d to %d (MB)", fn.MemoryMB, MinMemoryMB, MaxMemoryMB)
+	}
+	if fn.Timeout < MinTimeout || fn.Timeout > MaxTimeout {
+		return errf(sub(path, "timeout"), false, "%v is out of range: want 1ms to 900s", fn.Timeout)
+	}
+	size := 0
+	for _, k := range sortedKeys(fn.Environment) {
+		v := fn.Environment[k]
+		kp := sub(path, "environment", k)
+		switch {
+		case !validEnvName(k):
+			return errf(kp, true, "not a valid variable name: want letters, digits and _, not starting with a digit")
+		case hasPrefixFold(k, "AWS_") || hasPrefixFold(k, "GATEHOUSE_"):
+			return errf(kp, true, "names starting with AWS_ or GATEHOUSE_ are reserved: Gatehouse sets them")
+		case strings.ContainsRune(v, 0):
+			return errf(kp, false, "the value contains a NUL byte")
+		}
+		size += len(k) + len(v)
+	}
+	if size > MaxEnvironmentSize {
+		return errf(sub(path, "environment"), true, "%s", envSizeMsg(size, false))
+	}
+	if fn.MaxConcurrency < 0 || fn.MaxConcurrency > MaxMaxConcurrency {
+		return errf(sub(path, "maxConcurrency"), false, "%d is out of range: want 0 (unlimited) to %d", fn.MaxConcurrency, MaxMaxConcurrency)
+	}
+	if fn.MinWarm < 0 || fn.MinWarm > MaxMinWarm {
+		return errf(sub(path, "minWarm"), false, "%d is out of range: want 0 to %d", fn.MinWarm, MaxMinWarm)
+	}
+	if fn.MaxConcurrency > 0 && fn.MinWarm > fn.MaxConcurrency {
+		return errf(sub(path, "minWarm"), false, "%d is more than maxConcurrency (%d)", fn.MinWarm, fn.MaxConcurrency)
+	}
+	return nil
+}
+
+func envSizeMsg(size int, atLeast bool) string {
+	amount := strconv.Itoa(size)
+	if atLeast {
+		amount = "more than " + strconv.Itoa(MaxEnvironmentSize)
+	}
+	return fmt.Sprintf("the variables take %s bytes (names and values); the limit is %d (4 KB, as in AWS Lambda)", amount, MaxEnvironmentSize)
+}
+
+func (c *checker) checkAPI(name string, api API) *checkErr {
+	path := []string{"apis", name}
+	if !validName(name, 128, false) {
+		return errf(path, true, "%s is not a valid API name: want 1 to 128 letters, digits, - and _", quoteShort(name))
+	}
+	if api.Name != name {
+		return errf(path, true, "Name %q differs from the map key", api.Name)
+	}
+	switch api.Type {
+	case APITypeHTTP:
+	case APITypeWebSocket:
+		return errf(sub(path, "type"), false, "websocket APIs are not supported yet")
+	default:
+		return errf(sub(path, "type"), false, "unknown API type %s: want %q", quoteShort(api.Type), APITypeHTTP)
+	}
+	if msg := checkMount(api.Mount); msg != "" {
+		return errf(sub(path, "mount"), false, "%s", msg)
+	}
+	if msg := checkHost(api.Host); msg != "" {
+		return errf(sub(path, "host"), false, "%s", msg)
+	}
+	if len(api.Stages) == 0 {
+		return errf(sub(path, "stages"), true, "no stages (omit stages: to get the %s stage)", DefaultStage)
+	}
+	for _, sn := range sortedKeys(api.Stages) {
+		if e := checkStage(sub(path, "stages", sn), sn, api.Stages[sn]); e != nil {
+			return e
+		}
+	}
+	routesPath := sub(path, "routes")
+	if len(api.Routes) == 0 {
+		return errf(routesPath, true, "the API has no routes")
+	}
+	if len(api.Routes) > MaxRoutesPerAPI {
+		return errf(routesPath, true, "more than %d routes in one API", MaxRoutesPerAPI)
+	}
+	keys := make(map[string]bool, len(api.Routes))
+	for _, r := range api.Routes {
+		rp := sub(routesPath, r.Key)
+		if keys[r.Key] {
+			return errf(rp, true, "duplicate route")
+		}
+		keys[r.Key] = true
+		if msg := checkRouteKey(r.Key); msg != "" {
+			return errf(rp, true, "%s", msg)
+		}
+		if e := c.checkIntegration(sub(rp, "integration"), r.Integration); e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func checkStage(path []string, name string, st Stage) *checkErr {
+	if name != DefaultStage && !validName(name, 128, false) {
+		return errf(path, true, "%s is not a valid stage name: want %s or 1 to 128 letters, digits, - and _", quoteShort(name), DefaultStage)
+	}
+	if st.Name != name {
+		return errf(path, true, "Name %q differs from the map key", st.Name)
+	}
+	if len(st.Variables) > MaxStageVariables {
+		return errf(sub(path, "variables"), true, "more than %d variables in one stage", MaxStageVariables)
+	}
+	for _, k := range sortedKeys(st.Variables) {
+		v := st.Variables[k]
+		kp := sub(path, "variables", k)
+		if !validName(k, 64, true) {
+			return errf(kp, true, "not a valid stage variable name: want 1 to 64 letters, digits and _")
+		}
+		if len(v) == 0 || len(v) > 512 || !allIn(v, isStageValueChar) {
+			return errf(kp, false, "%s is not a valid stage variable value: want 1 to 512 of the characters A-Z a-z 0-9 - . _ ~ : / ? # & = ,", quoteShort(v))
+		}
+	}
+	return nil
+}
+
+func (c *checker) checkIntegration(path []string, in Integration) *checkErr {
+	if in.Type != IntegrationFunction {
+		return errf(sub(path, "type"), false, "integration type %s is not supported: only %q for now", quoteShort(in.Type), IntegrationFunction)
+	}
+	if _, ok := c.s.Functions[in.Target]; !ok {
+		return errf(sub(path, "target"), false, "no function named %s in functions%s", quoteShort(in.Target), c.functionList())
+	}
+	switch in.PayloadFormatVersion {
+	case PayloadFormat2:
+	case "1.0":
+		return errf(sub(path, "payloadFormatVersion"), false, "payload format 1.0 is not supported yet; use %q", PayloadFormat2)
+	default:
+		return errf(sub(path, "payloadFormatVersion"), false, "unknown payload format version %s: want %q", quoteShort(in.PayloadFormatVersion), PayloadFormat2)
+	}
+	if in.Timeout < MinIntegrationTimeout || in.Timeout > MaxIntegrationTimeout {
+		return errf(sub(path, "timeout"), false, "%v is out of range: want 50ms to 30s", in.Timeout)
+	}
+	return nil
+}
+
+// functionList names the defined functions for an unknown-target message.
+func (c *checker) functionList() string {
+	names := sortedKeys(c.s.Functions)
+	switch {
+	case len(names) == 0:
+		return " (it defines none)"
+	case len(names) > 10:
+		names = append(names[:10], "…")
+	}
+	return " (defined: " + strings.Join(names, ", ") + ")"
+}
+
+// checkRouteKey checks the shape of a route key; the gateway checks it precisely.
+func checkRouteKey(key string) string {
+	if key == "$default" {
+		return ""
+	}
+	const want = `want "$default" or "METHOD /path", e.g. "GET /hello" or "ANY /{proxy+}"`
+	method, path, ok := strings.Cut(key, " ")
+	switch {
+	case !ok || method == "":
+		return "not a route key: " + want
+	case !allIn(method, func(r rune) bool { return r >= 'A' && r <= 'Z' }):
+		return fmt.Sprintf("the method %s must be an upper-case word such as GET or ANY; %s", quoteShort(method), want)
+	case !strings.HasPrefix(path, "/"):
+		return "the path must start with /; " + want
+	case strings.ContainsFunc(path, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		return "the path must not contain spaces or control characters; " + want
+	}
+	return ""
+}
+
+func checkMount(m string) string {
+	const want = `want "/" or a path of literal segments such as /shop/v1, without a trailing /`
+	if m == "/" {
+		return ""
+	}
+	if !strings.HasPrefix(m, "/") || strings.HasSuffix(m, "/") {
+		return fmt.Sprintf("%s is not a mount: %s", quoteShort(m), want)
+	}
+	for _, seg := range strings.Split(m[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." || !allIn(seg, isPathChar) {
+			return fmt.Sprintf("%s is not a mount: %s", quoteShort(m), want)
+		}
+	}
+	return ""
+}
+
+func checkHost(h string) string {
+	if h == "" {
+		return ""
+	}
+	switch {
+	case strings.Contains(h, "://"):
+		return fmt.Sprintf("%s: give the host name only, without a scheme", quoteShort(h))
+	case strings.Contains(h, ":"):
+		return fmt.Sprintf("%s: give the host name only, without a port", quoteShort(h))
+	case len(h) > 253:
+		return "a host name is at most 253 characters"
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' ||
+			!allIn(label, func(r rune) bool { return r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' }) {
+			return fmt.Sprintf("%s is not a host name: want labels of letters, digits and - separated by dots, e.g. api.example.com", quoteShort(h))
+		}
+	}
+	return ""
+}
+
+func validStackName(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' {
+		return false
+	}
+	return allIn(s, func(r rune) bool { return r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' })
+}
+
+// validName reports whether s is 1..maxLen of [A-Za-z0-9_-] (without - when noDash).
+func validName(s string, maxLen int, noDash bool) bool {
+	if s == "" || len(s) > maxLen {
+		return false
+	}
+	return allIn(s, func(r rune) bool {
+		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || (r == '-' && !noDash)
+	})
+}
+
+func validEnvName(s string) bool {
+	if s == "" || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	return validName(s, len(s), true)
+}
+
+func isStageValueChar(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~:/?#&=,", r)
+}
+
+// isPathChar reports RFC 3986 path characters other than % (no percent-encoding in mounts).
+func isPathChar(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~!$&'()*+,;=:@", r)
+}
+
+func allIn(s string, ok func(rune) bool) bool {
+	for _, r := range s {
+		if !ok(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// formatPath writes a key path: plain keys joined with ".", others quoted in brackets, e.g.
+// apis.web.routes["GET /hello"].function.
+func formatPath(path []string) string {
+	var b strings.Builder
+	for _, seg := range path {
+		if validName(seg, len(seg), false) {
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(seg)
+			continue
+		}
+		b.WriteString("[" + strconv.Quote(seg) + "]")
+	}
+	return b.String()
+}
