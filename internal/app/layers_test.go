@@ -1,0 +1,119 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"gatehouse.dev/gatehouse/internal/testfix"
+)
+
+// layers is the import layering of docs/ARCHITECTURE.md: a package may import only packages of lower
+// layers (never its own layer's, never a higher one's).
+var layers = map[string]int{
+	"cmd/gatehouse":      5,
+	"internal/app":       4,
+	"gateway":            3,
+	"scheduler":          3,
+	"runtimes":           2,
+	"runtimes/sdk":       2,
+	"connections":        2,
+	"functions":          1,
+	"internal/bus":       1,
+	"internal/stackfile": 1,
+}
+
+// exempt packages are outside the layering: the test helper, samples, tools. Only tests may import
+// internal/testfix.
+func exempt(rel string) bool {
+	return rel == "internal/testfix" || strings.HasPrefix(rel, "samples/") || strings.HasPrefix(rel, "loadtest")
+}
+
+const module = "gatehouse.dev/gatehouse"
+
+type listedPackage struct {
+	ImportPath string
+	Imports    []string
+}
+
+// layerViolations returns one message per import that breaks the layering.
+func layerViolations(pkgs []listedPackage) []string {
+	var bad []string
+	for _, p := range pkgs {
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+		if exempt(rel) {
+			continue
+		}
+		layer, ok := layers[rel]
+		if !ok {
+			bad = append(bad, fmt.Sprintf("package %s has no layer: add it to the table here and in docs/ARCHITECTURE.md", rel))
+			continue
+		}
+		for _, imp := range p.Imports {
+			irel, ok := strings.CutPrefix(imp, module+"/")
+			if !ok {
+				continue
+			}
+			il, known := layers[irel]
+			switch {
+			case irel == "internal/testfix":
+				bad = append(bad, fmt.Sprintf("%s imports the test helper %s", rel, irel))
+			case !known:
+				bad = append(bad, fmt.Sprintf("%s imports %s, which has no layer", rel, irel))
+			case il >= layer:
+				bad = append(bad, fmt.Sprintf("%s (layer %d) imports %s (layer %d): imports must flow to lower layers only", rel, layer, irel, il))
+			}
+		}
+	}
+	return bad
+}
+
+func TestImportLayers(t *testing.T) {
+	cmd := exec.Command("go", "list", "-json", "./...")
+	cmd.Dir = testfix.RepoRoot()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []listedPackage
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p listedPackage
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) < 8 {
+		t.Fatalf("go list found only %d packages", len(pkgs))
+	}
+	for _, msg := range layerViolations(pkgs) {
+		t.Error(msg)
+	}
+}
+
+func TestLayerViolationsAreCaught(t *testing.T) {
+	tests := []struct {
+		name    string
+		pkg     listedPackage
+		wantBad bool
+	}{
+		{"downward", listedPackage{module + "/gateway", []string{module + "/internal/bus", "fmt"}}, false},
+		{"upward", listedPackage{module + "/internal/bus", []string{module + "/gateway"}}, true},
+		{"same layer", listedPackage{module + "/gateway", []string{module + "/scheduler"}}, true},
+		{"test helper", listedPackage{module + "/scheduler", []string{module + "/internal/testfix"}}, true},
+		{"unknown package", listedPackage{module + "/newthing", nil}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if bad := layerViolations([]listedPackage{tt.pkg}); (len(bad) > 0) != tt.wantBad {
+				t.Fatalf("violations %q, want bad=%v", bad, tt.wantBad)
+			}
+		})
+	}
+}
