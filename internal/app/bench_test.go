@@ -1,0 +1,49 @@
+package app
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// BenchmarkHelloWholePath measures GET /hello through the whole path: HTTP client → gateway → bus →
+// worker process → warm wasm instance → back. Run with:
+//
+//	go test -run '^$' -bench HelloWholePath -benchtime 5s ./internal/app/
+func BenchmarkHelloWholePath(b *testing.B) {
+	n := startNode(b, "testdata/stack.yaml", newDataDir(b))
+	defer n.Stop(context.Background())
+	url := "http://" + n.GatewayAddr() + "/hello"
+	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256, IdleConnTimeout: time.Minute}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	get := func(b *testing.B) {
+		resp, err := c.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	for range 200 { // warm every worker's pool
+		get(b)
+	}
+	b.Run("serial", func(b *testing.B) {
+		for b.Loop() {
+			get(b)
+		}
+	})
+	b.Run("parallel-64", func(b *testing.B) {
+		b.SetParallelism(32) // ×GOMAXPROCS(2) = 64 requests in flight
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				get(b)
+			}
+		})
+	})
+}
