@@ -72,6 +72,21 @@ func TestHello(t *testing.T) {
 	}
 }
 
+func TestHostSelectsAPI(t *testing.T) {
+	n := sharedNode(t)
+	req := newRequest(t, "GET", "http://"+n.GatewayAddr()+"/hello", nil)
+	req.Host = "fns.example.test"
+	ev := echoed(t, do(t, req))
+	if ev.RequestContext.APIID != "hosted" || ev.RequestContext.DomainName != "fns.example.test" || ev.RequestContext.DomainPrefix != "fns" {
+		t.Fatalf("apiId %q domainName %q domainPrefix %q", ev.RequestContext.APIID, ev.RequestContext.DomainName, ev.RequestContext.DomainPrefix)
+	}
+	req = newRequest(t, "GET", "http://"+n.GatewayAddr()+"/hello", nil)
+	req.Host = "another.example.test"
+	if r := do(t, req); r.status != 200 || string(r.body) != `{"message":"hello from gatehouse"}` {
+		t.Fatalf("another host: %d %s", r.status, r.body)
+	}
+}
+
 func TestRoutePrecedence(t *testing.T) {
 	n := sharedNode(t)
 	base := "http://" + n.GatewayAddr()
