@@ -9,10 +9,11 @@
 //	func main() { sdk.Start(handle) }
 //
 // `gatehouse build` and `gatehouse up` compile the package as a WebAssembly reactor (GOOS=wasip1,
-// -buildmode=c-shared). A reactor's main is never called by the host, so the build adds one file that
-// calls main from an init function in reactor mode; there Start registers the handler and returns at once.
-// Built as an ordinary program (for wasip1 or natively), Start serves one event from standard input
-// instead: the command ABI, handy for trying a function with `go run . < event.json`.
+// -buildmode=c-shared, build tag gatehouse_reactor, under which this package exports the reactor ABI).
+// A reactor's main is never called by the host, so the build adds one file that calls main from an init
+// function; in reactor mode Start registers the handler and returns at once. Built as an ordinary program
+// (for wasip1 or natively), Start serves one event from standard input instead — the command ABI — which
+// is handy for trying a function with `go run . < event.json`.
 //
 // The handler's context carries the invocation's deadline, and [FromContext] returns its request id and
 // function name and version; lambdacontext.FromContext works too. A returned error makes the invocation
