@@ -13,7 +13,7 @@ import (
 )
 
 // ErrMalformedResponse means the function's output is not valid JSON or has an
-// invalid shape. The gateway answers it like API Gateway: 500
+// invalid shape. The gateway should answer it like API Gateway: 500
 // {"message":"Internal Server Error"}.
 var ErrMalformedResponse = errors.New("malformed function response")
 
@@ -22,7 +22,7 @@ var ErrMalformedResponse = errors.New("malformed function response")
 //
 // A JSON object with a "statusCode" key (exact case) is a structured response:
 //
-//   - statusCode: a JSON integer from 100 to 599.
+//   - statusCode: a JSON integer from 200 to 599 (an informational 1xx would leave the client waiting for a final response, so it is refused).
 //   - headers: an object; string values are used as they are (a multi-value header
 //     is one comma-joined string). Number and boolean values are written as their
 //     JSON text (our choice; a Go function cannot produce them, a JavaScript one
@@ -123,8 +123,8 @@ func parseStructuredResponse(obj map[string]json.RawMessage) (*functionResponse,
 		return nil, fmt.Errorf("%w: %s", ErrMalformedResponse, fmt.Sprintf(format, args...))
 	}
 	r := &functionResponse{}
-	if err := json.Unmarshal(obj["statusCode"], &r.status); err != nil || r.status < 100 || r.status > 599 {
-		return bad("statusCode %s is not an integer from 100 to 599", obj["statusCode"])
+	if err := json.Unmarshal(obj["statusCode"], &r.status); err != nil || r.status < 200 || r.status > 599 {
+		return bad("statusCode %s is not an integer from 200 to 599", obj["statusCode"])
 	}
 
 	var headers map[string]json.RawMessage

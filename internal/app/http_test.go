@@ -273,6 +273,7 @@ func TestResponseMapping(t *testing.T) {
 		{name: "bare string", output: `"hi"`, status: 200, body: "hi", contentType: "application/json"},
 		{name: "bare number", output: `42`, status: 200, body: "42", contentType: "application/json"},
 		{name: "bad statusCode", output: `{"statusCode":"soon"}`, status: 500, body: `{"message":"Internal Server Error"}`, contentType: "application/json"},
+		{name: "informational status refused", output: `{"statusCode":103,"body":"x"}`, status: 500, body: `{"message":"Internal Server Error"}`},
 		{name: "bad base64", output: `{"statusCode":200,"isBase64Encoded":true,"body":"%%%"}`, status: 500, body: `{"message":"Internal Server Error"}`},
 	}
 	for _, tt := range tests {
