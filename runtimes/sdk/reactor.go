@@ -2,10 +2,7 @@
 
 package sdk
 
-import (
-	"encoding/json"
-	"unsafe"
-)
+import "unsafe"
 
 // Buffers shared with the host. They stay referenced between calls so the garbage collector keeps them.
 var (
@@ -33,7 +30,7 @@ func gatehouseHandle(ptr, metaLen, eventLen uint32) uint64 {
 	// ptr is the buffer gatehouse_alloc returned.
 	in := inbox[:metaLen+eventLen]
 	var inv Invocation
-	if err := json.Unmarshal(in[:metaLen], &inv); err != nil {
+	if err := parseInvocation(in[:metaLen], &inv); err != nil {
 		return reply(statusError, encodeError(err))
 	}
 	event := in[metaLen:]

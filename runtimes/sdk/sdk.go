@@ -135,7 +135,7 @@ func encodePanic(v any) []byte {
 func serveCommand() {
 	var inv Invocation
 	if s := os.Getenv("GATEHOUSE_INVOCATION"); s != "" {
-		_ = json.Unmarshal([]byte(s), &inv)
+		_ = parseInvocation([]byte(s), &inv)
 	}
 	event, err := io.ReadAll(os.Stdin)
 	if err != nil {
