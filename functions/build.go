@@ -89,7 +89,11 @@ func (b *Builder) Build(ctx context.Context, name, dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("functions: building %s: %w", name, err)
 	}
-	key, err := b.cacheKey(dir, modRoot, goVersion)
+	deps, err := b.moduleDeps(ctx, dir, modRoot)
+	if err != nil {
+		return "", fmt.Errorf("functions: building %s: listing packages: %w", name, err)
+	}
+	key, err := b.cacheKey(dir, modRoot, deps, goVersion)
 	if err != nil {
 		return "", fmt.Errorf("functions: building %s: hashing sources: %w", name, err)
 	}
@@ -98,7 +102,7 @@ func (b *Builder) Build(ctx context.Context, name, dir string) (string, error) {
 		fmt.Fprintf(b.cfg.Progress, "  %-16s cached (%s)\n", name, key[:12])
 		return out, nil
 	}
-	if err := os.MkdirAll(b.cfg.CacheDir, 0o755); err != nil {
+	if err := os.MkdirAll(b.cfg.CacheDir, 0o700); err != nil {
 		return "", err
 	}
 	fmt.Fprintf(b.cfg.Progress, "  %-16s building %s (GOOS=wasip1 GOARCH=wasm) …\n", name, dir)
@@ -121,10 +125,10 @@ func (b *Builder) Build(ctx context.Context, name, dir string) (string, error) {
 		}
 	case modRoot != "":
 		// A module of its own: a workspace of that module and the SDK.
-		cmd, err = b.workspaceBuild(ctx, work, dir, modRoot, tmpOut)
+		cmd, err = b.workspaceBuild(ctx, work, dir, modRoot, tmpOut, goVersion)
 	default:
 		// Plain source files: a generated module around a copy of them.
-		cmd, err = b.standaloneBuild(ctx, work, dir, tmpOut)
+		cmd, err = b.standaloneBuild(ctx, work, dir, tmpOut, goVersion)
 	}
 	if err != nil {
 		return "", fmt.Errorf("functions: building %s: %w", name, err)
@@ -170,7 +174,7 @@ func (b *Builder) overlayBuild(ctx context.Context, work, dir, out string) (*exe
 }
 
 // writeSDKModule writes the SDK as a module of its own, whose path is the SDK's import path.
-func (b *Builder) writeSDKModule(dst string) error {
+func (b *Builder) writeSDKModule(dst, goVersion string) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return err
 	}
@@ -187,19 +191,20 @@ func (b *Builder) writeSDKModule(dst string) error {
 			return err
 		}
 	}
-	gomod := fmt.Sprintf("module %s\n\ngo 1.24\n", b.cfg.SDKImportPath)
+	gomod := fmt.Sprintf("module %s\n\ngo %s\n", b.cfg.SDKImportPath, goLine(goVersion))
 	for _, r := range b.cfg.SDKRequires {
 		gomod += "\nrequire " + r + "\n"
 	}
 	return os.WriteFile(filepath.Join(dst, "go.mod"), []byte(gomod), 0o644)
 }
 
-func (b *Builder) workspaceBuild(ctx context.Context, work, dir, modRoot, out string) (*exec.Cmd, error) {
+func (b *Builder) workspaceBuild(ctx context.Context, work, dir, modRoot, out, goVersion string) (*exec.Cmd, error) {
 	sdkDir := filepath.Join(work, "sdk")
-	if err := b.writeSDKModule(sdkDir); err != nil {
+	if err := b.writeSDKModule(sdkDir, goVersion); err != nil {
 		return nil, err
 	}
-	gowork := fmt.Sprintf("go 1.24\n\nuse (\n\t%q\n\t%q\n)\n", modRoot, sdkDir)
+	// The workspace's go line must be at least every module's: use the toolchain's own version.
+	gowork := fmt.Sprintf("go %s\n\nuse (\n\t%q\n\t%q\n)\n", goLine(goVersion), modRoot, sdkDir)
 	if err := os.WriteFile(filepath.Join(work, "go.work"), []byte(gowork), 0o644); err != nil {
 		return nil, err
 	}
@@ -211,17 +216,17 @@ func (b *Builder) workspaceBuild(ctx context.Context, work, dir, modRoot, out st
 	return cmd, nil
 }
 
-func (b *Builder) standaloneBuild(ctx context.Context, work, dir, out string) (*exec.Cmd, error) {
+func (b *Builder) standaloneBuild(ctx context.Context, work, dir, out, goVersion string) (*exec.Cmd, error) {
 	sdkDir := filepath.Join(work, "sdk")
-	if err := b.writeSDKModule(sdkDir); err != nil {
+	if err := b.writeSDKModule(sdkDir, goVersion); err != nil {
 		return nil, err
 	}
 	src := filepath.Join(work, "fn")
 	if err := os.CopyFS(src, os.DirFS(dir)); err != nil {
 		return nil, fmt.Errorf("copying sources: %w", err)
 	}
-	gomod := fmt.Sprintf("module gatehouse.local/function\n\ngo 1.24\n\nrequire %s v0.0.0\n\nreplace %s => %s\n",
-		b.cfg.SDKImportPath, b.cfg.SDKImportPath, sdkDir)
+	gomod := fmt.Sprintf("module gatehouse.local/function\n\ngo %s\n\nrequire %s v0.0.0\n\nreplace %s => %s\n",
+		goLine(goVersion), b.cfg.SDKImportPath, b.cfg.SDKImportPath, sdkDir)
 	for _, r := range b.cfg.SDKRequires {
 		gomod += "\nrequire " + r + "\n"
 	}
@@ -242,6 +247,40 @@ func (b *Builder) goVersion(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("the Go toolchain is needed to build Go functions (%s env GOVERSION: %v)", b.cfg.GoCommand, err)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// goLine turns a GOVERSION value ("go1.26.8") into a go.mod go line ("1.26.8"); for a development
+// toolchain it falls back to the oldest version with the features the SDK needs.
+func goLine(goVersion string) string {
+	v, ok := strings.CutPrefix(goVersion, "go")
+	if !ok || v == "" || strings.ContainsAny(v, " -+") {
+		return "1.24"
+	}
+	return v
+}
+
+// moduleDeps lists the directories of the packages the function imports from its own module (other
+// than its own directory), so a change to any of them makes a new build.
+func (b *Builder) moduleDeps(ctx context.Context, dir, modRoot string) ([]string, error) {
+	if modRoot == "" {
+		return nil, nil
+	}
+	cmd := b.goCmd(ctx, dir, "list", "-e", "-deps", "-tags="+buildTag, "-f", "{{if not .Standard}}{{.Dir}}{{end}}", ".")
+	cmd.Env = append(cmd.Env, "GOWORK=off", "GOFLAGS=-mod=readonly")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	var deps []string
+	for _, d := range strings.Split(string(out), "\n") {
+		if d != "" && d != dir && strings.HasPrefix(d, modRoot+string(filepath.Separator)) {
+			deps = append(deps, d)
+		}
+	}
+	sort.Strings(deps)
+	return deps, nil
 }
 
 // enclosingModule finds the go.mod at or above dir and returns its directory and module path, or "".
@@ -265,9 +304,10 @@ func enclosingModule(dir string) (root, path string, err error) {
 	}
 }
 
-// cacheKey hashes everything a build depends on: the function directory's files, its module's go.mod and
-// go.sum, the SDK, the Go version and this builder's settings.
-func (b *Builder) cacheKey(dir, modRoot, goVersion string) (string, error) {
+// cacheKey hashes everything a build depends on: the function directory's files, the packages of its
+// own module that it imports, the module's go.mod and go.sum, the SDK, the Go version and this builder's
+// settings. Packages from other modules are pinned by go.sum.
+func (b *Builder) cacheKey(dir, modRoot string, deps []string, goVersion string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "gatehouse-build-v1\x00%s\x00%s\x00%s\x00%s\x00", goVersion, runtime.GOOS, b.cfg.SDKImportPath, strings.Join(b.cfg.SDKRequires, ","))
 	if err := hashTree(h, os.DirFS(dir), "fn/"); err != nil {
@@ -275,6 +315,12 @@ func (b *Builder) cacheKey(dir, modRoot, goVersion string) (string, error) {
 	}
 	if err := hashTree(h, b.cfg.SDK, "sdk/"); err != nil {
 		return "", err
+	}
+	for _, d := range deps {
+		rel, _ := filepath.Rel(modRoot, d)
+		if err := hashDir(h, d, "dep/"+filepath.ToSlash(rel)+"/"); err != nil {
+			return "", err
+		}
 	}
 	if modRoot != "" {
 		for _, f := range []string{"go.mod", "go.sum"} {
@@ -287,6 +333,26 @@ func (b *Builder) cacheKey(dir, modRoot, goVersion string) (string, error) {
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// hashDir hashes the regular files of one directory (not its subdirectories).
+func hashDir(h io.Writer, dir, prefix string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s%s\x00%d\x00", prefix, e.Name(), len(data))
+		h.Write(data)
+	}
+	return nil
 }
 
 func hashTree(h io.Writer, fsys fs.FS, prefix string) error {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -85,6 +86,7 @@ func TestBuildOutsideRepository(t *testing.T) {
 		files map[string]string
 	}{
 		{"own module", map[string]string{"main.go": outsideFunction, "go.mod": "module example.com/outside\n\ngo 1.24\n"}},
+		{"own module at the toolchain's go version", map[string]string{"main.go": outsideFunction, "go.mod": "module example.com/outside\n\ngo " + strings.TrimPrefix(runtime.Version(), "go") + "\n"}},
 		{"no go.mod", map[string]string{"main.go": outsideFunction}},
 	}
 	for _, tt := range tests {

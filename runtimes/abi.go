@@ -53,6 +53,10 @@ func detectABI(cm wazero.CompiledModule) (ABI, error) {
 				ErrABI, mod, name, wasi_snapshot_preview1.ModuleName)
 		}
 	}
+	for _, mem := range cm.ImportedMemories() {
+		mod, name, _ := mem.Import()
+		return 0, fmt.Errorf("%w: the module imports memory %s.%s; a function must define its own memory", ErrABI, mod, name)
+	}
 	exports := cm.ExportedFunctions()
 	alloc, hasAlloc := exports[ExportAlloc]
 	handle, hasHandle := exports[ExportHandle]

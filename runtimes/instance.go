@@ -72,12 +72,8 @@ func (m *Module) moduleConfig(cfg InstanceConfig) wazero.ModuleConfig {
 	for k, v := range cfg.Env {
 		mc = mc.WithEnv(k, v)
 	}
-	version := cfg.Version
-	if version == "" {
-		version = "$LATEST"
-	}
 	mc = mc.WithEnv("AWS_LAMBDA_FUNCTION_NAME", cfg.FunctionName).
-		WithEnv("AWS_LAMBDA_FUNCTION_VERSION", version).
+		WithEnv("AWS_LAMBDA_FUNCTION_VERSION", cfg.Version).
 		WithEnv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", strconv.Itoa(cfg.MemoryMB)).
 		WithEnv("AWS_LAMBDA_LOG_GROUP_NAME", "/gatehouse/"+cfg.FunctionName).
 		WithEnv("AWS_REGION", "us-east-1").
@@ -99,6 +95,9 @@ type Instance struct {
 // Instantiate creates a sandbox. For a reactor it instantiates the module and calls _initialize, so the
 // first invocation is warm; for a command module it only prepares the configuration.
 func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance, error) {
+	if cfg.Version == "" {
+		cfg.Version = "$LATEST"
+	}
 	inst := &Instance{m: m, cfg: cfg}
 	if m.abi == ABICommand {
 		return inst, nil
@@ -203,9 +202,6 @@ func (i *Instance) invokeReactor(ctx context.Context, meta Meta, event []byte) (
 		i.broken = true
 		return nil, fmt.Errorf("%w: %s returned no output", ErrTrap, ExportHandle)
 	}
-	if int(outLen)-1 > i.m.e.cfg.MaxResponseBytes {
-		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrResponseTooLarge, outLen-1, i.m.e.cfg.MaxResponseBytes)
-	}
 	view, ok := i.mem.Read(outPtr, outLen)
 	if !ok {
 		i.broken = true
@@ -214,12 +210,15 @@ func (i *Instance) invokeReactor(ctx context.Context, meta Meta, event []byte) (
 	status, body := view[0], view[1:]
 	switch status {
 	case statusOK:
+		if len(body) > i.m.e.cfg.MaxResponseBytes {
+			return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrResponseTooLarge, len(body), i.m.e.cfg.MaxResponseBytes)
+		}
 		return bytes.Clone(body), nil
 	case statusError, statusPanicked:
 		if status == statusPanicked {
 			i.broken = true
 		}
-		return nil, decodeFunctionError(body)
+		return nil, decodeFunctionError(truncate(body, 64<<10))
 	}
 	i.broken = true
 	return nil, fmt.Errorf("%w: unknown response status %d", ErrTrap, status)

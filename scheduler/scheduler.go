@@ -42,6 +42,8 @@ type Config struct {
 	MaxInFlight int
 	// Logger receives scheduler events and function output; default discards.
 	Logger *slog.Logger
+	// DrainTimeout bounds the wait, at stop, for invocations already received; default 30s.
+	DrainTimeout time.Duration
 }
 
 // Scheduler runs invocations. Create it with [New], then [Scheduler.Load], then [Scheduler.Run].
@@ -62,6 +64,9 @@ func New(cfg Config, engine *runtimes.Engine) (*Scheduler, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 30 * time.Second
 	}
 	seen := map[string]bool{}
 	for _, f := range cfg.Functions {
@@ -116,7 +121,11 @@ func (s *Scheduler) Run(ctx context.Context, b InvocationSource, id string) erro
 		return fmt.Errorf("scheduler: announcing readiness: %w", err)
 	}
 	<-ctx.Done()
-	if err := sub.Drain(); err != nil {
+	// Stop taking invocations; every one already received is started, then all of them finish and
+	// reply before the pools close.
+	drainCtx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+	defer cancel()
+	if err := sub.Drain(drainCtx); err != nil {
 		s.log.Warn("draining invocations", "err", err)
 	}
 	s.wg.Wait()

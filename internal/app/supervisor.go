@@ -78,9 +78,7 @@ func (s *supervisor) runOnce(ctx context.Context, id string) error {
 	cmd.Stderr = s.stderr
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = s.grace
-	// Own process group: a Ctrl-C in the terminal reaches only `up`, which then stops workers in order.
-	// Pdeathsig: a worker never outlives its supervisor.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = workerProcAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting worker: %w", err)
 	}

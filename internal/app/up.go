@@ -64,6 +64,7 @@ type Node struct {
 	srv     *bus.Server
 	control *bus.Client
 	gw      *gateway.Server
+	gwBus   *bus.Client
 	admin   *adminServer
 	sup     *supervisor
 
@@ -127,6 +128,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 
 	stack, err := stackfile.Load(opts.StackFile)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkRouteKeys(stack); err != nil {
 		return nil, err
 	}
 	n.stack = stack
@@ -198,9 +202,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	n.gwBus = gwClient
 	n.gw, err = gateway.New(gateway.Config{APIs: gatewayAPIs(stack), Logger: n.log}, gwClient)
 	if err != nil {
-		gwClient.Close()
 		return nil, err
 	}
 	n.admin = newAdminServer(n)
@@ -283,6 +287,26 @@ func (n *Node) prepareFunctions(ctx context.Context, dataDir string) (functionTa
 		})
 	}
 	return table, nil
+}
+
+// checkRouteKeys validates each route key as the gateway will, so a bad key is reported with its place
+// in the stack file.
+func checkRouteKeys(stack *stackfile.Stack) error {
+	for name, a := range stack.APIs {
+		for _, r := range a.Routes {
+			if _, err := gateway.NewRouteTable([]string{r.Key}); err != nil {
+				return fmt.Errorf("%s:%d: apis.%s.routes: %w", stack.File, r.Line, name, err)
+			}
+		}
+		keys := make([]string, len(a.Routes))
+		for i, r := range a.Routes {
+			keys[i] = r.Key
+		}
+		if _, err := gateway.NewRouteTable(keys); err != nil {
+			return fmt.Errorf("%s: apis.%s.routes: %w", stack.File, name, err)
+		}
+	}
+	return nil
 }
 
 func gatewayAPIs(stack *stackfile.Stack) []gateway.API {
@@ -378,6 +402,9 @@ func (n *Node) Stop(ctx context.Context) error {
 			n.adminLn.Close()
 		}
 		n.serveWG.Wait()
+		if n.gwBus != nil {
+			n.gwBus.Close()
+		}
 		if n.cancelWorkers != nil {
 			n.cancelWorkers()
 			n.sup.wait()

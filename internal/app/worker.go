@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -50,6 +52,9 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("function %s: %w", e.Name, err)
 		}
+		if sum := sha256.Sum256(wasm); hex.EncodeToString(sum[:]) != e.SHA256 {
+			return fmt.Errorf("function %s: %s changed since it was checked (sha256 mismatch)", e.Name, e.Wasm)
+		}
 		fns = append(fns, scheduler.Function{Name: e.Name, Version: e.Version, Wasm: wasm, MemoryMB: e.MemoryMB, Timeout: e.timeout(), Env: e.Env, MinWarm: e.MinWarm})
 	}
 	sched, err := scheduler.New(scheduler.Config{Functions: fns, Logger: log}, engine)
@@ -64,8 +69,10 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 		Credentials: bus.Credentials{User: os.Getenv(envBusUser), Password: os.Getenv(envBusPassword)},
 		Stack:       opts.stack,
 		Name:        "worker-" + opts.id,
-		// The bus lives in the supervising process: when it is gone for good, so is this worker's purpose.
-		OnClosed: stop,
+		// The bus lives in the supervising process: when it is gone for good (5 s of failed reconnects),
+		// so is this worker's purpose.
+		OnClosed:      stop,
+		MaxReconnects: 50,
 	})
 	if err != nil {
 		return err

@@ -47,7 +47,7 @@ func serve(t *testing.T, c *Client, handle Handler) {
 	if err := c.Conn().Flush(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { sub.Drain(); wg.Wait() })
+	t.Cleanup(func() { sub.Drain(context.Background()); wg.Wait() })
 }
 
 func TestInvokeRoundTrip(t *testing.T) {

@@ -22,6 +22,9 @@ type ClientConfig struct {
 	Name string
 	// OnClosed, when set, is called once when the connection is closed for good.
 	OnClosed func()
+	// MaxReconnects bounds reconnection attempts (100 ms apart) after the connection drops; 0 means
+	// retry forever.
+	MaxReconnects int
 }
 
 // Client is a connection to the bus.
@@ -39,10 +42,14 @@ func Connect(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
+	reconnects := cfg.MaxReconnects
+	if reconnects == 0 {
+		reconnects = -1 // forever
+	}
 	opts := []nats.Option{
 		nats.UserInfo(cfg.Credentials.User, cfg.Credentials.Password),
 		nats.Name(cfg.Name),
-		nats.MaxReconnects(-1),
+		nats.MaxReconnects(reconnects),
 		nats.ReconnectWait(100 * time.Millisecond),
 	}
 	if cfg.OnClosed != nil {
@@ -138,8 +145,20 @@ type Subscription struct {
 	sub *nats.Subscription
 }
 
-// Drain stops delivering new messages; handlers already started keep running.
-func (s *Subscription) Drain() error { return s.sub.Drain() }
+// Drain stops taking new messages and waits, until ctx ends, for every message already received to be
+// handed to the subscription's callback. Handlers started by the callback may still be running.
+func (s *Subscription) Drain(ctx context.Context) error {
+	closed := s.sub.StatusChanged(nats.SubscriptionClosed)
+	if err := s.sub.Drain(); err != nil {
+		return err
+	}
+	select {
+	case <-closed:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 func (c *Client) serve(m *nats.Msg, handle Handler, log *slog.Logger) {
 	inv, err := c.decode(m)

@@ -14,7 +14,7 @@
 // The embedded server requires credentials. [Server] generates one random password per role on every
 // start and hands them out through [Server.Credentials]:
 //
-//   - RoleGateway may publish invocations and subscribe to its reply inboxes.
+//   - RoleGateway may publish invocations and subscribe to reply inboxes (_INBOX.>).
 //   - RoleWorker may subscribe to invocations (queue group only), publish readiness, and reply to the
 //     requests it received (one reply each); it can neither invoke functions nor read other replies.
 //   - RoleControl (the process that supervises workers) may do everything within the stack's subjects.

@@ -18,6 +18,8 @@
 package stackfile
 
 import (
+	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -25,9 +27,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -293,6 +297,9 @@ func Parse(name string, data []byte, dir string) (*Stack, error) {
 		return nil, &Error{File: name, Line: 1, Column: 1,
 			Msg: fmt.Sprintf("the file is larger than the limit of %d bytes (1 MiB)", MaxFileSize)}
 	}
+	if err := checkShape(name, data); err != nil {
+		return nil, err
+	}
 	absDir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, &Error{File: name, Msg: "cannot resolve directory " + strconv.Quote(dir) + ": " + err.Error(), Err: err}
@@ -310,6 +317,7 @@ func Parse(name string, data []byte, dir string) (*Stack, error) {
 	s.Dir = absDir
 	c := checker{s: s, funcs: ord.funcs, apis: ord.apis}
 	if e := c.check(); e != nil {
+		d.decoded = 0 // locate decodes again, a little
 		line, col, path := d.locate(root, e.path, e.atKey)
 		return nil, &Error{File: name, Line: line, Column: col, Path: formatPath(path), Msg: e.msg}
 	}
@@ -319,11 +327,67 @@ func Parse(name string, data []byte, dir string) (*Stack, error) {
 // Validate checks the values of s as Parse does after decoding: names, ranges, references from
 // routes to functions, that there is an API and that no two APIs share a host and mount. It
 // reports the first problem as an [*Error] with Line 0. It does not touch the file system: Source
-// must be absolute and Kind set. Use it for a Stack built in code; Parse has already called it.
+// must be absolute and Kind set. Use it for a Stack built in code; Parse has already made these
+// checks.
 func (s *Stack) Validate() error {
 	c := checker{s: s, funcs: sortedKeys(s.Functions), apis: sortedKeys(s.APIs)}
 	if e := c.check(); e != nil {
 		return &Error{File: s.File, Path: formatPath(e.path), Msg: e.msg}
+	}
+	return nil
+}
+
+// Shape limits. The YAML parser takes time and memory quadratic in the depth of nested flow
+// collections and in the number of keys of one block mapping, so a 1 MiB file of either could take
+// minutes and gigabytes. Real stack files are far from both limits.
+const (
+	maxFlowDepth      = 100  // [ and { open at once
+	maxLinesOneIndent = 5000 // consecutive lines at one indentation (keys of one mapping)
+
+	// maxDecodedEntries bounds the keys decoded, counting each use of an alias anew.
+	maxDecodedEntries = 200_000
+)
+
+// checkShape refuses data beyond the shape limits, counting roughly: brackets anywhere but in
+// comment lines, and lines by indentation.
+func checkShape(name string, data []byte) *Error {
+	type level struct{ indent, lines int }
+	var levels []level
+	depth := 0
+	for line := 1; len(data) > 0; line++ {
+		l := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			l, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		text := bytes.TrimLeft(l, " ")
+		if len(bytes.TrimSpace(text)) == 0 || text[0] == '#' {
+			continue
+		}
+		for col, c := range l {
+			switch c {
+			case '[', '{':
+				if depth++; depth > maxFlowDepth {
+					return &Error{File: name, Line: line, Column: col + 1,
+						Msg: fmt.Sprintf("[ and { nested more than %d deep", maxFlowDepth)}
+				}
+			case ']', '}':
+				depth = max(depth-1, 0)
+			}
+		}
+		indent := len(l) - len(text)
+		for len(levels) > 0 && levels[len(levels)-1].indent > indent {
+			levels = levels[:len(levels)-1]
+		}
+		if n := len(levels); n > 0 && levels[n-1].indent == indent {
+			if levels[n-1].lines++; levels[n-1].lines > maxLinesOneIndent {
+				return &Error{File: name, Line: line, Column: indent + 1,
+					Msg: fmt.Sprintf("more than %d keys in one mapping", maxLinesOneIndent)}
+			}
+		} else {
+			levels = append(levels, level{indent: indent, lines: 1})
+		}
 	}
 	return nil
 }
@@ -347,6 +411,8 @@ func parseYAML(name string, data []byte) (body ast.Node, err error) {
 				e.Line, e.Column = tk.Position.Line, max(tk.Position.Column, 1)
 			}
 		}
+		// One line, whatever the parser quotes from the input.
+		e.Msg = strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(e.Msg)
 		return nil, e
 	}
 	for _, doc := range f.Docs {
@@ -364,26 +430,22 @@ func parseYAML(name string, data []byte) (body ast.Node, err error) {
 
 // readablePositions rewrites the parser's "[3:5]" position references as "line 3, column 5".
 func readablePositions(msg string) string {
+	isNumber := func(s string) bool { _, err := strconv.Atoi(s); return err == nil }
 	var b strings.Builder
 	for {
-		i := strings.Index(msg, "[")
-		j := strings.Index(msg[i+1:], "]")
-		if i < 0 || j < 0 {
+		before, rest, ok := strings.Cut(msg, "[")
+		if !ok {
 			break
 		}
-		l, c, ok := strings.Cut(msg[i+1:i+1+j], ":")
-		if _, err := strconv.Atoi(l); err != nil || !ok {
-			b.WriteString(msg[:i+1])
-			msg = msg[i+1:]
+		inside, after, closed := strings.Cut(rest, "]")
+		line, col, isPos := strings.Cut(inside, ":")
+		if closed && isPos && isNumber(line) && isNumber(col) {
+			b.WriteString(before + "line " + line + ", column " + col)
+			msg = after
 			continue
 		}
-		if _, err := strconv.Atoi(c); err != nil {
-			b.WriteString(msg[:i+1])
-			msg = msg[i+1:]
-			continue
-		}
-		b.WriteString(msg[:i] + "line " + l + ", column " + c)
-		msg = msg[i+1+j+1:]
+		b.WriteString(before + "[")
+		msg = rest
 	}
 	b.WriteString(msg)
 	return b.String()
@@ -403,6 +465,7 @@ type decoder struct {
 	dir     string
 	root    ast.Node                     // the document body
 	anchors map[string][]*ast.AnchorNode // by name; collected on first use of an alias
+	decoded int                          // entries decoded so far, for maxDecodedEntries
 }
 
 // order records the file order of functions and APIs, so checks report the first problem in the
@@ -415,7 +478,7 @@ type order struct {
 type entry struct {
 	key   string
 	keyAt ast.Node // the key as written
-	val   ast.Node // the value as written: may be an alias, anchor or tag; nil when absent
+	val   ast.Node // the value as written (an alias, anchor or tag too); for `key:` alone, a null at the key
 }
 
 func (d *decoder) errAt(n ast.Node, path []string, format string, args ...any) *Error {
@@ -496,6 +559,7 @@ func (d *decoder) resolve(path []string, n ast.Node) (v ast.Node, str bool, err 
 				if t.Value != nil {
 					name = t.Value.String()
 				}
+				name = printable(name)
 				return nil, false, d.errAt(t, path, "alias *%s does not refer to an anchor (&%s) defined before it", name, name)
 			}
 			n = a.Value
@@ -509,7 +573,7 @@ func (d *decoder) resolve(path []string, n ast.Node) (v ast.Node, str bool, err 
 				str = true
 			case "!!map", "!!seq", "!<tag:yaml.org,2002:map>", "!<tag:yaml.org,2002:seq>":
 			default:
-				return nil, false, d.errAt(t, path, "the YAML tag %s is not supported (only !!str)", tag)
+				return nil, false, d.errAt(t, path, "the YAML tag %s is not supported (only !!str)", printable(tag))
 			}
 			n = t.Value
 		default:
@@ -529,17 +593,25 @@ func (d *decoder) anchorFor(alias *ast.AliasNode) *ast.AnchorNode {
 		if d.root != nil {
 			ast.Walk(anchorCollector(d.anchors), d.root)
 		}
-	}
-	name := alias.Value.String()
-	al, ac := position(alias)
-	var found *ast.AnchorNode
-	for _, a := range d.anchors[name] {
-		l, c := position(a)
-		if l < al || (l == al && c < ac) {
-			found = a
+		for _, as := range d.anchors {
+			slices.SortStableFunc(as, func(a, b *ast.AnchorNode) int {
+				al, ac := position(a)
+				bl, bc := position(b)
+				return cmp.Or(cmp.Compare(al, bl), cmp.Compare(ac, bc))
+			})
 		}
 	}
-	return found
+	// Anchors are sorted by position: find the last one before the alias.
+	as := d.anchors[alias.Value.String()]
+	al, ac := position(alias)
+	i := sort.Search(len(as), func(i int) bool {
+		l, c := position(as[i])
+		return l > al || (l == al && c >= ac)
+	})
+	if i == 0 {
+		return nil
+	}
+	return as[i-1]
 }
 
 type anchorCollector map[string][]*ast.AnchorNode
@@ -566,7 +638,16 @@ func (d *decoder) entries(path []string, n ast.Node) ([]entry, error) {
 	if !ok {
 		return nil, d.typeError(path, n, v, "a mapping")
 	}
-	return d.mapEntries(path, m, map[*ast.MappingNode]bool{})
+	es, err := d.mapEntries(path, m, map[*ast.MappingNode]bool{})
+	if err != nil {
+		return nil, err
+	}
+	// Aliases can make a small file expand to a huge stack (one list of routes used by
+	// thousands of APIs); bound the work.
+	if d.decoded += len(es); d.decoded > maxDecodedEntries {
+		return nil, d.errAt(n, path, "the file expands (through aliases) to more than %d keys", maxDecodedEntries)
+	}
+	return es, nil
 }
 
 func (d *decoder) mapEntries(path []string, m *ast.MappingNode, seen map[*ast.MappingNode]bool) ([]entry, error) {
@@ -684,16 +765,24 @@ func describe(n ast.Node) string {
 		return "a block string"
 	case *ast.IntegerNode, *ast.FloatNode, *ast.InfinityNode, *ast.NanNode:
 		s, _ := scalarText(n)
-		return "the number " + s
+		return "the number " + printable(s)
 	case *ast.BoolNode:
 		s, _ := scalarText(n)
-		return "the boolean " + s
+		return "the boolean " + printable(s)
 	case *ast.MappingNode:
 		return "a mapping"
 	case *ast.SequenceNode:
 		return "a list"
 	}
 	return "a " + n.Type().YAMLName()
+}
+
+// printable returns s, or s quoted when it holds spaces or characters that are not printable.
+func printable(s string) string {
+	if s != "" && !strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f || !unicode.IsPrint(r) }) {
+		return s
+	}
+	return quoteShort(s)
 }
 
 func quoteShort(s string) string {
@@ -771,7 +860,7 @@ func (d *decoder) integer(path []string, n ast.Node, unit string) (int, error) {
 		}
 	}
 	s, _ := scalarText(v)
-	return 0, d.errAt(n, path, "%s is too large", s)
+	return 0, d.errAt(n, path, "%s is too large", printable(s))
 }
 
 // duration decodes a Go duration string such as "3s" or "500ms".
@@ -783,7 +872,7 @@ func (d *decoder) duration(path []string, n ast.Node) (time.Duration, error) {
 	switch v.(type) {
 	case *ast.IntegerNode, *ast.FloatNode:
 		s, _ := scalarText(v)
-		return 0, d.errAt(n, path, "%s is not a duration: give a unit, e.g. %q or %q", s, s+"s", s+"ms")
+		return 0, d.errAt(n, path, "%s is not a duration: give a unit, e.g. %q or %q", printable(s), s+"s", s+"ms")
 	case *ast.StringNode:
 		s, _ := scalarText(v)
 		dur, err := time.ParseDuration(strings.TrimSpace(s))

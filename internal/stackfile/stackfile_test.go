@@ -384,6 +384,9 @@ func TestParseErrors(t *testing.T) {
 		{"alias before anchor", "version: 1\nname: *n\nfunctions: &n {}\n", `gatehouse.yaml:2:7: name: alias *n does not refer to an anchor`},
 		{"unsupported tag", "version: 1\nname: !Ref x\n", `gatehouse.yaml:2:7: name: the YAML tag !Ref is not supported (only !!str)`},
 		{"bad merge", "version: 1\nfunctions:\n  a:\n    <<: 3\n", `gatehouse.yaml:4:5: functions.a: << (merge key) wants a mapping or a list of mappings`},
+		{"flow nested too deep", "version: 1\nname: " + strings.Repeat("[", 200000) + strings.Repeat("]", 200000) + "\n", `gatehouse.yaml:2:107: [ and { nested more than 100 deep`},
+		{"too many keys in one mapping", "version: 1\nfunctions:\n" + strings.Repeat("  # c\n\n", 10) + manyFunctions(5001), `gatehouse.yaml:5023:3: more than 5000 keys in one mapping`},
+		{"aliases expand too much", "version: 1\nfunctions: {f: {source: hello}}\napis:\n  a0:\n    type: http\n    mount: /a0\n    routes: &r\n" + manyRoutes(300) + manyAPIs(1000), `gatehouse.yaml:637:44: apis.a330.routes: the file expands (through aliases) to more than 200000 keys`},
 		{"mapping as key", "version: 1\nfunctions:\n  ? {a: 1}\n  : x\n", `gatehouse.yaml:4:3: invalid YAML: `},
 
 		// version and name.
@@ -521,6 +524,23 @@ func manyRoutes(n int) string {
 	var b strings.Builder
 	for i := range n {
 		b.WriteString("      GET /r" + strconv.Itoa(i) + ": {function: hello}\n")
+	}
+	return b.String()
+}
+
+func manyFunctions(n int) string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString("  f" + strconv.Itoa(i) + ": {source: hello}\n")
+	}
+	return b.String()
+}
+
+// manyAPIs returns n APIs that all use the routes anchored as &r.
+func manyAPIs(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		b.WriteString("  a" + strconv.Itoa(i) + ": {type: http, mount: /a" + strconv.Itoa(i) + ", routes: *r}\n")
 	}
 	return b.String()
 }
@@ -693,4 +713,37 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse accepted a stack that Validate refuses: %v", err)
 		}
 	})
+}
+
+// TestDocExamples parses the complete stack files shown in docs/stack-file.md, so the reference
+// cannot drift from the parser.
+func TestDocExamples(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "stack-file.md"))
+	if err != nil {
+		t.Skipf("docs not found: %v", err)
+	}
+	dir := stackDir(t)
+	for _, p := range []string{"functions/orders", "build"} {
+		if err := os.MkdirAll(filepath.Join(dir, p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "build", "legacy.wasm"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(doc), "```yaml\n")[1:]
+	n := 0
+	for i, b := range blocks {
+		b, _, _ = strings.Cut(b, "```")
+		if !strings.HasPrefix(b, "version: 1\n") {
+			continue
+		}
+		n++
+		if _, err := Parse("stack-file.md block "+strconv.Itoa(i+1), []byte(b), dir); err != nil {
+			t.Errorf("%v", err)
+		}
+	}
+	if n < 2 {
+		t.Errorf("found %d complete examples in the docs, want at least 2", n)
+	}
 }
