@@ -1,0 +1,49 @@
+package bus
+
+import (
+	"context"
+	"testing"
+)
+
+// BenchmarkInvokeRoundTrip measures one invocation over the bus with a handler that answers at once:
+// the cost of the hop itself (loopback TCP, both directions, envelope headers).
+func BenchmarkInvokeRoundTrip(b *testing.B) {
+	s := startServerB(b)
+	gw := connectB(b, s, RoleGateway)
+	worker := connectB(b, s, RoleWorker)
+	sub, err := worker.ServeInvocations(func(f func()) { go f() }, func(ctx context.Context, inv Invocation) ([]byte, error) {
+		return inv.Payload, nil
+	}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Drain(context.Background())
+	worker.Conn().Flush()
+	payload := make([]byte, 512)
+	for b.Loop() {
+		if _, err := gw.Invoke(context.Background(), Invocation{Function: "fn", RequestID: "Mc7UVioPPHcEKPA=", Payload: payload}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func startServerB(b *testing.B) *Server {
+	s, err := NewServer(ServerConfig{Stack: "t"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Shutdown)
+	return s
+}
+
+func connectB(b *testing.B, s *Server, role Role) *Client {
+	c, err := Connect(ClientConfig{URL: s.ClientURL(), Credentials: s.Credentials(role), Stack: "t"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(c.Close)
+	return c
+}
