@@ -44,6 +44,9 @@ type Config struct {
 	Logger *slog.Logger
 	// DrainTimeout bounds the wait, at stop, for invocations already received; default 30s.
 	DrainTimeout time.Duration
+	// Slots, when set, records each running invocation for the supervising process, and its length
+	// bounds the invocations run at once (instead of MaxInFlight).
+	Slots *Slots
 }
 
 // Scheduler runs invocations. Create it with [New], then [Scheduler.Load], then [Scheduler.Run].
@@ -61,6 +64,9 @@ type Scheduler struct {
 func New(cfg Config, engine *runtimes.Engine) (*Scheduler, error) {
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 64
+	}
+	if cfg.Slots != nil {
+		cfg.MaxInFlight = cfg.Slots.Len()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -150,9 +156,12 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 	if !ok {
 		return nil, fmt.Errorf("%q: %w", inv.Function, bus.ErrFunctionNotFound)
 	}
+	// The function's own timeout bounds it, whatever the caller's deadline: like a Lambda function, it
+	// runs on after an integration timeout until its own time is up.
 	deadline := time.Now().Add(p.fn.Timeout)
-	if !inv.Deadline.IsZero() && inv.Deadline.Before(deadline) {
-		deadline = inv.Deadline
+	if s.cfg.Slots != nil {
+		slot := s.cfg.Slots.acquire(inv.RequestID, deadline)
+		defer s.cfg.Slots.release(slot)
 	}
 	inst, err := p.get(ctx)
 	if err != nil {

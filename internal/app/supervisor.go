@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"gatehouse.dev/gatehouse/scheduler"
 )
 
 // supervisor keeps n worker processes running: each is restarted when it exits, with a back-off while
@@ -22,8 +24,15 @@ type supervisor struct {
 	grace   time.Duration
 	log     *slog.Logger
 	stderr  io.Writer
-	// onExit, when set, is called after a worker process exits.
-	onExit func(id string)
+	// onExit, when set, is called after a worker process exits, with the invocations it had started and
+	// those of them overdue (the watchdog killed the worker for them).
+	onExit func(id string, started, overdue []string)
+	// slotsPath names a worker's slot table; "" disables the watchdog.
+	slotsPath func(id string) string
+	// slots is the number of invocations a worker may run at once.
+	slots int
+	// grace is how long past its deadline an invocation may run before its worker is killed.
+	overrunGrace time.Duration
 
 	mu       sync.Mutex
 	pids     map[string]int
@@ -72,6 +81,19 @@ func (s *supervisor) keep(ctx context.Context, id string) {
 }
 
 func (s *supervisor) runOnce(ctx context.Context, id string) error {
+	var slots *scheduler.SlotReader
+	if s.slotsPath != nil {
+		path := s.slotsPath(id)
+		if err := scheduler.CreateSlotsFile(path, s.slots); err != nil {
+			return fmt.Errorf("creating slot table: %w", err)
+		}
+		r, err := scheduler.OpenSlotReader(path)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		slots = r
+	}
 	cmd := exec.CommandContext(ctx, s.command[0], append(append([]string{}, s.command[1:]...), s.args(id)...)...)
 	cmd.Env = s.env
 	cmd.Stdout = s.stderr
@@ -85,15 +107,62 @@ func (s *supervisor) runOnce(ctx context.Context, id string) error {
 	s.mu.Lock()
 	s.pids[id] = cmd.Process.Pid
 	s.mu.Unlock()
+	exited := make(chan struct{})
+	var overdue []string
+	var watchWG sync.WaitGroup
+	if slots != nil {
+		watchWG.Add(1)
+		go func() {
+			defer watchWG.Done()
+			overdue = s.watch(id, cmd.Process, slots, exited)
+		}()
+	}
 	err := cmd.Wait()
+	close(exited)
+	watchWG.Wait()
 	s.mu.Lock()
 	delete(s.pids, id)
 	s.mu.Unlock()
+	var started []string
+	if slots != nil {
+		for _, r := range slots.Running() {
+			started = append(started, r.RequestID)
+		}
+	}
 	if s.onExit != nil {
-		s.onExit(id)
+		s.onExit(id, started, overdue)
 	}
 	return err
 }
+
+// watch kills the worker when an invocation overruns its deadline by more than the grace: its guest may
+// be spinning in code that cannot be interrupted, freezing the whole worker. It returns the request ids
+// of the overdue invocations.
+func (s *supervisor) watch(id string, p *os.Process, slots *scheduler.SlotReader, exited <-chan struct{}) []string {
+	tick := time.NewTicker(watchInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-exited:
+			return nil
+		case now := <-tick.C:
+			var overdue []string
+			for _, r := range slots.Running() {
+				if now.After(r.Deadline.Add(s.overrunGrace)) {
+					overdue = append(overdue, r.RequestID)
+				}
+			}
+			if len(overdue) > 0 {
+				s.log.Warn("killing worker: invocation overran its timeout", "worker", id, "request_ids", overdue)
+				p.Kill()
+				return overdue
+			}
+		}
+	}
+}
+
+// watchInterval is how often the watchdog reads the slot tables.
+const watchInterval = 25 * time.Millisecond
 
 // processes returns the running workers' process ids by worker id.
 func (s *supervisor) processes() map[string]int {

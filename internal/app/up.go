@@ -31,6 +31,11 @@ const (
 	DefaultDataDir   = ".gatehouse"
 	DefaultWorkers   = 2
 	DefaultStackFile = "gatehouse.yaml"
+	// workerSlots is how many invocations one worker runs at once.
+	workerSlots = 64
+	// overrunGrace is how long an invocation may run past its function's timeout before its worker is
+	// killed.
+	overrunGrace = 250 * time.Millisecond
 	// awsLambdaGoVersion is the aws-lambda-go version functions built outside this module get; it is
 	// the one this module requires (a test keeps them equal).
 	awsLambdaGoVersion = "v1.55.1"
@@ -177,18 +182,22 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 
 	workerCreds := n.srv.Credentials(bus.RoleWorker)
+	slotsPath := func(id string) string { return filepath.Join(dataDir, "run", id+".slots") }
 	n.sup = &supervisor{
 		command: opts.WorkerCommand,
 		args: func(id string) []string {
-			return []string{"worker", "--id", id, "--stack", stack.Name, "--data", dataDir, "--functions", tablePath}
+			return []string{"worker", "--id", id, "--stack", stack.Name, "--data", dataDir, "--functions", tablePath, "--slots", slotsPath(id)}
 		},
+		slotsPath:    slotsPath,
+		slots:        workerSlots,
+		overrunGrace: overrunGrace,
 		env: append(append(os.Environ(), opts.WorkerEnv...),
 			envBusURL+"="+n.srv.ClientURL(), envBusUser+"="+workerCreds.User, envBusPassword+"="+workerCreds.Password),
 		n:      opts.Workers,
 		grace:  opts.DrainTimeout,
 		log:    n.log,
 		stderr: opts.Stderr,
-		onExit: n.markGone,
+		onExit: n.workerExited,
 	}
 	workerCtx, cancel := context.WithCancel(context.Background())
 	n.cancelWorkers = cancel
@@ -345,10 +354,14 @@ func (n *Node) markReady(id string) {
 	}
 }
 
-func (n *Node) markGone(id string) {
+// workerExited forgets the worker's readiness and tells the gateways which invocations it took along.
+func (n *Node) workerExited(id string, started, overdue []string) {
 	n.readyMu.Lock()
 	delete(n.ready, id)
 	n.readyMu.Unlock()
+	if err := n.control.PublishWorkerGone(bus.WorkerGone{Worker: id, Started: started, Overdue: overdue}); err != nil {
+		n.log.Warn("reporting a gone worker", "worker", id, "err", err)
+	}
 }
 
 // readyWorkers counts workers that announced readiness (since their last start).

@@ -29,6 +29,7 @@ type workerOptions struct {
 	stack     string
 	dataDir   string
 	functions string
+	slots     string
 }
 
 // runWorker is `gatehouse worker`: it serves invocations until SIGTERM or SIGINT, then drains.
@@ -57,7 +58,16 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 		}
 		fns = append(fns, scheduler.Function{Name: e.Name, Version: e.Version, Wasm: wasm, MemoryMB: e.MemoryMB, Timeout: e.timeout(), Env: e.Env, MinWarm: e.MinWarm})
 	}
-	sched, err := scheduler.New(scheduler.Config{Functions: fns, Logger: log}, engine)
+	cfg := scheduler.Config{Functions: fns, Logger: log}
+	if opts.slots != "" {
+		slots, err := scheduler.OpenSlots(opts.slots)
+		if err != nil {
+			return err
+		}
+		defer slots.Close()
+		cfg.Slots = slots
+	}
+	sched, err := scheduler.New(cfg, engine)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,8 @@
 //
 //	gh.<stack>.invoke.<function>   an invocation; workers subscribe in the queue group "workers"
 //	gh.<stack>.worker.ready        a worker announces that it is subscribed and ready (payload: worker id)
+//	gh.<stack>.worker.gone         the supervisor reports a worker that exited, with the invocations it
+//	                               had started ([WorkerGone], JSON)
 //
 // # Roles and permissions
 //

@@ -102,7 +102,7 @@ func (s *Server) users() []*server.User {
 			Username: s.creds[RoleGateway].User, Password: s.creds[RoleGateway].Password,
 			Permissions: &server.Permissions{
 				Publish:   &server.SubjectPermission{Allow: []string{s.subj.InvokeAll()}},
-				Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
+				Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>", s.subj.WorkerGone()}},
 			},
 		},
 		{

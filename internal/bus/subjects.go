@@ -38,6 +38,9 @@ func (s Subjects) FunctionOf(subject string) (string, bool) {
 // WorkerReady is where a worker announces it is ready.
 func (s Subjects) WorkerReady() string { return s.prefix + "worker.ready" }
 
+// WorkerGone is where the supervisor reports a worker process that exited or was killed.
+func (s Subjects) WorkerGone() string { return s.prefix + "worker.gone" }
+
 // ValidToken reports whether s can be used as one subject token: 1 to 128 characters of letters, digits,
 // '-' and '_'.
 func ValidToken(s string) error {
