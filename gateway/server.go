@@ -29,12 +29,12 @@ const (
 	HeaderRequestID = "apigw-requestid"
 )
 
-// Invoker calls a function. The bus client implements it.
+// Invoker calls a function. The bus dispatcher implements it.
 type Invoker interface {
 	Invoke(ctx context.Context, inv bus.Invocation) ([]byte, error)
 }
 
-var _ Invoker = (*bus.Client)(nil)
+var _ Invoker = (*bus.Dispatcher)(nil)
 
 // Config configures a [Server].
 type Config struct {

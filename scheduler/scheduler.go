@@ -110,7 +110,7 @@ func (s *Scheduler) Load(ctx context.Context) error {
 
 // InvocationSource is the part of the bus the scheduler needs.
 type InvocationSource interface {
-	ServeInvocations(start func(func()), handle bus.Handler, log *slog.Logger) (*bus.Subscription, error)
+	ServeWorker(id string, capacity int, start func(func()), handle bus.Handler, log *slog.Logger) (*bus.Worker, error)
 	AnnounceReady(id string) error
 }
 
@@ -119,7 +119,7 @@ var _ InvocationSource = (*bus.Client)(nil)
 // Run takes invocations from b until ctx is done, then stops taking new ones, lets running invocations
 // finish and closes every instance.
 func (s *Scheduler) Run(ctx context.Context, b InvocationSource, id string) error {
-	sub, err := b.ServeInvocations(s.start, s.Handle, s.log)
+	sub, err := b.ServeWorker(id, s.cfg.MaxInFlight, s.start, s.Handle, s.log)
 	if err != nil {
 		return err
 	}

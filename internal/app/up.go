@@ -70,8 +70,10 @@ type Node struct {
 	control *bus.Client
 	gw      *gateway.Server
 	gwBus   *bus.Client
-	admin   *adminServer
-	sup     *supervisor
+	// dispatcher sends the gateway's invocations to workers.
+	dispatcher *bus.Dispatcher
+	admin      *adminServer
+	sup        *supervisor
 
 	gwLn, adminLn net.Listener
 	cancelWorkers context.CancelFunc
@@ -212,7 +214,14 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.gwBus = gwClient
-	n.gw, err = gateway.New(gateway.Config{APIs: gatewayAPIs(stack), Logger: n.log}, gwClient)
+	limits := map[string]bus.FunctionLimits{}
+	for _, f := range table.Functions {
+		limits[f.Name] = bus.FunctionLimits{MaxConcurrency: f.MaxConcurrency, Timeout: f.timeout()}
+	}
+	if n.dispatcher, err = gwClient.NewDispatcher(bus.DispatchConfig{Functions: limits, OverrunGrace: overrunGrace, Logger: n.log}); err != nil {
+		return nil, err
+	}
+	n.gw, err = gateway.New(gateway.Config{APIs: gatewayAPIs(stack), Logger: n.log}, n.dispatcher)
 	if err != nil {
 		return nil, err
 	}
@@ -415,6 +424,9 @@ func (n *Node) Stop(ctx context.Context) error {
 			n.adminLn.Close()
 		}
 		n.serveWG.Wait()
+		if n.dispatcher != nil {
+			n.dispatcher.Close()
+		}
 		if n.gwBus != nil {
 			n.gwBus.Close()
 		}

@@ -36,32 +36,48 @@ func connect(t *testing.T, s *Server, role Role) *Client {
 	return c
 }
 
-// serve runs handle for invocations on a worker connection.
-func serve(t *testing.T, c *Client, handle Handler) {
+// serve runs handle for invocations addressed to worker id.
+func serve(t *testing.T, c *Client, id string, capacity int, handle Handler) *Worker {
 	t.Helper()
 	var wg sync.WaitGroup
-	sub, err := c.ServeInvocations(func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }, handle, slog.New(slog.DiscardHandler))
+	w, err := c.ServeWorker(id, capacity, func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }, handle, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Conn().Flush(); err != nil {
+	t.Cleanup(func() { w.Drain(context.Background()); wg.Wait() })
+	return w
+}
+
+// dispatcher returns a gateway-side dispatcher that already knows the workers in ids.
+func dispatcher(t *testing.T, s *Server, cfg DispatchConfig, ids ...string) *Dispatcher {
+	t.Helper()
+	d, err := connect(t, s, RoleGateway).NewDispatcher(cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { sub.Drain(context.Background()); wg.Wait() })
+	t.Cleanup(d.Close)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(d.Workers()) < len(ids) {
+		if time.Now().After(deadline) {
+			t.Fatalf("dispatcher sees workers %v, want %v", d.Workers(), ids)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return d
 }
 
 func TestInvokeRoundTrip(t *testing.T) {
 	s := startServer(t)
-	gw := connect(t, s, RoleGateway)
 	worker := connect(t, s, RoleWorker)
 	var got Invocation
-	serve(t, worker, func(ctx context.Context, inv Invocation) ([]byte, error) {
+	serve(t, worker, "w1", 4, func(ctx context.Context, inv Invocation) ([]byte, error) {
 		got = inv
 		if _, ok := ctx.Deadline(); !ok {
 			return nil, errors.New("no deadline on the handler's context")
 		}
 		return append([]byte("re:"), inv.Payload...), nil
 	})
+	gw := dispatcher(t, s, DispatchConfig{}, "w1")
 	deadline := time.Now().Add(5 * time.Second).Truncate(time.Millisecond)
 	out, err := gw.Invoke(context.Background(), Invocation{Function: "fn-1", RequestID: "rid", TraceParent: "00-abc-def-01", Deadline: deadline, Payload: []byte("event")})
 	if err != nil {
@@ -77,9 +93,8 @@ func TestInvokeRoundTrip(t *testing.T) {
 
 func TestErrorsCrossAsSentinels(t *testing.T) {
 	s := startServer(t)
-	gw := connect(t, s, RoleGateway)
 	worker := connect(t, s, RoleWorker)
-	serve(t, worker, func(ctx context.Context, inv Invocation) ([]byte, error) {
+	serve(t, worker, "w1", 4, func(ctx context.Context, inv Invocation) ([]byte, error) {
 		switch inv.Function {
 		case "throttled":
 			return nil, ErrThrottled
@@ -90,6 +105,7 @@ func TestErrorsCrossAsSentinels(t *testing.T) {
 		}
 		return nil, errors.New("something unexpected")
 	})
+	gw := dispatcher(t, s, DispatchConfig{}, "w1")
 	for fn, want := range map[string]error{"throttled": ErrThrottled, "fails": ErrFunctionError, "wrapped": ErrResponseTooLarge, "other": ErrInternal} {
 		_, err := gw.Invoke(context.Background(), Invocation{Function: fn, RequestID: "r"})
 		if !errors.Is(err, want) {
@@ -100,7 +116,7 @@ func TestErrorsCrossAsSentinels(t *testing.T) {
 
 func TestNoWorkers(t *testing.T) {
 	s := startServer(t)
-	gw := connect(t, s, RoleGateway)
+	gw := dispatcher(t, s, DispatchConfig{NoWorkerWait: 200 * time.Millisecond})
 	_, err := gw.Invoke(context.Background(), Invocation{Function: "fn", RequestID: "r"})
 	if !errors.Is(err, ErrNoWorkers) {
 		t.Fatalf("err = %v, want ErrNoWorkers", err)
@@ -109,14 +125,14 @@ func TestNoWorkers(t *testing.T) {
 
 func TestInvokeHonoursContext(t *testing.T) {
 	s := startServer(t)
-	gw := connect(t, s, RoleGateway)
 	worker := connect(t, s, RoleWorker)
 	release := make(chan struct{})
 	defer close(release)
-	serve(t, worker, func(ctx context.Context, inv Invocation) ([]byte, error) {
+	serve(t, worker, "w1", 4, func(ctx context.Context, inv Invocation) ([]byte, error) {
 		<-release
 		return nil, nil
 	})
+	gw := dispatcher(t, s, DispatchConfig{}, "w1")
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err := gw.Invoke(ctx, Invocation{Function: "slow", RequestID: "r"})
@@ -127,9 +143,9 @@ func TestInvokeHonoursContext(t *testing.T) {
 
 func TestLargePayload(t *testing.T) {
 	s := startServer(t)
-	gw := connect(t, s, RoleGateway)
 	worker := connect(t, s, RoleWorker)
-	serve(t, worker, func(ctx context.Context, inv Invocation) ([]byte, error) { return inv.Payload[:10], nil })
+	serve(t, worker, "w1", 4, func(ctx context.Context, inv Invocation) ([]byte, error) { return inv.Payload[:10], nil })
+	gw := dispatcher(t, s, DispatchConfig{}, "w1")
 	payload := bytes.Repeat([]byte("x"), 14<<20) // a 10 MB binary body, base64-encoded in its event
 	out, err := gw.Invoke(context.Background(), Invocation{Function: "big", RequestID: "r", Payload: payload})
 	if err != nil || string(out) != "xxxxxxxxxx" {
@@ -155,19 +171,17 @@ func TestPermissions(t *testing.T) {
 		role Role
 		act  func(nc *nats.Conn) error
 	}{
-		{"worker cannot invoke", RoleWorker, func(nc *nats.Conn) error { return nc.Publish(subj.Invoke("fn"), nil) }},
-		{"worker cannot subscribe outside the queue group", RoleWorker, func(nc *nats.Conn) error {
-			_, err := nc.Subscribe(subj.InvokeAll(), func(*nats.Msg) {})
-			return err
-		}},
+		{"worker cannot invoke", RoleWorker, func(nc *nats.Conn) error { return nc.Publish(subj.WorkerInvoke("w2", "fn"), nil) }},
+		{"worker cannot report workers gone", RoleWorker, func(nc *nats.Conn) error { return nc.Publish(subj.WorkerGone(), []byte(`{"worker":"w2"}`)) }},
 		{"worker cannot read reply inboxes", RoleWorker, func(nc *nats.Conn) error {
 			_, err := nc.Subscribe("_INBOX.>", func(*nats.Msg) {})
 			return err
 		}},
 		{"gateway cannot take invocations", RoleGateway, func(nc *nats.Conn) error {
-			_, err := nc.QueueSubscribe(subj.InvokeAll(), QueueWorkers, func(*nats.Msg) {})
+			_, err := nc.Subscribe(subj.AnyWorkerInvoke(), func(*nats.Msg) {})
 			return err
 		}},
+		{"gateway cannot fake heartbeats", RoleGateway, func(nc *nats.Conn) error { return nc.Publish(subj.WorkerHeartbeat(), []byte(`{}`)) }},
 		{"gateway cannot fake readiness", RoleGateway, func(nc *nats.Conn) error { return nc.Publish(subj.WorkerReady(), []byte("w9")) }},
 		{"gateway cannot leave its stack", RoleGateway, func(nc *nats.Conn) error { return nc.Publish("gh.other.invoke.fn", nil) }},
 	}
@@ -195,9 +209,9 @@ func TestPermissions(t *testing.T) {
 			}
 		})
 	}
-	t.Run("worker may take invocations in the queue group", func(t *testing.T) {
+	t.Run("worker may take invocations", func(t *testing.T) {
 		c := connect(t, s, RoleWorker)
-		if _, err := c.Conn().QueueSubscribe(subj.InvokeAll(), QueueWorkers, func(*nats.Msg) {}); err != nil {
+		if _, err := c.Conn().Subscribe(subj.WorkerInvokeAll("w1"), func(*nats.Msg) {}); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.Conn().Flush(); err != nil {

@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -87,78 +86,9 @@ func (c *Client) Drain(ctx context.Context) error {
 	}
 }
 
-// Invoke sends inv to a worker and waits for the function's response, until ctx ends.
-// Errors wrap one of the package's sentinels, or ctx's error.
-func (c *Client) Invoke(ctx context.Context, inv Invocation) ([]byte, error) {
-	msg := &nats.Msg{
-		Subject: c.subj.Invoke(inv.Function),
-		Header:  make(nats.Header, 4),
-		Data:    inv.Payload,
-	}
-	msg.Header[HeaderEnvelope] = []string{EnvelopeVersion}
-	msg.Header[HeaderRequestID] = []string{inv.RequestID}
-	if d := formatDeadline(inv.Deadline); d != "" {
-		msg.Header[HeaderDeadline] = []string{d}
-	}
-	if inv.TraceParent != "" {
-		msg.Header[HeaderTraceParent] = []string{inv.TraceParent}
-	}
-	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
-	if err != nil {
-		switch {
-		case errors.Is(err, nats.ErrNoResponders):
-			return nil, fmt.Errorf("invoking %s: %w", inv.Function, ErrNoWorkers)
-		case ctx.Err() != nil:
-			return nil, fmt.Errorf("invoking %s: %w", inv.Function, ctx.Err())
-		}
-		return nil, fmt.Errorf("invoking %s: %w", inv.Function, err)
-	}
-	if code := reply.Header.Get(HeaderError); code != "" {
-		return nil, fmt.Errorf("invoking %s: %w", inv.Function, &RemoteError{Code: Code(code), Detail: reply.Header.Get(HeaderErrorDetail)})
-	}
-	return reply.Data, nil
-}
-
 // Handler serves one invocation. An error becomes a coded error reply; its text must not contain
 // request data.
 type Handler func(ctx context.Context, inv Invocation) ([]byte, error)
-
-// ServeInvocations subscribes to every function's invocations in the worker queue group. Each message is
-// handed to handle on its own goroutine through start, which may block to apply back-pressure, and which
-// the caller uses to own and wait for those goroutines.
-func (c *Client) ServeInvocations(start func(func()), handle Handler, log *slog.Logger) (*Subscription, error) {
-	sub, err := c.nc.QueueSubscribe(c.subj.InvokeAll(), QueueWorkers, func(m *nats.Msg) {
-		start(func() { c.serve(m, handle, log) })
-	})
-	if err != nil {
-		return nil, fmt.Errorf("bus: subscribing to invocations: %w", err)
-	}
-	// Invocations may be large; let a worker hold many pending without being a slow consumer.
-	if err := sub.SetPendingLimits(-1, 512<<20); err != nil {
-		return nil, fmt.Errorf("bus: setting pending limits: %w", err)
-	}
-	return &Subscription{sub: sub}, nil
-}
-
-// Subscription is a subscription to invocations.
-type Subscription struct {
-	sub *nats.Subscription
-}
-
-// Drain stops taking new messages and waits, until ctx ends, for every message already received to be
-// handed to the subscription's callback. Handlers started by the callback may still be running.
-func (s *Subscription) Drain(ctx context.Context) error {
-	closed := s.sub.StatusChanged(nats.SubscriptionClosed)
-	if err := s.sub.Drain(); err != nil {
-		return err
-	}
-	select {
-	case <-closed:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 func (c *Client) serve(m *nats.Msg, handle Handler, log *slog.Logger) {
 	inv, err := c.decode(m)

@@ -6,19 +6,33 @@
 //
 // Every subject starts with "gh.<stack>." so several stacks can share one NATS cluster:
 //
-//	gh.<stack>.invoke.<function>   an invocation; workers subscribe in the queue group "workers"
-//	gh.<stack>.worker.ready        a worker announces that it is subscribed and ready (payload: worker id)
-//	gh.<stack>.worker.gone         the supervisor reports a worker that exited, with the invocations it
-//	                               had started ([WorkerGone], JSON)
+//	gh.<stack>.w.<worker>.invoke.<function>  an invocation, addressed to one worker
+//	gh.<stack>.worker.heartbeat             each worker, every 100 ms: id, process instance, capacity ([Heartbeat])
+//	gh.<stack>.worker.ready                 a worker announces that it is subscribed and ready (payload: its id)
+//	gh.<stack>.worker.gone                  the supervisor reports a worker that exited, with the invocations
+//	                                        it had started and those overdue ([WorkerGone], JSON)
+//
+// # Dispatch
+//
+// Gateways do not use a queue group: a worker frozen by a runaway guest would keep receiving work. A
+// [Dispatcher] instead tracks workers by their heartbeats and sends each invocation to a live worker
+// with room (fewest in flight first). It sends nothing to a worker that stopped beating, is leaving, or
+// has an invocation past its function's timeout (it may be frozen). When a worker's supervisor reports
+// it gone, the invocations it had started fail at once (ErrFunctionTimeout for the overdue ones,
+// ErrWorkerLost for the rest) and those it never started go to another worker. Per-function concurrency
+// limits are enforced here, per dispatcher (that is, per gateway node): the excess waits briefly, then
+// fails with ErrThrottled.
 //
 // # Roles and permissions
 //
 // The embedded server requires credentials. [Server] generates one random password per role on every
 // start and hands them out through [Server.Credentials]:
 //
-//   - RoleGateway may publish invocations and subscribe to reply inboxes (_INBOX.>).
-//   - RoleWorker may subscribe to invocations (queue group only), publish readiness, and reply to the
-//     requests it received (one reply each); it can neither invoke functions nor read other replies.
+//   - RoleGateway may publish invocations to workers, and subscribe to reply inboxes (_INBOX.>),
+//     heartbeats and worker reports.
+//   - RoleWorker may subscribe to invocations addressed to workers, publish heartbeats and readiness,
+//     and reply to the requests it received (one reply each); it can neither invoke functions, read
+//     replies nor report workers gone.
 //   - RoleControl (the process that supervises workers) may do everything within the stack's subjects.
 //
 // The server listens on loopback only.

@@ -101,16 +101,15 @@ func (s *Server) users() []*server.User {
 		{
 			Username: s.creds[RoleGateway].User, Password: s.creds[RoleGateway].Password,
 			Permissions: &server.Permissions{
-				Publish:   &server.SubjectPermission{Allow: []string{s.subj.InvokeAll()}},
-				Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>", s.subj.WorkerGone()}},
+				Publish:   &server.SubjectPermission{Allow: []string{s.subj.AnyWorkerInvoke()}},
+				Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>", s.subj.WorkerGone(), s.subj.WorkerHeartbeat()}},
 			},
 		},
 		{
 			Username: s.creds[RoleWorker].User, Password: s.creds[RoleWorker].Password,
 			Permissions: &server.Permissions{
-				Publish: &server.SubjectPermission{Allow: []string{s.subj.WorkerReady()}},
-				// Workers may only take invocations as members of the queue group.
-				Subscribe: &server.SubjectPermission{Allow: []string{s.subj.InvokeAll() + " " + QueueWorkers}},
+				Publish:   &server.SubjectPermission{Allow: []string{s.subj.WorkerReady(), s.subj.WorkerHeartbeat()}},
+				Subscribe: &server.SubjectPermission{Allow: []string{s.subj.AnyWorkerInvoke()}},
 				Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: 15 * time.Minute},
 			},
 		},

@@ -5,9 +5,6 @@ import (
 	"strings"
 )
 
-// QueueWorkers is the queue group in which workers take invocations.
-const QueueWorkers = "workers"
-
 // Subjects names the subjects of one stack.
 type Subjects struct {
 	prefix string
@@ -24,16 +21,30 @@ func NewSubjects(stack string) (Subjects, error) {
 // All matches every subject of the stack.
 func (s Subjects) All() string { return s.prefix + ">" }
 
-// Invoke is the subject on which the named function is invoked.
-func (s Subjects) Invoke(function string) string { return s.prefix + "invoke." + function }
+// WorkerInvoke is the subject on which worker runs the named function.
+func (s Subjects) WorkerInvoke(worker, function string) string {
+	return s.prefix + "w." + worker + ".invoke." + function
+}
 
-// InvokeAll matches the invocation subjects of every function.
-func (s Subjects) InvokeAll() string { return s.prefix + "invoke.*" }
+// WorkerInvokeAll matches every invocation addressed to worker.
+func (s Subjects) WorkerInvokeAll(worker string) string {
+	return s.prefix + "w." + worker + ".invoke.*"
+}
+
+// AnyWorkerInvoke matches every invocation addressed to any worker.
+func (s Subjects) AnyWorkerInvoke() string { return s.prefix + "w.*.invoke.*" }
 
 // FunctionOf returns the function named by an invocation subject.
 func (s Subjects) FunctionOf(subject string) (string, bool) {
-	return strings.CutPrefix(subject, s.prefix+"invoke.")
+	i := strings.LastIndex(subject, ".invoke.")
+	if i < 0 || !strings.HasPrefix(subject, s.prefix) {
+		return "", false
+	}
+	return subject[i+len(".invoke."):], true
 }
+
+// WorkerHeartbeat is where workers publish their heartbeats.
+func (s Subjects) WorkerHeartbeat() string { return s.prefix + "worker.heartbeat" }
 
 // WorkerReady is where a worker announces it is ready.
 func (s Subjects) WorkerReady() string { return s.prefix + "worker.ready" }

@@ -1,0 +1,466 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// ErrWorkerLost means the worker running an invocation died before answering (it was killed because
+// another invocation overran its timeout, or it crashed).
+var ErrWorkerLost = errors.New("worker lost while running the invocation")
+
+// FunctionLimits are what the dispatcher enforces for one function.
+type FunctionLimits struct {
+	// MaxConcurrency bounds the invocations of the function running at once through this dispatcher;
+	// 0 means no bound.
+	MaxConcurrency int
+	// Timeout is the function's own time limit; an invocation not answered by then plus the overrun
+	// grace marks its worker as frozen.
+	Timeout time.Duration
+}
+
+// DispatchConfig configures a [Dispatcher].
+type DispatchConfig struct {
+	// Functions holds per-function limits by name.
+	Functions map[string]FunctionLimits
+	// ThrottleWait is how long an invocation over its function's MaxConcurrency waits for a slot before
+	// failing with ErrThrottled; default 100ms.
+	ThrottleWait time.Duration
+	// NoWorkerWait is how long an invocation waits for a live worker to appear before failing with
+	// ErrNoWorkers; default 5s.
+	NoWorkerWait time.Duration
+	// HeartbeatTimeout is the silence after which a worker gets no new invocations; default 500ms.
+	HeartbeatTimeout time.Duration
+	// LostTimeout is the silence after which a worker is given up, failing its invocations with
+	// ErrWorkerLost; default 10s. (A worker's supervisor normally reports it gone long before.)
+	LostTimeout time.Duration
+	// OverrunGrace is how long past its function's timeout an invocation may go unanswered before its
+	// worker is taken for frozen; default 250ms.
+	OverrunGrace time.Duration
+	// Logger receives dispatcher events; default discards.
+	Logger *slog.Logger
+}
+
+// Dispatcher sends invocations to workers it knows are alive, not frozen and not full, and never loses
+// one: when a worker dies, invocations it had not started go to another worker, and those it had
+// started fail at once. It enforces per-function concurrency limits (per dispatcher, that is per
+// gateway node). It is safe for concurrent use.
+type Dispatcher struct {
+	c   *Client
+	cfg DispatchConfig
+	log *slog.Logger
+
+	inbox string
+	subs  []*nats.Subscription
+	stop  chan struct{}
+	wg    sync.WaitGroup
+
+	mu      sync.Mutex
+	workers map[string]*workerState
+	calls   map[string]*call
+	seq     uint64
+	rr      int
+	changed chan struct{} // closed (and replaced) whenever capacity may have become available
+
+	fnSlots map[string]chan struct{}
+}
+
+type workerState struct {
+	id, instance string
+	capacity     int
+	lastSeen     time.Time
+	leaving      bool
+	calls        map[*call]struct{}
+}
+
+type call struct {
+	token     string
+	requestID string
+	function  string
+	worker    *workerState
+	overdueAt time.Time
+	done      chan callResult
+}
+
+type callResult struct {
+	data  []byte
+	err   error
+	retry bool
+}
+
+var _ interface {
+	Invoke(context.Context, Invocation) ([]byte, error)
+} = (*Dispatcher)(nil)
+
+// NewDispatcher subscribes to worker heartbeats, worker reports and its reply inbox.
+func (c *Client) NewDispatcher(cfg DispatchConfig) (*Dispatcher, error) {
+	if cfg.ThrottleWait <= 0 {
+		cfg.ThrottleWait = 100 * time.Millisecond
+	}
+	if cfg.NoWorkerWait <= 0 {
+		cfg.NoWorkerWait = 5 * time.Second
+	}
+	if cfg.HeartbeatTimeout <= 0 {
+		cfg.HeartbeatTimeout = 500 * time.Millisecond
+	}
+	if cfg.LostTimeout <= 0 {
+		cfg.LostTimeout = 10 * time.Second
+	}
+	if cfg.OverrunGrace <= 0 {
+		cfg.OverrunGrace = 250 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	d := &Dispatcher{
+		c: c, cfg: cfg, log: cfg.Logger,
+		inbox:   nats.NewInbox(),
+		stop:    make(chan struct{}),
+		workers: map[string]*workerState{},
+		calls:   map[string]*call{},
+		changed: make(chan struct{}),
+		fnSlots: map[string]chan struct{}{},
+	}
+	for name, l := range cfg.Functions {
+		if l.MaxConcurrency > 0 {
+			d.fnSlots[name] = make(chan struct{}, l.MaxConcurrency)
+		}
+	}
+	for subject, handler := range map[string]nats.MsgHandler{
+		d.inbox + ".*":           d.onReply,
+		c.subj.WorkerHeartbeat(): d.onHeartbeat,
+		c.subj.WorkerGone():      d.onGone,
+	} {
+		sub, err := c.nc.Subscribe(subject, handler)
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("bus: dispatcher: %w", err)
+		}
+		sub.SetPendingLimits(-1, 512<<20)
+		d.subs = append(d.subs, sub)
+	}
+	if err := c.nc.Flush(); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("bus: dispatcher: %w", err)
+	}
+	d.wg.Add(1)
+	go d.watch()
+	return d, nil
+}
+
+// Close stops the dispatcher. Invocations waiting for a reply fail.
+func (d *Dispatcher) Close() {
+	select {
+	case <-d.stop:
+		return
+	default:
+	}
+	close(d.stop)
+	for _, s := range d.subs {
+		s.Unsubscribe()
+	}
+	d.wg.Wait()
+}
+
+// Workers returns the ids of the workers the dispatcher would send invocations to now.
+func (d *Dispatcher) Workers() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var ids []string
+	now := time.Now()
+	for _, w := range d.workers {
+		if d.usable(w, now) {
+			ids = append(ids, w.id)
+		}
+	}
+	return ids
+}
+
+// Invoke sends inv to a worker and waits for the function's response, until ctx ends. Errors wrap one
+// of the package's sentinels, or ctx's error.
+func (d *Dispatcher) Invoke(ctx context.Context, inv Invocation) ([]byte, error) {
+	if slots, ok := d.fnSlots[inv.Function]; ok {
+		t := time.NewTimer(d.cfg.ThrottleWait)
+		select {
+		case slots <- struct{}{}:
+			t.Stop()
+			defer func() { <-slots }()
+		case <-t.C:
+			return nil, fmt.Errorf("invoking %s: %w", inv.Function, ErrThrottled)
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("invoking %s: %w", inv.Function, ctx.Err())
+		}
+	}
+	// An invocation that a dying worker never started goes to another; a few times at most.
+	for attempt := 0; ; attempt++ {
+		c, err := d.send(ctx, inv)
+		if err != nil {
+			return nil, fmt.Errorf("invoking %s: %w", inv.Function, err)
+		}
+		select {
+		case r := <-c.done:
+			if r.retry && attempt < 3 {
+				continue
+			}
+			if r.retry {
+				return nil, fmt.Errorf("invoking %s: %w", inv.Function, ErrWorkerLost)
+			}
+			if r.err != nil {
+				return nil, fmt.Errorf("invoking %s: %w", inv.Function, r.err)
+			}
+			return r.data, nil
+		case <-ctx.Done():
+			d.forget(c)
+			return nil, fmt.Errorf("invoking %s: %w", inv.Function, ctx.Err())
+		}
+	}
+}
+
+// send picks a worker, waiting for capacity, registers the call and publishes it.
+func (d *Dispatcher) send(ctx context.Context, inv Invocation) (*call, error) {
+	noWorkers := time.NewTimer(d.cfg.NoWorkerWait)
+	defer noWorkers.Stop()
+	for {
+		d.mu.Lock()
+		w, anyAlive := d.pick()
+		if w != nil {
+			d.seq++
+			c := &call{
+				token:     fmt.Sprintf("%x", d.seq),
+				requestID: inv.RequestID,
+				function:  inv.Function,
+				worker:    w,
+				done:      make(chan callResult, 1),
+			}
+			if l, ok := d.cfg.Functions[inv.Function]; ok && l.Timeout > 0 {
+				c.overdueAt = time.Now().Add(l.Timeout + d.cfg.OverrunGrace)
+			}
+			w.calls[c] = struct{}{}
+			d.calls[c.token] = c
+			d.mu.Unlock()
+			if err := d.publish(w.id, c.token, inv); err != nil {
+				d.forget(c)
+				return nil, err
+			}
+			return c, nil
+		}
+		changed := d.changed
+		d.mu.Unlock()
+		if anyAlive {
+			// Workers exist but all are full: wait for a reply (or a new worker) without a bound
+			// beyond the caller's deadline.
+			noWorkers.Reset(d.cfg.NoWorkerWait)
+		}
+		select {
+		case <-changed:
+		case <-noWorkers.C:
+			return nil, ErrNoWorkers
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-d.stop:
+			return nil, ErrNoWorkers
+		}
+	}
+}
+
+func (d *Dispatcher) publish(worker, token string, inv Invocation) error {
+	msg := &nats.Msg{
+		Subject: d.c.subj.WorkerInvoke(worker, inv.Function),
+		Reply:   d.inbox + "." + token,
+		Header:  make(nats.Header, 4),
+		Data:    inv.Payload,
+	}
+	msg.Header[HeaderEnvelope] = []string{EnvelopeVersion}
+	msg.Header[HeaderRequestID] = []string{inv.RequestID}
+	if dl := formatDeadline(inv.Deadline); dl != "" {
+		msg.Header[HeaderDeadline] = []string{dl}
+	}
+	if inv.TraceParent != "" {
+		msg.Header[HeaderTraceParent] = []string{inv.TraceParent}
+	}
+	return d.c.nc.PublishMsg(msg)
+}
+
+// usable reports whether w may get a new invocation: alive, not leaving, not frozen.
+func (d *Dispatcher) usable(w *workerState, now time.Time) bool {
+	if w.leaving || now.Sub(w.lastSeen) > d.cfg.HeartbeatTimeout {
+		return false
+	}
+	for c := range w.calls {
+		if !c.overdueAt.IsZero() && now.After(c.overdueAt) {
+			return false // an invocation overran its timeout: the worker may be frozen
+		}
+	}
+	return true
+}
+
+// pick returns a usable worker with room and the fewest invocations in flight (rotating among
+// equals), and whether any usable worker exists at all. d.mu is held.
+func (d *Dispatcher) pick() (best *workerState, anyAlive bool) {
+	now := time.Now()
+	var ties []*workerState
+	for _, w := range d.workers {
+		if !d.usable(w, now) {
+			continue
+		}
+		anyAlive = true
+		switch {
+		case len(w.calls) >= w.capacity:
+		case best == nil || len(w.calls) < len(best.calls):
+			best, ties = w, append(ties[:0], w)
+		case len(w.calls) == len(best.calls):
+			ties = append(ties, w)
+		}
+	}
+	if len(ties) > 1 {
+		d.rr++
+		best = ties[d.rr%len(ties)]
+	}
+	return best, anyAlive
+}
+
+// forget drops a call that will not be answered (or whose caller went away).
+func (d *Dispatcher) forget(c *call) {
+	d.mu.Lock()
+	d.finish(c)
+	d.mu.Unlock()
+}
+
+// finish unregisters c. d.mu is held.
+func (d *Dispatcher) finish(c *call) {
+	if _, ok := d.calls[c.token]; !ok {
+		return
+	}
+	delete(d.calls, c.token)
+	delete(c.worker.calls, c)
+	d.signal()
+}
+
+// signal wakes invocations waiting for capacity. d.mu is held.
+func (d *Dispatcher) signal() {
+	close(d.changed)
+	d.changed = make(chan struct{})
+}
+
+func (d *Dispatcher) onReply(m *nats.Msg) {
+	token := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	d.mu.Lock()
+	c, ok := d.calls[token]
+	if ok {
+		d.finish(c)
+	}
+	d.mu.Unlock()
+	if !ok {
+		return // the caller gave up, or the worker was reported gone
+	}
+	r := callResult{data: m.Data}
+	if code := m.Header.Get(HeaderError); code != "" {
+		r = callResult{err: &RemoteError{Code: Code(code), Detail: m.Header.Get(HeaderErrorDetail)}}
+	}
+	c.done <- r
+}
+
+func (d *Dispatcher) onHeartbeat(m *nats.Msg) {
+	var hb Heartbeat
+	if json.Unmarshal(m.Data, &hb) != nil || ValidToken(hb.Worker) != nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	w, ok := d.workers[hb.Worker]
+	if ok && w.instance != hb.Instance {
+		// A new process under the same id: the old one is gone without a report we saw.
+		d.drop(w, nil, nil)
+		ok = false
+	}
+	if !ok {
+		w = &workerState{id: hb.Worker, instance: hb.Instance, calls: map[*call]struct{}{}}
+		d.workers[hb.Worker] = w
+	}
+	w.capacity = max(hb.Capacity, 1)
+	w.lastSeen = time.Now()
+	w.leaving = hb.Leaving
+	d.signal()
+}
+
+func (d *Dispatcher) onGone(m *nats.Msg) {
+	var g WorkerGone
+	if json.Unmarshal(m.Data, &g) != nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if w, ok := d.workers[g.Worker]; ok {
+		d.drop(w, g.Started, g.Overdue)
+	}
+}
+
+// drop forgets a worker that is gone. Its invocations listed as started fail (with ErrFunctionTimeout
+// for the overdue ones); the others never ran and are sent elsewhere. With started nil (no report),
+// every invocation fails with ErrWorkerLost: whether it ran is unknown. d.mu is held.
+func (d *Dispatcher) drop(w *workerState, started, overdue []string) {
+	if d.workers[w.id] == w {
+		delete(d.workers, w.id)
+	}
+	has := func(list []string, id string) bool {
+		for _, s := range list {
+			if s == id {
+				return true
+			}
+		}
+		return false
+	}
+	for c := range w.calls {
+		d.finish(c)
+		switch {
+		case has(overdue, c.requestID):
+			c.done <- callResult{err: ErrFunctionTimeout}
+		case started == nil || has(started, c.requestID):
+			c.done <- callResult{err: ErrWorkerLost}
+		default:
+			c.done <- callResult{retry: true}
+		}
+	}
+	if len(w.calls) > 0 {
+		d.log.Warn("worker gone", "worker", w.id)
+	}
+	d.signal()
+}
+
+// watch gives up on workers silent for LostTimeout, and wakes waiters now and then so that a worker
+// becoming unusable or usable again by the clock is noticed.
+func (d *Dispatcher) watch() {
+	defer d.wg.Done()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			d.mu.Lock()
+			for _, w := range d.workers {
+				d.drop(w, nil, nil)
+			}
+			d.mu.Unlock()
+			return
+		case now := <-t.C:
+			d.mu.Lock()
+			for _, w := range d.workers {
+				if now.Sub(w.lastSeen) > d.cfg.LostTimeout {
+					d.log.Warn("worker silent; giving up on it", "worker", w.id)
+					d.drop(w, nil, nil)
+				}
+			}
+			d.signal()
+			d.mu.Unlock()
+		}
+	}
+}

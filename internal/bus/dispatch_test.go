@@ -1,0 +1,203 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestDispatcherThrottlesOverMaxConcurrency(t *testing.T) {
+	s := startServer(t)
+	release := make(chan struct{})
+	serve(t, connect(t, s, RoleWorker), "w1", 64, func(ctx context.Context, inv Invocation) ([]byte, error) {
+		<-release
+		return []byte("ok"), nil
+	})
+	gw := dispatcher(t, s, DispatchConfig{Functions: map[string]FunctionLimits{"fn": {MaxConcurrency: 2}}, ThrottleWait: 50 * time.Millisecond}, "w1")
+	var ok, throttled, other atomic.Int32
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := gw.Invoke(context.Background(), Invocation{Function: "fn", RequestID: "r"})
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, ErrThrottled):
+				throttled.Add(1)
+			default:
+				other.Add(1)
+			}
+		}()
+	}
+	// The excess is refused after the short wait while two run; then the two finish.
+	deadline := time.Now().Add(5 * time.Second)
+	for throttled.Load() < 18 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if ok.Load() != 2 || throttled.Load() != 18 || other.Load() != 0 {
+		t.Fatalf("ok %d, throttled %d, other %d; want 2, 18, 0", ok.Load(), throttled.Load(), other.Load())
+	}
+}
+
+func TestDispatcherRespectsWorkerCapacity(t *testing.T) {
+	s := startServer(t)
+	var running, peak atomic.Int32
+	serve(t, connect(t, s, RoleWorker), "w1", 3, func(ctx context.Context, inv Invocation) ([]byte, error) {
+		n := running.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+		running.Add(-1)
+		return nil, nil
+	})
+	gw := dispatcher(t, s, DispatchConfig{}, "w1")
+	var wg sync.WaitGroup
+	for range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := gw.Invoke(context.Background(), Invocation{Function: "fn", RequestID: "r"}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if p := peak.Load(); p != 3 {
+		t.Fatalf("peak concurrency on the worker %d, want its capacity 3", p)
+	}
+}
+
+// A worker reported gone: invocations it had started fail at once, the overdue one as a timeout, and
+// the ones it never started run on another worker.
+func TestDispatcherWorkerGone(t *testing.T) {
+	s := startServer(t)
+	block := make(chan struct{})
+	defer close(block)
+	var onW1 sync.Map
+	serve(t, connect(t, s, RoleWorker), "w1", 64, func(ctx context.Context, inv Invocation) ([]byte, error) {
+		onW1.Store(inv.RequestID, true)
+		<-block
+		return nil, nil
+	})
+	gw := dispatcher(t, s, DispatchConfig{}, "w1")
+	results := make(map[string]chan error)
+	for _, id := range []string{"runaway", "bystander", "queued"} {
+		ch := make(chan error, 1)
+		results[id] = ch
+		go func() {
+			out, err := gw.Invoke(context.Background(), Invocation{Function: "fn", RequestID: id})
+			if err == nil && string(out) != "w2:"+id {
+				err = errors.New("unexpected reply " + string(out))
+			}
+			ch <- err
+		}()
+	}
+	for _, id := range []string{"runaway", "bystander", "queued"} {
+		for {
+			if _, ok := onW1.Load(id); ok {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	// A second worker appears, then w1 is reported gone having started only two of the three.
+	serve(t, connect(t, s, RoleWorker), "w2", 64, func(ctx context.Context, inv Invocation) ([]byte, error) {
+		return []byte("w2:" + inv.RequestID), nil
+	})
+	for len(gw.Workers()) < 2 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := connect(t, s, RoleControl).PublishWorkerGone(WorkerGone{Worker: "w1", Started: []string{"runaway", "bystander"}, Overdue: []string{"runaway"}}); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(id string) error {
+		select {
+		case err := <-results[id]:
+			return err
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no answer", id)
+			return nil
+		}
+	}
+	if err := wait("runaway"); !errors.Is(err, ErrFunctionTimeout) {
+		t.Errorf("runaway: %v, want ErrFunctionTimeout", err)
+	}
+	if err := wait("bystander"); !errors.Is(err, ErrWorkerLost) {
+		t.Errorf("bystander: %v, want ErrWorkerLost", err)
+	}
+	if err := wait("queued"); err != nil {
+		t.Errorf("queued: %v, want it answered by w2", err)
+	}
+}
+
+// A worker with an invocation past its function's timeout may be frozen: it gets no new work.
+func TestDispatcherAvoidsOverdueWorker(t *testing.T) {
+	s := startServer(t)
+	block := make(chan struct{})
+	defer close(block)
+	serve(t, connect(t, s, RoleWorker), "w1", 64, func(ctx context.Context, inv Invocation) ([]byte, error) {
+		if inv.Function == "spin" {
+			<-block
+		}
+		return []byte("w1"), nil
+	})
+	serve(t, connect(t, s, RoleWorker), "w2", 64, func(ctx context.Context, inv Invocation) ([]byte, error) {
+		if inv.Function == "spin" {
+			<-block
+		}
+		return []byte("w2"), nil
+	})
+	gw := dispatcher(t, s, DispatchConfig{
+		Functions:    map[string]FunctionLimits{"spin": {Timeout: 50 * time.Millisecond}, "hello": {Timeout: time.Second}},
+		OverrunGrace: 50 * time.Millisecond,
+	}, "w1", "w2")
+	go gw.Invoke(context.Background(), Invocation{Function: "spin", RequestID: "spin-1"})
+	time.Sleep(300 * time.Millisecond) // well past 50 ms + 50 ms
+	var frozen string
+	gw.mu.Lock()
+	for _, w := range gw.workers {
+		if len(w.calls) > 0 {
+			frozen = w.id
+		}
+	}
+	gw.mu.Unlock()
+	for range 20 {
+		out, err := gw.Invoke(context.Background(), Invocation{Function: "hello", RequestID: "h"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(out) == frozen {
+			t.Fatalf("an invocation went to %s, which has an overdue one", frozen)
+		}
+	}
+}
+
+func TestDispatcherSkipsLeavingWorker(t *testing.T) {
+	s := startServer(t)
+	w1 := serve(t, connect(t, s, RoleWorker), "w1", 64, func(ctx context.Context, inv Invocation) ([]byte, error) { return []byte("w1"), nil })
+	serve(t, connect(t, s, RoleWorker), "w2", 64, func(ctx context.Context, inv Invocation) ([]byte, error) { return []byte("w2"), nil })
+	gw := dispatcher(t, s, DispatchConfig{}, "w1", "w2")
+	if err := w1.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for len(gw.Workers()) != 1 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	for range 10 {
+		out, err := gw.Invoke(context.Background(), Invocation{Function: "fn", RequestID: "r"})
+		if err != nil || string(out) != "w2" {
+			t.Fatalf("%s %v, want w2", out, err)
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package bus
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// HeartbeatInterval is how often a worker tells the gateways it is alive and how much it can take.
+const HeartbeatInterval = 100 * time.Millisecond
+
+// Heartbeat is what a worker publishes every HeartbeatInterval.
+type Heartbeat struct {
+	// Worker is the worker's id, stable across restarts.
+	Worker string `json:"worker"`
+	// Instance changes every time the worker process starts.
+	Instance string `json:"instance"`
+	// Capacity is how many invocations the worker runs at once.
+	Capacity int `json:"capacity"`
+	// Leaving is set when the worker stops taking invocations.
+	Leaving bool `json:"leaving,omitempty"`
+}
+
+// Worker is the worker side of the bus: a subscription to the invocations addressed to one worker, and
+// its heartbeat.
+type Worker struct {
+	c      *Client
+	sub    *nats.Subscription
+	hb     Heartbeat
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	closed sync.Once
+}
+
+// ServeWorker subscribes to invocations addressed to worker id and starts its heartbeat. Each
+// invocation is handed to handle on a goroutine through start, which may block for back-pressure and
+// through which the caller owns and waits for those goroutines. capacity is announced to gateways,
+// which send no more than that many invocations at once.
+func (c *Client) ServeWorker(id string, capacity int, start func(func()), handle Handler, log *slog.Logger) (*Worker, error) {
+	if err := ValidToken(id); err != nil {
+		return nil, fmt.Errorf("bus: worker id: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	inst := make([]byte, 8)
+	rand.Read(inst)
+	w := &Worker{c: c, hb: Heartbeat{Worker: id, Instance: hex.EncodeToString(inst), Capacity: capacity}, stop: make(chan struct{})}
+	sub, err := c.nc.Subscribe(c.subj.WorkerInvokeAll(id), func(m *nats.Msg) {
+		start(func() { c.serve(m, handle, log) })
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bus: subscribing to invocations: %w", err)
+	}
+	// Invocations may be large; let a worker hold many pending without being a slow consumer.
+	if err := sub.SetPendingLimits(-1, 512<<20); err != nil {
+		return nil, fmt.Errorf("bus: setting pending limits: %w", err)
+	}
+	w.sub = sub
+	if err := w.beat(); err != nil {
+		sub.Unsubscribe()
+		return nil, err
+	}
+	w.wg.Add(1)
+	go w.heartbeat()
+	return w, nil
+}
+
+func (w *Worker) beat() error {
+	b, _ := json.Marshal(w.hb)
+	if err := w.c.nc.Publish(w.c.subj.WorkerHeartbeat(), b); err != nil {
+		return fmt.Errorf("bus: heartbeat: %w", err)
+	}
+	return w.c.nc.Flush()
+}
+
+func (w *Worker) heartbeat() {
+	defer w.wg.Done()
+	t := time.NewTicker(HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-t.C:
+			b, _ := json.Marshal(w.hb)
+			w.c.nc.Publish(w.c.subj.WorkerHeartbeat(), b)
+		}
+	}
+}
+
+// Drain tells gateways the worker is leaving, stops taking invocations, and waits, until ctx ends, for
+// every invocation already received to be handed to its handler. Handlers may still be running.
+func (w *Worker) Drain(ctx context.Context) error {
+	var err error
+	w.closed.Do(func() {
+		close(w.stop)
+		w.wg.Wait()
+		w.hb.Leaving = true
+		w.beat()
+		closed := w.sub.StatusChanged(nats.SubscriptionClosed)
+		if err = w.sub.Drain(); err != nil {
+			return
+		}
+		select {
+		case <-closed:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	})
+	return err
+}
