@@ -15,6 +15,10 @@ type Config struct {
 	CacheDir string
 	// MaxResponseBytes caps a function's response; default 6 MiB (Lambda's synchronous payload limit).
 	MaxResponseBytes int
+	// MemoryLimitMB caps the linear memory of every instance the engine creates; 0 means wazero's
+	// limit of 4 GiB. A guest that grows its memory past the cap sees memory.grow fail (a Go guest then
+	// dies with "out of memory"), and its invocation fails.
+	MemoryLimitMB int
 }
 
 // DefaultMaxResponseBytes is the default cap on a response: Lambda's 6 MB synchronous payload.
@@ -30,8 +34,15 @@ var (
 	ErrTrap = errors.New("function crashed")
 	// ErrResponseTooLarge means the response exceeded the configured cap.
 	ErrResponseTooLarge = errors.New("function response too large")
+	// ErrMemoryLimit means a module needs more memory than its function may have.
+	ErrMemoryLimit = errors.New("memory limit too small")
 	// ErrClosed means the instance or engine was closed.
 	ErrClosed = errors.New("closed")
+)
+
+const (
+	pagesPerMB = 16 // 64 KiB pages
+	maxPages   = 65536
 )
 
 // Engine compiles and instantiates modules. It is safe for concurrent use.
@@ -47,6 +58,9 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 		cfg.MaxResponseBytes = DefaultMaxResponseBytes
 	}
 	rc := wazero.NewRuntimeConfigCompiler()
+	if cfg.MemoryLimitMB > 0 {
+		rc = rc.WithMemoryLimitPages(uint32(min(cfg.MemoryLimitMB*pagesPerMB, maxPages)))
+	}
 	var cache wazero.CompilationCache
 	if cfg.CacheDir != "" {
 		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
@@ -84,6 +98,11 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	if err != nil {
 		cm.Close(ctx)
 		return nil, err
+	}
+	if mem, ok := cm.ExportedMemories()[ExportMemory]; ok && e.cfg.MemoryLimitMB > 0 && int(mem.Min()) > e.cfg.MemoryLimitMB*pagesPerMB {
+		cm.Close(ctx)
+		return nil, fmt.Errorf("%w: the module starts with %d MiB of memory, more than the function's limit of %d MB",
+			ErrMemoryLimit, (int(mem.Min())+pagesPerMB-1)/pagesPerMB, e.cfg.MemoryLimitMB)
 	}
 	return &Module{e: e, cm: cm, abi: abi}, nil
 }

@@ -51,17 +51,18 @@ type Config struct {
 
 // Scheduler runs invocations. Create it with [New], then [Scheduler.Load], then [Scheduler.Run].
 type Scheduler struct {
-	cfg    Config
-	engine *runtimes.Engine
-	log    *slog.Logger
+	cfg     Config
+	runtime runtimes.Config
+	engines map[int]*runtimes.Engine // by memory limit
+	log     *slog.Logger
 	pools  map[string]*pool
 
 	wg  sync.WaitGroup
 	sem chan struct{}
 }
 
-// New checks cfg. It does no work.
-func New(cfg Config, engine *runtimes.Engine) (*Scheduler, error) {
+// New checks cfg. It does no work. Functions run in engines configured like rc, one per memory size.
+func New(cfg Config, rc runtimes.Config) (*Scheduler, error) {
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 64
 	}
@@ -84,14 +85,24 @@ func New(cfg Config, engine *runtimes.Engine) (*Scheduler, error) {
 		}
 		seen[f.Name] = true
 	}
-	return &Scheduler{cfg: cfg, engine: engine, log: cfg.Logger, pools: map[string]*pool{}, sem: make(chan struct{}, cfg.MaxInFlight)}, nil
+	return &Scheduler{cfg: cfg, runtime: rc, engines: map[int]*runtimes.Engine{}, log: cfg.Logger, pools: map[string]*pool{}, sem: make(chan struct{}, cfg.MaxInFlight)}, nil
 }
 
 // Load compiles every function (from the compilation cache when it has them) and starts the minimum
 // warm instances, so that no invocation pays for compilation.
 func (s *Scheduler) Load(ctx context.Context) error {
 	for _, f := range s.cfg.Functions {
-		m, err := s.engine.Compile(ctx, f.Wasm)
+		engine, ok := s.engines[f.MemoryMB]
+		if !ok {
+			rc := s.runtime
+			rc.MemoryLimitMB = f.MemoryMB
+			var err error
+			if engine, err = runtimes.NewEngine(ctx, rc); err != nil {
+				return err
+			}
+			s.engines[f.MemoryMB] = engine
+		}
+		m, err := engine.Compile(ctx, f.Wasm)
 		if err != nil {
 			return fmt.Errorf("scheduler: function %s: %w", f.Name, err)
 		}
@@ -183,9 +194,12 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 	return out, nil
 }
 
-// Close closes every pooled instance and compiled module.
+// Close closes every pooled instance, compiled module and engine.
 func (s *Scheduler) Close(ctx context.Context) {
 	for _, p := range s.pools {
 		p.close(ctx)
+	}
+	for _, e := range s.engines {
+		e.Close(ctx)
 	}
 }

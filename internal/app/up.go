@@ -270,11 +270,6 @@ func (n *Node) prepareFunctions(ctx context.Context, dataDir string) (functionTa
 	if err != nil {
 		return table, err
 	}
-	engine, err := runtimes.NewEngine(ctx, runtimes.Config{CacheDir: filepath.Join(dataDir, "compile")})
-	if err != nil {
-		return table, err
-	}
-	defer engine.Close(ctx)
 	fmt.Fprintln(n.opts.Stdout, "functions:")
 	for _, name := range names {
 		fn := n.stack.Functions[name]
@@ -292,7 +287,13 @@ func (n *Node) prepareFunctions(ctx context.Context, dataDir string) (functionTa
 			return table, fmt.Errorf("function %s: %w", name, err)
 		}
 		start := time.Now()
+		// Compiled as the workers will (same memory limit), so they find it in the cache.
+		engine, err := runtimes.NewEngine(ctx, runtimes.Config{CacheDir: filepath.Join(dataDir, "compile"), MemoryLimitMB: fn.MemoryMB})
+		if err != nil {
+			return table, err
+		}
 		mod, err := engine.Compile(ctx, wasm)
+		engine.Close(ctx)
 		if err != nil {
 			return table, fmt.Errorf("function %s (%s): %w", name, path, err)
 		}

@@ -42,11 +42,6 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("reading function table: %w", err)
 	}
-	engine, err := runtimes.NewEngine(ctx, runtimes.Config{CacheDir: filepath.Join(opts.dataDir, "compile")})
-	if err != nil {
-		return err
-	}
-	defer engine.Close(context.Background())
 	var fns []scheduler.Function
 	for _, e := range table.Functions {
 		wasm, err := os.ReadFile(e.Wasm)
@@ -67,11 +62,12 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 		defer slots.Close()
 		cfg.Slots = slots
 	}
-	sched, err := scheduler.New(cfg, engine)
+	sched, err := scheduler.New(cfg, runtimes.Config{CacheDir: filepath.Join(opts.dataDir, "compile")})
 	if err != nil {
 		return err
 	}
 	if err := sched.Load(ctx); err != nil {
+		sched.Close(context.Background())
 		return err
 	}
 	client, err := bus.Connect(bus.ClientConfig{
