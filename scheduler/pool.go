@@ -4,62 +4,147 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	"gatehouse.dev/gatehouse/runtimes"
 )
 
-// pool holds the idle instances of one function version. Instances are reused most-recently-used first,
-// so the warmest (already faulted-in) memory is used and the rest can be reaped.
+// pool holds the instances of one function version. Idle instances are reused most-recently-used
+// first, so the warmest memory is used and the coldest can be reaped.
 type pool struct {
 	fn  Function
 	mod *runtimes.Module
-	cfg runtimes.InstanceConfig
+	log *slog.Logger
 
 	mu     sync.Mutex
-	idle   []*runtimes.Instance
+	idle   []idleInstance
+	busy   int
 	closed bool
+	stats  PoolStats
+}
+
+type idleInstance struct {
+	inst  *runtimes.Instance
+	logs  *invocationLog
+	since time.Time
+}
+
+// PoolStats counts what a pool did and holds.
+type PoolStats struct {
+	Invocations uint64 `json:"invocations"`
+	ColdStarts  uint64 `json:"coldStarts"`
+	Errors      uint64 `json:"errors"`
+	Idle        int    `json:"idle"`
+	Busy        int    `json:"busy"`
 }
 
 func newPool(fn Function, mod *runtimes.Module, log *slog.Logger) *pool {
-	out := newLogWriter(log, fn.Name, "stdout")
-	errw := newLogWriter(log, fn.Name, "stderr")
-	return &pool{fn: fn, mod: mod, cfg: runtimes.InstanceConfig{
-		FunctionName: fn.Name,
-		Version:      fn.Version,
-		MemoryMB:     fn.MemoryMB,
-		Env:          fn.Env,
-		Stdout:       out,
-		Stderr:       errw,
-	}}
+	return &pool{fn: fn, mod: mod, log: log}
 }
 
-func (p *pool) instantiate(ctx context.Context) (*runtimes.Instance, error) {
-	return p.mod.Instantiate(ctx, p.cfg)
+// sandbox is an instance taken from the pool, with the log its output goes to.
+type sandbox struct {
+	inst *runtimes.Instance
+	logs *invocationLog
+	cold bool
 }
 
-// get returns an idle instance, or starts a new one.
-func (p *pool) get(ctx context.Context) (*runtimes.Instance, error) {
+func (p *pool) instantiate(ctx context.Context) (sandbox, error) {
+	logs := newInvocationLog(p.log, p.fn.Name, p.fn.Version)
+	inst, err := p.mod.Instantiate(ctx, runtimes.InstanceConfig{
+		FunctionName: p.fn.Name,
+		Version:      p.fn.Version,
+		MemoryMB:     p.fn.MemoryMB,
+		Env:          p.fn.Env,
+		Stdout:       logs.stream("stdout"),
+		Stderr:       logs.stream("stderr"),
+	})
+	if err != nil {
+		return sandbox{}, err
+	}
+	return sandbox{inst: inst, logs: logs, cold: true}, nil
+}
+
+// get returns an idle instance, or starts a new one (a cold start).
+func (p *pool) get(ctx context.Context) (sandbox, error) {
 	p.mu.Lock()
+	p.stats.Invocations++
+	p.busy++
 	if n := len(p.idle); n > 0 {
-		inst := p.idle[n-1]
+		it := p.idle[n-1]
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		return inst, nil
+		return sandbox{inst: it.inst, logs: it.logs}, nil
 	}
+	p.stats.ColdStarts++
 	p.mu.Unlock()
-	return p.instantiate(ctx)
+	sb, err := p.instantiate(ctx)
+	if err != nil {
+		p.mu.Lock()
+		p.busy--
+		p.stats.Errors++
+		p.mu.Unlock()
+	}
+	return sb, err
 }
 
-// put returns inst to the pool, or closes it when it is broken or the pool is closed.
-func (p *pool) put(ctx context.Context, inst *runtimes.Instance) {
+// put returns an instance to the pool, or closes it when it is broken or the pool is closed.
+func (p *pool) put(ctx context.Context, sb sandbox, failed bool) {
 	p.mu.Lock()
-	if inst.Broken() || p.closed {
+	p.busy--
+	if failed {
+		p.stats.Errors++
+	}
+	if sb.inst.Broken() || p.closed {
 		p.mu.Unlock()
-		inst.Close(ctx)
+		sb.inst.Close(ctx)
 		return
 	}
-	p.idle = append(p.idle, inst)
+	p.idle = append(p.idle, idleInstance{inst: sb.inst, logs: sb.logs, since: time.Now()})
 	p.mu.Unlock()
+}
+
+// prewarm starts instances until MinWarm exist.
+func (p *pool) prewarm(ctx context.Context) error {
+	for {
+		p.mu.Lock()
+		need := p.fn.MinWarm - len(p.idle) - p.busy
+		p.mu.Unlock()
+		if need <= 0 {
+			return nil
+		}
+		sb, err := p.instantiate(ctx)
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.idle = append(p.idle, idleInstance{inst: sb.inst, logs: sb.logs, since: time.Now()})
+		p.mu.Unlock()
+	}
+}
+
+// reap closes instances idle for longer than the function's idle timeout, keeping MinWarm.
+func (p *pool) reap(ctx context.Context, now time.Time) int {
+	p.mu.Lock()
+	var stale []*runtimes.Instance
+	// idle is ordered oldest-used first.
+	for len(p.idle) > 0 && len(p.idle)+p.busy > p.fn.MinWarm && now.Sub(p.idle[0].since) > p.fn.IdleTimeout {
+		stale = append(stale, p.idle[0].inst)
+		p.idle = p.idle[1:]
+	}
+	p.mu.Unlock()
+	for _, inst := range stale {
+		inst.Close(ctx)
+	}
+	return len(stale)
+}
+
+func (p *pool) snapshot() PoolStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.stats
+	s.Idle, s.Busy = len(p.idle), p.busy
+	return s
 }
 
 func (p *pool) close(ctx context.Context) {
@@ -67,8 +152,8 @@ func (p *pool) close(ctx context.Context) {
 	idle := p.idle
 	p.idle, p.closed = nil, true
 	p.mu.Unlock()
-	for _, inst := range idle {
-		inst.Close(ctx)
+	for _, it := range idle {
+		it.inst.Close(ctx)
 	}
 	p.mod.Close(ctx)
 }

@@ -33,6 +33,9 @@ type Function struct {
 	Env map[string]string
 	// MinWarm instances are started when the scheduler loads and kept.
 	MinWarm int
+	// IdleTimeout is how long an instance beyond MinWarm may sit unused before it is closed; default
+	// 5 minutes.
+	IdleTimeout time.Duration
 }
 
 // Config configures a [Scheduler].
@@ -76,7 +79,10 @@ func New(cfg Config, rc runtimes.Config) (*Scheduler, error) {
 		cfg.DrainTimeout = 30 * time.Second
 	}
 	seen := map[string]bool{}
-	for _, f := range cfg.Functions {
+	for i, f := range cfg.Functions {
+		if f.IdleTimeout <= 0 {
+			cfg.Functions[i].IdleTimeout = 5 * time.Minute
+		}
 		if err := bus.ValidToken(f.Name); err != nil {
 			return nil, fmt.Errorf("scheduler: function name: %w", err)
 		}
@@ -107,14 +113,10 @@ func (s *Scheduler) Load(ctx context.Context) error {
 			return fmt.Errorf("scheduler: function %s: %w", f.Name, err)
 		}
 		p := newPool(f, m, s.log)
-		for range f.MinWarm {
-			inst, err := p.instantiate(ctx)
-			if err != nil {
-				return fmt.Errorf("scheduler: function %s: %w", f.Name, err)
-			}
-			p.put(ctx, inst)
-		}
 		s.pools[f.Name] = p
+		if err := p.prewarm(ctx); err != nil {
+			return fmt.Errorf("scheduler: function %s: %w", f.Name, err)
+		}
 	}
 	return nil
 }
@@ -137,7 +139,13 @@ func (s *Scheduler) Run(ctx context.Context, b InvocationSource, id string) erro
 	if err := b.AnnounceReady(id); err != nil {
 		return fmt.Errorf("scheduler: announcing readiness: %w", err)
 	}
+	reaped := make(chan struct{})
+	go func() {
+		defer close(reaped)
+		s.reapLoop(ctx)
+	}()
 	<-ctx.Done()
+	<-reaped
 	// Stop taking invocations; every one already received is started, then all of them finish and
 	// reply before the pools close.
 	drainCtx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
@@ -174,13 +182,15 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 		slot := s.cfg.Slots.acquire(inv.RequestID, deadline)
 		defer s.cfg.Slots.release(slot)
 	}
-	inst, err := p.get(ctx)
+	sb, err := p.get(ctx)
 	if err != nil {
 		s.log.Error("starting instance", "function", inv.Function, "request_id", inv.RequestID, "err", err)
 		return nil, fmt.Errorf("starting instance: %w", bus.ErrFunctionError)
 	}
-	out, err := inst.Invoke(ctx, runtimes.Meta{RequestID: inv.RequestID, Deadline: deadline, TraceParent: inv.TraceParent}, inv.Payload)
-	p.put(ctx, inst)
+	sb.logs.begin(inv.RequestID)
+	out, err := sb.inst.Invoke(ctx, runtimes.Meta{RequestID: inv.RequestID, Deadline: deadline, TraceParent: inv.TraceParent}, inv.Payload)
+	sb.logs.end()
+	p.put(ctx, sb, err != nil)
 	if err != nil {
 		s.log.Warn("invocation failed", "function", inv.Function, "request_id", inv.RequestID, "err", err)
 		switch {
@@ -192,6 +202,35 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 		return nil, bus.ErrInternal
 	}
 	return out, nil
+}
+
+// reapLoop closes idle instances past their function's idle timeout, every reapInterval, until ctx ends.
+func (s *Scheduler) reapLoop(ctx context.Context) {
+	t := time.NewTicker(reapInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for name, p := range s.pools {
+				if n := p.reap(ctx, now); n > 0 {
+					s.log.Debug("reaped idle instances", "function", name, "count", n)
+				}
+			}
+		}
+	}
+}
+
+const reapInterval = time.Second
+
+// Stats returns each function's pool counters.
+func (s *Scheduler) Stats() map[string]PoolStats {
+	out := make(map[string]PoolStats, len(s.pools))
+	for name, p := range s.pools {
+		out[name] = p.snapshot()
+	}
+	return out
 }
 
 // Close closes every pooled instance, compiled module and engine.

@@ -27,6 +27,7 @@ type functionEntry struct {
 	Env            map[string]string `json:"env,omitempty"`
 	MaxConcurrency int               `json:"maxConcurrency,omitempty"`
 	MinWarm        int               `json:"minWarm,omitempty"`
+	IdleTimeoutMs  int64             `json:"idleTimeoutMs,omitempty"`
 }
 
 func (e functionEntry) timeout() time.Duration { return time.Duration(e.TimeoutMs) * time.Millisecond }

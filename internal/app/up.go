@@ -302,7 +302,7 @@ func (n *Node) prepareFunctions(ctx context.Context, dataDir string) (functionTa
 		table.Functions = append(table.Functions, functionEntry{
 			Name: name, Version: "$LATEST", Wasm: path, SHA256: hex.EncodeToString(sum[:]),
 			MemoryMB: fn.MemoryMB, TimeoutMs: fn.Timeout.Milliseconds(), Env: fn.Environment,
-			MaxConcurrency: fn.MaxConcurrency, MinWarm: fn.MinWarm,
+			MaxConcurrency: fn.MaxConcurrency, MinWarm: fn.MinWarm, IdleTimeoutMs: fn.IdleTimeout.Milliseconds(),
 		})
 	}
 	return table, nil

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"gatehouse.dev/gatehouse/internal/bus"
 	"gatehouse.dev/gatehouse/runtimes"
@@ -51,7 +52,8 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 		if sum := sha256.Sum256(wasm); hex.EncodeToString(sum[:]) != e.SHA256 {
 			return fmt.Errorf("function %s: %s changed since it was checked (sha256 mismatch)", e.Name, e.Wasm)
 		}
-		fns = append(fns, scheduler.Function{Name: e.Name, Version: e.Version, Wasm: wasm, MemoryMB: e.MemoryMB, Timeout: e.timeout(), Env: e.Env, MinWarm: e.MinWarm})
+		fns = append(fns, scheduler.Function{Name: e.Name, Version: e.Version, Wasm: wasm, MemoryMB: e.MemoryMB, Timeout: e.timeout(), Env: e.Env, MinWarm: e.MinWarm,
+			IdleTimeout: time.Duration(e.IdleTimeoutMs) * time.Millisecond})
 	}
 	cfg := scheduler.Config{Functions: fns, Logger: log}
 	if opts.slots != "" {

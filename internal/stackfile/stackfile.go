@@ -59,6 +59,10 @@ const (
 	// DefaultTimeout, MinTimeout and MaxTimeout bound a function's `timeout:`. Lambda's minimum is
 	// 1 s; Gatehouse also accepts shorter timeouts, down to 1 ms, which helps in tests.
 	DefaultTimeout = 3 * time.Second
+	// DefaultIdleTimeout, MinIdleTimeout and MaxIdleTimeout bound a function's `idleTimeout:`.
+	DefaultIdleTimeout = 5 * time.Minute
+	MinIdleTimeout     = time.Second
+	MaxIdleTimeout     = 24 * time.Hour
 	MinTimeout     = time.Millisecond
 	MaxTimeout     = 900 * time.Second
 
@@ -145,6 +149,10 @@ type Function struct {
 	// MinWarm is the number of instances kept warm (`minWarm:`), 0..MaxMinWarm, default 0, and
 	// at most MaxConcurrency when that is set.
 	MinWarm int
+	// IdleTimeout is how long an instance may sit unused before it is stopped (`idleTimeout:`, a Go
+	// duration), MinIdleTimeout..MaxIdleTimeout, default DefaultIdleTimeout. The MinWarm instances
+	// are kept regardless.
+	IdleTimeout time.Duration
 }
 
 // SourceKind says what a function's source is.
@@ -1023,8 +1031,8 @@ func (d *decoder) stack(root ast.Node) (*Stack, order, error) {
 
 func (d *decoder) function(fe entry) (Function, error) {
 	path := []string{"functions", fe.key}
-	fn := Function{Name: fe.key, MemoryMB: DefaultMemoryMB, Timeout: DefaultTimeout, Environment: map[string]string{}}
-	f, err := d.fields(path, fe.val, "source", "memory", "timeout", "environment", "maxConcurrency", "minWarm")
+	fn := Function{Name: fe.key, MemoryMB: DefaultMemoryMB, Timeout: DefaultTimeout, IdleTimeout: DefaultIdleTimeout, Environment: map[string]string{}}
+	f, err := d.fields(path, fe.val, "source", "memory", "timeout", "environment", "maxConcurrency", "minWarm", "idleTimeout")
 	if err != nil {
 		return fn, err
 	}
@@ -1071,6 +1079,11 @@ func (d *decoder) function(fe entry) (Function, error) {
 	}
 	if e, ok := f["minWarm"]; ok {
 		if fn.MinWarm, err = d.integer(sub(path, "minWarm"), e.val, ""); err != nil {
+			return fn, err
+		}
+	}
+	if e, ok := f["idleTimeout"]; ok {
+		if fn.IdleTimeout, err = d.duration(sub(path, "idleTimeout"), e.val); err != nil {
 			return fn, err
 		}
 	}
@@ -1420,6 +1433,9 @@ func checkFunction(name string, fn Function) *checkErr {
 	}
 	if fn.MaxConcurrency > 0 && fn.MinWarm > fn.MaxConcurrency {
 		return errf(sub(path, "minWarm"), false, "%d is more than maxConcurrency (%d)", fn.MinWarm, fn.MaxConcurrency)
+	}
+	if fn.IdleTimeout != 0 && (fn.IdleTimeout < MinIdleTimeout || fn.IdleTimeout > MaxIdleTimeout) {
+		return errf(sub(path, "idleTimeout"), false, "%s is out of range: want %s to %s", fn.IdleTimeout, MinIdleTimeout, MaxIdleTimeout)
 	}
 	return nil
 }

@@ -63,6 +63,7 @@ func TestLoadExample(t *testing.T) {
 				Kind:        SourceGo,
 				MemoryMB:    128,
 				Timeout:     3 * time.Second,
+				IdleTimeout: DefaultIdleTimeout,
 				Environment: map[string]string{},
 			},
 			"echo": {
@@ -74,6 +75,7 @@ func TestLoadExample(t *testing.T) {
 				Environment:    map[string]string{"GREETING": "hi"},
 				MaxConcurrency: 10,
 				MinWarm:        1,
+				IdleTimeout:    DefaultIdleTimeout,
 			},
 		},
 		APIs: map[string]API{
@@ -126,9 +128,9 @@ func TestLoadFull(t *testing.T) {
 	env := map[string]string{"PORT": "08080", "DEBUG": "true", "EMPTY": ""}
 	wantFuncs := map[string]Function{
 		"base": {Name: "base", Source: filepath.Join(dir, "hello"), Kind: SourceGo, MemoryMB: 512,
-			Timeout: 500 * time.Millisecond, Environment: env},
+			Timeout: 500 * time.Millisecond, Environment: env, IdleTimeout: DefaultIdleTimeout},
 		"module": {Name: "module", Source: filepath.Join(dir, "mod.wasm"), Kind: SourceWasm, MemoryMB: 512,
-			Timeout: 500 * time.Millisecond, Environment: env, MaxConcurrency: 4, MinWarm: 4},
+			Timeout: 500 * time.Millisecond, Environment: env, MaxConcurrency: 4, MinWarm: 4, IdleTimeout: DefaultIdleTimeout},
 	}
 	if !reflect.DeepEqual(s.Functions, wantFuncs) {
 		t.Errorf("functions:\n got %+v\nwant %+v", s.Functions, wantFuncs)
@@ -174,7 +176,7 @@ func TestParseValues(t *testing.T) {
 			check: func(t *testing.T, s *Stack, dir string) {
 				want := &Stack{Version: 1, Name: "default", Dir: dir, File: "gatehouse.yaml",
 					Functions: map[string]Function{"hello": {Name: "hello", Source: filepath.Join(dir, "hello"),
-						Kind: SourceGo, MemoryMB: DefaultMemoryMB, Timeout: DefaultTimeout, Environment: map[string]string{}}},
+						Kind: SourceGo, MemoryMB: DefaultMemoryMB, Timeout: DefaultTimeout, IdleTimeout: DefaultIdleTimeout, Environment: map[string]string{}}},
 					APIs: map[string]API{"web": {Name: "web", Type: "http", Mount: "/",
 						Stages: map[string]Stage{"$default": {Name: "$default", Variables: map[string]string{}}},
 						Routes: []Route{{Key: "GET /x", Line: 8, Integration: Integration{Type: "function", Target: "hello",
@@ -416,6 +418,7 @@ func TestParseErrors(t *testing.T) {
 		{"memory too large", "version: 1\nfunctions:\n  hello:\n    source: hello\n    memory: 10241\n" + api, `gatehouse.yaml:5:13: functions.hello.memory: 10241 is out of range`},
 		{"memory huge", "version: 1\nfunctions:\n  hello:\n    source: hello\n    memory: 99999999999999999999\n", `gatehouse.yaml:5:13: functions.hello.memory: 99999999999999999999 is too large`},
 		{"timeout bad", "version: 1\nfunctions:\n  hello:\n    source: hello\n    timeout: 3x\n", `gatehouse.yaml:5:14: functions.hello.timeout: "3x" is not a duration (want e.g. 3s or 500ms)`},
+		{"idleTimeout too short", "version: 1\nfunctions:\n  hello:\n    source: hello\n    idleTimeout: 10ms\napis: {web: {type: http, routes: {GET /x: {function: hello}}}}\n", `gatehouse.yaml:5:18: functions.hello.idleTimeout: 10ms is out of range: want 1s to 24h0m0s`},
 		{"timeout bare number", "version: 1\nfunctions:\n  hello:\n    source: hello\n    timeout: 3\n", `gatehouse.yaml:5:14: functions.hello.timeout: 3 is not a duration: give a unit, e.g. "3s" or "3ms"`},
 		{"timeout mapping", "version: 1\nfunctions:\n  hello:\n    source: hello\n    timeout: {s: 3}\n", `gatehouse.yaml:5:14: functions.hello.timeout: want a duration such as 3s or 500ms, got a mapping`},
 		{"timeout too long", "version: 1\nfunctions:\n  hello:\n    source: hello\n    timeout: 901s\n" + api, `gatehouse.yaml:5:14: functions.hello.timeout: 15m1s is out of range: want 1ms to 900s`},

@@ -1,0 +1,103 @@
+package scheduler
+
+import (
+	"bytes"
+	"log/slog"
+	"sync"
+)
+
+// Limits on a guest's output, per invocation.
+const (
+	// maxLogLine bounds one record; a longer line is split.
+	maxLogLine = 8 << 10
+	// maxLogBytes bounds what one invocation may log; the rest is counted and dropped.
+	maxLogBytes = 256 << 10
+)
+
+// invocationLog turns one instance's stdout and stderr into structured records, one per line, tagged
+// with the function, its version and the request id of the invocation that wrote them. An instance runs
+// one invocation at a time, so records of concurrent invocations never mix.
+type invocationLog struct {
+	log      *slog.Logger
+	function string
+	version  string
+
+	mu        sync.Mutex
+	requestID string
+	written   int
+	dropped   int
+	partial   map[string][]byte
+}
+
+func newInvocationLog(log *slog.Logger, function, version string) *invocationLog {
+	return &invocationLog{log: log, function: function, version: version, partial: map[string][]byte{}}
+}
+
+// begin starts the output of one invocation.
+func (l *invocationLog) begin(requestID string) {
+	l.mu.Lock()
+	l.requestID, l.written, l.dropped = requestID, 0, 0
+	l.mu.Unlock()
+}
+
+// end flushes unterminated lines and reports dropped output.
+func (l *invocationLog) end() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for stream, buf := range l.partial {
+		if len(buf) > 0 {
+			l.emit(stream, buf)
+			l.partial[stream] = buf[:0]
+		}
+	}
+	if l.dropped > 0 {
+		l.log.Warn("function output truncated", "function", l.function, "version", l.version,
+			"request_id", l.requestID, "dropped_bytes", l.dropped, "limit_bytes", maxLogBytes)
+	}
+}
+
+func (l *invocationLog) emit(stream string, line []byte) {
+	l.log.Info(string(line), "function", l.function, "version", l.version, "request_id", l.requestID, "stream", stream)
+}
+
+// stream returns the writer for one of the guest's output streams.
+func (l *invocationLog) stream(name string) *logStream { return &logStream{l: l, name: name} }
+
+type logStream struct {
+	l    *invocationLog
+	name string
+}
+
+func (s *logStream) Write(p []byte) (int, error) {
+	l := s.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(p)
+	if room := maxLogBytes - l.written; len(p) > room {
+		l.dropped += len(p) - max(room, 0)
+		p = p[:max(room, 0)]
+	}
+	l.written += len(p)
+	buf := l.partial[s.name]
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			buf = append(buf, p...)
+			for len(buf) >= maxLogLine {
+				l.emit(s.name, buf[:maxLogLine])
+				buf = append(buf[:0], buf[maxLogLine:]...)
+			}
+			break
+		}
+		buf = append(buf, p[:i]...)
+		for len(buf) > maxLogLine {
+			l.emit(s.name, buf[:maxLogLine])
+			buf = append(buf[:0], buf[maxLogLine:]...)
+		}
+		l.emit(s.name, buf)
+		buf = buf[:0]
+		p = p[i+1:]
+	}
+	l.partial[s.name] = buf
+	return n, nil
+}

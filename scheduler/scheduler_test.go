@@ -1,0 +1,212 @@
+package scheduler
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/internal/testfix"
+	"gatehouse.dev/gatehouse/runtimes"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) records(t *testing.T) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(l.b.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func load(t *testing.T, logs *lockedBuffer, fns ...Function) *Scheduler {
+	t.Helper()
+	var log *slog.Logger
+	if logs != nil {
+		log = slog.New(slog.NewJSONHandler(logs, nil))
+	}
+	s, err := New(Config{Functions: fns, Logger: log}, runtimes.Config{CacheDir: testfix.CompileCacheDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
+}
+
+func wasm(t *testing.T, dir string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(testfix.Reactor(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func invoke(t *testing.T, s *Scheduler, fn, requestID, event string) []byte {
+	t.Helper()
+	out, err := s.Handle(context.Background(), bus.Invocation{Function: fn, RequestID: requestID, Payload: []byte(event)})
+	if err != nil {
+		t.Fatalf("%s: %v", fn, err)
+	}
+	return out
+}
+
+func TestWarmReuseAndColdStarts(t *testing.T) {
+	s := load(t, nil, Function{Name: "hello", Wasm: wasm(t, "samples/hello"), MemoryMB: 128, Timeout: time.Second, MinWarm: 1})
+	if st := s.Stats()["hello"]; st.Idle != 1 || st.ColdStarts != 0 {
+		t.Fatalf("after load: %+v, want one warm instance and no cold start", st)
+	}
+	for range 5 {
+		invoke(t, s, "hello", "r", `{"version":"2.0"}`)
+	}
+	if st := s.Stats()["hello"]; st.Invocations != 5 || st.ColdStarts != 0 || st.Idle != 1 {
+		t.Fatalf("after 5 serial invocations: %+v, want all warm on the one instance", st)
+	}
+	// Three at once need two more instances: cold starts, which then stay warm.
+	p := s.pools["hello"]
+	var taken []sandbox
+	for range 3 {
+		sb, err := p.get(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		taken = append(taken, sb)
+	}
+	if st := s.Stats()["hello"]; st.ColdStarts != 2 || st.Busy != 3 || st.Idle != 0 {
+		t.Fatalf("with three taken: %+v", st)
+	}
+	for _, sb := range taken {
+		p.put(context.Background(), sb, false)
+	}
+	if st := s.Stats()["hello"]; st.Idle != 3 || st.Busy != 0 {
+		t.Fatalf("after returning them: %+v", st)
+	}
+	invoke(t, s, "hello", "r", `{"version":"2.0"}`)
+	if st := s.Stats()["hello"]; st.ColdStarts != 2 {
+		t.Fatalf("a warm instance was available, yet: %+v", st)
+	}
+}
+
+func TestIdleInstancesAreReapedDownToMinWarm(t *testing.T) {
+	s := load(t, nil, Function{Name: "hello", Wasm: wasm(t, "samples/hello"), MemoryMB: 128, Timeout: time.Second, MinWarm: 1, IdleTimeout: time.Minute})
+	p := s.pools["hello"]
+	var taken []sandbox
+	for range 3 {
+		sb, err := p.get(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		taken = append(taken, sb)
+	}
+	for _, sb := range taken {
+		p.put(context.Background(), sb, false)
+	}
+	before := s.Stats()["hello"].Idle
+	if n := p.reap(context.Background(), time.Now()); n != 0 {
+		t.Fatalf("reaped %d fresh instances", n)
+	}
+	if n := p.reap(context.Background(), time.Now().Add(2*time.Minute)); n != before-1 {
+		t.Fatalf("reaped %d of %d idle instances, want all but the one warm", n, before)
+	}
+	if st := s.Stats()["hello"]; st.Idle != 1 {
+		t.Fatalf("after reaping: %+v", st)
+	}
+	invoke(t, s, "hello", "r", `{}`)
+}
+
+func TestUnknownFunction(t *testing.T) {
+	s := load(t, nil)
+	_, err := s.Handle(context.Background(), bus.Invocation{Function: "nope", RequestID: "r"})
+	if bus.CodeOf(err) != bus.CodeFunctionNotFound {
+		t.Fatalf("err %v, want function-not-found", err)
+	}
+}
+
+func TestFunctionOutputBecomesTaggedRecords(t *testing.T) {
+	logs := &lockedBuffer{}
+	s := load(t, logs, Function{Name: "chatty", Version: "7", Wasm: wasm(t, "internal/testfix/testdata/chatty"), MemoryMB: 128, Timeout: 5 * time.Second})
+	var wg sync.WaitGroup
+	for _, id := range []string{"req-a", "req-b", "req-c"} {
+		wg.Add(1)
+		go func() { defer wg.Done(); invoke(t, s, "chatty", id, `{"lines":50,"size":40,"tail":"no newline"}`) }()
+	}
+	wg.Wait()
+	invoke(t, s, "chatty", "req-err", `{"lines":2,"size":10,"stderr":true}`)
+	perRequest := map[string][]string{}
+	for _, r := range logs.records(t) {
+		if r["function"] != "chatty" || r["version"] != "7" {
+			t.Fatalf("record without function and version: %v", r)
+		}
+		id, _ := r["request_id"].(string)
+		msg, _ := r["msg"].(string)
+		if r["stream"] == "stderr" && id != "req-err" {
+			t.Fatalf("stderr record from %s: %v", id, r)
+		}
+		perRequest[id] = append(perRequest[id], msg)
+	}
+	for _, id := range []string{"req-a", "req-b", "req-c"} {
+		lines := perRequest[id]
+		if len(lines) != 51 || lines[50] != "no newline" {
+			t.Fatalf("%s: %d records, want 50 lines and the unterminated tail; last %q", id, len(lines), lines[len(lines)-1])
+		}
+		for i, l := range lines[:50] {
+			if !strings.HasPrefix(l, strings.Split(l, ":")[0]+":") || len(l) != 40 || !strings.HasPrefix(l, itoa(i)+":") {
+				t.Fatalf("%s line %d: %q (lines of one invocation must stay whole and in order)", id, i, l)
+			}
+		}
+	}
+	if len(perRequest["req-err"]) != 2 {
+		t.Fatalf("stderr records: %v", perRequest["req-err"])
+	}
+}
+
+func TestFunctionOutputIsBounded(t *testing.T) {
+	logs := &lockedBuffer{}
+	s := load(t, logs, Function{Name: "chatty", Wasm: wasm(t, "internal/testfix/testdata/chatty"), MemoryMB: 128, Timeout: 5 * time.Second})
+	invoke(t, s, "chatty", "loud", `{"lines":2000,"size":1000}`) // 2 MB of output
+	total, truncated := 0, false
+	for _, r := range logs.records(t) {
+		if msg, _ := r["msg"].(string); r["request_id"] == "loud" && r["stream"] == "stdout" {
+			total += len(msg) + 1
+		}
+		if r["msg"] == "function output truncated" {
+			truncated = true
+		}
+	}
+	if total > maxLogBytes+1 || total < maxLogBytes/2 || !truncated {
+		t.Fatalf("logged %d bytes (limit %d), truncation reported %v", total, maxLogBytes, truncated)
+	}
+}
+
+func itoa(i int) string {
+	b, _ := json.Marshal(i)
+	return string(b)
+}
