@@ -58,7 +58,7 @@ type Scheduler struct {
 	runtime runtimes.Config
 	engines map[int]*runtimes.Engine // by memory limit
 	log     *slog.Logger
-	pools  map[string]*pool
+	pools   map[string]*pool
 
 	wg  sync.WaitGroup
 	sem chan struct{}

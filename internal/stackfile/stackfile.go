@@ -63,8 +63,8 @@ const (
 	DefaultIdleTimeout = 5 * time.Minute
 	MinIdleTimeout     = time.Second
 	MaxIdleTimeout     = 24 * time.Hour
-	MinTimeout     = time.Millisecond
-	MaxTimeout     = 900 * time.Second
+	MinTimeout         = time.Millisecond
+	MaxTimeout         = 900 * time.Second
 
 	// MaxEnvironmentSize bounds the sum of len(name)+len(value) over a function's environment
 	// variables, in bytes (4 KB, as in Lambda).
