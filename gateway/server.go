@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"gatehouse.dev/gatehouse/internal/bus"
 )
@@ -45,6 +46,8 @@ type Config struct {
 	BodyLimit int
 	// Logger receives request failures; default discards.
 	Logger *slog.Logger
+	// Metrics, when set, receives the gateway's Prometheus collectors.
+	Metrics prometheus.Registerer
 }
 
 // API is one HTTP API.
@@ -79,11 +82,12 @@ type Route struct {
 
 // Server is the gateway. Create it with [New], serve with [Server.Serve], stop with [Server.Shutdown].
 type Server struct {
-	cfg  Config
-	inv  Invoker
-	log  *slog.Logger
-	app  *fiber.App
-	apis atomic.Pointer[[]*compiledAPI]
+	cfg     Config
+	inv     Invoker
+	log     *slog.Logger
+	metrics *metrics
+	app     *fiber.App
+	apis    atomic.Pointer[[]*compiledAPI]
 }
 
 type compiledAPI struct {
@@ -105,7 +109,11 @@ func New(cfg Config, inv Invoker) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, inv: inv, log: cfg.Logger}
+	m, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: registering metrics: %w", err)
+	}
+	s := &Server{cfg: cfg, inv: inv, log: cfg.Logger, metrics: m}
 	s.apis.Store(&apis)
 	s.app = fiber.New(fiber.Config{
 		BodyLimit:                 cfg.BodyLimit,
@@ -113,7 +121,7 @@ func New(cfg Config, inv Invoker) (*Server, error) {
 		DisableStartupMessage:     true,
 		DisableDefaultContentType: true,
 		DisableKeepalive:          false,
-		ErrorHandler:              s.handleError,
+		ErrorHandler:              s.handleServerError,
 		ReadTimeout:               60 * time.Second,
 		IdleTimeout:               2 * time.Minute,
 	})
@@ -176,11 +184,23 @@ var (
 	errTooManyRequests    = fiber.NewError(fiber.StatusTooManyRequests, "Too Many Requests")
 )
 
+// labels name what a request matched, for metrics.
+type labels struct{ api, route string }
+
 func (s *Server) handle(c *fiber.Ctx) error {
+	start := time.Now()
+	var l labels
+	if err := s.serve(c, &l, start); err != nil {
+		s.handleError(c, err)
+	}
+	s.metrics.observeRequest(l.api, l.route, c.Response().StatusCode(), time.Since(start))
+	return nil
+}
+
+func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 	requestID := NewRequestID()
 	c.Locals(localRequestID, requestID)
 	c.Set(HeaderRequestID, requestID)
-	now := time.Now()
 
 	host := hostOnly(string(c.Request().Host()))
 	rawPath := string(c.Request().URI().PathOriginal())
@@ -191,6 +211,7 @@ func (s *Server) handle(c *fiber.Ctx) error {
 	if api == nil {
 		return errNotFound
 	}
+	l.api = api.ID
 	stage, rest := api.findStage(rest)
 	if stage == nil {
 		return errNotFound
@@ -200,6 +221,7 @@ func (s *Server) handle(c *fiber.Ctx) error {
 		return errNotFound
 	}
 	route := api.Routes[idx]
+	l.api, l.route = api.ID, route.Key
 	event, err := BuildEvent(c, EventContext{
 		RouteKey:       route.Key,
 		Stage:          stage.Name,
@@ -216,6 +238,7 @@ func (s *Server) handle(c *fiber.Ctx) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), route.Timeout)
 	defer cancel()
+	invoked := time.Now()
 	out, err := s.inv.Invoke(ctx, bus.Invocation{
 		Function:    route.Function,
 		RequestID:   requestID,
@@ -223,7 +246,11 @@ func (s *Server) handle(c *fiber.Ctx) error {
 		Deadline:    now.Add(route.Timeout),
 		Payload:     event,
 	})
+	s.metrics.observeIntegration(api.ID, route.Key, time.Since(invoked))
 	if err != nil {
+		if errors.Is(err, bus.ErrThrottled) {
+			s.metrics.throttle(route.Function)
+		}
 		return err
 	}
 	if err := WriteResponse(c, out); err != nil {
@@ -275,6 +302,14 @@ func hostOnly(hostport string) string {
 		return h
 	}
 	return hostport
+}
+
+// handleServerError answers errors raised before a request reached the gateway's handler (a body or
+// headers over the limits, a malformed request).
+func (s *Server) handleServerError(c *fiber.Ctx, err error) error {
+	s.handleError(c, err)
+	s.metrics.observeRequest("", "", c.Response().StatusCode(), 0)
+	return nil
 }
 
 // handleError is the one place that turns a failed request into API Gateway's status and JSON body, and

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"gatehouse.dev/gatehouse/internal/bus"
 	"gatehouse.dev/gatehouse/runtimes"
 )
 
@@ -20,22 +21,13 @@ type pool struct {
 	idle   []idleInstance
 	busy   int
 	closed bool
-	stats  PoolStats
+	stats  bus.FunctionStats
 }
 
 type idleInstance struct {
 	inst  *runtimes.Instance
 	logs  *invocationLog
 	since time.Time
-}
-
-// PoolStats counts what a pool did and holds.
-type PoolStats struct {
-	Invocations uint64 `json:"invocations"`
-	ColdStarts  uint64 `json:"coldStarts"`
-	Errors      uint64 `json:"errors"`
-	Idle        int    `json:"idle"`
-	Busy        int    `json:"busy"`
 }
 
 func newPool(fn Function, mod *runtimes.Module, log *slog.Logger) *pool {
@@ -139,7 +131,7 @@ func (p *pool) reap(ctx context.Context, now time.Time) int {
 	return len(stale)
 }
 
-func (p *pool) snapshot() PoolStats {
+func (p *pool) snapshot() bus.FunctionStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.stats

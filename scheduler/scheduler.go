@@ -123,7 +123,7 @@ func (s *Scheduler) Load(ctx context.Context) error {
 
 // InvocationSource is the part of the bus the scheduler needs.
 type InvocationSource interface {
-	ServeWorker(id string, capacity int, start func(func()), handle bus.Handler, log *slog.Logger) (*bus.Worker, error)
+	ServeWorker(id string, capacity int, start func(func()), handle bus.Handler, stats func() map[string]bus.FunctionStats, log *slog.Logger) (*bus.Worker, error)
 	AnnounceReady(id string) error
 }
 
@@ -132,7 +132,7 @@ var _ InvocationSource = (*bus.Client)(nil)
 // Run takes invocations from b until ctx is done, then stops taking new ones, lets running invocations
 // finish and closes every instance.
 func (s *Scheduler) Run(ctx context.Context, b InvocationSource, id string) error {
-	sub, err := b.ServeWorker(id, s.cfg.MaxInFlight, s.start, s.Handle, s.log)
+	sub, err := b.ServeWorker(id, s.cfg.MaxInFlight, s.start, s.Handle, s.Stats, s.log)
 	if err != nil {
 		return err
 	}
@@ -225,8 +225,8 @@ func (s *Scheduler) reapLoop(ctx context.Context) {
 const reapInterval = time.Second
 
 // Stats returns each function's pool counters.
-func (s *Scheduler) Stats() map[string]PoolStats {
-	out := make(map[string]PoolStats, len(s.pools))
+func (s *Scheduler) Stats() map[string]bus.FunctionStats {
+	out := make(map[string]bus.FunctionStats, len(s.pools))
 	for name, p := range s.pools {
 		out[name] = p.snapshot()
 	}

@@ -2,9 +2,11 @@ package app
 
 import (
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// adminServer is the admin listener (loopback by default). For now it answers /healthz.
+// adminServer is the admin listener (loopback by default): /healthz and Prometheus /metrics.
 type adminServer struct {
 	app *fiber.App
 }
@@ -20,5 +22,6 @@ func newAdminServer(n *Node) *adminServer {
 		}
 		return c.Status(status).JSON(fiber.Map{"status": state, "stack": n.stack.Name, "workers": ready})
 	})
+	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(n.metrics, promhttp.HandlerOpts{})))
 	return &adminServer{app: app}
 }

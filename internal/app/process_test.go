@@ -59,6 +59,49 @@ func TestWorkerKilledIsReplaced(t *testing.T) {
 	}
 }
 
+func TestMetrics(t *testing.T) {
+	n := sharedNode(t)
+	for range 3 {
+		do(t, newRequest(t, "GET", "http://"+n.GatewayAddr()+"/hello", nil))
+	}
+	do(t, newRequest(t, "GET", "http://"+n.GatewayAddr()+"/strict/nope", nil))
+	want := []string{
+		`gatehouse_http_requests_total{api="web",route="GET /hello",status="200"}`,
+		`gatehouse_http_requests_total{api="strict",route="",status="404"}`,
+		`gatehouse_http_request_duration_seconds_bucket{api="web",route="GET /hello",le="+Inf"}`,
+		`gatehouse_integration_duration_seconds_count{api="web",route="GET /hello"}`,
+		`gatehouse_invocations_total{function="hello",worker=`,
+		`gatehouse_cold_starts_total{function="hello",worker=`,
+		`gatehouse_instances{function="hello",state="idle",worker=`,
+		`gatehouse_warm_share{function="hello"}`,
+		`gatehouse_workers_ready 2`,
+		`gatehouse_worker_restarts_total`,
+	}
+	// Worker counters arrive with heartbeats, every half second.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := client.Get("http://" + n.AdminAddr() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var missing []string
+		for _, w := range want {
+			if !strings.Contains(string(body), w) {
+				missing = append(missing, w)
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics lack %q", missing)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func TestHealthz(t *testing.T) {
 	n := sharedNode(t)
 	resp, err := client.Get("http://" + n.AdminAddr() + "/healthz")

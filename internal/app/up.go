@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/gateway"
@@ -69,6 +70,7 @@ type Node struct {
 	srv     *bus.Server
 	control *bus.Client
 	gw      *gateway.Server
+	metrics *prometheus.Registry
 	gwBus   *bus.Client
 	// dispatcher sends the gateway's invocations to workers.
 	dispatcher *bus.Dispatcher
@@ -179,6 +181,12 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if _, err := n.control.Conn().Subscribe(n.control.Subjects().WorkerReady(), func(m *nats.Msg) { n.markReady(string(m.Data)) }); err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
+	n.metrics = newRegistry()
+	wm := newWorkerMetrics(func() int { return n.WorkerRestarts() }, n.readyWorkers)
+	n.metrics.MustRegister(wm)
+	if _, err := n.control.Conn().Subscribe(n.control.Subjects().WorkerHeartbeat(), wm.onHeartbeat); err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
 	if err := n.control.Conn().Flush(); err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
@@ -221,7 +229,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if n.dispatcher, err = gwClient.NewDispatcher(bus.DispatchConfig{Functions: limits, OverrunGrace: overrunGrace, Logger: n.log}); err != nil {
 		return nil, err
 	}
-	n.gw, err = gateway.New(gateway.Config{APIs: gatewayAPIs(stack), Logger: n.log}, n.dispatcher)
+	n.gw, err = gateway.New(gateway.Config{APIs: gatewayAPIs(stack), Logger: n.log, Metrics: n.metrics}, n.dispatcher)
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +242,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	for _, line := range n.gw.RouteURLs(base) {
 		fmt.Fprintln(opts.Stdout, "  "+line)
 	}
-	fmt.Fprintf(opts.Stdout, "admin: http://%s/healthz\n", n.adminLn.Addr())
+	fmt.Fprintf(opts.Stdout, "admin: http://%s/healthz and /metrics\n", n.adminLn.Addr())
 	return n, nil
 }
 

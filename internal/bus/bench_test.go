@@ -13,7 +13,7 @@ func BenchmarkInvokeRoundTrip(b *testing.B) {
 	worker := connectB(b, s, RoleWorker)
 	w, err := worker.ServeWorker("w1", 64, func(f func()) { go f() }, func(ctx context.Context, inv Invocation) ([]byte, error) {
 		return inv.Payload, nil
-	}, nil)
+	}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

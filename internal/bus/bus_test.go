@@ -40,7 +40,7 @@ func connect(t *testing.T, s *Server, role Role) *Client {
 func serve(t *testing.T, c *Client, id string, capacity int, handle Handler) *Worker {
 	t.Helper()
 	var wg sync.WaitGroup
-	w, err := c.ServeWorker(id, capacity, func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }, handle, slog.New(slog.DiscardHandler))
+	w, err := c.ServeWorker(id, capacity, func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }, handle, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

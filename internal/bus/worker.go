@@ -26,6 +26,17 @@ type Heartbeat struct {
 	Capacity int `json:"capacity"`
 	// Leaving is set when the worker stops taking invocations.
 	Leaving bool `json:"leaving,omitempty"`
+	// Functions holds the worker's counters by function, on every fifth heartbeat.
+	Functions map[string]FunctionStats `json:"functions,omitempty"`
+}
+
+// FunctionStats are a worker's counters for one function since the worker started.
+type FunctionStats struct {
+	Invocations uint64 `json:"invocations"`
+	ColdStarts  uint64 `json:"coldStarts"`
+	Errors      uint64 `json:"errors"`
+	Idle        int    `json:"idle"`
+	Busy        int    `json:"busy"`
 }
 
 // Worker is the worker side of the bus: a subscription to the invocations addressed to one worker, and
@@ -34,6 +45,7 @@ type Worker struct {
 	c      *Client
 	sub    *nats.Subscription
 	hb     Heartbeat
+	stats  func() map[string]FunctionStats
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	closed sync.Once
@@ -42,8 +54,9 @@ type Worker struct {
 // ServeWorker subscribes to invocations addressed to worker id and starts its heartbeat. Each
 // invocation is handed to handle on a goroutine through start, which may block for back-pressure and
 // through which the caller owns and waits for those goroutines. capacity is announced to gateways,
-// which send no more than that many invocations at once.
-func (c *Client) ServeWorker(id string, capacity int, start func(func()), handle Handler, log *slog.Logger) (*Worker, error) {
+// which send no more than that many invocations at once. stats, when set, supplies the counters sent
+// with the heartbeat.
+func (c *Client) ServeWorker(id string, capacity int, start func(func()), handle Handler, stats func() map[string]FunctionStats, log *slog.Logger) (*Worker, error) {
 	if err := ValidToken(id); err != nil {
 		return nil, fmt.Errorf("bus: worker id: %w", err)
 	}
@@ -52,7 +65,7 @@ func (c *Client) ServeWorker(id string, capacity int, start func(func()), handle
 	}
 	inst := make([]byte, 8)
 	rand.Read(inst)
-	w := &Worker{c: c, hb: Heartbeat{Worker: id, Instance: hex.EncodeToString(inst), Capacity: capacity}, stop: make(chan struct{})}
+	w := &Worker{c: c, hb: Heartbeat{Worker: id, Instance: hex.EncodeToString(inst), Capacity: capacity}, stats: stats, stop: make(chan struct{})}
 	sub, err := c.nc.Subscribe(c.subj.WorkerInvokeAll(id), func(m *nats.Msg) {
 		start(func() { c.serve(m, handle, log) })
 	})
@@ -85,12 +98,16 @@ func (w *Worker) heartbeat() {
 	defer w.wg.Done()
 	t := time.NewTicker(HeartbeatInterval)
 	defer t.Stop()
-	for {
+	for n := 1; ; n++ {
 		select {
 		case <-w.stop:
 			return
 		case <-t.C:
-			b, _ := json.Marshal(w.hb)
+			hb := w.hb
+			if w.stats != nil && n%5 == 0 {
+				hb.Functions = w.stats()
+			}
+			b, _ := json.Marshal(hb)
 			w.c.nc.Publish(w.c.subj.WorkerHeartbeat(), b)
 		}
 	}

@@ -1,0 +1,73 @@
+package gateway
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the gateway's Prometheus collectors. A nil *metrics records nothing.
+type metrics struct {
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	integration *prometheus.HistogramVec
+	throttled   *prometheus.CounterVec
+}
+
+// latencyBuckets span 100 µs to 30 s.
+var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	if reg == nil {
+		return nil, nil
+	}
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_http_requests_total",
+			Help: "HTTP requests answered by the gateway, by API, route key and status code.",
+		}, []string{"api", "route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gatehouse_http_request_duration_seconds",
+			Help:    "Time from receiving a request to writing its response, by API and route key.",
+			Buckets: latencyBuckets,
+		}, []string{"api", "route"}),
+		integration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gatehouse_integration_duration_seconds",
+			Help:    "Time spent invoking the route's function (bus, queueing and the function itself), by API and route key.",
+			Buckets: latencyBuckets,
+		}, []string{"api", "route"}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_throttled_total",
+			Help: "Invocations refused because the function was at its maximum concurrency.",
+		}, []string{"function"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.integration, m.throttled} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) observeRequest(api, route string, status int, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.requests.WithLabelValues(api, route, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(api, route).Observe(took.Seconds())
+}
+
+func (m *metrics) observeIntegration(api, route string, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.integration.WithLabelValues(api, route).Observe(took.Seconds())
+}
+
+func (m *metrics) throttle(function string) {
+	if m == nil {
+		return
+	}
+	m.throttled.WithLabelValues(function).Inc()
+}
