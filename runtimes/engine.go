@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -92,6 +93,9 @@ func (e *Engine) Close(ctx context.Context) error {
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	cm, err := e.rt.CompileModule(ctx, wasm)
 	if err != nil {
+		if e.cfg.MemoryLimitMB > 0 && strings.Contains(err.Error(), "over limit") {
+			return nil, fmt.Errorf("%w: the module needs more memory than the function's limit of %d MB: %v", ErrMemoryLimit, e.cfg.MemoryLimitMB, err)
+		}
 		return nil, fmt.Errorf("runtimes: compiling module: %w", err)
 	}
 	abi, err := detectABI(cm)
