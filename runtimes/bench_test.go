@@ -101,3 +101,28 @@ func BenchmarkWarmInvoke(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkColdStartWAT measures instantiating a compiled small WAT reactor and its first invocation.
+func BenchmarkColdStartWAT(b *testing.B) {
+	ctx := context.Background()
+	e, _ := runtimes.NewEngine(ctx, runtimes.Config{})
+	defer e.Close(ctx)
+	wasm, err := os.ReadFile(testfix.WAT(b, "runtimes/testdata/abi/echo.wat"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := e.Compile(ctx, wasm)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		inst, err := m.Instantiate(ctx, runtimes.InstanceConfig{FunctionName: "echo"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := inst.Invoke(ctx, runtimes.Meta{RequestID: "r"}, helloEvent); err != nil {
+			b.Fatal(err)
+		}
+		inst.Close(ctx)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -46,4 +47,25 @@ func BenchmarkHelloWholePath(b *testing.B) {
 			}
 		})
 	})
+}
+
+// BenchmarkWorkerReplacement measures the time from SIGKILL of a worker until its replacement is ready
+// (started, functions loaded from the compilation cache, subscribed). Run with:
+//
+//	go test -run '^$' -bench WorkerReplacement -benchtime 5x ./internal/app/
+func BenchmarkWorkerReplacement(b *testing.B) {
+	n := startNode(b, "testdata/stack.yaml", newDataDir(b))
+	defer n.Stop(context.Background())
+	for b.Loop() {
+		pid := n.WorkerPIDs()["w1"]
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			if p, ok := n.WorkerPIDs()["w1"]; ok && p != pid && n.readyWorkers() == 2 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 }
