@@ -62,15 +62,20 @@ var helloEvent = []byte(`{"version":"2.0","routeKey":"GET /hello","rawPath":"/he
 // BenchmarkColdStart measures instantiating a compiled Go hello (Go runtime start included) and its
 // first invocation.
 func BenchmarkColdStart(b *testing.B) {
+	benchColdStart(b, helloWasm(b))
+}
+
+// benchColdStart compiles wasm, then instantiates and invokes it once per iteration.
+func benchColdStart(b *testing.B, wasm []byte) {
 	ctx := context.Background()
 	e, _ := runtimes.NewEngine(ctx, runtimes.Config{CacheDir: testfix.CompileCacheDir()})
 	defer e.Close(ctx)
-	m, err := e.Compile(ctx, helloWasm(b))
+	m, err := e.Compile(ctx, wasm)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		inst, err := m.Instantiate(ctx, runtimes.InstanceConfig{FunctionName: "hello"})
+		inst, err := m.Instantiate(ctx, runtimes.InstanceConfig{FunctionName: "f"})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -104,25 +109,9 @@ func BenchmarkWarmInvoke(b *testing.B) {
 
 // BenchmarkColdStartWAT measures instantiating a compiled small WAT reactor and its first invocation.
 func BenchmarkColdStartWAT(b *testing.B) {
-	ctx := context.Background()
-	e, _ := runtimes.NewEngine(ctx, runtimes.Config{})
-	defer e.Close(ctx)
 	wasm, err := os.ReadFile(testfix.WAT(b, "runtimes/testdata/abi/echo.wat"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := e.Compile(ctx, wasm)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for b.Loop() {
-		inst, err := m.Instantiate(ctx, runtimes.InstanceConfig{FunctionName: "echo"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := inst.Invoke(ctx, runtimes.Meta{RequestID: "r"}, helloEvent); err != nil {
-			b.Fatal(err)
-		}
-		inst.Close(ctx)
-	}
+	benchColdStart(b, wasm)
 }

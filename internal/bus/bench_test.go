@@ -9,8 +9,8 @@ import (
 // BenchmarkInvokeRoundTrip measures one invocation over the bus with a handler that answers at once:
 // the cost of the hop itself (loopback TCP, both directions, envelope headers).
 func BenchmarkInvokeRoundTrip(b *testing.B) {
-	s := startServerB(b)
-	worker := connectB(b, s, RoleWorker)
+	s := startServer(b)
+	worker := connect(b, s, RoleWorker)
 	w, err := worker.ServeWorker("w1", 64, func(f func()) { go f() }, func(ctx context.Context, inv Invocation) ([]byte, error) {
 		return inv.Payload, nil
 	}, nil, nil)
@@ -18,7 +18,7 @@ func BenchmarkInvokeRoundTrip(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer w.Drain(context.Background())
-	gw, err := connectB(b, s, RoleGateway).NewDispatcher(DispatchConfig{})
+	gw, err := connect(b, s, RoleGateway).NewDispatcher(DispatchConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -32,25 +32,4 @@ func BenchmarkInvokeRoundTrip(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-func startServerB(b *testing.B) *Server {
-	s, err := NewServer(ServerConfig{Stack: "t"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(s.Shutdown)
-	return s
-}
-
-func connectB(b *testing.B, s *Server, role Role) *Client {
-	c, err := Connect(ClientConfig{URL: s.ClientURL(), Credentials: s.Credentials(role), Stack: "t"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(c.Close)
-	return c
 }

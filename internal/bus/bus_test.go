@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-func startServer(t *testing.T) *Server {
+func startServer(t testing.TB) *Server {
 	t.Helper()
 	s, err := NewServer(ServerConfig{Stack: "t"})
 	if err != nil {
@@ -26,7 +26,7 @@ func startServer(t *testing.T) *Server {
 	return s
 }
 
-func connect(t *testing.T, s *Server, role Role) *Client {
+func connect(t testing.TB, s *Server, role Role) *Client {
 	t.Helper()
 	c, err := Connect(ClientConfig{URL: s.ClientURL(), Credentials: s.Credentials(role), Stack: "t", Name: string(role)})
 	if err != nil {
