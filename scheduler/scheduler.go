@@ -188,6 +188,9 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 		return nil, fmt.Errorf("starting instance: %w", bus.ErrFunctionError)
 	}
 	sb.logs.begin(inv.RequestID)
+	if s.cfg.Slots != nil {
+		s.cfg.Slots.entered(inv.RequestID)
+	}
 	out, err := sb.inst.Invoke(ctx, runtimes.Meta{RequestID: inv.RequestID, Deadline: deadline, TraceParent: inv.TraceParent}, inv.Payload)
 	sb.logs.end()
 	p.put(ctx, sb, err != nil)

@@ -13,17 +13,28 @@ import (
 // Slots is a table of the invocations a worker is running, kept in a file mapped into memory so that
 // the process supervising the worker can read it even while the worker is frozen by a runaway guest
 // (compiled guest code has no safepoints, so a guest that never returns can stall the whole Go runtime
-// of its process). The supervisor kills a worker whose slot shows a deadline long past, and reads from
-// the table which invocations had started.
+// of its process). The supervisor kills a worker whose slot shows a deadline long past.
 //
-// Each slot is slotSize bytes: the deadline in Unix milliseconds (0 = free), the request id's length,
-// and the request id (at most MaxSlotRequestID bytes).
+// After the slots comes a ring of the request ids whose guest code was entered most recently. When a
+// worker dies, its callers learn from the ring which invocations may have run (they fail: running them
+// again could repeat their effects) and which never reached the guest (they can safely run elsewhere).
+// A Go goroutine can only stop at a safepoint, which guest code has none of, so a frozen worker's
+// invocations are either in the ring or never entered their guest.
+//
+// Each slot and ring entry is slotSize bytes: a number (the deadline in Unix milliseconds for a slot,
+// 0 = free; a sequence number for a ring entry, 0 = empty), the request id's length, and the request id
+// (at most MaxSlotRequestID bytes).
 type Slots struct {
 	mem  []byte
 	n    int
 	mu   sync.Mutex
 	free []int
+	seq  atomic.Uint64
 }
+
+// RingEntries is how many recently entered invocations the ring remembers; far more than a worker
+// runs at once.
+const RingEntries = 4096
 
 const (
 	slotSize = 64
@@ -31,8 +42,8 @@ const (
 	MaxSlotRequestID = slotSize - 9
 )
 
-// SlotsFileSize is the size of a slot file for n slots.
-func SlotsFileSize(n int) int64 { return int64(n) * slotSize }
+// SlotsFileSize is the size of a slot file for n slots and the ring.
+func SlotsFileSize(n int) int64 { return int64(n+RingEntries) * slotSize }
 
 // CreateSlotsFile creates (or clears) the slot file of a worker with room for n invocations.
 func CreateSlotsFile(path string, n int) error {
@@ -50,9 +61,10 @@ func OpenSlots(path string) (*Slots, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: mapping slots %s: %w", path, err)
 	}
-	n := len(mem) / slotSize
-	if n == 0 {
-		return nil, errors.New("scheduler: empty slot file")
+	n := len(mem)/slotSize - RingEntries
+	if n <= 0 {
+		unmap(mem)
+		return nil, errors.New("scheduler: slot file too small")
 	}
 	s := &Slots{mem: mem, n: n}
 	for i := n - 1; i >= 0; i-- {
@@ -78,16 +90,33 @@ func (s *Slots) acquire(requestID string, deadline time.Time) int {
 	i := s.free[len(s.free)-1]
 	s.free = s.free[:len(s.free)-1]
 	s.mu.Unlock()
-	slot := s.mem[i*slotSize : (i+1)*slotSize]
-	id := requestID
-	if len(id) > MaxSlotRequestID {
-		id = id[:MaxSlotRequestID]
-	}
-	slot[8] = byte(len(id))
-	copy(slot[9:], id)
+	writeID(s.mem[i*slotSize:(i+1)*slotSize], requestID)
 	// The deadline is written last: a reader that sees it also sees the id.
 	s.deadline(i).Store(deadline.UnixMilli())
 	return i
+}
+
+// entered records that the invocation's guest code is about to run.
+func (s *Slots) entered(requestID string) {
+	seq := s.seq.Add(1)
+	off := (s.n + int((seq-1)%RingEntries)) * slotSize
+	number := (*atomic.Uint64)(unsafe.Pointer(&s.mem[off]))
+	number.Store(0)
+	writeID(s.mem[off:off+slotSize], requestID)
+	number.Store(seq)
+}
+
+func writeID(entry []byte, id string) {
+	if len(id) > MaxSlotRequestID {
+		id = id[:MaxSlotRequestID]
+	}
+	entry[8] = byte(len(id))
+	copy(entry[9:], id)
+}
+
+func readID(entry []byte) string {
+	n := min(int(entry[8]), MaxSlotRequestID)
+	return string(entry[9 : 9+n])
 }
 
 // release frees slot i.
@@ -124,19 +153,34 @@ func OpenSlotReader(path string) (*SlotReader, error) {
 	return &SlotReader{mem: mem}, nil
 }
 
-// Running lists the invocations that are started and not finished.
+// Running lists the invocations that hold a slot: started and not finished.
 func (r *SlotReader) Running() []Running {
 	var out []Running
-	for off := 0; off+slotSize <= len(r.mem); off += slotSize {
+	slots := len(r.mem)/slotSize - RingEntries
+	for i := range max(slots, 0) {
+		off := i * slotSize
 		d := (*atomic.Int64)(unsafe.Pointer(&r.mem[off])).Load()
 		if d == 0 {
 			continue
 		}
-		n := int(r.mem[off+8])
-		if n > MaxSlotRequestID {
-			n = MaxSlotRequestID
+		out = append(out, Running{RequestID: readID(r.mem[off : off+slotSize]), Deadline: time.UnixMilli(d)})
+	}
+	return out
+}
+
+// Entered lists the request ids in the ring: invocations whose guest code was entered recently.
+func (r *SlotReader) Entered() []string {
+	var out []string
+	slots := len(r.mem)/slotSize - RingEntries
+	if slots < 0 {
+		return nil
+	}
+	for i := range RingEntries {
+		off := (slots + i) * slotSize
+		if (*atomic.Uint64)(unsafe.Pointer(&r.mem[off])).Load() == 0 {
+			continue
 		}
-		out = append(out, Running{RequestID: string(r.mem[off+9 : off+9+n]), Deadline: time.UnixMilli(d)})
+		out = append(out, readID(r.mem[off:off+slotSize]))
 	}
 	return out
 }

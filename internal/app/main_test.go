@@ -70,6 +70,11 @@ func startNode(t testing.TB, stackFile string, dataDir string) *Node {
 	if err != nil {
 		t.Fatalf("starting node: %v\nlogs:\n%s", err, logs.String())
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("node logs:\n%s", logs.String())
+		}
+	})
 	return n
 }
 

@@ -24,8 +24,8 @@ type supervisor struct {
 	grace   time.Duration
 	log     *slog.Logger
 	stderr  io.Writer
-	// onExit, when set, is called after a worker process exits, with the invocations it had started and
-	// those of them overdue (the watchdog killed the worker for them).
+	// onExit, when set, is called after a worker process exits, with the invocations whose guest code
+	// it had entered recently (they may have run) and those overdue (the watchdog killed it for them).
 	onExit func(id string, started, overdue []string)
 	// slotsPath names a worker's slot table; "" disables the watchdog.
 	slotsPath func(id string) string
@@ -125,9 +125,7 @@ func (s *supervisor) runOnce(ctx context.Context, id string) error {
 	s.mu.Unlock()
 	var started []string
 	if slots != nil {
-		for _, r := range slots.Running() {
-			started = append(started, r.RequestID)
-		}
+		started = slots.Entered()
 	}
 	if s.onExit != nil {
 		s.onExit(id, started, overdue)
