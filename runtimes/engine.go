@@ -93,7 +93,7 @@ func (e *Engine) Close(ctx context.Context) error {
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	cm, err := e.rt.CompileModule(ctx, wasm)
 	if err != nil {
-		if e.cfg.MemoryLimitMB > 0 && strings.Contains(err.Error(), "over limit") {
+		if e.cfg.MemoryLimitMB > 0 && strings.Contains(err.Error(), "section memory: min") && strings.Contains(err.Error(), "over limit") {
 			return nil, fmt.Errorf("%w: the module needs more memory than the function's limit of %d MB: %v", ErrMemoryLimit, e.cfg.MemoryLimitMB, err)
 		}
 		return nil, fmt.Errorf("runtimes: compiling module: %w", err)
@@ -103,10 +103,6 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 		cm.Close(ctx)
 		return nil, err
 	}
-	if mem, ok := cm.ExportedMemories()[ExportMemory]; ok && e.cfg.MemoryLimitMB > 0 && int(mem.Min()) > e.cfg.MemoryLimitMB*pagesPerMB {
-		cm.Close(ctx)
-		return nil, fmt.Errorf("%w: the module starts with %d MiB of memory, more than the function's limit of %d MB",
-			ErrMemoryLimit, (int(mem.Min())+pagesPerMB-1)/pagesPerMB, e.cfg.MemoryLimitMB)
-	}
+
 	return &Module{e: e, cm: cm, abi: abi}, nil
 }

@@ -7,6 +7,9 @@ import (
 	"syscall"
 )
 
+// SlotsSupported tells whether slot tables (and so the watchdog) work on this system.
+const SlotsSupported = true
+
 func mapFile(path string, write bool) ([]byte, error) {
 	flag, prot := os.O_RDONLY, syscall.PROT_READ
 	if write {

@@ -26,8 +26,8 @@ type Function struct {
 	Wasm []byte
 	// MemoryMB is the function's memory size, reported to the guest.
 	MemoryMB int
-	// Timeout is the function's own time limit; the invocation deadline is the earlier of this and the
-	// caller's.
+	// Timeout is the function's own time limit, counted from when the worker takes the invocation
+	// (a cold start included), whatever the caller's deadline; default 3s.
 	Timeout time.Duration
 	// Env is the function's environment.
 	Env map[string]string
@@ -82,6 +82,9 @@ func New(cfg Config, rc runtimes.Config) (*Scheduler, error) {
 	for i, f := range cfg.Functions {
 		if f.IdleTimeout <= 0 {
 			cfg.Functions[i].IdleTimeout = 5 * time.Minute
+		}
+		if f.Timeout <= 0 {
+			cfg.Functions[i].Timeout = 3 * time.Second
 		}
 		if err := bus.ValidToken(f.Name); err != nil {
 			return nil, fmt.Errorf("scheduler: function name: %w", err)
@@ -219,6 +222,10 @@ func (s *Scheduler) reapLoop(ctx context.Context) {
 			for name, p := range s.pools {
 				if n := p.reap(ctx, now); n > 0 {
 					s.log.Debug("reaped idle instances", "function", name, "count", n)
+				}
+				// Instances that crashed were discarded: start new ones up to minWarm.
+				if err := p.prewarm(ctx); err != nil && ctx.Err() == nil {
+					s.log.Warn("keeping instances warm", "function", name, "err", err)
 				}
 			}
 		}

@@ -23,6 +23,7 @@ import (
 	"gatehouse.dev/gatehouse/internal/bus"
 	"gatehouse.dev/gatehouse/internal/stackfile"
 	"gatehouse.dev/gatehouse/runtimes"
+	"gatehouse.dev/gatehouse/scheduler"
 )
 
 // Defaults of `gatehouse up`.
@@ -193,14 +194,21 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 
 	workerCreds := n.srv.Credentials(bus.RoleWorker)
 	slotsPath := func(id string) string { return filepath.Join(dataDir, "run", id+".slots") }
+	if !scheduler.SlotsSupported {
+		n.log.Warn("this system cannot map slot tables: runaway functions will not be stopped")
+	}
 	n.sup = &supervisor{
 		command: opts.WorkerCommand,
 		args: func(id string) []string {
-			return []string{"worker", "--id", id, "--stack", stack.Name, "--data", dataDir, "--functions", tablePath, "--slots", slotsPath(id)}
+			args := []string{"worker", "--id", id, "--stack", stack.Name, "--data", dataDir, "--functions", tablePath}
+			if scheduler.SlotsSupported {
+				args = append(args, "--slots", slotsPath(id))
+			}
+			return args
 		},
-		slotsPath:    slotsPath,
 		slots:        workerSlots,
 		overrunGrace: overrunGrace,
+		slotsPath:    slotsPathIfSupported(slotsPath),
 		env: append(append(os.Environ(), opts.WorkerEnv...),
 			envBusURL+"="+n.srv.ClientURL(), envBusUser+"="+workerCreds.User, envBusPassword+"="+workerCreds.Password),
 		n:      opts.Workers,
@@ -452,4 +460,11 @@ func (n *Node) Stop(ctx context.Context) error {
 		n.stopErr = errors.Join(errs...)
 	})
 	return n.stopErr
+}
+
+func slotsPathIfSupported(path func(string) string) func(string) string {
+	if !scheduler.SlotsSupported {
+		return nil
+	}
+	return path
 }

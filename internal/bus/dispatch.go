@@ -88,6 +88,8 @@ type call struct {
 	worker    *workerState
 	overdueAt time.Time
 	done      chan callResult
+	// onFinish, when set, runs when the call is unregistered (its caller gave up waiting).
+	onFinish func()
 }
 
 type callResult struct {
@@ -186,13 +188,17 @@ func (d *Dispatcher) Workers() []string {
 
 // Invoke sends inv to a worker and waits for the function's response, until ctx ends. Errors wrap one
 // of the package's sentinels, or ctx's error.
+//
+// When ctx ends first, the invocation keeps counting against its function's MaxConcurrency and its
+// worker's capacity until the worker answers or is gone: the function is still running.
 func (d *Dispatcher) Invoke(ctx context.Context, inv Invocation) ([]byte, error) {
+	release := func() {}
 	if slots, ok := d.fnSlots[inv.Function]; ok {
 		t := time.NewTimer(d.cfg.ThrottleWait)
 		select {
 		case slots <- struct{}{}:
 			t.Stop()
-			defer func() { <-slots }()
+			release = sync.OnceFunc(func() { <-slots })
 		case <-t.C:
 			return nil, fmt.Errorf("invoking %s: %w", inv.Function, ErrThrottled)
 		case <-ctx.Done():
@@ -204,6 +210,7 @@ func (d *Dispatcher) Invoke(ctx context.Context, inv Invocation) ([]byte, error)
 	for attempt := 0; ; attempt++ {
 		c, err := d.send(ctx, inv)
 		if err != nil {
+			release()
 			return nil, fmt.Errorf("invoking %s: %w", inv.Function, err)
 		}
 		select {
@@ -211,6 +218,7 @@ func (d *Dispatcher) Invoke(ctx context.Context, inv Invocation) ([]byte, error)
 			if r.retry && attempt < 3 {
 				continue
 			}
+			release()
 			if r.retry {
 				return nil, fmt.Errorf("invoking %s: %w", inv.Function, ErrWorkerLost)
 			}
@@ -219,10 +227,21 @@ func (d *Dispatcher) Invoke(ctx context.Context, inv Invocation) ([]byte, error)
 			}
 			return r.data, nil
 		case <-ctx.Done():
-			d.forget(c)
+			d.abandon(c, release)
 			return nil, fmt.Errorf("invoking %s: %w", inv.Function, ctx.Err())
 		}
 	}
+}
+
+// abandon leaves c registered until its worker answers or is gone, then calls release.
+func (d *Dispatcher) abandon(c *call, release func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.calls[c.token]; !ok {
+		release()
+		return
+	}
+	c.onFinish = release
 }
 
 // send picks a worker, waiting for capacity, registers the call and publishes it.
@@ -342,6 +361,9 @@ func (d *Dispatcher) finish(c *call) {
 	}
 	delete(d.calls, c.token)
 	delete(c.worker.calls, c)
+	if c.onFinish != nil {
+		c.onFinish()
+	}
 	d.signal()
 }
 
@@ -400,7 +422,11 @@ func (d *Dispatcher) onGone(m *nats.Msg) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if w, ok := d.workers[g.Worker]; ok {
-		d.drop(w, g.Started, g.Overdue)
+		entered := g.Started
+		if entered == nil {
+			entered = []string{} // a report that lists nothing: nothing had run
+		}
+		d.drop(w, entered, g.Overdue)
 	}
 }
 
@@ -429,9 +455,6 @@ func (d *Dispatcher) drop(w *workerState, started, overdue []string) {
 		default:
 			c.done <- callResult{retry: true}
 		}
-	}
-	if len(w.calls) > 0 {
-		d.log.Warn("worker gone", "worker", w.id)
 	}
 	d.signal()
 }

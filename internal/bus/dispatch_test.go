@@ -201,3 +201,35 @@ func TestDispatcherSkipsLeavingWorker(t *testing.T) {
 		}
 	}
 }
+
+// A caller that stops waiting does not free its function's concurrency: the function is still running.
+func TestDispatcherAbandonedCallKeepsItsPlace(t *testing.T) {
+	s := startServer(t)
+	release := make(chan struct{})
+	serve(t, connect(t, s, RoleWorker), "w1", 64, func(ctx context.Context, inv Invocation) ([]byte, error) {
+		if inv.RequestID == "slow" {
+			<-release
+		}
+		return []byte("ok"), nil
+	})
+	gw := dispatcher(t, s, DispatchConfig{Functions: map[string]FunctionLimits{"fn": {MaxConcurrency: 1}}, ThrottleWait: 20 * time.Millisecond}, "w1")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := gw.Invoke(ctx, Invocation{Function: "fn", RequestID: "slow"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v, want the caller's deadline", err)
+	}
+	if _, err := gw.Invoke(context.Background(), Invocation{Function: "fn", RequestID: "next"}); !errors.Is(err, ErrThrottled) {
+		t.Fatalf("while the abandoned call runs: %v, want ErrThrottled", err)
+	}
+	close(release)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := gw.Invoke(context.Background(), Invocation{Function: "fn", RequestID: "after"})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrThrottled) || time.Now().After(deadline) {
+			t.Fatalf("after the abandoned call finished: %v", err)
+		}
+	}
+}

@@ -51,7 +51,7 @@ const (
 	CodeInternal         Code = "internal"
 )
 
-// Sentinel errors. Errors returned by [Client.Invoke] wrap one of these (check with errors.Is).
+// Sentinel errors. Errors returned by [Dispatcher.Invoke] wrap one of these (check with errors.Is).
 var (
 	ErrFunctionNotFound = errors.New("function not found")
 	ErrFunctionError    = errors.New("function error")

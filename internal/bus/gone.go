@@ -7,8 +7,10 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// WorkerGone reports a worker process that exited: which invocations it had started (their callers
-// will get no reply) and which of those had overrun their function's timeout (the reason it was killed).
+// WorkerGone reports a worker process that exited: which invocations had entered their guest code
+// (Started: they may have run, so their callers get an error, never a second run) and which of those
+// had overrun their function's timeout (the reason it was killed). An invocation the worker had
+// received but not entered is safe to run elsewhere.
 type WorkerGone struct {
 	Worker  string   `json:"worker"`
 	Started []string `json:"started,omitempty"`

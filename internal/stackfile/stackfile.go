@@ -1086,6 +1086,9 @@ func (d *decoder) function(fe entry) (Function, error) {
 		if fn.IdleTimeout, err = d.duration(sub(path, "idleTimeout"), e.val); err != nil {
 			return fn, err
 		}
+		if fn.IdleTimeout < MinIdleTimeout || fn.IdleTimeout > MaxIdleTimeout {
+			return fn, d.errAt(e.val, sub(path, "idleTimeout"), "%s is out of range: want %s to %s", fn.IdleTimeout, MinIdleTimeout, MaxIdleTimeout)
+		}
 	}
 	return fn, nil
 }
