@@ -197,6 +197,19 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 	out, err := sb.inst.Invoke(ctx, runtimes.Meta{RequestID: inv.RequestID, Deadline: deadline, TraceParent: inv.TraceParent}, inv.Payload)
 	sb.logs.end()
 	p.put(ctx, sb, err != nil)
+	out, err = s.outcome(inv, out, err)
+	if s.cfg.Slots != nil {
+		code := ""
+		if err != nil {
+			code = string(bus.CodeOf(err))
+		}
+		s.cfg.Slots.answered(inv.RequestID, code, out)
+	}
+	return out, err
+}
+
+// outcome turns what an instance returned into what the bus carries.
+func (s *Scheduler) outcome(inv bus.Invocation, out []byte, err error) ([]byte, error) {
 	if err != nil {
 		s.log.Warn("invocation failed", "function", inv.Function, "request_id", inv.RequestID, "err", err)
 		switch {

@@ -1,6 +1,8 @@
 package scheduler
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -30,11 +32,24 @@ type Slots struct {
 	mu   sync.Mutex
 	free []int
 	seq  atomic.Uint64
+	aseq atomic.Uint64
 }
 
 // RingEntries is how many recently entered invocations the ring remembers; far more than a worker
 // runs at once.
 const RingEntries = 4096
+
+// After the ring come the answers: the outcomes of the most recent invocations with small responses,
+// so that when a worker freezes after a function finished but before its reply left the process, the
+// supervisor can still deliver the reply.
+const (
+	// AnswerEntries is how many recent answers are kept.
+	AnswerEntries = 64
+	answerSize    = 16 << 10
+	answerHeader  = 128
+	// MaxAnswerBytes is the largest response kept as an answer.
+	MaxAnswerBytes = answerSize - answerHeader
+)
 
 const (
 	slotSize = 64
@@ -43,7 +58,12 @@ const (
 )
 
 // SlotsFileSize is the size of a slot file for n slots and the ring.
-func SlotsFileSize(n int) int64 { return int64(n+RingEntries) * slotSize }
+func SlotsFileSize(n int) int64 {
+	return int64(n+RingEntries)*slotSize + AnswerEntries*answerSize
+}
+
+// slotsIn tells how many slots a file of size bytes holds.
+func slotsIn(size int) int { return (size-AnswerEntries*answerSize)/slotSize - RingEntries }
 
 // CreateSlotsFile creates (or clears) the slot file of a worker with room for n invocations.
 func CreateSlotsFile(path string, n int) error {
@@ -61,7 +81,7 @@ func OpenSlots(path string) (*Slots, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: mapping slots %s: %w", path, err)
 	}
-	n := len(mem)/slotSize - RingEntries
+	n := slotsIn(len(mem))
 	if n <= 0 {
 		unmap(mem)
 		return nil, errors.New("scheduler: slot file too small")
@@ -103,6 +123,25 @@ func (s *Slots) entered(requestID string) {
 	number := (*atomic.Uint64)(unsafe.Pointer(&s.mem[off]))
 	number.Store(0)
 	writeID(s.mem[off:off+slotSize], requestID)
+	number.Store(seq)
+}
+
+// answered keeps the outcome of an invocation: its response, or the error code it failed with.
+// Responses over MaxAnswerBytes are not kept.
+func (s *Slots) answered(requestID, code string, body []byte) {
+	if len(body) > MaxAnswerBytes || len(code) > 64 {
+		return
+	}
+	seq := s.aseq.Add(1)
+	off := (s.n+RingEntries)*slotSize + int((seq-1)%AnswerEntries)*answerSize
+	entry := s.mem[off : off+answerSize]
+	number := (*atomic.Uint64)(unsafe.Pointer(&entry[0]))
+	number.Store(0)
+	writeID(entry, requestID)
+	entry[64] = byte(len(code))
+	copy(entry[65:], code)
+	binary.LittleEndian.PutUint32(entry[answerHeader-4:], uint32(len(body)))
+	copy(entry[answerHeader:], body)
 	number.Store(seq)
 }
 
@@ -153,10 +192,40 @@ func OpenSlotReader(path string) (*SlotReader, error) {
 	return &SlotReader{mem: mem}, nil
 }
 
+// Answer is the kept outcome of an invocation.
+type Answer struct {
+	RequestID string
+	Code      string
+	Body      []byte
+}
+
+// Answers lists the kept outcomes of recent invocations.
+func (r *SlotReader) Answers() []Answer {
+	slots := slotsIn(len(r.mem))
+	if slots <= 0 {
+		return nil
+	}
+	var out []Answer
+	for i := range AnswerEntries {
+		off := (slots+RingEntries)*slotSize + i*answerSize
+		entry := r.mem[off : off+answerSize]
+		if (*atomic.Uint64)(unsafe.Pointer(&entry[0])).Load() == 0 {
+			continue
+		}
+		n := min(int(binary.LittleEndian.Uint32(entry[answerHeader-4:])), MaxAnswerBytes)
+		out = append(out, Answer{
+			RequestID: readID(entry),
+			Code:      string(entry[65 : 65+min(int(entry[64]), 63)]),
+			Body:      bytes.Clone(entry[answerHeader : answerHeader+n]),
+		})
+	}
+	return out
+}
+
 // Running lists the invocations that hold a slot: started and not finished.
 func (r *SlotReader) Running() []Running {
 	var out []Running
-	slots := len(r.mem)/slotSize - RingEntries
+	slots := slotsIn(len(r.mem))
 	for i := range max(slots, 0) {
 		off := i * slotSize
 		d := (*atomic.Int64)(unsafe.Pointer(&r.mem[off])).Load()
@@ -171,8 +240,8 @@ func (r *SlotReader) Running() []Running {
 // Entered lists the request ids in the ring: invocations whose guest code was entered recently.
 func (r *SlotReader) Entered() []string {
 	var out []string
-	slots := len(r.mem)/slotSize - RingEntries
-	if slots < 0 {
+	slots := slotsIn(len(r.mem))
+	if slots <= 0 {
 		return nil
 	}
 	for i := range RingEntries {

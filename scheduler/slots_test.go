@@ -42,6 +42,14 @@ func TestSlotsAreReadableFromAnotherMapping(t *testing.T) {
 	if got := r.Entered(); !slices.Equal(got, []string{"req-a"}) {
 		t.Fatalf("entered %q", got)
 	}
+	w.answered("req-a", "", []byte(`{"ok":true}`))
+	w.answered("req-b", "function-error", nil)
+	w.answered("req-huge", "", make([]byte, MaxAnswerBytes+1))
+	answers := r.Answers()
+	if len(answers) != 2 || answers[0].RequestID != "req-a" || string(answers[0].Body) != `{"ok":true}` || answers[0].Code != "" ||
+		answers[1].RequestID != "req-b" || answers[1].Code != "function-error" || len(answers[1].Body) != 0 {
+		t.Fatalf("answers %+v", answers)
+	}
 	// The slots are all free again, and the ring wraps around keeping the newest entries.
 	for i := range 4 {
 		if w.acquire("x", deadline) < 0 {

@@ -7,12 +7,17 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"gatehouse.dev/gatehouse/functions"
+	"gatehouse.dev/gatehouse/internal/testfix"
 )
 
 func TestWorkerKilledIsReplaced(t *testing.T) {
@@ -218,5 +223,27 @@ func TestSignalDrains(t *testing.T) {
 	// Nothing accepts connections any more.
 	if _, err := client.Get(base + "/hello"); err == nil {
 		t.Fatal("gateway still answers after exit")
+	}
+}
+
+func TestBuildMakesABundle(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "hello.zip")
+	var stderr bytes.Buffer
+	cmd := cli(t, "build", filepath.Join(testfix.RepoRoot(), "samples", "hello"), "-o", out, "--data", newDataDir(t))
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("build: %v\n%s", err, stderr.String())
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := functions.ReadBundle(bytes.NewReader(data), int64(len(data)), functions.BundleLimits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Manifest.Name != "hello" || b.Manifest.ABI != functions.ABIReactor || !bytes.HasPrefix(b.Module, []byte("\x00asm")) {
+		t.Fatalf("bundle: manifest %+v, module starts %q", b.Manifest, b.Module[:8])
 	}
 }

@@ -25,8 +25,9 @@ type supervisor struct {
 	log     *slog.Logger
 	stderr  io.Writer
 	// onExit, when set, is called after a worker process exits, with the invocations whose guest code
-	// it had entered recently (they may have run) and those overdue (the watchdog killed it for them).
-	onExit func(id string, started, overdue []string)
+	// it had entered recently (they may have run), those overdue (the watchdog killed it for them) and
+	// the outcomes it had kept.
+	onExit func(id string, started, overdue []string, answers []scheduler.Answer)
 	// slotsPath names a worker's slot table; "" disables the watchdog.
 	slotsPath func(id string) string
 	// slots is the number of invocations a worker may run at once.
@@ -124,11 +125,13 @@ func (s *supervisor) runOnce(ctx context.Context, id string) error {
 	delete(s.pids, id)
 	s.mu.Unlock()
 	var started []string
+	var answers []scheduler.Answer
 	if slots != nil {
 		started = slots.Entered()
+		answers = slots.Answers()
 	}
 	if s.onExit != nil {
-		s.onExit(id, started, overdue)
+		s.onExit(id, started, overdue, answers)
 	}
 	return err
 }

@@ -381,11 +381,15 @@ func (n *Node) markReady(id string) {
 }
 
 // workerExited forgets the worker's readiness and tells the gateways which invocations it took along.
-func (n *Node) workerExited(id string, started, overdue []string) {
+func (n *Node) workerExited(id string, started, overdue []string, kept []scheduler.Answer) {
 	n.readyMu.Lock()
 	delete(n.ready, id)
 	n.readyMu.Unlock()
-	if err := n.control.PublishWorkerGone(bus.WorkerGone{Worker: id, Started: started, Overdue: overdue}); err != nil {
+	answers := make([]bus.Answer, len(kept))
+	for i, a := range kept {
+		answers[i] = bus.Answer{RequestID: a.RequestID, Code: bus.Code(a.Code), Body: a.Body}
+	}
+	if err := n.control.PublishWorkerGone(bus.WorkerGone{Worker: id, Started: started, Overdue: overdue, Answers: answers}); err != nil {
 		n.log.Warn("reporting a gone worker", "worker", id, "err", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -13,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// ErrWorkerLost means the worker running an invocation died before answering (it was killed because
-// another invocation overran its timeout, or it crashed).
+// ErrWorkerLost means the workers running an invocation kept dying before answering, so it was not
+// sent again.
 var ErrWorkerLost = errors.New("worker lost while running the invocation")
 
 // FunctionLimits are what the dispatcher enforces for one function.
@@ -50,8 +51,8 @@ type DispatchConfig struct {
 }
 
 // Dispatcher sends invocations to workers it knows are alive, not frozen and not full, and never loses
-// one: when a worker dies, invocations it had not started go to another worker, and those it had
-// started fail at once. It enforces per-function concurrency limits (per dispatcher, that is per
+// one: when a worker dies, the invocation that overran its timeout fails at once, and the others on
+// that worker get the answer the worker had kept or run again on another worker. It enforces per-function concurrency limits (per dispatcher, that is per
 // gateway node). It is safe for concurrent use.
 type Dispatcher struct {
 	c   *Client
@@ -422,41 +423,46 @@ func (d *Dispatcher) onGone(m *nats.Msg) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if w, ok := d.workers[g.Worker]; ok {
-		entered := g.Started
-		if entered == nil {
-			entered = []string{} // a report that lists nothing: nothing had run
-		}
-		d.drop(w, entered, g.Overdue)
+		d.drop(w, g.Overdue, g.Answers)
 	}
 }
 
-// drop forgets a worker that is gone. Its invocations listed as started fail (with ErrFunctionTimeout
-// for the overdue ones); the others never ran and are sent elsewhere. With started nil (no report),
-// every invocation fails with ErrWorkerLost: whether it ran is unknown. d.mu is held.
-func (d *Dispatcher) drop(w *workerState, started, overdue []string) {
+// drop forgets a worker that is gone. An invocation with a kept answer gets it; an overdue one fails
+// with ErrFunctionTimeout; every other one runs again on another worker, even one whose guest code had
+// started: a guest can act on nothing outside its sandbox (it has no host calls with effects), so
+// running it again is safe, and it is what keeps bystanders of a runaway function from failing. (When
+// host calls with effects arrive, invocations that made one must fail instead; the worker's report
+// lists which had started.) d.mu is held.
+func (d *Dispatcher) drop(w *workerState, overdue []string, answers []Answer) {
 	if d.workers[w.id] == w {
 		delete(d.workers, w.id)
 	}
-	has := func(list []string, id string) bool {
-		for _, s := range list {
-			if s == id {
-				return true
-			}
-		}
-		return false
-	}
 	for c := range w.calls {
 		d.finish(c)
-		switch {
-		case has(overdue, c.requestID):
-			c.done <- callResult{err: ErrFunctionTimeout}
-		case started == nil || has(started, c.requestID):
-			c.done <- callResult{err: ErrWorkerLost}
-		default:
-			c.done <- callResult{retry: true}
+		if a, ok := findAnswer(answers, c.requestID); ok {
+			if a.Code != "" {
+				c.done <- callResult{err: &RemoteError{Code: a.Code, Detail: "answered by the supervisor"}}
+			} else {
+				c.done <- callResult{data: a.Body}
+			}
+			continue
 		}
+		if slices.Contains(overdue, c.requestID) {
+			c.done <- callResult{err: ErrFunctionTimeout}
+			continue
+		}
+		c.done <- callResult{retry: true}
 	}
 	d.signal()
+}
+
+func findAnswer(answers []Answer, requestID string) (Answer, bool) {
+	for _, a := range answers {
+		if a.RequestID == requestID {
+			return a, true
+		}
+	}
+	return Answer{}, false
 }
 
 // watch gives up on workers silent for LostTimeout, and wakes waiters now and then so that a worker

@@ -78,8 +78,8 @@ func TestDispatcherRespectsWorkerCapacity(t *testing.T) {
 	}
 }
 
-// A worker reported gone: invocations it had started fail at once, the overdue one as a timeout, and
-// the ones it never started run on another worker.
+// A worker reported gone: the overdue invocation fails at once as a timeout, one with a kept answer gets
+// it, and the others run again on another worker, whether or not they had started.
 func TestDispatcherWorkerGone(t *testing.T) {
 	s := startServer(t)
 	block := make(chan struct{})
@@ -92,18 +92,23 @@ func TestDispatcherWorkerGone(t *testing.T) {
 	})
 	gw := dispatcher(t, s, DispatchConfig{}, "w1")
 	results := make(map[string]chan error)
-	for _, id := range []string{"runaway", "bystander", "queued"} {
+	for _, id := range []string{"runaway", "bystander", "queued", "finished"} {
 		ch := make(chan error, 1)
 		results[id] = ch
 		go func() {
 			out, err := gw.Invoke(context.Background(), Invocation{Function: "fn", RequestID: id})
-			if err == nil && string(out) != "w2:"+id {
+			if want := "w2:" + id; id == "finished" {
+				want = "kept"
+				if err == nil && string(out) != want {
+					err = errors.New("unexpected reply " + string(out))
+				}
+			} else if err == nil && string(out) != want {
 				err = errors.New("unexpected reply " + string(out))
 			}
 			ch <- err
 		}()
 	}
-	for _, id := range []string{"runaway", "bystander", "queued"} {
+	for _, id := range []string{"runaway", "bystander", "queued", "finished"} {
 		for {
 			if _, ok := onW1.Load(id); ok {
 				break
@@ -118,7 +123,8 @@ func TestDispatcherWorkerGone(t *testing.T) {
 	for len(gw.Workers()) < 2 {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := connect(t, s, RoleControl).PublishWorkerGone(WorkerGone{Worker: "w1", Started: []string{"runaway", "bystander"}, Overdue: []string{"runaway"}}); err != nil {
+	if err := connect(t, s, RoleControl).PublishWorkerGone(WorkerGone{Worker: "w1", Started: []string{"runaway", "bystander", "finished"}, Overdue: []string{"runaway"},
+		Answers: []Answer{{RequestID: "finished", Body: []byte("kept")}}}); err != nil {
 		t.Fatal(err)
 	}
 	wait := func(id string) error {
@@ -133,11 +139,14 @@ func TestDispatcherWorkerGone(t *testing.T) {
 	if err := wait("runaway"); !errors.Is(err, ErrFunctionTimeout) {
 		t.Errorf("runaway: %v, want ErrFunctionTimeout", err)
 	}
-	if err := wait("bystander"); !errors.Is(err, ErrWorkerLost) {
-		t.Errorf("bystander: %v, want ErrWorkerLost", err)
+	if err := wait("bystander"); err != nil {
+		t.Errorf("bystander: %v, want it answered by w2", err)
 	}
 	if err := wait("queued"); err != nil {
 		t.Errorf("queued: %v, want it answered by w2", err)
+	}
+	if err := wait("finished"); err != nil {
+		t.Errorf("finished: %v, want the kept answer", err)
 	}
 }
 

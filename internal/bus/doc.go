@@ -10,7 +10,7 @@
 //	gh.<stack>.worker.heartbeat             each worker, every 100 ms: id, process instance, capacity ([Heartbeat])
 //	gh.<stack>.worker.ready                 a worker announces that it is subscribed and ready (payload: its id)
 //	gh.<stack>.worker.gone                  the supervisor reports a worker that exited, with the invocations
-//	                                        it had started and those overdue ([WorkerGone], JSON)
+//	                                        it had entered, those overdue and its kept answers ([WorkerGone], JSON)
 //
 // # Dispatch
 //
@@ -18,8 +18,9 @@
 // [Dispatcher] instead tracks workers by their heartbeats and sends each invocation to a live worker
 // with room (fewest in flight first). It sends nothing to a worker that stopped beating, is leaving, or
 // has an invocation past its function's timeout (it may be frozen). When a worker's supervisor reports
-// it gone, the invocations it had started fail at once (ErrFunctionTimeout for the overdue ones,
-// ErrWorkerLost for the rest) and those it never started go to another worker. Per-function concurrency
+// it gone, the overdue invocation fails at once (ErrFunctionTimeout); every other invocation on that
+// worker gets the answer the worker had kept for it, or runs again on another worker — safe because a
+// guest cannot act outside its sandbox. Per-function concurrency
 // limits are enforced here, per dispatcher (that is, per gateway node): the excess waits briefly, then
 // fails with ErrThrottled.
 //

@@ -11,10 +11,21 @@ import (
 // (Started: they may have run, so their callers get an error, never a second run) and which of those
 // had overrun their function's timeout (the reason it was killed). An invocation the worker had
 // received but not entered is safe to run elsewhere.
+//
+// Answers holds the outcomes the worker had computed for recent invocations with small responses: a
+// caller whose reply was lost with the worker gets its answer from here.
 type WorkerGone struct {
 	Worker  string   `json:"worker"`
 	Started []string `json:"started,omitempty"`
 	Overdue []string `json:"overdue,omitempty"`
+	Answers []Answer `json:"answers,omitempty"`
+}
+
+// Answer is an invocation's outcome: its response, or the error code it failed with.
+type Answer struct {
+	RequestID string `json:"requestId"`
+	Code      Code   `json:"code,omitempty"`
+	Body      []byte `json:"body,omitempty"`
 }
 
 // PublishWorkerGone tells every gateway that a worker is gone.
