@@ -361,8 +361,9 @@ func messageFor(code int) string {
 	return http.StatusText(code)
 }
 
-// RouteURLs lists every route of every API and stage as "ROUTEKEY  URL" lines, with base (for example
-// "http://127.0.0.1:8080") in front of each path.
+// RouteURLs lists every route of every API and stage as "METHOD URL → function" lines, with base (for
+// example "http://127.0.0.1:8080") in front of each path. A route of an API bound to a host name says
+// which Host header reaches it.
 func (s *Server) RouteURLs(base string) []string {
 	var lines []string
 	for _, a := range s.cfg.APIs {
@@ -370,9 +371,9 @@ func (s *Server) RouteURLs(base string) []string {
 		if len(stages) == 0 {
 			stages = []Stage{{Name: DefaultStage}}
 		}
-		b := base
+		host := ""
 		if a.Host != "" {
-			b = strings.Replace(b, "127.0.0.1", a.Host, 1)
+			host = "  (Host: " + a.Host + ")"
 		}
 		for _, st := range stages {
 			prefix := strings.TrimSuffix(a.Mount, "/")
@@ -384,7 +385,7 @@ func (s *Server) RouteURLs(base string) []string {
 				if !ok {
 					method, path = "*", "/…"
 				}
-				lines = append(lines, fmt.Sprintf("%-7s %s%s%s  → %s", method, b, prefix, path, r.Function))
+				lines = append(lines, fmt.Sprintf("%-7s %s%s%s  → %s%s", method, base, prefix, path, r.Function, host))
 			}
 		}
 	}
