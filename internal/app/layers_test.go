@@ -16,6 +16,7 @@ import (
 var layers = map[string]int{
 	"cmd/gatehouse":      5,
 	"internal/app":       4,
+	"internal/admin":     3,
 	"gateway":            3,
 	"scheduler":          3,
 	"runtimes":           2,

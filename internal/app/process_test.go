@@ -85,7 +85,9 @@ func TestMetrics(t *testing.T) {
 	// Worker counters arrive with heartbeats, every half second.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := client.Get("http://" + n.AdminAddr() + "/metrics")
+		req := newRequest(t, "GET", "http://"+n.AdminAddr()+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken(t, n))
+		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,9 +17,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/gateway"
+	"gatehouse.dev/gatehouse/internal/admin"
 	"gatehouse.dev/gatehouse/internal/bus"
 	"gatehouse.dev/gatehouse/internal/stackfile"
 	"gatehouse.dev/gatehouse/runtimes"
@@ -75,7 +77,9 @@ type Node struct {
 	gwBus   *bus.Client
 	// dispatcher sends the gateway's invocations to workers.
 	dispatcher *bus.Dispatcher
-	admin      *adminServer
+	admin      *admin.Server
+	tokens     *admin.Tokens
+	dataDir    string
 	sup        *supervisor
 
 	gwLn, adminLn net.Listener
@@ -148,7 +152,8 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range []string{"build", "compile", "run"} {
+	n.dataDir = dataDir
+	for _, d := range []string{"build", "compile", "run", "jetstream"} {
 		if err := os.MkdirAll(filepath.Join(dataDir, d), 0o700); err != nil {
 			return nil, fmt.Errorf("data directory: %w", err)
 		}
@@ -170,7 +175,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("admin listener: %w", err)
 	}
 
-	if n.srv, err = bus.NewServer(bus.ServerConfig{Stack: stack.Name}); err != nil {
+	if n.srv, err = bus.NewServer(bus.ServerConfig{Stack: stack.Name, StoreDir: filepath.Join(dataDir, "jetstream")}); err != nil {
 		return nil, err
 	}
 	if err := n.srv.Start(); err != nil {
@@ -181,6 +186,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	if _, err := n.control.Conn().Subscribe(n.control.Subjects().WorkerReady(), func(m *nats.Msg) { n.markReady(string(m.Data)) }); err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
+	}
+	if err := n.openTokens(ctx, dataDir); err != nil {
+		return nil, err
 	}
 	n.metrics = newRegistry()
 	wm := newWorkerMetrics(func() int { return n.WorkerRestarts() }, n.readyWorkers)
@@ -241,9 +249,20 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.admin = newAdminServer(n)
+	n.admin, err = admin.NewServer(admin.Config{
+		Tokens:  n.tokens,
+		Health:  n.health,
+		Metrics: promhttp.HandlerFor(n.metrics, promhttp.HandlerOpts{}),
+		Logger:  n.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := writeAdminAddress(dataDir, "http://"+n.adminLn.Addr().String()); err != nil {
+		return nil, err
+	}
 	n.serve(func() error { return n.gw.Serve(n.gwLn) }, "gateway")
-	n.serve(func() error { return n.admin.app.Listener(n.adminLn) }, "admin")
+	n.serve(func() error { return n.admin.Serve(n.adminLn) }, "admin")
 
 	base := "http://" + n.gwLn.Addr().String()
 	fmt.Fprintf(opts.Stdout, "\nGatehouse is up: stack %q\n", stack.Name)
@@ -419,6 +438,9 @@ func (n *Node) waitReady(ctx context.Context, want int, timeout time.Duration) e
 // GatewayAddr returns the gateway's listen address.
 func (n *Node) GatewayAddr() string { return n.gwLn.Addr().String() }
 
+// DataDir returns the node's data directory (absolute).
+func (n *Node) DataDir() string { return n.dataDir }
+
 // AdminAddr returns the admin listener's address.
 func (n *Node) AdminAddr() string { return n.adminLn.Addr().String() }
 
@@ -440,9 +462,16 @@ func (n *Node) Stop(ctx context.Context) error {
 			n.gwLn.Close()
 		}
 		if n.admin != nil {
-			errs = append(errs, n.admin.app.ShutdownWithContext(ctx))
+			errs = append(errs, n.admin.Shutdown(ctx))
 		} else if n.adminLn != nil {
 			n.adminLn.Close()
+		}
+		// A Serve that had not started when Shutdown ran would accept forever: closing the listeners
+		// ends it either way.
+		for _, ln := range []net.Listener{n.gwLn, n.adminLn} {
+			if ln != nil {
+				ln.Close()
+			}
 		}
 		n.serveWG.Wait()
 		if n.dispatcher != nil {

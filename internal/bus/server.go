@@ -38,6 +38,9 @@ type ServerConfig struct {
 	Stack string
 	// ReadyTimeout bounds how long Start waits for the server to accept connections; default 10s.
 	ReadyTimeout time.Duration
+	// StoreDir, when set, enables JetStream with its store in this directory: the control plane's
+	// durable state (tokens, later functions and versions) lives there.
+	StoreDir string
 }
 
 // Server is the embedded NATS server.
@@ -90,12 +93,14 @@ func (s *Server) Credentials(role Role) Credentials { return s.creds[role] }
 
 func (s *Server) users() []*server.User {
 	all := s.subj.All()
+	// The control process also uses JetStream: its API, key-value and object store subjects.
+	control := []string{all, "_INBOX.>", "$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$KV.>", "$O.>"}
 	return []*server.User{
 		{
 			Username: s.creds[RoleControl].User, Password: s.creds[RoleControl].Password,
 			Permissions: &server.Permissions{
-				Publish:   &server.SubjectPermission{Allow: []string{all, "_INBOX.>"}},
-				Subscribe: &server.SubjectPermission{Allow: []string{all, "_INBOX.>"}},
+				Publish:   &server.SubjectPermission{Allow: control},
+				Subscribe: &server.SubjectPermission{Allow: control},
 			},
 		},
 		{
@@ -132,6 +137,11 @@ func (s *Server) Start() error {
 		// Pending bytes per client must hold several maximal messages.
 		MaxPending: 8 * MaxPayload,
 		Users:      s.users(),
+	}
+	if s.cfg.StoreDir != "" {
+		opts.JetStream = true
+		opts.StoreDir = s.cfg.StoreDir
+		opts.JetStreamMaxMemory = 64 << 20
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
