@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -112,5 +113,46 @@ func TestTokensSurviveRestart(t *testing.T) {
 	}
 	if status, _, body := adminDo(t, n, "GET", "/admin/v1/tokens", token, ""); status != 200 {
 		t.Fatalf("after a restart: %d %s", status, body)
+	}
+}
+
+func TestTokensCommand(t *testing.T) {
+	n := sharedNode(t)
+	run := func(args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		cmd := cli(t, append(args, "--data", n.DataDir())...)
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		if err != nil {
+			return out.String() + errOut.String(), err
+		}
+		return out.String(), nil
+	}
+	out, err := run("tokens", "create", "from-cli", "--json")
+	if err != nil {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	var created struct{ Name, Token string }
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.Name != "from-cli" {
+		t.Fatalf("create printed %q (%v)", out, err)
+	}
+	out, err = run("tokens", "ls")
+	if err != nil || !strings.Contains(out, "from-cli") || !strings.Contains(out, "admin") || strings.Contains(out, created.Token) {
+		t.Fatalf("ls: %v\n%s", err, out)
+	}
+	// The new token works for the CLI too, and a deleted one no longer does.
+	if out, err := run("tokens", "ls", "--token", created.Token); err != nil {
+		t.Fatalf("ls with the new token: %v\n%s", err, out)
+	}
+	if out, err := run("tokens", "rm", "from-cli"); err != nil {
+		t.Fatalf("rm: %v\n%s", err, out)
+	}
+	out, err = run("tokens", "ls", "--token", created.Token)
+	if err == nil || !strings.Contains(out, "401 Unauthorized") {
+		t.Fatalf("ls with a deleted token: %v\n%s", err, out)
+	}
+	out, err = run("tokens", "create", "Bad Name")
+	if err == nil || !strings.Contains(out, "400") {
+		t.Fatalf("bad name: %v\n%s", err, out)
 	}
 }

@@ -41,7 +41,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newUpCommand(stdout, stderr), newWorkerCommand(stderr), newBuildCommand(stdout))
+	root.AddCommand(newUpCommand(stdout, stderr), newWorkerCommand(stderr), newBuildCommand(stdout), newTokensCommand(stdout))
 	return root
 }
 
