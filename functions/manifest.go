@@ -17,6 +17,8 @@ import (
 	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+
+	"gatehouse.dev/gatehouse/internal/didyoumean"
 )
 
 // ManifestFile is the name of a bundle's manifest, at the top of the archive.
@@ -498,7 +500,7 @@ func (d *manifestDecoder) manifest(body ast.Node) (*Manifest, error) {
 			m.IdleTimeout, err = d.duration(e.key, e)
 		default:
 			return nil, d.errAt(e.keyAt, childPath("", e.key), "unknown key%s; known keys: %s",
-				suggest(e.key, manifestKeys), strings.Join(manifestKeys, ", "))
+				didyoumean.Suggest(e.key, manifestKeys), strings.Join(manifestKeys, ", "))
 		}
 		if err != nil {
 			return nil, err
@@ -722,46 +724,6 @@ func quoteShort(s string) string {
 		return strconv.Quote(string(r[:limit])) + "…"
 	}
 	return strconv.Quote(s)
-}
-
-// suggest returns ` (did you mean "x"?)` for a key close to a known one.
-func suggest(key string, known []string) string {
-	best, bestDist := "", 3
-	for _, k := range known {
-		if strings.EqualFold(k, key) {
-			return fmt.Sprintf(" (did you mean %q?)", k)
-		}
-		if dist := editDistance(strings.ToLower(key), strings.ToLower(k)); dist < bestDist {
-			best, bestDist = k, dist
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // childPath returns the path of key under parent: parent.key, or parent["key"] for keys that are

@@ -37,6 +37,8 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+
+	"gatehouse.dev/gatehouse/internal/didyoumean"
 )
 
 // SchemaVersion is the only stack file schema version this package reads (`version: 1`).
@@ -907,51 +909,11 @@ func (d *decoder) byKey(path []string, es []entry, known []string) (map[string]e
 	for _, e := range es {
 		if !slices.Contains(known, e.key) {
 			return nil, d.errAt(e.keyAt, sub(path, e.key), "unknown key%s; known keys here: %s",
-				suggest(e.key, known), strings.Join(known, ", "))
+				didyoumean.Suggest(e.key, known), strings.Join(known, ", "))
 		}
 		out[e.key] = e
 	}
 	return out, nil
-}
-
-// suggest returns ` (did you mean "x"?)` for a key close to a known one.
-func suggest(key string, known []string) string {
-	best, bestDist := "", 3
-	for _, k := range known {
-		if strings.EqualFold(k, key) {
-			return fmt.Sprintf(" (did you mean %q?)", k)
-		}
-		if dist := editDistance(strings.ToLower(key), strings.ToLower(k)); dist < bestDist {
-			best, bestDist = k, dist
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // sub returns path extended by key, without sharing path's backing array.
