@@ -1,0 +1,90 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"gatehouse.dev/gatehouse/internal/bus"
+)
+
+func openTokens(t *testing.T) *Tokens {
+	t.Helper()
+	srv, err := bus.NewServer(bus.ServerConfig{Stack: "t", StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	creds := srv.Credentials(bus.RoleControl)
+	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(creds.User, creds.Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := OpenTokens(context.Background(), js, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tokens
+}
+
+func TestTokens(t *testing.T) {
+	ctx := context.Background()
+	tokens := openTokens(t)
+	if empty, err := tokens.Empty(ctx); err != nil || !empty {
+		t.Fatalf("new store: empty %v, %v", empty, err)
+	}
+	token, err := tokens.Create(ctx, "deployer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, ok := tokens.Verify(ctx, token); !ok || name != "deployer" {
+		t.Fatalf("Verify(new token) = %q, %v", name, ok)
+	}
+	secret := token[strings.LastIndexByte(token, '.')+1:]
+	for _, bad := range []string{
+		"", "gh", "gh.deployer", "gh.deployer." + secret + "x", "gh.other." + secret, "xx.deployer." + secret,
+		"gh.deployer." + secret + ".extra", "gh.DEPLOYER." + secret, strings.Replace(token, secret[:4], "AAAA", 1),
+	} {
+		if _, ok := tokens.Verify(ctx, bad); ok {
+			t.Errorf("Verify(%q) accepted", bad)
+		}
+	}
+	if _, err := tokens.Create(ctx, "deployer"); !errors.Is(err, ErrTokenExists) {
+		t.Fatalf("second create: %v", err)
+	}
+	for _, name := range []string{"", "Upper", "with space", "dots.not.allowed", strings.Repeat("a", 65)} {
+		if _, err := tokens.Create(ctx, name); !errors.Is(err, ErrTokenName) {
+			t.Errorf("Create(%q): %v", name, err)
+		}
+	}
+	list, err := tokens.List(ctx)
+	if err != nil || len(list) != 1 || list[0].Name != "deployer" || list[0].CreatedAt.IsZero() {
+		t.Fatalf("List: %+v, %v", list, err)
+	}
+	// The store keeps only a hash: the token itself appears nowhere in it.
+	entry, err := tokens.kv.Get(ctx, "deployer")
+	if err != nil || strings.Contains(string(entry.Value()), secret) {
+		t.Fatalf("stored record %s (%v)", entry.Value(), err)
+	}
+	if err := tokens.Delete(ctx, "deployer"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tokens.Verify(ctx, token); ok {
+		t.Fatal("a deleted token still verifies")
+	}
+	if err := tokens.Delete(ctx, "deployer"); !errors.Is(err, ErrTokenNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+}
