@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"gatehouse.dev/gatehouse/internal/yamlnode"
 )
 
 // Bundle limits: the defaults of [BundleLimits].
@@ -171,25 +173,25 @@ func ReadBundle(r io.ReaderAt, size int64, limits BundleLimits) (*Bundle, error)
 	var names []string
 	for _, f := range zr.File {
 		if msg := checkEntryName(f.Name); msg != "" {
-			return nil, badf("entry %s %s", quoteShort(f.Name), msg)
+			return nil, badf("entry %s %s", yamlnode.QuoteShort(f.Name), msg)
 		}
 		if strings.HasSuffix(f.Name, "/") {
 			continue // a directory: nothing to read
 		}
 		if files[f.Name] != nil {
-			return nil, badf("two entries are named %s", quoteShort(f.Name))
+			return nil, badf("two entries are named %s", yamlnode.QuoteShort(f.Name))
 		}
 		switch mode := f.Mode(); {
 		case mode&fs.ModeSymlink != 0:
-			return nil, badf("entry %s is a symbolic link; put the file itself in the bundle", quoteShort(f.Name))
+			return nil, badf("entry %s is a symbolic link; put the file itself in the bundle", yamlnode.QuoteShort(f.Name))
 		case !mode.IsRegular():
-			return nil, badf("entry %s is not a regular file (its mode is %s)", quoteShort(f.Name), mode)
+			return nil, badf("entry %s is not a regular file (its mode is %s)", yamlnode.QuoteShort(f.Name), mode)
 		}
 		if f.Flags&0x1 != 0 {
-			return nil, badf("entry %s is encrypted; bundles are not encrypted (leave out zip's -e)", quoteShort(f.Name))
+			return nil, badf("entry %s is encrypted; bundles are not encrypted (leave out zip's -e)", yamlnode.QuoteShort(f.Name))
 		}
 		if f.UncompressedSize64 > uint64(limits.MaxModuleBytes) {
-			return nil, tooLargef("entry %s expands to %s; the limit is %s", quoteShort(f.Name),
+			return nil, tooLargef("entry %s expands to %s; the limit is %s", yamlnode.QuoteShort(f.Name),
 				formatBytes(int64(min(f.UncompressedSize64, 1<<62))), formatBytes(limits.MaxModuleBytes))
 		}
 		files[f.Name] = f
@@ -241,7 +243,7 @@ const maxDeflateRatio = 1032
 // the size in the entry's header (which ReadBundle has checked against the limit), and the
 // LimitReader makes sure of it.
 func readEntry(br *budgetReader, f *zip.File, limit int64) ([]byte, error) {
-	name := quoteShort(f.Name)
+	name := yamlnode.QuoteShort(f.Name)
 	if f.Method != zip.Store && f.Method != zip.Deflate {
 		return nil, badf("entry %s is compressed with method %d; use deflate or store (what zip does by default)", name, f.Method)
 	}
@@ -317,7 +319,7 @@ func missingManifest(names []string) error {
 			return badf("%s must be at the top of the bundle, not in %s/: zip the directory's contents, not the directory (cd %s && zip -r ../bundle.zip .)",
 				ManifestFile, dir, dir)
 		case strings.EqualFold(base, ManifestFile) || strings.EqualFold(base, "function.yml"):
-			return badf("no %s at the top of the bundle (found %s: the manifest must be named %s exactly)", ManifestFile, quoteShort(n), ManifestFile)
+			return badf("no %s at the top of the bundle (found %s: the manifest must be named %s exactly)", ManifestFile, yamlnode.QuoteShort(n), ManifestFile)
 		}
 	}
 	return badf("no %s at the top of the bundle: every bundle has a manifest naming the function (see docs/bundles.md)%s", ManifestFile, listEntries(names))
@@ -335,7 +337,7 @@ func missingModule(module string, names []string) error {
 		hint = fmt.Sprintf("; to use %s, set \"module: %s\" in %s", wasm[0], wasm[0], ManifestFile)
 	}
 	return badf("no %s in the bundle: %s names it as the module (module:, default %s)%s%s",
-		quoteShort(module), ManifestFile, DefaultModuleFile, hint, listEntries(names))
+		yamlnode.QuoteShort(module), ManifestFile, DefaultModuleFile, hint, listEntries(names))
 }
 
 func listEntries(names []string) string {
@@ -344,7 +346,7 @@ func listEntries(names []string) string {
 	}
 	shown := make([]string, 0, min(len(names), 8))
 	for _, n := range names[:min(len(names), 8)] {
-		shown = append(shown, quoteShort(n))
+		shown = append(shown, yamlnode.QuoteShort(n))
 	}
 	if len(names) > 8 {
 		shown = append(shown, "…")

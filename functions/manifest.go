@@ -19,6 +19,7 @@ import (
 	"github.com/goccy/go-yaml/token"
 
 	"gatehouse.dev/gatehouse/internal/didyoumean"
+	"gatehouse.dev/gatehouse/internal/yamlnode"
 )
 
 // ManifestFile is the name of a bundle's manifest, at the top of the archive.
@@ -260,7 +261,7 @@ func parseManifestYAML(data []byte) (body ast.Node, err error) {
 			continue // %YAML 1.2 before the document
 		}
 		if body != nil {
-			line, col := nodePosition(doc.Body)
+			line, col := yamlnode.Position(doc.Body)
 			return nil, &ManifestError{Line: line, Column: col, Msg: "a manifest holds one YAML document; remove this second one"}
 		}
 		body = doc.Body
@@ -360,7 +361,7 @@ var manifestKeys = []string{"version", "name", "abi", "module", "memory", "timeo
 	"maxConcurrency", "minWarm", "idleTimeout"}
 
 func (d *manifestDecoder) errAt(n ast.Node, path, format string, args ...any) *ManifestError {
-	line, col := nodePosition(n)
+	line, col := yamlnode.Position(n)
 	return &ManifestError{Line: line, Column: col, Path: path, Msg: fmt.Sprintf(format, args...)}
 }
 
@@ -420,7 +421,7 @@ func (d *manifestDecoder) entries(path string, n ast.Node) ([]mapEntry, error) {
 		if mk, ok := k.(*ast.MappingKeyNode); ok {
 			k = mk.Value
 		}
-		key, ok := scalarText(k)
+		key, ok := yamlnode.ScalarText(k)
 		if !ok {
 			return nil, d.errAt(mv.Key, path, "keys must be plain strings, not %s", describe(k))
 		}
@@ -523,7 +524,7 @@ func (d *manifestDecoder) environment(m *Manifest, e mapEntry) error {
 		if v.val == nil {
 			return d.errAt(v.keyAt, p, `want a string, got nothing (null); write "" for an empty value`)
 		}
-		s, ok := scalarText(v.val)
+		s, ok := yamlnode.ScalarText(v.val)
 		if !ok {
 			return d.errAt(v.val, p, "want a string, got %s", describe(v.val))
 		}
@@ -549,7 +550,7 @@ func (d *manifestDecoder) secrets(e mapEntry) ([]string, error) {
 		if isNull(n) {
 			return nil, d.errAt(seq, p, "want an environment variable name, got nothing (null)")
 		}
-		s, ok := scalarText(n)
+		s, ok := yamlnode.ScalarText(n)
 		if !ok {
 			return nil, d.errAt(n, p, "want an environment variable name, got %s", describe(n))
 		}
@@ -562,12 +563,12 @@ func (d *manifestDecoder) secrets(e mapEntry) ([]string, error) {
 func (d *manifestDecoder) str(path string, e mapEntry) (string, error) {
 	switch v := e.val.(type) {
 	case *ast.StringNode, *ast.LiteralNode:
-		s, _ := scalarText(v)
+		s, _ := yamlnode.ScalarText(v)
 		return s, nil
 	case nil:
 		return "", d.errAt(e.keyAt, path, "want a string, got nothing (null)")
 	}
-	if s, ok := scalarText(e.val); ok {
+	if s, ok := yamlnode.ScalarText(e.val); ok {
 		return "", d.errAt(e.val, path, "want a string, got %s (quote it: %q)", describe(e.val), s)
 	}
 	return "", d.errAt(e.val, path, "want a string, got %s", describe(e.val))
@@ -597,7 +598,7 @@ func (d *manifestDecoder) integer(path string, e mapEntry, unit string) (int, er
 			return int(x), nil
 		}
 	}
-	s, _ := scalarText(iv)
+	s, _ := yamlnode.ScalarText(iv)
 	return 0, d.errAt(e.val, path, "%s is too large", printable(s))
 }
 
@@ -607,41 +608,16 @@ func (d *manifestDecoder) duration(path string, e mapEntry) (time.Duration, erro
 	case nil:
 		return 0, d.errAt(e.keyAt, path, "want a duration such as 3s or 500ms, got nothing (null)")
 	case *ast.IntegerNode, *ast.FloatNode:
-		s, _ := scalarText(v)
+		s, _ := yamlnode.ScalarText(v)
 		return 0, d.errAt(v, path, "%s is not a duration: give a unit, e.g. %q or %q", printable(s), s+"s", s+"ms")
 	case *ast.StringNode:
 		dur, err := time.ParseDuration(strings.TrimSpace(v.Value))
 		if err != nil {
-			return 0, d.errAt(v, path, "%s is not a duration (want e.g. 3s or 500ms)", quoteShort(v.Value))
+			return 0, d.errAt(v, path, "%s is not a duration (want e.g. 3s or 500ms)", yamlnode.QuoteShort(v.Value))
 		}
 		return dur, nil
 	}
 	return 0, d.errAt(e.val, path, "want a duration such as 3s or 500ms, got %s", describe(e.val))
-}
-
-// nodePosition returns the 1-based line and column where n starts (1:1 when unknown).
-func nodePosition(n ast.Node) (line, col int) {
-	switch v := n.(type) {
-	case nil:
-		return 1, 1
-	case *ast.MappingNode:
-		if v == nil {
-			return 1, 1
-		}
-		if !v.IsFlowStyle && len(v.Values) > 0 && v.Values[0] != nil && v.Values[0].Key != nil {
-			return nodePosition(v.Values[0].Key)
-		}
-	case *ast.MappingValueNode:
-		if v == nil || v.Key == nil {
-			return 1, 1
-		}
-		return nodePosition(v.Key)
-	}
-	tk := n.GetToken()
-	if tk == nil || tk.Position == nil || tk.Position.Line < 1 {
-		return 1, 1
-	}
-	return tk.Position.Line, max(tk.Position.Column, 1)
 }
 
 func isNull(n ast.Node) bool {
@@ -662,45 +638,20 @@ func isNull(n ast.Node) bool {
 	return false
 }
 
-// scalarText returns the text of a scalar: the value of a string, the source text of a number or
-// boolean.
-func scalarText(n ast.Node) (string, bool) {
-	switch v := n.(type) {
-	case *ast.StringNode:
-		if v == nil {
-			return "", false
-		}
-		return v.Value, true
-	case *ast.LiteralNode:
-		if v == nil {
-			return "", false
-		}
-		if v.Value == nil {
-			return "", true
-		}
-		return v.Value.Value, true
-	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.InfinityNode, *ast.NanNode:
-		if tk := n.GetToken(); tk != nil {
-			return tk.Value, true
-		}
-	}
-	return "", false
-}
-
 // describe names the kind of a value for type errors.
 func describe(n ast.Node) string {
 	switch v := n.(type) {
 	case nil, *ast.NullNode:
 		return "nothing (null)"
 	case *ast.StringNode:
-		return "the string " + quoteShort(v.Value)
+		return "the string " + yamlnode.QuoteShort(v.Value)
 	case *ast.LiteralNode:
 		return "a block string"
 	case *ast.IntegerNode, *ast.FloatNode, *ast.InfinityNode, *ast.NanNode:
-		s, _ := scalarText(n)
+		s, _ := yamlnode.ScalarText(n)
 		return "the number " + printable(s)
 	case *ast.BoolNode:
-		s, _ := scalarText(n)
+		s, _ := yamlnode.ScalarText(n)
 		return "the boolean " + printable(s)
 	case *ast.MappingNode, *ast.MappingValueNode:
 		return "a mapping"
@@ -715,15 +666,7 @@ func printable(s string) string {
 	if s != "" && !strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f || !unicode.IsPrint(r) }) && len(s) <= 40 {
 		return s
 	}
-	return quoteShort(s)
-}
-
-func quoteShort(s string) string {
-	const limit = 40
-	if r := []rune(s); len(r) > limit {
-		return strconv.Quote(string(r[:limit])) + "…"
-	}
-	return strconv.Quote(s)
+	return yamlnode.QuoteShort(s)
 }
 
 // childPath returns the path of key under parent: parent.key, or parent["key"] for keys that are
@@ -774,12 +717,12 @@ func checkManifest(m *Manifest) *checkErr {
 		return errf("version", false, "version %d is not supported; this Gatehouse reads version %d", m.Version, ManifestVersion)
 	}
 	if !validName(m.Name, MaxNameLength) {
-		return errf("name", false, "%s is not a valid function name: want 1 to %d letters, digits, - and _", quoteShort(m.Name), MaxNameLength)
+		return errf("name", false, "%s is not a valid function name: want 1 to %d letters, digits, - and _", yamlnode.QuoteShort(m.Name), MaxNameLength)
 	}
 	switch m.ABI {
 	case "", ABIReactor, ABICommand:
 	default:
-		return errf("abi", false, "%s is not an ABI: want %s or %s (or leave abi out to use whichever the module exports)", quoteShort(m.ABI), ABIReactor, ABICommand)
+		return errf("abi", false, "%s is not an ABI: want %s or %s (or leave abi out to use whichever the module exports)", yamlnode.QuoteShort(m.ABI), ABIReactor, ABICommand)
 	}
 	if msg := checkModulePath(m.Module); msg != "" {
 		return errf("module", false, "%s", msg)
@@ -796,7 +739,7 @@ func checkManifest(m *Manifest) *checkErr {
 		p := childPath("environment", k)
 		switch {
 		case !validEnvName(k):
-			return errf(p, true, "%s is not a valid variable name: want letters, digits and _, not starting with a digit", quoteShort(k))
+			return errf(p, true, "%s is not a valid variable name: want letters, digits and _, not starting with a digit", yamlnode.QuoteShort(k))
 		case hasPrefixFold(k, "AWS_") || hasPrefixFold(k, "GATEHOUSE_"):
 			return errf(p, true, "names starting with AWS_ or GATEHOUSE_ are reserved: Gatehouse sets them")
 		case strings.ContainsRune(v, 0):
@@ -812,10 +755,10 @@ func checkManifest(m *Manifest) *checkErr {
 	for i, s := range m.Secrets {
 		p := fmt.Sprintf("secrets[%d]", i)
 		if _, ok := m.Environment[s]; !ok {
-			return errf(p, false, "%s is not in environment: list the names of environment variables whose values are secret", quoteShort(s))
+			return errf(p, false, "%s is not in environment: list the names of environment variables whose values are secret", yamlnode.QuoteShort(s))
 		}
 		if slices.Index(m.Secrets, s) < i {
-			return errf(p, false, "%s is listed twice", quoteShort(s))
+			return errf(p, false, "%s is listed twice", yamlnode.QuoteShort(s))
 		}
 	}
 	if m.MaxConcurrency < 0 || m.MaxConcurrency > MaxMaxConcurrency {
@@ -842,10 +785,10 @@ func checkModulePath(p string) string {
 	case len(p) > MaxModulePathLength:
 		return fmt.Sprintf("longer than %d bytes", MaxModulePathLength)
 	case !strings.HasSuffix(p, ".wasm"):
-		return fmt.Sprintf("%s does not end in .wasm; %s", quoteShort(p), want)
+		return fmt.Sprintf("%s does not end in .wasm; %s", yamlnode.QuoteShort(p), want)
 	}
 	if msg := checkEntryName(p); msg != "" {
-		return fmt.Sprintf("%s %s; %s", quoteShort(p), msg, want)
+		return fmt.Sprintf("%s %s; %s", yamlnode.QuoteShort(p), msg, want)
 	}
 	return ""
 }

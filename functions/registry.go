@@ -21,6 +21,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"gatehouse.dev/gatehouse/internal/yamlnode"
 )
 
 // Registry errors. Every error the registry returns for one of these reasons wraps the sentinel, with
@@ -88,7 +90,7 @@ type RegistryConfig struct {
 // Validate reports whether the configuration can be used; zero fields are valid (their defaults).
 func (c RegistryConfig) Validate() error {
 	if c.Stack != "" && !validName(c.Stack, 128) {
-		return fmt.Errorf("functions: registry: stack %s: want 1 to 128 letters, digits, - and _: %w", quoteShort(c.Stack), ErrInvalid)
+		return fmt.Errorf("functions: registry: stack %s: want 1 to 128 letters, digits, - and _: %w", yamlnode.QuoteShort(c.Stack), ErrInvalid)
 	}
 	if c.Replicas < 0 || c.Replicas > 5 {
 		return fmt.Errorf("functions: registry: %d replicas: want 1 to 5: %w", c.Replicas, ErrInvalid)
@@ -202,7 +204,7 @@ func aliasesFilter(name string) string   { return "alias." + name + ".*" }
 func validFunctionName(name string) bool { return validName(name, MaxNameLength) }
 
 func badFunctionName(name string) error {
-	return fmt.Errorf("function name %s: want 1 to %d letters, digits, - and _: %w", quoteShort(name), MaxNameLength, ErrInvalid)
+	return fmt.Errorf("function name %s: want 1 to %d letters, digits, - and _: %w", yamlnode.QuoteShort(name), MaxNameLength, ErrInvalid)
 }
 
 // ValidAliasName reports whether s can name an alias: 1 to MaxAliasNameLength letters, digits, -
@@ -235,7 +237,7 @@ func decodeFunction(key string, data []byte, rev uint64) (FunctionRecord, error)
 		return f, err
 	}
 	if fnKey(f.Name) != key || f.ID == "" || f.LatestVersion < 0 {
-		return f, fmt.Errorf("record %s contradicts its key (function %s, id %q, latest %d): %w", key, quoteShort(f.Name), f.ID, f.LatestVersion, ErrCorrupt)
+		return f, fmt.Errorf("record %s contradicts its key (function %s, id %q, latest %d): %w", key, yamlnode.QuoteShort(f.Name), f.ID, f.LatestVersion, ErrCorrupt)
 	}
 	f.Revision = rev
 	return f, nil
@@ -247,7 +249,7 @@ func decodeVersion(key string, data []byte, rev uint64) (VersionRecord, error) {
 		return v, err
 	}
 	if v.Version < 1 || verKey(v.Function, v.Version) != key || v.FunctionID == "" {
-		return v, fmt.Errorf("record %s contradicts its key (function %s, version %d): %w", key, quoteShort(v.Function), v.Version, ErrCorrupt)
+		return v, fmt.Errorf("record %s contradicts its key (function %s, version %d): %w", key, yamlnode.QuoteShort(v.Function), v.Version, ErrCorrupt)
 	}
 	v.Revision = rev
 	return v, nil
@@ -259,7 +261,7 @@ func decodeAlias(key string, data []byte, rev uint64) (AliasRecord, error) {
 		return a, err
 	}
 	if aliasKey(a.Function, a.Name) != key || a.FunctionID == "" {
-		return a, fmt.Errorf("record %s contradicts its key (function %s, alias %s): %w", key, quoteShort(a.Function), quoteShort(a.Name), ErrCorrupt)
+		return a, fmt.Errorf("record %s contradicts its key (function %s, alias %s): %w", key, yamlnode.QuoteShort(a.Function), yamlnode.QuoteShort(a.Name), ErrCorrupt)
 	}
 	a.Revision = rev
 	return a, nil
@@ -498,7 +500,7 @@ func (r *Registry) Aliases(ctx context.Context, function string) ([]AliasRecord,
 // read have that SHA-256 (else an error wrapping ErrCorrupt).
 func (r *Registry) Module(ctx context.Context, sha string) ([]byte, error) {
 	if !validSHA256(sha) {
-		return nil, fmt.Errorf("functions: reading module: %s is not a lower-case hex SHA-256: %w", quoteShort(sha), ErrInvalid)
+		return nil, fmt.Errorf("functions: reading module: %s is not a lower-case hex SHA-256: %w", yamlnode.QuoteShort(sha), ErrInvalid)
 	}
 	data, err := r.obs.GetBytes(ctx, sha)
 	switch {
@@ -578,7 +580,7 @@ func (r *Registry) prepare(b *Bundle, opts PublishOptions) (*publishing, error) 
 	sum := sha256.Sum256(b.Module)
 	sha := hex.EncodeToString(sum[:])
 	if b.SHA256 != sha {
-		return nil, fmt.Errorf("the bundle says its module's SHA-256 is %s, but it is %s: %w", quoteShort(b.SHA256), sha, ErrInvalid)
+		return nil, fmt.Errorf("the bundle says its module's SHA-256 is %s, but it is %s: %w", yamlnode.QuoteShort(b.SHA256), sha, ErrInvalid)
 	}
 	if len(opts.Description) > MaxDescriptionLength || !utf8.ValidString(opts.Description) {
 		return nil, fmt.Errorf("the description must be UTF-8 of at most %d bytes: %w", MaxDescriptionLength, ErrInvalid)
@@ -987,7 +989,7 @@ func (r *Registry) Collect(ctx context.Context, minAge time.Duration) (CollectSt
 // Aliases.
 
 func badAliasName(alias string) error {
-	return fmt.Errorf("alias name %s: want 1 to %d letters, digits, - and _, not all digits: %w", quoteShort(alias), MaxAliasNameLength, ErrInvalid)
+	return fmt.Errorf("alias name %s: want 1 to %d letters, digits, - and _, not all digits: %w", yamlnode.QuoteShort(alias), MaxAliasNameLength, ErrInvalid)
 }
 
 // checkAlias checks a against the function's record.

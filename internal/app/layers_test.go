@@ -26,6 +26,7 @@ var layers = map[string]int{
 	"internal/bus":        1,
 	"internal/stackfile":  1,
 	"internal/didyoumean": 0,
+	"internal/yamlnode":   0,
 }
 
 // exempt packages are outside the layering: the test helper, samples, tools. Only tests may import

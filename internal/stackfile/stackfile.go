@@ -39,6 +39,7 @@ import (
 	"github.com/goccy/go-yaml/token"
 
 	"gatehouse.dev/gatehouse/internal/didyoumean"
+	"gatehouse.dev/gatehouse/internal/yamlnode"
 )
 
 // SchemaVersion is the only stack file schema version this package reads (`version: 1`).
@@ -430,7 +431,7 @@ func parseYAML(name string, data []byte) (body ast.Node, err error) {
 			continue
 		}
 		if body != nil {
-			line, col := position(doc.Body)
+			line, col := yamlnode.Position(doc.Body)
 			return nil, &Error{File: name, Line: line, Column: col, Msg: "a stack file holds one YAML document; remove this second one"}
 		}
 		body = doc.Body
@@ -492,30 +493,8 @@ type entry struct {
 }
 
 func (d *decoder) errAt(n ast.Node, path []string, format string, args ...any) *Error {
-	line, col := position(n)
+	line, col := yamlnode.Position(n)
 	return &Error{File: d.file, Line: line, Column: col, Path: formatPath(path), Msg: fmt.Sprintf(format, args...)}
-}
-
-// position returns the 1-based line and column where n starts (1:1 when unknown).
-func position(n ast.Node) (line, col int) {
-	switch v := n.(type) {
-	case nil:
-		return 1, 1
-	case *ast.MappingNode:
-		if !v.IsFlowStyle && len(v.Values) > 0 {
-			return position(v.Values[0].Key)
-		}
-	case *ast.MappingValueNode:
-		return position(v.Key)
-	}
-	if isNilNode(n) {
-		return 1, 1
-	}
-	tk := n.GetToken()
-	if tk == nil || tk.Position == nil || tk.Position.Line < 1 {
-		return 1, 1
-	}
-	return tk.Position.Line, max(tk.Position.Column, 1)
 }
 
 // isNilNode reports whether n is an interface holding a nil pointer.
@@ -605,17 +584,17 @@ func (d *decoder) anchorFor(alias *ast.AliasNode) *ast.AnchorNode {
 		}
 		for _, as := range d.anchors {
 			slices.SortStableFunc(as, func(a, b *ast.AnchorNode) int {
-				al, ac := position(a)
-				bl, bc := position(b)
+				al, ac := yamlnode.Position(a)
+				bl, bc := yamlnode.Position(b)
 				return cmp.Or(cmp.Compare(al, bl), cmp.Compare(ac, bc))
 			})
 		}
 	}
 	// Anchors are sorted by position: find the last one before the alias.
 	as := d.anchors[alias.Value.String()]
-	al, ac := position(alias)
+	al, ac := yamlnode.Position(alias)
 	i := sort.Search(len(as), func(i int) bool {
-		l, c := position(as[i])
+		l, c := yamlnode.Position(as[i])
 		return l > al || (l == al && c >= ac)
 	})
 	if i == 0 {
@@ -738,30 +717,11 @@ func (d *decoder) keyText(path []string, k ast.Node) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s, ok := scalarText(v)
+	s, ok := yamlnode.ScalarText(v)
 	if !ok || v == nil {
 		return "", d.errAt(k, path, "keys must be plain strings, not %s", describe(v))
 	}
 	return s, nil
-}
-
-// scalarText returns the text of a scalar: the value of a string, the source text of a number
-// or boolean.
-func scalarText(n ast.Node) (string, bool) {
-	switch v := n.(type) {
-	case *ast.StringNode:
-		return v.Value, true
-	case *ast.LiteralNode:
-		if v.Value == nil {
-			return "", true
-		}
-		return v.Value.Value, true
-	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.InfinityNode, *ast.NanNode:
-		if tk := n.GetToken(); tk != nil {
-			return tk.Value, true
-		}
-	}
-	return "", false
 }
 
 // describe names the kind of a resolved value for type errors.
@@ -770,14 +730,14 @@ func describe(n ast.Node) string {
 	case nil, *ast.NullNode:
 		return "nothing (null)"
 	case *ast.StringNode:
-		return "the string " + quoteShort(v.Value)
+		return "the string " + yamlnode.QuoteShort(v.Value)
 	case *ast.LiteralNode:
 		return "a block string"
 	case *ast.IntegerNode, *ast.FloatNode, *ast.InfinityNode, *ast.NanNode:
-		s, _ := scalarText(n)
+		s, _ := yamlnode.ScalarText(n)
 		return "the number " + printable(s)
 	case *ast.BoolNode:
-		s, _ := scalarText(n)
+		s, _ := yamlnode.ScalarText(n)
 		return "the boolean " + printable(s)
 	case *ast.MappingNode:
 		return "a mapping"
@@ -792,15 +752,7 @@ func printable(s string) string {
 	if s != "" && !strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f || !unicode.IsPrint(r) }) {
 		return s
 	}
-	return quoteShort(s)
-}
-
-func quoteShort(s string) string {
-	const limit = 40
-	if r := []rune(s); len(r) > limit {
-		return strconv.Quote(string(r[:limit])) + "…"
-	}
-	return strconv.Quote(s)
+	return yamlnode.QuoteShort(s)
 }
 
 func (d *decoder) typeError(path []string, written, v ast.Node, want string) *Error {
@@ -815,13 +767,13 @@ func (d *decoder) str(path []string, n ast.Node) (string, error) {
 	}
 	switch v.(type) {
 	case *ast.StringNode, *ast.LiteralNode:
-		s, _ := scalarText(v)
+		s, _ := yamlnode.ScalarText(v)
 		return s, nil
 	}
-	if s, ok := scalarText(v); ok && tagged {
+	if s, ok := yamlnode.ScalarText(v); ok && tagged {
 		return s, nil
 	}
-	if s, ok := scalarText(v); ok {
+	if s, ok := yamlnode.ScalarText(v); ok {
 		return "", d.errAt(n, path, "want a string, got %s (quote it: %q)", describe(v), s)
 	}
 	return "", d.typeError(path, n, v, "a string")
@@ -834,7 +786,7 @@ func (d *decoder) text(path []string, n ast.Node) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if s, ok := scalarText(v); ok && v != nil {
+	if s, ok := yamlnode.ScalarText(v); ok && v != nil {
 		return s, nil
 	}
 	if v == nil {
@@ -869,7 +821,7 @@ func (d *decoder) integer(path []string, n ast.Node, unit string) (int, error) {
 			return int(x), nil
 		}
 	}
-	s, _ := scalarText(v)
+	s, _ := yamlnode.ScalarText(v)
 	return 0, d.errAt(n, path, "%s is too large", printable(s))
 }
 
@@ -881,13 +833,13 @@ func (d *decoder) duration(path []string, n ast.Node) (time.Duration, error) {
 	}
 	switch v.(type) {
 	case *ast.IntegerNode, *ast.FloatNode:
-		s, _ := scalarText(v)
+		s, _ := yamlnode.ScalarText(v)
 		return 0, d.errAt(n, path, "%s is not a duration: give a unit, e.g. %q or %q", printable(s), s+"s", s+"ms")
 	case *ast.StringNode:
-		s, _ := scalarText(v)
+		s, _ := yamlnode.ScalarText(v)
 		dur, err := time.ParseDuration(strings.TrimSpace(s))
 		if err != nil {
-			return 0, d.errAt(n, path, "%s is not a duration (want e.g. 3s or 500ms)", quoteShort(s))
+			return 0, d.errAt(n, path, "%s is not a duration (want e.g. 3s or 500ms)", yamlnode.QuoteShort(s))
 		}
 		return dur, nil
 	}
@@ -1075,15 +1027,15 @@ func (d *decoder) source(fn *Function, path []string, n ast.Node) error {
 	info, err := os.Stat(abs)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return d.errAt(n, path, "%s does not exist (looked for %q)", quoteShort(src), abs)
+		return d.errAt(n, path, "%s does not exist (looked for %q)", yamlnode.QuoteShort(src), abs)
 	case err != nil:
-		return d.errAt(n, path, "cannot use %s: %v", quoteShort(src), err)
+		return d.errAt(n, path, "cannot use %s: %v", yamlnode.QuoteShort(src), err)
 	case info.IsDir():
 		fn.Kind = SourceGo
 	case info.Mode().IsRegular() && strings.HasSuffix(abs, ".wasm"):
 		fn.Kind = SourceWasm
 	default:
-		return d.errAt(n, path, "%s is neither a directory of Go source nor a .wasm file", quoteShort(src))
+		return d.errAt(n, path, "%s is neither a directory of Go source nor a .wasm file", yamlnode.QuoteShort(src))
 	}
 	fn.Source = abs
 	return nil
@@ -1176,7 +1128,7 @@ func (d *decoder) stage(path []string, se entry) (Stage, error) {
 }
 
 func (d *decoder) route(path []string, re entry) (Route, error) {
-	line, _ := position(re.keyAt)
+	line, _ := yamlnode.Position(re.keyAt)
 	r := Route{Key: re.key, Line: line, Integration: Integration{
 		Type:                 IntegrationFunction,
 		PayloadFormatVersion: PayloadFormat2,
@@ -1282,7 +1234,7 @@ func (d *decoder) locate(root ast.Node, path []string, atKey bool) (line, col in
 	if at == nil {
 		return 1, 1, path
 	}
-	line, col = position(at)
+	line, col = yamlnode.Position(at)
 	if !complete {
 		// Only a prefix is written (the value is a default): point at it, name the whole path.
 		return line, col, path
@@ -1324,7 +1276,7 @@ func (c *checker) check() *checkErr {
 		return errf([]string{"version"}, false, "version %d is not supported; this Gatehouse reads version %d", s.Version, SchemaVersion)
 	}
 	if !validStackName(s.Name) {
-		return errf([]string{"name"}, false, "%s is not a valid stack name: want 1 to 63 lower-case letters, digits and -, starting with a letter or digit", quoteShort(s.Name))
+		return errf([]string{"name"}, false, "%s is not a valid stack name: want 1 to 63 lower-case letters, digits and -, starting with a letter or digit", yamlnode.QuoteShort(s.Name))
 	}
 	for _, name := range c.funcs {
 		if e := checkFunction(name, s.Functions[name]); e != nil {
@@ -1356,13 +1308,13 @@ func (c *checker) check() *checkErr {
 func checkFunction(name string, fn Function) *checkErr {
 	path := []string{"functions", name}
 	if !validName(name, 64, false) {
-		return errf(path, true, "%s is not a valid function name: want 1 to 64 letters, digits, - and _", quoteShort(name))
+		return errf(path, true, "%s is not a valid function name: want 1 to 64 letters, digits, - and _", yamlnode.QuoteShort(name))
 	}
 	if fn.Name != name {
 		return errf(path, true, "Name %q differs from the map key", fn.Name)
 	}
 	if fn.Source == "" || !filepath.IsAbs(fn.Source) {
-		return errf(sub(path, "source"), false, "want an absolute path, got %s", quoteShort(fn.Source))
+		return errf(sub(path, "source"), false, "want an absolute path, got %s", yamlnode.QuoteShort(fn.Source))
 	}
 	if fn.Kind != SourceGo && fn.Kind != SourceWasm {
 		return errf(sub(path, "source"), false, "unknown source kind %v", fn.Kind)
@@ -1416,7 +1368,7 @@ func envSizeMsg(size int, atLeast bool) string {
 func (c *checker) checkAPI(name string, api API) *checkErr {
 	path := []string{"apis", name}
 	if !validName(name, 128, false) {
-		return errf(path, true, "%s is not a valid API name: want 1 to 128 letters, digits, - and _", quoteShort(name))
+		return errf(path, true, "%s is not a valid API name: want 1 to 128 letters, digits, - and _", yamlnode.QuoteShort(name))
 	}
 	if api.Name != name {
 		return errf(path, true, "Name %q differs from the map key", api.Name)
@@ -1426,7 +1378,7 @@ func (c *checker) checkAPI(name string, api API) *checkErr {
 	case APITypeWebSocket:
 		return errf(sub(path, "type"), false, "websocket APIs are not supported yet")
 	default:
-		return errf(sub(path, "type"), false, "unknown API type %s: want %q", quoteShort(api.Type), APITypeHTTP)
+		return errf(sub(path, "type"), false, "unknown API type %s: want %q", yamlnode.QuoteShort(api.Type), APITypeHTTP)
 	}
 	if msg := checkMount(api.Mount); msg != "" {
 		return errf(sub(path, "mount"), false, "%s", msg)
@@ -1468,7 +1420,7 @@ func (c *checker) checkAPI(name string, api API) *checkErr {
 
 func checkStage(path []string, name string, st Stage) *checkErr {
 	if name != DefaultStage && !validName(name, 128, false) {
-		return errf(path, true, "%s is not a valid stage name: want %s or 1 to 128 letters, digits, - and _", quoteShort(name), DefaultStage)
+		return errf(path, true, "%s is not a valid stage name: want %s or 1 to 128 letters, digits, - and _", yamlnode.QuoteShort(name), DefaultStage)
 	}
 	if st.Name != name {
 		return errf(path, true, "Name %q differs from the map key", st.Name)
@@ -1483,7 +1435,7 @@ func checkStage(path []string, name string, st Stage) *checkErr {
 			return errf(kp, true, "not a valid stage variable name: want 1 to 64 letters, digits and _")
 		}
 		if len(v) == 0 || len(v) > 512 || !allIn(v, isStageValueChar) {
-			return errf(kp, false, "%s is not a valid stage variable value: want 1 to 512 of the characters A-Z a-z 0-9 - . _ ~ : / ? # & = ,", quoteShort(v))
+			return errf(kp, false, "%s is not a valid stage variable value: want 1 to 512 of the characters A-Z a-z 0-9 - . _ ~ : / ? # & = ,", yamlnode.QuoteShort(v))
 		}
 	}
 	return nil
@@ -1491,17 +1443,17 @@ func checkStage(path []string, name string, st Stage) *checkErr {
 
 func (c *checker) checkIntegration(path []string, in Integration) *checkErr {
 	if in.Type != IntegrationFunction {
-		return errf(sub(path, "type"), false, "integration type %s is not supported: only %q for now", quoteShort(in.Type), IntegrationFunction)
+		return errf(sub(path, "type"), false, "integration type %s is not supported: only %q for now", yamlnode.QuoteShort(in.Type), IntegrationFunction)
 	}
 	if _, ok := c.s.Functions[in.Target]; !ok {
-		return errf(sub(path, "target"), false, "no function named %s in functions%s", quoteShort(in.Target), c.functionList())
+		return errf(sub(path, "target"), false, "no function named %s in functions%s", yamlnode.QuoteShort(in.Target), c.functionList())
 	}
 	switch in.PayloadFormatVersion {
 	case PayloadFormat2:
 	case "1.0":
 		return errf(sub(path, "payloadFormatVersion"), false, "payload format 1.0 is not supported yet; use %q", PayloadFormat2)
 	default:
-		return errf(sub(path, "payloadFormatVersion"), false, "unknown payload format version %s: want %q", quoteShort(in.PayloadFormatVersion), PayloadFormat2)
+		return errf(sub(path, "payloadFormatVersion"), false, "unknown payload format version %s: want %q", yamlnode.QuoteShort(in.PayloadFormatVersion), PayloadFormat2)
 	}
 	if in.Timeout < MinIntegrationTimeout || in.Timeout > MaxIntegrationTimeout {
 		return errf(sub(path, "timeout"), false, "%v is out of range: want 50ms to 30s", in.Timeout)
@@ -1532,7 +1484,7 @@ func checkRouteKey(key string) string {
 	case !ok || method == "":
 		return "not a route key: " + want
 	case !allIn(method, func(r rune) bool { return r >= 'A' && r <= 'Z' }):
-		return fmt.Sprintf("the method %s must be an upper-case word such as GET or ANY; %s", quoteShort(method), want)
+		return fmt.Sprintf("the method %s must be an upper-case word such as GET or ANY; %s", yamlnode.QuoteShort(method), want)
 	case !strings.HasPrefix(path, "/"):
 		return "the path must start with /; " + want
 	case strings.ContainsFunc(path, func(r rune) bool { return r <= ' ' || r == 0x7f }):
@@ -1547,11 +1499,11 @@ func checkMount(m string) string {
 		return ""
 	}
 	if !strings.HasPrefix(m, "/") || strings.HasSuffix(m, "/") {
-		return fmt.Sprintf("%s is not a mount: %s", quoteShort(m), want)
+		return fmt.Sprintf("%s is not a mount: %s", yamlnode.QuoteShort(m), want)
 	}
 	for _, seg := range strings.Split(m[1:], "/") {
 		if seg == "" || seg == "." || seg == ".." || !allIn(seg, isPathChar) {
-			return fmt.Sprintf("%s is not a mount: %s", quoteShort(m), want)
+			return fmt.Sprintf("%s is not a mount: %s", yamlnode.QuoteShort(m), want)
 		}
 	}
 	return ""
@@ -1563,16 +1515,16 @@ func checkHost(h string) string {
 	}
 	switch {
 	case strings.Contains(h, "://"):
-		return fmt.Sprintf("%s: give the host name only, without a scheme", quoteShort(h))
+		return fmt.Sprintf("%s: give the host name only, without a scheme", yamlnode.QuoteShort(h))
 	case strings.Contains(h, ":"):
-		return fmt.Sprintf("%s: give the host name only, without a port", quoteShort(h))
+		return fmt.Sprintf("%s: give the host name only, without a port", yamlnode.QuoteShort(h))
 	case len(h) > 253:
 		return "a host name is at most 253 characters"
 	}
 	for _, label := range strings.Split(h, ".") {
 		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' ||
 			!allIn(label, func(r rune) bool { return r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' }) {
-			return fmt.Sprintf("%s is not a host name: want labels of letters, digits and - separated by dots, e.g. api.example.com", quoteShort(h))
+			return fmt.Sprintf("%s is not a host name: want labels of letters, digits and - separated by dots, e.g. api.example.com", yamlnode.QuoteShort(h))
 		}
 	}
 	return ""
