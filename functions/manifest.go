@@ -245,7 +245,7 @@ func parseManifestYAML(data []byte) (body ast.Node, err error) {
 		e := &ManifestError{Line: 1, Column: 1, Msg: "invalid YAML: " + perr.Error()}
 		var ye yaml.Error
 		if errors.As(perr, &ye) {
-			e.Msg = "invalid YAML: " + readablePositions(ye.GetMessage())
+			e.Msg = "invalid YAML: " + yamlnode.ReadablePositions(ye.GetMessage())
 			if tk := ye.GetToken(); tk != nil && tk.Position != nil && tk.Position.Line > 0 {
 				e.Line, e.Column = tk.Position.Line, max(tk.Position.Column, 1)
 			}
@@ -267,29 +267,6 @@ func parseManifestYAML(data []byte) (body ast.Node, err error) {
 		body = doc.Body
 	}
 	return body, nil
-}
-
-// readablePositions rewrites the parser's "[3:5]" position references as "line 3, column 5".
-func readablePositions(msg string) string {
-	isNumber := func(s string) bool { _, err := strconv.Atoi(s); return err == nil }
-	var b strings.Builder
-	for {
-		before, rest, ok := strings.Cut(msg, "[")
-		if !ok {
-			break
-		}
-		inside, after, closed := strings.Cut(rest, "]")
-		line, col, isPos := strings.Cut(inside, ":")
-		if closed && isPos && isNumber(line) && isNumber(col) {
-			b.WriteString(before + "line " + line + ", column " + col)
-			msg = after
-			continue
-		}
-		b.WriteString(before + "[")
-		msg = rest
-	}
-	b.WriteString(msg)
-	return b.String()
 }
 
 // checkTokens refuses YAML features a manifest does not use, and nesting beyond the shape limits.

@@ -417,7 +417,7 @@ func parseYAML(name string, data []byte) (body ast.Node, err error) {
 		e := &Error{File: name, Line: 1, Column: 1, Msg: "invalid YAML: " + perr.Error()}
 		var ye yaml.Error
 		if errors.As(perr, &ye) {
-			e.Msg = "invalid YAML: " + readablePositions(ye.GetMessage())
+			e.Msg = "invalid YAML: " + yamlnode.ReadablePositions(ye.GetMessage())
 			if tk := ye.GetToken(); tk != nil && tk.Position != nil && tk.Position.Line > 0 {
 				e.Line, e.Column = tk.Position.Line, max(tk.Position.Column, 1)
 			}
@@ -437,29 +437,6 @@ func parseYAML(name string, data []byte) (body ast.Node, err error) {
 		body = doc.Body
 	}
 	return body, nil
-}
-
-// readablePositions rewrites the parser's "[3:5]" position references as "line 3, column 5".
-func readablePositions(msg string) string {
-	isNumber := func(s string) bool { _, err := strconv.Atoi(s); return err == nil }
-	var b strings.Builder
-	for {
-		before, rest, ok := strings.Cut(msg, "[")
-		if !ok {
-			break
-		}
-		inside, after, closed := strings.Cut(rest, "]")
-		line, col, isPos := strings.Cut(inside, ":")
-		if closed && isPos && isNumber(line) && isNumber(col) {
-			b.WriteString(before + "line " + line + ", column " + col)
-			msg = after
-			continue
-		}
-		b.WriteString(before + "[")
-		msg = rest
-	}
-	b.WriteString(msg)
-	return b.String()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -497,29 +474,6 @@ func (d *decoder) errAt(n ast.Node, path []string, format string, args ...any) *
 	return &Error{File: d.file, Line: line, Column: col, Path: formatPath(path), Msg: fmt.Sprintf(format, args...)}
 }
 
-// isNilNode reports whether n is an interface holding a nil pointer.
-func isNilNode(n ast.Node) bool {
-	switch v := n.(type) {
-	case nil:
-		return true
-	case *ast.MappingNode:
-		return v == nil
-	case *ast.MappingValueNode:
-		return v == nil
-	case *ast.StringNode:
-		return v == nil
-	case *ast.NullNode:
-		return v == nil
-	case *ast.AliasNode:
-		return v == nil
-	case *ast.AnchorNode:
-		return v == nil
-	case *ast.TagNode:
-		return v == nil
-	}
-	return false
-}
-
 func isImplicitNull(n ast.Node) bool {
 	nn, ok := n.(*ast.NullNode)
 	return ok && nn != nil && nn.Token != nil && nn.Token.Type == token.ImplicitNullType
@@ -533,7 +487,7 @@ const maxIndirections = 64
 func (d *decoder) resolve(path []string, n ast.Node) (v ast.Node, str bool, err error) {
 	written := n
 	for range maxIndirections {
-		if isNilNode(n) {
+		if yamlnode.IsNil(n) {
 			return nil, str, nil
 		}
 		switch t := n.(type) {
@@ -647,7 +601,7 @@ func (d *decoder) mapEntries(path []string, m *ast.MappingNode, seen map[*ast.Ma
 	keys := make([]string, len(m.Values))
 	explicit := map[string]bool{}
 	for i, mv := range m.Values {
-		if mv == nil || isNilNode(mv.Key) || mv.Key.IsMergeKey() {
+		if mv == nil || yamlnode.IsNil(mv.Key) || mv.Key.IsMergeKey() {
 			continue
 		}
 		k, err := d.keyText(path, mv.Key)
@@ -663,12 +617,12 @@ func (d *decoder) mapEntries(path []string, m *ast.MappingNode, seen map[*ast.Ma
 	added := map[string]bool{}
 	out := make([]entry, 0, len(m.Values))
 	for i, mv := range m.Values {
-		if mv == nil || isNilNode(mv.Key) {
+		if mv == nil || yamlnode.IsNil(mv.Key) {
 			continue
 		}
 		if !mv.Key.IsMergeKey() {
 			val := mv.Value
-			if isNilNode(val) || isImplicitNull(val) {
+			if yamlnode.IsNil(val) || isImplicitNull(val) {
 				// `key:` with nothing after it: report problems with the value at the key.
 				val = ast.Null(mv.Key.GetToken())
 			}
@@ -1226,7 +1180,7 @@ func (d *decoder) locate(root ast.Node, path []string, atKey bool) (line, col in
 		at, cur = e.keyAt, e.val
 		if i == len(path)-1 {
 			complete = true
-			if !atKey && !isNilNode(e.val) {
+			if !atKey && !yamlnode.IsNil(e.val) {
 				at = e.val
 			}
 		}

@@ -5,6 +5,7 @@ package yamlnode
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/goccy/go-yaml/ast"
 )
@@ -28,7 +29,7 @@ func Position(n ast.Node) (line, col int) {
 		}
 		return Position(v.Key)
 	}
-	if isNil(n) {
+	if IsNil(n) {
 		return 1, 1
 	}
 	tk := n.GetToken()
@@ -38,9 +39,16 @@ func Position(n ast.Node) (line, col int) {
 	return tk.Position.Line, max(tk.Position.Column, 1)
 }
 
-// isNil reports whether n is a nil pointer of one of the node types the parser can leave behind.
-func isNil(n ast.Node) bool {
+// IsNil reports whether n is missing: nil, or a nil pointer of one of the node types the parser can
+// leave behind.
+func IsNil(n ast.Node) bool {
 	switch v := n.(type) {
+	case nil:
+		return true
+	case *ast.MappingNode:
+		return v == nil
+	case *ast.MappingValueNode:
+		return v == nil
 	case *ast.StringNode:
 		return v == nil
 	case *ast.NullNode:
@@ -57,6 +65,29 @@ func isNil(n ast.Node) bool {
 		return v == nil
 	}
 	return false
+}
+
+// ReadablePositions rewrites the parser's "[3:5]" position references in msg as "line 3, column 5".
+func ReadablePositions(msg string) string {
+	isNumber := func(s string) bool { _, err := strconv.Atoi(s); return err == nil }
+	var b strings.Builder
+	for {
+		before, rest, ok := strings.Cut(msg, "[")
+		if !ok {
+			break
+		}
+		inside, after, closed := strings.Cut(rest, "]")
+		line, col, isPos := strings.Cut(inside, ":")
+		if closed && isPos && isNumber(line) && isNumber(col) {
+			b.WriteString(before + "line " + line + ", column " + col)
+			msg = after
+			continue
+		}
+		b.WriteString(before + "[")
+		msg = rest
+	}
+	b.WriteString(msg)
+	return b.String()
 }
 
 // ScalarText returns a scalar node's text as written (a quoted string without its quotes), and false
