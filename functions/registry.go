@@ -1212,6 +1212,63 @@ func (s *Snapshot) Resolve(function, qualifier string, pick float64) (int, error
 	return a.Version, nil
 }
 
+// Target is what a call of a qualified function name runs: one version, and the settings of that
+// version a caller needs before it reaches a worker.
+type Target struct {
+	Function   string
+	FunctionID string
+	Version    int
+	// Timeout is the version's time limit.
+	Timeout time.Duration
+	// MaxConcurrency bounds the function's invocations running at once; 0 means no bound.
+	MaxConcurrency int
+}
+
+// Target resolves function and qualifier as [Snapshot.Resolve] does and returns the version with its
+// settings. It does not allocate unless it fails.
+func (s *Snapshot) Target(function, qualifier string, pick float64) (Target, error) {
+	n, err := s.Resolve(function, qualifier, pick)
+	if err != nil {
+		return Target{}, err
+	}
+	f := s.functions[function]
+	v, ok := f.versions[n]
+	if !ok {
+		// A $LATEST alias or the function's latest version whose record is missing.
+		return Target{}, fmt.Errorf("functions: resolving %s: version %d: %w", function, n, ErrNotFound)
+	}
+	timeout, err := time.ParseDuration(v.Manifest.Timeout)
+	if err != nil {
+		return Target{}, fmt.Errorf("functions: %s version %d: timeout %q: %w", function, n, v.Manifest.Timeout, ErrCorrupt)
+	}
+	return Target{Function: function, FunctionID: f.fn.ID, Version: n, Timeout: timeout, MaxConcurrency: v.Manifest.MaxConcurrency}, nil
+}
+
+// Live returns the versions that can take traffic without naming their number: each function's
+// newest version and the versions its aliases point at. They are sorted by function name, then
+// version. Workers load these ahead of any call; a version named by number is loaded when called.
+func (s *Snapshot) Live() []VersionRecord {
+	var out []VersionRecord
+	for _, fr := range s.Functions() {
+		f := s.functions[fr.Name]
+		nums := map[int]bool{f.fn.LatestVersion: true}
+		for _, a := range f.aliases {
+			if a.Version != 0 {
+				nums[a.Version] = true
+			}
+			if a.AdditionalVersion != 0 {
+				nums[a.AdditionalVersion] = true
+			}
+		}
+		for _, n := range slices.Sorted(maps.Keys(nums)) {
+			if v, ok := f.versions[n]; ok {
+				out = append(out, v.clone())
+			}
+		}
+	}
+	return out
+}
+
 // Snapshot returns the current snapshot. Before [Registry.Run] has loaded the registry, it is empty;
 // [Registry.Synced] says when it has.
 func (r *Registry) Snapshot() *Snapshot { return r.snap.Load() }

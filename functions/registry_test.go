@@ -607,6 +607,52 @@ func TestSnapshotResolve(t *testing.T) {
 	}
 }
 
+func TestSnapshotTargetAndLive(t *testing.T) {
+	rec := func(n int, timeout string, maxConc int) VersionRecord {
+		return VersionRecord{Function: "fn", FunctionID: "x", Version: n, Manifest: ManifestRecord{Timeout: timeout, MaxConcurrency: maxConc}}
+	}
+	f := &snapFunction{
+		fn:       FunctionRecord{Name: "fn", ID: "x", LatestVersion: 4},
+		versions: map[int]VersionRecord{1: rec(1, "1s", 0), 2: rec(2, "2s", 5), 3: rec(3, "3s", 0), 4: rec(4, "4s", 0)},
+		aliases: map[string]AliasRecord{
+			"prod":   {Name: "prod", Version: 1},
+			"canary": {Name: "canary", Version: 1, AdditionalVersion: 2, AdditionalWeight: 0.5},
+			"latest": {Name: "latest"},
+		},
+	}
+	g := &snapFunction{
+		fn:       FunctionRecord{Name: "g", ID: "y", LatestVersion: 1},
+		versions: map[int]VersionRecord{1: {Function: "g", FunctionID: "y", Version: 1, Manifest: ManifestRecord{Timeout: "bogus"}}},
+	}
+	s := newSnapshot(1, map[string]*snapFunction{"fn": f, "g": g})
+
+	got, err := s.Target("fn", "canary", 0.2)
+	if want := (Target{Function: "fn", FunctionID: "x", Version: 2, Timeout: 2 * time.Second, MaxConcurrency: 5}); err != nil || got != want {
+		t.Errorf("Target(canary, 0.2) = %+v, %v; want %+v", got, err, want)
+	}
+	if got, err := s.Target("fn", "", 0); err != nil || got.Version != 4 || got.Timeout != 4*time.Second {
+		t.Errorf("Target($LATEST) = %+v, %v", got, err)
+	}
+	if _, err := s.Target("fn", "9", 0); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Target(9): %v, want ErrNotFound", err)
+	}
+	if _, err := s.Target("g", "", 0); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Target of a version with a bad timeout: %v, want ErrCorrupt", err)
+	}
+	if allocs := testing.AllocsPerRun(100, func() { _, _ = s.Target("fn", "canary", 0.7) }); allocs != 0 {
+		t.Errorf("Target allocates %v times", allocs)
+	}
+
+	var live []string
+	for _, v := range s.Live() {
+		live = append(live, fmt.Sprintf("%s:%d", v.Function, v.Version))
+	}
+	// Version 3 is neither the newest nor aliased: it is loaded only when called by number.
+	if want := "fn:1 fn:2 fn:4 g:1"; strings.Join(live, " ") != want {
+		t.Errorf("Live() = %v, want %s", live, want)
+	}
+}
+
 // ---------------------------------------------------------------------------------------------
 // Nodes, restarts, secrets, integrity.
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -24,6 +25,9 @@ type ClientConfig struct {
 	// MaxReconnects bounds reconnection attempts (100 ms apart) after the connection drops; 0 means
 	// retry forever.
 	MaxReconnects int
+	// InboxPrefix, when set, replaces _INBOX as the prefix of the connection's inboxes (workers
+	// use WorkerInboxPrefix).
+	InboxPrefix string
 }
 
 // Client is a connection to the bus.
@@ -50,6 +54,9 @@ func Connect(cfg ClientConfig) (*Client, error) {
 		nats.Name(cfg.Name),
 		nats.MaxReconnects(reconnects),
 		nats.ReconnectWait(100 * time.Millisecond),
+	}
+	if cfg.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
 	}
 	if cfg.OnClosed != nil {
 		opts = append(opts, nats.ClosedHandler(func(*nats.Conn) { cfg.OnClosed() }))
@@ -131,6 +138,13 @@ func (c *Client) decode(m *nats.Msg) (Invocation, error) {
 		return inv, fmt.Errorf("deadline: %w", ErrBadEnvelope)
 	}
 	inv.Deadline = d
+	if id := m.Header.Get(HeaderFunctionID); id != "" {
+		n, err := strconv.Atoi(m.Header.Get(HeaderVersion))
+		if err != nil || n < 0 {
+			return inv, fmt.Errorf("function version: %w", ErrBadEnvelope)
+		}
+		inv.FunctionID, inv.Version = id, n
+	}
 	return inv, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -71,7 +72,8 @@ type Dispatcher struct {
 	rr      int
 	changed chan struct{} // closed (and replaced) whenever capacity may have become available
 
-	fnSlots map[string]chan struct{}
+	slotsMu sync.Mutex
+	fnSlots map[string]chan struct{} // by function name; a channel's capacity is the limit
 }
 
 type workerState struct {
@@ -132,11 +134,6 @@ func (c *Client) NewDispatcher(cfg DispatchConfig) (*Dispatcher, error) {
 		changed: make(chan struct{}),
 		fnSlots: map[string]chan struct{}{},
 	}
-	for name, l := range cfg.Functions {
-		if l.MaxConcurrency > 0 {
-			d.fnSlots[name] = make(chan struct{}, l.MaxConcurrency)
-		}
-	}
 	for subject, handler := range map[string]nats.MsgHandler{
 		d.inbox + ".*":           d.onReply,
 		c.subj.WorkerHeartbeat(): d.onHeartbeat,
@@ -194,7 +191,7 @@ func (d *Dispatcher) Workers() []string {
 // worker's capacity until the worker answers or is gone: the function is still running.
 func (d *Dispatcher) Invoke(ctx context.Context, inv Invocation) ([]byte, error) {
 	release := func() {}
-	if slots, ok := d.fnSlots[inv.Function]; ok {
+	if slots := d.slots(inv); slots != nil {
 		t := time.NewTimer(d.cfg.ThrottleWait)
 		select {
 		case slots <- struct{}{}:
@@ -234,6 +231,35 @@ func (d *Dispatcher) Invoke(ctx context.Context, inv Invocation) ([]byte, error)
 	}
 }
 
+// timeout is the function's own time limit for inv: its own, else the configured one.
+func (d *Dispatcher) timeout(inv Invocation) time.Duration {
+	if inv.Timeout > 0 {
+		return inv.Timeout
+	}
+	return d.cfg.Functions[inv.Function].Timeout
+}
+
+// slots returns the channel that bounds inv's function's concurrency, or nil when it has no bound.
+// When the limit changes (a new version says otherwise), a new channel replaces the old one;
+// invocations holding a place in the old one release it there.
+func (d *Dispatcher) slots(inv Invocation) chan struct{} {
+	limit := inv.MaxConcurrency
+	if limit <= 0 {
+		limit = d.cfg.Functions[inv.Function].MaxConcurrency
+	}
+	if limit <= 0 {
+		return nil
+	}
+	d.slotsMu.Lock()
+	defer d.slotsMu.Unlock()
+	ch, ok := d.fnSlots[inv.Function]
+	if !ok || cap(ch) != limit {
+		ch = make(chan struct{}, limit)
+		d.fnSlots[inv.Function] = ch
+	}
+	return ch
+}
+
 // abandon leaves c registered until its worker answers or is gone, then calls release.
 func (d *Dispatcher) abandon(c *call, release func()) {
 	d.mu.Lock()
@@ -261,8 +287,8 @@ func (d *Dispatcher) send(ctx context.Context, inv Invocation) (*call, error) {
 				worker:    w,
 				done:      make(chan callResult, 1),
 			}
-			if l, ok := d.cfg.Functions[inv.Function]; ok && l.Timeout > 0 {
-				c.overdueAt = time.Now().Add(l.Timeout + d.cfg.OverrunGrace)
+			if timeout := d.timeout(inv); timeout > 0 {
+				c.overdueAt = time.Now().Add(timeout + d.cfg.OverrunGrace)
 			}
 			w.calls[c] = struct{}{}
 			d.calls[c.token] = c
@@ -306,6 +332,10 @@ func (d *Dispatcher) publish(worker, token string, inv Invocation) error {
 	}
 	if inv.TraceParent != "" {
 		msg.Header[HeaderTraceParent] = []string{inv.TraceParent}
+	}
+	if inv.FunctionID != "" {
+		msg.Header[HeaderFunctionID] = []string{inv.FunctionID}
+		msg.Header[HeaderVersion] = []string{strconv.Itoa(inv.Version)}
 	}
 	return d.c.nc.PublishMsg(msg)
 }

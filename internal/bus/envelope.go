@@ -19,6 +19,8 @@ const (
 	HeaderRequestID   = "Gh-Request-Id"
 	HeaderDeadline    = "Gh-Deadline"
 	HeaderTraceParent = "traceparent"
+	HeaderFunctionID  = "Gh-Function-Id"
+	HeaderVersion     = "Gh-Function-Version"
 	HeaderError       = "Gh-Error"
 	HeaderErrorDetail = "Gh-Error-Detail"
 )
@@ -27,6 +29,16 @@ const (
 type Invocation struct {
 	// Function is the function's name.
 	Function string
+	// FunctionID and Version name the function version to run, as the registry numbers them. A
+	// worker given no FunctionID runs the version of Function it serves by default.
+	FunctionID string
+	Version    int
+	// Timeout is the function's own time limit, for the dispatcher: an invocation unanswered past it
+	// (and the overrun grace) marks its worker as frozen. 0 means the DispatchConfig's limit, if any.
+	Timeout time.Duration
+	// MaxConcurrency bounds the invocations of Function that run at once through one dispatcher (the
+	// function's reserved concurrency); 0 means the DispatchConfig's limit, if any.
+	MaxConcurrency int
 	// RequestID identifies the request end to end.
 	RequestID string
 	// TraceParent is a W3C traceparent value, or "".

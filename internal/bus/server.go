@@ -41,7 +41,16 @@ type ServerConfig struct {
 	// StoreDir, when set, enables JetStream with its store in this directory: the control plane's
 	// durable state (tokens, later functions and versions) lives there.
 	StoreDir string
+	// WorkerReads names JetStream streams that workers may read (stream info, consumers, direct
+	// gets) but not write: the function registry's buckets.
+	WorkerReads []string
+	// WorkerPublishes adds subjects workers may publish to (the function log stream's).
+	WorkerPublishes []string
 }
+
+// WorkerInboxPrefix is the inbox prefix of worker connections: their replies and JetStream
+// deliveries arrive under it, apart from the gateways' _INBOX, which workers cannot read.
+const WorkerInboxPrefix = "_GH_WORKER_INBOX"
 
 // Server is the embedded NATS server.
 type Server struct {
@@ -113,12 +122,31 @@ func (s *Server) users() []*server.User {
 		{
 			Username: s.creds[RoleWorker].User, Password: s.creds[RoleWorker].Password,
 			Permissions: &server.Permissions{
-				Publish:   &server.SubjectPermission{Allow: []string{s.subj.WorkerReady(), s.subj.WorkerHeartbeat()}},
-				Subscribe: &server.SubjectPermission{Allow: []string{s.subj.AnyWorkerInvoke()}},
+				Publish:   &server.SubjectPermission{Allow: s.workerPublishes()},
+				Subscribe: &server.SubjectPermission{Allow: []string{s.subj.AnyWorkerInvoke(), WorkerInboxPrefix + ".>"}},
 				Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: 15 * time.Minute},
 			},
 		},
 	}
+}
+
+// workerPublishes is what a worker may publish: readiness, heartbeats, the configured subjects, and
+// the JetStream requests that read the streams in WorkerReads.
+func (s *Server) workerPublishes() []string {
+	allow := []string{s.subj.WorkerReady(), s.subj.WorkerHeartbeat()}
+	allow = append(allow, s.cfg.WorkerPublishes...)
+	for _, stream := range s.cfg.WorkerReads {
+		allow = append(allow,
+			"$JS.API.STREAM.INFO."+stream,
+			"$JS.API.STREAM.MSG.GET."+stream,
+			"$JS.API.DIRECT.GET."+stream, "$JS.API.DIRECT.GET."+stream+".>",
+			"$JS.API.CONSUMER.CREATE."+stream, "$JS.API.CONSUMER.CREATE."+stream+".>",
+			"$JS.API.CONSUMER.INFO."+stream+".*",
+			"$JS.API.CONSUMER.DELETE."+stream+".*",
+			"$JS.FC."+stream+".>",
+		)
+	}
+	return allow
 }
 
 // Start starts the server and waits until it accepts connections.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -26,6 +27,9 @@ type Heartbeat struct {
 	Capacity int `json:"capacity"`
 	// Leaving is set when the worker stops taking invocations.
 	Leaving bool `json:"leaving,omitempty"`
+	// Loaded is the revision of the function registry whose live versions the worker has loaded
+	// (compiled, with their minimum warm instances started); 0 before the first.
+	Loaded uint64 `json:"loaded,omitempty"`
 	// Functions holds the worker's counters by function, on every fifth heartbeat.
 	Functions map[string]FunctionStats `json:"functions,omitempty"`
 }
@@ -42,13 +46,15 @@ type FunctionStats struct {
 // Worker is the worker side of the bus: a subscription to the invocations addressed to one worker, and
 // its heartbeat.
 type Worker struct {
-	c      *Client
-	sub    *nats.Subscription
-	hb     Heartbeat
-	stats  func() map[string]FunctionStats
-	stop   chan struct{}
-	wg     sync.WaitGroup
-	closed sync.Once
+	c       *Client
+	sub     *nats.Subscription
+	hb      Heartbeat
+	stats   func() map[string]FunctionStats
+	loaded  atomic.Uint64
+	leaving atomic.Bool
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	closed  sync.Once
 }
 
 // ServeWorker subscribes to invocations addressed to worker id and starts its heartbeat. Each
@@ -86,8 +92,27 @@ func (c *Client) ServeWorker(id string, capacity int, start func(func()), handle
 	return w, nil
 }
 
+// SetLoaded announces that the worker has loaded the live versions of registry revision rev, at once
+// and with every heartbeat after.
+func (w *Worker) SetLoaded(rev uint64) {
+	w.loaded.Store(rev)
+	w.c.nc.Publish(w.c.subj.WorkerHeartbeat(), w.message(false))
+}
+
+// message encodes a heartbeat, with the function counters when stats is set.
+func (w *Worker) message(stats bool) []byte {
+	hb := w.hb
+	hb.Loaded = w.loaded.Load()
+	hb.Leaving = w.leaving.Load()
+	if stats && w.stats != nil {
+		hb.Functions = w.stats()
+	}
+	b, _ := json.Marshal(hb)
+	return b
+}
+
 func (w *Worker) beat() error {
-	b, _ := json.Marshal(w.hb)
+	b := w.message(false)
 	if err := w.c.nc.Publish(w.c.subj.WorkerHeartbeat(), b); err != nil {
 		return fmt.Errorf("bus: heartbeat: %w", err)
 	}
@@ -103,12 +128,7 @@ func (w *Worker) heartbeat() {
 		case <-w.stop:
 			return
 		case <-t.C:
-			hb := w.hb
-			if w.stats != nil && n%5 == 0 {
-				hb.Functions = w.stats()
-			}
-			b, _ := json.Marshal(hb)
-			w.c.nc.Publish(w.c.subj.WorkerHeartbeat(), b)
+			w.c.nc.Publish(w.c.subj.WorkerHeartbeat(), w.message(n%5 == 0))
 		}
 	}
 }
@@ -120,7 +140,7 @@ func (w *Worker) Drain(ctx context.Context) error {
 	w.closed.Do(func() {
 		close(w.stop)
 		w.wg.Wait()
-		w.hb.Leaving = true
+		w.leaving.Store(true)
 		w.beat()
 		closed := w.sub.StatusChanged(nats.SubscriptionClosed)
 		if err = w.sub.Drain(); err != nil {
