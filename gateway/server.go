@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/internal/bus"
 )
 
@@ -37,6 +39,12 @@ type Invoker interface {
 
 var _ Invoker = (*bus.Dispatcher)(nil)
 
+// Resolver finds the version a route's target runs: the target's function name and its qualifier
+// ("" for $LATEST, a version number or an alias name). The function registry implements it.
+type Resolver interface {
+	Resolve(function, qualifier string) (functions.Target, error)
+}
+
 // Config configures a [Server].
 type Config struct {
 	// APIs served by the gateway.
@@ -48,6 +56,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, when set, receives the gateway's Prometheus collectors.
 	Metrics prometheus.Registerer
+	// Resolver, when set, resolves each route's target to a function version for every request; a
+	// target that does not resolve is answered 500. Without one, invocations name the function only.
+	Resolver Resolver
 }
 
 // API is one HTTP API.
@@ -74,7 +85,8 @@ type Stage struct {
 type Route struct {
 	// Key is "$default" or "METHOD /path".
 	Key string
-	// Function is the name of the function invoked.
+	// Function is the function invoked: its name, optionally qualified as NAME:$LATEST, NAME:3 (a
+	// version) or NAME:alias.
 	Function string
 	// Timeout is the integration timeout; default DefaultIntegrationTimeout.
 	Timeout time.Duration
@@ -92,10 +104,14 @@ type Server struct {
 
 type compiledAPI struct {
 	API
-	mount  string // without trailing "/"; "" for the root
-	stages map[string]*Stage
-	table  *RouteTable
+	mount   string // without trailing "/"; "" for the root
+	stages  map[string]*Stage
+	table   *RouteTable
+	targets []target // by route index
 }
+
+// target is a route's function, split into its name and qualifier.
+type target struct{ function, qualifier string }
 
 // New validates cfg and builds the route tables. It starts nothing.
 func New(cfg Config, inv Invoker) (*Server, error) {
@@ -144,11 +160,14 @@ func compileAPIs(apis []API) ([]*compiledAPI, error) {
 			ca.stages[stages[i].Name] = &stages[i]
 		}
 		keys := make([]string, len(a.Routes))
+		ca.Routes = slices.Clone(a.Routes)
 		for i, r := range a.Routes {
 			keys[i] = r.Key
-			if r.Function == "" {
+			name, qualifier, _ := strings.Cut(r.Function, ":")
+			if name == "" {
 				return nil, fmt.Errorf("gateway: API %s: route %q has no function", a.ID, r.Key)
 			}
+			ca.targets = append(ca.targets, target{name, qualifier})
 			if r.Timeout <= 0 {
 				ca.Routes[i].Timeout = DefaultIntegrationTimeout
 			}
@@ -220,8 +239,16 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 	if !ok {
 		return errNotFound
 	}
-	route := api.Routes[idx]
+	route, tgt := api.Routes[idx], api.targets[idx]
 	l.api, l.route = api.ID, route.Key
+	inv := bus.Invocation{Function: tgt.function, RequestID: requestID, TraceParent: c.Get("traceparent"), Deadline: now.Add(route.Timeout)}
+	if s.cfg.Resolver != nil {
+		t, err := s.cfg.Resolver.Resolve(tgt.function, tgt.qualifier)
+		if err != nil {
+			return fmt.Errorf("route %s: %w", route.Key, err)
+		}
+		inv.FunctionID, inv.Version, inv.Timeout, inv.MaxConcurrency = t.FunctionID, t.Version, t.Timeout, t.MaxConcurrency
+	}
 	event, err := BuildEvent(c, EventContext{
 		RouteKey:       route.Key,
 		Stage:          stage.Name,
@@ -239,22 +266,17 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 	ctx, cancel := context.WithTimeout(context.Background(), route.Timeout)
 	defer cancel()
 	invoked := time.Now()
-	out, err := s.inv.Invoke(ctx, bus.Invocation{
-		Function:    route.Function,
-		RequestID:   requestID,
-		TraceParent: c.Get("traceparent"),
-		Deadline:    now.Add(route.Timeout),
-		Payload:     event,
-	})
+	inv.Payload = event
+	out, err := s.inv.Invoke(ctx, inv)
 	s.metrics.observeIntegration(api.ID, route.Key, time.Since(invoked))
 	if err != nil {
 		if errors.Is(err, bus.ErrThrottled) {
-			s.metrics.throttle(route.Function)
+			s.metrics.throttle(tgt.function)
 		}
 		return err
 	}
 	if err := WriteResponse(c, out); err != nil {
-		return fmt.Errorf("function %s: %w", route.Function, err)
+		return fmt.Errorf("function %s: %w", tgt.function, err)
 	}
 	return nil
 }

@@ -3,7 +3,9 @@ package scheduler
 import (
 	"bytes"
 	"log/slog"
+	"strconv"
 	"sync"
+	"time"
 )
 
 // Limits on a guest's output, per invocation.
@@ -19,8 +21,10 @@ const (
 // one invocation at a time, so records of concurrent invocations never mix.
 type invocationLog struct {
 	log      *slog.Logger
+	sink     func(LogRecord)
 	function string
-	version  string
+	version  int
+	label    string
 
 	mu        sync.Mutex
 	requestID string
@@ -29,8 +33,12 @@ type invocationLog struct {
 	partial   map[string][]byte
 }
 
-func newInvocationLog(log *slog.Logger, function, version string) *invocationLog {
-	return &invocationLog{log: log, function: function, version: version, partial: map[string][]byte{}}
+func newInvocationLog(log *slog.Logger, sink func(LogRecord), function string, version int) *invocationLog {
+	label := "$LATEST"
+	if version != 0 {
+		label = strconv.Itoa(version)
+	}
+	return &invocationLog{log: log, sink: sink, function: function, version: version, label: label, partial: map[string][]byte{}}
 }
 
 // begin starts the output of one invocation.
@@ -51,13 +59,17 @@ func (l *invocationLog) end() {
 		}
 	}
 	if l.dropped > 0 {
-		l.log.Warn("function output truncated", "function", l.function, "version", l.version,
+		l.log.Warn("function output truncated", "function", l.function, "version", l.label,
 			"request_id", l.requestID, "dropped_bytes", l.dropped, "limit_bytes", maxLogBytes)
 	}
 }
 
 func (l *invocationLog) emit(stream string, line []byte) {
-	l.log.Info(string(line), "function", l.function, "version", l.version, "request_id", l.requestID, "stream", stream)
+	msg := string(line)
+	l.log.Info(msg, "function", l.function, "version", l.label, "request_id", l.requestID, "stream", stream)
+	if l.sink != nil {
+		l.sink(LogRecord{Time: time.Now(), Function: l.function, Version: l.version, RequestID: l.requestID, Stream: stream, Message: msg})
+	}
 }
 
 // stream returns the writer for one of the guest's output streams.

@@ -2,8 +2,9 @@
 // sandboxes, keeping a pool of warm instances per function version, starting new ones on demand (a cold
 // start) and discarding instances that crashed.
 //
-// One worker process runs one Scheduler. Which functions it serves is fixed when it starts; the wiring
-// restarts workers to change that.
+// One worker process runs one Scheduler. The wiring tells it which versions are live (Sync): those are
+// compiled and warmed before they take traffic; others are loaded when called by number and closed
+// when unused.
 package scheduler
 
 import (
@@ -11,7 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gatehouse.dev/gatehouse/internal/bus"
@@ -20,8 +25,11 @@ import (
 
 // Function is one function version the scheduler serves.
 type Function struct {
-	Name    string
-	Version string
+	Name string
+	// ID and Version name the version in the function registry. A function given without an ID is
+	// served under its name alone (as "$LATEST"), for invocations that name no version.
+	ID      string
+	Version int
 	// Wasm is the module's bytes.
 	Wasm []byte
 	// MemoryMB is the function's memory size, reported to the guest.
@@ -31,37 +39,89 @@ type Function struct {
 	Timeout time.Duration
 	// Env is the function's environment.
 	Env map[string]string
-	// MinWarm instances are started when the scheduler loads and kept.
+	// MinWarm instances are started when the version is loaded and kept while it is live.
 	MinWarm int
 	// IdleTimeout is how long an instance beyond MinWarm may sit unused before it is closed; default
 	// 5 minutes.
 	IdleTimeout time.Duration
 }
 
+// key names a version's pool: its registry id and number, or its name when it has no id.
+func (f Function) key() string { return poolKey(f.Name, f.ID, f.Version) }
+
+func poolKey(name, id string, version int) string {
+	if id == "" {
+		return name
+	}
+	return id + ":" + strconv.Itoa(version)
+}
+
+// versionLabel is how a version is shown to the guest and in logs.
+func (f Function) versionLabel() string {
+	if f.Version == 0 {
+		return "$LATEST"
+	}
+	return strconv.Itoa(f.Version)
+}
+
+// LogRecord is one line a function wrote to its stdout or stderr.
+type LogRecord struct {
+	Time      time.Time
+	Function  string
+	Version   int
+	RequestID string
+	Stream    string
+	Message   string
+}
+
 // Config configures a [Scheduler].
 type Config struct {
+	// Functions are loaded by Load and stay live.
 	Functions []Function
+	// Loader, when set, fetches a version that an invocation names and the scheduler has not
+	// loaded (a version that is not live: called by its number). It is loaded then, from the
+	// compilation cache when it is there, and closed after it has been unused for a while.
+	Loader func(ctx context.Context, name, id string, version int) (Function, error)
 	// MaxInFlight bounds the invocations one worker runs at once; default 64.
 	MaxInFlight int
 	// Logger receives scheduler events and function output; default discards.
 	Logger *slog.Logger
+	// LogSink, when set, receives every line of function output too.
+	LogSink func(LogRecord)
 	// DrainTimeout bounds the wait, at stop, for invocations already received; default 30s.
 	DrainTimeout time.Duration
 	// Slots, when set, records each running invocation for the supervising process, and its length
 	// bounds the invocations run at once (instead of MaxInFlight).
 	Slots *Slots
+	// RetireAfter is how long a version that is no longer live (or was loaded on demand) is kept
+	// after its last invocation, before its instances and module are closed; default 30s.
+	RetireAfter time.Duration
 }
 
-// Scheduler runs invocations. Create it with [New], then [Scheduler.Load], then [Scheduler.Run].
+// Scheduler runs invocations. Create it with [New], then [Scheduler.Load], then [Scheduler.Run];
+// [Scheduler.Sync] changes the live versions at any time.
 type Scheduler struct {
 	cfg     Config
 	runtime runtimes.Config
-	engines map[int]*runtimes.Engine // by memory limit
 	log     *slog.Logger
-	pools   map[string]*pool
+
+	mu      sync.RWMutex
+	engines map[int]*runtimes.Engine // by memory limit
+	pools   map[string]*pool         // by Function.key
+	byName  map[string]*pool         // the pool an invocation naming no version runs in
+	loading map[string]*loadCall
 
 	wg  sync.WaitGroup
 	sem chan struct{}
+
+	loaded atomic.Uint64
+	worker atomic.Pointer[bus.Worker]
+}
+
+type loadCall struct {
+	done chan struct{}
+	p    *pool
+	err  error
 }
 
 // New checks cfg. It does no work. Functions run in engines configured like rc, one per memory size.
@@ -78,50 +138,215 @@ func New(cfg Config, rc runtimes.Config) (*Scheduler, error) {
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 30 * time.Second
 	}
+	if cfg.RetireAfter <= 0 {
+		cfg.RetireAfter = 30 * time.Second
+	}
 	seen := map[string]bool{}
 	for i, f := range cfg.Functions {
-		if f.IdleTimeout <= 0 {
-			cfg.Functions[i].IdleTimeout = 5 * time.Minute
+		f, err := checkFunction(f)
+		if err != nil {
+			return nil, err
 		}
-		if f.Timeout <= 0 {
-			cfg.Functions[i].Timeout = 3 * time.Second
+		cfg.Functions[i] = f
+		if seen[f.key()] {
+			return nil, fmt.Errorf("scheduler: function %s version %s listed twice", f.Name, f.versionLabel())
 		}
-		if err := bus.ValidToken(f.Name); err != nil {
-			return nil, fmt.Errorf("scheduler: function name: %w", err)
-		}
-		if seen[f.Name] {
-			return nil, fmt.Errorf("scheduler: function %s listed twice", f.Name)
-		}
-		seen[f.Name] = true
+		seen[f.key()] = true
 	}
-	return &Scheduler{cfg: cfg, runtime: rc, engines: map[int]*runtimes.Engine{}, log: cfg.Logger, pools: map[string]*pool{}, sem: make(chan struct{}, cfg.MaxInFlight)}, nil
+	return &Scheduler{cfg: cfg, runtime: rc, log: cfg.Logger,
+		engines: map[int]*runtimes.Engine{}, pools: map[string]*pool{}, byName: map[string]*pool{}, loading: map[string]*loadCall{},
+		sem: make(chan struct{}, cfg.MaxInFlight)}, nil
 }
 
-// Load compiles every function (from the compilation cache when it has them) and starts the minimum
-// warm instances, so that no invocation pays for compilation.
+// checkFunction fills in f's defaults and checks its name.
+func checkFunction(f Function) (Function, error) {
+	if f.IdleTimeout <= 0 {
+		f.IdleTimeout = 5 * time.Minute
+	}
+	if f.Timeout <= 0 {
+		f.Timeout = 3 * time.Second
+	}
+	if err := bus.ValidToken(f.Name); err != nil {
+		return f, fmt.Errorf("scheduler: function name: %w", err)
+	}
+	return f, nil
+}
+
+// Load compiles every configured function (from the compilation cache when it has them) and starts
+// the minimum warm instances, so that no invocation pays for compilation.
 func (s *Scheduler) Load(ctx context.Context) error {
-	for _, f := range s.cfg.Functions {
-		engine, ok := s.engines[f.MemoryMB]
-		if !ok {
-			rc := s.runtime
-			rc.MemoryLimitMB = f.MemoryMB
-			var err error
-			if engine, err = runtimes.NewEngine(ctx, rc); err != nil {
-				return err
-			}
-			s.engines[f.MemoryMB] = engine
-		}
-		m, err := engine.Compile(ctx, f.Wasm)
+	return s.Sync(ctx, nil)
+}
+
+// Sync makes the configured functions and live the versions that are live: it loads those it has
+// not loaded (compiling them and starting their minimum warm instances before they are used), and
+// retires the versions no longer live: they finish what they run, and are closed once unused for
+// RetireAfter (a caller that still names one brings it back). An invocation that names no version
+// runs the newest live version of its function. Versions that fail to load are reported together;
+// the others are loaded all the same.
+func (s *Scheduler) Sync(ctx context.Context, live []Function) error {
+	want := append(slices.Clone(s.cfg.Functions), live...)
+	var errs []error
+	loaded := map[string]*pool{}
+	for _, f := range want {
+		f, err := checkFunction(f)
 		if err != nil {
-			return fmt.Errorf("scheduler: function %s: %w", f.Name, err)
+			errs = append(errs, err)
+			continue
 		}
-		p := newPool(f, m, s.log)
-		s.pools[f.Name] = p
+		s.mu.RLock()
+		p := s.pools[f.key()]
+		s.mu.RUnlock()
+		if p == nil && f.Wasm == nil && s.cfg.Loader != nil {
+			// Given without its module because it was loaded, and closed since.
+			if f, err = s.cfg.Loader(ctx, f.Name, f.ID, f.Version); err == nil {
+				f, err = checkFunction(f)
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		if p == nil {
+			if p, err = s.load(ctx, f); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		p.setLive(true)
 		if err := p.prewarm(ctx); err != nil {
-			return fmt.Errorf("scheduler: function %s: %w", f.Name, err)
+			errs = append(errs, fmt.Errorf("scheduler: function %s version %s: %w", f.Name, f.versionLabel(), err))
+		}
+		loaded[f.key()] = p
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.byName)
+	for key, p := range s.pools {
+		if _, ok := loaded[key]; !ok {
+			p.setLive(false)
 		}
 	}
-	return nil
+	for key, p := range loaded {
+		s.pools[key] = p
+		if cur := s.byName[p.fn.Name]; cur == nil || p.fn.Version > cur.fn.Version {
+			s.byName[p.fn.Name] = p
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Has reports whether the version is loaded (live or not). A caller of Sync may leave the module
+// out of the versions that are.
+func (s *Scheduler) Has(name, id string, version int) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.pools[poolKey(name, id, version)] != nil
+}
+
+// SetLoaded tells the gateways, with the worker's heartbeats, that the live versions of registry
+// revision rev are loaded.
+func (s *Scheduler) SetLoaded(rev uint64) {
+	s.loaded.Store(rev)
+	if w := s.worker.Load(); w != nil {
+		w.SetLoaded(rev)
+	}
+}
+
+// load compiles f into a new pool (not yet in s.pools).
+func (s *Scheduler) load(ctx context.Context, f Function) (*pool, error) {
+	engine, err := s.engine(ctx, f.MemoryMB)
+	if err != nil {
+		return nil, err
+	}
+	m, err := engine.Compile(ctx, f.Wasm)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler: function %s version %s: %w", f.Name, f.versionLabel(), err)
+	}
+	return newPool(f, m, s.log, s.cfg.LogSink), nil
+}
+
+// engine returns the engine for a memory limit, creating it the first time.
+func (s *Scheduler) engine(ctx context.Context, memoryMB int) (*runtimes.Engine, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.engines[memoryMB]; ok {
+		return e, nil
+	}
+	rc := s.runtime
+	rc.MemoryLimitMB = memoryMB
+	e, err := runtimes.NewEngine(ctx, rc)
+	if err != nil {
+		return nil, err
+	}
+	s.engines[memoryMB] = e
+	return e, nil
+}
+
+// poolFor returns the pool that runs inv, loading the version it names when the scheduler has a
+// Loader and has not loaded it.
+func (s *Scheduler) poolFor(ctx context.Context, inv bus.Invocation) (*pool, error) {
+	key := poolKey(inv.Function, inv.FunctionID, inv.Version)
+	s.mu.RLock()
+	p := s.pools[key]
+	if inv.FunctionID == "" {
+		p = s.byName[inv.Function]
+	}
+	s.mu.RUnlock()
+	if p != nil {
+		return p, nil
+	}
+	if inv.FunctionID == "" || s.cfg.Loader == nil {
+		return nil, fmt.Errorf("%q: %w", inv.Function, bus.ErrFunctionNotFound)
+	}
+	// One load per version, however many invocations wait for it.
+	s.mu.Lock()
+	if p := s.pools[key]; p != nil {
+		s.mu.Unlock()
+		return p, nil
+	}
+	lc, ok := s.loading[key]
+	if !ok {
+		lc = &loadCall{done: make(chan struct{})}
+		s.loading[key] = lc
+		go s.loadOnDemand(key, inv, lc)
+	}
+	s.mu.Unlock()
+	select {
+	case <-lc.done:
+		return lc.p, lc.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (s *Scheduler) loadOnDemand(key string, inv bus.Invocation, lc *loadCall) {
+	defer close(lc.done)
+	// Not bound to one caller's context: others may wait for the same load.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	f, err := s.cfg.Loader(ctx, inv.Function, inv.FunctionID, inv.Version)
+	if err == nil {
+		f, err = checkFunction(f)
+	}
+	var p *pool
+	if err == nil {
+		p, err = s.load(ctx, f)
+	}
+	s.mu.Lock()
+	delete(s.loading, key)
+	if err == nil {
+		s.pools[key] = p
+	}
+	s.mu.Unlock()
+	if err != nil {
+		s.log.Error("loading a function version", "function", inv.Function, "version", inv.Version, "err", err)
+		lc.err = fmt.Errorf("%s version %d: %w", inv.Function, inv.Version, bus.ErrFunctionNotFound)
+		return
+	}
+	s.log.Info("loaded a function version on demand", "function", inv.Function, "version", inv.Version, "took", time.Since(start).Round(time.Millisecond))
+	lc.p = p
 }
 
 // InvocationSource is the part of the bus the scheduler needs.
@@ -139,6 +364,8 @@ func (s *Scheduler) Run(ctx context.Context, b InvocationSource, id string) erro
 	if err != nil {
 		return err
 	}
+	s.worker.Store(sub)
+	sub.SetLoaded(s.loaded.Load())
 	if err := b.AnnounceReady(id); err != nil {
 		return fmt.Errorf("scheduler: announcing readiness: %w", err)
 	}
@@ -174,9 +401,9 @@ func (s *Scheduler) start(fn func()) {
 // Handle runs one invocation: it takes a warm instance or starts one, invokes it, and returns the
 // instance to the pool unless it crashed. Errors wrap the bus's sentinels.
 func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, error) {
-	p, ok := s.pools[inv.Function]
-	if !ok {
-		return nil, fmt.Errorf("%q: %w", inv.Function, bus.ErrFunctionNotFound)
+	p, err := s.poolFor(ctx, inv)
+	if err != nil {
+		return nil, err
 	}
 	// The function's own timeout bounds it, whatever the caller's deadline: like a Lambda function, it
 	// runs on after an integration timeout until its own time is up.
@@ -186,6 +413,12 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 		defer s.cfg.Slots.release(slot)
 	}
 	sb, err := p.get(ctx)
+	for attempt := 0; errors.Is(err, errPoolClosed) && attempt < 3; attempt++ {
+		// The version was retired and closed just now: load it again.
+		if p, err = s.poolFor(ctx, inv); err == nil {
+			sb, err = p.get(ctx)
+		}
+	}
 	if err != nil {
 		s.log.Error("starting instance", "function", inv.Function, "request_id", inv.RequestID, "err", err)
 		return nil, fmt.Errorf("starting instance: %w", bus.ErrFunctionError)
@@ -223,7 +456,8 @@ func (s *Scheduler) outcome(inv bus.Invocation, out []byte, err error) ([]byte, 
 	return out, nil
 }
 
-// reapLoop closes idle instances past their function's idle timeout, every reapInterval, until ctx ends.
+// reapLoop closes idle instances past their function's idle timeout and retired versions past
+// RetireAfter, every reapInterval, until ctx ends.
 func (s *Scheduler) reapLoop(ctx context.Context) {
 	t := time.NewTicker(reapInterval)
 	defer t.Stop()
@@ -232,32 +466,79 @@ func (s *Scheduler) reapLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			for name, p := range s.pools {
-				if n := p.reap(ctx, now); n > 0 {
-					s.log.Debug("reaped idle instances", "function", name, "count", n)
-				}
-				// Instances that crashed were discarded: start new ones up to minWarm.
-				if err := p.prewarm(ctx); err != nil && ctx.Err() == nil {
-					s.log.Warn("keeping instances warm", "function", name, "err", err)
-				}
-			}
+			s.reap(ctx, now)
 		}
 	}
 }
 
+func (s *Scheduler) reap(ctx context.Context, now time.Time) {
+	s.mu.RLock()
+	pools := slices.Collect(maps.Values(s.pools))
+	s.mu.RUnlock()
+	for _, p := range pools {
+		if n := p.reap(ctx, now, s.cfg.RetireAfter); n > 0 {
+			s.log.Debug("reaped idle instances", "function", p.fn.Name, "version", p.fn.versionLabel(), "count", n)
+		}
+		if !p.isLive() {
+			s.mu.Lock()
+			closed := s.pools[p.fn.key()] == p && p.closeIfUnused(now, s.cfg.RetireAfter)
+			if closed {
+				delete(s.pools, p.fn.key())
+			}
+			s.mu.Unlock()
+			if closed {
+				p.mod.Close(ctx)
+				s.log.Info("closed a retired function version", "function", p.fn.Name, "version", p.fn.versionLabel())
+			}
+			continue
+		}
+		// Instances that crashed were discarded: start new ones up to minWarm.
+		if err := p.prewarm(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("keeping instances warm", "function", p.fn.Name, "err", err)
+		}
+	}
+}
+
+// Loaded lists the versions the scheduler has loaded, as "name:version" (name alone for a
+// function without an id), sorted, live or not.
+func (s *Scheduler) Loaded() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.pools))
+	for _, p := range s.pools {
+		label := p.fn.Name
+		if p.fn.ID != "" {
+			label += ":" + strconv.Itoa(p.fn.Version)
+		}
+		out = append(out, label)
+	}
+	slices.Sort(out)
+	return out
+}
+
 const reapInterval = time.Second
 
-// Stats returns each function's pool counters.
+// Stats returns each function's pool counters, summed over its versions.
 func (s *Scheduler) Stats() map[string]bus.FunctionStats {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	out := make(map[string]bus.FunctionStats, len(s.pools))
-	for name, p := range s.pools {
-		out[name] = p.snapshot()
+	for _, p := range s.pools {
+		st, sum := p.snapshot(), out[p.fn.Name]
+		sum.Invocations += st.Invocations
+		sum.ColdStarts += st.ColdStarts
+		sum.Errors += st.Errors
+		sum.Idle += st.Idle
+		sum.Busy += st.Busy
+		out[p.fn.Name] = sum
 	}
 	return out
 }
 
 // Close closes every pooled instance, compiled module and engine.
 func (s *Scheduler) Close(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, p := range s.pools {
 		p.close(ctx)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"strings"
@@ -130,10 +131,10 @@ func TestIdleInstancesAreReapedDownToMinWarm(t *testing.T) {
 		p.put(context.Background(), sb, false)
 	}
 	before := s.Stats()["hello"].Idle
-	if n := p.reap(context.Background(), time.Now()); n != 0 {
+	if n := p.reap(context.Background(), time.Now(), time.Minute); n != 0 {
 		t.Fatalf("reaped %d fresh instances", n)
 	}
-	if n := p.reap(context.Background(), time.Now().Add(2*time.Minute)); n != before-1 {
+	if n := p.reap(context.Background(), time.Now().Add(2*time.Minute), time.Minute); n != before-1 {
 		t.Fatalf("reaped %d of %d idle instances, want all but the one warm", n, before)
 	}
 	if st := s.Stats()["hello"]; st.Idle != 1 {
@@ -152,7 +153,7 @@ func TestUnknownFunction(t *testing.T) {
 
 func TestFunctionOutputBecomesTaggedRecords(t *testing.T) {
 	logs := &lockedBuffer{}
-	s := load(t, logs, Function{Name: "chatty", Version: "7", Wasm: wasm(t, "internal/testfix/testdata/chatty"), MemoryMB: 128, Timeout: 5 * time.Second})
+	s := load(t, logs, Function{Name: "chatty", ID: "fid", Version: 7, Wasm: wasm(t, "internal/testfix/testdata/chatty"), MemoryMB: 128, Timeout: 5 * time.Second})
 	var wg sync.WaitGroup
 	for _, id := range []string{"req-a", "req-b", "req-c"} {
 		wg.Add(1)
@@ -209,4 +210,116 @@ func TestFunctionOutputIsBounded(t *testing.T) {
 func itoa(i int) string {
 	b, _ := json.Marshal(i)
 	return string(b)
+}
+
+// Sync loads live versions before they take traffic, routes unversioned calls to the newest, and
+// retires the versions no longer live: they finish, then close once unused; a call that names one
+// later loads it again through the Loader, once however many wait.
+func TestSyncLoadsRetiresAndReloads(t *testing.T) {
+	hello := wasm(t, "samples/hello")
+	v := func(n int) Function {
+		return Function{Name: "hello", ID: "h1", Version: n, Wasm: hello, MemoryMB: 128, Timeout: time.Second, MinWarm: 1}
+	}
+	var loads sync.Map
+	s, err := New(Config{
+		RetireAfter: time.Minute,
+		Loader: func(ctx context.Context, name, id string, version int) (Function, error) {
+			n, _ := loads.LoadOrStore(version, new(int))
+			*(n.(*int))++
+			if id != "h1" || version > 3 {
+				return Function{}, errors.New("no such version")
+			}
+			return v(version), nil
+		},
+	}, runtimes.Config{CacheDir: testfix.CompileCacheDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	ctx := context.Background()
+	if err := s.Sync(ctx, []Function{v(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats()["hello"]; st.Idle != 1 {
+		t.Fatalf("version 1 not warmed before traffic: %+v", st)
+	}
+	call := func(version int) error {
+		inv := bus.Invocation{Function: "hello", RequestID: "r", Payload: []byte(`{}`)}
+		if version > 0 {
+			inv.FunctionID, inv.Version = "h1", version
+		}
+		_, err := s.Handle(ctx, inv)
+		return err
+	}
+	if err := call(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(ctx, []Function{v(2)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Loaded(); strings.Join(got, " ") != "hello:1 hello:2" {
+		t.Fatalf("loaded %v, want the retired version 1 kept until unused and version 2", got)
+	}
+	if p := s.byName["hello"]; p.fn.Version != 2 {
+		t.Fatalf("unversioned calls go to version %d, want 2", p.fn.Version)
+	}
+	// Version 1 is retired: its idle instance goes, then the version itself.
+	later := time.Now().Add(2 * time.Minute)
+	s.reap(ctx, later)
+	s.reap(ctx, later)
+	if got := s.Loaded(); strings.Join(got, " ") != "hello:2" {
+		t.Fatalf("loaded %v after the retired version went unused", got)
+	}
+	if st := s.Stats()["hello"]; st.Idle != 1 {
+		t.Fatalf("the live version lost its warm instance: %+v", st)
+	}
+	// A call naming version 1, or 3, loads it, once for many concurrent callers.
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- call(1 + 2*(i%2)) }()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []int{1, 3} {
+		if c, ok := loads.Load(n); !ok || *(c.(*int)) != 1 {
+			t.Fatalf("version %d loaded %v times, want once", n, c)
+		}
+	}
+	if err := call(9); bus.CodeOf(err) != bus.CodeFunctionNotFound {
+		t.Fatalf("a version the loader cannot find: %v, want function-not-found", err)
+	}
+}
+
+func TestLogSinkGetsEveryLine(t *testing.T) {
+	var mu sync.Mutex
+	var sunk []LogRecord
+	s, err := New(Config{
+		Functions: []Function{{Name: "chatty", ID: "c1", Version: 4, Wasm: wasm(t, "internal/testfix/testdata/chatty"), MemoryMB: 128}},
+		LogSink:   func(r LogRecord) { mu.Lock(); sunk = append(sunk, r); mu.Unlock() },
+	}, runtimes.Config{CacheDir: testfix.CompileCacheDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	if err := s.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	invoke(t, s, "chatty", "req-1", `{"lines":3,"size":10,"stderr":true}`)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sunk) != 3 {
+		t.Fatalf("sink got %d records, want 3: %+v", len(sunk), sunk)
+	}
+	for _, r := range sunk {
+		if r.Function != "chatty" || r.Version != 4 || r.RequestID != "req-1" || r.Stream != "stderr" || len(r.Message) != 10 || r.Time.IsZero() {
+			t.Fatalf("record %+v", r)
+		}
+	}
 }

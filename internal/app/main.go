@@ -118,7 +118,6 @@ func newWorkerCommand(stderr io.Writer) *cobra.Command {
 	f.StringVar(&opts.id, "id", "w1", "worker id")
 	f.StringVar(&opts.stack, "stack", "default", "stack name")
 	f.StringVar(&opts.dataDir, "data", DefaultDataDir, "data directory")
-	f.StringVar(&opts.functions, "functions", "", "function table written by up")
 	f.StringVar(&opts.slots, "slots", "", "slot table shared with the supervising process")
 	return cmd
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -81,6 +84,10 @@ type Node struct {
 	tokens     *admin.Tokens
 	dataDir    string
 	sup        *supervisor
+	registry   *functions.Registry
+	// cancelRegistry stops the registry's watch; registryDone is closed when it has stopped.
+	cancelRegistry context.CancelFunc
+	registryDone   chan struct{}
 
 	gwLn, adminLn net.Listener
 	cancelWorkers context.CancelFunc
@@ -89,6 +96,10 @@ type Node struct {
 	readyMu sync.Mutex
 	ready   map[string]bool
 	readyCh chan struct{}
+	// loaded holds the registry revision each worker has loaded, from its heartbeats; loadedCh is
+	// closed and replaced when it changes.
+	loaded   map[string]uint64
+	loadedCh chan struct{}
 
 	stopOnce sync.Once
 	stopErr  error
@@ -132,7 +143,7 @@ func (o *Options) defaults() {
 // connections. On error, whatever was started is stopped.
 func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	opts.defaults()
-	n := &Node{opts: opts, ready: map[string]bool{}, readyCh: make(chan struct{}, 64)}
+	n := &Node{opts: opts, ready: map[string]bool{}, readyCh: make(chan struct{}, 64), loaded: map[string]uint64{}, loadedCh: make(chan struct{})}
 	n.log = slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	defer func() {
 		if err != nil {
@@ -158,13 +169,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 			return nil, fmt.Errorf("data directory: %w", err)
 		}
 	}
-	table, err := n.prepareFunctions(ctx, dataDir)
+	bundles, err := n.prepareFunctions(ctx, dataDir)
 	if err != nil {
 		return nil, err
-	}
-	tablePath := filepath.Join(dataDir, "run", "functions.json")
-	if err := writeFunctionTable(tablePath, table); err != nil {
-		return nil, fmt.Errorf("writing function table: %w", err)
 	}
 
 	// Listeners first, so a busy port fails fast before anything else starts.
@@ -175,7 +182,13 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("admin listener: %w", err)
 	}
 
-	if n.srv, err = bus.NewServer(bus.ServerConfig{Stack: stack.Name, StoreDir: filepath.Join(dataDir, "jetstream")}); err != nil {
+	if n.srv, err = bus.NewServer(bus.ServerConfig{
+		Stack:    stack.Name,
+		StoreDir: filepath.Join(dataDir, "jetstream"),
+		// Workers read the registry and write function logs; nothing else of JetStream.
+		WorkerReads:     []string{"KV_" + functions.FunctionsBucket(stack.Name), "OBJ_" + functions.ModulesBucket(stack.Name)},
+		WorkerPublishes: []string{logSubjects(stack.Name)},
+	}); err != nil {
 		return nil, err
 	}
 	if err := n.srv.Start(); err != nil {
@@ -193,11 +206,21 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	n.metrics = newRegistry()
 	wm := newWorkerMetrics(func() int { return n.WorkerRestarts() }, n.readyWorkers)
 	n.metrics.MustRegister(wm)
-	if _, err := n.control.Conn().Subscribe(n.control.Subjects().WorkerHeartbeat(), wm.onHeartbeat); err != nil {
+	if _, err := n.control.Conn().Subscribe(n.control.Subjects().WorkerHeartbeat(), func(m *nats.Msg) {
+		wm.onHeartbeat(m)
+		n.onHeartbeat(m)
+	}); err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
 	if err := n.control.Conn().Flush(); err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
+	}
+
+	if err := n.openRegistry(ctx, dataDir); err != nil {
+		return nil, err
+	}
+	if err := n.deployStackFunctions(ctx, bundles); err != nil {
+		return nil, err
 	}
 
 	workerCreds := n.srv.Credentials(bus.RoleWorker)
@@ -208,7 +231,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	n.sup = &supervisor{
 		command: opts.WorkerCommand,
 		args: func(id string) []string {
-			args := []string{"worker", "--id", id, "--stack", stack.Name, "--data", dataDir, "--functions", tablePath}
+			args := []string{"worker", "--id", id, "--stack", stack.Name, "--data", dataDir}
 			if scheduler.SlotsSupported {
 				args = append(args, "--slots", slotsPath(id))
 			}
@@ -238,14 +261,11 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.gwBus = gwClient
-	limits := map[string]bus.FunctionLimits{}
-	for _, f := range table.Functions {
-		limits[f.Name] = bus.FunctionLimits{MaxConcurrency: f.MaxConcurrency, Timeout: f.timeout()}
-	}
-	if n.dispatcher, err = gwClient.NewDispatcher(bus.DispatchConfig{Functions: limits, OverrunGrace: overrunGrace, Logger: n.log}); err != nil {
+	// Invocations carry their version's timeout and concurrency limit, resolved per request.
+	if n.dispatcher, err = gwClient.NewDispatcher(bus.DispatchConfig{OverrunGrace: overrunGrace, Logger: n.log}); err != nil {
 		return nil, err
 	}
-	n.gw, err = gateway.New(gateway.Config{APIs: gatewayAPIs(stack), Logger: n.log, Metrics: n.metrics}, n.dispatcher)
+	n.gw, err = gateway.New(gateway.Config{APIs: gatewayAPIs(stack), Logger: n.log, Metrics: n.metrics, Resolver: registryResolver{n.registry}}, n.dispatcher)
 	if err != nil {
 		return nil, err
 	}
@@ -283,17 +303,17 @@ func (n *Node) serve(run func() error, what string) {
 	}()
 }
 
-// prepareFunctions builds Go functions to wasm (cached by content hash), and compiles every module once
-// so its ABI is checked before anything starts and workers load it from the compilation cache.
-func (n *Node) prepareFunctions(ctx context.Context, dataDir string) (functionTable, error) {
-	table := functionTable{Stack: n.stack.Name}
+// prepareFunctions builds Go functions to wasm (cached by content hash), compiles every module once so
+// its ABI is checked before anything starts (and workers find it in the compilation cache), and returns
+// each as a bundle to deploy.
+func (n *Node) prepareFunctions(ctx context.Context, dataDir string) ([]*functions.Bundle, error) {
 	names := make([]string, 0, len(n.stack.Functions))
 	for name := range n.stack.Functions {
 		names = append(names, name)
 	}
 	sort.Strings(names)
 	if len(names) == 0 {
-		return table, nil
+		return nil, nil
 	}
 	builder, err := functions.NewBuilder(functions.BuildConfig{
 		CacheDir:      filepath.Join(dataDir, "build"),
@@ -303,44 +323,116 @@ func (n *Node) prepareFunctions(ctx context.Context, dataDir string) (functionTa
 		Progress:      n.opts.Stdout,
 	})
 	if err != nil {
-		return table, err
+		return nil, err
 	}
 	fmt.Fprintln(n.opts.Stdout, "functions:")
+	var bundles []*functions.Bundle
 	for _, name := range names {
 		fn := n.stack.Functions[name]
-		if err := bus.ValidToken(name); err != nil {
-			return table, fmt.Errorf("function name: %w", err)
-		}
 		path := fn.Source
 		if fn.Kind == stackfile.SourceGo {
 			if path, err = builder.Build(ctx, name, fn.Source); err != nil {
-				return table, err
+				return nil, err
 			}
 		}
 		wasm, err := os.ReadFile(path)
 		if err != nil {
-			return table, fmt.Errorf("function %s: %w", name, err)
+			return nil, fmt.Errorf("function %s: %w", name, err)
 		}
-		start := time.Now()
-		// Compiled as the workers will (same memory limit), so they find it in the cache.
-		engine, err := runtimes.NewEngine(ctx, runtimes.Config{CacheDir: filepath.Join(dataDir, "compile"), MemoryLimitMB: fn.MemoryMB})
-		if err != nil {
-			return table, err
+		m := functions.NewManifest(name)
+		m.MemoryMB, m.Timeout, m.Environment = fn.MemoryMB, fn.Timeout, fn.Environment
+		m.MaxConcurrency, m.MinWarm, m.IdleTimeout = fn.MaxConcurrency, fn.MinWarm, fn.IdleTimeout
+		if err := m.Validate(); err != nil {
+			return nil, fmt.Errorf("%s: function %s: %w", n.stack.File, name, err)
 		}
-		mod, err := engine.Compile(ctx, wasm)
-		engine.Close(ctx)
-		if err != nil {
-			return table, fmt.Errorf("function %s (%s): %w", name, path, err)
-		}
-		fmt.Fprintf(n.opts.Stdout, "  %-16s %s module ready in %s\n", name, mod.ABI(), time.Since(start).Round(time.Millisecond))
 		sum := sha256.Sum256(wasm)
-		table.Functions = append(table.Functions, functionEntry{
-			Name: name, Version: "$LATEST", Wasm: path, SHA256: hex.EncodeToString(sum[:]),
-			MemoryMB: fn.MemoryMB, TimeoutMs: fn.Timeout.Milliseconds(), Env: fn.Environment,
-			MaxConcurrency: fn.MaxConcurrency, MinWarm: fn.MinWarm, IdleTimeoutMs: fn.IdleTimeout.Milliseconds(),
-		})
+		b := &functions.Bundle{Manifest: m, Module: wasm, SHA256: hex.EncodeToString(sum[:])}
+		start := time.Now()
+		abi, err := checkModule(ctx, filepath.Join(dataDir, "compile"), b)
+		if err != nil {
+			return nil, fmt.Errorf("function %s (%s): %w", name, path, err)
+		}
+		fmt.Fprintf(n.opts.Stdout, "  %-16s %s module ready in %s\n", name, abi, time.Since(start).Round(time.Millisecond))
+		bundles = append(bundles, b)
 	}
-	return table, nil
+	return bundles, nil
+}
+
+// checkModule compiles a bundle's module as workers will (same memory limit, same cache), which checks
+// its ABI and imports and leaves it in the compilation cache, and returns its ABI.
+func checkModule(ctx context.Context, cacheDir string, b *functions.Bundle) (runtimes.ABI, error) {
+	engine, err := runtimes.NewEngine(ctx, runtimes.Config{CacheDir: cacheDir, MemoryLimitMB: b.Manifest.MemoryMB})
+	if err != nil {
+		return 0, err
+	}
+	defer engine.Close(ctx)
+	mod, err := engine.Compile(ctx, b.Module)
+	if err != nil {
+		return 0, err
+	}
+	defer mod.Close(ctx)
+	if want := b.Manifest.ABI; want != "" && mod.ABI().String() != want {
+		return 0, fmt.Errorf("the manifest says abi: %s, but the module is a %s module: %w", want, mod.ABI(), runtimes.ErrABI)
+	}
+	return mod.ABI(), nil
+}
+
+// openRegistry opens the stack's function registry in the embedded JetStream, with the data
+// directory's secret key, and keeps its snapshot until Stop.
+func (n *Node) openRegistry(ctx context.Context, dataDir string) error {
+	key, err := ensureSecretKey(dataDir)
+	if err != nil {
+		return err
+	}
+	js, err := jetstream.New(n.control.Conn())
+	if err != nil {
+		return fmt.Errorf("bus: %w", err)
+	}
+	if n.registry, err = functions.OpenRegistry(ctx, js, functions.RegistryConfig{Stack: n.stack.Name, SecretKey: key, Logger: n.log}); err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	n.cancelRegistry, n.registryDone = cancel, make(chan struct{})
+	runErr := make(chan error, 1)
+	go func() {
+		defer close(n.registryDone)
+		if err := n.registry.Run(runCtx); err != nil {
+			n.log.Error("function registry watch stopped", "err", err)
+			runErr <- err
+		}
+	}()
+	select {
+	case <-n.registry.Synced():
+		return nil
+	case err := <-runErr:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// deployStackFunctions publishes the stack file's functions through the registry, as a deploy does:
+// the same bytes give the same version, so a restart deploys nothing new.
+func (n *Node) deployStackFunctions(ctx context.Context, bundles []*functions.Bundle) error {
+	for _, b := range bundles {
+		v, created, err := n.registry.Publish(ctx, b, functions.PublishOptions{Description: "from " + filepath.Base(n.stack.File)})
+		if err != nil {
+			return fmt.Errorf("deploying function %s: %w", b.Manifest.Name, err)
+		}
+		state := "unchanged"
+		if created {
+			state = "deployed"
+		}
+		fmt.Fprintf(n.opts.Stdout, "  %-16s version %d (%s)\n", b.Manifest.Name, v.Version, state)
+		// The gateway resolves on this node's snapshot: it must show the version before traffic.
+		if _, err := n.registry.WaitFor(ctx, func(s *functions.Snapshot) bool {
+			f, ok := s.Function(v.Function)
+			return ok && f.LatestVersion >= v.Version
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkRouteKeys validates each route key as the gateway will, so a bad key is reported with its place
@@ -389,6 +481,53 @@ func gatewayAPIs(stack *stackfile.Stack) []gateway.API {
 	return apis
 }
 
+// registryResolver resolves route targets on the registry's current snapshot, picking a weighted
+// alias's version at random.
+type registryResolver struct{ reg *functions.Registry }
+
+func (r registryResolver) Resolve(function, qualifier string) (functions.Target, error) {
+	return r.reg.Snapshot().Target(function, qualifier, rand.Float64())
+}
+
+// onHeartbeat keeps the registry revision each worker has loaded.
+func (n *Node) onHeartbeat(m *nats.Msg) {
+	var hb bus.Heartbeat
+	if json.Unmarshal(m.Data, &hb) != nil {
+		return
+	}
+	n.readyMu.Lock()
+	defer n.readyMu.Unlock()
+	if n.loaded[hb.Worker] != hb.Loaded {
+		n.loaded[hb.Worker] = hb.Loaded
+		close(n.loadedCh)
+		n.loadedCh = make(chan struct{})
+	}
+}
+
+// waitLoaded waits until every ready worker has loaded registry revision rev or a later one.
+func (n *Node) waitLoaded(ctx context.Context, rev uint64) error {
+	for {
+		n.readyMu.Lock()
+		behind := 0
+		for id := range n.ready {
+			if n.loaded[id] < rev {
+				behind++
+			}
+		}
+		changed := n.loadedCh
+		n.readyMu.Unlock()
+		if behind == 0 {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-n.readyCh:
+		case <-ctx.Done():
+			return fmt.Errorf("%d workers have not loaded registry revision %d: %w", behind, rev, ctx.Err())
+		}
+	}
+}
+
 func (n *Node) markReady(id string) {
 	n.readyMu.Lock()
 	n.ready[id] = true
@@ -403,6 +542,7 @@ func (n *Node) markReady(id string) {
 func (n *Node) workerExited(id string, started, overdue []string, kept []scheduler.Answer) {
 	n.readyMu.Lock()
 	delete(n.ready, id)
+	delete(n.loaded, id)
 	n.readyMu.Unlock()
 	answers := make([]bus.Answer, len(kept))
 	for i, a := range kept {
@@ -483,6 +623,10 @@ func (n *Node) Stop(ctx context.Context) error {
 		if n.cancelWorkers != nil {
 			n.cancelWorkers()
 			n.sup.wait()
+		}
+		if n.cancelRegistry != nil {
+			n.cancelRegistry()
+			<-n.registryDone
 		}
 		if n.control != nil {
 			n.control.Close()

@@ -2,16 +2,19 @@ package app
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/internal/bus"
 	"gatehouse.dev/gatehouse/runtimes"
 	"gatehouse.dev/gatehouse/scheduler"
@@ -26,36 +29,60 @@ const (
 )
 
 type workerOptions struct {
-	id        string
-	stack     string
-	dataDir   string
-	functions string
-	slots     string
+	id      string
+	stack   string
+	dataDir string
+	slots   string
 }
 
-// runWorker is `gatehouse worker`: it serves invocations until SIGTERM or SIGINT, then drains.
+// runWorker is `gatehouse worker`: it loads the live function versions from the registry, serves
+// invocations, follows the registry as versions are deployed, and on SIGTERM or SIGINT drains.
 func runWorker(opts workerOptions, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	log = log.With("worker", opts.id)
 
-	table, err := readFunctionTable(opts.functions)
+	client, err := bus.Connect(bus.ClientConfig{
+		URL:         os.Getenv(envBusURL),
+		Credentials: bus.Credentials{User: os.Getenv(envBusUser), Password: os.Getenv(envBusPassword)},
+		Stack:       opts.stack,
+		Name:        "worker-" + opts.id,
+		// The bus lives in the supervising process: when it is gone for good (5 s of failed reconnects),
+		// so is this worker's purpose.
+		OnClosed:      stop,
+		MaxReconnects: 50,
+		InboxPrefix:   bus.WorkerInboxPrefix,
+	})
 	if err != nil {
-		return fmt.Errorf("reading function table: %w", err)
+		return err
 	}
-	var fns []scheduler.Function
-	for _, e := range table.Functions {
-		wasm, err := os.ReadFile(e.Wasm)
-		if err != nil {
-			return fmt.Errorf("function %s: %w", e.Name, err)
-		}
-		if sum := sha256.Sum256(wasm); hex.EncodeToString(sum[:]) != e.SHA256 {
-			return fmt.Errorf("function %s: %s changed since it was checked (sha256 mismatch)", e.Name, e.Wasm)
-		}
-		fns = append(fns, scheduler.Function{Name: e.Name, Version: e.Version, Wasm: wasm, MemoryMB: e.MemoryMB, Timeout: e.timeout(), Env: e.Env, MinWarm: e.MinWarm,
-			IdleTimeout: time.Duration(e.IdleTimeoutMs) * time.Millisecond})
+	defer client.Close()
+	js, err := jetstream.New(client.Conn())
+	if err != nil {
+		return fmt.Errorf("bus: %w", err)
 	}
-	cfg := scheduler.Config{Functions: fns, Logger: log}
+	key, err := readSecretKey(opts.dataDir)
+	if err != nil {
+		return err
+	}
+	reg, err := functions.OpenRegistry(ctx, js, functions.RegistryConfig{Stack: opts.stack, SecretKey: key, Logger: log})
+	if err != nil {
+		return err
+	}
+	regCtx, cancelReg := context.WithCancel(context.Background())
+	defer cancelReg()
+	regDone := make(chan error, 1)
+	go func() { regDone <- reg.Run(regCtx) }()
+	select {
+	case <-reg.Synced():
+	case err := <-regDone:
+		return err
+	case <-ctx.Done():
+		return nil
+	}
+
+	loader := &versionLoader{reg: reg}
+	cfg := scheduler.Config{Logger: log, Loader: loader.load, LogSink: newLogSink(client, opts.stack, opts.id)}
 	if opts.slots != "" {
 		slots, err := scheduler.OpenSlots(opts.slots)
 		if err != nil {
@@ -68,23 +95,93 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if err := sched.Load(ctx); err != nil {
-		sched.Close(context.Background())
-		return err
-	}
-	client, err := bus.Connect(bus.ClientConfig{
-		URL:         os.Getenv(envBusURL),
-		Credentials: bus.Credentials{User: os.Getenv(envBusUser), Password: os.Getenv(envBusPassword)},
-		Stack:       opts.stack,
-		Name:        "worker-" + opts.id,
-		// The bus lives in the supervising process: when it is gone for good (5 s of failed reconnects),
-		// so is this worker's purpose.
-		OnClosed:      stop,
-		MaxReconnects: 50,
-	})
-	if err != nil {
-		return err
-	}
-	defer client.Close()
+	// The live versions are loaded before the worker says it is ready.
+	snap := reg.Snapshot()
+	loader.sync(ctx, sched, snap, log)
+	go func() {
+		for {
+			select {
+			case <-snap.Replaced():
+			case <-ctx.Done():
+				return
+			}
+			snap = reg.Snapshot()
+			loader.sync(ctx, sched, snap, log)
+		}
+	}()
 	return sched.Run(ctx, client, opts.id)
+}
+
+// versionLoader turns registry versions into what the scheduler runs.
+type versionLoader struct {
+	reg *functions.Registry
+}
+
+// sync loads the live versions of snap and announces them loaded.
+func (l *versionLoader) sync(ctx context.Context, sched *scheduler.Scheduler, snap *functions.Snapshot, log *slog.Logger) {
+	start := time.Now()
+	var live []scheduler.Function
+	var errs []error
+	for _, v := range snap.Live() {
+		if sched.Has(v.Function, v.FunctionID, v.Version) {
+			live = append(live, scheduler.Function{Name: v.Function, ID: v.FunctionID, Version: v.Version})
+			continue
+		}
+		f, err := l.function(ctx, v)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		live = append(live, f)
+	}
+	if err := errors.Join(append(errs, sched.Sync(ctx, live))...); err != nil && ctx.Err() == nil {
+		log.Error("loading function versions", "err", err)
+	}
+	sched.SetLoaded(snap.Revision())
+	log.Debug("function versions loaded", "revision", snap.Revision(), "versions", len(live), "took", time.Since(start))
+}
+
+// load is the scheduler's Loader: a version called by number that is not live.
+func (l *versionLoader) load(ctx context.Context, name, id string, version int) (scheduler.Function, error) {
+	v, ok := l.reg.Snapshot().Version(name, version)
+	if !ok || v.FunctionID != id {
+		var err error
+		if v, err = l.reg.Version(ctx, name, version); err != nil {
+			return scheduler.Function{}, err
+		}
+	}
+	if v.FunctionID != id {
+		return scheduler.Function{}, fmt.Errorf("%s version %d: %w", name, version, functions.ErrNotFound)
+	}
+	return l.function(ctx, v)
+}
+
+// function reads v's module (checking its SHA-256) and secrets.
+func (l *versionLoader) function(ctx context.Context, v functions.VersionRecord) (scheduler.Function, error) {
+	wasm, err := l.reg.Module(ctx, v.ModuleSHA256)
+	if err != nil {
+		return scheduler.Function{}, err
+	}
+	m := v.Manifest
+	timeout, err := time.ParseDuration(m.Timeout)
+	if err != nil {
+		return scheduler.Function{}, fmt.Errorf("%s version %d: timeout: %w", v.Function, v.Version, err)
+	}
+	idle, err := time.ParseDuration(m.IdleTimeout)
+	if err != nil {
+		return scheduler.Function{}, fmt.Errorf("%s version %d: idle timeout: %w", v.Function, v.Version, err)
+	}
+	env := maps.Clone(m.Environment)
+	if v.SealedSecrets != nil {
+		secrets, err := l.reg.OpenSecrets(v)
+		if err != nil {
+			return scheduler.Function{}, err
+		}
+		if env == nil {
+			env = map[string]string{}
+		}
+		maps.Copy(env, secrets)
+	}
+	return scheduler.Function{Name: v.Function, ID: v.FunctionID, Version: v.Version, Wasm: wasm, MemoryMB: m.MemoryMB,
+		Timeout: timeout, Env: env, MinWarm: m.MinWarm, IdleTimeout: idle}, nil
 }

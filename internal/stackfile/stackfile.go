@@ -225,7 +225,8 @@ type Route struct {
 type Integration struct {
 	// Type is IntegrationFunction (`type:`, default IntegrationFunction).
 	Type string
-	// Target is the name of a function of the stack (`target:`, or the shorthand's `function:`).
+	// Target is the name of a function of the stack (`target:`, or the shorthand's `function:`),
+	// optionally qualified as in Lambda: NAME:$LATEST, NAME:3 (a version) or NAME:prod (an alias).
 	Target string
 	// PayloadFormatVersion is PayloadFormat2 (`payloadFormatVersion:`, the default).
 	PayloadFormatVersion string
@@ -1399,8 +1400,13 @@ func (c *checker) checkIntegration(path []string, in Integration) *checkErr {
 	if in.Type != IntegrationFunction {
 		return errf(sub(path, "type"), false, "integration type %s is not supported: only %q for now", yamlnode.QuoteShort(in.Type), IntegrationFunction)
 	}
-	if _, ok := c.s.Functions[in.Target]; !ok {
-		return errf(sub(path, "target"), false, "no function named %s in functions%s", yamlnode.QuoteShort(in.Target), c.functionList())
+	name, qualifier, qualified := strings.Cut(in.Target, ":")
+	if _, ok := c.s.Functions[name]; !ok {
+		return errf(sub(path, "target"), false, "no function named %s in functions%s", yamlnode.QuoteShort(name), c.functionList())
+	}
+	if qualified && !validQualifier(qualifier) {
+		return errf(sub(path, "target"), false, "%s is not a version or alias of %s: want $LATEST, a version number (3) or an alias name (1 to 128 letters, digits, - and _, not all digits)",
+			yamlnode.QuoteShort(qualifier), name)
 	}
 	switch in.PayloadFormatVersion {
 	case PayloadFormat2:
@@ -1515,6 +1521,22 @@ func isStageValueChar(r rune) bool {
 // isPathChar reports RFC 3986 path characters other than % (no percent-encoding in mounts).
 func isPathChar(r rune) bool {
 	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~!$&'()*+,;=:@", r)
+}
+
+// validQualifier reports whether q can qualify a function name: $LATEST, a version number without a
+// leading zero, or an alias name.
+func validQualifier(q string) bool {
+	switch {
+	case q == "$LATEST":
+		return true
+	case q == "" || len(q) > 128:
+		return false
+	case allIn(q, func(r rune) bool { return r >= '0' && r <= '9' }):
+		return q[0] != '0'
+	}
+	return allIn(q, func(r rune) bool {
+		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
+	})
 }
 
 func allIn(s string, ok func(rune) bool) bool {
