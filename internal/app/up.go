@@ -26,6 +26,7 @@ import (
 	"gatehouse.dev/gatehouse/gateway"
 	"gatehouse.dev/gatehouse/internal/admin"
 	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/internal/logstream"
 	"gatehouse.dev/gatehouse/internal/stackfile"
 	"gatehouse.dev/gatehouse/runtimes"
 	"gatehouse.dev/gatehouse/scheduler"
@@ -85,6 +86,7 @@ type Node struct {
 	dataDir    string
 	sup        *supervisor
 	registry   *functions.Registry
+	logs       *logstream.Reader
 	// cancelRegistry stops the registry's watch; registryDone is closed when it has stopped.
 	cancelRegistry context.CancelFunc
 	registryDone   chan struct{}
@@ -187,7 +189,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		StoreDir: filepath.Join(dataDir, "jetstream"),
 		// Workers read the registry and write function logs; nothing else of JetStream.
 		WorkerReads:     []string{"KV_" + functions.FunctionsBucket(stack.Name), "OBJ_" + functions.ModulesBucket(stack.Name)},
-		WorkerPublishes: []string{logSubjects(stack.Name)},
+		WorkerPublishes: []string{logstream.SubjectAll(stack.Name)},
 	}); err != nil {
 		return nil, err
 	}
@@ -391,6 +393,10 @@ func (n *Node) openRegistry(ctx context.Context, dataDir string) error {
 	if n.registry, err = functions.OpenRegistry(ctx, js, functions.RegistryConfig{Stack: n.stack.Name, SecretKey: key, Logger: n.log}); err != nil {
 		return err
 	}
+	if err := logstream.Ensure(ctx, js, n.stack.Name, logstream.Limits{}); err != nil {
+		return err
+	}
+	n.logs = logstream.NewReader(js, n.stack.Name)
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancelRegistry, n.registryDone = cancel, make(chan struct{})
 	runErr := make(chan error, 1)
