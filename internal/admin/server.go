@@ -7,9 +7,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+
+	"gatehouse.dev/gatehouse/functions"
 )
 
 // Config configures the admin [Server].
@@ -22,12 +25,43 @@ type Config struct {
 	Metrics http.Handler
 	// Logger receives failures; default discards. Tokens never reach it.
 	Logger *slog.Logger
+
+	// Registry serves the function endpoints; nil leaves them out.
+	Registry *functions.Registry
+	// Check validates a bundle's module as workers will run it (compiles it, checks ABI and
+	// imports). Any error it returns is the user's fault: 400 with its message. Nil checks nothing.
+	Check func(ctx context.Context, b *functions.Bundle) error
+	// Activate waits until the node's workers have loaded the version (bounded by ctx); called after
+	// Publish, before answering. An error → 500 whose message says the version is stored but not
+	// yet loaded. Nil waits for nothing.
+	Activate func(ctx context.Context, v functions.VersionRecord) error
+	// Applied waits until this node's view of the registry satisfies done and its workers have loaded
+	// what it shows (bounded by ctx); called after every alias or function change, before answering,
+	// so that the next request through the gateway sees the change. Nil waits for nothing.
+	Applied func(ctx context.Context, done func(*functions.Snapshot) bool) error
+	// Invoke runs the version of function that qualifier resolves to ("" = $LATEST) with payload,
+	// returning the output and the version run. Errors wrap functions.ErrNotFound / ErrInvalid, or
+	// the sentinels of internal/bus: ErrFunctionError, ErrFunctionTimeout, ErrResponseTooLarge,
+	// ErrThrottled, ErrNoWorkers, ErrWorkerLost. Nil: the invocations endpoint answers 503.
+	Invoke func(ctx context.Context, function, qualifier string, payload []byte) ([]byte, int, error)
+	// Logs reads function logs; nil: the logs endpoint answers 503.
+	Logs LogSource
+	// Audit records control-plane changes; nil records nothing (and the audit endpoint answers 503).
+	Audit *Audit
+	// BundleLimits bound uploaded bundles (zero fields: functions' defaults).
+	BundleLimits functions.BundleLimits
 }
 
 // Server is the admin listener's HTTP API, versioned under /admin/v1/.
 type Server struct {
 	cfg Config
 	app *fiber.App
+	// done is cancelled when Shutdown starts: it ends the requests that would otherwise never end
+	// (log followers).
+	done context.Context
+	stop context.CancelFunc
+	// keepAlive is how often a log follower that has nothing to send writes an empty line.
+	keepAlive time.Duration
 }
 
 // localToken is where the authenticated token's name is kept for a request.
@@ -43,12 +77,22 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg}
-	app := fiber.New(fiber.Config{DisableStartupMessage: true, ErrorHandler: s.handleError})
+	cfg.BundleLimits = bundleLimits(cfg.BundleLimits)
+	s := &Server{cfg: cfg, keepAlive: logKeepAlive}
+	s.done, s.stop = context.WithCancel(context.Background())
+	app := fiber.New(fiber.Config{
+		DisableStartupMessage: true,
+		ErrorHandler:          s.handleError,
+		// A maximal bundle or invocation payload, and a little more: a larger request is refused
+		// from its Content-Length, before its body is read (fasthttp answers 413 through
+		// handleError).
+		BodyLimit: int(max(cfg.BundleLimits.MaxBundleBytes, MaxInvocationPayload) + bodySlack),
+	})
 	app.Get("/healthz", func(c *fiber.Ctx) error {
 		status, body := cfg.Health()
 		return c.Status(status).JSON(body)
 	})
+	app.Get("/admin/v1/openapi.json", serveOpenAPI)
 	app.Use(s.authenticate)
 	if cfg.Metrics != nil {
 		app.Get("/metrics", adaptor.HTTPHandler(cfg.Metrics))
@@ -57,6 +101,10 @@ func NewServer(cfg Config) (*Server, error) {
 	v1.Get("/tokens", s.listTokens)
 	v1.Post("/tokens", s.createToken)
 	v1.Delete("/tokens/:name", s.deleteToken)
+	v1.Get("/audit", s.listAudit)
+	if cfg.Registry != nil {
+		s.functionRoutes(v1)
+	}
 	s.app = app
 	return s, nil
 }
@@ -64,8 +112,12 @@ func NewServer(cfg Config) (*Server, error) {
 // Serve serves on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
 
-// Shutdown stops accepting connections and waits for requests in flight until ctx ends.
-func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+// Shutdown stops accepting connections, ends log followers, and waits for requests in flight until
+// ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop()
+	return s.app.ShutdownWithContext(ctx)
+}
 
 var errUnauthorized = fiber.NewError(fiber.StatusUnauthorized, "Unauthorized")
 
@@ -88,6 +140,8 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	status, message := fiber.StatusInternalServerError, "Internal Server Error"
 	var fe *fiber.Error
 	switch {
+	case err == fiber.ErrRequestEntityTooLarge: // from fasthttp, before the body was read
+		status, message = fiber.StatusRequestEntityTooLarge, s.tooLargeMessage(c)
 	case errors.As(err, &fe):
 		status, message = fe.Code, fe.Message
 	case errors.Is(err, ErrTokenNotFound):
@@ -96,6 +150,14 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		status, message = fiber.StatusConflict, err.Error()
 	case errors.Is(err, ErrTokenName):
 		status, message = fiber.StatusBadRequest, err.Error()
+	case errors.Is(err, functions.ErrBundleTooLarge): // before ErrBadBundle, which it wraps
+		status, message = fiber.StatusRequestEntityTooLarge, userMessage(err)
+	case errors.Is(err, functions.ErrBadBundle), errors.Is(err, functions.ErrBadManifest), errors.Is(err, functions.ErrInvalid):
+		status, message = fiber.StatusBadRequest, userMessage(err)
+	case errors.Is(err, functions.ErrNotFound):
+		status, message = fiber.StatusNotFound, userMessage(err)
+	case errors.Is(err, functions.ErrConflict):
+		status, message = fiber.StatusConflict, userMessage(err)
 	default:
 		s.cfg.Logger.Error("admin request failed", "method", c.Method(), "path", c.Path(), "err", err)
 	}
@@ -128,6 +190,7 @@ func (s *Server) createToken(c *fiber.Ctx) error {
 		return err
 	}
 	s.cfg.Logger.Info("token created", "name", req.Name, "by", c.Locals(localTokenName), "from", c.IP())
+	s.audit(c, ActionTokenCreate, req.Name, "")
 	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"name": req.Name, "token": token})
 }
 
@@ -136,5 +199,6 @@ func (s *Server) deleteToken(c *fiber.Ctx) error {
 		return err
 	}
 	s.cfg.Logger.Info("token deleted", "name", c.Params("name"), "by", c.Locals(localTokenName), "from", c.IP())
+	s.audit(c, ActionTokenDelete, c.Params("name"), "")
 	return c.SendStatus(fiber.StatusNoContent)
 }

@@ -87,6 +87,7 @@ type Node struct {
 	sup        *supervisor
 	registry   *functions.Registry
 	logs       *logstream.Reader
+	audit      *admin.Audit
 	// cancelRegistry stops the registry's watch; registryDone is closed when it has stopped.
 	cancelRegistry context.CancelFunc
 	registryDone   chan struct{}
@@ -272,10 +273,17 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.admin, err = admin.NewServer(admin.Config{
-		Tokens:  n.tokens,
-		Health:  n.health,
-		Metrics: promhttp.HandlerFor(n.metrics, promhttp.HandlerOpts{}),
-		Logger:  n.log,
+		Tokens:   n.tokens,
+		Health:   n.health,
+		Metrics:  promhttp.HandlerFor(n.metrics, promhttp.HandlerOpts{}),
+		Logger:   n.log,
+		Registry: n.registry,
+		Check:    n.checkBundle,
+		Activate: n.activate,
+		Applied:  n.applied,
+		Invoke:   n.invoke,
+		Logs:     adminLogs{n.logs},
+		Audit:    n.audit,
 	})
 	if err != nil {
 		return nil, err
@@ -397,6 +405,9 @@ func (n *Node) openRegistry(ctx context.Context, dataDir string) error {
 		return err
 	}
 	n.logs = logstream.NewReader(js, n.stack.Name)
+	if n.audit, err = admin.OpenAudit(ctx, js, n.stack.Name); err != nil {
+		return err
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancelRegistry, n.registryDone = cancel, make(chan struct{})
 	runErr := make(chan error, 1)
@@ -417,19 +428,35 @@ func (n *Node) openRegistry(ctx context.Context, dataDir string) error {
 	}
 }
 
-// deployStackFunctions publishes the stack file's functions through the registry, as a deploy does:
-// the same bytes give the same version, so a restart deploys nothing new.
+// deployStackFunctions publishes the stack file's functions through the registry, as a deploy does,
+// when they changed since the last start: a restart with the same stack file deploys nothing, and
+// leaves the versions deployed since (with `gatehouse deploy`) as they are.
 func (n *Node) deployStackFunctions(ctx context.Context, bundles []*functions.Bundle) error {
+	path := filepath.Join(n.dataDir, stackDeploysFile)
+	last, err := readStackDeploys(path)
+	if err != nil {
+		return err
+	}
+	snap := n.registry.Snapshot()
 	for _, b := range bundles {
+		name := b.Manifest.Name
+		digest := bundleDigest(b)
+		if d, ok := last.Functions[name]; ok && d.Digest == digest {
+			f, fok := snap.Function(name)
+			if v, vok := snap.Version(name, d.Version); fok && vok && v.FunctionID == d.FunctionID {
+				fmt.Fprintf(n.opts.Stdout, "  %-16s version %d (unchanged; newest version %d)\n", name, d.Version, f.LatestVersion)
+				continue
+			}
+		}
 		v, created, err := n.registry.Publish(ctx, b, functions.PublishOptions{Description: "from " + filepath.Base(n.stack.File)})
 		if err != nil {
-			return fmt.Errorf("deploying function %s: %w", b.Manifest.Name, err)
+			return fmt.Errorf("deploying function %s: %w", name, err)
 		}
 		state := "unchanged"
 		if created {
 			state = "deployed"
 		}
-		fmt.Fprintf(n.opts.Stdout, "  %-16s version %d (%s)\n", b.Manifest.Name, v.Version, state)
+		fmt.Fprintf(n.opts.Stdout, "  %-16s version %d (%s)\n", name, v.Version, state)
 		// The gateway resolves on this node's snapshot: it must show the version before traffic.
 		if _, err := n.registry.WaitFor(ctx, func(s *functions.Snapshot) bool {
 			f, ok := s.Function(v.Function)
@@ -437,8 +464,64 @@ func (n *Node) deployStackFunctions(ctx context.Context, bundles []*functions.Bu
 		}); err != nil {
 			return err
 		}
+		last.Functions[name] = stackDeploy{Digest: digest, FunctionID: v.FunctionID, Version: v.Version}
+		if err := writeStackDeploys(path, last); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// stackDeploysFile, in the data directory, remembers which bundle `up` last deployed for each function
+// of the stack file.
+const stackDeploysFile = "stack-deploys.json"
+
+type stackDeploys struct {
+	Version   int                    `json:"version"`
+	Functions map[string]stackDeploy `json:"functions"`
+}
+
+type stackDeploy struct {
+	Digest     string `json:"digest"`
+	FunctionID string `json:"functionId"`
+	Version    int    `json:"version"`
+}
+
+func readStackDeploys(path string) (stackDeploys, error) {
+	d := stackDeploys{Version: 1, Functions: map[string]stackDeploy{}}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return d, nil
+	}
+	if err == nil {
+		err = json.Unmarshal(b, &d)
+	}
+	if err != nil || d.Version != 1 || d.Functions == nil {
+		// Only an optimisation: without it, up deploys the stack's functions again.
+		return stackDeploys{Version: 1, Functions: map[string]stackDeploy{}}, nil
+	}
+	return d, nil
+}
+
+func writeStackDeploys(path string, d stackDeploys) error {
+	b, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// bundleDigest identifies a stack file function's bundle: its module and its manifest.
+func bundleDigest(b *functions.Bundle) string {
+	m, _ := json.Marshal(b.Manifest)
+	h := sha256.New()
+	h.Write([]byte(b.SHA256))
+	h.Write(m)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // checkRouteKeys validates each route key as the gateway will, so a bad key is reported with its place

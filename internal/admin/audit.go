@@ -1,0 +1,189 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Audit log limits: the stream keeps the newer of the last AuditMaxEntries entries and those of the
+// last AuditMaxAge.
+const (
+	AuditMaxEntries = 100000
+	AuditMaxAge     = 400 * 24 * time.Hour
+)
+
+// Audit actions: what an [AuditEntry] records.
+const (
+	ActionTokenCreate    = "token.create"
+	ActionTokenDelete    = "token.delete"
+	ActionFunctionDeploy = "function.deploy"
+	ActionFunctionDelete = "function.delete"
+	ActionAliasSet       = "alias.set"
+	ActionAliasDelete    = "alias.delete"
+)
+
+// AuditEntry is one change made through the control plane: who (the token's name), when, from which
+// address, what.
+type AuditEntry struct {
+	Time time.Time `json:"time"`
+	// Token is the name of the token the change was made with.
+	Token string `json:"token"`
+	// Address is the client's IP address.
+	Address string `json:"address"`
+	// Action is one of the Action constants.
+	Action string `json:"action"`
+	// Target is what changed: a token's name, "function:version" for a deploy, a function's name,
+	// "function:alias" for an alias.
+	Target string `json:"target"`
+	// Detail says more, in a few words ("sha256 455e…, created").
+	Detail string `json:"detail"`
+}
+
+// Audit is the audit log of one stack: a JetStream stream, so that every node of the stack records to
+// and reads the same one.
+type Audit struct {
+	js      jetstream.JetStream
+	stream  jetstream.Stream
+	subject string
+}
+
+// AuditStream returns the name of the stack's audit stream.
+func AuditStream(stack string) string { return "gh_" + stack + "_audit" }
+
+// AuditSubject returns the subject the stack's audit entries are published on.
+func AuditSubject(stack string) string { return "gh." + stack + ".audit" }
+
+// OpenAudit binds to the stack's audit stream, creating it when it does not exist.
+func OpenAudit(ctx context.Context, js jetstream.JetStream, stack string) (*Audit, error) {
+	name := AuditStream(stack)
+	stream, err := js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		stream, err = js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        name,
+			Description: "Gatehouse control-plane audit log of stack " + stack,
+			Subjects:    []string{AuditSubject(stack)},
+			Storage:     jetstream.FileStorage,
+			MaxMsgs:     AuditMaxEntries,
+			MaxAge:      AuditMaxAge,
+			Discard:     jetstream.DiscardOld,
+		})
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) { // another node created it first
+			stream, err = js.Stream(ctx, name)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("admin: opening the audit stream %s: %w", name, err)
+	}
+	return &Audit{js: js, stream: stream, subject: AuditSubject(stack)}, nil
+}
+
+// Record appends e to the log, and returns once JetStream has stored it.
+func (a *Audit) Record(ctx context.Context, e AuditEntry) error {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	if _, err := a.js.Publish(ctx, a.subject, data); err != nil {
+		return fmt.Errorf("admin: recording an audit entry: %w", err)
+	}
+	return nil
+}
+
+// List returns the last limit entries, oldest first. It reads only those: it starts at the stream's
+// last sequence minus limit.
+func (a *Audit) List(ctx context.Context, limit int) ([]AuditEntry, error) {
+	out := []AuditEntry{}
+	if limit <= 0 {
+		return out, nil
+	}
+	info, err := a.stream.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("admin: reading the audit log: %w", err)
+	}
+	first, last := info.State.FirstSeq, info.State.LastSeq
+	if info.State.Msgs == 0 || last == 0 {
+		return out, nil
+	}
+	start := first
+	if last >= uint64(limit) && last-uint64(limit)+1 > start {
+		start = last - uint64(limit) + 1
+	}
+	cons, err := a.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       start,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		InactiveThreshold: time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("admin: reading the audit log: %w", err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = a.stream.DeleteConsumer(ctx, cons.CachedInfo().Name) // else it expires when inactive
+	}()
+	for {
+		batch, err := cons.Fetch(min(int(last-start+1), 1000), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return nil, fmt.Errorf("admin: reading the audit log: %w", err)
+		}
+		n := 0
+		for msg := range batch.Messages() {
+			n++
+			md, err := msg.Metadata()
+			if err != nil {
+				return nil, fmt.Errorf("admin: reading the audit log: %w", err)
+			}
+			var e AuditEntry
+			if err := json.Unmarshal(msg.Data(), &e); err == nil {
+				out = append(out, e)
+			}
+			start = md.Sequence.Stream + 1
+			if md.Sequence.Stream >= last {
+				return out, nil
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return nil, fmt.Errorf("admin: reading the audit log: %w", err)
+		}
+		if n == 0 { // the rest was removed meanwhile (too old)
+			return out, nil
+		}
+	}
+}
+
+// audit records a change made by the request's token; a failure is logged and does not undo the
+// change.
+func (s *Server) audit(c *fiber.Ctx, action, target, detail string) {
+	if s.cfg.Audit == nil {
+		return
+	}
+	token, _ := c.Locals(localTokenName).(string)
+	e := AuditEntry{Time: time.Now().UTC(), Token: token, Address: c.IP(), Action: action, Target: target, Detail: detail}
+	if err := s.cfg.Audit.Record(c.UserContext(), e); err != nil {
+		s.cfg.Logger.Error("audit entry not recorded", "action", action, "target", target, "token", token, "err", err)
+	}
+}
+
+func (s *Server) listAudit(c *fiber.Ctx) error {
+	limit, err := listLimit(c)
+	if err != nil {
+		return err
+	}
+	if s.cfg.Audit == nil {
+		return fiber.NewError(fiber.StatusServiceUnavailable, "the audit log is not available")
+	}
+	entries, err := s.cfg.Audit.List(c.UserContext(), limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"entries": entries})
+}

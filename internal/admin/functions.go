@@ -1,0 +1,375 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"gatehouse.dev/gatehouse/functions"
+	"gatehouse.dev/gatehouse/internal/bus"
+)
+
+// Limits of the function endpoints.
+const (
+	// MaxInvocationPayload bounds the event of a synchronous invocation (6 MiB, as in Lambda).
+	MaxInvocationPayload = 6 << 20
+	// bodySlack is what the listener's body limit allows beyond the largest bundle or payload, so
+	// that the handlers, not fasthttp, refuse what is just over a limit, with a precise message.
+	bodySlack = 64 << 10
+)
+
+// Headers of an invocation's answer.
+const (
+	// HeaderExecutedVersion carries the number of the version that ran.
+	HeaderExecutedVersion = "X-Gatehouse-Executed-Version"
+	// HeaderFunctionError is set to "Unhandled" when the function failed; the body then describes
+	// the error as Lambda does: {"errorType": ..., "errorMessage": ...}.
+	HeaderFunctionError = "X-Gatehouse-Function-Error"
+)
+
+var functionName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func bundleLimits(l functions.BundleLimits) functions.BundleLimits {
+	if l.MaxBundleBytes <= 0 {
+		l.MaxBundleBytes = functions.DefaultMaxBundleBytes
+	}
+	if l.MaxModuleBytes <= 0 {
+		l.MaxModuleBytes = functions.DefaultMaxModuleBytes
+	}
+	if l.MaxEntries <= 0 {
+		l.MaxEntries = functions.DefaultMaxEntries
+	}
+	return l
+}
+
+func (s *Server) functionRoutes(v1 fiber.Router) {
+	v1.Post("/functions", s.deploy)
+	v1.Get("/functions", s.listFunctions)
+	v1.Get("/functions/:name", s.getFunction)
+	v1.Delete("/functions/:name", s.deleteFunction)
+	v1.Get("/functions/:name/versions", s.listVersions)
+	v1.Get("/functions/:name/aliases", s.listAliases)
+	v1.Put("/functions/:name/aliases/:alias", s.putAlias)
+	v1.Delete("/functions/:name/aliases/:alias", s.deleteAlias)
+	v1.Post("/functions/:name/invocations", s.invoke)
+	v1.Get("/functions/:name/logs", s.logs)
+}
+
+// userMessage is err's message for an API answer, without the package prefix.
+func userMessage(err error) string {
+	return strings.TrimPrefix(err.Error(), "functions: ")
+}
+
+// tooLargeMessage says which limit a request refused before its body was read is over.
+func (s *Server) tooLargeMessage(c *fiber.Ctx) string {
+	if strings.HasSuffix(c.Path(), "/invocations") {
+		return payloadTooLarge()
+	}
+	if c.Method() == fiber.MethodPost && strings.TrimSuffix(c.Path(), "/") == "/admin/v1/functions" {
+		return bundleTooLarge(s.cfg.BundleLimits.MaxBundleBytes)
+	}
+	return fmt.Sprintf("the request body is over the limit of %d bytes", s.app.Config().BodyLimit)
+}
+
+func bundleTooLarge(limit int64) string {
+	return fmt.Sprintf("the bundle is over the limit of %d bytes: leave out files the function does not need, or make the module smaller", limit)
+}
+
+func payloadTooLarge() string {
+	return fmt.Sprintf("the invocation payload is over the limit of %d bytes (6 MiB)", MaxInvocationPayload)
+}
+
+// checkFunctionName refuses a function name in a path that no function can have.
+func checkFunctionName(name string) error {
+	if !functionName.MatchString(name) {
+		return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("%q is not a function name: want 1 to %d letters, digits, - and _", name, functions.MaxNameLength))
+	}
+	return nil
+}
+
+// deployAnswer is the answer of POST /admin/v1/functions.
+type deployAnswer struct {
+	Function string      `json:"function"`
+	Created  bool        `json:"created"`
+	Version  VersionView `json:"version"`
+	Alias    *AliasView  `json:"alias,omitempty"`
+}
+
+// deploy reads the uploaded bundle, checks its module, publishes it, waits until the node's workers
+// have loaded it, and points the alias of the query at it. Nothing is stored unless the bundle and
+// its module pass every check.
+func (s *Server) deploy(c *fiber.Ctx) error {
+	limit := s.cfg.BundleLimits.MaxBundleBytes
+	body := c.Body()
+	if int64(c.Request().Header.ContentLength()) > limit || int64(len(body)) > limit {
+		return fiber.NewError(fiber.StatusRequestEntityTooLarge, bundleTooLarge(limit))
+	}
+	alias, description := c.Query("alias"), c.Query("description")
+	if alias != "" && !functions.ValidAliasName(alias) {
+		return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("alias %q: want 1 to %d letters, digits, - and _, not all digits", alias, functions.MaxAliasNameLength))
+	}
+	ctx := c.UserContext()
+	b, err := functions.ReadBundle(bytes.NewReader(body), int64(len(body)), s.cfg.BundleLimits)
+	if err != nil {
+		return err
+	}
+	name := b.Manifest.Name
+	if s.cfg.Check != nil {
+		if err := s.cfg.Check(ctx, b); err != nil {
+			return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("the module of %s cannot be run: %v", name, err))
+		}
+	}
+	v, created, err := s.cfg.Registry.Publish(ctx, b, functions.PublishOptions{Description: description})
+	if err != nil {
+		return err
+	}
+	target := name + ":" + strconv.Itoa(v.Version)
+	detail := "sha256 " + v.ModuleSHA256 + ", unchanged"
+	if created {
+		detail = "sha256 " + v.ModuleSHA256 + ", created"
+	}
+	if s.cfg.Activate != nil {
+		if err := s.cfg.Activate(ctx, v); err != nil {
+			s.audit(c, ActionFunctionDeploy, target, detail+", not loaded yet")
+			s.cfg.Logger.Error("deployed version not loaded", "function", name, "version", v.Version, "err", err)
+			return fiber.NewError(fiber.StatusInternalServerError,
+				fmt.Sprintf("version %d of %s is stored but not yet loaded by the workers (%v): deploy the same bundle again to retry", v.Version, name, err))
+		}
+	}
+	s.audit(c, ActionFunctionDeploy, target, detail)
+	s.cfg.Logger.Info("function deployed", "function", name, "version", v.Version, "sha256", v.ModuleSHA256,
+		"created", created, "by", c.Locals(localTokenName), "from", c.IP())
+	answer := deployAnswer{Function: name, Created: created, Version: versionView(v)}
+	if alias != "" {
+		rec := functions.AliasRecord{Function: name, Name: alias, Version: v.Version}
+		if old, err := s.cfg.Registry.Alias(ctx, name, alias); err == nil {
+			rec.Description = old.Description
+		}
+		a, err := s.cfg.Registry.SetAlias(ctx, rec)
+		if err == nil {
+			err = s.applied(ctx, aliasApplied(a))
+		}
+		if err != nil {
+			return fmt.Errorf("version %d of %s is deployed, but alias %s was not set: %w", v.Version, name, alias, err)
+		}
+		s.audit(c, ActionAliasSet, name+":"+alias, "version "+strconv.Itoa(v.Version))
+		view := aliasView(a)
+		answer.Alias = &view
+	}
+	status := fiber.StatusOK
+	if created {
+		status = fiber.StatusCreated
+	}
+	return c.Status(status).JSON(answer)
+}
+
+func (s *Server) listFunctions(c *fiber.Ctx) error {
+	list, err := s.cfg.Registry.List(c.UserContext())
+	if err != nil {
+		return err
+	}
+	views := make([]FunctionView, 0, len(list))
+	for _, f := range list {
+		views = append(views, functionView(f))
+	}
+	return c.JSON(fiber.Map{"functions": views})
+}
+
+func (s *Server) getFunction(c *fiber.Ctx) error {
+	ctx, name := c.UserContext(), c.Params("name")
+	f, err := s.cfg.Registry.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	latest, err := s.cfg.Registry.Version(ctx, name, f.LatestVersion)
+	if err != nil {
+		return err
+	}
+	aliases, err := s.cfg.Registry.Aliases(ctx, name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(FunctionDetail{FunctionView: functionView(f), Latest: versionView(latest), Aliases: aliasViews(aliases)})
+}
+
+func (s *Server) deleteFunction(c *fiber.Ctx) error {
+	name := c.Params("name")
+	f, err := s.cfg.Registry.Get(c.UserContext(), name)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Registry.Delete(c.UserContext(), name); err != nil {
+		return err
+	}
+	if err := s.applied(c.UserContext(), func(snap *functions.Snapshot) bool {
+		got, ok := snap.Function(name)
+		return !ok || got.ID != f.ID
+	}); err != nil {
+		return err
+	}
+	s.audit(c, ActionFunctionDelete, name, "")
+	s.cfg.Logger.Info("function deleted", "function", name, "by", c.Locals(localTokenName), "from", c.IP())
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *Server) listVersions(c *fiber.Ctx) error {
+	vs, err := s.cfg.Registry.Versions(c.UserContext(), c.Params("name"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"versions": versionViews(vs)})
+}
+
+func (s *Server) listAliases(c *fiber.Ctx) error {
+	as, err := s.cfg.Registry.Aliases(c.UserContext(), c.Params("name"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"aliases": aliasViews(as)})
+}
+
+// aliasRequest is the body of PUT /admin/v1/functions/{name}/aliases/{alias}.
+type aliasRequest struct {
+	Version           int     `json:"version"`
+	AdditionalVersion int     `json:"additionalVersion"`
+	AdditionalWeight  float64 `json:"additionalWeight"`
+	Description       string  `json:"description"`
+	Revision          uint64  `json:"revision"`
+}
+
+func (s *Server) putAlias(c *fiber.Ctx) error {
+	var req aliasRequest
+	dec := json.NewDecoder(bytes.NewReader(c.Body()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf(
+			`the body must be JSON: {"version": N, "additionalVersion": N, "additionalWeight": 0.1, "description": "...", "revision": N} (%v)`, err))
+	}
+	name, alias := c.Params("name"), c.Params("alias")
+	a, err := s.cfg.Registry.SetAlias(c.UserContext(), functions.AliasRecord{
+		Function:          name,
+		Name:              alias,
+		Version:           req.Version,
+		AdditionalVersion: req.AdditionalVersion,
+		AdditionalWeight:  req.AdditionalWeight,
+		Description:       req.Description,
+		Revision:          req.Revision,
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.applied(c.UserContext(), aliasApplied(a)); err != nil {
+		return err
+	}
+	view := aliasView(a)
+	detail := "version " + view.Target
+	if a.AdditionalVersion != 0 {
+		detail += fmt.Sprintf(", %g to version %d", a.AdditionalWeight, a.AdditionalVersion)
+	}
+	s.audit(c, ActionAliasSet, name+":"+alias, detail)
+	s.cfg.Logger.Info("alias set", "function", name, "alias", alias, "version", a.Version,
+		"by", c.Locals(localTokenName), "from", c.IP())
+	return c.JSON(view)
+}
+
+func (s *Server) deleteAlias(c *fiber.Ctx) error {
+	name, alias := c.Params("name"), c.Params("alias")
+	if err := s.cfg.Registry.DeleteAlias(c.UserContext(), name, alias); err != nil {
+		return err
+	}
+	if err := s.applied(c.UserContext(), func(snap *functions.Snapshot) bool {
+		_, ok := snap.Alias(name, alias)
+		return !ok
+	}); err != nil {
+		return err
+	}
+	s.audit(c, ActionAliasDelete, name+":"+alias, "")
+	s.cfg.Logger.Info("alias deleted", "function", name, "alias", alias, "by", c.Locals(localTokenName), "from", c.IP())
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// applied waits, when the wiring says how, until the node serves what the registry now holds.
+func (s *Server) applied(ctx context.Context, done func(*functions.Snapshot) bool) error {
+	if s.cfg.Applied == nil {
+		return nil
+	}
+	if err := s.cfg.Applied(ctx, done); err != nil {
+		return fmt.Errorf("the change is stored but this node has not applied it yet: %w", err)
+	}
+	return nil
+}
+
+// aliasApplied is true of a snapshot that shows alias a, or a later change of it.
+func aliasApplied(a functions.AliasRecord) func(*functions.Snapshot) bool {
+	return func(snap *functions.Snapshot) bool {
+		got, ok := snap.Alias(a.Function, a.Name)
+		return ok && got.Revision >= a.Revision || !ok && snap.Revision() > a.Revision
+	}
+}
+
+// functionError is the body of an invocation whose function failed, as Lambda writes it.
+type functionError struct {
+	ErrorType    string `json:"errorType"`
+	ErrorMessage string `json:"errorMessage"`
+}
+
+// invoke runs the function synchronously. A function that fails is still a 200, with
+// HeaderFunctionError set, as in Lambda's Invoke; only failures to run it are errors.
+func (s *Server) invoke(c *fiber.Ctx) error {
+	name := c.Params("name")
+	if err := checkFunctionName(name); err != nil {
+		return err
+	}
+	payload := c.Body()
+	if len(payload) > MaxInvocationPayload {
+		return fiber.NewError(fiber.StatusRequestEntityTooLarge, payloadTooLarge())
+	}
+	if s.cfg.Invoke == nil {
+		return fiber.NewError(fiber.StatusServiceUnavailable, "invocations are not available on this node")
+	}
+	out, version, err := s.cfg.Invoke(c.UserContext(), name, c.Query("qualifier"), payload)
+	if version > 0 {
+		c.Set(HeaderExecutedVersion, strconv.Itoa(version))
+	}
+	if err == nil {
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.Send(out)
+	}
+	var fe *functionError
+	switch {
+	case errors.Is(err, bus.ErrFunctionError):
+		fe = &functionError{"FunctionError", remoteDetail(err)}
+	case errors.Is(err, bus.ErrFunctionTimeout):
+		fe = &functionError{"Sandbox.Timedout", "Task timed out"}
+	case errors.Is(err, bus.ErrResponseTooLarge):
+		fe = &functionError{"ResponseTooLarge", "the function's response is over the limit of 6 MiB"}
+	case errors.Is(err, bus.ErrThrottled):
+		return fiber.NewError(fiber.StatusTooManyRequests, fmt.Sprintf("%s is at its maxConcurrency: try again later", name))
+	case errors.Is(err, bus.ErrNoWorkers):
+		return fiber.NewError(fiber.StatusServiceUnavailable, "no worker is available to run the function: try again later")
+	case errors.Is(err, bus.ErrWorkerLost):
+		return fiber.NewError(fiber.StatusInternalServerError, "the worker running the invocation stopped before it answered: try again")
+	case errors.Is(err, bus.ErrFunctionNotFound):
+		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("function %s: not found on the worker", name))
+	default:
+		return err // functions.ErrNotFound, ErrInvalid, or a failure: handleError maps it
+	}
+	c.Set(HeaderFunctionError, "Unhandled")
+	return c.JSON(fe)
+}
+
+// remoteDetail is what the worker said about a function error, or the error's own message.
+func remoteDetail(err error) string {
+	var re *bus.RemoteError
+	if errors.As(err, &re) && re.Detail != "" {
+		return re.Detail
+	}
+	return err.Error()
+}

@@ -1,0 +1,69 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"time"
+
+	"gatehouse.dev/gatehouse/functions"
+	"gatehouse.dev/gatehouse/gateway"
+	"gatehouse.dev/gatehouse/internal/bus"
+)
+
+// activateTimeout bounds how long a deploy waits for the workers to load a new version.
+const activateTimeout = 2 * time.Minute
+
+// checkBundle compiles an uploaded bundle's module as the workers will, before anything is stored: a
+// module that is not valid WebAssembly, imports what Gatehouse does not provide, or exports neither
+// ABI is refused, and one that passes is in the compilation cache when workers load it.
+func (n *Node) checkBundle(ctx context.Context, b *functions.Bundle) error {
+	_, err := checkModule(ctx, filepath.Join(n.dataDir, "compile"), b)
+	return err
+}
+
+// activate waits until this node's snapshot shows version v and every ready worker has loaded it, so
+// that a deploy is answered once the version can be served warm (no request pays for compiling it).
+func (n *Node) activate(ctx context.Context, v functions.VersionRecord) error {
+	ctx, cancel := context.WithTimeout(ctx, activateTimeout)
+	defer cancel()
+	snap, err := n.registry.WaitFor(ctx, func(s *functions.Snapshot) bool {
+		got, ok := s.Version(v.Function, v.Version)
+		return ok && got.FunctionID == v.FunctionID
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for %s version %d to appear: %w", v.Function, v.Version, err)
+	}
+	return n.waitLoaded(ctx, snap.Revision())
+}
+
+// applied waits until this node's snapshot satisfies done and every ready worker has loaded it, so
+// that an alias moved through the admin API serves its new version on the next request, warm.
+func (n *Node) applied(ctx context.Context, done func(*functions.Snapshot) bool) error {
+	ctx, cancel := context.WithTimeout(ctx, activateTimeout)
+	defer cancel()
+	snap, err := n.registry.WaitFor(ctx, done)
+	if err != nil {
+		return err
+	}
+	return n.waitLoaded(ctx, snap.Revision())
+}
+
+// invoke runs a function version directly, as the admin API's invoke does: resolved like a route's
+// target, through the dispatcher, bounded by the version's timeout.
+func (n *Node) invoke(ctx context.Context, function, qualifier string, payload []byte) ([]byte, int, error) {
+	t, err := n.registry.Snapshot().Target(function, qualifier, rand.Float64())
+	if err != nil {
+		return nil, 0, err
+	}
+	// A little longer than the function's own limit, so that its timeout is reported as such.
+	deadline := time.Now().Add(t.Timeout + overrunGrace + time.Second)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	out, err := n.dispatcher.Invoke(ctx, bus.Invocation{
+		Function: function, FunctionID: t.FunctionID, Version: t.Version, Timeout: t.Timeout, MaxConcurrency: t.MaxConcurrency,
+		RequestID: gateway.NewRequestID(), Deadline: deadline, Payload: payload,
+	})
+	return out, t.Version, err
+}
