@@ -264,6 +264,15 @@ func TestDeployLifecycle(t *testing.T) {
 		t.Logf("%d requests during three deploys and alias moves, none failed", total.Load())
 	})
 
+	// A directory is built into a bundle, then deployed.
+	t.Run("from a directory", func(t *testing.T) {
+		out := runCLI(t, n, "deploy", filepath.Join(testfix.RepoRoot(), versionModule))
+		if !strings.Contains(out, "deployed version version 7") {
+			t.Fatalf("deploy DIR: %q", out)
+		}
+		wantServed(t, n, "/latest", "7", "")
+	})
+
 	t.Run("rm", func(t *testing.T) {
 		runCLI(t, n, "rm", "version")
 		if status, _ := getVersion(t, n, "/latest"); status != 500 {
