@@ -99,7 +99,13 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	app     *fiber.App
-	apis    atomic.Pointer[[]*compiledAPI]
+	apis    atomic.Pointer[apiSet]
+}
+
+// apiSet is what the gateway serves: the APIs as declared, and compiled, most specific first.
+type apiSet struct {
+	declared []API
+	compiled []*compiledAPI
 }
 
 type compiledAPI struct {
@@ -130,7 +136,7 @@ func New(cfg Config, inv Invoker) (*Server, error) {
 		return nil, fmt.Errorf("gateway: registering metrics: %w", err)
 	}
 	s := &Server{cfg: cfg, inv: inv, log: cfg.Logger, metrics: m}
-	s.apis.Store(&apis)
+	s.apis.Store(&apiSet{declared: slices.Clone(cfg.APIs), compiled: apis})
 	s.app = fiber.New(fiber.Config{
 		BodyLimit:                 cfg.BodyLimit,
 		ReadBufferSize:            16 << 10, // request line and headers: API Gateway allows 10 KB
@@ -187,6 +193,17 @@ func compileAPIs(apis []API) ([]*compiledAPI, error) {
 		return len(out[i].mount) > len(out[j].mount)
 	})
 	return out, nil
+}
+
+// SetAPIs replaces the APIs the gateway serves, at once for every request that starts after it;
+// requests in flight finish with the routes they matched. Invalid APIs change nothing.
+func (s *Server) SetAPIs(apis []API) error {
+	compiled, err := compileAPIs(apis)
+	if err != nil {
+		return err
+	}
+	s.apis.Store(&apiSet{declared: slices.Clone(apis), compiled: compiled})
+	return nil
 }
 
 // Serve serves HTTP on ln until Shutdown.
@@ -287,7 +304,7 @@ const localRequestID localKey = iota
 
 // findAPI returns the API serving host and rawPath, and the path below its mount.
 func (s *Server) findAPI(host, rawPath string) (*compiledAPI, string) {
-	for _, a := range *s.apis.Load() {
+	for _, a := range s.apis.Load().compiled {
 		if a.Host != "" && !strings.EqualFold(a.Host, host) {
 			continue
 		}
@@ -388,7 +405,7 @@ func messageFor(code int) string {
 // which Host header reaches it.
 func (s *Server) RouteURLs(base string) []string {
 	var lines []string
-	for _, a := range s.cfg.APIs {
+	for _, a := range s.apis.Load().declared {
 		stages := a.Stages
 		if len(stages) == 0 {
 			stages = []Stage{{Name: DefaultStage}}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"gatehouse.dev/gatehouse/functions"
+	"gatehouse.dev/gatehouse/gateway"
 	"gatehouse.dev/gatehouse/internal/testfix"
 )
 
@@ -196,4 +197,42 @@ func checkConsistent(t *testing.T, n *Node, round int) {
 	}
 	wantServed(t, n, "/latest", fmt.Sprint(len(vs)), vs[len(vs)-1].Manifest.Environment["COLOR"])
 	t.Logf("round %d: %d versions, all run", round, len(vs))
+}
+
+// TestGatewayFollowsAPIDefinitions changes the stack's stored API definitions as another node
+// started with a changed stack file would, and finds the running gateway serving the new routes.
+func TestGatewayFollowsAPIDefinitions(t *testing.T) {
+	n := startNode(t, "testdata/deploy-stack.yaml", newDataDir(t))
+	t.Cleanup(func() { n.Stop(context.Background()) })
+	if r := do(t, newRequest(t, "GET", "http://"+n.GatewayAddr()+"/added", nil)); r.status != 404 {
+		t.Fatalf("GET /added before: %d", r.status)
+	}
+	d, err := n.apiStore.Get(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	apis, err := decodeAPIs(d.APIs)
+	if err != nil || len(apis) != 1 {
+		t.Fatalf("stored APIs: %+v, %v", apis, err)
+	}
+	apis[0].Routes = append(apis[0].Routes, gateway.Route{Key: "GET /added", Function: "version:1", Timeout: time.Second})
+	doc, err := encodeAPIs(apis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, changed, err := n.apiStore.Put(t.Context(), "other-node.yaml", doc, time.Now()); err != nil || !changed {
+		t.Fatalf("put: %v %v", changed, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, s := getVersion(t, n, "/added")
+		if status == 200 && s.Version == "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /added after the definitions changed: %d %+v", status, s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wantServed(t, n, "/latest", "1", "stack") // the old routes are still there
 }

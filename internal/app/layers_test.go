@@ -24,6 +24,7 @@ var layers = map[string]int{
 	"connections":         2,
 	"functions":           1,
 	"internal/bus":        1,
+	"internal/apistore":   1,
 	"internal/logstream":  1,
 	"internal/stackfile":  1,
 	"internal/didyoumean": 0,

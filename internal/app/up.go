@@ -25,6 +25,7 @@ import (
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/gateway"
 	"gatehouse.dev/gatehouse/internal/admin"
+	"gatehouse.dev/gatehouse/internal/apistore"
 	"gatehouse.dev/gatehouse/internal/bus"
 	"gatehouse.dev/gatehouse/internal/logstream"
 	"gatehouse.dev/gatehouse/internal/stackfile"
@@ -86,6 +87,10 @@ type Node struct {
 	dataDir    string
 	sup        *supervisor
 	registry   *functions.Registry
+	apiStore   *apistore.Store
+	// backgroundCtx ends when the node stops; cancelBackground ends it.
+	backgroundCtx    context.Context
+	cancelBackground context.CancelFunc
 	logs       *logstream.Reader
 	audit      *admin.Audit
 	// cancelRegistry stops the registry's watch; registryDone is closed when it has stopped.
@@ -147,6 +152,7 @@ func (o *Options) defaults() {
 func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	opts.defaults()
 	n := &Node{opts: opts, ready: map[string]bool{}, readyCh: make(chan struct{}, 64), loaded: map[string]uint64{}, loadedCh: make(chan struct{})}
+	n.backgroundCtx, n.cancelBackground = context.WithCancel(context.Background())
 	n.log = slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	defer func() {
 		if err != nil {
@@ -268,10 +274,15 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if n.dispatcher, err = gwClient.NewDispatcher(bus.DispatchConfig{OverrunGrace: overrunGrace, Logger: n.log}); err != nil {
 		return nil, err
 	}
-	n.gw, err = gateway.New(gateway.Config{APIs: gatewayAPIs(stack), Logger: n.log, Metrics: n.metrics, Resolver: registryResolver{n.registry}}, n.dispatcher)
+	apis, apisRev, err := n.publishAPIs(ctx)
 	if err != nil {
 		return nil, err
 	}
+	n.gw, err = gateway.New(gateway.Config{APIs: apis, Logger: n.log, Metrics: n.metrics, Resolver: registryResolver{n.registry}}, n.dispatcher)
+	if err != nil {
+		return nil, err
+	}
+	n.serve(func() error { n.followAPIs(n.backgroundCtx, apisRev); return nil }, "API definitions")
 	n.admin, err = admin.NewServer(admin.Config{
 		Tokens:   n.tokens,
 		Health:   n.health,
@@ -685,6 +696,7 @@ func (n *Node) Stop(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, n.opts.DrainTimeout)
 		defer cancel()
 		var errs []error
+		n.cancelBackground()
 		if n.gw != nil {
 			errs = append(errs, n.gw.Shutdown(ctx))
 		} else if n.gwLn != nil {
