@@ -91,8 +91,8 @@ type Node struct {
 	// backgroundCtx ends when the node stops; cancelBackground ends it.
 	backgroundCtx    context.Context
 	cancelBackground context.CancelFunc
-	logs       *logstream.Reader
-	audit      *admin.Audit
+	logs             *logstream.Reader
+	audit            *admin.Audit
 	// cancelRegistry stops the registry's watch; registryDone is closed when it has stopped.
 	cancelRegistry context.CancelFunc
 	registryDone   chan struct{}
