@@ -316,22 +316,15 @@ func newFunctionsCommand(stdout io.Writer) *cobra.Command {
 		Short: "List the deployed functions",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := flags.client()
-			if err != nil {
-				return err
-			}
-			var out struct {
+			return callAndShow(cmd, &flags, stdout, http.MethodGet, "/admin/v1/functions", nil, func(out struct {
 				Functions []functionView `json:"functions"`
-			}
-			data, err := c.doJSON(cmd.Context(), http.MethodGet, "/admin/v1/functions", nil, &out)
-			if err != nil || flags.json {
-				return printJSONOr(stdout, data, err)
-			}
-			t := newTable(stdout, "NAME", "LATEST", "UPDATED")
-			for _, f := range out.Functions {
-				t.row(f.Name, f.LatestVersion, showTime(f.UpdatedAt))
-			}
-			return t.flush()
+			}) error {
+				t := newTable(stdout, "NAME", "LATEST", "UPDATED")
+				for _, f := range out.Functions {
+					t.row(f.Name, f.LatestVersion, showTime(f.UpdatedAt))
+				}
+				return t.flush()
+			})
 		},
 	}
 	flags.register(cmd)
@@ -345,23 +338,16 @@ func newVersionsCommand(stdout io.Writer) *cobra.Command {
 		Short: "List a function's versions, oldest first",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := flags.client()
-			if err != nil {
-				return err
-			}
-			var out struct {
+			return callAndShow(cmd, &flags, stdout, http.MethodGet, functionPath(args[0], "versions"), nil, func(out struct {
 				Versions []versionView `json:"versions"`
-			}
-			data, err := c.doJSON(cmd.Context(), http.MethodGet, functionPath(args[0], "versions"), nil, &out)
-			if err != nil || flags.json {
-				return printJSONOr(stdout, data, err)
-			}
-			t := newTable(stdout, "VERSION", "MODULE", "SIZE", "MEMORY", "TIMEOUT", "CREATED", "DESCRIPTION")
-			for _, v := range out.Versions {
-				t.row(v.Version, prefix(v.ModuleSHA256, 12), humanSize(v.ModuleSize), fmt.Sprintf("%d MB", v.Memory),
-					v.Timeout, showTime(v.CreatedAt), v.Description)
-			}
-			return t.flush()
+			}) error {
+				t := newTable(stdout, "VERSION", "MODULE", "SIZE", "MEMORY", "TIMEOUT", "CREATED", "DESCRIPTION")
+				for _, v := range out.Versions {
+					t.row(v.Version, prefix(v.ModuleSHA256, 12), humanSize(v.ModuleSize), fmt.Sprintf("%d MB", v.Memory),
+						v.Timeout, showTime(v.CreatedAt), v.Description)
+				}
+				return t.flush()
+			})
 		},
 	}
 	flags.register(cmd)
@@ -385,17 +371,10 @@ version V2 instead: --weight 4=0.1 sends 10% to version 4.`,
 				return err
 			}
 			body.Description = description
-			c, err := flags.client()
-			if err != nil {
-				return err
-			}
-			var out aliasView
-			data, err := c.doJSON(cmd.Context(), http.MethodPut, functionPath(args[0], "aliases", args[1]), body, &out)
-			if err != nil || flags.json {
-				return printJSONOr(stdout, data, err)
-			}
-			fmt.Fprintf(stdout, "alias %s:%s → %s (revision %d)\n", args[0], out.Name, aliasRoute(out), out.Revision)
-			return nil
+			return callAndShow(cmd, &flags, stdout, http.MethodPut, functionPath(args[0], "aliases", args[1]), body, func(out aliasView) error {
+				fmt.Fprintf(stdout, "alias %s:%s → %s (revision %d)\n", args[0], out.Name, aliasRoute(out), out.Revision)
+				return nil
+			})
 		},
 	}
 	set.Flags().StringVar(&weight, "weight", "", "send a share of requests to another version: V2=W, W from 0 to 1 (e.g. 4=0.1)")
@@ -405,26 +384,19 @@ version V2 instead: --weight 4=0.1 sends 10% to version 4.`,
 		Short: "List a function's aliases",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := flags.client()
-			if err != nil {
-				return err
-			}
-			var out struct {
+			return callAndShow(cmd, &flags, stdout, http.MethodGet, functionPath(args[0], "aliases"), nil, func(out struct {
 				Aliases []aliasView `json:"aliases"`
-			}
-			data, err := c.doJSON(cmd.Context(), http.MethodGet, functionPath(args[0], "aliases"), nil, &out)
-			if err != nil || flags.json {
-				return printJSONOr(stdout, data, err)
-			}
-			t := newTable(stdout, "NAME", "VERSION", "ROUTING", "REVISION", "UPDATED", "DESCRIPTION")
-			for _, a := range out.Aliases {
-				routing := "-"
-				if a.AdditionalVersion != 0 && a.AdditionalWeight > 0 {
-					routing = fmt.Sprintf("%s%% to %d", percent(a.AdditionalWeight), a.AdditionalVersion)
+			}) error {
+				t := newTable(stdout, "NAME", "VERSION", "ROUTING", "REVISION", "UPDATED", "DESCRIPTION")
+				for _, a := range out.Aliases {
+					routing := "-"
+					if a.AdditionalVersion != 0 && a.AdditionalWeight > 0 {
+						routing = fmt.Sprintf("%s%% to %d", percent(a.AdditionalWeight), a.AdditionalVersion)
+					}
+					t.row(a.Name, aliasTarget(a), routing, a.Revision, showTime(a.UpdatedAt), a.Description)
 				}
-				t.row(a.Name, aliasTarget(a), routing, a.Revision, showTime(a.UpdatedAt), a.Description)
-			}
-			return t.flush()
+				return t.flush()
+			})
 		},
 	}
 	rm := &cobra.Command{
@@ -712,22 +684,15 @@ func newAuditCommand(stdout io.Writer) *cobra.Command {
 			if limit < 1 {
 				return fmt.Errorf("--limit %d: want at least 1", limit)
 			}
-			c, err := flags.client()
-			if err != nil {
-				return err
-			}
-			var out struct {
+			return callAndShow(cmd, &flags, stdout, http.MethodGet, "/admin/v1/audit?limit="+strconv.Itoa(limit), nil, func(out struct {
 				Entries []auditEntry `json:"entries"`
-			}
-			data, err := c.doJSON(cmd.Context(), http.MethodGet, "/admin/v1/audit?limit="+strconv.Itoa(limit), nil, &out)
-			if err != nil || flags.json {
-				return printJSONOr(stdout, data, err)
-			}
-			t := newTable(stdout, "TIME", "TOKEN", "ADDRESS", "ACTION", "TARGET", "DETAIL")
-			for _, e := range out.Entries {
-				t.row(showTime(e.Time), e.Token, e.Address, e.Action, e.Target, e.Detail)
-			}
-			return t.flush()
+			}) error {
+				t := newTable(stdout, "TIME", "TOKEN", "ADDRESS", "ACTION", "TARGET", "DETAIL")
+				for _, e := range out.Entries {
+					t.row(showTime(e.Time), e.Token, e.Address, e.Action, e.Target, e.Detail)
+				}
+				return t.flush()
+			})
 		},
 	}
 	flags.register(cmd)
@@ -754,6 +719,21 @@ func printJSON(w io.Writer, data []byte) error {
 }
 
 // printJSONOr returns err, or prints data when err is nil.
+// callAndShow calls the admin API and prints its answer: as received with --json, else decoded into
+// T and given to show.
+func callAndShow[T any](cmd *cobra.Command, flags *adminFlags, stdout io.Writer, method, path string, body any, show func(T) error) error {
+	c, err := flags.client()
+	if err != nil {
+		return err
+	}
+	var out T
+	data, err := c.doJSON(cmd.Context(), method, path, body, &out)
+	if err != nil || flags.json {
+		return printJSONOr(stdout, data, err)
+	}
+	return show(out)
+}
+
 func printJSONOr(w io.Writer, data []byte, err error) error {
 	if err != nil {
 		return err

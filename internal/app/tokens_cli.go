@@ -1,12 +1,12 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,13 +60,6 @@ func (f *adminFlags) client() (*adminClient, error) {
 	return &adminClient{url: strings.TrimSuffix(url, "/"), token: token, http: &http.Client{Timeout: time.Minute}}, nil
 }
 
-// do sends a request and decodes a JSON answer into out (when not nil). A non-2xx answer becomes an
-// error with the API's message.
-func (c *adminClient) do(method, path string, body, out any) error {
-	_, err := c.doJSON(context.Background(), method, path, body, out)
-	return err
-}
-
 func newTokensCommand(stdout io.Writer) *cobra.Command {
 	var flags adminFlags
 	cmd := &cobra.Command{Use: "tokens", Short: "Manage the admin API's bearer tokens"}
@@ -75,22 +68,14 @@ func newTokensCommand(stdout io.Writer) *cobra.Command {
 		Short: "Create a token; it is shown once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := flags.client()
-			if err != nil {
-				return err
-			}
-			var out struct {
+			type created struct {
 				Name  string `json:"name"`
 				Token string `json:"token"`
 			}
-			if err := c.do("POST", "/admin/v1/tokens", map[string]string{"name": args[0]}, &out); err != nil {
+			return callAndShow(cmd, &flags, stdout, http.MethodPost, "/admin/v1/tokens", map[string]string{"name": args[0]}, func(out created) error {
+				_, err := fmt.Fprintf(stdout, "token %s (shown once; keep it somewhere safe):\n%s\n", out.Name, out.Token)
 				return err
-			}
-			if flags.json {
-				return json.NewEncoder(stdout).Encode(out)
-			}
-			fmt.Fprintf(stdout, "token %s (shown once; keep it somewhere safe):\n%s\n", out.Name, out.Token)
-			return nil
+			})
 		},
 	}
 	ls := &cobra.Command{
@@ -98,27 +83,19 @@ func newTokensCommand(stdout io.Writer) *cobra.Command {
 		Short: "List tokens (names and creation times, never the tokens)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := flags.client()
-			if err != nil {
-				return err
-			}
-			var out struct {
+			type list struct {
 				Tokens []struct {
 					Name      string    `json:"name"`
 					CreatedAt time.Time `json:"createdAt"`
 				} `json:"tokens"`
 			}
-			if err := c.do("GET", "/admin/v1/tokens", nil, &out); err != nil {
-				return err
-			}
-			if flags.json {
-				return json.NewEncoder(stdout).Encode(out)
-			}
-			fmt.Fprintf(stdout, "%-24s %s\n", "NAME", "CREATED")
-			for _, t := range out.Tokens {
-				fmt.Fprintf(stdout, "%-24s %s\n", t.Name, t.CreatedAt.Local().Format(time.RFC3339))
-			}
-			return nil
+			return callAndShow(cmd, &flags, stdout, http.MethodGet, "/admin/v1/tokens", nil, func(out list) error {
+				t := newTable(stdout, "NAME", "CREATED")
+				for _, tok := range out.Tokens {
+					t.row(tok.Name, showTime(tok.CreatedAt))
+				}
+				return t.flush()
+			})
 		},
 	}
 	rm := &cobra.Command{
@@ -130,7 +107,7 @@ func newTokensCommand(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := c.do("DELETE", "/admin/v1/tokens/"+args[0], nil, nil); err != nil {
+			if _, err := c.doJSON(cmd.Context(), http.MethodDelete, "/admin/v1/tokens/"+url.PathEscape(args[0]), nil, nil); err != nil {
 				return err
 			}
 			if !flags.json {
