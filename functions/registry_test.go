@@ -19,49 +19,19 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"gatehouse.dev/gatehouse/internal/testfix/jstest"
 )
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: an embedded JetStream server per test, bundles made in memory.
 
-// startJetStream starts a NATS server with JetStream storing in dir, on a random loopback port, as
-// internal/bus does. It is shut down when the test ends (shutting it down earlier is fine).
-func startJetStream(t *testing.T, dir string) *server.Server {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{
-		Host:               "127.0.0.1",
-		Port:               server.RANDOM_PORT,
-		NoLog:              true,
-		NoSigs:             true,
-		JetStream:          true,
-		StoreDir:           dir,
-		JetStreamMaxMemory: 64 << 20,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		ns.Shutdown()
-		t.Fatal("nats server did not become ready")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return ns
-}
+// startJetStream starts a NATS server with JetStream storing in dir: see jstest.Start.
+func startJetStream(t *testing.T, dir string) *server.Server { return jstest.Start(t, dir) }
 
 // connectJetStream connects a client (one "node") to ns.
 func connectJetStream(t *testing.T, ns *server.Server) (*nats.Conn, jetstream.JetStream) {
-	t.Helper()
-	nc, err := nats.Connect(ns.ClientURL(), nats.MaxReconnects(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nc, js
+	return jstest.Connect(t, ns)
 }
 
 func openTestRegistry(t *testing.T, js jetstream.JetStream, cfg RegistryConfig) *Registry {

@@ -5,33 +5,11 @@ import (
 	"errors"
 	"strings"
 	"testing"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"gatehouse.dev/gatehouse/internal/bus"
 )
 
 func openTokens(t *testing.T) *Tokens {
 	t.Helper()
-	srv, err := bus.NewServer(bus.ServerConfig{Stack: "t", StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	creds := srv.Credentials(bus.RoleControl)
-	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(creds.User, creds.Password))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := newJetStream(t)
 	tokens, err := OpenTokens(context.Background(), js, "t")
 	if err != nil {
 		t.Fatal(err)

@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"gatehouse.dev/gatehouse/internal/testfix/jstest"
 )
 
 const testStack = "test"
@@ -19,38 +20,10 @@ const testStack = "test"
 // ---------------------------------------------------------------------------------------------
 // Helpers: an embedded JetStream server per test.
 
-// startJetStream starts a NATS server with JetStream storing in a temporary directory, on a random
-// loopback port, and connects a client to it. Both stop when the test ends.
+// startJetStream starts a NATS server with JetStream and connects a client to it. Both stop when the
+// test ends.
 func startJetStream(tb testing.TB) (*nats.Conn, jetstream.JetStream) {
-	tb.Helper()
-	ns, err := server.NewServer(&server.Options{
-		Host:               "127.0.0.1",
-		Port:               server.RANDOM_PORT,
-		NoLog:              true,
-		NoSigs:             true,
-		JetStream:          true,
-		StoreDir:           tb.TempDir(),
-		JetStreamMaxMemory: 64 << 20,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		ns.Shutdown()
-		tb.Fatal("nats server did not become ready")
-	}
-	tb.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	nc, err := nats.Connect(ns.ClientURL(), nats.MaxReconnects(0))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return nc, js
+	return jstest.Connect(tb, jstest.Start(tb, ""))
 }
 
 // setup starts a server and creates the test stack's log stream with l.
