@@ -49,6 +49,13 @@ func NewBuilder(cfg BuildConfig) (*Builder, error) {
 	if cfg.CacheDir == "" || cfg.SDK == nil || cfg.SDKImportPath == "" {
 		return nil, errors.New("functions: builder needs a cache directory and the SDK")
 	}
+	// The go command runs in other directories and is given paths under the cache: they must not be
+	// relative to this process's working directory.
+	abs, err := filepath.Abs(cfg.CacheDir)
+	if err != nil {
+		return nil, fmt.Errorf("functions: build cache: %w", err)
+	}
+	cfg.CacheDir = abs
 	if cfg.GoCommand == "" {
 		cfg.GoCommand = "go"
 	}

@@ -94,8 +94,11 @@ func TestBuildOutsideRepository(t *testing.T) {
 			dir := t.TempDir()
 			writeFiles(t, dir, tt.files)
 			var progress bytes.Buffer
+			// The cache directory is given relative to the working directory, as `--data .gatehouse`
+			// does; the go command runs elsewhere.
+			t.Chdir(t.TempDir())
 			b, err := functions.NewBuilder(functions.BuildConfig{
-				CacheDir: filepath.Join(t.TempDir(), "build"), SDK: runtimes.GoSDKSource(),
+				CacheDir: "build", SDK: runtimes.GoSDKSource(),
 				SDKImportPath: runtimes.SDKImportPath, SDKRequires: testfix.SDKRequires(), Progress: &progress,
 			})
 			if err != nil {

@@ -23,37 +23,31 @@ func (n *Node) checkBundle(ctx context.Context, b *functions.Bundle) error {
 	return err
 }
 
-// activate waits until this node's snapshot shows version v and every ready worker has loaded it, so
-// that a deploy is answered once the version can be served warm (no request pays for compiling it).
+// activate waits until this node's gateway routes by a registry view that has version v, which
+// happens once every ready worker has loaded it: a deploy is answered when the version serves warm.
 func (n *Node) activate(ctx context.Context, v functions.VersionRecord) error {
-	ctx, cancel := context.WithTimeout(ctx, activateTimeout)
-	defer cancel()
-	snap, err := n.registry.WaitFor(ctx, func(s *functions.Snapshot) bool {
+	return n.applied(ctx, func(s *functions.Snapshot) bool {
 		got, ok := s.Version(v.Function, v.Version)
 		return ok && got.FunctionID == v.FunctionID
 	})
-	if err != nil {
-		return fmt.Errorf("waiting for %s version %d to appear: %w", v.Function, v.Version, err)
-	}
-	return n.waitLoaded(ctx, snap.Revision())
 }
 
-// applied waits until this node's snapshot satisfies done and every ready worker has loaded it, so
-// that an alias moved through the admin API serves its new version on the next request, warm.
+// applied waits until the gateway routes by a registry view that satisfies done, so that a change
+// made through the admin API serves on the next request, warm.
 func (n *Node) applied(ctx context.Context, done func(*functions.Snapshot) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, activateTimeout)
 	defer cancel()
-	snap, err := n.registry.WaitFor(ctx, done)
-	if err != nil {
-		return err
+	if _, err := n.served.WaitFor(ctx, done); err != nil {
+		_, ready, _ := n.workerState()
+		return fmt.Errorf("waiting for the %d ready workers to load the change: %w", ready, err)
 	}
-	return n.waitLoaded(ctx, snap.Revision())
+	return nil
 }
 
 // invoke runs a function version directly, as the admin API's invoke does: resolved like a route's
 // target, through the dispatcher, bounded by the version's timeout.
 func (n *Node) invoke(ctx context.Context, function, qualifier string, payload []byte) ([]byte, int, error) {
-	t, err := n.registry.Snapshot().Target(function, qualifier, rand.Float64())
+	t, err := n.served.Snapshot().Target(function, qualifier, rand.Float64())
 	if err != nil {
 		return nil, 0, err
 	}

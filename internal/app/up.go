@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -103,11 +102,12 @@ type Node struct {
 
 	readyMu sync.Mutex
 	ready   map[string]bool
-	readyCh chan struct{}
-	// loaded holds the registry revision each worker has loaded, from its heartbeats; loadedCh is
-	// closed and replaced when it changes.
-	loaded   map[string]uint64
-	loadedCh chan struct{}
+	// loaded holds the registry revision each worker has loaded, from its heartbeats.
+	loaded map[string]uint64
+	// workersCh is closed and replaced whenever ready or loaded changes.
+	workersCh chan struct{}
+	// served is the registry view the gateway routes by (see servedView).
+	served *servedView
 
 	stopOnce sync.Once
 	stopErr  error
@@ -151,7 +151,7 @@ func (o *Options) defaults() {
 // connections. On error, whatever was started is stopped.
 func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	opts.defaults()
-	n := &Node{opts: opts, ready: map[string]bool{}, readyCh: make(chan struct{}, 64), loaded: map[string]uint64{}, loadedCh: make(chan struct{})}
+	n := &Node{opts: opts, ready: map[string]bool{}, loaded: map[string]uint64{}, workersCh: make(chan struct{})}
 	n.backgroundCtx, n.cancelBackground = context.WithCancel(context.Background())
 	n.log = slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	defer func() {
@@ -231,6 +231,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := n.deployStackFunctions(ctx, bundles); err != nil {
 		return nil, err
 	}
+	n.served = newServedView(n.registry)
 
 	workerCreds := n.srv.Credentials(bus.RoleWorker)
 	slotsPath := func(id string) string { return filepath.Join(dataDir, "run", id+".slots") }
@@ -278,11 +279,12 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.gw, err = gateway.New(gateway.Config{APIs: apis, Logger: n.log, Metrics: n.metrics, Resolver: registryResolver{n.registry}}, n.dispatcher)
+	n.gw, err = gateway.New(gateway.Config{APIs: apis, Logger: n.log, Metrics: n.metrics, Resolver: n.served}, n.dispatcher)
 	if err != nil {
 		return nil, err
 	}
 	n.serve(func() error { n.followAPIs(n.backgroundCtx, apisRev); return nil }, "API definitions")
+	n.serve(func() error { n.served.run(n.backgroundCtx, n.workerState); return nil }, "served registry view")
 	n.admin, err = admin.NewServer(admin.Config{
 		Tokens:   n.tokens,
 		Health:   n.health,
@@ -581,14 +583,6 @@ func gatewayAPIs(stack *stackfile.Stack) []gateway.API {
 	return apis
 }
 
-// registryResolver resolves route targets on the registry's current snapshot, picking a weighted
-// alias's version at random.
-type registryResolver struct{ reg *functions.Registry }
-
-func (r registryResolver) Resolve(function, qualifier string) (functions.Target, error) {
-	return r.reg.Snapshot().Target(function, qualifier, rand.Float64())
-}
-
 // onHeartbeat keeps the registry revision each worker has loaded.
 func (n *Node) onHeartbeat(m *nats.Msg) {
 	var hb bus.Heartbeat
@@ -599,43 +593,36 @@ func (n *Node) onHeartbeat(m *nats.Msg) {
 	defer n.readyMu.Unlock()
 	if n.loaded[hb.Worker] != hb.Loaded {
 		n.loaded[hb.Worker] = hb.Loaded
-		close(n.loadedCh)
-		n.loadedCh = make(chan struct{})
+		n.workersChanged()
 	}
 }
 
-// waitLoaded waits until every ready worker has loaded registry revision rev or a later one.
-func (n *Node) waitLoaded(ctx context.Context, rev uint64) error {
-	for {
-		n.readyMu.Lock()
-		behind := 0
-		for id := range n.ready {
-			if n.loaded[id] < rev {
-				behind++
-			}
-		}
-		changed := n.loadedCh
-		n.readyMu.Unlock()
-		if behind == 0 {
-			return nil
-		}
-		select {
-		case <-changed:
-		case <-n.readyCh:
-		case <-ctx.Done():
-			return fmt.Errorf("%d workers have not loaded registry revision %d: %w", behind, rev, ctx.Err())
+// workersChanged wakes whoever waits for a change of the workers' readiness or loaded revisions.
+// n.readyMu is held.
+func (n *Node) workersChanged() {
+	close(n.workersCh)
+	n.workersCh = make(chan struct{})
+}
+
+// workerState returns the lowest registry revision a ready worker has loaded (ok false when no
+// worker is ready), the number of ready workers, and a channel closed at the next change.
+func (n *Node) workerState() (minLoaded uint64, ready int, changed <-chan struct{}) {
+	n.readyMu.Lock()
+	defer n.readyMu.Unlock()
+	first := true
+	for id := range n.ready {
+		if l := n.loaded[id]; first || l < minLoaded {
+			minLoaded, first = l, false
 		}
 	}
+	return minLoaded, len(n.ready), n.workersCh
 }
 
 func (n *Node) markReady(id string) {
 	n.readyMu.Lock()
+	defer n.readyMu.Unlock()
 	n.ready[id] = true
-	n.readyMu.Unlock()
-	select {
-	case n.readyCh <- struct{}{}:
-	default:
-	}
+	n.workersChanged()
 }
 
 // workerExited forgets the worker's readiness and tells the gateways which invocations it took along.
@@ -643,6 +630,7 @@ func (n *Node) workerExited(id string, started, overdue []string, kept []schedul
 	n.readyMu.Lock()
 	delete(n.ready, id)
 	delete(n.loaded, id)
+	n.workersChanged()
 	n.readyMu.Unlock()
 	answers := make([]bus.Answer, len(kept))
 	for i, a := range kept {
@@ -655,24 +643,26 @@ func (n *Node) workerExited(id string, started, overdue []string, kept []schedul
 
 // readyWorkers counts workers that announced readiness (since their last start).
 func (n *Node) readyWorkers() int {
-	n.readyMu.Lock()
-	defer n.readyMu.Unlock()
-	return len(n.ready)
+	_, ready, _ := n.workerState()
+	return ready
 }
 
 func (n *Node) waitReady(ctx context.Context, want int, timeout time.Duration) error {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	for n.readyWorkers() < want {
+	for {
+		_, ready, changed := n.workerState()
+		if ready >= want {
+			return nil
+		}
 		select {
-		case <-n.readyCh:
+		case <-changed:
 		case <-deadline.C:
-			return fmt.Errorf("workers: only %d of %d ready after %s", n.readyWorkers(), want, timeout)
+			return fmt.Errorf("workers: only %d of %d ready after %s", ready, want, timeout)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
-	return nil
 }
 
 // GatewayAddr returns the gateway's listen address.
