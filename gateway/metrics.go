@@ -13,6 +13,7 @@ type metrics struct {
 	latency     *prometheus.HistogramVec
 	integration *prometheus.HistogramVec
 	throttled   *prometheus.CounterVec
+	wsOpen      prometheus.Gauge
 }
 
 // latencyBuckets span 100 µs to 30 s.
@@ -41,8 +42,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "gatehouse_throttled_total",
 			Help: "Invocations refused because the function was at its maximum concurrency.",
 		}, []string{"function"}),
+		wsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gatehouse_websocket_connections",
+			Help: "WebSocket connections open on this node.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.integration, m.throttled} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.integration, m.throttled, m.wsOpen} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -70,4 +75,12 @@ func (m *metrics) throttle(function string) {
 		return
 	}
 	m.throttled.WithLabelValues(function).Inc()
+}
+
+// wsConnections adds delta to the open WebSocket connections.
+func (m *metrics) wsConnections(delta float64) {
+	if m == nil {
+		return
+	}
+	m.wsOpen.Add(delta)
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,11 +14,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"gatehouse.dev/gatehouse/connections"
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/internal/sigv4"
 )
 
 // Defaults and limits.
@@ -59,6 +63,31 @@ type Config struct {
 	// Resolver, when set, resolves each route's target to a function version for every request; a
 	// target that does not resolve is answered 500. Without one, invocations name the function only.
 	Resolver Resolver
+	// NodeID names this node in the ids of the WebSocket connections it holds.
+	NodeID string
+	// Connections, when set, keeps a record of each WebSocket connection of this node.
+	Connections ConnectionStore
+	// Management performs @connections operations on any connection of the stack (its node may be
+	// another); default this node's own connections only.
+	Management ConnectionManager
+	// Verifier checks the AWS Signature Version 4 of @connections requests; without one they are all
+	// refused (403).
+	Verifier *sigv4.Verifier
+}
+
+// ConnectionStore keeps the records of this node's WebSocket connections: the connections package's
+// Store. The gateway keeps each connection's last activity in memory, where GET @connections reads it.
+type ConnectionStore interface {
+	Put(connections.Record) error
+	Delete(id string) error
+}
+
+// ConnectionManager performs the @connections operations: the connections package's Router, which
+// reaches a connection's node over the bus.
+type ConnectionManager interface {
+	Post(ctx context.Context, id string, data []byte) error
+	Get(ctx context.Context, id string) (connections.Record, error)
+	Delete(ctx context.Context, id string) error
 }
 
 // API is one HTTP API.
@@ -73,6 +102,9 @@ type API struct {
 	Stages []Stage
 	// Routes of the API, shared by its stages.
 	Routes []Route
+	// WebSocket, when set, makes this a WebSocket API: its route keys are $connect, $disconnect,
+	// $default and custom keys, and clients connect at a stage's root.
+	WebSocket *WebSocketSettings
 }
 
 // Stage is a deployment stage of an API.
@@ -88,8 +120,11 @@ type Route struct {
 	// Function is the function invoked: its name, optionally qualified as NAME:$LATEST, NAME:3 (a
 	// version) or NAME:alias.
 	Function string
-	// Timeout is the integration timeout; default DefaultIntegrationTimeout.
+	// Timeout is the integration timeout; default DefaultIntegrationTimeout
+	// (DefaultWSIntegrationTimeout on a WebSocket API).
 	Timeout time.Duration
+	// RouteResponse, on a WebSocket API, sends the function's body back to the client.
+	RouteResponse bool
 }
 
 // Server is the gateway. Create it with [New], serve with [Server.Serve], stop with [Server.Shutdown].
@@ -100,6 +135,7 @@ type Server struct {
 	metrics *metrics
 	app     *fiber.App
 	apis    atomic.Pointer[apiSet]
+	hub     wsHub
 }
 
 // apiSet is what the gateway serves: the APIs as declared, and compiled, most specific first.
@@ -112,8 +148,9 @@ type compiledAPI struct {
 	API
 	mount   string // without trailing "/"; "" for the root
 	stages  map[string]*Stage
-	table   *RouteTable
-	targets []target // by route index
+	table   *RouteTable // nil on a WebSocket API
+	targets []target    // by route index
+	ws      *wsAPI      // set on a WebSocket API
 }
 
 // target is a route's function, split into its name and qualifier.
@@ -176,7 +213,17 @@ func compileAPIs(apis []API) ([]*compiledAPI, error) {
 			ca.targets = append(ca.targets, target{name, qualifier})
 			if r.Timeout <= 0 {
 				ca.Routes[i].Timeout = DefaultIntegrationTimeout
+				if a.WebSocket != nil {
+					ca.Routes[i].Timeout = DefaultWSIntegrationTimeout
+				}
 			}
+		}
+		if a.WebSocket != nil {
+			if err := compileWebSocket(ca); err != nil {
+				return nil, err
+			}
+			out = append(out, ca)
+			continue
 		}
 		table, err := NewRouteTable(keys)
 		if err != nil {
@@ -209,8 +256,20 @@ func (s *Server) SetAPIs(apis []API) error {
 // Serve serves HTTP on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
 
-// Shutdown stops accepting connections and waits, until ctx ends, for requests in flight to finish.
-func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+// Shutdown stops accepting connections and waits, until ctx ends, for requests in flight to finish;
+// then it closes every WebSocket with 1001 (going away) and waits for their $disconnect.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.app.ShutdownWithContext(ctx)
+	s.hub.closeAll(websocket.CloseGoingAway, "Going away")
+	done := make(chan struct{})
+	go func() { s.hub.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = errors.Join(err, fmt.Errorf("gateway: %d WebSocket connections still closing: %w", s.hub.count(), ctx.Err()))
+	}
+	return err
+}
 
 // Gateway errors, each answered with API Gateway's status and body.
 var (
@@ -251,6 +310,16 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 	stage, rest := api.findStage(rest)
 	if stage == nil {
 		return errNotFound
+	}
+	if api.ws != nil {
+		if id, ok := isManagementPath(rest); ok {
+			l.route = "@connections"
+			return s.manage(c, api, id)
+		}
+		if rest != "/" {
+			return errNotFound
+		}
+		return s.upgrade(c, api, stage, l, now)
 	}
 	idx, params, ok := api.table.Match(c.Method(), rest)
 	if !ok {
@@ -418,6 +487,16 @@ func (s *Server) RouteURLs(base string) []string {
 			prefix := strings.TrimSuffix(a.Mount, "/")
 			if st.Name != DefaultStage {
 				prefix += "/" + st.Name
+			}
+			if a.WebSocket != nil {
+				keys := make([]string, len(a.Routes))
+				for i, r := range a.Routes {
+					keys[i] = r.Key + " → " + r.Function
+				}
+				ws := "ws" + strings.TrimPrefix(base, "http")
+				lines = append(lines, fmt.Sprintf("%-7s %s%s  (%s)%s", "WS", ws, cmp.Or(prefix, "/"), strings.Join(keys, ", "), host),
+					fmt.Sprintf("%-7s %s%s/@connections/{connectionId}%s", "POST", base, prefix, host))
+				continue
 			}
 			for _, r := range a.Routes {
 				method, path, ok := strings.Cut(r.Key, " ")

@@ -16,11 +16,21 @@ import (
 // apiRecord is how an API is stored in the stack's API definitions (internal/apistore), which every
 // gateway of the stack serves.
 type apiRecord struct {
-	ID     string        `json:"id"`
-	Host   string        `json:"host,omitempty"`
-	Mount  string        `json:"mount,omitempty"`
-	Stages []stageRecord `json:"stages"`
-	Routes []routeRecord `json:"routes"`
+	ID        string           `json:"id"`
+	Host      string           `json:"host,omitempty"`
+	Mount     string           `json:"mount,omitempty"`
+	Stages    []stageRecord    `json:"stages"`
+	Routes    []routeRecord    `json:"routes"`
+	WebSocket *webSocketRecord `json:"webSocket,omitempty"`
+}
+
+// webSocketRecord holds a WebSocket API's settings.
+type webSocketRecord struct {
+	RouteSelectionExpression string `json:"routeSelectionExpression"`
+	MaxMessageBytes          int    `json:"maxMessageBytes"`
+	IdleTimeoutMs            int64  `json:"idleTimeoutMs"`
+	MaxDurationMs            int64  `json:"maxDurationMs"`
+	SendQueue                int    `json:"sendQueue"`
 }
 
 type stageRecord struct {
@@ -32,18 +42,23 @@ type routeRecord struct {
 	Key      string `json:"key"`
 	Function string `json:"function"`
 	// TimeoutMs is the integration timeout in milliseconds.
-	TimeoutMs int64 `json:"timeoutMs"`
+	TimeoutMs     int64 `json:"timeoutMs"`
+	RouteResponse bool  `json:"routeResponse,omitempty"`
 }
 
 func encodeAPIs(apis []gateway.API) (json.RawMessage, error) {
 	recs := make([]apiRecord, 0, len(apis))
 	for _, a := range apis {
 		r := apiRecord{ID: a.ID, Host: a.Host, Mount: a.Mount, Stages: []stageRecord{}, Routes: []routeRecord{}}
+		if w := a.WebSocket; w != nil {
+			r.WebSocket = &webSocketRecord{RouteSelectionExpression: w.RouteSelectionExpression, MaxMessageBytes: w.MaxMessageBytes,
+				IdleTimeoutMs: w.IdleTimeout.Milliseconds(), MaxDurationMs: w.MaxDuration.Milliseconds(), SendQueue: w.SendQueue}
+		}
 		for _, st := range a.Stages {
 			r.Stages = append(r.Stages, stageRecord{Name: st.Name, Variables: st.Variables})
 		}
 		for _, rt := range a.Routes {
-			r.Routes = append(r.Routes, routeRecord{Key: rt.Key, Function: rt.Function, TimeoutMs: rt.Timeout.Milliseconds()})
+			r.Routes = append(r.Routes, routeRecord{Key: rt.Key, Function: rt.Function, TimeoutMs: rt.Timeout.Milliseconds(), RouteResponse: rt.RouteResponse})
 		}
 		recs = append(recs, r)
 	}
@@ -58,11 +73,15 @@ func decodeAPIs(b json.RawMessage) ([]gateway.API, error) {
 	apis := make([]gateway.API, 0, len(recs))
 	for _, r := range recs {
 		a := gateway.API{ID: r.ID, Host: r.Host, Mount: r.Mount}
+		if w := r.WebSocket; w != nil {
+			a.WebSocket = &gateway.WebSocketSettings{RouteSelectionExpression: w.RouteSelectionExpression, MaxMessageBytes: w.MaxMessageBytes,
+				IdleTimeout: time.Duration(w.IdleTimeoutMs) * time.Millisecond, MaxDuration: time.Duration(w.MaxDurationMs) * time.Millisecond, SendQueue: w.SendQueue}
+		}
 		for _, st := range r.Stages {
 			a.Stages = append(a.Stages, gateway.Stage{Name: st.Name, Variables: st.Variables})
 		}
 		for _, rt := range r.Routes {
-			a.Routes = append(a.Routes, gateway.Route{Key: rt.Key, Function: rt.Function, Timeout: time.Duration(rt.TimeoutMs) * time.Millisecond})
+			a.Routes = append(a.Routes, gateway.Route{Key: rt.Key, Function: rt.Function, Timeout: time.Duration(rt.TimeoutMs) * time.Millisecond, RouteResponse: rt.RouteResponse})
 		}
 		apis = append(apis, a)
 	}

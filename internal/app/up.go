@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"gatehouse.dev/gatehouse/connections"
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/gateway"
 	"gatehouse.dev/gatehouse/internal/admin"
@@ -91,7 +92,13 @@ type Node struct {
 	backgroundCtx    context.Context
 	cancelBackground context.CancelFunc
 	logs             *logstream.Reader
-	audit            *admin.Audit
+	// nodeID names this node in its WebSocket connection ids; conns holds their records; router
+	// performs @connections operations on any node's connections.
+	nodeID  string
+	conns   *connections.Store
+	router  *connections.Router
+	gwLocal *gatewayLocal
+	audit   *admin.Audit
 	// cancelRegistry stops the registry's watch; registryDone is closed when it has stopped.
 	cancelRegistry context.CancelFunc
 	registryDone   chan struct{}
@@ -279,8 +286,20 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.gw, err = gateway.New(gateway.Config{APIs: apis, Logger: n.log, Metrics: n.metrics, Resolver: n.served}, n.dispatcher)
+	if err := n.openConnections(); err != nil {
+		return nil, err
+	}
+	sig, err := verifier(stack)
 	if err != nil {
+		return nil, err
+	}
+	n.gw, err = gateway.New(gateway.Config{APIs: apis, Logger: n.log, Metrics: n.metrics, Resolver: n.served,
+		NodeID: n.nodeID, Connections: n.conns, Management: n.router, Verifier: sig}, n.dispatcher)
+	if err != nil {
+		return nil, err
+	}
+	n.gwLocal.gw = n.gw
+	if err := n.router.Serve(); err != nil {
 		return nil, err
 	}
 	n.serve(func() error { n.followAPIs(n.backgroundCtx, apisRev); return nil }, "API definitions")
@@ -541,6 +560,9 @@ func bundleDigest(b *functions.Bundle) string {
 // in the stack file.
 func checkRouteKeys(stack *stackfile.Stack) error {
 	for name, a := range stack.APIs {
+		if a.WebSocket != nil {
+			continue // the stack file checks WebSocket route keys itself
+		}
 		for _, r := range a.Routes {
 			if _, err := gateway.NewRouteTable([]string{r.Key}); err != nil {
 				return fmt.Errorf("%s:%d: apis.%s.routes: %w", stack.File, r.Line, name, err)
@@ -567,6 +589,15 @@ func gatewayAPIs(stack *stackfile.Stack) []gateway.API {
 	for _, name := range names {
 		a := stack.APIs[name]
 		ga := gateway.API{ID: name, Host: a.Host, Mount: a.Mount}
+		if w := a.WebSocket; w != nil {
+			ga.WebSocket = &gateway.WebSocketSettings{
+				RouteSelectionExpression: a.RouteSelectionExpression,
+				MaxMessageBytes:          w.MaxMessageBytes,
+				IdleTimeout:              w.IdleTimeout,
+				MaxDuration:              w.MaxConnectionDuration,
+				SendQueue:                w.SendQueue,
+			}
+		}
 		stageNames := make([]string, 0, len(a.Stages))
 		for sn := range a.Stages {
 			stageNames = append(stageNames, sn)
@@ -576,7 +607,7 @@ func gatewayAPIs(stack *stackfile.Stack) []gateway.API {
 			ga.Stages = append(ga.Stages, gateway.Stage{Name: sn, Variables: a.Stages[sn].Variables})
 		}
 		for _, r := range a.Routes {
-			ga.Routes = append(ga.Routes, gateway.Route{Key: r.Key, Function: r.Integration.Target, Timeout: r.Integration.Timeout})
+			ga.Routes = append(ga.Routes, gateway.Route{Key: r.Key, Function: r.Integration.Target, Timeout: r.Integration.Timeout, RouteResponse: r.RouteResponse})
 		}
 		apis = append(apis, ga)
 	}
@@ -705,6 +736,12 @@ func (n *Node) Stop(ctx context.Context) error {
 			}
 		}
 		n.serveWG.Wait()
+		if n.router != nil {
+			n.router.Close()
+		}
+		if n.conns != nil {
+			errs = append(errs, n.conns.Close())
+		}
 		if n.dispatcher != nil {
 			n.dispatcher.Close()
 		}

@@ -114,9 +114,11 @@ func (s *Server) users() []*server.User {
 		},
 		{
 			Username: s.creds[RoleGateway].User, Password: s.creds[RoleGateway].Password,
+			// Gateways invoke functions, and perform and answer operations on WebSocket connections.
 			Permissions: &server.Permissions{
-				Publish:   &server.SubjectPermission{Allow: []string{s.subj.AnyWorkerInvoke()}},
-				Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>", s.subj.WorkerGone(), s.subj.WorkerHeartbeat()}},
+				Publish:   &server.SubjectPermission{Allow: []string{s.subj.AnyWorkerInvoke(), s.subj.AnyConnection()}},
+				Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>", s.subj.WorkerGone(), s.subj.WorkerHeartbeat(), s.subj.AnyConnection()}},
+				Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: time.Minute},
 			},
 		},
 		{
@@ -133,7 +135,7 @@ func (s *Server) users() []*server.User {
 // workerPublishes is what a worker may publish: readiness, heartbeats, the configured subjects, and
 // the JetStream requests that read the streams in WorkerReads.
 func (s *Server) workerPublishes() []string {
-	allow := []string{s.subj.WorkerReady(), s.subj.WorkerHeartbeat()}
+	allow := []string{s.subj.WorkerReady(), s.subj.WorkerHeartbeat(), s.subj.AnyConnection()}
 	allow = append(allow, s.cfg.WorkerPublishes...)
 	for _, stream := range s.cfg.WorkerReads {
 		allow = append(allow,

@@ -52,6 +52,16 @@ func (s Subjects) WorkerReady() string { return s.prefix + "worker.ready" }
 // WorkerGone is where the supervisor reports a worker process that exited or was killed.
 func (s Subjects) WorkerGone() string { return s.prefix + "worker.gone" }
 
+// Connection is the subject on which node performs op ("post", "get" or "delete") on one of the
+// WebSocket connections it holds.
+func (s Subjects) Connection(node, op string) string { return s.prefix + "conn." + node + "." + op }
+
+// NodeConnections matches the connection operations addressed to node.
+func (s Subjects) NodeConnections(node string) string { return s.prefix + "conn." + node + ".*" }
+
+// AnyConnection matches the connection operations addressed to any node.
+func (s Subjects) AnyConnection() string { return s.prefix + "conn.*.*" }
+
 // ValidToken reports whether s can be used as one subject token: 1 to 128 characters of letters, digits,
 // '-' and '_'.
 func ValidToken(s string) error {

@@ -1,5 +1,6 @@
 // Package stackfile parses and validates Gatehouse stack files (gatehouse.yaml): the functions of a
-// stack, their sources and limits, and the HTTP APIs, stages and routes that reach them.
+// stack, their sources and limits, the HTTP and WebSocket APIs, stages and routes that reach them,
+// and the access keys that sign calls to the stack's management endpoints.
 //
 // Only the wiring (internal/app) imports it: it turns a [Stack] into the configuration of each
 // package. The format is documented for users in docs/stack-file.md.
@@ -12,9 +13,12 @@
 //	gatehouse.yaml:7:14: functions.hello.timeout: "3x" is not a duration (want e.g. 3s or 500ms)
 //
 // Problems are found in this order: YAML syntax; the schema version; structure (unknown keys, wrong
-// types, missing required keys, sources that do not exist), in file order; then values (ranges,
-// names, references between functions and routes), functions before APIs. Fix the reported
-// problem and run again to see the next one.
+// types, missing required keys, sources that do not exist, environment variables named by
+// secretFromEnv that are not set), in file order; then values (ranges, names, references between
+// functions and routes): the stack name, iam, functions, then APIs. Fix the reported problem and
+// run again to see the next one.
+//
+// No message quotes an access key's secret.
 package stackfile
 
 import (
@@ -32,6 +36,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -45,8 +50,8 @@ import (
 // SchemaVersion is the only stack file schema version this package reads (`version: 1`).
 const SchemaVersion = 1
 
-// Limits and defaults. Where they mirror AWS Lambda or Amazon API Gateway HTTP APIs the values are
-// the same, so a stack that runs here fits there too.
+// Limits and defaults. Where they mirror AWS Lambda or Amazon API Gateway the values are the same,
+// so a stack that runs here fits there too.
 const (
 	// MaxFileSize is the largest stack file accepted, in bytes (1 MiB).
 	MaxFileSize = 1 << 20
@@ -90,7 +95,7 @@ const (
 	// MaxRoutesPerAPI bounds the routes of one API, as in API Gateway.
 	MaxRoutesPerAPI = 300
 
-	// APITypeHTTP is the only API type served for now; APITypeWebSocket is recognised and refused.
+	// APITypeHTTP and APITypeWebSocket are the API types (`type:`).
 	APITypeHTTP      = "http"
 	APITypeWebSocket = "websocket"
 
@@ -104,6 +109,73 @@ const (
 	DefaultIntegrationTimeout = 30 * time.Second
 	MinIntegrationTimeout     = 50 * time.Millisecond
 	MaxIntegrationTimeout     = 30 * time.Second
+)
+
+// WebSocket APIs. The defaults are Amazon API Gateway's WebSocket limits.
+const (
+	// RouteConnect, RouteDisconnect and RouteDefault are the predefined WebSocket route keys; every
+	// other key is a custom route key, which must not start with "$".
+	RouteConnect    = "$connect"
+	RouteDisconnect = "$disconnect"
+	RouteDefault    = "$default"
+	// MaxWSRouteKeyLength bounds a custom WebSocket route key, in characters.
+	MaxWSRouteKeyLength = 128
+
+	// DefaultRouteSelectionExpression is a WebSocket API's `routeSelectionExpression:` when omitted:
+	// the route key is the `action` field of each JSON message.
+	DefaultRouteSelectionExpression = "$request.body.action"
+	// RouteSelectionBodyPrefix starts every route selection expression that selects a field of the
+	// JSON message: "$request.body." followed by dot-separated names.
+	RouteSelectionBodyPrefix = "$request.body."
+	// RouteSelectionAlwaysDefault is the route selection expression that sends every message to the
+	// $default route (a literal "$default", escaped as in API Gateway).
+	RouteSelectionAlwaysDefault = `\$default`
+
+	// DefaultWSIntegrationTimeout, MinWSIntegrationTimeout and MaxWSIntegrationTimeout bound a
+	// WebSocket route's integration `timeout:`, as for API Gateway WebSocket APIs.
+	DefaultWSIntegrationTimeout = 29 * time.Second
+	MinWSIntegrationTimeout     = 50 * time.Millisecond
+	MaxWSIntegrationTimeout     = 29 * time.Second
+
+	// DefaultMaxMessageBytes, MinMaxMessageBytes and MaxMaxMessageBytes bound `maxMessageBytes:`,
+	// the largest message a client may send (128 KiB by default, as in API Gateway).
+	DefaultMaxMessageBytes = 128 << 10
+	MinMaxMessageBytes     = 1 << 10
+	MaxMaxMessageBytes     = 16 << 20
+	// DefaultMaxFrameBytes and MinMaxFrameBytes bound `maxFrameBytes:`, the largest WebSocket frame a
+	// client may send (32 KiB by default, as in API Gateway); it is at most maxMessageBytes, and
+	// defaults to maxMessageBytes when that is smaller than DefaultMaxFrameBytes.
+	DefaultMaxFrameBytes = 32 << 10
+	MinMaxFrameBytes     = 1 << 10
+	// DefaultWSIdleTimeout, MinWSIdleTimeout and MaxWSIdleTimeout bound `idleTimeout:`, how long a
+	// connection may carry no message before it is closed.
+	DefaultWSIdleTimeout = 10 * time.Minute
+	MinWSIdleTimeout     = time.Second
+	MaxWSIdleTimeout     = 2 * time.Hour
+	// DefaultMaxConnectionDuration, MinMaxConnectionDuration and MaxMaxConnectionDuration bound
+	// `maxConnectionDuration:`, how long a connection may stay open at all.
+	DefaultMaxConnectionDuration = 2 * time.Hour
+	MinMaxConnectionDuration     = time.Second
+	MaxMaxConnectionDuration     = 24 * time.Hour
+	// DefaultSendQueue, MinSendQueue and MaxSendQueue bound `sendQueue:`, the messages queued for one
+	// connection before a client too slow to read them is disconnected.
+	DefaultSendQueue = 256
+	MinSendQueue     = 1
+	MaxSendQueue     = 65536
+)
+
+// Access keys (`iam:`).
+const (
+	// DefaultRegion is `iam.region:` when omitted.
+	DefaultRegion = "us-east-1"
+	// MaxRegionLength bounds `iam.region:`.
+	MaxRegionLength = 32
+	// MinAccessKeyIDLength and MaxAccessKeyIDLength bound an access key ID ([A-Z0-9]).
+	MinAccessKeyIDLength = 16
+	MaxAccessKeyIDLength = 128
+	// MinSecretLength and MaxSecretLength bound a secret access key, in characters.
+	MinSecretLength = 16
+	MaxSecretLength = 128
 )
 
 // Stack is a parsed and validated stack file. [Parse] fills every default, so no field holds a
@@ -125,6 +197,39 @@ type Stack struct {
 	Functions map[string]Function
 	// APIs are the APIs of the stack (`apis:`), by name; at least one.
 	APIs map[string]API
+	// IAM holds the access keys of the stack (`iam:`).
+	IAM IAM
+}
+
+// IAM is the stack's `iam:` section: the access keys that may sign requests to the stack's
+// management endpoints, such as a WebSocket API's @connections, with AWS Signature Version 4.
+type IAM struct {
+	// Region is the region requests are signed for (`region:`, default DefaultRegion): lower-case
+	// letters, digits and -, at most MaxRegionLength characters, such as "eu-west-1".
+	Region string
+	// AccessKeys are the access keys (`accessKeys:`) in file order; nil when there are none.
+	// Their IDs are distinct.
+	AccessKeys []AccessKey
+}
+
+// AccessKey is one entry of `iam.accessKeys:`.
+type AccessKey struct {
+	// ID is the access key ID (`id:`, required): MinAccessKeyIDLength..MaxAccessKeyIDLength
+	// upper-case letters and digits, such as "AKIAIOSFODNN7EXAMPLE".
+	ID string
+	// Secret is the secret access key: from `secret:`, or the value of the environment variable
+	// named by `secretFromEnv:`, read by Parse. MinSecretLength..MaxSecretLength printable ASCII
+	// characters without spaces. It never appears in an error message.
+	Secret string
+}
+
+// String returns the key's ID without the secret, so that printing an AccessKey (or a Stack) with
+// %v or %s never shows the secret.
+func (k AccessKey) String() string { return "{ID:" + k.ID + " Secret:<hidden>}" }
+
+// GoString is String for %#v.
+func (k AccessKey) GoString() string {
+	return "stackfile.AccessKey{ID:" + strconv.Quote(k.ID) + ", Secret:<hidden>}"
 }
 
 // Function is one entry of `functions:`.
@@ -183,7 +288,7 @@ func (k SourceKind) String() string {
 type API struct {
 	// Name is the map key: [A-Za-z0-9_-]{1,128}.
 	Name string
-	// Type is the API type (`type:`, required): APITypeHTTP.
+	// Type is the API type (`type:`, required): APITypeHTTP or APITypeWebSocket.
 	Type string
 	// Mount is the path prefix the API is served under (`mount:`, default DefaultMount): "/" or
 	// literal segments such as "/shop/v1", without a trailing "/".
@@ -197,6 +302,36 @@ type API struct {
 	// Routes are the API's routes (`routes:`) in file order; at least one, at most
 	// MaxRoutesPerAPI.
 	Routes []Route
+	// RouteSelectionExpression picks the route of each message of a WebSocket API
+	// (`routeSelectionExpression:`, default DefaultRouteSelectionExpression):
+	// RouteSelectionBodyPrefix followed by dot-separated names of letters, digits and _ (such as
+	// "$request.body.action" or "$request.body.meta.type"), or RouteSelectionAlwaysDefault. "" for
+	// HTTP APIs.
+	RouteSelectionExpression string
+	// WebSocket holds the connection limits of a WebSocket API (`limits:`), every default filled;
+	// nil for HTTP APIs.
+	WebSocket *WebSocketLimits
+}
+
+// WebSocketLimits is a WebSocket API's `limits:`.
+type WebSocketLimits struct {
+	// MaxMessageBytes is the largest message a client may send, in bytes (`maxMessageBytes:`),
+	// MinMaxMessageBytes..MaxMaxMessageBytes, default DefaultMaxMessageBytes.
+	MaxMessageBytes int
+	// MaxFrameBytes is the largest frame a client may send, in bytes (`maxFrameBytes:`),
+	// MinMaxFrameBytes..MaxMessageBytes, default the smaller of DefaultMaxFrameBytes and
+	// MaxMessageBytes.
+	MaxFrameBytes int
+	// IdleTimeout is how long a connection may carry no message before it is closed
+	// (`idleTimeout:`), MinWSIdleTimeout..MaxWSIdleTimeout, default DefaultWSIdleTimeout.
+	IdleTimeout time.Duration
+	// MaxConnectionDuration is how long a connection may stay open (`maxConnectionDuration:`),
+	// MinMaxConnectionDuration..MaxMaxConnectionDuration, default DefaultMaxConnectionDuration.
+	MaxConnectionDuration time.Duration
+	// SendQueue is the number of messages queued for one connection before a client that does not
+	// read them fast enough is disconnected (`sendQueue:`), MinSendQueue..MaxSendQueue, default
+	// DefaultSendQueue.
+	SendQueue int
 }
 
 // Stage is one entry of an API's `stages:`.
@@ -210,11 +345,17 @@ type Stage struct {
 
 // Route is one entry of an API's `routes:`.
 type Route struct {
-	// Key is the map key: "$default" or "METHOD /path". Only its shape is checked here (upper-case
-	// method word, one space, a path starting with "/"); the gateway checks it precisely.
+	// Key is the map key. In an HTTP API: "$default" or "METHOD /path"; only its shape is checked
+	// here (upper-case method word, one space, a path starting with "/"), the gateway checks it
+	// precisely. In a WebSocket API: RouteConnect, RouteDisconnect, RouteDefault or a custom key of
+	// 1..MaxWSRouteKeyLength characters that does not start with "$".
 	Key string
 	// Integration is where the route sends requests.
 	Integration Integration
+	// RouteResponse makes a WebSocket route two-way (`routeResponse:`, default false): the body of
+	// the function's response is sent back to the client that sent the message. Always false in
+	// HTTP APIs and on the $connect and $disconnect routes.
+	RouteResponse bool
 	// Line is the line of the route key in the stack file (0 when not read from a file), for
 	// later error messages.
 	Line int
@@ -228,10 +369,13 @@ type Integration struct {
 	// Target is the name of a function of the stack (`target:`, or the shorthand's `function:`),
 	// optionally qualified as in Lambda: NAME:$LATEST, NAME:3 (a version) or NAME:prod (an alias).
 	Target string
-	// PayloadFormatVersion is PayloadFormat2 (`payloadFormatVersion:`, the default).
+	// PayloadFormatVersion is PayloadFormat2 (`payloadFormatVersion:`, the default) in HTTP APIs,
+	// and "" in WebSocket APIs, whose events have a format of their own.
 	PayloadFormatVersion string
-	// Timeout is the integration timeout (`timeout:`),
-	// MinIntegrationTimeout..MaxIntegrationTimeout, default DefaultIntegrationTimeout.
+	// Timeout is the integration timeout (`timeout:`): in HTTP APIs
+	// MinIntegrationTimeout..MaxIntegrationTimeout, default DefaultIntegrationTimeout; in
+	// WebSocket APIs MinWSIntegrationTimeout..MaxWSIntegrationTimeout, default
+	// DefaultWSIntegrationTimeout.
 	Timeout time.Duration
 }
 
@@ -300,7 +444,8 @@ func readError(path, doing string, err error) *Error {
 
 // Parse parses and validates a stack file held in data. name is used in error messages and as
 // Stack.File; dir is the directory relative paths are resolved against (made absolute; "" is the
-// working directory). Parse stats every function source to decide its Kind. Errors are [*Error].
+// working directory). Parse stats every function source to decide its Kind, and reads the
+// environment variables that access keys name in secretFromEnv. Errors are [*Error].
 func Parse(name string, data []byte, dir string) (*Stack, error) {
 	if name == "" {
 		name = "<stack>"
@@ -836,7 +981,7 @@ func (d *decoder) stack(root ast.Node) (*Stack, order, error) {
 	}
 	if v, _, err := d.resolve(nil, root); err == nil {
 		if _, ok := v.(*ast.MappingNode); !ok {
-			return nil, ord, d.errAt(root, nil, "a stack file is a mapping of version, name, functions and apis; got %s", describe(v))
+			return nil, ord, d.errAt(root, nil, "a stack file is a mapping of version, name, functions, apis and iam; got %s", describe(v))
 		}
 	}
 	es, err := d.entries(nil, root)
@@ -857,11 +1002,12 @@ func (d *decoder) stack(root ast.Node) (*Stack, order, error) {
 		return nil, ord, d.errAt(ve.val, []string{"version"},
 			"version %d is not supported; this Gatehouse reads version %d", version, SchemaVersion)
 	}
-	f, err := d.byKey(nil, es, []string{"version", "name", "functions", "apis"})
+	f, err := d.byKey(nil, es, []string{"version", "name", "functions", "apis", "iam"})
 	if err != nil {
 		return nil, ord, err
 	}
-	s := &Stack{Version: version, Name: DefaultStackName, Functions: map[string]Function{}, APIs: map[string]API{}}
+	s := &Stack{Version: version, Name: DefaultStackName, Functions: map[string]Function{}, APIs: map[string]API{},
+		IAM: IAM{Region: DefaultRegion}}
 	if e, ok := f["name"]; ok {
 		if s.Name, err = d.str([]string{"name"}, e.val); err != nil {
 			return nil, ord, err
@@ -895,8 +1041,170 @@ func (d *decoder) stack(root ast.Node) (*Stack, order, error) {
 			ord.apis = append(ord.apis, api.Name)
 		}
 	}
+	if e, ok := f["iam"]; ok {
+		if s.IAM, err = d.iam(e.val); err != nil {
+			return nil, ord, err
+		}
+	}
 	return s, ord, nil
 }
+
+func (d *decoder) iam(n ast.Node) (IAM, error) {
+	path := []string{"iam"}
+	out := IAM{Region: DefaultRegion}
+	f, err := d.fields(path, n, "region", "accessKeys")
+	if err != nil {
+		return out, err
+	}
+	if e, ok := f["region"]; ok {
+		if out.Region, err = d.str(sub(path, "region"), e.val); err != nil {
+			return out, err
+		}
+	}
+	e, ok := f["accessKeys"]
+	if !ok {
+		return out, nil
+	}
+	keysPath := sub(path, "accessKeys")
+	items, err := d.list(keysPath, e.val)
+	if err != nil {
+		return out, err
+	}
+	for i, item := range items {
+		k, err := d.accessKey(sub(keysPath, index(i)), item)
+		if err != nil {
+			return out, err
+		}
+		out.AccessKeys = append(out.AccessKeys, k)
+	}
+	return out, nil
+}
+
+func (d *decoder) accessKey(path []string, n ast.Node) (AccessKey, error) {
+	var k AccessKey
+	v, _, err := d.resolve(path, n)
+	if err != nil {
+		return k, err
+	}
+	if _, ok := v.(*ast.MappingNode); !ok {
+		// Not describe(v): a string here may well be a secret.
+		return k, d.errAt(n, path, "want a mapping of id and secret (or secretFromEnv), got %s", kind(v))
+	}
+	f, err := d.fields(path, n, "id", "secret", "secretFromEnv")
+	if err != nil {
+		return k, err
+	}
+	ie, ok := f["id"]
+	if !ok {
+		return k, d.errAt(n, sub(path, "id"), "required: the access key ID, such as AKIAIOSFODNN7EXAMPLE")
+	}
+	if k.ID, err = d.str(sub(path, "id"), ie.val); err != nil {
+		return k, err
+	}
+	se, hasSecret := f["secret"]
+	ee, hasEnv := f["secretFromEnv"]
+	switch {
+	case hasSecret && hasEnv:
+		return k, d.errAt(ee.keyAt, path, "give either secret or secretFromEnv, not both")
+	case hasSecret:
+		k.Secret, err = d.secret(sub(path, "secret"), se.val)
+		return k, err
+	case hasEnv:
+		envPath := sub(path, "secretFromEnv")
+		name, err := d.str(envPath, ee.val)
+		if err != nil {
+			return k, err
+		}
+		if !validEnvName(name) {
+			return k, d.errAt(ee.val, envPath, "%s is not an environment variable name: want letters, digits and _, not starting with a digit", yamlnode.QuoteShort(name))
+		}
+		secret, _ := os.LookupEnv(name)
+		if secret == "" {
+			return k, d.errAt(ee.val, envPath, "the environment variable %s is not set or empty; set it to the secret access key", name)
+		}
+		if msg := checkSecret(secret); msg != "" {
+			return k, d.errAt(ee.val, envPath, "the secret in the environment variable %s %s", name, msg)
+		}
+		k.Secret = secret
+		return k, nil
+	}
+	return k, d.errAt(n, path, "the access key has no secret: add secretFromEnv: VARIABLE (or secret: …)")
+}
+
+// secret decodes a secret access key as str does, without quoting the value in any message.
+func (d *decoder) secret(path []string, n ast.Node) (string, error) {
+	v, tagged, err := d.resolve(path, n)
+	if err != nil {
+		return "", err
+	}
+	switch v.(type) {
+	case *ast.StringNode, *ast.LiteralNode:
+		s, _ := yamlnode.ScalarText(v)
+		return s, nil
+	}
+	s, ok := yamlnode.ScalarText(v)
+	switch {
+	case ok && tagged:
+		return s, nil
+	case ok:
+		return "", d.errAt(n, path, "want a string, got %s (quote it; the value is not shown)", kind(v))
+	}
+	return "", d.errAt(n, path, "want a string, got %s", kind(v))
+}
+
+// kind names the kind of a resolved value without quoting it.
+func kind(n ast.Node) string {
+	switch n.(type) {
+	case nil, *ast.NullNode:
+		return "nothing (null)"
+	case *ast.StringNode, *ast.LiteralNode:
+		return "a string"
+	case *ast.IntegerNode, *ast.FloatNode, *ast.InfinityNode, *ast.NanNode:
+		return "a number"
+	case *ast.BoolNode:
+		return "a boolean"
+	case *ast.MappingNode:
+		return "a mapping"
+	case *ast.SequenceNode:
+		return "a list"
+	}
+	return "a " + n.Type().YAMLName()
+}
+
+// list returns the items of the sequence written at n (none for null), as written.
+func (d *decoder) list(path []string, n ast.Node) ([]ast.Node, error) {
+	v, _, err := d.resolve(path, n)
+	if err != nil || v == nil {
+		return nil, err
+	}
+	seq, ok := v.(*ast.SequenceNode)
+	if !ok || seq == nil {
+		return nil, d.typeError(path, n, v, "a list")
+	}
+	if d.decoded += len(seq.Values); d.decoded > maxDecodedEntries {
+		return nil, d.errAt(n, path, "the file expands (through aliases) to more than %d keys", maxDecodedEntries)
+	}
+	return seq.Values, nil
+}
+
+// boolean decodes true or false.
+func (d *decoder) boolean(path []string, n ast.Node) (bool, error) {
+	v, _, err := d.resolve(path, n)
+	if err != nil {
+		return false, err
+	}
+	if b, ok := v.(*ast.BoolNode); ok && b != nil {
+		return b.Value, nil
+	}
+	return false, d.typeError(path, n, v, "true or false")
+}
+
+// indexMark starts the path segment of a list index (see index); a map key cannot hold it in
+// practice.
+const indexMark = "\x00#"
+
+// index returns the path segment of the i-th item of a list; formatPath writes it as [i].
+func index(i int) string { return indexMark + strconv.Itoa(i) }
 
 func (d *decoder) function(fe entry) (Function, error) {
 	path := []string{"functions", fe.key}
@@ -999,16 +1307,37 @@ func (d *decoder) source(fn *Function, path []string, n ast.Node) error {
 func (d *decoder) api(ae entry) (API, error) {
 	path := []string{"apis", ae.key}
 	api := API{Name: ae.key, Mount: DefaultMount, Stages: map[string]Stage{}}
-	f, err := d.fields(path, ae.val, "type", "mount", "host", "stages", "routes")
+	f, err := d.fields(path, ae.val, "type", "mount", "host", "stages", "routes", "routeSelectionExpression", "limits")
 	if err != nil {
 		return api, err
 	}
 	te, ok := f["type"]
 	if !ok {
-		return api, d.errAt(ae.keyAt, sub(path, "type"), "required: %q", APITypeHTTP)
+		return api, d.errAt(ae.keyAt, sub(path, "type"), "required: %q or %q", APITypeHTTP, APITypeWebSocket)
 	}
 	if api.Type, err = d.str(sub(path, "type"), te.val); err != nil {
 		return api, err
+	}
+	ws := api.Type == APITypeWebSocket
+	for _, k := range []string{"routeSelectionExpression", "limits"} {
+		if e, ok := f[k]; ok && api.Type == APITypeHTTP {
+			return api, d.errAt(e.keyAt, sub(path, k), "%s", onlyWebSocket)
+		}
+	}
+	if ws {
+		api.RouteSelectionExpression = DefaultRouteSelectionExpression
+		if e, ok := f["routeSelectionExpression"]; ok {
+			if api.RouteSelectionExpression, err = d.str(sub(path, "routeSelectionExpression"), e.val); err != nil {
+				return api, err
+			}
+		}
+		var le ast.Node
+		if e, ok := f["limits"]; ok {
+			le = e.val
+		}
+		if api.WebSocket, err = d.wsLimits(sub(path, "limits"), le); err != nil {
+			return api, err
+		}
 	}
 	if e, ok := f["mount"]; ok {
 		if api.Mount, err = d.str(sub(path, "mount"), e.val); err != nil {
@@ -1048,7 +1377,7 @@ func (d *decoder) api(ae entry) (API, error) {
 			if i == MaxRoutesPerAPI {
 				return api, d.errAt(re.keyAt, routesPath, "more than %d routes in one API", MaxRoutesPerAPI)
 			}
-			r, err := d.route(sub(routesPath, re.key), re)
+			r, err := d.route(sub(routesPath, re.key), re, api.Type)
 			if err != nil {
 				return api, err
 			}
@@ -1082,21 +1411,78 @@ func (d *decoder) stage(path []string, se entry) (Stage, error) {
 	return st, nil
 }
 
-func (d *decoder) route(path []string, re entry) (Route, error) {
+// onlyWebSocket is the message for WebSocket keys in an HTTP API.
+const onlyWebSocket = "only for websocket APIs (type: websocket); remove it from this http API"
+
+// wsLimits decodes a WebSocket API's limits (n may be nil) and fills the defaults.
+func (d *decoder) wsLimits(path []string, n ast.Node) (*WebSocketLimits, error) {
+	l := &WebSocketLimits{
+		MaxMessageBytes:       DefaultMaxMessageBytes,
+		IdleTimeout:           DefaultWSIdleTimeout,
+		MaxConnectionDuration: DefaultMaxConnectionDuration,
+		SendQueue:             DefaultSendQueue,
+	}
+	f, err := d.fields(path, n, "maxMessageBytes", "maxFrameBytes", "idleTimeout", "maxConnectionDuration", "sendQueue")
+	if err != nil {
+		return l, err
+	}
+	ints := []struct {
+		key  string
+		to   *int
+		unit string
+	}{{"maxMessageBytes", &l.MaxMessageBytes, " of bytes"}, {"maxFrameBytes", &l.MaxFrameBytes, " of bytes"}, {"sendQueue", &l.SendQueue, ""}}
+	for _, x := range ints {
+		if e, ok := f[x.key]; ok {
+			if *x.to, err = d.integer(sub(path, x.key), e.val, x.unit); err != nil {
+				return l, err
+			}
+		}
+	}
+	durs := []struct {
+		key string
+		to  *time.Duration
+	}{{"idleTimeout", &l.IdleTimeout}, {"maxConnectionDuration", &l.MaxConnectionDuration}}
+	for _, x := range durs {
+		if e, ok := f[x.key]; ok {
+			if *x.to, err = d.duration(sub(path, x.key), e.val); err != nil {
+				return l, err
+			}
+		}
+	}
+	if _, ok := f["maxFrameBytes"]; !ok {
+		l.MaxFrameBytes = min(DefaultMaxFrameBytes, l.MaxMessageBytes)
+	}
+	return l, nil
+}
+
+func (d *decoder) route(path []string, re entry, apiType string) (Route, error) {
 	line, _ := yamlnode.Position(re.keyAt)
 	r := Route{Key: re.key, Line: line, Integration: Integration{
 		Type:                 IntegrationFunction,
 		PayloadFormatVersion: PayloadFormat2,
 		Timeout:              DefaultIntegrationTimeout,
 	}}
+	ws := apiType == APITypeWebSocket
+	if ws {
+		r.Integration.PayloadFormatVersion = ""
+		r.Integration.Timeout = DefaultWSIntegrationTimeout
+	}
 	if v, _, err := d.resolve(path, re.val); err == nil && v != nil {
 		if _, ok := v.(*ast.MappingNode); !ok {
 			return r, d.errAt(re.val, path, "want a mapping such as {function: NAME}, got %s", describe(v))
 		}
 	}
-	f, err := d.fields(path, re.val, "function", "timeout", "integration")
+	f, err := d.fields(path, re.val, "function", "timeout", "integration", "routeResponse")
 	if err != nil {
 		return r, err
+	}
+	if e, ok := f["routeResponse"]; ok {
+		if apiType == APITypeHTTP {
+			return r, d.errAt(e.keyAt, sub(path, "routeResponse"), "%s", onlyWebSocket)
+		}
+		if r.RouteResponse, err = d.boolean(sub(path, "routeResponse"), e.val); err != nil {
+			return r, err
+		}
 	}
 	fe, hasFn := f["function"]
 	ie, hasInt := f["integration"]
@@ -1134,6 +1520,9 @@ func (d *decoder) route(path []string, re entry) (Route, error) {
 			return r, err
 		}
 		if e, ok := g["payloadFormatVersion"]; ok {
+			if ws {
+				return r, d.errAt(e.keyAt, sub(intPath, "payloadFormatVersion"), "only for http APIs: websocket routes receive WebSocket events; remove it")
+			}
 			// `payloadFormatVersion: 2.0` unquoted is a number in YAML; take its text.
 			if r.Integration.PayloadFormatVersion, err = d.text(sub(intPath, "payloadFormatVersion"), e.val); err != nil {
 				return r, err
@@ -1158,6 +1547,18 @@ func (d *decoder) locate(root ast.Node, path []string, atKey bool) (line, col in
 	var at ast.Node // the deepest key found, or the value at the end of the path
 	complete := false
 	for i := 0; i < len(path); i++ {
+		if rest, ok := strings.CutPrefix(path[i], indexMark); ok {
+			// A list item: it has no key; point at the item.
+			items, err := d.list(found, cur)
+			n, aerr := strconv.Atoi(rest)
+			if err != nil || aerr != nil || n < 0 || n >= len(items) {
+				break
+			}
+			found = append(found, path[i])
+			at, cur = items[n], items[n]
+			complete = i == len(path)-1
+			continue
+		}
 		es, err := d.entries(found, cur)
 		if err != nil {
 			break
@@ -1232,6 +1633,9 @@ func (c *checker) check() *checkErr {
 	}
 	if !validStackName(s.Name) {
 		return errf([]string{"name"}, false, "%s is not a valid stack name: want 1 to 63 lower-case letters, digits and -, starting with a letter or digit", yamlnode.QuoteShort(s.Name))
+	}
+	if e := checkIAM(s.IAM); e != nil {
+		return e
 	}
 	for _, name := range c.funcs {
 		if e := checkFunction(name, s.Functions[name]); e != nil {
@@ -1312,6 +1716,57 @@ func checkFunction(name string, fn Function) *checkErr {
 	return nil
 }
 
+func checkIAM(iam IAM) *checkErr {
+	path := []string{"iam"}
+	if !validRegion(iam.Region) {
+		return errf(sub(path, "region"), false, "%s is not a region name: want lower-case letters, digits and -, such as %s (at most %d characters)",
+			yamlnode.QuoteShort(iam.Region), DefaultRegion, MaxRegionLength)
+	}
+	ids := make(map[string]bool, len(iam.AccessKeys))
+	for i, k := range iam.AccessKeys {
+		kp := sub(path, "accessKeys", index(i))
+		// The ID is not quoted: a secret written in the wrong place must not be shown.
+		if !validAccessKeyID(k.ID) {
+			return errf(sub(kp, "id"), false, "not a valid access key ID: want %d to %d upper-case letters and digits, such as AKIAIOSFODNN7EXAMPLE (the value is not shown)",
+				MinAccessKeyIDLength, MaxAccessKeyIDLength)
+		}
+		if ids[k.ID] {
+			return errf(sub(kp, "id"), false, "the access key %s is listed twice", k.ID)
+		}
+		ids[k.ID] = true
+		if msg := checkSecret(k.Secret); msg != "" {
+			return errf(sub(kp, "secret"), false, "the secret %s", msg)
+		}
+	}
+	return nil
+}
+
+// checkSecret checks a secret access key; the message, which follows "the secret", never quotes it.
+func checkSecret(s string) string {
+	n := utf8.RuneCountInString(s)
+	switch {
+	case n < MinSecretLength || n > MaxSecretLength:
+		return fmt.Sprintf("has %d characters; want %d to %d (the value is not shown)", n, MinSecretLength, MaxSecretLength)
+	case !allIn(s, func(r rune) bool { return r > ' ' && r < 0x7f }):
+		return "holds spaces, control or non-ASCII characters; want printable ASCII (the value is not shown)"
+	}
+	return ""
+}
+
+func validAccessKeyID(id string) bool {
+	return len(id) >= MinAccessKeyIDLength && len(id) <= MaxAccessKeyIDLength &&
+		allIn(id, func(r rune) bool { return r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' })
+}
+
+// validRegion reports whether r looks like a region name: lower-case letters, digits and -,
+// starting with a letter and not ending with -.
+func validRegion(r string) bool {
+	if r == "" || len(r) > MaxRegionLength || r[0] < 'a' || r[0] > 'z' || r[len(r)-1] == '-' {
+		return false
+	}
+	return allIn(r, func(c rune) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' })
+}
+
 func envSizeMsg(size int, atLeast bool) string {
 	amount := strconv.Itoa(size)
 	if atLeast {
@@ -1328,12 +1783,19 @@ func (c *checker) checkAPI(name string, api API) *checkErr {
 	if api.Name != name {
 		return errf(path, true, "Name %q differs from the map key", api.Name)
 	}
+	var ws bool
 	switch api.Type {
 	case APITypeHTTP:
+		if api.RouteSelectionExpression != "" {
+			return errf(sub(path, "routeSelectionExpression"), true, "%s", onlyWebSocket)
+		}
+		if api.WebSocket != nil {
+			return errf(sub(path, "limits"), true, "%s", onlyWebSocket)
+		}
 	case APITypeWebSocket:
-		return errf(sub(path, "type"), false, "websocket APIs are not supported yet")
+		ws = true
 	default:
-		return errf(sub(path, "type"), false, "unknown API type %s: want %q", yamlnode.QuoteShort(api.Type), APITypeHTTP)
+		return errf(sub(path, "type"), false, "unknown API type %s: want %q or %q", yamlnode.QuoteShort(api.Type), APITypeHTTP, APITypeWebSocket)
 	}
 	if msg := checkMount(api.Mount); msg != "" {
 		return errf(sub(path, "mount"), false, "%s", msg)
@@ -1346,6 +1808,14 @@ func (c *checker) checkAPI(name string, api API) *checkErr {
 	}
 	for _, sn := range sortedKeys(api.Stages) {
 		if e := checkStage(sub(path, "stages", sn), sn, api.Stages[sn]); e != nil {
+			return e
+		}
+	}
+	if ws {
+		if msg := checkRouteSelection(api.RouteSelectionExpression); msg != "" {
+			return errf(sub(path, "routeSelectionExpression"), false, "%s", msg)
+		}
+		if e := checkWSLimits(sub(path, "limits"), api.WebSocket); e != nil {
 			return e
 		}
 	}
@@ -1363,12 +1833,87 @@ func (c *checker) checkAPI(name string, api API) *checkErr {
 			return errf(rp, true, "duplicate route")
 		}
 		keys[r.Key] = true
-		if msg := checkRouteKey(r.Key); msg != "" {
-			return errf(rp, true, "%s", msg)
+		if !ws {
+			if msg := checkRouteKey(r.Key); msg != "" {
+				return errf(rp, true, "%s", msg)
+			}
+			if r.RouteResponse {
+				return errf(sub(rp, "routeResponse"), true, "%s", onlyWebSocket)
+			}
+		} else {
+			if msg := checkWSRouteKey(r.Key); msg != "" {
+				return errf(rp, true, "%s", msg)
+			}
+			if r.RouteResponse && (r.Key == RouteConnect || r.Key == RouteDisconnect) {
+				return errf(sub(rp, "routeResponse"), false, "%s routes cannot send a route response: the $connect response decides the handshake, and after $disconnect the client is gone", r.Key)
+			}
 		}
-		if e := c.checkIntegration(sub(rp, "integration"), r.Integration); e != nil {
+		if e := c.checkIntegration(sub(rp, "integration"), r.Integration, ws); e != nil {
 			return e
 		}
+	}
+	return nil
+}
+
+// checkRouteSelection checks a WebSocket API's route selection expression.
+func checkRouteSelection(expr string) string {
+	switch expr {
+	case RouteSelectionAlwaysDefault:
+		return ""
+	case RouteDefault:
+		return `"$default" is not a route selection expression: write \$default, with the backslash, to send every message to the $default route`
+	}
+	if rest, ok := strings.CutPrefix(expr, RouteSelectionBodyPrefix); ok {
+		valid := true
+		for _, name := range strings.Split(rest, ".") {
+			valid = valid && validName(name, len(name), true)
+		}
+		if valid {
+			return ""
+		}
+	}
+	return fmt.Sprintf(`%s is not a supported route selection expression: want $request.body.NAME, where NAME is a field of the JSON message (letters, digits and _; nested fields joined by dots, as in $request.body.meta.action), or \$default to send every message to the $default route; composite expressions such as ${request.body.a}/${request.body.b} are not supported`,
+		yamlnode.QuoteShort(expr))
+}
+
+// checkWSRouteKey checks a WebSocket route key.
+func checkWSRouteKey(key string) string {
+	predefined := []string{RouteConnect, RouteDisconnect, RouteDefault}
+	const want = "a websocket API's route keys are $connect, $disconnect, $default and custom keys, which are matched against the value the routeSelectionExpression picks from each message, such as sendmessage"
+	n := utf8.RuneCountInString(key)
+	switch {
+	case slices.Contains(predefined, key):
+		return ""
+	case strings.HasPrefix(key, "$"):
+		return fmt.Sprintf("unknown predefined route key%s: only $connect, $disconnect and $default may start with $; %s", didyoumean.Suggest(key, predefined), want)
+	case checkRouteKey(key) == "":
+		return "an http route key in a websocket API; " + want
+	case n == 0 || n > MaxWSRouteKeyLength:
+		return fmt.Sprintf("a custom route key is 1 to %d characters; %s", MaxWSRouteKeyLength, want)
+	case strings.ContainsFunc(key, unicode.IsControl):
+		return "a route key must not contain control characters"
+	}
+	return ""
+}
+
+func checkWSLimits(path []string, l *WebSocketLimits) *checkErr {
+	if l == nil {
+		return errf(path, true, "no limits: a websocket API needs its WebSocket limits (Parse fills the defaults)")
+	}
+	if l.MaxMessageBytes < MinMaxMessageBytes || l.MaxMessageBytes > MaxMaxMessageBytes {
+		return errf(sub(path, "maxMessageBytes"), false, "%d is out of range: want %d (1 KiB) to %d (16 MiB)", l.MaxMessageBytes, MinMaxMessageBytes, MaxMaxMessageBytes)
+	}
+	if l.MaxFrameBytes < MinMaxFrameBytes || l.MaxFrameBytes > l.MaxMessageBytes {
+		return errf(sub(path, "maxFrameBytes"), false, "%d is out of range: want %d (1 KiB) to maxMessageBytes (%d)", l.MaxFrameBytes, MinMaxFrameBytes, l.MaxMessageBytes)
+	}
+	if l.IdleTimeout < MinWSIdleTimeout || l.IdleTimeout > MaxWSIdleTimeout {
+		return errf(sub(path, "idleTimeout"), false, "%v is out of range: want 1s to 2h", l.IdleTimeout)
+	}
+	if l.MaxConnectionDuration < MinMaxConnectionDuration || l.MaxConnectionDuration > MaxMaxConnectionDuration {
+		return errf(sub(path, "maxConnectionDuration"), false, "%v is out of range: want 1s to 24h", l.MaxConnectionDuration)
+	}
+	if l.SendQueue < MinSendQueue || l.SendQueue > MaxSendQueue {
+		return errf(sub(path, "sendQueue"), false, "%d is out of range: want %d to %d (messages)", l.SendQueue, MinSendQueue, MaxSendQueue)
 	}
 	return nil
 }
@@ -1396,7 +1941,7 @@ func checkStage(path []string, name string, st Stage) *checkErr {
 	return nil
 }
 
-func (c *checker) checkIntegration(path []string, in Integration) *checkErr {
+func (c *checker) checkIntegration(path []string, in Integration, ws bool) *checkErr {
 	if in.Type != IntegrationFunction {
 		return errf(sub(path, "type"), false, "integration type %s is not supported: only %q for now", yamlnode.QuoteShort(in.Type), IntegrationFunction)
 	}
@@ -1407,6 +1952,15 @@ func (c *checker) checkIntegration(path []string, in Integration) *checkErr {
 	if qualified && !validQualifier(qualifier) {
 		return errf(sub(path, "target"), false, "%s is not a version or alias of %s: want $LATEST, a version number (3) or an alias name (1 to 128 letters, digits, - and _, not all digits)",
 			yamlnode.QuoteShort(qualifier), name)
+	}
+	if ws {
+		if in.PayloadFormatVersion != "" {
+			return errf(sub(path, "payloadFormatVersion"), true, "only for http APIs: websocket routes receive WebSocket events; remove it")
+		}
+		if in.Timeout < MinWSIntegrationTimeout || in.Timeout > MaxWSIntegrationTimeout {
+			return errf(sub(path, "timeout"), false, "%v is out of range: want 50ms to 29s (the limit for websocket APIs)", in.Timeout)
+		}
+		return nil
 	}
 	switch in.PayloadFormatVersion {
 	case PayloadFormat2:
@@ -1566,6 +2120,10 @@ func sortedKeys[V any](m map[string]V) []string {
 func formatPath(path []string) string {
 	var b strings.Builder
 	for _, seg := range path {
+		if i, ok := strings.CutPrefix(seg, indexMark); ok {
+			b.WriteString("[" + i + "]")
+			continue
+		}
 		if validName(seg, len(seg), false) {
 			if b.Len() > 0 {
 				b.WriteByte('.')

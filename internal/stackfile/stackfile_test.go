@@ -2,6 +2,7 @@ package stackfile
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -93,6 +94,7 @@ func TestLoadExample(t *testing.T) {
 				},
 			},
 		},
+		IAM: IAM{Region: "us-east-1"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", got, want)
@@ -161,6 +163,98 @@ func TestLoadFull(t *testing.T) {
 	}
 }
 
+// wsFull is a stack with every WebSocket and iam key.
+const wsFull = `version: 1
+functions:
+  chat: {source: hello}
+iam:
+  region: eu-west-1
+  accessKeys:
+    - id: AKIAIOSFODNN7EXAMPLE
+      secret: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
+    - id: AKIAI44QH8DHBEXAMPLE
+      secretFromEnv: GATEHOUSE_TEST_CHAT_SECRET
+apis:
+  chat:
+    type: websocket
+    mount: /chat
+    host: Chat.Example.com
+    stages:
+      prod: {variables: {room: main}}
+    routeSelectionExpression: $request.body.meta.action_2
+    routes:
+      $connect: {function: chat}
+      $disconnect: {function: chat}
+      $default: {function: chat, routeResponse: true}
+      sendmessage:
+        function: chat:prod
+        timeout: 10s
+        routeResponse: true
+      join room:
+        integration: {target: "chat:$LATEST", timeout: 50ms}
+    limits:
+      maxMessageBytes: 65536
+      maxFrameBytes: 16384
+      idleTimeout: 30s
+      maxConnectionDuration: 1h
+      sendQueue: 16
+  web:
+    type: http
+    routes: {GET /x: {function: chat}}
+`
+
+func TestParseWebSocketAndIAM(t *testing.T) {
+	t.Setenv("GATEHOUSE_TEST_CHAT_SECRET", "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY")
+	dir := stackDir(t)
+	s, err := Parse("gatehouse.yaml", []byte(wsFull), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantIAM := IAM{Region: "eu-west-1", AccessKeys: []AccessKey{
+		{ID: "AKIAIOSFODNN7EXAMPLE", Secret: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"},
+		{ID: "AKIAI44QH8DHBEXAMPLE", Secret: "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY"},
+	}}
+	if !reflect.DeepEqual(s.IAM, wantIAM) {
+		t.Errorf("iam:\n got %#v\nwant %#v", s.IAM, wantIAM)
+	}
+	ws := func(target string, timeout time.Duration) Integration {
+		return Integration{Type: "function", Target: target, Timeout: timeout}
+	}
+	wantChat := API{Name: "chat", Type: "websocket", Mount: "/chat", Host: "chat.example.com",
+		Stages: map[string]Stage{"prod": {Name: "prod", Variables: map[string]string{"room": "main"}}},
+		Routes: []Route{
+			{Key: "$connect", Line: 20, Integration: ws("chat", 29*time.Second)},
+			{Key: "$disconnect", Line: 21, Integration: ws("chat", 29*time.Second)},
+			{Key: "$default", Line: 22, Integration: ws("chat", 29*time.Second), RouteResponse: true},
+			{Key: "sendmessage", Line: 23, Integration: ws("chat:prod", 10*time.Second), RouteResponse: true},
+			{Key: "join room", Line: 27, Integration: ws("chat:$LATEST", 50*time.Millisecond)},
+		},
+		RouteSelectionExpression: "$request.body.meta.action_2",
+		WebSocket: &WebSocketLimits{MaxMessageBytes: 65536, MaxFrameBytes: 16384, IdleTimeout: 30 * time.Second,
+			MaxConnectionDuration: time.Hour, SendQueue: 16},
+	}
+	if got := s.APIs["chat"]; !reflect.DeepEqual(got, wantChat) {
+		t.Errorf("chat:\n got %+v\nwant %+v", got, wantChat)
+		if got.WebSocket != nil {
+			t.Errorf("limits: %+v", *got.WebSocket)
+		}
+	}
+	web := s.APIs["web"]
+	if web.RouteSelectionExpression != "" || web.WebSocket != nil || web.Routes[0].RouteResponse ||
+		web.Routes[0].Integration.PayloadFormatVersion != PayloadFormat2 || web.Routes[0].Integration.Timeout != DefaultIntegrationTimeout {
+		t.Errorf("web: %+v", web)
+	}
+	if err := s.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	// Printing a stack never shows a secret.
+	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+		if out := fmt.Sprintf(format, s); strings.Contains(out, "EXAMPLEKEY") {
+			t.Errorf("%s shows a secret: %s", format, out)
+		}
+	}
+}
+
 // TestParseValues checks decoded values, defaults and the forms a value may take.
 func TestParseValues(t *testing.T) {
 	const head = "version: 1\nfunctions:\n  hello: {source: hello}\n"
@@ -181,9 +275,96 @@ func TestParseValues(t *testing.T) {
 						Stages: map[string]Stage{"$default": {Name: "$default", Variables: map[string]string{}}},
 						Routes: []Route{{Key: "GET /x", Line: 8, Integration: Integration{Type: "function", Target: "hello",
 							PayloadFormatVersion: "2.0", Timeout: DefaultIntegrationTimeout}}}}},
+					IAM: IAM{Region: DefaultRegion},
 				}
 				if !reflect.DeepEqual(s, want) {
 					t.Errorf("\n got %+v\nwant %+v", s, want)
+				}
+			},
+		},
+		{
+			name: "websocket defaults",
+			yaml: head + "apis:\n  chat:\n    type: websocket\n    routes:\n      $connect: {function: hello}\n",
+			check: func(t *testing.T, s *Stack, dir string) {
+				want := API{Name: "chat", Type: "websocket", Mount: "/",
+					Stages:                   map[string]Stage{"$default": {Name: "$default", Variables: map[string]string{}}},
+					Routes:                   []Route{{Key: "$connect", Line: 8, Integration: Integration{Type: "function", Target: "hello", Timeout: DefaultWSIntegrationTimeout}}},
+					RouteSelectionExpression: DefaultRouteSelectionExpression,
+					WebSocket: &WebSocketLimits{MaxMessageBytes: DefaultMaxMessageBytes, MaxFrameBytes: DefaultMaxFrameBytes,
+						IdleTimeout: DefaultWSIdleTimeout, MaxConnectionDuration: DefaultMaxConnectionDuration, SendQueue: DefaultSendQueue},
+				}
+				if got := s.APIs["chat"]; !reflect.DeepEqual(got, want) {
+					t.Errorf("\n got %+v\nwant %+v", got, want)
+				}
+				if DefaultMaxMessageBytes != 131072 || DefaultMaxFrameBytes != 32768 || DefaultWSIntegrationTimeout != 29*time.Second ||
+					DefaultRouteSelectionExpression != "$request.body.action" || RouteSelectionAlwaysDefault != `\$default` {
+					t.Error("a default differs from API Gateway's")
+				}
+			},
+		},
+		{
+			name: "websocket limits accepted",
+			yaml: head + "apis:\n  chat:\n    type: websocket\n    routeSelectionExpression: \\$default\n    limits: {maxMessageBytes: 16777216, maxFrameBytes: 16777216, idleTimeout: 2h, maxConnectionDuration: 24h, sendQueue: 65536}\n    routes:\n      $default: {function: hello, timeout: 29s}\n      " + strings.Repeat("é", 128) + ": {function: hello, timeout: 50ms, routeResponse: false}\n",
+			check: func(t *testing.T, s *Stack, dir string) {
+				a := s.APIs["chat"]
+				want := WebSocketLimits{MaxMessageBytes: MaxMaxMessageBytes, MaxFrameBytes: MaxMaxMessageBytes, IdleTimeout: MaxWSIdleTimeout,
+					MaxConnectionDuration: MaxMaxConnectionDuration, SendQueue: MaxSendQueue}
+				if *a.WebSocket != want || a.RouteSelectionExpression != RouteSelectionAlwaysDefault || a.Routes[0].Integration.Timeout != MaxWSIntegrationTimeout {
+					t.Errorf("chat = %+v, limits %+v", a, *a.WebSocket)
+				}
+			},
+		},
+		{
+			name: "websocket frame size follows a small message size",
+			yaml: head + "apis:\n  chat:\n    type: websocket\n    limits: {maxMessageBytes: 4096}\n    routeSelectionExpression: '$request.body.type'\n    routes:\n      $default: {function: hello}\n",
+			check: func(t *testing.T, s *Stack, dir string) {
+				a := s.APIs["chat"]
+				if a.WebSocket.MaxMessageBytes != 4096 || a.WebSocket.MaxFrameBytes != 4096 || a.WebSocket.SendQueue != DefaultSendQueue {
+					t.Errorf("limits = %+v", *a.WebSocket)
+				}
+				if a.RouteSelectionExpression != "$request.body.type" {
+					t.Errorf("routeSelectionExpression = %q", a.RouteSelectionExpression)
+				}
+			},
+		},
+		{
+			name: "websocket limits and routes through aliases",
+			yaml: head + "apis:\n  a:\n    type: websocket\n    mount: /a\n    limits: &l {sendQueue: 8}\n    routes: &r\n      $default: {function: hello, routeResponse: true}\n  b:\n    type: websocket\n    mount: /b\n    limits: {<<: *l, idleTimeout: 1s}\n    routes: *r\n",
+			check: func(t *testing.T, s *Stack, dir string) {
+				b := s.APIs["b"]
+				if b.WebSocket.SendQueue != 8 || b.WebSocket.IdleTimeout != time.Second || !b.Routes[0].RouteResponse {
+					t.Errorf("b = %+v, limits %+v", b, *b.WebSocket)
+				}
+			},
+		},
+		{
+			name: "iam defaults",
+			yaml: head + api + "iam:\n",
+			check: func(t *testing.T, s *Stack, dir string) {
+				if !reflect.DeepEqual(s.IAM, IAM{Region: DefaultRegion}) {
+					t.Errorf("iam = %#v", s.IAM)
+				}
+			},
+		},
+		{
+			name: "iam keys",
+			yaml: head + api + "iam:\n  region: us-gov-west-1\n  accessKeys:\n    - {id: " + strings.Repeat("A", 128) + ", secret: !!str 1234567890123456}\n    - id: AKIAIOSFODNN7EXAMPLE\n      secret: '" + strings.Repeat("~", 128) + "'\n",
+			check: func(t *testing.T, s *Stack, dir string) {
+				want := IAM{Region: "us-gov-west-1", AccessKeys: []AccessKey{
+					{ID: strings.Repeat("A", 128), Secret: "1234567890123456"},
+					{ID: "AKIAIOSFODNN7EXAMPLE", Secret: strings.Repeat("~", 128)},
+				}}
+				if !reflect.DeepEqual(s.IAM, want) {
+					t.Errorf("iam = %#v", s.IAM)
+				}
+			},
+		},
+		{
+			name: "iam empty key list",
+			yaml: head + api + "iam:\n  accessKeys: []\n",
+			check: func(t *testing.T, s *Stack, dir string) {
+				if s.IAM.AccessKeys != nil || s.IAM.Region != DefaultRegion {
+					t.Errorf("iam = %#v", s.IAM)
 				}
 			},
 		},
@@ -368,6 +549,17 @@ func TestParseErrors(t *testing.T) {
 	const fn = "functions:\n  hello: {source: hello}\n"                                         // lines 2-3
 	const api = "apis:\n  web:\n    type: http\n    routes:\n      GET /x: {function: hello}\n" // lines 4-8
 	const ok = "version: 1\n" + fn + api
+	const ws = "version: 1\n" + fn + "apis:\n  chat:\n    type: websocket\n    routes:\n" // lines 4-7
+	const wsKeys = "a websocket API's route keys are $connect, $disconnect, $default and custom keys, which are matched against the value the routeSelectionExpression picks from each message, such as sendmessage"
+	const wsRSEWant = `want $request.body.NAME, where NAME is a field of the JSON message (letters, digits and _; nested fields joined by dots, as in $request.body.meta.action), or \$default to send every message to the $default route; composite expressions such as ${request.body.a}/${request.body.b} are not supported`
+	wsRSE := func(expr string) string {
+		return ws[:len(ws)-len("    routes:\n")] + "    routeSelectionExpression: " + expr + "\n    routes: {$default: {function: hello}}\n"
+	}
+	wsLimits := func(limits string) string {
+		return ws[:len(ws)-len("    routes:\n")] + "    limits: " + limits + "\n    routes: {$default: {function: hello}}\n"
+	}
+	t.Setenv("GATEHOUSE_TEST_EMPTY_SECRET", "")
+	t.Setenv("GATEHOUSE_TEST_SHORT_SECRET", "Sekr3t")
 	tests := []struct {
 		name string
 		yaml string
@@ -376,7 +568,7 @@ func TestParseErrors(t *testing.T) {
 		// The file and YAML syntax.
 		{"empty file", "", `gatehouse.yaml:1:1: the stack file is empty; a stack file starts with "version: 1"`},
 		{"comments only", "# nothing\n", `gatehouse.yaml:1:1: the stack file is empty`},
-		{"not a mapping", "- a\n- b\n", `gatehouse.yaml:1:1: a stack file is a mapping of version, name, functions and apis; got a list`},
+		{"not a mapping", "- a\n- b\n", `gatehouse.yaml:1:1: a stack file is a mapping of version, name, functions, apis and iam; got a list`},
 		{"syntax error", "version: 1\nfunctions: [a\n", `gatehouse.yaml:2:12: invalid YAML: `},
 		{"bad indentation", "version: 1\nfunctions:\n  hello:\n    source: x\n   memory: 3\n", `gatehouse.yaml:5:`},
 		{"duplicate key", "version: 1\nversion: 1\n", `gatehouse.yaml:2:1: invalid YAML: mapping key "version" already defined at line 1, column 1`},
@@ -396,7 +588,7 @@ func TestParseErrors(t *testing.T) {
 		{"version 2", "name: x\nversion: 2\nnewKey: 1\n", `gatehouse.yaml:2:10: version: version 2 is not supported; this Gatehouse reads version 1`},
 		{"version string", "version: \"1\"\n", `gatehouse.yaml:1:10: version: want a whole number, got the string "1"`},
 		{"version float", "version: 1.0\n", `gatehouse.yaml:1:10: version: want a whole number, got the number 1.0`},
-		{"unknown top-level key", "version: 1\nfunction:\n  a: {}\n", `gatehouse.yaml:2:1: function: unknown key (did you mean "functions"?); known keys here: version, name, functions, apis`},
+		{"unknown top-level key", "version: 1\nfunction:\n  a: {}\n", `gatehouse.yaml:2:1: function: unknown key (did you mean "functions"?); known keys here: version, name, functions, apis, iam`},
 		{"name upper case", "version: 1\nname: Shop\n" + fn + api, `gatehouse.yaml:2:7: name: "Shop" is not a valid stack name`},
 		{"name too long", "version: 1\nname: " + strings.Repeat("a", 64) + "\n" + fn + api, `gatehouse.yaml:2:7: name: "aaaa`},
 		{"name number", "version: 1\nname: 123\n", `gatehouse.yaml:2:7: name: want a string, got the number 123 (quote it: "123")`},
@@ -440,11 +632,10 @@ func TestParseErrors(t *testing.T) {
 		// apis.
 		{"no apis", "version: 1\n" + fn, `gatehouse.yaml:1:1: apis: stack defines no apis`},
 		{"empty apis", "version: 1\n" + fn + "apis: {}\n", `gatehouse.yaml:4:1: apis: stack defines no apis`},
-		{"api type missing", "version: 1\n" + fn + "apis:\n  web:\n    routes: {}\n", `gatehouse.yaml:5:3: apis.web.type: required: "http"`},
-		{"api websocket", "version: 1\n" + fn + "apis:\n  chat:\n    type: websocket\n    routes:\n      $connect: {function: hello}\n", `gatehouse.yaml:6:11: apis.chat.type: websocket APIs are not supported yet`},
-		{"api type unknown", "version: 1\n" + fn + "apis:\n  web:\n    type: rest\n    routes: {GET /x: {function: hello}}\n", `gatehouse.yaml:6:11: apis.web.type: unknown API type "rest": want "http"`},
+		{"api type missing", "version: 1\n" + fn + "apis:\n  web:\n    routes: {}\n", `gatehouse.yaml:5:3: apis.web.type: required: "http" or "websocket"`},
+		{"api type unknown", "version: 1\n" + fn + "apis:\n  web:\n    type: rest\n    routes: {GET /x: {function: hello}}\n", `gatehouse.yaml:6:11: apis.web.type: unknown API type "rest": want "http" or "websocket"`},
 		{"api bad name", "version: 1\n" + fn + "apis:\n  web.v1:\n    type: http\n    routes: {GET /x: {function: hello}}\n", `gatehouse.yaml:5:3: apis["web.v1"]: "web.v1" is not a valid API name`},
-		{"api unknown key", "version: 1\n" + fn + "apis:\n  web:\n    type: http\n    route: {}\n", `gatehouse.yaml:7:5: apis.web.route: unknown key (did you mean "routes"?)`},
+		{"api unknown key", "version: 1\n" + fn + "apis:\n  web:\n    type: http\n    route: {}\n", `gatehouse.yaml:7:5: apis.web.route: unknown key (did you mean "routes"?); known keys here: type, mount, host, stages, routes, routeSelectionExpression, limits`},
 		{"api no routes", "version: 1\n" + fn + "apis:\n  web:\n    type: http\n", `gatehouse.yaml:5:3: apis.web.routes: the API has no routes`},
 		{"api empty routes", "version: 1\n" + fn + "apis:\n  web:\n    type: http\n    routes: {}\n", `gatehouse.yaml:7:5: apis.web.routes: the API has no routes`},
 		{"mount trailing slash", ok + "    mount: /shop/\n", `gatehouse.yaml:9:12: apis.web.mount: "/shop/" is not a mount`},
@@ -490,6 +681,81 @@ func TestParseErrors(t *testing.T) {
 		{"integration timeout too long", "version: 1\n" + fn + "apis:\n  web:\n    type: http\n    routes:\n      GET /x:\n        integration: {target: hello, timeout: 31s}\n", `gatehouse.yaml:9:47: apis.web.routes["GET /x"].integration.timeout: 31s is out of range: want 50ms to 30s`},
 		{"shorthand timeout too short", "version: 1\n" + fn + "apis:\n  web:\n    type: http\n    routes:\n      GET /x: {function: hello, timeout: 49ms}\n", `gatehouse.yaml:8:42: apis.web.routes["GET /x"].timeout: 49ms is out of range: want 50ms to 30s`},
 		{"too many routes", "version: 1\n" + fn + "apis:\n  web:\n    type: http\n    routes:\n" + manyRoutes(301), `gatehouse.yaml:308:7: apis.web.routes: more than 300 routes in one API`},
+
+		// websocket APIs (lines 4-7 as in ws; routes from line 8).
+		{"ws http route key", ws + "      GET /x: {function: hello}\n", `gatehouse.yaml:8:7: apis.chat.routes["GET /x"]: an http route key in a websocket API; ` + wsKeys},
+		{"ws http default-looking key", ws + "      ANY /{proxy+}: {function: hello}\n", `gatehouse.yaml:8:7: apis.chat.routes["ANY /{proxy+}"]: an http route key in a websocket API; ` + wsKeys},
+		{"ws unknown $ key", ws + "      $conect: {function: hello}\n", `gatehouse.yaml:8:7: apis.chat.routes["$conect"]: unknown predefined route key (did you mean "$connect"?): only $connect, $disconnect and $default may start with $; ` + wsKeys},
+		{"ws $ key far off", ws + "      $message: {function: hello}\n", `gatehouse.yaml:8:7: apis.chat.routes["$message"]: unknown predefined route key: only $connect, $disconnect and $default may start with $; ` + wsKeys},
+		{"ws key too long", ws + "      " + strings.Repeat("a", 129) + ": {function: hello}\n", `gatehouse.yaml:8:7: apis.chat.routes.` + strings.Repeat("a", 129) + `: a custom route key is 1 to 128 characters; ` + wsKeys},
+		{"ws key empty", ws + "      \"\": {function: hello}\n", `gatehouse.yaml:8:7: apis.chat.routes[""]: a custom route key is 1 to 128 characters; ` + wsKeys},
+		{"ws key control character", ws + "      \"a\\tb\": {function: hello}\n", `gatehouse.yaml:8:7: apis.chat.routes["a\tb"]: a route key must not contain control characters`},
+		{"ws duplicate route key", ws + "      $default: {function: hello}\n      \"$default\": {function: hello}\n", `gatehouse.yaml:9:7: invalid YAML: mapping key "$default" already defined at line 8, column 7`},
+		{"ws no routes", "version: 1\n" + fn + "apis:\n  chat:\n    type: websocket\n", `gatehouse.yaml:5:3: apis.chat.routes: the API has no routes`},
+		{"ws empty routes", ws + "      {}\n", `gatehouse.yaml:7:5: apis.chat.routes: the API has no routes`},
+		{"ws routeResponse on $connect", ws + "      $connect: {function: hello, routeResponse: true}\n", `gatehouse.yaml:8:50: apis.chat.routes["$connect"].routeResponse: $connect routes cannot send a route response: the $connect response decides the handshake, and after $disconnect the client is gone`},
+		{"ws routeResponse on $disconnect", ws + "      $disconnect:\n        function: hello\n        routeResponse: true\n", `gatehouse.yaml:10:24: apis.chat.routes["$disconnect"].routeResponse: $disconnect routes cannot send a route response`},
+		{"ws routeResponse not a boolean", ws + "      $default: {function: hello, routeResponse: 1}\n", `gatehouse.yaml:8:50: apis.chat.routes["$default"].routeResponse: want true or false, got the number 1`},
+		{"ws routeResponse string", ws + "      $default: {function: hello, routeResponse: \"true\"}\n", `gatehouse.yaml:8:50: apis.chat.routes["$default"].routeResponse: want true or false, got the string "true"`},
+		{"ws timeout too long", ws + "      $default: {function: hello, timeout: 30s}\n", `gatehouse.yaml:8:44: apis.chat.routes["$default"].timeout: 30s is out of range: want 50ms to 29s (the limit for websocket APIs)`},
+		{"ws timeout too short", ws + "      $default:\n        integration: {target: hello, timeout: 49ms}\n", `gatehouse.yaml:9:47: apis.chat.routes["$default"].integration.timeout: 49ms is out of range: want 50ms to 29s (the limit for websocket APIs)`},
+		{"ws payloadFormatVersion", ws + "      $default:\n        integration: {target: hello, payloadFormatVersion: \"2.0\"}\n", `gatehouse.yaml:9:38: apis.chat.routes["$default"].integration.payloadFormatVersion: only for http APIs: websocket routes receive WebSocket events; remove it`},
+		{"ws unknown function", ws + "      $default: {function: helo:prod}\n", `gatehouse.yaml:8:28: apis.chat.routes["$default"].function: no function named "helo" in functions (defined: hello)`},
+		{"ws selection composite", wsRSE("\"${request.body.a}/${request.body.b}\""), `gatehouse.yaml:7:31: apis.chat.routeSelectionExpression: "${request.body.a}/${request.body.b}" is not a supported route selection expression: ` + wsRSEWant},
+		{"ws selection header", wsRSE("$request.header.x"), `gatehouse.yaml:7:31: apis.chat.routeSelectionExpression: "$request.header.x" is not a supported route selection expression: ` + wsRSEWant},
+		{"ws selection empty name", wsRSE("$request.body."), `gatehouse.yaml:7:31: apis.chat.routeSelectionExpression: "$request.body." is not a supported route selection expression: ` + wsRSEWant},
+		{"ws selection empty segment", wsRSE("$request.body.a..b"), `gatehouse.yaml:7:31: apis.chat.routeSelectionExpression: "$request.body.a..b" is not a supported route selection expression: ` + wsRSEWant},
+		{"ws selection JSONPath", wsRSE("$request.body.items[0]"), `gatehouse.yaml:7:31: apis.chat.routeSelectionExpression: "$request.body.items[0]" is not a supported route selection expression: ` + wsRSEWant},
+		{"ws selection empty", wsRSE("\"\""), `gatehouse.yaml:7:31: apis.chat.routeSelectionExpression: "" is not a supported route selection expression: ` + wsRSEWant},
+		{"ws selection $default unescaped", wsRSE("$default"), `gatehouse.yaml:7:31: apis.chat.routeSelectionExpression: "$default" is not a route selection expression: write \$default, with the backslash, to send every message to the $default route`},
+		{"ws selection number", wsRSE("3"), `gatehouse.yaml:7:31: apis.chat.routeSelectionExpression: want a string, got the number 3 (quote it: "3")`},
+		{"ws limits not a mapping", wsLimits("5"), `gatehouse.yaml:7:13: apis.chat.limits: want a mapping, got the number 5`},
+		{"ws limits unknown key", wsLimits("{maxMesageBytes: 1}"), `gatehouse.yaml:7:14: apis.chat.limits.maxMesageBytes: unknown key (did you mean "maxMessageBytes"?); known keys here: maxMessageBytes, maxFrameBytes, idleTimeout, maxConnectionDuration, sendQueue`},
+		{"ws maxMessageBytes too small", wsLimits("{maxMessageBytes: 1023}"), `gatehouse.yaml:7:31: apis.chat.limits.maxMessageBytes: 1023 is out of range: want 1024 (1 KiB) to 16777216 (16 MiB)`},
+		{"ws maxMessageBytes too large", wsLimits("{maxMessageBytes: 16777217}"), `gatehouse.yaml:7:31: apis.chat.limits.maxMessageBytes: 16777217 is out of range: want 1024 (1 KiB) to 16777216 (16 MiB)`},
+		{"ws maxMessageBytes with unit", wsLimits("{maxMessageBytes: 128KB}"), `gatehouse.yaml:7:31: apis.chat.limits.maxMessageBytes: want a whole number of bytes, got the string "128KB"`},
+		{"ws maxFrameBytes over maxMessageBytes", wsLimits("{maxMessageBytes: 4096, maxFrameBytes: 8192}"), `gatehouse.yaml:7:52: apis.chat.limits.maxFrameBytes: 8192 is out of range: want 1024 (1 KiB) to maxMessageBytes (4096)`},
+		{"ws maxFrameBytes over the default maxMessageBytes", wsLimits("{maxFrameBytes: 131073}"), `gatehouse.yaml:7:29: apis.chat.limits.maxFrameBytes: 131073 is out of range: want 1024 (1 KiB) to maxMessageBytes (131072)`},
+		{"ws maxFrameBytes too small", wsLimits("{maxFrameBytes: 1000}"), `gatehouse.yaml:7:29: apis.chat.limits.maxFrameBytes: 1000 is out of range: want 1024 (1 KiB) to maxMessageBytes (131072)`},
+		{"ws idleTimeout too long", wsLimits("{idleTimeout: 2h1s}"), `gatehouse.yaml:7:27: apis.chat.limits.idleTimeout: 2h0m1s is out of range: want 1s to 2h`},
+		{"ws idleTimeout zero", wsLimits("{idleTimeout: 0s}"), `gatehouse.yaml:7:27: apis.chat.limits.idleTimeout: 0s is out of range: want 1s to 2h`},
+		{"ws idleTimeout bare number", wsLimits("{idleTimeout: 600}"), `gatehouse.yaml:7:27: apis.chat.limits.idleTimeout: 600 is not a duration: give a unit, e.g. "600s" or "600ms"`},
+		{"ws maxConnectionDuration too long", wsLimits("{maxConnectionDuration: 25h}"), `gatehouse.yaml:7:37: apis.chat.limits.maxConnectionDuration: 25h0m0s is out of range: want 1s to 24h`},
+		{"ws maxConnectionDuration too short", wsLimits("{maxConnectionDuration: 999ms}"), `gatehouse.yaml:7:37: apis.chat.limits.maxConnectionDuration: 999ms is out of range: want 1s to 24h`},
+		{"ws sendQueue zero", wsLimits("{sendQueue: 0}"), `gatehouse.yaml:7:25: apis.chat.limits.sendQueue: 0 is out of range: want 1 to 65536 (messages)`},
+		{"ws sendQueue too large", wsLimits("{sendQueue: 65537}"), `gatehouse.yaml:7:25: apis.chat.limits.sendQueue: 65537 is out of range: want 1 to 65536 (messages)`},
+		{"ws same mount as http", ws + "      $default: {function: hello}\n  web:\n    type: http\n    routes: {GET /x: {function: hello}}\n", `gatehouse.yaml:9:3: apis.web.mount: APIs chat and web are both mounted at / on any host; give them different mounts or hosts`},
+		{"ws bad mount", ws + "      $default: {function: hello}\n    mount: /chat/\n", `gatehouse.yaml:9:12: apis.chat.mount: "/chat/" is not a mount`},
+		{"http routeSelectionExpression", ok + "    routeSelectionExpression: $request.body.action\n", `gatehouse.yaml:9:5: apis.web.routeSelectionExpression: only for websocket APIs (type: websocket); remove it from this http API`},
+		{"http limits", ok + "    limits: {sendQueue: 1}\n", `gatehouse.yaml:9:5: apis.web.limits: only for websocket APIs (type: websocket); remove it from this http API`},
+		{"http routeResponse", "version: 1\n" + fn + "apis:\n  web:\n    type: http\n    routes:\n      GET /x: {function: hello, routeResponse: false}\n", `gatehouse.yaml:8:33: apis.web.routes["GET /x"].routeResponse: only for websocket APIs (type: websocket); remove it from this http API`},
+		{"unknown type with ws keys", "version: 1\n" + fn + "apis:\n  web:\n    type: rest\n    limits: {}\n    routes: {GET /x: {function: hello, routeResponse: true}}\n", `gatehouse.yaml:6:11: apis.web.type: unknown API type "rest": want "http" or "websocket"`},
+
+		// iam (after ok: lines from 9).
+		{"iam not a mapping", ok + "iam: [a]\n", `gatehouse.yaml:9:6: iam: want a mapping, got a list`},
+		{"iam unknown key", ok + "iam:\n  accesKeys: []\n", `gatehouse.yaml:10:3: iam.accesKeys: unknown key (did you mean "accessKeys"?); known keys here: region, accessKeys`},
+		{"iam region bad", ok + "iam:\n  region: US_EAST\n", `gatehouse.yaml:10:11: iam.region: "US_EAST" is not a region name: want lower-case letters, digits and -, such as us-east-1 (at most 32 characters)`},
+		{"iam region empty", ok + "iam:\n  region: \"\"\n", `gatehouse.yaml:10:11: iam.region: "" is not a region name`},
+		{"iam accessKeys mapping", ok + "iam:\n  accessKeys: {id: AKIAIOSFODNN7EXAMPLE}\n", `gatehouse.yaml:10:15: iam.accessKeys: want a list, got a mapping`},
+		{"iam access key string", ok + "iam:\n  accessKeys:\n    - AKIAIOSFODNN7EXAMPLE:Sekr3tSekr3tSekr3t\n", `gatehouse.yaml:11:7: iam.accessKeys[0]: want a mapping of id and secret (or secretFromEnv), got a string`},
+		{"iam id missing", ok + "iam:\n  accessKeys:\n    - secret: Sekr3tSekr3tSekr3t\n", `gatehouse.yaml:11:7: iam.accessKeys[0].id: required: the access key ID, such as AKIAIOSFODNN7EXAMPLE`},
+		{"iam id bad", ok + "iam:\n  accessKeys:\n    - id: Sekr3t/Sekr3tSekr3t\n      secret: Sekr3tSekr3tSekr3t\n", `gatehouse.yaml:11:11: iam.accessKeys[0].id: not a valid access key ID: want 16 to 128 upper-case letters and digits, such as AKIAIOSFODNN7EXAMPLE (the value is not shown)`},
+		{"iam id too short", ok + "iam:\n  accessKeys:\n    - {id: AKIAEXAMPLE123, secret: Sekr3tSekr3tSekr3t}\n", `gatehouse.yaml:11:12: iam.accessKeys[0].id: not a valid access key ID: want 16 to 128 upper-case letters and digits`},
+		{"iam id duplicate", ok + "iam:\n  accessKeys:\n    - {id: AKIAIOSFODNN7EXAMPLE, secret: Sekr3tSekr3tSekr3t}\n    - {id: AKIAIOSFODNN7EXAMPLE, secret: Sekr3tSekr3tSekr3t}\n", `gatehouse.yaml:12:12: iam.accessKeys[1].id: the access key AKIAIOSFODNN7EXAMPLE is listed twice`},
+		{"iam no secret", ok + "iam:\n  accessKeys:\n    - id: AKIAIOSFODNN7EXAMPLE\n", `gatehouse.yaml:11:7: iam.accessKeys[0]: the access key has no secret: add secretFromEnv: VARIABLE (or secret: …)`},
+		{"iam both secrets", ok + "iam:\n  accessKeys:\n    - id: AKIAIOSFODNN7EXAMPLE\n      secret: Sekr3tSekr3tSekr3t\n      secretFromEnv: CHAT_SECRET\n", `gatehouse.yaml:13:7: iam.accessKeys[0]: give either secret or secretFromEnv, not both`},
+		{"iam secret short", ok + "iam:\n  accessKeys:\n    - id: AKIAIOSFODNN7EXAMPLE\n      secret: Sekr3t\n", `gatehouse.yaml:12:15: iam.accessKeys[0].secret: the secret has 6 characters; want 16 to 128 (the value is not shown)`},
+		{"iam secret too long", ok + "iam:\n  accessKeys:\n    - id: AKIAIOSFODNN7EXAMPLE\n      secret: " + strings.Repeat("Sekr3t", 22) + "\n", `gatehouse.yaml:12:15: iam.accessKeys[0].secret: the secret has 132 characters; want 16 to 128 (the value is not shown)`},
+		{"iam secret with space", ok + "iam:\n  accessKeys:\n    - id: AKIAIOSFODNN7EXAMPLE\n      secret: Sekr3t Sekr3t Sekr3t\n", `gatehouse.yaml:12:15: iam.accessKeys[0].secret: the secret holds spaces, control or non-ASCII characters; want printable ASCII (the value is not shown)`},
+		{"iam secret number", ok + "iam:\n  accessKeys:\n    - id: AKIAIOSFODNN7EXAMPLE\n      secret: 73280012345678901\n", `gatehouse.yaml:12:15: iam.accessKeys[0].secret: want a string, got a number (quote it; the value is not shown)`},
+		{"iam secret mapping", ok + "iam:\n  accessKeys:\n    - id: AKIAIOSFODNN7EXAMPLE\n      secret: {Sekr3t: x}\n", `gatehouse.yaml:12:15: iam.accessKeys[0].secret: want a string, got a mapping`},
+		{"iam secret null", ok + "iam:\n  accessKeys:\n    - id: AKIAIOSFODNN7EXAMPLE\n      secret:\n", `gatehouse.yaml:12:7: iam.accessKeys[0].secret: want a string, got nothing (null)`},
+		{"iam secretFromEnv unset", ok + "iam:\n  accessKeys:\n    - id: AKIAIOSFODNN7EXAMPLE\n      secretFromEnv: GATEHOUSE_TEST_EMPTY_SECRET\n", `gatehouse.yaml:12:22: iam.accessKeys[0].secretFromEnv: the environment variable GATEHOUSE_TEST_EMPTY_SECRET is not set or empty; set it to the secret access key`},
+		{"iam secretFromEnv short", ok + "iam:\n  accessKeys:\n    - id: AKIAIOSFODNN7EXAMPLE\n      secretFromEnv: GATEHOUSE_TEST_SHORT_SECRET\n", `gatehouse.yaml:12:22: iam.accessKeys[0].secretFromEnv: the secret in the environment variable GATEHOUSE_TEST_SHORT_SECRET has 6 characters; want 16 to 128 (the value is not shown)`},
+		{"iam secretFromEnv bad name", ok + "iam:\n  accessKeys:\n    - id: AKIAIOSFODNN7EXAMPLE\n      secretFromEnv: $CHAT_SECRET\n", `gatehouse.yaml:12:22: iam.accessKeys[0].secretFromEnv: "$CHAT_SECRET" is not an environment variable name: want letters, digits and _, not starting with a digit`},
+		{"iam access key unknown key", ok + "iam:\n  accessKeys:\n    - id: AKIAIOSFODNN7EXAMPLE\n      secretFromENV: X\n", `gatehouse.yaml:12:7: iam.accessKeys[0].secretFromENV: unknown key (did you mean "secretFromEnv"?); known keys here: id, secret, secretFromEnv`},
+		{"iam second key bad", ok + "iam:\n  region: eu-west-1\n  accessKeys:\n    - {id: AKIAIOSFODNN7EXAMPLE, secret: Sekr3tSekr3tSekr3t}\n    - id: AKIAI44QH8DHBEXAMPLE\n      secret: Sekr3t\n", `gatehouse.yaml:14:15: iam.accessKeys[1].secret: the secret has 6 characters`},
+		{"iam before functions", "version: 1\nfunctions:\n  hello: {source: hello, memory: 1}\n" + api + "iam: {region: X}\n", `gatehouse.yaml:9:15: iam.region: "X" is not a region name`},
 		{"anchor under an unknown key", "version: 1\n" + fn + "x: &r {GET /x: {function: nope}}\n", `gatehouse.yaml:4:1: x: unknown key`},
 		{"error inside an alias", "version: 1\nfunctions:\n  a: &a {source: hello, memory: 1}\n  b: *a\n" + "apis:\n  web:\n    type: http\n    routes:\n      GET /x: {function: a}\n", `gatehouse.yaml:3:33: functions.a.memory: 1 is out of range`},
 	}
@@ -506,6 +772,9 @@ func TestParseErrors(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("error has several lines:\n%s", err)
+			}
+			if strings.Contains(err.Error(), "Sekr3t") {
+				t.Errorf("error shows a secret: %s", err)
 			}
 			var e *Error
 			if !errors.As(err, &e) || e.Line < 1 || e.Column < 1 || e.File != "gatehouse.yaml" {
@@ -624,11 +893,20 @@ func TestSourceKindString(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	valid := func() *Stack {
-		return &Stack{Version: 1, Name: "s", File: "code",
+		return &Stack{Version: 1, Name: "s", File: "code", IAM: IAM{Region: DefaultRegion},
 			Functions: map[string]Function{"f": {Name: "f", Source: "/src/f", Kind: SourceGo, MemoryMB: 128, Timeout: time.Second}},
 			APIs: map[string]API{"a": {Name: "a", Type: "http", Mount: "/",
 				Stages: map[string]Stage{"$default": {Name: "$default"}},
 				Routes: []Route{{Key: "GET /x", Integration: Integration{Type: "function", Target: "f", PayloadFormatVersion: "2.0", Timeout: time.Second}}}}},
+		}
+	}
+	validWS := func() API {
+		return API{Name: "a", Type: "websocket", Mount: "/",
+			Stages:                   map[string]Stage{"$default": {Name: "$default"}},
+			Routes:                   []Route{{Key: "$default", Integration: Integration{Type: "function", Target: "f", Timeout: time.Second}, RouteResponse: true}},
+			RouteSelectionExpression: DefaultRouteSelectionExpression,
+			WebSocket: &WebSocketLimits{MaxMessageBytes: DefaultMaxMessageBytes, MaxFrameBytes: DefaultMaxFrameBytes,
+				IdleTimeout: DefaultWSIdleTimeout, MaxConnectionDuration: DefaultMaxConnectionDuration, SendQueue: DefaultSendQueue},
 		}
 	}
 	tests := []struct {
@@ -657,6 +935,29 @@ func TestValidate(t *testing.T) {
 			f.Environment = map[string]string{"A": strings.Repeat("x", 3000), "B": strings.Repeat("x", 1095)}
 			s.Functions["f"] = f
 		}, `code: functions.f.environment: the variables take 4097 bytes`},
+		{"iam zero", func(s *Stack) { s.IAM = IAM{} }, `code: iam.region: "" is not a region name`},
+		{"iam key", func(s *Stack) {
+			s.IAM.AccessKeys = []AccessKey{{ID: "AKIAIOSFODNN7EXAMPLE", Secret: "0123456789abcdef"}}
+		}, ""},
+		{"iam key without secret", func(s *Stack) { s.IAM.AccessKeys = []AccessKey{{ID: "AKIAIOSFODNN7EXAMPLE"}} }, `code: iam.accessKeys[0].secret: the secret has 0 characters`},
+		{"websocket", func(s *Stack) { s.APIs["a"] = validWS() }, ""},
+		{"websocket without limits", func(s *Stack) { a := validWS(); a.WebSocket = nil; s.APIs["a"] = a }, `code: apis.a.limits: no limits`},
+		{"websocket zero limits", func(s *Stack) { a := validWS(); a.WebSocket = &WebSocketLimits{}; s.APIs["a"] = a }, `code: apis.a.limits.maxMessageBytes: 0 is out of range`},
+		{"websocket without selection", func(s *Stack) { a := validWS(); a.RouteSelectionExpression = ""; s.APIs["a"] = a }, `code: apis.a.routeSelectionExpression: "" is not a supported route selection expression`},
+		{"websocket payload format", func(s *Stack) { a := validWS(); a.Routes[0].Integration.PayloadFormatVersion = "2.0"; s.APIs["a"] = a }, `code: apis.a.routes["$default"].integration.payloadFormatVersion: only for http APIs`},
+		{"websocket HTTP timeout", func(s *Stack) { a := validWS(); a.Routes[0].Integration.Timeout = 30 * time.Second; s.APIs["a"] = a }, `code: apis.a.routes["$default"].integration.timeout: 30s is out of range: want 50ms to 29s`},
+		{"websocket routeResponse on $connect", func(s *Stack) {
+			a := validWS()
+			a.Routes = append(a.Routes, Route{Key: RouteConnect, Integration: a.Routes[0].Integration, RouteResponse: true})
+			s.APIs["a"] = a
+		}, `code: apis.a.routes["$connect"].routeResponse: $connect routes cannot send a route response`},
+		{"http with selection", func(s *Stack) {
+			a := s.APIs["a"]
+			a.RouteSelectionExpression = DefaultRouteSelectionExpression
+			s.APIs["a"] = a
+		}, `code: apis.a.routeSelectionExpression: only for websocket APIs`},
+		{"http with limits", func(s *Stack) { a := s.APIs["a"]; a.WebSocket = validWS().WebSocket; s.APIs["a"] = a }, `code: apis.a.limits: only for websocket APIs`},
+		{"http with routeResponse", func(s *Stack) { a := s.APIs["a"]; a.Routes[0].RouteResponse = true; s.APIs["a"] = a }, `code: apis.a.routes["GET /x"].routeResponse: only for websocket APIs`},
 		{"environment NUL", func(s *Stack) {
 			f := s.Functions["f"]
 			f.Environment = map[string]string{"A": "a\x00"}
@@ -696,6 +997,8 @@ func FuzzParse(f *testing.F) {
 		"a: &a [*a]\n",
 		"version: 1\napis: {w: {type: http, routes: {GET /x: {function: f}}}}\n",
 		"version: 1\nfunctions:\n  f: {source: mod.wasm, environment: {A: !!str 1}}\napis: {w: {type: http, stages: {p: {variables: {a: b}}}, routes: {$default: {integration: {target: f, payloadFormatVersion: 2.0}}}}}\n",
+		wsFull,
+		"version: 1\nfunctions: {f: {source: hello}}\napis: {c: {type: websocket, routeSelectionExpression: \\$default, limits: {maxMessageBytes: 2048}, routes: {$connect: {function: f}, m: {function: f, routeResponse: true}}}}\niam: {accessKeys: [{id: AKIAIOSFODNN7EXAMPLE, secret: 0123456789abcdef}, {id: AKIAI44QH8DHBEXAMPLE, secretFromEnv: HOME}]}\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -728,8 +1031,9 @@ func TestDocExamples(t *testing.T) {
 	if err != nil {
 		t.Skipf("docs not found: %v", err)
 	}
+	t.Setenv("CHAT_SECRET", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
 	dir := stackDir(t)
-	for _, p := range []string{"functions/orders", "build"} {
+	for _, p := range []string{"functions/orders", "build", "chat"} {
 		if err := os.MkdirAll(filepath.Join(dir, p), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -749,7 +1053,7 @@ func TestDocExamples(t *testing.T) {
 			t.Errorf("%v", err)
 		}
 	}
-	if n < 2 {
-		t.Errorf("found %d complete examples in the docs, want at least 2", n)
+	if n < 4 {
+		t.Errorf("found %d complete examples in the docs, want at least 4", n)
 	}
 }

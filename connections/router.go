@@ -1,0 +1,172 @@
+package connections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+
+	"gatehouse.dev/gatehouse/internal/bus"
+)
+
+// Errors of the @connections operations, each answered with API Gateway's status.
+var (
+	// ErrGone means the connection does not exist: it closed, never opened, is still running
+	// $connect, or its node is gone (410).
+	ErrGone = errors.New("connection gone")
+	// ErrPayloadTooLarge means a post is larger than the API's message limit (413).
+	ErrPayloadTooLarge = errors.New("payload too large")
+	// ErrLimitExceeded means the client is not reading: its send queue was full, and it was
+	// disconnected (429).
+	ErrLimitExceeded = errors.New("limit exceeded")
+)
+
+// Local is the side of @connections on the node that holds the sockets: the gateway.
+type Local interface {
+	Post(ctx context.Context, id string, data []byte) error
+	Get(ctx context.Context, id string) (Record, error)
+	Delete(ctx context.Context, id string) error
+}
+
+// headerConnection carries the connection id of an operation sent over the bus.
+const headerConnection = "Gh-Connection-Id"
+
+// wire codes of the errors, in bus.HeaderError.
+var errorCodes = map[string]error{"gone": ErrGone, "too-large": ErrPayloadTooLarge, "limit": ErrLimitExceeded}
+
+// Router performs @connections operations on any connection of the stack: on this node's own
+// sockets directly, on another node's over the bus. A connection id names its node, so no lookup is
+// needed; a node that does not answer is gone, and so are its connections.
+type Router struct {
+	nc    *nats.Conn
+	subj  bus.Subjects
+	node  string
+	local Local
+	sub   *nats.Subscription
+}
+
+// NewRouter returns a router for a client of the bus. node and local are this node's id and sockets;
+// a process that holds no sockets (a worker) passes "" and nil.
+func NewRouter(c *bus.Client, node string, local Local) *Router {
+	return &Router{nc: c.Conn(), subj: c.Subjects(), node: node, local: local}
+}
+
+// Serve answers the operations other nodes send for this node's connections, until Close.
+func (r *Router) Serve() error {
+	if r.local == nil {
+		return errors.New("connections: a router without local connections serves nothing")
+	}
+	sub, err := r.nc.Subscribe(r.subj.NodeConnections(r.node), r.handle)
+	if err != nil {
+		return fmt.Errorf("connections: %w", err)
+	}
+	r.sub = sub
+	return r.nc.Flush()
+}
+
+// Close stops serving.
+func (r *Router) Close() {
+	if r.sub != nil {
+		r.sub.Unsubscribe()
+	}
+}
+
+func (r *Router) handle(m *nats.Msg) {
+	id := m.Header.Get(headerConnection)
+	op := m.Subject[len(r.subj.NodeConnections(r.node))-1:]
+	ctx := context.Background()
+	var data []byte
+	var err error
+	switch op {
+	case "post":
+		err = r.local.Post(ctx, id, m.Data)
+	case "get":
+		var rec Record
+		if rec, err = r.local.Get(ctx, id); err == nil {
+			data, err = json.Marshal(rec)
+		}
+	case "delete":
+		err = r.local.Delete(ctx, id)
+	default:
+		err = fmt.Errorf("unknown operation %q", op)
+	}
+	reply := nats.NewMsg(m.Reply)
+	reply.Data = data
+	if err != nil {
+		code := "internal"
+		for c, sentinel := range errorCodes {
+			if errors.Is(err, sentinel) {
+				code = c
+			}
+		}
+		reply.Header.Set(bus.HeaderError, code)
+		reply.Data = nil
+	}
+	m.RespondMsg(reply)
+}
+
+// Post sends data to the connection.
+func (r *Router) Post(ctx context.Context, id string, data []byte) error {
+	if r.isLocal(id) {
+		return r.local.Post(ctx, id, data)
+	}
+	_, err := r.request(ctx, id, "post", data)
+	return err
+}
+
+// Get describes the connection.
+func (r *Router) Get(ctx context.Context, id string) (Record, error) {
+	if r.isLocal(id) {
+		return r.local.Get(ctx, id)
+	}
+	data, err := r.request(ctx, id, "get", nil)
+	if err != nil {
+		return Record{}, err
+	}
+	var rec Record
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return Record{}, fmt.Errorf("connections: get %s: %w", id, err)
+	}
+	return rec, nil
+}
+
+// Delete closes the connection.
+func (r *Router) Delete(ctx context.Context, id string) error {
+	if r.isLocal(id) {
+		return r.local.Delete(ctx, id)
+	}
+	_, err := r.request(ctx, id, "delete", nil)
+	return err
+}
+
+func (r *Router) isLocal(id string) bool {
+	node, ok := NodeOf(id)
+	return ok && r.local != nil && node == r.node
+}
+
+// request sends op for connection id to its node and returns the answer.
+func (r *Router) request(ctx context.Context, id, op string, data []byte) ([]byte, error) {
+	node, ok := NodeOf(id)
+	if !ok {
+		return nil, ErrGone
+	}
+	m := nats.NewMsg(r.subj.Connection(node, op))
+	m.Header.Set(headerConnection, id)
+	m.Data = data
+	reply, err := r.nc.RequestMsgWithContext(ctx, m)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return nil, ErrGone // no node by that id is up
+	case err != nil:
+		return nil, fmt.Errorf("connections: %s %s: %w", op, id, err)
+	}
+	if code := reply.Header.Get(bus.HeaderError); code != "" {
+		if sentinel, ok := errorCodes[code]; ok {
+			return nil, sentinel
+		}
+		return nil, fmt.Errorf("connections: %s %s: the node answered %s", op, id, code)
+	}
+	return reply.Data, nil
+}

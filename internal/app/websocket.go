@@ -1,0 +1,78 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"gatehouse.dev/gatehouse/connections"
+	"gatehouse.dev/gatehouse/gateway"
+	"gatehouse.dev/gatehouse/internal/sigv4"
+	"gatehouse.dev/gatehouse/internal/stackfile"
+)
+
+// Environment variables that give `up` one access key pair for @connections, besides the stack
+// file's.
+const (
+	envAccessKeyID     = "GATEHOUSE_ACCESS_KEY_ID"
+	envSecretAccessKey = "GATEHOUSE_SECRET_ACCESS_KEY"
+)
+
+// openConnections opens this node's WebSocket connection records (clearing those a previous run
+// left) and the router that performs @connections operations on any node's connections.
+func (n *Node) openConnections() error {
+	id, err := connections.NodeID(n.dataDir)
+	if err != nil {
+		return err
+	}
+	n.nodeID = id
+	if n.conns, err = connections.Open(connections.Config{Dir: filepath.Join(n.dataDir, "connections"), Logger: n.log}); err != nil {
+		return err
+	}
+	n.gwLocal = &gatewayLocal{}
+	n.router = connections.NewRouter(n.gwBus, id, n.gwLocal)
+	return nil
+}
+
+// accessKeys are the stack file's access keys and the pair in up's environment, if any.
+func accessKeys(stack *stackfile.Stack) ([]sigv4.Credentials, error) {
+	var keys []sigv4.Credentials
+	for _, k := range stack.IAM.AccessKeys {
+		keys = append(keys, sigv4.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret})
+	}
+	id, secret := os.Getenv(envAccessKeyID), os.Getenv(envSecretAccessKey)
+	switch {
+	case id != "" && secret != "":
+		keys = append(keys, sigv4.Credentials{AccessKeyID: id, SecretAccessKey: secret})
+	case id != "" || secret != "":
+		return nil, fmt.Errorf("set both %s and %s, or neither", envAccessKeyID, envSecretAccessKey)
+	}
+	return keys, nil
+}
+
+// verifier checks @connections signatures with the stack's access keys; nil when there are none
+// (then every @connections request is refused).
+func verifier(stack *stackfile.Stack) (*sigv4.Verifier, error) {
+	keys, err := accessKeys(stack)
+	if err != nil || len(keys) == 0 {
+		return nil, err
+	}
+	return sigv4.New(sigv4.Config{Keys: keys, Region: stack.IAM.Region})
+}
+
+// gatewayLocal is the gateway's own side of @connections, for the router: the gateway is made after
+// the router, which it is given.
+type gatewayLocal struct{ gw *gateway.Server }
+
+func (l *gatewayLocal) Post(ctx context.Context, id string, data []byte) error {
+	return l.gw.PostToConnection(ctx, id, data)
+}
+
+func (l *gatewayLocal) Get(ctx context.Context, id string) (connections.Record, error) {
+	return l.gw.GetConnection(ctx, id)
+}
+
+func (l *gatewayLocal) Delete(ctx context.Context, id string) error {
+	return l.gw.DeleteConnection(ctx, id)
+}
