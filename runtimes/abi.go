@@ -48,9 +48,19 @@ const (
 func detectABI(cm wazero.CompiledModule) (ABI, error) {
 	for _, imp := range cm.ImportedFunctions() {
 		mod, name, _ := imp.Import()
-		if mod != wasi_snapshot_preview1.ModuleName {
-			return 0, fmt.Errorf("%w: the module imports %s.%s; functions may import only %s",
-				ErrABI, mod, name, wasi_snapshot_preview1.ModuleName)
+		switch {
+		case mod == wasi_snapshot_preview1.ModuleName:
+		case mod == HostModule && name == HostCall:
+			if err := checkSignature(imp, []api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}); err != nil {
+				return 0, err
+			}
+		case mod == HostModule && name == HostResult:
+			if err := checkSignature(imp, []api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}); err != nil {
+				return 0, err
+			}
+		default:
+			return 0, fmt.Errorf("%w: the module imports %s.%s; functions may import only %s and %s.%s/%s",
+				ErrABI, mod, name, wasi_snapshot_preview1.ModuleName, HostModule, HostCall, HostResult)
 		}
 	}
 	for _, mem := range cm.ImportedMemories() {
@@ -89,7 +99,13 @@ func checkSignature(f api.FunctionDefinition, params, results []api.ValueType) e
 	if slices.Equal(f.ParamTypes(), params) && slices.Equal(f.ResultTypes(), results) {
 		return nil
 	}
-	return fmt.Errorf("%w: %s has signature (%s) -> (%s), want (%s) -> (%s)", ErrABI, f.ExportNames()[0],
+	name := f.Name()
+	if mod, imp, ok := f.Import(); ok {
+		name = mod + "." + imp
+	} else if names := f.ExportNames(); len(names) > 0 {
+		name = names[0]
+	}
+	return fmt.Errorf("%w: %s has signature (%s) -> (%s), want (%s) -> (%s)", ErrABI, name,
 		typeNames(f.ParamTypes()), typeNames(f.ResultTypes()), typeNames(params), typeNames(results))
 }
 

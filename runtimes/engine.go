@@ -76,6 +76,10 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("runtimes: instantiating WASI: %w", err)
 	}
+	if err := instantiateHostModule(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("runtimes: instantiating the host module: %w", err)
+	}
 	return &Engine{cfg: cfg, cache: cache, rt: rt}, nil
 }
 

@@ -43,6 +43,8 @@ type InstanceConfig struct {
 	// Stdout and Stderr receive the guest's output (for a command module, its stderr only; its stdout is
 	// the response). Nil discards.
 	Stdout, Stderr io.Writer
+	// Host performs the function's host calls; nil makes them fail as unavailable.
+	Host Host
 }
 
 // Meta is what a guest learns about one invocation.
@@ -50,6 +52,9 @@ type Meta struct {
 	RequestID   string
 	Deadline    time.Time
 	TraceParent string
+	// OnEffect, when set, runs before the invocation's first host call with effects outside its
+	// sandbox (a post, a key-value write): from then on, running it again could repeat them.
+	OnEffect func()
 }
 
 var instanceSeq atomic.Uint64
@@ -153,6 +158,9 @@ func (e *FunctionError) Unwrap() error { return ErrFunction }
 func (i *Instance) Invoke(ctx context.Context, meta Meta, event []byte) ([]byte, error) {
 	if i.broken {
 		return nil, ErrClosed
+	}
+	if i.cfg.Host != nil {
+		ctx = withHost(ctx, i.cfg.Host, meta.OnEffect)
 	}
 	if i.m.abi == ABICommand {
 		return i.invokeCommand(ctx, meta, event)
