@@ -45,13 +45,13 @@ const (
 
 // Host call statuses.
 const (
-	HostOK         = 0
-	HostNotFound   = 1 // the connection is gone, the key does not exist
-	HostTooLarge   = 2 // the data is over a limit
-	HostLimit      = 3 // the client is not reading its messages
-	HostInvalid    = 4 // the request is malformed (bad id, key, encoding)
-	HostExists     = 5 // the key exists (create)
-	HostInternal   = 6 // Gatehouse could not do it; trying again may work
+	HostOK          = 0
+	HostNotFound    = 1 // the connection is gone, the key does not exist
+	HostTooLarge    = 2 // the data is over a limit
+	HostLimit       = 3 // the client is not reading its messages
+	HostInvalid     = 4 // the request is malformed (bad id, key, encoding)
+	HostExists      = 5 // the key exists (create)
+	HostInternal    = 6 // Gatehouse could not do it; trying again may work
 	HostUnavailable = 7 // this function has no host (host calls are not available here)
 )
 
