@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 
@@ -28,10 +29,16 @@ type Local interface {
 	Post(ctx context.Context, id string, data []byte) error
 	Get(ctx context.Context, id string) (Record, error)
 	Delete(ctx context.Context, id string) error
+	// Broadcast posts data to each of ids and returns those that were gone.
+	Broadcast(ctx context.Context, ids []string, data []byte) []string
 }
 
-// headerConnection carries the connection id of an operation sent over the bus.
-const headerConnection = "Gh-Connection-Id"
+// headerConnection carries the connection id of an operation sent over the bus; headerConnections
+// the comma-separated ids of a broadcast.
+const (
+	headerConnection  = "Gh-Connection-Id"
+	headerConnections = "Gh-Connection-Ids"
+)
 
 // wire codes of the errors, in bus.HeaderError.
 var errorCodes = map[string]error{"gone": ErrGone, "too-large": ErrPayloadTooLarge, "limit": ErrLimitExceeded}
@@ -89,6 +96,9 @@ func (r *Router) handle(m *nats.Msg) {
 		}
 	case "delete":
 		err = r.local.Delete(ctx, id)
+	case "broadcast":
+		ids := strings.Split(m.Header.Get(headerConnections), ",")
+		data, err = json.Marshal(r.local.Broadcast(ctx, ids, m.Data))
 	default:
 		err = fmt.Errorf("unknown operation %q", op)
 	}
@@ -139,6 +149,60 @@ func (r *Router) Delete(ctx context.Context, id string) error {
 	}
 	_, err := r.request(ctx, id, "delete", nil)
 	return err
+}
+
+// Broadcast posts data to every connection in ids, with one message to each node that holds some
+// of them, and returns the ids that were gone (malformed, closed, or on a node that is gone).
+func (r *Router) Broadcast(ctx context.Context, ids []string, data []byte) ([]string, error) {
+	byNode := map[string][]string{}
+	var gone []string
+	for _, id := range ids {
+		node, ok := NodeOf(id)
+		if !ok {
+			gone = append(gone, id)
+			continue
+		}
+		byNode[node] = append(byNode[node], id)
+	}
+	type result struct {
+		gone []string
+		err  error
+	}
+	results := make(chan result, len(byNode))
+	for node, ids := range byNode {
+		go func() {
+			if r.local != nil && node == r.node {
+				results <- result{gone: r.local.Broadcast(ctx, ids, data)}
+				return
+			}
+			m := nats.NewMsg(r.subj.Connection(node, "broadcast"))
+			m.Header.Set(headerConnections, strings.Join(ids, ","))
+			m.Data = data
+			reply, err := r.nc.RequestMsgWithContext(ctx, m)
+			switch {
+			case errors.Is(err, nats.ErrNoResponders):
+				results <- result{gone: ids}
+				return
+			case err != nil:
+				results <- result{err: fmt.Errorf("connections: broadcast to node %s: %w", node, err)}
+				return
+			}
+			var g []string
+			if code := reply.Header.Get(bus.HeaderError); code != "" {
+				err = fmt.Errorf("connections: broadcast to node %s: the node answered %s", node, code)
+			} else if err = json.Unmarshal(reply.Data, &g); err != nil {
+				err = fmt.Errorf("connections: broadcast to node %s: %w", node, err)
+			}
+			results <- result{gone: g, err: err}
+		}()
+	}
+	var errs []error
+	for range byNode {
+		res := <-results
+		gone = append(gone, res.gone...)
+		errs = append(errs, res.err)
+	}
+	return gone, errors.Join(errs...)
 }
 
 func (r *Router) isLocal(id string) bool {

@@ -122,3 +122,7 @@ func (l localConnections) Get(ctx context.Context, id string) (connections.Recor
 func (l localConnections) Delete(ctx context.Context, id string) error {
 	return l.s.DeleteConnection(ctx, id)
 }
+
+func (l localConnections) Broadcast(ctx context.Context, ids []string, data []byte) []string {
+	return l.s.BroadcastToConnections(ctx, ids, data)
+}

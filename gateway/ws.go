@@ -489,6 +489,18 @@ func (s *Server) PostToConnection(_ context.Context, id string, data []byte) err
 	return c.enqueue(data)
 }
 
+// BroadcastToConnections posts data to each of this node's sockets in ids and returns the ids that
+// were gone (or whose client could not keep up, and was disconnected).
+func (s *Server) BroadcastToConnections(ctx context.Context, ids []string, data []byte) []string {
+	var gone []string
+	for _, id := range ids {
+		if err := s.PostToConnection(ctx, id, data); err != nil {
+			gone = append(gone, id)
+		}
+	}
+	return gone
+}
+
 // GetConnection returns one of this node's connections.
 func (s *Server) GetConnection(_ context.Context, id string) (connections.Record, error) {
 	c := s.hub.get(id)

@@ -18,6 +18,7 @@ type pool struct {
 	mod  *runtimes.Module
 	log  *slog.Logger
 	sink func(LogRecord)
+	host runtimes.Host
 
 	mu     sync.Mutex
 	idle   []idleInstance
@@ -38,8 +39,8 @@ type idleInstance struct {
 	since time.Time
 }
 
-func newPool(fn Function, mod *runtimes.Module, log *slog.Logger, sink func(LogRecord)) *pool {
-	return &pool{fn: fn, mod: mod, log: log, sink: sink, lastUsed: time.Now()}
+func newPool(fn Function, mod *runtimes.Module, log *slog.Logger, sink func(LogRecord), host runtimes.Host) *pool {
+	return &pool{fn: fn, mod: mod, log: log, sink: sink, host: host, lastUsed: time.Now()}
 }
 
 func (p *pool) setLive(live bool) {
@@ -90,6 +91,7 @@ func (p *pool) instantiate(ctx context.Context) (sandbox, error) {
 		Env:          p.fn.Env,
 		Stdout:       logs.stream("stdout"),
 		Stderr:       logs.stream("stderr"),
+		Host:         p.host,
 	})
 	if err != nil {
 		return sandbox{}, err

@@ -88,6 +88,9 @@ type Config struct {
 	Logger *slog.Logger
 	// LogSink, when set, receives every line of function output too.
 	LogSink func(LogRecord)
+	// Host performs the functions' host calls (connections, key-value store); nil makes them fail
+	// as unavailable.
+	Host runtimes.Host
 	// DrainTimeout bounds the wait, at stop, for invocations already received; default 30s.
 	DrainTimeout time.Duration
 	// Slots, when set, records each running invocation for the supervising process, and its length
@@ -263,7 +266,7 @@ func (s *Scheduler) load(ctx context.Context, f Function) (*pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: function %s version %s: %w", f.Name, f.versionLabel(), err)
 	}
-	return newPool(f, m, s.log, s.cfg.LogSink), nil
+	return newPool(f, m, s.log, s.cfg.LogSink, s.cfg.Host), nil
 }
 
 // engine returns the engine for a memory limit, creating it the first time.
@@ -427,7 +430,11 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 	if s.cfg.Slots != nil {
 		s.cfg.Slots.entered(inv.RequestID)
 	}
-	out, err := sb.inst.Invoke(ctx, runtimes.Meta{RequestID: inv.RequestID, Deadline: deadline, TraceParent: inv.TraceParent}, inv.Payload)
+	meta := runtimes.Meta{RequestID: inv.RequestID, Deadline: deadline, TraceParent: inv.TraceParent}
+	if s.cfg.Slots != nil {
+		meta.OnEffect = func() { s.cfg.Slots.effected(inv.RequestID) }
+	}
+	out, err := sb.inst.Invoke(ctx, meta, inv.Payload)
 	sb.logs.end()
 	p.put(ctx, sb, err != nil)
 	out, err = s.outcome(inv, out, err)

@@ -126,6 +126,21 @@ func (s *Slots) entered(requestID string) {
 	number.Store(seq)
 }
 
+// effectBit marks a ring entry that records an invocation's first host call with effects outside its
+// sandbox, rather than its entry into guest code.
+const effectBit = 1 << 63
+
+// effected records that the invocation is about to make its first host call with effects (a post, a
+// key-value write): from then on, running it again elsewhere could repeat them.
+func (s *Slots) effected(requestID string) {
+	seq := s.seq.Add(1)
+	off := (s.n + int((seq-1)%RingEntries)) * slotSize
+	number := (*atomic.Uint64)(unsafe.Pointer(&s.mem[off]))
+	number.Store(0)
+	writeID(s.mem[off:off+slotSize], requestID)
+	number.Store(seq | effectBit)
+}
+
 // answered keeps the outcome of an invocation: its response, or the error code it failed with.
 // Responses over MaxAnswerBytes are not kept.
 func (s *Slots) answered(requestID, code string, body []byte) {
@@ -246,7 +261,24 @@ func (r *SlotReader) Entered() []string {
 	}
 	for i := range RingEntries {
 		off := (slots + i) * slotSize
-		if (*atomic.Uint64)(unsafe.Pointer(&r.mem[off])).Load() == 0 {
+		if n := (*atomic.Uint64)(unsafe.Pointer(&r.mem[off])).Load(); n == 0 || n&effectBit != 0 {
+			continue
+		}
+		out = append(out, readID(r.mem[off:off+slotSize]))
+	}
+	return out
+}
+
+// Effected lists the request ids in the ring that made host calls with effects.
+func (r *SlotReader) Effected() []string {
+	var out []string
+	slots := slotsIn(len(r.mem))
+	if slots <= 0 {
+		return nil
+	}
+	for i := range RingEntries {
+		off := (slots + i) * slotSize
+		if n := (*atomic.Uint64)(unsafe.Pointer(&r.mem[off])).Load(); n&effectBit == 0 {
 			continue
 		}
 		out = append(out, readID(r.mem[off:off+slotSize]))

@@ -29,6 +29,8 @@ func TestSlotsAreReadableFromAnotherMapping(t *testing.T) {
 	a := w.acquire("req-a", deadline)
 	b := w.acquire("a-request-id-longer-than-a-slot-can-hold-0123456789abcdefghij", deadline)
 	w.entered("req-a")
+	w.entered("req-c")
+	w.effected("req-c")
 	running := r.Running()
 	if len(running) != 2 || running[0].RequestID != "req-a" || !running[0].Deadline.Equal(deadline) ||
 		running[1].RequestID != "a-request-id-longer-than-a-slot-can-hold-0123456789abcdefghij"[:MaxSlotRequestID] {
@@ -39,8 +41,11 @@ func TestSlotsAreReadableFromAnotherMapping(t *testing.T) {
 	if got := r.Running(); len(got) != 0 {
 		t.Fatalf("after release: %+v", got)
 	}
-	if got := r.Entered(); !slices.Equal(got, []string{"req-a"}) {
+	if got := r.Entered(); !slices.Equal(got, []string{"req-a", "req-c"}) {
 		t.Fatalf("entered %q", got)
+	}
+	if got := r.Effected(); !slices.Equal(got, []string{"req-c"}) {
+		t.Fatalf("effected %q", got)
 	}
 	w.answered("req-a", "", []byte(`{"ok":true}`))
 	w.answered("req-b", "function-error", nil)

@@ -27,7 +27,7 @@ type supervisor struct {
 	// onExit, when set, is called after a worker process exits, with the invocations whose guest code
 	// it had entered recently (they may have run), those overdue (the watchdog killed it for them) and
 	// the outcomes it had kept.
-	onExit func(id string, started, overdue []string, answers []scheduler.Answer)
+	onExit func(id string, started, effected, overdue []string, answers []scheduler.Answer)
 	// slotsPath names a worker's slot table; "" disables the watchdog.
 	slotsPath func(id string) string
 	// slots is the number of invocations a worker may run at once.
@@ -124,14 +124,15 @@ func (s *supervisor) runOnce(ctx context.Context, id string) error {
 	s.mu.Lock()
 	delete(s.pids, id)
 	s.mu.Unlock()
-	var started []string
+	var started, effected []string
 	var answers []scheduler.Answer
 	if slots != nil {
 		started = slots.Entered()
+		effected = slots.Effected()
 		answers = slots.Answers()
 	}
 	if s.onExit != nil {
-		s.onExit(id, started, overdue, answers)
+		s.onExit(id, started, effected, overdue, answers)
 	}
 	return err
 }

@@ -202,8 +202,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		Stack:    stack.Name,
 		StoreDir: filepath.Join(dataDir, "jetstream"),
 		// Workers read the registry and write function logs; nothing else of JetStream.
-		WorkerReads:     []string{"KV_" + functions.FunctionsBucket(stack.Name), "OBJ_" + functions.ModulesBucket(stack.Name)},
-		WorkerPublishes: []string{logstream.SubjectAll(stack.Name)},
+		WorkerReads: []string{"KV_" + functions.FunctionsBucket(stack.Name), "OBJ_" + functions.ModulesBucket(stack.Name), "KV_" + kvBucket(stack.Name)},
+		// … and use the functions' key-value store, through host calls.
+		WorkerPublishes: []string{logstream.SubjectAll(stack.Name), "$KV." + kvBucket(stack.Name) + ".>"},
 	}); err != nil {
 		return nil, err
 	}
@@ -436,6 +437,9 @@ func (n *Node) openRegistry(ctx context.Context, dataDir string) error {
 	if err := logstream.Ensure(ctx, js, n.stack.Name, logstream.Limits{}); err != nil {
 		return err
 	}
+	if err := ensureKV(ctx, js, n.stack.Name); err != nil {
+		return err
+	}
 	n.logs = logstream.NewReader(js, n.stack.Name)
 	if n.audit, err = admin.OpenAudit(ctx, js, n.stack.Name); err != nil {
 		return err
@@ -657,7 +661,7 @@ func (n *Node) markReady(id string) {
 }
 
 // workerExited forgets the worker's readiness and tells the gateways which invocations it took along.
-func (n *Node) workerExited(id string, started, overdue []string, kept []scheduler.Answer) {
+func (n *Node) workerExited(id string, started, effected, overdue []string, kept []scheduler.Answer) {
 	n.readyMu.Lock()
 	delete(n.ready, id)
 	delete(n.loaded, id)
@@ -667,7 +671,7 @@ func (n *Node) workerExited(id string, started, overdue []string, kept []schedul
 	for i, a := range kept {
 		answers[i] = bus.Answer{RequestID: a.RequestID, Code: bus.Code(a.Code), Body: a.Body}
 	}
-	if err := n.control.PublishWorkerGone(bus.WorkerGone{Worker: id, Started: started, Overdue: overdue, Answers: answers}); err != nil {
+	if err := n.control.PublishWorkerGone(bus.WorkerGone{Worker: id, Started: started, Effected: effected, Overdue: overdue, Answers: answers}); err != nil {
 		n.log.Warn("reporting a gone worker", "worker", id, "err", err)
 	}
 }

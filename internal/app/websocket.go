@@ -76,3 +76,7 @@ func (l *gatewayLocal) Get(ctx context.Context, id string) (connections.Record, 
 func (l *gatewayLocal) Delete(ctx context.Context, id string) error {
 	return l.gw.DeleteConnection(ctx, id)
 }
+
+func (l *gatewayLocal) Broadcast(ctx context.Context, ids []string, data []byte) []string {
+	return l.gw.BroadcastToConnections(ctx, ids, data)
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"gatehouse.dev/gatehouse/connections"
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/internal/bus"
 	"gatehouse.dev/gatehouse/runtimes"
@@ -81,8 +82,13 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 		return nil
 	}
 
+	kv, err := js.KeyValue(ctx, kvBucket(opts.stack))
+	if err != nil {
+		return fmt.Errorf("key-value store: %w", err)
+	}
 	loader := &versionLoader{reg: reg}
-	cfg := scheduler.Config{Logger: log, Loader: loader.load, LogSink: newLogSink(client, opts.stack, opts.id)}
+	cfg := scheduler.Config{Logger: log, Loader: loader.load, LogSink: newLogSink(client, opts.stack, opts.id),
+		Host: &workerHost{router: connections.NewRouter(client, "", nil), kv: kv}}
 	if opts.slots != "" {
 		slots, err := scheduler.OpenSlots(opts.slots)
 		if err != nil {

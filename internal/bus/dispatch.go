@@ -432,7 +432,7 @@ func (d *Dispatcher) onHeartbeat(m *nats.Msg) {
 	w, ok := d.workers[hb.Worker]
 	if ok && w.instance != hb.Instance {
 		// A new process under the same id: the old one is gone without a report we saw.
-		d.drop(w, nil, nil)
+		d.drop(w, nil, nil, nil)
 		ok = false
 	}
 	if !ok {
@@ -453,17 +453,16 @@ func (d *Dispatcher) onGone(m *nats.Msg) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if w, ok := d.workers[g.Worker]; ok {
-		d.drop(w, g.Overdue, g.Answers)
+		d.drop(w, g.Overdue, g.Effected, g.Answers)
 	}
 }
 
 // drop forgets a worker that is gone. An invocation with a kept answer gets it; an overdue one fails
-// with ErrFunctionTimeout; every other one runs again on another worker, even one whose guest code had
-// started: a guest can act on nothing outside its sandbox (it has no host calls with effects), so
-// running it again is safe, and it is what keeps bystanders of a runaway function from failing. (When
-// host calls with effects arrive, invocations that made one must fail instead; the worker's report
-// lists which had started.) d.mu is held.
-func (d *Dispatcher) drop(w *workerState, overdue []string, answers []Answer) {
+// with ErrFunctionTimeout; one that made a host call with effects fails with ErrWorkerLost (running it
+// again could repeat them); every other one runs again on another worker, even one whose guest code
+// had started: it has acted on nothing outside its sandbox, so running it again is safe, and it is
+// what keeps bystanders of a runaway function from failing. d.mu is held.
+func (d *Dispatcher) drop(w *workerState, overdue, effected []string, answers []Answer) {
 	if d.workers[w.id] == w {
 		delete(d.workers, w.id)
 	}
@@ -479,6 +478,10 @@ func (d *Dispatcher) drop(w *workerState, overdue []string, answers []Answer) {
 		}
 		if slices.Contains(overdue, c.requestID) {
 			c.done <- callResult{err: ErrFunctionTimeout}
+			continue
+		}
+		if slices.Contains(effected, c.requestID) {
+			c.done <- callResult{err: ErrWorkerLost}
 			continue
 		}
 		c.done <- callResult{retry: true}
@@ -506,7 +509,7 @@ func (d *Dispatcher) watch() {
 		case <-d.stop:
 			d.mu.Lock()
 			for _, w := range d.workers {
-				d.drop(w, nil, nil)
+				d.drop(w, nil, nil, nil)
 			}
 			d.mu.Unlock()
 			return
@@ -515,7 +518,7 @@ func (d *Dispatcher) watch() {
 			for _, w := range d.workers {
 				if now.Sub(w.lastSeen) > d.cfg.LostTimeout {
 					d.log.Warn("worker silent; giving up on it", "worker", w.id)
-					d.drop(w, nil, nil)
+					d.drop(w, nil, nil, nil)
 				}
 			}
 			d.signal()

@@ -92,7 +92,7 @@ func TestDispatcherWorkerGone(t *testing.T) {
 	})
 	gw := dispatcher(t, s, DispatchConfig{}, "w1")
 	results := make(map[string]chan error)
-	for _, id := range []string{"runaway", "bystander", "queued", "finished"} {
+	for _, id := range []string{"runaway", "bystander", "queued", "finished", "posted"} {
 		ch := make(chan error, 1)
 		results[id] = ch
 		go func() {
@@ -108,7 +108,7 @@ func TestDispatcherWorkerGone(t *testing.T) {
 			ch <- err
 		}()
 	}
-	for _, id := range []string{"runaway", "bystander", "queued", "finished"} {
+	for _, id := range []string{"runaway", "bystander", "queued", "finished", "posted"} {
 		for {
 			if _, ok := onW1.Load(id); ok {
 				break
@@ -123,7 +123,7 @@ func TestDispatcherWorkerGone(t *testing.T) {
 	for len(gw.Workers()) < 2 {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := connect(t, s, RoleControl).PublishWorkerGone(WorkerGone{Worker: "w1", Started: []string{"runaway", "bystander", "finished"}, Overdue: []string{"runaway"},
+	if err := connect(t, s, RoleControl).PublishWorkerGone(WorkerGone{Worker: "w1", Started: []string{"runaway", "bystander", "finished", "posted"}, Effected: []string{"posted"}, Overdue: []string{"runaway"},
 		Answers: []Answer{{RequestID: "finished", Body: []byte("kept")}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +147,10 @@ func TestDispatcherWorkerGone(t *testing.T) {
 	}
 	if err := wait("finished"); err != nil {
 		t.Errorf("finished: %v, want the kept answer", err)
+	}
+	// It had posted to a connection: running it again could post twice.
+	if err := wait("posted"); !errors.Is(err, ErrWorkerLost) {
+		t.Errorf("posted: %v, want ErrWorkerLost", err)
 	}
 }
 

@@ -17,8 +17,11 @@ import (
 type WorkerGone struct {
 	Worker  string   `json:"worker"`
 	Started []string `json:"started,omitempty"`
-	Overdue []string `json:"overdue,omitempty"`
-	Answers []Answer `json:"answers,omitempty"`
+	// Effected lists the invocations that made host calls with effects outside their sandbox (a post,
+	// a key-value write): running them again could repeat those, so their callers get an error.
+	Effected []string `json:"effected,omitempty"`
+	Overdue  []string `json:"overdue,omitempty"`
+	Answers  []Answer `json:"answers,omitempty"`
 }
 
 // Answer is an invocation's outcome: its response, or the error code it failed with.

@@ -1,0 +1,167 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"gatehouse.dev/gatehouse/connections"
+	"gatehouse.dev/gatehouse/runtimes"
+)
+
+// The functions' key-value store: one JetStream Key-Value bucket per stack.
+const (
+	// kvMaxValue bounds a value.
+	kvMaxValue = 1 << 20
+	// kvMaxList bounds the keys one list returns.
+	kvMaxList = 10000
+)
+
+func kvBucket(stack string) string { return "gh_" + stack + "_kv" }
+
+// ensureKV creates the stack's key-value bucket for functions, or binds to it. Keys may expire one by
+// one (CreateKey with a ttl), which needs the bucket's limit markers.
+func ensureKV(ctx context.Context, js jetstream.JetStream, stack string) error {
+	if _, err := js.KeyValue(ctx, kvBucket(stack)); err == nil {
+		return nil
+	}
+	_, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:         kvBucket(stack),
+		Description:    "Gatehouse key-value store of the functions of stack " + stack,
+		History:        1,
+		MaxValueSize:   kvMaxValue,
+		Storage:        jetstream.FileStorage,
+		LimitMarkerTTL: time.Second,
+	})
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("key-value store: %w", err)
+	}
+	return nil
+}
+
+// workerHost performs the host calls of a worker's functions: connections through the router (which
+// reaches each connection's node over the bus), keys in the stack's bucket.
+type workerHost struct {
+	router *connections.Router
+	kv     jetstream.KeyValue
+}
+
+var _ runtimes.Host = (*workerHost)(nil)
+
+func connectionError(err error) error {
+	switch {
+	case errors.Is(err, connections.ErrGone):
+		return fmt.Errorf("%w: %w", runtimes.ErrHostNotFound, err)
+	case errors.Is(err, connections.ErrPayloadTooLarge):
+		return fmt.Errorf("%w: %w", runtimes.ErrHostTooLarge, err)
+	case errors.Is(err, connections.ErrLimitExceeded):
+		return fmt.Errorf("%w: %w", runtimes.ErrHostLimit, err)
+	}
+	return err
+}
+
+func (h *workerHost) PostToConnection(ctx context.Context, id string, data []byte) error {
+	return connectionError(h.router.Post(ctx, id, data))
+}
+
+func (h *workerHost) GetConnection(ctx context.Context, id string) ([]byte, error) {
+	r, err := h.router.Get(ctx, id)
+	if err != nil {
+		return nil, connectionError(err)
+	}
+	return json.Marshal(map[string]any{
+		"connectedAt":  r.ConnectedAt.UTC().Format(time.RFC3339Nano),
+		"lastActiveAt": r.LastActiveAt.UTC().Format(time.RFC3339Nano),
+		"identity":     map[string]string{"sourceIp": r.SourceIP, "userAgent": r.UserAgent},
+	})
+}
+
+func (h *workerHost) DeleteConnection(ctx context.Context, id string) error {
+	return connectionError(h.router.Delete(ctx, id))
+}
+
+func (h *workerHost) Broadcast(ctx context.Context, ids []string, data []byte) ([]string, error) {
+	return h.router.Broadcast(ctx, ids, data)
+}
+
+func kvError(err error) error {
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
+		return fmt.Errorf("%w: %w", runtimes.ErrHostNotFound, err)
+	case errors.Is(err, jetstream.ErrInvalidKey):
+		return fmt.Errorf("%w: %w", runtimes.ErrHostInvalid, err)
+	case errors.Is(err, jetstream.ErrKeyExists):
+		return fmt.Errorf("%w: %w", runtimes.ErrHostExists, err)
+	}
+	return err
+}
+
+func (h *workerHost) KVGet(ctx context.Context, key string) ([]byte, error) {
+	e, err := h.kv.Get(ctx, key)
+	if err != nil {
+		return nil, kvError(err)
+	}
+	return e.Value(), nil
+}
+
+func (h *workerHost) KVPut(ctx context.Context, key string, value []byte) error {
+	if len(value) > kvMaxValue {
+		return runtimes.ErrHostTooLarge
+	}
+	_, err := h.kv.Put(ctx, key, value)
+	return kvError(err)
+}
+
+func (h *workerHost) KVCreate(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if len(value) > kvMaxValue {
+		return runtimes.ErrHostTooLarge
+	}
+	var opts []jetstream.KVCreateOpt
+	if ttl > 0 {
+		opts = append(opts, jetstream.KeyTTL(max(ttl, time.Second)))
+	}
+	_, err := h.kv.Create(ctx, key, value, opts...)
+	return kvError(err)
+}
+
+func (h *workerHost) KVDelete(ctx context.Context, key string) error {
+	err := h.kv.Delete(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	return kvError(err)
+}
+
+// KVList lists the keys that start with prefix. JetStream filters by whole dot-separated tokens, so
+// the filter covers the prefix's complete tokens and the rest is matched here.
+func (h *workerHost) KVList(ctx context.Context, prefix string) ([]string, error) {
+	filter := ">"
+	if i := strings.LastIndexByte(prefix, '.'); i > 0 {
+		filter = prefix[:i] + ".>"
+	}
+	lister, err := h.kv.ListKeysFiltered(ctx, filter)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return []string{}, nil
+	}
+	if err != nil {
+		return nil, kvError(err)
+	}
+	defer lister.Stop()
+	keys := []string{}
+	for k := range lister.Keys() {
+		if strings.HasPrefix(k, prefix) && len(keys) < kvMaxList {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys, nil
+}
