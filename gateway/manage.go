@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -52,7 +53,8 @@ func (s *Server) manage(c *fiber.Ctx, api *compiledAPI, rawID string) error {
 		if len(c.Body()) > api.ws.settings.MaxMessageBytes {
 			return managementError(c, fiber.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Request entity too large")
 		}
-		err = mgr.Post(ctx, id, c.Body())
+		// The body's buffer is reused after the handler returns; the post is written to the socket later.
+		err = mgr.Post(ctx, id, bytes.Clone(c.Body()))
 		if err == nil {
 			return c.SendStatus(fiber.StatusOK)
 		}

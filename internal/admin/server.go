@@ -50,6 +50,8 @@ type Config struct {
 	Audit *Audit
 	// BundleLimits bound uploaded bundles (zero fields: functions' defaults).
 	BundleLimits functions.BundleLimits
+	// Connections serves the connection endpoints; nil answers 503.
+	Connections ConnectionAdmin
 }
 
 // Server is the admin listener's HTTP API, versioned under /admin/v1/.
@@ -105,6 +107,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Registry != nil {
 		s.functionRoutes(v1)
 	}
+	s.connectionRoutes(v1)
 	s.app = app
 	return s, nil
 }

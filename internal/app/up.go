@@ -306,17 +306,18 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	n.serve(func() error { n.followAPIs(n.backgroundCtx, apisRev); return nil }, "API definitions")
 	n.serve(func() error { n.served.run(n.backgroundCtx, n.workerState); return nil }, "served registry view")
 	n.admin, err = admin.NewServer(admin.Config{
-		Tokens:   n.tokens,
-		Health:   n.health,
-		Metrics:  promhttp.HandlerFor(n.metrics, promhttp.HandlerOpts{}),
-		Logger:   n.log,
-		Registry: n.registry,
-		Check:    n.checkBundle,
-		Activate: n.activate,
-		Applied:  n.applied,
-		Invoke:   n.invoke,
-		Logs:     adminLogs{n.logs},
-		Audit:    n.audit,
+		Tokens:      n.tokens,
+		Health:      n.health,
+		Metrics:     promhttp.HandlerFor(n.metrics, promhttp.HandlerOpts{}),
+		Logger:      n.log,
+		Registry:    n.registry,
+		Check:       n.checkBundle,
+		Activate:    n.activate,
+		Applied:     n.applied,
+		Invoke:      n.invoke,
+		Logs:        adminLogs{n.logs},
+		Audit:       n.audit,
+		Connections: adminConnections{Router: n.router, gw: n.gw},
 	})
 	if err != nil {
 		return nil, err

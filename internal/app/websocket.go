@@ -80,3 +80,12 @@ func (l *gatewayLocal) Delete(ctx context.Context, id string) error {
 func (l *gatewayLocal) Broadcast(ctx context.Context, ids []string, data []byte) []string {
 	return l.gw.BroadcastToConnections(ctx, ids, data)
 }
+
+// adminConnections is what the admin API's connection endpoints work with: this node's connections
+// listed by the gateway, and operations on any node's connection through the router.
+type adminConnections struct {
+	*connections.Router // Post, Get, Delete
+	gw                  *gateway.Server
+}
+
+func (a adminConnections) List(api string) []connections.Record { return a.gw.ListConnections(api) }
