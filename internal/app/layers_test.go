@@ -25,6 +25,7 @@ var layers = map[string]int{
 	"functions":           1,
 	"internal/bus":        1,
 	"internal/apistore":   1,
+	"internal/apikeys":    1,
 	"internal/sigv4":      1,
 	"internal/logstream":  1,
 	"internal/stackfile":  1,
