@@ -35,6 +35,9 @@ type EventContext struct {
 	APIID          string
 	DomainName     string // host without port
 	SourceIP       string // client address; empty means the connection's remote IP
+	// Authorizer is what the route's authorizer found (JWT claims and scopes, a function
+	// authorizer's context, the IAM caller); nil without one.
+	Authorizer *events.APIGatewayV2HTTPRequestContextAuthorizerDescription
 }
 
 // BuildEvent encodes the request held by c (a *fiber.Ctx whose body was already
@@ -101,6 +104,7 @@ func BuildEvent(c *fiber.Ctx, ec EventContext) ([]byte, error) {
 		APIID:        ec.APIID,
 		DomainName:   ec.DomainName,
 		DomainPrefix: eventDomainPrefix(ec.DomainName),
+		Authorizer:   ec.Authorizer,
 		Time:         at.Format(eventTimeLayout),
 		TimeEpoch:    at.UnixMilli(),
 		HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{

@@ -26,6 +26,7 @@ var layers = map[string]int{
 	"internal/bus":        1,
 	"internal/apistore":   1,
 	"internal/apikeys":    1,
+	"internal/jwtauth":    1,
 	"internal/sigv4":      1,
 	"internal/logstream":  1,
 	"internal/stackfile":  1,
