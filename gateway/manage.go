@@ -21,7 +21,7 @@ const manageTimeout = 10 * time.Second
 // describes it, DELETE closes it. Requests must carry an AWS Signature Version 4 (service
 // execute-api) by one of the stack's access keys, so that AWS SDK management clients work as they
 // are.
-func (s *Server) manage(c *fiber.Ctx, api *compiledAPI, rawID string) error {
+func (s *Server) manage(c *fiber.Ctx, api *compiledAPI, stage *Stage, rawID string) error {
 	id, err := url.PathUnescape(rawID)
 	if err != nil {
 		return managementError(c, fiber.StatusGone, "GoneException", "")
@@ -48,6 +48,14 @@ func (s *Server) manage(c *fiber.Ctx, api *compiledAPI, rawID string) error {
 	if mgr == nil {
 		mgr = localConnections{s}
 	}
+	// A connection is reached only through the API and stage it connected to: another's is gone.
+	rec, err := mgr.Get(ctx, id)
+	if err == nil && (rec.API != api.ID || rec.Stage != stage.Name) {
+		err = connections.ErrGone
+	}
+	if err != nil {
+		return s.managementFailure(c, err)
+	}
 	switch c.Method() {
 	case fiber.MethodPost:
 		if len(c.Body()) > api.ws.settings.MaxMessageBytes {
@@ -59,14 +67,11 @@ func (s *Server) manage(c *fiber.Ctx, api *compiledAPI, rawID string) error {
 			return c.SendStatus(fiber.StatusOK)
 		}
 	case fiber.MethodGet:
-		var r connections.Record
-		if r, err = mgr.Get(ctx, id); err == nil {
-			return c.JSON(connectionView{
-				ConnectedAt:  r.ConnectedAt.UTC().Format(isoMillis),
-				Identity:     connectionIdentity{SourceIP: r.SourceIP, UserAgent: r.UserAgent},
-				LastActiveAt: r.LastActiveAt.UTC().Format(isoMillis),
-			})
-		}
+		return c.JSON(connectionView{
+			ConnectedAt:  rec.ConnectedAt.UTC().Format(isoMillis),
+			Identity:     connectionIdentity{SourceIP: rec.SourceIP, UserAgent: rec.UserAgent},
+			LastActiveAt: rec.LastActiveAt.UTC().Format(isoMillis),
+		})
 	case fiber.MethodDelete:
 		if err = mgr.Delete(ctx, id); err == nil {
 			return c.SendStatus(fiber.StatusNoContent)
@@ -74,6 +79,11 @@ func (s *Server) manage(c *fiber.Ctx, api *compiledAPI, rawID string) error {
 	default:
 		return errNotFound
 	}
+	return s.managementFailure(c, err)
+}
+
+// managementFailure answers a failed @connections operation.
+func (s *Server) managementFailure(c *fiber.Ctx, err error) error {
 	switch {
 	case errors.Is(err, connections.ErrGone):
 		return managementError(c, fiber.StatusGone, "GoneException", "")

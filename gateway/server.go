@@ -314,7 +314,7 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 	if api.ws != nil {
 		if id, ok := isManagementPath(rest); ok {
 			l.route = "@connections"
-			return s.manage(c, api, id)
+			return s.manage(c, api, stage, id)
 		}
 		if rest != "/" {
 			return errNotFound
