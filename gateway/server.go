@@ -70,9 +70,13 @@ type Config struct {
 	// Management performs @connections operations on any connection of the stack (its node may be
 	// another); default this node's own connections only.
 	Management ConnectionManager
-	// Verifier checks the AWS Signature Version 4 of @connections requests; without one they are all
-	// refused (403).
+	// Verifier checks the AWS Signature Version 4 of @connections requests and of routes authorized
+	// with AuthIAM; without one they are all refused (403).
 	Verifier *sigv4.Verifier
+	// APIKeys finds the x-api-key of routes that require one, and counts quotas.
+	APIKeys KeyStore
+	// UsagePlans are the stack's usage plans by name.
+	UsagePlans map[string]UsagePlan
 }
 
 // ConnectionStore keeps the records of this node's WebSocket connections: the connections package's
@@ -105,12 +109,20 @@ type API struct {
 	// WebSocket, when set, makes this a WebSocket API: its route keys are $connect, $disconnect,
 	// $default and custom keys, and clients connect at a stage's root.
 	WebSocket *WebSocketSettings
+	// CORS, when set, answers preflight requests and adds CORS headers to responses (HTTP APIs).
+	CORS *CORS
+	// Authorizers are the API's authorizers, by name, for routes' Auth.
+	Authorizers map[string]Authorizer
 }
 
 // Stage is a deployment stage of an API.
 type Stage struct {
 	Name      string
 	Variables map[string]string
+	// Throttle is every route's default throttle in this stage; RouteThrottles override it by route
+	// key. Zero settings do not throttle. Buckets are per node.
+	Throttle       ThrottleSettings
+	RouteThrottles map[string]ThrottleSettings
 }
 
 // Route sends requests matching Key to a function.
@@ -125,6 +137,10 @@ type Route struct {
 	Timeout time.Duration
 	// RouteResponse, on a WebSocket API, sends the function's body back to the client.
 	RouteResponse bool
+	// Auth is how requests are authorized (on a WebSocket API, only $connect's counts).
+	Auth RouteAuth
+	// APIKeyRequired requires an x-api-key of a usage plan, whose throttle and quota apply.
+	APIKeyRequired bool
 }
 
 // Server is the gateway. Create it with [New], serve with [Server.Serve], stop with [Server.Shutdown].
@@ -134,8 +150,9 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	app     *fiber.App
-	apis    atomic.Pointer[apiSet]
-	hub     wsHub
+	apis     atomic.Pointer[apiSet]
+	hub      wsHub
+	controls controlState
 }
 
 // apiSet is what the gateway serves: the APIs as declared, and compiled, most specific first.
@@ -151,6 +168,8 @@ type compiledAPI struct {
 	table   *RouteTable // nil on a WebSocket API
 	targets []target    // by route index
 	ws      *wsAPI      // set on a WebSocket API
+	// throttles holds each stage's buckets (nil for a stage without throttles).
+	throttles map[string]*StageThrottle
 }
 
 // target is a route's function, split into its name and qualifier.
@@ -230,6 +249,29 @@ func compileAPIs(apis []API) ([]*compiledAPI, error) {
 			return nil, fmt.Errorf("gateway: API %s: %w", a.ID, err)
 		}
 		ca.table = table
+		if a.CORS != nil {
+			if err := a.CORS.Validate(); err != nil {
+				return nil, fmt.Errorf("gateway: API %s: CORS: %w", a.ID, err)
+			}
+		}
+		for i, r := range a.Routes {
+			if r.Auth.Type == AuthJWT || r.Auth.Type == AuthFunction {
+				if _, ok := a.Authorizers[r.Auth.Authorizer]; !ok {
+					return nil, fmt.Errorf("gateway: API %s: route %q names no authorizer of the API: %q", a.ID, a.Routes[i].Key, r.Auth.Authorizer)
+				}
+			}
+		}
+		ca.throttles = map[string]*StageThrottle{}
+		for name, st := range ca.stages {
+			if st.Throttle.Unlimited() && len(st.RouteThrottles) == 0 {
+				continue
+			}
+			t, err := NewStageThrottle(keys, st.Throttle, st.RouteThrottles, time.Now())
+			if err != nil {
+				return nil, fmt.Errorf("gateway: API %s: stage %s: %w", a.ID, name, err)
+			}
+			ca.throttles[name] = t
+		}
 		out = append(out, ca)
 	}
 	// Most specific first: a host beats any host, a longer mount beats a shorter one.
@@ -321,12 +363,35 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 		}
 		return s.upgrade(c, api, stage, l, now)
 	}
+	if api.CORS != nil {
+		if pre, hdrs := api.CORS.Preflight(c.Method(), c.Get(fiber.HeaderOrigin), c.Get(fiber.HeaderAccessControlRequestMethod),
+			c.Get(fiber.HeaderAccessControlRequestHeaders)); pre {
+			// Answered by the gateway: no route, authorizer or function runs.
+			l.route = "preflight"
+			for k, v := range hdrs {
+				c.Set(k, v)
+			}
+			return c.SendStatus(fiber.StatusNoContent)
+		}
+	}
 	idx, params, ok := api.table.Match(c.Method(), rest)
 	if !ok {
 		return errNotFound
 	}
 	route, tgt := api.Routes[idx], api.targets[idx]
 	l.api, l.route = api.ID, route.Key
+	if err := s.throttle(api, stage, idx, now); err != nil {
+		return err
+	}
+	authz, err := s.authorize(c, api, stage, route, params, now)
+	if err != nil {
+		return err
+	}
+	if route.APIKeyRequired {
+		if err := s.checkAPIKey(c, now); err != nil {
+			return err
+		}
+	}
 	inv := bus.Invocation{Function: tgt.function, RequestID: requestID, TraceParent: c.Get("traceparent"), Deadline: now.Add(route.Timeout)}
 	if s.cfg.Resolver != nil {
 		t, err := s.cfg.Resolver.Resolve(tgt.function, tgt.qualifier)
@@ -345,6 +410,7 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 		APIID:          api.ID,
 		DomainName:     host,
 		SourceIP:       c.IP(),
+		Authorizer:     authz,
 	})
 	if err != nil {
 		return fmt.Errorf("building event: %w", err)
@@ -364,7 +430,29 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 	if err := WriteResponse(c, out); err != nil {
 		return fmt.Errorf("function %s: %w", tgt.function, err)
 	}
+	if api.CORS != nil {
+		addCORSHeaders(c, api.CORS)
+	}
 	return nil
+}
+
+// addCORSHeaders replaces whatever CORS headers the function set with the API's.
+func addCORSHeaders(c *fiber.Ctx, cors *CORS) {
+	var drop []string
+	c.Response().Header.VisitAll(func(k, _ []byte) {
+		if IsCORSHeader(string(k)) {
+			drop = append(drop, string(k))
+		}
+	})
+	for _, k := range drop {
+		c.Response().Header.Del(k)
+	}
+	for k, v := range cors.Headers(c.Get(fiber.HeaderOrigin)) {
+		c.Set(k, v)
+	}
+	if cors.DependsOnOrigin() {
+		c.Vary(fiber.HeaderOrigin)
+	}
 }
 
 type localKey int
@@ -429,12 +517,21 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		requestID = NewRequestID()
 	}
 	status, message := s.classify(err)
+	var d *denial
+	if errors.As(err, &d) {
+		status, message = d.status, d.message
+	}
 	if status >= 500 {
 		s.log.Warn("request failed", "request_id", requestID, "method", c.Method(), "path", string(c.Request().URI().PathOriginal()), "status", status, "err", err)
 	}
 	c.Response().Reset()
 	c.Set(HeaderRequestID, requestID)
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	if d != nil {
+		for k, v := range d.header {
+			c.Set(k, v)
+		}
+	}
 	c.Status(status)
 	return c.SendString(`{"message":"` + message + `"}`)
 }

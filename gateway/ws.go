@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -230,6 +231,26 @@ func (s *Server) upgrade(c *fiber.Ctx, api *compiledAPI, stage *Stage, l *labels
 		closing:     make(chan struct{}),
 	}
 	if idx, ok := ws.routes["$connect"]; ok {
+		// Authorization and API keys apply to $connect only; what an authorizer finds goes with
+		// every later event of the connection.
+		route := api.Routes[idx]
+		authz, err := s.authorize(c, api, stage, route, nil, now)
+		if err != nil {
+			return err
+		}
+		if authz != nil {
+			switch {
+			case authz.Lambda != nil:
+				conn.authorizer = authz.Lambda
+			case authz.IAM != nil:
+				conn.authorizer = map[string]any{"accessKey": authz.IAM.AccessKey}
+			}
+		}
+		if route.APIKeyRequired {
+			if err := s.checkAPIKey(c, now); err != nil {
+				return err
+			}
+		}
 		headers := map[string][]string{}
 		c.Request().Header.VisitAll(func(k, v []byte) {
 			headers[string(k)] = append(headers[string(k)], string(v))
@@ -258,8 +279,12 @@ func (s *Server) upgrade(c *fiber.Ctx, api *compiledAPI, stage *Stage, l *labels
 		}
 	}
 	if s.cfg.Connections != nil {
+		var authz json.RawMessage
+		if conn.authorizer != nil {
+			authz, _ = json.Marshal(conn.authorizer)
+		}
 		if err := s.cfg.Connections.Put(connections.Record{ID: conn.id, API: api.ID, Stage: stage.Name, ConnectedAt: now,
-			LastActiveAt: now, SourceIP: conn.sourceIP, UserAgent: conn.userAgent}); err != nil {
+			LastActiveAt: now, SourceIP: conn.sourceIP, UserAgent: conn.userAgent, Authorizer: authz}); err != nil {
 			return fmt.Errorf("storing connection: %w", err)
 		}
 	}

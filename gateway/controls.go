@@ -1,0 +1,366 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/gofiber/fiber/v2"
+
+	"gatehouse.dev/gatehouse/internal/apikeys"
+	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/internal/jwtauth"
+	"gatehouse.dev/gatehouse/internal/sigv4"
+)
+
+// Route authorization types.
+const (
+	AuthNone     = ""
+	AuthJWT      = "jwt"
+	AuthFunction = "function"
+	AuthIAM      = "iam"
+)
+
+// RouteAuth is how a route is authorized.
+type RouteAuth struct {
+	// Type is AuthNone, AuthJWT, AuthFunction or AuthIAM.
+	Type string
+	// Authorizer names one of the API's Authorizers (jwt and function).
+	Authorizer string
+	// Scopes are the JWT scopes of which the token must carry one; none means no scope check.
+	Scopes []string
+}
+
+// JWTVerifier checks a bearer token: the jwtauth package's Authorizer.
+type JWTVerifier interface {
+	Authorize(ctx context.Context, identity string, scopes []string) (jwtauth.Result, error)
+}
+
+// Authorizer is one of an API's authorizers.
+type Authorizer struct {
+	// Type is AuthJWT or AuthFunction.
+	Type string
+	// JWT verifies tokens (Type AuthJWT).
+	JWT JWTVerifier
+	// IdentitySources are where the identity comes from: "$request.header.NAME",
+	// "$request.querystring.NAME", "$context.NAME" or "$stageVariables.NAME". A JWT authorizer
+	// uses the first (default the Authorization header).
+	IdentitySources []string
+	// Function is the function a function authorizer runs (name, optionally qualified).
+	Function string
+	// ResultTTL caches a function authorizer's answer by identity values; 0 does not cache.
+	ResultTTL time.Duration
+	// Timeout bounds a function authorizer; default 10s.
+	Timeout time.Duration
+}
+
+// UsagePlan limits the requests of the API keys that belong to it.
+type UsagePlan struct {
+	Throttle ThrottleSettings
+	Quota    apikeys.Quota
+}
+
+// KeyStore finds API keys and counts their quotas: the apikeys package's Store.
+type KeyStore interface {
+	Lookup(presented string) (apikeys.Key, bool)
+	Consume(ctx context.Context, k apikeys.Key, q apikeys.Quota) (bool, error)
+}
+
+// denial is a request refused by a gateway control, with API Gateway's status, message and headers.
+type denial struct {
+	status  int
+	message string
+	header  map[string]string
+	reason  string // for the log only
+}
+
+func (d *denial) Error() string { return fmt.Sprintf("%d %s: %s", d.status, d.message, d.reason) }
+
+func unauthorized(reason, wwwAuthenticate string) *denial {
+	d := &denial{status: fiber.StatusUnauthorized, message: "Unauthorized", reason: reason}
+	if wwwAuthenticate != "" {
+		d.header = map[string]string{fiber.HeaderWWWAuthenticate: wwwAuthenticate}
+	}
+	return d
+}
+
+func forbidden(reason string) *denial {
+	return &denial{status: fiber.StatusForbidden, message: "Forbidden", reason: reason}
+}
+
+// controlState is the gateway's mutable state for its controls: buckets and cached authorizations.
+type controlState struct {
+	keyBuckets sync.Map // API key hash → *Bucket
+	authCache  sync.Map // authorizer cache key → authResult
+}
+
+type authResult struct {
+	allowed bool
+	context map[string]any
+	expires time.Time
+}
+
+// throttle applies the route's bucket in its stage.
+func (s *Server) throttle(api *compiledAPI, stage *Stage, idx int, now time.Time) error {
+	if t := api.throttles[stage.Name]; t != nil && !t.Allow(idx, now) {
+		return &denial{status: fiber.StatusTooManyRequests, message: "Too Many Requests", reason: "stage or route throttle"}
+	}
+	return nil
+}
+
+// authorize runs the route's authorization and returns what the event's requestContext.authorizer
+// carries.
+func (s *Server) authorize(c *fiber.Ctx, api *compiledAPI, stage *Stage, route Route, params map[string]string, now time.Time) (*events.APIGatewayV2HTTPRequestContextAuthorizerDescription, error) {
+	switch route.Auth.Type {
+	case AuthNone:
+		return nil, nil
+	case AuthIAM:
+		if s.cfg.Verifier == nil {
+			return nil, forbidden("no access keys are configured")
+		}
+		header := http.Header{}
+		c.Request().Header.VisitAll(func(k, v []byte) { header.Add(string(k), string(v)) })
+		id, err := s.cfg.Verifier.Verify(sigv4.Request{Method: c.Method(), RawPath: string(c.Request().URI().PathOriginal()),
+			RawQuery: string(c.Request().URI().QueryString()), Host: string(c.Request().Host()), Header: header, Body: c.Body()})
+		if err != nil {
+			return nil, forbidden(err.Error())
+		}
+		return &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{AccessKey: id}}, nil
+	}
+	a, ok := api.Authorizers[route.Auth.Authorizer]
+	if !ok {
+		return nil, fmt.Errorf("route %s: no authorizer %q", route.Key, route.Auth.Authorizer)
+	}
+	switch a.Type {
+	case AuthJWT:
+		source := "$request.header.Authorization"
+		if len(a.IdentitySources) > 0 {
+			source = a.IdentitySources[0]
+		}
+		identity, _ := identityValue(c, source, stage, route)
+		res, err := a.JWT.Authorize(c.UserContext(), identity, route.Auth.Scopes)
+		switch {
+		case errors.Is(err, jwtauth.ErrScope):
+			return nil, forbidden(err.Error())
+		case err != nil:
+			return nil, unauthorized(err.Error(), jwtauth.WWWAuthenticate(err))
+		}
+		return &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{
+			Claims: res.Claims, Scopes: res.Scopes}}, nil
+	case AuthFunction:
+		return s.authorizeWithFunction(c, api, stage, route, a, params, now)
+	}
+	return nil, fmt.Errorf("route %s: authorizer %q has unknown type %q", route.Key, route.Auth.Authorizer, a.Type)
+}
+
+// identityValue reads one identity source of a request.
+func identityValue(c *fiber.Ctx, source string, stage *Stage, route Route) (string, bool) {
+	switch {
+	case strings.HasPrefix(source, "$request.header."):
+		v := c.Get(strings.TrimPrefix(source, "$request.header."))
+		return v, v != ""
+	case strings.HasPrefix(source, "$request.querystring."):
+		v := string(c.Request().URI().QueryArgs().Peek(strings.TrimPrefix(source, "$request.querystring.")))
+		return v, v != ""
+	case strings.HasPrefix(source, "$stageVariables."):
+		v := stage.Variables[strings.TrimPrefix(source, "$stageVariables.")]
+		return v, v != ""
+	case source == "$context.routeKey":
+		return route.Key, true
+	case source == "$context.stage":
+		return stage.Name, true
+	case source == "$context.httpMethod":
+		return c.Method(), true
+	}
+	return "", false
+}
+
+// authorizeWithFunction runs a function authorizer (payload 2.0) and caches its answer.
+func (s *Server) authorizeWithFunction(c *fiber.Ctx, api *compiledAPI, stage *Stage, route Route, a Authorizer, params map[string]string, now time.Time) (*events.APIGatewayV2HTTPRequestContextAuthorizerDescription, error) {
+	values := make([]string, 0, len(a.IdentitySources))
+	for _, src := range a.IdentitySources {
+		v, ok := identityValue(c, src, stage, route)
+		if !ok {
+			return nil, unauthorized("identity source "+src+" is missing", "")
+		}
+		values = append(values, v)
+	}
+	cacheKey := ""
+	if a.ResultTTL > 0 {
+		h := sha256.New()
+		fmt.Fprintf(h, "%s\x00%s\x00%s", api.ID, route.Auth.Authorizer, strings.Join(values, "\x00"))
+		cacheKey = hex.EncodeToString(h.Sum(nil))
+		if v, ok := s.controls.authCache.Load(cacheKey); ok {
+			if r := v.(authResult); now.Before(r.expires) {
+				return authOutcome(r)
+			}
+			s.controls.authCache.Delete(cacheKey)
+		}
+	}
+	routeArn := fmt.Sprintf("arn:aws:execute-api:us-east-1:000000000000:%s/%s/%s%s", api.ID, stage.Name, c.Method(), string(c.Request().URI().PathOriginal()))
+	requestID, _ := c.Locals(localRequestID).(string)
+	base, err := BuildEvent(c, EventContext{RouteKey: route.Key, Stage: stage.Name, StageVariables: stage.Variables, PathParameters: params,
+		RequestID: requestID, Time: now, APIID: api.ID, DomainName: hostOnly(string(c.Request().Host())), SourceIP: c.IP()})
+	if err != nil {
+		return nil, err
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(base, &ev); err != nil {
+		return nil, err
+	}
+	delete(ev, "body")
+	delete(ev, "isBase64Encoded")
+	ev["type"], ev["routeArn"], ev["identitySource"] = "REQUEST", routeArn, values
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	name, qualifier, _ := strings.Cut(a.Function, ":")
+	timeout := a.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	inv := bus.Invocation{Function: name, RequestID: requestID, Deadline: time.Now().Add(timeout), Payload: payload}
+	if s.cfg.Resolver != nil {
+		t, err := s.cfg.Resolver.Resolve(name, qualifier)
+		if err != nil {
+			return nil, fmt.Errorf("authorizer %s: %w", route.Auth.Authorizer, err)
+		}
+		inv.FunctionID, inv.Version, inv.Timeout, inv.MaxConcurrency = t.FunctionID, t.Version, t.Timeout, t.MaxConcurrency
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	out, err := s.inv.Invoke(ctx, inv)
+	if err != nil {
+		return nil, fmt.Errorf("authorizer %s: %w", route.Auth.Authorizer, err)
+	}
+	r, err := parseAuthorizerResponse(out, routeArn)
+	if err != nil {
+		return nil, fmt.Errorf("authorizer %s: %w", route.Auth.Authorizer, err)
+	}
+	if cacheKey != "" {
+		r.expires = now.Add(a.ResultTTL)
+		s.controls.authCache.Store(cacheKey, r)
+	}
+	return authOutcome(r)
+}
+
+func authOutcome(r authResult) (*events.APIGatewayV2HTTPRequestContextAuthorizerDescription, error) {
+	if !r.allowed {
+		return nil, forbidden("the authorizer denied the request")
+	}
+	return &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: r.context}, nil
+}
+
+// parseAuthorizerResponse reads a function authorizer's answer: the simple response
+// {"isAuthorized": bool, "context": {…}} or an IAM policy, which allows when a statement allows
+// execute-api:Invoke on a resource matching routeArn and none denies it.
+func parseAuthorizerResponse(out []byte, routeArn string) (authResult, error) {
+	var resp struct {
+		IsAuthorized   *bool          `json:"isAuthorized"`
+		Context        map[string]any `json:"context"`
+		PolicyDocument *struct {
+			Statement []struct {
+				Effect   string `json:"Effect"`
+				Resource any    `json:"Resource"`
+			} `json:"Statement"`
+		} `json:"policyDocument"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	if err := dec.Decode(&resp); err != nil {
+		return authResult{}, fmt.Errorf("%w: the authorizer's answer is not JSON: %v", ErrMalformedResponse, err)
+	}
+	switch {
+	case resp.IsAuthorized != nil:
+		return authResult{allowed: *resp.IsAuthorized, context: resp.Context}, nil
+	case resp.PolicyDocument != nil:
+		allowed := false
+		for _, st := range resp.PolicyDocument.Statement {
+			if !resourceMatches(st.Resource, routeArn) {
+				continue
+			}
+			switch st.Effect {
+			case "Deny":
+				return authResult{context: resp.Context}, nil
+			case "Allow":
+				allowed = true
+			}
+		}
+		return authResult{allowed: allowed, context: resp.Context}, nil
+	}
+	return authResult{}, fmt.Errorf("%w: the authorizer answered neither isAuthorized nor a policyDocument", ErrMalformedResponse)
+}
+
+// resourceMatches reports whether a policy's Resource (a string or a list) matches arn, with "*"
+// matching any run of characters.
+func resourceMatches(resource any, arn string) bool {
+	switch r := resource.(type) {
+	case string:
+		return wildcardMatch(r, arn)
+	case []any:
+		for _, v := range r {
+			if s, ok := v.(string); ok && wildcardMatch(s, arn) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func wildcardMatch(pattern, s string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == s
+	}
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(s, p)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(p):]
+	}
+	return strings.HasSuffix(s, parts[len(parts)-1])
+}
+
+// checkAPIKey requires a known x-api-key of a usage plan, and applies the plan's throttle and quota.
+func (s *Server) checkAPIKey(c *fiber.Ctx, now time.Time) error {
+	if s.cfg.APIKeys == nil {
+		return forbidden("API keys are not configured")
+	}
+	k, ok := s.cfg.APIKeys.Lookup(c.Get("x-api-key"))
+	if !ok {
+		return forbidden("missing or unknown x-api-key")
+	}
+	plan, ok := s.cfg.UsagePlans[k.Plan]
+	if !ok {
+		return forbidden("the key's usage plan is not defined")
+	}
+	if plan.Throttle.Rate > 0 || plan.Throttle.Burst > 0 {
+		v, _ := s.controls.keyBuckets.LoadOrStore(k.SHA256, NewBucket(plan.Throttle, now))
+		if !v.(*Bucket).Allow(now) {
+			return &denial{status: fiber.StatusTooManyRequests, message: "Too Many Requests", reason: "usage plan throttle"}
+		}
+	}
+	within, err := s.cfg.APIKeys.Consume(c.UserContext(), k, plan.Quota)
+	if err != nil {
+		return err
+	}
+	if !within {
+		return &denial{status: fiber.StatusTooManyRequests, message: "Limit Exceeded", reason: "usage plan quota",
+			header: map[string]string{"x-amzn-ErrorType": "LimitExceededException"}}
+	}
+	return nil
+}
