@@ -1,6 +1,7 @@
 // Package stackfile parses and validates Gatehouse stack files (gatehouse.yaml): the functions of a
 // stack, their sources and limits, the HTTP and WebSocket APIs, stages and routes that reach them,
-// and the access keys that sign calls to the stack's management endpoints.
+// the gateway controls on those (CORS, authorizers, authorization, API keys with usage plans and
+// throttles), and the access keys that sign calls to the stack's management endpoints.
 //
 // Only the wiring (internal/app) imports it: it turns a [Stack] into the configuration of each
 // package. The format is documented for users in docs/stack-file.md.
@@ -13,10 +14,10 @@
 //	gatehouse.yaml:7:14: functions.hello.timeout: "3x" is not a duration (want e.g. 3s or 500ms)
 //
 // Problems are found in this order: YAML syntax; the schema version; structure (unknown keys, wrong
-// types, missing required keys, sources that do not exist, environment variables named by
-// secretFromEnv that are not set), in file order; then values (ranges, names, references between
-// functions and routes): the stack name, iam, functions, then APIs. Fix the reported problem and
-// run again to see the next one.
+// types, missing required keys, sources and JWKS files that do not exist, environment variables
+// named by secretFromEnv that are not set), in file order; then values (ranges, names, references
+// from routes to functions and authorizers): the stack name, iam, usage plans, functions, then
+// APIs. Fix the reported problem and run again to see the next one.
 //
 // No message quotes an access key's secret.
 package stackfile
@@ -28,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -178,6 +180,94 @@ const (
 	MaxSecretLength = 128
 )
 
+// Gateway controls: CORS, authorizers, authorization on routes, API keys with usage plans, and
+// throttling. Where they mirror Amazon API Gateway (HTTP APIs unless noted) the limits are the
+// same.
+const (
+	// MaxThrottleRate bounds a throttle's `rate:`, in requests per second; the rate must be more
+	// than 0 and may have a fraction (0.5 is one request every two seconds).
+	MaxThrottleRate = 100000
+	// MaxThrottleBurst bounds a throttle's `burst:`, in requests (0..MaxThrottleBurst).
+	MaxThrottleBurst = 100000
+
+	// MaxUsagePlanNameLength bounds a usage plan name ([A-Za-z0-9_-], as API key names).
+	MaxUsagePlanNameLength = 64
+	// MinQuotaLimit and MaxQuotaLimit bound a quota's `limit:`, in requests per period.
+	MinQuotaLimit = 1
+	MaxQuotaLimit = 1_000_000_000
+	// QuotaPeriodDay, QuotaPeriodWeek and QuotaPeriodMonth are the quota periods (`period:`).
+	QuotaPeriodDay   = "day"
+	QuotaPeriodWeek  = "week"
+	QuotaPeriodMonth = "month"
+	// APIKeyHeader is the request header that carries an API key, as in API Gateway.
+	APIKeyHeader = "x-api-key"
+
+	// CORSWildcard, in a CORS list, allows any origin, method or header.
+	CORSWildcard = "*"
+	// MinCORSMaxAge and MaxCORSMaxAge bound `cors.maxAge:`, in seconds.
+	MinCORSMaxAge = -1
+	MaxCORSMaxAge = 86400
+
+	// MaxAuthorizerNameLength bounds an authorizer name ([A-Za-z0-9_-]).
+	MaxAuthorizerNameLength = 128
+	// AuthorizerJWT and AuthorizerFunction are the authorizer types (`type:`).
+	AuthorizerJWT      = "jwt"
+	AuthorizerFunction = "function"
+
+	// DefaultJWTIdentitySource is a JWT authorizer's `identitySource:` when omitted.
+	DefaultJWTIdentitySource = "$request.header.Authorization"
+	// MaxJWTAudiences bounds a JWT authorizer's `audiences:` (at least one).
+	MaxJWTAudiences = 50
+	// DefaultJWTSkew and MaxJWTSkew bound a JWT authorizer's `skew:`, the clock difference
+	// tolerated when checking exp, nbf and iat.
+	DefaultJWTSkew time.Duration = 0
+	MaxJWTSkew                   = 5 * time.Minute
+	// The signature algorithms a JWT authorizer may accept (`algorithms:`). HMAC algorithms (HS*)
+	// and "none" are never accepted. See DefaultJWTAlgorithms.
+	JWTAlgRS256 = "RS256"
+	JWTAlgRS384 = "RS384"
+	JWTAlgRS512 = "RS512"
+	JWTAlgES256 = "ES256"
+	JWTAlgES384 = "ES384"
+	JWTAlgEdDSA = "EdDSA"
+
+	// MaxIdentitySources bounds a function authorizer's `identitySources:` (at least one).
+	MaxIdentitySources = 10
+	// IdentitySourceHeader, IdentitySourceQuery, IdentitySourceContext and
+	// IdentitySourceStageVariable start the identity sources, each followed by a name.
+	IdentitySourceHeader        = "$request.header."
+	IdentitySourceQuery         = "$request.querystring."
+	IdentitySourceContext       = "$context."
+	IdentitySourceStageVariable = "$stageVariables."
+	// DefaultAuthorizerResultTTL and MaxAuthorizerResultTTL bound a function authorizer's
+	// `resultTtl:`; 0 turns caching off.
+	DefaultAuthorizerResultTTL time.Duration = 0
+	MaxAuthorizerResultTTL                   = time.Hour
+	// DefaultAuthorizerTimeout, MinAuthorizerTimeout and MaxAuthorizerTimeout bound a function
+	// authorizer's `timeout:`.
+	DefaultAuthorizerTimeout = 10 * time.Second
+	MinAuthorizerTimeout     = 50 * time.Millisecond
+	MaxAuthorizerTimeout     = 10 * time.Second
+	// DefaultSimpleResponses is a function authorizer's `simpleResponses:` when omitted.
+	DefaultSimpleResponses = true
+
+	// AuthNone, AuthJWT, AuthFunction and AuthIAM are the route authorization types
+	// (`authorization.type:`, default AuthNone).
+	AuthNone     = "none"
+	AuthJWT      = "jwt"
+	AuthFunction = "function"
+	AuthIAM      = "iam"
+	// MaxAuthorizationScopes bounds a route's `authorization.scopes:`.
+	MaxAuthorizationScopes = 10
+)
+
+// DefaultJWTAlgorithms returns a JWT authorizer's `algorithms:` when omitted: the RSA algorithms,
+// the only ones API Gateway's JWT authorizers accept.
+func DefaultJWTAlgorithms() []string { return []string{JWTAlgRS256, JWTAlgRS384, JWTAlgRS512} }
+
+// jwtAlgorithms are the algorithms a JWT authorizer may accept.
+var jwtAlgorithms = []string{JWTAlgRS256, JWTAlgRS384, JWTAlgRS512, JWTAlgES256, JWTAlgES384, JWTAlgEdDSA}
+
 // Stack is a parsed and validated stack file. [Parse] fills every default, so no field holds a
 // zero value that stands for "use the default"; where zero has a meaning (MaxConcurrency 0 is
 // unlimited, Host "" is any host) it is documented on the field.
@@ -199,6 +289,42 @@ type Stack struct {
 	APIs map[string]API
 	// IAM holds the access keys of the stack (`iam:`).
 	IAM IAM
+	// UsagePlans are the usage plans of the stack (`usagePlans:`), by name; nil when there are
+	// none. API keys, which routes with APIKeyRequired ask for, each belong to one plan; they are
+	// made with `gatehouse keys create --plan NAME`, not written in the stack file. A plan applies
+	// to every API and stage of the stack.
+	UsagePlans map[string]UsagePlan
+}
+
+// UsagePlan is one entry of `usagePlans:`.
+type UsagePlan struct {
+	// Name is the map key: [A-Za-z0-9_-]{1,MaxUsagePlanNameLength}.
+	Name string
+	// Throttle limits the requests of each key of the plan (`throttle:`); nil for no limit of the
+	// plan's own.
+	Throttle *Throttle
+	// Quota caps the requests of each key of the plan per period (`quota:`); nil for no quota.
+	Quota *Quota
+}
+
+// Throttle is a token bucket (`throttle:`, or an entry of a stage's `routeThrottles:`): it holds
+// up to Burst requests and refills at Rate requests per second; a request that finds it empty is
+// refused with 429. Each gateway node keeps its own buckets.
+type Throttle struct {
+	// Rate is the steady rate in requests per second (`rate:`, required): more than 0, at most
+	// MaxThrottleRate.
+	Rate float64
+	// Burst is the bucket's capacity in requests (`burst:`, required): 0..MaxThrottleBurst.
+	Burst int
+}
+
+// Quota is a usage plan's `quota:`.
+type Quota struct {
+	// Limit is the number of requests each key may make per period (`limit:`, required):
+	// MinQuotaLimit..MaxQuotaLimit.
+	Limit int
+	// Period is QuotaPeriodDay, QuotaPeriodWeek or QuotaPeriodMonth (`period:`, required).
+	Period string
 }
 
 // IAM is the stack's `iam:` section: the access keys that may sign requests to the stack's
@@ -311,6 +437,102 @@ type API struct {
 	// WebSocket holds the connection limits of a WebSocket API (`limits:`), every default filled;
 	// nil for HTTP APIs.
 	WebSocket *WebSocketLimits
+	// CORS is the CORS configuration of an HTTP API (`cors:`); nil when there is none, and always
+	// for WebSocket APIs.
+	CORS *CORS
+	// Authorizers are the API's authorizers (`authorizers:`), by name; nil when there are none.
+	// WebSocket APIs have function authorizers only.
+	Authorizers map[string]Authorizer
+}
+
+// CORS is an HTTP API's `cors:`. The gateway answers CORS preflight requests itself and adds the
+// CORS response headers to other responses. Empty lists are nil.
+type CORS struct {
+	// AllowOrigins are the origins allowed (`allowOrigins:`): CORSWildcard or lower-case origins
+	// such as "https://example.com" (scheme, host and optional port; no path).
+	AllowOrigins []string
+	// AllowMethods are the methods allowed (`allowMethods:`): GET, POST, PUT, PATCH, DELETE, HEAD,
+	// OPTIONS or CORSWildcard.
+	AllowMethods []string
+	// AllowHeaders are the request headers allowed (`allowHeaders:`): header names, as written,
+	// or CORSWildcard.
+	AllowHeaders []string
+	// ExposeHeaders are the response headers exposed to scripts (`exposeHeaders:`): header names,
+	// as written, or CORSWildcard.
+	ExposeHeaders []string
+	// MaxAge is how long browsers may cache a preflight answer, in seconds (`maxAge:`),
+	// MinCORSMaxAge..MaxCORSMaxAge; nil (the default) sends no access-control-max-age header.
+	MaxAge *int
+	// AllowCredentials lets browsers send credentials (`allowCredentials:`, default false); not
+	// with CORSWildcard in AllowOrigins.
+	AllowCredentials bool
+}
+
+// Authorizer is one entry of an API's `authorizers:`. Exactly one of JWT and Function is set,
+// the one Type names.
+type Authorizer struct {
+	// Name is the map key: [A-Za-z0-9_-]{1,MaxAuthorizerNameLength}. Routes refer to it.
+	Name string
+	// Type is AuthorizerJWT or AuthorizerFunction (`type:`, required). WebSocket APIs have
+	// function authorizers only.
+	Type string
+	// JWT holds the settings of a JWT authorizer; nil for other types.
+	JWT *JWTAuthorizer
+	// Function holds the settings of a function authorizer; nil for other types.
+	Function *FunctionAuthorizer
+}
+
+// JWTAuthorizer is the settings of an authorizer of type jwt: it accepts requests that carry a
+// valid JSON Web Token from Issuer for one of Audiences.
+type JWTAuthorizer struct {
+	// Issuer is the token issuer (`issuer:`, required), compared with the iss claim: an https
+	// URL, or http for localhost, 127.0.0.1 and [::1] (for tests).
+	Issuer string
+	// Audiences are the accepted audiences (`audiences:`, required): 1..MaxJWTAudiences non-empty
+	// strings, compared with the aud or client_id claim.
+	Audiences []string
+	// IdentitySource is where the token is (`identitySource:`, default
+	// DefaultJWTIdentitySource): IdentitySourceHeader or IdentitySourceQuery followed by a name.
+	// A "Bearer " prefix on the value is removed.
+	IdentitySource string
+	// JWKSURL is where the signing keys are fetched (`jwksUrl:`), with the same rule as Issuer
+	// (a query is allowed); "" when not set.
+	JWKSURL string
+	// JWKSFile is the absolute path of a file holding the signing keys as a JSON Web Key Set
+	// (`jwksFile:`, relative to the stack file's directory, must exist); "" when not set. At most
+	// one of JWKSURL and JWKSFile is set; with neither, the keys are found by OpenID Connect
+	// discovery from Issuer.
+	JWKSFile string
+	// Algorithms are the signature algorithms accepted (`algorithms:`, default
+	// DefaultJWTAlgorithms()): some of JWTAlgRS256, JWTAlgRS384, JWTAlgRS512, JWTAlgES256,
+	// JWTAlgES384 and JWTAlgEdDSA; never HMAC or none.
+	Algorithms []string
+	// Skew is the clock difference tolerated when checking exp, nbf and iat (`skew:`),
+	// 0..MaxJWTSkew, default DefaultJWTSkew.
+	Skew time.Duration
+}
+
+// FunctionAuthorizer is the settings of an authorizer of type function: a function of the stack
+// decides, from the identity sources and the request, whether the request may go on.
+type FunctionAuthorizer struct {
+	// Function is the function that decides (`function:`, required): a function of the stack,
+	// optionally qualified as an integration target.
+	Function string
+	// IdentitySources are the request values the decision depends on (`identitySources:`,
+	// required): 1..MaxIdentitySources of IdentitySourceHeader, IdentitySourceQuery,
+	// IdentitySourceContext or IdentitySourceStageVariable followed by a name. A request that
+	// lacks one is refused with 401 without calling the function; cached results are keyed on
+	// their values.
+	IdentitySources []string
+	// ResultTTL is how long a decision is cached (`resultTtl:`), 0..MaxAuthorizerResultTTL,
+	// default DefaultAuthorizerResultTTL (0: not cached).
+	ResultTTL time.Duration
+	// SimpleResponses says the function answers {"isAuthorized": BOOL, "context": {…}} (`simpleResponses:`,
+	// default DefaultSimpleResponses); false: it answers with an IAM policy document.
+	SimpleResponses bool
+	// Timeout bounds one call of the function (`timeout:`),
+	// MinAuthorizerTimeout..MaxAuthorizerTimeout, default DefaultAuthorizerTimeout.
+	Timeout time.Duration
 }
 
 // WebSocketLimits is a WebSocket API's `limits:`.
@@ -341,6 +563,12 @@ type Stage struct {
 	// Variables are the stage variables (`variables:`); never nil. At most MaxStageVariables;
 	// names [A-Za-z0-9_]{1,64}, values [A-Za-z0-9-._~:/?#&=,]{1,512}.
 	Variables map[string]string
+	// Throttle is the throttle of every route of the stage (`throttle:`); nil for none.
+	Throttle *Throttle
+	// RouteThrottles are throttles for single routes that replace Throttle for them
+	// (`routeThrottles:`), by route key, each a key of one of the API's routes; nil when there are
+	// none.
+	RouteThrottles map[string]Throttle
 }
 
 // Route is one entry of an API's `routes:`.
@@ -356,9 +584,28 @@ type Route struct {
 	// the function's response is sent back to the client that sent the message. Always false in
 	// HTTP APIs and on the $connect and $disconnect routes.
 	RouteResponse bool
+	// Authorization says who may call the route (`authorization:`).
+	Authorization Authorization
+	// APIKeyRequired makes the route ask for an API key of one of UsagePlans in the APIKeyHeader
+	// header (`apiKeyRequired:`, default false). In WebSocket APIs, only on RouteConnect.
+	APIKeyRequired bool
 	// Line is the line of the route key in the stack file (0 when not read from a file), for
 	// later error messages.
 	Line int
+}
+
+// Authorization is a route's `authorization:`. In WebSocket APIs only the RouteConnect route may
+// have one, of type AuthFunction or AuthIAM.
+type Authorization struct {
+	// Type is AuthNone (`type:`, the default), AuthJWT, AuthFunction or AuthIAM. AuthIAM asks for
+	// requests signed with AWS Signature Version 4 by one of the stack's access keys.
+	Type string
+	// Authorizer is the name of an authorizer of the API whose type is Type (`authorizer:`):
+	// required for AuthJWT and AuthFunction, "" otherwise.
+	Authorizer string
+	// Scopes are the scopes a token must have at least one of (`scopes:`): up to
+	// MaxAuthorizationScopes, for AuthJWT only; nil when none.
+	Scopes []string
 }
 
 // Integration is a route's target: from the shorthand `function: NAME` (with an optional
@@ -472,7 +719,7 @@ func Parse(name string, data []byte, dir string) (*Stack, error) {
 	}
 	s.File = name
 	s.Dir = absDir
-	c := checker{s: s, funcs: ord.funcs, apis: ord.apis}
+	c := checker{s: s, funcs: ord.funcs, apis: ord.apis, plans: ord.plans}
 	if e := c.check(); e != nil {
 		d.decoded = 0 // locate decodes again, a little
 		line, col, path := d.locate(root, e.path, e.atKey)
@@ -487,7 +734,7 @@ func Parse(name string, data []byte, dir string) (*Stack, error) {
 // must be absolute and Kind set. Use it for a Stack built in code; Parse has already made these
 // checks.
 func (s *Stack) Validate() error {
-	c := checker{s: s, funcs: sortedKeys(s.Functions), apis: sortedKeys(s.APIs)}
+	c := checker{s: s, funcs: sortedKeys(s.Functions), apis: sortedKeys(s.APIs), plans: sortedKeys(s.UsagePlans)}
 	if e := c.check(); e != nil {
 		return &Error{File: s.File, Path: formatPath(e.path), Msg: e.msg}
 	}
@@ -605,7 +852,7 @@ type decoder struct {
 // order records the file order of functions and APIs, so checks report the first problem in the
 // file.
 type order struct {
-	funcs, apis []string
+	funcs, apis, plans []string
 }
 
 // entry is one key/value pair of a mapping, after merge keys have been expanded.
@@ -981,7 +1228,7 @@ func (d *decoder) stack(root ast.Node) (*Stack, order, error) {
 	}
 	if v, _, err := d.resolve(nil, root); err == nil {
 		if _, ok := v.(*ast.MappingNode); !ok {
-			return nil, ord, d.errAt(root, nil, "a stack file is a mapping of version, name, functions, apis and iam; got %s", describe(v))
+			return nil, ord, d.errAt(root, nil, "a stack file is a mapping of version, name, functions, apis, iam and usagePlans; got %s", describe(v))
 		}
 	}
 	es, err := d.entries(nil, root)
@@ -1002,7 +1249,7 @@ func (d *decoder) stack(root ast.Node) (*Stack, order, error) {
 		return nil, ord, d.errAt(ve.val, []string{"version"},
 			"version %d is not supported; this Gatehouse reads version %d", version, SchemaVersion)
 	}
-	f, err := d.byKey(nil, es, []string{"version", "name", "functions", "apis", "iam"})
+	f, err := d.byKey(nil, es, []string{"version", "name", "functions", "apis", "iam", "usagePlans"})
 	if err != nil {
 		return nil, ord, err
 	}
@@ -1044,6 +1291,24 @@ func (d *decoder) stack(root ast.Node) (*Stack, order, error) {
 	if e, ok := f["iam"]; ok {
 		if s.IAM, err = d.iam(e.val); err != nil {
 			return nil, ord, err
+		}
+	}
+	if e, ok := f["usagePlans"]; ok {
+		path := []string{"usagePlans"}
+		plans, err := d.entries(path, e.val)
+		if err != nil {
+			return nil, ord, err
+		}
+		for _, pe := range plans {
+			p, err := d.usagePlan(sub(path, pe.key), pe)
+			if err != nil {
+				return nil, ord, err
+			}
+			if s.UsagePlans == nil {
+				s.UsagePlans = map[string]UsagePlan{}
+			}
+			s.UsagePlans[p.Name] = p
+			ord.plans = append(ord.plans, p.Name)
 		}
 	}
 	return s, ord, nil
@@ -1307,7 +1572,7 @@ func (d *decoder) source(fn *Function, path []string, n ast.Node) error {
 func (d *decoder) api(ae entry) (API, error) {
 	path := []string{"apis", ae.key}
 	api := API{Name: ae.key, Mount: DefaultMount, Stages: map[string]Stage{}}
-	f, err := d.fields(path, ae.val, "type", "mount", "host", "stages", "routes", "routeSelectionExpression", "limits")
+	f, err := d.fields(path, ae.val, "type", "mount", "host", "stages", "routes", "routeSelectionExpression", "limits", "cors", "authorizers")
 	if err != nil {
 		return api, err
 	}
@@ -1337,6 +1602,31 @@ func (d *decoder) api(ae entry) (API, error) {
 		}
 		if api.WebSocket, err = d.wsLimits(sub(path, "limits"), le); err != nil {
 			return api, err
+		}
+	}
+	if e, ok := f["cors"]; ok {
+		if ws {
+			return api, d.errAt(e.keyAt, sub(path, "cors"), "%s", onlyHTTPCORS)
+		}
+		if api.CORS, err = d.cors(sub(path, "cors"), e.val); err != nil {
+			return api, err
+		}
+	}
+	if e, ok := f["authorizers"]; ok {
+		authPath := sub(path, "authorizers")
+		as, err := d.entries(authPath, e.val)
+		if err != nil {
+			return api, err
+		}
+		for _, ae := range as {
+			a, err := d.authorizer(sub(authPath, ae.key), ae)
+			if err != nil {
+				return api, err
+			}
+			if api.Authorizers == nil {
+				api.Authorizers = map[string]Authorizer{}
+			}
+			api.Authorizers[a.Name] = a
 		}
 	}
 	if e, ok := f["mount"]; ok {
@@ -1389,9 +1679,33 @@ func (d *decoder) api(ae entry) (API, error) {
 
 func (d *decoder) stage(path []string, se entry) (Stage, error) {
 	st := Stage{Name: se.key, Variables: map[string]string{}}
-	f, err := d.fields(path, se.val, "variables")
+	f, err := d.fields(path, se.val, "variables", "throttle", "routeThrottles")
 	if err != nil {
 		return st, err
+	}
+	if e, ok := f["throttle"]; ok {
+		t, err := d.throttle(sub(path, "throttle"), e)
+		if err != nil {
+			return st, err
+		}
+		st.Throttle = &t
+	}
+	if e, ok := f["routeThrottles"]; ok {
+		rtPath := sub(path, "routeThrottles")
+		rts, err := d.entries(rtPath, e.val)
+		if err != nil {
+			return st, err
+		}
+		for _, rt := range rts {
+			t, err := d.throttle(sub(rtPath, rt.key), rt)
+			if err != nil {
+				return st, err
+			}
+			if st.RouteThrottles == nil {
+				st.RouteThrottles = map[string]Throttle{}
+			}
+			st.RouteThrottles[rt.key] = t
+		}
 	}
 	if e, ok := f["variables"]; ok {
 		varsPath := sub(path, "variables")
@@ -1472,9 +1786,20 @@ func (d *decoder) route(path []string, re entry, apiType string) (Route, error) 
 			return r, d.errAt(re.val, path, "want a mapping such as {function: NAME}, got %s", describe(v))
 		}
 	}
-	f, err := d.fields(path, re.val, "function", "timeout", "integration", "routeResponse")
+	f, err := d.fields(path, re.val, "function", "timeout", "integration", "routeResponse", "authorization", "apiKeyRequired")
 	if err != nil {
 		return r, err
+	}
+	r.Authorization.Type = AuthNone
+	if e, ok := f["authorization"]; ok {
+		if r.Authorization, err = d.authorization(sub(path, "authorization"), e.val); err != nil {
+			return r, err
+		}
+	}
+	if e, ok := f["apiKeyRequired"]; ok {
+		if r.APIKeyRequired, err = d.boolean(sub(path, "apiKeyRequired"), e.val); err != nil {
+			return r, err
+		}
 	}
 	if e, ok := f["routeResponse"]; ok {
 		if apiType == APITypeHTTP {
@@ -1537,6 +1862,344 @@ func (d *decoder) route(path []string, re entry, apiType string) (Route, error) 
 		return r, d.errAt(re.keyAt, path, "the route has no target: add function: NAME (or an integration)")
 	}
 	return r, nil
+}
+
+// onlyHTTPCORS is the message for cors in a WebSocket API.
+const onlyHTTPCORS = "only for http APIs: browsers make no CORS preflight requests for WebSocket connections; remove it from this websocket API"
+
+// number decodes a number, whole or with a fraction.
+func (d *decoder) number(path []string, n ast.Node, unit string) (float64, error) {
+	v, _, err := d.resolve(path, n)
+	if err != nil {
+		return 0, err
+	}
+	switch x := v.(type) {
+	case *ast.IntegerNode:
+		switch i := x.Value.(type) {
+		case int64:
+			return float64(i), nil
+		case uint64:
+			return float64(i), nil
+		}
+	case *ast.FloatNode:
+		return x.Value, nil
+	case *ast.InfinityNode, *ast.NanNode:
+		s, _ := yamlnode.ScalarText(v)
+		return 0, d.errAt(n, path, "want a finite number%s, got %s", unit, printable(s))
+	}
+	return 0, d.typeError(path, n, v, "a number"+unit)
+}
+
+// strList decodes a list of strings: nil for null, a non-nil slice for a list (even empty).
+func (d *decoder) strList(path []string, n ast.Node) ([]string, error) {
+	v, _, err := d.resolve(path, n)
+	if err != nil || v == nil {
+		return nil, err
+	}
+	items, err := d.list(path, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(items))
+	for i, item := range items {
+		s, err := d.str(sub(path, index(i)), item)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (d *decoder) usagePlan(path []string, pe entry) (UsagePlan, error) {
+	p := UsagePlan{Name: pe.key}
+	f, err := d.fields(path, pe.val, "throttle", "quota")
+	if err != nil {
+		return p, err
+	}
+	if e, ok := f["throttle"]; ok {
+		t, err := d.throttle(sub(path, "throttle"), e)
+		if err != nil {
+			return p, err
+		}
+		p.Throttle = &t
+	}
+	if e, ok := f["quota"]; ok {
+		qPath := sub(path, "quota")
+		g, err := d.fields(qPath, e.val, "limit", "period")
+		if err != nil {
+			return p, err
+		}
+		q := Quota{}
+		le, ok := g["limit"]
+		if !ok {
+			return p, d.errAt(e.keyAt, sub(qPath, "limit"), "required: the requests each key may make per period, %d to %d", MinQuotaLimit, MaxQuotaLimit)
+		}
+		if q.Limit, err = d.integer(sub(qPath, "limit"), le.val, " of requests"); err != nil {
+			return p, err
+		}
+		pe, ok := g["period"]
+		if !ok {
+			return p, d.errAt(e.keyAt, sub(qPath, "period"), "required: %s, %s or %s", QuotaPeriodDay, QuotaPeriodWeek, QuotaPeriodMonth)
+		}
+		if q.Period, err = d.str(sub(qPath, "period"), pe.val); err != nil {
+			return p, err
+		}
+		p.Quota = &q
+	}
+	return p, nil
+}
+
+// throttle decodes the throttle written as the value of te.
+func (d *decoder) throttle(path []string, te entry) (Throttle, error) {
+	var t Throttle
+	f, err := d.fields(path, te.val, "rate", "burst")
+	if err != nil {
+		return t, err
+	}
+	re, ok := f["rate"]
+	if !ok {
+		return t, d.errAt(te.keyAt, sub(path, "rate"), "required: the steady rate in requests per second, more than 0 and at most %d", MaxThrottleRate)
+	}
+	if t.Rate, err = d.number(sub(path, "rate"), re.val, " of requests per second"); err != nil {
+		return t, err
+	}
+	be, ok := f["burst"]
+	if !ok {
+		return t, d.errAt(te.keyAt, sub(path, "burst"), "required: the most requests at once, 0 to %d", MaxThrottleBurst)
+	}
+	if t.Burst, err = d.integer(sub(path, "burst"), be.val, " of requests"); err != nil {
+		return t, err
+	}
+	return t, nil
+}
+
+func (d *decoder) cors(path []string, n ast.Node) (*CORS, error) {
+	c := &CORS{}
+	f, err := d.fields(path, n, "allowOrigins", "allowMethods", "allowHeaders", "exposeHeaders", "maxAge", "allowCredentials")
+	if err != nil {
+		return nil, err
+	}
+	lists := []struct {
+		key string
+		to  *[]string
+	}{{"allowOrigins", &c.AllowOrigins}, {"allowMethods", &c.AllowMethods}, {"allowHeaders", &c.AllowHeaders}, {"exposeHeaders", &c.ExposeHeaders}}
+	for _, l := range lists {
+		if e, ok := f[l.key]; ok {
+			if *l.to, err = d.strList(sub(path, l.key), e.val); err != nil {
+				return nil, err
+			}
+			if len(*l.to) == 0 {
+				*l.to = nil
+			}
+		}
+	}
+	if e, ok := f["maxAge"]; ok {
+		age, err := d.integer(sub(path, "maxAge"), e.val, " of seconds")
+		if err != nil {
+			return nil, err
+		}
+		c.MaxAge = &age
+	}
+	if e, ok := f["allowCredentials"]; ok {
+		if c.AllowCredentials, err = d.boolean(sub(path, "allowCredentials"), e.val); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Keys of each authorizer type.
+var (
+	jwtAuthorizerKeys      = []string{"issuer", "audiences", "identitySource", "jwksUrl", "jwksFile", "algorithms", "skew"}
+	functionAuthorizerKeys = []string{"function", "identitySources", "resultTtl", "simpleResponses", "timeout"}
+)
+
+func (d *decoder) authorizer(path []string, ae entry) (Authorizer, error) {
+	a := Authorizer{Name: ae.key}
+	es, err := d.entries(path, ae.val)
+	if err != nil {
+		return a, err
+	}
+	te, ok := findEntry(es, "type")
+	if !ok {
+		return a, d.errAt(ae.keyAt, sub(path, "type"), "required: %q or %q", AuthorizerJWT, AuthorizerFunction)
+	}
+	if a.Type, err = d.str(sub(path, "type"), te.val); err != nil {
+		return a, err
+	}
+	var own, others []string
+	switch a.Type {
+	case AuthorizerJWT:
+		own, others = jwtAuthorizerKeys, functionAuthorizerKeys
+	case AuthorizerFunction:
+		own, others = functionAuthorizerKeys, jwtAuthorizerKeys
+	default:
+		return a, d.errAt(te.val, sub(path, "type"), "unknown authorizer type %s%s: want %q or %q",
+			yamlnode.QuoteShort(a.Type), didyoumean.Suggest(a.Type, []string{AuthorizerJWT, AuthorizerFunction}), AuthorizerJWT, AuthorizerFunction)
+	}
+	for _, e := range es {
+		if slices.Contains(others, e.key) {
+			other := AuthorizerJWT
+			if a.Type == AuthorizerJWT {
+				other = AuthorizerFunction
+			}
+			return a, d.errAt(e.keyAt, sub(path, e.key), "only for %s authorizers; this one has type: %s", other, a.Type)
+		}
+	}
+	f, err := d.byKey(path, es, append([]string{"type"}, own...))
+	if err != nil {
+		return a, err
+	}
+	if a.Type == AuthorizerJWT {
+		a.JWT, err = d.jwtAuthorizer(path, ae.keyAt, f)
+	} else {
+		a.Function, err = d.functionAuthorizer(path, ae.keyAt, f)
+	}
+	return a, err
+}
+
+func (d *decoder) jwtAuthorizer(path []string, at ast.Node, f map[string]entry) (*JWTAuthorizer, error) {
+	j := &JWTAuthorizer{IdentitySource: DefaultJWTIdentitySource, Algorithms: DefaultJWTAlgorithms(), Skew: DefaultJWTSkew}
+	var err error
+	ie, ok := f["issuer"]
+	if !ok {
+		return nil, d.errAt(at, sub(path, "issuer"), "required: the token issuer, an https URL such as https://id.example.com")
+	}
+	if j.Issuer, err = d.str(sub(path, "issuer"), ie.val); err != nil {
+		return nil, err
+	}
+	ae, ok := f["audiences"]
+	if !ok {
+		return nil, d.errAt(at, sub(path, "audiences"), "required: the audiences a token may be for, such as [api://web]")
+	}
+	if j.Audiences, err = d.strList(sub(path, "audiences"), ae.val); err != nil {
+		return nil, err
+	}
+	strs := []struct {
+		key string
+		to  *string
+	}{{"identitySource", &j.IdentitySource}, {"jwksUrl", &j.JWKSURL}}
+	for _, x := range strs {
+		if e, ok := f[x.key]; ok {
+			if *x.to, err = d.str(sub(path, x.key), e.val); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if e, ok := f["jwksFile"]; ok {
+		if _, both := f["jwksUrl"]; both {
+			return nil, d.errAt(e.keyAt, path, "give either jwksUrl or jwksFile, not both")
+		}
+		if j.JWKSFile, err = d.jwksFile(sub(path, "jwksFile"), e.val); err != nil {
+			return nil, err
+		}
+	}
+	if e, ok := f["algorithms"]; ok {
+		algs, err := d.strList(sub(path, "algorithms"), e.val)
+		if err != nil {
+			return nil, err
+		}
+		if algs != nil {
+			j.Algorithms = algs
+		}
+	}
+	if e, ok := f["skew"]; ok {
+		if j.Skew, err = d.duration(sub(path, "skew"), e.val); err != nil {
+			return nil, err
+		}
+	}
+	return j, nil
+}
+
+// jwksFile resolves a JWT authorizer's key file against the stack file's directory and checks
+// that it is a regular file.
+func (d *decoder) jwksFile(path []string, n ast.Node) (string, error) {
+	name, err := d.str(path, n)
+	if err != nil {
+		return "", err
+	}
+	if strings.TrimSpace(name) == "" || strings.ContainsRune(name, 0) {
+		return "", d.errAt(n, path, "%s is not a file name; want the path of a JSON Web Key Set file, such as ./keys.json", yamlnode.QuoteShort(name))
+	}
+	abs := name
+	if !filepath.IsAbs(abs) {
+		abs = filepath.Join(d.dir, abs)
+	}
+	abs = filepath.Clean(abs)
+	info, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", d.errAt(n, path, "%s does not exist (looked for %q)", yamlnode.QuoteShort(name), abs)
+	case err != nil:
+		return "", d.errAt(n, path, "cannot use %s: %v", yamlnode.QuoteShort(name), err)
+	case !info.Mode().IsRegular():
+		return "", d.errAt(n, path, "%s is not a file; want a JSON Web Key Set file, such as ./keys.json", yamlnode.QuoteShort(name))
+	}
+	return abs, nil
+}
+
+func (d *decoder) functionAuthorizer(path []string, at ast.Node, f map[string]entry) (*FunctionAuthorizer, error) {
+	a := &FunctionAuthorizer{ResultTTL: DefaultAuthorizerResultTTL, SimpleResponses: DefaultSimpleResponses, Timeout: DefaultAuthorizerTimeout}
+	var err error
+	fe, ok := f["function"]
+	if !ok {
+		return nil, d.errAt(at, sub(path, "function"), "required: the function that decides, a function of this stack")
+	}
+	if a.Function, err = d.str(sub(path, "function"), fe.val); err != nil {
+		return nil, err
+	}
+	ie, ok := f["identitySources"]
+	if !ok {
+		return nil, d.errAt(at, sub(path, "identitySources"), "required: the request values the decision depends on, such as [$request.header.Authorization]")
+	}
+	if a.IdentitySources, err = d.strList(sub(path, "identitySources"), ie.val); err != nil {
+		return nil, err
+	}
+	durs := []struct {
+		key string
+		to  *time.Duration
+	}{{"resultTtl", &a.ResultTTL}, {"timeout", &a.Timeout}}
+	for _, x := range durs {
+		if e, ok := f[x.key]; ok {
+			if *x.to, err = d.duration(sub(path, x.key), e.val); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if e, ok := f["simpleResponses"]; ok {
+		if a.SimpleResponses, err = d.boolean(sub(path, "simpleResponses"), e.val); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+func (d *decoder) authorization(path []string, n ast.Node) (Authorization, error) {
+	a := Authorization{Type: AuthNone}
+	f, err := d.fields(path, n, "type", "authorizer", "scopes")
+	if err != nil {
+		return a, err
+	}
+	if e, ok := f["type"]; ok {
+		if a.Type, err = d.str(sub(path, "type"), e.val); err != nil {
+			return a, err
+		}
+	}
+	if e, ok := f["authorizer"]; ok {
+		if a.Authorizer, err = d.str(sub(path, "authorizer"), e.val); err != nil {
+			return a, err
+		}
+	}
+	if e, ok := f["scopes"]; ok {
+		if a.Scopes, err = d.strList(sub(path, "scopes"), e.val); err != nil {
+			return a, err
+		}
+		if len(a.Scopes) == 0 {
+			a.Scopes = nil
+		}
+	}
+	return a, nil
 }
 
 // locate finds the position of the key (atKey) or value at path, for errors found after
@@ -1618,8 +2281,8 @@ type checkErr struct {
 }
 
 type checker struct {
-	s           *Stack
-	funcs, apis []string // in the order to check them
+	s                  *Stack
+	funcs, apis, plans []string // in the order to check them
 }
 
 func errf(path []string, atKey bool, format string, args ...any) *checkErr {
@@ -1636,6 +2299,11 @@ func (c *checker) check() *checkErr {
 	}
 	if e := checkIAM(s.IAM); e != nil {
 		return e
+	}
+	for _, name := range c.plans {
+		if e := checkUsagePlan(name, s.UsagePlans[name]); e != nil {
+			return e
+		}
 	}
 	for _, name := range c.funcs {
 		if e := checkFunction(name, s.Functions[name]); e != nil {
@@ -1803,11 +2471,28 @@ func (c *checker) checkAPI(name string, api API) *checkErr {
 	if msg := checkHost(api.Host); msg != "" {
 		return errf(sub(path, "host"), false, "%s", msg)
 	}
+	if api.CORS != nil {
+		if ws {
+			return errf(sub(path, "cors"), true, "%s", onlyHTTPCORS)
+		}
+		if e := checkCORS(sub(path, "cors"), api.CORS); e != nil {
+			return e
+		}
+	}
+	for _, an := range sortedKeys(api.Authorizers) {
+		if e := c.checkAuthorizer(sub(path, "authorizers", an), an, api.Authorizers[an], ws); e != nil {
+			return e
+		}
+	}
 	if len(api.Stages) == 0 {
 		return errf(sub(path, "stages"), true, "no stages (omit stages: to get the %s stage)", DefaultStage)
 	}
+	routeKeys := make([]string, len(api.Routes))
+	for i, r := range api.Routes {
+		routeKeys[i] = r.Key
+	}
 	for _, sn := range sortedKeys(api.Stages) {
-		if e := checkStage(sub(path, "stages", sn), sn, api.Stages[sn]); e != nil {
+		if e := checkStage(sub(path, "stages", sn), sn, api.Stages[sn], routeKeys); e != nil {
 			return e
 		}
 	}
@@ -1849,6 +2534,9 @@ func (c *checker) checkAPI(name string, api API) *checkErr {
 			}
 		}
 		if e := c.checkIntegration(sub(rp, "integration"), r.Integration, ws); e != nil {
+			return e
+		}
+		if e := c.checkRouteControls(rp, r, api, ws); e != nil {
 			return e
 		}
 	}
@@ -1918,7 +2606,7 @@ func checkWSLimits(path []string, l *WebSocketLimits) *checkErr {
 	return nil
 }
 
-func checkStage(path []string, name string, st Stage) *checkErr {
+func checkStage(path []string, name string, st Stage, routeKeys []string) *checkErr {
 	if name != DefaultStage && !validName(name, 128, false) {
 		return errf(path, true, "%s is not a valid stage name: want %s or 1 to 128 letters, digits, - and _", yamlnode.QuoteShort(name), DefaultStage)
 	}
@@ -1938,6 +2626,20 @@ func checkStage(path []string, name string, st Stage) *checkErr {
 			return errf(kp, false, "%s is not a valid stage variable value: want 1 to 512 of the characters A-Z a-z 0-9 - . _ ~ : / ? # & = ,", yamlnode.QuoteShort(v))
 		}
 	}
+	if st.Throttle != nil {
+		if e := checkThrottle(sub(path, "throttle"), *st.Throttle); e != nil {
+			return e
+		}
+	}
+	for _, k := range sortedKeys(st.RouteThrottles) {
+		kp := sub(path, "routeThrottles", k)
+		if !slices.Contains(routeKeys, k) {
+			return errf(kp, true, "no route %s in this API%s; routeThrottles are keyed by route key", yamlnode.QuoteShort(k), didyoumean.Suggest(k, routeKeys))
+		}
+		if e := checkThrottle(kp, st.RouteThrottles[k]); e != nil {
+			return e
+		}
+	}
 	return nil
 }
 
@@ -1945,13 +2647,8 @@ func (c *checker) checkIntegration(path []string, in Integration, ws bool) *chec
 	if in.Type != IntegrationFunction {
 		return errf(sub(path, "type"), false, "integration type %s is not supported: only %q for now", yamlnode.QuoteShort(in.Type), IntegrationFunction)
 	}
-	name, qualifier, qualified := strings.Cut(in.Target, ":")
-	if _, ok := c.s.Functions[name]; !ok {
-		return errf(sub(path, "target"), false, "no function named %s in functions%s", yamlnode.QuoteShort(name), c.functionList())
-	}
-	if qualified && !validQualifier(qualifier) {
-		return errf(sub(path, "target"), false, "%s is not a version or alias of %s: want $LATEST, a version number (3) or an alias name (1 to 128 letters, digits, - and _, not all digits)",
-			yamlnode.QuoteShort(qualifier), name)
+	if e := c.checkTarget(sub(path, "target"), in.Target); e != nil {
+		return e
 	}
 	if ws {
 		if in.PayloadFormatVersion != "" {
@@ -1971,6 +2668,19 @@ func (c *checker) checkIntegration(path []string, in Integration, ws bool) *chec
 	}
 	if in.Timeout < MinIntegrationTimeout || in.Timeout > MaxIntegrationTimeout {
 		return errf(sub(path, "timeout"), false, "%v is out of range: want 50ms to 30s", in.Timeout)
+	}
+	return nil
+}
+
+// checkTarget checks a reference to a function of the stack, optionally qualified.
+func (c *checker) checkTarget(path []string, target string) *checkErr {
+	name, qualifier, qualified := strings.Cut(target, ":")
+	if _, ok := c.s.Functions[name]; !ok {
+		return errf(path, false, "no function named %s in functions%s", yamlnode.QuoteShort(name), c.functionList())
+	}
+	if qualified && !validQualifier(qualifier) {
+		return errf(path, false, "%s is not a version or alias of %s: want $LATEST, a version number (3) or an alias name (1 to 128 letters, digits, - and _, not all digits)",
+			yamlnode.QuoteShort(qualifier), name)
 	}
 	return nil
 }
@@ -2134,4 +2844,334 @@ func formatPath(path []string) string {
 		b.WriteString("[" + strconv.Quote(seg) + "]")
 	}
 	return b.String()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking the gateway controls: usage plans, throttles, CORS, authorizers and what routes ask of
+// their callers.
+
+func checkUsagePlan(name string, p UsagePlan) *checkErr {
+	path := []string{"usagePlans", name}
+	if !validName(name, MaxUsagePlanNameLength, false) {
+		return errf(path, true, "%s is not a valid usage plan name: want 1 to %d letters, digits, - and _", yamlnode.QuoteShort(name), MaxUsagePlanNameLength)
+	}
+	if p.Name != name {
+		return errf(path, true, "Name %q differs from the map key", p.Name)
+	}
+	if p.Throttle != nil {
+		if e := checkThrottle(sub(path, "throttle"), *p.Throttle); e != nil {
+			return e
+		}
+	}
+	if q := p.Quota; q != nil {
+		if q.Limit < MinQuotaLimit || q.Limit > MaxQuotaLimit {
+			return errf(sub(path, "quota", "limit"), false, "%d is out of range: want %d to %d (requests per period)", q.Limit, MinQuotaLimit, MaxQuotaLimit)
+		}
+		periods := []string{QuotaPeriodDay, QuotaPeriodWeek, QuotaPeriodMonth}
+		if !slices.Contains(periods, q.Period) {
+			return errf(sub(path, "quota", "period"), false, "unknown period %s%s: want day, week or month", yamlnode.QuoteShort(q.Period), didyoumean.Suggest(q.Period, periods))
+		}
+	}
+	return nil
+}
+
+func checkThrottle(path []string, t Throttle) *checkErr {
+	if !(t.Rate > 0 && t.Rate <= MaxThrottleRate) {
+		return errf(sub(path, "rate"), false, "%s is out of range: want more than 0, at most %d (requests per second)", strconv.FormatFloat(t.Rate, 'g', -1, 64), MaxThrottleRate)
+	}
+	if t.Burst < 0 || t.Burst > MaxThrottleBurst {
+		return errf(sub(path, "burst"), false, "%d is out of range: want 0 to %d (requests)", t.Burst, MaxThrottleBurst)
+	}
+	return nil
+}
+
+// corsMethods are the methods allowMethods may list, besides CORSWildcard.
+var corsMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+
+func checkCORS(path []string, c *CORS) *checkErr {
+	for i, o := range c.AllowOrigins {
+		if msg := checkOrigin(o); msg != "" {
+			return errf(sub(path, "allowOrigins", index(i)), false, "%s", msg)
+		}
+	}
+	for i, m := range c.AllowMethods {
+		if m != CORSWildcard && !slices.Contains(corsMethods, m) {
+			return errf(sub(path, "allowMethods", index(i)), false, "%s is not a method%s: want GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or *",
+				yamlnode.QuoteShort(m), didyoumean.Suggest(m, corsMethods))
+		}
+	}
+	for _, l := range []struct {
+		key   string
+		names []string
+	}{{"allowHeaders", c.AllowHeaders}, {"exposeHeaders", c.ExposeHeaders}} {
+		for i, h := range l.names {
+			if h != CORSWildcard && !validToken(h) {
+				return errf(sub(path, l.key, index(i)), false, "%s is not a header name: want letters, digits and !#$%%&'*+-.^_`|~, or *", yamlnode.QuoteShort(h))
+			}
+		}
+	}
+	if c.MaxAge != nil && (*c.MaxAge < MinCORSMaxAge || *c.MaxAge > MaxCORSMaxAge) {
+		return errf(sub(path, "maxAge"), false, "%d is out of range: want %d to %d (seconds)", *c.MaxAge, MinCORSMaxAge, MaxCORSMaxAge)
+	}
+	if c.AllowCredentials && slices.Contains(c.AllowOrigins, CORSWildcard) {
+		return errf(sub(path, "allowCredentials"), false, "allowCredentials cannot be used with allowOrigins: * (browsers refuse credentials for any origin, and API Gateway refuses the pair); list the origins instead")
+	}
+	return nil
+}
+
+// checkOrigin checks one entry of allowOrigins.
+func checkOrigin(o string) string {
+	if o == CORSWildcard {
+		return ""
+	}
+	const want = "want * or scheme://host[:port], such as https://example.com"
+	scheme, hostPort, ok := strings.Cut(o, "://")
+	if !ok || scheme == "" || hostPort == "" || !validScheme(strings.ToLower(scheme)) {
+		return fmt.Sprintf("%s is not an origin: %s", yamlnode.QuoteShort(o), want)
+	}
+	if strings.ContainsAny(hostPort, "/?#") {
+		return fmt.Sprintf("%s is not an origin: an origin has no path, not even a trailing /; %s", yamlnode.QuoteShort(o), want)
+	}
+	host, port := hostPort, ""
+	if i := strings.LastIndexByte(hostPort, ':'); i >= 0 && !strings.HasSuffix(hostPort, "]") {
+		host, port = hostPort[:i], hostPort[i+1:]
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' {
+			return fmt.Sprintf("%s is not an origin: %s", yamlnode.QuoteShort(o), want)
+		}
+	}
+	lower := strings.ToLower(host)
+	if lower == "" || !allIn(lower, func(r rune) bool {
+		return r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("-.[]:", r)
+	}) {
+		return fmt.Sprintf("%s is not an origin: %s", yamlnode.QuoteShort(o), want)
+	}
+	if o != strings.ToLower(o) {
+		return fmt.Sprintf("%s: write origins in lower case, as browsers send them (%s)", yamlnode.QuoteShort(o), strings.ToLower(o))
+	}
+	return ""
+}
+
+// validScheme reports whether s is a URL scheme: a letter, then letters, digits, +, - and .
+func validScheme(s string) bool {
+	return s != "" && s[0] >= 'a' && s[0] <= 'z' &&
+		allIn(s, func(r rune) bool {
+			return r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.'
+		})
+}
+
+// validToken reports whether s is an HTTP token (RFC 9110), such as a header name.
+func validToken(s string) bool {
+	return s != "" && allIn(s, func(r rune) bool {
+		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)
+	})
+}
+
+// checkKeyURL checks an issuer or JWKS URL: https, or http on the local host; query allowed when
+// withQuery.
+func checkKeyURL(u string, withQuery bool) bool {
+	if strings.ContainsFunc(u, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return false
+	}
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" || p.User != nil || p.Opaque != "" || p.Fragment != "" || (p.RawQuery != "" || p.ForceQuery) && !withQuery {
+		return false
+	}
+	switch p.Scheme {
+	case "https":
+		return true
+	case "http":
+		h := p.Hostname()
+		return h == "localhost" || h == "127.0.0.1" || h == "::1"
+	}
+	return false
+}
+
+func (c *checker) checkAuthorizer(path []string, name string, a Authorizer, ws bool) *checkErr {
+	if !validName(name, MaxAuthorizerNameLength, false) {
+		return errf(path, true, "%s is not a valid authorizer name: want 1 to %d letters, digits, - and _", yamlnode.QuoteShort(name), MaxAuthorizerNameLength)
+	}
+	if a.Name != name {
+		return errf(path, true, "Name %q differs from the map key", a.Name)
+	}
+	switch a.Type {
+	case AuthorizerJWT:
+		if ws {
+			return errf(sub(path, "type"), false, "jwt authorizers are only for http APIs: a websocket API authorizes $connect with a function authorizer or iam")
+		}
+		if a.JWT == nil || a.Function != nil {
+			return errf(path, true, "a jwt authorizer needs its JWT settings, and no Function settings")
+		}
+		return checkJWTAuthorizer(path, a.JWT)
+	case AuthorizerFunction:
+		if a.Function == nil || a.JWT != nil {
+			return errf(path, true, "a function authorizer needs its Function settings, and no JWT settings")
+		}
+		return c.checkFunctionAuthorizer(path, a.Function)
+	}
+	return errf(sub(path, "type"), false, "unknown authorizer type %s: want %q or %q", yamlnode.QuoteShort(a.Type), AuthorizerJWT, AuthorizerFunction)
+}
+
+func checkJWTAuthorizer(path []string, j *JWTAuthorizer) *checkErr {
+	const local = "(http:// only for localhost, 127.0.0.1 and [::1])"
+	if !checkKeyURL(j.Issuer, false) {
+		return errf(sub(path, "issuer"), false, "%s is not an issuer URL: want https://HOST or https://HOST/PATH, without a query %s", yamlnode.QuoteShort(j.Issuer), local)
+	}
+	if n := len(j.Audiences); n < 1 || n > MaxJWTAudiences {
+		return errf(sub(path, "audiences"), false, "%d audiences; want 1 to %d", n, MaxJWTAudiences)
+	}
+	for i, a := range j.Audiences {
+		if strings.TrimSpace(a) == "" {
+			return errf(sub(path, "audiences", index(i)), false, "an audience must not be empty")
+		}
+	}
+	if !strings.HasPrefix(j.IdentitySource, IdentitySourceHeader) && !strings.HasPrefix(j.IdentitySource, IdentitySourceQuery) || checkIdentitySource(j.IdentitySource) != "" {
+		return errf(sub(path, "identitySource"), false, "%s is not an identity source for a jwt authorizer: want $request.header.NAME (default %s) or $request.querystring.NAME",
+			yamlnode.QuoteShort(j.IdentitySource), DefaultJWTIdentitySource)
+	}
+	if j.JWKSURL != "" && j.JWKSFile != "" {
+		return errf(sub(path, "jwksFile"), true, "give either jwksUrl or jwksFile, not both")
+	}
+	if j.JWKSURL != "" && !checkKeyURL(j.JWKSURL, true) {
+		return errf(sub(path, "jwksUrl"), false, "%s is not a JWKS URL: want https://HOST/PATH %s", yamlnode.QuoteShort(j.JWKSURL), local)
+	}
+	if j.JWKSFile != "" && !filepath.IsAbs(j.JWKSFile) {
+		return errf(sub(path, "jwksFile"), false, "want an absolute path, got %s", yamlnode.QuoteShort(j.JWKSFile))
+	}
+	if len(j.Algorithms) == 0 {
+		return errf(sub(path, "algorithms"), false, "no algorithms; list at least one, or omit algorithms for the default %s", strings.Join(DefaultJWTAlgorithms(), ", "))
+	}
+	const want = "want RS256, RS384, RS512, ES256, ES384 or EdDSA"
+	for i, alg := range j.Algorithms {
+		ap := sub(path, "algorithms", index(i))
+		switch {
+		case slices.Contains(jwtAlgorithms, alg):
+		case strings.EqualFold(alg, "none"):
+			return errf(ap, false, "unsigned tokens (none) are never accepted; %s", want)
+		case hasPrefixFold(alg, "HS"):
+			return errf(ap, false, "%s is never accepted: HMAC tokens are signed with a shared secret, not a published key; %s", yamlnode.QuoteShort(alg), want)
+		default:
+			return errf(ap, false, "%s is not a supported algorithm%s; %s", yamlnode.QuoteShort(alg), didyoumean.Suggest(alg, jwtAlgorithms), want)
+		}
+	}
+	if j.Skew < 0 || j.Skew > MaxJWTSkew {
+		return errf(sub(path, "skew"), false, "%v is out of range: want 0s to 5m", j.Skew)
+	}
+	return nil
+}
+
+func (c *checker) checkFunctionAuthorizer(path []string, a *FunctionAuthorizer) *checkErr {
+	if e := c.checkTarget(sub(path, "function"), a.Function); e != nil {
+		return e
+	}
+	if n := len(a.IdentitySources); n < 1 || n > MaxIdentitySources {
+		return errf(sub(path, "identitySources"), false, "%d identity sources; want 1 to %d", n, MaxIdentitySources)
+	}
+	for i, src := range a.IdentitySources {
+		if msg := checkIdentitySource(src); msg != "" {
+			return errf(sub(path, "identitySources", index(i)), false, "%s", msg)
+		}
+	}
+	if a.ResultTTL < 0 || a.ResultTTL > MaxAuthorizerResultTTL {
+		return errf(sub(path, "resultTtl"), false, "%v is out of range: want 0s (no caching) to 1h", a.ResultTTL)
+	}
+	if a.Timeout < MinAuthorizerTimeout || a.Timeout > MaxAuthorizerTimeout {
+		return errf(sub(path, "timeout"), false, "%v is out of range: want 50ms to 10s", a.Timeout)
+	}
+	return nil
+}
+
+// checkIdentitySource checks an identity source: a prefix and a name.
+func checkIdentitySource(src string) string {
+	const want = "want $request.header.NAME, $request.querystring.NAME, $context.NAME or $stageVariables.NAME"
+	if rest, ok := strings.CutPrefix(src, "route.request."); ok {
+		return fmt.Sprintf("%s is API Gateway's websocket form; Gatehouse writes identity sources the same way in every API: $request.%s", yamlnode.QuoteShort(src), rest)
+	}
+	var valid bool
+	switch {
+	case strings.HasPrefix(src, IdentitySourceHeader):
+		valid = validToken(src[len(IdentitySourceHeader):])
+	case strings.HasPrefix(src, IdentitySourceQuery):
+		name := src[len(IdentitySourceQuery):]
+		valid = name != "" && !strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '&' || r == '=' || r == '#' })
+	case strings.HasPrefix(src, IdentitySourceContext):
+		valid = true
+		for _, part := range strings.Split(src[len(IdentitySourceContext):], ".") {
+			valid = valid && validName(part, len(part), true)
+		}
+	case strings.HasPrefix(src, IdentitySourceStageVariable):
+		valid = validName(src[len(IdentitySourceStageVariable):], 64, true)
+	}
+	if !valid {
+		return fmt.Sprintf("%s is not an identity source: %s", yamlnode.QuoteShort(src), want)
+	}
+	return ""
+}
+
+// checkRouteControls checks a route's authorization and apiKeyRequired.
+func (c *checker) checkRouteControls(rp []string, r Route, api API, ws bool) *checkErr {
+	a := r.Authorization
+	ap := sub(rp, "authorization")
+	types := []string{AuthNone, AuthJWT, AuthFunction, AuthIAM}
+	if !slices.Contains(types, a.Type) {
+		return errf(sub(ap, "type"), false, "unknown authorization type %s%s: want none, jwt, function or iam", yamlnode.QuoteShort(a.Type), didyoumean.Suggest(a.Type, types))
+	}
+	if ws && a.Type != AuthNone && r.Key != RouteConnect {
+		return errf(ap, true, "only on the $connect route: a websocket API authorizes a client once, when it connects")
+	}
+	if ws && a.Type == AuthJWT {
+		return errf(sub(ap, "type"), false, "jwt authorization is only for http APIs: a websocket API authorizes $connect with type function or iam")
+	}
+	if len(a.Scopes) > 0 && a.Type != AuthJWT {
+		return errf(sub(ap, "scopes"), true, "scopes are only for type jwt; this route has type %s", a.Type)
+	}
+	switch a.Type {
+	case AuthNone, AuthIAM:
+		if a.Authorizer != "" {
+			return errf(sub(ap, "authorizer"), true, "only for type jwt or function; a route with type %s has no authorizer", a.Type)
+		}
+	case AuthJWT, AuthFunction:
+		names := sortedKeys(api.Authorizers)
+		var of []string
+		for _, n := range names {
+			if api.Authorizers[n].Type == a.Type {
+				of = append(of, n)
+			}
+		}
+		available := fmt.Sprintf("this API has no %s authorizer", a.Type)
+		if len(of) > 0 {
+			available = fmt.Sprintf("this API's %s authorizers: %s", a.Type, strings.Join(of, ", "))
+		}
+		if a.Authorizer == "" {
+			return errf(sub(ap, "authorizer"), false, "required: the name of a %s authorizer (%s)", a.Type, available)
+		}
+		az, ok := api.Authorizers[a.Authorizer]
+		if !ok {
+			hint := didyoumean.Suggest(a.Authorizer, names)
+			if hint == "" {
+				hint = " (" + available + ")"
+			}
+			return errf(sub(ap, "authorizer"), false, "no authorizer named %s in apis.%s.authorizers%s", yamlnode.QuoteShort(a.Authorizer), api.Name, hint)
+		}
+		if az.Type != a.Type {
+			return errf(sub(ap, "authorizer"), false, "the authorizer %s has type %s; authorization type %s needs a %s authorizer (%s)",
+				a.Authorizer, az.Type, a.Type, a.Type, available)
+		}
+	}
+	if n := len(a.Scopes); n > MaxAuthorizationScopes {
+		return errf(sub(ap, "scopes"), false, "%d scopes; at most %d", n, MaxAuthorizationScopes)
+	}
+	for i, sc := range a.Scopes {
+		if sc == "" || strings.ContainsFunc(sc, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			return errf(sub(ap, "scopes", index(i)), false, "%s is not a scope: want a non-empty string without spaces", yamlnode.QuoteShort(sc))
+		}
+	}
+	if r.APIKeyRequired {
+		if ws && r.Key != RouteConnect {
+			return errf(sub(rp, "apiKeyRequired"), false, "only on the $connect route: a websocket API checks the API key once, when a client connects")
+		}
+		if len(c.s.UsagePlans) == 0 {
+			return errf(sub(rp, "apiKeyRequired"), false, "API keys belong to usage plans, and the stack has none: add a top-level usagePlans section, then create keys with gatehouse keys create --plan NAME")
+		}
+	}
+	return nil
 }

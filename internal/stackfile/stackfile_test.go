@@ -45,6 +45,9 @@ func copyToDir(t *testing.T, name, dir string) string {
 	return path
 }
 
+// noAuth is the authorization of a route without authorization: key.
+var noAuth = Authorization{Type: AuthNone}
+
 func TestLoadExample(t *testing.T) {
 	dir := stackDir(t)
 	path := copyToDir(t, "example.yaml", dir)
@@ -87,9 +90,9 @@ func TestLoadExample(t *testing.T) {
 				Host:   "",
 				Stages: map[string]Stage{"$default": {Name: "$default", Variables: map[string]string{}}},
 				Routes: []Route{
-					{Key: "GET /hello", Line: 17, Integration: Integration{
+					{Key: "GET /hello", Line: 17, Authorization: noAuth, Integration: Integration{
 						Type: "function", Target: "hello", PayloadFormatVersion: "2.0", Timeout: 30 * time.Second}},
-					{Key: "ANY /echo/{proxy+}", Line: 19, Integration: Integration{
+					{Key: "ANY /echo/{proxy+}", Line: 19, Authorization: noAuth, Integration: Integration{
 						Type: "function", Target: "echo", PayloadFormatVersion: "2.0", Timeout: 10 * time.Second}},
 				},
 			},
@@ -147,13 +150,13 @@ func TestLoadFull(t *testing.T) {
 				"$default": {Name: "$default", Variables: map[string]string{}},
 			},
 			Routes: []Route{
-				{Key: "$default", Line: 28, Integration: fn("base", 30*time.Second)},
-				{Key: "POST /orders", Line: 30, Integration: fn("module", 10*time.Second)},
-				{Key: "GET /orders/{id}", Line: 36, Integration: fn("base", 50*time.Millisecond)},
+				{Key: "$default", Line: 28, Authorization: noAuth, Integration: fn("base", 30*time.Second)},
+				{Key: "POST /orders", Line: 30, Authorization: noAuth, Integration: fn("module", 10*time.Second)},
+				{Key: "GET /orders/{id}", Line: 36, Authorization: noAuth, Integration: fn("base", 50*time.Millisecond)},
 			}},
 		"admin": {Name: "admin", Type: "http", Mount: "/admin",
 			Stages: map[string]Stage{"$default": {Name: "$default", Variables: map[string]string{}}},
-			Routes: []Route{{Key: "ANY /{proxy+}", Line: 41, Integration: fn("module", 30*time.Second)}}},
+			Routes: []Route{{Key: "ANY /{proxy+}", Line: 41, Authorization: noAuth, Integration: fn("module", 30*time.Second)}}},
 	}
 	if !reflect.DeepEqual(s.APIs, wantAPIs) {
 		t.Errorf("apis:\n got %+v\nwant %+v", s.APIs, wantAPIs)
@@ -223,11 +226,11 @@ func TestParseWebSocketAndIAM(t *testing.T) {
 	wantChat := API{Name: "chat", Type: "websocket", Mount: "/chat", Host: "chat.example.com",
 		Stages: map[string]Stage{"prod": {Name: "prod", Variables: map[string]string{"room": "main"}}},
 		Routes: []Route{
-			{Key: "$connect", Line: 20, Integration: ws("chat", 29*time.Second)},
-			{Key: "$disconnect", Line: 21, Integration: ws("chat", 29*time.Second)},
-			{Key: "$default", Line: 22, Integration: ws("chat", 29*time.Second), RouteResponse: true},
-			{Key: "sendmessage", Line: 23, Integration: ws("chat:prod", 10*time.Second), RouteResponse: true},
-			{Key: "join room", Line: 27, Integration: ws("chat:$LATEST", 50*time.Millisecond)},
+			{Key: "$connect", Line: 20, Authorization: noAuth, Integration: ws("chat", 29*time.Second)},
+			{Key: "$disconnect", Line: 21, Authorization: noAuth, Integration: ws("chat", 29*time.Second)},
+			{Key: "$default", Line: 22, Authorization: noAuth, Integration: ws("chat", 29*time.Second), RouteResponse: true},
+			{Key: "sendmessage", Line: 23, Authorization: noAuth, Integration: ws("chat:prod", 10*time.Second), RouteResponse: true},
+			{Key: "join room", Line: 27, Authorization: noAuth, Integration: ws("chat:$LATEST", 50*time.Millisecond)},
 		},
 		RouteSelectionExpression: "$request.body.meta.action_2",
 		WebSocket: &WebSocketLimits{MaxMessageBytes: 65536, MaxFrameBytes: 16384, IdleTimeout: 30 * time.Second,
@@ -273,7 +276,7 @@ func TestParseValues(t *testing.T) {
 						Kind: SourceGo, MemoryMB: DefaultMemoryMB, Timeout: DefaultTimeout, IdleTimeout: DefaultIdleTimeout, Environment: map[string]string{}}},
 					APIs: map[string]API{"web": {Name: "web", Type: "http", Mount: "/",
 						Stages: map[string]Stage{"$default": {Name: "$default", Variables: map[string]string{}}},
-						Routes: []Route{{Key: "GET /x", Line: 8, Integration: Integration{Type: "function", Target: "hello",
+						Routes: []Route{{Key: "GET /x", Line: 8, Authorization: noAuth, Integration: Integration{Type: "function", Target: "hello",
 							PayloadFormatVersion: "2.0", Timeout: DefaultIntegrationTimeout}}}}},
 					IAM: IAM{Region: DefaultRegion},
 				}
@@ -288,7 +291,7 @@ func TestParseValues(t *testing.T) {
 			check: func(t *testing.T, s *Stack, dir string) {
 				want := API{Name: "chat", Type: "websocket", Mount: "/",
 					Stages:                   map[string]Stage{"$default": {Name: "$default", Variables: map[string]string{}}},
-					Routes:                   []Route{{Key: "$connect", Line: 8, Integration: Integration{Type: "function", Target: "hello", Timeout: DefaultWSIntegrationTimeout}}},
+					Routes:                   []Route{{Key: "$connect", Line: 8, Authorization: noAuth, Integration: Integration{Type: "function", Target: "hello", Timeout: DefaultWSIntegrationTimeout}}},
 					RouteSelectionExpression: DefaultRouteSelectionExpression,
 					WebSocket: &WebSocketLimits{MaxMessageBytes: DefaultMaxMessageBytes, MaxFrameBytes: DefaultMaxFrameBytes,
 						IdleTimeout: DefaultWSIdleTimeout, MaxConnectionDuration: DefaultMaxConnectionDuration, SendQueue: DefaultSendQueue},
@@ -422,7 +425,7 @@ func TestParseValues(t *testing.T) {
 			name: "integration long form",
 			yaml: head + "apis:\n  web:\n    type: http\n    routes:\n      $default:\n        integration: {type: function, target: hello, payloadFormatVersion: \"2.0\", timeout: 50ms}\n",
 			check: func(t *testing.T, s *Stack, dir string) {
-				want := []Route{{Key: "$default", Line: 8, Integration: Integration{Type: "function", Target: "hello", PayloadFormatVersion: "2.0", Timeout: 50 * time.Millisecond}}}
+				want := []Route{{Key: "$default", Line: 8, Authorization: noAuth, Integration: Integration{Type: "function", Target: "hello", PayloadFormatVersion: "2.0", Timeout: 50 * time.Millisecond}}}
 				if got := s.APIs["web"].Routes; !reflect.DeepEqual(got, want) {
 					t.Errorf("routes = %+v", got)
 				}
@@ -568,7 +571,7 @@ func TestParseErrors(t *testing.T) {
 		// The file and YAML syntax.
 		{"empty file", "", `gatehouse.yaml:1:1: the stack file is empty; a stack file starts with "version: 1"`},
 		{"comments only", "# nothing\n", `gatehouse.yaml:1:1: the stack file is empty`},
-		{"not a mapping", "- a\n- b\n", `gatehouse.yaml:1:1: a stack file is a mapping of version, name, functions, apis and iam; got a list`},
+		{"not a mapping", "- a\n- b\n", `gatehouse.yaml:1:1: a stack file is a mapping of version, name, functions, apis, iam and usagePlans; got a list`},
 		{"syntax error", "version: 1\nfunctions: [a\n", `gatehouse.yaml:2:12: invalid YAML: `},
 		{"bad indentation", "version: 1\nfunctions:\n  hello:\n    source: x\n   memory: 3\n", `gatehouse.yaml:5:`},
 		{"duplicate key", "version: 1\nversion: 1\n", `gatehouse.yaml:2:1: invalid YAML: mapping key "version" already defined at line 1, column 1`},
@@ -897,13 +900,13 @@ func TestValidate(t *testing.T) {
 			Functions: map[string]Function{"f": {Name: "f", Source: "/src/f", Kind: SourceGo, MemoryMB: 128, Timeout: time.Second}},
 			APIs: map[string]API{"a": {Name: "a", Type: "http", Mount: "/",
 				Stages: map[string]Stage{"$default": {Name: "$default"}},
-				Routes: []Route{{Key: "GET /x", Integration: Integration{Type: "function", Target: "f", PayloadFormatVersion: "2.0", Timeout: time.Second}}}}},
+				Routes: []Route{{Key: "GET /x", Authorization: noAuth, Integration: Integration{Type: "function", Target: "f", PayloadFormatVersion: "2.0", Timeout: time.Second}}}}},
 		}
 	}
 	validWS := func() API {
 		return API{Name: "a", Type: "websocket", Mount: "/",
 			Stages:                   map[string]Stage{"$default": {Name: "$default"}},
-			Routes:                   []Route{{Key: "$default", Integration: Integration{Type: "function", Target: "f", Timeout: time.Second}, RouteResponse: true}},
+			Routes:                   []Route{{Key: "$default", Authorization: noAuth, Integration: Integration{Type: "function", Target: "f", Timeout: time.Second}, RouteResponse: true}},
 			RouteSelectionExpression: DefaultRouteSelectionExpression,
 			WebSocket: &WebSocketLimits{MaxMessageBytes: DefaultMaxMessageBytes, MaxFrameBytes: DefaultMaxFrameBytes,
 				IdleTimeout: DefaultWSIdleTimeout, MaxConnectionDuration: DefaultMaxConnectionDuration, SendQueue: DefaultSendQueue},
@@ -925,7 +928,7 @@ func TestValidate(t *testing.T) {
 		{"too many routes", func(s *Stack) {
 			a := s.APIs["a"]
 			for i := range MaxRoutesPerAPI {
-				a.Routes = append(a.Routes, Route{Key: "GET /r" + strconv.Itoa(i), Integration: a.Routes[0].Integration})
+				a.Routes = append(a.Routes, Route{Key: "GET /r" + strconv.Itoa(i), Authorization: noAuth, Integration: a.Routes[0].Integration})
 			}
 			s.APIs["a"] = a
 		}, `code: apis.a.routes: more than 300 routes`},
@@ -948,7 +951,7 @@ func TestValidate(t *testing.T) {
 		{"websocket HTTP timeout", func(s *Stack) { a := validWS(); a.Routes[0].Integration.Timeout = 30 * time.Second; s.APIs["a"] = a }, `code: apis.a.routes["$default"].integration.timeout: 30s is out of range: want 50ms to 29s`},
 		{"websocket routeResponse on $connect", func(s *Stack) {
 			a := validWS()
-			a.Routes = append(a.Routes, Route{Key: RouteConnect, Integration: a.Routes[0].Integration, RouteResponse: true})
+			a.Routes = append(a.Routes, Route{Key: RouteConnect, Authorization: noAuth, Integration: a.Routes[0].Integration, RouteResponse: true})
 			s.APIs["a"] = a
 		}, `code: apis.a.routes["$connect"].routeResponse: $connect routes cannot send a route response`},
 		{"http with selection", func(s *Stack) {
@@ -958,6 +961,47 @@ func TestValidate(t *testing.T) {
 		}, `code: apis.a.routeSelectionExpression: only for websocket APIs`},
 		{"http with limits", func(s *Stack) { a := s.APIs["a"]; a.WebSocket = validWS().WebSocket; s.APIs["a"] = a }, `code: apis.a.limits: only for websocket APIs`},
 		{"http with routeResponse", func(s *Stack) { a := s.APIs["a"]; a.Routes[0].RouteResponse = true; s.APIs["a"] = a }, `code: apis.a.routes["GET /x"].routeResponse: only for websocket APIs`},
+		{"controls", func(s *Stack) {
+			s.UsagePlans = map[string]UsagePlan{"p": {Name: "p", Quota: &Quota{Limit: 1, Period: QuotaPeriodDay}}}
+			a := s.APIs["a"]
+			a.CORS = &CORS{AllowOrigins: []string{"*"}}
+			a.Authorizers = map[string]Authorizer{"j": {Name: "j", Type: AuthorizerJWT, JWT: &JWTAuthorizer{Issuer: "https://i.example",
+				Audiences: []string{"x"}, IdentitySource: DefaultJWTIdentitySource, JWKSFile: "/keys.json", Algorithms: []string{JWTAlgES384}}}}
+			a.Stages["$default"] = Stage{Name: "$default", Throttle: &Throttle{Rate: 1}, RouteThrottles: map[string]Throttle{"GET /x": {Rate: 0.1}}}
+			a.Routes[0].Authorization = Authorization{Type: AuthJWT, Authorizer: "j", Scopes: []string{"s"}}
+			a.Routes[0].APIKeyRequired = true
+			s.APIs["a"] = a
+		}, ""},
+		{"authorization type unset", func(s *Stack) { s.APIs["a"].Routes[0].Authorization.Type = "" }, `code: apis.a.routes["GET /x"].authorization.type: unknown authorization type "": want none, jwt, function or iam`},
+		{"jwt authorizer without settings", func(s *Stack) {
+			a := s.APIs["a"]
+			a.Authorizers = map[string]Authorizer{"j": {Name: "j", Type: AuthorizerJWT}}
+			s.APIs["a"] = a
+		}, `code: apis.a.authorizers.j: a jwt authorizer needs its JWT settings, and no Function settings`},
+		{"jwksFile relative", func(s *Stack) {
+			a := s.APIs["a"]
+			a.Authorizers = map[string]Authorizer{"j": {Name: "j", Type: AuthorizerJWT, JWT: &JWTAuthorizer{Issuer: "https://i.example",
+				Audiences: []string{"x"}, IdentitySource: DefaultJWTIdentitySource, JWKSFile: "keys.json", Algorithms: DefaultJWTAlgorithms()}}}
+			s.APIs["a"] = a
+		}, `code: apis.a.authorizers.j.jwksFile: want an absolute path, got "keys.json"`},
+		{"jwt authorizer without algorithms", func(s *Stack) {
+			a := s.APIs["a"]
+			a.Authorizers = map[string]Authorizer{"j": {Name: "j", Type: AuthorizerJWT, JWT: &JWTAuthorizer{Issuer: "https://i.example",
+				Audiences: []string{"x"}, IdentitySource: DefaultJWTIdentitySource}}}
+			s.APIs["a"] = a
+		}, `code: apis.a.authorizers.j.algorithms: no algorithms; list at least one, or omit algorithms for the default RS256, RS384, RS512`},
+		{"function authorizer zero timeout", func(s *Stack) {
+			a := s.APIs["a"]
+			a.Authorizers = map[string]Authorizer{"g": {Name: "g", Type: AuthorizerFunction, Function: &FunctionAuthorizer{Function: "f", IdentitySources: []string{"$context.routeKey"}}}}
+			s.APIs["a"] = a
+		}, `code: apis.a.authorizers.g.timeout: 0s is out of range: want 50ms to 10s`},
+		{"websocket with cors", func(s *Stack) { a := validWS(); a.CORS = &CORS{}; s.APIs["a"] = a }, `code: apis.a.cors: only for http APIs`},
+		{"zero stage throttle", func(s *Stack) { s.APIs["a"].Stages["$default"] = Stage{Name: "$default", Throttle: &Throttle{}} }, `code: apis.a.stages["$default"].throttle.rate: 0 is out of range`},
+		{"route throttle for no route", func(s *Stack) {
+			s.APIs["a"].Stages["$default"] = Stage{Name: "$default", RouteThrottles: map[string]Throttle{"POST /orders": {Rate: 1}}}
+		}, `code: apis.a.stages["$default"].routeThrottles["POST /orders"]: no route "POST /orders" in this API; routeThrottles are keyed by route key`},
+		{"usage plan name mismatch", func(s *Stack) { s.UsagePlans = map[string]UsagePlan{"p": {Name: "q"}} }, `code: usagePlans.p: Name "q" differs from the map key`},
+		{"api key without plans", func(s *Stack) { s.APIs["a"].Routes[0].APIKeyRequired = true }, `code: apis.a.routes["GET /x"].apiKeyRequired: API keys belong to usage plans`},
 		{"environment NUL", func(s *Stack) {
 			f := s.Functions["f"]
 			f.Environment = map[string]string{"A": "a\x00"}
@@ -998,6 +1042,8 @@ func FuzzParse(f *testing.F) {
 		"version: 1\napis: {w: {type: http, routes: {GET /x: {function: f}}}}\n",
 		"version: 1\nfunctions:\n  f: {source: mod.wasm, environment: {A: !!str 1}}\napis: {w: {type: http, stages: {p: {variables: {a: b}}}, routes: {$default: {integration: {target: f, payloadFormatVersion: 2.0}}}}}\n",
 		wsFull,
+		ctlFull,
+		ctlHead + "usagePlans: {p: {throttle: {rate: 1.5, burst: 2}, quota: {limit: 9, period: week}}}\napis:\n  w:\n    type: http\n    cors: {allowOrigins: ['*'], maxAge: 5}\n    authorizers: {j: {type: jwt, issuer: 'https://i.example', audiences: [a]}, g: {type: function, function: authz, identitySources: [$context.routeKey]}}\n    stages: {$default: {throttle: {rate: 1, burst: 1}, routeThrottles: {GET /x: {rate: 2, burst: 2}}}}\n    routes:\n      GET /x: {function: hello, authorization: {type: jwt, authorizer: j, scopes: [r]}, apiKeyRequired: true}\n      GET /y: {function: hello, authorization: {type: function, authorizer: g}}\n",
 		"version: 1\nfunctions: {f: {source: hello}}\napis: {c: {type: websocket, routeSelectionExpression: \\$default, limits: {maxMessageBytes: 2048}, routes: {$connect: {function: f}, m: {function: f, routeResponse: true}}}}\niam: {accessKeys: [{id: AKIAIOSFODNN7EXAMPLE, secret: 0123456789abcdef}, {id: AKIAI44QH8DHBEXAMPLE, secretFromEnv: HOME}]}\n",
 	} {
 		f.Add([]byte(s))
@@ -1041,6 +1087,9 @@ func TestDocExamples(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "build", "legacy.wasm"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "keys.json"), []byte(`{"keys":[]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	blocks := strings.Split(string(doc), "```yaml\n")[1:]
 	n := 0
 	for i, b := range blocks {
@@ -1055,5 +1104,527 @@ func TestDocExamples(t *testing.T) {
 	}
 	if n < 4 {
 		t.Errorf("found %d complete examples in the docs, want at least 4", n)
+	}
+}
+
+// Stack files for the gateway control tests.
+const (
+	ctlHead    = "version: 1\nfunctions:\n  hello: {source: hello}\n  authz: {source: echo}\n" // lines 1-4
+	helloRoute = "      GET /hello: {function: hello}\n"
+	// ctlAuthorizers defines a jwt authorizer corp and a function authorizer gate (lines 8-10).
+	ctlAuthorizers = "    authorizers:\n      corp: {type: jwt, issuer: https://id.example.com, audiences: [a]}\n      gate: {type: function, function: authz, identitySources: [$request.header.X]}\n"
+)
+
+// ctlWeb returns an http API web whose extra keys start at line 8, followed by routes.
+func ctlWeb(extra, routes string) string {
+	return ctlHead + "apis:\n  web:\n    type: http\n" + extra + "    routes:\n" + routes
+}
+
+// ctlChat returns a websocket API chat whose extra keys start at line 8, followed by routes.
+func ctlChat(extra, routes string) string {
+	return ctlHead + "apis:\n  chat:\n    type: websocket\n" + extra + "    routes:\n" + routes
+}
+
+// ctlPlans returns usagePlans (at line 5, a flow mapping) before an http API.
+func ctlPlans(plans string) string {
+	return ctlHead + "usagePlans: " + plans + "\napis:\n  web:\n    type: http\n    routes:\n" + helloRoute
+}
+
+// ctlJWT returns an http API with the jwt authorizer corp, whose further keys start at line 13.
+func ctlJWT(extra string) string {
+	return ctlWeb("    authorizers:\n      corp:\n        type: jwt\n        issuer: https://id.example.com\n        audiences: [api://web]\n"+extra, helloRoute)
+}
+
+// ctlFn returns an http API with the function authorizer gate, whose further keys start at line 13.
+func ctlFn(extra string) string {
+	return ctlWeb("    authorizers:\n      gate:\n        type: function\n        function: authz\n        identitySources: [$request.header.X]\n"+extra, helloRoute)
+}
+
+// ctlCORS returns an http API with cors (at line 8, a flow mapping).
+func ctlCORS(cors string) string {
+	return ctlWeb("    cors: "+cors+"\n", helloRoute)
+}
+
+type ctlCase struct{ name, yaml, want string }
+
+func controlErrorCases() []ctlCase {
+	const plan = "usagePlans: {basic: {}}\n"
+	return []ctlCase{
+		// usagePlans.
+		{"plans not a mapping", ctlPlans("[basic]"), "gatehouse.yaml:5:13: usagePlans: want a mapping, got a list"},
+		{"plan bad name", ctlPlans(`{"gold plan": {}}`), "gatehouse.yaml:5:14: usagePlans[\"gold plan\"]: \"gold plan\" is not a valid usage plan name: want 1 to 64 letters, digits, - and _"},
+		{"plan unknown key", ctlPlans("{basic: {throtle: {rate: 1, burst: 1}}}"), "gatehouse.yaml:5:22: usagePlans.basic.throtle: unknown key (did you mean \"throttle\"?); known keys here: throttle, quota"},
+		{"throttle rate missing", ctlPlans("{basic: {throttle: {burst: 1}}}"), "gatehouse.yaml:5:22: usagePlans.basic.throttle.rate: required: the steady rate in requests per second, more than 0 and at most 100000"},
+		{"throttle rate zero", ctlPlans("{basic: {throttle: {rate: 0, burst: 1}}}"), "gatehouse.yaml:5:39: usagePlans.basic.throttle.rate: 0 is out of range: want more than 0, at most 100000 (requests per second)"},
+		{"throttle rate too large", ctlPlans("{basic: {throttle: {rate: 100001, burst: 1}}}"), "gatehouse.yaml:5:39: usagePlans.basic.throttle.rate: 100001 is out of range: want more than 0, at most 100000 (requests per second)"},
+		{"throttle rate string", ctlPlans("{basic: {throttle: {rate: 10/s, burst: 1}}}"), "gatehouse.yaml:5:39: usagePlans.basic.throttle.rate: want a number of requests per second, got the string \"10/s\""},
+		{"throttle rate infinite", ctlPlans("{basic: {throttle: {rate: .inf, burst: 1}}}"), "gatehouse.yaml:5:39: usagePlans.basic.throttle.rate: want a finite number of requests per second, got .inf"},
+		{"throttle burst missing", ctlPlans("{basic: {throttle: {rate: 1}}}"), "gatehouse.yaml:5:22: usagePlans.basic.throttle.burst: required: the most requests at once, 0 to 100000"},
+		{"throttle burst negative", ctlPlans("{basic: {throttle: {rate: 1, burst: -1}}}"), "gatehouse.yaml:5:49: usagePlans.basic.throttle.burst: -1 is out of range: want 0 to 100000 (requests)"},
+		{"throttle burst fraction", ctlPlans("{basic: {throttle: {rate: 1, burst: 1.5}}}"), "gatehouse.yaml:5:49: usagePlans.basic.throttle.burst: want a whole number of requests, got the number 1.5"},
+		{"throttle burst too large", ctlPlans("{basic: {throttle: {rate: 1, burst: 100001}}}"), "gatehouse.yaml:5:49: usagePlans.basic.throttle.burst: 100001 is out of range: want 0 to 100000 (requests)"},
+		{"quota period unknown", ctlPlans("{basic: {quota: {limit: 10, period: days}}}"), "gatehouse.yaml:5:49: usagePlans.basic.quota.period: unknown period \"days\" (did you mean \"day\"?): want day, week or month"},
+		{"quota period missing", ctlPlans("{basic: {quota: {limit: 10}}}"), "gatehouse.yaml:5:22: usagePlans.basic.quota.period: required: day, week or month"},
+		{"quota limit missing", ctlPlans("{basic: {quota: {period: day}}}"), "gatehouse.yaml:5:22: usagePlans.basic.quota.limit: required: the requests each key may make per period, 1 to 1000000000"},
+		{"quota limit zero", ctlPlans("{basic: {quota: {limit: 0, period: day}}}"), "gatehouse.yaml:5:37: usagePlans.basic.quota.limit: 0 is out of range: want 1 to 1000000000 (requests per period)"},
+		{"quota limit too large", ctlPlans("{basic: {quota: {limit: 1000000001, period: month}}}"), "gatehouse.yaml:5:37: usagePlans.basic.quota.limit: 1000000001 is out of range: want 1 to 1000000000 (requests per period)"},
+		{"quota unknown key", ctlPlans("{basic: {quota: {limit: 1, period: day, offset: 2}}}"), "gatehouse.yaml:5:53: usagePlans.basic.quota.offset: unknown key; known keys here: limit, period"},
+
+		// cors.
+		{"cors on websocket", ctlChat("    cors: {allowOrigins: ['*']}\n", "      $default: {function: hello}\n"), "gatehouse.yaml:8:5: apis.chat.cors: only for http APIs: browsers make no CORS preflight requests for WebSocket connections; remove it from this websocket API"},
+		{"cors unknown key", ctlCORS("{allowOrigin: ['*']}"), "gatehouse.yaml:8:12: apis.web.cors.allowOrigin: unknown key (did you mean \"allowOrigins\"?); known keys here: allowOrigins, allowMethods, allowHeaders, exposeHeaders, maxAge, allowCredentials"},
+		{"cors origins not a list", ctlCORS("{allowOrigins: '*'}"), "gatehouse.yaml:8:26: apis.web.cors.allowOrigins: want a list, got the string \"*\""},
+		{"cors origin number", ctlCORS("{allowOrigins: [1]}"), "gatehouse.yaml:8:27: apis.web.cors.allowOrigins[0]: want a string, got the number 1 (quote it: \"1\")"},
+		{"cors origin with path", ctlCORS("{allowOrigins: ['*', 'https://example.com/']}"), "gatehouse.yaml:8:32: apis.web.cors.allowOrigins[1]: \"https://example.com/\" is not an origin: an origin has no path, not even a trailing /; want * or scheme://host[:port], such as https://example.com"},
+		{"cors origin without scheme", ctlCORS("{allowOrigins: [example.com]}"), "gatehouse.yaml:8:27: apis.web.cors.allowOrigins[0]: \"example.com\" is not an origin: want * or scheme://host[:port], such as https://example.com"},
+		{"cors origin upper case", ctlCORS("{allowOrigins: ['https://Example.com']}"), "gatehouse.yaml:8:27: apis.web.cors.allowOrigins[0]: \"https://Example.com\": write origins in lower case, as browsers send them (https://example.com)"},
+		{"cors origin bad port", ctlCORS("{allowOrigins: ['http://localhost:0']}"), "gatehouse.yaml:8:27: apis.web.cors.allowOrigins[0]: \"http://localhost:0\" is not an origin: want * or scheme://host[:port], such as https://example.com"},
+		{"cors credentials with any origin", ctlCORS("{allowOrigins: ['*'], allowCredentials: true}"), "gatehouse.yaml:8:51: apis.web.cors.allowCredentials: allowCredentials cannot be used with allowOrigins: * (browsers refuse credentials for any origin, and API Gateway refuses the pair); list the origins instead"},
+		{"cors credentials not a boolean", ctlCORS("{allowCredentials: yes please}"), "gatehouse.yaml:8:30: apis.web.cors.allowCredentials: want true or false, got the string \"yes please\""},
+		{"cors method lower case", ctlCORS("{allowMethods: [GET, get]}"), "gatehouse.yaml:8:32: apis.web.cors.allowMethods[1]: \"get\" is not a method (did you mean \"GET\"?): want GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or *"},
+		{"cors method unknown", ctlCORS("{allowMethods: [FETCH]}"), "gatehouse.yaml:8:27: apis.web.cors.allowMethods[0]: \"FETCH\" is not a method (did you mean \"PATCH\"?): want GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or *"},
+		{"cors header with space", ctlCORS("{allowHeaders: [content type]}"), "gatehouse.yaml:8:27: apis.web.cors.allowHeaders[0]: \"content type\" is not a header name: want letters, digits and !#$%&'*+-.^_`|~, or *"},
+		{"cors expose header bad", ctlCORS("{exposeHeaders: ['x:y']}"), "gatehouse.yaml:8:28: apis.web.cors.exposeHeaders[0]: \"x:y\" is not a header name: want letters, digits and !#$%&'*+-.^_`|~, or *"},
+		{"cors maxAge too large", ctlCORS("{maxAge: 86401}"), "gatehouse.yaml:8:20: apis.web.cors.maxAge: 86401 is out of range: want -1 to 86400 (seconds)"},
+		{"cors maxAge too small", ctlCORS("{maxAge: -2}"), "gatehouse.yaml:8:20: apis.web.cors.maxAge: -2 is out of range: want -1 to 86400 (seconds)"},
+		{"cors maxAge duration", ctlCORS("{maxAge: 10m}"), "gatehouse.yaml:8:20: apis.web.cors.maxAge: want a whole number of seconds, got the string \"10m\""},
+
+		// authorizers.
+		{"authorizers not a mapping", ctlWeb("    authorizers: [corp]\n", helloRoute), "gatehouse.yaml:8:18: apis.web.authorizers: want a mapping, got a list"},
+		{"authorizer bad name", ctlWeb("    authorizers:\n      corp.v1: {type: jwt, issuer: https://id.example.com, audiences: [a]}\n", helloRoute), "gatehouse.yaml:9:7: apis.web.authorizers[\"corp.v1\"]: \"corp.v1\" is not a valid authorizer name: want 1 to 128 letters, digits, - and _"},
+		{"authorizer type missing", ctlWeb("    authorizers:\n      corp: {issuer: https://id.example.com}\n", helloRoute), "gatehouse.yaml:9:7: apis.web.authorizers.corp.type: required: \"jwt\" or \"function\""},
+		{"authorizer type unknown", ctlWeb("    authorizers:\n      corp: {type: lambda}\n", helloRoute), "gatehouse.yaml:9:20: apis.web.authorizers.corp.type: unknown authorizer type \"lambda\": want \"jwt\" or \"function\""},
+		{"authorizer type near miss", ctlWeb("    authorizers:\n      corp: {type: JWT}\n", helloRoute), "gatehouse.yaml:9:20: apis.web.authorizers.corp.type: unknown authorizer type \"JWT\" (did you mean \"jwt\"?): want \"jwt\" or \"function\""},
+		{"authorizer unknown key", ctlJWT("        audience: [x]\n"), "gatehouse.yaml:13:9: apis.web.authorizers.corp.audience: unknown key (did you mean \"audiences\"?); known keys here: type, issuer, audiences, identitySource, jwksUrl, jwksFile, algorithms, skew"},
+		{"jwt key on function authorizer", ctlFn("        issuer: https://id.example.com\n"), "gatehouse.yaml:13:9: apis.web.authorizers.gate.issuer: only for jwt authorizers; this one has type: function"},
+		{"function key on jwt authorizer", ctlJWT("        resultTtl: 5s\n"), "gatehouse.yaml:13:9: apis.web.authorizers.corp.resultTtl: only for function authorizers; this one has type: jwt"},
+		{"jwt issuer missing", ctlWeb("    authorizers:\n      corp:\n        type: jwt\n        audiences: [a]\n", helloRoute), "gatehouse.yaml:9:7: apis.web.authorizers.corp.issuer: required: the token issuer, an https URL such as https://id.example.com"},
+		{"jwt audiences missing", ctlWeb("    authorizers:\n      corp:\n        type: jwt\n        issuer: https://id.example.com\n", helloRoute), "gatehouse.yaml:9:7: apis.web.authorizers.corp.audiences: required: the audiences a token may be for, such as [api://web]"},
+		{"jwt issuer http", ctlWeb("    authorizers:\n      corp: {type: jwt, issuer: http://id.example.com, audiences: [a]}\n", helloRoute), "gatehouse.yaml:9:33: apis.web.authorizers.corp.issuer: \"http://id.example.com\" is not an issuer URL: want https://HOST or https://HOST/PATH, without a query (http:// only for localhost, 127.0.0.1 and [::1])"},
+		{"jwt issuer with query", ctlWeb("    authorizers:\n      corp: {type: jwt, issuer: 'https://id.example.com/?x=1', audiences: [a]}\n", helloRoute), "gatehouse.yaml:9:33: apis.web.authorizers.corp.issuer: \"https://id.example.com/?x=1\" is not an issuer URL: want https://HOST or https://HOST/PATH, without a query (http:// only for localhost, 127.0.0.1 and [::1])"},
+		{"jwt issuer not a URL", ctlWeb("    authorizers:\n      corp: {type: jwt, issuer: id.example.com, audiences: [a]}\n", helloRoute), "gatehouse.yaml:9:33: apis.web.authorizers.corp.issuer: \"id.example.com\" is not an issuer URL: want https://HOST or https://HOST/PATH, without a query (http:// only for localhost, 127.0.0.1 and [::1])"},
+		{"jwt audiences empty", ctlWeb("    authorizers:\n      corp: {type: jwt, issuer: https://id.example.com, audiences: []}\n", helloRoute), "gatehouse.yaml:9:68: apis.web.authorizers.corp.audiences: 0 audiences; want 1 to 50"},
+		{"jwt audiences too many", ctlWeb("    authorizers:\n      corp: {type: jwt, issuer: https://id.example.com, audiences: ["+strings.Repeat("a, ", 50)+"a]}\n", helloRoute), "gatehouse.yaml:9:68: apis.web.authorizers.corp.audiences: 51 audiences; want 1 to 50"},
+		{"jwt audience empty", ctlWeb("    authorizers:\n      corp: {type: jwt, issuer: https://id.example.com, audiences: [a, '']}\n", helloRoute), "gatehouse.yaml:9:72: apis.web.authorizers.corp.audiences[1]: an audience must not be empty"},
+		{"jwt identitySource context", ctlJWT("        identitySource: $context.authorizer.token\n"), "gatehouse.yaml:13:25: apis.web.authorizers.corp.identitySource: \"$context.authorizer.token\" is not an identity source for a jwt authorizer: want $request.header.NAME (default $request.header.Authorization) or $request.querystring.NAME"},
+		{"jwt identitySource list", ctlJWT("        identitySources: [$request.header.Authorization]\n"), "gatehouse.yaml:13:9: apis.web.authorizers.corp.identitySources: only for function authorizers; this one has type: jwt"},
+		{"jwt jwksUrl and jwksFile", ctlJWT("        jwksUrl: https://id.example.com/keys\n        jwksFile: ./keys.json\n"), "gatehouse.yaml:14:9: apis.web.authorizers.corp: give either jwksUrl or jwksFile, not both"},
+		{"jwt jwksUrl http", ctlJWT("        jwksUrl: http://id.example.com/keys\n"), "gatehouse.yaml:13:18: apis.web.authorizers.corp.jwksUrl: \"http://id.example.com/keys\" is not a JWKS URL: want https://HOST/PATH (http:// only for localhost, 127.0.0.1 and [::1])"},
+		{"jwt jwksFile missing", ctlJWT("        jwksFile: ./nope.json\n"), "gatehouse.yaml:13:19: apis.web.authorizers.corp.jwksFile: \"./nope.json\" does not exist (looked for \"DIR/nope.json\")"},
+		{"jwt jwksFile directory", ctlJWT("        jwksFile: ./hello\n"), "gatehouse.yaml:13:19: apis.web.authorizers.corp.jwksFile: \"./hello\" is not a file; want a JSON Web Key Set file, such as ./keys.json"},
+		{"jwt algorithms HS256", ctlJWT("        algorithms: [RS256, HS256]\n"), "gatehouse.yaml:13:29: apis.web.authorizers.corp.algorithms[1]: \"HS256\" is never accepted: HMAC tokens are signed with a shared secret, not a published key; want RS256, RS384, RS512, ES256, ES384 or EdDSA"},
+		{"jwt algorithms none", ctlJWT("        algorithms: [none]\n"), "gatehouse.yaml:13:22: apis.web.authorizers.corp.algorithms[0]: unsigned tokens (none) are never accepted; want RS256, RS384, RS512, ES256, ES384 or EdDSA"},
+		{"jwt algorithms unknown", ctlJWT("        algorithms: [RS257]\n"), "gatehouse.yaml:13:22: apis.web.authorizers.corp.algorithms[0]: \"RS257\" is not a supported algorithm (did you mean \"RS256\"?); want RS256, RS384, RS512, ES256, ES384 or EdDSA"},
+		{"jwt algorithms empty", ctlJWT("        algorithms: []\n"), "gatehouse.yaml:13:21: apis.web.authorizers.corp.algorithms: no algorithms; list at least one, or omit algorithms for the default RS256, RS384, RS512"},
+		{"jwt skew too long", ctlJWT("        skew: 6m\n"), "gatehouse.yaml:13:15: apis.web.authorizers.corp.skew: 6m0s is out of range: want 0s to 5m"},
+		{"jwt skew negative", ctlJWT("        skew: -1s\n"), "gatehouse.yaml:13:15: apis.web.authorizers.corp.skew: -1s is out of range: want 0s to 5m"},
+		{"jwt skew bare number", ctlJWT("        skew: 30\n"), "gatehouse.yaml:13:15: apis.web.authorizers.corp.skew: 30 is not a duration: give a unit, e.g. \"30s\" or \"30ms\""},
+		{"jwt authorizer in websocket API", ctlChat("    authorizers:\n      corp: {type: jwt, issuer: https://id.example.com, audiences: [a]}\n", "      $connect: {function: hello}\n"), "gatehouse.yaml:9:20: apis.chat.authorizers.corp.type: jwt authorizers are only for http APIs: a websocket API authorizes $connect with a function authorizer or iam"},
+		{"function authorizer unknown function", ctlWeb("    authorizers:\n      gate: {type: function, function: authzz, identitySources: [$request.header.X]}\n", helloRoute), "gatehouse.yaml:9:40: apis.web.authorizers.gate.function: no function named \"authzz\" in functions (defined: authz, hello)"},
+		{"function authorizer bad qualifier", ctlWeb("    authorizers:\n      gate: {type: function, function: 'authz:01', identitySources: [$request.header.X]}\n", helloRoute), "gatehouse.yaml:9:40: apis.web.authorizers.gate.function: \"01\" is not a version or alias of authz: want $LATEST, a version number (3) or an alias name (1 to 128 letters, digits, - and _, not all digits)"},
+		{"function authorizer function missing", ctlWeb("    authorizers:\n      gate: {type: function, identitySources: [$request.header.X]}\n", helloRoute), "gatehouse.yaml:9:7: apis.web.authorizers.gate.function: required: the function that decides, a function of this stack"},
+		{"identitySources missing", ctlWeb("    authorizers:\n      gate: {type: function, function: authz}\n", helloRoute), "gatehouse.yaml:9:7: apis.web.authorizers.gate.identitySources: required: the request values the decision depends on, such as [$request.header.Authorization]"},
+		{"identitySources empty", ctlWeb("    authorizers:\n      gate: {type: function, function: authz, identitySources: []}\n", helloRoute), "gatehouse.yaml:9:64: apis.web.authorizers.gate.identitySources: 0 identity sources; want 1 to 10"},
+		{"identitySources too many", ctlWeb("    authorizers:\n      gate: {type: function, function: authz, identitySources: ["+strings.Repeat("$request.header.X, ", 10)+"$request.header.X]}\n", helloRoute), "gatehouse.yaml:9:64: apis.web.authorizers.gate.identitySources: 11 identity sources; want 1 to 10"},
+		{"identity source misspelt", ctlWeb("    authorizers:\n      gate:\n        type: function\n        function: authz\n        identitySources: [$request.header.X, $request.heder.X]\n", helloRoute), "gatehouse.yaml:12:46: apis.web.authorizers.gate.identitySources[1]: \"$request.heder.X\" is not an identity source: want $request.header.NAME, $request.querystring.NAME, $context.NAME or $stageVariables.NAME"},
+		{"identity source websocket form", ctlChat("    authorizers:\n      gate: {type: function, function: authz, identitySources: [route.request.header.Auth]}\n", "      $connect: {function: hello}\n"), "gatehouse.yaml:9:65: apis.chat.authorizers.gate.identitySources[0]: \"route.request.header.Auth\" is API Gateway's websocket form; Gatehouse writes identity sources the same way in every API: $request.header.Auth"},
+		{"identity source bad stage variable", ctlWeb("    authorizers:\n      gate: {type: function, function: authz, identitySources: [$stageVariables.a-b]}\n", helloRoute), "gatehouse.yaml:9:65: apis.web.authorizers.gate.identitySources[0]: \"$stageVariables.a-b\" is not an identity source: want $request.header.NAME, $request.querystring.NAME, $context.NAME or $stageVariables.NAME"},
+		{"identity source empty header", ctlWeb("    authorizers:\n      gate: {type: function, function: authz, identitySources: [$request.header.]}\n", helloRoute), "gatehouse.yaml:9:65: apis.web.authorizers.gate.identitySources[0]: \"$request.header.\" is not an identity source: want $request.header.NAME, $request.querystring.NAME, $context.NAME or $stageVariables.NAME"},
+		{"resultTtl too long", ctlFn("        resultTtl: 3601s\n"), "gatehouse.yaml:13:20: apis.web.authorizers.gate.resultTtl: 1h0m1s is out of range: want 0s (no caching) to 1h"},
+		{"authorizer timeout too long", ctlFn("        timeout: 11s\n"), "gatehouse.yaml:13:18: apis.web.authorizers.gate.timeout: 11s is out of range: want 50ms to 10s"},
+		{"authorizer timeout too short", ctlFn("        timeout: 10ms\n"), "gatehouse.yaml:13:18: apis.web.authorizers.gate.timeout: 10ms is out of range: want 50ms to 10s"},
+		{"simpleResponses not a boolean", ctlFn("        simpleResponses: 'yes'\n"), "gatehouse.yaml:13:26: apis.web.authorizers.gate.simpleResponses: want true or false, got the string \"yes\""},
+
+		// stages.
+		{"stage throttle unknown key", ctlWeb("    stages:\n      $default: {throttle: {rate: 1, burts: 2}}\n", helloRoute), "gatehouse.yaml:9:38: apis.web.stages[\"$default\"].throttle.burts: unknown key (did you mean \"burst\"?); known keys here: rate, burst"},
+		{"stage throttle burst too large", ctlWeb("    stages:\n      $default: {throttle: {rate: 1, burst: 100001}}\n", helloRoute), "gatehouse.yaml:9:45: apis.web.stages[\"$default\"].throttle.burst: 100001 is out of range: want 0 to 100000 (requests)"},
+		{"routeThrottles unknown route", ctlWeb("    stages:\n      $default:\n        routeThrottles:\n          GET /helo: {rate: 1, burst: 1}\n", helloRoute), "gatehouse.yaml:11:11: apis.web.stages[\"$default\"].routeThrottles[\"GET /helo\"]: no route \"GET /helo\" in this API (did you mean \"GET /hello\"?); routeThrottles are keyed by route key"},
+		{"routeThrottles not a throttle", ctlWeb("    stages:\n      $default:\n        routeThrottles:\n          GET /hello: 5\n", helloRoute), "gatehouse.yaml:11:23: apis.web.stages[\"$default\"].routeThrottles[\"GET /hello\"]: want a mapping, got the number 5"},
+		{"routeThrottles rate too large", ctlWeb("    stages:\n      prod:\n        routeThrottles:\n          GET /hello: {rate: 100000.5, burst: 1}\n", helloRoute), "gatehouse.yaml:11:30: apis.web.stages.prod.routeThrottles[\"GET /hello\"].rate: 100000.5 is out of range: want more than 0, at most 100000 (requests per second)"},
+
+		// route authorization and API keys.
+		{"authorization unknown key", ctlWeb(ctlAuthorizers, "      GET /hello:\n        function: hello\n        authorization: {type: jwt, authorizer: corp, scope: [read]}\n"), "gatehouse.yaml:14:54: apis.web.routes[\"GET /hello\"].authorization.scope: unknown key (did you mean \"scopes\"?); known keys here: type, authorizer, scopes"},
+		{"authorization type unknown", ctlWeb(ctlAuthorizers, "      GET /hello:\n        function: hello\n        authorization: {type: JWT, authorizer: corp}\n"), "gatehouse.yaml:14:31: apis.web.routes[\"GET /hello\"].authorization.type: unknown authorization type \"JWT\" (did you mean \"jwt\"?): want none, jwt, function or iam"},
+		{"authorization type cognito", ctlWeb(ctlAuthorizers, "      GET /hello:\n        function: hello\n        authorization: {type: cognito}\n"), "gatehouse.yaml:14:31: apis.web.routes[\"GET /hello\"].authorization.type: unknown authorization type \"cognito\": want none, jwt, function or iam"},
+		{"authorization jwt without authorizer", ctlWeb(ctlAuthorizers, "      GET /hello:\n        function: hello\n        authorization: {type: jwt}\n"), "gatehouse.yaml:14:9: apis.web.routes[\"GET /hello\"].authorization.authorizer: required: the name of a jwt authorizer (this API's jwt authorizers: corp)"},
+		{"authorization unknown authorizer", ctlWeb(ctlAuthorizers, "      GET /hello:\n        function: hello\n        authorization: {type: jwt, authorizer: crop}\n"), "gatehouse.yaml:14:48: apis.web.routes[\"GET /hello\"].authorization.authorizer: no authorizer named \"crop\" in apis.web.authorizers (did you mean \"corp\"?)"},
+		{"authorization without authorizers", ctlWeb("", "      GET /hello:\n        function: hello\n        authorization: {type: function, authorizer: gate}\n"), "gatehouse.yaml:11:53: apis.web.routes[\"GET /hello\"].authorization.authorizer: no authorizer named \"gate\" in apis.web.authorizers (this API has no function authorizer)"},
+		{"authorization type mismatch", ctlWeb(ctlAuthorizers, "      GET /hello:\n        function: hello\n        authorization: {type: function, authorizer: corp}\n"), "gatehouse.yaml:14:53: apis.web.routes[\"GET /hello\"].authorization.authorizer: the authorizer corp has type jwt; authorization type function needs a function authorizer (this API's function authorizers: gate)"},
+		{"authorization scopes on function", ctlWeb(ctlAuthorizers, "      GET /hello:\n        function: hello\n        authorization: {type: function, authorizer: gate, scopes: [read]}\n"), "gatehouse.yaml:14:59: apis.web.routes[\"GET /hello\"].authorization.scopes: scopes are only for type jwt; this route has type function"},
+		{"authorization too many scopes", ctlWeb(ctlAuthorizers, "      GET /hello:\n        function: hello\n        authorization: {type: jwt, authorizer: corp, scopes: [a, b, c, d, e, f, g, h, i, j, k]}\n"), "gatehouse.yaml:14:62: apis.web.routes[\"GET /hello\"].authorization.scopes: 11 scopes; at most 10"},
+		{"authorization scope with space", ctlWeb(ctlAuthorizers, "      GET /hello:\n        function: hello\n        authorization: {type: jwt, authorizer: corp, scopes: [read, 'read write']}\n"), "gatehouse.yaml:14:69: apis.web.routes[\"GET /hello\"].authorization.scopes[1]: \"read write\" is not a scope: want a non-empty string without spaces"},
+		{"authorization authorizer on none", ctlWeb(ctlAuthorizers, "      GET /hello:\n        function: hello\n        authorization: {authorizer: corp}\n"), "gatehouse.yaml:14:25: apis.web.routes[\"GET /hello\"].authorization.authorizer: only for type jwt or function; a route with type none has no authorizer"},
+		{"authorization authorizer on iam", ctlWeb(ctlAuthorizers, "      GET /hello:\n        function: hello\n        authorization: {type: iam, authorizer: gate}\n"), "gatehouse.yaml:14:36: apis.web.routes[\"GET /hello\"].authorization.authorizer: only for type jwt or function; a route with type iam has no authorizer"},
+		{"authorization not a mapping", ctlWeb(ctlAuthorizers, "      GET /hello:\n        function: hello\n        authorization: jwt\n"), "gatehouse.yaml:14:24: apis.web.routes[\"GET /hello\"].authorization: want a mapping, got the string \"jwt\""},
+		{"websocket authorization on a message route", ctlChat("", "      $connect: {function: hello}\n      sendmessage:\n        function: hello\n        authorization: {type: iam}\n"), "gatehouse.yaml:12:9: apis.chat.routes.sendmessage.authorization: only on the $connect route: a websocket API authorizes a client once, when it connects"},
+		{"websocket jwt authorization", ctlChat("    authorizers:\n      gate: {type: function, function: authz, identitySources: [$request.header.X]}\n", "      $connect:\n        function: hello\n        authorization: {type: jwt, authorizer: gate}\n"), "gatehouse.yaml:13:31: apis.chat.routes[\"$connect\"].authorization.type: jwt authorization is only for http APIs: a websocket API authorizes $connect with type function or iam"},
+		{"apiKeyRequired without usage plans", ctlWeb("", "      GET /hello: {function: hello, apiKeyRequired: true}\n"), "gatehouse.yaml:9:53: apis.web.routes[\"GET /hello\"].apiKeyRequired: API keys belong to usage plans, and the stack has none: add a top-level usagePlans section, then create keys with gatehouse keys create --plan NAME"},
+		{"apiKeyRequired not a boolean", ctlWeb("", "      GET /hello: {function: hello, apiKeyRequired: 1}\n"), "gatehouse.yaml:9:53: apis.web.routes[\"GET /hello\"].apiKeyRequired: want true or false, got the number 1"},
+		{"websocket apiKeyRequired on $default", ctlHead + plan + ctlChat("", "      $connect: {function: hello, apiKeyRequired: true}\n      $default: {function: hello, apiKeyRequired: true}\n")[len(ctlHead):], "gatehouse.yaml:11:51: apis.chat.routes[\"$default\"].apiKeyRequired: only on the $connect route: a websocket API checks the API key once, when a client connects"},
+		{"unknown top-level key near usagePlans", ctlHead + "usagePlan: {}\n", "gatehouse.yaml:5:1: usagePlan: unknown key (did you mean \"usagePlans\"?); known keys here: version, name, functions, apis, iam, usagePlans"},
+	}
+}
+
+// TestParseControlErrors checks each problem with the gateway controls: the whole message, with
+// its position and key path.
+func TestParseControlErrors(t *testing.T) {
+	for _, tt := range controlErrorCases() {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := stackDir(t)
+			if err := os.WriteFile(filepath.Join(dir, "keys.json"), []byte(`{"keys":[]}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s, err := Parse("gatehouse.yaml", []byte(tt.yaml), dir)
+			if err == nil {
+				t.Fatalf("Parse succeeded (%+v); want %s", s, tt.want)
+			}
+			if want := strings.ReplaceAll(tt.want, "DIR", dir); err.Error() != want {
+				t.Errorf("error\n got %s\nwant %s", err, want)
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Line < 1 || e.Column < 1 {
+				t.Errorf("error %#v: want an *Error with a position", err)
+			}
+		})
+	}
+}
+
+// ctlFull is a stack with every gateway control key.
+const ctlFull = `version: 1
+functions:
+  hello: {source: hello}
+  authz: {source: echo}
+usagePlans:
+  basic:
+    throttle: {rate: 10, burst: 20}
+    quota: {limit: 1000, period: day}
+  gold:
+    throttle: {rate: 0.5, burst: 0}
+    quota: {limit: 1000000000, period: month}
+  free:
+apis:
+  web:
+    type: http
+    cors:
+      allowOrigins: ["https://example.com", "http://localhost:3000"]
+      allowMethods: [GET, POST, "*"]
+      allowHeaders: [content-type, authorization]
+      exposeHeaders: [x-request-id]
+      maxAge: -1
+      allowCredentials: true
+    authorizers:
+      corp:
+        type: jwt
+        issuer: https://id.example.com
+        audiences: [api://web, web-client]
+        identitySource: $request.querystring.access_token
+        jwksUrl: https://id.example.com/keys?v=2
+        algorithms: [RS256, ES256, EdDSA]
+        skew: 30s
+      local:
+        type: jwt
+        issuer: http://127.0.0.1:8080/realms/test
+        audiences: [a]
+        jwksFile: ./keys.json
+      gate:
+        type: function
+        function: authz:live
+        identitySources: [$request.header.X-Token, $request.querystring.t, $context.identity.sourceIp, $stageVariables.tenant]
+        resultTtl: 300s
+        simpleResponses: false
+        timeout: 50ms
+    stages:
+      $default:
+        throttle: {rate: 100, burst: 200}
+        routeThrottles:
+          "GET /hello": {rate: 5, burst: 5}
+          $default: {rate: 100000, burst: 100000}
+      beta:
+        variables: {tenant: beta}
+    routes:
+      GET /hello:
+        function: hello
+        authorization: {type: jwt, authorizer: corp, scopes: [read, "orders:write"]}
+        apiKeyRequired: true
+      POST /gate:
+        function: hello
+        authorization: {type: function, authorizer: gate}
+      GET /signed:
+        function: hello
+        authorization: {type: iam}
+      $default:
+        function: hello
+        authorization: {type: none}
+        apiKeyRequired: false
+  chat:
+    type: websocket
+    mount: /chat
+    authorizers:
+      gate:
+        type: function
+        function: authz
+        identitySources: [$request.querystring.token]
+    stages:
+      $default:
+        routeThrottles: {$connect: {rate: 1, burst: 1}}
+    routes:
+      $connect:
+        function: hello
+        authorization: {type: function, authorizer: gate}
+        apiKeyRequired: true
+      $default: {function: hello}
+`
+
+func TestParseGatewayControls(t *testing.T) {
+	dir := stackDir(t)
+	if err := os.WriteFile(filepath.Join(dir, "keys.json"), []byte(`{"keys":[]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Parse("gatehouse.yaml", []byte(ctlFull), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPlans := map[string]UsagePlan{
+		"basic": {Name: "basic", Throttle: &Throttle{Rate: 10, Burst: 20}, Quota: &Quota{Limit: 1000, Period: QuotaPeriodDay}},
+		"gold":  {Name: "gold", Throttle: &Throttle{Rate: 0.5, Burst: 0}, Quota: &Quota{Limit: MaxQuotaLimit, Period: QuotaPeriodMonth}},
+		"free":  {Name: "free"},
+	}
+	if !reflect.DeepEqual(s.UsagePlans, wantPlans) {
+		t.Errorf("usagePlans:\n got %+v\nwant %+v", s.UsagePlans, wantPlans)
+	}
+
+	web := s.APIs["web"]
+	maxAge := -1
+	wantCORS := &CORS{
+		AllowOrigins:     []string{"https://example.com", "http://localhost:3000"},
+		AllowMethods:     []string{"GET", "POST", "*"},
+		AllowHeaders:     []string{"content-type", "authorization"},
+		ExposeHeaders:    []string{"x-request-id"},
+		MaxAge:           &maxAge,
+		AllowCredentials: true,
+	}
+	if !reflect.DeepEqual(web.CORS, wantCORS) {
+		t.Errorf("cors:\n got %+v\nwant %+v", web.CORS, wantCORS)
+	}
+	wantAuthorizers := map[string]Authorizer{
+		"corp": {Name: "corp", Type: AuthorizerJWT, JWT: &JWTAuthorizer{
+			Issuer:         "https://id.example.com",
+			Audiences:      []string{"api://web", "web-client"},
+			IdentitySource: "$request.querystring.access_token",
+			JWKSURL:        "https://id.example.com/keys?v=2",
+			Algorithms:     []string{JWTAlgRS256, JWTAlgES256, JWTAlgEdDSA},
+			Skew:           30 * time.Second,
+		}},
+		"local": {Name: "local", Type: AuthorizerJWT, JWT: &JWTAuthorizer{
+			Issuer:         "http://127.0.0.1:8080/realms/test",
+			Audiences:      []string{"a"},
+			IdentitySource: DefaultJWTIdentitySource,
+			JWKSFile:       filepath.Join(dir, "keys.json"),
+			Algorithms:     DefaultJWTAlgorithms(),
+		}},
+		"gate": {Name: "gate", Type: AuthorizerFunction, Function: &FunctionAuthorizer{
+			Function:        "authz:live",
+			IdentitySources: []string{"$request.header.X-Token", "$request.querystring.t", "$context.identity.sourceIp", "$stageVariables.tenant"},
+			ResultTTL:       300 * time.Second,
+			SimpleResponses: false,
+			Timeout:         50 * time.Millisecond,
+		}},
+	}
+	for name, want := range wantAuthorizers {
+		got := web.Authorizers[name]
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("authorizer %s:\n got %+v (%+v %+v)\nwant %+v (%+v %+v)", name, got, got.JWT, got.Function, want, want.JWT, want.Function)
+		}
+	}
+	if len(web.Authorizers) != len(wantAuthorizers) {
+		t.Errorf("authorizers = %+v", web.Authorizers)
+	}
+	wantStages := map[string]Stage{
+		"$default": {Name: "$default", Variables: map[string]string{}, Throttle: &Throttle{Rate: 100, Burst: 200},
+			RouteThrottles: map[string]Throttle{"GET /hello": {Rate: 5, Burst: 5}, "$default": {Rate: MaxThrottleRate, Burst: MaxThrottleBurst}}},
+		"beta": {Name: "beta", Variables: map[string]string{"tenant": "beta"}},
+	}
+	if !reflect.DeepEqual(web.Stages, wantStages) {
+		t.Errorf("stages:\n got %+v\nwant %+v", web.Stages, wantStages)
+	}
+	type control struct {
+		auth   Authorization
+		apiKey bool
+	}
+	wantRoutes := map[string]control{
+		"GET /hello":  {Authorization{Type: AuthJWT, Authorizer: "corp", Scopes: []string{"read", "orders:write"}}, true},
+		"POST /gate":  {Authorization{Type: AuthFunction, Authorizer: "gate"}, false},
+		"GET /signed": {Authorization{Type: AuthIAM}, false},
+		"$default":    {Authorization{Type: AuthNone}, false},
+	}
+	for _, r := range web.Routes {
+		if got := (control{r.Authorization, r.APIKeyRequired}); !reflect.DeepEqual(got, wantRoutes[r.Key]) {
+			t.Errorf("route %s: got %+v, want %+v", r.Key, got, wantRoutes[r.Key])
+		}
+	}
+
+	chat := s.APIs["chat"]
+	wantGate := Authorizer{Name: "gate", Type: AuthorizerFunction, Function: &FunctionAuthorizer{Function: "authz",
+		IdentitySources: []string{"$request.querystring.token"}, ResultTTL: DefaultAuthorizerResultTTL,
+		SimpleResponses: DefaultSimpleResponses, Timeout: DefaultAuthorizerTimeout}}
+	if got := chat.Authorizers["gate"]; !reflect.DeepEqual(got, wantGate) || len(chat.Authorizers) != 1 {
+		t.Errorf("chat authorizers = %+v, gate %+v", chat.Authorizers, got.Function)
+	}
+	if chat.CORS != nil {
+		t.Errorf("chat cors = %+v", chat.CORS)
+	}
+	if got := chat.Stages["$default"].RouteThrottles; !reflect.DeepEqual(got, map[string]Throttle{"$connect": {Rate: 1, Burst: 1}}) {
+		t.Errorf("chat routeThrottles = %+v", got)
+	}
+	if c := chat.Routes[0]; !reflect.DeepEqual(c.Authorization, Authorization{Type: AuthFunction, Authorizer: "gate"}) || !c.APIKeyRequired {
+		t.Errorf("$connect = %+v", c)
+	}
+	if d := chat.Routes[1]; !reflect.DeepEqual(d.Authorization, noAuth) || d.APIKeyRequired {
+		t.Errorf("$default = %+v", d)
+	}
+	if err := s.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+// TestParseControlDefaults checks the defaults of the gateway controls and the forms their values
+// may take.
+func TestParseControlDefaults(t *testing.T) {
+	tests := []struct {
+		name  string
+		yaml  string
+		check func(t *testing.T, s *Stack)
+	}{
+		{
+			name: "none",
+			yaml: ctlWeb("", helloRoute),
+			check: func(t *testing.T, s *Stack) {
+				web := s.APIs["web"]
+				if s.UsagePlans != nil || web.CORS != nil || web.Authorizers != nil {
+					t.Errorf("plans %v, cors %v, authorizers %v; want nil", s.UsagePlans, web.CORS, web.Authorizers)
+				}
+				if st := web.Stages[DefaultStage]; st.Throttle != nil || st.RouteThrottles != nil {
+					t.Errorf("stage = %+v", st)
+				}
+				if r := web.Routes[0]; !reflect.DeepEqual(r.Authorization, Authorization{Type: AuthNone}) || r.APIKeyRequired {
+					t.Errorf("route = %+v", r)
+				}
+			},
+		},
+		{
+			name: "empty sections",
+			yaml: ctlHead + "usagePlans: {}\napis:\n  web:\n    type: http\n    cors: {}\n    authorizers: {}\n    stages:\n      $default: {routeThrottles: {}}\n    routes:\n      GET /hello: {function: hello, authorization: {}}\n",
+			check: func(t *testing.T, s *Stack) {
+				web := s.APIs["web"]
+				if s.UsagePlans != nil || web.Authorizers != nil || web.Stages[DefaultStage].RouteThrottles != nil {
+					t.Errorf("plans %v, authorizers %v, stage %+v; want nil", s.UsagePlans, web.Authorizers, web.Stages[DefaultStage])
+				}
+				if !reflect.DeepEqual(web.CORS, &CORS{}) {
+					t.Errorf("cors = %+v, want an empty configuration", web.CORS)
+				}
+				if a := web.Routes[0].Authorization; !reflect.DeepEqual(a, noAuth) {
+					t.Errorf("authorization = %+v", a)
+				}
+			},
+		},
+		{
+			name: "empty cors lists are nil",
+			yaml: ctlCORS("{allowOrigins: [], allowMethods: [], allowHeaders: [], exposeHeaders: [], maxAge: 0}"),
+			check: func(t *testing.T, s *Stack) {
+				zero := 0
+				if c := s.APIs["web"].CORS; !reflect.DeepEqual(c, &CORS{MaxAge: &zero}) {
+					t.Errorf("cors = %+v", c)
+				}
+			},
+		},
+		{
+			name: "jwt defaults",
+			yaml: ctlJWT(""),
+			check: func(t *testing.T, s *Stack) {
+				want := &JWTAuthorizer{Issuer: "https://id.example.com", Audiences: []string{"api://web"},
+					IdentitySource: DefaultJWTIdentitySource, Algorithms: []string{"RS256", "RS384", "RS512"}, Skew: 0}
+				if got := s.APIs["web"].Authorizers["corp"]; got.Function != nil || !reflect.DeepEqual(got.JWT, want) {
+					t.Errorf("corp = %+v, jwt %+v", got, got.JWT)
+				}
+				if DefaultJWTIdentitySource != "$request.header.Authorization" {
+					t.Error("the default identity source differs from API Gateway's")
+				}
+			},
+		},
+		{
+			name: "function authorizer defaults",
+			yaml: ctlFn(""),
+			check: func(t *testing.T, s *Stack) {
+				want := &FunctionAuthorizer{Function: "authz", IdentitySources: []string{"$request.header.X"},
+					ResultTTL: 0, SimpleResponses: true, Timeout: 10 * time.Second}
+				if got := s.APIs["web"].Authorizers["gate"]; got.JWT != nil || !reflect.DeepEqual(got.Function, want) {
+					t.Errorf("gate = %+v, function %+v", got, got.Function)
+				}
+			},
+		},
+		{
+			name: "limits accepted",
+			yaml: ctlHead + "usagePlans: {p: {throttle: {rate: 100000, burst: 100000}, quota: {limit: 1, period: week}}}\n" +
+				ctlWeb("    cors: {maxAge: 86400}\n    authorizers:\n      corp: {type: jwt, issuer: 'http://[::1]:9000', audiences: ["+strings.Repeat("a, ", 49)+"a], skew: 5m, algorithms: [RS256, RS384, RS512, ES256, ES384, EdDSA]}\n      gate: {type: function, function: 'authz:$LATEST', identitySources: ["+strings.Repeat("$request.header.X, ", 9)+"$request.header.X], resultTtl: 1h, timeout: 10s}\n",
+					"      GET /hello: {function: hello, authorization: {type: jwt, authorizer: corp, scopes: [a, b, c, d, e, f, g, h, i, j]}}\n")[len(ctlHead):],
+			check: func(t *testing.T, s *Stack) {
+				p := s.UsagePlans["p"]
+				if *p.Throttle != (Throttle{Rate: MaxThrottleRate, Burst: MaxThrottleBurst}) || *p.Quota != (Quota{Limit: 1, Period: QuotaPeriodWeek}) {
+					t.Errorf("plan = %+v %+v", p.Throttle, p.Quota)
+				}
+				web := s.APIs["web"]
+				if j := web.Authorizers["corp"].JWT; len(j.Audiences) != MaxJWTAudiences || j.Skew != MaxJWTSkew || len(j.Algorithms) != 6 {
+					t.Errorf("corp = %+v", j)
+				}
+				if f := web.Authorizers["gate"].Function; len(f.IdentitySources) != MaxIdentitySources || f.ResultTTL != MaxAuthorizerResultTTL || f.Timeout != MaxAuthorizerTimeout {
+					t.Errorf("gate = %+v", f)
+				}
+				if n := len(web.Routes[0].Authorization.Scopes); n != MaxAuthorizationScopes {
+					t.Errorf("%d scopes", n)
+				}
+			},
+		},
+		{
+			name: "iam routes without access keys in the file",
+			yaml: ctlWeb("", "      GET /hello: {function: hello, authorization: {type: iam}}\n"),
+			check: func(t *testing.T, s *Stack) {
+				if a := s.APIs["web"].Routes[0].Authorization; a.Type != AuthIAM || len(s.IAM.AccessKeys) != 0 {
+					t.Errorf("authorization = %+v, keys %v", a, s.IAM.AccessKeys)
+				}
+			},
+		},
+		{
+			name: "websocket $connect with iam and an API key",
+			yaml: ctlHead + "usagePlans: {free: }\n" + ctlChat("", "      $connect: {function: hello, authorization: {type: iam}, apiKeyRequired: true}\n      $default: {function: hello, authorization: {type: none}, apiKeyRequired: false}\n")[len(ctlHead):],
+			check: func(t *testing.T, s *Stack) {
+				c := s.APIs["chat"].Routes[0]
+				if c.Authorization.Type != AuthIAM || !c.APIKeyRequired {
+					t.Errorf("$connect = %+v", c)
+				}
+			},
+		},
+		{
+			name: "throttles through aliases",
+			yaml: ctlHead + "usagePlans:\n  a: {throttle: &t {rate: 2, burst: 3}}\n" + ctlWeb("    stages:\n      $default: {throttle: *t, routeThrottles: {GET /hello: {<<: *t, burst: 9}}}\n", helloRoute)[len(ctlHead):],
+			check: func(t *testing.T, s *Stack) {
+				st := s.APIs["web"].Stages[DefaultStage]
+				if *st.Throttle != (Throttle{Rate: 2, Burst: 3}) || st.RouteThrottles["GET /hello"] != (Throttle{Rate: 2, Burst: 9}) {
+					t.Errorf("stage = %+v %+v", st.Throttle, st.RouteThrottles)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := stackDir(t)
+			s, err := Parse("gatehouse.yaml", []byte(tt.yaml), dir)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			tt.check(t, s)
+			if err := s.Validate(); err != nil {
+				t.Errorf("Validate: %v", err)
+			}
+		})
 	}
 }
