@@ -40,17 +40,13 @@ type RouteAuth struct {
 	Scopes []string
 }
 
-// JWTVerifier checks a bearer token: the jwtauth package's Authorizer.
-type JWTVerifier interface {
-	Authorize(ctx context.Context, identity string, scopes []string) (jwtauth.Result, error)
-}
-
 // Authorizer is one of an API's authorizers.
 type Authorizer struct {
 	// Type is AuthJWT or AuthFunction.
 	Type string
-	// JWT verifies tokens (Type AuthJWT).
-	JWT JWTVerifier
+	// JWT configures the verification of tokens (Type AuthJWT). The gateway keeps one verifier per
+	// distinct configuration, with its keys, across changes of its APIs.
+	JWT *jwtauth.Config
 	// IdentitySources are where the identity comes from: "$request.header.NAME",
 	// "$request.querystring.NAME", "$context.NAME" or "$stageVariables.NAME". A JWT authorizer
 	// uses the first (default the Authorization header).
@@ -101,6 +97,58 @@ func forbidden(reason string) *denial {
 type controlState struct {
 	keyBuckets sync.Map // API key hash → *Bucket
 	authCache  sync.Map // authorizer cache key → authResult
+
+	jwtMu sync.Mutex
+	jwts  map[string]*jwtauth.Authorizer // by configuration
+}
+
+// jwtVerifier returns the verifier of a JWT authorizer's configuration, creating it the first time
+// (which loads its keys).
+func (s *Server) jwtVerifier(cfg *jwtauth.Config) (*jwtauth.Authorizer, error) {
+	if cfg == nil {
+		return nil, errors.New("a JWT authorizer without configuration")
+	}
+	key := fmt.Sprintf("%q|%q|%q|%q|%q|%d", cfg.Issuer, cfg.Audiences, cfg.JWKSURL, cfg.JWKSFile, cfg.Algorithms, cfg.Skew)
+	s.controls.jwtMu.Lock()
+	defer s.controls.jwtMu.Unlock()
+	if a, ok := s.controls.jwts[key]; ok {
+		return a, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	a, err := jwtauth.New(ctx, *cfg)
+	if err != nil {
+		return nil, err
+	}
+	if s.controls.jwts == nil {
+		s.controls.jwts = map[string]*jwtauth.Authorizer{}
+	}
+	s.controls.jwts[key] = a
+	return a, nil
+}
+
+// prepareJWT creates the verifiers of every JWT authorizer of apis, so their keys load before
+// requests need them.
+func (s *Server) prepareJWT(apis []API) {
+	for _, a := range apis {
+		for name, z := range a.Authorizers {
+			if z.Type == AuthJWT {
+				if _, err := s.jwtVerifier(z.JWT); err != nil {
+					s.log.Error("JWT authorizer", "api", a.ID, "authorizer", name, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// closeJWT stops the verifiers' key refreshes.
+func (s *Server) closeJWT() {
+	s.controls.jwtMu.Lock()
+	defer s.controls.jwtMu.Unlock()
+	for _, a := range s.controls.jwts {
+		a.Close()
+	}
+	s.controls.jwts = nil
 }
 
 type authResult struct {
@@ -147,7 +195,11 @@ func (s *Server) authorize(c *fiber.Ctx, api *compiledAPI, stage *Stage, route R
 			source = a.IdentitySources[0]
 		}
 		identity, _ := identityValue(c, source, stage, route)
-		res, err := a.JWT.Authorize(c.UserContext(), identity, route.Auth.Scopes)
+		verifier, err := s.jwtVerifier(a.JWT)
+		if err != nil {
+			return nil, fmt.Errorf("authorizer %s: %w", route.Auth.Authorizer, err)
+		}
+		res, err := verifier.Authorize(c.UserContext(), identity, route.Auth.Scopes)
 		switch {
 		case errors.Is(err, jwtauth.ErrScope):
 			return nil, forbidden(err.Error())

@@ -193,6 +193,7 @@ func New(cfg Config, inv Invoker) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, inv: inv, log: cfg.Logger, metrics: m}
 	s.apis.Store(&apiSet{declared: slices.Clone(cfg.APIs), compiled: apis})
+	s.prepareJWT(cfg.APIs)
 	s.app = fiber.New(fiber.Config{
 		BodyLimit:                 cfg.BodyLimit,
 		ReadBufferSize:            16 << 10, // request line and headers: API Gateway allows 10 KB
@@ -292,6 +293,7 @@ func (s *Server) SetAPIs(apis []API) error {
 		return err
 	}
 	s.apis.Store(&apiSet{declared: slices.Clone(apis), compiled: compiled})
+	s.prepareJWT(apis)
 	return nil
 }
 
@@ -302,6 +304,7 @@ func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
 // then it closes every WebSocket with 1001 (going away) and waits for their $disconnect.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.app.ShutdownWithContext(ctx)
+	defer s.closeJWT()
 	s.hub.closeAll(websocket.CloseGoingAway, "Going away")
 	done := make(chan struct{})
 	go func() { s.hub.wg.Wait(); close(done) }()

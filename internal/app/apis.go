@@ -11,6 +11,7 @@ import (
 
 	"gatehouse.dev/gatehouse/gateway"
 	"gatehouse.dev/gatehouse/internal/apistore"
+	"gatehouse.dev/gatehouse/internal/jwtauth"
 )
 
 // apiRecord is how an API is stored in the stack's API definitions (internal/apistore), which every
@@ -22,6 +23,26 @@ type apiRecord struct {
 	Stages    []stageRecord    `json:"stages"`
 	Routes    []routeRecord    `json:"routes"`
 	WebSocket *webSocketRecord `json:"webSocket,omitempty"`
+	// CORS is stored as the gateway's settings, which are plain data.
+	CORS        *gateway.CORS               `json:"cors,omitempty"`
+	Authorizers map[string]authorizerRecord `json:"authorizers,omitempty"`
+}
+
+// authorizerRecord holds an authorizer's settings.
+type authorizerRecord struct {
+	Type            string   `json:"type"`
+	IdentitySources []string `json:"identitySources,omitempty"`
+	// JWT authorizers.
+	Issuer     string   `json:"issuer,omitempty"`
+	Audiences  []string `json:"audiences,omitempty"`
+	JWKSURL    string   `json:"jwksUrl,omitempty"`
+	JWKSFile   string   `json:"jwksFile,omitempty"`
+	Algorithms []string `json:"algorithms,omitempty"`
+	SkewMs     int64    `json:"skewMs,omitempty"`
+	// Function authorizers.
+	Function    string `json:"function,omitempty"`
+	ResultTTLMs int64  `json:"resultTtlMs,omitempty"`
+	TimeoutMs   int64  `json:"timeoutMs,omitempty"`
 }
 
 // webSocketRecord holds a WebSocket API's settings.
@@ -34,16 +55,20 @@ type webSocketRecord struct {
 }
 
 type stageRecord struct {
-	Name      string            `json:"name"`
-	Variables map[string]string `json:"variables,omitempty"`
+	Name           string                              `json:"name"`
+	Variables      map[string]string                   `json:"variables,omitempty"`
+	Throttle       gateway.ThrottleSettings            `json:"throttle"`
+	RouteThrottles map[string]gateway.ThrottleSettings `json:"routeThrottles,omitempty"`
 }
 
 type routeRecord struct {
 	Key      string `json:"key"`
 	Function string `json:"function"`
 	// TimeoutMs is the integration timeout in milliseconds.
-	TimeoutMs     int64 `json:"timeoutMs"`
-	RouteResponse bool  `json:"routeResponse,omitempty"`
+	TimeoutMs      int64             `json:"timeoutMs"`
+	RouteResponse  bool              `json:"routeResponse,omitempty"`
+	Auth           gateway.RouteAuth `json:"auth"`
+	APIKeyRequired bool              `json:"apiKeyRequired,omitempty"`
 }
 
 func encodeAPIs(apis []gateway.API) (json.RawMessage, error) {
@@ -54,11 +79,24 @@ func encodeAPIs(apis []gateway.API) (json.RawMessage, error) {
 			r.WebSocket = &webSocketRecord{RouteSelectionExpression: w.RouteSelectionExpression, MaxMessageBytes: w.MaxMessageBytes,
 				IdleTimeoutMs: w.IdleTimeout.Milliseconds(), MaxDurationMs: w.MaxDuration.Milliseconds(), SendQueue: w.SendQueue}
 		}
+		r.CORS = a.CORS
+		for name, z := range a.Authorizers {
+			if r.Authorizers == nil {
+				r.Authorizers = map[string]authorizerRecord{}
+			}
+			ar := authorizerRecord{Type: z.Type, IdentitySources: z.IdentitySources, Function: z.Function,
+				ResultTTLMs: z.ResultTTL.Milliseconds(), TimeoutMs: z.Timeout.Milliseconds()}
+			if j := z.JWT; j != nil {
+				ar.Issuer, ar.Audiences, ar.JWKSURL, ar.JWKSFile, ar.Algorithms, ar.SkewMs = j.Issuer, j.Audiences, j.JWKSURL, j.JWKSFile, j.Algorithms, j.Skew.Milliseconds()
+			}
+			r.Authorizers[name] = ar
+		}
 		for _, st := range a.Stages {
-			r.Stages = append(r.Stages, stageRecord{Name: st.Name, Variables: st.Variables})
+			r.Stages = append(r.Stages, stageRecord{Name: st.Name, Variables: st.Variables, Throttle: st.Throttle, RouteThrottles: st.RouteThrottles})
 		}
 		for _, rt := range a.Routes {
-			r.Routes = append(r.Routes, routeRecord{Key: rt.Key, Function: rt.Function, TimeoutMs: rt.Timeout.Milliseconds(), RouteResponse: rt.RouteResponse})
+			r.Routes = append(r.Routes, routeRecord{Key: rt.Key, Function: rt.Function, TimeoutMs: rt.Timeout.Milliseconds(), RouteResponse: rt.RouteResponse,
+				Auth: rt.Auth, APIKeyRequired: rt.APIKeyRequired})
 		}
 		recs = append(recs, r)
 	}
@@ -77,11 +115,25 @@ func decodeAPIs(b json.RawMessage) ([]gateway.API, error) {
 			a.WebSocket = &gateway.WebSocketSettings{RouteSelectionExpression: w.RouteSelectionExpression, MaxMessageBytes: w.MaxMessageBytes,
 				IdleTimeout: time.Duration(w.IdleTimeoutMs) * time.Millisecond, MaxDuration: time.Duration(w.MaxDurationMs) * time.Millisecond, SendQueue: w.SendQueue}
 		}
+		a.CORS = r.CORS
+		for name, ar := range r.Authorizers {
+			if a.Authorizers == nil {
+				a.Authorizers = map[string]gateway.Authorizer{}
+			}
+			z := gateway.Authorizer{Type: ar.Type, IdentitySources: ar.IdentitySources, Function: ar.Function,
+				ResultTTL: time.Duration(ar.ResultTTLMs) * time.Millisecond, Timeout: time.Duration(ar.TimeoutMs) * time.Millisecond}
+			if ar.Type == gateway.AuthJWT {
+				z.JWT = &jwtauth.Config{Issuer: ar.Issuer, Audiences: ar.Audiences, JWKSURL: ar.JWKSURL, JWKSFile: ar.JWKSFile,
+					Algorithms: ar.Algorithms, Skew: time.Duration(ar.SkewMs) * time.Millisecond}
+			}
+			a.Authorizers[name] = z
+		}
 		for _, st := range r.Stages {
-			a.Stages = append(a.Stages, gateway.Stage{Name: st.Name, Variables: st.Variables})
+			a.Stages = append(a.Stages, gateway.Stage{Name: st.Name, Variables: st.Variables, Throttle: st.Throttle, RouteThrottles: st.RouteThrottles})
 		}
 		for _, rt := range r.Routes {
-			a.Routes = append(a.Routes, gateway.Route{Key: rt.Key, Function: rt.Function, Timeout: time.Duration(rt.TimeoutMs) * time.Millisecond, RouteResponse: rt.RouteResponse})
+			a.Routes = append(a.Routes, gateway.Route{Key: rt.Key, Function: rt.Function, Timeout: time.Duration(rt.TimeoutMs) * time.Millisecond,
+				RouteResponse: rt.RouteResponse, Auth: rt.Auth, APIKeyRequired: rt.APIKeyRequired})
 		}
 		apis = append(apis, a)
 	}

@@ -28,6 +28,7 @@ import (
 	"gatehouse.dev/gatehouse/internal/apikeys"
 	"gatehouse.dev/gatehouse/internal/apistore"
 	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/internal/jwtauth"
 	"gatehouse.dev/gatehouse/internal/logstream"
 	"gatehouse.dev/gatehouse/internal/stackfile"
 	"gatehouse.dev/gatehouse/runtimes"
@@ -297,7 +298,8 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.gw, err = gateway.New(gateway.Config{APIs: apis, Logger: n.log, Metrics: n.metrics, Resolver: n.served,
-		NodeID: n.nodeID, Connections: n.conns, Management: n.router, Verifier: sig}, n.dispatcher)
+		NodeID: n.nodeID, Connections: n.conns, Management: n.router, Verifier: sig,
+		APIKeys: n.apiKeys, UsagePlans: usagePlans(stack)}, n.dispatcher)
 	if err != nil {
 		return nil, err
 	}
@@ -611,20 +613,73 @@ func gatewayAPIs(stack *stackfile.Stack) []gateway.API {
 				SendQueue:                w.SendQueue,
 			}
 		}
+		if c := a.CORS; c != nil {
+			ga.CORS = &gateway.CORS{AllowOrigins: c.AllowOrigins, AllowMethods: c.AllowMethods, AllowHeaders: c.AllowHeaders,
+				ExposeHeaders: c.ExposeHeaders, MaxAge: gateway.CORSMaxAgeUnset, AllowCredentials: c.AllowCredentials}
+			if c.MaxAge != nil {
+				ga.CORS.MaxAge = *c.MaxAge
+			}
+		}
+		for an, z := range a.Authorizers {
+			if ga.Authorizers == nil {
+				ga.Authorizers = map[string]gateway.Authorizer{}
+			}
+			switch {
+			case z.JWT != nil:
+				ga.Authorizers[an] = gateway.Authorizer{Type: gateway.AuthJWT, IdentitySources: []string{z.JWT.IdentitySource},
+					JWT: &jwtauth.Config{Issuer: z.JWT.Issuer, Audiences: z.JWT.Audiences, JWKSURL: z.JWT.JWKSURL, JWKSFile: z.JWT.JWKSFile,
+						Algorithms: z.JWT.Algorithms, Skew: z.JWT.Skew}}
+			case z.Function != nil:
+				ga.Authorizers[an] = gateway.Authorizer{Type: gateway.AuthFunction, IdentitySources: z.Function.IdentitySources,
+					Function: z.Function.Function, ResultTTL: z.Function.ResultTTL, Timeout: z.Function.Timeout}
+			}
+		}
 		stageNames := make([]string, 0, len(a.Stages))
 		for sn := range a.Stages {
 			stageNames = append(stageNames, sn)
 		}
 		sort.Strings(stageNames)
 		for _, sn := range stageNames {
-			ga.Stages = append(ga.Stages, gateway.Stage{Name: sn, Variables: a.Stages[sn].Variables})
+			st := a.Stages[sn]
+			gs := gateway.Stage{Name: sn, Variables: st.Variables}
+			if st.Throttle != nil {
+				gs.Throttle = gateway.ThrottleSettings{Rate: st.Throttle.Rate, Burst: st.Throttle.Burst}
+			}
+			for key, t := range st.RouteThrottles {
+				if gs.RouteThrottles == nil {
+					gs.RouteThrottles = map[string]gateway.ThrottleSettings{}
+				}
+				gs.RouteThrottles[key] = gateway.ThrottleSettings{Rate: t.Rate, Burst: t.Burst}
+			}
+			ga.Stages = append(ga.Stages, gs)
 		}
 		for _, r := range a.Routes {
-			ga.Routes = append(ga.Routes, gateway.Route{Key: r.Key, Function: r.Integration.Target, Timeout: r.Integration.Timeout, RouteResponse: r.RouteResponse})
+			auth := gateway.RouteAuth{Type: r.Authorization.Type, Authorizer: r.Authorization.Authorizer, Scopes: r.Authorization.Scopes}
+			if auth.Type == stackfile.AuthNone {
+				auth.Type = gateway.AuthNone
+			}
+			ga.Routes = append(ga.Routes, gateway.Route{Key: r.Key, Function: r.Integration.Target, Timeout: r.Integration.Timeout,
+				RouteResponse: r.RouteResponse, Auth: auth, APIKeyRequired: r.APIKeyRequired})
 		}
 		apis = append(apis, ga)
 	}
 	return apis
+}
+
+// usagePlans turns the stack's usage plans into the gateway's.
+func usagePlans(stack *stackfile.Stack) map[string]gateway.UsagePlan {
+	plans := map[string]gateway.UsagePlan{}
+	for name, p := range stack.UsagePlans {
+		var gp gateway.UsagePlan
+		if p.Throttle != nil {
+			gp.Throttle = gateway.ThrottleSettings{Rate: p.Throttle.Rate, Burst: p.Throttle.Burst}
+		}
+		if p.Quota != nil {
+			gp.Quota = apikeys.Quota{Limit: int64(p.Quota.Limit), Period: p.Quota.Period}
+		}
+		plans[name] = gp
+	}
+	return plans
 }
 
 // onHeartbeat keeps the registry revision each worker has loaded.

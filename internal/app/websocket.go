@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"gatehouse.dev/gatehouse/connections"
 	"gatehouse.dev/gatehouse/gateway"
@@ -55,8 +56,19 @@ func accessKeys(stack *stackfile.Stack) ([]sigv4.Credentials, error) {
 // (then every @connections request is refused).
 func verifier(stack *stackfile.Stack) (*sigv4.Verifier, error) {
 	keys, err := accessKeys(stack)
-	if err != nil || len(keys) == 0 {
+	if err != nil {
 		return nil, err
+	}
+	if len(keys) == 0 {
+		for name, a := range stack.APIs {
+			for _, r := range a.Routes {
+				if r.Authorization.Type == stackfile.AuthIAM {
+					return nil, fmt.Errorf("%s:%d: apis.%s.routes[%q] is authorized with iam, but the stack has no access keys: add them to the iam section, or set %s and %s",
+						stack.File, r.Line, name, r.Key, envAccessKeyID, envSecretAccessKey)
+				}
+			}
+		}
+		return nil, nil
 	}
 	return sigv4.New(sigv4.Config{Keys: keys, Region: stack.IAM.Region})
 }
@@ -92,5 +104,10 @@ func (a adminConnections) List(api string) []connections.Record { return a.gw.Li
 
 // usagePlanNames lists the stack's usage plans, sorted.
 func usagePlanNames(stack *stackfile.Stack) []string {
-	return nil
+	names := make([]string, 0, len(stack.UsagePlans))
+	for name := range stack.UsagePlans {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }
