@@ -187,6 +187,16 @@ type outbound struct {
 	binary bool
 }
 
+// isClosing reports whether the socket is closing: for @connections, it is gone.
+func (c *wsConn) isClosing() bool {
+	select {
+	case <-c.closing:
+		return true
+	default:
+		return false
+	}
+}
+
 // close asks the writer to close the socket with code and reason; the first call wins.
 func (c *wsConn) close(code int, reason string) {
 	c.once.Do(func() {
@@ -360,6 +370,9 @@ func (s *Server) runConn(c *wsConn, conn *websocket.Conn) {
 			default:
 				code = websocket.CloseAbnormalClosure
 			}
+			if code == websocket.CloseAbnormalClosure {
+				reason = ""
+			}
 			break
 		}
 		c.lastActive.Store(time.Now().UnixNano())
@@ -414,13 +427,13 @@ func (s *Server) writeLoop(c *wsConn, settings WebSocketSettings) {
 			c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 			if err := c.conn.WriteMessage(typ, m.data); err != nil {
 				c.close(websocket.CloseAbnormalClosure, "")
-				c.conn.Close() // ends the reader
+				c.conn.SetReadDeadline(time.Now()) // ends the reader
 				return
 			}
 		case <-ping.C:
 			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
 				c.close(websocket.CloseAbnormalClosure, "")
-				c.conn.Close()
+				c.conn.SetReadDeadline(time.Now())
 				return
 			}
 		case <-idle.C:
@@ -442,8 +455,9 @@ func (s *Server) writeLoop(c *wsConn, settings WebSocketSettings) {
 			if msg != nil {
 				c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 			}
-			t := time.AfterFunc(2*time.Second, func() { c.conn.Close() })
-			_ = t
+			// A hijacked connection closes only when the handler returns: a read deadline ends the
+			// reader of a client that never answers.
+			c.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
 			return
 		}
 	}
@@ -529,7 +543,7 @@ func (s *Server) BroadcastToConnections(ctx context.Context, ids []string, data 
 // GetConnection returns one of this node's connections.
 func (s *Server) GetConnection(_ context.Context, id string) (connections.Record, error) {
 	c := s.hub.get(id)
-	if c == nil {
+	if c == nil || c.isClosing() {
 		return connections.Record{}, ErrConnectionGone
 	}
 	return connections.Record{ID: c.id, API: c.api.ID, Stage: c.stage.Name, ConnectedAt: c.connectedAt,
@@ -539,7 +553,7 @@ func (s *Server) GetConnection(_ context.Context, id string) (connections.Record
 // DeleteConnection closes one of this node's sockets; $disconnect follows.
 func (s *Server) DeleteConnection(_ context.Context, id string) error {
 	c := s.hub.get(id)
-	if c == nil {
+	if c == nil || c.isClosing() {
 		return ErrConnectionGone
 	}
 	c.close(websocket.CloseNormalClosure, "")
