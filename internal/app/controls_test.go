@@ -105,6 +105,15 @@ func TestGatewayControls(t *testing.T) {
 	n := startNode(t, controlsStack(t, key), newDataDir(t))
 	t.Cleanup(func() { n.Stop(context.Background()) })
 	base := "http://" + n.GatewayAddr()
+	var secrets []string // none of these may reach the node's log
+	t.Cleanup(func() {
+		logs := n.opts.Stderr.(*syncBuffer).String()
+		for _, secret := range secrets {
+			if strings.Contains(logs, secret) {
+				t.Errorf("a secret reached the log: %.12s…", secret)
+			}
+		}
+	})
 	get := func(path string, header map[string]string) response {
 		t.Helper()
 		req := newRequest(t, "GET", base+path, nil)
@@ -183,6 +192,9 @@ func TestGatewayControls(t *testing.T) {
 			{"scope missing", "Bearer " + token(noScope, key), 403},
 			{"valid", "Bearer " + token(good, key), 200},
 		} {
+			if len(tc.auth) > 20 {
+				secrets = append(secrets, strings.TrimPrefix(tc.auth, "Bearer "))
+			}
 			r := get("/jwt", map[string]string{"Authorization": tc.auth})
 			if r.status != tc.status {
 				t.Fatalf("%s: %d %s, want %d", tc.name, r.status, r.body, tc.status)
@@ -224,6 +236,7 @@ func TestGatewayControls(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &created); err != nil || created.Key == "" {
 			t.Fatalf("keys create: %q", out)
 		}
+		secrets = append(secrets, created.Key)
 		deadline := time.Now().Add(10 * time.Second)
 		if r := get("/keyed", map[string]string{"x-api-key": created.Key + "x"}); r.status != 403 {
 			t.Fatalf("a wrong key: %d", r.status)
@@ -255,6 +268,7 @@ func TestGatewayControls(t *testing.T) {
 			req, hex.EncodeToString(sum[:]), "execute-api", "us-east-1", time.Now()); err != nil {
 			t.Fatal(err)
 		}
+		secrets = append(secrets, "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY", req.Header.Get("Authorization"))
 		r := do(t, req)
 		if r.status != 200 {
 			t.Fatalf("signed: %d %s", r.status, r.body)

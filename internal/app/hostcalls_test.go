@@ -131,3 +131,40 @@ func TestFunctionsReachConnectionsAndKeys(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestWebSocketConnectAuthorization authorizes $connect with a function authorizer: a client
+// without the identity source is refused with 401, a denied one with 403, and an allowed one
+// connects, with the authorizer's context in every event of its connection.
+func TestWebSocketConnectAuthorization(t *testing.T) {
+	n := startNode(t, "testdata/ws-stack.yaml", newDataDir(t))
+	t.Cleanup(func() { n.Stop(t.Context()) })
+	url := "ws://" + n.GatewayAddr() + "/guarded"
+	for _, tc := range []struct {
+		query  string
+		status int
+	}{{"", 401}, {"?token=wrong", 403}} {
+		_, resp, err := websocket.DefaultDialer.Dial(url+tc.query, nil)
+		if err == nil || resp == nil || resp.StatusCode != tc.status {
+			t.Fatalf("%q: %v, status %v; want %d", tc.query, err, resp, tc.status)
+		}
+	}
+	c, _, err := websocket.DefaultDialer.Dial(url+"?token=let-me-in", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(15 * time.Second))
+	if err := c.WriteMessage(websocket.TextMessage, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	_, msg, err := c.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a struct {
+		Authorizer map[string]any `json:"authorizer"`
+	}
+	if err := json.Unmarshal(msg, &a); err != nil || a.Authorizer["user"] != "u1" {
+		t.Fatalf("message event %s: %v", msg, err)
+	}
+}

@@ -20,6 +20,7 @@ type answer struct {
 	ConnectionID string `json:"connectionId"`
 	Body         string `json:"body"`
 	Stage        string `json:"stage"`
+	Authorizer   any    `json:"authorizer,omitempty"`
 }
 
 func handle(ctx context.Context, raw json.RawMessage) (events.APIGatewayProxyResponse, error) {
@@ -49,7 +50,7 @@ func handle(ctx context.Context, raw json.RawMessage) (events.APIGatewayProxyRes
 	if ev.Body == `{"action":"fail"}` {
 		return events.APIGatewayProxyResponse{}, fmt.Errorf("failing on purpose")
 	}
-	b, _ := json.Marshal(answer{RouteKey: rc.RouteKey, EventType: rc.EventType, ConnectionID: rc.ConnectionID, Body: ev.Body, Stage: rc.Stage})
+	b, _ := json.Marshal(answer{RouteKey: rc.RouteKey, EventType: rc.EventType, ConnectionID: rc.ConnectionID, Body: ev.Body, Stage: rc.Stage, Authorizer: rc.Authorizer})
 	return events.APIGatewayProxyResponse{StatusCode: 200, Body: string(b)}, nil
 }
 
