@@ -145,11 +145,11 @@ type Route struct {
 
 // Server is the gateway. Create it with [New], serve with [Server.Serve], stop with [Server.Shutdown].
 type Server struct {
-	cfg     Config
-	inv     Invoker
-	log     *slog.Logger
-	metrics *metrics
-	app     *fiber.App
+	cfg      Config
+	inv      Invoker
+	log      *slog.Logger
+	metrics  *metrics
+	app      *fiber.App
 	apis     atomic.Pointer[apiSet]
 	hub      wsHub
 	controls controlState
