@@ -25,7 +25,7 @@ import (
 
 // controlsStack writes a stack file exercising every gateway control, with a JWKS file of key, and
 // returns its path.
-func controlsStack(t *testing.T, key *rsa.PrivateKey) string {
+func controlsStack(t testing.TB, key *rsa.PrivateKey) string {
 	t.Helper()
 	dir := t.TempDir()
 	jwks := fmt.Sprintf(`{"keys":[{"kty":"RSA","kid":"k1","use":"sig","alg":"RS256","n":%q,"e":%q}]}`,
@@ -44,6 +44,9 @@ usagePlans:
   basic:
     throttle: {rate: 100, burst: 100}
     quota: {limit: 3, period: day}
+  bench:
+    throttle: {rate: 100000, burst: 100000}
+    quota: {limit: 1000000000, period: day}
 functions:
   echo:
     source: %s
@@ -72,6 +75,8 @@ apis:
       $default:
         routeThrottles:
           "GET /throttled": {rate: 0.001, burst: 2}
+          "GET /throttled-high": {rate: 100000, burst: 100000}
+          "GET /all": {rate: 100000, burst: 100000}
     routes:
       GET /open: {function: echo}
       GET /throttled: {function: echo}
@@ -87,6 +92,16 @@ apis:
       GET /iam:
         function: echo
         authorization: {type: iam}
+      GET /throttled-high: {function: echo}
+      GET /all:
+        function: echo
+        authorization: {type: jwt, authorizer: corp, scopes: [read]}
+        apiKeyRequired: true
+  plain:
+    type: http
+    mount: /plain
+    routes:
+      GET /open: {function: echo}
 `, filepath.Join(root, "samples", "echo"), filepath.Join(root, "internal", "app", "testdata", "functions", "authz"))
 	path := filepath.Join(dir, "gatehouse.yaml")
 	if err := os.WriteFile(path, []byte(stack), 0o644); err != nil {
