@@ -240,6 +240,37 @@ func TestGatewayControls(t *testing.T) {
 		if lambda := authorizerOf(r)["lambda"].(map[string]any); lambda["user"] != "u1" || !strings.HasSuffix(lambda["routeArn"].(string), "/$default/GET/fn") {
 			t.Fatalf("context %v", lambda)
 		}
+		// The answer is cached by identity value for the authorizer's resultTtl: the function
+		// decided once for these five requests.
+		for range 5 {
+			if r := get("/fn", map[string]string{"x-token": "let-me-in"}); r.status != 200 {
+				t.Fatalf("cached: %d", r.status)
+			}
+		}
+		if r := get("/fn", map[string]string{"x-token": "boom"}); r.status != 500 || string(r.body) != `{"message":"Internal Server Error"}` {
+			t.Fatalf("authorizer failing: %d %s", r.status, r.body)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			recs, err := n.logs.Recent(t.Context(), "authz", 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			decisions := map[string]int{}
+			for _, rec := range recs {
+				decisions[rec.Message]++
+			}
+			if decisions["deciding for [boom]"] == 1 {
+				if decisions["deciding for [let-me-in]"] != 1 {
+					t.Fatalf("decisions %v: want one for let-me-in, the rest from the cache", decisions)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("decisions %v", decisions)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	})
 
 	t.Run("api keys", func(t *testing.T) {
