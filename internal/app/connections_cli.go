@@ -110,17 +110,7 @@ frame. A message is at most 128 KiB, and within the connection's API's message l
 		Short: "Close a connection ($disconnect follows)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := flags.client()
-			if err != nil {
-				return err
-			}
-			if _, err := c.doJSON(cmd.Context(), http.MethodDelete, connectionPath(args[0]), nil, nil); err != nil {
-				return connectionCall(err, args[0])
-			}
-			if !flags.json {
-				fmt.Fprintf(stdout, "closed connection %s\n", args[0])
-			}
-			return nil
+			return connectionCall(deleteAndSay(cmd, &flags, stdout, connectionPath(args[0]), "closed connection %s", args[0]), args[0])
 		},
 	}
 	for _, c := range []*cobra.Command{ls, get, post, rm} {

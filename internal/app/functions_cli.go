@@ -404,17 +404,7 @@ version V2 instead: --weight 4=0.1 sends 10% to version 4.`,
 		Short: "Delete an alias",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := flags.client()
-			if err != nil {
-				return err
-			}
-			if _, err := c.doJSON(cmd.Context(), http.MethodDelete, functionPath(args[0], "aliases", args[1]), nil, nil); err != nil {
-				return err
-			}
-			if !flags.json {
-				fmt.Fprintf(stdout, "deleted alias %s:%s\n", args[0], args[1])
-			}
-			return nil
+			return deleteAndSay(cmd, &flags, stdout, functionPath(args[0], "aliases", args[1]), "deleted alias %s:%s", args[0], args[1])
 		},
 	}
 	for _, c := range []*cobra.Command{set, ls, rm} {
@@ -656,17 +646,7 @@ func newRmCommand(stdout io.Writer) *cobra.Command {
 		Short: "Delete a function with all its versions and aliases",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := flags.client()
-			if err != nil {
-				return err
-			}
-			if _, err := c.doJSON(cmd.Context(), http.MethodDelete, functionPath(args[0]), nil, nil); err != nil {
-				return err
-			}
-			if !flags.json {
-				fmt.Fprintf(stdout, "deleted function %s (all versions and aliases)\n", args[0])
-			}
-			return nil
+			return deleteAndSay(cmd, &flags, stdout, functionPath(args[0]), "deleted function %s (all versions and aliases)", args[0])
 		},
 	}
 	flags.register(cmd)
@@ -732,6 +712,22 @@ func callAndShow[T any](cmd *cobra.Command, flags *adminFlags, stdout io.Writer,
 		return printJSONOr(stdout, data, err)
 	}
 	return show(out)
+}
+
+// deleteAndSay calls DELETE path on the admin API and, without --json, prints format with args and
+// a newline.
+func deleteAndSay(cmd *cobra.Command, flags *adminFlags, stdout io.Writer, path, format string, args ...any) error {
+	c, err := flags.client()
+	if err != nil {
+		return err
+	}
+	if _, err := c.doJSON(cmd.Context(), http.MethodDelete, path, nil, nil); err != nil {
+		return err
+	}
+	if !flags.json {
+		fmt.Fprintf(stdout, format+"\n", args...)
+	}
+	return nil
 }
 
 func printJSONOr(w io.Writer, data []byte, err error) error {

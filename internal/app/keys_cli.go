@@ -60,17 +60,7 @@ func newKeysCommand(stdout io.Writer) *cobra.Command {
 		Short: "Delete an API key; it stops working at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := flags.client()
-			if err != nil {
-				return err
-			}
-			if _, err := c.doJSON(cmd.Context(), http.MethodDelete, "/admin/v1/keys/"+url.PathEscape(args[0]), nil, nil); err != nil {
-				return err
-			}
-			if !flags.json {
-				fmt.Fprintf(stdout, "deleted API key %s\n", args[0])
-			}
-			return nil
+			return deleteAndSay(cmd, &flags, stdout, "/admin/v1/keys/"+url.PathEscape(args[0]), "deleted API key %s", args[0])
 		},
 	}
 	for _, c := range []*cobra.Command{create, ls, rm} {

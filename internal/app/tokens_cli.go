@@ -103,17 +103,7 @@ func newTokensCommand(stdout io.Writer) *cobra.Command {
 		Short: "Delete a token; it stops working at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := flags.client()
-			if err != nil {
-				return err
-			}
-			if _, err := c.doJSON(cmd.Context(), http.MethodDelete, "/admin/v1/tokens/"+url.PathEscape(args[0]), nil, nil); err != nil {
-				return err
-			}
-			if !flags.json {
-				fmt.Fprintf(stdout, "deleted token %s\n", args[0])
-			}
-			return nil
+			return deleteAndSay(cmd, &flags, stdout, "/admin/v1/tokens/"+url.PathEscape(args[0]), "deleted token %s", args[0])
 		},
 	}
 	for _, c := range []*cobra.Command{create, ls, rm} {

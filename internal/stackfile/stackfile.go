@@ -1215,6 +1215,34 @@ func (d *decoder) byKey(path []string, es []entry, known []string) (map[string]e
 	return out, nil
 }
 
+// required returns the entry of key in f. Where f has none, the error is at at (the key of the
+// mapping) and says what key wants: "required: " and hint, formatted with args.
+func (d *decoder) required(f map[string]entry, at ast.Node, path []string, key, hint string, args ...any) (entry, error) {
+	e, ok := f[key]
+	if !ok {
+		return e, d.errAt(at, sub(path, key), "required: "+hint, args...)
+	}
+	return e, nil
+}
+
+// requiredStr decodes the string at key in f, which is required (see required).
+func (d *decoder) requiredStr(f map[string]entry, at ast.Node, path []string, key, hint string, args ...any) (string, error) {
+	e, err := d.required(f, at, path, key, hint, args...)
+	if err != nil {
+		return "", err
+	}
+	return d.str(sub(path, key), e.val)
+}
+
+// requiredStrList decodes the list of strings at key in f, which is required (see required).
+func (d *decoder) requiredStrList(f map[string]entry, at ast.Node, path []string, key, hint string, args ...any) ([]string, error) {
+	e, err := d.required(f, at, path, key, hint, args...)
+	if err != nil {
+		return nil, err
+	}
+	return d.strList(sub(path, key), e.val)
+}
+
 // sub returns path extended by key, without sharing path's backing array.
 func sub(path []string, keys ...string) []string {
 	return append(slices.Clip(path), keys...)
@@ -1359,11 +1387,7 @@ func (d *decoder) accessKey(path []string, n ast.Node) (AccessKey, error) {
 	if err != nil {
 		return k, err
 	}
-	ie, ok := f["id"]
-	if !ok {
-		return k, d.errAt(n, sub(path, "id"), "required: the access key ID, such as AKIAIOSFODNN7EXAMPLE")
-	}
-	if k.ID, err = d.str(sub(path, "id"), ie.val); err != nil {
+	if k.ID, err = d.requiredStr(f, n, path, "id", "the access key ID, such as AKIAIOSFODNN7EXAMPLE"); err != nil {
 		return k, err
 	}
 	se, hasSecret := f["secret"]
@@ -1478,9 +1502,9 @@ func (d *decoder) function(fe entry) (Function, error) {
 	if err != nil {
 		return fn, err
 	}
-	se, ok := f["source"]
-	if !ok {
-		return fn, d.errAt(fe.keyAt, sub(path, "source"), "required: the function's Go source directory or .wasm file")
+	se, err := d.required(f, fe.keyAt, path, "source", "the function's Go source directory or .wasm file")
+	if err != nil {
+		return fn, err
 	}
 	if err := d.source(&fn, sub(path, "source"), se.val); err != nil {
 		return fn, err
@@ -1576,11 +1600,7 @@ func (d *decoder) api(ae entry) (API, error) {
 	if err != nil {
 		return api, err
 	}
-	te, ok := f["type"]
-	if !ok {
-		return api, d.errAt(ae.keyAt, sub(path, "type"), "required: %q or %q", APITypeHTTP, APITypeWebSocket)
-	}
-	if api.Type, err = d.str(sub(path, "type"), te.val); err != nil {
+	if api.Type, err = d.requiredStr(f, ae.keyAt, path, "type", "%q or %q", APITypeHTTP, APITypeWebSocket); err != nil {
 		return api, err
 	}
 	ws := api.Type == APITypeWebSocket
@@ -1837,11 +1857,7 @@ func (d *decoder) route(path []string, re entry, apiType string) (Route, error) 
 				return r, err
 			}
 		}
-		te, ok := g["target"]
-		if !ok {
-			return r, d.errAt(ie.keyAt, sub(intPath, "target"), "required: the name of a function")
-		}
-		if r.Integration.Target, err = d.str(sub(intPath, "target"), te.val); err != nil {
+		if r.Integration.Target, err = d.requiredStr(g, ie.keyAt, intPath, "target", "the name of a function"); err != nil {
 			return r, err
 		}
 		if e, ok := g["payloadFormatVersion"]; ok {
@@ -1931,18 +1947,14 @@ func (d *decoder) usagePlan(path []string, pe entry) (UsagePlan, error) {
 			return p, err
 		}
 		q := Quota{}
-		le, ok := g["limit"]
-		if !ok {
-			return p, d.errAt(e.keyAt, sub(qPath, "limit"), "required: the requests each key may make per period, %d to %d", MinQuotaLimit, MaxQuotaLimit)
+		le, err := d.required(g, e.keyAt, qPath, "limit", "the requests each key may make per period, %d to %d", MinQuotaLimit, MaxQuotaLimit)
+		if err != nil {
+			return p, err
 		}
 		if q.Limit, err = d.integer(sub(qPath, "limit"), le.val, " of requests"); err != nil {
 			return p, err
 		}
-		pe, ok := g["period"]
-		if !ok {
-			return p, d.errAt(e.keyAt, sub(qPath, "period"), "required: %s, %s or %s", QuotaPeriodDay, QuotaPeriodWeek, QuotaPeriodMonth)
-		}
-		if q.Period, err = d.str(sub(qPath, "period"), pe.val); err != nil {
+		if q.Period, err = d.requiredStr(g, e.keyAt, qPath, "period", "%s, %s or %s", QuotaPeriodDay, QuotaPeriodWeek, QuotaPeriodMonth); err != nil {
 			return p, err
 		}
 		p.Quota = &q
@@ -1957,16 +1969,16 @@ func (d *decoder) throttle(path []string, te entry) (Throttle, error) {
 	if err != nil {
 		return t, err
 	}
-	re, ok := f["rate"]
-	if !ok {
-		return t, d.errAt(te.keyAt, sub(path, "rate"), "required: the steady rate in requests per second, more than 0 and at most %d", MaxThrottleRate)
+	re, err := d.required(f, te.keyAt, path, "rate", "the steady rate in requests per second, more than 0 and at most %d", MaxThrottleRate)
+	if err != nil {
+		return t, err
 	}
 	if t.Rate, err = d.number(sub(path, "rate"), re.val, " of requests per second"); err != nil {
 		return t, err
 	}
-	be, ok := f["burst"]
-	if !ok {
-		return t, d.errAt(te.keyAt, sub(path, "burst"), "required: the most requests at once, 0 to %d", MaxThrottleBurst)
+	be, err := d.required(f, te.keyAt, path, "burst", "the most requests at once, 0 to %d", MaxThrottleBurst)
+	if err != nil {
+		return t, err
 	}
 	if t.Burst, err = d.integer(sub(path, "burst"), be.val, " of requests"); err != nil {
 		return t, err
@@ -2062,18 +2074,10 @@ func (d *decoder) authorizer(path []string, ae entry) (Authorizer, error) {
 func (d *decoder) jwtAuthorizer(path []string, at ast.Node, f map[string]entry) (*JWTAuthorizer, error) {
 	j := &JWTAuthorizer{IdentitySource: DefaultJWTIdentitySource, Algorithms: DefaultJWTAlgorithms(), Skew: DefaultJWTSkew}
 	var err error
-	ie, ok := f["issuer"]
-	if !ok {
-		return nil, d.errAt(at, sub(path, "issuer"), "required: the token issuer, an https URL such as https://id.example.com")
-	}
-	if j.Issuer, err = d.str(sub(path, "issuer"), ie.val); err != nil {
+	if j.Issuer, err = d.requiredStr(f, at, path, "issuer", "the token issuer, an https URL such as https://id.example.com"); err != nil {
 		return nil, err
 	}
-	ae, ok := f["audiences"]
-	if !ok {
-		return nil, d.errAt(at, sub(path, "audiences"), "required: the audiences a token may be for, such as [api://web]")
-	}
-	if j.Audiences, err = d.strList(sub(path, "audiences"), ae.val); err != nil {
+	if j.Audiences, err = d.requiredStrList(f, at, path, "audiences", "the audiences a token may be for, such as [api://web]"); err != nil {
 		return nil, err
 	}
 	strs := []struct {
@@ -2142,18 +2146,10 @@ func (d *decoder) jwksFile(path []string, n ast.Node) (string, error) {
 func (d *decoder) functionAuthorizer(path []string, at ast.Node, f map[string]entry) (*FunctionAuthorizer, error) {
 	a := &FunctionAuthorizer{ResultTTL: DefaultAuthorizerResultTTL, SimpleResponses: DefaultSimpleResponses, Timeout: DefaultAuthorizerTimeout}
 	var err error
-	fe, ok := f["function"]
-	if !ok {
-		return nil, d.errAt(at, sub(path, "function"), "required: the function that decides, a function of this stack")
-	}
-	if a.Function, err = d.str(sub(path, "function"), fe.val); err != nil {
+	if a.Function, err = d.requiredStr(f, at, path, "function", "the function that decides, a function of this stack"); err != nil {
 		return nil, err
 	}
-	ie, ok := f["identitySources"]
-	if !ok {
-		return nil, d.errAt(at, sub(path, "identitySources"), "required: the request values the decision depends on, such as [$request.header.Authorization]")
-	}
-	if a.IdentitySources, err = d.strList(sub(path, "identitySources"), ie.val); err != nil {
+	if a.IdentitySources, err = d.requiredStrList(f, at, path, "identitySources", "the request values the decision depends on, such as [$request.header.Authorization]"); err != nil {
 		return nil, err
 	}
 	durs := []struct {
