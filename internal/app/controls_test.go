@@ -24,8 +24,8 @@ import (
 )
 
 // controlsStack writes a stack file exercising every gateway control, with a JWKS file of key, and
-// returns its path.
-func controlsStack(t testing.TB, key *rsa.PrivateKey) string {
+// returns its path. Every route runs the sample fn: echo (which answers with its event) or hello.
+func controlsStack(t testing.TB, key *rsa.PrivateKey, fn string) string {
 	t.Helper()
 	dir := t.TempDir()
 	jwks := fmt.Sprintf(`{"keys":[{"kty":"RSA","kid":"k1","use":"sig","alg":"RS256","n":%q,"e":%q}]}`,
@@ -102,7 +102,7 @@ apis:
     mount: /plain
     routes:
       GET /open: {function: echo}
-`, filepath.Join(root, "samples", "echo"), filepath.Join(root, "internal", "app", "testdata", "functions", "authz"))
+`, filepath.Join(root, "samples", fn), filepath.Join(root, "internal", "app", "testdata", "functions", "authz"))
 	path := filepath.Join(dir, "gatehouse.yaml")
 	if err := os.WriteFile(path, []byte(stack), 0o644); err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func TestGatewayControls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := startNode(t, controlsStack(t, key), newDataDir(t))
+	n := startNode(t, controlsStack(t, key, "echo"), newDataDir(t))
 	t.Cleanup(func() { n.Stop(context.Background()) })
 	base := "http://" + n.GatewayAddr()
 	var secrets []string // none of these may reach the node's log
