@@ -513,7 +513,10 @@ func (s *Server) invokeWS(c *wsConn, idx int, ev WSEventContext) ([]byte, error)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), route.Timeout)
 	defer cancel()
-	return s.inv.Invoke(ctx, inv)
+	start := time.Now()
+	out, err := s.inv.Invoke(ctx, inv)
+	s.metrics.observeIntegration(c.api.ID, route.Key, time.Since(start))
+	return out, err
 }
 
 // PostToConnection sends data to one of this node's sockets (the local side of @connections).
