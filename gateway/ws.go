@@ -207,13 +207,18 @@ func (c *wsConn) close(code int, reason string) {
 
 // enqueue queues a message for the client. A client whose queue is full is disconnected.
 func (c *wsConn) enqueue(data []byte) error {
+	return c.enqueueFrame(outbound{data: data, binary: !utf8.Valid(data)})
+}
+
+// enqueueFrame queues a message whose kind (text or binary) is decided.
+func (c *wsConn) enqueueFrame(m outbound) error {
 	select {
 	case <-c.closing:
 		return ErrConnectionGone
 	default:
 	}
 	select {
-	case c.send <- outbound{data: data, binary: !utf8.Valid(data)}:
+	case c.send <- m:
 		return nil
 	default:
 		c.close(websocket.ClosePolicyViolation, "client too slow: its send queue is full")
@@ -521,22 +526,27 @@ func (s *Server) invokeWS(c *wsConn, idx int, ev WSEventContext) ([]byte, error)
 
 // PostToConnection sends data to one of this node's sockets (the local side of @connections).
 func (s *Server) PostToConnection(_ context.Context, id string, data []byte) error {
+	return s.post(id, outbound{data: data, binary: !utf8.Valid(data)})
+}
+
+func (s *Server) post(id string, m outbound) error {
 	c := s.hub.get(id)
 	if c == nil {
 		return ErrConnectionGone
 	}
-	if len(data) > c.api.ws.settings.MaxMessageBytes {
+	if len(m.data) > c.api.ws.settings.MaxMessageBytes {
 		return connections.ErrPayloadTooLarge
 	}
-	return c.enqueue(data)
+	return c.enqueueFrame(m)
 }
 
 // BroadcastToConnections posts data to each of this node's sockets in ids and returns the ids that
 // were gone (or whose client could not keep up, and was disconnected).
 func (s *Server) BroadcastToConnections(ctx context.Context, ids []string, data []byte) []string {
 	var gone []string
+	m := outbound{data: data, binary: !utf8.Valid(data)} // decided once for every recipient
 	for _, id := range ids {
-		if err := s.PostToConnection(ctx, id, data); err != nil {
+		if err := s.post(id, m); err != nil {
 			gone = append(gone, id)
 		}
 	}
