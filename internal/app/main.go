@@ -43,7 +43,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(newUpCommand(stdout, stderr), newWorkerCommand(stderr), newBuildCommand(stdout), newTokensCommand(stdout))
 	root.AddCommand(newFunctionCommands(stdout, stderr)...)
-	root.AddCommand(newConnectionsCommand(stdout), newKeysCommand(stdout))
+	root.AddCommand(newConnectionsCommand(stdout), newKeysCommand(stdout), newLoadtestCommand(stdout, stderr))
 	return root
 }
 
