@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -711,7 +712,7 @@ func checkManifest(m *Manifest) *checkErr {
 		return errf("timeout", false, "%s is out of range: want %s to %s", formatDuration(m.Timeout), formatDuration(MinTimeout), formatDuration(MaxTimeout))
 	}
 	size := 0
-	for _, k := range sortedKeys(m.Environment) {
+	for _, k := range slices.Sorted(maps.Keys(m.Environment)) {
 		v := m.Environment[k]
 		p := childPath("environment", k)
 		switch {
@@ -799,15 +800,6 @@ func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
 // formatDuration writes d in its shortest Go form for whole units ("5m", "3s", "500ms"), else as
 // time.Duration.String does.
 func formatDuration(d time.Duration) string {
@@ -849,7 +841,7 @@ func (m *Manifest) Marshal() ([]byte, error) {
 	fmt.Fprintf(&b, "timeout: %s\n", formatDuration(m.Timeout))
 	if len(m.Environment) > 0 {
 		b.WriteString("environment:\n")
-		for _, k := range sortedKeys(m.Environment) {
+		for _, k := range slices.Sorted(maps.Keys(m.Environment)) {
 			fmt.Fprintf(&b, "  %s: %s\n", yamlKey(k), yamlString(m.Environment[k]))
 		}
 	}

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -734,7 +735,7 @@ func Parse(name string, data []byte, dir string) (*Stack, error) {
 // must be absolute and Kind set. Use it for a Stack built in code; Parse has already made these
 // checks.
 func (s *Stack) Validate() error {
-	c := checker{s: s, funcs: sortedKeys(s.Functions), apis: sortedKeys(s.APIs), plans: sortedKeys(s.UsagePlans)}
+	c := checker{s: s, funcs: slices.Sorted(maps.Keys(s.Functions)), apis: slices.Sorted(maps.Keys(s.APIs)), plans: slices.Sorted(maps.Keys(s.UsagePlans))}
 	if e := c.check(); e != nil {
 		return &Error{File: s.File, Path: formatPath(e.path), Msg: e.msg}
 	}
@@ -2349,7 +2350,7 @@ func checkFunction(name string, fn Function) *checkErr {
 		return errf(sub(path, "timeout"), false, "%v is out of range: want 1ms to 900s", fn.Timeout)
 	}
 	size := 0
-	for _, k := range sortedKeys(fn.Environment) {
+	for _, k := range slices.Sorted(maps.Keys(fn.Environment)) {
 		v := fn.Environment[k]
 		kp := sub(path, "environment", k)
 		switch {
@@ -2475,7 +2476,7 @@ func (c *checker) checkAPI(name string, api API) *checkErr {
 			return e
 		}
 	}
-	for _, an := range sortedKeys(api.Authorizers) {
+	for _, an := range slices.Sorted(maps.Keys(api.Authorizers)) {
 		if e := c.checkAuthorizer(sub(path, "authorizers", an), an, api.Authorizers[an], ws); e != nil {
 			return e
 		}
@@ -2487,7 +2488,7 @@ func (c *checker) checkAPI(name string, api API) *checkErr {
 	for i, r := range api.Routes {
 		routeKeys[i] = r.Key
 	}
-	for _, sn := range sortedKeys(api.Stages) {
+	for _, sn := range slices.Sorted(maps.Keys(api.Stages)) {
 		if e := checkStage(sub(path, "stages", sn), sn, api.Stages[sn], routeKeys); e != nil {
 			return e
 		}
@@ -2612,7 +2613,7 @@ func checkStage(path []string, name string, st Stage, routeKeys []string) *check
 	if len(st.Variables) > MaxStageVariables {
 		return errf(sub(path, "variables"), true, "more than %d variables in one stage", MaxStageVariables)
 	}
-	for _, k := range sortedKeys(st.Variables) {
+	for _, k := range slices.Sorted(maps.Keys(st.Variables)) {
 		v := st.Variables[k]
 		kp := sub(path, "variables", k)
 		if !validName(k, 64, true) {
@@ -2627,7 +2628,7 @@ func checkStage(path []string, name string, st Stage, routeKeys []string) *check
 			return e
 		}
 	}
-	for _, k := range sortedKeys(st.RouteThrottles) {
+	for _, k := range slices.Sorted(maps.Keys(st.RouteThrottles)) {
 		kp := sub(path, "routeThrottles", k)
 		if !slices.Contains(routeKeys, k) {
 			return errf(kp, true, "no route %s in this API%s; routeThrottles are keyed by route key", yamlnode.QuoteShort(k), didyoumean.Suggest(k, routeKeys))
@@ -2683,7 +2684,7 @@ func (c *checker) checkTarget(path []string, target string) *checkErr {
 
 // functionList names the defined functions for an unknown-target message.
 func (c *checker) functionList() string {
-	names := sortedKeys(c.s.Functions)
+	names := slices.Sorted(maps.Keys(c.s.Functions))
 	switch {
 	case len(names) == 0:
 		return " (it defines none)"
@@ -2810,15 +2811,6 @@ func allIn(s string, ok func(rune) bool) bool {
 
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // formatPath writes a key path: plain keys joined with ".", others quoted in brackets, e.g.
@@ -3126,7 +3118,7 @@ func (c *checker) checkRouteControls(rp []string, r Route, api API, ws bool) *ch
 			return errf(sub(ap, "authorizer"), true, "only for type jwt or function; a route with type %s has no authorizer", a.Type)
 		}
 	case AuthJWT, AuthFunction:
-		names := sortedKeys(api.Authorizers)
+		names := slices.Sorted(maps.Keys(api.Authorizers))
 		var of []string
 		for _, n := range names {
 			if api.Authorizers[n].Type == a.Type {
