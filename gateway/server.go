@@ -153,6 +153,8 @@ type Server struct {
 	apis     atomic.Pointer[apiSet]
 	hub      wsHub
 	controls controlState
+	// wsUpgrade upgrades WebSocket requests once upgrade has run $connect.
+	wsUpgrade fiber.Handler
 }
 
 // apiSet is what the gateway serves: the APIs as declared, and compiled, most specific first.
@@ -192,6 +194,7 @@ func New(cfg Config, inv Invoker) (*Server, error) {
 		return nil, fmt.Errorf("gateway: registering metrics: %w", err)
 	}
 	s := &Server{cfg: cfg, inv: inv, log: cfg.Logger, metrics: m}
+	s.wsUpgrade = s.newUpgrader()
 	s.apis.Store(&apiSet{declared: slices.Clone(cfg.APIs), compiled: apis})
 	s.prepareJWT(cfg.APIs)
 	s.app = fiber.New(fiber.Config{

@@ -309,16 +309,8 @@ func (s *Server) upgrade(c *fiber.Ctx, api *compiledAPI, stage *Stage, l *labels
 	}
 	s.hub.wg.Add(1)
 	s.metrics.wsConnections(1)
-	handler := fws.New(func(fc *fws.Conn) { s.runConn(conn, fc.Conn) }, fws.Config{
-		ReadBufferSize:  4 << 10,
-		WriteBufferSize: 4 << 10,
-		RecoverHandler: func(*fws.Conn) {
-			if r := recover(); r != nil {
-				s.log.Error("websocket connection panicked", "connection_id", conn.id, "panic", fmt.Sprint(r))
-			}
-		},
-	})
-	if err := handler(c); err != nil {
+	c.Locals(localWSConn, conn)
+	if err := s.wsUpgrade(c); err != nil {
 		// Not upgraded after all: the connection never opened.
 		s.hub.remove(conn)
 		s.forget(conn)
@@ -327,6 +319,32 @@ func (s *Server) upgrade(c *fiber.Ctx, api *compiledAPI, stage *Stage, l *labels
 		return err
 	}
 	return nil
+}
+
+// localWSConn is where upgrade hands the connection to the upgraded handler (a string key: the
+// WebSocket library copies only those).
+const localWSConn = "gatehouse.wsconn"
+
+// newUpgrader returns the handler that upgrades a request whose connection upgrade prepared. One
+// serves every connection, and idle sockets share its write buffers.
+func (s *Server) newUpgrader() fiber.Handler {
+	return fws.New(func(fc *fws.Conn) {
+		conn, _ := fc.Locals(localWSConn).(*wsConn)
+		s.runConn(conn, fc.Conn)
+	}, fws.Config{
+		ReadBufferSize:  4 << 10,
+		WriteBufferSize: 4 << 10,
+		WriteBufferPool: &sync.Pool{},
+		RecoverHandler: func(fc *fws.Conn) {
+			if r := recover(); r != nil {
+				id := ""
+				if conn, ok := fc.Locals(localWSConn).(*wsConn); ok {
+					id = conn.id
+				}
+				s.log.Error("websocket connection panicked", "connection_id", id, "panic", fmt.Sprint(r))
+			}
+		},
+	})
 }
 
 // forget deletes a connection's record.
