@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
@@ -51,6 +52,8 @@ type Engine struct {
 	cfg   Config
 	cache wazero.CompilationCache
 	rt    wazero.Runtime
+	// memory backs instances' linear memories (nil: wazero's own).
+	memory experimental.MemoryAllocator
 }
 
 // NewEngine creates a wazero runtime with WASI and the compilation cache.
@@ -80,7 +83,12 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("runtimes: instantiating the host module: %w", err)
 	}
-	return &Engine{cfg: cfg, cache: cache, rt: rt}, nil
+	return &Engine{cfg: cfg, cache: cache, rt: rt, memory: guardedAllocator()}, nil
+}
+
+// withMemory returns ctx carrying the engine's memory allocator, for instantiating a module.
+func (e *Engine) withMemory(ctx context.Context) context.Context {
+	return experimental.WithMemoryAllocator(ctx, e.memory)
 }
 
 // Close releases every module and instance of the engine.

@@ -107,7 +107,7 @@ func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 	if m.abi == ABICommand {
 		return inst, nil
 	}
-	mod, err := m.e.rt.InstantiateModule(ctx, m.cm, m.moduleConfig(cfg))
+	mod, err := m.e.rt.InstantiateModule(m.e.withMemory(ctx), m.cm, m.moduleConfig(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("runtimes: instantiating %s: %w", cfg.FunctionName, err)
 	}
@@ -274,7 +274,7 @@ func (i *Instance) invokeCommand(ctx context.Context, meta Meta, event []byte) (
 		WithStartFunctions(ExportStart).
 		WithEnv("GATEHOUSE_REQUEST_ID", meta.RequestID).
 		WithEnv("GATEHOUSE_INVOCATION", string(i.encodeMeta(meta)))
-	mod, err := i.m.e.rt.InstantiateModule(ctx, i.m.cm, mc)
+	mod, err := i.m.e.rt.InstantiateModule(i.m.e.withMemory(ctx), i.m.cm, mc)
 	if mod != nil {
 		defer mod.Close(ctx)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,10 +22,15 @@ type pool struct {
 	sink func(LogRecord)
 	host runtimes.Host
 
-	mu     sync.Mutex
-	idle   []idleInstance
-	busy   int
-	closed bool
+	mu   sync.Mutex
+	idle []idleInstance
+	busy int // invocations taken or waiting for an instance
+	// starting counts instances being started; waiters are invocations waiting for an instance, in
+	// arrival order.
+	starting    int
+	maxStarting int // max(2, GOMAXPROCS)
+	waiters     []chan handoff
+	closed      bool
 	// live pools keep MinWarm instances; others are closed once unused for a while.
 	live     bool
 	lastUsed time.Time
@@ -40,7 +47,8 @@ type idleInstance struct {
 }
 
 func newPool(fn Function, mod *runtimes.Module, log *slog.Logger, sink func(LogRecord), host runtimes.Host) *pool {
-	return &pool{fn: fn, mod: mod, log: log, sink: sink, host: host, lastUsed: time.Now()}
+	return &pool{fn: fn, mod: mod, log: log, sink: sink, host: host, lastUsed: time.Now(),
+		maxStarting: max(2, runtime.GOMAXPROCS(0))}
 }
 
 func (p *pool) setLive(live bool) {
@@ -99,7 +107,11 @@ func (p *pool) instantiate(ctx context.Context) (sandbox, error) {
 	return sandbox{inst: inst, logs: logs, cold: true}, nil
 }
 
-// get returns an idle instance, or starts a new one (a cold start).
+// get returns an idle instance, or starts a new one (a cold start). At most maxStarting instances
+// of a pool start at once: past that, an invocation waits for whichever comes first, an instance
+// another invocation hands back or its turn to start one. Under load on few cores, starting an
+// instance for every invocation that finds none idle would spend the CPU on starts that the returning
+// instances make unnecessary, and slow every invocation in the worker while doing it.
 func (p *pool) get(ctx context.Context) (sandbox, error) {
 	p.mu.Lock()
 	if p.closed {
@@ -115,8 +127,66 @@ func (p *pool) get(ctx context.Context) (sandbox, error) {
 		p.mu.Unlock()
 		return sandbox{inst: it.inst, logs: it.logs}, nil
 	}
-	p.stats.ColdStarts++
+	if p.starting < p.maxStarting {
+		p.starting++
+		p.stats.ColdStarts++
+		p.mu.Unlock()
+		return p.start(ctx)
+	}
+	w := make(chan handoff, 1)
+	p.waiters = append(p.waiters, w)
 	p.mu.Unlock()
+	select {
+	case h := <-w:
+		return p.take(ctx, h)
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	if i := slices.Index(p.waiters, w); i >= 0 {
+		p.waiters = slices.Delete(p.waiters, i, i+1)
+		p.busy--
+		p.mu.Unlock()
+		return sandbox{}, ctx.Err()
+	}
+	p.mu.Unlock()
+	// Handed something just as the caller gave up: pass it on.
+	h := <-w
+	if h.start {
+		p.startDone()
+	} else if h.sb.inst != nil {
+		p.put(ctx, h.sb, false)
+		return sandbox{}, ctx.Err()
+	}
+	p.mu.Lock()
+	p.busy--
+	p.mu.Unlock()
+	return sandbox{}, ctx.Err()
+}
+
+// handoff is what a waiting invocation is given: an instance, its turn to start one, or an error.
+type handoff struct {
+	sb    sandbox
+	start bool
+	err   error
+}
+
+// take acts on what a waiting invocation was handed.
+func (p *pool) take(ctx context.Context, h handoff) (sandbox, error) {
+	switch {
+	case h.err != nil:
+		p.mu.Lock()
+		p.busy--
+		p.mu.Unlock()
+		return sandbox{}, h.err
+	case h.start:
+		return p.start(ctx)
+	}
+	return h.sb, nil
+}
+
+// start starts an instance for an invocation that holds one of the pool's starting places (counted
+// in p.starting), and gives the place up after.
+func (p *pool) start(ctx context.Context) (sandbox, error) {
 	sb, err := p.instantiate(ctx)
 	if err != nil {
 		p.mu.Lock()
@@ -124,10 +194,34 @@ func (p *pool) get(ctx context.Context) (sandbox, error) {
 		p.stats.Errors++
 		p.mu.Unlock()
 	}
+	p.startDone()
 	return sb, err
 }
 
-// put returns an instance to the pool, or closes it when it is broken or the pool is closed.
+// startDone gives up a starting place: to the longest-waiting invocation, which starts an instance in
+// turn (waiters remain only when no instance was handed back meanwhile, so more are needed).
+func (p *pool) startDone() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.starting--
+	p.grantStart()
+}
+
+// grantStart lets the longest-waiting invocation start an instance when a starting place is free.
+// p.mu is held.
+func (p *pool) grantStart() {
+	if len(p.waiters) == 0 || p.starting >= p.maxStarting || p.closed {
+		return
+	}
+	w := p.waiters[0]
+	p.waiters = p.waiters[1:]
+	p.starting++
+	p.stats.ColdStarts++
+	w <- handoff{start: true}
+}
+
+// put returns an instance to the pool: to the longest-waiting invocation, else to the idle list. A
+// broken instance, or any once the pool is closed, is closed instead.
 func (p *pool) put(ctx context.Context, sb sandbox, failed bool) {
 	p.mu.Lock()
 	p.busy--
@@ -136,8 +230,16 @@ func (p *pool) put(ctx context.Context, sb sandbox, failed bool) {
 		p.stats.Errors++
 	}
 	if sb.inst.Broken() || p.closed {
+		p.grantStart() // a waiter must not wait on an instance that will never come back
 		p.mu.Unlock()
 		sb.inst.Close(ctx)
+		return
+	}
+	if len(p.waiters) > 0 {
+		w := p.waiters[0]
+		p.waiters = p.waiters[1:]
+		p.mu.Unlock()
+		w <- handoff{sb: sandbox{inst: sb.inst, logs: sb.logs}}
 		return
 	}
 	p.idle = append(p.idle, idleInstance{inst: sb.inst, logs: sb.logs, since: time.Now()})
@@ -204,6 +306,10 @@ func (p *pool) close(ctx context.Context) {
 	p.mu.Lock()
 	idle := p.idle
 	p.idle, p.closed = nil, true
+	for _, w := range p.waiters {
+		w <- handoff{err: errPoolClosed}
+	}
+	p.waiters = nil
 	p.mu.Unlock()
 	for _, it := range idle {
 		it.inst.Close(ctx)

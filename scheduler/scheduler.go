@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -34,8 +35,9 @@ type Function struct {
 	Wasm []byte
 	// MemoryMB is the function's memory size, reported to the guest.
 	MemoryMB int
-	// Timeout is the function's own time limit, counted from when the worker takes the invocation
-	// (a cold start included), whatever the caller's deadline; default 3s.
+	// Timeout is the function's own time limit, counted from when the invocation has an instance
+	// (getting one, a cold start included, is bounded by InitTimeout), whatever the caller's
+	// deadline; default 3s.
 	Timeout time.Duration
 	// Env is the function's environment.
 	Env map[string]string
@@ -84,6 +86,12 @@ type Config struct {
 	Loader func(ctx context.Context, name, id string, version int) (Function, error)
 	// MaxInFlight bounds the invocations one worker runs at once; default 64.
 	MaxInFlight int
+	// Parallelism bounds the invocations running guest code (or starting an instance) at the same
+	// time; default GOMAXPROCS. The others wait their turn, and an invocation waiting on a host call
+	// gives its turn up meanwhile. A guest runs on its thread until it returns, so more at once only
+	// adds instances — each a cold start and memory of its own — for the same CPUs; fewer running
+	// at once keep a few instances hot instead of many cold in the caches.
+	Parallelism int
 	// Logger receives scheduler events and function output; default discards.
 	Logger *slog.Logger
 	// LogSink, when set, receives every line of function output too.
@@ -116,6 +124,8 @@ type Scheduler struct {
 
 	wg  sync.WaitGroup
 	sem chan struct{}
+	// turns holds a token per invocation running guest code (Config.Parallelism).
+	turns chan struct{}
 
 	loaded atomic.Uint64
 	worker atomic.Pointer[bus.Worker]
@@ -134,6 +144,9 @@ func New(cfg Config, rc runtimes.Config) (*Scheduler, error) {
 	}
 	if cfg.Slots != nil {
 		cfg.MaxInFlight = cfg.Slots.Len()
+	}
+	if cfg.Parallelism <= 0 {
+		cfg.Parallelism = runtime.GOMAXPROCS(0)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -158,7 +171,7 @@ func New(cfg Config, rc runtimes.Config) (*Scheduler, error) {
 	}
 	return &Scheduler{cfg: cfg, runtime: rc, log: cfg.Logger,
 		engines: map[int]*runtimes.Engine{}, pools: map[string]*pool{}, byName: map[string]*pool{}, loading: map[string]*loadCall{},
-		sem: make(chan struct{}, cfg.MaxInFlight)}, nil
+		sem: make(chan struct{}, cfg.MaxInFlight), turns: make(chan struct{}, cfg.Parallelism)}, nil
 }
 
 // checkFunction fills in f's defaults and checks its name.
@@ -266,7 +279,11 @@ func (s *Scheduler) load(ctx context.Context, f Function) (*pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: function %s version %s: %w", f.Name, f.versionLabel(), err)
 	}
-	return newPool(f, m, s.log, s.cfg.LogSink, s.cfg.Host), nil
+	var host runtimes.Host
+	if s.cfg.Host != nil {
+		host = turnYieldingHost{Host: s.cfg.Host, turns: s.turns}
+	}
+	return newPool(f, m, s.log, s.cfg.LogSink, host), nil
 }
 
 // engine returns the engine for a memory limit, creating it the first time.
@@ -408,14 +425,26 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	// The function's own timeout bounds it, whatever the caller's deadline: like a Lambda function, it
-	// runs on after an integration timeout until its own time is up.
-	deadline := time.Now().Add(p.fn.Timeout)
+	// Getting an instance (waiting for one, or starting one) is bounded by InitTimeout, like a Lambda
+	// function's init phase; the function's own timeout starts once it has one and bounds it whatever
+	// the caller's deadline: like a Lambda function, it runs on after an integration timeout until
+	// its own time is up.
+	slot := -1
 	if s.cfg.Slots != nil {
-		slot := s.cfg.Slots.acquire(inv.RequestID, deadline)
+		slot = s.cfg.Slots.acquire(inv.RequestID, time.Now().Add(max(p.fn.Timeout, InitTimeout)))
 		defer s.cfg.Slots.release(slot)
 	}
+	select {
+	case s.turns <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting to run: %w", bus.ErrFunctionTimeout)
+	}
+	defer func() { <-s.turns }()
 	sb, err := p.get(ctx)
+	deadline := time.Now().Add(p.fn.Timeout)
+	if s.cfg.Slots != nil {
+		s.cfg.Slots.extend(slot, deadline)
+	}
 	for attempt := 0; errors.Is(err, errPoolClosed) && attempt < 3; attempt++ {
 		// The version was retired and closed just now: load it again.
 		if p, err = s.poolFor(ctx, inv); err == nil {
@@ -524,6 +553,11 @@ func (s *Scheduler) Loaded() []string {
 }
 
 const reapInterval = time.Second
+
+// InitTimeout bounds how long an invocation may take to get an instance (waiting for one or starting
+// one, the guest's initialisation included) before its worker is treated as frozen, as a Lambda
+// function's init phase is bounded to 10 s.
+const InitTimeout = 10 * time.Second
 
 // Stats returns each function's pool counters, summed over its versions.
 func (s *Scheduler) Stats() map[string]bus.FunctionStats {

@@ -116,6 +116,13 @@ func (s *Slots) acquire(requestID string, deadline time.Time) int {
 	return i
 }
 
+// extend sets slot i's deadline (i may be -1: no slot).
+func (s *Slots) extend(i int, deadline time.Time) {
+	if i >= 0 {
+		s.deadline(i).Store(deadline.UnixMilli())
+	}
+}
+
 // entered records that the invocation's guest code is about to run.
 func (s *Slots) entered(requestID string) {
 	seq := s.seq.Add(1)

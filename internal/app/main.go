@@ -23,6 +23,14 @@ import (
 
 // Main runs the gatehouse command line with args (without the program name) and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
+	if dir := os.Getenv(envCPUProfile); dir != "" {
+		stopProfile, err := startCPUProfile(dir, args)
+		if err != nil {
+			fmt.Fprintln(stderr, "gatehouse:", err)
+			return 1
+		}
+		defer stopProfile()
+	}
 	root := newRootCommand(stdout, stderr)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
