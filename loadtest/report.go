@@ -199,28 +199,32 @@ func svgChart(b *strings.Builder, title string, xMax, yMax float64, xTicks []flo
 // on a log axis of 1−p, and the per-second p50 and p99 over the run.
 func (r *Result) WriteHTML(w io.Writer) error {
 	var b strings.Builder
-	b.WriteString("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n")
-	fmt.Fprintf(&b, "<title>gatehouse loadtest: %s</title>\n", html.EscapeString(r.Target))
-	b.WriteString("<style>body{font-family:sans-serif;margin:2em;color:#222}pre{background:#f4f4f4;padding:1em}</style>\n</head>\n<body>\n")
-	fmt.Fprintf(&b, "<h1>gatehouse loadtest %s</h1>\n<pre>", html.EscapeString(r.Target))
+	htmlHead(&b, r.Target)
 	var text strings.Builder
 	_ = r.WriteText(&text)
-	b.WriteString(html.EscapeString(text.String()))
-	b.WriteString("</pre>\n")
+	htmlPre(&b, text.String())
 
-	// Percentile curve: x = log10(1/(1-p)), so 90% is at 1, 99% at 2, 99.9% at 3.
-	n := r.Latency.Count()
+	percentileChart(&b, "Latency by percentile", "latency", r.Latency)
+	overTimeChart(&b, "Latency over time (per second)", r.PerSecond)
+	b.WriteString("</body>\n</html>\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// percentileChart draws h's percentile curve on a log axis of 1−p: x = log10(1/(1-p)), so 90% is at
+// 1, 99% at 2, 99.9% at 3.
+func percentileChart(b *strings.Builder, title, name string, h *Hist) {
+	n := h.Count()
 	xMax := 2.0
 	if n > 0 {
 		xMax = math.Max(2, math.Ceil(math.Log10(float64(n))))
 	}
-	var curve series
-	curve.name, curve.color = "latency", "#1f77b4"
+	curve := series{name: name, color: "#1f77b4"}
 	yMax := 0.0
 	if n > 0 {
 		for x := 0.0; x <= xMax+1e-9; x += 0.02 {
 			q := 1 - math.Pow(10, -x)
-			v := ms(r.Latency.Quantile(q))
+			v := ms(h.Quantile(q))
 			curve.pts = append(curve.pts, [2]float64{x, v})
 			yMax = math.Max(yMax, v)
 		}
@@ -232,13 +236,15 @@ func (r *Result) WriteHTML(w io.Writer) error {
 	pctLabel := func(x float64) string {
 		return strconv.FormatFloat(100*(1-math.Pow(10, -x)), 'f', -1, 64) + "%"
 	}
-	svgChart(&b, "Latency by percentile", xMax, yMax, ticks, pctLabel, "ms", []series{curve})
+	svgChart(b, title, xMax, yMax, ticks, pctLabel, "ms", []series{curve})
+}
 
-	// Latency over time.
+// overTimeChart draws the p50 and p99 of each second's histogram.
+func overTimeChart(b *strings.Builder, title string, perSecond []*Hist) {
 	p50 := series{name: "p50", color: "#2ca02c"}
 	p99 := series{name: "p99", color: "#d62728"}
-	yMax = 0
-	for i, h := range r.PerSecond {
+	yMax := 0.0
+	for i, h := range perSecond {
 		if h.Count() == 0 {
 			continue
 		}
@@ -247,16 +253,27 @@ func (r *Result) WriteHTML(w io.Writer) error {
 		p99.pts = append(p99.pts, [2]float64{float64(i) + 0.5, c})
 		yMax = math.Max(yMax, c)
 	}
-	secs := float64(max(1, len(r.PerSecond)))
+	secs := float64(max(1, len(perSecond)))
 	step := niceMax(secs / 10)
-	ticks = nil
+	var ticks []float64
 	for x := 0.0; x <= secs; x += step {
 		ticks = append(ticks, x)
 	}
 	secLabel := func(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) + "s" }
-	svgChart(&b, "Latency over time (per second)", secs, yMax, ticks, secLabel, "ms", []series{p50, p99})
+	svgChart(b, title, secs, yMax, ticks, secLabel, "ms", []series{p50, p99})
+}
 
-	b.WriteString("</body>\n</html>\n")
-	_, err := io.WriteString(w, b.String())
-	return err
+// htmlHead starts a report page: its title, style and heading.
+func htmlHead(b *strings.Builder, title string) {
+	b.WriteString("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n")
+	fmt.Fprintf(b, "<title>gatehouse loadtest: %s</title>\n", html.EscapeString(title))
+	b.WriteString("<style>body{font-family:sans-serif;margin:2em;color:#222}pre{background:#f4f4f4;padding:1em}</style>\n</head>\n<body>\n")
+	fmt.Fprintf(b, "<h1>gatehouse loadtest %s</h1>\n", html.EscapeString(title))
+}
+
+// htmlPre writes text as a preformatted block.
+func htmlPre(b *strings.Builder, text string) {
+	b.WriteString("<pre>")
+	b.WriteString(html.EscapeString(text))
+	b.WriteString("</pre>\n")
 }

@@ -6,18 +6,29 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
+	"strings"
 	"syscall"
 )
 
 // CheckTarget parses a target URL and refuses it unless it is http(s) and its host resolves only to
 // loopback addresses (127.0.0.0/8 or ::1): the load generator never sends traffic off the machine.
 func CheckTarget(ctx context.Context, raw string) (*url.URL, error) {
+	return checkTarget(ctx, raw, "http", "https")
+}
+
+// CheckWSTarget is CheckTarget for WebSocket URLs: the scheme must be ws or wss.
+func CheckWSTarget(ctx context.Context, raw string) (*url.URL, error) {
+	return checkTarget(ctx, raw, "ws", "wss")
+}
+
+func checkTarget(ctx context.Context, raw string, schemes ...string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("target %q: %v", raw, err)
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("target %q: the scheme must be http or https", raw)
+	if !slices.Contains(schemes, u.Scheme) {
+		return nil, fmt.Errorf("target %q: the scheme must be %s", raw, strings.Join(schemes, " or "))
 	}
 	host := u.Hostname()
 	if host == "" {

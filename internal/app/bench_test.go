@@ -50,22 +50,33 @@ func BenchmarkHelloWholePath(b *testing.B) {
 }
 
 // BenchmarkWorkerReplacement measures the time from SIGKILL of a worker until its replacement is ready
-// (started, functions loaded from the compilation cache, subscribed). Run with:
+// (subscribed, taking invocations): a new process (started, functions loaded from the compilation
+// cache) and the standby (told to take the worker's place). Run with:
 //
 //	go test -run '^$' -bench WorkerReplacement -benchtime 5x ./internal/app/
 func BenchmarkWorkerReplacement(b *testing.B) {
-	n := startNode(b, "testdata/stack.yaml", newDataDir(b))
-	defer n.Stop(context.Background())
-	for b.Loop() {
-		pid := n.WorkerPIDs()["w1"]
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			b.Fatal(err)
-		}
-		for {
-			if p, ok := n.WorkerPIDs()["w1"]; ok && p != pid && n.readyWorkers() == 2 {
-				break
+	for _, standby := range []bool{false, true} {
+		b.Run(map[bool]string{false: "new-process", true: "standby"}[standby], func(b *testing.B) {
+			n := startNode(b, "testdata/stack.yaml", newDataDir(b), func(o *Options) { o.Standby = standby })
+			defer n.Stop(context.Background())
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				for standby && n.sup.readyStandby() == 0 {
+					time.Sleep(time.Millisecond)
+				}
+				pid := n.WorkerPIDs()["w1"]
+				b.StartTimer()
+				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+					b.Fatal(err)
+				}
+				for {
+					if p, ok := n.WorkerPIDs()["w1"]; ok && p != pid && n.readyWorkers() == 2 {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
 			}
-			time.Sleep(time.Millisecond)
-		}
+		})
 	}
 }

@@ -26,29 +26,10 @@ import (
 //
 //	go test ./internal/app -run '^$' -bench GatewayControls -benchtime 2000x
 func BenchmarkGatewayControls(b *testing.B) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		b.Fatal(err)
-	}
 	// hello ignores the event, so what is measured is the gateway's work, not a function's handling
 	// of larger events.
-	n := startNode(b, controlsStack(b, key, "hello"), newDataDir(b))
-	b.Cleanup(func() { n.Stop(context.Background()) })
-	base := "http://" + n.GatewayAddr()
-	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": "https://id.example", "aud": "api://web", "sub": "alice",
-		"scope": "read", "exp": time.Now().Add(time.Hour).Unix()})
-	tok.Header["kid"] = "k1"
-	bearer, err := tok.SignedString(key)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var stdout, stderr syncBuffer
-	if code := Main([]string{"keys", "create", "bench", "--plan", "bench", "--json", "--data", n.DataDir()}, &stdout, &stderr); code != 0 {
-		b.Fatalf("keys create: %s", stderr.String())
-	}
-	var created struct{ Key string }
-	json.Unmarshal([]byte(stdout.String()), &created)
-	time.Sleep(200 * time.Millisecond) // the key reaches the gateway's copy
+	f := startControlsNode(b, "hello")
+	base, bearer := f.base, f.bearer
 
 	cases := []struct {
 		name, path string
@@ -62,7 +43,7 @@ func BenchmarkGatewayControls(b *testing.B) {
 		{"function-cached", "/fn", map[string]string{"x-token": "let-me-in"}, false},
 		{"api-key", "/keyed-bench", nil, false},
 		{"iam", "/iam", nil, true},
-		{"all", "/all", map[string]string{"Origin": "https://app.example", "Authorization": "Bearer " + bearer, "x-api-key": created.Key}, false},
+		{"all", "/all", f.allHeader(), false},
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	signer := v4.NewSigner()
@@ -102,7 +83,7 @@ func BenchmarkGatewayControls(b *testing.B) {
 	warm.Wait()
 	for _, c := range cases {
 		if c.path == "/keyed-bench" {
-			c.path, c.header = "/keyed", map[string]string{"x-api-key": created.Key}
+			c.path, c.header = "/keyed", map[string]string{"x-api-key": f.apiKey}
 		}
 		if err := send(c.path, c.header, c.sign); err != nil { // warm: instances, caches
 			b.Fatal(err)
@@ -126,4 +107,48 @@ func BenchmarkGatewayControls(b *testing.B) {
 			})
 		})
 	}
+}
+
+// controlsNode is a node running controlsStack (every route's function built from one sample) with the
+// credentials its controls accept.
+type controlsNode struct {
+	node   *Node
+	base   string // http://gateway-address
+	bearer string // an RS256 JWT the "corp" authorizer accepts (scope read); cached after first use
+	apiKey string // an API key on the "bench" usage plan (throttle and quota far above any run)
+}
+
+// allHeader returns the request headers GET /all needs: a CORS origin, the JWT and the API key. /all
+// has every control on: CORS, a route throttle, the JWT authorizer and apiKeyRequired.
+func (c *controlsNode) allHeader() map[string]string {
+	return map[string]string{"Origin": "https://app.example", "Authorization": "Bearer " + c.bearer, "x-api-key": c.apiKey}
+}
+
+// startControlsNode starts a node on controlsStack with every route running the sample fn, makes a
+// JWT and an API key for it, and stops the node when tb's test or benchmark ends.
+func startControlsNode(tb testing.TB, fn string) *controlsNode {
+	tb.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := startNode(tb, controlsStack(tb, key, fn), newDataDir(tb))
+	tb.Cleanup(func() { n.Stop(context.Background()) })
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": "https://id.example", "aud": "api://web", "sub": "alice",
+		"scope": "read", "exp": time.Now().Add(time.Hour).Unix()})
+	tok.Header["kid"] = "k1"
+	bearer, err := tok.SignedString(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var stdout, stderr syncBuffer
+	if code := Main([]string{"keys", "create", "bench", "--plan", "bench", "--json", "--data", n.DataDir()}, &stdout, &stderr); code != 0 {
+		tb.Fatalf("keys create: %s", stderr.String())
+	}
+	var created struct{ Key string }
+	if err := json.Unmarshal([]byte(stdout.String()), &created); err != nil || created.Key == "" {
+		tb.Fatalf("keys create: %q: %v", stdout.String(), err)
+	}
+	time.Sleep(200 * time.Millisecond) // the key reaches the gateway's copy
+	return &controlsNode{node: n, base: "http://" + n.GatewayAddr(), bearer: bearer, apiKey: created.Key}
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"sync/atomic"
 
 	"gatehouse.dev/gatehouse/internal/admin"
 	"gatehouse.dev/gatehouse/internal/bus"
@@ -11,11 +12,11 @@ import (
 
 // newLogSink sends a worker's function output to the stack's log stream, where `gatehouse logs`
 // reads it from any node.
-func newLogSink(c *bus.Client, stack, worker string) func(scheduler.LogRecord) {
+func newLogSink(c *bus.Client, stack string, worker *atomic.Pointer[string]) func(scheduler.LogRecord) {
 	pub := logstream.NewPublisher(c.Conn(), stack)
 	return func(r scheduler.LogRecord) {
 		pub.Publish(logstream.Record{Time: r.Time, Function: r.Function, Version: r.Version, RequestID: r.RequestID,
-			Stream: r.Stream, Worker: worker, Message: r.Message})
+			Stream: r.Stream, Worker: *worker.Load(), Message: r.Message})
 	}
 }
 

@@ -52,11 +52,11 @@ func newDataDir(t testing.TB) string {
 }
 
 // startNode starts a node on random loopback ports with real worker processes.
-func startNode(t testing.TB, stackFile string, dataDir string) *Node {
+func startNode(t testing.TB, stackFile string, dataDir string, adjust ...func(*Options)) *Node {
 	t.Helper()
 	cmd, env := cliCommand()
 	var logs syncBuffer
-	n, err := Start(context.Background(), Options{
+	opts := Options{
 		StackFile:     stackFile,
 		Addr:          "127.0.0.1:0",
 		AdminAddr:     "127.0.0.1:0",
@@ -66,7 +66,11 @@ func startNode(t testing.TB, stackFile string, dataDir string) *Node {
 		Stderr:        &logs,
 		WorkerCommand: cmd,
 		WorkerEnv:     env,
-	})
+	}
+	for _, f := range adjust {
+		f(&opts)
+	}
+	n, err := Start(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("starting node: %v\nlogs:\n%s", err, logs.String())
 	}

@@ -6,11 +6,13 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,46 +23,60 @@ import (
 )
 
 func TestWorkerKilledIsReplaced(t *testing.T) {
-	n := startNode(t, "testdata/stack.yaml", newDataDir(t))
-	defer n.Stop(context.Background())
-	url := "http://" + n.GatewayAddr() + "/hello"
-	if r := do(t, newRequest(t, "GET", url, nil)); r.status != 200 {
-		t.Fatalf("before: %d %s", r.status, r.body)
-	}
-	before := n.WorkerPIDs()
-	if len(before) != 2 {
-		t.Fatalf("workers %v, want 2", before)
-	}
-	for _, pid := range before {
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Every worker is gone at once; the supervisor must bring both back and they must serve again.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		pids := n.WorkerPIDs()
-		replaced := len(pids) == 2
-		for id, pid := range pids {
-			if before[id] == pid {
-				replaced = false
+	for _, standby := range []bool{false, true} {
+		t.Run(map[bool]string{false: "new process", true: "with a standby"}[standby], func(t *testing.T) {
+			n := startNode(t, "testdata/stack.yaml", newDataDir(t), func(o *Options) { o.Standby = standby })
+			defer n.Stop(context.Background())
+			url := "http://" + n.GatewayAddr() + "/hello"
+			if r := do(t, newRequest(t, "GET", url, nil)); r.status != 200 {
+				t.Fatalf("before: %d %s", r.status, r.body)
 			}
-		}
-		if replaced && n.readyWorkers() == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("workers not replaced: before %v, now %v, ready %d", before, pids, n.readyWorkers())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	for range 10 {
-		if r := do(t, newRequest(t, "GET", url, nil)); r.status != 200 || string(r.body) != `{"message":"hello from gatehouse"}` {
-			t.Fatalf("after replacement: %d %s", r.status, r.body)
-		}
-	}
-	if got := n.WorkerRestarts(); got < 2 {
-		t.Errorf("restarts = %d, want ≥ 2", got)
+			before := n.WorkerPIDs()
+			if len(before) != 2 {
+				t.Fatalf("workers %v, want 2", before)
+			}
+			spare := 0
+			if standby {
+				waitUntil(t, "the standby worker is loaded", func() bool { spare = n.sup.readyStandby(); return spare != 0 })
+			}
+			for _, pid := range before {
+				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Every worker is gone at once; the supervisor must bring both back and they must serve again.
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				pids := n.WorkerPIDs()
+				replaced := len(pids) == 2
+				for id, pid := range pids {
+					if before[id] == pid {
+						replaced = false
+					}
+				}
+				if replaced && n.readyWorkers() == 2 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("workers not replaced: before %v, now %v, ready %d", before, pids, n.readyWorkers())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if standby && !slices.Contains(slices.Collect(maps.Values(n.WorkerPIDs())), spare) {
+				t.Errorf("workers now %v: the standby (pid %d) replaced none", n.WorkerPIDs(), spare)
+			}
+			for range 10 {
+				if r := do(t, newRequest(t, "GET", url, nil)); r.status != 200 || string(r.body) != `{"message":"hello from gatehouse"}` {
+					t.Fatalf("after replacement: %d %s", r.status, r.body)
+				}
+			}
+			if got := n.WorkerRestarts(); got < 2 {
+				t.Errorf("restarts = %d, want ≥ 2", got)
+			}
+			if standby {
+				waitUntil(t, "a new standby", func() bool { p := n.sup.readyStandby(); return p != 0 && p != spare })
+			}
+		})
 	}
 }
 
@@ -247,5 +263,15 @@ func TestBuildMakesABundle(t *testing.T) {
 	}
 	if b.Manifest.Name != "hello" || b.Manifest.ABI != functions.ABIReactor || !bytes.HasPrefix(b.Module, []byte("\x00asm")) {
 		t.Fatalf("bundle: manifest %+v, module starts %q", b.Manifest, b.Module[:8])
+	}
+}
+
+// waitUntil polls cond until it holds, or fails the test after 30 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
 	}
 }

@@ -59,6 +59,9 @@ type Options struct {
 	AdminAddr string
 	DataDir   string
 	Workers   int
+	// Standby keeps one more worker process loaded and following the registry, taking no traffic, to
+	// replace a worker that exits at once (`up` keeps one unless --standby=false).
+	Standby bool
 	// Stdout receives progress and the route list; Stderr the logs. Nil discards.
 	Stdout, Stderr io.Writer
 	// WorkerCommand is the executable (and leading arguments) that runs `gatehouse worker`; default this
@@ -251,13 +254,14 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	n.sup = &supervisor{
 		command: opts.WorkerCommand,
-		args: func(id string) []string {
+		args: func(id, slots string) []string {
 			args := []string{"worker", "--id", id, "--stack", stack.Name, "--data", dataDir}
-			if scheduler.SlotsSupported {
-				args = append(args, "--slots", slotsPath(id))
+			if slots != "" {
+				args = append(args, "--slots", slots)
 			}
 			return args
 		},
+		standby:      opts.Standby,
 		slots:        workerSlots,
 		overrunGrace: overrunGrace,
 		slotsPath:    slotsPathIfSupported(slotsPath),

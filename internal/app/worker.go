@@ -1,14 +1,18 @@
 package app
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,6 +38,11 @@ type workerOptions struct {
 	stack   string
 	dataDir string
 	slots   string
+	// standby makes the worker load everything and then wait, without taking invocations, until it
+	// reads the id of the worker it replaces on standard input (see supervisor.standby).
+	standby bool
+	stdin   io.Reader
+	stdout  io.Writer
 }
 
 // runWorker is `gatehouse worker`: it loads the live function versions from the registry, serves
@@ -87,7 +96,9 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 		return fmt.Errorf("key-value store: %w", err)
 	}
 	loader := &versionLoader{reg: reg}
-	cfg := scheduler.Config{Logger: log, Loader: loader.load, LogSink: newLogSink(client, opts.stack, opts.id),
+	workerID := &atomic.Pointer[string]{}
+	workerID.Store(&opts.id)
+	cfg := scheduler.Config{Logger: log, Loader: loader.load, LogSink: newLogSink(client, opts.stack, workerID),
 		Host: &workerHost{router: connections.NewRouter(client, "", nil), kv: kv}}
 	if opts.slots != "" {
 		slots, err := scheduler.OpenSlots(opts.slots)
@@ -115,7 +126,38 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 			loader.sync(ctx, sched, snap, log)
 		}
 	}()
-	return sched.Run(ctx, client, opts.id)
+	id := opts.id
+	if opts.standby {
+		fmt.Fprintln(opts.stdout, standbyReady)
+		var ok bool
+		if id, ok = awaitPromotion(ctx, opts.stdin); !ok {
+			return nil
+		}
+		workerID.Store(&id)
+		log = log.With("worker", id)
+		// Loaded up to the newest snapshot before taking traffic, as a fresh worker is.
+		loader.sync(ctx, sched, reg.Snapshot(), log)
+	}
+	return sched.Run(ctx, client, id)
+}
+
+// awaitPromotion waits for a standby worker's promotion: one line on r naming the worker it becomes.
+// It reports false when r ends first or ctx is done.
+func awaitPromotion(ctx context.Context, r io.Reader) (string, bool) {
+	line := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		if sc.Scan() {
+			line <- strings.TrimSpace(sc.Text())
+		}
+		close(line)
+	}()
+	select {
+	case id, ok := <-line:
+		return id, ok && bus.ValidToken(id) == nil
+	case <-ctx.Done():
+		return "", false
+	}
 }
 
 // versionLoader turns registry versions into what the scheduler runs.
