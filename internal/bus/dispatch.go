@@ -82,6 +82,9 @@ type workerState struct {
 	lastSeen     time.Time
 	leaving      bool
 	calls        map[*call]struct{}
+	// overdue is set by the watch loop while one of calls has overrun its timeout: the worker may be
+	// frozen. Checked on every dispatch, it is kept by the clock rather than found by a scan of calls.
+	overdue bool
 }
 
 type call struct {
@@ -281,7 +284,7 @@ func (d *Dispatcher) send(ctx context.Context, inv Invocation) (*call, error) {
 		if w != nil {
 			d.seq++
 			c := &call{
-				token:     fmt.Sprintf("%x", d.seq),
+				token:     strconv.FormatUint(d.seq, 16),
 				requestID: inv.RequestID,
 				function:  inv.Function,
 				worker:    w,
@@ -342,15 +345,17 @@ func (d *Dispatcher) publish(worker, token string, inv Invocation) error {
 
 // usable reports whether w may get a new invocation: alive, not leaving, not frozen.
 func (d *Dispatcher) usable(w *workerState, now time.Time) bool {
-	if w.leaving || now.Sub(w.lastSeen) > d.cfg.HeartbeatTimeout {
-		return false
-	}
+	return !w.leaving && !w.overdue && now.Sub(w.lastSeen) <= d.cfg.HeartbeatTimeout
+}
+
+// hasOverdue reports whether an invocation on w has overrun its timeout. d.mu is held.
+func hasOverdue(w *workerState, now time.Time) bool {
 	for c := range w.calls {
 		if !c.overdueAt.IsZero() && now.After(c.overdueAt) {
-			return false // an invocation overran its timeout: the worker may be frozen
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // pick returns a usable worker with room and the fewest invocations in flight (rotating among
@@ -516,6 +521,7 @@ func (d *Dispatcher) watch() {
 		case now := <-t.C:
 			d.mu.Lock()
 			for _, w := range d.workers {
+				w.overdue = hasOverdue(w, now)
 				if now.Sub(w.lastSeen) > d.cfg.LostTimeout {
 					d.log.Warn("worker silent; giving up on it", "worker", w.id)
 					d.drop(w, nil, nil, nil)
