@@ -3,6 +3,9 @@ package runtimes_test
 import (
 	"context"
 	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 
 	"gatehouse.dev/gatehouse/internal/testfix"
@@ -114,4 +117,65 @@ func BenchmarkColdStartWAT(b *testing.B) {
 		b.Fatal(err)
 	}
 	benchColdStart(b, wasm)
+}
+
+// BenchmarkWarmInstanceRSS reports the resident memory one more warm Go hello instance costs
+// (instantiated and invoked ten times), from the process's VmRSS over b.N instances. Run with:
+//
+//	go test -run '^$' -bench WarmInstanceRSS -benchtime 100x ./runtimes/
+func BenchmarkWarmInstanceRSS(b *testing.B) {
+	ctx := context.Background()
+	e, _ := runtimes.NewEngine(ctx, runtimes.Config{CacheDir: testfix.CompileCacheDir()})
+	defer e.Close(ctx)
+	m, err := e.Compile(ctx, helloWasm(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var keep []*runtimes.Instance
+	defer func() {
+		for _, inst := range keep {
+			inst.Close(ctx)
+		}
+	}()
+	warm := func() {
+		inst, err := m.Instantiate(ctx, runtimes.InstanceConfig{FunctionName: "f"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range 10 {
+			if _, err := inst.Invoke(ctx, runtimes.Meta{RequestID: "r"}, helloEvent); err != nil {
+				b.Fatal(err)
+			}
+		}
+		keep = append(keep, inst)
+	}
+	warm() // the module's code and the engine's own memory are resident before counting
+	runtime.GC()
+	before := vmRSS(b)
+	b.ResetTimer()
+	for range b.N {
+		warm()
+	}
+	b.StopTimer()
+	runtime.GC()
+	b.ReportMetric(float64(vmRSS(b)-before)/float64(b.N)/(1<<20), "MiB-RSS/instance")
+}
+
+// vmRSS returns this process's resident set in bytes.
+func vmRSS(b *testing.B) int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Skip("no /proc/self/status here")
+	}
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatal("no VmRSS in /proc/self/status")
+	return 0
 }

