@@ -76,14 +76,14 @@ var state struct {
 func Start[E, R any](handler func(context.Context, E) (R, error)) {
 	state.handler = func(ctx context.Context, raw []byte) ([]byte, error) {
 		var event E
-		if err := json.Unmarshal(raw, &event); err != nil {
+		if err := decodeEvent(raw, &event); err != nil {
 			return nil, fmt.Errorf("decoding event: %w", err)
 		}
 		resp, err := handler(ctx, event)
 		if err != nil {
 			return nil, err
 		}
-		return json.Marshal(resp)
+		return encodeResponse(resp)
 	}
 	if state.reactor {
 		return
