@@ -153,8 +153,8 @@ type Server struct {
 	apis     atomic.Pointer[apiSet]
 	hub      wsHub
 	controls controlState
-	// wsUpgrade upgrades WebSocket requests once upgrade has run $connect.
-	wsUpgrade fiber.Handler
+	// wsUpgrader upgrades WebSocket requests once upgrade has run $connect.
+	wsUpgrader *websocket.Upgrader
 }
 
 // apiSet is what the gateway serves: the APIs as declared, and compiled, most specific first.
@@ -194,7 +194,7 @@ func New(cfg Config, inv Invoker) (*Server, error) {
 		return nil, fmt.Errorf("gateway: registering metrics: %w", err)
 	}
 	s := &Server{cfg: cfg, inv: inv, log: cfg.Logger, metrics: m}
-	s.wsUpgrade = s.newUpgrader()
+	s.wsUpgrader = newUpgrader()
 	s.apis.Store(&apiSet{declared: slices.Clone(cfg.APIs), compiled: apis})
 	s.prepareJWT(cfg.APIs)
 	s.app = fiber.New(fiber.Config{
@@ -207,6 +207,9 @@ func New(cfg Config, inv Invoker) (*Server, error) {
 		ReadTimeout:               60 * time.Second,
 		IdleTimeout:               2 * time.Minute,
 	})
+	// A WebSocket takes its TCP connection over from the HTTP server (see hijackWS), which then lets
+	// go of the request and its buffers.
+	s.app.Server().KeepHijackedConns = true
 	s.app.Use(s.handle)
 	return s, nil
 }

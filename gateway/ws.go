@@ -1,10 +1,14 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,7 +16,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/fasthttp/websocket"
-	fws "github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 
 	"gatehouse.dev/gatehouse/connections"
@@ -34,6 +37,9 @@ const (
 	// inboundQueue bounds the messages of one connection received but not yet handled; the reader
 	// waits (and the client with it) when it is full.
 	inboundQueue = 16
+	// sweepInterval is how often the idle timeout and the maximum duration of every socket are
+	// checked, and pings sent when due.
+	sweepInterval = time.Second
 )
 
 // WebSocketSettings are the settings of a WebSocket API.
@@ -105,12 +111,15 @@ var (
 	ErrConnectionGone = connections.ErrGone
 )
 
-// wsHub holds this node's open sockets.
+// wsHub holds this node's open sockets, and the sweeper that enforces their time limits and pings
+// them.
 type wsHub struct {
 	mu     sync.Mutex
 	conns  map[string]*wsConn
 	closed bool
 	wg     sync.WaitGroup
+	// stop ends the sweeper; nil until the first socket opens.
+	stop chan struct{}
 }
 
 func (h *wsHub) add(c *wsConn) bool {
@@ -123,6 +132,10 @@ func (h *wsHub) add(c *wsConn) bool {
 		h.conns = map[string]*wsConn{}
 	}
 	h.conns[c.id] = c
+	if h.stop == nil {
+		h.stop = make(chan struct{})
+		go h.sweep(h.stop)
+	}
 	return true
 }
 
@@ -144,6 +157,9 @@ func (h *wsHub) get(id string) *wsConn {
 func (h *wsHub) closeAll(code int, reason string) {
 	h.mu.Lock()
 	h.closed = true
+	if h.stop != nil {
+		close(h.stop)
+	}
 	conns := make([]*wsConn, 0, len(h.conns))
 	for _, c := range h.conns {
 		conns = append(conns, c)
@@ -160,9 +176,58 @@ func (h *wsHub) count() int {
 	return len(h.conns)
 }
 
-// wsConn is one open socket.
+// sweep checks every socket each sweepInterval, until stop closes: it closes those idle for longer
+// than their API's idle timeout or open for longer than its maximum duration, and pings those whose
+// last ping is pingInterval ago. One sweeper serves every socket of the node, so that an idle socket
+// needs no timer of its own.
+func (h *wsHub) sweep(stop chan struct{}) {
+	tick := time.NewTicker(sweepInterval)
+	defer tick.Stop()
+	type closing struct {
+		c      *wsConn
+		reason string
+	}
+	var toClose []closing
+	var toPing []*wsConn
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-tick.C:
+			nowNano := now.UnixNano()
+			h.mu.Lock()
+			for _, c := range h.conns {
+				settings := &c.api.ws.settings
+				switch {
+				case now.Sub(c.connectedAt) >= settings.MaxDuration:
+					toClose = append(toClose, closing{c, "Maximum connection duration"})
+				case time.Duration(nowNano-c.lastActive.Load()) >= settings.IdleTimeout:
+					toClose = append(toClose, closing{c, "Idle timeout"})
+				case time.Duration(nowNano-c.lastPing) >= pingInterval:
+					c.lastPing = nowNano
+					toPing = append(toPing, c)
+				}
+			}
+			h.mu.Unlock()
+			for _, cl := range toClose {
+				cl.c.close(websocket.CloseGoingAway, cl.reason)
+			}
+			for _, c := range toPing {
+				c.ping()
+			}
+			clear(toClose)
+			clear(toPing)
+			toClose, toPing = toClose[:0], toPing[:0]
+		}
+	}
+}
+
+// wsConn is one open socket. An idle socket has one goroutine, its reader; a writer runs while there
+// is something to write to it (messages, a ping, the close handshake), and a handler while messages
+// from its client wait to be handled, each one at a time so that order is kept.
 type wsConn struct {
 	id          string
+	srv         *Server
 	api         *compiledAPI
 	stage       *Stage
 	domain      string
@@ -170,16 +235,30 @@ type wsConn struct {
 	userAgent   string
 	connectedAt time.Time
 	authorizer  map[string]any
+	lastActive  atomic.Int64
+	// lastPing is when the sweeper last pinged the socket (UnixNano); only the sweeper uses it.
+	lastPing int64
 
-	conn    *websocket.Conn
-	send    chan outbound
-	closing chan struct{}
-	once    sync.Once
+	mu sync.Mutex
+	// cond is signalled when a queue shrinks, the writer or the handler stops, or the socket closes.
+	cond sync.Cond
+	// conn is the socket, set once it is upgraded; nothing is written before.
+	conn *websocket.Conn
+	// out holds the messages waiting to be written (at most SendQueue); in those received and not
+	// yet handled (at most inboundQueue).
+	out []outbound
+	in  []inboundMessage
+	// writing and handling tell whether the writer and the handler run; pingDue asks the writer for a
+	// ping.
+	writing, handling, pingDue bool
+	// closing is set when the socket starts closing: for @connections, it is gone. closeDone is set
+	// once the writer has sent the close frame (or given up); nothing is written after.
+	closing   atomic.Bool
+	closeDone bool
 	// closeCode and closeReason are what the gateway closed the socket with (0 when the client
-	// closed it first); set before closing is closed.
+	// closed it first); set when closing is.
 	closeCode   int
 	closeReason string
-	lastActive  atomic.Int64
 }
 
 type outbound struct {
@@ -188,21 +267,44 @@ type outbound struct {
 }
 
 // isClosing reports whether the socket is closing: for @connections, it is gone.
-func (c *wsConn) isClosing() bool {
-	select {
-	case <-c.closing:
-		return true
-	default:
-		return false
-	}
+func (c *wsConn) isClosing() bool { return c.closing.Load() }
+
+// close has the writer close the socket with code and reason; the first call wins.
+func (c *wsConn) close(code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeLocked(code, reason)
 }
 
-// close asks the writer to close the socket with code and reason; the first call wins.
-func (c *wsConn) close(code int, reason string) {
-	c.once.Do(func() {
-		c.closeCode, c.closeReason = code, reason
-		close(c.closing)
-	})
+func (c *wsConn) closeLocked(code int, reason string) {
+	if c.closing.Load() {
+		return
+	}
+	c.closeCode, c.closeReason = code, reason
+	c.closing.Store(true)
+	c.cond.Broadcast()
+	c.startWriter()
+}
+
+// ping has the writer ping the client.
+func (c *wsConn) ping() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing.Load() {
+		return
+	}
+	c.pingDue = true
+	c.startWriter()
+}
+
+// startWriter starts the writer unless it runs, the socket is not upgraded yet, or it is closed.
+// c.mu is held.
+func (c *wsConn) startWriter() {
+	if c.writing || c.closeDone || c.conn == nil {
+		return
+	}
+	c.writing = true
+	go c.writeLoop()
 }
 
 // enqueue queues a message for the client. A client whose queue is full is disconnected.
@@ -212,23 +314,23 @@ func (c *wsConn) enqueue(data []byte) error {
 
 // enqueueFrame queues a message whose kind (text or binary) is decided.
 func (c *wsConn) enqueueFrame(m outbound) error {
-	select {
-	case <-c.closing:
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing.Load() {
 		return ErrConnectionGone
-	default:
 	}
-	select {
-	case c.send <- m:
-		return nil
-	default:
-		c.close(websocket.ClosePolicyViolation, "client too slow: its send queue is full")
+	if len(c.out) >= c.api.ws.settings.SendQueue {
+		c.closeLocked(websocket.ClosePolicyViolation, "client too slow: its send queue is full")
 		return connections.ErrLimitExceeded
 	}
+	c.out = append(c.out, m)
+	c.startWriter()
+	return nil
 }
 
 // upgrade handles a request to a WebSocket API's stage root: it runs $connect, then upgrades.
 func (s *Server) upgrade(c *fiber.Ctx, api *compiledAPI, stage *Stage, l *labels, now time.Time) error {
-	if !fws.IsWebSocketUpgrade(c) {
+	if !websocket.FastHTTPIsWebSocketUpgrade(c.Context()) {
 		return fiber.NewError(fiber.StatusUpgradeRequired, "Upgrade Required")
 	}
 	l.route = "$connect"
@@ -242,9 +344,11 @@ func (s *Server) upgrade(c *fiber.Ctx, api *compiledAPI, stage *Stage, l *labels
 		sourceIP:    c.IP(),
 		userAgent:   c.Get(fiber.HeaderUserAgent),
 		connectedAt: now,
-		send:        make(chan outbound, ws.settings.SendQueue),
-		closing:     make(chan struct{}),
+		srv:         s,
+		lastPing:    now.UnixNano(),
 	}
+	conn.cond.L = &conn.mu
+	conn.lastActive.Store(now.UnixNano())
 	if idx, ok := ws.routes["$connect"]; ok {
 		// Authorization and API keys apply to $connect only; what an authorizer finds goes with
 		// every later event of the connection.
@@ -309,42 +413,122 @@ func (s *Server) upgrade(c *fiber.Ctx, api *compiledAPI, stage *Stage, l *labels
 	}
 	s.hub.wg.Add(1)
 	s.metrics.wsConnections(1)
-	c.Locals(localWSConn, conn)
-	if err := s.wsUpgrade(c); err != nil {
+	if err := s.hijackWS(c, conn); err != nil {
 		// Not upgraded after all: the connection never opened.
-		s.hub.remove(conn)
-		s.forget(conn)
-		s.metrics.wsConnections(-1)
-		s.hub.wg.Done()
+		s.abandon(conn)
 		return err
 	}
 	return nil
 }
 
-// localWSConn is where upgrade hands the connection to the upgraded handler (a string key: the
-// WebSocket library copies only those).
-const localWSConn = "gatehouse.wsconn"
+// abandon undoes what upgrade did for a connection that never opened.
+func (s *Server) abandon(conn *wsConn) {
+	s.hub.remove(conn)
+	s.forget(conn)
+	s.metrics.wsConnections(-1)
+	s.hub.wg.Done()
+}
 
-// newUpgrader returns the handler that upgrades a request whose connection upgrade prepared. One
-// serves every connection, and idle sockets share its write buffers.
-func (s *Server) newUpgrader() fiber.Handler {
-	return fws.New(func(fc *fws.Conn) {
-		conn, _ := fc.Locals(localWSConn).(*wsConn)
-		s.runConn(conn, fc.Conn)
-	}, fws.Config{
-		ReadBufferSize:  4 << 10,
+// wsReadBufferSize is the read buffer each socket keeps for its lifetime: enough for the frames of
+// typical messages in one read; a larger message is read straight into the message.
+const wsReadBufferSize = 1 << 10
+
+// newUpgrader returns the upgrader of every socket. Idle sockets share its write buffers.
+func newUpgrader() *websocket.Upgrader {
+	return &websocket.Upgrader{
+		ReadBufferSize:  wsReadBufferSize,
 		WriteBufferSize: 4 << 10,
 		WriteBufferPool: &sync.Pool{},
-		RecoverHandler: func(fc *fws.Conn) {
-			if r := recover(); r != nil {
-				id := ""
-				if conn, ok := fc.Locals(localWSConn).(*wsConn); ok {
-					id = conn.id
-				}
-				s.log.Error("websocket connection panicked", "connection_id", id, "panic", fmt.Sprint(r))
-			}
-		},
+		CheckOrigin:     func(*http.Request) bool { return true },
+	}
+}
+
+// hijackWS answers a WebSocket handshake that upgrade accepted: it takes the TCP connection over
+// from the HTTP server, which then lets go of the request and its buffers, and serves the socket on
+// it. A malformed handshake is refused with 426.
+func (s *Server) hijackWS(c *fiber.Ctx, conn *wsConn) error {
+	fc := c.Context()
+	if !fc.IsGet() || !websocket.FastHTTPIsWebSocketUpgrade(fc) || !wsVersion13(fc.Request.Header.Peek("Sec-Websocket-Version")) ||
+		!wsValidKey(fc.Request.Header.Peek("Sec-Websocket-Key")) {
+		return fiber.ErrUpgradeRequired
+	}
+	req := &http.Request{Method: http.MethodGet, Header: http.Header{}}
+	fc.Request.Header.VisitAll(func(k, v []byte) { req.Header.Add(string(k), string(v)) })
+	// The headers set so far ($connect's, the request id) go on the handshake's answer, except
+	// those the handshake sets itself.
+	answer := http.Header{}
+	fc.Response.Header.VisitAll(func(k, v []byte) {
+		switch http.CanonicalHeaderKey(string(k)) {
+		case "Content-Type", "Content-Length", "Transfer-Encoding", "Connection", "Upgrade", "Server", "Date",
+			"Sec-Websocket-Accept", "Sec-Websocket-Extensions":
+			return
+		}
+		answer.Add(string(k), string(v))
 	})
+	// The upgrader writes the answer itself; the status is for the access log and metrics.
+	fc.SetStatusCode(fiber.StatusSwitchingProtocols)
+	fc.HijackSetNoResponse(true)
+	fc.Hijack(func(nc net.Conn) { s.openWS(conn, nc, req, answer) })
+	return nil
+}
+
+// openWS completes the handshake on the hijacked connection nc and serves the socket.
+func (s *Server) openWS(conn *wsConn, nc net.Conn, req *http.Request, answer http.Header) {
+	raw := nc
+	if u, ok := nc.(interface{ UnsafeConn() net.Conn }); ok {
+		raw = u.UnsafeConn()
+	}
+	if raw != nc {
+		// The HTTP server's reader may hold bytes the client sent after its request: a client must
+		// wait for the handshake's answer, so one that did not is refused. The read deadline in the
+		// past makes the read return at once with what the reader holds, if anything.
+		raw.SetReadDeadline(time.Unix(1, 0))
+		var b [1]byte
+		if n, _ := nc.Read(b[:]); n > 0 {
+			raw.Close()
+			s.abandon(conn)
+			return
+		}
+	}
+	wc, err := s.wsUpgrader.Upgrade(hijackedWriter{raw}, req, answer)
+	if err != nil {
+		raw.Close()
+		s.abandon(conn)
+		return
+	}
+	if raw == nc {
+		s.runConn(conn, wc)
+		return
+	}
+	// The socket has its own goroutine; the HTTP server's ends and releases the request.
+	go s.runConn(conn, wc)
+}
+
+// hijackedWriter hands a connection the HTTP server has given up to the WebSocket upgrader.
+type hijackedWriter struct{ conn net.Conn }
+
+func (w hijackedWriter) Header() http.Header         { return http.Header{} }
+func (w hijackedWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w hijackedWriter) WriteHeader(int)             {}
+
+func (w hijackedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return w.conn, bufio.NewReadWriter(bufio.NewReaderSize(w.conn, 16), bufio.NewWriterSize(w.conn, 16)), nil
+}
+
+// wsVersion13 reports whether a Sec-WebSocket-Version header lists 13.
+func wsVersion13(v []byte) bool {
+	for f := range strings.SplitSeq(string(v), ",") {
+		if strings.TrimSpace(f) == "13" {
+			return true
+		}
+	}
+	return false
+}
+
+// wsValidKey reports whether a Sec-WebSocket-Key is the base64 of 16 bytes.
+func wsValidKey(k []byte) bool {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(k)))
+	return err == nil && len(b) == 16
 }
 
 // forget deletes a connection's record.
@@ -356,28 +540,23 @@ func (s *Server) forget(conn *wsConn) {
 	}
 }
 
-// runConn serves an upgraded socket until it closes, then runs $disconnect.
+// runConn serves an upgraded socket until it closes, then runs $disconnect. It is the socket's
+// reader.
 func (s *Server) runConn(c *wsConn, conn *websocket.Conn) {
-	defer s.hub.wg.Done()
-	defer s.metrics.wsConnections(-1)
-	c.conn = conn
-	c.lastActive.Store(c.connectedAt.UnixNano())
-	settings := c.api.ws.settings
-	conn.SetReadLimit(int64(settings.MaxMessageBytes))
-
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		s.writeLoop(c, settings)
-	}()
-	inbound := make(chan inboundMessage, inboundQueue)
-	handlerDone := make(chan struct{})
-	go func() {
-		defer close(handlerDone)
-		for m := range inbound {
-			s.handleMessage(c, m)
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("websocket connection panicked", "connection_id", c.id, "panic", fmt.Sprint(r))
 		}
 	}()
+	defer s.hub.wg.Done()
+	defer s.metrics.wsConnections(-1)
+	conn.SetReadLimit(int64(c.api.ws.settings.MaxMessageBytes))
+	c.mu.Lock()
+	c.conn = conn
+	if c.closing.Load() || len(c.out) > 0 {
+		c.startWriter()
+	}
+	c.mu.Unlock()
 
 	code, reason := websocket.CloseNoStatusReceived, ""
 	for {
@@ -398,19 +577,18 @@ func (s *Server) runConn(c *wsConn, conn *websocket.Conn) {
 			}
 			break
 		}
-		c.lastActive.Store(time.Now().UnixNano())
-		select {
-		case inbound <- inboundMessage{data: data, binary: typ == websocket.BinaryMessage, at: time.Now()}:
-		case <-c.closing:
-		}
+		now := time.Now()
+		c.lastActive.Store(now.UnixNano())
+		c.receive(inboundMessage{data: data, binary: typ == websocket.BinaryMessage, at: now})
 	}
-	close(inbound)
-	// Whoever closed, the writer finishes the close handshake (or gives up) and the socket ends.
-	if c.closeCode == 0 {
-		c.close(code, reason)
+	// Whoever closed, the writer finishes the close handshake (or gives up) and the socket ends once
+	// the writer and the handler are done.
+	c.mu.Lock()
+	c.closeLocked(code, reason)
+	for c.writing || c.handling {
+		c.cond.Wait()
 	}
-	<-writerDone
-	<-handlerDone
+	c.mu.Unlock()
 	conn.Close()
 	s.hub.remove(c)
 	s.forget(c)
@@ -431,56 +609,99 @@ type inboundMessage struct {
 	at     time.Time
 }
 
-// writeLoop owns writes to the socket: queued messages, pings, and the close handshake. It also
-// enforces the idle timeout and the maximum duration.
-func (s *Server) writeLoop(c *wsConn, settings WebSocketSettings) {
-	ping := time.NewTicker(pingInterval)
-	defer ping.Stop()
-	maxTimer := time.NewTimer(settings.MaxDuration)
-	defer maxTimer.Stop()
-	idle := time.NewTimer(settings.IdleTimeout)
-	defer idle.Stop()
+// receive queues a message from the client for the handler, which it starts if it is not running.
+// It waits while inboundQueue messages wait (and the client with it); once the socket closes,
+// messages are dropped.
+func (c *wsConn) receive(m inboundMessage) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.in) >= inboundQueue && !c.closing.Load() {
+		c.cond.Wait()
+	}
+	if c.closing.Load() {
+		return
+	}
+	c.in = append(c.in, m)
+	if !c.handling {
+		c.handling = true
+		go c.handleLoop()
+	}
+}
+
+// handleLoop handles the queued messages one at a time, and ends when none is left.
+func (c *wsConn) handleLoop() {
 	for {
-		select {
-		case m := <-c.send:
+		c.mu.Lock()
+		if len(c.in) == 0 {
+			c.in, c.handling = nil, false
+			c.cond.Broadcast()
+			c.mu.Unlock()
+			return
+		}
+		m := c.in[0]
+		c.in[0] = inboundMessage{}
+		c.in = c.in[1:]
+		c.cond.Broadcast()
+		c.mu.Unlock()
+		c.srv.handleMessage(c, m)
+	}
+}
+
+// writeLoop owns writes to the socket while it runs: queued messages, a ping, and the close
+// handshake. It ends when there is nothing left to write.
+func (c *wsConn) writeLoop() {
+	c.mu.Lock()
+	for {
+		var err error
+		switch {
+		case c.closing.Load():
+			c.closeDone, c.out = true, nil
+			code, reason := c.closeCode, c.closeReason
+			c.mu.Unlock()
+			// Send the close frame, then give the client a moment to answer before the socket is
+			// torn down; the reader sees its close frame (or the socket closing) and ends.
+			if code != websocket.CloseAbnormalClosure && code != websocket.CloseNoStatusReceived {
+				c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+			}
+			// The reader ends on its read deadline if the client never answers.
+			c.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+			c.mu.Lock()
+			c.writing = false
+			c.cond.Broadcast()
+			c.mu.Unlock()
+			return
+		case len(c.out) > 0:
+			m := c.out[0]
+			c.out[0] = outbound{}
+			c.out = c.out[1:]
+			c.mu.Unlock()
 			typ := websocket.TextMessage
 			if m.binary {
 				typ = websocket.BinaryMessage
 			}
 			c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if err := c.conn.WriteMessage(typ, m.data); err != nil {
-				c.close(websocket.CloseAbnormalClosure, "")
-				c.conn.SetReadDeadline(time.Now()) // ends the reader
-				return
+			err = c.conn.WriteMessage(typ, m.data)
+		case c.pingDue:
+			c.pingDue = false
+			c.mu.Unlock()
+			err = c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout))
+		default:
+			c.out, c.writing = nil, false
+			c.cond.Broadcast()
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Lock()
+		if err != nil {
+			// The client is gone or too slow: no close frame, and the reader ends now.
+			if !c.closing.Load() {
+				c.closeCode, c.closeReason = websocket.CloseAbnormalClosure, ""
+				c.closing.Store(true)
 			}
-		case <-ping.C:
-			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
-				c.close(websocket.CloseAbnormalClosure, "")
-				c.conn.SetReadDeadline(time.Now())
-				return
-			}
-		case <-idle.C:
-			last := time.Unix(0, c.lastActive.Load())
-			if wait := settings.IdleTimeout - time.Since(last); wait > 0 {
-				idle.Reset(wait)
-				continue
-			}
-			c.close(websocket.CloseGoingAway, "Idle timeout")
-		case <-maxTimer.C:
-			c.close(websocket.CloseGoingAway, "Maximum connection duration")
-		case <-c.closing:
-			// Send the close frame, then give the client a moment to answer before the socket is
-			// torn down; the reader sees its close frame (or the socket closing) and ends.
-			msg := websocket.FormatCloseMessage(c.closeCode, c.closeReason)
-			if c.closeCode == websocket.CloseAbnormalClosure || c.closeCode == websocket.CloseNoStatusReceived {
-				msg = nil
-			}
-			if msg != nil {
-				c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-			}
-			// A hijacked connection closes only when the handler returns: a read deadline ends the
-			// reader of a client that never answers.
-			c.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+			c.closeDone, c.out, c.writing = true, nil, false
+			c.cond.Broadcast()
+			c.mu.Unlock()
+			c.conn.SetReadDeadline(time.Now())
 			return
 		}
 	}

@@ -508,11 +508,15 @@ func TestWebSocket(t *testing.T) {
 	})
 
 	t.Run("IdleTimeout", func(t *testing.T) {
-		// A client that sends nothing to /sleepy (idle timeout 1s) is closed with 1001.
+		// A client that sends nothing to /sleepy (idle timeout 1s) is closed with 1001, reason
+		// "Idle timeout".
 		start := time.Now()
 		c := wsDial(t, n, "/sleepy", nil)
 		ce := wsWantClose(t, c, websocket.CloseGoingAway)
 		t.Logf("closed after %v: %d %q", time.Since(start), ce.Code, ce.Text)
+		if ce.Text != "Idle timeout" {
+			t.Errorf("close reason %q, want %q", ce.Text, "Idle timeout")
+		}
 	})
 
 	t.Run("IdleTimeoutReset", func(t *testing.T) {
@@ -547,6 +551,24 @@ func TestWebSocket(t *testing.T) {
 			t.Logf("closed %v after the last message", at.Sub(stopped))
 		case <-time.After(wsTimeout + time.Second):
 			t.Fatal("not closed after the messages stopped")
+		}
+	})
+
+	t.Run("Subprotocol", func(t *testing.T) {
+		// $connect's response headers go on the handshake's answer: the subprotocol it picks is the
+		// socket's.
+		d := *wsDialer
+		d.Subprotocols = []string{"chat.v2", "chat.v1"}
+		c, _, err := d.Dial("ws://"+n.GatewayAddr()+"/chat", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if got := c.Subprotocol(); got != "chat.v2" {
+			t.Errorf("subprotocol %q, want chat.v2", got)
+		}
+		if a := wsAsk(t, c, `{"action":"echo"}`); a.RouteKey != "echo" {
+			t.Errorf("echo: %+v", a)
 		}
 	})
 

@@ -1,6 +1,7 @@
 // Command wsecho is a test function for WebSocket APIs. On $connect it refuses a client whose query
 // has deny=STATUS with that status; a message answers with its own event (route, connection id,
 // body), which a route with a route response sends back; $disconnect prints how the socket closed.
+// A client that asks for subprotocols is answered with the first.
 package main
 
 import (
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -35,6 +37,11 @@ func handle(ctx context.Context, raw json.RawMessage) (events.APIGatewayProxyRes
 			return events.APIGatewayProxyResponse{StatusCode: s, Body: "denied"}, nil
 		}
 		fmt.Printf("connect %s\n", rc.ConnectionID)
+		// A client that asks for subprotocols gets the first one it names.
+		if p := ev.Headers["Sec-Websocket-Protocol"]; p != "" {
+			first, _, _ := strings.Cut(p, ",")
+			return events.APIGatewayProxyResponse{StatusCode: 200, Headers: map[string]string{"Sec-WebSocket-Protocol": strings.TrimSpace(first)}}, nil
+		}
 		return events.APIGatewayProxyResponse{StatusCode: 200}, nil
 	case "DISCONNECT":
 		var d struct {
