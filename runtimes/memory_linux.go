@@ -2,14 +2,18 @@ package runtimes
 
 import (
 	"syscall"
+	"unsafe"
 
 	"github.com/tetratelabs/wazero/experimental"
 )
 
+// madvPopulateWrite is MADV_POPULATE_WRITE (Linux 5.14).
+const madvPopulateWrite = 23
+
 // reservedMemory backs a linear memory with address space reserved up front for its maximum size:
 // growing it makes more of the reservation accessible instead of copying the memory to a larger
-// buffer, fresh pages come zeroed from the kernel, and only the pages a guest touches become resident
-// (a warm Go hello instance is 5.3 MiB of RSS this way, against 9.7 MiB with memories on the Go heap).
+// buffer, and fresh pages come zeroed from the kernel (a warm Go hello instance is 6.7 MiB of RSS this
+// way, against 9.7 MiB with memories on the Go heap).
 type reservedMemory struct {
 	region    []byte // the whole reservation; only region[:committed] is readable and writable
 	committed uint64
@@ -39,6 +43,12 @@ func (m *reservedMemory) Reallocate(size uint64) []byte {
 		if err := syscall.Mprotect(m.region[m.committed:size], syscall.PROT_READ|syscall.PROT_WRITE); err != nil {
 			return nil
 		}
+		// Fault the new pages in with one call rather than one fault per page as the guest first
+		// touches them: on virtual machines a fresh page's first fault is slow, and a Go guest's
+		// cold start took 20 ms instead of 12 without this. It makes every committed page resident
+		// (a warm Go hello: 6.7 MiB instead of 5.3). Kernels before 5.14 lack MADV_POPULATE_WRITE
+		// and refuse it; their pages fault in as used.
+		syscall.Syscall(syscall.SYS_MADVISE, uintptr(unsafe.Pointer(&m.region[m.committed])), uintptr(size-m.committed), madvPopulateWrite)
 		m.committed = size
 	}
 	return m.region[:size:size]
