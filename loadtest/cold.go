@@ -324,7 +324,7 @@ func RunCold(ctx context.Context, cfg ColdConfig) (*ColdResult, error) {
 		if cfg.Progress != nil {
 			line := fmt.Sprintf("%6s  %d/%d deployed  first invocation p50 %s max %s  errors %d",
 				time.Since(start).Truncate(time.Second), r.res.Deployed, cfg.Functions,
-				fmtDur(r.res.First.Quantile(0.5)), fmtDur(r.res.First.Max()), r.res.ErrorCount())
+				FormatDuration(r.res.First.Quantile(0.5)), FormatDuration(r.res.First.Max()), r.res.ErrorCount())
 			if cfg.ProgressInPlace {
 				fmt.Fprintf(cfg.Progress, "\r%s\x1b[K", line)
 			} else {
@@ -441,8 +441,8 @@ func (r *ColdResult) WriteText(w io.Writer) error {
 }
 
 func shortQuantiles(h *Hist) string {
-	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  max %s  mean %s", fmtDur(h.Quantile(0.5)), fmtDur(h.Quantile(0.9)),
-		fmtDur(h.Quantile(0.99)), fmtDur(h.Max()), fmtDur(h.Mean()))
+	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  max %s  mean %s", FormatDuration(h.Quantile(0.5)), FormatDuration(h.Quantile(0.9)),
+		FormatDuration(h.Quantile(0.99)), FormatDuration(h.Max()), FormatDuration(h.Mean()))
 }
 
 // ColdSummary is the --json output of `loadtest cold`.
@@ -480,11 +480,7 @@ func (r *ColdResult) Summary() ColdSummary {
 }
 
 // WriteJSON writes the JSON summary.
-func (r *ColdResult) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r.Summary())
-}
+func (r *ColdResult) WriteJSON(w io.Writer) error { return writeIndented(w, r.Summary()) }
 
 // WriteHTML writes a self-contained HTML report: the percentile curves of the deploys and the first
 // (and warm) invocations.

@@ -17,7 +17,8 @@ var summaryQuantiles = []struct {
 	Q    float64
 }{{"p50", 0.50}, {"p90", 0.90}, {"p99", 0.99}, {"p99.9", 0.999}}
 
-func fmtDur(d time.Duration) string {
+// FormatDuration shows a latency the way the reports do: µs, ms with two decimals, or s.
+func FormatDuration(d time.Duration) string {
 	switch {
 	case d >= time.Second:
 		return fmt.Sprintf("%.2fs", d.Seconds())
@@ -44,12 +45,12 @@ func (r *Result) WriteText(w io.Writer) error {
 	if r.Latency.Count() > 0 {
 		fmt.Fprintf(&b, "latency    ")
 		for _, q := range summaryQuantiles {
-			fmt.Fprintf(&b, "%s %s  ", q.Name, fmtDur(r.Latency.Quantile(q.Q)))
+			fmt.Fprintf(&b, "%s %s  ", q.Name, FormatDuration(r.Latency.Quantile(q.Q)))
 		}
-		fmt.Fprintf(&b, "max %s  mean %s\n", fmtDur(r.Latency.Max()), fmtDur(r.Latency.Mean()))
+		fmt.Fprintf(&b, "max %s  mean %s\n", FormatDuration(r.Latency.Max()), FormatDuration(r.Latency.Mean()))
 		if r.Mode == "open" {
 			fmt.Fprintf(&b, "service    p50 %s  p99 %s  max %s (from actual send time)\n",
-				fmtDur(r.Service.Quantile(0.5)), fmtDur(r.Service.Quantile(0.99)), fmtDur(r.Service.Max()))
+				FormatDuration(r.Service.Quantile(0.5)), FormatDuration(r.Service.Quantile(0.99)), FormatDuration(r.Service.Max()))
 		}
 	}
 	fmt.Fprintf(&b, "statuses  ")
@@ -128,12 +129,15 @@ func (r *Result) Summary() JSONSummary {
 	return s
 }
 
-// WriteJSON writes the JSON summary.
-func (r *Result) WriteJSON(w io.Writer) error {
+// writeIndented writes v as indented JSON.
+func writeIndented(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(r.Summary())
+	return enc.Encode(v)
 }
+
+// WriteJSON writes the JSON summary.
+func (r *Result) WriteJSON(w io.Writer) error { return writeIndented(w, r.Summary()) }
 
 // Chart geometry of the HTML report.
 const (

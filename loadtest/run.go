@@ -385,7 +385,7 @@ func progress(w io.Writer, inPlace bool, rec *recorder, sent *atomic.Int64, stop
 			rate := float64(done-last) / now.Sub(lastAt).Seconds()
 			last, lastAt = done, now
 			line := fmt.Sprintf("%6s  requests %d  rate %.0f/s  p99 %s (last second %s)  errors %d",
-				now.Sub(rec.start).Truncate(time.Second), sent.Load(), rate, fmtDur(p99), fmtDur(win), errs)
+				now.Sub(rec.start).Truncate(time.Second), sent.Load(), rate, FormatDuration(p99), FormatDuration(win), errs)
 			if inPlace {
 				fmt.Fprintf(w, "\r%s\x1b[K", line)
 			} else {

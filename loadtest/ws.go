@@ -1021,8 +1021,8 @@ func (r *wsRunner) progress(ctx context.Context, done chan<- struct{}) {
 			fanDone := r.res.FanoutDelivered
 			r.mu.Unlock()
 			line := fmt.Sprintf("%6s  %-8s  connected %d/%d (%.0f/s, p99 %s)  messages %d sent %d received (p99 %s)",
-				now.Sub(r.start).Truncate(time.Second), phase, conn, r.cfg.Connections, rate, fmtDur(cp99),
-				r.sent.Load(), recv, fmtDur(rtt))
+				now.Sub(r.start).Truncate(time.Second), phase, conn, r.cfg.Connections, rate, FormatDuration(cp99),
+				r.sent.Load(), recv, FormatDuration(rtt))
 			if r.cfg.Fanout {
 				line += fmt.Sprintf("  fan-out %d delivered", fanDone)
 			}
@@ -1068,7 +1068,7 @@ func (r *WSResult) WriteText(w io.Writer) error {
 		}
 		if r.FanoutComplete.Count() > 0 {
 			fmt.Fprintf(&b, "all got it p50 %s  max %s (round start until the last connection received it)\n",
-				fmtDur(r.FanoutComplete.Quantile(0.5)), fmtDur(r.FanoutComplete.Max()))
+				FormatDuration(r.FanoutComplete.Quantile(0.5)), FormatDuration(r.FanoutComplete.Max()))
 		}
 	}
 	if r.OtherFrames > 0 {
@@ -1085,9 +1085,9 @@ func (r *WSResult) WriteText(w io.Writer) error {
 func quantileLine(h *Hist) string {
 	var b strings.Builder
 	for _, q := range summaryQuantiles {
-		fmt.Fprintf(&b, "%s %s  ", q.Name, fmtDur(h.Quantile(q.Q)))
+		fmt.Fprintf(&b, "%s %s  ", q.Name, FormatDuration(h.Quantile(q.Q)))
 	}
-	fmt.Fprintf(&b, "max %s  mean %s", fmtDur(h.Max()), fmtDur(h.Mean()))
+	fmt.Fprintf(&b, "max %s  mean %s", FormatDuration(h.Max()), FormatDuration(h.Mean()))
 	return b.String()
 }
 
@@ -1157,11 +1157,7 @@ func (r *WSResult) Summary() WSSummary {
 }
 
 // WriteJSON writes the JSON summary.
-func (r *WSResult) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r.Summary())
-}
+func (r *WSResult) WriteJSON(w io.Writer) error { return writeIndented(w, r.Summary()) }
 
 // WriteHTML writes a self-contained HTML report: percentile curves and per-second p50/p99 of the
 // handshakes and the round trips, and the fan-out delivery curve when there was one.

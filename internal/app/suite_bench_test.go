@@ -275,7 +275,7 @@ func (s *suite) table() string {
 		s.duration, s.warmup, runtime.GOMAXPROCS(0), runtime.NumCPU())
 	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "target\tin flight\treq/s\tvs fiber\tp50\tp90\tp99\tp99.9\tmax\terrors\tΔp50\tΔp99\t")
-	d := func(us int64) string { return suiteDur(time.Duration(us) * time.Microsecond) }
+	d := func(us int64) string { return loadtest.FormatDuration(time.Duration(us) * time.Microsecond) }
 	for _, r := range s.rows {
 		ratio, dp50, dp99 := "-", "-", "-"
 		if r.Ratio > 0 {
@@ -335,22 +335,11 @@ func (s *suite) writeJSON(path string) error {
 	return os.WriteFile(path, append(data, '\n'), 0o644)
 }
 
-func suiteDur(d time.Duration) string {
-	switch {
-	case d >= time.Second:
-		return fmt.Sprintf("%.2fs", d.Seconds())
-	case d >= time.Millisecond:
-		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
-	default:
-		return fmt.Sprintf("%dµs", d/time.Microsecond)
-	}
-}
-
 func suiteDelta(us int64) string {
 	if us < 0 {
-		return "-" + suiteDur(time.Duration(-us)*time.Microsecond)
+		return "-" + loadtest.FormatDuration(time.Duration(-us)*time.Microsecond)
 	}
-	return "+" + suiteDur(time.Duration(us)*time.Microsecond)
+	return "+" + loadtest.FormatDuration(time.Duration(us)*time.Microsecond)
 }
 
 func suiteEnvDuration(b *testing.B, name string, def time.Duration) time.Duration {
