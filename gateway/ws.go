@@ -336,13 +336,15 @@ func (s *Server) upgrade(c *fiber.Ctx, api *compiledAPI, stage *Stage, l *labels
 	l.route = "$connect"
 	requestID, _ := c.Locals(localRequestID).(string)
 	ws := api.ws
+	// What the connection keeps from its request is copied: the request's buffers go back to the
+	// HTTP server, for other requests, once the socket is taken over.
 	conn := &wsConn{
 		id:          connections.NewID(s.cfg.NodeID),
 		api:         api,
 		stage:       stage,
 		domain:      hostOnly(string(c.Request().Host())),
-		sourceIP:    c.IP(),
-		userAgent:   c.Get(fiber.HeaderUserAgent),
+		sourceIP:    strings.Clone(c.IP()),
+		userAgent:   strings.Clone(c.Get(fiber.HeaderUserAgent)),
 		connectedAt: now,
 		srv:         s,
 		lastPing:    now.UnixNano(),
@@ -362,7 +364,7 @@ func (s *Server) upgrade(c *fiber.Ctx, api *compiledAPI, stage *Stage, l *labels
 			case authz.Lambda != nil:
 				conn.authorizer = authz.Lambda
 			case authz.IAM != nil:
-				conn.authorizer = map[string]any{"accessKey": authz.IAM.AccessKey}
+				conn.authorizer = map[string]any{"accessKey": strings.Clone(authz.IAM.AccessKey)}
 			}
 		}
 		if route.APIKeyRequired {

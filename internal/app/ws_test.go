@@ -348,6 +348,17 @@ func TestWebSocket(t *testing.T) {
 			}
 			return v
 		}
+		// Other requests reuse the HTTP server's buffers: what the connection kept from its own
+		// request must not change with them.
+		churn := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		for i := range 50 {
+			req, _ := http.NewRequest("GET", base+"/nowhere", nil)
+			req.Header.Set("User-Agent", fmt.Sprintf("other-client-%08d", i))
+			if resp, err := churn.Do(req); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
 		v1 := get()
 		if v1.LastActiveAt < v1.ConnectedAt {
 			t.Errorf("GET: lastActiveAt %s before connectedAt %s", v1.LastActiveAt, v1.ConnectedAt)
