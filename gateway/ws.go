@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -561,6 +562,7 @@ func (s *Server) runConn(c *wsConn, conn *websocket.Conn) {
 	c.mu.Unlock()
 
 	code, reason := websocket.CloseNoStatusReceived, ""
+	tooBig := false
 	for {
 		typ, data, err := conn.ReadMessage()
 		if err != nil {
@@ -571,6 +573,7 @@ func (s *Server) runConn(c *wsConn, conn *websocket.Conn) {
 			case errors.Is(err, websocket.ErrReadLimit):
 				code, reason = websocket.CloseMessageTooBig, "Message too big"
 				c.close(code, reason)
+				tooBig = true
 			default:
 				code = websocket.CloseAbnormalClosure
 			}
@@ -591,6 +594,13 @@ func (s *Server) runConn(c *wsConn, conn *websocket.Conn) {
 		c.cond.Wait()
 	}
 	c.mu.Unlock()
+	if tooBig {
+		// The client may still be sending the rest of its message: read and drop it until the
+		// client answers the close frame and closes, or the read deadline the writer set passes.
+		// Closing with its bytes unread would reset the connection, and the client would see an
+		// error instead of the close frame.
+		io.Copy(io.Discard, conn.UnderlyingConn())
+	}
 	conn.Close()
 	s.hub.remove(c)
 	s.forget(c)
