@@ -75,13 +75,7 @@ ends it early with a summary of what was sent.`,
 				cfg.Body = []byte(body)
 			}
 			cfg.Progress, cfg.ProgressInPlace = progressTo(stderr, progress)
-			ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
-			defer cancel()
-			res, err := Run(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			return output(stdout, res, asJSON, report)
+			return runAndOutput(stdout, asJSON, report, func(ctx context.Context) (summary, error) { return Run(ctx, cfg) })
 		},
 	}
 	fl := cmd.Flags()
@@ -119,6 +113,17 @@ type summary interface {
 }
 
 // output writes a result as the flags ask: the HTML report, then JSON or text on stdout.
+// runAndOutput runs one mode until it ends or Ctrl-C, then prints (and writes) what it measured.
+func runAndOutput(stdout io.Writer, asJSON bool, report string, run func(context.Context) (summary, error)) error {
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer cancel()
+	res, err := run(ctx)
+	if err != nil {
+		return err
+	}
+	return output(stdout, res, asJSON, report)
+}
+
 func output(stdout io.Writer, res summary, asJSON bool, report string) error {
 	if report != "" {
 		if err := writeReport(report, res); err != nil {
@@ -200,13 +205,7 @@ the current phase early; the connections are closed either way.`,
 				cfg.IDAdminToken = t
 			}
 			cfg.Progress, cfg.ProgressInPlace = progressTo(stderr, progress)
-			ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
-			defer cancel()
-			res, err := RunWS(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			return output(stdout, res, asJSON, report)
+			return runAndOutput(stdout, asJSON, report, func(ctx context.Context) (summary, error) { return RunWS(ctx, cfg) })
 		},
 	}
 	fl := cmd.Flags()
@@ -295,13 +294,7 @@ The functions deployed so far are deleted either way.`,
 				return err
 			}
 			cfg.Progress, cfg.ProgressInPlace = progressTo(stderr, progress)
-			ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
-			defer cancel()
-			res, err := RunCold(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			return output(stdout, res, asJSON, report)
+			return runAndOutput(stdout, asJSON, report, func(ctx context.Context) (summary, error) { return RunCold(ctx, cfg) })
 		},
 	}
 	fl := cmd.Flags()
