@@ -87,7 +87,6 @@ func (p *pool) closeIfUnused(now time.Time, retireAfter time.Duration) bool {
 type sandbox struct {
 	inst *runtimes.Instance
 	logs *invocationLog
-	cold bool
 }
 
 func (p *pool) instantiate(ctx context.Context) (sandbox, error) {
@@ -104,7 +103,7 @@ func (p *pool) instantiate(ctx context.Context) (sandbox, error) {
 	if err != nil {
 		return sandbox{}, err
 	}
-	return sandbox{inst: inst, logs: logs, cold: true}, nil
+	return sandbox{inst: inst, logs: logs}, nil
 }
 
 // get returns an idle instance, or starts a new one (a cold start). At most maxStarting instances
