@@ -89,10 +89,19 @@ func benchColdStart(b *testing.B, wasm []byte) {
 	}
 }
 
-// BenchmarkWarmInvoke measures one invocation of a warm Go hello instance.
+// BenchmarkWarmInvoke measures one invocation of a warm Go hello instance, with the safepoint
+// rewrite (metered) and without it (unmetered), side by side.
 func BenchmarkWarmInvoke(b *testing.B) {
+	for _, unmetered := range []bool{false, true} {
+		b.Run(map[bool]string{false: "metered", true: "unmetered"}[unmetered], func(b *testing.B) {
+			benchWarmInvoke(b, runtimes.Config{CacheDir: testfix.CompileCacheDir(), Unmetered: unmetered})
+		})
+	}
+}
+
+func benchWarmInvoke(b *testing.B, cfg runtimes.Config) {
 	ctx := context.Background()
-	e, _ := runtimes.NewEngine(ctx, runtimes.Config{CacheDir: testfix.CompileCacheDir()})
+	e, _ := runtimes.NewEngine(ctx, cfg)
 	defer e.Close(ctx)
 	m, err := e.Compile(ctx, helloWasm(b))
 	if err != nil {

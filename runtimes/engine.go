@@ -9,6 +9,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"gatehouse.dev/gatehouse/runtimes/meter"
 )
 
 // Config configures an [Engine]. The zero value compiles without a persistent cache.
@@ -21,6 +23,16 @@ type Config struct {
 	// limit of 4 GiB. A guest that grows its memory past the cap sees memory.grow fail (a Go guest then
 	// dies with "out of memory"), and its invocation fails.
 	MemoryLimitMB int
+	// YieldFuel is the work a guest does between two safepoints (loop iterations and function
+	// entries; see package meter); default DefaultYieldFuel.
+	YieldFuel int32
+	// MaxCallDepth bounds how deep a guest's calls may nest; default DefaultMaxCallDepth. A guest
+	// past it fails with ErrCallDepth.
+	MaxCallDepth int32
+	// Unmetered compiles modules as they are, without safepoints: a guest then cannot be stopped
+	// before it returns, and stalls its process's garbage collector while it runs. Only for measuring
+	// what the safepoints cost.
+	Unmetered bool
 }
 
 // DefaultMaxResponseBytes is the default cap on a response: Lambda's 6 MB synchronous payload.
@@ -61,6 +73,12 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 	if cfg.MaxResponseBytes <= 0 {
 		cfg.MaxResponseBytes = DefaultMaxResponseBytes
 	}
+	if cfg.YieldFuel <= 0 {
+		cfg.YieldFuel = DefaultYieldFuel
+	}
+	if cfg.MaxCallDepth <= 0 {
+		cfg.MaxCallDepth = DefaultMaxCallDepth
+	}
 	rc := wazero.NewRuntimeConfigCompiler()
 	if cfg.MemoryLimitMB > 0 {
 		rc = rc.WithMemoryLimitPages(uint32(min(cfg.MemoryLimitMB*pagesPerMB, maxPages)))
@@ -79,7 +97,7 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("runtimes: instantiating WASI: %w", err)
 	}
-	if err := instantiateHostModule(ctx, rt); err != nil {
+	if err := instantiateHostModule(ctx, rt, uint32(cfg.YieldFuel)); err != nil {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("runtimes: instantiating the host module: %w", err)
 	}
@@ -100,10 +118,24 @@ func (e *Engine) Close(ctx context.Context) error {
 	return err
 }
 
-// Compile compiles wasm and decides its ABI. With a cache directory, a module compiled before (by any
-// process sharing the directory) is loaded from the cache instead.
+// Compile compiles wasm and decides its ABI. The module is first rewritten to reach a safepoint
+// regularly and to bound its call depth (see package meter). With a cache directory, a module
+// compiled before (by any process sharing the directory) is loaded from the cache instead.
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
-	cm, err := e.rt.CompileModule(ctx, wasm)
+	metered, err := wasm, error(nil)
+	if !e.cfg.Unmetered {
+		metered, err = meter.Instrument(wasm, meter.Config{
+			ImportModule: HostModule, ImportName: HostYield,
+			Fuel: e.cfg.YieldFuel, MaxDepth: e.cfg.MaxCallDepth, BulkShift: bulkShift,
+		})
+	}
+	if err != nil {
+		if errors.Is(err, meter.ErrUnsupported) {
+			return nil, fmt.Errorf("%w: %w", ErrABI, err)
+		}
+		return nil, fmt.Errorf("runtimes: compiling module: %w", err)
+	}
+	cm, err := e.rt.CompileModule(ctx, metered)
 	if err != nil {
 		if e.cfg.MemoryLimitMB > 0 && strings.Contains(err.Error(), "section memory: min") && strings.Contains(err.Error(), "over limit") {
 			return nil, fmt.Errorf("%w: the module needs more memory than the function's limit of %d MB: %v", ErrMemoryLimit, e.cfg.MemoryLimitMB, err)

@@ -100,8 +100,11 @@ func withHost(ctx context.Context, h Host, onEffect func()) context.Context {
 }
 
 // instantiateHostModule adds the host module to rt.
-func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
+func instantiateHostModule(ctx context.Context, rt wazero.Runtime, fuel uint32) error {
 	_, err := rt.NewHostModuleBuilder(HostModule).
+		NewFunctionBuilder().WithGoModuleFunction(hostYield(fuel),
+		[]api.ValueType{api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}).
+		Export(HostYield).
 		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(hostCall),
 		[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}).
 		Export(HostCall).

@@ -55,17 +55,20 @@ type Meta struct {
 	// OnEffect, when set, runs before the invocation's first host call with effects outside its
 	// sandbox (a post, a key-value write): from then on, running it again could repeat them.
 	OnEffect func()
+	// Turn, when set, is the CPU turn the invocation holds: offered up at every safepoint, given up
+	// while the guest sleeps.
+	Turn Turn
 }
 
 var instanceSeq atomic.Uint64
 
-func (m *Module) moduleConfig(cfg InstanceConfig) wazero.ModuleConfig {
+func (m *Module) moduleConfig(cfg InstanceConfig, sl *sleeper) wazero.ModuleConfig {
 	mc := wazero.NewModuleConfig().
 		WithName(""). // anonymous: many instances of one module may live at once
 		WithStartFunctions().
 		WithSysWalltime().
 		WithSysNanotime().
-		WithSysNanosleep().
+		WithNanosleep(sl.sleep).
 		WithRandSource(rand.Reader).
 		WithArgs(cfg.FunctionName)
 	if cfg.Stdout != nil {
@@ -95,7 +98,11 @@ type Instance struct {
 	alloc  api.Function
 	handle api.Function
 	broken bool
+	sleep  sleeper
 }
+
+// initSleep bounds one sleep of a guest outside an invocation (while it initialises).
+const initSleep = time.Second
 
 // Instantiate creates a sandbox. For a reactor it instantiates the module and calls _initialize, so the
 // first invocation is warm; for a command module it only prepares the configuration.
@@ -103,18 +110,18 @@ func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 	if cfg.Version == "" {
 		cfg.Version = "$LATEST"
 	}
-	inst := &Instance{m: m, cfg: cfg}
+	inst := &Instance{m: m, cfg: cfg, sleep: sleeper{idle: initSleep}}
 	if m.abi == ABICommand {
 		return inst, nil
 	}
-	mod, err := m.e.rt.InstantiateModule(m.e.withMemory(ctx), m.cm, m.moduleConfig(cfg))
+	mod, err := m.e.rt.InstantiateModule(m.e.withMemory(ctx), m.cm, m.moduleConfig(cfg, &inst.sleep))
 	if err != nil {
 		return nil, fmt.Errorf("runtimes: instantiating %s: %w", cfg.FunctionName, err)
 	}
 	if init := mod.ExportedFunction(ExportInitialize); init != nil {
 		if _, err := init.Call(ctx); err != nil {
 			mod.Close(ctx)
-			return nil, fmt.Errorf("runtimes: initializing %s: %w: %w", cfg.FunctionName, ErrTrap, err)
+			return nil, fmt.Errorf("runtimes: initializing %s: %w", cfg.FunctionName, crashed(err))
 		}
 	}
 	inst.mod = mod
@@ -152,9 +159,20 @@ func (e *FunctionError) Error() string {
 // Unwrap makes errors.Is(err, ErrFunction) true.
 func (e *FunctionError) Unwrap() error { return ErrFunction }
 
-// Invoke runs the function on event and returns its response. A returned error wraps ErrFunction (the
-// function reported an error), ErrTrap (it crashed; the instance is now broken), ErrResponseTooLarge or
-// ErrClosed.
+// crashed wraps the error of a guest that did not return: stopped at its deadline, past its call
+// depth, or trapped.
+func crashed(err error) error {
+	switch {
+	case errors.Is(err, ErrTimeout), errors.Is(err, ErrCallDepth):
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrTrap, err)
+}
+
+// Invoke runs the function on event and returns its response. The guest is stopped at its next
+// safepoint once ctx ends. A returned error wraps ErrFunction (the function reported an error),
+// ErrTrap (it crashed; the instance is now broken), ErrTimeout (ctx ended first; broken too),
+// ErrCallDepth (broken too), ErrResponseTooLarge or ErrClosed.
 func (i *Instance) Invoke(ctx context.Context, meta Meta, event []byte) ([]byte, error) {
 	if i.broken {
 		return nil, ErrClosed
@@ -162,6 +180,11 @@ func (i *Instance) Invoke(ctx context.Context, meta Meta, event []byte) ([]byte,
 	if i.cfg.Host != nil {
 		ctx = withHost(ctx, i.cfg.Host, meta.OnEffect)
 	}
+	inv := &invocation{ctx: ctx, turn: meta.Turn}
+	ctx = context.WithValue(ctx, invocationKey{}, inv)
+	inv.ctx = ctx
+	i.sleep.current = inv
+	defer func() { i.sleep.current = nil }()
 	if i.m.abi == ABICommand {
 		return i.invokeCommand(ctx, meta, event)
 	}
@@ -216,7 +239,7 @@ func (i *Instance) invokeReactor(ctx context.Context, meta Meta, event []byte) (
 	res, err := i.alloc.Call(ctx, total)
 	if err != nil {
 		i.broken = true
-		return nil, fmt.Errorf("%w: %s: %w", ErrTrap, ExportAlloc, err)
+		return nil, fmt.Errorf("%s: %w", ExportAlloc, crashed(err))
 	}
 	ptr := uint32(res[0])
 	if !i.mem.Write(ptr, mb) || !i.mem.Write(ptr+uint32(len(mb)), event) {
@@ -226,7 +249,7 @@ func (i *Instance) invokeReactor(ctx context.Context, meta Meta, event []byte) (
 	res, err = i.handle.Call(ctx, uint64(ptr), uint64(len(mb)), uint64(len(event)))
 	if err != nil {
 		i.broken = true
-		return nil, fmt.Errorf("%w: %w", ErrTrap, err)
+		return nil, crashed(err)
 	}
 	outPtr, outLen := uint32(res[0]>>32), uint32(res[0])
 	if outLen == 0 {
@@ -292,7 +315,7 @@ func (i *Instance) invokeCommand(ctx context.Context, meta Meta, event []byte) (
 	out := &cappedBuffer{max: i.m.e.cfg.MaxResponseBytes}
 	cfg := i.cfg
 	cfg.Stdout = out
-	mc := i.m.moduleConfig(cfg).
+	mc := i.m.moduleConfig(cfg, &i.sleep).
 		WithStdin(bytes.NewReader(event)).
 		WithStartFunctions(ExportStart).
 		WithEnv("GATEHOUSE_REQUEST_ID", meta.RequestID).
@@ -304,7 +327,7 @@ func (i *Instance) invokeCommand(ctx context.Context, meta Meta, event []byte) (
 	if err != nil {
 		var exit *sys.ExitError
 		if !errors.As(err, &exit) {
-			return nil, fmt.Errorf("%w: %w", ErrTrap, err)
+			return nil, crashed(err)
 		}
 		if exit.ExitCode() != 0 {
 			return nil, decodeFunctionError(out.buf.Bytes())

@@ -103,23 +103,26 @@ func Command(tb testing.TB, dir string) string {
 // WAT builds a WebAssembly text file (path relative to the repository root) with wabt's wat2wasm, once
 // per test binary, and returns the module's path. Without wat2wasm the test is skipped: .ci/run
 // installs it.
-func WAT(tb testing.TB, path string) string {
+func WAT(tb testing.TB, path string, flags ...string) string {
 	tb.Helper()
 	if _, err := exec.LookPath("wat2wasm"); err != nil {
 		tb.Skip("wat2wasm is not installed (Debian package wabt; .ci/run installs it)")
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if p, ok := built["wat:"+path]; ok {
+	key := strings.Join(append([]string{"wat:" + path}, flags...), " ")
+	if p, ok := built[key]; ok {
 		return p
 	}
-	out := filepath.Join(CacheRoot(), "wat", strings.ReplaceAll(path, "/", "_")+".wasm")
+	name := strings.ReplaceAll(path, "/", "_") + strings.ReplaceAll(strings.Join(flags, ""), "-", "_") + ".wasm"
+	out := filepath.Join(CacheRoot(), "wat", name)
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	if b, err := exec.Command("wat2wasm", filepath.Join(RepoRoot(), path), "-o", out).CombinedOutput(); err != nil {
+	args := append([]string{filepath.Join(RepoRoot(), path), "-o", out}, flags...)
+	if b, err := exec.Command("wat2wasm", args...).CombinedOutput(); err != nil {
 		tb.Fatalf("wat2wasm %s: %v\n%s", path, err, b)
 	}
-	built["wat:"+path] = out
+	built[key] = out
 	return out
 }

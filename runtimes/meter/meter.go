@@ -1,0 +1,1006 @@
+// Package meter rewrites a WebAssembly module so that its code can be stopped and bounded: the
+// rewritten module counts down a fuel counter at every function entry and loop header (and by length
+// at memory.copy and memory.fill), and calls a host function when the counter runs out; it also
+// counts call depth and calls the same host function when the depth runs out.
+//
+// Compiled guest code has no Go safepoints: a guest that runs long without calling the host holds its
+// thread and stalls the Go runtime's stop-the-world. The host function this package makes a guest
+// call is such a safepoint, and the place where a host can end an invocation at its deadline, give
+// its turn up, or refuse a call that recurses too deep. The counter is kept in a global of the module
+// and decremented inline, so the cost is a few instructions per entry and loop iteration, not a call
+// into Go.
+//
+// wazero has no hook into its compiler, so this is a rewrite of the binary before it is compiled.
+// Adding an import shifts the index of every function the module defines; the rewrite fixes every
+// place a function index appears: calls, ref.func, element segments, exports, the start function,
+// global initialisers and the name section. It is hand-written because no maintained Go library
+// decodes and re-encodes WebAssembly code bodies (wazero keeps its decoder internal).
+package meter
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Config says what the rewrite inserts.
+type Config struct {
+	// ImportModule and ImportName name the host function the guest calls:
+	//
+	//	(func (param $reason i32) (result i32))
+	//
+	// With reason ReasonFuel the counter ran out; the host returns the new fuel. With ReasonDepth the
+	// call depth ran out; the host should not return (it fails the call), and what it returns is
+	// ignored.
+	ImportModule, ImportName string
+	// Fuel is the counter's value when an instance starts.
+	Fuel int32
+	// MaxDepth bounds how deep calls may nest.
+	MaxDepth int32
+	// BulkShift sets what memory.copy and memory.fill cost: one unit of fuel per 1<<BulkShift bytes.
+	BulkShift uint8
+}
+
+// Reasons the host function is called with.
+const (
+	ReasonFuel  = 0
+	ReasonDepth = 1
+)
+
+// ErrMalformed means the module could not be decoded.
+var ErrMalformed = errors.New("malformed WebAssembly module")
+
+// ErrUnsupported means the module uses an instruction or form the rewrite does not know.
+var ErrUnsupported = errors.New("unsupported WebAssembly feature")
+
+const (
+	secCustom   = 0
+	secType     = 1
+	secImport   = 2
+	secFunction = 3
+	secGlobal   = 6
+	secExport   = 7
+	secStart    = 8
+	secElement  = 9
+	secCode     = 10
+	secData     = 11
+	secDataCnt  = 12
+)
+
+type section struct {
+	id   byte
+	body []byte
+}
+
+// funcType is a function type's parameter and result types.
+type funcType struct {
+	params, results []byte
+}
+
+// rewriter holds what the rewrite of one module learns and makes.
+type rewriter struct {
+	cfg      Config
+	types    []funcType
+	funcs    []uint32 // type index of each defined function
+	nImports uint32   // imported functions (the new import's index)
+	nGlobals uint32   // imported and defined globals before the new ones
+	hostType uint32   // type index of the host function
+	fuel     uint32   // global index of the fuel counter
+	depth    uint32   // global index of the depth counter
+	// blockTypes holds the types added for blocks with several results, by result list.
+	blockTypes map[string]uint32
+	newTypes   []funcType
+}
+
+// Instrument returns wasm rewritten as Config says. It does not validate the module beyond what it
+// must decode; the compiler does.
+func Instrument(wasm []byte, cfg Config) ([]byte, error) {
+	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
+		return nil, fmt.Errorf("%w: no WebAssembly header", ErrMalformed)
+	}
+	if binary.LittleEndian.Uint32(wasm[4:8]) != 1 {
+		return nil, fmt.Errorf("%w: binary format version %d", ErrUnsupported, binary.LittleEndian.Uint32(wasm[4:8]))
+	}
+	var sections []section
+	r := reader{b: wasm, pos: 8}
+	for !r.done() {
+		id := r.byte()
+		n := r.u32()
+		body := r.bytes(int(n))
+		if r.err != nil {
+			return nil, r.err
+		}
+		sections = append(sections, section{id: id, body: body})
+	}
+	rw := &rewriter{cfg: cfg, blockTypes: map[string]uint32{}}
+	if err := rw.survey(sections); err != nil {
+		return nil, err
+	}
+	return rw.rewrite(sections)
+}
+
+// survey reads the types, imports, functions and globals.
+func (rw *rewriter) survey(sections []section) error {
+	for _, s := range sections {
+		r := reader{b: s.body}
+		switch s.id {
+		case secType:
+			for range r.u32() {
+				if form := r.byte(); form != 0x60 && r.err == nil {
+					return fmt.Errorf("%w: type form 0x%x", ErrUnsupported, form)
+				}
+				params := r.bytes(int(r.u32()))
+				results := r.bytes(int(r.u32()))
+				rw.types = append(rw.types, funcType{params: params, results: results})
+			}
+		case secImport:
+			for range r.u32() {
+				mod, name := r.name(), r.name()
+				if mod == rw.cfg.ImportModule && name == rw.cfg.ImportName {
+					return fmt.Errorf("%w: the module imports %s.%s, which Gatehouse reserves", ErrUnsupported, mod, name)
+				}
+				switch kind := r.byte(); kind {
+				case 0x00:
+					r.u32()
+					rw.nImports++
+				case 0x01: // table: reftype, limits
+					r.byte()
+					r.limits()
+				case 0x02:
+					r.limits()
+				case 0x03:
+					r.byte()
+					r.byte()
+					rw.nGlobals++
+				default:
+					if r.err == nil {
+						return fmt.Errorf("%w: import kind 0x%x", ErrUnsupported, kind)
+					}
+				}
+			}
+		case secFunction:
+			for range r.u32() {
+				rw.funcs = append(rw.funcs, r.u32())
+			}
+		case secGlobal:
+			n := r.u32()
+			rw.nGlobals += n
+		}
+		if r.err != nil {
+			return r.err
+		}
+	}
+	for _, t := range rw.funcs {
+		if int(t) >= len(rw.types) {
+			return fmt.Errorf("%w: function type %d out of range", ErrMalformed, t)
+		}
+	}
+	rw.hostType = rw.addType(funcType{params: []byte{valI32}, results: []byte{valI32}})
+	rw.fuel = rw.nGlobals
+	rw.depth = rw.nGlobals + 1
+	return nil
+}
+
+// addType appends a type and returns its index.
+func (rw *rewriter) addType(t funcType) uint32 {
+	rw.newTypes = append(rw.newTypes, t)
+	return uint32(len(rw.types) + len(rw.newTypes) - 1)
+}
+
+// shift maps a function index of the original module to the rewritten one.
+func (rw *rewriter) shift(idx uint32) uint32 {
+	if idx >= rw.nImports {
+		return idx + 1
+	}
+	return idx
+}
+
+// rewrite encodes the module anew, section by section.
+func (rw *rewriter) rewrite(sections []section) ([]byte, error) {
+	// The code is rewritten first: it may add types for blocks.
+	var code []byte
+	for _, s := range sections {
+		if s.id == secCode {
+			var err error
+			if code, err = rw.code(s.body); err != nil {
+				return nil, err
+			}
+		}
+	}
+	size := 64
+	for _, s := range sections {
+		size += len(s.body) + 6
+	}
+	out := make([]byte, 0, size+len(code)+size/64)
+	out = append(out, "\x00asm\x01\x00\x00\x00"...)
+	emit := func(id byte, body []byte) {
+		out = append(out, id)
+		out = appendU32(out, uint32(len(body)))
+		out = append(out, body...)
+	}
+	has := map[byte]bool{}
+	for _, s := range sections {
+		has[s.id] = true
+	}
+	for _, s := range sections {
+		// Sections the module lacks but the rewrite needs go where their id says.
+		if !has[secType] && s.id != secCustom && s.id > secType {
+			emit(secType, rw.typeSection(nil))
+			has[secType] = true
+		}
+		if !has[secImport] && s.id != secCustom && s.id > secImport {
+			emit(secImport, rw.importSection(nil))
+			has[secImport] = true
+		}
+		if !has[secGlobal] && s.id != secCustom && s.id > secGlobal {
+			emit(secGlobal, rw.globalSection())
+			has[secGlobal] = true
+		}
+		var body []byte
+		var err error
+		switch s.id {
+		case secType:
+			body = rw.typeSection(s.body)
+		case secImport:
+			body = rw.importSection(s.body)
+		case secGlobal:
+			body, err = rw.globalSectionFrom(s.body)
+		case secExport:
+			body, err = rw.exportSection(s.body)
+		case secStart:
+			r := reader{b: s.body}
+			body, err = appendU32(nil, rw.shift(r.u32())), r.err
+		case secElement:
+			body, err = rw.elementSection(s.body)
+		case secCode:
+			body = code
+		case secCustom:
+			r := reader{b: s.body}
+			name := r.name()
+			if r.err != nil {
+				return nil, r.err
+			}
+			switch {
+			case name == "name":
+				if body, err = rw.nameSection(s.body, r.pos); err != nil {
+					// A name section is only for people; one that cannot be read is left out.
+					body, err = nil, nil
+					continue
+				}
+			case len(name) > 7 && name[:7] == ".debug_":
+				// DWARF locates code by offset, and the offsets changed: left out rather than wrong.
+				continue
+			default:
+				body = s.body
+			}
+		default:
+			body = s.body
+		}
+		if err != nil {
+			return nil, err
+		}
+		emit(s.id, body)
+	}
+	if !has[secType] {
+		emit(secType, rw.typeSection(nil))
+	}
+	if !has[secImport] {
+		emit(secImport, rw.importSection(nil))
+	}
+	if !has[secGlobal] {
+		emit(secGlobal, rw.globalSection())
+	}
+	return out, nil
+}
+
+func (rw *rewriter) typeSection(old []byte) []byte {
+	r := reader{b: old}
+	var n uint32
+	if old != nil {
+		n = r.u32()
+	}
+	out := appendU32(nil, n+uint32(len(rw.newTypes)))
+	out = append(out, old[r.pos:]...)
+	for _, t := range rw.newTypes {
+		out = append(out, 0x60)
+		out = appendU32(out, uint32(len(t.params)))
+		out = append(out, t.params...)
+		out = appendU32(out, uint32(len(t.results)))
+		out = append(out, t.results...)
+	}
+	return out
+}
+
+func (rw *rewriter) importSection(old []byte) []byte {
+	r := reader{b: old}
+	var n uint32
+	if old != nil {
+		n = r.u32()
+	}
+	out := appendU32(nil, n+1)
+	// The new import goes last, after every imported function: its index is the count of those, and
+	// only the module's own functions shift.
+	out = append(out, old[r.pos:]...)
+	out = appendName(out, rw.cfg.ImportModule)
+	out = appendName(out, rw.cfg.ImportName)
+	out = append(out, 0x00)
+	return appendU32(out, rw.hostType)
+}
+
+// globalSection makes the section of a module with no globals of its own.
+func (rw *rewriter) globalSection() []byte {
+	out := appendU32(nil, 2)
+	return rw.appendCounters(out)
+}
+
+func (rw *rewriter) appendCounters(out []byte) []byte {
+	for _, v := range []int32{rw.cfg.Fuel, rw.cfg.MaxDepth} {
+		out = append(out, valI32, 0x01, opI32Const)
+		out = appendS32(out, v)
+		out = append(out, opEnd)
+	}
+	return out
+}
+
+func (rw *rewriter) globalSectionFrom(old []byte) ([]byte, error) {
+	r := reader{b: old}
+	n := r.u32()
+	out := appendU32(nil, n+2)
+	for range n {
+		out = append(out, r.byte(), r.byte()) // type, mutability
+		var err error
+		if out, err = rw.constExpr(&r, out); err != nil {
+			return nil, err
+		}
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return rw.appendCounters(out), nil
+}
+
+// constExpr copies a constant expression, shifting ref.func.
+func (rw *rewriter) constExpr(r *reader, out []byte) ([]byte, error) {
+	for {
+		start := r.pos
+		op := r.byte()
+		if r.err != nil {
+			return nil, r.err
+		}
+		switch op {
+		case opEnd:
+			return append(out, op), nil
+		case opRefFunc:
+			out = append(out, op)
+			out = appendU32(out, rw.shift(r.u32()))
+			continue
+		}
+		r.pos = start
+		if err := skipInstruction(r); err != nil {
+			return nil, err
+		}
+		out = append(out, r.b[start:r.pos]...)
+	}
+}
+
+func (rw *rewriter) exportSection(old []byte) ([]byte, error) {
+	r := reader{b: old}
+	n := r.u32()
+	out := appendU32(nil, n)
+	for range n {
+		out = appendName(out, r.name())
+		kind := r.byte()
+		idx := r.u32()
+		if kind == 0x00 {
+			idx = rw.shift(idx)
+		}
+		out = append(out, kind)
+		out = appendU32(out, idx)
+	}
+	return out, r.err
+}
+
+func (rw *rewriter) elementSection(old []byte) ([]byte, error) {
+	r := reader{b: old}
+	n := r.u32()
+	out := appendU32(nil, n)
+	funcIndices := func() {
+		k := r.u32()
+		out = appendU32(out, k)
+		for range k {
+			out = appendU32(out, rw.shift(r.u32()))
+		}
+	}
+	exprs := func() error {
+		k := r.u32()
+		out = appendU32(out, k)
+		for range k {
+			var err error
+			if out, err = rw.constExpr(&r, out); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for range n {
+		flags := r.u32()
+		out = appendU32(out, flags)
+		var err error
+		switch flags {
+		case 0:
+			if out, err = rw.constExpr(&r, out); err == nil {
+				funcIndices()
+			}
+		case 1, 3:
+			out = append(out, r.byte())
+			funcIndices()
+		case 2:
+			out = appendU32(out, r.u32())
+			if out, err = rw.constExpr(&r, out); err == nil {
+				out = append(out, r.byte())
+				funcIndices()
+			}
+		case 4:
+			if out, err = rw.constExpr(&r, out); err == nil {
+				err = exprs()
+			}
+		case 5, 7:
+			out = append(out, r.byte())
+			err = exprs()
+		case 6:
+			out = appendU32(out, r.u32())
+			if out, err = rw.constExpr(&r, out); err == nil {
+				out = append(out, r.byte())
+				err = exprs()
+			}
+		default:
+			err = fmt.Errorf("%w: element segment flags %d", ErrMalformed, flags)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if r.err != nil {
+			return nil, r.err
+		}
+	}
+	return out, r.err
+}
+
+// nameSection shifts the function indices of the function names (subsection 1) and local names
+// (subsection 2); the other subsections name things whose indices did not change.
+func (rw *rewriter) nameSection(old []byte, pos int) ([]byte, error) {
+	r := reader{b: old, pos: pos}
+	out := append([]byte(nil), old[:pos]...)
+	for !r.done() {
+		id := r.byte()
+		sub := reader{b: r.bytes(int(r.u32()))}
+		if r.err != nil {
+			return nil, r.err
+		}
+		var body []byte
+		switch id {
+		case 1:
+			n := sub.u32()
+			body = appendU32(nil, n)
+			for range n {
+				body = appendU32(body, rw.shift(sub.u32()))
+				body = appendName(body, sub.name())
+			}
+		case 2:
+			n := sub.u32()
+			body = appendU32(nil, n)
+			for range n {
+				body = appendU32(body, rw.shift(sub.u32()))
+				k := sub.u32()
+				body = appendU32(body, k)
+				for range k {
+					body = appendU32(body, sub.u32())
+					body = appendName(body, sub.name())
+				}
+			}
+		default:
+			body = sub.b
+		}
+		if sub.err != nil {
+			return nil, sub.err
+		}
+		out = append(out, id)
+		out = appendU32(out, uint32(len(body)))
+		out = append(out, body...)
+	}
+	return out, nil
+}
+
+// code rewrites the code section.
+func (rw *rewriter) code(old []byte) ([]byte, error) {
+	r := reader{b: old}
+	n := r.u32()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if int(n) != len(rw.funcs) {
+		return nil, fmt.Errorf("%w: %d function bodies for %d functions", ErrMalformed, n, len(rw.funcs))
+	}
+	out := appendU32(make([]byte, 0, len(old)+len(old)/2), n)
+	var body []byte
+	for i := range n {
+		size := r.u32()
+		fn := reader{b: r.bytes(int(size))}
+		if r.err != nil {
+			return nil, r.err
+		}
+		var err error
+		if body, err = rw.function(&fn, rw.types[rw.funcs[i]], body[:0]); err != nil {
+			return nil, fmt.Errorf("function %d: %w", rw.nImports+i, err)
+		}
+		out = appendU32(out, uint32(len(body)))
+		out = append(out, body...)
+	}
+	return out, nil
+}
+
+// Opcodes the rewrite reads or writes.
+const (
+	opUnreachable = 0x00
+	opBlock       = 0x02
+	opLoop        = 0x03
+	opIf          = 0x04
+	opElse        = 0x05
+	opEnd         = 0x0b
+	opBr          = 0x0c
+	opReturn      = 0x0f
+	opCall        = 0x10
+	opDrop        = 0x1a
+	opLocalGet    = 0x20
+	opLocalTee    = 0x22
+	opGlobalGet   = 0x23
+	opGlobalSet   = 0x24
+	opI32Const    = 0x41
+	opI32Eqz      = 0x45
+	opI32LtS      = 0x48
+	opI32Add      = 0x6a
+	opI32Sub      = 0x6b
+	opI32ShrU     = 0x76
+	opRefFunc     = 0xd2
+	opPrefixFC    = 0xfc
+
+	fcMemoryCopy = 10
+	fcMemoryFill = 11
+
+	valI32   = 0x7f
+	blockNil = 0x40
+)
+
+// function rewrites one function body:
+//
+//	<depth check> <fuel check> block (result ...) <body, return as br to this block> end <depth restore> end
+//
+// The block lets every way out of the function (falling off its end, return, a branch to its
+// outermost label) pass the depth restore.
+func (rw *rewriter) function(r *reader, t funcType, out []byte) ([]byte, error) {
+	// Locals: the declared ones, and one scratch i32 after them.
+	groups := r.u32()
+	locals := uint32(len(t.params))
+	out = appendU32(out, groups+1)
+	for range groups {
+		k := r.u32()
+		typ := r.byte()
+		locals += k
+		out = appendU32(out, k)
+		out = append(out, typ)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	scratch := locals
+	out = append(out, 0x01, valI32)
+
+	// Depth: decrement, and call the host when it reaches zero.
+	out = rw.appendCountdown(out, rw.depth, scratch, nil)
+	out = append(out, opLocalGet)
+	out = appendU32(out, scratch)
+	out = append(out, opI32Eqz, opIf, blockNil, opI32Const, ReasonDepth, opCall)
+	out = appendU32(out, rw.nImports)
+	out = append(out, opDrop, opEnd)
+	out = rw.appendFuelCheck(out, scratch, nil)
+
+	out = append(out, opBlock)
+	out = rw.appendBlockType(out, t.results)
+	depth := uint32(0) // open blocks of the original body
+	// Instructions the rewrite leaves alone are copied in runs, from run to the current one.
+	run := r.pos
+	for {
+		start := r.pos
+		op := r.byte()
+		if r.err != nil {
+			return nil, r.err
+		}
+		switch op {
+		case opBlock, opIf:
+			depth++
+		case opLoop:
+			depth++
+			if err := skipBlockType(r); err != nil {
+				return nil, err
+			}
+			out = append(out, r.b[run:r.pos]...)
+			out = rw.appendFuelCheck(out, scratch, nil)
+			run = r.pos
+			continue
+		case opEnd:
+			if depth == 0 {
+				// The function's end: close the block, restore the depth.
+				out = append(out, r.b[run:start]...)
+				out = append(out, opEnd, opGlobalGet)
+				out = appendU32(out, rw.depth)
+				out = append(out, opI32Const, 1, opI32Add, opGlobalSet)
+				out = appendU32(out, rw.depth)
+				out = append(out, opEnd)
+				if !r.done() {
+					return nil, fmt.Errorf("%w: bytes after the end of a function body", ErrMalformed)
+				}
+				return out, nil
+			}
+			depth--
+		case opReturn:
+			out = append(out, r.b[run:start]...)
+			out = append(out, opBr)
+			out = appendU32(out, depth)
+			run = r.pos
+			continue
+		case opCall, opRefFunc:
+			idx := r.u32()
+			if idx < rw.nImports {
+				continue
+			}
+			out = append(out, r.b[run:start]...)
+			out = append(out, op)
+			out = appendU32(out, rw.shift(idx))
+			run = r.pos
+			continue
+		case opPrefixFC:
+			sub := r.u32()
+			if sub == fcMemoryCopy || sub == fcMemoryFill {
+				// The length is on top of the stack: charge it, and leave it there.
+				out = append(out, r.b[run:start]...)
+				run = start
+				out = append(out, opLocalTee)
+				out = appendU32(out, scratch)
+				out = rw.appendFuelCheck(out, scratch, func(out []byte) []byte {
+					out = append(out, opLocalGet)
+					out = appendU32(out, scratch)
+					out = append(out, opI32Const)
+					out = appendS32(out, int32(rw.cfg.BulkShift))
+					return append(out, opI32ShrU)
+				})
+			}
+		}
+		r.pos = start
+		if err := skipInstruction(r); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// appendCountdown subtracts one (or what cost pushes) from global g, leaving the new value in local
+// scratch and in g.
+func (rw *rewriter) appendCountdown(out []byte, g, scratch uint32, cost func([]byte) []byte) []byte {
+	out = append(out, opGlobalGet)
+	out = appendU32(out, g)
+	if cost == nil {
+		out = append(out, opI32Const, 1)
+	} else {
+		out = cost(out)
+	}
+	out = append(out, opI32Sub, opLocalTee)
+	out = appendU32(out, scratch)
+	out = append(out, opGlobalSet)
+	return appendU32(out, g)
+}
+
+// appendFuelCheck charges fuel and calls the host when it is gone; the host refills it.
+func (rw *rewriter) appendFuelCheck(out []byte, scratch uint32, cost func([]byte) []byte) []byte {
+	out = rw.appendCountdown(out, rw.fuel, scratch, cost)
+	out = append(out, opLocalGet)
+	out = appendU32(out, scratch)
+	out = append(out, opI32Const, 0, opI32LtS, opIf, blockNil, opI32Const, ReasonFuel, opCall)
+	out = appendU32(out, rw.nImports)
+	out = append(out, opGlobalSet)
+	out = appendU32(out, rw.fuel)
+	return append(out, opEnd)
+}
+
+// appendBlockType encodes a block with the given results and no parameters.
+func (rw *rewriter) appendBlockType(out []byte, results []byte) []byte {
+	switch len(results) {
+	case 0:
+		return append(out, blockNil)
+	case 1:
+		return append(out, results[0])
+	}
+	idx, ok := rw.blockTypes[string(results)]
+	if !ok {
+		idx = rw.addType(funcType{results: results})
+		rw.blockTypes[string(results)] = idx
+	}
+	return appendS64(out, int64(idx))
+}
+
+// skipBlockType reads a block type: empty, a value type, or a type index (a signed 33-bit number).
+func skipBlockType(r *reader) error {
+	b := r.peek()
+	if b == blockNil || isValType(b) {
+		r.byte()
+		return r.err
+	}
+	r.s64()
+	return r.err
+}
+
+func isValType(b byte) bool {
+	switch b {
+	case 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f:
+		return true
+	}
+	return false
+}
+
+// Immediates of one-byte opcodes.
+const (
+	immNone = iota
+	immBad
+	immBlock
+	immIndex  // one LEB128 number
+	immIndex2 // two (call_indirect, a memory argument)
+	immByte
+	immBrTable
+	immSelect
+	immF32
+	immF64
+	immFC
+	immFD
+)
+
+var immediates = func() (t [256]uint8) {
+	for op := range t {
+		switch {
+		case op <= 0x01, op == opElse, op == opEnd, op == opReturn, op == 0x1a, op == 0x1b, op == 0xd1,
+			op >= 0x45 && op <= 0xc4:
+			t[op] = immNone
+		case op == opBlock, op == opLoop, op == opIf:
+			t[op] = immBlock
+		case op == opBr, op == 0x0d, op == opCall, op >= 0x20 && op <= 0x26, op == opRefFunc,
+			op == opI32Const, op == 0x42:
+			t[op] = immIndex
+		case op == 0x11, op >= 0x28 && op <= 0x3e:
+			t[op] = immIndex2
+		case op == 0x3f, op == 0x40, op == 0xd0:
+			t[op] = immByte
+		case op == 0x0e:
+			t[op] = immBrTable
+		case op == 0x1c:
+			t[op] = immSelect
+		case op == 0x43:
+			t[op] = immF32
+		case op == 0x44:
+			t[op] = immF64
+		case op == opPrefixFC:
+			t[op] = immFC
+		case op == 0xfd:
+			t[op] = immFD
+		default:
+			t[op] = immBad
+		}
+	}
+	return t
+}()
+
+// skipLEB skips one LEB128 number (of any width up to 64 bits).
+func (r *reader) skipLEB() {
+	for i := r.pos; i < len(r.b) && i < r.pos+10; i++ {
+		if r.b[i]&0x80 == 0 {
+			r.pos = i + 1
+			return
+		}
+	}
+	r.fail("bad number")
+}
+
+// skipInstruction reads one instruction and its immediates.
+func skipInstruction(r *reader) error {
+	op := r.byte()
+	if r.err != nil {
+		return r.err
+	}
+	switch immediates[op] {
+	case immNone:
+	case immBlock:
+		return skipBlockType(r)
+	case immIndex:
+		r.skipLEB()
+	case immIndex2:
+		r.skipLEB()
+		r.skipLEB()
+	case immByte:
+		r.byte()
+	case immBrTable:
+		for range r.u32() + 1 {
+			r.skipLEB()
+		}
+	case immSelect:
+		r.bytes(int(r.u32()))
+	case immF32:
+		r.bytes(4)
+	case immF64:
+		r.bytes(8)
+	case immFC:
+		switch sub := r.u32(); {
+		case sub <= 7:
+		case sub == 8:
+			r.u32()
+			r.byte()
+		case sub == 9, sub == 13, sub >= 15 && sub <= 17:
+			r.u32()
+		case sub == fcMemoryCopy:
+			r.byte()
+			r.byte()
+		case sub == fcMemoryFill:
+			r.byte()
+		case sub == 12, sub == 14:
+			r.u32()
+			r.u32()
+		default:
+			if r.err == nil {
+				return fmt.Errorf("%w: instruction 0xfc %d", ErrUnsupported, sub)
+			}
+		}
+	case immFD:
+		switch sub := r.u32(); {
+		case sub <= 11, sub == 92, sub == 93:
+			r.u32()
+			r.u32()
+		case sub == 12, sub == 13:
+			r.bytes(16)
+		case sub >= 21 && sub <= 34:
+			r.byte()
+		case sub >= 84 && sub <= 91:
+			r.u32()
+			r.u32()
+			r.byte()
+		case sub > 255:
+			if r.err == nil {
+				return fmt.Errorf("%w: instruction 0xfd %d", ErrUnsupported, sub)
+			}
+		}
+	default:
+		return fmt.Errorf("%w: instruction 0x%02x", ErrUnsupported, op)
+	}
+	return r.err
+}
+
+// reader decodes the binary format; the first error sticks and later reads return zeros.
+type reader struct {
+	b   []byte
+	pos int
+	err error
+}
+
+func (r *reader) done() bool { return r.err != nil || r.pos >= len(r.b) }
+
+func (r *reader) fail(what string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: %s at offset %d", ErrMalformed, what, r.pos)
+	}
+}
+
+func (r *reader) peek() byte {
+	if r.err != nil || r.pos >= len(r.b) {
+		r.fail("unexpected end")
+		return 0
+	}
+	return r.b[r.pos]
+}
+
+func (r *reader) byte() byte {
+	b := r.peek()
+	if r.err == nil {
+		r.pos++
+	}
+	return b
+}
+
+func (r *reader) bytes(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(r.b)-r.pos {
+		r.fail("length past the end")
+		return nil
+	}
+	b := r.b[r.pos : r.pos+n]
+	r.pos += n
+	return b
+}
+
+func (r *reader) u32() uint32 {
+	var v uint64
+	for shift := 0; shift < 35; shift += 7 {
+		b := r.byte()
+		if r.err != nil {
+			return 0
+		}
+		v |= uint64(b&0x7f) << shift
+		if b&0x80 == 0 {
+			if v > math.MaxUint32 {
+				r.fail("number too large")
+				return 0
+			}
+			return uint32(v)
+		}
+	}
+	r.fail("number too long")
+	return 0
+}
+
+// s64 reads a signed LEB128 number of up to 64 bits.
+func (r *reader) s64() int64 {
+	var v int64
+	for shift := 0; shift < 70; shift += 7 {
+		b := r.byte()
+		if r.err != nil {
+			return 0
+		}
+		v |= int64(b&0x7f) << shift
+		if b&0x80 == 0 {
+			if shift+7 < 64 && b&0x40 != 0 {
+				v |= -1 << (shift + 7)
+			}
+			return v
+		}
+	}
+	r.fail("number too long")
+	return 0
+}
+
+func (r *reader) name() string { return string(r.bytes(int(r.u32()))) }
+
+func (r *reader) limits() {
+	switch flags := r.byte(); flags {
+	case 0x00:
+		r.u32()
+	case 0x01, 0x03: // with a maximum (0x03: shared)
+		r.u32()
+		r.u32()
+	case 0x02:
+		r.u32()
+	default:
+		r.fail(fmt.Sprintf("limits flags 0x%x", flags))
+	}
+}
+
+func appendU32(b []byte, v uint32) []byte {
+	for v >= 0x80 {
+		b = append(b, byte(v)|0x80)
+		v >>= 7
+	}
+	return append(b, byte(v))
+}
+
+func appendS64(b []byte, v int64) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v == 0 && c&0x40 == 0 || v == -1 && c&0x40 != 0 {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
+
+func appendS32(b []byte, v int32) []byte { return appendS64(b, int64(v)) }
+
+func appendName(b []byte, s string) []byte {
+	b = appendU32(b, uint32(len(s)))
+	return append(b, s...)
+}
