@@ -536,6 +536,10 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	c.Response().Reset()
 	c.Set(HeaderRequestID, requestID)
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	if errors.Is(err, bus.ErrOverloaded) {
+		// The node had no capacity: the request did not run, and can be sent again shortly.
+		c.Set(fiber.HeaderRetryAfter, "1")
+	}
 	if d != nil {
 		for k, v := range d.header {
 			c.Set(k, v)
@@ -557,7 +561,7 @@ func (s *Server) classify(err error) (int, string) {
 	case errors.Is(err, context.DeadlineExceeded):
 		// The route's integration timeout passed before the function answered.
 		return fiber.StatusServiceUnavailable, "Service Unavailable"
-	case errors.Is(err, bus.ErrNoWorkers):
+	case errors.Is(err, bus.ErrNoWorkers), errors.Is(err, bus.ErrOverloaded):
 		return fiber.StatusServiceUnavailable, "Service Unavailable"
 	case errors.Is(err, bus.ErrThrottled):
 		return fiber.StatusTooManyRequests, "Too Many Requests"

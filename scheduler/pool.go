@@ -293,6 +293,13 @@ func (p *pool) reap(ctx context.Context, now time.Time, retireAfter time.Duratio
 	return len(stale)
 }
 
+// shed counts an invocation shed before it ran.
+func (p *pool) shed() {
+	p.mu.Lock()
+	p.stats.Shed++
+	p.mu.Unlock()
+}
+
 func (p *pool) snapshot() bus.FunctionStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -87,11 +87,21 @@ type Config struct {
 	// MaxInFlight bounds the invocations one worker runs at once; default 64.
 	MaxInFlight int
 	// Parallelism bounds the invocations running guest code (or starting an instance) at the same
-	// time; default GOMAXPROCS. The others wait their turn, and an invocation waiting on a host call
-	// gives its turn up meanwhile. A guest runs on its thread until it returns, so more at once only
-	// adds instances — each a cold start and memory of its own — for the same CPUs; fewer running
-	// at once keep a few instances hot instead of many cold in the caches.
+	// time; default GOMAXPROCS. The others wait their turn, served round-robin by function; an
+	// invocation waiting on a host call or sleeping gives its turn up meanwhile, and a running guest
+	// offers it up at every safepoint while others wait. More at once would only add instances —
+	// each a cold start and memory of its own — for the same CPUs. The process should have one
+	// processor more than turns (GOMAXPROCS), so that the bus and heartbeats always have one.
 	Parallelism int
+	// MaxActive bounds the invocations admitted to run guest code at once: running, or waiting for a
+	// turn again after offering theirs up at a safepoint; default 8 × Parallelism. The admitted share
+	// the turns; the others wait to be admitted, served round-robin by function, for up to
+	// QueueTimeout.
+	MaxActive int
+	// QueueTimeout bounds the wait to be admitted. An invocation still waiting then is shed, without
+	// running: it fails with bus.ErrThrottled when its function holds more than its share of the
+	// waiting invocations, else with bus.ErrOverloaded. Default 1s.
+	QueueTimeout time.Duration
 	// Logger receives scheduler events and function output; default discards.
 	Logger *slog.Logger
 	// LogSink, when set, receives every line of function output too.
@@ -127,8 +137,9 @@ type Scheduler struct {
 	work chan func()   // invocations for idle runners
 	quit chan struct{} // closed by Close: runners end
 	stop sync.Once
-	// turns holds a token per invocation running guest code (Config.Parallelism).
-	turns chan struct{}
+	// admitted holds the invocations admitted to run (Config.MaxActive), turns those running guest
+	// code (Config.Parallelism).
+	admitted, turns *turns
 
 	loaded atomic.Uint64
 	worker atomic.Pointer[bus.Worker]
@@ -157,6 +168,12 @@ func New(cfg Config, rc runtimes.Config) (*Scheduler, error) {
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 30 * time.Second
 	}
+	if cfg.MaxActive <= 0 {
+		cfg.MaxActive = 8 * cfg.Parallelism
+	}
+	if cfg.QueueTimeout <= 0 {
+		cfg.QueueTimeout = time.Second
+	}
 	if cfg.RetireAfter <= 0 {
 		cfg.RetireAfter = 30 * time.Second
 	}
@@ -174,7 +191,7 @@ func New(cfg Config, rc runtimes.Config) (*Scheduler, error) {
 	}
 	return &Scheduler{cfg: cfg, runtime: rc, log: cfg.Logger,
 		engines: map[int]*runtimes.Engine{}, pools: map[string]*pool{}, byName: map[string]*pool{}, loading: map[string]*loadCall{},
-		sem: make(chan struct{}, cfg.MaxInFlight), work: make(chan func()), quit: make(chan struct{}), turns: make(chan struct{}, cfg.Parallelism)}, nil
+		sem: make(chan struct{}, cfg.MaxInFlight), work: make(chan func()), quit: make(chan struct{}), admitted: newTurns(cfg.MaxActive), turns: newTurns(cfg.Parallelism)}, nil
 }
 
 // checkFunction fills in f's defaults and checks its name.
@@ -284,7 +301,7 @@ func (s *Scheduler) load(ctx context.Context, f Function) (*pool, error) {
 	}
 	var host runtimes.Host
 	if s.cfg.Host != nil {
-		host = turnYieldingHost{Host: s.cfg.Host, turns: s.turns}
+		host = turnYieldingHost{Host: s.cfg.Host}
 	}
 	return newPool(f, m, s.log, s.cfg.LogSink, host), nil
 }
@@ -457,12 +474,18 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 		slot = s.cfg.Slots.acquire(inv.RequestID, time.Now().Add(max(p.fn.Timeout, InitTimeout)))
 		defer s.cfg.Slots.release(slot)
 	}
-	select {
-	case s.turns <- struct{}{}:
-	case <-ctx.Done():
+	tk := &turn{admit: s.admitted, run: s.turns, function: inv.Function}
+	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueueTimeout)
+	err = s.admitted.acquire(qctx, inv.Function)
+	cancel()
+	if err != nil {
+		return nil, s.shed(p, inv, ctx, err)
+	}
+	tk.admitted = true
+	defer tk.Release()
+	if err := tk.Acquire(ctx); err != nil {
 		return nil, fmt.Errorf("waiting to run: %w", bus.ErrFunctionTimeout)
 	}
-	defer func() { <-s.turns }()
 	sb, err := p.get(ctx)
 	deadline := time.Now().Add(p.fn.Timeout)
 	if s.cfg.Slots != nil {
@@ -482,11 +505,15 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 	if s.cfg.Slots != nil {
 		s.cfg.Slots.entered(inv.RequestID)
 	}
-	meta := runtimes.Meta{RequestID: inv.RequestID, Deadline: deadline, TraceParent: inv.TraceParent}
+	meta := runtimes.Meta{RequestID: inv.RequestID, Deadline: deadline, TraceParent: inv.TraceParent, Turn: tk}
 	if s.cfg.Slots != nil {
 		meta.OnEffect = func() { s.cfg.Slots.effected(inv.RequestID) }
 	}
-	out, err := sb.inst.Invoke(ctx, meta, inv.Payload)
+	// The guest runs until its own deadline, whatever the caller's (see above), and is stopped at
+	// its first safepoint past it.
+	ictx, cancelInvoke := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	out, err := sb.inst.Invoke(context.WithValue(ictx, turnKey{}, tk), meta, inv.Payload)
+	cancelInvoke()
 	sb.logs.end()
 	p.put(ctx, sb, err != nil)
 	out, err = s.outcome(inv, out, err)
@@ -500,6 +527,21 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 	return out, err
 }
 
+// shed answers an invocation that was not admitted: the caller gave up, or it waited QueueTimeout.
+// It never ran, so the caller may send it again.
+func (s *Scheduler) shed(p *pool, inv bus.Invocation, ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("waiting to run: %w", bus.ErrFunctionTimeout)
+	}
+	p.shed()
+	if errors.Is(err, errOverShare) {
+		s.log.Warn("invocation shed: its function holds more than its share of the worker", "function", inv.Function, "request_id", inv.RequestID)
+		return fmt.Errorf("waited %s to run: %w", s.cfg.QueueTimeout, bus.ErrThrottled)
+	}
+	s.log.Warn("invocation shed: the worker is out of capacity", "function", inv.Function, "request_id", inv.RequestID)
+	return fmt.Errorf("waited %s to run: %w", s.cfg.QueueTimeout, bus.ErrOverloaded)
+}
+
 // outcome turns what an instance returned into what the bus carries.
 func (s *Scheduler) outcome(inv bus.Invocation, out []byte, err error) ([]byte, error) {
 	if err != nil {
@@ -507,7 +549,9 @@ func (s *Scheduler) outcome(inv bus.Invocation, out []byte, err error) ([]byte, 
 		switch {
 		case errors.Is(err, runtimes.ErrResponseTooLarge):
 			return nil, bus.ErrResponseTooLarge
-		case errors.Is(err, runtimes.ErrFunction), errors.Is(err, runtimes.ErrTrap):
+		case errors.Is(err, runtimes.ErrTimeout):
+			return nil, bus.ErrFunctionTimeout
+		case errors.Is(err, runtimes.ErrFunction), errors.Is(err, runtimes.ErrTrap), errors.Is(err, runtimes.ErrCallDepth):
 			return nil, bus.ErrFunctionError
 		}
 		return nil, bus.ErrInternal
@@ -594,6 +638,7 @@ func (s *Scheduler) Stats() map[string]bus.FunctionStats {
 		sum.Errors += st.Errors
 		sum.Idle += st.Idle
 		sum.Busy += st.Busy
+		sum.Shed += st.Shed
 		out[p.fn.Name] = sum
 	}
 	return out

@@ -2,7 +2,9 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -71,4 +73,132 @@ func TestHostCallGivesUpTheTurn(t *testing.T) {
 	if got := <-first; !strings.Contains(got, `"v"`) {
 		t.Fatalf("first invocation answered %s, want the key's value", got)
 	}
+}
+
+// TestTurnsRoundRobin: with one turn taken, waiters of three functions are served one function at a
+// time in turn, each function's longest-waiting first.
+func TestTurnsRoundRobin(t *testing.T) {
+	tu := newTurns(1)
+	ctx := context.Background()
+	if err := tu.acquire(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	order := make(chan string, 8)
+	arrive := func(name, function string) {
+		queued := tu.waiting.Load()
+		go func() {
+			if err := tu.acquire(ctx, function); err != nil {
+				order <- "error: " + err.Error()
+				return
+			}
+			order <- name
+		}()
+		for tu.waiting.Load() == queued { // in the queue before the next one arrives
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for _, w := range [][2]string{{"a1", "a"}, {"a2", "a"}, {"a3", "a"}, {"b1", "b"}, {"c1", "c"}, {"b2", "b"}} {
+		arrive(w[0], w[1])
+	}
+	var got []string
+	for range 6 {
+		tu.release()
+		got = append(got, <-order)
+	}
+	if want := "a1 b1 c1 a2 b2 a3"; strings.Join(got, " ") != want {
+		t.Fatalf("served %v, want %s", got, want)
+	}
+	tu.release()
+	if tu.free != 1 || tu.contended() {
+		t.Fatalf("after all: free %d, contended %v", tu.free, tu.contended())
+	}
+}
+
+// TestTurnsShareAndGiveUp: a waiter that gives up leaves no trace, and one whose function holds the
+// most waiters while others wait is told it is over its share.
+func TestTurnsShareAndGiveUp(t *testing.T) {
+	tu := newTurns(1)
+	ctx := context.Background()
+	if err := tu.acquire(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := tu.acquire(short, "alone"); err == nil || errors.Is(err, errOverShare) {
+		t.Fatalf("a lone waiter giving up: %v, want its context's error", err)
+	}
+	if tu.contended() || len(tu.order) != 0 {
+		t.Fatal("the waiter that gave up is still queued")
+	}
+	done := make(chan error, 3)
+	for range 2 {
+		go func() { done <- tu.acquire(ctx, "busy") }()
+	}
+	go func() { done <- tu.acquire(ctx, "other") }()
+	for tu.waiting.Load() < 3 {
+		time.Sleep(time.Millisecond)
+	}
+	short2, cancel2 := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel2()
+	if err := tu.acquire(short2, "busy"); !errors.Is(err, errOverShare) {
+		t.Fatalf("the busiest function's waiter: %v, want errOverShare", err)
+	}
+	for range 3 {
+		tu.release()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestLoopDoesNotShutOthersOut: with one turn, a function looping until its timeout offers its turn
+// up at every safepoint, so another function is answered while it loops; the loop then fails at its
+// timeout as a timeout.
+func TestLoopDoesNotShutOthersOut(t *testing.T) {
+	s, err := New(Config{
+		Functions: []Function{
+			{Name: "spin", Wasm: watModule(t, "internal/app/testdata/hostile/spin.wat"), MemoryMB: 16, Timeout: 3 * time.Second},
+			{Name: "hello", Wasm: wasm(t, "samples/hello"), MemoryMB: 128, Timeout: 10 * time.Second, MinWarm: 1},
+		},
+		Parallelism: 1,
+		Logger:      slog.New(slog.DiscardHandler),
+	}, runtimes.Config{CacheDir: testfix.CompileCacheDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+
+	spun := make(chan error, 1)
+	go func() {
+		_, err := s.Handle(context.Background(), bus.Invocation{Function: "spin", RequestID: "loop", Payload: []byte("{}")})
+		spun <- err
+	}()
+	for s.Stats()["spin"].Busy == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	for i := range 20 {
+		if _, err := s.Handle(context.Background(), bus.Invocation{Function: "hello", RequestID: "h", Payload: []byte(`{"version":"2.0"}`)}); err != nil {
+			t.Fatalf("hello %d while spin loops: %v", i, err)
+		}
+	}
+	select {
+	case err := <-spun:
+		t.Fatalf("spin answered (%v) before hello's 20 calls were done; the loop should still run", err)
+	default:
+	}
+	if err := <-spun; !errors.Is(err, bus.ErrFunctionTimeout) {
+		t.Fatalf("spin: %v, want a timeout", err)
+	}
+}
+
+func watModule(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(testfix.WAT(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

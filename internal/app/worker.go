@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -98,8 +99,13 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 	loader := &versionLoader{reg: reg}
 	workerID := &atomic.Pointer[string]{}
 	workerID.Store(&opts.id)
+	// A turn per processor for guest code, and one processor more for the Go runtime: the bus, the
+	// heartbeats and the collector always have one, even while every turn runs a guest between two
+	// safepoints.
+	turns := runtime.GOMAXPROCS(0)
+	runtime.GOMAXPROCS(turns + 1)
 	cfg := scheduler.Config{Logger: log, Loader: loader.load, LogSink: newLogSink(client, opts.stack, workerID),
-		Host: &workerHost{router: connections.NewRouter(client, "", nil), kv: kv}}
+		Host: &workerHost{router: connections.NewRouter(client, "", nil), kv: kv}, Parallelism: turns}
 	if opts.slots != "" {
 		slots, err := scheduler.OpenSlots(opts.slots)
 		if err != nil {

@@ -61,6 +61,7 @@ const (
 	CodeResponseTooLarge Code = "response-too-large"
 	CodeBadEnvelope      Code = "bad-envelope"
 	CodeInternal         Code = "internal"
+	CodeOverloaded       Code = "overloaded"
 )
 
 // Sentinel errors. Errors returned by [Dispatcher.Invoke] wrap one of these (check with errors.Is).
@@ -72,6 +73,9 @@ var (
 	ErrResponseTooLarge = errors.New("function response too large")
 	ErrBadEnvelope      = errors.New("bad invocation envelope")
 	ErrInternal         = errors.New("internal worker error")
+	// ErrOverloaded means the worker had no capacity for the invocation; it did not run, and may be
+	// sent again later.
+	ErrOverloaded = errors.New("worker out of capacity")
 	// ErrNoWorkers means no worker is subscribed to take the invocation.
 	ErrNoWorkers = errors.New("no worker available")
 )
@@ -84,6 +88,7 @@ var codeErrors = map[Code]error{
 	CodeResponseTooLarge: ErrResponseTooLarge,
 	CodeBadEnvelope:      ErrBadEnvelope,
 	CodeInternal:         ErrInternal,
+	CodeOverloaded:       ErrOverloaded,
 }
 
 // CodeOf returns the wire code for err: the code of the sentinel it wraps, or CodeInternal.

@@ -41,6 +41,8 @@ type FunctionStats struct {
 	Errors      uint64 `json:"errors"`
 	Idle        int    `json:"idle"`
 	Busy        int    `json:"busy"`
+	// Shed counts invocations answered without running because the worker had no turn for them.
+	Shed uint64 `json:"shed,omitempty"`
 }
 
 // Worker is the worker side of the bus: a subscription to the invocations addressed to one worker, and
