@@ -29,6 +29,9 @@ type Config struct {
 	// MaxCallDepth bounds how deep a guest's calls may nest; default DefaultMaxCallDepth. A guest
 	// past it fails with ErrCallDepth.
 	MaxCallDepth int32
+	// Memory, when set, bounds the linear memory committed by all the instances of every engine
+	// sharing it; nil leaves only each instance's own limit.
+	Memory *MemoryBudget
 	// Unmetered compiles modules as they are, without safepoints: a guest then cannot be stopped
 	// before it returns, and stalls its process's garbage collector while it runs. Only for measuring
 	// what the safepoints cost.
@@ -101,7 +104,7 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("runtimes: instantiating the host module: %w", err)
 	}
-	return &Engine{cfg: cfg, cache: cache, rt: rt, memory: guardedAllocator()}, nil
+	return &Engine{cfg: cfg, cache: cache, rt: rt, memory: guardedAllocator(cfg.Memory)}, nil
 }
 
 // withMemory returns ctx carrying the engine's memory allocator, for instantiating a module.
@@ -148,5 +151,9 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 		return nil, err
 	}
 
-	return &Module{e: e, cm: cm, abi: abi}, nil
+	var initial uint64
+	for _, mem := range cm.ExportedMemories() {
+		initial = uint64(mem.Min()) << 16
+	}
+	return &Module{e: e, cm: cm, abi: abi, initialBytes: initial}, nil
 }

@@ -22,6 +22,8 @@ type Module struct {
 	e   *Engine
 	cm  wazero.CompiledModule
 	abi ABI
+	// initialBytes is the size of the module's memory when it starts.
+	initialBytes uint64
 }
 
 // ABI returns the module's ABI.
@@ -114,6 +116,9 @@ func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 	if m.abi == ABICommand {
 		return inst, nil
 	}
+	if err := m.e.cfg.Memory.room(m.initialBytes); err != nil {
+		return nil, fmt.Errorf("runtimes: instantiating %s: %w", cfg.FunctionName, err)
+	}
 	mod, err := m.e.rt.InstantiateModule(m.e.withMemory(ctx), m.cm, m.moduleConfig(cfg, &inst.sleep))
 	if err != nil {
 		return nil, fmt.Errorf("runtimes: instantiating %s: %w", cfg.FunctionName, err)
@@ -172,7 +177,8 @@ func crashed(err error) error {
 // Invoke runs the function on event and returns its response. The guest is stopped at its next
 // safepoint once ctx ends. A returned error wraps ErrFunction (the function reported an error),
 // ErrTrap (it crashed; the instance is now broken), ErrTimeout (ctx ended first; broken too),
-// ErrCallDepth (broken too), ErrResponseTooLarge or ErrClosed.
+// ErrCallDepth (broken too), ErrResponseTooLarge, ErrMemoryBudget (a command module found no room
+// to start) or ErrClosed.
 func (i *Instance) Invoke(ctx context.Context, meta Meta, event []byte) ([]byte, error) {
 	if i.broken {
 		return nil, ErrClosed
@@ -320,6 +326,9 @@ func (i *Instance) invokeCommand(ctx context.Context, meta Meta, event []byte) (
 		WithStartFunctions(ExportStart).
 		WithEnv("GATEHOUSE_REQUEST_ID", meta.RequestID).
 		WithEnv("GATEHOUSE_INVOCATION", string(i.encodeMeta(meta)))
+	if err := i.m.e.cfg.Memory.room(i.m.initialBytes); err != nil {
+		return nil, err
+	}
 	mod, err := i.m.e.rt.InstantiateModule(i.m.e.withMemory(ctx), i.m.cm, mc)
 	if mod != nil {
 		defer mod.Close(ctx)

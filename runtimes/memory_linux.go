@@ -17,18 +17,19 @@ const madvPopulateWrite = 23
 type reservedMemory struct {
 	region    []byte // the whole reservation; only region[:committed] is readable and writable
 	committed uint64
+	budget    *MemoryBudget
 }
 
-// guardedAllocator returns the allocator of reserved memories, or nil where reserving is not possible
-// (wazero then grows memories by copying).
-func guardedAllocator() experimental.MemoryAllocator {
+// guardedAllocator returns the allocator of reserved memories, counted against budget (nil: no
+// bound); a memory whose address space cannot be reserved lives on the Go heap instead.
+func guardedAllocator(budget *MemoryBudget) experimental.MemoryAllocator {
 	return experimental.MemoryAllocatorFunc(func(capacity, max uint64) experimental.LinearMemory {
 		region, err := syscall.Mmap(-1, 0, int(max), syscall.PROT_NONE,
 			syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS|syscall.MAP_NORESERVE)
 		if err != nil {
-			return &heapMemory{}
+			return &heapMemory{budget: budget}
 		}
-		return &reservedMemory{region: region}
+		return &reservedMemory{region: region, budget: budget}
 	})
 }
 
@@ -39,8 +40,14 @@ func (m *reservedMemory) Reallocate(size uint64) []byte {
 		return nil
 	}
 	if size > m.committed {
+		if m.committed == 0 {
+			m.budget.force(size)
+		} else if !m.budget.reserve(size - m.committed) {
+			return nil
+		}
 		// Whole pages only; wasm sizes are multiples of 64 KiB, so always page-aligned.
 		if err := syscall.Mprotect(m.region[m.committed:size], syscall.PROT_READ|syscall.PROT_WRITE); err != nil {
+			m.budget.release(size - m.committed)
 			return nil
 		}
 		// Fault the new pages in with one call rather than one fault per page as the guest first
@@ -58,6 +65,7 @@ func (m *reservedMemory) Reallocate(size uint64) []byte {
 func (m *reservedMemory) Free() {
 	if m.region != nil {
 		syscall.Munmap(m.region)
+		m.budget.release(m.committed)
 		m.region, m.committed = nil, 0
 	}
 }

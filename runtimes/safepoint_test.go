@@ -109,3 +109,40 @@ func TestReservedImportIsRefused(t *testing.T) {
 		t.Fatalf("err = %v, want ErrABI", err)
 	}
 }
+
+// TestMemoryBudget: instances sharing a budget cannot commit more than it together; a guest growing
+// past it sees memory.grow fail, a new instance finds no room, and what an instance held comes back
+// when it closes.
+func TestMemoryBudget(t *testing.T) {
+	ctx := context.Background()
+	budget := runtimes.NewMemoryBudget(64 << 20)
+	e, err := runtimes.NewEngine(ctx, runtimes.Config{CacheDir: testfix.CompileCacheDir(), Memory: budget, MemoryLimitMB: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(ctx) })
+	grow := compile(t, e, testfix.WAT(t, "internal/app/testdata/hostile/grow.wat"))
+	inst, err := grow.Instantiate(ctx, runtimes.InstanceConfig{FunctionName: "grow"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// grow.wat grows a page at a time until memory.grow fails, then traps.
+	if _, err := inst.Invoke(ctx, runtimes.Meta{RequestID: "r"}, []byte("{}")); !errors.Is(err, runtimes.ErrTrap) {
+		t.Fatalf("err = %v, want a trap once memory.grow fails", err)
+	}
+	if used := budget.Used(); used != 64<<20 {
+		t.Fatalf("%d MiB committed, want the whole budget of 64", used>>20)
+	}
+	if _, err := grow.Instantiate(ctx, runtimes.InstanceConfig{FunctionName: "grow"}); !errors.Is(err, runtimes.ErrMemoryBudget) {
+		t.Fatalf("a new instance with the budget spent: %v, want ErrMemoryBudget", err)
+	}
+	inst.Close(ctx)
+	if used := budget.Used(); used != 0 {
+		t.Fatalf("%d bytes still committed after the instance closed", used)
+	}
+	again, err := grow.Instantiate(ctx, runtimes.InstanceConfig{FunctionName: "grow"})
+	if err != nil {
+		t.Fatalf("a new instance once memory came back: %v", err)
+	}
+	again.Close(ctx)
+}

@@ -414,6 +414,9 @@ func (s *Scheduler) Run(ctx context.Context, b InvocationSource, id string) erro
 		defer close(reaped)
 		s.reapLoop(ctx)
 	}()
+	if s.cfg.Slots != nil {
+		go s.cfg.Slots.Beat(ctx)
+	}
 	<-ctx.Done()
 	<-reaped
 	// Stop taking invocations; every one already received is started, then all of them finish and
@@ -497,6 +500,12 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 			sb, err = p.get(ctx)
 		}
 	}
+	if errors.Is(err, runtimes.ErrMemoryBudget) {
+		// Out of capacity, not broken: it did not run.
+		p.shed()
+		s.log.Warn("invocation shed: no memory left in the worker for another instance", "function", inv.Function, "request_id", inv.RequestID, "err", err)
+		return nil, fmt.Errorf("starting instance: %w", bus.ErrOverloaded)
+	}
 	if err != nil {
 		s.log.Error("starting instance", "function", inv.Function, "request_id", inv.RequestID, "err", err)
 		return nil, fmt.Errorf("starting instance: %w", bus.ErrFunctionError)
@@ -551,6 +560,8 @@ func (s *Scheduler) outcome(inv bus.Invocation, out []byte, err error) ([]byte, 
 			return nil, bus.ErrResponseTooLarge
 		case errors.Is(err, runtimes.ErrTimeout):
 			return nil, bus.ErrFunctionTimeout
+		case errors.Is(err, runtimes.ErrMemoryBudget):
+			return nil, bus.ErrOverloaded
 		case errors.Is(err, runtimes.ErrFunction), errors.Is(err, runtimes.ErrTrap), errors.Is(err, runtimes.ErrCallDepth):
 			return nil, bus.ErrFunctionError
 		}

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -57,13 +58,54 @@ const (
 	MaxSlotRequestID = slotSize - 9
 )
 
+// Last comes the beat: the time (Unix milliseconds) the worker's Go runtime last ran its beating
+// goroutine, every BeatInterval. A worker whose invocation overran its deadline but whose beat is
+// fresh is busy, not frozen.
+const (
+	beatSize = slotSize
+	// BeatInterval is how often a worker writes its beat.
+	BeatInterval = 50 * time.Millisecond
+)
+
 // SlotsFileSize is the size of a slot file for n slots and the ring.
 func SlotsFileSize(n int) int64 {
-	return int64(n+RingEntries)*slotSize + AnswerEntries*answerSize
+	return int64(n+RingEntries)*slotSize + AnswerEntries*answerSize + beatSize
 }
 
 // slotsIn tells how many slots a file of size bytes holds.
-func slotsIn(size int) int { return (size-AnswerEntries*answerSize)/slotSize - RingEntries }
+func slotsIn(size int) int {
+	return (size-AnswerEntries*answerSize-beatSize)/slotSize - RingEntries
+}
+
+// beat is the beat's word in a mapped slot file.
+func beat(mem []byte) *atomic.Int64 {
+	return (*atomic.Int64)(unsafe.Pointer(&mem[len(mem)-beatSize]))
+}
+
+// Beat writes the beat every BeatInterval until ctx ends.
+func (s *Slots) Beat(ctx context.Context) {
+	t := time.NewTicker(BeatInterval)
+	defer t.Stop()
+	for {
+		beat(s.mem).Store(time.Now().UnixMilli())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Beat returns when the worker last wrote its beat (zero before the first).
+func (r *SlotReader) Beat() time.Time {
+	if len(r.mem) < beatSize {
+		return time.Time{}
+	}
+	if ms := beat(r.mem).Load(); ms != 0 {
+		return time.UnixMilli(ms)
+	}
+	return time.Time{}
+}
 
 // CreateSlotsFile creates (or clears) the slot file of a worker with room for n invocations.
 func CreateSlotsFile(path string, n int) error {

@@ -23,6 +23,7 @@ var layers = map[string]int{
 	"runtimes/sdk":        2,
 	"connections":         2,
 	"functions":           1,
+	"runtimes/meter":      1,
 	"internal/bus":        1,
 	"internal/apistore":   1,
 	"internal/apikeys":    1,

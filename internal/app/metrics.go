@@ -28,9 +28,9 @@ type workerMetrics struct {
 	latest map[string]map[string]bus.FunctionStats // worker → function → stats
 
 	invocations, coldStarts, errors, shed, instances, warmShare *prometheus.Desc
-	restarts                                              func() int
-	ready                                                 func() int
-	restartsDesc, readyDesc                               *prometheus.Desc
+	restarts                                                    func() int
+	ready                                                       func() int
+	restartsDesc, readyDesc                                     *prometheus.Desc
 }
 
 func newWorkerMetrics(restarts, ready func() int) *workerMetrics {

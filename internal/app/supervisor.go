@@ -327,9 +327,11 @@ func (s *supervisor) takeStandby(id string) *process {
 	}
 }
 
-// watch kills the worker when an invocation overruns its deadline by more than the grace: its guest may
-// be spinning in code that cannot be interrupted, freezing the whole worker. It returns the request ids
-// of the overdue invocations.
+// watch kills the worker when an invocation overruns its deadline by more than the grace and the
+// worker is frozen (its beat is older than frozenAfter), or overruns it by more than lastResort
+// whatever the beat says. Guests stop themselves at their deadline, at a safepoint; an invocation
+// late with a fresh beat is in a busy worker, whose answer is coming. What this catches is a worker
+// stalled where no safepoint reaches. It returns the request ids of the overdue invocations.
 func (s *supervisor) watch(id string, p *os.Process, slots *scheduler.SlotReader, exited <-chan struct{}) []string {
 	tick := time.NewTicker(watchInterval)
 	defer tick.Stop()
@@ -339,13 +341,16 @@ func (s *supervisor) watch(id string, p *os.Process, slots *scheduler.SlotReader
 			return nil
 		case now := <-tick.C:
 			var overdue []string
+			kill := false
+			frozen := now.Sub(slots.Beat()) > frozenAfter
 			for _, r := range slots.Running() {
 				if now.After(r.Deadline.Add(s.overrunGrace)) {
 					overdue = append(overdue, r.RequestID)
+					kill = kill || frozen || now.After(r.Deadline.Add(lastResort))
 				}
 			}
-			if len(overdue) > 0 {
-				s.log.Warn("killing worker: invocation overran its timeout", "worker", id, "request_ids", overdue)
+			if kill {
+				s.log.Warn("killing worker: invocation overran its timeout", "worker", id, "request_ids", overdue, "frozen", frozen)
 				p.Kill()
 				return overdue
 			}
@@ -355,6 +360,14 @@ func (s *supervisor) watch(id string, p *os.Process, slots *scheduler.SlotReader
 
 // watchInterval is how often the watchdog reads the slot tables.
 const watchInterval = 25 * time.Millisecond
+
+// frozenAfter is how old a worker's beat (written every scheduler.BeatInterval) may grow before the
+// worker counts as frozen; lastResort is how long past its deadline an invocation may run in a
+// worker that still beats.
+const (
+	frozenAfter = 1 * time.Second
+	lastResort  = 5 * time.Second
+)
 
 // processes returns the running workers' process ids by worker id.
 func (s *supervisor) processes() map[string]int {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -52,6 +53,15 @@ const (
 	awsLambdaGoVersion = "v1.55.1"
 )
 
+// defaultWorkerMemoryMB shares half of physical bytes among workers, at least 1 GiB each (2 GiB each
+// when the machine's memory is unknown).
+func defaultWorkerMemoryMB(physical int64, workers int) int {
+	if physical <= 0 {
+		return 2048
+	}
+	return max(1024, int(physical/2/int64(workers)>>20))
+}
+
 // Options configure a node started by [Start]: the flags of `gatehouse up`.
 type Options struct {
 	StackFile string
@@ -59,6 +69,10 @@ type Options struct {
 	AdminAddr string
 	DataDir   string
 	Workers   int
+	// WorkerMemoryMB bounds the guest memory each worker commits (the linear memories of all its
+	// instances): past it, new instances are refused (503) and memory.grow fails. Default: half the
+	// machine's memory shared among the workers, at least 1 GiB each (--worker-memory).
+	WorkerMemoryMB int
 	// Standby keeps one more worker process loaded and following the registry, taking no traffic, to
 	// replace a worker that exits at once (`up` keeps one unless --standby=false).
 	Standby bool
@@ -141,6 +155,9 @@ func (o *Options) defaults() {
 	}
 	if o.Workers <= 0 {
 		o.Workers = DefaultWorkers
+	}
+	if o.WorkerMemoryMB <= 0 {
+		o.WorkerMemoryMB = defaultWorkerMemoryMB(physicalMemory(), o.Workers)
 	}
 	if o.Stdout == nil {
 		o.Stdout = io.Discard
@@ -255,7 +272,8 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	n.sup = &supervisor{
 		command: opts.WorkerCommand,
 		args: func(id, slots string) []string {
-			args := []string{"worker", "--id", id, "--stack", stack.Name, "--data", dataDir}
+			args := []string{"worker", "--id", id, "--stack", stack.Name, "--data", dataDir,
+				"--memory", strconv.Itoa(opts.WorkerMemoryMB)}
 			if slots != "" {
 				args = append(args, "--slots", slots)
 			}

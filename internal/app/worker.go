@@ -39,6 +39,8 @@ type workerOptions struct {
 	stack   string
 	dataDir string
 	slots   string
+	// memoryMB bounds the guest memory the worker commits; 0 means no bound.
+	memoryMB int
 	// standby makes the worker load everything and then wait, without taking invocations, until it
 	// reads the id of the worker it replaces on standard input (see supervisor.standby).
 	standby bool
@@ -114,7 +116,11 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 		defer slots.Close()
 		cfg.Slots = slots
 	}
-	sched, err := scheduler.New(cfg, runtimes.Config{CacheDir: filepath.Join(opts.dataDir, "compile")})
+	rc := runtimes.Config{CacheDir: filepath.Join(opts.dataDir, "compile")}
+	if opts.memoryMB > 0 {
+		rc.Memory = runtimes.NewMemoryBudget(int64(opts.memoryMB) << 20)
+	}
+	sched, err := scheduler.New(cfg, rc)
 	if err != nil {
 		return err
 	}

@@ -36,7 +36,8 @@ type Config struct {
 	ImportModule, ImportName string
 	// Fuel is the counter's value when an instance starts.
 	Fuel int32
-	// MaxDepth bounds how deep calls may nest.
+	// MaxDepth bounds how deep calls may nest, counting a call to a function with n parameters and
+	// locals as 1+n/16 calls: what bounds is the size of the call stack.
 	MaxDepth int32
 	// BulkShift sets what memory.copy and memory.fill cost: one unit of fuel per 1<<BulkShift bytes.
 	BulkShift uint8
@@ -596,11 +597,15 @@ func (rw *rewriter) function(r *reader, t funcType, out []byte) ([]byte, error) 
 	scratch := locals
 	out = append(out, 0x01, valI32)
 
-	// Depth: decrement, and call the host when it reaches zero.
-	out = rw.appendCountdown(out, rw.depth, scratch, nil)
+	// Depth: count down by the frame's weight, and call the host when it is spent.
+	weight := int32(min(1+locals/16, math.MaxInt32/2))
+	out = rw.appendCountdown(out, rw.depth, scratch, func(out []byte) []byte {
+		out = append(out, opI32Const)
+		return appendS32(out, weight)
+	})
 	out = append(out, opLocalGet)
 	out = appendU32(out, scratch)
-	out = append(out, opI32Eqz, opIf, blockNil, opI32Const, ReasonDepth, opCall)
+	out = append(out, opI32Const, 0, opI32LtS, opIf, blockNil, opI32Const, ReasonDepth, opCall)
 	out = appendU32(out, rw.nImports)
 	out = append(out, opDrop, opEnd)
 	out = rw.appendFuelCheck(out, scratch, nil)
@@ -634,7 +639,9 @@ func (rw *rewriter) function(r *reader, t funcType, out []byte) ([]byte, error) 
 				out = append(out, r.b[run:start]...)
 				out = append(out, opEnd, opGlobalGet)
 				out = appendU32(out, rw.depth)
-				out = append(out, opI32Const, 1, opI32Add, opGlobalSet)
+				out = append(out, opI32Const)
+				out = appendS32(out, weight)
+				out = append(out, opI32Add, opGlobalSet)
 				out = appendU32(out, rw.depth)
 				out = append(out, opEnd)
 				if !r.done() {
