@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -165,14 +166,32 @@ func (e *FunctionError) Error() string {
 func (e *FunctionError) Unwrap() error { return ErrFunction }
 
 // crashed wraps the error of a guest that did not return: stopped at its deadline, past its call
-// depth, or trapped.
+// depth, or trapped. Its text keeps the first frames of the guest's stack trace.
 func crashed(err error) error {
+	err = shortTrace{err}
 	switch {
 	case errors.Is(err, ErrTimeout), errors.Is(err, ErrCallDepth):
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrTrap, err)
 }
+
+// shortTrace shows an error with at most traceLines lines.
+type shortTrace struct{ err error }
+
+const traceLines = 8
+
+func (s shortTrace) Error() string {
+	msg := s.err.Error()
+	lines := strings.SplitN(msg, "\n", traceLines+1)
+	if len(lines) <= traceLines {
+		return msg
+	}
+	more := strings.Count(lines[traceLines], "\n") + 1
+	return strings.Join(lines[:traceLines], "\n") + fmt.Sprintf("\n\t… %d more frames", more)
+}
+
+func (s shortTrace) Unwrap() error { return s.err }
 
 // Invoke runs the function on event and returns its response. The guest is stopped at its next
 // safepoint once ctx ends. A returned error wraps ErrFunction (the function reported an error),

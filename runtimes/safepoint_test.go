@@ -77,7 +77,7 @@ func TestSleepGivesTheTurnUp(t *testing.T) {
 	ns := func(d time.Duration) []byte { return binary.LittleEndian.AppendUint64(nil, uint64(d)) }
 	turn := &countingTurn{}
 	out, err := inst.Invoke(context.Background(), runtimes.Meta{RequestID: "r", Turn: turn}, ns(20*time.Millisecond))
-	if err != nil || string(out) != "slept" {
+	if err != nil || string(out) != `{"statusCode":200,"body":"slept"}` {
 		t.Fatalf("got %q, %v", out, err)
 	}
 	if turn.releases.Load() != 1 || turn.acquires.Load() != 1 {

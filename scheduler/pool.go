@@ -186,7 +186,15 @@ func (p *pool) take(ctx context.Context, h handoff) (sandbox, error) {
 // start starts an instance for an invocation that holds one of the pool's starting places (counted
 // in p.starting), and gives the place up after.
 func (p *pool) start(ctx context.Context) (sandbox, error) {
-	sb, err := p.instantiate(ctx)
+	var sb sandbox
+	var err error
+	// Starting an instance runs guest code (its initialisation): it takes the invocation's turn.
+	if tk, _ := ctx.Value(turnKey{}).(*turn); tk != nil {
+		err = tk.Acquire(ctx)
+	}
+	if err == nil {
+		sb, err = p.instantiate(ctx)
+	}
 	if err != nil {
 		p.mu.Lock()
 		p.busy--

@@ -301,7 +301,7 @@ func (s *Scheduler) load(ctx context.Context, f Function) (*pool, error) {
 	}
 	var host runtimes.Host
 	if s.cfg.Host != nil {
-		host = turnYieldingHost{Host: s.cfg.Host}
+		host = turnYieldingHost{Host: s.cfg.Host, log: s.log}
 	}
 	return newPool(f, m, s.log, s.cfg.LogSink, host), nil
 }
@@ -479,17 +479,17 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 	}
 	tk := &turn{admit: s.admitted, run: s.turns, function: inv.Function}
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueueTimeout)
-	err = s.admitted.acquire(qctx, inv.Function)
+	err = s.admitted.acquire(qctx, inv.Function, false)
 	cancel()
 	if err != nil {
 		return nil, s.shed(p, inv, ctx, err)
 	}
 	tk.admitted = true
 	defer tk.Release()
-	if err := tk.Acquire(ctx); err != nil {
-		return nil, fmt.Errorf("waiting to run: %w", bus.ErrFunctionTimeout)
-	}
-	sb, err := p.get(ctx)
+	// Waiting for an instance holds no turn; starting one takes one (see pool.start).
+	gctx, cancelGet := context.WithTimeout(context.WithValue(ctx, turnKey{}, tk), InitTimeout)
+	defer cancelGet()
+	sb, err := p.get(gctx)
 	deadline := time.Now().Add(p.fn.Timeout)
 	if s.cfg.Slots != nil {
 		s.cfg.Slots.extend(slot, deadline)
@@ -497,8 +497,15 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 	for attempt := 0; errors.Is(err, errPoolClosed) && attempt < 3; attempt++ {
 		// The version was retired and closed just now: load it again.
 		if p, err = s.poolFor(ctx, inv); err == nil {
-			sb, err = p.get(ctx)
+			sb, err = p.get(gctx)
 		}
+	}
+	if err != nil && ctx.Err() == nil && gctx.Err() != nil {
+		// No instance came within InitTimeout: the worker is out of capacity; the invocation did
+		// not run.
+		p.shed()
+		s.log.Warn("invocation shed: no instance in time", "function", inv.Function, "request_id", inv.RequestID)
+		return nil, fmt.Errorf("waited %s for an instance: %w", InitTimeout, bus.ErrOverloaded)
 	}
 	if errors.Is(err, runtimes.ErrMemoryBudget) {
 		// Out of capacity, not broken: it did not run.
@@ -509,6 +516,10 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 	if err != nil {
 		s.log.Error("starting instance", "function", inv.Function, "request_id", inv.RequestID, "err", err)
 		return nil, fmt.Errorf("starting instance: %w", bus.ErrFunctionError)
+	}
+	if err := tk.Acquire(ctx); err != nil {
+		p.put(ctx, sb, false)
+		return nil, fmt.Errorf("waiting to run: %w", bus.ErrFunctionTimeout)
 	}
 	sb.logs.begin(inv.RequestID)
 	if s.cfg.Slots != nil {

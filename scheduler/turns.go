@@ -3,6 +3,8 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +21,12 @@ type turns struct {
 	free   int
 	queues map[string]*turnQueue // functions with waiters
 	order  []*turnQueue          // the next turn goes to order[0]'s first waiter
+	// resuming are waiters that held a place before and gave it up for a while (a host call, a
+	// sleep): they are served every other time while new ones wait too, so work already begun is not
+	// held up by work not yet begun, nor the other way round.
+	resuming []*turnWaiter
+	// resumed tells whether the last place went to a resuming waiter.
+	resumed bool
 	// waiting counts the waiters; read without the lock at every safepoint.
 	waiting atomic.Int64
 }
@@ -37,22 +45,28 @@ func newTurns(n int) *turns {
 	return &turns{free: n, queues: map[string]*turnQueue{}}
 }
 
-// acquire waits for a turn for an invocation of function, until ctx ends.
-func (t *turns) acquire(ctx context.Context, function string) error {
+// acquire waits for a place for an invocation of function, until ctx ends. A resuming invocation
+// (one that gave its place up for a while) is served before the others.
+func (t *turns) acquire(ctx context.Context, function string, resume bool) error {
 	t.mu.Lock()
-	if t.free > 0 && len(t.order) == 0 {
+	if t.free > 0 && len(t.order) == 0 && len(t.resuming) == 0 {
 		t.free--
 		t.mu.Unlock()
 		return nil
 	}
 	w := &turnWaiter{granted: make(chan struct{})}
-	q := t.queues[function]
-	if q == nil {
-		q = &turnQueue{function: function}
-		t.queues[function] = q
-		t.order = append(t.order, q)
+	var q *turnQueue
+	if resume {
+		t.resuming = append(t.resuming, w)
+	} else {
+		q = t.queues[function]
+		if q == nil {
+			q = &turnQueue{function: function}
+			t.queues[function] = q
+			t.order = append(t.order, q)
+		}
+		q.waiters = append(q.waiters, w)
 	}
-	q.waiters = append(q.waiters, w)
 	t.waiting.Add(1)
 	t.mu.Unlock()
 	select {
@@ -67,14 +81,13 @@ func (t *turns) acquire(ctx context.Context, function string) error {
 		t.releaseLocked()
 		return context.Cause(ctx)
 	}
-	over := t.overShareLocked(q)
-	for i, other := range q.waiters {
-		if other == w {
-			q.waiters = append(q.waiters[:i], q.waiters[i+1:]...)
-			break
-		}
-	}
 	t.waiting.Add(-1)
+	if resume {
+		t.resuming = removeWaiter(t.resuming, w)
+		return context.Cause(ctx)
+	}
+	over := t.overShareLocked(q)
+	q.waiters = removeWaiter(q.waiters, w)
 	if len(q.waiters) == 0 {
 		t.dropQueue(q)
 	}
@@ -95,7 +108,26 @@ func (t *turns) release() {
 	t.mu.Unlock()
 }
 
+func removeWaiter(ws []*turnWaiter, w *turnWaiter) []*turnWaiter {
+	for i, other := range ws {
+		if other == w {
+			return append(ws[:i], ws[i+1:]...)
+		}
+	}
+	return ws
+}
+
 func (t *turns) releaseLocked() {
+	if len(t.resuming) > 0 && (len(t.order) == 0 || !t.resumed) {
+		w := t.resuming[0]
+		t.resuming = t.resuming[1:]
+		t.waiting.Add(-1)
+		t.resumed = true
+		w.done = true
+		close(w.granted)
+		return
+	}
+	t.resumed = false
 	if len(t.order) == 0 {
 		t.free++
 		return
@@ -161,7 +193,7 @@ func (tk *turn) Yield(ctx context.Context) error {
 	}
 	tk.held = false
 	tk.run.release()
-	if err := tk.run.acquire(ctx, tk.function); err != nil {
+	if err := tk.run.acquire(ctx, tk.function, false); err != nil {
 		return err
 	}
 	tk.held = true
@@ -180,16 +212,17 @@ func (tk *turn) Release() {
 	}
 }
 
-// Acquire takes an admission and a turn again, until ctx ends.
+// Acquire takes an admission and a turn again, until ctx ends. The admission is given before new
+// invocations': this one has begun.
 func (tk *turn) Acquire(ctx context.Context) error {
 	if !tk.admitted {
-		if err := tk.admit.acquire(ctx, tk.function); err != nil {
+		if err := tk.admit.acquire(ctx, tk.function, true); err != nil {
 			return err
 		}
 		tk.admitted = true
 	}
 	if !tk.held {
-		if err := tk.run.acquire(ctx, tk.function); err != nil {
+		if err := tk.run.acquire(ctx, tk.function, false); err != nil {
 			return err
 		}
 		tk.held = true
@@ -203,60 +236,76 @@ type turnKey struct{}
 // store), and takes a turn again before the guest goes on.
 type turnYieldingHost struct {
 	runtimes.Host
+	log *slog.Logger
 }
 
-// during runs a host call without the turn of the invocation in ctx.
-func during[T any](ctx context.Context, call func() (T, error)) (T, error) {
+// during runs a host call without the turn of the invocation in ctx. A call that failed for a
+// reason of Gatehouse's (not a missing key, a gone connection or the like) is logged: the guest
+// only learns that it failed.
+func during[T any](t turnYieldingHost, ctx context.Context, op string, call func() (T, error)) (T, error) {
 	tk, _ := ctx.Value(turnKey{}).(*turn)
-	if tk == nil {
-		return call()
+	if tk != nil {
+		tk.Release()
 	}
-	tk.Release()
 	v, err := call()
-	if aerr := tk.Acquire(ctx); aerr != nil && err == nil {
-		var zero T
-		return zero, aerr
+	if tk != nil {
+		if aerr := tk.Acquire(ctx); aerr != nil && err == nil {
+			err = fmt.Errorf("taking a turn again after the call: %w", aerr)
+		}
+	}
+	if err != nil && !hostSentinel(err) {
+		t.log.Warn("host call failed", "op", op, "err", err)
 	}
 	return v, err
 }
 
+// hostSentinel reports whether err is one a Host reports to the guest as a status of its own.
+func hostSentinel(err error) bool {
+	for _, s := range []error{runtimes.ErrHostNotFound, runtimes.ErrHostTooLarge, runtimes.ErrHostLimit, runtimes.ErrHostInvalid, runtimes.ErrHostExists} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
 func (t turnYieldingHost) PostToConnection(ctx context.Context, id string, data []byte) error {
-	_, err := during(ctx, func() (struct{}, error) { return struct{}{}, t.Host.PostToConnection(ctx, id, data) })
+	_, err := during(t, ctx, "PostToConnection", func() (struct{}, error) { return struct{}{}, t.Host.PostToConnection(ctx, id, data) })
 	return err
 }
 
 func (t turnYieldingHost) GetConnection(ctx context.Context, id string) ([]byte, error) {
-	return during(ctx, func() ([]byte, error) { return t.Host.GetConnection(ctx, id) })
+	return during(t, ctx, "GetConnection", func() ([]byte, error) { return t.Host.GetConnection(ctx, id) })
 }
 
 func (t turnYieldingHost) DeleteConnection(ctx context.Context, id string) error {
-	_, err := during(ctx, func() (struct{}, error) { return struct{}{}, t.Host.DeleteConnection(ctx, id) })
+	_, err := during(t, ctx, "DeleteConnection", func() (struct{}, error) { return struct{}{}, t.Host.DeleteConnection(ctx, id) })
 	return err
 }
 
 func (t turnYieldingHost) Broadcast(ctx context.Context, ids []string, data []byte) ([]string, error) {
-	return during(ctx, func() ([]string, error) { return t.Host.Broadcast(ctx, ids, data) })
+	return during(t, ctx, "Broadcast", func() ([]string, error) { return t.Host.Broadcast(ctx, ids, data) })
 }
 
 func (t turnYieldingHost) KVGet(ctx context.Context, key string) ([]byte, error) {
-	return during(ctx, func() ([]byte, error) { return t.Host.KVGet(ctx, key) })
+	return during(t, ctx, "KVGet", func() ([]byte, error) { return t.Host.KVGet(ctx, key) })
 }
 
 func (t turnYieldingHost) KVPut(ctx context.Context, key string, value []byte) error {
-	_, err := during(ctx, func() (struct{}, error) { return struct{}{}, t.Host.KVPut(ctx, key, value) })
+	_, err := during(t, ctx, "KVPut", func() (struct{}, error) { return struct{}{}, t.Host.KVPut(ctx, key, value) })
 	return err
 }
 
 func (t turnYieldingHost) KVCreate(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	_, err := during(ctx, func() (struct{}, error) { return struct{}{}, t.Host.KVCreate(ctx, key, value, ttl) })
+	_, err := during(t, ctx, "KVCreate", func() (struct{}, error) { return struct{}{}, t.Host.KVCreate(ctx, key, value, ttl) })
 	return err
 }
 
 func (t turnYieldingHost) KVDelete(ctx context.Context, key string) error {
-	_, err := during(ctx, func() (struct{}, error) { return struct{}{}, t.Host.KVDelete(ctx, key) })
+	_, err := during(t, ctx, "KVDelete", func() (struct{}, error) { return struct{}{}, t.Host.KVDelete(ctx, key) })
 	return err
 }
 
 func (t turnYieldingHost) KVList(ctx context.Context, prefix string) ([]string, error) {
-	return during(ctx, func() ([]string, error) { return t.Host.KVList(ctx, prefix) })
+	return during(t, ctx, "KVList", func() ([]string, error) { return t.Host.KVList(ctx, prefix) })
 }

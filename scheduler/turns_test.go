@@ -80,14 +80,14 @@ func TestHostCallGivesUpTheTurn(t *testing.T) {
 func TestTurnsRoundRobin(t *testing.T) {
 	tu := newTurns(1)
 	ctx := context.Background()
-	if err := tu.acquire(ctx, "x"); err != nil {
+	if err := tu.acquire(ctx, "x", false); err != nil {
 		t.Fatal(err)
 	}
 	order := make(chan string, 8)
 	arrive := func(name, function string) {
 		queued := tu.waiting.Load()
 		go func() {
-			if err := tu.acquire(ctx, function); err != nil {
+			if err := tu.acquire(ctx, function, false); err != nil {
 				order <- "error: " + err.Error()
 				return
 			}
@@ -119,12 +119,12 @@ func TestTurnsRoundRobin(t *testing.T) {
 func TestTurnsShareAndGiveUp(t *testing.T) {
 	tu := newTurns(1)
 	ctx := context.Background()
-	if err := tu.acquire(ctx, "x"); err != nil {
+	if err := tu.acquire(ctx, "x", false); err != nil {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	if err := tu.acquire(short, "alone"); err == nil || errors.Is(err, errOverShare) {
+	if err := tu.acquire(short, "alone", false); err == nil || errors.Is(err, errOverShare) {
 		t.Fatalf("a lone waiter giving up: %v, want its context's error", err)
 	}
 	if tu.contended() || len(tu.order) != 0 {
@@ -132,15 +132,15 @@ func TestTurnsShareAndGiveUp(t *testing.T) {
 	}
 	done := make(chan error, 3)
 	for range 2 {
-		go func() { done <- tu.acquire(ctx, "busy") }()
+		go func() { done <- tu.acquire(ctx, "busy", false) }()
 	}
-	go func() { done <- tu.acquire(ctx, "other") }()
+	go func() { done <- tu.acquire(ctx, "other", false) }()
 	for tu.waiting.Load() < 3 {
 		time.Sleep(time.Millisecond)
 	}
 	short2, cancel2 := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel2()
-	if err := tu.acquire(short2, "busy"); !errors.Is(err, errOverShare) {
+	if err := tu.acquire(short2, "busy", false); !errors.Is(err, errOverShare) {
 		t.Fatalf("the busiest function's waiter: %v, want errOverShare", err)
 	}
 	for range 3 {

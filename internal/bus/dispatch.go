@@ -47,9 +47,21 @@ type DispatchConfig struct {
 	// OverrunGrace is how long past its function's timeout an invocation may go unanswered before its
 	// worker is taken for frozen; default 250ms.
 	OverrunGrace time.Duration
+	// FullWait is how long an invocation waits while every worker is full before failing with
+	// ErrOverloaded; default 2s.
+	FullWait time.Duration
+	// ShareWait is how long an invocation whose function holds its share of every worker with room
+	// (FunctionShare of its slots) waits for one of its own calls to end before failing with
+	// ErrThrottled; default 1s.
+	ShareWait time.Duration
 	// Logger receives dispatcher events; default discards.
 	Logger *slog.Logger
 }
+
+// FunctionShare is the part of a worker's slots one function may hold while other functions run on
+// the worker or wait for one: the rest stay free for them, so a flood of one function never keeps
+// another from reaching a worker. A function alone may fill every slot.
+const FunctionShare = 0.75
 
 // Dispatcher sends invocations to workers it knows are alive, not frozen and not full, and never loses
 // one: when a worker dies, the invocation that overran its timeout fails at once, and the others on
@@ -72,6 +84,9 @@ type Dispatcher struct {
 	rr      int
 	changed chan struct{} // closed (and replaced) whenever capacity may have become available
 
+	// waiting counts the invocations waiting for a worker, by function.
+	waiting map[string]int
+
 	slotsMu sync.Mutex
 	fnSlots map[string]chan struct{} // by function name; a channel's capacity is the limit
 }
@@ -82,6 +97,8 @@ type workerState struct {
 	lastSeen     time.Time
 	leaving      bool
 	calls        map[*call]struct{}
+	// functions counts calls by function.
+	functions map[string]int
 	// overdue is set by the watch loop while one of calls has overrun its timeout: the worker may be
 	// frozen. Checked on every dispatch, it is kept by the clock rather than found by a scan of calls.
 	overdue bool
@@ -125,6 +142,12 @@ func (c *Client) NewDispatcher(cfg DispatchConfig) (*Dispatcher, error) {
 	if cfg.OverrunGrace <= 0 {
 		cfg.OverrunGrace = 250 * time.Millisecond
 	}
+	if cfg.FullWait <= 0 {
+		cfg.FullWait = 2 * time.Second
+	}
+	if cfg.ShareWait <= 0 {
+		cfg.ShareWait = time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -135,6 +158,7 @@ func (c *Client) NewDispatcher(cfg DispatchConfig) (*Dispatcher, error) {
 		workers: map[string]*workerState{},
 		calls:   map[string]*call{},
 		changed: make(chan struct{}),
+		waiting: map[string]int{},
 		fnSlots: map[string]chan struct{}{},
 	}
 	for subject, handler := range map[string]nats.MsgHandler{
@@ -278,9 +302,23 @@ func (d *Dispatcher) abandon(c *call, release func()) {
 func (d *Dispatcher) send(ctx context.Context, inv Invocation) (*call, error) {
 	noWorkers := time.NewTimer(d.cfg.NoWorkerWait)
 	defer noWorkers.Stop()
+	// since is when the invocation began to wait for room on a worker.
+	var since time.Time
+	counted := false
+	defer func() {
+		if counted {
+			d.mu.Lock()
+			d.unwait(inv.Function)
+			d.mu.Unlock()
+		}
+	}()
 	for {
 		d.mu.Lock()
-		w, anyAlive := d.pick()
+		w, anyAlive, overShare := d.pick(inv.Function)
+		if w == nil && !counted {
+			counted = true
+			d.waiting[inv.Function]++
+		}
 		if w != nil {
 			d.seq++
 			c := &call{
@@ -294,6 +332,7 @@ func (d *Dispatcher) send(ctx context.Context, inv Invocation) (*call, error) {
 				c.overdueAt = time.Now().Add(timeout + d.cfg.OverrunGrace)
 			}
 			w.calls[c] = struct{}{}
+			w.functions[c.function]++
 			d.calls[c.token] = c
 			d.mu.Unlock()
 			if err := d.publish(w.id, c.token, inv); err != nil {
@@ -304,21 +343,64 @@ func (d *Dispatcher) send(ctx context.Context, inv Invocation) (*call, error) {
 		}
 		changed := d.changed
 		d.mu.Unlock()
-		if anyAlive {
-			// Workers exist but all are full: wait for a reply (or a new worker) without a bound
-			// beyond the caller's deadline.
+		// How long this invocation may go on waiting, by why it waits.
+		var bound time.Duration
+		var boundErr error
+		switch {
+		case overShare:
+			// Room, but not for this function: its own calls must end first.
+			bound, boundErr = d.cfg.ShareWait, fmt.Errorf("%w: the function holds its share of every worker", ErrThrottled)
+		case anyAlive:
+			// Workers exist but all are full.
+			bound, boundErr = d.cfg.FullWait, fmt.Errorf("%w: every worker is full", ErrOverloaded)
+		}
+		if bound > 0 {
+			// Counted from the first wait for room: the reason may change back and forth while
+			// other functions' calls come and go.
+			if since.IsZero() {
+				since = time.Now()
+			}
+			if time.Since(since) >= bound {
+				return nil, boundErr
+			}
 			noWorkers.Reset(d.cfg.NoWorkerWait)
 		}
+		var wake *time.Timer
+		var woken <-chan time.Time
+		if bound > 0 {
+			wake = time.NewTimer(bound - time.Since(since))
+			woken = wake.C
+		}
+		var err error
 		select {
 		case <-changed:
+		case <-woken:
 		case <-noWorkers.C:
-			return nil, ErrNoWorkers
+			err = ErrNoWorkers
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			err = ctx.Err()
 		case <-d.stop:
-			return nil, ErrNoWorkers
+			err = ErrNoWorkers
+		}
+		if wake != nil {
+			wake.Stop()
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
+}
+
+// unwait counts an invocation of function that no longer waits. d.mu is held.
+func (d *Dispatcher) unwait(function string) {
+	if d.waiting[function]--; d.waiting[function] <= 0 {
+		delete(d.waiting, function)
+	}
+}
+
+// othersWaiting reports whether invocations of functions other than function wait. d.mu is held.
+func (d *Dispatcher) othersWaiting(function string) bool {
+	return len(d.waiting) > 1 || len(d.waiting) == 1 && d.waiting[function] == 0
 }
 
 func (d *Dispatcher) publish(worker, token string, inv Invocation) error {
@@ -358,18 +440,24 @@ func hasOverdue(w *workerState, now time.Time) bool {
 	return false
 }
 
-// pick returns a usable worker with room and the fewest invocations in flight (rotating among
-// equals), and whether any usable worker exists at all. d.mu is held.
-func (d *Dispatcher) pick() (best *workerState, anyAlive bool) {
+// pick returns a usable worker with room for a call of function and the fewest invocations in flight
+// (rotating among equals), whether any usable worker exists at all, and whether workers have room but
+// function already holds its share of each. d.mu is held.
+func (d *Dispatcher) pick(function string) (best *workerState, anyAlive, overShare bool) {
 	now := time.Now()
 	var ties []*workerState
+	others := d.othersWaiting(function)
 	for _, w := range d.workers {
 		if !d.usable(w, now) {
 			continue
 		}
 		anyAlive = true
+		mine := w.functions[function]
+		shared := others || len(w.functions) > 1 || len(w.functions) == 1 && mine == 0
 		switch {
 		case len(w.calls) >= w.capacity:
+		case shared && mine >= max(1, int(float64(w.capacity)*FunctionShare)):
+			overShare = true
 		case best == nil || len(w.calls) < len(best.calls):
 			best, ties = w, append(ties[:0], w)
 		case len(w.calls) == len(best.calls):
@@ -380,7 +468,7 @@ func (d *Dispatcher) pick() (best *workerState, anyAlive bool) {
 		d.rr++
 		best = ties[d.rr%len(ties)]
 	}
-	return best, anyAlive
+	return best, anyAlive, overShare && best == nil
 }
 
 // forget drops a call that will not be answered (or whose caller went away).
@@ -397,6 +485,9 @@ func (d *Dispatcher) finish(c *call) {
 	}
 	delete(d.calls, c.token)
 	delete(c.worker.calls, c)
+	if c.worker.functions[c.function]--; c.worker.functions[c.function] <= 0 {
+		delete(c.worker.functions, c.function)
+	}
 	if c.onFinish != nil {
 		c.onFinish()
 	}
@@ -441,7 +532,7 @@ func (d *Dispatcher) onHeartbeat(m *nats.Msg) {
 		ok = false
 	}
 	if !ok {
-		w = &workerState{id: hb.Worker, instance: hb.Instance, calls: map[*call]struct{}{}}
+		w = &workerState{id: hb.Worker, instance: hb.Instance, calls: map[*call]struct{}{}, functions: map[string]int{}}
 		d.workers[hb.Worker] = w
 	}
 	w.capacity = max(hb.Capacity, 1)
