@@ -40,7 +40,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"api", "route"}),
 		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_throttled_total",
-			Help: "Invocations refused because the function was at its maximum concurrency.",
+			Help: "Invocations refused with 429: the function was at its maxConcurrency, over its share of the workers, or in quarantine with its one place taken.",
 		}, []string{"function"}),
 		wsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gatehouse_websocket_connections",

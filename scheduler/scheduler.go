@@ -102,6 +102,13 @@ type Config struct {
 	// running: it fails with bus.ErrThrottled when its function holds more than its share of the
 	// waiting invocations, else with bus.ErrOverloaded. Default 1s.
 	QueueTimeout time.Duration
+	// QuarantineAfter overruns of its timeout within QuarantineWindow put a function in quarantine
+	// for QuarantineFor: it then runs one invocation at a time in the worker (the others wait for
+	// that place up to QueueTimeout, then fail with bus.ErrThrottled), and each new overrun keeps it
+	// there QuarantineFor longer. Defaults: 2, 1 minute, 5 minutes.
+	QuarantineAfter  int
+	QuarantineWindow time.Duration
+	QuarantineFor    time.Duration
 	// Logger receives scheduler events and function output; default discards.
 	Logger *slog.Logger
 	// LogSink, when set, receives every line of function output too.
@@ -140,6 +147,7 @@ type Scheduler struct {
 	// admitted holds the invocations admitted to run (Config.MaxActive), turns those running guest
 	// code (Config.Parallelism).
 	admitted, turns *turns
+	quarantine      *quarantine
 
 	loaded atomic.Uint64
 	worker atomic.Pointer[bus.Worker]
@@ -168,6 +176,15 @@ func New(cfg Config, rc runtimes.Config) (*Scheduler, error) {
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 30 * time.Second
 	}
+	if cfg.QuarantineAfter <= 0 {
+		cfg.QuarantineAfter = 2
+	}
+	if cfg.QuarantineWindow <= 0 {
+		cfg.QuarantineWindow = time.Minute
+	}
+	if cfg.QuarantineFor <= 0 {
+		cfg.QuarantineFor = 5 * time.Minute
+	}
 	if cfg.MaxActive <= 0 {
 		cfg.MaxActive = 8 * cfg.Parallelism
 	}
@@ -191,7 +208,8 @@ func New(cfg Config, rc runtimes.Config) (*Scheduler, error) {
 	}
 	return &Scheduler{cfg: cfg, runtime: rc, log: cfg.Logger,
 		engines: map[int]*runtimes.Engine{}, pools: map[string]*pool{}, byName: map[string]*pool{}, loading: map[string]*loadCall{},
-		sem: make(chan struct{}, cfg.MaxInFlight), work: make(chan func()), quit: make(chan struct{}), admitted: newTurns(cfg.MaxActive), turns: newTurns(cfg.Parallelism)}, nil
+		sem: make(chan struct{}, cfg.MaxInFlight), work: make(chan func()), quit: make(chan struct{}), admitted: newTurns(cfg.MaxActive), turns: newTurns(cfg.Parallelism),
+		quarantine: newQuarantine(cfg.QuarantineAfter, cfg.QuarantineWindow, cfg.QuarantineFor, cfg.Logger)}, nil
 }
 
 // checkFunction fills in f's defaults and checks its name.
@@ -479,6 +497,12 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 	}
 	tk := &turn{admit: s.admitted, run: s.turns, function: inv.Function}
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueueTimeout)
+	leave, ok := s.quarantine.enter(qctx, inv.Function, time.Now())
+	if !ok {
+		cancel()
+		return nil, s.shed(p, inv, ctx, errQuarantined)
+	}
+	defer leave()
 	err = s.admitted.acquire(qctx, inv.Function, false)
 	cancel()
 	if err != nil {
@@ -534,6 +558,9 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 	ictx, cancelInvoke := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	out, err := sb.inst.Invoke(context.WithValue(ictx, turnKey{}, tk), meta, inv.Payload)
 	cancelInvoke()
+	if errors.Is(err, runtimes.ErrTimeout) {
+		s.quarantine.overran(inv.Function, time.Now())
+	}
 	sb.logs.end()
 	p.put(ctx, sb, err != nil)
 	out, err = s.outcome(inv, out, err)
@@ -554,6 +581,10 @@ func (s *Scheduler) shed(p *pool, inv bus.Invocation, ctx context.Context, err e
 		return fmt.Errorf("waiting to run: %w", bus.ErrFunctionTimeout)
 	}
 	p.shed()
+	if errors.Is(err, errQuarantined) {
+		s.log.Warn("invocation shed: its function is in quarantine and its one place is taken", "function", inv.Function, "request_id", inv.RequestID)
+		return fmt.Errorf("waited %s to run: %w: %w", s.cfg.QueueTimeout, errQuarantined, bus.ErrThrottled)
+	}
 	if errors.Is(err, errOverShare) {
 		s.log.Warn("invocation shed: its function holds more than its share of the worker", "function", inv.Function, "request_id", inv.RequestID)
 		return fmt.Errorf("waited %s to run: %w", s.cfg.QueueTimeout, bus.ErrThrottled)
@@ -653,6 +684,7 @@ func (s *Scheduler) Stats() map[string]bus.FunctionStats {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make(map[string]bus.FunctionStats, len(s.pools))
+	now := time.Now()
 	for _, p := range s.pools {
 		st, sum := p.snapshot(), out[p.fn.Name]
 		sum.Invocations += st.Invocations
@@ -661,6 +693,7 @@ func (s *Scheduler) Stats() map[string]bus.FunctionStats {
 		sum.Idle += st.Idle
 		sum.Busy += st.Busy
 		sum.Shed += st.Shed
+		sum.Quarantined = s.quarantine.held(p.fn.Name, now)
 		out[p.fn.Name] = sum
 	}
 	return out

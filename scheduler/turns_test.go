@@ -202,3 +202,68 @@ func watModule(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// TestQuarantine: a function that overran its timeout twice runs one invocation at a time; a second
+// invocation meanwhile waits QueueTimeout for the one place and is throttled; other functions are not
+// held back; and the quarantine ends after QuarantineFor.
+func TestQuarantine(t *testing.T) {
+	s, err := New(Config{
+		Functions: []Function{
+			{Name: "spin", Wasm: watModule(t, "internal/app/testdata/hostile/spin.wat"), MemoryMB: 16, Timeout: 200 * time.Millisecond},
+			{Name: "hello", Wasm: wasm(t, "samples/hello"), MemoryMB: 128, Timeout: 10 * time.Second},
+		},
+		Parallelism:   2,
+		QueueTimeout:  100 * time.Millisecond,
+		QuarantineFor: 2 * time.Second,
+		Logger:        slog.New(slog.DiscardHandler),
+	}, runtimes.Config{CacheDir: testfix.CompileCacheDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	spin := func() error {
+		_, err := s.Handle(context.Background(), bus.Invocation{Function: "spin", RequestID: "s", Payload: []byte("{}")})
+		return err
+	}
+	for range 2 {
+		if err := spin(); !errors.Is(err, bus.ErrFunctionTimeout) {
+			t.Fatalf("spin: %v, want a timeout", err)
+		}
+	}
+	if !s.Stats()["spin"].Quarantined {
+		t.Fatal("spin is not in quarantine after two overruns")
+	}
+	// Two at once: one runs (and times out), the other finds the place taken.
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- spin() }()
+	}
+	var timedOut, throttled int
+	for range 2 {
+		switch err := <-errs; {
+		case errors.Is(err, bus.ErrFunctionTimeout):
+			timedOut++
+		case errors.Is(err, bus.ErrThrottled):
+			throttled++
+		default:
+			t.Fatalf("spin in quarantine: %v", err)
+		}
+	}
+	if timedOut != 1 || throttled != 1 {
+		t.Fatalf("two spins in quarantine: %d timed out, %d throttled; want one each", timedOut, throttled)
+	}
+	if _, err := s.Handle(context.Background(), bus.Invocation{Function: "hello", RequestID: "h", Payload: []byte(`{"version":"2.0"}`)}); err != nil {
+		t.Fatalf("hello beside a quarantined function: %v", err)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	go func() { errs <- spin() }()
+	go func() { errs <- spin() }()
+	for range 2 {
+		if err := <-errs; !errors.Is(err, bus.ErrFunctionTimeout) {
+			t.Fatalf("spin after its quarantine: %v, want both to run (and time out)", err)
+		}
+	}
+}

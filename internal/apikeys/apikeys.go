@@ -220,6 +220,10 @@ func (s *Store) Create(ctx context.Context, name, plan string) (string, Key, err
 		}
 		return "", Key{}, fmt.Errorf("apikeys: storing key: %w", err)
 	}
+	// Seen by this node's List and Lookup at once, not only when the watch brings it back.
+	s.mu.Lock()
+	s.byHash[k.SHA256] = k
+	s.mu.Unlock()
 	return secret, k, nil
 }
 
@@ -264,6 +268,9 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 	if err := s.keys.Delete(ctx, k.SHA256); err != nil {
 		return fmt.Errorf("apikeys: deleting key: %w", err)
 	}
+	s.mu.Lock()
+	delete(s.byHash, k.SHA256)
+	s.mu.Unlock()
 	return s.keys.Delete(ctx, "name."+name)
 }
 

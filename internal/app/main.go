@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -92,6 +93,7 @@ SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 	f.StringVar(&opts.DataDir, "data", DefaultDataDir, "data directory")
 	f.IntVar(&opts.Workers, "workers", DefaultWorkers, "number of worker processes")
 	f.IntVar(&opts.WorkerMemoryMB, "worker-memory", 0, "MB of guest memory each worker may commit, over all its sandboxes (default: half the machine's memory shared among the workers)")
+	f.DurationVar(&opts.QuarantineFor, "quarantine-for", 5*time.Minute, "how long a function that overran its timeout twice within a minute runs one invocation at a time per worker")
 	f.BoolVar(&opts.Standby, "standby", true, "keep a spare worker loaded to replace one that exits at once")
 	return cmd
 }
@@ -133,6 +135,7 @@ func newWorkerCommand(stderr io.Writer) *cobra.Command {
 	f.StringVar(&opts.slots, "slots", "", "slot table shared with the supervising process")
 	f.BoolVar(&opts.standby, "standby", false, "load, then wait for the id of the worker to replace on standard input")
 	f.IntVar(&opts.memoryMB, "memory", 0, "MB of guest memory the worker may commit (0: no bound)")
+	f.DurationVar(&opts.quarantineFor, "quarantine-for", 0, "how long a function that overran its timeout repeatedly stays in quarantine (0: the default)")
 	opts.stdin, opts.stdout = os.Stdin, os.Stdout
 	return cmd
 }

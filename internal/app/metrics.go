@@ -27,10 +27,10 @@ type workerMetrics struct {
 	mu     sync.Mutex
 	latest map[string]map[string]bus.FunctionStats // worker → function → stats
 
-	invocations, coldStarts, errors, shed, instances, warmShare *prometheus.Desc
-	restarts                                                    func() int
-	ready                                                       func() int
-	restartsDesc, readyDesc                                     *prometheus.Desc
+	invocations, coldStarts, errors, shed, quarantined, instances, warmShare *prometheus.Desc
+	restarts                                                                 func() int
+	ready                                                                    func() int
+	restartsDesc, readyDesc                                                  *prometheus.Desc
 }
 
 func newWorkerMetrics(restarts, ready func() int) *workerMetrics {
@@ -40,6 +40,7 @@ func newWorkerMetrics(restarts, ready func() int) *workerMetrics {
 		coldStarts:   prometheus.NewDesc("gatehouse_cold_starts_total", "Invocations that had to start a new sandbox, by function.", []string{"function", "worker"}, nil),
 		errors:       prometheus.NewDesc("gatehouse_invocation_errors_total", "Invocations that failed (function error, crash, response too large), by function.", []string{"function", "worker"}, nil),
 		shed:         prometheus.NewDesc("gatehouse_invocations_shed_total", "Invocations a worker answered without running them because it had no turn for them in time (503, or 429 for a function over its share), by function.", []string{"function", "worker"}, nil),
+		quarantined:  prometheus.NewDesc("gatehouse_function_quarantined", "1 while a function runs one invocation at a time in a worker, for overrunning its timeout repeatedly.", []string{"function", "worker"}, nil),
 		instances:    prometheus.NewDesc("gatehouse_instances", "Sandboxes in a worker's pool, by function and state (idle or busy).", []string{"function", "worker", "state"}, nil),
 		warmShare:    prometheus.NewDesc("gatehouse_warm_share", "Share of invocations served by an already started sandbox, by function, over all workers since they started.", []string{"function"}, nil),
 		restartsDesc: prometheus.NewDesc("gatehouse_worker_restarts_total", "Worker processes restarted after they exited or were killed.", nil, nil),
@@ -60,7 +61,7 @@ func (m *workerMetrics) onHeartbeat(msg *nats.Msg) {
 }
 
 func (m *workerMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.invocations, m.coldStarts, m.errors, m.shed, m.instances, m.warmShare, m.restartsDesc, m.readyDesc} {
+	for _, d := range []*prometheus.Desc{m.invocations, m.coldStarts, m.errors, m.shed, m.quarantined, m.instances, m.warmShare, m.restartsDesc, m.readyDesc} {
 		ch <- d
 	}
 }
@@ -80,6 +81,11 @@ func (m *workerMetrics) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(m.invocations, prometheus.CounterValue, float64(s.Invocations), fn, w)
 			ch <- prometheus.MustNewConstMetric(m.coldStarts, prometheus.CounterValue, float64(s.ColdStarts), fn, w)
 			ch <- prometheus.MustNewConstMetric(m.shed, prometheus.CounterValue, float64(s.Shed), fn, w)
+			quarantined := 0.0
+			if s.Quarantined {
+				quarantined = 1
+			}
+			ch <- prometheus.MustNewConstMetric(m.quarantined, prometheus.GaugeValue, quarantined, fn, w)
 			ch <- prometheus.MustNewConstMetric(m.errors, prometheus.CounterValue, float64(s.Errors), fn, w)
 			ch <- prometheus.MustNewConstMetric(m.instances, prometheus.GaugeValue, float64(s.Idle), fn, w, "idle")
 			ch <- prometheus.MustNewConstMetric(m.instances, prometheus.GaugeValue, float64(s.Busy), fn, w, "busy")

@@ -73,6 +73,9 @@ type Options struct {
 	// instances): past it, new instances are refused (503) and memory.grow fails. Default: half the
 	// machine's memory shared among the workers, at least 1 GiB each (--worker-memory).
 	WorkerMemoryMB int
+	// QuarantineFor is how long a function that overran its timeout twice within a minute runs one
+	// invocation at a time in each worker; default 5 minutes (--quarantine-for).
+	QuarantineFor time.Duration
 	// Standby keeps one more worker process loaded and following the registry, taking no traffic, to
 	// replace a worker that exits at once (`up` keeps one unless --standby=false).
 	Standby bool
@@ -274,6 +277,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		args: func(id, slots string) []string {
 			args := []string{"worker", "--id", id, "--stack", stack.Name, "--data", dataDir,
 				"--memory", strconv.Itoa(opts.WorkerMemoryMB)}
+			if opts.QuarantineFor > 0 {
+				args = append(args, "--quarantine-for", opts.QuarantineFor.String())
+			}
 			if slots != "" {
 				args = append(args, "--slots", slots)
 			}

@@ -41,6 +41,8 @@ type workerOptions struct {
 	slots   string
 	// memoryMB bounds the guest memory the worker commits; 0 means no bound.
 	memoryMB int
+	// quarantineFor is scheduler.Config.QuarantineFor (0: its default).
+	quarantineFor time.Duration
 	// standby makes the worker load everything and then wait, without taking invocations, until it
 	// reads the id of the worker it replaces on standard input (see supervisor.standby).
 	standby bool
@@ -107,7 +109,8 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 	turns := runtime.GOMAXPROCS(0)
 	runtime.GOMAXPROCS(turns + 1)
 	cfg := scheduler.Config{Logger: log, Loader: loader.load, LogSink: newLogSink(client, opts.stack, workerID),
-		Host: &workerHost{router: connections.NewRouter(client, "", nil), kv: kv}, Parallelism: turns}
+		Host: &workerHost{router: connections.NewRouter(client, "", nil), kv: kv}, Parallelism: turns,
+		QuarantineFor: opts.quarantineFor}
 	if opts.slots != "" {
 		slots, err := scheduler.OpenSlots(opts.slots)
 		if err != nil {

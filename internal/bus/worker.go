@@ -43,6 +43,9 @@ type FunctionStats struct {
 	Busy        int    `json:"busy"`
 	// Shed counts invocations answered without running because the worker had no turn for them.
 	Shed uint64 `json:"shed,omitempty"`
+	// Quarantined is set while the function runs one invocation at a time in the worker, for
+	// overrunning its timeout repeatedly.
+	Quarantined bool `json:"quarantined,omitempty"`
 }
 
 // Worker is the worker side of the bus: a subscription to the invocations addressed to one worker, and
