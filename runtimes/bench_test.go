@@ -23,7 +23,7 @@ func helloWasm(b *testing.B) []byte {
 }
 
 // BenchmarkCompile measures compiling the Go hello module: from scratch, and from a warm file cache
-// (what a worker does at start once `up` has compiled it).
+// (what a worker does at start once `up` has compiled it), with and without the safepoint rewrite.
 func BenchmarkCompile(b *testing.B) {
 	ctx := context.Background()
 	wasm := helloWasm(b)
@@ -39,25 +39,29 @@ func BenchmarkCompile(b *testing.B) {
 			e.Close(ctx)
 		}
 	})
-	b.Run("file-cache", func(b *testing.B) {
-		dir := b.TempDir()
-		warm, _ := runtimes.NewEngine(ctx, runtimes.Config{CacheDir: dir})
-		if _, err := warm.Compile(ctx, wasm); err != nil {
-			b.Fatal(err)
-		}
-		warm.Close(ctx)
-		b.ResetTimer()
-		for b.Loop() {
-			e, err := runtimes.NewEngine(ctx, runtimes.Config{CacheDir: dir})
-			if err != nil {
+	for _, unmetered := range []bool{false, true} {
+		name := map[bool]string{false: "file-cache/metered", true: "file-cache/unmetered"}[unmetered]
+		b.Run(name, func(b *testing.B) {
+			dir := b.TempDir()
+			cfg := runtimes.Config{CacheDir: dir, Unmetered: unmetered}
+			warm, _ := runtimes.NewEngine(ctx, cfg)
+			if _, err := warm.Compile(ctx, wasm); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := e.Compile(ctx, wasm); err != nil {
-				b.Fatal(err)
+			warm.Close(ctx)
+			b.ResetTimer()
+			for b.Loop() {
+				e, err := runtimes.NewEngine(ctx, cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := e.Compile(ctx, wasm); err != nil {
+					b.Fatal(err)
+				}
+				e.Close(ctx)
 			}
-			e.Close(ctx)
-		}
-	})
+		})
+	}
 }
 
 var helloEvent = []byte(`{"version":"2.0","routeKey":"GET /hello","rawPath":"/hello","rawQueryString":"","headers":{"host":"127.0.0.1:8080","user-agent":"bench"},"requestContext":{"routeKey":"GET /hello","stage":"$default","requestId":"Mc7UVioPPHcEKPA=","http":{"method":"GET","path":"/hello","protocol":"HTTP/1.1","sourceIp":"127.0.0.1","userAgent":"bench"}},"isBase64Encoded":false}`)
@@ -187,4 +191,58 @@ func vmRSS(b *testing.B) int64 {
 	}
 	b.Fatal("no VmRSS in /proc/self/status")
 	return 0
+}
+
+// BenchmarkTightLoop measures 100 million iterations of a tight loop, with the safepoint counter
+// (metered) and without (unmetered): the rewrite's worst case.
+func BenchmarkTightLoop(b *testing.B) {
+	wasm, err := os.ReadFile(testfix.WAT(b, "runtimes/testdata/bench/count.wat"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, unmetered := range []bool{false, true} {
+		b.Run(map[bool]string{false: "metered", true: "unmetered"}[unmetered], func(b *testing.B) {
+			benchInvoke(b, runtimes.Config{CacheDir: testfix.CompileCacheDir(), Unmetered: unmetered}, wasm, []byte("{}"))
+		})
+	}
+}
+
+// BenchmarkGoJSON measures a Go guest decoding and echoing a 256 KiB event (the echo sample): Go code
+// that calls many small functions, each an entry the counter runs at.
+func BenchmarkGoJSON(b *testing.B) {
+	wasm, err := os.ReadFile(testfix.Reactor(b, "samples/echo"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := strings.Repeat(`{"k":"value","n":12345,"list":[1,2,3,"four"]},`, 5500)
+	event := []byte(`{"version":"2.0","rawPath":"/echo/x","headers":{"content-type":"application/json"},"body":` + strconv.Quote("["+body[:len(body)-1]+"]") + `,"requestContext":{"http":{"method":"POST","path":"/echo/x"}}}`)
+	for _, unmetered := range []bool{false, true} {
+		b.Run(map[bool]string{false: "metered", true: "unmetered"}[unmetered], func(b *testing.B) {
+			benchInvoke(b, runtimes.Config{CacheDir: testfix.CompileCacheDir(), Unmetered: unmetered}, wasm, event)
+		})
+	}
+}
+
+// benchInvoke invokes one warm instance of wasm with event once per iteration.
+func benchInvoke(b *testing.B, cfg runtimes.Config, wasm, event []byte) {
+	ctx := context.Background()
+	e, err := runtimes.NewEngine(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close(ctx)
+	m, err := e.Compile(ctx, wasm)
+	if err != nil {
+		b.Fatal(err)
+	}
+	inst, err := m.Instantiate(ctx, runtimes.InstanceConfig{FunctionName: "bench", MemoryMB: 128})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer inst.Close(ctx)
+	for b.Loop() {
+		if _, err := inst.Invoke(ctx, runtimes.Meta{RequestID: "r"}, event); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

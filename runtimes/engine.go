@@ -2,8 +2,11 @@ package runtimes
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/tetratelabs/wazero"
@@ -121,16 +124,50 @@ func (e *Engine) Close(ctx context.Context) error {
 	return err
 }
 
+// meterVersion names the safepoint rewrite's output format in its cache: change it when the rewrite
+// changes.
+const meterVersion = 1
+
+// instrument rewrites wasm for safepoints (see package meter). With a cache directory, the rewritten
+// module is kept there, named by the original's SHA-256 and the rewrite's settings: hashing a module
+// costs a tenth of rewriting it.
+func (e *Engine) instrument(wasm []byte) ([]byte, error) {
+	cfg := meter.Config{
+		ImportModule: HostModule, ImportName: HostYield,
+		Fuel: e.cfg.YieldFuel, MaxDepth: e.cfg.MaxCallDepth, BulkShift: bulkShift,
+	}
+	var path string
+	if e.cfg.CacheDir != "" {
+		sum := sha256.Sum256(wasm)
+		path = filepath.Join(e.cfg.CacheDir, "metered", fmt.Sprintf("%x-v%d-%d-%d-%d.wasm", sum, meterVersion, cfg.Fuel, cfg.MaxDepth, cfg.BulkShift))
+		if b, err := os.ReadFile(path); err == nil {
+			return b, nil
+		}
+	}
+	out, err := meter.Instrument(wasm, cfg)
+	if err != nil || path == "" {
+		return out, err
+	}
+	// Written whole or not at all: another process may read it at any moment.
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
+		if tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*"); err == nil {
+			_, werr := tmp.Write(out)
+			if cerr := tmp.Close(); werr == nil && cerr == nil {
+				os.Rename(tmp.Name(), path)
+			}
+			os.Remove(tmp.Name())
+		}
+	}
+	return out, nil
+}
+
 // Compile compiles wasm and decides its ABI. The module is first rewritten to reach a safepoint
 // regularly and to bound its call depth (see package meter). With a cache directory, a module
 // compiled before (by any process sharing the directory) is loaded from the cache instead.
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	metered, err := wasm, error(nil)
 	if !e.cfg.Unmetered {
-		metered, err = meter.Instrument(wasm, meter.Config{
-			ImportModule: HostModule, ImportName: HostYield,
-			Fuel: e.cfg.YieldFuel, MaxDepth: e.cfg.MaxCallDepth, BulkShift: bulkShift,
-		})
+		metered, err = e.instrument(wasm)
 	}
 	if err != nil {
 		if errors.Is(err, meter.ErrUnsupported) {
