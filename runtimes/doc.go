@@ -17,4 +17,13 @@
 //     event to its stdin and reads the response from its stdout.
 //
 // A module exporting both, or neither, is refused.
+//
+// # Safepoints
+//
+// Compiled guest code has no Go safepoints, so every module is rewritten before it is compiled (package
+// meter) to call the host function gatehouse.yield every [DefaultYieldFuel] units of work and to bound
+// its call depth. At that safepoint the Go runtime can stop the guest's goroutine (for the collector,
+// or to run another), a guest past its deadline is stopped ([ErrTimeout]), and the invocation's [Turn]
+// is offered to others. A guest's sleep gives the turn up and ends at the deadline too. A
+// [MemoryBudget] bounds the linear memory all the instances of a worker commit together.
 package runtimes
