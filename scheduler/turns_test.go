@@ -31,19 +31,11 @@ func (h blockingHost) KVGet(ctx context.Context, key string) ([]byte, error) {
 // invocation runs meanwhile, and the first finishes after.
 func TestHostCallGivesUpTheTurn(t *testing.T) {
 	host := blockingHost{entered: make(chan struct{}, 1), release: make(chan struct{})}
-	s, err := New(Config{
+	s := started(t, Config{
 		Functions:   []Function{{Name: "calls", Wasm: wasm(t, "internal/testfix/testdata/hostcalls"), MemoryMB: 128, Timeout: 10 * time.Second}},
 		Parallelism: 1,
 		Host:        host,
-		Logger:      slog.New(slog.DiscardHandler),
-	}, runtimes.Config{CacheDir: testfix.CompileCacheDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Load(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close(context.Background()) })
+	})
 
 	first := make(chan string, 1)
 	go func() {
@@ -155,21 +147,13 @@ func TestTurnsShareAndGiveUp(t *testing.T) {
 // up at every safepoint, so another function is answered while it loops; the loop then fails at its
 // timeout as a timeout.
 func TestLoopDoesNotShutOthersOut(t *testing.T) {
-	s, err := New(Config{
+	s := started(t, Config{
 		Functions: []Function{
 			{Name: "spin", Wasm: watModule(t, "internal/app/testdata/hostile/spin.wat"), MemoryMB: 16, Timeout: 3 * time.Second},
 			{Name: "hello", Wasm: wasm(t, "samples/hello"), MemoryMB: 128, Timeout: 10 * time.Second, MinWarm: 1},
 		},
 		Parallelism: 1,
-		Logger:      slog.New(slog.DiscardHandler),
-	}, runtimes.Config{CacheDir: testfix.CompileCacheDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Load(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close(context.Background()) })
+	})
 
 	spun := make(chan error, 1)
 	go func() {
@@ -194,6 +178,24 @@ func TestLoopDoesNotShutOthersOut(t *testing.T) {
 	}
 }
 
+// started makes a scheduler of cfg (with the shared compilation cache and no logs unless cfg has a
+// logger), loads it, and closes it when the test ends.
+func started(t *testing.T, cfg Config) *Scheduler {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s, err := New(cfg, runtimes.Config{CacheDir: testfix.CompileCacheDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
+}
+
 func watModule(t *testing.T, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(testfix.WAT(t, path))
@@ -207,7 +209,7 @@ func watModule(t *testing.T, path string) []byte {
 // invocation meanwhile waits QueueTimeout for the one place and is throttled; other functions are not
 // held back; and the quarantine ends after QuarantineFor.
 func TestQuarantine(t *testing.T) {
-	s, err := New(Config{
+	s := started(t, Config{
 		Functions: []Function{
 			{Name: "spin", Wasm: watModule(t, "internal/app/testdata/hostile/spin.wat"), MemoryMB: 16, Timeout: 200 * time.Millisecond},
 			{Name: "hello", Wasm: wasm(t, "samples/hello"), MemoryMB: 128, Timeout: 10 * time.Second},
@@ -215,15 +217,7 @@ func TestQuarantine(t *testing.T) {
 		Parallelism:   2,
 		QueueTimeout:  100 * time.Millisecond,
 		QuarantineFor: 2 * time.Second,
-		Logger:        slog.New(slog.DiscardHandler),
-	}, runtimes.Config{CacheDir: testfix.CompileCacheDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Load(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close(context.Background()) })
+	})
 	spin := func() error {
 		_, err := s.Handle(context.Background(), bus.Invocation{Function: "spin", RequestID: "s", Payload: []byte("{}")})
 		return err

@@ -141,19 +141,10 @@ func TestHostileFunctions(t *testing.T) {
 		// The memory bomb may grow to its function's 128 MB and no further; a worker's peak resident
 		// size stays far below what an unbounded guest would reach (4 GiB).
 		for id, pid := range n.WorkerPIDs() {
-			status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-			if err != nil {
-				t.Skipf("no /proc: %v", err)
-			}
-			for _, line := range strings.Split(string(status), "\n") {
-				if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-					var kb int
-					fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
-					t.Logf("worker %s peak resident size %d MiB", id, kb/1024)
-					if kb > 1<<20 {
-						t.Errorf("worker %s peaked at %d MiB", id, kb/1024)
-					}
-				}
+			kb := procStatusKB(t, pid, "VmHWM")
+			t.Logf("worker %s peak resident size %d MiB", id, kb/1024)
+			if kb > 1<<20 {
+				t.Errorf("worker %s peaked at %d MiB", id, kb/1024)
 			}
 		}
 	})

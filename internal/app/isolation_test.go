@@ -173,25 +173,24 @@ func TestIsolation(t *testing.T) {
 		load.end(t)
 	})
 
-	t.Run("twelve sleepers", func(t *testing.T) {
-		load := startHelloLoad(base, 8)
-		for _, r := range getAll(t, base, "/sleeper", 12) {
-			if r.status != 200 || string(r.body) != "slept" {
-				t.Errorf("sleeper: %d %s, want 200 slept", r.status, r.body)
+	for _, tt := range []struct {
+		name, path string
+		n          int
+		want       string
+	}{
+		{"twelve sleepers", "/sleeper", 12, "slept"},
+		{"computing for 2 s", "/cpu", 2, "done"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			load := startHelloLoad(base, 8)
+			for _, r := range getAll(t, base, tt.path, tt.n) {
+				if r.status != 200 || string(r.body) != tt.want {
+					t.Errorf("%s: %d %s, want 200 %s", tt.path, r.status, r.body, tt.want)
+				}
 			}
-		}
-		load.end(t)
-	})
-
-	t.Run("computing for 2 s", func(t *testing.T) {
-		load := startHelloLoad(base, 8)
-		for _, r := range getAll(t, base, "/cpu", 2) {
-			if r.status != 200 || string(r.body) != "done" {
-				t.Errorf("cpu: %d %s, want 200 done", r.status, r.body)
-			}
-		}
-		load.end(t)
-	})
+			load.end(t)
+		})
+	}
 
 	t.Run("memory bomb of 1024 MB in a worker of 512", func(t *testing.T) {
 		load := startHelloLoad(base, 4)
@@ -308,8 +307,8 @@ func procStatusKB(t *testing.T, pid int, field string) int {
 	return 0
 }
 
-// metricValue sums a metric's samples from the admin listener's /metrics.
-func metricValue(t *testing.T, n *Node, name string) float64 {
+// scrapeMetrics reads the admin listener's /metrics.
+func scrapeMetrics(t *testing.T, n *Node) string {
 	t.Helper()
 	req := newRequest(t, "GET", "http://"+n.AdminAddr()+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+adminToken(t, n))
@@ -319,8 +318,14 @@ func metricValue(t *testing.T, n *Node, name string) float64 {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	return string(body)
+}
+
+// metricValue sums a metric's samples from the admin listener's /metrics.
+func metricValue(t *testing.T, n *Node, name string) float64 {
+	t.Helper()
 	var sum float64
-	for _, line := range strings.Split(string(body), "\n") {
+	for _, line := range strings.Split(scrapeMetrics(t, n), "\n") {
 		if strings.HasPrefix(line, name) {
 			var v float64
 			fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v)

@@ -101,17 +101,10 @@ func TestMetrics(t *testing.T) {
 	// Worker counters arrive with heartbeats, every half second.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		req := newRequest(t, "GET", "http://"+n.AdminAddr()+"/metrics", nil)
-		req.Header.Set("Authorization", "Bearer "+adminToken(t, n))
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		body := scrapeMetrics(t, n)
 		var missing []string
 		for _, w := range want {
-			if !strings.Contains(string(body), w) {
+			if !strings.Contains(body, w) {
 				missing = append(missing, w)
 			}
 		}
