@@ -189,7 +189,7 @@ func New(cfg Config, rc runtimes.Config) (*Scheduler, error) {
 		cfg.MaxActive = 8 * cfg.Parallelism
 	}
 	if cfg.QueueTimeout <= 0 {
-		cfg.QueueTimeout = time.Second
+		cfg.QueueTimeout = DefaultQueueTimeout
 	}
 	if cfg.RetireAfter <= 0 {
 		cfg.RetireAfter = 30 * time.Second
@@ -673,6 +673,9 @@ func (s *Scheduler) Loaded() []string {
 }
 
 const reapInterval = time.Second
+
+// DefaultQueueTimeout is Config.QueueTimeout's default.
+const DefaultQueueTimeout = time.Second
 
 // InitTimeout bounds how long an invocation may take to get an instance (waiting for one or starting
 // one, the guest's initialisation included) before its worker is treated as frozen, as a Lambda

@@ -270,7 +270,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	workerCreds := n.srv.Credentials(bus.RoleWorker)
 	slotsPath := func(id string) string { return filepath.Join(dataDir, "run", id+".slots") }
 	if !scheduler.SlotsSupported {
-		n.log.Warn("this system cannot map slot tables: runaway functions will not be stopped")
+		n.log.Warn("this system cannot map slot tables: a worker frozen where no safepoint reaches will not be replaced, and the invocations of a worker that dies are not told apart")
 	}
 	n.sup = &supervisor{
 		command: opts.WorkerCommand,
@@ -311,7 +311,8 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	n.gwBus = gwClient
 	// Invocations carry their version's timeout and concurrency limit, resolved per request.
-	if n.dispatcher, err = gwClient.NewDispatcher(bus.DispatchConfig{OverrunGrace: overrunGrace, Logger: n.log}); err != nil {
+	if n.dispatcher, err = gwClient.NewDispatcher(bus.DispatchConfig{OverrunGrace: overrunGrace,
+		StartAllowance: scheduler.DefaultQueueTimeout + scheduler.InitTimeout, Logger: n.log}); err != nil {
 		return nil, err
 	}
 	apis, apisRev, err := n.publishAPIs(ctx)

@@ -47,6 +47,10 @@ type DispatchConfig struct {
 	// OverrunGrace is how long past its function's timeout an invocation may go unanswered before its
 	// worker is taken for frozen; default 250ms.
 	OverrunGrace time.Duration
+	// StartAllowance is how long a worker may take to start an invocation (to admit it and find it
+	// an instance) before the function's timeout begins to count, for telling when an invocation is
+	// overdue; default 0.
+	StartAllowance time.Duration
 	// FullWait is how long an invocation waits while every worker is full before failing with
 	// ErrOverloaded; default 2s.
 	FullWait time.Duration
@@ -329,7 +333,7 @@ func (d *Dispatcher) send(ctx context.Context, inv Invocation) (*call, error) {
 				done:      make(chan callResult, 1),
 			}
 			if timeout := d.timeout(inv); timeout > 0 {
-				c.overdueAt = time.Now().Add(timeout + d.cfg.OverrunGrace)
+				c.overdueAt = time.Now().Add(d.cfg.StartAllowance + timeout + d.cfg.OverrunGrace)
 			}
 			w.calls[c] = struct{}{}
 			w.functions[c.function]++
