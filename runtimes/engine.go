@@ -124,10 +124,6 @@ func (e *Engine) Close(ctx context.Context) error {
 	return err
 }
 
-// meterVersion names the safepoint rewrite's output format in its cache: change it when the rewrite
-// changes.
-const meterVersion = 1
-
 // instrument rewrites wasm for safepoints (see package meter). With a cache directory, the rewritten
 // module is kept there, named by the original's SHA-256 and the rewrite's settings: hashing a module
 // costs a tenth of rewriting it.
@@ -139,7 +135,7 @@ func (e *Engine) instrument(wasm []byte) ([]byte, error) {
 	var path string
 	if e.cfg.CacheDir != "" {
 		sum := sha256.Sum256(wasm)
-		path = filepath.Join(e.cfg.CacheDir, "metered", fmt.Sprintf("%x-v%d-%d-%d-%d.wasm", sum, meterVersion, cfg.Fuel, cfg.MaxDepth, cfg.BulkShift))
+		path = filepath.Join(e.cfg.CacheDir, "metered", fmt.Sprintf("%x-v%d-%d-%d-%d.wasm", sum, meter.Version, cfg.Fuel, cfg.MaxDepth, cfg.BulkShift))
 		if b, err := os.ReadFile(path); err == nil {
 			return b, nil
 		}

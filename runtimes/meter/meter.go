@@ -24,6 +24,10 @@ import (
 	"math"
 )
 
+// Version names what Instrument writes: caches of rewritten modules include it in their keys. Add one
+// whenever a change to this package changes its output.
+const Version = 3
+
 // Config says what the rewrite inserts.
 type Config struct {
 	// ImportModule and ImportName name the host function the guest calls:
@@ -597,21 +601,34 @@ func (rw *rewriter) function(r *reader, t funcType, out []byte) ([]byte, error) 
 	scratch := locals
 	out = append(out, 0x01, valI32)
 
-	// Depth: count down by the frame's weight, and call the host when it is spent.
+	// Depth: count down by the frame's weight, and call the host when it is spent. A function that
+	// calls nothing adds one frame at most: it is not counted, nor wrapped.
+	leaf, err := callsNothing(*r)
+	if err != nil {
+		return nil, err
+	}
 	weight := int32(min(1+locals/16, math.MaxInt32/2))
-	out = rw.appendCountdown(out, rw.depth, scratch, func(out []byte) []byte {
-		out = append(out, opI32Const)
-		return appendS32(out, weight)
-	})
-	out = append(out, opLocalGet)
-	out = appendU32(out, scratch)
-	out = append(out, opI32Const, 0, opI32LtS, opIf, blockNil, opI32Const, ReasonDepth, opCall)
-	out = appendU32(out, rw.nImports)
-	out = append(out, opDrop, opEnd)
-	out = rw.appendFuelCheck(out, scratch, nil)
+	if !leaf {
+		out = rw.appendCountdown(out, rw.depth, scratch, func(out []byte) []byte {
+			out = append(out, opI32Const)
+			return appendS32(out, weight)
+		})
+		out = append(out, opLocalGet)
+		out = appendU32(out, scratch)
+		out = append(out, opI32Const, 0, opI32LtS, opIf, blockNil, opI32Const, ReasonDepth, opCall)
+		out = appendU32(out, rw.nImports)
+		out = append(out, opDrop, opEnd)
+	}
+	// The entry's fuel check, unless the body runs straight into a loop header, which has one (Go's
+	// functions all begin so).
+	if !reachesLoop(*r) {
+		out = rw.appendFuelCheck(out, scratch, nil)
+	}
 
-	out = append(out, opBlock)
-	out = rw.appendBlockType(out, t.results)
+	if !leaf {
+		out = append(out, opBlock)
+		out = rw.appendBlockType(out, t.results)
+	}
 	depth := uint32(0) // open blocks of the original body
 	// Instructions the rewrite leaves alone are copied in runs, from run to the current one.
 	run := r.pos
@@ -634,6 +651,13 @@ func (rw *rewriter) function(r *reader, t funcType, out []byte) ([]byte, error) 
 			run = r.pos
 			continue
 		case opEnd:
+			if depth == 0 && leaf {
+				out = append(out, r.b[run:r.pos]...)
+				if !r.done() {
+					return nil, fmt.Errorf("%w: bytes after the end of a function body", ErrMalformed)
+				}
+				return out, nil
+			}
 			if depth == 0 {
 				// The function's end: close the block, restore the depth.
 				out = append(out, r.b[run:start]...)
@@ -651,6 +675,9 @@ func (rw *rewriter) function(r *reader, t funcType, out []byte) ([]byte, error) 
 			}
 			depth--
 		case opReturn:
+			if leaf {
+				continue
+			}
 			out = append(out, r.b[run:start]...)
 			out = append(out, opBr)
 			out = appendU32(out, depth)
@@ -688,6 +715,44 @@ func (rw *rewriter) function(r *reader, t funcType, out []byte) ([]byte, error) 
 			return nil, err
 		}
 	}
+}
+
+// callsNothing reports whether the function body at r makes no call.
+func callsNothing(r reader) (bool, error) {
+	for !r.done() {
+		switch r.peek() {
+		case opCall, 0x11:
+			return false, nil
+		}
+		if err := skipInstruction(&r); err != nil {
+			return false, err
+		}
+	}
+	return true, r.err
+}
+
+// reachesLoop reports whether the code at r runs straight into a loop header: within a few
+// instructions, with no call or branch before it.
+func reachesLoop(r reader) bool {
+	for range 16 {
+		start := r.pos
+		op := r.byte()
+		switch {
+		case r.err != nil:
+			return false
+		case op == opLoop:
+			return true
+		case op == opBlock, op == 0x01, op == opDrop, op >= opLocalGet && op <= opGlobalSet,
+			op >= opI32Const && op <= 0x44, op >= opI32Eqz && op <= 0xc4:
+			r.pos = start
+			if skipInstruction(&r) != nil {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // appendCountdown subtracts one (or what cost pushes) from global g, leaving the new value in local
