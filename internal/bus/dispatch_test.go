@@ -246,3 +246,88 @@ func TestDispatcherAbandonedCallKeepsItsPlace(t *testing.T) {
 		}
 	}
 }
+
+// TestDispatcherShares: a function alone fills a worker, and what finds every slot taken is refused
+// as overloaded after FullWait; while another function runs on the worker (or waits for it), one
+// function holds at most its share of the slots, and its excess is throttled after ShareWait.
+func TestDispatcherShares(t *testing.T) {
+	s := startServer(t)
+	release := map[string]chan struct{}{"flood": make(chan struct{}), "slow": make(chan struct{})}
+	serve(t, connect(t, s, RoleWorker), "w1", 8, func(ctx context.Context, inv Invocation) ([]byte, error) {
+		if ch := release[inv.Function]; ch != nil {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+			}
+		}
+		return []byte("ok"), nil
+	})
+	gw := dispatcher(t, s, DispatchConfig{ShareWait: 200 * time.Millisecond, FullWait: 300 * time.Millisecond}, "w1")
+	invoke := func(function string) chan error {
+		done := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := gw.Invoke(ctx, Invocation{Function: function, RequestID: function})
+			done <- err
+		}()
+		return done
+	}
+	wait := func(what string, done chan error, want error) {
+		t.Helper()
+		select {
+		case err := <-done:
+			if !errors.Is(err, want) && !(want == nil && err == nil) {
+				t.Fatalf("%s: %v, want %v", what, err, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no answer", what)
+		}
+	}
+	calls := func(function string) int {
+		gw.mu.Lock()
+		defer gw.mu.Unlock()
+		n := 0
+		for _, w := range gw.workers {
+			n += w.functions[function]
+		}
+		return n
+	}
+	until := func(what string, ok func() bool) {
+		t.Helper()
+		for start := time.Now(); !ok(); time.Sleep(time.Millisecond) {
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("never: %s", what)
+			}
+		}
+	}
+
+	// Alone, the flood fills all 8 slots; a ninth is refused when FullWait passes.
+	var floods []chan error
+	for range 8 {
+		floods = append(floods, invoke("flood"))
+	}
+	until("the flood holds every slot", func() bool { return calls("flood") == 8 })
+	wait("a ninth flood invocation", invoke("flood"), ErrOverloaded)
+
+	// Another function waits: the next slot to free up is its, and while it runs the flood may
+	// hold 6 of the 8 slots (its share), not more.
+	slow := invoke("slow")
+	release["flood"] <- struct{}{}
+	release["flood"] <- struct{}{}
+	release["flood"] <- struct{}{}
+	until("slow runs beside the flood", func() bool { return calls("slow") == 1 && calls("flood") == 5 })
+	floods = append(floods, invoke("flood"))
+	until("the flood takes its share", func() bool { return calls("flood") == 6 })
+	wait("a flood invocation over its share", invoke("flood"), ErrThrottled)
+
+	close(release["slow"])
+	wait("slow", slow, nil)
+	close(release["flood"])
+	for i, done := range floods {
+		if i < 3 {
+			continue // released above; answered already or about to be
+		}
+		wait("flood", done, nil)
+	}
+}
