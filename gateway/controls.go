@@ -291,7 +291,7 @@ func (s *Server) authorizeWithFunction(c *fiber.Ctx, api *compiledAPI, stage *St
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	out, err := s.inv.Invoke(ctx, inv)
+	out, err := s.invoke(ctx, inv)
 	if err != nil {
 		return nil, fmt.Errorf("authorizer %s: %w", route.Auth.Authorizer, err)
 	}

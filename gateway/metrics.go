@@ -13,6 +13,7 @@ type metrics struct {
 	latency     *prometheus.HistogramVec
 	integration *prometheus.HistogramVec
 	throttled   *prometheus.CounterVec
+	failures    *prometheus.CounterVec
 	wsOpen      prometheus.Gauge
 }
 
@@ -42,12 +43,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "gatehouse_throttled_total",
 			Help: "Invocations refused with 429: the function was at its maxConcurrency, over its share of the workers, or in quarantine with its one place taken.",
 		}, []string{"function"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_invocation_failures_total",
+			Help: "Invocations that did not produce a usable response, as the gateway saw them, by function and reason: function_error (an error, panic or trap), timeout, response_too_large, malformed_response, integration_timeout, throttled, shed, no_workers, worker_lost, internal.",
+		}, []string{"function", "reason"}),
 		wsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gatehouse_websocket_connections",
 			Help: "WebSocket connections open on this node.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.integration, m.throttled, m.wsOpen} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.integration, m.throttled, m.failures, m.wsOpen} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -68,6 +73,14 @@ func (m *metrics) observeIntegration(api, route string, took time.Duration) {
 		return
 	}
 	m.integration.WithLabelValues(api, route).Observe(took.Seconds())
+}
+
+// failed counts a failed invocation of function with the reason err gives.
+func (m *metrics) failed(function string, err error) {
+	if m == nil {
+		return
+	}
+	m.failures.WithLabelValues(function, failureReason(err)).Inc()
 }
 
 func (m *metrics) throttle(function string) {

@@ -21,6 +21,7 @@ import (
 	"gatehouse.dev/gatehouse/connections"
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/internal/httpguard"
 	"gatehouse.dev/gatehouse/internal/sigv4"
 )
 
@@ -336,7 +337,10 @@ type labels struct{ api, route string }
 func (s *Server) handle(c *fiber.Ctx) error {
 	start := time.Now()
 	var l labels
-	if err := s.serve(c, &l, start); err != nil {
+	if err := httpguard.Check(c); err != nil {
+		s.handleError(c, err)
+		c.Context().SetConnectionClose() // after handleError, which resets the response
+	} else if err := s.serve(c, &l, start); err != nil {
 		s.handleError(c, err)
 	}
 	s.metrics.observeRequest(l.api, l.route, c.Response().StatusCode(), time.Since(start))
@@ -428,15 +432,13 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 	defer cancel()
 	invoked := time.Now()
 	inv.Payload = event
-	out, err := s.inv.Invoke(ctx, inv)
+	out, err := s.invoke(ctx, inv)
 	s.metrics.observeIntegration(api.ID, route.Key, time.Since(invoked))
 	if err != nil {
-		if errors.Is(err, bus.ErrThrottled) {
-			s.metrics.throttle(tgt.function)
-		}
 		return err
 	}
 	if err := WriteResponse(c, out); err != nil {
+		s.metrics.failed(tgt.function, ErrMalformedResponse)
 		return fmt.Errorf("function %s: %w", tgt.function, err)
 	}
 	if api.CORS != nil {
@@ -547,6 +549,43 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	}
 	c.Status(status)
 	return c.SendString(`{"message":"` + message + `"}`)
+}
+
+// invoke runs inv through the invoker, counting a failure by its reason.
+func (s *Server) invoke(ctx context.Context, inv bus.Invocation) ([]byte, error) {
+	out, err := s.inv.Invoke(ctx, inv)
+	if err != nil {
+		s.metrics.failed(inv.Function, err)
+		if errors.Is(err, bus.ErrThrottled) {
+			s.metrics.throttle(inv.Function)
+		}
+	}
+	return out, err
+}
+
+// failureReason names why an invocation failed, for metrics.
+func failureReason(err error) string {
+	switch {
+	case errors.Is(err, ErrMalformedResponse):
+		return "malformed_response"
+	case errors.Is(err, bus.ErrFunctionTimeout):
+		return "timeout"
+	case errors.Is(err, bus.ErrFunctionError):
+		return "function_error"
+	case errors.Is(err, bus.ErrResponseTooLarge):
+		return "response_too_large"
+	case errors.Is(err, bus.ErrThrottled):
+		return "throttled"
+	case errors.Is(err, bus.ErrOverloaded):
+		return "shed"
+	case errors.Is(err, bus.ErrNoWorkers):
+		return "no_workers"
+	case errors.Is(err, bus.ErrWorkerLost):
+		return "worker_lost"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "integration_timeout"
+	}
+	return "internal"
 }
 
 func (s *Server) classify(err error) (int, string) {

@@ -389,6 +389,7 @@ func (s *Server) upgrade(c *fiber.Ctx, api *compiledAPI, stage *Stage, l *labels
 		}
 		status, hdrs, body, err := ParseWSResponse(out)
 		if err != nil {
+			s.metrics.failed(api.targets[idx].function, ErrMalformedResponse)
 			return fmt.Errorf("$connect of %s: %w", api.ID, err)
 		}
 		if status < 200 || status > 299 {
@@ -582,6 +583,12 @@ func (s *Server) runConn(c *wsConn, conn *websocket.Conn) {
 			}
 			break
 		}
+		if typ == websocket.TextMessage && !utf8.Valid(data) {
+			// RFC 6455 §8.1: a text message must be UTF-8; the endpoint fails the connection.
+			code, reason = websocket.CloseInvalidFramePayloadData, "Invalid UTF-8 in text message"
+			c.close(code, reason)
+			break
+		}
 		now := time.Now()
 		c.lastActive.Store(now.UnixNano())
 		c.receive(inboundMessage{data: data, binary: typ == websocket.BinaryMessage, at: now})
@@ -740,6 +747,7 @@ func (s *Server) handleMessage(c *wsConn, m inboundMessage) {
 	}
 	_, _, body, err := ParseWSResponse(out)
 	if err != nil {
+		s.metrics.failed(c.api.targets[idx].function, ErrMalformedResponse)
 		c.enqueue(WSErrorFrame("Internal server error", c.id, requestID))
 		return
 	}
@@ -770,7 +778,7 @@ func (s *Server) invokeWS(c *wsConn, idx int, ev WSEventContext) ([]byte, error)
 	ctx, cancel := context.WithTimeout(context.Background(), route.Timeout)
 	defer cancel()
 	start := time.Now()
-	out, err := s.inv.Invoke(ctx, inv)
+	out, err := s.invoke(ctx, inv)
 	s.metrics.observeIntegration(c.api.ID, route.Key, time.Since(start))
 	return out, err
 }

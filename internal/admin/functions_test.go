@@ -97,6 +97,8 @@ type harnessOptions struct {
 	logs     LogSource
 	noAudit  bool
 	noInvoke bool
+	// readTimeout, when set, is the listener's ReadTimeout.
+	readTimeout time.Duration
 }
 
 func newHarness(t *testing.T, opts harnessOptions) *harness {
@@ -131,11 +133,12 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 		}
 	}
 	cfg := Config{
-		Tokens:   tokens,
-		Health:   func() (int, any) { return 200, map[string]string{"status": "ok"} },
-		Metrics:  http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "up 1\n") }),
-		Logger:   slog.New(slog.NewJSONHandler(h.logs, nil)),
-		Registry: reg,
+		ReadTimeout: opts.readTimeout,
+		Tokens:      tokens,
+		Health:      func() (int, any) { return 200, map[string]string{"status": "ok"} },
+		Metrics:     http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "up 1\n") }),
+		Logger:      slog.New(slog.NewJSONHandler(h.logs, nil)),
+		Registry:    reg,
 		Check: func(_ context.Context, b *functions.Bundle) error {
 			h.mu.Lock()
 			defer h.mu.Unlock()
@@ -447,8 +450,27 @@ func TestDeployRefusesBadBundles(t *testing.T) {
 	}
 }
 
+// TestPartialRequestIsDropped: a client that sends part of a request and stops is disconnected when
+// the listener's read timeout passes, rather than holding the connection.
+func TestPartialRequestIsDropped(t *testing.T) {
+	h := newHarness(t, harnessOptions{readTimeout: 300 * time.Millisecond})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET /admin/v1/functions HTTP/1.1\r\nHost: adm")
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = io.ReadAll(conn)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("the connection of a partial request was still open after 10 s")
+	}
+}
+
 // TestDeployTooLargeFromContentLength sends only the headers of an upload larger than the listener's
-// body limit: the answer comes without the body being sent.
+// body limit, and its first 16 KiB (the listener reads 8 KiB before any handler): the answer comes
+// without the rest of the body being sent.
 func TestDeployTooLargeFromContentLength(t *testing.T) {
 	h := newHarness(t, harnessOptions{limits: functions.BundleLimits{MaxBundleBytes: 1 << 20}})
 	limit := h.srv.app.Config().BodyLimit
@@ -458,6 +480,7 @@ func TestDeployTooLargeFromContentLength(t *testing.T) {
 	}
 	defer conn.Close()
 	fmt.Fprintf(conn, "POST /admin/v1/functions HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer %s\r\nContent-Type: application/zip\r\nContent-Length: %d\r\n\r\n", h.token, limit+1)
+	conn.Write(make([]byte, 16<<10))
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {

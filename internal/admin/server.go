@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
 	"gatehouse.dev/gatehouse/functions"
+	"gatehouse.dev/gatehouse/internal/httpguard"
 )
 
 // Config configures the admin [Server].
@@ -56,6 +57,9 @@ type Config struct {
 	APIKeys KeyAdmin
 	// UsagePlans are the names of the stack's usage plans: a key must belong to one.
 	UsagePlans []string
+	// ReadTimeout bounds reading a request, headers and body; default 30s. IdleTimeout bounds how
+	// long a kept-alive connection may wait for its next request; default 2 minutes.
+	ReadTimeout, IdleTimeout time.Duration
 }
 
 // Server is the admin listener's HTTP API, versioned under /admin/v1/.
@@ -84,6 +88,12 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.BundleLimits = bundleLimits(cfg.BundleLimits)
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 30 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 2 * time.Minute
+	}
 	s := &Server{cfg: cfg, keepAlive: logKeepAlive}
 	s.done, s.stop = context.WithCancel(context.Background())
 	app := fiber.New(fiber.Config{
@@ -93,6 +103,20 @@ func NewServer(cfg Config) (*Server, error) {
 		// from its Content-Length, before its body is read (fasthttp answers 413 through
 		// handleError).
 		BodyLimit: int(max(cfg.BundleLimits.MaxBundleBytes, MaxInvocationPayload) + bodySlack),
+		// The body is read when a handler asks for it, after the token was checked: an
+		// unauthenticated upload is refused from its headers.
+		StreamRequestBody: true,
+		ReadTimeout:       cfg.ReadTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+	})
+	app.Use(httpguard.Middleware)
+	// Streamed bodies are not measured by fasthttp before the handler: a declared length over the
+	// limit is refused here, from the headers.
+	app.Use(func(c *fiber.Ctx) error {
+		if c.Request().Header.ContentLength() > app.Config().BodyLimit {
+			return fiber.ErrRequestEntityTooLarge
+		}
+		return c.Next()
 	})
 	app.Get("/healthz", func(c *fiber.Ctx) error {
 		status, body := cfg.Health()
@@ -150,6 +174,9 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	switch {
 	case err == fiber.ErrRequestEntityTooLarge: // from fasthttp, before the body was read
 		status, message = fiber.StatusRequestEntityTooLarge, s.tooLargeMessage(c)
+	case errors.As(err, &fe) && fe.Code == fiber.StatusBadRequest && strings.HasPrefix(fe.Message, "error when reading request"):
+		// fasthttp's parse errors quote the request, headers (and tokens) included: not echoed.
+		status, message = fe.Code, "Bad Request"
 	case errors.As(err, &fe):
 		status, message = fe.Code, fe.Message
 	case errors.Is(err, ErrTokenNotFound):

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -686,6 +687,38 @@ func TestCLIWithoutARunningNode(t *testing.T) {
 		code, _, errOut := runMain(t, "", append(args, "--data", dir)...)
 		if code != 1 || !strings.HasPrefix(errOut, "gatehouse: no running node found in "+dir+" (start one with `gatehouse up`, or pass --admin)") {
 			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+	}
+}
+
+// TestCLIWithAStoppedNode: the address file a stopped node left behind makes a deploy fail at once,
+// before it builds anything, saying what to check.
+func TestCLIWithAStoppedNode(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there any more
+	if err := os.MkdirAll(filepath.Join(dir, "run"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeAdminAddress(dir, "http://"+addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, adminTokenFile), []byte("gh.admin.x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fn := filepath.Join(t.TempDir(), "greet")
+	if err := os.MkdirAll(fn, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Not a Go package at all: a build would fail, so an error about the node shows none was tried.
+	for _, args := range [][]string{{"deploy", fn}, {"functions"}} {
+		code, out, errOut := runMain(t, "", append(args, "--data", dir)...)
+		if code != 1 || out != "" || !strings.Contains(errOut, "no node answers at http://"+addr) || !strings.Contains(errOut, "is `gatehouse up` running?") {
+			t.Fatalf("%v: exit %d: %q %s", args, code, out, errOut)
 		}
 	}
 }

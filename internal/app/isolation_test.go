@@ -171,6 +171,9 @@ func TestIsolation(t *testing.T) {
 		}
 		t.Logf("loops answered after %s", time.Since(start).Round(time.Millisecond))
 		load.end(t)
+		if v := metricValue(t, n, `gatehouse_invocation_failures_total{function="loop",reason="timeout"}`); v != 4 {
+			t.Errorf("%v loop invocations counted as timed out, want 4", v)
+		}
 	})
 
 	for _, tt := range []struct {

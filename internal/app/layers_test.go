@@ -24,6 +24,7 @@ var layers = map[string]int{
 	"connections":         2,
 	"functions":           1,
 	"runtimes/meter":      1,
+	"internal/httpguard":  1,
 	"internal/bus":        1,
 	"internal/apistore":   1,
 	"internal/apikeys":    1,

@@ -47,12 +47,14 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		Short:         "A serverless function host with a built-in API gateway",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionText(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newUpCommand(stdout, stderr), newWorkerCommand(stderr), newBuildCommand(stdout), newTokensCommand(stdout))
 	root.AddCommand(newFunctionCommands(stdout, stderr)...)
-	root.AddCommand(newConnectionsCommand(stdout), newKeysCommand(stdout), newLoadtestCommand(stdout, stderr))
+	root.AddCommand(newConnectionsCommand(stdout), newKeysCommand(stdout), newLoadtestCommand(stdout, stderr), newVersionCommand(stdout))
 	return root
 }
 
@@ -89,7 +91,8 @@ SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 	f := cmd.Flags()
 	f.StringVarP(&opts.StackFile, "file", "f", DefaultStackFile, "stack file")
 	f.StringVar(&opts.Addr, "addr", DefaultAddr, "gateway listen address")
-	f.StringVar(&opts.AdminAddr, "admin-addr", DefaultAdminAddr, "admin listen address")
+	f.StringVar(&opts.AdminAddr, "admin-addr", DefaultAdminAddr, "admin listen address (loopback unless --admin-public)")
+	f.BoolVar(&opts.AdminPublic, "admin-public", false, "allow an --admin-addr beyond loopback (the admin API has no TLS: put a TLS proxy in front)")
 	f.StringVar(&opts.DataDir, "data", DefaultDataDir, "data directory")
 	f.IntVar(&opts.Workers, "workers", DefaultWorkers, "number of worker processes")
 	f.IntVar(&opts.WorkerMemoryMB, "worker-memory", 0, "MB of guest memory each worker may commit, over all its sandboxes (default: half the machine's memory shared among the workers)")

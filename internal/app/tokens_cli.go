@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,7 +37,9 @@ func (f *adminFlags) register(cmd *cobra.Command) {
 
 func (f *adminFlags) client() (*adminClient, error) {
 	url, token := f.url, f.token
+	from := "--admin"
 	if url == "" {
+		from = filepath.Join(f.dataDir, "run", adminAddressFile)
 		b, err := os.ReadFile(filepath.Join(f.dataDir, "run", adminAddressFile))
 		if err != nil {
 			return nil, fmt.Errorf("no running node found in %s (start one with `gatehouse up`, or pass --admin): %w", f.dataDir, err)
@@ -57,7 +60,27 @@ func (f *adminFlags) client() (*adminClient, error) {
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	return &adminClient{url: strings.TrimSuffix(url, "/"), token: token, http: &http.Client{Timeout: time.Minute}}, nil
+	c := &adminClient{url: strings.TrimSuffix(url, "/"), token: token, http: &http.Client{Timeout: time.Minute}}
+	// Asked before any work (a deploy builds first): a node that stopped leaves its address file.
+	if err := c.reachable(); err != nil {
+		return nil, fmt.Errorf("no node answers at %s (the address from %s): is `gatehouse up` running? (%v)", c.url, from, err)
+	}
+	return c, nil
+}
+
+// reachable checks that the node answers /healthz.
+func (c *adminClient) reachable() error {
+	hc := &http.Client{Timeout: 5 * time.Second}
+	resp, err := hc.Get(c.url + "/healthz")
+	if err != nil {
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return err
+	}
+	resp.Body.Close()
+	return nil
 }
 
 func newTokensCommand(stdout io.Writer) *cobra.Command {

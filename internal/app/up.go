@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,6 +54,45 @@ const (
 	awsLambdaGoVersion = "v1.55.1"
 )
 
+// workerEnv is what workers keep of up's environment: what a Go program and its profiling need, and
+// the GATEHOUSE_TEST_ switches with which a test binary runs as the gatehouse command; nothing else.
+// Above all not the @connections secret (GATEHOUSE_SECRET_ACCESS_KEY), admin tokens or cloud
+// credentials: a worker runs guest code.
+func workerEnv(environ []string) []string {
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case name == "PATH", name == "HOME", name == "TMPDIR", name == "TZ", name == "LANG",
+			strings.HasPrefix(name, "LC_"), name == envCPUProfile, strings.HasPrefix(name, "GATEHOUSE_TEST_"),
+			name == "GOGC", name == "GOMEMLIMIT", name == "GODEBUG", name == "GOTRACEBACK", name == "GOMAXPROCS":
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// isLoopback reports whether a listen address's host is a loopback address or localhost.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkAdminAddr refuses an admin address beyond loopback unless public says it is meant.
+func checkAdminAddr(addr string, public bool) error {
+	if isLoopback(addr) || public {
+		return nil
+	}
+	return fmt.Errorf("admin listener: %s is not a loopback address; the admin API manages tokens and deploys, so it listens on loopback (default %s) unless --admin-public says otherwise", addr, DefaultAdminAddr)
+}
+
 // defaultWorkerMemoryMB shares half of physical bytes among workers, at least 1 GiB each (2 GiB each
 // when the machine's memory is unknown).
 func defaultWorkerMemoryMB(physical int64, workers int) int {
@@ -67,8 +107,11 @@ type Options struct {
 	StackFile string
 	Addr      string
 	AdminAddr string
-	DataDir   string
-	Workers   int
+	// AdminPublic allows an AdminAddr that is not a loopback address (--admin-public); `up` then
+	// warns that the admin API has no TLS.
+	AdminPublic bool
+	DataDir     string
+	Workers     int
 	// WorkerMemoryMB bounds the guest memory each worker commits (the linear memories of all its
 	// instances): past it, new instances are refused (503) and memory.grow fails. Default: half the
 	// machine's memory shared among the workers, at least 1 GiB each (--worker-memory).
@@ -218,10 +261,18 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 
 	// Listeners first, so a busy port fails fast before anything else starts.
 	if n.gwLn, err = net.Listen("tcp", opts.Addr); err != nil {
-		return nil, fmt.Errorf("gateway listener: %w", err)
+		return nil, fmt.Errorf("gateway listener: %w (--addr changes it)", err)
+	}
+	if err := checkAdminAddr(opts.AdminAddr, opts.AdminPublic); err != nil {
+		return nil, err
 	}
 	if n.adminLn, err = net.Listen("tcp", opts.AdminAddr); err != nil {
-		return nil, fmt.Errorf("admin listener: %w", err)
+		return nil, fmt.Errorf("admin listener: %w (--admin-addr changes it)", err)
+	}
+	if !isLoopback(opts.AdminAddr) {
+		n.log.Warn("the admin API is served beyond this machine WITHOUT TLS: tokens and deploys cross the network in the clear; put a TLS proxy in front of it",
+			"addr", n.adminLn.Addr().String())
+		fmt.Fprintf(opts.Stdout, "WARNING: the admin API listens on %s without TLS; put a TLS proxy in front of it\n", n.adminLn.Addr())
 	}
 
 	if n.srv, err = bus.NewServer(bus.ServerConfig{
@@ -289,7 +340,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		slots:        workerSlots,
 		overrunGrace: overrunGrace,
 		slotsPath:    slotsPathIfSupported(slotsPath),
-		env: append(append(os.Environ(), opts.WorkerEnv...),
+		env: append(append(workerEnv(os.Environ()), opts.WorkerEnv...),
 			envBusURL+"="+n.srv.ClientURL(), envBusUser+"="+workerCreds.User, envBusPassword+"="+workerCreds.Password),
 		n:      opts.Workers,
 		grace:  opts.DrainTimeout,

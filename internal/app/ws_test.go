@@ -518,6 +518,24 @@ func TestWebSocket(t *testing.T) {
 		waitLog(t, n, fmt.Sprintf("disconnect %s 1009 ", id))
 	})
 
+	t.Run("InvalidUTF8", func(t *testing.T) {
+		c := wsDial(t, n, "/chat", nil)
+		id := wsID(t, c)
+		// A text message must be UTF-8: the gateway fails the connection with 1007.
+		if err := c.WriteMessage(websocket.TextMessage, []byte("{\"action\":\"echo\",\"x\":\"\xff\xfe\"}")); err != nil {
+			t.Fatal(err)
+		}
+		wsWantClose(t, c, websocket.CloseInvalidFramePayloadData)
+		waitLog(t, n, fmt.Sprintf("disconnect %s 1007 ", id))
+		// The same bytes as a binary message are fine.
+		b := wsDial(t, n, "/chat", nil)
+		if err := b.WriteMessage(websocket.BinaryMessage, []byte("{\"action\":\"echo\",\"x\":\"\xff\"}")); err != nil {
+			t.Fatal(err)
+		}
+		if _, data := wsRead(t, b); len(data) == 0 {
+			t.Fatal("no answer to a binary message")
+		}
+	})
 	t.Run("IdleTimeout", func(t *testing.T) {
 		// A client that sends nothing to /sleepy (idle timeout 1s) is closed with 1001, reason
 		// "Idle timeout".

@@ -2711,6 +2711,16 @@ func checkRouteKey(key string) string {
 	case strings.ContainsFunc(path, func(r rune) bool { return r <= ' ' || r == 0x7f }):
 		return "the path must not contain spaces or control characters; " + want
 	}
+	for _, seg := range strings.Split(path[1:], "/") {
+		// Express-style and glob-style parameters are literal text to API Gateway: almost
+		// certainly not what was meant.
+		if name, ok := strings.CutPrefix(seg, ":"); ok && name != "" {
+			return fmt.Sprintf("the segment %s would match only the literal text %q; write a path parameter as {%s}", yamlnode.QuoteShort(seg), seg, strings.TrimSuffix(name, "?"))
+		}
+		if seg == "*" || seg == "**" {
+			return fmt.Sprintf("the segment %s would match only a literal %s; write a greedy path parameter as {proxy+}", yamlnode.QuoteShort(seg), seg)
+		}
+	}
 	return ""
 }
 
