@@ -151,8 +151,9 @@ func (i *Instance) Close(ctx context.Context) error {
 
 // FunctionError is an error the function itself reported.
 type FunctionError struct {
-	Type    string `json:"errorType"`
-	Message string `json:"errorMessage"`
+	Type       string   `json:"errorType"`
+	Message    string   `json:"errorMessage"`
+	StackTrace []string `json:"stackTrace,omitempty"`
 }
 
 func (e *FunctionError) Error() string {

@@ -563,7 +563,7 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 	}
 	sb.logs.end()
 	p.put(ctx, sb, err != nil)
-	out, err = s.outcome(inv, out, err)
+	out, err = s.outcome(p, inv, out, err)
 	if s.cfg.Slots != nil {
 		code := ""
 		if err != nil {
@@ -594,22 +594,33 @@ func (s *Scheduler) shed(p *pool, inv bus.Invocation, ctx context.Context, err e
 }
 
 // outcome turns what an instance returned into what the bus carries.
-func (s *Scheduler) outcome(inv bus.Invocation, out []byte, err error) ([]byte, error) {
-	if err != nil {
-		s.log.Warn("invocation failed", "function", inv.Function, "request_id", inv.RequestID, "err", err)
-		switch {
-		case errors.Is(err, runtimes.ErrResponseTooLarge):
-			return nil, bus.ErrResponseTooLarge
-		case errors.Is(err, runtimes.ErrTimeout):
-			return nil, bus.ErrFunctionTimeout
-		case errors.Is(err, runtimes.ErrMemoryBudget):
-			return nil, bus.ErrOverloaded
-		case errors.Is(err, runtimes.ErrFunction), errors.Is(err, runtimes.ErrTrap), errors.Is(err, runtimes.ErrCallDepth):
-			return nil, bus.ErrFunctionError
-		}
+// A failure of the function's own (an error, a crash, a timeout) is also written to the function's
+// logs, as Lambda writes it, so that `gatehouse logs` shows why an invocation failed.
+func (s *Scheduler) outcome(p *pool, inv bus.Invocation, out []byte, err error) ([]byte, error) {
+	if err == nil {
+		return out, nil
+	}
+	s.log.Warn("invocation failed", "function", inv.Function, "request_id", inv.RequestID, "err", err)
+	var sentinel error
+	switch {
+	case errors.Is(err, runtimes.ErrResponseTooLarge):
+		sentinel = bus.ErrResponseTooLarge
+	case errors.Is(err, runtimes.ErrTimeout):
+		sentinel = bus.ErrFunctionTimeout
+	case errors.Is(err, runtimes.ErrMemoryBudget):
+		return nil, bus.ErrOverloaded
+	case errors.Is(err, runtimes.ErrFunction), errors.Is(err, runtimes.ErrTrap), errors.Is(err, runtimes.ErrCallDepth):
+		sentinel = bus.ErrFunctionError
+	default:
 		return nil, bus.ErrInternal
 	}
-	return out, nil
+	f := failureOf(err, p.fn.Timeout)
+	failed := newInvocationFailure(sentinel, f)
+	if s.cfg.LogSink != nil {
+		s.cfg.LogSink(LogRecord{Time: time.Now(), Function: inv.Function, Version: p.fn.Version, RequestID: inv.RequestID,
+			Stream: "stderr", Message: failed.Error()})
+	}
+	return nil, failed
 }
 
 // reapLoop closes idle instances past their function's idle timeout and retired versions past

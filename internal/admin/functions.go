@@ -316,8 +316,9 @@ func aliasApplied(a functions.AliasRecord) func(*functions.Snapshot) bool {
 
 // functionError is the body of an invocation whose function failed, as Lambda writes it.
 type functionError struct {
-	ErrorType    string `json:"errorType"`
-	ErrorMessage string `json:"errorMessage"`
+	ErrorType    string   `json:"errorType"`
+	ErrorMessage string   `json:"errorMessage"`
+	StackTrace   []string `json:"stackTrace,omitempty"`
 }
 
 // invoke runs the function synchronously. A function that fails is still a 200, with
@@ -345,11 +346,13 @@ func (s *Server) invoke(c *fiber.Ctx) error {
 	var fe *functionError
 	switch {
 	case errors.Is(err, bus.ErrFunctionError):
-		fe = &functionError{"FunctionError", remoteDetail(err)}
+		fe = workerFailure(err, functionError{ErrorType: "FunctionError", ErrorMessage: remoteDetail(err)})
 	case errors.Is(err, bus.ErrFunctionTimeout):
-		fe = &functionError{"Sandbox.Timedout", "Task timed out"}
+		fe = workerFailure(err, functionError{ErrorType: "Sandbox.Timedout", ErrorMessage: "Task timed out"})
 	case errors.Is(err, bus.ErrResponseTooLarge):
-		fe = &functionError{"ResponseTooLarge", "the function's response is over the limit of 6 MiB"}
+		fe = workerFailure(err, functionError{ErrorType: "ResponseTooLarge", ErrorMessage: "the function's response is over the limit of 6 MiB"})
+	case errors.Is(err, bus.ErrOverloaded):
+		return fiber.NewError(fiber.StatusServiceUnavailable, "the workers are out of capacity: try again shortly")
 	case errors.Is(err, bus.ErrThrottled):
 		return fiber.NewError(fiber.StatusTooManyRequests, fmt.Sprintf("%s is at its maxConcurrency: try again later", name))
 	case errors.Is(err, bus.ErrNoWorkers):
@@ -363,6 +366,17 @@ func (s *Server) invoke(c *fiber.Ctx) error {
 	}
 	c.Set(HeaderFunctionError, "Unhandled")
 	return c.JSON(fe)
+}
+
+// workerFailure is the failure the worker described (Lambda's errorType, errorMessage and
+// stackTrace, as JSON in the error's detail), or otherwise.
+func workerFailure(err error, otherwise functionError) *functionError {
+	var re *bus.RemoteError
+	var f functionError
+	if errors.As(err, &re) && json.Unmarshal([]byte(re.Detail), &f) == nil && f.ErrorType != "" {
+		return &f
+	}
+	return &otherwise
 }
 
 // remoteDetail is what the worker said about a function error, or the error's own message.

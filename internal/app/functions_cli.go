@@ -188,7 +188,7 @@ func newFunctionCommands(stdout, stderr io.Writer) []*cobra.Command {
 		newVersionsCommand(stdout),
 		newAliasCommand(stdout),
 		newInvokeCommand(stdout, stderr),
-		newLogsCommand(stdout),
+		newLogsCommand(stdout, stderr),
 		newRmCommand(stdout),
 		newAuditCommand(stdout),
 	}
@@ -497,11 +497,18 @@ With --json, print {"version":N,"output":…,"error":…}.`,
 			version, _ := strconv.Atoi(resp.Header.Get("X-Gatehouse-Executed-Version"))
 			var fnErr error
 			if kind := resp.Header.Get("X-Gatehouse-Function-Error"); kind != "" {
-				var e struct{ ErrorType, ErrorMessage string }
+				var e struct {
+					ErrorType, ErrorMessage string
+					StackTrace              []string
+				}
 				if json.Unmarshal(output, &e) != nil || e.ErrorType == "" {
 					e.ErrorType, e.ErrorMessage = kind, strings.TrimSpace(string(output))
 				}
-				fnErr = fmt.Errorf("function error: %s: %s", e.ErrorType, e.ErrorMessage)
+				msg := fmt.Sprintf("function error: %s: %s", e.ErrorType, e.ErrorMessage)
+				for _, frame := range e.StackTrace {
+					msg += "\n\t" + strings.ReplaceAll(strings.TrimSpace(frame), "\n", "\n\t")
+				}
+				fnErr = errors.New(msg)
 			}
 			if flags.json {
 				res := struct {
@@ -561,7 +568,7 @@ func readPayload(payload string, stdin io.Reader) ([]byte, error) {
 	return []byte(payload), nil
 }
 
-func newLogsCommand(stdout io.Writer) *cobra.Command {
+func newLogsCommand(stdout, stderr io.Writer) *cobra.Command {
 	var flags adminFlags
 	var follow bool
 	var limit int
@@ -599,8 +606,12 @@ arrive until Ctrl-C. With --json, print the records as the API sends them, one J
 				return err
 			}
 			defer resp.Body.Close()
-			if err := printLogStream(stdout, resp.Body, flags.json); err != nil && ctx.Err() == nil {
+			n, err := printLogStream(stdout, resp.Body, flags.json)
+			if err != nil && ctx.Err() == nil {
 				return fmt.Errorf("reading the log stream: %w", err)
+			}
+			if n == 0 && !follow && !flags.json {
+				fmt.Fprintf(stderr, "no log records for %s: it has not written any yet (or they have expired)\n", args[0])
 			}
 			return nil
 		},
@@ -612,29 +623,31 @@ arrive until Ctrl-C. With --json, print the records as the API sends them, one J
 }
 
 // printLogStream prints the NDJSON log records read from r until it ends, skipping blank keep-alive
-// lines: as they are with raw, else one aligned line each.
-func printLogStream(w io.Writer, r io.Reader, raw bool) error {
+// lines: as they are with raw, else one aligned line each. It returns how many it printed.
+func printLogStream(w io.Writer, r io.Reader, raw bool) (int, error) {
 	br := bufio.NewReader(r)
+	n := 0
 	for {
 		line, err := br.ReadBytes('\n')
 		if line = bytes.TrimSpace(line); len(line) > 0 {
+			n++
 			var rec logRecord
 			if raw || json.Unmarshal(line, &rec) != nil {
 				_, werr := fmt.Fprintf(w, "%s\n", line)
 				if werr != nil {
-					return werr
+					return n, werr
 				}
 			} else if _, werr := fmt.Fprintf(w, "%s %-4s %-8s %-6s  %s\n", rec.Time.Local().Format(timeFormat),
 				"v"+strconv.Itoa(rec.Version), prefix(rec.RequestID, 8),
 				rec.Stream, strings.TrimRight(rec.Message, "\r\n")); werr != nil {
-				return werr
+				return n, werr
 			}
 		}
 		if errors.Is(err, io.EOF) {
-			return nil
+			return n, nil
 		}
 		if err != nil {
-			return err
+			return n, err
 		}
 	}
 }

@@ -104,6 +104,10 @@ func newFakeAdmin(t *testing.T) *fakeAdmin {
 		}})
 	})
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" { // the CLI's check that a node answers, before its request
+			writeJSON(w, 200, map[string]string{"status": "ok"})
+			return
+		}
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			t.Errorf("fake admin: reading the body: %v", err)
@@ -237,6 +241,10 @@ func (f *fakeAdmin) invoke(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fakeAdmin) logs(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("name") == "world" { // a function that has written nothing
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		return
+	}
 	if !f.known(w, r) {
 		return
 	}
@@ -608,7 +616,12 @@ func TestCLILogs(t *testing.T) {
 		tm := time.Date(2026, 11, 25, 10, 5, n, 123e6, time.UTC)
 		return fmt.Sprintf("%s %-4s abcdef12 %-6s  %s\n", tm.Local().Format(timeFormat), version, stream, message)
 	}
-	code, out, errOut := f.runCLI(t, "", "logs", "hello", "--limit", "5")
+	code, out, errOut := f.runCLI(t, "", "logs", "world")
+	if code != 0 || out != "" || !strings.Contains(errOut, "no log records for world") {
+		t.Fatalf("logs of a function with none: exit %d: %q %q", code, out, errOut)
+	}
+	f.take()
+	code, out, errOut = f.runCLI(t, "", "logs", "hello", "--limit", "5")
 	want := line(1, "v3", "stdout", "hello world") + line(2, "v3", "stderr", "oops")
 	if code != 0 || out != want {
 		t.Fatalf("exit %d: %s\n%s\nwant:\n%s", code, errOut, out, want)

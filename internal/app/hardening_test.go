@@ -199,3 +199,25 @@ func TestVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestWhyItFailed: a function's panic reaches `gatehouse invoke` (Lambda's errorType, errorMessage and
+// stack trace) and the function's logs, not only up's stderr.
+func TestWhyItFailed(t *testing.T) {
+	n := sharedNode(t)
+	out, errOut, code := cliResult(n, "invoke", "echo", "--payload", `{"version":"2.0","rawPath":"/x","headers":{"x-echo-fail":"panic"}}`)
+	if code != 1 || !strings.Contains(errOut, "function error: Runtime.Panic: ") || !strings.Contains(errOut, "\n\t") {
+		t.Fatalf("invoke of a panicking function: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	// The same failure, as a record of the function's logs.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		logs, _, _ := cliResult(n, "logs", "echo", "--limit", "50")
+		if strings.Contains(logs, `"errorType":"Runtime.Panic"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the panic is not in the function's logs:\n%s", logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
