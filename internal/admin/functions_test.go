@@ -588,6 +588,7 @@ func TestFunctionsAndAliases(t *testing.T) {
 	}
 	h.wantError("DELETE", "/admin/v1/functions/hello", nil, 404, "not found")
 	h.wantError("GET", "/admin/v1/functions/bad.name", nil, 400, "function name")
+	h.wantError("GET", "/admin/v1/functions/abd/versions", nil, 404, `(did you mean "abc"?)`)
 	h.want("GET", "/admin/v1/functions", nil, 200, &list)
 	if len(list.Functions) != 1 || list.Functions[0].Name != "abc" {
 		t.Fatalf("list after delete: %+v", list)

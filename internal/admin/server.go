@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
 	"gatehouse.dev/gatehouse/functions"
+	"gatehouse.dev/gatehouse/internal/didyoumean"
 	"gatehouse.dev/gatehouse/internal/httpguard"
 )
 
@@ -168,6 +169,28 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// functionSuggestion is a did-you-mean for the function a request names, when one is close.
+func (s *Server) functionSuggestion(c *fiber.Ctx) string {
+	// From the path: route parameters are gone by the time the error handler runs.
+	rest, ok := strings.CutPrefix(c.Path(), "/admin/v1/functions/")
+	name, _, _ := strings.Cut(rest, "/")
+	if !ok || name == "" || s.cfg.Registry == nil {
+		return ""
+	}
+	list, err := s.cfg.Registry.List(c.UserContext())
+	if err != nil {
+		return ""
+	}
+	var names []string
+	for _, f := range list {
+		if f.Name == name {
+			return "" // the function exists: what was not found is in it
+		}
+		names = append(names, f.Name)
+	}
+	return didyoumean.Suggest(name, names)
+}
+
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	status, message := fiber.StatusInternalServerError, "Internal Server Error"
 	var fe *fiber.Error
@@ -190,7 +213,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	case errors.Is(err, functions.ErrBadBundle), errors.Is(err, functions.ErrBadManifest), errors.Is(err, functions.ErrInvalid):
 		status, message = fiber.StatusBadRequest, userMessage(err)
 	case errors.Is(err, functions.ErrNotFound):
-		status, message = fiber.StatusNotFound, userMessage(err)
+		status, message = fiber.StatusNotFound, userMessage(err)+s.functionSuggestion(c)
 	case errors.Is(err, functions.ErrConflict):
 		status, message = fiber.StatusConflict, userMessage(err)
 	default:

@@ -148,11 +148,11 @@ func TestTokensCommand(t *testing.T) {
 		t.Fatalf("rm: %v\n%s", err, out)
 	}
 	out, err = run("tokens", "ls", "--token", created.Token)
-	if err == nil || !strings.Contains(out, "401 Unauthorized") {
+	if err == nil || !strings.Contains(out, "the node refused the admin token") {
 		t.Fatalf("ls with a deleted token: %v\n%s", err, out)
 	}
 	out, err = run("tokens", "create", "Bad Name")
-	if err == nil || !strings.Contains(out, "400") {
+	if err == nil || !strings.Contains(out, "token names are 1 to 64 lower-case letters") || strings.Contains(out, "/admin/v1") {
 		t.Fatalf("bad name: %v\n%s", err, out)
 	}
 }

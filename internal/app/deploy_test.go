@@ -278,7 +278,7 @@ func TestDeployLifecycle(t *testing.T) {
 		if status, _ := getVersion(t, n, "/latest"); status != 500 {
 			t.Fatalf("GET /latest after rm: %d, want 500", status)
 		}
-		if _, errOut, code := cliResult(n, "versions", "version"); code == 0 || !strings.Contains(errOut, "404") {
+		if _, errOut, code := cliResult(n, "versions", "version"); code == 0 || !strings.Contains(errOut, "function version: not found") {
 			t.Fatalf("versions of a removed function: exit %d, %q", code, errOut)
 		}
 	})

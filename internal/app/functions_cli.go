@@ -45,11 +45,13 @@ type apiError struct {
 }
 
 func (e *apiError) Error() string {
-	msg := fmt.Sprintf("%s %s: %d %s", e.method, e.path, e.status, e.message)
-	if e.status == http.StatusUnauthorized {
-		msg += " (the token was refused: check --token, $GATEHOUSE_TOKEN or the data directory's admin.token)"
+	switch {
+	case e.status == http.StatusUnauthorized:
+		return "the node refused the admin token: check --token, $GATEHOUSE_TOKEN or the data directory's admin.token"
+	case e.status >= 500:
+		return fmt.Sprintf("the node failed: %s (HTTP %d)", e.message, e.status)
 	}
-	return msg
+	return e.message
 }
 
 // newRequest makes a request to the admin API carrying the client's token. path may hold a query.

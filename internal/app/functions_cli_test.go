@@ -426,7 +426,7 @@ func TestCLIFunctionsAndVersions(t *testing.T) {
 	}
 
 	code, _, errOut = f.runCLI(t, "", "versions", "nope")
-	if code != 1 || errOut != "gatehouse: GET /admin/v1/functions/nope/versions: 404 no function \"nope\": see `gatehouse functions`\n" {
+	if code != 1 || errOut != "gatehouse: no function \"nope\": see `gatehouse functions`\n" {
 		t.Fatalf("unknown function: %d %q", code, errOut)
 	}
 }
@@ -494,7 +494,7 @@ func TestCLIAlias(t *testing.T) {
 
 	t.Run("unknown version", func(t *testing.T) {
 		code, _, errOut := f.runCLI(t, "", "alias", "set", "hello", "prod", "9")
-		if code != 1 || !strings.Contains(errOut, "400 function hello has no version 9") {
+		if code != 1 || !strings.Contains(errOut, "gatehouse: function hello has no version 9") {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
 		f.take()
@@ -523,7 +523,7 @@ func TestCLIAlias(t *testing.T) {
 			t.Fatalf("request: %s %s", r.method, r.path)
 		}
 		code, _, errOut = f.runCLI(t, "", "alias", "rm", "hello", "staging")
-		if code != 1 || !strings.Contains(errOut, `404 function hello has no alias "staging"`) {
+		if code != 1 || !strings.Contains(errOut, `gatehouse: function hello has no alias "staging"`) {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
 	})
@@ -604,7 +604,7 @@ func TestCLIInvoke(t *testing.T) {
 	})
 	t.Run("unknown alias", func(t *testing.T) {
 		code, _, errOut := f.runCLI(t, "", "invoke", "hello:staging")
-		if code != 1 || !strings.Contains(errOut, `404 function hello has no version or alias "staging"`) {
+		if code != 1 || !strings.Contains(errOut, `gatehouse: function hello has no version or alias "staging"`) {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
 	})
@@ -662,7 +662,7 @@ func TestCLIRm(t *testing.T) {
 		t.Fatalf("request: %s %s", r.method, r.path)
 	}
 	code, _, errOut = f.runCLI(t, "", "rm", "nope")
-	if code != 1 || !strings.Contains(errOut, "DELETE /admin/v1/functions/nope: 404 no function \"nope\"") {
+	if code != 1 || !strings.Contains(errOut, "gatehouse: no function \"nope\"") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }
@@ -683,7 +683,7 @@ func TestCLIAudit(t *testing.T) {
 func TestCLIUnauthorized(t *testing.T) {
 	f := newFakeAdmin(t)
 	code, out, errOut := f.runCLI(t, "", "functions", "--token", "gh.admin.wrong")
-	if code != 1 || out != "" || !strings.Contains(errOut, "gatehouse: GET /admin/v1/functions: 401 Unauthorized (the token was refused: check --token") {
+	if code != 1 || out != "" || !strings.Contains(errOut, "gatehouse: the node refused the admin token: check --token") {
 		t.Fatalf("exit %d: %q %s", code, out, errOut)
 	}
 	if r := f.take()[0]; r.method != "GET" || r.path != "/admin/v1/functions" {
