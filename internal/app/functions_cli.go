@@ -3,16 +3,19 @@ package app
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,6 +25,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"gatehouse.dev/gatehouse/functions"
+	"gatehouse.dev/gatehouse/internal/stackfile"
 )
 
 const (
@@ -198,7 +202,7 @@ func newFunctionCommands(stdout, stderr io.Writer) []*cobra.Command {
 
 func newDeployCommand(stdout, stderr io.Writer) *cobra.Command {
 	var flags adminFlags
-	var alias, description string
+	var alias, description, stackFile string
 	cmd := &cobra.Command{
 		Use:   "deploy DIR|BUNDLE.zip",
 		Short: "Deploy a function: build DIR into a bundle and upload it, or upload BUNDLE.zip",
@@ -235,7 +239,14 @@ nothing. With --alias, the alias is pointed at the deployed version.`,
 				if abs, err := filepath.Abs(src); err == nil {
 					name = filepath.Base(abs)
 				}
-				if bundle, err = buildBundle(cmd.Context(), src, filepath.Join(tmp, name+".zip"), flags.dataDir, progress); err != nil {
+				seed, err := stackSettings(src, stackFile, cmd.Flags().Changed("file"), progress)
+				if err != nil {
+					return err
+				}
+				if seed != nil {
+					name = seed.Name
+				}
+				if bundle, err = buildBundle(cmd.Context(), src, filepath.Join(tmp, name+".zip"), flags.dataDir, progress, seed); err != nil {
 					return err
 				}
 			}
@@ -244,11 +255,48 @@ nothing. With --alias, the alias is pointed at the deployed version.`,
 	}
 	flags.register(cmd)
 	cmd.Flags().StringVar(&alias, "alias", "", "point this alias at the deployed version")
+	cmd.Flags().StringVarP(&stackFile, "file", "f", DefaultStackFile, "the stack file whose settings a function directory it defines is deployed with")
 	cmd.Flags().StringVar(&description, "description", "", "the new version's description")
 	return cmd
 }
 
 // deploy uploads the bundle at path and prints the answer.
+// stackSettings returns the manifest the stack file gives the function whose source is dir, or nil
+// when the stack file defines none (or there is no stack file, unless it was asked for by name). It
+// says on progress which settings the version gets.
+func stackSettings(dir, stackFile string, named bool, progress io.Writer) (*functions.Manifest, error) {
+	if _, err := os.Stat(filepath.Join(dir, functions.ManifestFile)); err == nil {
+		return nil, nil // the directory's own manifest decides
+	}
+	if _, err := os.Stat(stackFile); errors.Is(err, os.ErrNotExist) && !named {
+		return nil, nil
+	}
+	stack, err := stackfile.Load(stackFile)
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	for name, fn := range stack.Functions {
+		if fn.Source != filepath.Clean(abs) {
+			continue
+		}
+		m := functions.NewManifest(name)
+		m.MemoryMB, m.Timeout, m.Environment = fn.MemoryMB, fn.Timeout, fn.Environment
+		m.MaxConcurrency, m.MinWarm, m.IdleTimeout = fn.MaxConcurrency, fn.MinWarm, fn.IdleTimeout
+		if err := m.Validate(); err != nil {
+			return nil, fmt.Errorf("%s: function %s: %w", stackFile, name, err)
+		}
+		env := slices.Sorted(maps.Keys(m.Environment))
+		fmt.Fprintf(progress, "  %-16s settings from %s: timeout %s, memory %d MB, environment %s\n", name, stackFile,
+			m.Timeout, m.MemoryMB, cmp.Or(strings.Join(env, ", "), "(none)"))
+		return &m, nil
+	}
+	return nil, nil
+}
+
 func deploy(ctx context.Context, c *adminClient, path, alias, description string, asJSON bool, stdout io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {

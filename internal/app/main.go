@@ -154,7 +154,7 @@ manifest is DIR/function.yaml when there is one, else the defaults with DIR's na
 name. With -o FILE.wasm, write the bare module instead.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := buildBundle(cmd.Context(), args[0], out, dataDir, stdout)
+			_, err := buildBundle(cmd.Context(), args[0], out, dataDir, stdout, nil)
 			return err
 		},
 	}
@@ -166,7 +166,7 @@ name. With -o FILE.wasm, write the bare module instead.`,
 // buildBundle builds the Go function in dir and writes a bundle to out (default NAME.zip, NAME from the
 // manifest), or the bare module when out ends in .wasm, printing progress to stdout. It returns the path
 // written. Build caches live under dataDir/build.
-func buildBundle(ctx context.Context, dir, out, dataDir string, stdout io.Writer) (string, error) {
+func buildBundle(ctx context.Context, dir, out, dataDir string, stdout io.Writer, seed *functions.Manifest) (string, error) {
 	name := filepath.Base(filepath.Clean(dir))
 	if abs, err := filepath.Abs(dir); err == nil {
 		name = filepath.Base(abs) // "." names the current directory
@@ -174,7 +174,10 @@ func buildBundle(ctx context.Context, dir, out, dataDir string, stdout io.Writer
 	bare := strings.HasSuffix(out, ".wasm")
 	// The manifest is checked before the build, which takes seconds.
 	m := functions.NewManifest(name)
-	if !bare {
+	if seed != nil {
+		m, name = *seed, seed.Name
+		m.ABI = functions.ABIReactor
+	} else if !bare {
 		manifestPath := filepath.Join(dir, functions.ManifestFile)
 		data, err := os.ReadFile(manifestPath)
 		switch {

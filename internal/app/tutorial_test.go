@@ -99,8 +99,13 @@ func TestREADMETutorial(t *testing.T) {
 		}
 		return out.String()
 	}
-	if got := cli("deploy", "./greet"); !strings.Contains(got, "deployed greet version 2") {
+	// The stack file defines greet: the new version keeps its settings, and the deploy says so.
+	if got := cli("deploy", "./greet"); !strings.Contains(got, "deployed greet version 2") ||
+		!strings.Contains(got, "settings from gatehouse.yaml: timeout 3s, memory 128 MB, environment GREETING") {
 		t.Fatalf("deploy printed %q", got)
+	}
+	if got := cli("versions", "greet", "--json"); strings.Count(got, `"GREETING"`) < 2 {
+		t.Fatalf("the versions' environments: %s", got)
 	}
 	if r := do(t, newRequest(t, "GET", base+"/greet/world", nil)); r.status != 200 || string(r.body) != "hi, world\n" {
 		t.Fatalf("GET /greet/world after the deploy: %d %q", r.status, r.body)
