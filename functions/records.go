@@ -82,6 +82,10 @@ type VersionRecord struct {
 	// Description is free text given when publishing, at most MaxDescriptionLength bytes.
 	Description string    `json:"description,omitempty"`
 	CreatedAt   time.Time `json:"createdAt"`
+	// DeployedBy and DeployedFrom say who deployed the version through the admin API (a token's
+	// name) and from which address; empty for versions deployed by `up` from the stack file.
+	DeployedBy   string `json:"deployedBy,omitempty"`
+	DeployedFrom string `json:"deployedFrom,omitempty"`
 	// Revision is the record's revision in the Key-Value bucket; it is not stored in the record.
 	Revision uint64 `json:"-"`
 }

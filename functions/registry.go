@@ -554,6 +554,9 @@ type PublishOptions struct {
 	// of a version's identity: publishing the newest version's bundle again with another
 	// description returns that version unchanged.
 	Description string
+	// By and From say who publishes (an admin token's name) and from where (an IP address); they are
+	// kept in a new version's record, from which the audit log can be completed.
+	By, From string
 }
 
 // publishing is a bundle prepared for publishing.
@@ -565,6 +568,7 @@ type publishing struct {
 	secrets     map[string]string
 	manifestSHA string
 	description string
+	by, from    string
 }
 
 func (r *Registry) prepare(b *Bundle, opts PublishOptions) (*publishing, error) {
@@ -599,7 +603,7 @@ func (r *Registry) prepare(b *Bundle, opts PublishOptions) (*publishing, error) 
 		return nil, err
 	}
 	return &publishing{name: b.Manifest.Name, module: b.Module, sha: sha, manifest: rec, secrets: secrets,
-		manifestSHA: manifestSHA, description: opts.Description}, nil
+		manifestSHA: manifestSHA, description: opts.Description, by: opts.By, from: opts.From}, nil
 }
 
 // versionRecord makes the record of p as version n of f, sealing its secrets for that version.
@@ -615,6 +619,8 @@ func (r *Registry) versionRecord(p *publishing, f FunctionRecord, n int) (Versio
 		ManifestSHA256: p.manifestSHA,
 		Description:    p.description,
 		CreatedAt:      r.timestamp(),
+		DeployedBy:     p.by,
+		DeployedFrom:   p.from,
 	}
 	if len(p.secrets) > 0 {
 		sealed, err := r.keys.seal(p.secrets, p.name, f.ID, n)

@@ -12,7 +12,9 @@ var ErrMemoryBudget = errors.New("worker memory budget exhausted")
 
 // MemoryBudget bounds the linear memory committed by every instance that shares it: all the engines
 // of one worker. A guest that grows its memory past what is left sees memory.grow fail (a Go guest
-// then dies with "out of memory"). It is safe for concurrent use.
+// then dies with "out of memory"). The last quarter of the budget is kept for small instances (at
+// most an eighth of the budget each): a guest that eats memory is stopped while the others can still
+// grow. It is safe for concurrent use.
 type MemoryBudget struct {
 	limit int64
 	used  atomic.Int64
@@ -27,17 +29,19 @@ func (b *MemoryBudget) Limit() int64 { return b.limit }
 // Used is the linear memory committed now, in bytes.
 func (b *MemoryBudget) Used() int64 { return b.used.Load() }
 
-// reserve takes n bytes, or reports false when fewer are left. A nil budget has no bound.
-func (b *MemoryBudget) reserve(n uint64) bool {
+// reserve takes n more bytes for an instance that has current, or reports false when they are not
+// left for it. A nil budget has no bound.
+func (b *MemoryBudget) reserve(current, n uint64) bool {
 	if b == nil {
 		return true
 	}
 	for {
 		used := b.used.Load()
-		if used+int64(n) > b.limit {
+		next := used + int64(n)
+		if next > b.limit || next > b.limit-b.limit/4 && current+n > uint64(b.limit/8) {
 			return false
 		}
-		if b.used.CompareAndSwap(used, used+int64(n)) {
+		if b.used.CompareAndSwap(used, next) {
 			return true
 		}
 	}
@@ -78,7 +82,7 @@ func (m *heapMemory) Reallocate(size uint64) []byte {
 	if grow := size - uint64(len(m.buf)); size > uint64(len(m.buf)) {
 		if len(m.buf) == 0 {
 			m.budget.force(grow)
-		} else if !m.budget.reserve(grow) {
+		} else if !m.budget.reserve(uint64(len(m.buf)), grow) {
 			return nil
 		}
 	}

@@ -42,7 +42,7 @@ func (m *reservedMemory) Reallocate(size uint64) []byte {
 	if size > m.committed {
 		if m.committed == 0 {
 			m.budget.force(size)
-		} else if !m.budget.reserve(size - m.committed) {
+		} else if !m.budget.reserve(m.committed, size-m.committed) {
 			return nil
 		}
 		// Whole pages only; wasm sizes are multiples of 64 KiB, so always page-aligned.

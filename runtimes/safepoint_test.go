@@ -111,8 +111,8 @@ func TestReservedImportIsRefused(t *testing.T) {
 }
 
 // TestMemoryBudget: instances sharing a budget cannot commit more than it together; a guest growing
-// past it sees memory.grow fail, a new instance finds no room, and what an instance held comes back
-// when it closes.
+// past its part sees memory.grow fail, the last quarter is kept for small instances, a new instance
+// that does not fit finds no room, and what an instance held comes back when it closes.
 func TestMemoryBudget(t *testing.T) {
 	ctx := context.Background()
 	budget := runtimes.NewMemoryBudget(64 << 20)
@@ -126,16 +126,31 @@ func TestMemoryBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// grow.wat grows a page at a time until memory.grow fails, then traps.
+	// grow.wat grows a page at a time until memory.grow fails, then traps: at three quarters of the
+	// budget, which a large instance may not pass.
 	if _, err := inst.Invoke(ctx, runtimes.Meta{RequestID: "r"}, []byte("{}")); !errors.Is(err, runtimes.ErrTrap) {
 		t.Fatalf("err = %v, want a trap once memory.grow fails", err)
 	}
-	if used := budget.Used(); used != 64<<20 {
-		t.Fatalf("%d MiB committed, want the whole budget of 64", used>>20)
+	if used := budget.Used(); used != 48<<20 {
+		t.Fatalf("%d MiB committed, want three quarters of the budget of 64", used>>20)
 	}
-	if _, err := grow.Instantiate(ctx, runtimes.InstanceConfig{FunctionName: "grow"}); !errors.Is(err, runtimes.ErrMemoryBudget) {
-		t.Fatalf("a new instance with the budget spent: %v, want ErrMemoryBudget", err)
+	// A second instance may still grow, into the last quarter, up to an eighth of the budget.
+	small, err := grow.Instantiate(ctx, runtimes.InstanceConfig{FunctionName: "grow"})
+	if err != nil {
+		t.Fatal(err)
 	}
+	if _, err := small.Invoke(ctx, runtimes.Meta{RequestID: "r"}, []byte("{}")); !errors.Is(err, runtimes.ErrTrap) {
+		t.Fatalf("err = %v, want a trap once memory.grow fails", err)
+	}
+	if used := budget.Used(); used != 56<<20 {
+		t.Fatalf("%d MiB committed, want 48 + 8", used>>20)
+	}
+	// 8 MiB left: an instance starting with more finds no room.
+	big := compile(t, e, testfix.WAT(t, "runtimes/testdata/abi/big-memory.wat"))
+	if _, err := big.Instantiate(ctx, runtimes.InstanceConfig{FunctionName: "big"}); !errors.Is(err, runtimes.ErrMemoryBudget) {
+		t.Fatalf("a new instance bigger than what is left: %v, want ErrMemoryBudget", err)
+	}
+	small.Close(ctx)
 	inst.Close(ctx)
 	if used := budget.Used(); used != 0 {
 		t.Fatalf("%d bytes still committed after the instance closed", used)

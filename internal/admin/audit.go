@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"gatehouse.dev/gatehouse/functions"
 )
 
 // Audit log limits: the stream keeps the newer of the last AuditMaxEntries entries and those of the
@@ -186,4 +189,46 @@ func (s *Server) listAudit(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(fiber.Map{"entries": entries})
+}
+
+// Reconcile adds the entries the log lacks for versions deployed through the admin API: a deploy
+// stores its version before it records its entry, and a node killed in between leaves a version
+// nobody is recorded as deploying. Each version record says who deployed it and when, so the entry
+// is made from it, marked as recorded late. It returns how many entries it added.
+func (a *Audit) Reconcile(ctx context.Context, reg *functions.Registry) (int, error) {
+	entries, err := a.List(ctx, AuditMaxEntries)
+	if err != nil {
+		return 0, err
+	}
+	recorded := map[string]bool{}
+	for _, e := range entries {
+		if e.Action == ActionFunctionDeploy {
+			recorded[e.Target] = true
+		}
+	}
+	fns, err := reg.List(ctx)
+	if err != nil {
+		return 0, err
+	}
+	added := 0
+	for _, f := range fns {
+		versions, err := reg.Versions(ctx, f.Name)
+		if err != nil {
+			return added, err
+		}
+		for _, v := range versions {
+			target := v.Function + ":" + strconv.Itoa(v.Version)
+			if v.DeployedBy == "" || recorded[target] {
+				continue
+			}
+			if err := a.Record(ctx, AuditEntry{Time: v.CreatedAt, Token: v.DeployedBy, Address: v.DeployedFrom,
+				Action: ActionFunctionDeploy, Target: target,
+				Detail: "sha256 " + v.ModuleSHA256 + ", created; recorded at start from the version record, as the deploy's own entry was lost"}); err != nil {
+				return added, err
+			}
+			recorded[target] = true
+			added++
+		}
+	}
+	return added, nil
 }

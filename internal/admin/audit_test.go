@@ -1,9 +1,13 @@
 package admin
 
 import (
+	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"gatehouse.dev/gatehouse/functions"
 )
 
 func TestAuditRecordsChanges(t *testing.T) {
@@ -100,5 +104,55 @@ func TestAuditList(t *testing.T) {
 	}
 	if info.State.Consumers != 0 {
 		t.Fatalf("List left %d consumers behind", info.State.Consumers)
+	}
+}
+
+// TestAuditReconcile: versions deployed through the admin API whose audit entries were lost (the node
+// stopped between storing the version and recording it) get entries from their records; versions
+// deployed from the stack file, and those already recorded, get none; reconciling twice adds nothing.
+func TestAuditReconcile(t *testing.T) {
+	ctx := t.Context()
+	js := newJetStream(t)
+	reg, err := functions.OpenRegistry(ctx, js, functions.RegistryConfig{Stack: "t", SecretKey: bytes.Repeat([]byte{7}, functions.SecretKeySize)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := OpenAudit(ctx, js, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(name, content string, opts functions.PublishOptions) functions.VersionRecord {
+		t.Helper()
+		raw := bundle(t, name, content)
+		b, err := functions.ReadBundle(bytes.NewReader(raw), int64(len(raw)), functions.BundleLimits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _, err := reg.Publish(ctx, b, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	publish("hello", "1", functions.PublishOptions{})                                     // from the stack file
+	publish("hello", "2", functions.PublishOptions{By: "ci", From: "10.0.0.7"})           // its entry lost
+	v3 := publish("hello", "3", functions.PublishOptions{By: "admin", From: "127.0.0.1"}) // recorded
+	if err := a.Record(ctx, AuditEntry{Time: v3.CreatedAt, Token: "admin", Action: ActionFunctionDeploy, Target: "hello:3"}); err != nil {
+		t.Fatal(err)
+	}
+	added, err := a.Reconcile(ctx, reg)
+	if err != nil || added != 1 {
+		t.Fatalf("Reconcile added %d (%v), want 1", added, err)
+	}
+	list, err := a.List(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := list[len(list)-1]
+	if len(list) != 2 || last.Target != "hello:2" || last.Token != "ci" || last.Address != "10.0.0.7" || !strings.Contains(last.Detail, "recorded at start") {
+		t.Fatalf("log after reconciling: %+v", list)
+	}
+	if added, err := a.Reconcile(ctx, reg); err != nil || added != 0 {
+		t.Fatalf("reconciling again added %d (%v)", added, err)
 	}
 }

@@ -126,7 +126,8 @@ func (s *Server) deploy(c *fiber.Ctx) error {
 			return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("the module of %s cannot be run: %v", name, err))
 		}
 	}
-	v, created, err := s.cfg.Registry.Publish(ctx, b, functions.PublishOptions{Description: description})
+	by, _ := c.Locals(localTokenName).(string)
+	v, created, err := s.cfg.Registry.Publish(ctx, b, functions.PublishOptions{Description: description, By: by, From: c.IP()})
 	if err != nil {
 		return err
 	}

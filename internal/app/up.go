@@ -535,6 +535,11 @@ func (n *Node) openRegistry(ctx context.Context, dataDir string) error {
 	if n.audit, err = admin.OpenAudit(ctx, js, n.stack.Name); err != nil {
 		return err
 	}
+	if added, err := n.audit.Reconcile(ctx, n.registry); err != nil {
+		n.log.Warn("completing the audit log from the version records", "err", err)
+	} else if added > 0 {
+		n.log.Warn("the audit log lacked deploys (a node stopped between storing a version and recording it): added them from the version records", "entries", added)
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancelRegistry, n.registryDone = cancel, make(chan struct{})
 	runErr := make(chan error, 1)
