@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/parser"
+	"go/token"
 	"io"
 	"io/fs"
 	"os"
@@ -87,6 +89,9 @@ func (b *Builder) Build(ctx context.Context, name, dir string) (string, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return "", err
+	}
+	if err := checkLambdaStart(dir); err != nil {
+		return "", fmt.Errorf("functions: building %s: %w", name, err)
 	}
 	modRoot, modPath, err := enclosingModule(dir)
 	if err != nil {
@@ -288,6 +293,37 @@ func (b *Builder) moduleDeps(ctx context.Context, dir, modRoot string) ([]string
 	}
 	sort.Strings(deps)
 	return deps, nil
+}
+
+// lambdaPackage is aws-lambda-go's runtime client, which the sandbox cannot run: it speaks the Lambda
+// Runtime API over HTTP, and a sandbox has no sockets.
+const lambdaPackage = "github.com/aws/aws-lambda-go/lambda"
+
+// checkLambdaStart refuses a function whose package imports aws-lambda-go's lambda package, saying
+// what to change, instead of building a module that fails every request.
+func checkLambdaStart(dir string) error {
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		return err
+	}
+	fset := token.NewFileSet()
+	for _, file := range files {
+		if strings.HasSuffix(file, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, file, nil, parser.ImportsOnly)
+		if err != nil {
+			continue // the compiler will say what is wrong with it
+		}
+		for _, imp := range f.Imports {
+			if strings.Trim(imp.Path.Value, `"`) == lambdaPackage {
+				pos := fset.Position(imp.Pos())
+				return fmt.Errorf("%w: %s:%d imports %s, whose lambda.Start talks to AWS's runtime over the network, which a sandbox has none of: import %q and call sdk.Start(handler) instead (it takes the same handlers)",
+					ErrBuild, filepath.Base(pos.Filename), pos.Line, lambdaPackage, "gatehouse.dev/gatehouse/runtimes/sdk")
+			}
+		}
+	}
+	return nil
 }
 
 // enclosingModule finds the go.mod at or above dir and returns its directory and module path, or "".

@@ -143,3 +143,26 @@ func TestBuildErrorShowsCompilerOutput(t *testing.T) {
 		t.Fatalf("err = %v, want ErrBuild with the compiler's message", err)
 	}
 }
+
+// TestBuildRefusesLambdaStart: a handler written for aws-lambda-go's lambda.Start is refused before
+// it is built, with what to change, rather than built into a module that fails every request.
+func TestBuildRefusesLambdaStart(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"main.go": `package main
+
+import (
+	"context"
+
+	"github.com/aws/aws-lambda-go/lambda"
+)
+
+func handle(ctx context.Context, event map[string]any) (string, error) { return "hi", nil }
+
+func main() { lambda.Start(handle) }
+`})
+	_, err := testfix.Builder(t).Build(context.Background(), "lambdastyle", dir)
+	if !errors.Is(err, functions.ErrBuild) || !strings.Contains(err.Error(), "main.go:6 imports github.com/aws/aws-lambda-go/lambda") ||
+		!strings.Contains(err.Error(), "sdk.Start(handler)") {
+		t.Fatalf("err = %v, want ErrBuild saying to call sdk.Start", err)
+	}
+}

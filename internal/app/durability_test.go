@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +20,7 @@ import (
 
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/gateway"
+	"gatehouse.dev/gatehouse/internal/admin"
 	"gatehouse.dev/gatehouse/internal/testfix"
 )
 
@@ -196,6 +198,21 @@ func checkConsistent(t *testing.T, n *Node, round int) {
 		}
 	}
 	wantServed(t, n, "/latest", fmt.Sprint(len(vs)), vs[len(vs)-1].Manifest.Environment["COLOR"])
+	// Every version deployed through the admin API is in the audit log, even when the node was
+	// killed between storing the version and recording its entry.
+	entries, err := n.audit.List(t.Context(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		if v.DeployedBy == "" {
+			continue
+		}
+		target := fmt.Sprintf("version:%d", v.Version)
+		if !slices.ContainsFunc(entries, func(e admin.AuditEntry) bool { return e.Action == admin.ActionFunctionDeploy && e.Target == target }) {
+			t.Fatalf("round %d: version %d, deployed by %s, is not in the audit log", round, v.Version, v.DeployedBy)
+		}
+	}
 	t.Logf("round %d: %d versions, all run", round, len(vs))
 }
 
