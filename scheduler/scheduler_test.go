@@ -51,15 +51,7 @@ func load(t *testing.T, logs *lockedBuffer, fns ...Function) *Scheduler {
 	if logs != nil {
 		log = slog.New(slog.NewJSONHandler(logs, nil))
 	}
-	s, err := New(Config{Functions: fns, Logger: log}, runtimes.Config{CacheDir: testfix.CompileCacheDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Load(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close(context.Background()) })
-	return s
+	return started(t, Config{Functions: fns, Logger: log})
 }
 
 func wasm(t *testing.T, dir string) []byte {

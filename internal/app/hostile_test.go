@@ -17,10 +17,25 @@ import (
 	"gatehouse.dev/gatehouse/internal/testfix"
 )
 
+// hostileWAT builds one of the misbehaving modules in testdata/hostile and returns its path.
+func hostileWAT(t *testing.T, name string) string {
+	return testfix.WAT(t, "internal/app/testdata/hostile/"+name+".wat")
+}
+
+// writeStack writes a stack file into a temporary directory and returns its path.
+func writeStack(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // hostileStack writes a stack of misbehaving functions next to well-behaved ones.
 func hostileStack(t *testing.T) string {
 	t.Helper()
-	wat := func(name string) string { return testfix.WAT(t, "internal/app/testdata/hostile/"+name+".wat") }
+	wat := func(name string) string { return hostileWAT(t, name) }
 	root := testfix.RepoRoot()
 	stack := fmt.Sprintf(`version: 1
 name: hostile
@@ -59,11 +74,7 @@ apis:
 `, filepath.Join(root, "samples/hello"), filepath.Join(root, "internal/app/testdata/functions/respond"),
 		filepath.Join(root, "internal/app/testdata/functions/respond"),
 		wat("spin"), wat("grow"), wat("recurse"), wat("bigout"), wat("hi-command"))
-	path := filepath.Join(t.TempDir(), "hostile.yaml")
-	if err := os.WriteFile(path, []byte(stack), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeStack(t, stack)
 }
 
 // TestHostileFunctions runs functions that loop forever, eat memory, recurse without end and answer

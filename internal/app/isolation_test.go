@@ -22,7 +22,7 @@ import (
 // to hello and the chat sample.
 func isolationStack(t *testing.T) string {
 	t.Helper()
-	wat := func(name string) string { return testfix.WAT(t, "internal/app/testdata/hostile/"+name+".wat") }
+	wat := func(name string) string { return hostileWAT(t, name) }
 	root := testfix.RepoRoot()
 	stack := fmt.Sprintf(`version: 1
 name: isolation
@@ -65,11 +65,7 @@ apis:
       $default: {function: chat}
 `, filepath.Join(root, "samples/hello"), filepath.Join(root, "samples/chat"),
 		wat("spin"), wat("sleep"), wat("cpu"), wat("grow"), wat("recurse"))
-	path := filepath.Join(t.TempDir(), "isolation.yaml")
-	if err := os.WriteFile(path, []byte(stack), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeStack(t, stack)
 }
 
 // helloLoad calls /hello from clients goroutines until stopped, keeping every status and latency.
