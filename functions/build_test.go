@@ -144,25 +144,55 @@ func TestBuildErrorShowsCompilerOutput(t *testing.T) {
 	}
 }
 
-// TestBuildRefusesLambdaStart: a handler written for aws-lambda-go's lambda.Start is refused before
-// it is built, with what to change, rather than built into a module that fails every request.
-func TestBuildRefusesLambdaStart(t *testing.T) {
+// TestBuildRunsLambdaStart: a handler written for aws-lambda-go's lambda.Start, unmodified, builds into
+// a module that answers events, with the invocation's request id on its context as Lambda gives it.
+func TestBuildRunsLambdaStart(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"main.go": `package main
 
 import (
 	"context"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 )
 
-func handle(ctx context.Context, event map[string]any) (string, error) { return "hi", nil }
+func handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	lc, _ := lambdacontext.FromContext(ctx)
+	return events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: "hi " + req.RawPath + " " + lc.AwsRequestID}, nil
+}
 
 func main() { lambda.Start(handle) }
 `})
-	_, err := testfix.Builder(t).Build(context.Background(), "lambdastyle", dir)
-	if !errors.Is(err, functions.ErrBuild) || !strings.Contains(err.Error(), "main.go:6 imports github.com/aws/aws-lambda-go/lambda") ||
-		!strings.Contains(err.Error(), "sdk.Start(handler)") {
-		t.Fatalf("err = %v, want ErrBuild saying to call sdk.Start", err)
+	path, err := testfix.Builder(t).Build(context.Background(), "lambdastyle", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	e, err := runtimes.NewEngine(ctx, runtimes.Config{CacheDir: testfix.CompileCacheDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	m, err := e.Compile(ctx, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := m.Instantiate(ctx, runtimes.InstanceConfig{FunctionName: "lambdastyle", MemoryMB: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close(ctx)
+	out, err := inst.Invoke(ctx, runtimes.Meta{RequestID: "req-42"}, []byte(`{"version":"2.0","rawPath":"/x","requestContext":{"http":{"method":"GET","path":"/x"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), `"statusCode":200`) || !strings.Contains(string(out), `"body":"hi /x req-42"`) {
+		t.Fatalf("answered %s", out)
 	}
 }
