@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gatehouse.dev/gatehouse/internal/testfix"
 )
 
 // rawExchange writes raw to addr and reads every response until the server closes the connection (or
@@ -219,5 +221,19 @@ func TestWhyItFailed(t *testing.T) {
 			t.Fatalf("the panic is not in the function's logs:\n%s", logs)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestStackErrorsAfterParsingHavePositions: an error `up` finds in a function after the stack file
+// parsed (here a module larger than its memory limit) names the file, line and column of the
+// function, as the parser's own errors do.
+func TestStackErrorsAfterParsingHavePositions(t *testing.T) {
+	stack := writeStack(t, "version: 1\nname: positions\nfunctions:\n  big:\n    source: "+
+		testfix.WAT(t, "runtimes/testdata/abi/big-memory.wat")+
+		"\napis:\n  web:\n    type: http\n    routes:\n      GET /big: {function: big}\n")
+	var out, errOut syncBuffer
+	code := Main([]string{"up", "-f", stack, "--data", newDataDir(t), "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, &out, &errOut)
+	if want := stack + ":4:3: functions.big ("; code == 0 || !strings.Contains(errOut.String(), want) || !strings.Contains(errOut.String(), "memory limit too small") {
+		t.Fatalf("exit %d, stderr %q; want %q and the reason", code, errOut.String(), want)
 	}
 }

@@ -463,7 +463,7 @@ func (n *Node) prepareFunctions(ctx context.Context, dataDir string) ([]*functio
 		path := fn.Source
 		if fn.Kind == stackfile.SourceGo {
 			if path, err = builder.Build(ctx, name, fn.Source); err != nil {
-				return nil, err
+				return nil, fmt.Errorf("%s: %w", stackfile.Where(n.stack.File, fn.Line, fn.Column, "functions."+name), err)
 			}
 		}
 		wasm, err := os.ReadFile(path)
@@ -474,14 +474,14 @@ func (n *Node) prepareFunctions(ctx context.Context, dataDir string) ([]*functio
 		m.MemoryMB, m.Timeout, m.Environment = fn.MemoryMB, fn.Timeout, fn.Environment
 		m.MaxConcurrency, m.MinWarm, m.IdleTimeout = fn.MaxConcurrency, fn.MinWarm, fn.IdleTimeout
 		if err := m.Validate(); err != nil {
-			return nil, fmt.Errorf("%s: function %s: %w", n.stack.File, name, err)
+			return nil, fmt.Errorf("%s: %w", stackfile.Where(n.stack.File, fn.Line, fn.Column, "functions."+name), err)
 		}
 		sum := sha256.Sum256(wasm)
 		b := &functions.Bundle{Manifest: m, Module: wasm, SHA256: hex.EncodeToString(sum[:])}
 		start := time.Now()
 		abi, err := checkModule(ctx, filepath.Join(dataDir, "compile"), b)
 		if err != nil {
-			return nil, fmt.Errorf("function %s (%s): %w", name, path, err)
+			return nil, fmt.Errorf("%s (%s): %w", stackfile.Where(n.stack.File, fn.Line, fn.Column, "functions."+name), path, err)
 		}
 		fmt.Fprintf(n.opts.Stdout, "  %-16s %s module ready in %s\n", name, abi, time.Since(start).Round(time.Millisecond))
 		bundles = append(bundles, b)
@@ -665,14 +665,17 @@ func checkRouteKeys(stack *stackfile.Stack) error {
 		}
 		for _, r := range a.Routes {
 			if _, err := gateway.NewRouteTable([]string{r.Key}); err != nil {
-				return fmt.Errorf("%s:%d: apis.%s.routes: %w", stack.File, r.Line, name, err)
+				return fmt.Errorf("%s: %w", stackfile.Where(stack.File, r.Line, r.Column, fmt.Sprintf("apis.%s.routes[%q]", name, r.Key)), err)
 			}
 		}
 		keys := make([]string, len(a.Routes))
 		for i, r := range a.Routes {
 			keys[i] = r.Key
 		}
-		if _, err := gateway.NewRouteTable(keys); err != nil {
+		if _, err := gateway.NewRouteTable(keys); err != nil && len(a.Routes) > 0 {
+			// The routes clash with each other: placed at the first of them.
+			return fmt.Errorf("%s: %w", stackfile.Where(stack.File, a.Routes[0].Line, a.Routes[0].Column, "apis."+name+".routes"), err)
+		} else if err != nil {
 			return fmt.Errorf("%s: apis.%s.routes: %w", stack.File, name, err)
 		}
 	}

@@ -63,8 +63,8 @@ func verifier(stack *stackfile.Stack) (*sigv4.Verifier, error) {
 		for name, a := range stack.APIs {
 			for _, r := range a.Routes {
 				if r.Authorization.Type == stackfile.AuthIAM {
-					return nil, fmt.Errorf("%s:%d: apis.%s.routes[%q] is authorized with iam, but the stack has no access keys: add them to the iam section, or set %s and %s",
-						stack.File, r.Line, name, r.Key, envAccessKeyID, envSecretAccessKey)
+					return nil, fmt.Errorf("%s: the route is authorized with iam, but the stack has no access keys: add them to the iam section, or set %s and %s",
+						stackfile.Where(stack.File, r.Line, r.Column, fmt.Sprintf("apis.%s.routes[%q]", name, r.Key)), envAccessKeyID, envSecretAccessKey)
 				}
 			}
 		}

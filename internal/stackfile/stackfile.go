@@ -359,10 +359,21 @@ func (k AccessKey) GoString() string {
 	return "stackfile.AccessKey{ID:" + strconv.Quote(k.ID) + ", Secret:<hidden>}"
 }
 
+// Where formats a position of path in file as the parser's errors do: "FILE:LINE:COL: PATH".
+func Where(file string, line, col int, path string) string {
+	if line <= 0 {
+		return file + ": " + path
+	}
+	return fmt.Sprintf("%s:%d:%d: %s", file, line, col, path)
+}
+
 // Function is one entry of `functions:`.
 type Function struct {
 	// Name is the map key: [A-Za-z0-9_-]{1,64}, as a Lambda function name.
 	Name string
+	// Line and Column are the position of the function's key in the stack file (0 when not read
+	// from a file), for later error messages.
+	Line, Column int
 	// Source is the absolute, cleaned path of the Go source directory or .wasm file (`source:`,
 	// required; relative to the stack file's directory).
 	Source string
@@ -590,9 +601,9 @@ type Route struct {
 	// APIKeyRequired makes the route ask for an API key of one of UsagePlans in the APIKeyHeader
 	// header (`apiKeyRequired:`, default false). In WebSocket APIs, only on RouteConnect.
 	APIKeyRequired bool
-	// Line is the line of the route key in the stack file (0 when not read from a file), for
-	// later error messages.
-	Line int
+	// Line and Column are the position of the route key in the stack file (0 when not read from a
+	// file), for later error messages.
+	Line, Column int
 }
 
 // Authorization is a route's `authorization:`. In WebSocket APIs only the RouteConnect route may
@@ -1499,6 +1510,7 @@ func index(i int) string { return indexMark + strconv.Itoa(i) }
 func (d *decoder) function(fe entry) (Function, error) {
 	path := []string{"functions", fe.key}
 	fn := Function{Name: fe.key, MemoryMB: DefaultMemoryMB, Timeout: DefaultTimeout, IdleTimeout: DefaultIdleTimeout, Environment: map[string]string{}}
+	fn.Line, fn.Column = yamlnode.Position(fe.keyAt)
 	f, err := d.fields(path, fe.val, "source", "memory", "timeout", "environment", "maxConcurrency", "minWarm", "idleTimeout")
 	if err != nil {
 		return fn, err
@@ -1791,8 +1803,8 @@ func (d *decoder) wsLimits(path []string, n ast.Node) (*WebSocketLimits, error) 
 }
 
 func (d *decoder) route(path []string, re entry, apiType string) (Route, error) {
-	line, _ := yamlnode.Position(re.keyAt)
-	r := Route{Key: re.key, Line: line, Integration: Integration{
+	line, col := yamlnode.Position(re.keyAt)
+	r := Route{Key: re.key, Line: line, Column: col, Integration: Integration{
 		Type:                 IntegrationFunction,
 		PayloadFormatVersion: PayloadFormat2,
 		Timeout:              DefaultIntegrationTimeout,
