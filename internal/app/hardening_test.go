@@ -237,3 +237,24 @@ func TestStackErrorsAfterParsingHavePositions(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q; want %q and the reason", code, errOut.String(), want)
 	}
 }
+
+// TestBusyPortSaysWhichFlag: a port in use stops up with the flag that changes it.
+func TestBusyPortSaysWhichFlag(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, flag := range []string{"--addr", "--admin-addr"} {
+		args := []string{"up", "-f", "testdata/stack.yaml", "--data", newDataDir(t), "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}
+		for i, a := range args {
+			if a == flag {
+				args[i+1] = ln.Addr().String()
+			}
+		}
+		var out, errOut syncBuffer
+		if code := Main(args, &out, &errOut); code == 0 || !strings.Contains(errOut.String(), "("+flag+" changes it)") {
+			t.Fatalf("up with %s on a busy port: exit %d, stderr %q", flag, code, errOut.String())
+		}
+	}
+}
