@@ -675,27 +675,26 @@ func benchRecord() Record {
 	return r
 }
 
-// TestMemory reports the resident memory of an open store holding 20,000 records. It is a measurement,
-// not a check: set GATEHOUSE_MEASURE_MEMORY=1 to run it, alone (-run TestMemory) so that other tests do
-// not share the process's memory.
-func TestMemory(t *testing.T) {
-	if os.Getenv("GATEHOUSE_MEASURE_MEMORY") == "" {
-		t.Skip("set GATEHOUSE_MEASURE_MEMORY=1 to measure the resident memory of a store of 20,000 records")
+// BenchmarkStoreMemory measures the resident memory of an open store holding 20,000 busy records,
+// reported as metrics: a measurement, not a check. Run it alone, so that no other test shares the
+// process's memory: go test -run '^$' -bench StoreMemory -benchtime 1x ./connections/
+func BenchmarkStoreMemory(b *testing.B) {
+	for b.Loop() {
+		measureMemory(b, func() *Store {
+			s, err := Open(Config{Dir: filepath.Join(b.TempDir(), "connections")})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		})
 	}
-	measureMemory(t, func() *Store {
-		s, err := Open(Config{Dir: filepath.Join(t.TempDir(), "connections")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
 }
 
 // measureMemory opens a store, puts 20,000 records, touches and flushes them all ten times (the steady
 // state of 20,000 busy connections), lists them, and logs the growth of the process's resident memory:
 // anonymous (the Go heap, garbage included until the runtime returns it) and file (Badger's
 // memory-mapped files).
-func measureMemory(t *testing.T, open func() *Store) {
+func measureMemory(t testing.TB, open func() *Store) {
 	const n = 20_000
 	runtime.GC()
 	debug.FreeOSMemory()
@@ -760,7 +759,14 @@ func measureMemory(t *testing.T, open func() *Store) {
 	t.Logf("  after %d more flushes of all:  %s; the highest seen %s", rounds, busy.sub(before), peak.sub(before))
 	t.Logf("  holding List of all:           %s", listed.sub(before))
 	t.Logf("  settled (GC, memory returned): %s; Go heap in use %.1f MiB", settled.sub(before), float64(ms.HeapInuse)/(1<<20))
+	if b, ok := t.(*testing.B); ok {
+		b.ReportMetric(peak.mib(before), "MiB-peak")
+		b.ReportMetric(settled.mib(before), "MiB-settled")
+	}
 }
+
+// mib is the growth from b to a, anonymous and file together, in MiB.
+func (a rss) mib(b rss) float64 { return float64(a.anon+a.file-b.anon-b.file) / (1 << 20) }
 
 // rss is resident memory, from /proc/self/status.
 type rss struct{ anon, file int64 }
@@ -771,7 +777,7 @@ func (a rss) sub(b rss) string {
 }
 
 // readRSS reads the resident memory of this process.
-func readRSS(t *testing.T) rss {
+func readRSS(t testing.TB) rss {
 	t.Helper()
 	f, err := os.Open("/proc/self/status")
 	if err != nil {

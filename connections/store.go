@@ -148,7 +148,7 @@ func Open(cfg Config) (*Store, error) {
 // Memory goes mostly to building tables: Badger builds each table in memory (with a 3 MiB index buffer
 // whatever the table's size) and runs up to 8 builders at once in a compaction. Small memtables and tables
 // keep those buffers small; measured with 20,000 records rewritten by repeated flushes, 1 MiB memtables and
-// 256 KiB tables held the process at about half the resident memory of 4 MiB and 1 MiB (see TestMemory).
+// 256 KiB tables held the process at about half the resident memory of 4 MiB and 1 MiB (see BenchmarkStoreMemory).
 func badgerOptions(dir string, log *slog.Logger) badger.Options {
 	return badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{log}).

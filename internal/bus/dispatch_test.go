@@ -176,15 +176,21 @@ func TestDispatcherAvoidsOverdueWorker(t *testing.T) {
 		OverrunGrace: 50 * time.Millisecond,
 	}, "w1", "w2")
 	go gw.Invoke(context.Background(), Invocation{Function: "spin", RequestID: "spin-1"})
-	time.Sleep(300 * time.Millisecond) // well past 50 ms + 50 ms
+	// Wait for the spinning invocation to be on a worker and past its 50 ms + 50 ms: without that,
+	// the check below would pass without testing anything.
 	var frozen string
-	gw.mu.Lock()
-	for _, w := range gw.workers {
-		if len(w.calls) > 0 {
-			frozen = w.id
+	for start := time.Now(); frozen == ""; time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("the spinning invocation never became overdue on a worker")
 		}
+		gw.mu.Lock()
+		for _, w := range gw.workers {
+			if len(w.calls) > 0 && w.overdue {
+				frozen = w.id
+			}
+		}
+		gw.mu.Unlock()
 	}
-	gw.mu.Unlock()
 	for range 20 {
 		out, err := gw.Invoke(context.Background(), Invocation{Function: "hello", RequestID: "h"})
 		if err != nil {

@@ -624,16 +624,27 @@ func TestClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond)
-	a.Close()
-	a.Close()
-	// A fetch that Close cancelled may still reach the test server a moment later: count after it.
-	time.Sleep(20 * time.Millisecond)
-	hits := is.jwksHits.Load()
-	if hits < 2 {
-		t.Fatalf("background refresh did not run (%d fetches)", hits)
+	// The background refresh runs (every millisecond here) before Close.
+	for start := time.Now(); is.jwksHits.Load() < 2; time.Sleep(time.Millisecond) {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("background refresh did not run (%d fetches)", is.jwksHits.Load())
+		}
 	}
-	time.Sleep(40 * time.Millisecond)
+	a.Close()
+	a.Close()
+	// A fetch that Close cancelled may still reach the test server a moment later: count once the
+	// count stops moving, then check that it stays put for far longer than the refresh interval.
+	hits := is.jwksHits.Load()
+	for start := time.Now(); ; hits = is.jwksHits.Load() {
+		time.Sleep(100 * time.Millisecond)
+		if is.jwksHits.Load() == hits {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("fetches went on after Close: %d and counting", is.jwksHits.Load())
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
 	if got := is.jwksHits.Load(); got != hits {
 		t.Fatalf("fetches went on after Close: %d then %d", hits, got)
 	}
