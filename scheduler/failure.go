@@ -33,15 +33,14 @@ func failureOf(err error, timeout time.Duration) failure {
 		return failure{ErrorType: "Function.ResponseSizeTooLarge", ErrorMessage: err.Error()}
 	}
 	message, frames := splitTrace(err.Error())
+	message = strings.TrimPrefix(message, runtimes.ErrTrap.Error()+": ")
 	f := failure{ErrorType: "Runtime.Trap", ErrorMessage: message, StackTrace: frames}
 	switch {
 	case errors.Is(err, runtimes.ErrCallDepth):
 		f.ErrorType = "Runtime.CallDepthExceeded"
 	case strings.Contains(message, "out of memory"):
 		f.ErrorType = "Runtime.OutOfMemory"
-	case errors.Is(err, runtimes.ErrTrap):
-		f.ErrorMessage = strings.TrimPrefix(f.ErrorMessage, runtimes.ErrTrap.Error()+": ")
-	default:
+	case !errors.Is(err, runtimes.ErrTrap):
 		f.ErrorType = "Runtime.Unknown"
 	}
 	return f
