@@ -113,7 +113,7 @@ func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 	if cfg.Version == "" {
 		cfg.Version = "$LATEST"
 	}
-	inst := &Instance{m: m, cfg: cfg, sleep: sleeper{idle: initSleep}}
+	inst := &Instance{m: m, cfg: cfg}
 	if m.abi == ABICommand {
 		return inst, nil
 	}

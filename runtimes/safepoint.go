@@ -88,15 +88,13 @@ type sleeper struct {
 	// current is the invocation running in the sandbox, nil between invocations. A sandbox runs one
 	// invocation at a time, on the goroutine that set it.
 	current *invocation
-	// idle bounds a sleep outside any invocation (in a guest's initialisation).
-	idle time.Duration
 }
 
 func (s *sleeper) sleep(ns int64) {
 	d := time.Duration(ns)
 	inv := s.current
 	if inv == nil {
-		time.Sleep(min(d, s.idle))
+		time.Sleep(min(d, initSleep)) // in a guest's initialisation: bounded
 		return
 	}
 	if inv.turn != nil {

@@ -500,13 +500,13 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 	leave, ok := s.quarantine.enter(qctx, inv.Function, time.Now())
 	if !ok {
 		cancel()
-		return nil, s.shed(p, inv, ctx, errQuarantined)
+		return nil, s.shed(ctx, p, inv, errQuarantined)
 	}
 	defer leave()
 	err = s.admitted.acquire(qctx, inv.Function, false)
 	cancel()
 	if err != nil {
-		return nil, s.shed(p, inv, ctx, err)
+		return nil, s.shed(ctx, p, inv, err)
 	}
 	tk.admitted = true
 	defer tk.Release()
@@ -576,7 +576,7 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 
 // shed answers an invocation that was not admitted: the caller gave up, or it waited QueueTimeout.
 // It never ran, so the caller may send it again.
-func (s *Scheduler) shed(p *pool, inv bus.Invocation, ctx context.Context, err error) error {
+func (s *Scheduler) shed(ctx context.Context, p *pool, inv bus.Invocation, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("waiting to run: %w", bus.ErrFunctionTimeout)
 	}

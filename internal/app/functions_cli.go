@@ -283,9 +283,7 @@ func stackSettings(dir, stackFile string, named bool, progress io.Writer) (*func
 		if fn.Source != filepath.Clean(abs) {
 			continue
 		}
-		m := functions.NewManifest(name)
-		m.MemoryMB, m.Timeout, m.Environment = fn.MemoryMB, fn.Timeout, fn.Environment
-		m.MaxConcurrency, m.MinWarm, m.IdleTimeout = fn.MaxConcurrency, fn.MinWarm, fn.IdleTimeout
+		m := stackManifest(name, fn)
 		if err := m.Validate(); err != nil {
 			return nil, fmt.Errorf("%s: function %s: %w", stackFile, name, err)
 		}

@@ -470,9 +470,7 @@ func (n *Node) prepareFunctions(ctx context.Context, dataDir string) ([]*functio
 		if err != nil {
 			return nil, fmt.Errorf("function %s: %w", name, err)
 		}
-		m := functions.NewManifest(name)
-		m.MemoryMB, m.Timeout, m.Environment = fn.MemoryMB, fn.Timeout, fn.Environment
-		m.MaxConcurrency, m.MinWarm, m.IdleTimeout = fn.MaxConcurrency, fn.MinWarm, fn.IdleTimeout
+		m := stackManifest(name, fn)
 		if err := m.Validate(); err != nil {
 			return nil, fmt.Errorf("%s: %w", stackfile.Where(n.stack.File, fn.Line, fn.Column, "functions."+name), err)
 		}
@@ -487,6 +485,15 @@ func (n *Node) prepareFunctions(ctx context.Context, dataDir string) ([]*functio
 		bundles = append(bundles, b)
 	}
 	return bundles, nil
+}
+
+// stackManifest is the manifest the stack file gives function name: how up deploys it, and how
+// `gatehouse deploy DIR` deploys its directory.
+func stackManifest(name string, fn stackfile.Function) functions.Manifest {
+	m := functions.NewManifest(name)
+	m.MemoryMB, m.Timeout, m.Environment = fn.MemoryMB, fn.Timeout, fn.Environment
+	m.MaxConcurrency, m.MinWarm, m.IdleTimeout = fn.MaxConcurrency, fn.MinWarm, fn.IdleTimeout
+	return m
 }
 
 // checkModule compiles a bundle's module as workers will (same memory limit, same cache), which checks
