@@ -50,6 +50,9 @@ type WebSocketSettings struct {
 	// MaxMessageBytes bounds a message from a client (larger: the socket is closed with 1009) and a
 	// post to a connection (larger: 413); default DefaultMaxMessageBytes.
 	MaxMessageBytes int
+	// MaxFrameBytes bounds one frame from a client (larger: the socket is closed with 1009); 0 leaves
+	// frames bounded by MaxMessageBytes only.
+	MaxFrameBytes int
 	// IdleTimeout closes a connection without messages for that long; default DefaultWSIdleTimeout.
 	IdleTimeout time.Duration
 	// MaxDuration closes a connection open for that long; default DefaultMaxConnectionDuration.
