@@ -17,7 +17,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"gatehouse.dev/gatehouse/internal/apikeys"
-	"gatehouse.dev/gatehouse/internal/bus"
 	"gatehouse.dev/gatehouse/internal/jwtauth"
 	"gatehouse.dev/gatehouse/internal/sigv4"
 )
@@ -96,15 +95,15 @@ func forbidden(reason string) *denial {
 // controlState is the gateway's mutable state for its controls: buckets and cached authorizations.
 type controlState struct {
 	keyBuckets sync.Map // API key hash → *Bucket
-	authCache  sync.Map // authorizer cache key → authResult
+	authCache  authCache
 
 	jwtMu sync.Mutex
 	jwts  map[string]*jwtauth.Authorizer // by configuration
 }
 
 // jwtVerifier returns the verifier of a JWT authorizer's configuration, creating it the first time
-// (which loads its keys).
-func (s *Server) jwtVerifier(cfg *jwtauth.Config) (*jwtauth.Authorizer, error) {
+// (which loads its keys, within ctx and a few seconds).
+func (s *Server) jwtVerifier(ctx context.Context, cfg *jwtauth.Config) (*jwtauth.Authorizer, error) {
 	if cfg == nil {
 		return nil, errors.New("a JWT authorizer without configuration")
 	}
@@ -114,7 +113,7 @@ func (s *Server) jwtVerifier(cfg *jwtauth.Config) (*jwtauth.Authorizer, error) {
 	if a, ok := s.controls.jwts[key]; ok {
 		return a, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	a, err := jwtauth.New(ctx, *cfg)
 	if err != nil {
@@ -129,11 +128,11 @@ func (s *Server) jwtVerifier(cfg *jwtauth.Config) (*jwtauth.Authorizer, error) {
 
 // prepareJWT creates the verifiers of every JWT authorizer of apis, so their keys load before
 // requests need them.
-func (s *Server) prepareJWT(apis []API) {
+func (s *Server) prepareJWT(ctx context.Context, apis []API) {
 	for _, a := range apis {
 		for name, z := range a.Authorizers {
 			if z.Type == AuthJWT {
-				if _, err := s.jwtVerifier(z.JWT); err != nil {
+				if _, err := s.jwtVerifier(ctx, z.JWT); err != nil {
 					s.log.Error("JWT authorizer", "api", a.ID, "authorizer", name, "err", err)
 				}
 			}
@@ -195,7 +194,7 @@ func (s *Server) authorize(c *fiber.Ctx, api *compiledAPI, stage *Stage, route R
 			source = a.IdentitySources[0]
 		}
 		identity, _ := identityValue(c, source, stage, route)
-		verifier, err := s.jwtVerifier(a.JWT)
+		verifier, err := s.jwtVerifier(context.Background(), a.JWT)
 		if err != nil {
 			return nil, fmt.Errorf("authorizer %s: %w", route.Auth.Authorizer, err)
 		}
@@ -251,11 +250,8 @@ func (s *Server) authorizeWithFunction(c *fiber.Ctx, api *compiledAPI, stage *St
 		h := sha256.New()
 		fmt.Fprintf(h, "%s\x00%s\x00%s", api.ID, route.Auth.Authorizer, strings.Join(values, "\x00"))
 		cacheKey = hex.EncodeToString(h.Sum(nil))
-		if v, ok := s.controls.authCache.Load(cacheKey); ok {
-			if r := v.(authResult); now.Before(r.expires) {
-				return authOutcome(r)
-			}
-			s.controls.authCache.Delete(cacheKey)
+		if r, ok := s.controls.authCache.get(cacheKey, now); ok {
+			return authOutcome(r)
 		}
 	}
 	routeArn := fmt.Sprintf("arn:aws:execute-api:us-east-1:000000000000:%s/%s/%s%s", api.ID, stage.Name, c.Method(), string(c.Request().URI().PathOriginal()))
@@ -281,19 +277,10 @@ func (s *Server) authorizeWithFunction(c *fiber.Ctx, api *compiledAPI, stage *St
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	inv := bus.Invocation{Function: name, RequestID: requestID, Deadline: time.Now().Add(timeout), Payload: payload}
-	if s.cfg.Resolver != nil {
-		t, err := s.cfg.Resolver.Resolve(name, qualifier)
-		if err != nil {
-			return nil, fmt.Errorf("authorizer %s: %w", route.Auth.Authorizer, err)
-		}
-		inv.FunctionID, inv.Version, inv.Timeout, inv.MaxConcurrency = t.FunctionID, t.Version, t.Timeout, t.MaxConcurrency
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	out, err := s.invoke(ctx, inv)
+	out, err := s.call(invocation{target: target{name, qualifier}, label: "authorizer " + route.Auth.Authorizer, requestID: requestID,
+		deadline: time.Now().Add(timeout), timeout: timeout, payload: payload})
 	if err != nil {
-		return nil, fmt.Errorf("authorizer %s: %w", route.Auth.Authorizer, err)
+		return nil, err
 	}
 	r, err := parseAuthorizerResponse(out, routeArn)
 	if err != nil {
@@ -301,7 +288,7 @@ func (s *Server) authorizeWithFunction(c *fiber.Ctx, api *compiledAPI, stage *St
 	}
 	if cacheKey != "" {
 		r.expires = now.Add(a.ResultTTL)
-		s.controls.authCache.Store(cacheKey, r)
+		s.controls.authCache.put(cacheKey, r)
 	}
 	return authOutcome(r)
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -156,6 +157,10 @@ type Server struct {
 	controls controlState
 	// wsUpgrader upgrades WebSocket requests once upgrade has run $connect.
 	wsUpgrader *websocket.Upgrader
+	// startOnce runs Start once; started tells SetAPIs whether to load new authorizers' keys at
+	// once (after Start) or leave them to Start.
+	startOnce sync.Once
+	started   atomic.Bool
 }
 
 // apiSet is what the gateway serves: the APIs as declared, and compiled, most specific first.
@@ -178,7 +183,8 @@ type compiledAPI struct {
 // target is a route's function, split into its name and qualifier.
 type target struct{ function, qualifier string }
 
-// New validates cfg and builds the route tables. It starts nothing.
+// New validates cfg and builds the route tables. It starts nothing and does no I/O: the keys of JWT
+// authorizers load in [Server.Start], which Serve calls.
 func New(cfg Config, inv Invoker) (*Server, error) {
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = DefaultBodyLimit
@@ -197,7 +203,6 @@ func New(cfg Config, inv Invoker) (*Server, error) {
 	s := &Server{cfg: cfg, inv: inv, log: cfg.Logger, metrics: m}
 	s.wsUpgrader = newUpgrader()
 	s.apis.Store(&apiSet{declared: slices.Clone(cfg.APIs), compiled: apis})
-	s.prepareJWT(cfg.APIs)
 	s.app = fiber.New(fiber.Config{
 		BodyLimit:                 cfg.BodyLimit,
 		ReadBufferSize:            16 << 10, // request line and headers: API Gateway allows 10 KB
@@ -300,12 +305,30 @@ func (s *Server) SetAPIs(apis []API) error {
 		return err
 	}
 	s.apis.Store(&apiSet{declared: slices.Clone(apis), compiled: compiled})
-	s.prepareJWT(apis)
+	// Stored before started is read, and Start sets started before it reads the APIs: one of the
+	// two loads the new authorizers' keys.
+	if s.started.Load() {
+		s.prepareJWT(context.Background(), apis)
+	}
 	return nil
 }
 
-// Serve serves HTTP on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+// Start loads what serving needs and New leaves undone: the signing keys of the JWT authorizers (a
+// remote key set is fetched, each attempt bounded by ctx and a few seconds; a key file is read).
+// A key set that fails to load is logged, and its authorizer refuses tokens until it loads. Only the
+// first call does anything; Serve calls Start when it has not run.
+func (s *Server) Start(ctx context.Context) {
+	s.startOnce.Do(func() {
+		s.started.Store(true)
+		s.prepareJWT(ctx, s.apis.Load().declared)
+	})
+}
+
+// Serve serves HTTP on ln until Shutdown, after Start if it has not run.
+func (s *Server) Serve(ln net.Listener) error {
+	s.Start(context.Background())
+	return s.app.Listener(ln)
+}
 
 // Shutdown stops accepting connections and waits, until ctx ends, for requests in flight to finish;
 // then it closes every WebSocket with 1001 (going away) and waits for their $disconnect.
@@ -405,14 +428,6 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 			return err
 		}
 	}
-	inv := bus.Invocation{Function: tgt.function, RequestID: requestID, TraceParent: c.Get("traceparent"), Deadline: now.Add(route.Timeout)}
-	if s.cfg.Resolver != nil {
-		t, err := s.cfg.Resolver.Resolve(tgt.function, tgt.qualifier)
-		if err != nil {
-			return fmt.Errorf("route %s: %w", route.Key, err)
-		}
-		inv.FunctionID, inv.Version, inv.Timeout, inv.MaxConcurrency = t.FunctionID, t.Version, t.Timeout, t.MaxConcurrency
-	}
 	event, err := BuildEvent(c, EventContext{
 		RouteKey:       route.Key,
 		Stage:          stage.Name,
@@ -428,12 +443,8 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("building event: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), route.Timeout)
-	defer cancel()
-	invoked := time.Now()
-	inv.Payload = event
-	out, err := s.invoke(ctx, inv)
-	s.metrics.observeIntegration(api.ID, route.Key, time.Since(invoked))
+	out, err := s.call(invocation{target: tgt, label: "route " + route.Key, requestID: requestID, traceParent: c.Get("traceparent"),
+		deadline: now.Add(route.Timeout), timeout: route.Timeout, payload: event, api: api.ID, route: route.Key})
 	if err != nil {
 		return err
 	}
@@ -549,6 +560,47 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	}
 	c.Status(status)
 	return c.SendString(`{"message":"` + message + `"}`)
+}
+
+// invocation is one call of a function: for an HTTP route, a WebSocket route or a function
+// authorizer, which all take the one path of [Server.call].
+type invocation struct {
+	target target
+	// label names the route or authorizer ("route GET /x", "authorizer auth") in errors.
+	label       string
+	requestID   string
+	traceParent string
+	// deadline is when the caller stops waiting, for the bus; timeout bounds the wait from the call.
+	deadline time.Time
+	timeout  time.Duration
+	payload  []byte
+	// api and route label the integration latency metric; route "" records none.
+	api, route string
+}
+
+// call resolves in's target to a function version (with a Resolver) and invokes it, waiting at
+// most in.timeout. Its errors are labelled with in.label.
+func (s *Server) call(in invocation) ([]byte, error) {
+	inv := bus.Invocation{Function: in.target.function, RequestID: in.requestID, TraceParent: in.traceParent,
+		Deadline: in.deadline, Payload: in.payload}
+	if s.cfg.Resolver != nil {
+		t, err := s.cfg.Resolver.Resolve(in.target.function, in.target.qualifier)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", in.label, err)
+		}
+		inv.FunctionID, inv.Version, inv.Timeout, inv.MaxConcurrency = t.FunctionID, t.Version, t.Timeout, t.MaxConcurrency
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), in.timeout)
+	defer cancel()
+	start := time.Now()
+	out, err := s.invoke(ctx, inv)
+	if in.route != "" {
+		s.metrics.observeIntegration(in.api, in.route, time.Since(start))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", in.label, err)
+	}
+	return out, nil
 }
 
 // invoke runs inv through the invoker, counting a failure by its reason.

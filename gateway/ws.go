@@ -20,7 +20,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"gatehouse.dev/gatehouse/connections"
-	"gatehouse.dev/gatehouse/internal/bus"
 )
 
 // WebSocket defaults: API Gateway's limits.
@@ -50,8 +49,8 @@ type WebSocketSettings struct {
 	// MaxMessageBytes bounds a message from a client (larger: the socket is closed with 1009) and a
 	// post to a connection (larger: 413); default DefaultMaxMessageBytes.
 	MaxMessageBytes int
-	// MaxFrameBytes bounds one frame from a client (larger: the socket is closed with 1009); 0 leaves
-	// frames bounded by MaxMessageBytes only.
+	// MaxFrameBytes bounds one frame from a client (larger: the socket is closed with 1009, reason
+	// "Frame too big"); 0 leaves frames bounded by MaxMessageBytes only.
 	MaxFrameBytes int
 	// IdleTimeout closes a connection without messages for that long; default DefaultWSIdleTimeout.
 	IdleTimeout time.Duration
@@ -497,7 +496,13 @@ func (s *Server) openWS(conn *wsConn, nc net.Conn, req *http.Request, answer htt
 			return
 		}
 	}
-	wc, err := s.wsUpgrader.Upgrade(hijackedWriter{raw}, req, answer)
+	// The socket reads through limitFrames when frames have a limit of their own, below the
+	// message limit (a frame over the message limit is over that limit too).
+	var sock net.Conn = raw
+	if st := conn.api.ws.settings; st.MaxFrameBytes < st.MaxMessageBytes {
+		sock = limitFrames(raw, st.MaxFrameBytes)
+	}
+	wc, err := s.wsUpgrader.Upgrade(hijackedWriter{sock}, req, answer)
 	if err != nil {
 		raw.Close()
 		s.abandon(conn)
@@ -574,8 +579,11 @@ func (s *Server) runConn(c *wsConn, conn *websocket.Conn) {
 			switch {
 			case errors.As(err, &ce):
 				code, reason = ce.Code, ce.Text
-			case errors.Is(err, websocket.ErrReadLimit):
+			case errors.Is(err, websocket.ErrReadLimit), errors.Is(err, errFrameTooBig):
 				code, reason = websocket.CloseMessageTooBig, "Message too big"
+				if errors.Is(err, errFrameTooBig) {
+					reason = "Frame too big"
+				}
 				c.close(code, reason)
 				tooBig = true
 			default:
@@ -770,20 +778,8 @@ func (s *Server) invokeWS(c *wsConn, idx int, ev WSEventContext) ([]byte, error)
 	if err != nil {
 		return nil, fmt.Errorf("building %s event: %w", ev.EventType, err)
 	}
-	inv := bus.Invocation{Function: tgt.function, RequestID: ev.RequestID, Deadline: time.Now().Add(route.Timeout), Payload: event}
-	if s.cfg.Resolver != nil {
-		t, err := s.cfg.Resolver.Resolve(tgt.function, tgt.qualifier)
-		if err != nil {
-			return nil, fmt.Errorf("route %s: %w", route.Key, err)
-		}
-		inv.FunctionID, inv.Version, inv.Timeout, inv.MaxConcurrency = t.FunctionID, t.Version, t.Timeout, t.MaxConcurrency
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), route.Timeout)
-	defer cancel()
-	start := time.Now()
-	out, err := s.invoke(ctx, inv)
-	s.metrics.observeIntegration(c.api.ID, route.Key, time.Since(start))
-	return out, err
+	return s.call(invocation{target: tgt, label: "route " + route.Key, requestID: ev.RequestID, deadline: time.Now().Add(route.Timeout),
+		timeout: route.Timeout, payload: event, api: c.api.ID, route: route.Key})
 }
 
 // PostToConnection sends data to one of this node's sockets (the local side of @connections).
