@@ -1,44 +1,85 @@
-// Package apistore keeps a stack's API definitions (APIs, stages, routes) as versioned records in a
-// JetStream Key-Value bucket, so that every gateway of the stack serves the same routes and swaps them
-// at once when they change. The definitions themselves are opaque JSON here: the wiring encodes them.
+// Package apistore keeps a stack's API definitions in a JetStream Key-Value bucket, one record per
+// API, so that every gateway of the stack serves the same APIs and sees a change within moments
+// (through a watch). Each record holds a [spec.API] with who manages it and the hash of what was
+// applied; a change is one record written with compare-and-set, so a definition is replaced whole
+// or not at all, and two writers cannot silently overwrite each other.
 package apistore
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"gatehouse.dev/gatehouse/internal/jsopen"
+	"gatehouse.dev/gatehouse/internal/spec"
 )
 
 // SchemaVersion is the schemaVersion of the records this package writes, and the only one it reads.
-const SchemaVersion = 1
+// Version 1 was one record ("apis") holding every API; Open migrates it.
+const SchemaVersion = 2
 
-// History is how many revisions of the definitions the bucket keeps.
+// History is how many revisions of each API the bucket keeps.
 const History = 10
 
-// key is the one record of the bucket: the stack's definitions, replaced as a whole.
-const key = "apis"
+// keyPrefix starts every API's key: "api.NAME".
+const keyPrefix = "api."
 
-// ErrUnreadable means a stored revision does not decode, or has another schema version.
-var ErrUnreadable = errors.New("unreadable API definitions")
+// Who manages an API: what wrote it last.
+const (
+	ManagedByStackFile = "stack-file"
+	ManagedByAdmin     = "admin-api"
+)
+
+var (
+	// ErrUnreadable means a stored record does not decode, or has another schema version.
+	ErrUnreadable = errors.New("unreadable API definition")
+	// ErrNotFound means the stack has no API of that name.
+	ErrNotFound = errors.New("no such API")
+	// ErrConflict means the API changed since the revision the writer read.
+	ErrConflict = errors.New("the API changed since it was read")
+)
 
 // Bucket returns the name of the stack's bucket.
 func Bucket(stack string) string { return "gh_" + stack + "_apis" }
 
-// Definitions is one revision of a stack's API definitions.
-type Definitions struct {
+// Record is one API of the stack as stored.
+type Record struct {
 	SchemaVersion int `json:"schemaVersion"`
-	// Source says where they came from, such as the stack file's name.
-	Source    string    `json:"source"`
+	// Name is the API's name, unique in the stack; the record's key is derived from it.
+	Name string `json:"name"`
+	// ManagedBy says what wrote the API last: ManagedByStackFile or ManagedByAdmin.
+	ManagedBy string `json:"managedBy"`
+	// Source says more about the writer: the stack file's name, or the admin token's name.
+	Source string `json:"source,omitempty"`
+	// Hash is the hash of API (see Hash).
+	Hash string `json:"hash"`
+	// FileHash is the hash of the stack file's definition of the API when the stack file last set it;
+	// "" when it never did. A reload compares it with the file to tell its own changes from others'.
+	FileHash  string    `json:"fileHash,omitempty"`
 	UpdatedAt time.Time `json:"updatedAt"`
-	// APIs is the definitions, as the wiring encodes them.
-	APIs json.RawMessage `json:"apis"`
+	// API is the definition.
+	API spec.API `json:"api"`
 	// Revision is the record's revision in the bucket; it is not stored.
 	Revision uint64 `json:"-"`
+}
+
+// Hash returns the hash that identifies a definition: equal definitions have equal hashes.
+func Hash(api spec.API) string {
+	b, err := json.Marshal(api)
+	if err != nil {
+		// Every field of spec.API marshals; a failure here is a programming error.
+		panic(fmt.Sprintf("apistore: marshalling an API: %v", err))
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:16])
 }
 
 // Store is the API definitions of one stack.
@@ -46,84 +87,177 @@ type Store struct {
 	kv jetstream.KeyValue
 }
 
-// Open binds to the stack's bucket, creating it when it does not exist.
+// Open binds to the stack's bucket, creating it when it does not exist, and migrates a definition
+// of schema version 1 when it finds one.
 func Open(ctx context.Context, js jetstream.JetStream, stack string) (*Store, error) {
-	kv, err := js.KeyValue(ctx, Bucket(stack))
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      Bucket(stack),
-			Description: "Gatehouse API definitions of stack " + stack,
-			History:     History,
-			Storage:     jetstream.FileStorage,
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = js.KeyValue(ctx, Bucket(stack))
-		}
-	}
+	kv, err := jsopen.KeyValue(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      Bucket(stack),
+		Description: "Gatehouse API definitions of stack " + stack,
+		History:     History,
+		Storage:     jetstream.FileStorage,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("apistore: opening bucket %s: %w", Bucket(stack), err)
+		return nil, fmt.Errorf("apistore: %w", err)
 	}
-	return &Store{kv: kv}, nil
+	s := &Store{kv: kv}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
-// Put stores apis as the stack's definitions unless they are the ones stored already, and returns
-// the current revision and whether it wrote one. apis must be valid JSON.
-func (s *Store) Put(ctx context.Context, source string, apis json.RawMessage, now time.Time) (uint64, bool, error) {
-	if !json.Valid(apis) {
-		return 0, false, errors.New("apistore: the definitions are not valid JSON")
-	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, apis); err != nil {
-		return 0, false, err
-	}
-	cur, err := s.Get(ctx)
-	switch {
-	case err == nil && bytes.Equal(cur.APIs, compact.Bytes()):
-		return cur.Revision, false, nil
-	case err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) && !errors.Is(err, ErrUnreadable):
-		return 0, false, err
-	}
-	b, err := json.Marshal(Definitions{SchemaVersion: SchemaVersion, Source: source, UpdatedAt: now.UTC().Truncate(time.Millisecond), APIs: compact.Bytes()})
-	if err != nil {
-		return 0, false, err
-	}
-	rev, err := s.kv.Put(ctx, key, b)
-	if err != nil {
-		return 0, false, fmt.Errorf("apistore: storing the definitions: %w", err)
-	}
-	return rev, true, nil
+func key(name string) string { return keyPrefix + name }
+
+// validKeyName reports whether name can be part of a key: what spec allows as an API name.
+func validKeyName(name string) bool {
+	return name != "" && !strings.ContainsFunc(name, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
+	})
 }
 
-// Get returns the current definitions; the error wraps jetstream.ErrKeyNotFound when there are none.
-func (s *Store) Get(ctx context.Context) (Definitions, error) {
-	e, err := s.kv.Get(ctx, key)
+// Get returns the API named name; the error wraps ErrNotFound when there is none.
+func (s *Store) Get(ctx context.Context, name string) (Record, error) {
+	if !validKeyName(name) {
+		return Record{}, fmt.Errorf("apistore: %q: %w", name, ErrNotFound)
+	}
+	e, err := s.kv.Get(ctx, key(name))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return Record{}, fmt.Errorf("apistore: %s: %w", name, ErrNotFound)
+	}
 	if err != nil {
-		return Definitions{}, fmt.Errorf("apistore: reading the definitions: %w", err)
+		return Record{}, fmt.Errorf("apistore: reading %s: %w", name, err)
 	}
 	return decode(e)
 }
 
-func decode(e jetstream.KeyValueEntry) (Definitions, error) {
-	var d Definitions
-	if err := json.Unmarshal(e.Value(), &d); err != nil {
-		return Definitions{}, fmt.Errorf("apistore: revision %d: %w: %w", e.Revision(), ErrUnreadable, err)
+// List returns every API of the stack, by name. Records that cannot be read are passed to bad and
+// left out.
+func (s *Store) List(ctx context.Context, bad func(error)) ([]Record, error) {
+	lister, err := s.kv.ListKeysFiltered(ctx, keyPrefix+">")
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, fmt.Errorf("apistore: listing: %w", err)
 	}
-	if d.SchemaVersion != SchemaVersion {
-		return Definitions{}, fmt.Errorf("apistore: revision %d has schema version %d, want %d: %w", e.Revision(), d.SchemaVersion, SchemaVersion, ErrUnreadable)
+	var keys []string
+	if lister != nil {
+		for k := range lister.Keys() {
+			keys = append(keys, k)
+		}
+		_ = lister.Stop()
 	}
-	d.Revision = e.Revision()
-	return d, nil
+	slices.Sort(keys)
+	recs := make([]Record, 0, len(keys))
+	for _, k := range keys {
+		e, err := s.kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("apistore: reading %s: %w", k, err)
+		}
+		r, err := decode(e)
+		if err != nil {
+			if bad != nil {
+				bad(err)
+			}
+			continue
+		}
+		recs = append(recs, r)
+	}
+	return recs, nil
 }
 
-// Watch calls each with the current definitions (when there are any) and then with every new
-// revision, in order, until ctx is done (it returns nil) or the watch stops. A revision that cannot be
-// read is passed to bad and skipped.
-func (s *Store) Watch(ctx context.Context, each func(Definitions), bad func(error)) error {
-	w, err := s.kv.Watch(ctx, key)
+// Put stores r as the API r.Name. With revision 0 the API must not exist; otherwise it must still be
+// at that revision. Either way a mismatch is ErrConflict. It fills r's schema version and hash and
+// returns the new revision.
+func (s *Store) Put(ctx context.Context, r Record, revision uint64) (uint64, error) {
+	if !validKeyName(r.Name) {
+		return 0, fmt.Errorf("apistore: %q is not an API name", r.Name)
+	}
+	r.SchemaVersion = SchemaVersion
+	r.Hash = Hash(r.API)
+	r.UpdatedAt = r.UpdatedAt.UTC().Truncate(time.Millisecond)
+	b, err := json.Marshal(r)
+	if err != nil {
+		return 0, err
+	}
+	var rev uint64
+	if revision == 0 {
+		rev, err = s.kv.Create(ctx, key(r.Name), b)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			err = ErrConflict
+		}
+	} else {
+		rev, err = s.kv.Update(ctx, key(r.Name), b, revision)
+		if isWrongSequence(err) {
+			err = ErrConflict
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("apistore: storing %s: %w", r.Name, err)
+	}
+	return rev, nil
+}
+
+// Delete removes the API named name if it is still at revision (0: whatever its revision).
+func (s *Store) Delete(ctx context.Context, name string, revision uint64) error {
+	if !validKeyName(name) {
+		return fmt.Errorf("apistore: %q: %w", name, ErrNotFound)
+	}
+	var opts []jetstream.KVDeleteOpt
+	if revision != 0 {
+		opts = append(opts, jetstream.LastRevision(revision))
+	}
+	err := s.kv.Delete(ctx, key(name), opts...)
+	if isWrongSequence(err) {
+		err = ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("apistore: deleting %s: %w", name, err)
+	}
+	return nil
+}
+
+// isWrongSequence reports a compare-and-set that found another revision.
+func isWrongSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+func decode(e jetstream.KeyValueEntry) (Record, error) {
+	var r Record
+	if err := json.Unmarshal(e.Value(), &r); err != nil {
+		return Record{}, fmt.Errorf("apistore: %s revision %d: %w: %w", e.Key(), e.Revision(), ErrUnreadable, err)
+	}
+	if r.SchemaVersion != SchemaVersion {
+		return Record{}, fmt.Errorf("apistore: %s revision %d has schema version %d, want %d: %w", e.Key(), e.Revision(), r.SchemaVersion, SchemaVersion, ErrUnreadable)
+	}
+	if want := key(r.Name); want != e.Key() {
+		return Record{}, fmt.Errorf("apistore: %s revision %d names the API %q: %w", e.Key(), e.Revision(), r.Name, ErrUnreadable)
+	}
+	r.API.Name = r.Name
+	r.Revision = e.Revision()
+	return r, nil
+}
+
+// Change is one change of an API, seen by Watch.
+type Change struct {
+	// Name is the API that changed.
+	Name string
+	// Record is the API's new definition; nil when it was deleted.
+	Record *Record
+	// Revision is the bucket revision of the change.
+	Revision uint64
+}
+
+// Watch calls each with every API's current record and then with every change, in order, until
+// ctx is done (it returns nil) or the watch stops; synced runs once, after the current records.
+// A record that cannot be read is passed to bad and skipped.
+func (s *Store) Watch(ctx context.Context, each func(Change), synced func(), bad func(error)) error {
+	w, err := s.kv.Watch(ctx, keyPrefix+">")
 	if err != nil {
 		return fmt.Errorf("apistore: watching: %w", err)
 	}
-	defer w.Stop()
+	defer func() { _ = w.Stop() }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -135,15 +269,24 @@ func (s *Store) Watch(ctx context.Context, each func(Definitions), bad func(erro
 				}
 				return errors.New("apistore: the watch stopped")
 			}
-			if e == nil || e.Operation() != jetstream.KeyValuePut {
+			if e == nil {
+				if synced != nil {
+					synced()
+					synced = nil
+				}
 				continue
 			}
-			d, err := decode(e)
+			name := strings.TrimPrefix(e.Key(), keyPrefix)
+			if e.Operation() != jetstream.KeyValuePut {
+				each(Change{Name: name, Revision: e.Revision()})
+				continue
+			}
+			r, err := decode(e)
 			if err != nil {
 				bad(err)
 				continue
 			}
-			each(d)
+			each(Change{Name: name, Record: &r, Revision: e.Revision()})
 		}
 	}
 }

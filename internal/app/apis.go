@@ -2,191 +2,238 @@ package app
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"gatehouse.dev/gatehouse/gateway"
 	"gatehouse.dev/gatehouse/internal/apistore"
-	"gatehouse.dev/gatehouse/internal/jwtauth"
+	"gatehouse.dev/gatehouse/internal/spec"
 )
 
-// apiRecord is how an API is stored in the stack's API definitions (internal/apistore), which every
-// gateway of the stack serves.
-type apiRecord struct {
-	ID        string           `json:"id"`
-	Host      string           `json:"host,omitempty"`
-	Mount     string           `json:"mount,omitempty"`
-	Stages    []stageRecord    `json:"stages"`
-	Routes    []routeRecord    `json:"routes"`
-	WebSocket *webSocketRecord `json:"webSocket,omitempty"`
-	// CORS is stored as the gateway's settings, which are plain data.
-	CORS        *gateway.CORS               `json:"cors,omitempty"`
-	Authorizers map[string]authorizerRecord `json:"authorizers,omitempty"`
+// servedAPIs is what this node's gateway serves of the stack's API definitions: every stored API,
+// followed through the store's watch. Who waits for a change to be served waits on it.
+type servedAPIs struct {
+	mu      sync.Mutex
+	records map[string]apistore.Record // by name
+	// revision is the bucket revision of the last change applied to the gateway.
+	revision uint64
+	changed  chan struct{} // closed and replaced on every change applied
 }
 
-// authorizerRecord holds an authorizer's settings.
-type authorizerRecord struct {
-	Type            string   `json:"type"`
-	IdentitySources []string `json:"identitySources,omitempty"`
-	// JWT authorizers.
-	Issuer     string   `json:"issuer,omitempty"`
-	Audiences  []string `json:"audiences,omitempty"`
-	JWKSURL    string   `json:"jwksUrl,omitempty"`
-	JWKSFile   string   `json:"jwksFile,omitempty"`
-	Algorithms []string `json:"algorithms,omitempty"`
-	SkewMs     int64    `json:"skewMs,omitempty"`
-	// Function authorizers.
-	Function    string `json:"function,omitempty"`
-	ResultTTLMs int64  `json:"resultTtlMs,omitempty"`
-	TimeoutMs   int64  `json:"timeoutMs,omitempty"`
+func newServedAPIs() *servedAPIs {
+	return &servedAPIs{records: map[string]apistore.Record{}, changed: make(chan struct{})}
 }
 
-// webSocketRecord holds a WebSocket API's settings.
-type webSocketRecord struct {
-	RouteSelectionExpression string `json:"routeSelectionExpression"`
-	MaxMessageBytes          int    `json:"maxMessageBytes"`
-	IdleTimeoutMs            int64  `json:"idleTimeoutMs"`
-	MaxDurationMs            int64  `json:"maxDurationMs"`
-	SendQueue                int    `json:"sendQueue"`
-}
-
-type stageRecord struct {
-	Name           string                              `json:"name"`
-	Variables      map[string]string                   `json:"variables,omitempty"`
-	Throttle       gateway.ThrottleSettings            `json:"throttle"`
-	RouteThrottles map[string]gateway.ThrottleSettings `json:"routeThrottles,omitempty"`
-}
-
-type routeRecord struct {
-	Key      string `json:"key"`
-	Function string `json:"function"`
-	// TimeoutMs is the integration timeout in milliseconds.
-	TimeoutMs      int64             `json:"timeoutMs"`
-	RouteResponse  bool              `json:"routeResponse,omitempty"`
-	Auth           gateway.RouteAuth `json:"auth"`
-	APIKeyRequired bool              `json:"apiKeyRequired,omitempty"`
-}
-
-func encodeAPIs(apis []gateway.API) (json.RawMessage, error) {
-	recs := make([]apiRecord, 0, len(apis))
-	for _, a := range apis {
-		r := apiRecord{ID: a.ID, Host: a.Host, Mount: a.Mount, Stages: []stageRecord{}, Routes: []routeRecord{}}
-		if w := a.WebSocket; w != nil {
-			r.WebSocket = &webSocketRecord{RouteSelectionExpression: w.RouteSelectionExpression, MaxMessageBytes: w.MaxMessageBytes,
-				IdleTimeoutMs: w.IdleTimeout.Milliseconds(), MaxDurationMs: w.MaxDuration.Milliseconds(), SendQueue: w.SendQueue}
-		}
-		r.CORS = a.CORS
-		for name, z := range a.Authorizers {
-			if r.Authorizers == nil {
-				r.Authorizers = map[string]authorizerRecord{}
-			}
-			ar := authorizerRecord{Type: z.Type, IdentitySources: z.IdentitySources, Function: z.Function,
-				ResultTTLMs: z.ResultTTL.Milliseconds(), TimeoutMs: z.Timeout.Milliseconds()}
-			if j := z.JWT; j != nil {
-				ar.Issuer, ar.Audiences, ar.JWKSURL, ar.JWKSFile, ar.Algorithms, ar.SkewMs = j.Issuer, j.Audiences, j.JWKSURL, j.JWKSFile, j.Algorithms, j.Skew.Milliseconds()
-			}
-			r.Authorizers[name] = ar
-		}
-		for _, st := range a.Stages {
-			r.Stages = append(r.Stages, stageRecord{Name: st.Name, Variables: st.Variables, Throttle: st.Throttle, RouteThrottles: st.RouteThrottles})
-		}
-		for _, rt := range a.Routes {
-			r.Routes = append(r.Routes, routeRecord{Key: rt.Key, Function: rt.Function, TimeoutMs: rt.Timeout.Milliseconds(), RouteResponse: rt.RouteResponse,
-				Auth: rt.Auth, APIKeyRequired: rt.APIKeyRequired})
-		}
-		recs = append(recs, r)
+// gatewayAPIs returns the gateway's settings for the records, by name. mu is held.
+func (s *servedAPIs) gatewayAPIs() []gateway.API {
+	names := make([]string, 0, len(s.records))
+	for name := range s.records {
+		names = append(names, name)
 	}
-	return json.Marshal(recs)
+	slices.Sort(names)
+	apis := make([]gateway.API, 0, len(names))
+	for _, name := range names {
+		apis = append(apis, gateway.FromSpec(s.records[name].API))
+	}
+	return apis
 }
 
-func decodeAPIs(b json.RawMessage) ([]gateway.API, error) {
-	var recs []apiRecord
-	if err := json.Unmarshal(b, &recs); err != nil {
-		return nil, err
+// wait returns once the gateway serves the API name at revision or later (revision 0: once the
+// API is gone), or when ctx ends.
+func (s *servedAPIs) wait(ctx context.Context, name string, revision uint64) error {
+	for {
+		s.mu.Lock()
+		r, ok := s.records[name]
+		done := revision == 0 && !ok || revision != 0 && ok && r.Revision >= revision || revision != 0 && s.revision > revision && !ok
+		ch := s.changed
+		s.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("the change is stored but this node's gateway has not applied it yet: %w", ctx.Err())
+		}
 	}
-	apis := make([]gateway.API, 0, len(recs))
-	for _, r := range recs {
-		a := gateway.API{ID: r.ID, Host: r.Host, Mount: r.Mount}
-		if w := r.WebSocket; w != nil {
-			a.WebSocket = &gateway.WebSocketSettings{RouteSelectionExpression: w.RouteSelectionExpression, MaxMessageBytes: w.MaxMessageBytes,
-				IdleTimeout: time.Duration(w.IdleTimeoutMs) * time.Millisecond, MaxDuration: time.Duration(w.MaxDurationMs) * time.Millisecond, SendQueue: w.SendQueue}
-		}
-		a.CORS = r.CORS
-		for name, ar := range r.Authorizers {
-			if a.Authorizers == nil {
-				a.Authorizers = map[string]gateway.Authorizer{}
-			}
-			z := gateway.Authorizer{Type: ar.Type, IdentitySources: ar.IdentitySources, Function: ar.Function,
-				ResultTTL: time.Duration(ar.ResultTTLMs) * time.Millisecond, Timeout: time.Duration(ar.TimeoutMs) * time.Millisecond}
-			if ar.Type == gateway.AuthJWT {
-				z.JWT = &jwtauth.Config{Issuer: ar.Issuer, Audiences: ar.Audiences, JWKSURL: ar.JWKSURL, JWKSFile: ar.JWKSFile,
-					Algorithms: ar.Algorithms, Skew: time.Duration(ar.SkewMs) * time.Millisecond}
-			}
-			a.Authorizers[name] = z
-		}
-		for _, st := range r.Stages {
-			a.Stages = append(a.Stages, gateway.Stage{Name: st.Name, Variables: st.Variables, Throttle: st.Throttle, RouteThrottles: st.RouteThrottles})
-		}
-		for _, rt := range r.Routes {
-			a.Routes = append(a.Routes, gateway.Route{Key: rt.Key, Function: rt.Function, Timeout: time.Duration(rt.TimeoutMs) * time.Millisecond,
-				RouteResponse: rt.RouteResponse, Auth: rt.Auth, APIKeyRequired: rt.APIKeyRequired})
-		}
-		apis = append(apis, a)
-	}
-	return apis, nil
 }
 
-// publishAPIs stores the stack file's API definitions (unless they are stored already) and returns
-// the definitions the gateway is to serve: the stored ones.
-func (n *Node) publishAPIs(ctx context.Context) ([]gateway.API, uint64, error) {
+// stackAPIReport says what applying the stack file's APIs did.
+type stackAPIReport struct {
+	Created, Updated, Deleted, Unchanged []string
+	// Drift lists the APIs the file defines that were changed since through another way (the admin
+	// API); they keep that change until the file's definition of them changes.
+	Drift []string
+	// Replaced lists the APIs whose change through another way the file's new definition replaced.
+	Replaced []string
+}
+
+// applyStackAPIs stores the stack file's APIs: an API the file defines is created, or updated when
+// the file's definition of it changed since the file last set it; an API the file set before and no
+// longer defines is deleted. An API changed through the admin API since the file set it keeps that
+// change (drift) until the file's own definition of it changes.
+func applyStackAPIs(ctx context.Context, store *apistore.Store, stack *spec.Stack, now time.Time) (stackAPIReport, error) {
+	var rep stackAPIReport
+	source := filepath.Base(stack.File)
+	stored, err := store.List(ctx, nil)
+	if err != nil {
+		return rep, err
+	}
+	byName := map[string]apistore.Record{}
+	for _, r := range stored {
+		byName[r.Name] = r
+	}
+	names := make([]string, 0, len(stack.APIs))
+	for name := range stack.APIs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		api := stack.APIs[name]
+		h := apistore.Hash(api)
+		cur, exists := byName[name]
+		rec := apistore.Record{Name: name, ManagedBy: apistore.ManagedByStackFile, Source: source, FileHash: h, UpdatedAt: now, API: api}
+		switch {
+		case !exists:
+			if _, err := store.Put(ctx, rec, 0); err != nil {
+				return rep, err
+			}
+			rep.Created = append(rep.Created, name)
+		case cur.FileHash == h && cur.Hash == h:
+			rep.Unchanged = append(rep.Unchanged, name)
+		case cur.FileHash == h:
+			rep.Drift = append(rep.Drift, name)
+		default:
+			if _, err := store.Put(ctx, rec, cur.Revision); err != nil {
+				return rep, err
+			}
+			if cur.Hash != cur.FileHash && cur.FileHash != "" {
+				rep.Replaced = append(rep.Replaced, name)
+			}
+			rep.Updated = append(rep.Updated, name)
+		}
+	}
+	for _, r := range stored {
+		if _, ok := stack.APIs[r.Name]; ok || r.ManagedBy != apistore.ManagedByStackFile {
+			continue
+		}
+		if err := store.Delete(ctx, r.Name, r.Revision); err != nil && !errors.Is(err, apistore.ErrConflict) {
+			return rep, err
+		}
+		rep.Deleted = append(rep.Deleted, r.Name)
+	}
+	return rep, nil
+}
+
+// logReport logs what applying the stack file's APIs did.
+func (n *Node) logReport(rep stackAPIReport) {
+	for _, name := range rep.Drift {
+		n.log.Warn("API changed through the admin API since the stack file set it; it keeps that change until the file's definition of it changes",
+			"api", name)
+	}
+	for _, name := range rep.Replaced {
+		n.log.Warn("API changed through the admin API replaced by the stack file's changed definition", "api", name)
+	}
+	if len(rep.Created)+len(rep.Updated)+len(rep.Deleted) > 0 {
+		n.log.Info("stack file APIs applied", "created", rep.Created, "updated", rep.Updated, "deleted", rep.Deleted)
+	}
+}
+
+// publishAPIs opens the stack's API store, stores the stack file's APIs in it, and returns the
+// definitions the gateway is to serve: every stored API.
+func (n *Node) publishAPIs(ctx context.Context) ([]gateway.API, error) {
 	js, err := jetstream.New(n.control.Conn())
 	if err != nil {
-		return nil, 0, fmt.Errorf("bus: %w", err)
+		return nil, fmt.Errorf("bus: %w", err)
 	}
 	if n.apiStore, err = apistore.Open(ctx, js, n.stack.Name); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	doc, err := encodeAPIs(gatewayAPIs(n.stack))
+	rep, err := applyStackAPIs(ctx, n.apiStore, n.stack, time.Now())
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	rev, _, err := n.apiStore.Put(ctx, filepath.Base(n.stack.File), doc, time.Now())
+	n.logReport(rep)
+	recs, err := n.apiStore.List(ctx, func(err error) { n.log.Error("API definition not readable", "err", err) })
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	d, err := n.apiStore.Get(ctx)
-	if err != nil {
-		return nil, 0, err
+	n.apis.mu.Lock()
+	defer n.apis.mu.Unlock()
+	for _, r := range recs {
+		n.apis.records[r.Name] = r
 	}
-	apis, err := decodeAPIs(d.APIs)
-	if err != nil {
-		return nil, 0, fmt.Errorf("API definitions revision %d: %w", d.Revision, err)
-	}
-	return apis, rev, nil
+	return n.apis.gatewayAPIs(), nil
 }
 
-// followAPIs swaps the gateway's routes whenever the stack's API definitions change (another node
-// started with a changed stack file), until ctx is done.
-func (n *Node) followAPIs(ctx context.Context, served uint64) {
-	err := n.apiStore.Watch(ctx, func(d apistore.Definitions) {
-		if d.Revision <= served {
+// followAPIs applies every change of the stack's API definitions to the gateway (a change through
+// the admin API, a reload, another node started with a changed stack file), until ctx is done. A
+// change the gateway refuses is logged and leaves the APIs served as they were.
+func (n *Node) followAPIs(ctx context.Context) {
+	var synced bool
+	pending := map[string]*apistore.Record{}
+	var last uint64
+	apply := func() {
+		n.apis.mu.Lock()
+		defer n.apis.mu.Unlock()
+		next := make(map[string]apistore.Record, len(n.apis.records))
+		for name, r := range n.apis.records {
+			next[name] = r
+		}
+		for name, r := range pending {
+			if r == nil {
+				delete(next, name)
+			} else {
+				next[name] = *r
+			}
+		}
+		clear(pending)
+		prev := n.apis.records
+		n.apis.records = next
+		if err := n.gw.SetAPIs(n.apis.gatewayAPIs()); err != nil {
+			n.apis.records = prev
+			n.log.Error("API definitions not applied", "revision", last, "err", err)
 			return
 		}
-		apis, err := decodeAPIs(d.APIs)
-		if err == nil {
-			err = n.gw.SetAPIs(apis)
-		}
-		if err != nil {
-			n.log.Error("API definitions not applied", "revision", d.Revision, "source", d.Source, "err", err)
+		n.apis.revision = last
+		close(n.apis.changed)
+		n.apis.changed = make(chan struct{})
+	}
+	err := n.apiStore.Watch(ctx, func(c apistore.Change) {
+		last = c.Revision
+		if !synced {
+			// The current records first: applied together once they are all in.
+			pending[c.Name] = c.Record
 			return
 		}
-		served = d.Revision
-		n.log.Info("API definitions applied", "revision", d.Revision, "source", d.Source, "apis", len(apis))
-	}, func(err error) { n.log.Error("API definitions not readable", "err", err) })
+		pending[c.Name] = c.Record
+		apply()
+		if c.Record != nil {
+			n.log.Info("API definition applied", "api", c.Name, "revision", c.Revision, "managedBy", c.Record.ManagedBy)
+		} else {
+			n.log.Info("API removed", "api", c.Name, "revision", c.Revision)
+		}
+	}, func() {
+		synced = true
+		// Only what changed since publishAPIs listed them: the gateway keeps its state otherwise.
+		n.apis.mu.Lock()
+		for name, r := range pending {
+			if cur, ok := n.apis.records[name]; r != nil && ok && cur.Revision == r.Revision {
+				delete(pending, name)
+			}
+		}
+		todo := len(pending) > 0
+		n.apis.mu.Unlock()
+		if todo {
+			apply()
+		}
+	}, func(err error) { n.log.Error("API definition not readable", "err", err) })
 	if err != nil {
 		n.log.Error("following API definitions stopped", "err", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"gatehouse.dev/gatehouse/internal/spec"
 	"io"
 	"net/http"
 	"os"
@@ -19,7 +20,6 @@ import (
 	"time"
 
 	"gatehouse.dev/gatehouse/functions"
-	"gatehouse.dev/gatehouse/gateway"
 	"gatehouse.dev/gatehouse/internal/admin"
 	"gatehouse.dev/gatehouse/internal/testfix"
 )
@@ -224,21 +224,16 @@ func TestGatewayFollowsAPIDefinitions(t *testing.T) {
 	if r := do(t, newRequest(t, "GET", "http://"+n.GatewayAddr()+"/added", nil)); r.status != 404 {
 		t.Fatalf("GET /added before: %d", r.status)
 	}
-	d, err := n.apiStore.Get(t.Context())
-	if err != nil {
-		t.Fatal(err)
+	recs, err := n.apiStore.List(t.Context(), func(err error) { t.Error(err) })
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("stored APIs: %+v, %v", recs, err)
 	}
-	apis, err := decodeAPIs(d.APIs)
-	if err != nil || len(apis) != 1 {
-		t.Fatalf("stored APIs: %+v, %v", apis, err)
-	}
-	apis[0].Routes = append(apis[0].Routes, gateway.Route{Key: "GET /added", Function: "version:1", Timeout: time.Second})
-	doc, err := encodeAPIs(apis)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, changed, err := n.apiStore.Put(t.Context(), "other-node.yaml", doc, time.Now()); err != nil || !changed {
-		t.Fatalf("put: %v %v", changed, err)
+	r := recs[0]
+	r.API.Routes = append(r.API.Routes, spec.Route{Key: "GET /added", Authorization: spec.Authorization{Type: spec.AuthNone},
+		Integration: spec.Integration{Type: spec.IntegrationFunction, Target: "version:1", PayloadFormatVersion: spec.PayloadFormat2, Timeout: spec.Duration(time.Second)}})
+	r.Source = "other-node.yaml"
+	if _, err := n.apiStore.Put(t.Context(), r, r.Revision); err != nil {
+		t.Fatalf("put: %v", err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {

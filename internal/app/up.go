@@ -30,8 +30,8 @@ import (
 	"gatehouse.dev/gatehouse/internal/apikeys"
 	"gatehouse.dev/gatehouse/internal/apistore"
 	"gatehouse.dev/gatehouse/internal/bus"
-	"gatehouse.dev/gatehouse/internal/jwtauth"
 	"gatehouse.dev/gatehouse/internal/logstream"
+	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/internal/stackfile"
 	"gatehouse.dev/gatehouse/runtimes"
 	"gatehouse.dev/gatehouse/scheduler"
@@ -139,7 +139,7 @@ type Options struct {
 type Node struct {
 	opts    Options
 	log     *slog.Logger
-	stack   *stackfile.Stack
+	stack   *spec.Stack
 	srv     *bus.Server
 	control *bus.Client
 	gw      *gateway.Server
@@ -153,6 +153,7 @@ type Node struct {
 	sup        *supervisor
 	registry   *functions.Registry
 	apiStore   *apistore.Store
+	apis       *servedAPIs
 	// backgroundCtx ends when the node stops; cancelBackground ends it.
 	backgroundCtx    context.Context
 	cancelBackground context.CancelFunc
@@ -227,7 +228,7 @@ func (o *Options) defaults() {
 // connections. On error, whatever was started is stopped.
 func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	opts.defaults()
-	n := &Node{opts: opts, ready: map[string]bool{}, loaded: map[string]uint64{}, workersCh: make(chan struct{})}
+	n := &Node{opts: opts, ready: map[string]bool{}, loaded: map[string]uint64{}, workersCh: make(chan struct{}), apis: newServedAPIs()}
 	n.backgroundCtx, n.cancelBackground = context.WithCancel(context.Background())
 	n.log = slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	defer func() {
@@ -238,9 +239,6 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 
 	stack, err := stackfile.Load(opts.StackFile)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkRouteKeys(stack); err != nil {
 		return nil, err
 	}
 	n.stack = stack
@@ -366,7 +364,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		StartAllowance: scheduler.DefaultQueueTimeout + scheduler.InitTimeout, Logger: n.log}); err != nil {
 		return nil, err
 	}
-	apis, apisRev, err := n.publishAPIs(ctx)
+	apis, err := n.publishAPIs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -379,7 +377,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	n.gw, err = gateway.New(gateway.Config{APIs: apis, Logger: n.log, Metrics: n.metrics, Resolver: n.served,
 		NodeID: n.nodeID, Connections: n.conns, Management: n.router, Verifier: sig,
-		APIKeys: n.apiKeys, UsagePlans: usagePlans(stack)}, n.dispatcher)
+		APIKeys: n.apiKeys, UsagePlans: gateway.UsagePlansFromSpec(stack.UsagePlans)}, n.dispatcher)
 	if err != nil {
 		return nil, err
 	}
@@ -387,7 +385,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := n.router.Serve(); err != nil {
 		return nil, err
 	}
-	n.serve(func() error { n.followAPIs(n.backgroundCtx, apisRev); return nil }, "API definitions")
+	n.serve(func() error { n.followAPIs(n.backgroundCtx); return nil }, "API definitions")
 	n.serve(func() error { n.served.run(n.backgroundCtx, n.workerState); return nil }, "served registry view")
 	n.serve(func() error { return n.apiKeys.Run(n.backgroundCtx) }, "API keys")
 	n.admin, err = admin.NewServer(admin.Config{
@@ -461,7 +459,7 @@ func (n *Node) prepareFunctions(ctx context.Context, dataDir string) ([]*functio
 	for _, name := range names {
 		fn := n.stack.Functions[name]
 		path := fn.Source
-		if fn.Kind == stackfile.SourceGo {
+		if fn.Kind == spec.SourceGo {
 			if path, err = builder.Build(ctx, name, fn.Source); err != nil {
 				return nil, fmt.Errorf("%s: %w", stackfile.Where(n.stack.File, fn.Line, fn.Column, "functions."+name), err)
 			}
@@ -489,10 +487,10 @@ func (n *Node) prepareFunctions(ctx context.Context, dataDir string) ([]*functio
 
 // stackManifest is the manifest the stack file gives function name: how up deploys it, and how
 // `gatehouse deploy DIR` deploys its directory.
-func stackManifest(name string, fn stackfile.Function) functions.Manifest {
+func stackManifest(name string, fn spec.Function) functions.Manifest {
 	m := functions.NewManifest(name)
-	m.MemoryMB, m.Timeout, m.Environment = fn.MemoryMB, fn.Timeout, fn.Environment
-	m.MaxConcurrency, m.MinWarm, m.IdleTimeout = fn.MaxConcurrency, fn.MinWarm, fn.IdleTimeout
+	m.MemoryMB, m.Timeout, m.Environment = fn.MemoryMB, fn.Timeout.D(), fn.Environment
+	m.MaxConcurrency, m.MinWarm, m.IdleTimeout = fn.MaxConcurrency, fn.MinWarm, fn.IdleTimeout.D()
 	return m
 }
 
@@ -661,120 +659,6 @@ func bundleDigest(b *functions.Bundle) string {
 	h.Write([]byte(b.SHA256))
 	h.Write(m)
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-// checkRouteKeys validates each route key as the gateway will, so a bad key is reported with its place
-// in the stack file.
-func checkRouteKeys(stack *stackfile.Stack) error {
-	for name, a := range stack.APIs {
-		if a.WebSocket != nil {
-			continue // the stack file checks WebSocket route keys itself
-		}
-		for _, r := range a.Routes {
-			if _, err := gateway.NewRouteTable([]string{r.Key}); err != nil {
-				return fmt.Errorf("%s: %w", stackfile.Where(stack.File, r.Line, r.Column, fmt.Sprintf("apis.%s.routes[%q]", name, r.Key)), err)
-			}
-		}
-		keys := make([]string, len(a.Routes))
-		for i, r := range a.Routes {
-			keys[i] = r.Key
-		}
-		if _, err := gateway.NewRouteTable(keys); err != nil && len(a.Routes) > 0 {
-			// The routes clash with each other: placed at the first of them.
-			return fmt.Errorf("%s: %w", stackfile.Where(stack.File, a.Routes[0].Line, a.Routes[0].Column, "apis."+name+".routes"), err)
-		} else if err != nil {
-			return fmt.Errorf("%s: apis.%s.routes: %w", stack.File, name, err)
-		}
-	}
-	return nil
-}
-
-func gatewayAPIs(stack *stackfile.Stack) []gateway.API {
-	names := make([]string, 0, len(stack.APIs))
-	for name := range stack.APIs {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	var apis []gateway.API
-	for _, name := range names {
-		a := stack.APIs[name]
-		ga := gateway.API{ID: name, Host: a.Host, Mount: a.Mount}
-		if w := a.WebSocket; w != nil {
-			ga.WebSocket = &gateway.WebSocketSettings{
-				RouteSelectionExpression: a.RouteSelectionExpression,
-				MaxMessageBytes:          w.MaxMessageBytes,
-				IdleTimeout:              w.IdleTimeout,
-				MaxDuration:              w.MaxConnectionDuration,
-				SendQueue:                w.SendQueue,
-			}
-		}
-		if c := a.CORS; c != nil {
-			ga.CORS = &gateway.CORS{AllowOrigins: c.AllowOrigins, AllowMethods: c.AllowMethods, AllowHeaders: c.AllowHeaders,
-				ExposeHeaders: c.ExposeHeaders, MaxAge: gateway.CORSMaxAgeUnset, AllowCredentials: c.AllowCredentials}
-			if c.MaxAge != nil {
-				ga.CORS.MaxAge = *c.MaxAge
-			}
-		}
-		for an, z := range a.Authorizers {
-			if ga.Authorizers == nil {
-				ga.Authorizers = map[string]gateway.Authorizer{}
-			}
-			switch {
-			case z.JWT != nil:
-				ga.Authorizers[an] = gateway.Authorizer{Type: gateway.AuthJWT, IdentitySources: []string{z.JWT.IdentitySource},
-					JWT: &jwtauth.Config{Issuer: z.JWT.Issuer, Audiences: z.JWT.Audiences, JWKSURL: z.JWT.JWKSURL, JWKSFile: z.JWT.JWKSFile,
-						Algorithms: z.JWT.Algorithms, Skew: z.JWT.Skew}}
-			case z.Function != nil:
-				ga.Authorizers[an] = gateway.Authorizer{Type: gateway.AuthFunction, IdentitySources: z.Function.IdentitySources,
-					Function: z.Function.Function, ResultTTL: z.Function.ResultTTL, Timeout: z.Function.Timeout}
-			}
-		}
-		stageNames := make([]string, 0, len(a.Stages))
-		for sn := range a.Stages {
-			stageNames = append(stageNames, sn)
-		}
-		sort.Strings(stageNames)
-		for _, sn := range stageNames {
-			st := a.Stages[sn]
-			gs := gateway.Stage{Name: sn, Variables: st.Variables}
-			if st.Throttle != nil {
-				gs.Throttle = gateway.ThrottleSettings{Rate: st.Throttle.Rate, Burst: st.Throttle.Burst}
-			}
-			for key, t := range st.RouteThrottles {
-				if gs.RouteThrottles == nil {
-					gs.RouteThrottles = map[string]gateway.ThrottleSettings{}
-				}
-				gs.RouteThrottles[key] = gateway.ThrottleSettings{Rate: t.Rate, Burst: t.Burst}
-			}
-			ga.Stages = append(ga.Stages, gs)
-		}
-		for _, r := range a.Routes {
-			auth := gateway.RouteAuth{Type: r.Authorization.Type, Authorizer: r.Authorization.Authorizer, Scopes: r.Authorization.Scopes}
-			if auth.Type == stackfile.AuthNone {
-				auth.Type = gateway.AuthNone
-			}
-			ga.Routes = append(ga.Routes, gateway.Route{Key: r.Key, Function: r.Integration.Target, Timeout: r.Integration.Timeout,
-				RouteResponse: r.RouteResponse, Auth: auth, APIKeyRequired: r.APIKeyRequired})
-		}
-		apis = append(apis, ga)
-	}
-	return apis
-}
-
-// usagePlans turns the stack's usage plans into the gateway's.
-func usagePlans(stack *stackfile.Stack) map[string]gateway.UsagePlan {
-	plans := map[string]gateway.UsagePlan{}
-	for name, p := range stack.UsagePlans {
-		var gp gateway.UsagePlan
-		if p.Throttle != nil {
-			gp.Throttle = gateway.ThrottleSettings{Rate: p.Throttle.Rate, Burst: p.Throttle.Burst}
-		}
-		if p.Quota != nil {
-			gp.Quota = apikeys.Quota{Limit: int64(p.Quota.Limit), Period: p.Quota.Period}
-		}
-		plans[name] = gp
-	}
-	return plans
 }
 
 // onHeartbeat keeps the registry revision each worker has loaded.

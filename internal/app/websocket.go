@@ -10,6 +10,7 @@ import (
 	"gatehouse.dev/gatehouse/connections"
 	"gatehouse.dev/gatehouse/gateway"
 	"gatehouse.dev/gatehouse/internal/sigv4"
+	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/internal/stackfile"
 )
 
@@ -37,7 +38,7 @@ func (n *Node) openConnections() error {
 }
 
 // accessKeys are the stack file's access keys and the pair in up's environment, if any.
-func accessKeys(stack *stackfile.Stack) ([]sigv4.Credentials, error) {
+func accessKeys(stack *spec.Stack) ([]sigv4.Credentials, error) {
 	var keys []sigv4.Credentials
 	for _, k := range stack.IAM.AccessKeys {
 		keys = append(keys, sigv4.Credentials{AccessKeyID: k.ID, SecretAccessKey: k.Secret})
@@ -54,7 +55,7 @@ func accessKeys(stack *stackfile.Stack) ([]sigv4.Credentials, error) {
 
 // verifier checks @connections signatures with the stack's access keys; nil when there are none
 // (then every @connections request is refused).
-func verifier(stack *stackfile.Stack) (*sigv4.Verifier, error) {
+func verifier(stack *spec.Stack) (*sigv4.Verifier, error) {
 	keys, err := accessKeys(stack)
 	if err != nil {
 		return nil, err
@@ -62,7 +63,7 @@ func verifier(stack *stackfile.Stack) (*sigv4.Verifier, error) {
 	if len(keys) == 0 {
 		for name, a := range stack.APIs {
 			for _, r := range a.Routes {
-				if r.Authorization.Type == stackfile.AuthIAM {
+				if r.Authorization.Type == spec.AuthIAM {
 					return nil, fmt.Errorf("%s: the route is authorized with iam, but the stack has no access keys: add them to the iam section, or set %s and %s",
 						stackfile.Where(stack.File, r.Line, r.Column, fmt.Sprintf("apis.%s.routes[%q]", name, r.Key)), envAccessKeyID, envSecretAccessKey)
 				}
@@ -103,7 +104,7 @@ type adminConnections struct {
 func (a adminConnections) List(api string) []connections.Record { return a.gw.ListConnections(api) }
 
 // usagePlanNames lists the stack's usage plans, sorted.
-func usagePlanNames(stack *stackfile.Stack) []string {
+func usagePlanNames(stack *spec.Stack) []string {
 	names := make([]string, 0, len(stack.UsagePlans))
 	for name := range stack.UsagePlans {
 		names = append(names, name)

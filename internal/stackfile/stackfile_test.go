@@ -3,6 +3,7 @@ package stackfile
 import (
 	"errors"
 	"fmt"
+	"gatehouse.dev/gatehouse/internal/spec"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -46,7 +47,7 @@ func copyToDir(t *testing.T, name, dir string) string {
 }
 
 // noAuth is the authorization of a route without authorization: key.
-var noAuth = Authorization{Type: AuthNone}
+var noAuth = spec.Authorization{Type: spec.AuthNone}
 
 func TestLoadExample(t *testing.T) {
 	dir := stackDir(t)
@@ -56,49 +57,49 @@ func TestLoadExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	clearPositions(got)
-	want := &Stack{
+	want := &spec.Stack{
 		Version: 1,
 		Name:    "samples",
 		Dir:     dir,
 		File:    path,
-		Functions: map[string]Function{
+		Functions: map[string]spec.Function{
 			"hello": {
 				Name:        "hello",
 				Source:      filepath.Join(dir, "hello"),
-				Kind:        SourceGo,
+				Kind:        spec.SourceGo,
 				MemoryMB:    128,
-				Timeout:     3 * time.Second,
-				IdleTimeout: DefaultIdleTimeout,
+				Timeout:     spec.Duration(3 * time.Second),
+				IdleTimeout: spec.Duration(spec.DefaultIdleTimeout),
 				Environment: map[string]string{},
 			},
 			"echo": {
 				Name:           "echo",
 				Source:         filepath.Join(dir, "echo"),
-				Kind:           SourceGo,
+				Kind:           spec.SourceGo,
 				MemoryMB:       256,
-				Timeout:        5 * time.Second,
+				Timeout:        spec.Duration(5 * time.Second),
 				Environment:    map[string]string{"GREETING": "hi"},
 				MaxConcurrency: 10,
 				MinWarm:        1,
-				IdleTimeout:    DefaultIdleTimeout,
+				IdleTimeout:    spec.Duration(spec.DefaultIdleTimeout),
 			},
 		},
-		APIs: map[string]API{
+		APIs: map[string]spec.API{
 			"web": {
 				Name:   "web",
 				Type:   "http",
 				Mount:  "/",
 				Host:   "",
-				Stages: map[string]Stage{"$default": {Name: "$default", Variables: map[string]string{}}},
-				Routes: []Route{
-					{Key: "GET /hello", Line: 17, Authorization: noAuth, Integration: Integration{
-						Type: "function", Target: "hello", PayloadFormatVersion: "2.0", Timeout: 30 * time.Second}},
-					{Key: "ANY /echo/{proxy+}", Line: 19, Authorization: noAuth, Integration: Integration{
-						Type: "function", Target: "echo", PayloadFormatVersion: "2.0", Timeout: 10 * time.Second}},
+				Stages: map[string]spec.Stage{"$default": {Name: "$default", Variables: map[string]string{}}},
+				Routes: []spec.Route{
+					{Key: "GET /hello", Line: 17, Authorization: noAuth, Integration: spec.Integration{
+						Type: "function", Target: "hello", PayloadFormatVersion: "2.0", Timeout: spec.Duration(30 * time.Second)}},
+					{Key: "ANY /echo/{proxy+}", Line: 19, Authorization: noAuth, Integration: spec.Integration{
+						Type: "function", Target: "echo", PayloadFormatVersion: "2.0", Timeout: spec.Duration(10 * time.Second)}},
 				},
 			},
 		},
-		IAM: IAM{Region: "us-east-1"},
+		IAM: spec.IAM{Region: "us-east-1"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", got, want)
@@ -134,32 +135,32 @@ func TestLoadFull(t *testing.T) {
 	}
 	clearPositions(s)
 	env := map[string]string{"PORT": "08080", "DEBUG": "true", "EMPTY": ""}
-	wantFuncs := map[string]Function{
-		"base": {Name: "base", Source: filepath.Join(dir, "hello"), Kind: SourceGo, MemoryMB: 512,
-			Timeout: 500 * time.Millisecond, Environment: env, IdleTimeout: DefaultIdleTimeout},
-		"module": {Name: "module", Source: filepath.Join(dir, "mod.wasm"), Kind: SourceWasm, MemoryMB: 512,
-			Timeout: 500 * time.Millisecond, Environment: env, MaxConcurrency: 4, MinWarm: 4, IdleTimeout: DefaultIdleTimeout},
+	wantFuncs := map[string]spec.Function{
+		"base": {Name: "base", Source: filepath.Join(dir, "hello"), Kind: spec.SourceGo, MemoryMB: 512,
+			Timeout: spec.Duration(500 * time.Millisecond), Environment: env, IdleTimeout: spec.Duration(spec.DefaultIdleTimeout)},
+		"module": {Name: "module", Source: filepath.Join(dir, "mod.wasm"), Kind: spec.SourceWasm, MemoryMB: 512,
+			Timeout: spec.Duration(500 * time.Millisecond), Environment: env, MaxConcurrency: 4, MinWarm: 4, IdleTimeout: spec.Duration(spec.DefaultIdleTimeout)},
 	}
 	if !reflect.DeepEqual(s.Functions, wantFuncs) {
 		t.Errorf("functions:\n got %+v\nwant %+v", s.Functions, wantFuncs)
 	}
-	fn := func(target string, timeout time.Duration) Integration {
-		return Integration{Type: "function", Target: target, PayloadFormatVersion: "2.0", Timeout: timeout}
+	fn := func(target string, timeout time.Duration) spec.Integration {
+		return spec.Integration{Type: "function", Target: target, PayloadFormatVersion: "2.0", Timeout: spec.Duration(timeout)}
 	}
-	wantAPIs := map[string]API{
+	wantAPIs := map[string]spec.API{
 		"shop": {Name: "shop", Type: "http", Mount: "/shop/v1", Host: "api.example.com",
-			Stages: map[string]Stage{
+			Stages: map[string]spec.Stage{
 				"prod":     {Name: "prod", Variables: map[string]string{"backend": "https://b.example/x?y=1", "lambdaAlias": "live"}},
 				"$default": {Name: "$default", Variables: map[string]string{}},
 			},
-			Routes: []Route{
+			Routes: []spec.Route{
 				{Key: "$default", Line: 28, Authorization: noAuth, Integration: fn("base", 30*time.Second)},
 				{Key: "POST /orders", Line: 30, Authorization: noAuth, Integration: fn("module", 10*time.Second)},
 				{Key: "GET /orders/{id}", Line: 36, Authorization: noAuth, Integration: fn("base", 50*time.Millisecond)},
 			}},
 		"admin": {Name: "admin", Type: "http", Mount: "/admin",
-			Stages: map[string]Stage{"$default": {Name: "$default", Variables: map[string]string{}}},
-			Routes: []Route{{Key: "ANY /{proxy+}", Line: 41, Authorization: noAuth, Integration: fn("module", 30*time.Second)}}},
+			Stages: map[string]spec.Stage{"$default": {Name: "$default", Variables: map[string]string{}}},
+			Routes: []spec.Route{{Key: "ANY /{proxy+}", Line: 41, Authorization: noAuth, Integration: fn("module", 30*time.Second)}}},
 	}
 	if !reflect.DeepEqual(s.APIs, wantAPIs) {
 		t.Errorf("apis:\n got %+v\nwant %+v", s.APIs, wantAPIs)
@@ -217,19 +218,19 @@ func TestParseWebSocketAndIAM(t *testing.T) {
 		t.Fatal(err)
 	}
 	clearPositions(s)
-	wantIAM := IAM{Region: "eu-west-1", AccessKeys: []AccessKey{
+	wantIAM := spec.IAM{Region: "eu-west-1", AccessKeys: []spec.AccessKey{
 		{ID: "AKIAIOSFODNN7EXAMPLE", Secret: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"},
 		{ID: "AKIAI44QH8DHBEXAMPLE", Secret: "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY"},
 	}}
 	if !reflect.DeepEqual(s.IAM, wantIAM) {
 		t.Errorf("iam:\n got %#v\nwant %#v", s.IAM, wantIAM)
 	}
-	ws := func(target string, timeout time.Duration) Integration {
-		return Integration{Type: "function", Target: target, Timeout: timeout}
+	ws := func(target string, timeout time.Duration) spec.Integration {
+		return spec.Integration{Type: "function", Target: target, Timeout: spec.Duration(timeout)}
 	}
-	wantChat := API{Name: "chat", Type: "websocket", Mount: "/chat", Host: "chat.example.com",
-		Stages: map[string]Stage{"prod": {Name: "prod", Variables: map[string]string{"room": "main"}}},
-		Routes: []Route{
+	wantChat := spec.API{Name: "chat", Type: "websocket", Mount: "/chat", Host: "chat.example.com",
+		Stages: map[string]spec.Stage{"prod": {Name: "prod", Variables: map[string]string{"room": "main"}}},
+		Routes: []spec.Route{
 			{Key: "$connect", Line: 20, Authorization: noAuth, Integration: ws("chat", 29*time.Second)},
 			{Key: "$disconnect", Line: 21, Authorization: noAuth, Integration: ws("chat", 29*time.Second)},
 			{Key: "$default", Line: 22, Authorization: noAuth, Integration: ws("chat", 29*time.Second), RouteResponse: true},
@@ -237,8 +238,8 @@ func TestParseWebSocketAndIAM(t *testing.T) {
 			{Key: "join room", Line: 27, Authorization: noAuth, Integration: ws("chat:$LATEST", 50*time.Millisecond)},
 		},
 		RouteSelectionExpression: "$request.body.meta.action_2",
-		WebSocket: &WebSocketLimits{MaxMessageBytes: 65536, MaxFrameBytes: 16384, IdleTimeout: 30 * time.Second,
-			MaxConnectionDuration: time.Hour, SendQueue: 16},
+		WebSocket: &spec.WebSocketLimits{MaxMessageBytes: 65536, MaxFrameBytes: 16384, IdleTimeout: spec.Duration(30 * time.Second),
+			MaxConnectionDuration: spec.Duration(time.Hour), SendQueue: 16},
 	}
 	if got := s.APIs["chat"]; !reflect.DeepEqual(got, wantChat) {
 		t.Errorf("chat:\n got %+v\nwant %+v", got, wantChat)
@@ -248,7 +249,7 @@ func TestParseWebSocketAndIAM(t *testing.T) {
 	}
 	web := s.APIs["web"]
 	if web.RouteSelectionExpression != "" || web.WebSocket != nil || web.Routes[0].RouteResponse ||
-		web.Routes[0].Integration.PayloadFormatVersion != PayloadFormat2 || web.Routes[0].Integration.Timeout != DefaultIntegrationTimeout {
+		web.Routes[0].Integration.PayloadFormatVersion != spec.PayloadFormat2 || web.Routes[0].Integration.Timeout.D() != spec.DefaultIntegrationTimeout {
 		t.Errorf("web: %+v", web)
 	}
 	if err := s.Validate(); err != nil {
@@ -269,20 +270,20 @@ func TestParseValues(t *testing.T) {
 	tests := []struct {
 		name  string
 		yaml  string
-		check func(t *testing.T, s *Stack, dir string)
+		check func(t *testing.T, s *spec.Stack, dir string)
 	}{
 		{
 			name: "defaults",
 			yaml: head + api,
-			check: func(t *testing.T, s *Stack, dir string) {
-				want := &Stack{Version: 1, Name: "default", Dir: dir, File: "gatehouse.yaml",
-					Functions: map[string]Function{"hello": {Name: "hello", Source: filepath.Join(dir, "hello"),
-						Kind: SourceGo, MemoryMB: DefaultMemoryMB, Timeout: DefaultTimeout, IdleTimeout: DefaultIdleTimeout, Environment: map[string]string{}}},
-					APIs: map[string]API{"web": {Name: "web", Type: "http", Mount: "/",
-						Stages: map[string]Stage{"$default": {Name: "$default", Variables: map[string]string{}}},
-						Routes: []Route{{Key: "GET /x", Line: 8, Authorization: noAuth, Integration: Integration{Type: "function", Target: "hello",
-							PayloadFormatVersion: "2.0", Timeout: DefaultIntegrationTimeout}}}}},
-					IAM: IAM{Region: DefaultRegion},
+			check: func(t *testing.T, s *spec.Stack, dir string) {
+				want := &spec.Stack{Version: 1, Name: "default", Dir: dir, File: "gatehouse.yaml",
+					Functions: map[string]spec.Function{"hello": {Name: "hello", Source: filepath.Join(dir, "hello"),
+						Kind: spec.SourceGo, MemoryMB: spec.DefaultMemoryMB, Timeout: spec.Duration(spec.DefaultTimeout), IdleTimeout: spec.Duration(spec.DefaultIdleTimeout), Environment: map[string]string{}}},
+					APIs: map[string]spec.API{"web": {Name: "web", Type: "http", Mount: "/",
+						Stages: map[string]spec.Stage{"$default": {Name: "$default", Variables: map[string]string{}}},
+						Routes: []spec.Route{{Key: "GET /x", Line: 8, Authorization: noAuth, Integration: spec.Integration{Type: "function", Target: "hello",
+							PayloadFormatVersion: "2.0", Timeout: spec.Duration(spec.DefaultIntegrationTimeout)}}}}},
+					IAM: spec.IAM{Region: spec.DefaultRegion},
 				}
 				if !reflect.DeepEqual(s, want) {
 					t.Errorf("\n got %+v\nwant %+v", s, want)
@@ -292,19 +293,19 @@ func TestParseValues(t *testing.T) {
 		{
 			name: "websocket defaults",
 			yaml: head + "apis:\n  chat:\n    type: websocket\n    routes:\n      $connect: {function: hello}\n",
-			check: func(t *testing.T, s *Stack, dir string) {
-				want := API{Name: "chat", Type: "websocket", Mount: "/",
-					Stages:                   map[string]Stage{"$default": {Name: "$default", Variables: map[string]string{}}},
-					Routes:                   []Route{{Key: "$connect", Line: 8, Authorization: noAuth, Integration: Integration{Type: "function", Target: "hello", Timeout: DefaultWSIntegrationTimeout}}},
-					RouteSelectionExpression: DefaultRouteSelectionExpression,
-					WebSocket: &WebSocketLimits{MaxMessageBytes: DefaultMaxMessageBytes, MaxFrameBytes: DefaultMaxFrameBytes,
-						IdleTimeout: DefaultWSIdleTimeout, MaxConnectionDuration: DefaultMaxConnectionDuration, SendQueue: DefaultSendQueue},
+			check: func(t *testing.T, s *spec.Stack, dir string) {
+				want := spec.API{Name: "chat", Type: "websocket", Mount: "/",
+					Stages:                   map[string]spec.Stage{"$default": {Name: "$default", Variables: map[string]string{}}},
+					Routes:                   []spec.Route{{Key: "$connect", Line: 8, Authorization: noAuth, Integration: spec.Integration{Type: "function", Target: "hello", Timeout: spec.Duration(spec.DefaultWSIntegrationTimeout)}}},
+					RouteSelectionExpression: spec.DefaultRouteSelectionExpression,
+					WebSocket: &spec.WebSocketLimits{MaxMessageBytes: spec.DefaultMaxMessageBytes, MaxFrameBytes: spec.DefaultMaxFrameBytes,
+						IdleTimeout: spec.Duration(spec.DefaultWSIdleTimeout), MaxConnectionDuration: spec.Duration(spec.DefaultMaxConnectionDuration), SendQueue: spec.DefaultSendQueue},
 				}
 				if got := s.APIs["chat"]; !reflect.DeepEqual(got, want) {
 					t.Errorf("\n got %+v\nwant %+v", got, want)
 				}
-				if DefaultMaxMessageBytes != 131072 || DefaultMaxFrameBytes != 32768 || DefaultWSIntegrationTimeout != 29*time.Second ||
-					DefaultRouteSelectionExpression != "$request.body.action" || RouteSelectionAlwaysDefault != `\$default` {
+				if spec.DefaultMaxMessageBytes != 131072 || spec.DefaultMaxFrameBytes != 32768 || spec.DefaultWSIntegrationTimeout != 29*time.Second ||
+					spec.DefaultRouteSelectionExpression != "$request.body.action" || spec.RouteSelectionAlwaysDefault != `\$default` {
 					t.Error("a default differs from API Gateway's")
 				}
 			},
@@ -312,11 +313,11 @@ func TestParseValues(t *testing.T) {
 		{
 			name: "websocket limits accepted",
 			yaml: head + "apis:\n  chat:\n    type: websocket\n    routeSelectionExpression: \\$default\n    limits: {maxMessageBytes: 16777216, maxFrameBytes: 16777216, idleTimeout: 2h, maxConnectionDuration: 24h, sendQueue: 65536}\n    routes:\n      $default: {function: hello, timeout: 29s}\n      " + strings.Repeat("é", 128) + ": {function: hello, timeout: 50ms, routeResponse: false}\n",
-			check: func(t *testing.T, s *Stack, dir string) {
+			check: func(t *testing.T, s *spec.Stack, dir string) {
 				a := s.APIs["chat"]
-				want := WebSocketLimits{MaxMessageBytes: MaxMaxMessageBytes, MaxFrameBytes: MaxMaxMessageBytes, IdleTimeout: MaxWSIdleTimeout,
-					MaxConnectionDuration: MaxMaxConnectionDuration, SendQueue: MaxSendQueue}
-				if *a.WebSocket != want || a.RouteSelectionExpression != RouteSelectionAlwaysDefault || a.Routes[0].Integration.Timeout != MaxWSIntegrationTimeout {
+				want := spec.WebSocketLimits{MaxMessageBytes: spec.MaxMaxMessageBytes, MaxFrameBytes: spec.MaxMaxMessageBytes, IdleTimeout: spec.Duration(spec.MaxWSIdleTimeout),
+					MaxConnectionDuration: spec.Duration(spec.MaxMaxConnectionDuration), SendQueue: spec.MaxSendQueue}
+				if *a.WebSocket != want || a.RouteSelectionExpression != spec.RouteSelectionAlwaysDefault || a.Routes[0].Integration.Timeout.D() != spec.MaxWSIntegrationTimeout {
 					t.Errorf("chat = %+v, limits %+v", a, *a.WebSocket)
 				}
 			},
@@ -324,9 +325,9 @@ func TestParseValues(t *testing.T) {
 		{
 			name: "websocket frame size follows a small message size",
 			yaml: head + "apis:\n  chat:\n    type: websocket\n    limits: {maxMessageBytes: 4096}\n    routeSelectionExpression: '$request.body.type'\n    routes:\n      $default: {function: hello}\n",
-			check: func(t *testing.T, s *Stack, dir string) {
+			check: func(t *testing.T, s *spec.Stack, dir string) {
 				a := s.APIs["chat"]
-				if a.WebSocket.MaxMessageBytes != 4096 || a.WebSocket.MaxFrameBytes != 4096 || a.WebSocket.SendQueue != DefaultSendQueue {
+				if a.WebSocket.MaxMessageBytes != 4096 || a.WebSocket.MaxFrameBytes != 4096 || a.WebSocket.SendQueue != spec.DefaultSendQueue {
 					t.Errorf("limits = %+v", *a.WebSocket)
 				}
 				if a.RouteSelectionExpression != "$request.body.type" {
@@ -337,9 +338,9 @@ func TestParseValues(t *testing.T) {
 		{
 			name: "websocket limits and routes through aliases",
 			yaml: head + "apis:\n  a:\n    type: websocket\n    mount: /a\n    limits: &l {sendQueue: 8}\n    routes: &r\n      $default: {function: hello, routeResponse: true}\n  b:\n    type: websocket\n    mount: /b\n    limits: {<<: *l, idleTimeout: 1s}\n    routes: *r\n",
-			check: func(t *testing.T, s *Stack, dir string) {
+			check: func(t *testing.T, s *spec.Stack, dir string) {
 				b := s.APIs["b"]
-				if b.WebSocket.SendQueue != 8 || b.WebSocket.IdleTimeout != time.Second || !b.Routes[0].RouteResponse {
+				if b.WebSocket.SendQueue != 8 || b.WebSocket.IdleTimeout.D() != time.Second || !b.Routes[0].RouteResponse {
 					t.Errorf("b = %+v, limits %+v", b, *b.WebSocket)
 				}
 			},
@@ -347,8 +348,8 @@ func TestParseValues(t *testing.T) {
 		{
 			name: "iam defaults",
 			yaml: head + api + "iam:\n",
-			check: func(t *testing.T, s *Stack, dir string) {
-				if !reflect.DeepEqual(s.IAM, IAM{Region: DefaultRegion}) {
+			check: func(t *testing.T, s *spec.Stack, dir string) {
+				if !reflect.DeepEqual(s.IAM, spec.IAM{Region: spec.DefaultRegion}) {
 					t.Errorf("iam = %#v", s.IAM)
 				}
 			},
@@ -356,8 +357,8 @@ func TestParseValues(t *testing.T) {
 		{
 			name: "iam keys",
 			yaml: head + api + "iam:\n  region: us-gov-west-1\n  accessKeys:\n    - {id: " + strings.Repeat("A", 128) + ", secret: !!str 1234567890123456}\n    - id: AKIAIOSFODNN7EXAMPLE\n      secret: '" + strings.Repeat("~", 128) + "'\n",
-			check: func(t *testing.T, s *Stack, dir string) {
-				want := IAM{Region: "us-gov-west-1", AccessKeys: []AccessKey{
+			check: func(t *testing.T, s *spec.Stack, dir string) {
+				want := spec.IAM{Region: "us-gov-west-1", AccessKeys: []spec.AccessKey{
 					{ID: strings.Repeat("A", 128), Secret: "1234567890123456"},
 					{ID: "AKIAIOSFODNN7EXAMPLE", Secret: strings.Repeat("~", 128)},
 				}}
@@ -369,8 +370,8 @@ func TestParseValues(t *testing.T) {
 		{
 			name: "iam empty key list",
 			yaml: head + api + "iam:\n  accessKeys: []\n",
-			check: func(t *testing.T, s *Stack, dir string) {
-				if s.IAM.AccessKeys != nil || s.IAM.Region != DefaultRegion {
+			check: func(t *testing.T, s *spec.Stack, dir string) {
+				if s.IAM.AccessKeys != nil || s.IAM.Region != spec.DefaultRegion {
 					t.Errorf("iam = %#v", s.IAM)
 				}
 			},
@@ -378,9 +379,9 @@ func TestParseValues(t *testing.T) {
 		{
 			name: "wasm source",
 			yaml: "version: 1\nfunctions:\n  hello: {source: ./sub/../mod.wasm}\n" + api,
-			check: func(t *testing.T, s *Stack, dir string) {
+			check: func(t *testing.T, s *spec.Stack, dir string) {
 				f := s.Functions["hello"]
-				if f.Kind != SourceWasm || f.Source != filepath.Join(dir, "mod.wasm") {
+				if f.Kind != spec.SourceWasm || f.Source != filepath.Join(dir, "mod.wasm") {
 					t.Errorf("Kind, Source = %v, %q", f.Kind, f.Source)
 				}
 			},
@@ -388,7 +389,7 @@ func TestParseValues(t *testing.T) {
 		{
 			name: "absolute source",
 			yaml: "version: 1\nfunctions:\n  hello: {source: DIR/echo/}\n" + api,
-			check: func(t *testing.T, s *Stack, dir string) {
+			check: func(t *testing.T, s *spec.Stack, dir string) {
 				if f := s.Functions["hello"]; f.Source != filepath.Join(dir, "echo") {
 					t.Errorf("Source = %q", f.Source)
 				}
@@ -397,11 +398,11 @@ func TestParseValues(t *testing.T) {
 		{
 			name: "limits accepted",
 			yaml: "version: 1\nfunctions:\n  hello: {source: hello, memory: 10240, timeout: 900s, maxConcurrency: 10000, minWarm: 1000}\n  h2: {source: hello, memory: 128, timeout: 1ms}\n" + api,
-			check: func(t *testing.T, s *Stack, dir string) {
-				if f := s.Functions["hello"]; f.MemoryMB != 10240 || f.Timeout != 900*time.Second || f.MaxConcurrency != 10000 || f.MinWarm != 1000 {
+			check: func(t *testing.T, s *spec.Stack, dir string) {
+				if f := s.Functions["hello"]; f.MemoryMB != 10240 || f.Timeout.D() != 900*time.Second || f.MaxConcurrency != 10000 || f.MinWarm != 1000 {
 					t.Errorf("hello = %+v", f)
 				}
-				if f := s.Functions["h2"]; f.MemoryMB != 128 || f.Timeout != time.Millisecond {
+				if f := s.Functions["h2"]; f.MemoryMB != 128 || f.Timeout.D() != time.Millisecond {
 					t.Errorf("h2 = %+v", f)
 				}
 			},
@@ -409,7 +410,7 @@ func TestParseValues(t *testing.T) {
 		{
 			name: "environment values keep their text",
 			yaml: "version: 1\nfunctions:\n  hello:\n    source: hello\n    environment:\n      A: 0x1F\n      B: 1.50\n      C: false\n      D: |\n        two\n        lines\n      _e: \"\"\n" + api,
-			check: func(t *testing.T, s *Stack, dir string) {
+			check: func(t *testing.T, s *spec.Stack, dir string) {
 				want := map[string]string{"A": "0x1F", "B": "1.50", "C": "false", "D": "two\nlines\n", "_e": ""}
 				if got := s.Functions["hello"].Environment; !reflect.DeepEqual(got, want) {
 					t.Errorf("environment = %q, want %q", got, want)
@@ -418,9 +419,9 @@ func TestParseValues(t *testing.T) {
 		},
 		{
 			name: "environment at the size limit",
-			yaml: "version: 1\nfunctions:\n  hello:\n    source: hello\n    environment: {A: " + strings.Repeat("x", MaxEnvironmentSize-1) + "}\n" + api,
-			check: func(t *testing.T, s *Stack, dir string) {
-				if n := len(s.Functions["hello"].Environment["A"]); n != MaxEnvironmentSize-1 {
+			yaml: "version: 1\nfunctions:\n  hello:\n    source: hello\n    environment: {A: " + strings.Repeat("x", spec.MaxEnvironmentSize-1) + "}\n" + api,
+			check: func(t *testing.T, s *spec.Stack, dir string) {
+				if n := len(s.Functions["hello"].Environment["A"]); n != spec.MaxEnvironmentSize-1 {
 					t.Errorf("len = %d", n)
 				}
 			},
@@ -428,8 +429,8 @@ func TestParseValues(t *testing.T) {
 		{
 			name: "integration long form",
 			yaml: head + "apis:\n  web:\n    type: http\n    routes:\n      $default:\n        integration: {type: function, target: hello, payloadFormatVersion: \"2.0\", timeout: 50ms}\n",
-			check: func(t *testing.T, s *Stack, dir string) {
-				want := []Route{{Key: "$default", Line: 8, Authorization: noAuth, Integration: Integration{Type: "function", Target: "hello", PayloadFormatVersion: "2.0", Timeout: 50 * time.Millisecond}}}
+			check: func(t *testing.T, s *spec.Stack, dir string) {
+				want := spec.Routes{{Key: "$default", Line: 8, Authorization: noAuth, Integration: spec.Integration{Type: "function", Target: "hello", PayloadFormatVersion: "2.0", Timeout: spec.Duration(50 * time.Millisecond)}}}
 				if got := s.APIs["web"].Routes; !reflect.DeepEqual(got, want) {
 					t.Errorf("routes = %+v", got)
 				}
@@ -438,7 +439,7 @@ func TestParseValues(t *testing.T) {
 		{
 			name: "routes keep file order",
 			yaml: head + "apis:\n  web:\n    type: http\n    routes:\n      PUT /z: {function: hello}\n      GET /a: {function: hello}\n      $default: {function: hello}\n      DELETE /m: {function: hello}\n",
-			check: func(t *testing.T, s *Stack, dir string) {
+			check: func(t *testing.T, s *spec.Stack, dir string) {
 				var keys []string
 				var lines []int
 				for _, r := range s.APIs["web"].Routes {
@@ -456,8 +457,8 @@ func TestParseValues(t *testing.T) {
 		{
 			name: "stages replace the default stage",
 			yaml: head + "apis:\n  web:\n    type: http\n    stages:\n      dev:\n      prod: {variables: {v: \"1\", w: 2}}\n    routes:\n      GET /x: {function: hello}\n",
-			check: func(t *testing.T, s *Stack, dir string) {
-				want := map[string]Stage{
+			check: func(t *testing.T, s *spec.Stack, dir string) {
+				want := map[string]spec.Stage{
 					"dev":  {Name: "dev", Variables: map[string]string{}},
 					"prod": {Name: "prod", Variables: map[string]string{"v": "1", "w": "2"}},
 				}
@@ -469,7 +470,7 @@ func TestParseValues(t *testing.T) {
 		{
 			name: "empty stages mean the default stage",
 			yaml: head + "apis:\n  web:\n    type: http\n    stages: {}\n    routes:\n      GET /x: {function: hello}\n",
-			check: func(t *testing.T, s *Stack, dir string) {
+			check: func(t *testing.T, s *spec.Stack, dir string) {
 				if _, ok := s.APIs["web"].Stages["$default"]; !ok || len(s.APIs["web"].Stages) != 1 {
 					t.Errorf("stages = %+v", s.APIs["web"].Stages)
 				}
@@ -478,7 +479,7 @@ func TestParseValues(t *testing.T) {
 		{
 			name: "same mount on different hosts",
 			yaml: head + "apis:\n  a:\n    type: http\n    routes: {GET /x: {function: hello}}\n  b:\n    type: http\n    host: b.example\n    routes: {GET /x: {function: hello}}\n  c:\n    type: http\n    mount: /c\n    routes: {GET /x: {function: hello}}\n",
-			check: func(t *testing.T, s *Stack, dir string) {
+			check: func(t *testing.T, s *spec.Stack, dir string) {
 				if len(s.APIs) != 3 || s.APIs["b"].Host != "b.example" || s.APIs["c"].Mount != "/c" {
 					t.Errorf("apis = %+v", s.APIs)
 				}
@@ -487,7 +488,7 @@ func TestParseValues(t *testing.T) {
 		{
 			name: "stage name like a route segment",
 			yaml: head + "apis:\n  web:\n    type: http\n    stages: {hello: {}, $default: {}}\n    routes:\n      GET /hello: {function: hello}\n",
-			check: func(t *testing.T, s *Stack, dir string) {
+			check: func(t *testing.T, s *spec.Stack, dir string) {
 				if len(s.APIs["web"].Stages) != 2 {
 					t.Errorf("stages = %+v", s.APIs["web"].Stages)
 				}
@@ -496,9 +497,9 @@ func TestParseValues(t *testing.T) {
 		{
 			name: "anchors, aliases and merge lists",
 			yaml: "version: 1\nfunctions:\n  a: &a {source: hello, memory: 256}\n  b: &b {source: echo, timeout: 1s, memory: 512}\n  c:\n    <<: [*a, *b]\n    minWarm: 2\napis:\n  web:\n    type: http\n    routes: &r\n      GET /x: {function: a}\n  web2:\n    type: http\n    mount: /two\n    routes: *r\n",
-			check: func(t *testing.T, s *Stack, dir string) {
+			check: func(t *testing.T, s *spec.Stack, dir string) {
 				c := s.Functions["c"]
-				if c.MemoryMB != 256 || c.Timeout != time.Second || c.MinWarm != 2 || c.Source != filepath.Join(dir, "hello") {
+				if c.MemoryMB != 256 || c.Timeout.D() != time.Second || c.MinWarm != 2 || c.Source != filepath.Join(dir, "hello") {
 					t.Errorf("c = %+v", c)
 				}
 				if r := s.APIs["web2"].Routes; len(r) != 1 || r[0].Key != "GET /x" || r[0].Line != 12 {
@@ -509,7 +510,7 @@ func TestParseValues(t *testing.T) {
 		{
 			name: "tagged string",
 			yaml: "version: 1\nname: !!str 123\nfunctions:\n  hello: {source: hello}\n" + api,
-			check: func(t *testing.T, s *Stack, dir string) {
+			check: func(t *testing.T, s *spec.Stack, dir string) {
 				if s.Name != "123" {
 					t.Errorf("name = %q", s.Name)
 				}
@@ -518,7 +519,7 @@ func TestParseValues(t *testing.T) {
 		{
 			name: "null sections",
 			yaml: "version: 1\nname: x\nfunctions:\n  hello:\n    source: hello\n    environment:\n" + api,
-			check: func(t *testing.T, s *Stack, dir string) {
+			check: func(t *testing.T, s *spec.Stack, dir string) {
 				if env := s.Functions["hello"].Environment; env == nil || len(env) != 0 {
 					t.Errorf("environment = %#v", env)
 				}
@@ -527,7 +528,7 @@ func TestParseValues(t *testing.T) {
 		{
 			name: "empty trailing document",
 			yaml: head + api + "---\n# nothing\n",
-			check: func(t *testing.T, s *Stack, dir string) {
+			check: func(t *testing.T, s *spec.Stack, dir string) {
 				if len(s.APIs) != 1 {
 					t.Errorf("apis = %+v", s.APIs)
 				}
@@ -630,7 +631,7 @@ func TestParseErrors(t *testing.T) {
 		{"environment reserved AWS_", "version: 1\nfunctions:\n  hello:\n    source: hello\n    environment:\n      AWS_REGION: x\n" + api, `gatehouse.yaml:6:7: functions.hello.environment.AWS_REGION: names starting with AWS_ or GATEHOUSE_ are reserved`},
 		{"environment reserved GATEHOUSE_", "version: 1\nfunctions:\n  hello:\n    source: hello\n    environment: {OK: 1, GATEHOUSE_X: y}\n" + api, `gatehouse.yaml:5:26: functions.hello.environment.GATEHOUSE_X: names starting with AWS_ or GATEHOUSE_ are reserved`},
 		{"environment null value", "version: 1\nfunctions:\n  hello:\n    source: hello\n    environment:\n      A:\n", `gatehouse.yaml:6:7: functions.hello.environment.A: want a string, got nothing (null); write "" for an empty value`},
-		{"environment too big", "version: 1\nfunctions:\n  hello:\n    source: hello\n    environment: {A: " + strings.Repeat("x", MaxEnvironmentSize) + "}\n" + api, `gatehouse.yaml:5:5: functions.hello.environment: the variables take more than 4096 bytes (names and values); the limit is 4096 (4 KB, as in AWS Lambda)`},
+		{"environment too big", "version: 1\nfunctions:\n  hello:\n    source: hello\n    environment: {A: " + strings.Repeat("x", spec.MaxEnvironmentSize) + "}\n" + api, `gatehouse.yaml:5:5: functions.hello.environment: the variables take more than 4096 bytes (names and values); the limit is 4096 (4 KB, as in AWS Lambda)`},
 		{"environment nested", "version: 1\nfunctions:\n  hello:\n    source: hello\n    environment:\n      A: {b: c}\n", `gatehouse.yaml:6:10: functions.hello.environment.A: want a string, got a mapping`},
 		{"maxConcurrency negative", "version: 1\nfunctions:\n  hello: {source: hello, maxConcurrency: -1}\n" + api, `gatehouse.yaml:3:42: functions.hello.maxConcurrency: -1 is out of range: want 0 (unlimited) to 10000`},
 		{"minWarm over maxConcurrency", "version: 1\nfunctions:\n  hello: {source: hello, maxConcurrency: 2, minWarm: 3}\n" + api, `gatehouse.yaml:3:54: functions.hello.minWarm: 3 is more than maxConcurrency (2)`},
@@ -843,7 +844,7 @@ func TestLoadErrors(t *testing.T) {
 	}
 
 	big := filepath.Join(dir, "big.yaml")
-	data := append([]byte("version: 1\n#"), make([]byte, MaxFileSize)...)
+	data := append([]byte("version: 1\n#"), make([]byte, spec.MaxFileSize)...)
 	for i := range data[12:] {
 		data[12+i] = 'x'
 	}
@@ -895,7 +896,7 @@ func TestErrorFormat(t *testing.T) {
 }
 
 func TestSourceKindString(t *testing.T) {
-	for k, want := range map[SourceKind]string{SourceGo: "go", SourceWasm: "wasm", 0: "SourceKind(0)"} {
+	for k, want := range map[spec.SourceKind]string{spec.SourceGo: "go", spec.SourceWasm: "wasm", 0: "SourceKind(0)"} {
 		if got := k.String(); got != want {
 			t.Errorf("%d: got %q, want %q", int(k), got, want)
 		}
@@ -903,124 +904,134 @@ func TestSourceKindString(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	valid := func() *Stack {
-		return &Stack{Version: 1, Name: "s", File: "code", IAM: IAM{Region: DefaultRegion},
-			Functions: map[string]Function{"f": {Name: "f", Source: "/src/f", Kind: SourceGo, MemoryMB: 128, Timeout: time.Second}},
-			APIs: map[string]API{"a": {Name: "a", Type: "http", Mount: "/",
-				Stages: map[string]Stage{"$default": {Name: "$default"}},
-				Routes: []Route{{Key: "GET /x", Authorization: noAuth, Integration: Integration{Type: "function", Target: "f", PayloadFormatVersion: "2.0", Timeout: time.Second}}}}},
+	valid := func() *spec.Stack {
+		return &spec.Stack{Version: 1, Name: "s", File: "code", IAM: spec.IAM{Region: spec.DefaultRegion},
+			Functions: map[string]spec.Function{"f": {Name: "f", Source: "/src/f", Kind: spec.SourceGo, MemoryMB: 128, Timeout: spec.Duration(time.Second)}},
+			APIs: map[string]spec.API{"a": {Name: "a", Type: "http", Mount: "/",
+				Stages: map[string]spec.Stage{"$default": {Name: "$default"}},
+				Routes: []spec.Route{{Key: "GET /x", Authorization: noAuth, Integration: spec.Integration{Type: "function", Target: "f", PayloadFormatVersion: "2.0", Timeout: spec.Duration(time.Second)}}}}},
 		}
 	}
-	validWS := func() API {
-		return API{Name: "a", Type: "websocket", Mount: "/",
-			Stages:                   map[string]Stage{"$default": {Name: "$default"}},
-			Routes:                   []Route{{Key: "$default", Authorization: noAuth, Integration: Integration{Type: "function", Target: "f", Timeout: time.Second}, RouteResponse: true}},
-			RouteSelectionExpression: DefaultRouteSelectionExpression,
-			WebSocket: &WebSocketLimits{MaxMessageBytes: DefaultMaxMessageBytes, MaxFrameBytes: DefaultMaxFrameBytes,
-				IdleTimeout: DefaultWSIdleTimeout, MaxConnectionDuration: DefaultMaxConnectionDuration, SendQueue: DefaultSendQueue},
+	validWS := func() spec.API {
+		return spec.API{Name: "a", Type: "websocket", Mount: "/",
+			Stages:                   map[string]spec.Stage{"$default": {Name: "$default"}},
+			Routes:                   []spec.Route{{Key: "$default", Authorization: noAuth, Integration: spec.Integration{Type: "function", Target: "f", Timeout: spec.Duration(time.Second)}, RouteResponse: true}},
+			RouteSelectionExpression: spec.DefaultRouteSelectionExpression,
+			WebSocket: &spec.WebSocketLimits{MaxMessageBytes: spec.DefaultMaxMessageBytes, MaxFrameBytes: spec.DefaultMaxFrameBytes,
+				IdleTimeout: spec.Duration(spec.DefaultWSIdleTimeout), MaxConnectionDuration: spec.Duration(spec.DefaultMaxConnectionDuration), SendQueue: spec.DefaultSendQueue},
 		}
 	}
 	tests := []struct {
 		name   string
-		change func(s *Stack)
+		change func(s *spec.Stack)
 		want   string // "" for valid
 	}{
-		{"valid", func(*Stack) {}, ""},
-		{"zero stack", func(s *Stack) { *s = Stack{} }, "version: version 0 is not supported"},
-		{"relative source", func(s *Stack) { f := s.Functions["f"]; f.Source = "src"; s.Functions["f"] = f }, `code: functions.f.source: want an absolute path, got "src"`},
-		{"kind unset", func(s *Stack) { f := s.Functions["f"]; f.Kind = 0; s.Functions["f"] = f }, `code: functions.f.source: unknown source kind SourceKind(0)`},
-		{"memory unset", func(s *Stack) { f := s.Functions["f"]; f.MemoryMB = 0; s.Functions["f"] = f }, `code: functions.f.memory: 0 is out of range`},
-		{"name mismatch", func(s *Stack) { f := s.Functions["f"]; f.Name = "g"; s.Functions["f"] = f }, `code: functions.f: Name "g" differs from the map key`},
-		{"no stages", func(s *Stack) { a := s.APIs["a"]; a.Stages = nil; s.APIs["a"] = a }, `code: apis.a.stages: no stages`},
-		{"duplicate route", func(s *Stack) { a := s.APIs["a"]; a.Routes = append(a.Routes, a.Routes[0]); s.APIs["a"] = a }, `code: apis.a.routes["GET /x"]: duplicate route`},
-		{"too many routes", func(s *Stack) {
+		{"valid", func(*spec.Stack) {}, ""},
+		{"zero stack", func(s *spec.Stack) { *s = spec.Stack{} }, "version: version 0 is not supported"},
+		{"relative source", func(s *spec.Stack) { f := s.Functions["f"]; f.Source = "src"; s.Functions["f"] = f }, `functions.f.source: want an absolute path, got "src"`},
+		{"kind unset", func(s *spec.Stack) { f := s.Functions["f"]; f.Kind = 0; s.Functions["f"] = f }, `functions.f.source: unknown source kind SourceKind(0)`},
+		{"memory unset", func(s *spec.Stack) { f := s.Functions["f"]; f.MemoryMB = 0; s.Functions["f"] = f }, `functions.f.memory: 0 is out of range`},
+		{"name mismatch", func(s *spec.Stack) { f := s.Functions["f"]; f.Name = "g"; s.Functions["f"] = f }, `functions.f: Name "g" differs from the map key`},
+		{"no stages", func(s *spec.Stack) { a := s.APIs["a"]; a.Stages = nil; s.APIs["a"] = a }, `apis.a.stages: no stages`},
+		{"duplicate route", func(s *spec.Stack) { a := s.APIs["a"]; a.Routes = append(a.Routes, a.Routes[0]); s.APIs["a"] = a }, `apis.a.routes["GET /x"]: duplicate route`},
+		{"too many routes", func(s *spec.Stack) {
 			a := s.APIs["a"]
-			for i := range MaxRoutesPerAPI {
-				a.Routes = append(a.Routes, Route{Key: "GET /r" + strconv.Itoa(i), Authorization: noAuth, Integration: a.Routes[0].Integration})
+			for i := range spec.MaxRoutesPerAPI {
+				a.Routes = append(a.Routes, spec.Route{Key: "GET /r" + strconv.Itoa(i), Authorization: noAuth, Integration: a.Routes[0].Integration})
 			}
 			s.APIs["a"] = a
-		}, `code: apis.a.routes: more than 300 routes`},
-		{"unknown target", func(s *Stack) { a := s.APIs["a"]; a.Routes[0].Integration.Target = "g"; s.APIs["a"] = a }, `code: apis.a.routes["GET /x"].integration.target: no function named "g"`},
-		{"environment too big", func(s *Stack) {
+		}, `apis.a.routes: more than 300 routes`},
+		{"unknown target", func(s *spec.Stack) { a := s.APIs["a"]; a.Routes[0].Integration.Target = "g"; s.APIs["a"] = a }, `apis.a.routes["GET /x"].integration.target: no function named "g"`},
+		{"environment too big", func(s *spec.Stack) {
 			f := s.Functions["f"]
 			f.Environment = map[string]string{"A": strings.Repeat("x", 3000), "B": strings.Repeat("x", 1095)}
 			s.Functions["f"] = f
-		}, `code: functions.f.environment: the variables take 4097 bytes`},
-		{"iam zero", func(s *Stack) { s.IAM = IAM{} }, `code: iam.region: "" is not a region name`},
-		{"iam key", func(s *Stack) {
-			s.IAM.AccessKeys = []AccessKey{{ID: "AKIAIOSFODNN7EXAMPLE", Secret: "0123456789abcdef"}}
+		}, `functions.f.environment: the variables take 4097 bytes`},
+		{"iam zero", func(s *spec.Stack) { s.IAM = spec.IAM{} }, `iam.region: "" is not a region name`},
+		{"iam key", func(s *spec.Stack) {
+			s.IAM.AccessKeys = []spec.AccessKey{{ID: "AKIAIOSFODNN7EXAMPLE", Secret: "0123456789abcdef"}}
 		}, ""},
-		{"iam key without secret", func(s *Stack) { s.IAM.AccessKeys = []AccessKey{{ID: "AKIAIOSFODNN7EXAMPLE"}} }, `code: iam.accessKeys[0].secret: the secret has 0 characters`},
-		{"websocket", func(s *Stack) { s.APIs["a"] = validWS() }, ""},
-		{"websocket without limits", func(s *Stack) { a := validWS(); a.WebSocket = nil; s.APIs["a"] = a }, `code: apis.a.limits: no limits`},
-		{"websocket zero limits", func(s *Stack) { a := validWS(); a.WebSocket = &WebSocketLimits{}; s.APIs["a"] = a }, `code: apis.a.limits.maxMessageBytes: 0 is out of range`},
-		{"websocket without selection", func(s *Stack) { a := validWS(); a.RouteSelectionExpression = ""; s.APIs["a"] = a }, `code: apis.a.routeSelectionExpression: "" is not a supported route selection expression`},
-		{"websocket payload format", func(s *Stack) { a := validWS(); a.Routes[0].Integration.PayloadFormatVersion = "2.0"; s.APIs["a"] = a }, `code: apis.a.routes["$default"].integration.payloadFormatVersion: only for http APIs`},
-		{"websocket HTTP timeout", func(s *Stack) { a := validWS(); a.Routes[0].Integration.Timeout = 30 * time.Second; s.APIs["a"] = a }, `code: apis.a.routes["$default"].integration.timeout: 30s is out of range: want 50ms to 29s`},
-		{"websocket routeResponse on $connect", func(s *Stack) {
+		{"iam key without secret", func(s *spec.Stack) { s.IAM.AccessKeys = []spec.AccessKey{{ID: "AKIAIOSFODNN7EXAMPLE"}} }, `iam.accessKeys[0].secret: the secret has 0 characters`},
+		{"websocket", func(s *spec.Stack) { s.APIs["a"] = validWS() }, ""},
+		{"websocket without limits", func(s *spec.Stack) { a := validWS(); a.WebSocket = nil; s.APIs["a"] = a }, `apis.a.limits: no limits`},
+		{"websocket zero limits", func(s *spec.Stack) { a := validWS(); a.WebSocket = &spec.WebSocketLimits{}; s.APIs["a"] = a }, `apis.a.limits.maxMessageBytes: 0 is out of range`},
+		{"websocket without selection", func(s *spec.Stack) { a := validWS(); a.RouteSelectionExpression = ""; s.APIs["a"] = a }, `apis.a.routeSelectionExpression: "" is not a supported route selection expression`},
+		{"websocket payload format", func(s *spec.Stack) {
 			a := validWS()
-			a.Routes = append(a.Routes, Route{Key: RouteConnect, Authorization: noAuth, Integration: a.Routes[0].Integration, RouteResponse: true})
+			a.Routes[0].Integration.PayloadFormatVersion = "2.0"
 			s.APIs["a"] = a
-		}, `code: apis.a.routes["$connect"].routeResponse: $connect routes cannot send a route response`},
-		{"http with selection", func(s *Stack) {
-			a := s.APIs["a"]
-			a.RouteSelectionExpression = DefaultRouteSelectionExpression
+		}, `apis.a.routes["$default"].integration.payloadFormatVersion: only for http APIs`},
+		{"websocket HTTP timeout", func(s *spec.Stack) {
+			a := validWS()
+			a.Routes[0].Integration.Timeout = spec.Duration(30 * time.Second)
 			s.APIs["a"] = a
-		}, `code: apis.a.routeSelectionExpression: only for websocket APIs`},
-		{"http with limits", func(s *Stack) { a := s.APIs["a"]; a.WebSocket = validWS().WebSocket; s.APIs["a"] = a }, `code: apis.a.limits: only for websocket APIs`},
-		{"http with routeResponse", func(s *Stack) { a := s.APIs["a"]; a.Routes[0].RouteResponse = true; s.APIs["a"] = a }, `code: apis.a.routes["GET /x"].routeResponse: only for websocket APIs`},
-		{"controls", func(s *Stack) {
-			s.UsagePlans = map[string]UsagePlan{"p": {Name: "p", Quota: &Quota{Limit: 1, Period: QuotaPeriodDay}}}
+		}, `apis.a.routes["$default"].integration.timeout: 30s is out of range: want 50ms to 29s`},
+		{"websocket routeResponse on $connect", func(s *spec.Stack) {
+			a := validWS()
+			a.Routes = append(a.Routes, spec.Route{Key: spec.RouteConnect, Authorization: noAuth, Integration: a.Routes[0].Integration, RouteResponse: true})
+			s.APIs["a"] = a
+		}, `apis.a.routes["$connect"].routeResponse: $connect routes cannot send a route response`},
+		{"http with selection", func(s *spec.Stack) {
 			a := s.APIs["a"]
-			a.CORS = &CORS{AllowOrigins: []string{"*"}}
-			a.Authorizers = map[string]Authorizer{"j": {Name: "j", Type: AuthorizerJWT, JWT: &JWTAuthorizer{Issuer: "https://i.example",
-				Audiences: []string{"x"}, IdentitySource: DefaultJWTIdentitySource, JWKSFile: "/keys.json", Algorithms: []string{JWTAlgES384}}}}
-			a.Stages["$default"] = Stage{Name: "$default", Throttle: &Throttle{Rate: 1}, RouteThrottles: map[string]Throttle{"GET /x": {Rate: 0.1}}}
-			a.Routes[0].Authorization = Authorization{Type: AuthJWT, Authorizer: "j", Scopes: []string{"s"}}
+			a.RouteSelectionExpression = spec.DefaultRouteSelectionExpression
+			s.APIs["a"] = a
+		}, `apis.a.routeSelectionExpression: only for websocket APIs`},
+		{"http with limits", func(s *spec.Stack) { a := s.APIs["a"]; a.WebSocket = validWS().WebSocket; s.APIs["a"] = a }, `apis.a.limits: only for websocket APIs`},
+		{"http with routeResponse", func(s *spec.Stack) { a := s.APIs["a"]; a.Routes[0].RouteResponse = true; s.APIs["a"] = a }, `apis.a.routes["GET /x"].routeResponse: only for websocket APIs`},
+		{"controls", func(s *spec.Stack) {
+			s.UsagePlans = map[string]spec.UsagePlan{"p": {Name: "p", Quota: &spec.Quota{Limit: 1, Period: spec.QuotaPeriodDay}}}
+			a := s.APIs["a"]
+			a.CORS = &spec.CORS{AllowOrigins: []string{"*"}}
+			a.Authorizers = map[string]spec.Authorizer{"j": {Name: "j", Type: spec.AuthorizerJWT, JWT: &spec.JWTAuthorizer{Issuer: "https://i.example",
+				Audiences: []string{"x"}, IdentitySource: spec.DefaultJWTIdentitySource, JWKSFile: "/keys.json", Algorithms: []string{spec.JWTAlgES384}}}}
+			a.Stages["$default"] = spec.Stage{Name: "$default", Throttle: &spec.Throttle{Rate: 1}, RouteThrottles: map[string]spec.Throttle{"GET /x": {Rate: 0.1}}}
+			a.Routes[0].Authorization = spec.Authorization{Type: spec.AuthJWT, Authorizer: "j", Scopes: []string{"s"}}
 			a.Routes[0].APIKeyRequired = true
 			s.APIs["a"] = a
 		}, ""},
-		{"authorization type unset", func(s *Stack) { s.APIs["a"].Routes[0].Authorization.Type = "" }, `code: apis.a.routes["GET /x"].authorization.type: unknown authorization type "": want none, jwt, function or iam`},
-		{"jwt authorizer without settings", func(s *Stack) {
+		{"authorization type unset", func(s *spec.Stack) { s.APIs["a"].Routes[0].Authorization.Type = "" }, `apis.a.routes["GET /x"].authorization.type: unknown authorization type "": want none, jwt, function or iam`},
+		{"jwt authorizer without settings", func(s *spec.Stack) {
 			a := s.APIs["a"]
-			a.Authorizers = map[string]Authorizer{"j": {Name: "j", Type: AuthorizerJWT}}
+			a.Authorizers = map[string]spec.Authorizer{"j": {Name: "j", Type: spec.AuthorizerJWT}}
 			s.APIs["a"] = a
-		}, `code: apis.a.authorizers.j: a jwt authorizer needs its JWT settings, and no Function settings`},
-		{"jwksFile relative", func(s *Stack) {
+		}, `apis.a.authorizers.j: a jwt authorizer needs its JWT settings, and no Function settings`},
+		{"jwksFile relative", func(s *spec.Stack) {
 			a := s.APIs["a"]
-			a.Authorizers = map[string]Authorizer{"j": {Name: "j", Type: AuthorizerJWT, JWT: &JWTAuthorizer{Issuer: "https://i.example",
-				Audiences: []string{"x"}, IdentitySource: DefaultJWTIdentitySource, JWKSFile: "keys.json", Algorithms: DefaultJWTAlgorithms()}}}
+			a.Authorizers = map[string]spec.Authorizer{"j": {Name: "j", Type: spec.AuthorizerJWT, JWT: &spec.JWTAuthorizer{Issuer: "https://i.example",
+				Audiences: []string{"x"}, IdentitySource: spec.DefaultJWTIdentitySource, JWKSFile: "keys.json", Algorithms: spec.DefaultJWTAlgorithms()}}}
 			s.APIs["a"] = a
-		}, `code: apis.a.authorizers.j.jwksFile: want an absolute path, got "keys.json"`},
-		{"jwt authorizer without algorithms", func(s *Stack) {
+		}, `apis.a.authorizers.j.jwksFile: want an absolute path, got "keys.json"`},
+		{"jwt authorizer without algorithms", func(s *spec.Stack) {
 			a := s.APIs["a"]
-			a.Authorizers = map[string]Authorizer{"j": {Name: "j", Type: AuthorizerJWT, JWT: &JWTAuthorizer{Issuer: "https://i.example",
-				Audiences: []string{"x"}, IdentitySource: DefaultJWTIdentitySource}}}
+			a.Authorizers = map[string]spec.Authorizer{"j": {Name: "j", Type: spec.AuthorizerJWT, JWT: &spec.JWTAuthorizer{Issuer: "https://i.example",
+				Audiences: []string{"x"}, IdentitySource: spec.DefaultJWTIdentitySource}}}
 			s.APIs["a"] = a
-		}, `code: apis.a.authorizers.j.algorithms: no algorithms; list at least one, or omit algorithms for the default RS256, RS384, RS512`},
-		{"function authorizer zero timeout", func(s *Stack) {
+		}, `apis.a.authorizers.j.algorithms: no algorithms; list at least one, or omit algorithms for the default RS256, RS384, RS512`},
+		{"function authorizer zero timeout", func(s *spec.Stack) {
 			a := s.APIs["a"]
-			a.Authorizers = map[string]Authorizer{"g": {Name: "g", Type: AuthorizerFunction, Function: &FunctionAuthorizer{Function: "f", IdentitySources: []string{"$context.routeKey"}}}}
+			a.Authorizers = map[string]spec.Authorizer{"g": {Name: "g", Type: spec.AuthorizerFunction, Function: &spec.FunctionAuthorizer{Function: "f", IdentitySources: []string{"$context.routeKey"}}}}
 			s.APIs["a"] = a
-		}, `code: apis.a.authorizers.g.timeout: 0s is out of range: want 50ms to 10s`},
-		{"websocket with cors", func(s *Stack) { a := validWS(); a.CORS = &CORS{}; s.APIs["a"] = a }, `code: apis.a.cors: only for http APIs`},
-		{"zero stage throttle", func(s *Stack) { s.APIs["a"].Stages["$default"] = Stage{Name: "$default", Throttle: &Throttle{}} }, `code: apis.a.stages["$default"].throttle.rate: 0 is out of range`},
-		{"route throttle for no route", func(s *Stack) {
-			s.APIs["a"].Stages["$default"] = Stage{Name: "$default", RouteThrottles: map[string]Throttle{"POST /orders": {Rate: 1}}}
-		}, `code: apis.a.stages["$default"].routeThrottles["POST /orders"]: no route "POST /orders" in this API; routeThrottles are keyed by route key`},
-		{"usage plan name mismatch", func(s *Stack) { s.UsagePlans = map[string]UsagePlan{"p": {Name: "q"}} }, `code: usagePlans.p: Name "q" differs from the map key`},
-		{"api key without plans", func(s *Stack) { s.APIs["a"].Routes[0].APIKeyRequired = true }, `code: apis.a.routes["GET /x"].apiKeyRequired: API keys belong to usage plans`},
-		{"environment NUL", func(s *Stack) {
+		}, `apis.a.authorizers.g.timeout: 0s is out of range: want 50ms to 10s`},
+		{"websocket with cors", func(s *spec.Stack) { a := validWS(); a.CORS = &spec.CORS{}; s.APIs["a"] = a }, `apis.a.cors: only for http APIs`},
+		{"zero stage throttle", func(s *spec.Stack) {
+			s.APIs["a"].Stages["$default"] = spec.Stage{Name: "$default", Throttle: &spec.Throttle{}}
+		}, `apis.a.stages["$default"].throttle.rate: 0 is out of range`},
+		{"route throttle for no route", func(s *spec.Stack) {
+			s.APIs["a"].Stages["$default"] = spec.Stage{Name: "$default", RouteThrottles: map[string]spec.Throttle{"POST /orders": {Rate: 1}}}
+		}, `apis.a.stages["$default"].routeThrottles["POST /orders"]: no route "POST /orders" in this API; routeThrottles are keyed by route key`},
+		{"usage plan name mismatch", func(s *spec.Stack) { s.UsagePlans = map[string]spec.UsagePlan{"p": {Name: "q"}} }, `usagePlans.p: Name "q" differs from the map key`},
+		{"api key without plans", func(s *spec.Stack) { s.APIs["a"].Routes[0].APIKeyRequired = true }, `apis.a.routes["GET /x"].apiKeyRequired: API keys belong to usage plans`},
+		{"environment NUL", func(s *spec.Stack) {
 			f := s.Functions["f"]
 			f.Environment = map[string]string{"A": "a\x00"}
 			s.Functions["f"] = f
-		}, `code: functions.f.environment.A: the value contains a NUL byte`},
+		}, `functions.f.environment.A: the value contains a NUL byte`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := valid()
 			tt.change(s)
-			err := s.Validate()
+			err := s.Validate().Err()
 			switch {
 			case tt.want == "" && err != nil:
 				t.Errorf("got %v, want no error", err)
@@ -1099,11 +1110,12 @@ func TestDocExamples(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "keys.json"), []byte(`{"keys":[]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	blocks := strings.Split(string(doc), "```yaml\n")[1:]
+	blocks := strings.Split(string(doc), "```yaml\n")
 	n := 0
-	for i, b := range blocks {
+	for i, b := range blocks[1:] {
 		b, _, _ = strings.Cut(b, "```")
-		if !strings.HasPrefix(b, "version: 1\n") {
+		// A block marked as showing an error is checked by the docs test of internal/app.
+		if !strings.HasPrefix(b, "version: 1\n") || strings.HasSuffix(strings.TrimSpace(blocks[i]), "<!-- error -->") {
 			continue
 		}
 		n++
@@ -1394,9 +1406,9 @@ func TestParseGatewayControls(t *testing.T) {
 		t.Fatal(err)
 	}
 	clearPositions(s)
-	wantPlans := map[string]UsagePlan{
-		"basic": {Name: "basic", Throttle: &Throttle{Rate: 10, Burst: 20}, Quota: &Quota{Limit: 1000, Period: QuotaPeriodDay}},
-		"gold":  {Name: "gold", Throttle: &Throttle{Rate: 0.5, Burst: 0}, Quota: &Quota{Limit: MaxQuotaLimit, Period: QuotaPeriodMonth}},
+	wantPlans := map[string]spec.UsagePlan{
+		"basic": {Name: "basic", Throttle: &spec.Throttle{Rate: 10, Burst: 20}, Quota: &spec.Quota{Limit: 1000, Period: spec.QuotaPeriodDay}},
+		"gold":  {Name: "gold", Throttle: &spec.Throttle{Rate: 0.5, Burst: 0}, Quota: &spec.Quota{Limit: spec.MaxQuotaLimit, Period: spec.QuotaPeriodMonth}},
 		"free":  {Name: "free"},
 	}
 	if !reflect.DeepEqual(s.UsagePlans, wantPlans) {
@@ -1405,7 +1417,7 @@ func TestParseGatewayControls(t *testing.T) {
 
 	web := s.APIs["web"]
 	maxAge := -1
-	wantCORS := &CORS{
+	wantCORS := &spec.CORS{
 		AllowOrigins:     []string{"https://example.com", "http://localhost:3000"},
 		AllowMethods:     []string{"GET", "POST", "*"},
 		AllowHeaders:     []string{"content-type", "authorization"},
@@ -1416,28 +1428,28 @@ func TestParseGatewayControls(t *testing.T) {
 	if !reflect.DeepEqual(web.CORS, wantCORS) {
 		t.Errorf("cors:\n got %+v\nwant %+v", web.CORS, wantCORS)
 	}
-	wantAuthorizers := map[string]Authorizer{
-		"corp": {Name: "corp", Type: AuthorizerJWT, JWT: &JWTAuthorizer{
+	wantAuthorizers := map[string]spec.Authorizer{
+		"corp": {Name: "corp", Type: spec.AuthorizerJWT, JWT: &spec.JWTAuthorizer{
 			Issuer:         "https://id.example.com",
 			Audiences:      []string{"api://web", "web-client"},
 			IdentitySource: "$request.querystring.access_token",
 			JWKSURL:        "https://id.example.com/keys?v=2",
-			Algorithms:     []string{JWTAlgRS256, JWTAlgES256, JWTAlgEdDSA},
-			Skew:           30 * time.Second,
+			Algorithms:     []string{spec.JWTAlgRS256, spec.JWTAlgES256, spec.JWTAlgEdDSA},
+			Skew:           spec.Duration(30 * time.Second),
 		}},
-		"local": {Name: "local", Type: AuthorizerJWT, JWT: &JWTAuthorizer{
+		"local": {Name: "local", Type: spec.AuthorizerJWT, JWT: &spec.JWTAuthorizer{
 			Issuer:         "http://127.0.0.1:8080/realms/test",
 			Audiences:      []string{"a"},
-			IdentitySource: DefaultJWTIdentitySource,
+			IdentitySource: spec.DefaultJWTIdentitySource,
 			JWKSFile:       filepath.Join(dir, "keys.json"),
-			Algorithms:     DefaultJWTAlgorithms(),
+			Algorithms:     spec.DefaultJWTAlgorithms(),
 		}},
-		"gate": {Name: "gate", Type: AuthorizerFunction, Function: &FunctionAuthorizer{
+		"gate": {Name: "gate", Type: spec.AuthorizerFunction, Function: &spec.FunctionAuthorizer{
 			Function:        "authz:live",
 			IdentitySources: []string{"$request.header.X-Token", "$request.querystring.t", "$context.identity.sourceIp", "$stageVariables.tenant"},
-			ResultTTL:       300 * time.Second,
+			ResultTTL:       spec.Duration(300 * time.Second),
 			SimpleResponses: false,
-			Timeout:         50 * time.Millisecond,
+			Timeout:         spec.Duration(50 * time.Millisecond),
 		}},
 	}
 	for name, want := range wantAuthorizers {
@@ -1449,23 +1461,23 @@ func TestParseGatewayControls(t *testing.T) {
 	if len(web.Authorizers) != len(wantAuthorizers) {
 		t.Errorf("authorizers = %+v", web.Authorizers)
 	}
-	wantStages := map[string]Stage{
-		"$default": {Name: "$default", Variables: map[string]string{}, Throttle: &Throttle{Rate: 100, Burst: 200},
-			RouteThrottles: map[string]Throttle{"GET /hello": {Rate: 5, Burst: 5}, "$default": {Rate: MaxThrottleRate, Burst: MaxThrottleBurst}}},
+	wantStages := map[string]spec.Stage{
+		"$default": {Name: "$default", Variables: map[string]string{}, Throttle: &spec.Throttle{Rate: 100, Burst: 200},
+			RouteThrottles: map[string]spec.Throttle{"GET /hello": {Rate: 5, Burst: 5}, "$default": {Rate: spec.MaxThrottleRate, Burst: spec.MaxThrottleBurst}}},
 		"beta": {Name: "beta", Variables: map[string]string{"tenant": "beta"}},
 	}
 	if !reflect.DeepEqual(web.Stages, wantStages) {
 		t.Errorf("stages:\n got %+v\nwant %+v", web.Stages, wantStages)
 	}
 	type control struct {
-		auth   Authorization
+		auth   spec.Authorization
 		apiKey bool
 	}
 	wantRoutes := map[string]control{
-		"GET /hello":  {Authorization{Type: AuthJWT, Authorizer: "corp", Scopes: []string{"read", "orders:write"}}, true},
-		"POST /gate":  {Authorization{Type: AuthFunction, Authorizer: "gate"}, false},
-		"GET /signed": {Authorization{Type: AuthIAM}, false},
-		"$default":    {Authorization{Type: AuthNone}, false},
+		"GET /hello":  {spec.Authorization{Type: spec.AuthJWT, Authorizer: "corp", Scopes: []string{"read", "orders:write"}}, true},
+		"POST /gate":  {spec.Authorization{Type: spec.AuthFunction, Authorizer: "gate"}, false},
+		"GET /signed": {spec.Authorization{Type: spec.AuthIAM}, false},
+		"$default":    {spec.Authorization{Type: spec.AuthNone}, false},
 	}
 	for _, r := range web.Routes {
 		if got := (control{r.Authorization, r.APIKeyRequired}); !reflect.DeepEqual(got, wantRoutes[r.Key]) {
@@ -1474,19 +1486,19 @@ func TestParseGatewayControls(t *testing.T) {
 	}
 
 	chat := s.APIs["chat"]
-	wantGate := Authorizer{Name: "gate", Type: AuthorizerFunction, Function: &FunctionAuthorizer{Function: "authz",
-		IdentitySources: []string{"$request.querystring.token"}, ResultTTL: DefaultAuthorizerResultTTL,
-		SimpleResponses: DefaultSimpleResponses, Timeout: DefaultAuthorizerTimeout}}
+	wantGate := spec.Authorizer{Name: "gate", Type: spec.AuthorizerFunction, Function: &spec.FunctionAuthorizer{Function: "authz",
+		IdentitySources: []string{"$request.querystring.token"}, ResultTTL: spec.Duration(spec.DefaultAuthorizerResultTTL),
+		SimpleResponses: spec.DefaultSimpleResponses, Timeout: spec.Duration(spec.DefaultAuthorizerTimeout)}}
 	if got := chat.Authorizers["gate"]; !reflect.DeepEqual(got, wantGate) || len(chat.Authorizers) != 1 {
 		t.Errorf("chat authorizers = %+v, gate %+v", chat.Authorizers, got.Function)
 	}
 	if chat.CORS != nil {
 		t.Errorf("chat cors = %+v", chat.CORS)
 	}
-	if got := chat.Stages["$default"].RouteThrottles; !reflect.DeepEqual(got, map[string]Throttle{"$connect": {Rate: 1, Burst: 1}}) {
+	if got := chat.Stages["$default"].RouteThrottles; !reflect.DeepEqual(got, map[string]spec.Throttle{"$connect": {Rate: 1, Burst: 1}}) {
 		t.Errorf("chat routeThrottles = %+v", got)
 	}
-	if c := chat.Routes[0]; !reflect.DeepEqual(c.Authorization, Authorization{Type: AuthFunction, Authorizer: "gate"}) || !c.APIKeyRequired {
+	if c := chat.Routes[0]; !reflect.DeepEqual(c.Authorization, spec.Authorization{Type: spec.AuthFunction, Authorizer: "gate"}) || !c.APIKeyRequired {
 		t.Errorf("$connect = %+v", c)
 	}
 	if d := chat.Routes[1]; !reflect.DeepEqual(d.Authorization, noAuth) || d.APIKeyRequired {
@@ -1503,20 +1515,20 @@ func TestParseControlDefaults(t *testing.T) {
 	tests := []struct {
 		name  string
 		yaml  string
-		check func(t *testing.T, s *Stack)
+		check func(t *testing.T, s *spec.Stack)
 	}{
 		{
 			name: "none",
 			yaml: ctlWeb("", helloRoute),
-			check: func(t *testing.T, s *Stack) {
+			check: func(t *testing.T, s *spec.Stack) {
 				web := s.APIs["web"]
 				if s.UsagePlans != nil || web.CORS != nil || web.Authorizers != nil {
 					t.Errorf("plans %v, cors %v, authorizers %v; want nil", s.UsagePlans, web.CORS, web.Authorizers)
 				}
-				if st := web.Stages[DefaultStage]; st.Throttle != nil || st.RouteThrottles != nil {
+				if st := web.Stages[spec.DefaultStage]; st.Throttle != nil || st.RouteThrottles != nil {
 					t.Errorf("stage = %+v", st)
 				}
-				if r := web.Routes[0]; !reflect.DeepEqual(r.Authorization, Authorization{Type: AuthNone}) || r.APIKeyRequired {
+				if r := web.Routes[0]; !reflect.DeepEqual(r.Authorization, spec.Authorization{Type: spec.AuthNone}) || r.APIKeyRequired {
 					t.Errorf("route = %+v", r)
 				}
 			},
@@ -1524,12 +1536,12 @@ func TestParseControlDefaults(t *testing.T) {
 		{
 			name: "empty sections",
 			yaml: ctlHead + "usagePlans: {}\napis:\n  web:\n    type: http\n    cors: {}\n    authorizers: {}\n    stages:\n      $default: {routeThrottles: {}}\n    routes:\n      GET /hello: {function: hello, authorization: {}}\n",
-			check: func(t *testing.T, s *Stack) {
+			check: func(t *testing.T, s *spec.Stack) {
 				web := s.APIs["web"]
-				if s.UsagePlans != nil || web.Authorizers != nil || web.Stages[DefaultStage].RouteThrottles != nil {
-					t.Errorf("plans %v, authorizers %v, stage %+v; want nil", s.UsagePlans, web.Authorizers, web.Stages[DefaultStage])
+				if s.UsagePlans != nil || web.Authorizers != nil || web.Stages[spec.DefaultStage].RouteThrottles != nil {
+					t.Errorf("plans %v, authorizers %v, stage %+v; want nil", s.UsagePlans, web.Authorizers, web.Stages[spec.DefaultStage])
 				}
-				if !reflect.DeepEqual(web.CORS, &CORS{}) {
+				if !reflect.DeepEqual(web.CORS, &spec.CORS{}) {
 					t.Errorf("cors = %+v, want an empty configuration", web.CORS)
 				}
 				if a := web.Routes[0].Authorization; !reflect.DeepEqual(a, noAuth) {
@@ -1540,9 +1552,9 @@ func TestParseControlDefaults(t *testing.T) {
 		{
 			name: "empty cors lists are nil",
 			yaml: ctlCORS("{allowOrigins: [], allowMethods: [], allowHeaders: [], exposeHeaders: [], maxAge: 0}"),
-			check: func(t *testing.T, s *Stack) {
+			check: func(t *testing.T, s *spec.Stack) {
 				zero := 0
-				if c := s.APIs["web"].CORS; !reflect.DeepEqual(c, &CORS{MaxAge: &zero}) {
+				if c := s.APIs["web"].CORS; !reflect.DeepEqual(c, &spec.CORS{MaxAge: &zero}) {
 					t.Errorf("cors = %+v", c)
 				}
 			},
@@ -1550,13 +1562,13 @@ func TestParseControlDefaults(t *testing.T) {
 		{
 			name: "jwt defaults",
 			yaml: ctlJWT(""),
-			check: func(t *testing.T, s *Stack) {
-				want := &JWTAuthorizer{Issuer: "https://id.example.com", Audiences: []string{"api://web"},
-					IdentitySource: DefaultJWTIdentitySource, Algorithms: []string{"RS256", "RS384", "RS512"}, Skew: 0}
+			check: func(t *testing.T, s *spec.Stack) {
+				want := &spec.JWTAuthorizer{Issuer: "https://id.example.com", Audiences: []string{"api://web"},
+					IdentitySource: spec.DefaultJWTIdentitySource, Algorithms: []string{"RS256", "RS384", "RS512"}, Skew: 0}
 				if got := s.APIs["web"].Authorizers["corp"]; got.Function != nil || !reflect.DeepEqual(got.JWT, want) {
 					t.Errorf("corp = %+v, jwt %+v", got, got.JWT)
 				}
-				if DefaultJWTIdentitySource != "$request.header.Authorization" {
+				if spec.DefaultJWTIdentitySource != "$request.header.Authorization" {
 					t.Error("the default identity source differs from API Gateway's")
 				}
 			},
@@ -1564,9 +1576,9 @@ func TestParseControlDefaults(t *testing.T) {
 		{
 			name: "function authorizer defaults",
 			yaml: ctlFn(""),
-			check: func(t *testing.T, s *Stack) {
-				want := &FunctionAuthorizer{Function: "authz", IdentitySources: []string{"$request.header.X"},
-					ResultTTL: 0, SimpleResponses: true, Timeout: 10 * time.Second}
+			check: func(t *testing.T, s *spec.Stack) {
+				want := &spec.FunctionAuthorizer{Function: "authz", IdentitySources: []string{"$request.header.X"},
+					ResultTTL: 0, SimpleResponses: true, Timeout: spec.Duration(10 * time.Second)}
 				if got := s.APIs["web"].Authorizers["gate"]; got.JWT != nil || !reflect.DeepEqual(got.Function, want) {
 					t.Errorf("gate = %+v, function %+v", got, got.Function)
 				}
@@ -1577,19 +1589,19 @@ func TestParseControlDefaults(t *testing.T) {
 			yaml: ctlHead + "usagePlans: {p: {throttle: {rate: 100000, burst: 100000}, quota: {limit: 1, period: week}}}\n" +
 				ctlWeb("    cors: {maxAge: 86400}\n    authorizers:\n      corp: {type: jwt, issuer: 'http://[::1]:9000', audiences: ["+strings.Repeat("a, ", 49)+"a], skew: 5m, algorithms: [RS256, RS384, RS512, ES256, ES384, EdDSA]}\n      gate: {type: function, function: 'authz:$LATEST', identitySources: ["+strings.Repeat("$request.header.X, ", 9)+"$request.header.X], resultTtl: 1h, timeout: 10s}\n",
 					"      GET /hello: {function: hello, authorization: {type: jwt, authorizer: corp, scopes: [a, b, c, d, e, f, g, h, i, j]}}\n")[len(ctlHead):],
-			check: func(t *testing.T, s *Stack) {
+			check: func(t *testing.T, s *spec.Stack) {
 				p := s.UsagePlans["p"]
-				if *p.Throttle != (Throttle{Rate: MaxThrottleRate, Burst: MaxThrottleBurst}) || *p.Quota != (Quota{Limit: 1, Period: QuotaPeriodWeek}) {
+				if *p.Throttle != (spec.Throttle{Rate: spec.MaxThrottleRate, Burst: spec.MaxThrottleBurst}) || *p.Quota != (spec.Quota{Limit: 1, Period: spec.QuotaPeriodWeek}) {
 					t.Errorf("plan = %+v %+v", p.Throttle, p.Quota)
 				}
 				web := s.APIs["web"]
-				if j := web.Authorizers["corp"].JWT; len(j.Audiences) != MaxJWTAudiences || j.Skew != MaxJWTSkew || len(j.Algorithms) != 6 {
+				if j := web.Authorizers["corp"].JWT; len(j.Audiences) != spec.MaxJWTAudiences || j.Skew.D() != spec.MaxJWTSkew || len(j.Algorithms) != 6 {
 					t.Errorf("corp = %+v", j)
 				}
-				if f := web.Authorizers["gate"].Function; len(f.IdentitySources) != MaxIdentitySources || f.ResultTTL != MaxAuthorizerResultTTL || f.Timeout != MaxAuthorizerTimeout {
+				if f := web.Authorizers["gate"].Function; len(f.IdentitySources) != spec.MaxIdentitySources || f.ResultTTL.D() != spec.MaxAuthorizerResultTTL || f.Timeout.D() != spec.MaxAuthorizerTimeout {
 					t.Errorf("gate = %+v", f)
 				}
-				if n := len(web.Routes[0].Authorization.Scopes); n != MaxAuthorizationScopes {
+				if n := len(web.Routes[0].Authorization.Scopes); n != spec.MaxAuthorizationScopes {
 					t.Errorf("%d scopes", n)
 				}
 			},
@@ -1597,8 +1609,8 @@ func TestParseControlDefaults(t *testing.T) {
 		{
 			name: "iam routes without access keys in the file",
 			yaml: ctlWeb("", "      GET /hello: {function: hello, authorization: {type: iam}}\n"),
-			check: func(t *testing.T, s *Stack) {
-				if a := s.APIs["web"].Routes[0].Authorization; a.Type != AuthIAM || len(s.IAM.AccessKeys) != 0 {
+			check: func(t *testing.T, s *spec.Stack) {
+				if a := s.APIs["web"].Routes[0].Authorization; a.Type != spec.AuthIAM || len(s.IAM.AccessKeys) != 0 {
 					t.Errorf("authorization = %+v, keys %v", a, s.IAM.AccessKeys)
 				}
 			},
@@ -1606,9 +1618,9 @@ func TestParseControlDefaults(t *testing.T) {
 		{
 			name: "websocket $connect with iam and an API key",
 			yaml: ctlHead + "usagePlans: {free: }\n" + ctlChat("", "      $connect: {function: hello, authorization: {type: iam}, apiKeyRequired: true}\n      $default: {function: hello, authorization: {type: none}, apiKeyRequired: false}\n")[len(ctlHead):],
-			check: func(t *testing.T, s *Stack) {
+			check: func(t *testing.T, s *spec.Stack) {
 				c := s.APIs["chat"].Routes[0]
-				if c.Authorization.Type != AuthIAM || !c.APIKeyRequired {
+				if c.Authorization.Type != spec.AuthIAM || !c.APIKeyRequired {
 					t.Errorf("$connect = %+v", c)
 				}
 			},
@@ -1616,9 +1628,9 @@ func TestParseControlDefaults(t *testing.T) {
 		{
 			name: "throttles through aliases",
 			yaml: ctlHead + "usagePlans:\n  a: {throttle: &t {rate: 2, burst: 3}}\n" + ctlWeb("    stages:\n      $default: {throttle: *t, routeThrottles: {GET /hello: {<<: *t, burst: 9}}}\n", helloRoute)[len(ctlHead):],
-			check: func(t *testing.T, s *Stack) {
-				st := s.APIs["web"].Stages[DefaultStage]
-				if *st.Throttle != (Throttle{Rate: 2, Burst: 3}) || st.RouteThrottles["GET /hello"] != (Throttle{Rate: 2, Burst: 9}) {
+			check: func(t *testing.T, s *spec.Stack) {
+				st := s.APIs["web"].Stages[spec.DefaultStage]
+				if *st.Throttle != (spec.Throttle{Rate: 2, Burst: 3}) || st.RouteThrottles["GET /hello"] != (spec.Throttle{Rate: 2, Burst: 9}) {
 					t.Errorf("stage = %+v %+v", st.Throttle, st.RouteThrottles)
 				}
 			},
@@ -1643,7 +1655,7 @@ func TestParseControlDefaults(t *testing.T) {
 // clearPositions zeroes what the comparisons above do not spell out: the positions of functions and
 // the columns of routes (their lines are compared). TestStackErrorsAfterParsingHavePositions in
 // internal/app checks positions where they are used.
-func clearPositions(s *Stack) {
+func clearPositions(s *spec.Stack) {
 	if s == nil {
 		return
 	}
