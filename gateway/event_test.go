@@ -2,9 +2,9 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -16,10 +16,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/gofiber/fiber/v2"
-)
 
-// eventTestTime is the arrival time every test event carries.
-var eventTestTime = time.Date(2020, time.March, 12, 19, 3, 58, 123_000_000, time.FixedZone("CET", 3600))
+	"gatehouse.dev/gatehouse/internal/bus"
+)
 
 // eventTestKeys are the routes of the test API.
 var eventTestKeys = []string{
@@ -34,82 +33,58 @@ var eventTestKeys = []string{
 	"$default",
 }
 
-// newEventTestApp returns a Fiber app that plays the gateway for tests: a path
-// starting with /dev is the "dev" stage (stage variable env=dev), anything else the
-// "$default" stage; it matches keys, then answers 200 with the event as the body,
-// the matched key in X-Route-Key and the request id in apigw-requestid. Without a
-// matching route it answers 404 {"message":"Not Found"}.
-func newEventTestApp(t *testing.T, keys []string) *fiber.App {
-	t.Helper()
-	table, err := NewRouteTable(keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := fiber.New()
-	app.Use(func(c *fiber.Ctx) error {
-		id := NewRequestID()
-		c.Set("apigw-requestid", id)
-		raw := string(c.Request().URI().PathOriginal())
-		ec := EventContext{
-			Stage:      "$default",
-			RequestID:  id,
-			Time:       eventTestTime,
-			APIID:      "a1b2c3d4e5",
-			DomainName: "a1b2c3d4e5.execute-api.local",
-			SourceIP:   "203.0.113.7",
-		}
-		path := raw
-		if raw == "/dev" || strings.HasPrefix(raw, "/dev/") {
-			ec.Stage = "dev"
-			ec.StageVariables = map[string]string{"env": "dev"}
-			path = raw[len("/dev"):]
-			if path == "" {
-				path = "/"
-			}
-		}
-		i, params, ok := table.Match(c.Method(), path)
-		if !ok {
-			return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"message": "Not Found"})
-		}
-		ec.RouteKey = table.Key(i)
-		ec.PathParameters = params
-		ev, err := BuildEvent(c, ec)
-		if err != nil {
-			return err
-		}
-		c.Set("X-Route-Key", ec.RouteKey)
-		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-		return c.Send(ev)
-	})
-	return app
+// eventTestFunction is the function of a route of the test API: one per route, so that the
+// function invoked tells which route matched.
+func eventTestFunction(key string) string {
+	return "fn-" + strings.NewReplacer(" ", "_", "/", "_", "{", "", "}", "", "+", "", "$", "").Replace(key)
 }
 
-// doEvent sends req through app and decodes the event it answers with; raw holds
-// the event's top-level keys, to check which were omitted.
-func doEvent(t *testing.T, app *fiber.App, req *http.Request) (*http.Response, events.APIGatewayV2HTTPRequest, map[string]json.RawMessage) {
+// newEventTestServer serves the test API through a real gateway: a path starting with /dev is
+// the "dev" stage (stage variable env=dev), anything else the "$default" stage. Its functions answer
+// an empty 200 response, and the fake invoker keeps the events they receive.
+func newEventTestServer(t *testing.T, keys []string) (*testServer, *fakeInvoker) {
 	t.Helper()
-	resp, err := app.Test(req, -1)
-	if err != nil {
-		t.Fatal(err)
+	routes := make([]Route, len(keys))
+	for i, k := range keys {
+		routes[i] = Route{Key: k, Function: eventTestFunction(k)}
 	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
+	inv := &fakeInvoker{}
+	ts := startServer(t, Config{APIs: []API{{
+		ID:     "a1b2c3d4e5",
+		Stages: []Stage{{Name: DefaultStage}, {Name: "dev", Variables: map[string]string{"env": "dev"}}},
+		Routes: routes,
+	}}}, inv)
+	return ts, inv
+}
+
+// sendEvent sends req (made by httptest.NewRequest: its Host is example.com unless changed) to ts
+// and decodes the event its function received; raw holds the event's top-level keys, to check which
+// were omitted. It fails unless exactly one function ran, the route's own.
+func sendEvent(t *testing.T, ts *testServer, inv *fakeInvoker, req *http.Request) (response, events.APIGatewayV2HTTPRequest, map[string]json.RawMessage) {
+	t.Helper()
+	inv.setScript(nil)
+	req.URL.Scheme, req.URL.Host, req.RequestURI = "http", strings.TrimPrefix(ts.base, "http://"), ""
+	resp := ts.do(t, req)
+	calls := inv.invocations()
+	if len(calls) != 1 {
+		t.Fatalf("%d invocations, want 1 (response %v)", len(calls), resp)
 	}
 	var ev events.APIGatewayV2HTTPRequest
 	var raw map[string]json.RawMessage
-	if resp.StatusCode == http.StatusOK && req.Method != http.MethodHead {
-		if err := json.Unmarshal(body, &ev); err != nil {
-			t.Fatalf("event %s: %v", body, err)
-		}
-		if err := json.Unmarshal(body, &raw); err != nil {
-			t.Fatal(err)
-		}
+	if err := json.Unmarshal(calls[0].Payload, &ev); err != nil {
+		t.Fatalf("event %s: %v", calls[0].Payload, err)
+	}
+	if err := json.Unmarshal(calls[0].Payload, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if want := eventTestFunction(ev.RouteKey); calls[0].Function != want {
+		t.Errorf("function %s ran for route %s, want %s", calls[0].Function, ev.RouteKey, want)
 	}
 	return resp, ev, raw
 }
 
 func TestBuildEvent(t *testing.T) {
+	ts, inv := newEventTestServer(t, eventTestKeys)
 	binary := []byte{0x00, 0xff, 0x10, 'a', 0x80, 0xfe, '\n'}
 	tests := []struct {
 		name  string
@@ -396,6 +371,7 @@ func TestBuildEvent(t *testing.T) {
 			name: "request context",
 			req: func() *http.Request {
 				r := httptest.NewRequest("PATCH", "/echo", nil)
+				r.Host = "a1b2c3d4e5.execute-api.local"
 				r.Header.Set("X-Forwarded-For", "198.51.100.1")
 				r.Header.Set("X-Forwarded-Proto", "gopher")
 				r.Header.Set("X-Forwarded-Port", "1")
@@ -409,18 +385,18 @@ func TestBuildEvent(t *testing.T) {
 				wantString(t, "apiId", rc.APIID, "a1b2c3d4e5")
 				wantString(t, "domainName", rc.DomainName, "a1b2c3d4e5.execute-api.local")
 				wantString(t, "domainPrefix", rc.DomainPrefix, "a1b2c3d4e5")
-				wantString(t, "time", rc.Time, "12/Mar/2020:18:03:58 +0000")
-				if rc.TimeEpoch != eventTestTime.UnixMilli() {
-					t.Errorf("timeEpoch = %d, want %d", rc.TimeEpoch, eventTestTime.UnixMilli())
+				// The arrival time is now: time (CLF, UTC) and timeEpoch (ms) tell the same second.
+				at, err := time.Parse(eventTimeLayout, rc.Time)
+				if err != nil || !strings.HasSuffix(rc.Time, " +0000") || at.Unix() != rc.TimeEpoch/1000 {
+					t.Errorf("time %q and timeEpoch %d disagree or are not UTC (%v)", rc.Time, rc.TimeEpoch, err)
 				}
 				wantString(t, "http.method", rc.HTTP.Method, "PATCH")
 				wantString(t, "http.protocol", rc.HTTP.Protocol, "HTTP/1.1")
-				wantString(t, "http.sourceIp", rc.HTTP.SourceIP, "203.0.113.7")
-				wantString(t, "headers[x-forwarded-for]", ev.Headers["x-forwarded-for"], "198.51.100.1, 203.0.113.7")
+				wantString(t, "http.sourceIp", rc.HTTP.SourceIP, "127.0.0.1")
+				wantString(t, "headers[x-forwarded-for]", ev.Headers["x-forwarded-for"], "198.51.100.1, 127.0.0.1")
 				wantString(t, "headers[x-forwarded-proto]", ev.Headers["x-forwarded-proto"], "http")
-				if p, ok := ev.Headers["x-forwarded-port"]; ok {
-					t.Errorf("x-forwarded-port = %q, want none (the test connection has no port)", p)
-				}
+				// The client's x-forwarded-port is replaced by the gateway's listening port.
+				wantString(t, "headers[x-forwarded-port]", ev.Headers["x-forwarded-port"], ts.port)
 				if !requestIDPattern.MatchString(rc.RequestID) {
 					t.Errorf("requestId %q does not look like an API Gateway id", rc.RequestID)
 				}
@@ -429,22 +405,21 @@ func TestBuildEvent(t *testing.T) {
 			},
 		},
 	}
-	app := newEventTestApp(t, eventTestKeys)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, ev, raw := doEvent(t, app, tt.req())
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("status %d", resp.StatusCode)
+			resp, ev, raw := sendEvent(t, ts, inv, tt.req())
+			if resp.status != http.StatusOK {
+				t.Fatalf("status %d", resp.status)
 			}
 			// Checklist 6: apigw-requestid equals requestContext.requestId.
-			wantString(t, "apigw-requestid", resp.Header.Get("apigw-requestid"), ev.RequestContext.RequestID)
-			wantString(t, "X-Route-Key", resp.Header.Get("X-Route-Key"), ev.RouteKey)
+			wantString(t, "apigw-requestid", resp.header.Get("apigw-requestid"), ev.RequestContext.RequestID)
 			tt.check(t, ev, raw)
 		})
 	}
 }
 
-// TestBuildEventRouting covers requests whose answer has no event body to read.
+// TestBuildEventRouting covers requests whose answer has no event body to read: which function
+// ran, if any, tells the route.
 func TestBuildEventRouting(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -452,7 +427,7 @@ func TestBuildEventRouting(t *testing.T) {
 		method     string
 		target     string
 		wantStatus int
-		wantKey    string
+		wantKey    string // "" when no function may run
 		wantBody   string
 	}{
 		{"HEAD route", eventTestKeys, "HEAD", "/pets", 200, "HEAD /pets", ""},
@@ -462,62 +437,52 @@ func TestBuildEventRouting(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			app := newEventTestApp(t, tt.keys)
-			resp, err := app.Test(httptest.NewRequest(tt.method, tt.target, nil), -1)
-			if err != nil {
-				t.Fatal(err)
+			ts, inv := newEventTestServer(t, tt.keys)
+			resp := ts.do(t, ts.request(t, tt.method, tt.target, ""))
+			if resp.status != tt.wantStatus {
+				t.Errorf("status %d, want %d", resp.status, tt.wantStatus)
 			}
-			body, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != tt.wantStatus {
-				t.Errorf("status %d, want %d", resp.StatusCode, tt.wantStatus)
+			var ran []string
+			for _, c := range inv.invocations() {
+				ran = append(ran, c.Function)
 			}
-			wantString(t, "X-Route-Key", resp.Header.Get("X-Route-Key"), tt.wantKey)
+			var want []string
+			if tt.wantKey != "" {
+				want = []string{eventTestFunction(tt.wantKey)}
+			}
+			wantSlice(t, "functions run", ran, want)
 			if tt.wantBody != "" {
-				wantString(t, "body", string(body), tt.wantBody)
+				wantString(t, "body", resp.body, tt.wantBody)
 			}
 		})
 	}
 }
 
-// TestBuildEventBinaryRoundTrip sends binary bytes through an event and back
-// through a base64 function response.
+// TestBuildEventBinaryRoundTrip sends binary bytes through an event and back through a base64
+// function response: the function echoes the event's body.
 func TestBuildEventBinaryRoundTrip(t *testing.T) {
 	payload := make([]byte, 256)
 	for i := range payload {
 		payload[i] = byte(i)
 	}
-	app := fiber.New()
-	app.Post("/echo", func(c *fiber.Ctx) error {
-		raw, err := BuildEvent(c, EventContext{RouteKey: "POST /echo", Stage: "$default", RequestID: NewRequestID()})
-		if err != nil {
-			return err
-		}
+	ts, inv := newEventTestServer(t, []string{"POST /echo"})
+	inv.setScript(func(_ context.Context, c bus.Invocation) ([]byte, error) {
 		var ev events.APIGatewayV2HTTPRequest
-		if err := json.Unmarshal(raw, &ev); err != nil {
-			return err
+		if err := json.Unmarshal(c.Payload, &ev); err != nil {
+			return nil, err
 		}
-		out, err := json.Marshal(events.APIGatewayV2HTTPResponse{
+		return json.Marshal(events.APIGatewayV2HTTPResponse{
 			StatusCode:      200,
 			Headers:         map[string]string{"content-type": "application/octet-stream"},
 			Body:            ev.Body,
 			IsBase64Encoded: ev.IsBase64Encoded,
 		})
-		if err != nil {
-			return err
-		}
-		return WriteResponse(c, out)
 	})
-	req := httptest.NewRequest("POST", "/echo", bytes.NewReader(payload))
-	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := app.Test(req, -1)
-	if err != nil {
-		t.Fatal(err)
+	resp := ts.do(t, ts.request(t, "POST", "/echo", string(payload), "Content-Type", "application/octet-stream"))
+	if resp.status != 200 || resp.body != string(payload) {
+		t.Fatalf("status %d, body %q; want 200 and the 256 bytes sent", resp.status, resp.body)
 	}
-	got, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || !bytes.Equal(got, payload) {
-		t.Fatalf("status %d, body %q; want 200 and the 256 bytes sent", resp.StatusCode, got)
-	}
-	wantString(t, "content-type", resp.Header.Get("Content-Type"), "application/octet-stream")
+	wantString(t, "content-type", resp.header.Get("Content-Type"), "application/octet-stream")
 }
 
 // TestBuildEventDefaults checks the fallbacks for an empty EventContext.
