@@ -727,7 +727,7 @@ func (d *decoder) stack(root ast.Node) (*spec.Stack, order, error) {
 			return nil, ord, err
 		}
 		for _, ae := range apis {
-			api, err := d.api(ae)
+			api, err := d.api([]string{"apis", ae.key}, ae)
 			if err != nil {
 				return nil, ord, err
 			}
@@ -1006,8 +1006,8 @@ func (d *decoder) source(fn *spec.Function, path []string, n ast.Node) error {
 	return nil
 }
 
-func (d *decoder) api(ae entry) (spec.API, error) {
-	path := []string{"apis", ae.key}
+// api decodes the API ae; path is where it is in the document (nil for a document that is one API).
+func (d *decoder) api(path []string, ae entry) (spec.API, error) {
 	api := spec.API{Name: ae.key, Mount: spec.DefaultMount, Stages: map[string]spec.Stage{}}
 	f, err := d.fields(path, ae.val, "type", "mount", "host", "stages", "routes", "routeSelectionExpression", "limits", "cors", "authorizers")
 	if err != nil {
@@ -1535,6 +1535,9 @@ func (d *decoder) jwksFile(path []string, n ast.Node) (string, error) {
 	}
 	abs := name
 	if !filepath.IsAbs(abs) {
+		if d.dir == "" {
+			return "", d.errAt(n, path, "%s is a relative path, and this definition has no directory to resolve it against; give an absolute path", yamlnode.QuoteShort(name))
+		}
 		abs = filepath.Join(d.dir, abs)
 	}
 	abs = filepath.Clean(abs)
@@ -1630,7 +1633,7 @@ func (d *decoder) locate(root ast.Node, path []string, atKey bool) (line, col in
 			break
 		}
 		e, ok := findEntry(es, path[i])
-		if !ok && path[i] == "integration" && len(found) == 4 && found[0] == "apis" && found[2] == "routes" && i+1 < len(path) {
+		if !ok && path[i] == "integration" && len(found) >= 2 && found[len(found)-2] == "routes" && i+1 < len(path) {
 			// A shorthand route: integration.target is written as function, and
 			// integration.timeout as timeout beside it.
 			i++
