@@ -55,6 +55,9 @@ type Record struct {
 	SchemaVersion int `json:"schemaVersion"`
 	// Name is the API's name, unique in the stack; the record's key is derived from it.
 	Name string `json:"name"`
+	// ID is the API's immutable id: 10 lower-case letters and digits, as API Gateway's, derived
+	// from the stack and the name (see ID).
+	ID string `json:"id"`
 	// ManagedBy says what wrote the API last: ManagedByStackFile or ManagedByAdmin.
 	ManagedBy string `json:"managedBy"`
 	// Source says more about the writer: the stack file's name, or the admin token's name.
@@ -82,9 +85,22 @@ func Hash(api spec.API) string {
 	return hex.EncodeToString(h[:16])
 }
 
+// ID returns the id of the API name of stack: 10 lower-case letters and digits, the same on every
+// node and every start.
+func ID(stack, name string) string {
+	h := sha256.Sum256([]byte("gatehouse api\x00" + stack + "\x00" + name))
+	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+	id := make([]byte, 10)
+	for i := range id {
+		id[i] = digits[int(h[i])%len(digits)]
+	}
+	return string(id)
+}
+
 // Store is the API definitions of one stack.
 type Store struct {
-	kv jetstream.KeyValue
+	kv    jetstream.KeyValue
+	stack string
 }
 
 // Open binds to the stack's bucket, creating it when it does not exist, and migrates a definition
@@ -99,7 +115,7 @@ func Open(ctx context.Context, js jetstream.JetStream, stack string) (*Store, er
 	if err != nil {
 		return nil, fmt.Errorf("apistore: %w", err)
 	}
-	s := &Store{kv: kv}
+	s := &Store{kv: kv, stack: stack}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
@@ -174,6 +190,7 @@ func (s *Store) Put(ctx context.Context, r Record, revision uint64) (uint64, err
 		return 0, fmt.Errorf("apistore: %q is not an API name", r.Name)
 	}
 	r.SchemaVersion = SchemaVersion
+	r.ID = ID(s.stack, r.Name)
 	r.Hash = Hash(r.API)
 	r.UpdatedAt = r.UpdatedAt.UTC().Truncate(time.Millisecond)
 	b, err := json.Marshal(r)

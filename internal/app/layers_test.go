@@ -36,6 +36,7 @@ var layers = map[string]int{
 	"internal/yamlnode":   -1,
 	"internal/spec":       0,
 	"internal/jsopen":     0,
+	"internal/adminapi":   1,
 }
 
 // exempt packages are outside the layering: the test helpers, samples, tools. Only tests may import
