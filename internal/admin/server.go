@@ -56,6 +56,12 @@ type Config struct {
 	Connections ConnectionAdmin
 	// APIKeys serves the API key endpoints; nil answers 503.
 	APIKeys KeyAdmin
+	// APIs serves the API definition endpoints; nil answers 503.
+	APIs APIStore
+	// APIsApplied waits until this node's gateway serves the API name at revision or later (0: until
+	// it no longer serves it), bounded by ctx; called after every change, before answering. Nil waits
+	// for nothing.
+	APIsApplied func(ctx context.Context, name string, revision uint64) error
 	// UsagePlans are the names of the stack's usage plans: a key must belong to one.
 	UsagePlans []string
 	// ReadTimeout bounds reading a request, headers and body; default 30s. IdleTimeout bounds how
@@ -138,6 +144,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s.connectionRoutes(v1)
 	s.keyRoutes(v1)
+	s.apiRoutes(v1)
 	s.app = app
 	return s, nil
 }

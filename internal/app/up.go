@@ -403,6 +403,8 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		Connections: adminConnections{Router: n.router, gw: n.gw},
 		APIKeys:     n.apiKeys,
 		UsagePlans:  usagePlanNames(stack),
+		APIs:        n.apiStore,
+		APIsApplied: n.apis.wait,
 	})
 	if err != nil {
 		return nil, err
