@@ -542,8 +542,8 @@ func (f *fakeKeys) Consume(_ context.Context, k apikeys.Key, q apikeys.Quota) (b
 
 func TestAPIKeys(t *testing.T) {
 	keys := &fakeKeys{keys: map[string]apikeys.Key{
-		"gold-key-0123456789abcdef": {Name: "gold", Plan: "gold", SHA256: "h-gold"},
-		"burst-key-0123456789abcdef": {Name: "burst", Plan: "burst", SHA256: "h-burst"},
+		"gold-key-0123456789abcdef":   {Name: "gold", Plan: "gold", SHA256: "h-gold"},
+		"burst-key-0123456789abcdef":  {Name: "burst", Plan: "burst", SHA256: "h-burst"},
 		"orphan-key-0123456789abcdef": {Name: "orphan", Plan: "none", SHA256: "h-orphan"},
 	}}
 	inv := &fakeInvoker{}
@@ -630,6 +630,8 @@ func TestConfigErrors(t *testing.T) {
 			Routes: []Route{{Key: "GET /", Function: "f"}}}, "stage $default"},
 		{"WebSocket route twice", API{ID: "a", WebSocket: &WebSocketSettings{}, Routes: []Route{{Key: "$default", Function: "f"},
 			{Key: "$default", Function: "g"}}}, "defined twice"},
+		{"WebSocket API without a node id", API{ID: "a", WebSocket: &WebSocketSettings{}, Routes: []Route{{Key: "$default", Function: "f"}}},
+			"not a node id"},
 		{"WebSocket bad selection expression", API{ID: "a", WebSocket: &WebSocketSettings{RouteSelectionExpression: "body.action"},
 			Routes: []Route{{Key: "$default", Function: "f"}}}, "API a"},
 	} {
@@ -653,7 +655,7 @@ func TestRouteURLs(t *testing.T) {
 	s, err := New(Config{APIs: []API{
 		{ID: "h", Mount: "/m", Stages: []Stage{{Name: DefaultStage}, {Name: "dev"}}, Routes: []Route{{Key: "GET /a", Function: "f"}, {Key: "$default", Function: "g"}}},
 		{ID: "w", Host: "ws.example.com", WebSocket: &WebSocketSettings{}, Routes: []Route{{Key: "$connect", Function: "c"}}},
-	}}, &fakeInvoker{})
+	}, NodeID: "testnode"}, &fakeInvoker{})
 	if err != nil {
 		t.Fatal(err)
 	}

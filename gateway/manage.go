@@ -64,7 +64,9 @@ func (s *Server) manage(c *fiber.Ctx, api *compiledAPI, stage *Stage, rawID stri
 		// The body's buffer is reused after the handler returns; the post is written to the socket later.
 		err = mgr.Post(ctx, id, bytes.Clone(c.Body()))
 		if err == nil {
-			return c.SendStatus(fiber.StatusOK)
+			// 200 with an empty body, as API Gateway answers (SendStatus would write "OK").
+			c.Status(fiber.StatusOK)
+			return c.Send(nil)
 		}
 	case fiber.MethodGet:
 		return c.JSON(connectionView{

@@ -65,7 +65,8 @@ type Config struct {
 	// Resolver, when set, resolves each route's target to a function version for every request; a
 	// target that does not resolve is answered 500. Without one, invocations name the function only.
 	Resolver Resolver
-	// NodeID names this node in the ids of the WebSocket connections it holds.
+	// NodeID names this node in the ids of the WebSocket connections it holds: a connections.NodeID
+	// (8 characters of base64url), required when an API is a WebSocket API.
 	NodeID string
 	// Connections, when set, keeps a record of each WebSocket connection of this node.
 	Connections ConnectionStore
@@ -196,6 +197,9 @@ func New(cfg Config, inv Invoker) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkNodeID(cfg.NodeID, cfg.APIs); err != nil {
+		return nil, err
+	}
 	m, err := newMetrics(cfg.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: registering metrics: %w", err)
@@ -297,6 +301,25 @@ func compileAPIs(apis []API) ([]*compiledAPI, error) {
 	return out, nil
 }
 
+// checkNodeID refuses a NodeID that cannot name WebSocket connections when apis hold a WebSocket
+// API: connections.NewID would panic on the first connection, in the HTTP server's goroutine.
+func checkNodeID(node string, apis []API) (err error) {
+	for _, a := range apis {
+		if a.WebSocket == nil {
+			continue
+		}
+		defer func() {
+			if recover() != nil {
+				err = fmt.Errorf("gateway: API %s is a WebSocket API, and NodeID %q is not a node id (%d characters of base64url)",
+					a.ID, node, connections.NodeIDLen)
+			}
+		}()
+		connections.NewID(node)
+		return nil
+	}
+	return nil
+}
+
 // SetAPIs replaces the APIs the gateway serves, at once for every request that starts after it;
 // requests in flight finish with the routes they matched. Invalid APIs change nothing.
 func (s *Server) SetAPIs(apis []API) error {
@@ -304,7 +327,11 @@ func (s *Server) SetAPIs(apis []API) error {
 	if err != nil {
 		return err
 	}
+	if err := checkNodeID(s.cfg.NodeID, apis); err != nil {
+		return err
+	}
 	s.apis.Store(&apiSet{declared: slices.Clone(apis), compiled: compiled})
+	s.rebind(compiled)
 	// Stored before started is read, and Start sets started before it reads the APIs: one of the
 	// two loads the new authorizers' keys.
 	if s.started.Load() {

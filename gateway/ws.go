@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -200,7 +201,7 @@ func (h *wsHub) sweep(stop chan struct{}) {
 			nowNano := now.UnixNano()
 			h.mu.Lock()
 			for _, c := range h.conns {
-				settings := &c.api.ws.settings
+				settings := &c.def().api.ws.settings
 				switch {
 				case now.Sub(c.connectedAt) >= settings.MaxDuration:
 					toClose = append(toClose, closing{c, "Maximum connection duration"})
@@ -229,10 +230,11 @@ func (h *wsHub) sweep(stop chan struct{}) {
 // is something to write to it (messages, a ping, the close handshake), and a handler while messages
 // from its client wait to be handled, each one at a time so that order is kept.
 type wsConn struct {
-	id          string
-	srv         *Server
-	api         *compiledAPI
-	stage       *Stage
+	id  string
+	srv *Server
+	// bound is the API and stage the socket belongs to: replaced when the API's definition changes,
+	// so each message is routed by the definition current when it is handled.
+	bound       atomic.Pointer[wsBinding]
 	domain      string
 	sourceIP    string
 	userAgent   string
@@ -271,6 +273,44 @@ type outbound struct {
 
 // isClosing reports whether the socket is closing: for @connections, it is gone.
 func (c *wsConn) isClosing() bool { return c.closing.Load() }
+
+// wsBinding is a socket's API and stage, from one definition of the API.
+type wsBinding struct {
+	api   *compiledAPI
+	stage *Stage
+}
+
+// def returns the API and stage the socket belongs to now.
+func (c *wsConn) def() *wsBinding { return c.bound.Load() }
+
+// rebind moves sockets (all of this node's when none are given) to the APIs' new definitions: a
+// socket of an API (and stage) that still exists stays open and routes its next messages by the new
+// definition; a socket of an API or stage that is gone is closed with 1001.
+func (s *Server) rebind(apis []*compiledAPI, conns ...*wsConn) {
+	byID := make(map[string]*compiledAPI, len(apis))
+	for _, a := range apis {
+		if a.ws != nil {
+			byID[a.ID] = a
+		}
+	}
+	if len(conns) == 0 {
+		s.hub.mu.Lock()
+		for _, c := range s.hub.conns {
+			conns = append(conns, c)
+		}
+		s.hub.mu.Unlock()
+	}
+	for _, c := range conns {
+		old := c.def()
+		if a, ok := byID[old.api.ID]; ok {
+			if st, ok := a.stages[old.stage.Name]; ok {
+				c.bound.Store(&wsBinding{api: a, stage: st})
+				continue
+			}
+		}
+		c.close(websocket.CloseGoingAway, "API removed")
+	}
+}
 
 // close has the writer close the socket with code and reason; the first call wins.
 func (c *wsConn) close(code int, reason string) {
@@ -322,7 +362,7 @@ func (c *wsConn) enqueueFrame(m outbound) error {
 	if c.closing.Load() {
 		return ErrConnectionGone
 	}
-	if len(c.out) >= c.api.ws.settings.SendQueue {
+	if len(c.out) >= c.def().api.ws.settings.SendQueue {
 		c.closeLocked(websocket.ClosePolicyViolation, "client too slow: its send queue is full")
 		return connections.ErrLimitExceeded
 	}
@@ -343,8 +383,6 @@ func (s *Server) upgrade(c *fiber.Ctx, api *compiledAPI, stage *Stage, l *labels
 	// HTTP server, for other requests, once the socket is taken over.
 	conn := &wsConn{
 		id:          connections.NewID(s.cfg.NodeID),
-		api:         api,
-		stage:       stage,
 		domain:      hostOnly(string(c.Request().Host())),
 		sourceIP:    strings.Clone(c.IP()),
 		userAgent:   strings.Clone(c.Get(fiber.HeaderUserAgent)),
@@ -354,6 +392,8 @@ func (s *Server) upgrade(c *fiber.Ctx, api *compiledAPI, stage *Stage, l *labels
 	}
 	conn.cond.L = &conn.mu
 	conn.lastActive.Store(now.UnixNano())
+	bound := &wsBinding{api: api, stage: stage}
+	conn.bound.Store(bound)
 	if idx, ok := ws.routes["$connect"]; ok {
 		// Authorization and API keys apply to $connect only; what an authorizer finds goes with
 		// every later event of the connection.
@@ -383,7 +423,7 @@ func (s *Server) upgrade(c *fiber.Ctx, api *compiledAPI, stage *Stage, l *labels
 		c.Request().URI().QueryArgs().VisitAll(func(k, v []byte) {
 			query[string(k)] = append(query[string(k)], string(v))
 		})
-		out, err := s.invokeWS(conn, idx, WSEventContext{
+		out, err := s.invokeWS(conn, bound, idx, WSEventContext{
 			EventType: "CONNECT", RouteKey: "$connect", RequestID: requestID, Time: now, Headers: headers, Query: query,
 		})
 		if err != nil {
@@ -416,6 +456,10 @@ func (s *Server) upgrade(c *fiber.Ctx, api *compiledAPI, stage *Stage, l *labels
 	if !s.hub.add(conn) {
 		s.forget(conn)
 		return errServiceUnavailable
+	}
+	// The API's definition may have changed while $connect ran: the socket follows it from here.
+	if set := s.apis.Load(); !slices.Contains(set.compiled, api) {
+		s.rebind(set.compiled, conn)
 	}
 	s.hub.wg.Add(1)
 	s.metrics.wsConnections(1)
@@ -499,7 +543,7 @@ func (s *Server) openWS(conn *wsConn, nc net.Conn, req *http.Request, answer htt
 	// The socket reads through limitFrames when frames have a limit of their own, below the
 	// message limit (a frame over the message limit is over that limit too).
 	var sock net.Conn = raw
-	if st := conn.api.ws.settings; st.MaxFrameBytes < st.MaxMessageBytes {
+	if st := conn.def().api.ws.settings; st.MaxFrameBytes < st.MaxMessageBytes {
 		sock = limitFrames(raw, st.MaxFrameBytes)
 	}
 	wc, err := s.wsUpgrader.Upgrade(hijackedWriter{sock}, req, answer)
@@ -562,7 +606,7 @@ func (s *Server) runConn(c *wsConn, conn *websocket.Conn) {
 	}()
 	defer s.hub.wg.Done()
 	defer s.metrics.wsConnections(-1)
-	conn.SetReadLimit(int64(c.api.ws.settings.MaxMessageBytes))
+	conn.SetReadLimit(int64(c.def().api.ws.settings.MaxMessageBytes))
 	c.mu.Lock()
 	c.conn = conn
 	if c.closing.Load() || len(c.out) > 0 {
@@ -625,10 +669,11 @@ func (s *Server) runConn(c *wsConn, conn *websocket.Conn) {
 	if c.closeCode != 0 {
 		code, reason = c.closeCode, c.closeReason
 	}
-	if idx, ok := c.api.ws.routes["$disconnect"]; ok {
-		if _, err := s.invokeWS(c, idx, WSEventContext{EventType: "DISCONNECT", RouteKey: "$disconnect", RequestID: NewRequestID(),
+	b := c.def()
+	if idx, ok := b.api.ws.routes["$disconnect"]; ok {
+		if _, err := s.invokeWS(c, b, idx, WSEventContext{EventType: "DISCONNECT", RouteKey: "$disconnect", RequestID: NewRequestID(),
 			Time: time.Now(), StatusCode: code, Reason: reason}); err != nil {
-			s.log.Warn("$disconnect failed", "api", c.api.ID, "connection_id", c.id, "err", err)
+			s.log.Warn("$disconnect failed", "api", b.api.ID, "connection_id", c.id, "err", err)
 		}
 	}
 }
@@ -740,25 +785,26 @@ func (c *wsConn) writeLoop() {
 // handleMessage routes one message and runs its function.
 func (s *Server) handleMessage(c *wsConn, m inboundMessage) {
 	requestID := NewRequestID()
-	key, ok := c.api.ws.selector.Select(m.data, c.api.ws.keys)
+	b := c.def()
+	key, ok := b.api.ws.selector.Select(m.data, b.api.ws.keys)
 	if !ok {
 		c.enqueue(WSErrorFrame("Forbidden", c.id, requestID))
 		return
 	}
-	idx := c.api.ws.routes[key]
-	out, err := s.invokeWS(c, idx, WSEventContext{EventType: "MESSAGE", RouteKey: key, RequestID: requestID, MessageID: NewRequestID(),
+	idx := b.api.ws.routes[key]
+	out, err := s.invokeWS(c, b, idx, WSEventContext{EventType: "MESSAGE", RouteKey: key, RequestID: requestID, MessageID: NewRequestID(),
 		Time: m.at, Body: m.data, Binary: m.binary})
 	if err != nil {
-		s.log.Warn("websocket message failed", "api", c.api.ID, "route", key, "connection_id", c.id, "request_id", requestID, "err", err)
+		s.log.Warn("websocket message failed", "api", b.api.ID, "route", key, "connection_id", c.id, "request_id", requestID, "err", err)
 		c.enqueue(WSErrorFrame("Internal server error", c.id, requestID))
 		return
 	}
-	if !c.api.Routes[idx].RouteResponse {
+	if !b.api.Routes[idx].RouteResponse {
 		return
 	}
 	_, _, body, err := ParseWSResponse(out)
 	if err != nil {
-		s.metrics.failed(c.api.targets[idx].function, ErrMalformedResponse)
+		s.metrics.failed(b.api.targets[idx].function, ErrMalformedResponse)
 		c.enqueue(WSErrorFrame("Internal server error", c.id, requestID))
 		return
 	}
@@ -767,19 +813,19 @@ func (s *Server) handleMessage(c *wsConn, m inboundMessage) {
 	}
 }
 
-// invokeWS runs route idx of c's API with an event built from ev and the connection's context.
-func (s *Server) invokeWS(c *wsConn, idx int, ev WSEventContext) ([]byte, error) {
-	route, tgt := c.api.Routes[idx], c.api.targets[idx]
-	ev.APIID, ev.Stage, ev.DomainName = c.api.ID, c.stage.Name, c.domain
+// invokeWS runs route idx of b's API with an event built from ev and the connection's context.
+func (s *Server) invokeWS(c *wsConn, b *wsBinding, idx int, ev WSEventContext) ([]byte, error) {
+	route, tgt := b.api.Routes[idx], b.api.targets[idx]
+	ev.APIID, ev.Stage, ev.DomainName = b.api.ID, b.stage.Name, c.domain
 	ev.ConnectionID, ev.ConnectedAt = c.id, c.connectedAt
 	ev.SourceIP, ev.UserAgent = c.sourceIP, c.userAgent
-	ev.StageVariables, ev.Authorizer = c.stage.Variables, c.authorizer
+	ev.StageVariables, ev.Authorizer = b.stage.Variables, c.authorizer
 	event, err := BuildWSEvent(ev)
 	if err != nil {
 		return nil, fmt.Errorf("building %s event: %w", ev.EventType, err)
 	}
 	return s.call(invocation{target: tgt, label: "route " + route.Key, requestID: ev.RequestID, deadline: time.Now().Add(route.Timeout),
-		timeout: route.Timeout, payload: event, api: c.api.ID, route: route.Key})
+		timeout: route.Timeout, payload: event, api: b.api.ID, route: route.Key})
 }
 
 // PostToConnection sends data to one of this node's sockets (the local side of @connections).
@@ -792,7 +838,7 @@ func (s *Server) post(id string, m outbound) error {
 	if c == nil {
 		return ErrConnectionGone
 	}
-	if len(m.data) > c.api.ws.settings.MaxMessageBytes {
+	if len(m.data) > c.def().api.ws.settings.MaxMessageBytes {
 		return connections.ErrPayloadTooLarge
 	}
 	return c.enqueueFrame(m)
@@ -817,7 +863,8 @@ func (s *Server) GetConnection(_ context.Context, id string) (connections.Record
 	if c == nil || c.isClosing() {
 		return connections.Record{}, ErrConnectionGone
 	}
-	return connections.Record{ID: c.id, API: c.api.ID, Stage: c.stage.Name, ConnectedAt: c.connectedAt,
+	b := c.def()
+	return connections.Record{ID: c.id, API: b.api.ID, Stage: b.stage.Name, ConnectedAt: c.connectedAt,
 		LastActiveAt: time.Unix(0, c.lastActive.Load()), SourceIP: c.sourceIP, UserAgent: c.userAgent}, nil
 }
 
@@ -836,7 +883,7 @@ func (s *Server) ListConnections(api string) []connections.Record {
 	s.hub.mu.Lock()
 	ids := make([]string, 0, len(s.hub.conns))
 	for id, c := range s.hub.conns {
-		if api == "" || c.api.ID == api {
+		if api == "" || c.def().api.ID == api {
 			ids = append(ids, id)
 		}
 	}

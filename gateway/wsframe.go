@@ -18,8 +18,9 @@ var errFrameTooBig = errors.New("websocket: frame larger than the API's maxFrame
 // follows the frames in the client's byte stream (RFC 6455 §5.2: two bytes, a 2- or 8-byte extended
 // payload length, a 4-byte mask key when masked, then the payload) and fails the read at the header
 // of a frame whose payload is over the limit. The bytes before that header (earlier frames) are
-// delivered first; the failing read delivers none of the big frame. After the failure reads pass
-// straight through, so that the gateway can drain what the client still sends before it closes.
+// delivered first, then the read fails; none of the big frame's payload is delivered (only those
+// bytes of its header that came in earlier reads). After the failure reads pass straight through, so
+// that the gateway can drain what the client still sends before it closes.
 //
 // Only reads are wrapped; the reader is the socket's one reading goroutine, so the parser needs no
 // lock.
