@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"gatehouse.dev/gatehouse/functions"
+	"gatehouse.dev/gatehouse/internal/adminapi"
 )
 
 // Audit log limits: the stream keeps the newer of the last AuditMaxEntries entries and those of the
@@ -22,7 +23,7 @@ const (
 	AuditMaxAge     = 400 * 24 * time.Hour
 )
 
-// Audit actions: what an [AuditEntry] records.
+// Audit actions: what an [adminapi.AuditEntry] records.
 const (
 	ActionTokenCreate    = "token.create"
 	ActionTokenDelete    = "token.delete"
@@ -31,23 +32,6 @@ const (
 	ActionAliasSet       = "alias.set"
 	ActionAliasDelete    = "alias.delete"
 )
-
-// AuditEntry is one change made through the control plane: who (the token's name), when, from which
-// address, what.
-type AuditEntry struct {
-	Time time.Time `json:"time"`
-	// Token is the name of the token the change was made with.
-	Token string `json:"token"`
-	// Address is the client's IP address.
-	Address string `json:"address"`
-	// Action is one of the Action constants.
-	Action string `json:"action"`
-	// Target is what changed: a token's name, "function:version" for a deploy, a function's name,
-	// "function:alias" for an alias.
-	Target string `json:"target"`
-	// Detail says more, in a few words ("sha256 455e…, created").
-	Detail string `json:"detail"`
-}
 
 // Audit is the audit log of one stack: a JetStream stream, so that every node of the stack records to
 // and reads the same one.
@@ -88,7 +72,7 @@ func OpenAudit(ctx context.Context, js jetstream.JetStream, stack string) (*Audi
 }
 
 // Record appends e to the log, and returns once JetStream has stored it.
-func (a *Audit) Record(ctx context.Context, e AuditEntry) error {
+func (a *Audit) Record(ctx context.Context, e adminapi.AuditEntry) error {
 	data, err := json.Marshal(e)
 	if err != nil {
 		return err
@@ -101,8 +85,8 @@ func (a *Audit) Record(ctx context.Context, e AuditEntry) error {
 
 // List returns the last limit entries, oldest first. It reads only those: it starts at the stream's
 // last sequence minus limit.
-func (a *Audit) List(ctx context.Context, limit int) ([]AuditEntry, error) {
-	out := []AuditEntry{}
+func (a *Audit) List(ctx context.Context, limit int) ([]adminapi.AuditEntry, error) {
+	out := []adminapi.AuditEntry{}
 	if limit <= 0 {
 		return out, nil
 	}
@@ -145,7 +129,7 @@ func (a *Audit) List(ctx context.Context, limit int) ([]AuditEntry, error) {
 			if err != nil {
 				return nil, fmt.Errorf("admin: reading the audit log: %w", err)
 			}
-			var e AuditEntry
+			var e adminapi.AuditEntry
 			if err := json.Unmarshal(msg.Data(), &e); err == nil {
 				out = append(out, e)
 			}
@@ -170,7 +154,7 @@ func (s *Server) audit(c *fiber.Ctx, action, target, detail string) {
 		return
 	}
 	token, _ := c.Locals(localTokenName).(string)
-	e := AuditEntry{Time: time.Now().UTC(), Token: token, Address: c.IP(), Action: action, Target: target, Detail: detail}
+	e := adminapi.AuditEntry{Time: time.Now().UTC(), Token: token, Address: c.IP(), Action: action, Target: target, Detail: detail}
 	if err := s.cfg.Audit.Record(c.UserContext(), e); err != nil {
 		s.cfg.Logger.Error("audit entry not recorded", "action", action, "target", target, "token", token, "err", err)
 	}
@@ -188,7 +172,7 @@ func (s *Server) listAudit(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"entries": entries})
+	return c.JSON(adminapi.AuditList{Entries: entries})
 }
 
 // Reconcile adds the entries the log lacks for versions deployed through the admin API: a deploy
@@ -221,7 +205,7 @@ func (a *Audit) Reconcile(ctx context.Context, reg *functions.Registry) (int, er
 			if v.DeployedBy == "" || recorded[target] {
 				continue
 			}
-			if err := a.Record(ctx, AuditEntry{Time: v.CreatedAt, Token: v.DeployedBy, Address: v.DeployedFrom,
+			if err := a.Record(ctx, adminapi.AuditEntry{Time: v.CreatedAt, Token: v.DeployedBy, Address: v.DeployedFrom,
 				Action: ActionFunctionDeploy, Target: target,
 				Detail: "sha256 " + v.ModuleSHA256 + ", created; recorded at start from the version record, as the deploy's own entry was lost"}); err != nil {
 				return added, err

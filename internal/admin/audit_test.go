@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gatehouse.dev/gatehouse/functions"
+	"gatehouse.dev/gatehouse/internal/adminapi"
 )
 
 func TestAuditRecordsChanges(t *testing.T) {
@@ -32,7 +33,7 @@ func TestAuditRecordsChanges(t *testing.T) {
 		{ActionFunctionDelete, "hello", ""},
 		{ActionTokenDelete, "ci", ""},
 	}
-	var got struct{ Entries []AuditEntry }
+	var got struct{ Entries []adminapi.AuditEntry }
 	h.want("GET", "/admin/v1/audit", nil, 200, &got)
 	if len(got.Entries) != len(want) {
 		t.Fatalf("%d entries, want %d: %+v", len(got.Entries), len(want), got.Entries)
@@ -72,7 +73,7 @@ func TestAuditList(t *testing.T) {
 		t.Fatalf("empty log: %+v, %v", list, err)
 	}
 	for i := range 25 {
-		if err := a.Record(ctx, AuditEntry{Time: time.Now().UTC(), Token: "admin", Action: ActionFunctionDeploy, Target: fmt.Sprintf("f:%d", i)}); err != nil {
+		if err := a.Record(ctx, adminapi.AuditEntry{Time: time.Now().UTC(), Token: "admin", Action: ActionFunctionDeploy, Target: fmt.Sprintf("f:%d", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -137,7 +138,7 @@ func TestAuditReconcile(t *testing.T) {
 	publish("hello", "1", functions.PublishOptions{})                                     // from the stack file
 	publish("hello", "2", functions.PublishOptions{By: "ci", From: "10.0.0.7"})           // its entry lost
 	v3 := publish("hello", "3", functions.PublishOptions{By: "admin", From: "127.0.0.1"}) // recorded
-	if err := a.Record(ctx, AuditEntry{Time: v3.CreatedAt, Token: "admin", Action: ActionFunctionDeploy, Target: "hello:3"}); err != nil {
+	if err := a.Record(ctx, adminapi.AuditEntry{Time: v3.CreatedAt, Token: "admin", Action: ActionFunctionDeploy, Target: "hello:3"}); err != nil {
 		t.Fatal(err)
 	}
 	added, err := a.Reconcile(ctx, reg)

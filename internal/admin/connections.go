@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"gatehouse.dev/gatehouse/connections"
+	"gatehouse.dev/gatehouse/internal/adminapi"
 )
 
 // ConnectionAdmin is what the connection endpoints work with: this node's WebSocket connections, to
@@ -30,9 +31,10 @@ type ConnectionAdmin interface {
 }
 
 const (
-	// MaxConnectionPost bounds the body of a post to a connection (128 KiB, API Gateway's message
-	// limit); the connection's API may set a lower limit, which also answers 413.
-	MaxConnectionPost = 128 << 10
+	// MaxConnectionPost bounds the body of a post to a connection: adminapi.MaxConnectionMessage
+	// (128 KiB, API Gateway's message limit); the connection's API may set a lower limit, which also
+	// answers 413.
+	MaxConnectionPost = adminapi.MaxConnectionMessage
 	// connectionTimeout bounds one operation on a connection, including the hop to another node.
 	connectionTimeout = 10 * time.Second
 )
@@ -41,19 +43,8 @@ const (
 // and are not audited.
 const ActionConnectionDelete = "connection.delete"
 
-// ConnectionView is a WebSocket connection, as the admin API shows it.
-type ConnectionView struct {
-	ID           string    `json:"id"`
-	API          string    `json:"api"`
-	Stage        string    `json:"stage"`
-	ConnectedAt  time.Time `json:"connectedAt"`
-	LastActiveAt time.Time `json:"lastActiveAt"`
-	SourceIP     string    `json:"sourceIp"`
-	UserAgent    string    `json:"userAgent"`
-}
-
-func connectionView(r connections.Record) ConnectionView {
-	return ConnectionView{ID: r.ID, API: r.API, Stage: r.Stage, ConnectedAt: r.ConnectedAt.UTC(),
+func connectionView(r connections.Record) adminapi.ConnectionView {
+	return adminapi.ConnectionView{ID: r.ID, API: r.API, Stage: r.Stage, ConnectedAt: r.ConnectedAt.UTC(),
 		LastActiveAt: r.LastActiveAt.UTC(), SourceIP: r.SourceIP, UserAgent: r.UserAgent}
 }
 
@@ -79,14 +70,14 @@ func (s *Server) listConnections(c *fiber.Ctx) error {
 		return err
 	}
 	list := conns.List(c.Query("api"))
-	views := make([]ConnectionView, 0, len(list))
+	views := make([]adminapi.ConnectionView, 0, len(list))
 	for _, r := range list {
 		views = append(views, connectionView(r))
 	}
-	slices.SortFunc(views, func(a, b ConnectionView) int {
+	slices.SortFunc(views, func(a, b adminapi.ConnectionView) int {
 		return cmp.Or(a.ConnectedAt.Compare(b.ConnectedAt), cmp.Compare(a.ID, b.ID))
 	})
-	return c.JSON(fiber.Map{"connections": views})
+	return c.JSON(adminapi.ConnectionList{Connections: views})
 }
 
 func (s *Server) getConnection(c *fiber.Ctx) error {

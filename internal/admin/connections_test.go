@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"gatehouse.dev/gatehouse/connections"
+	"gatehouse.dev/gatehouse/internal/adminapi"
 )
 
 // fakeConnections is a ConnectionAdmin holding records in memory. A connection id listed in fail
@@ -186,7 +187,7 @@ func TestConnectionsList(t *testing.T) {
 	fake := newFakeConnections()
 	h := newConnectionHarness(t, fake)
 
-	var got struct{ Connections []ConnectionView }
+	var got struct{ Connections []adminapi.ConnectionView }
 	h.want("GET", "/admin/v1/connections", nil, 200, &got)
 	var ids []string
 	for _, c := range got.Connections {
@@ -195,7 +196,7 @@ func TestConnectionsList(t *testing.T) {
 	if want := []string{connB, connA, connC, connFull, connBig, connSlow, connBad}; !slices.Equal(ids, want) {
 		t.Fatalf("ids %v, want %v (by connectedAt)", ids, want)
 	}
-	want := ConnectionView{ID: connA, API: "chat", Stage: "prod", ConnectedAt: connEpoch.Add(2 * time.Second),
+	want := adminapi.ConnectionView{ID: connA, API: "chat", Stage: "prod", ConnectedAt: connEpoch.Add(2 * time.Second),
 		LastActiveAt: connEpoch.Add(2*time.Second + time.Minute), SourceIP: "192.0.2.7", UserAgent: "wscat/5"}
 	if got.Connections[1] != want {
 		t.Fatalf("connection %+v, want %+v", got.Connections[1], want)
@@ -230,7 +231,7 @@ func TestConnectionsGet(t *testing.T) {
 	fake := newFakeConnections()
 	h := newConnectionHarness(t, fake)
 
-	var got ConnectionView
+	var got adminapi.ConnectionView
 	h.want("GET", "/admin/v1/connections/"+connC, nil, 200, &got)
 	if got.ID != connC || got.API != "feed" || got.Stage != "prod" || !got.ConnectedAt.Equal(connEpoch.Add(3*time.Second)) ||
 		got.SourceIP != "192.0.2.7" || got.UserAgent != "wscat/5" {
@@ -304,7 +305,7 @@ func TestConnectionsDelete(t *testing.T) {
 	h.wantError("GET", "/admin/v1/connections/"+connA, nil, 410, "is gone")
 	h.wantError("DELETE", "/admin/v1/connections/"+connSlow, nil, 504, "did not answer")
 
-	var got struct{ Entries []AuditEntry }
+	var got struct{ Entries []adminapi.AuditEntry }
 	h.want("GET", "/admin/v1/audit", nil, 200, &got)
 	if len(got.Entries) != 1 {
 		t.Fatalf("audit entries: %+v", got.Entries)

@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"gatehouse.dev/gatehouse/functions"
+	"gatehouse.dev/gatehouse/internal/adminapi"
 	"gatehouse.dev/gatehouse/internal/bus"
 )
 
@@ -23,15 +24,6 @@ const (
 	// bodySlack is what the listener's body limit allows beyond the largest bundle or payload, so
 	// that the handlers, not fasthttp, refuse what is just over a limit, with a precise message.
 	bodySlack = 64 << 10
-)
-
-// Headers of an invocation's answer.
-const (
-	// HeaderExecutedVersion carries the number of the version that ran.
-	HeaderExecutedVersion = "X-Gatehouse-Executed-Version"
-	// HeaderFunctionError is set to "Unhandled" when the function failed; the body then describes
-	// the error as Lambda does: {"errorType": ..., "errorMessage": ...}.
-	HeaderFunctionError = "X-Gatehouse-Function-Error"
 )
 
 var functionName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -94,14 +86,6 @@ func checkFunctionName(name string) error {
 	return nil
 }
 
-// deployAnswer is the answer of POST /admin/v1/functions.
-type deployAnswer struct {
-	Function string      `json:"function"`
-	Created  bool        `json:"created"`
-	Version  VersionView `json:"version"`
-	Alias    *AliasView  `json:"alias,omitempty"`
-}
-
 // deploy reads the uploaded bundle, checks its module, publishes it, waits until the node's workers
 // have loaded it, and points the alias of the query at it. Nothing is stored unless the bundle and
 // its module pass every check.
@@ -147,7 +131,7 @@ func (s *Server) deploy(c *fiber.Ctx) error {
 	s.audit(c, ActionFunctionDeploy, target, detail)
 	s.cfg.Logger.Info("function deployed", "function", name, "version", v.Version, "sha256", v.ModuleSHA256,
 		"created", created, "by", c.Locals(localTokenName), "from", c.IP())
-	answer := deployAnswer{Function: name, Created: created, Version: versionView(v)}
+	answer := adminapi.DeployAnswer{Function: name, Created: created, Version: versionView(v)}
 	if alias != "" {
 		rec := functions.AliasRecord{Function: name, Name: alias, Version: v.Version}
 		if old, err := s.cfg.Registry.Alias(ctx, name, alias); err == nil {
@@ -176,11 +160,11 @@ func (s *Server) listFunctions(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	views := make([]FunctionView, 0, len(list))
+	views := make([]adminapi.FunctionView, 0, len(list))
 	for _, f := range list {
 		views = append(views, functionView(f))
 	}
-	return c.JSON(fiber.Map{"functions": views})
+	return c.JSON(adminapi.FunctionList{Functions: views})
 }
 
 func (s *Server) getFunction(c *fiber.Ctx) error {
@@ -197,7 +181,7 @@ func (s *Server) getFunction(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(FunctionDetail{FunctionView: functionView(f), Latest: versionView(latest), Aliases: aliasViews(aliases)})
+	return c.JSON(adminapi.FunctionDetail{FunctionView: functionView(f), Latest: versionView(latest), Aliases: aliasViews(aliases)})
 }
 
 func (s *Server) deleteFunction(c *fiber.Ctx) error {
@@ -225,7 +209,7 @@ func (s *Server) listVersions(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"versions": versionViews(vs)})
+	return c.JSON(adminapi.VersionList{Versions: versionViews(vs)})
 }
 
 func (s *Server) listAliases(c *fiber.Ctx) error {
@@ -233,20 +217,11 @@ func (s *Server) listAliases(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"aliases": aliasViews(as)})
-}
-
-// aliasRequest is the body of PUT /admin/v1/functions/{name}/aliases/{alias}.
-type aliasRequest struct {
-	Version           int     `json:"version"`
-	AdditionalVersion int     `json:"additionalVersion"`
-	AdditionalWeight  float64 `json:"additionalWeight"`
-	Description       string  `json:"description"`
-	Revision          uint64  `json:"revision"`
+	return c.JSON(adminapi.AliasList{Aliases: aliasViews(as)})
 }
 
 func (s *Server) putAlias(c *fiber.Ctx) error {
-	var req aliasRequest
+	var req adminapi.AliasRequest
 	dec := json.NewDecoder(bytes.NewReader(c.Body()))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -315,13 +290,6 @@ func aliasApplied(a functions.AliasRecord) func(*functions.Snapshot) bool {
 	}
 }
 
-// functionError is the body of an invocation whose function failed, as Lambda writes it.
-type functionError struct {
-	ErrorType    string   `json:"errorType"`
-	ErrorMessage string   `json:"errorMessage"`
-	StackTrace   []string `json:"stackTrace,omitempty"`
-}
-
 // invoke runs the function synchronously. A function that fails is still a 200, with
 // HeaderFunctionError set, as in Lambda's Invoke; only failures to run it are errors.
 func (s *Server) invoke(c *fiber.Ctx) error {
@@ -338,20 +306,20 @@ func (s *Server) invoke(c *fiber.Ctx) error {
 	}
 	out, version, err := s.cfg.Invoke(c.UserContext(), name, c.Query("qualifier"), payload)
 	if version > 0 {
-		c.Set(HeaderExecutedVersion, strconv.Itoa(version))
+		c.Set(adminapi.HeaderExecutedVersion, strconv.Itoa(version))
 	}
 	if err == nil {
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 		return c.Send(out)
 	}
-	var fe *functionError
+	var fe *adminapi.FunctionError
 	switch {
 	case errors.Is(err, bus.ErrFunctionError):
-		fe = workerFailure(err, functionError{ErrorType: "FunctionError", ErrorMessage: remoteDetail(err)})
+		fe = workerFailure(err, adminapi.FunctionError{ErrorType: "FunctionError", ErrorMessage: remoteDetail(err)})
 	case errors.Is(err, bus.ErrFunctionTimeout):
-		fe = workerFailure(err, functionError{ErrorType: "Sandbox.Timedout", ErrorMessage: "Task timed out"})
+		fe = workerFailure(err, adminapi.FunctionError{ErrorType: "Sandbox.Timedout", ErrorMessage: "Task timed out"})
 	case errors.Is(err, bus.ErrResponseTooLarge):
-		fe = workerFailure(err, functionError{ErrorType: "ResponseTooLarge", ErrorMessage: "the function's response is over the limit of 6 MiB"})
+		fe = workerFailure(err, adminapi.FunctionError{ErrorType: "ResponseTooLarge", ErrorMessage: "the function's response is over the limit of 6 MiB"})
 	case errors.Is(err, bus.ErrOverloaded):
 		return fiber.NewError(fiber.StatusServiceUnavailable, "the workers are out of capacity: try again shortly")
 	case errors.Is(err, bus.ErrThrottled):
@@ -365,15 +333,15 @@ func (s *Server) invoke(c *fiber.Ctx) error {
 	default:
 		return err // functions.ErrNotFound, ErrInvalid, or a failure: handleError maps it
 	}
-	c.Set(HeaderFunctionError, "Unhandled")
+	c.Set(adminapi.HeaderFunctionError, "Unhandled")
 	return c.JSON(fe)
 }
 
 // workerFailure is the failure the worker described (Lambda's errorType, errorMessage and
 // stackTrace, as JSON in the error's detail), or otherwise.
-func workerFailure(err error, otherwise functionError) *functionError {
+func workerFailure(err error, otherwise adminapi.FunctionError) *adminapi.FunctionError {
 	var re *bus.RemoteError
-	var f functionError
+	var f adminapi.FunctionError
 	if errors.As(err, &re) && json.Unmarshal([]byte(re.Detail), &f) == nil && f.ErrorType != "" {
 		return &f
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"gatehouse.dev/gatehouse/functions"
+	"gatehouse.dev/gatehouse/internal/adminapi"
 	"gatehouse.dev/gatehouse/internal/apikeys"
 	"gatehouse.dev/gatehouse/internal/bus"
 )
@@ -317,8 +318,8 @@ func rawZip(t *testing.T, entries ...string) []byte {
 type deployAnswerJSON struct {
 	Function string
 	Created  bool
-	Version  VersionView
-	Alias    *AliasView
+	Version  adminapi.VersionView
+	Alias    *adminapi.AliasView
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -506,26 +507,26 @@ func TestFunctionsAndAliases(t *testing.T) {
 	h.want("POST", "/admin/v1/functions", bundle(t, "hello", "2"), 201, nil)
 	h.want("POST", "/admin/v1/functions", bundle(t, "abc", "1"), 201, nil)
 
-	var list struct{ Functions []FunctionView }
+	var list struct{ Functions []adminapi.FunctionView }
 	h.want("GET", "/admin/v1/functions", nil, 200, &list)
 	if len(list.Functions) != 2 || list.Functions[0].Name != "abc" || list.Functions[1].Name != "hello" ||
 		list.Functions[1].LatestVersion != 2 || list.Functions[1].CreatedAt.IsZero() || list.Functions[1].UpdatedAt.Before(list.Functions[1].CreatedAt) {
 		t.Fatalf("list: %+v", list)
 	}
 
-	var versions struct{ Versions []VersionView }
+	var versions struct{ Versions []adminapi.VersionView }
 	h.want("GET", "/admin/v1/functions/hello/versions", nil, 200, &versions)
 	if len(versions.Versions) != 2 || versions.Versions[0].Version != 1 || versions.Versions[1].Version != 2 {
 		t.Fatalf("versions: %+v", versions)
 	}
 
 	// Aliases: $LATEST, then weighted between two versions.
-	var latest AliasView
+	var latest adminapi.AliasView
 	h.want("PUT", "/admin/v1/functions/hello/aliases/live", []byte(`{"version":0,"description":"newest"}`), 200, &latest)
 	if latest.Version != 0 || latest.Target != "$LATEST" || latest.Description != "newest" || latest.Revision == 0 {
 		t.Fatalf("alias of $LATEST: %+v", latest)
 	}
-	var prod AliasView
+	var prod adminapi.AliasView
 	body := h.want("PUT", "/admin/v1/functions/hello/aliases/prod", []byte(`{"version":1,"additionalVersion":2,"additionalWeight":0.1}`), 200, &prod)
 	if prod.Function != "hello" || prod.Name != "prod" || prod.Version != 1 || prod.Target != "1" || prod.AdditionalVersion != 2 || prod.AdditionalWeight != 0.1 {
 		t.Fatalf("weighted alias: %+v", prod)
@@ -556,13 +557,13 @@ func TestFunctionsAndAliases(t *testing.T) {
 		})
 	}
 	h.t = t
-	var moved AliasView
+	var moved adminapi.AliasView
 	h.want("PUT", "/admin/v1/functions/hello/aliases/prod", []byte(fmt.Sprintf(`{"version":2,"revision":%d}`, prod.Revision)), 200, &moved)
 	if moved.Version != 2 || moved.AdditionalVersion != 0 || moved.Revision <= prod.Revision {
 		t.Fatalf("compare-and-set: %+v", moved)
 	}
 
-	var one FunctionDetail
+	var one adminapi.FunctionDetail
 	h.want("GET", "/admin/v1/functions/hello", nil, 200, &one)
 	if one.Name != "hello" || one.LatestVersion != 2 || one.Latest.Version != 2 || len(one.Aliases) != 2 ||
 		one.Aliases[0].Name != "live" || one.Aliases[1].Name != "prod" {
@@ -576,7 +577,7 @@ func TestFunctionsAndAliases(t *testing.T) {
 
 	h.want("DELETE", "/admin/v1/functions/hello/aliases/live", nil, 204, nil)
 	h.wantError("DELETE", "/admin/v1/functions/hello/aliases/live", nil, 404, "not found")
-	var aliases struct{ Aliases []AliasView }
+	var aliases struct{ Aliases []adminapi.AliasView }
 	h.want("GET", "/admin/v1/functions/hello/aliases", nil, 200, &aliases)
 	if len(aliases.Aliases) != 1 || aliases.Aliases[0].Name != "prod" {
 		t.Fatalf("aliases: %+v", aliases)
@@ -709,15 +710,15 @@ func TestInvoke(t *testing.T) {
 
 // fakeLogs is a LogSource: Recent answers from records; Follow delivers what is sent on live.
 type fakeLogs struct {
-	records []LogRecord
-	live    chan LogRecord
+	records []adminapi.LogRecord
+	live    chan adminapi.LogRecord
 	// following is closed when a Follow starts; ended receives its result when it returns.
 	following chan struct{}
 	ended     chan error
 }
 
-func (f *fakeLogs) Recent(_ context.Context, function string, limit int) ([]LogRecord, error) {
-	var out []LogRecord
+func (f *fakeLogs) Recent(_ context.Context, function string, limit int) ([]adminapi.LogRecord, error) {
+	var out []adminapi.LogRecord
 	for _, r := range f.records {
 		if r.Function == function {
 			out = append(out, r)
@@ -726,7 +727,7 @@ func (f *fakeLogs) Recent(_ context.Context, function string, limit int) ([]LogR
 	return out[max(0, len(out)-limit):], nil
 }
 
-func (f *fakeLogs) Follow(ctx context.Context, function string, each func(LogRecord) error) (err error) {
+func (f *fakeLogs) Follow(ctx context.Context, function string, each func(adminapi.LogRecord) error) (err error) {
 	if f.live == nil {
 		<-ctx.Done()
 		return ctx.Err()
@@ -745,12 +746,12 @@ func (f *fakeLogs) Follow(ctx context.Context, function string, each func(LogRec
 	}
 }
 
-func logRecord(n int) LogRecord {
-	return LogRecord{Time: time.Date(2026, 11, 25, 10, 5, n, 0, time.UTC), Function: "hello", Version: 1, RequestID: "r" + strconv.Itoa(n), Stream: "stdout", Worker: "w1", Message: "line " + strconv.Itoa(n)}
+func logRecord(n int) adminapi.LogRecord {
+	return adminapi.LogRecord{Time: time.Date(2026, 11, 25, 10, 5, n, 0, time.UTC), Function: "hello", Version: 1, RequestID: "r" + strconv.Itoa(n), Stream: "stdout", Worker: "w1", Message: "line " + strconv.Itoa(n)}
 }
 
 func newLogHarness(t *testing.T) (*harness, *fakeLogs) {
-	logs := &fakeLogs{live: make(chan LogRecord), following: make(chan struct{}), ended: make(chan error, 1)}
+	logs := &fakeLogs{live: make(chan adminapi.LogRecord), following: make(chan struct{}), ended: make(chan error, 1)}
 	for i := range 5 {
 		logs.records = append(logs.records, logRecord(i))
 	}
@@ -798,7 +799,7 @@ func openFollow(t *testing.T, h *harness) (*http.Response, *bufio.Reader) {
 }
 
 // nextRecord reads lines until one that is not a keep-alive.
-func nextRecord(t *testing.T, r *bufio.Reader) LogRecord {
+func nextRecord(t *testing.T, r *bufio.Reader) adminapi.LogRecord {
 	t.Helper()
 	for {
 		line, err := r.ReadString('\n')
@@ -808,7 +809,7 @@ func nextRecord(t *testing.T, r *bufio.Reader) LogRecord {
 		if line == "\n" {
 			continue
 		}
-		var rec LogRecord
+		var rec adminapi.LogRecord
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("line %q: %v", line, err)
 		}

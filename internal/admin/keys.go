@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"gatehouse.dev/gatehouse/internal/adminapi"
 	"gatehouse.dev/gatehouse/internal/apikeys"
 )
 
@@ -25,13 +25,6 @@ const (
 	ActionKeyCreate = "key.create"
 	ActionKeyDelete = "key.delete"
 )
-
-// KeyView is an API key as the admin API shows it: never the key itself.
-type KeyView struct {
-	Name      string    `json:"name"`
-	Plan      string    `json:"plan"`
-	CreatedAt time.Time `json:"createdAt"`
-}
 
 func (s *Server) keyRoutes(v1 fiber.Router) {
 	v1.Get("/keys", s.listKeys)
@@ -55,11 +48,11 @@ func (s *Server) listKeys(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	views := make([]KeyView, 0, len(list))
+	views := make([]adminapi.KeyView, 0, len(list))
 	for _, k := range list {
-		views = append(views, KeyView{Name: k.Name, Plan: k.Plan, CreatedAt: k.CreatedAt})
+		views = append(views, adminapi.KeyView{Name: k.Name, Plan: k.Plan, CreatedAt: k.CreatedAt})
 	}
-	return c.JSON(fiber.Map{"keys": views})
+	return c.JSON(adminapi.KeyList{Keys: views})
 }
 
 func (s *Server) createKey(c *fiber.Ctx) error {
@@ -67,10 +60,7 @@ func (s *Server) createKey(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var req struct {
-		Name string `json:"name"`
-		Plan string `json:"plan"`
-	}
+	var req adminapi.KeyRequest
 	if err := json.Unmarshal(c.Body(), &req); err != nil {
 		return fiber.NewError(fiber.StatusBadRequest, `the body must be JSON: {"name": "...", "plan": "..."}`)
 	}
@@ -94,7 +84,7 @@ func (s *Server) createKey(c *fiber.Ctx) error {
 	}
 	s.audit(c, ActionKeyCreate, k.Name, "plan "+k.Plan)
 	s.cfg.Logger.Info("API key created", "name", k.Name, "plan", k.Plan, "by", c.Locals(localTokenName), "from", c.IP())
-	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"name": k.Name, "plan": k.Plan, "key": secret, "createdAt": k.CreatedAt})
+	return c.Status(fiber.StatusCreated).JSON(adminapi.KeyCreated{Name: k.Name, Plan: k.Plan, Key: secret, CreatedAt: k.CreatedAt})
 }
 
 func (s *Server) deleteKey(c *fiber.Ctx) error {

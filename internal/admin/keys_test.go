@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"gatehouse.dev/gatehouse/internal/adminapi"
 )
 
 func TestAPIKeys(t *testing.T) {
@@ -17,7 +19,7 @@ func TestAPIKeys(t *testing.T) {
 	h.wantError("POST", "/admin/v1/keys", []byte(`{"name":"other","plan":"gold"}`), 400, `no usage plan named "gold"`)
 	h.wantError("POST", "/admin/v1/keys", []byte(`{"name":"bad name","plan":"basic"}`), 400, "key names")
 	h.wantError("POST", "/admin/v1/keys", []byte(`not json`), 400, "must be JSON")
-	var list struct{ Keys []KeyView }
+	var list struct{ Keys []adminapi.KeyView }
 	body := h.want("GET", "/admin/v1/keys", nil, 200, &list)
 	if len(list.Keys) != 1 || list.Keys[0].Name != "partner" || strings.Contains(string(body), created.Key) {
 		t.Fatalf("list %s", body)
@@ -27,7 +29,7 @@ func TestAPIKeys(t *testing.T) {
 	if status, _, _ := h.doWith("", "GET", "/admin/v1/keys", nil); status != 401 {
 		t.Fatalf("without a token: %d", status)
 	}
-	var entries struct{ Entries []AuditEntry }
+	var entries struct{ Entries []adminapi.AuditEntry }
 	h.want("GET", "/admin/v1/audit", nil, 200, &entries)
 	var actions []string
 	for _, e := range entries.Entries {

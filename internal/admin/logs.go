@@ -11,26 +11,17 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-)
 
-// LogRecord is one line a function wrote, as the logs endpoint streams it (one JSON object a line).
-type LogRecord struct {
-	Time      time.Time `json:"time"`
-	Function  string    `json:"function"`
-	Version   int       `json:"version"`
-	RequestID string    `json:"requestId,omitempty"`
-	Stream    string    `json:"stream"`
-	Worker    string    `json:"worker,omitempty"`
-	Message   string    `json:"message"`
-}
+	"gatehouse.dev/gatehouse/internal/adminapi"
+)
 
 // LogSource reads function logs.
 type LogSource interface {
 	// Recent returns the function's last limit records, oldest first.
-	Recent(ctx context.Context, function string, limit int) ([]LogRecord, error)
+	Recent(ctx context.Context, function string, limit int) ([]adminapi.LogRecord, error)
 	// Follow calls each with every record of the function written from now on, until ctx is done
 	// (then it returns nil or ctx's error) or each returns an error (which it returns).
-	Follow(ctx context.Context, function string, each func(LogRecord) error) error
+	Follow(ctx context.Context, function string, each func(adminapi.LogRecord) error) error
 }
 
 // Limits of the list endpoints.
@@ -82,7 +73,7 @@ func (s *Server) logs(c *fiber.Ctx) error {
 	if _, err := s.cfg.Registry.Get(c.UserContext(), name); err != nil {
 		return err
 	}
-	var recent []LogRecord
+	var recent []adminapi.LogRecord
 	if limit > 0 {
 		if recent, err = s.cfg.Logs.Recent(c.UserContext(), name, limit); err != nil {
 			return err
@@ -110,8 +101,8 @@ func (s *Server) logs(c *fiber.Ctx) error {
 
 // follow writes recent, then every new record of function, to w, flushing after each, until a write
 // fails (the client went away), the source stops, or the server shuts down.
-func (s *Server) follow(w *bufio.Writer, function string, recent []LogRecord) {
-	write := func(r LogRecord) {
+func (s *Server) follow(w *bufio.Writer, function string, recent []adminapi.LogRecord) {
+	write := func(r adminapi.LogRecord) {
 		line, _ := json.Marshal(r)
 		w.Write(line)
 		w.WriteByte('\n')
@@ -123,10 +114,10 @@ func (s *Server) follow(w *bufio.Writer, function string, recent []LogRecord) {
 		return
 	}
 	ctx, cancel := context.WithCancel(s.done)
-	records := make(chan LogRecord, followBuffer)
+	records := make(chan adminapi.LogRecord, followBuffer)
 	ended := make(chan error, 1)
 	go func() {
-		ended <- s.cfg.Logs.Follow(ctx, function, func(r LogRecord) error {
+		ended <- s.cfg.Logs.Follow(ctx, function, func(r adminapi.LogRecord) error {
 			select {
 			case records <- r:
 				return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
 	"gatehouse.dev/gatehouse/functions"
+	"gatehouse.dev/gatehouse/internal/adminapi"
 	"gatehouse.dev/gatehouse/internal/didyoumean"
 	"gatehouse.dev/gatehouse/internal/httpguard"
 )
@@ -229,7 +230,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if status == fiber.StatusUnauthorized {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="gatehouse"`)
 	}
-	return c.Status(status).JSON(fiber.Map{"message": message})
+	return c.Status(status).JSON(adminapi.ErrorBody{Message: message})
 }
 
 func (s *Server) listTokens(c *fiber.Ctx) error {
@@ -238,15 +239,13 @@ func (s *Server) listTokens(c *fiber.Ctx) error {
 		return err
 	}
 	if list == nil {
-		list = []TokenInfo{}
+		list = []adminapi.TokenView{}
 	}
-	return c.JSON(fiber.Map{"tokens": list})
+	return c.JSON(adminapi.TokenList{Tokens: list})
 }
 
 func (s *Server) createToken(c *fiber.Ctx) error {
-	var req struct {
-		Name string `json:"name"`
-	}
+	var req adminapi.TokenRequest
 	if err := c.BodyParser(&req); err != nil {
 		return fiber.NewError(fiber.StatusBadRequest, `the body must be JSON: {"name": "..."}`)
 	}
@@ -256,7 +255,7 @@ func (s *Server) createToken(c *fiber.Ctx) error {
 	}
 	s.cfg.Logger.Info("token created", "name", req.Name, "by", c.Locals(localTokenName), "from", c.IP())
 	s.audit(c, ActionTokenCreate, req.Name, "")
-	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"name": req.Name, "token": token})
+	return c.Status(fiber.StatusCreated).JSON(adminapi.TokenCreated{Name: req.Name, Token: token})
 }
 
 func (s *Server) deleteToken(c *fiber.Ctx) error {

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"gatehouse.dev/gatehouse/internal/adminapi"
 )
 
 // Sentinel errors.
@@ -36,12 +38,6 @@ type tokenRecord struct {
 	Name          string    `json:"name"`
 	SHA256        string    `json:"sha256"`
 	CreatedAt     time.Time `json:"createdAt"`
-}
-
-// TokenInfo describes a token without its secret.
-type TokenInfo struct {
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"createdAt"`
 }
 
 // Tokens is the token store of one stack.
@@ -85,18 +81,18 @@ func (t *Tokens) Create(ctx context.Context, name string) (string, error) {
 }
 
 // List returns every token's name and creation time, sorted by name.
-func (t *Tokens) List(ctx context.Context) ([]TokenInfo, error) {
+func (t *Tokens) List(ctx context.Context) ([]adminapi.TokenView, error) {
 	lister, err := t.kv.ListKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("admin: listing tokens: %w", err)
 	}
-	var out []TokenInfo
+	var out []adminapi.TokenView
 	for name := range lister.Keys() {
 		rec, err := t.get(ctx, name)
 		if err != nil {
 			continue // deleted meanwhile
 		}
-		out = append(out, TokenInfo{Name: rec.Name, CreatedAt: rec.CreatedAt})
+		out = append(out, adminapi.TokenView{Name: rec.Name, CreatedAt: rec.CreatedAt})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil

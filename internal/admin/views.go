@@ -2,69 +2,21 @@ package admin
 
 import (
 	"strconv"
-	"time"
 
 	"gatehouse.dev/gatehouse/functions"
+	"gatehouse.dev/gatehouse/internal/adminapi"
 )
 
-// The JSON shapes of the control-plane API. They are built from the registry's records and leave out
+// The admin API's views (package adminapi) are built here from the registry's records: they leave out
 // what the API never shows: sealed secrets, IDs, hashes of manifests.
 
-// FunctionView is a function as the API shows it in lists.
-type FunctionView struct {
-	Name          string    `json:"name"`
-	LatestVersion int       `json:"latestVersion"`
-	CreatedAt     time.Time `json:"createdAt"`
-	UpdatedAt     time.Time `json:"updatedAt"`
+func functionView(f functions.FunctionRecord) adminapi.FunctionView {
+	return adminapi.FunctionView{Name: f.Name, LatestVersion: f.LatestVersion, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt}
 }
 
-// FunctionDetail is one function as GET /admin/v1/functions/{name} shows it: its FunctionView's
-// fields, its newest version and its aliases.
-type FunctionDetail struct {
-	FunctionView
-	Latest  VersionView `json:"latest"`
-	Aliases []AliasView `json:"aliases"`
-}
-
-// VersionView is a version as the API shows it: the names of its secrets, never their values.
-type VersionView struct {
-	Function       string            `json:"function"`
-	Version        int               `json:"version"`
-	ModuleSHA256   string            `json:"moduleSha256"`
-	ModuleSize     int64             `json:"moduleSize"`
-	ABI            string            `json:"abi"`
-	MemoryMB       int               `json:"memory"`
-	Timeout        string            `json:"timeout"`
-	Environment    map[string]string `json:"environment"`
-	Secrets        []string          `json:"secrets"`
-	MaxConcurrency int               `json:"maxConcurrency"`
-	MinWarm        int               `json:"minWarm"`
-	IdleTimeout    string            `json:"idleTimeout"`
-	Description    string            `json:"description"`
-	CreatedAt      time.Time         `json:"createdAt"`
-}
-
-// AliasView is an alias as the API shows it. Version 0 means $LATEST, and Target is then "$LATEST";
-// otherwise Target is the version's number as a string.
-type AliasView struct {
-	Function          string    `json:"function"`
-	Name              string    `json:"name"`
-	Version           int       `json:"version"`
-	Target            string    `json:"target"`
-	AdditionalVersion int       `json:"additionalVersion,omitempty"`
-	AdditionalWeight  float64   `json:"additionalWeight,omitempty"`
-	Description       string    `json:"description"`
-	UpdatedAt         time.Time `json:"updatedAt"`
-	Revision          uint64    `json:"revision"`
-}
-
-func functionView(f functions.FunctionRecord) FunctionView {
-	return FunctionView{Name: f.Name, LatestVersion: f.LatestVersion, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt}
-}
-
-func versionView(v functions.VersionRecord) VersionView {
+func versionView(v functions.VersionRecord) adminapi.VersionView {
 	m := v.Manifest
-	view := VersionView{
+	view := adminapi.VersionView{
 		Function:       v.Function,
 		Version:        v.Version,
 		ModuleSHA256:   v.ModuleSHA256,
@@ -94,20 +46,20 @@ func versionView(v functions.VersionRecord) VersionView {
 	return view
 }
 
-func versionViews(vs []functions.VersionRecord) []VersionView {
-	out := make([]VersionView, 0, len(vs))
+func versionViews(vs []functions.VersionRecord) []adminapi.VersionView {
+	out := make([]adminapi.VersionView, 0, len(vs))
 	for _, v := range vs {
 		out = append(out, versionView(v))
 	}
 	return out
 }
 
-func aliasView(a functions.AliasRecord) AliasView {
+func aliasView(a functions.AliasRecord) adminapi.AliasView {
 	target := functions.LatestQualifier
 	if a.Version != 0 {
 		target = strconv.Itoa(a.Version)
 	}
-	return AliasView{
+	return adminapi.AliasView{
 		Function:          a.Function,
 		Name:              a.Name,
 		Version:           a.Version,
@@ -120,8 +72,8 @@ func aliasView(a functions.AliasRecord) AliasView {
 	}
 }
 
-func aliasViews(as []functions.AliasRecord) []AliasView {
-	out := make([]AliasView, 0, len(as))
+func aliasViews(as []functions.AliasRecord) []adminapi.AliasView {
+	out := make([]adminapi.AliasView, 0, len(as))
 	for _, a := range as {
 		out = append(out, aliasView(a))
 	}

@@ -21,6 +21,7 @@ import (
 
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/internal/admin"
+	"gatehouse.dev/gatehouse/internal/adminapi"
 	"gatehouse.dev/gatehouse/internal/testfix"
 )
 
@@ -209,7 +210,7 @@ func checkConsistent(t *testing.T, n *Node, round int) {
 			continue
 		}
 		target := fmt.Sprintf("version:%d", v.Version)
-		if !slices.ContainsFunc(entries, func(e admin.AuditEntry) bool { return e.Action == admin.ActionFunctionDeploy && e.Target == target }) {
+		if !slices.ContainsFunc(entries, func(e adminapi.AuditEntry) bool { return e.Action == admin.ActionFunctionDeploy && e.Target == target }) {
 			t.Fatalf("round %d: version %d, deployed by %s, is not in the audit log", round, v.Version, v.DeployedBy)
 		}
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 
-	"gatehouse.dev/gatehouse/internal/admin"
+	"gatehouse.dev/gatehouse/internal/adminapi"
 	"gatehouse.dev/gatehouse/internal/bus"
 	"gatehouse.dev/gatehouse/internal/logstream"
 	"gatehouse.dev/gatehouse/scheduler"
@@ -23,23 +23,23 @@ func newLogSink(c *bus.Client, stack string, worker *atomic.Pointer[string]) fun
 // adminLogs serves the admin API's function logs from the log stream.
 type adminLogs struct{ r *logstream.Reader }
 
-func toAdminRecord(r logstream.Record) admin.LogRecord {
-	return admin.LogRecord{Time: r.Time, Function: r.Function, Version: r.Version, RequestID: r.RequestID,
+func toAdminRecord(r logstream.Record) adminapi.LogRecord {
+	return adminapi.LogRecord{Time: r.Time, Function: r.Function, Version: r.Version, RequestID: r.RequestID,
 		Stream: r.Stream, Worker: r.Worker, Message: r.Message}
 }
 
-func (l adminLogs) Recent(ctx context.Context, function string, limit int) ([]admin.LogRecord, error) {
+func (l adminLogs) Recent(ctx context.Context, function string, limit int) ([]adminapi.LogRecord, error) {
 	recs, err := l.r.Recent(ctx, function, limit)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]admin.LogRecord, len(recs))
+	out := make([]adminapi.LogRecord, len(recs))
 	for i, r := range recs {
 		out[i] = toAdminRecord(r)
 	}
 	return out, nil
 }
 
-func (l adminLogs) Follow(ctx context.Context, function string, each func(admin.LogRecord) error) error {
+func (l adminLogs) Follow(ctx context.Context, function string, each func(adminapi.LogRecord) error) error {
 	return l.r.Follow(ctx, function, func(r logstream.Record) error { return each(toAdminRecord(r)) })
 }
