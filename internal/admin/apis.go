@@ -41,6 +41,7 @@ func (s *Server) apiRoutes(v1 fiber.Router) {
 	v1.Get("/apis/:name", s.getAPI)
 	v1.Put("/apis/:name", s.putAPI)
 	v1.Delete("/apis/:name", s.deleteAPI)
+	v1.Post("/reload", s.reload)
 }
 
 func (s *Server) apiStore() (APIStore, error) {
@@ -278,4 +279,29 @@ func (s *Server) deleteAPI(c *fiber.Ctx) error {
 		}
 	}
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// ErrReloadRefused wraps the reason a reload of the stack file changed nothing: a problem in the
+// file, or a change that needs a restart.
+var ErrReloadRefused = errors.New("reload refused")
+
+// ActionStackReload is the audit action of a reload of the stack file.
+const ActionStackReload = "stack.reload"
+
+// reload re-reads the node's stack file and applies what changed.
+func (s *Server) reload(c *fiber.Ctx) error {
+	if s.cfg.Reload == nil {
+		return fiber.NewError(fiber.StatusServiceUnavailable, "this node has no stack file to reload")
+	}
+	rep, err := s.cfg.Reload(c.UserContext())
+	if errors.Is(err, ErrReloadRefused) {
+		return fiber.NewError(fiber.StatusBadRequest, strings.TrimPrefix(err.Error(), ErrReloadRefused.Error()+": "))
+	}
+	if err != nil {
+		return err
+	}
+	a := rep.APIs
+	s.audit(c, ActionStackReload, rep.File, fmt.Sprintf("functions deployed %d, APIs created %d, updated %d, deleted %d, drifted %d",
+		len(rep.Functions), len(a.Created), len(a.Updated), len(a.Deleted), len(a.Drift)))
+	return c.JSON(rep)
 }

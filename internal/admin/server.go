@@ -63,6 +63,9 @@ type Config struct {
 	// it no longer serves it), bounded by ctx; called after every change, before answering. Nil waits
 	// for nothing.
 	APIsApplied func(ctx context.Context, name string, revision uint64) error
+	// Reload re-reads the node's stack file and applies what changed; an error wrapping
+	// ErrReloadRefused is the file's fault (400). Nil: the reload endpoint answers 503.
+	Reload func(ctx context.Context) (adminapi.ReloadView, error)
 	// UsagePlans are the names of the stack's usage plans: a key must belong to one.
 	UsagePlans []string
 	// ReadTimeout bounds reading a request, headers and body; default 30s. IdleTimeout bounds how

@@ -1,6 +1,8 @@
 package adminapi
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"gatehouse.dev/gatehouse/internal/spec"
@@ -45,4 +47,54 @@ type Problem struct {
 type ProblemsView struct {
 	Message  string    `json:"message"`
 	Problems []Problem `json:"problems"`
+}
+
+// ReloadView answers POST /admin/v1/reload: what re-reading the stack file changed.
+type ReloadView struct {
+	// File is the stack file read.
+	File string `json:"file"`
+	// Functions lists the functions deployed because their source or settings changed.
+	Functions []string `json:"functionsDeployed"`
+	// APIs says what happened to each API the file defines, or defined.
+	APIs APIChanges `json:"apis"`
+	// Restart lists the changes that take effect only on the next start, such as iam or usagePlans.
+	Restart []string `json:"needsRestart,omitempty"`
+}
+
+// APIChanges says what applying a stack file did to its APIs, by name.
+type APIChanges struct {
+	Created   []string `json:"created,omitempty"`
+	Updated   []string `json:"updated,omitempty"`
+	Deleted   []string `json:"deleted,omitempty"`
+	Unchanged []string `json:"unchanged,omitempty"`
+	// Drift lists the APIs changed through the admin API since the file last set them: they keep
+	// that change until the file's own definition of them changes.
+	Drift []string `json:"drift,omitempty"`
+	// Replaced lists the APIs whose change through the admin API the file's new definition replaced.
+	Replaced []string `json:"replaced,omitempty"`
+}
+
+// Summary describes the reload in a few lines, for people.
+func (r ReloadView) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "reloaded %s\n", r.File)
+	line := func(what string, names []string) {
+		if len(names) > 0 {
+			fmt.Fprintf(&b, "  %-22s %s\n", what, strings.Join(names, ", "))
+		}
+	}
+	line("functions deployed:", r.Functions)
+	line("APIs created:", r.APIs.Created)
+	line("APIs updated:", r.APIs.Updated)
+	line("APIs deleted:", r.APIs.Deleted)
+	line("APIs kept as edited:", r.APIs.Drift)
+	line("edits replaced:", r.APIs.Replaced)
+	if len(r.Functions)+len(r.APIs.Created)+len(r.APIs.Updated)+len(r.APIs.Deleted) == 0 {
+		b.WriteString("  nothing changed\n")
+	}
+	if len(r.APIs.Drift) > 0 {
+		b.WriteString("  (APIs kept as edited were changed through the admin API since the file set them; edit them in the file to replace them)\n")
+	}
+	line("needs a restart:", r.Restart)
+	return b.String()
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"gatehouse.dev/gatehouse/gateway"
+	"gatehouse.dev/gatehouse/internal/adminapi"
 	"gatehouse.dev/gatehouse/internal/apistore"
 	"gatehouse.dev/gatehouse/internal/spec"
 )
@@ -64,26 +65,19 @@ func (s *servedAPIs) wait(ctx context.Context, name string, revision uint64) err
 	}
 }
 
-// stackAPIReport says what applying the stack file's APIs did.
-type stackAPIReport struct {
-	Created, Updated, Deleted, Unchanged []string
-	// Drift lists the APIs the file defines that were changed since through another way (the admin
-	// API); they keep that change until the file's definition of them changes.
-	Drift []string
-	// Replaced lists the APIs whose change through another way the file's new definition replaced.
-	Replaced []string
-}
-
 // applyStackAPIs stores the stack file's APIs: an API the file defines is created, or updated when
 // the file's definition of it changed since the file last set it; an API the file set before and no
 // longer defines is deleted. An API changed through the admin API since the file set it keeps that
 // change (drift) until the file's own definition of it changes.
-func applyStackAPIs(ctx context.Context, store *apistore.Store, stack *spec.Stack, now time.Time) (stackAPIReport, error) {
-	var rep stackAPIReport
+//
+// It returns what it did, and the revision each changed API is at (0 for those deleted), to wait for.
+func applyStackAPIs(ctx context.Context, store *apistore.Store, stack *spec.Stack, now time.Time) (adminapi.APIChanges, map[string]uint64, error) {
+	var rep adminapi.APIChanges
+	changed := map[string]uint64{}
 	source := filepath.Base(stack.File)
 	stored, err := store.List(ctx, nil)
 	if err != nil {
-		return rep, err
+		return rep, nil, err
 	}
 	byName := map[string]apistore.Record{}
 	for _, r := range stored {
@@ -101,18 +95,22 @@ func applyStackAPIs(ctx context.Context, store *apistore.Store, stack *spec.Stac
 		rec := apistore.Record{Name: name, ManagedBy: apistore.ManagedByStackFile, Source: source, FileHash: h, UpdatedAt: now, API: api}
 		switch {
 		case !exists:
-			if _, err := store.Put(ctx, rec, 0); err != nil {
-				return rep, err
+			rev, err := store.Put(ctx, rec, 0)
+			if err != nil {
+				return rep, changed, err
 			}
+			changed[name] = rev
 			rep.Created = append(rep.Created, name)
 		case cur.FileHash == h && cur.Hash == h:
 			rep.Unchanged = append(rep.Unchanged, name)
 		case cur.FileHash == h:
 			rep.Drift = append(rep.Drift, name)
 		default:
-			if _, err := store.Put(ctx, rec, cur.Revision); err != nil {
-				return rep, err
+			rev, err := store.Put(ctx, rec, cur.Revision)
+			if err != nil {
+				return rep, changed, err
 			}
+			changed[name] = rev
 			if cur.Hash != cur.FileHash && cur.FileHash != "" {
 				rep.Replaced = append(rep.Replaced, name)
 			}
@@ -124,15 +122,16 @@ func applyStackAPIs(ctx context.Context, store *apistore.Store, stack *spec.Stac
 			continue
 		}
 		if err := store.Delete(ctx, r.Name, r.Revision); err != nil && !errors.Is(err, apistore.ErrConflict) {
-			return rep, err
+			return rep, changed, err
 		}
+		changed[r.Name] = 0
 		rep.Deleted = append(rep.Deleted, r.Name)
 	}
-	return rep, nil
+	return rep, changed, nil
 }
 
 // logReport logs what applying the stack file's APIs did.
-func (n *Node) logReport(rep stackAPIReport) {
+func (n *Node) logReport(rep adminapi.APIChanges) {
 	for _, name := range rep.Drift {
 		n.log.Warn("API changed through the admin API since the stack file set it; it keeps that change until the file's definition of it changes",
 			"api", name)
@@ -155,7 +154,7 @@ func (n *Node) publishAPIs(ctx context.Context) ([]gateway.API, error) {
 	if n.apiStore, err = apistore.Open(ctx, js, n.stack.Name); err != nil {
 		return nil, err
 	}
-	rep, err := applyStackAPIs(ctx, n.apiStore, n.stack, time.Now())
+	rep, _, err := applyStackAPIs(ctx, n.apiStore, n.stack, time.Now())
 	if err != nil {
 		return nil, err
 	}

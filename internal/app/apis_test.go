@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +17,7 @@ import (
 	"time"
 
 	"gatehouse.dev/gatehouse/internal/adminapi"
+	"gatehouse.dev/gatehouse/internal/spec"
 )
 
 // apiDef is an HTTP API at mount whose routes all run wsecho, which answers with its event.
@@ -141,8 +146,34 @@ func TestAPIsChangeWhileTheNodeRuns(t *testing.T) {
 	if a := wsAsk(t, c, `{"action":"echo"}`); a.ConnectionID != id || a.RouteKey != "echo" {
 		t.Errorf("after the changes the connection answers %+v", a)
 	}
+	// A change of the connection's own API reaches the open connection: a route added is routed.
+	if a := wsAsk(t, c, `{"action":"added"}`); a.RouteKey != "$default" {
+		t.Fatalf("before the route is added, a message for it goes to %q", a.RouteKey)
+	}
+	status, _, got = adminDo(t, n, "GET", "/admin/v1/apis/chat", token, "")
+	var chat adminapi.APIView
+	if err := json.Unmarshal([]byte(got), &chat); status != 200 || err != nil {
+		t.Fatalf("GET chat: %d %s", status, got)
+	}
+	added := chat.API
+	added.Routes = append(added.Routes, spec.Route{Key: "added", RouteResponse: true, Authorization: spec.Authorization{Type: spec.AuthNone},
+		Integration: spec.Integration{Type: spec.IntegrationFunction, Target: "wsecho", Timeout: spec.Duration(5 * time.Second)}})
+	def, _ := json.Marshal(added)
+	if status, _, body := putAPI(t, n, token, "chat", string(def)); status != 200 {
+		t.Fatalf("PUT chat: %d %s", status, body)
+	}
+	if a := wsAsk(t, c, `{"action":"added"}`); a.ConnectionID != id || a.RouteKey != "added" {
+		t.Errorf("after the route was added, the open connection routes a message for it to %q", a.RouteKey)
+	}
+	// A connection of an API that is deleted is closed with 1001.
+	sleepy := wsDial(t, n, "/sleepy", nil)
+	wsSend(t, sleepy, "hello")
+	if status, _, body := adminDo(t, n, "DELETE", "/admin/v1/apis/sleepy", token, ""); status != 204 {
+		t.Fatalf("DELETE sleepy: %d %s", status, body)
+	}
+	wsWantClose(t, sleepy, 1001)
 	status, _, body = adminDo(t, n, "GET", "/admin/v1/audit", token, "")
-	if status != 200 || strings.Count(body, `"action":"api.apply"`) != 2 || strings.Count(body, `"action":"api.delete"`) != 1 {
+	if status != 200 || strings.Count(body, `"action":"api.apply"`) != 3 || strings.Count(body, `"action":"api.delete"`) != 2 {
 		t.Errorf("audit log: %d %s", status, body)
 	}
 }
@@ -209,4 +240,89 @@ func TestAPIChangesUnderLoad(t *testing.T) {
 		t.Errorf("the last change is not served: %d %q", status, key)
 	}
 	t.Logf("%d requests, none failed, across %d changes", sent.Load(), changes)
+}
+
+// reloadStack writes a stack file of HTTP APIs at path: each API's routes run wsecho.
+func reloadStack(t *testing.T, path string, apis map[string][]string, extra string) {
+	t.Helper()
+	src, err := filepath.Abs("testdata/functions/wsecho")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "version: 1\nname: reload\nfunctions:\n  wsecho: {source: %q}\napis:\n", src)
+	for _, name := range slices.Sorted(maps.Keys(apis)) {
+		fmt.Fprintf(&b, "  %s:\n    type: http\n    mount: /%s\n    routes:\n", name, name)
+		for _, r := range apis[name] {
+			fmt.Fprintf(&b, "      %s: {function: %s}\n", r, extra+"wsecho")
+		}
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func reload(t *testing.T, n *Node, token string) (int, adminapi.ReloadView, string) {
+	t.Helper()
+	status, _, body := adminDo(t, n, "POST", "/admin/v1/reload", token, "")
+	var v adminapi.ReloadView
+	if status == 200 {
+		if err := json.Unmarshal([]byte(body), &v); err != nil {
+			t.Fatalf("reload answered %s: %v", body, err)
+		}
+	}
+	return status, v, body
+}
+
+// A reload applies what changed in the stack file, keeps what was changed through the admin API
+// since (drift) until the file changes it, and refuses a broken file whole.
+func TestReloadAppliesStackFileChanges(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	reloadStack(t, path, map[string][]string{"web": {"GET /a"}, "side": {"GET /s"}}, "")
+	n := startNode(t, path, newDataDir(t))
+	t.Cleanup(func() { n.Stop(context.Background()) })
+	token := adminToken(t, n)
+	served := func(path string, want int) {
+		t.Helper()
+		if status, _ := routeKeyServed(t, n, path); status != want {
+			t.Errorf("GET %s: %d, want %d", path, status, want)
+		}
+	}
+	served("/web/a", 200)
+	if status, _, body := putAPI(t, n, token, "side", apiDef("/side", "GET /s", "GET /t")); status != 200 {
+		t.Fatalf("PUT side: %d %s", status, body)
+	}
+
+	reloadStack(t, path, map[string][]string{"web": {"GET /a", "GET /b"}, "side": {"GET /s"}, "fresh": {"GET /n"}}, "")
+	status, rep, body := reload(t, n, token)
+	if status != 200 || !slices.Equal(rep.APIs.Created, []string{"fresh"}) || !slices.Equal(rep.APIs.Updated, []string{"web"}) ||
+		!slices.Equal(rep.APIs.Drift, []string{"side"}) || len(rep.APIs.Deleted) != 0 || len(rep.Functions) != 0 {
+		t.Fatalf("first reload: %d %s", status, body)
+	}
+	served("/web/b", 200)
+	served("/fresh/n", 200)
+	served("/side/t", 200) // the admin API's change stays
+
+	reloadStack(t, path, map[string][]string{"web": {"GET /a", "GET /b"}, "side": {"GET /u"}}, "")
+	status, rep, body = reload(t, n, token)
+	if status != 200 || !slices.Equal(rep.APIs.Deleted, []string{"fresh"}) || !slices.Equal(rep.APIs.Updated, []string{"side"}) ||
+		!slices.Equal(rep.APIs.Replaced, []string{"side"}) || !slices.Equal(rep.APIs.Unchanged, []string{"web"}) {
+		t.Fatalf("second reload: %d %s", status, body)
+	}
+	served("/fresh/n", 404)
+	served("/side/t", 404)
+	served("/side/u", 200)
+
+	// A file with a problem changes nothing, and says where the problem is.
+	reloadStack(t, path, map[string][]string{"web": {"GET /c"}}, "no")
+	status, _, body = reload(t, n, token)
+	if status != 400 || !strings.Contains(body, "gatehouse.yaml:") || !strings.Contains(body, `no function named \"nowsecho\"`) {
+		t.Fatalf("reload of a broken file: %d %s", status, body)
+	}
+	served("/web/a", 200)
+	served("/web/c", 404)
+	status, _, body = adminDo(t, n, "GET", "/admin/v1/audit", token, "")
+	if status != 200 || strings.Count(body, `"action":"stack.reload"`) != 2 {
+		t.Errorf("audit log: %d %s", status, body)
+	}
 }

@@ -65,6 +65,7 @@ func newUpCommand(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Run the stack: gateway, workers and an embedded NATS bus",
 		Long: `Run the stack described by a stack file (default ./gatehouse.yaml; in the Gatehouse repository
 without one, samples/gatehouse.yaml). Go functions are built to WebAssembly first.
+SIGHUP re-reads the stack file and applies what changed (as gatehouse reload does).
 SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -78,6 +79,24 @@ SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 			if err != nil {
 				return err
 			}
+			// SIGHUP re-reads the stack file, as `gatehouse reload` does.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for {
+					select {
+					case <-hup:
+						if rep, err := node.Reload(ctx); err != nil {
+							fmt.Fprintf(stderr, "reload: %v\n", err)
+						} else {
+							fmt.Fprint(stdout, rep.Summary())
+						}
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
 			<-ctx.Done()
 			stop()
 			fmt.Fprintln(stdout, "\ndraining …")

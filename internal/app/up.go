@@ -154,6 +154,8 @@ type Node struct {
 	registry   *functions.Registry
 	apiStore   *apistore.Store
 	apis       *servedAPIs
+	// reloadMu makes reloads of the stack file one at a time.
+	reloadMu sync.Mutex
 	// backgroundCtx ends when the node stops; cancelBackground ends it.
 	backgroundCtx    context.Context
 	cancelBackground context.CancelFunc
@@ -252,7 +254,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 			return nil, fmt.Errorf("data directory: %w", err)
 		}
 	}
-	bundles, err := n.prepareFunctions(ctx, dataDir)
+	bundles, err := n.prepareFunctions(ctx, stack, dataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +313,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := n.openRegistry(ctx, dataDir); err != nil {
 		return nil, err
 	}
-	if err := n.deployStackFunctions(ctx, bundles); err != nil {
+	if _, err := n.deployStackFunctions(ctx, stack, bundles); err != nil {
 		return nil, err
 	}
 	n.served = newServedView(n.registry)
@@ -405,6 +407,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		UsagePlans:  usagePlanNames(stack),
 		APIs:        n.apiStore,
 		APIsApplied: n.apis.wait,
+		Reload:      n.Reload,
 	})
 	if err != nil {
 		return nil, err
@@ -437,9 +440,9 @@ func (n *Node) serve(run func() error, what string) {
 // prepareFunctions builds Go functions to wasm (cached by content hash), compiles every module once so
 // its ABI is checked before anything starts (and workers find it in the compilation cache), and returns
 // each as a bundle to deploy.
-func (n *Node) prepareFunctions(ctx context.Context, dataDir string) ([]*functions.Bundle, error) {
-	names := make([]string, 0, len(n.stack.Functions))
-	for name := range n.stack.Functions {
+func (n *Node) prepareFunctions(ctx context.Context, stack *spec.Stack, dataDir string) ([]*functions.Bundle, error) {
+	names := make([]string, 0, len(stack.Functions))
+	for name := range stack.Functions {
 		names = append(names, name)
 	}
 	sort.Strings(names)
@@ -459,11 +462,11 @@ func (n *Node) prepareFunctions(ctx context.Context, dataDir string) ([]*functio
 	fmt.Fprintln(n.opts.Stdout, "functions:")
 	var bundles []*functions.Bundle
 	for _, name := range names {
-		fn := n.stack.Functions[name]
+		fn := stack.Functions[name]
 		path := fn.Source
 		if fn.Kind == spec.SourceGo {
 			if path, err = builder.Build(ctx, name, fn.Source); err != nil {
-				return nil, fmt.Errorf("%s: %w", stackfile.Where(n.stack.File, fn.Line, fn.Column, "functions."+name), err)
+				return nil, fmt.Errorf("%s: %w", stackfile.Where(stack.File, fn.Line, fn.Column, "functions."+name), err)
 			}
 		}
 		wasm, err := os.ReadFile(path)
@@ -472,14 +475,14 @@ func (n *Node) prepareFunctions(ctx context.Context, dataDir string) ([]*functio
 		}
 		m := stackManifest(name, fn)
 		if err := m.Validate(); err != nil {
-			return nil, fmt.Errorf("%s: %w", stackfile.Where(n.stack.File, fn.Line, fn.Column, "functions."+name), err)
+			return nil, fmt.Errorf("%s: %w", stackfile.Where(stack.File, fn.Line, fn.Column, "functions."+name), err)
 		}
 		sum := sha256.Sum256(wasm)
 		b := &functions.Bundle{Manifest: m, Module: wasm, SHA256: hex.EncodeToString(sum[:])}
 		start := time.Now()
 		abi, err := checkModule(ctx, filepath.Join(dataDir, "compile"), b)
 		if err != nil {
-			return nil, fmt.Errorf("%s (%s): %w", stackfile.Where(n.stack.File, fn.Line, fn.Column, "functions."+name), path, err)
+			return nil, fmt.Errorf("%s (%s): %w", stackfile.Where(stack.File, fn.Line, fn.Column, "functions."+name), path, err)
 		}
 		fmt.Fprintf(n.opts.Stdout, "  %-16s %s module ready in %s\n", name, abi, time.Since(start).Round(time.Millisecond))
 		bundles = append(bundles, b)
@@ -570,11 +573,11 @@ func (n *Node) openRegistry(ctx context.Context, dataDir string) error {
 // deployStackFunctions publishes the stack file's functions through the registry, as a deploy does,
 // when they changed since the last start: a restart with the same stack file deploys nothing, and
 // leaves the versions deployed since (with `gatehouse deploy`) as they are.
-func (n *Node) deployStackFunctions(ctx context.Context, bundles []*functions.Bundle) error {
+func (n *Node) deployStackFunctions(ctx context.Context, stack *spec.Stack, bundles []*functions.Bundle) (deployed []string, err error) {
 	path := filepath.Join(n.dataDir, stackDeploysFile)
 	last, err := readStackDeploys(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	snap := n.registry.Snapshot()
 	for _, b := range bundles {
@@ -587,13 +590,14 @@ func (n *Node) deployStackFunctions(ctx context.Context, bundles []*functions.Bu
 				continue
 			}
 		}
-		v, created, err := n.registry.Publish(ctx, b, functions.PublishOptions{Description: "from " + filepath.Base(n.stack.File)})
+		v, created, err := n.registry.Publish(ctx, b, functions.PublishOptions{Description: "from " + filepath.Base(stack.File)})
 		if err != nil {
-			return fmt.Errorf("deploying function %s: %w", name, err)
+			return deployed, fmt.Errorf("deploying function %s: %w", name, err)
 		}
 		state := "unchanged"
 		if created {
 			state = "deployed"
+			deployed = append(deployed, name)
 		}
 		fmt.Fprintf(n.opts.Stdout, "  %-16s version %d (%s)\n", name, v.Version, state)
 		// The gateway resolves on this node's snapshot: it must show the version before traffic.
@@ -601,14 +605,14 @@ func (n *Node) deployStackFunctions(ctx context.Context, bundles []*functions.Bu
 			f, ok := s.Function(v.Function)
 			return ok && f.LatestVersion >= v.Version
 		}); err != nil {
-			return err
+			return deployed, err
 		}
 		last.Functions[name] = stackDeploy{Digest: digest, FunctionID: v.FunctionID, Version: v.Version}
 		if err := writeStackDeploys(path, last); err != nil {
-			return err
+			return deployed, err
 		}
 	}
-	return nil
+	return deployed, nil
 }
 
 // stackDeploysFile, in the data directory, remembers which bundle `up` last deployed for each function

@@ -1,0 +1,74 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"time"
+
+	"gatehouse.dev/gatehouse/functions"
+	"gatehouse.dev/gatehouse/internal/admin"
+	"gatehouse.dev/gatehouse/internal/adminapi"
+	"gatehouse.dev/gatehouse/internal/stackfile"
+)
+
+// reloadTimeout bounds a reload after its functions are built: deploying them, their loading on
+// the workers, and the gateway applying the APIs.
+const reloadTimeout = 2 * time.Minute
+
+// Reload re-reads the stack file and applies what changed while the node runs: functions whose
+// source or settings changed are built and deployed as at start, and the APIs the file defines are
+// applied (see applyStackAPIs): created, updated where the file changed them, deleted where the file
+// no longer has them. It answers once the workers have loaded the functions and this node's gateway
+// serves the APIs. A stack file with a problem changes nothing. The stack's name, iam and usage
+// plans are read at start: a change to them is reported as needing a restart.
+func (n *Node) Reload(ctx context.Context) (adminapi.ReloadView, error) {
+	n.reloadMu.Lock()
+	defer n.reloadMu.Unlock()
+	file := n.stack.File
+	rep := adminapi.ReloadView{File: file}
+	stack, err := stackfile.Load(file)
+	if err != nil {
+		return rep, fmt.Errorf("%w: %w", admin.ErrReloadRefused, err)
+	}
+	if stack.Name != n.stack.Name {
+		return rep, fmt.Errorf("%w: %s: the stack's name changed from %s to %s; a stack's name is its storage: stop the node and start it with the new file",
+			admin.ErrReloadRefused, stackfile.Where(file, 0, 0, "name"), n.stack.Name, stack.Name)
+	}
+	bundles, err := n.prepareFunctions(ctx, stack, n.dataDir)
+	if err != nil {
+		return rep, fmt.Errorf("%w: %w", admin.ErrReloadRefused, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, reloadTimeout)
+	defer cancel()
+	if rep.Functions, err = n.deployStackFunctions(ctx, stack, bundles); err != nil {
+		return rep, err
+	}
+	if len(rep.Functions) > 0 {
+		if err := n.applied(ctx, func(*functions.Snapshot) bool { return true }); err != nil {
+			return rep, err
+		}
+	}
+	apis, changed, err := applyStackAPIs(ctx, n.apiStore, stack, time.Now())
+	rep.APIs = apis
+	if err != nil {
+		return rep, err
+	}
+	n.logReport(apis)
+	for name, rev := range changed {
+		if err := n.apis.wait(ctx, name, rev); err != nil {
+			return rep, err
+		}
+	}
+	if !reflect.DeepEqual(stack.IAM, n.stack.IAM) {
+		rep.Restart = append(rep.Restart, "iam")
+	}
+	if !reflect.DeepEqual(stack.UsagePlans, n.stack.UsagePlans) {
+		rep.Restart = append(rep.Restart, "usagePlans")
+	}
+	if len(rep.Restart) > 0 {
+		n.log.Warn("stack file changes that take effect at the next start", "file", filepath.Base(file), "sections", rep.Restart)
+	}
+	return rep, nil
+}
