@@ -107,7 +107,7 @@ func (s *Server) jwtVerifier(ctx context.Context, cfg *jwtauth.Config) (*jwtauth
 	if cfg == nil {
 		return nil, errors.New("a JWT authorizer without configuration")
 	}
-	key := fmt.Sprintf("%q|%q|%q|%q|%q|%d", cfg.Issuer, cfg.Audiences, cfg.JWKSURL, cfg.JWKSFile, cfg.Algorithms, cfg.Skew)
+	key := jwtKey(cfg)
 	s.controls.jwtMu.Lock()
 	defer s.controls.jwtMu.Unlock()
 	if a, ok := s.controls.jwts[key]; ok {
@@ -136,6 +136,34 @@ func (s *Server) prepareJWT(ctx context.Context, apis []API) {
 					s.log.Error("JWT authorizer", "api", a.ID, "authorizer", name, "err", err)
 				}
 			}
+		}
+	}
+}
+
+// jwtKey identifies a JWT authorizer's configuration: authorizers with equal settings share one
+// verifier.
+func jwtKey(cfg *jwtauth.Config) string {
+	return fmt.Sprintf("%q|%q|%q|%q|%q|%d", cfg.Issuer, cfg.Audiences, cfg.JWKSURL, cfg.JWKSFile, cfg.Algorithms, cfg.Skew)
+}
+
+// pruneJWT stops the verifiers no authorizer of apis uses any more (their APIs changed), so that
+// changing APIs while the gateway runs leaves no key refresh behind. A request in flight that holds
+// one still verifies with the keys it has.
+func (s *Server) pruneJWT(apis []API) {
+	used := map[string]bool{}
+	for _, a := range apis {
+		for _, z := range a.Authorizers {
+			if z.Type == AuthJWT && z.JWT != nil {
+				used[jwtKey(z.JWT)] = true
+			}
+		}
+	}
+	s.controls.jwtMu.Lock()
+	defer s.controls.jwtMu.Unlock()
+	for key, a := range s.controls.jwts {
+		if !used[key] {
+			go a.Close() // waits for a refresh in progress: not on the caller's time
+			delete(s.controls.jwts, key)
 		}
 	}
 }

@@ -237,6 +237,13 @@ func TestNewDoesNoIO(t *testing.T) {
 	if r.status != 200 {
 		t.Errorf("token for the new audience: %v", r)
 	}
+	// The verifier of the configuration no API uses any more is stopped and dropped.
+	s.controls.jwtMu.Lock()
+	verifiers := len(s.controls.jwts)
+	s.controls.jwtMu.Unlock()
+	if verifiers != 1 {
+		t.Errorf("%d JWT verifiers after the API changed, want the 1 in use", verifiers)
+	}
 }
 
 // TestServeStartsJWT checks that Serve alone loads the keys (through Start): a token is accepted

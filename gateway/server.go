@@ -332,6 +332,7 @@ func (s *Server) SetAPIs(apis []API) error {
 	}
 	s.apis.Store(&apiSet{declared: slices.Clone(apis), compiled: compiled})
 	s.rebind(compiled)
+	s.pruneJWT(apis)
 	// Stored before started is read, and Start sets started before it reads the APIs: one of the
 	// two loads the new authorizers' keys.
 	if s.started.Load() {
