@@ -107,7 +107,7 @@ func (s *Server) jwtVerifier(ctx context.Context, cfg *jwtauth.Config) (*jwtauth
 	if cfg == nil {
 		return nil, errors.New("a JWT authorizer without configuration")
 	}
-	key := jwtKey(cfg)
+	key := jwtConfigKey(cfg)
 	s.controls.jwtMu.Lock()
 	defer s.controls.jwtMu.Unlock()
 	if a, ok := s.controls.jwts[key]; ok {
@@ -140,9 +140,9 @@ func (s *Server) prepareJWT(ctx context.Context, apis []API) {
 	}
 }
 
-// jwtKey identifies a JWT authorizer's configuration: authorizers with equal settings share one
+// jwtConfigKey identifies a JWT authorizer's configuration: authorizers with equal settings share one
 // verifier.
-func jwtKey(cfg *jwtauth.Config) string {
+func jwtConfigKey(cfg *jwtauth.Config) string {
 	return fmt.Sprintf("%q|%q|%q|%q|%q|%d", cfg.Issuer, cfg.Audiences, cfg.JWKSURL, cfg.JWKSFile, cfg.Algorithms, cfg.Skew)
 }
 
@@ -154,7 +154,7 @@ func (s *Server) pruneJWT(apis []API) {
 	for _, a := range apis {
 		for _, z := range a.Authorizers {
 			if z.Type == AuthJWT && z.JWT != nil {
-				used[jwtKey(z.JWT)] = true
+				used[jwtConfigKey(z.JWT)] = true
 			}
 		}
 	}
