@@ -24,6 +24,7 @@ import (
 	"gatehouse.dev/gatehouse/internal/bus"
 	"gatehouse.dev/gatehouse/internal/httpguard"
 	"gatehouse.dev/gatehouse/internal/sigv4"
+	"gatehouse.dev/gatehouse/internal/spec"
 )
 
 // Defaults and limits.
@@ -116,6 +117,9 @@ type API struct {
 	CORS *CORS
 	// Authorizers are the API's authorizers, by name, for routes' Auth.
 	Authorizers map[string]Authorizer
+	// Spec is the API's definition in the stack model when it came from one (FromSpec): a setting
+	// added there is read from here, with no field of its own in this struct.
+	Spec spec.API
 }
 
 // Stage is a deployment stage of an API.
@@ -144,6 +148,9 @@ type Route struct {
 	Auth RouteAuth
 	// APIKeyRequired requires an x-api-key of a usage plan, whose throttle and quota apply.
 	APIKeyRequired bool
+	// Spec is the route's definition in the stack model when it came from one (FromSpec): a setting
+	// added there is read from here, with no field of its own in this struct.
+	Spec spec.Route
 }
 
 // Server is the gateway. Create it with [New], serve with [Server.Serve], stop with [Server.Shutdown].

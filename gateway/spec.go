@@ -12,7 +12,7 @@ import (
 // FromSpec returns the gateway's settings for an API of the stack model. The API must be valid
 // (spec's Validate); its name identifies it in events (requestContext.apiId).
 func FromSpec(a spec.API) API {
-	ga := API{ID: a.Name, Host: a.Host, Mount: a.Mount}
+	ga := API{ID: a.Name, Host: a.Host, Mount: a.Mount, Spec: a}
 	if w := a.WebSocket; w != nil {
 		ga.WebSocket = &WebSocketSettings{
 			RouteSelectionExpression: a.RouteSelectionExpression,
@@ -66,7 +66,7 @@ func FromSpec(a spec.API) API {
 			auth.Type = AuthNone
 		}
 		ga.Routes = append(ga.Routes, Route{Key: r.Key, Function: r.Integration.Target, Timeout: r.Integration.Timeout.D(),
-			RouteResponse: r.RouteResponse, Auth: auth, APIKeyRequired: r.APIKeyRequired})
+			RouteResponse: r.RouteResponse, Auth: auth, APIKeyRequired: r.APIKeyRequired, Spec: r})
 	}
 	return ga
 }

@@ -1009,7 +1009,7 @@ func (d *decoder) source(fn *spec.Function, path []string, n ast.Node) error {
 // api decodes the API ae; path is where it is in the document (nil for a document that is one API).
 func (d *decoder) api(path []string, ae entry) (spec.API, error) {
 	api := spec.API{Name: ae.key, Mount: spec.DefaultMount, Stages: map[string]spec.Stage{}}
-	f, err := d.fields(path, ae.val, "type", "mount", "host", "stages", "routes", "routeSelectionExpression", "limits", "cors", "authorizers")
+	f, err := d.fields(path, ae.val, keysOf(spec.API{})...)
 	if err != nil {
 		return api, err
 	}
@@ -1107,12 +1107,12 @@ func (d *decoder) api(path []string, ae entry) (spec.API, error) {
 			api.Routes = append(api.Routes, r)
 		}
 	}
-	return api, nil
+	return api, d.decodeRest(path, f, &api, "type", "mount", "host", "stages", "routes", "routeSelectionExpression", "limits", "cors", "authorizers")
 }
 
 func (d *decoder) stage(path []string, se entry) (spec.Stage, error) {
 	st := spec.Stage{Name: se.key, Variables: map[string]string{}}
-	f, err := d.fields(path, se.val, "variables", "throttle", "routeThrottles")
+	f, err := d.fields(path, se.val, keysOf(spec.Stage{})...)
 	if err != nil {
 		return st, err
 	}
@@ -1155,7 +1155,7 @@ func (d *decoder) stage(path []string, se entry) (spec.Stage, error) {
 			}
 		}
 	}
-	return st, nil
+	return st, d.decodeRest(path, f, &st, "variables", "throttle", "routeThrottles")
 }
 
 // wsLimits decodes a WebSocket API's limits (n may be nil) and fills the defaults.
@@ -1216,7 +1216,7 @@ func (d *decoder) route(path []string, re entry, apiType string) (spec.Route, er
 			return r, d.errAt(re.val, path, "want a mapping such as {function: NAME}, got %s", describe(v))
 		}
 	}
-	f, err := d.fields(path, re.val, "function", "timeout", "integration", "routeResponse", "authorization", "apiKeyRequired")
+	f, err := d.fields(path, re.val, keysOf(spec.Route{}, "function", "timeout")...)
 	if err != nil {
 		return r, err
 	}
@@ -1287,7 +1287,7 @@ func (d *decoder) route(path []string, re entry, apiType string) (spec.Route, er
 	default:
 		return r, d.errAt(re.keyAt, path, "the route has no target: add function: NAME (or an integration)")
 	}
-	return r, nil
+	return r, d.decodeRest(path, f, &r, "function", "timeout", "integration", "routeResponse", "authorization", "apiKeyRequired")
 }
 
 // number decodes a number, whole or with a fraction.
