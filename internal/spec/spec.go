@@ -428,6 +428,21 @@ func (k *SourceKind) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// NewRoute returns the route key of an API of type apiType with every setting at its default: a
+// decoder fills what is written over it.
+func NewRoute(key, apiType string) Route {
+	r := Route{Key: key, Authorization: Authorization{Type: AuthNone}, Integration: Integration{
+		Type:                 IntegrationFunction,
+		PayloadFormatVersion: PayloadFormat2,
+		Timeout:              Duration(DefaultIntegrationTimeout),
+	}}
+	if apiType == APITypeWebSocket {
+		r.Integration.PayloadFormatVersion = ""
+		r.Integration.Timeout = Duration(DefaultWSIntegrationTimeout)
+	}
+	return r
+}
+
 // Routes are an API's routes in the order they were written. In JSON they are an object keyed by
 // route key, in that order, as in a stack file.
 type Routes []Route

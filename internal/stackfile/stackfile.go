@@ -1200,17 +1200,9 @@ func (d *decoder) wsLimits(path []string, n ast.Node) (*spec.WebSocketLimits, er
 }
 
 func (d *decoder) route(path []string, re entry, apiType string) (spec.Route, error) {
-	line, col := yamlnode.Position(re.keyAt)
-	r := spec.Route{Key: re.key, Line: line, Column: col, Integration: spec.Integration{
-		Type:                 spec.IntegrationFunction,
-		PayloadFormatVersion: spec.PayloadFormat2,
-		Timeout:              spec.Duration(spec.DefaultIntegrationTimeout),
-	}}
+	r := spec.NewRoute(re.key, apiType)
+	r.Line, r.Column = yamlnode.Position(re.keyAt)
 	ws := apiType == spec.APITypeWebSocket
-	if ws {
-		r.Integration.PayloadFormatVersion = ""
-		r.Integration.Timeout = spec.Duration(spec.DefaultWSIntegrationTimeout)
-	}
 	if v, _, err := d.resolve(path, re.val); err == nil && v != nil {
 		if _, ok := v.(*ast.MappingNode); !ok {
 			return r, d.errAt(re.val, path, "want a mapping such as {function: NAME}, got %s", describe(v))
@@ -1220,7 +1212,6 @@ func (d *decoder) route(path []string, re entry, apiType string) (spec.Route, er
 	if err != nil {
 		return r, err
 	}
-	r.Authorization.Type = spec.AuthNone
 	if e, ok := f["authorization"]; ok {
 		if r.Authorization, err = d.authorization(sub(path, "authorization"), e.val); err != nil {
 			return r, err
