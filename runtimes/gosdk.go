@@ -8,6 +8,15 @@ import (
 // SDKImportPath is the import path of the Go guest SDK.
 const SDKImportPath = "gatehouse.dev/gatehouse/runtimes/sdk"
 
+// AWSLambdaGoVersion is the version of github.com/aws/aws-lambda-go the SDK is built with outside
+// this module: the one this module requires (TestAWSLambdaGoVersion keeps them equal).
+const AWSLambdaGoVersion = "v1.55.1"
+
+// GoSDKRequires are the module requirements a function built outside this module gets with the SDK.
+func GoSDKRequires() []string {
+	return []string{"github.com/aws/aws-lambda-go " + AWSLambdaGoVersion}
+}
+
 //go:embed sdk/*.go
 var sdkSource embed.FS
 

@@ -7,15 +7,16 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"gatehouse.dev/gatehouse/internal/adminapi"
 )
 
 // adminToken reads the admin token a node wrote on its first start.
 func adminToken(t *testing.T, n *Node) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(n.DataDir(), adminTokenFile))
+	b, err := os.ReadFile(adminapi.TokenPath(n.DataDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func adminDo(t *testing.T, n *Node, method, path, token, body string) (int, http
 func TestAdminRequiresAToken(t *testing.T) {
 	n := sharedNode(t)
 	token := adminToken(t, n)
-	if info, err := os.Stat(filepath.Join(n.DataDir(), adminTokenFile)); err != nil || info.Mode().Perm() != 0o600 {
+	if info, err := os.Stat(adminapi.TokenPath(n.DataDir())); err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("admin token file: %v, mode %v", err, info.Mode().Perm())
 	}
 	for _, tt := range []struct{ name, path, token string }{

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"gatehouse.dev/gatehouse/functions"
+	"gatehouse.dev/gatehouse/internal/adminapi"
 	"gatehouse.dev/gatehouse/internal/testfix"
 )
 
@@ -82,7 +83,7 @@ type benchDeployer struct {
 
 func newBenchDeployer(b *testing.B, n *Node) *benchDeployer {
 	b.Helper()
-	tok, err := os.ReadFile(filepath.Join(n.DataDir(), adminTokenFile))
+	tok, err := os.ReadFile(adminapi.TokenPath(n.DataDir()))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,11 +7,9 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"gatehouse.dev/gatehouse/internal/spec"
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -22,6 +20,7 @@ import (
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/internal/admin"
 	"gatehouse.dev/gatehouse/internal/adminapi"
+	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/internal/testfix"
 )
 
@@ -145,7 +144,7 @@ func TestKillDuringDeploy(t *testing.T) {
 	fractions := []float64{0.25, 0.6, 0.85, 1.0}
 	for round := range len(fractions) + 1 {
 		p := startUpProcess(t, dataDir)
-		token, err := os.ReadFile(filepath.Join(dataDir, adminTokenFile))
+		token, err := os.ReadFile(adminapi.TokenPath(dataDir))
 		if err != nil {
 			t.Fatal(err)
 		}

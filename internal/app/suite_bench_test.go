@@ -21,6 +21,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"gatehouse.dev/gatehouse/internal/adminapi"
 	"gatehouse.dev/gatehouse/loadtest"
 )
 
@@ -409,7 +410,7 @@ type suiteCounters struct {
 // want, or, if they never do (a worker restarted and its counters with it), until they have been
 // still for a second; then it returns them with complete false.
 func suiteScrape(n *Node, fn string, want uint64) (suiteCounters, error) {
-	tok, err := os.ReadFile(filepath.Join(n.DataDir(), adminTokenFile))
+	tok, err := os.ReadFile(adminapi.TokenPath(n.DataDir()))
 	if err != nil {
 		return suiteCounters{}, err
 	}

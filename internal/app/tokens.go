@@ -6,15 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"gatehouse.dev/gatehouse/internal/admin"
+	"gatehouse.dev/gatehouse/internal/adminapi"
 )
-
-// adminTokenFile holds the first admin token, readable by its owner only.
-const adminTokenFile = "admin.token"
 
 // openTokens opens the stack's token store and, on a stack's very first start, creates the `admin`
 // token: written to the data directory (mode 0600) and shown once on the terminal, never logged.
@@ -34,7 +31,7 @@ func (n *Node) openTokens(ctx context.Context, dataDir string) error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dataDir, adminTokenFile)
+	path := adminapi.TokenPath(dataDir)
 	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
 		return fmt.Errorf("writing the admin token: %w", err)
 	}
@@ -53,10 +50,9 @@ func (n *Node) health() (int, any) {
 	return http.StatusOK, body
 }
 
-// adminAddressFile tells commands run against a data directory where the node's admin API listens.
-const adminAddressFile = "admin.json"
-
+// writeAdminAddress tells commands run against dataDir where the node's admin API listens
+// (adminapi.AddressFile).
 func writeAdminAddress(dataDir, url string) error {
-	b, _ := json.Marshal(map[string]string{"url": url})
-	return os.WriteFile(filepath.Join(dataDir, "run", adminAddressFile), b, 0o600)
+	b, _ := json.Marshal(adminapi.Address{URL: url})
+	return os.WriteFile(adminapi.AddressPath(dataDir), b, 0o600)
 }

@@ -15,7 +15,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -29,6 +28,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/fasthttp/websocket"
+
+	"gatehouse.dev/gatehouse/internal/adminapi"
 )
 
 // The WebSocket benchmarks open thousands of sockets, so they run only with GATEHOUSE_BENCH_WS=1:
@@ -168,7 +169,7 @@ func wsbStart(b *testing.B) *wsbStack {
 	if err != nil {
 		b.Fatalf("gatehouse up: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), s.stderr.String())
 	}
-	tok, err := os.ReadFile(filepath.Join(dataDir, adminTokenFile))
+	tok, err := os.ReadFile(adminapi.TokenPath(dataDir))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package app
+package cli
 
 import (
 	"bytes"
@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gatehouse.dev/gatehouse/internal/adminapi"
 )
 
 // fakeAdminToken is the only token the fake admin API accepts.
@@ -198,7 +200,7 @@ func (f *fakeAdmin) putAlias(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 400, map[string]string{"message": "want JSON"})
 		return
 	}
-	var req aliasRequest
+	var req adminapi.AliasRequest
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -312,7 +314,7 @@ func runMain(t *testing.T, stdin string, args ...string) (int, string, string) {
 		defer func() { os.Stdin = old; in.Close() }()
 	}
 	var stdout, stderr bytes.Buffer
-	code := Main(args, &stdout, &stderr)
+	code := Run(NewRoot(&stdout, &stderr), args, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 
@@ -420,7 +422,7 @@ func TestCLIFunctionsAndVersions(t *testing.T) {
 	}
 
 	code, out, _ = f.runCLI(t, "", "versions", "hello", "--json")
-	var answer struct{ Versions []versionView }
+	var answer struct{ Versions []adminapi.VersionView }
 	if err := json.Unmarshal([]byte(out), &answer); code != 0 || err != nil || len(answer.Versions) != 2 {
 		t.Fatalf("--json: %d %s %v", code, out, err)
 	}
@@ -717,10 +719,10 @@ func TestCLIWithAStoppedNode(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "run"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeAdminAddress(dir, "http://"+addr); err != nil {
+	if err := os.WriteFile(adminapi.AddressPath(dir), []byte(`{"url":"http://`+addr+`"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, adminTokenFile), []byte("gh.admin.x\n"), 0o600); err != nil {
+	if err := os.WriteFile(adminapi.TokenPath(dir), []byte("gh.admin.x\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	fn := filepath.Join(t.TempDir(), "greet")
