@@ -6,21 +6,20 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"gatehouse.dev/gatehouse/functions"
+	"gatehouse.dev/gatehouse/internal/adminapi"
 )
 
 // Limits and defaults of a cold-start run.
@@ -35,8 +34,6 @@ const (
 	// cleanupTimeout bounds deleting the deployed functions at the end, even after the run was
 	// cancelled.
 	cleanupTimeout = time.Minute
-	// Headers of the admin API's invocation answers.
-	headerFunctionError = "X-Gatehouse-Function-Error"
 )
 
 // ColdConfig describes one cold-start run: deploy Functions copies of Bundle under distinct names
@@ -194,7 +191,7 @@ func AdminToken(token, dataDir string) (string, error) {
 	if t := os.Getenv("GATEHOUSE_TOKEN"); t != "" {
 		return t, nil
 	}
-	b, err := os.ReadFile(filepath.Join(dataDir, "admin.token"))
+	b, err := os.ReadFile(adminapi.TokenPath(dataDir))
 	if err != nil {
 		return "", errors.New("no admin token: pass --token, set GATEHOUSE_TOKEN, or pass --data with the node's data directory (its admin.token)")
 	}
@@ -203,49 +200,25 @@ func AdminToken(token, dataDir string) (string, error) {
 
 // AdminURL reads the admin API's address from a running node's data directory.
 func AdminURL(dataDir string) (string, error) {
-	p := filepath.Join(dataDir, "run", "admin.json")
-	b, err := os.ReadFile(p)
-	if err != nil {
+	url, err := adminapi.ReadAddress(dataDir)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
 		return "", fmt.Errorf("no admin URL given and no running node found in %s: %w", dataDir, err)
 	}
-	var addr struct{ URL string }
-	if err := json.Unmarshal(b, &addr); err != nil || addr.URL == "" {
-		return "", fmt.Errorf("%s: not an admin address file", p)
-	}
-	return addr.URL, nil
+	return url, err
 }
 
 type coldRunner struct {
-	cfg    ColdConfig
-	base   string
-	client *http.Client
-	res    *ColdResult
+	cfg   ColdConfig
+	admin *adminapi.Client
+	res   *ColdResult
 }
 
-// call makes one admin request and returns the status, the answer's headers and body.
-func (r *coldRunner) call(ctx context.Context, method, path, contentType string, body []byte) (int, http.Header, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, r.base+path, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+r.cfg.Token)
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	return resp.StatusCode, resp.Header, b, err
-}
-
-// failed records a failed step: a transport error, or an answer other than want.
-func (r *coldRunner) failed(step string, status int, err error) {
-	kind := "status " + strconv.Itoa(status)
-	if err != nil {
-		kind = errorKind(err)
+// failed records a failed step: an answer other than 2xx (by its status), or a transport error.
+func (r *coldRunner) failed(step string, err error) {
+	kind := errorKind(err)
+	if status := adminapi.StatusOf(err); status != 0 {
+		kind = "status " + strconv.Itoa(status)
 	}
 	r.res.Errors[step+": "+kind]++
 }
@@ -279,24 +252,26 @@ func RunCold(ctx context.Context, cfg ColdConfig) (*ColdResult, error) {
 		bundles[i] = b
 	}
 
-	r := &coldRunner{
-		cfg:  cfg,
-		base: strings.TrimSuffix(u.String(), "/"),
-		client: &http.Client{
-			Timeout: cfg.Timeout,
-			Transport: &http.Transport{
-				Proxy:       nil,
-				DialContext: (&net.Dialer{Timeout: 5 * time.Second, Control: loopbackOnly}).DialContext,
-			},
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	hc := &http.Client{
+		Transport: &http.Transport{
+			Proxy:       nil,
+			DialContext: (&net.Dialer{Timeout: 5 * time.Second, Control: loopbackOnly}).DialContext,
 		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	admin := adminapi.New(u.String(), cfg.Token)
+	admin.HTTP = hc
+	admin.Timeout, admin.UploadTimeout, admin.InvokeTimeout = cfg.Timeout, cfg.Timeout, cfg.Timeout
+	r := &coldRunner{
+		cfg:   cfg,
+		admin: admin,
 		res: &ColdResult{
 			Admin: strings.TrimSuffix(u.String(), "/"), Bundle: src.Manifest.Name, Asked: cfg.Functions,
 			Deploy: NewHist(3), First: NewHist(3), Warm: NewHist(3), WarmRun: cfg.Warm, Kept: cfg.Keep,
 			Errors: map[string]int64{},
 		},
 	}
-	defer r.client.CloseIdleConnections()
+	defer hc.CloseIdleConnections()
 	start := time.Now()
 	runCtx, cancel := context.WithDeadline(ctx, start.Add(cfg.Duration))
 	defer cancel()
@@ -341,12 +316,12 @@ func RunCold(ctx context.Context, cfg ColdConfig) (*ColdResult, error) {
 		defer cancel()
 		for i := range r.res.Functions {
 			f := &r.res.Functions[i]
-			status, _, _, err := r.call(cleanCtx, http.MethodDelete, "/admin/v1/functions/"+url.PathEscape(f.Name), "", nil)
-			if f.uncertain && err == nil && status == http.StatusNotFound {
+			err := r.admin.DeleteFunction(cleanCtx, f.Name)
+			if f.uncertain && adminapi.StatusOf(err) == http.StatusNotFound {
 				continue // the failed deploy did not create it
 			}
-			if err != nil || status != http.StatusNoContent {
-				r.failed("delete", status, err)
+			if err != nil {
+				r.failed("delete", err)
 				continue
 			}
 			f.Deleted = true
@@ -360,30 +335,24 @@ func RunCold(ctx context.Context, cfg ColdConfig) (*ColdResult, error) {
 // deploy uploads one copy; it reports whether the function now exists.
 func (r *coldRunner) deploy(ctx context.Context, f *ColdFunction, bundle []byte) bool {
 	s := time.Now()
-	status, _, body, err := r.call(ctx, http.MethodPost, "/admin/v1/functions?"+url.Values{"description": {"gatehouse loadtest cold"}}.Encode(), "application/zip", bundle)
+	answer, _, err := r.admin.Deploy(ctx, bytes.NewReader(bundle), int64(len(bundle)), adminapi.DeployOptions{Description: "gatehouse loadtest cold"})
 	d := time.Since(s)
-	if err != nil || (status != http.StatusCreated && status != http.StatusOK) {
-		r.failed("deploy", status, err)
+	if err != nil {
+		r.failed("deploy", err)
 		// A deploy that timed out or whose version was stored but not loaded may have created the
 		// function: delete it too.
-		if err != nil || status == http.StatusInternalServerError {
+		if status := adminapi.StatusOf(err); status == 0 || status == http.StatusInternalServerError {
 			f.uncertain = true
 			r.res.Functions = append(r.res.Functions, *f)
 		}
 		return false
 	}
-	if status == http.StatusOK {
+	if !answer.Created {
 		// The function existed with the same bundle, so it may have run before: no cold start to
 		// measure, and not this run's to delete.
 		r.res.Errors["deploy: function existed (200 unchanged)"]++
 		return false
 	}
-	var answer struct {
-		Version struct {
-			Version int `json:"version"`
-		} `json:"version"`
-	}
-	_ = json.Unmarshal(body, &answer)
 	f.Version = answer.Version.Version
 	f.DeployMS = ms(d)
 	r.res.Deploy.Record(d)
@@ -394,13 +363,13 @@ func (r *coldRunner) deploy(ctx context.Context, f *ColdFunction, bundle []byte)
 // invoke runs the function once through the admin API and returns how long the call took.
 func (r *coldRunner) invoke(ctx context.Context, name, which string) (time.Duration, bool) {
 	s := time.Now()
-	status, header, _, err := r.call(ctx, http.MethodPost, "/admin/v1/functions/"+url.PathEscape(name)+"/invocations", "application/json", r.cfg.Payload)
+	inv, err := r.admin.Invoke(ctx, name, "", r.cfg.Payload)
 	d := time.Since(s)
-	if err != nil || status != http.StatusOK {
-		r.failed("invoke "+which, status, err)
+	if err != nil {
+		r.failed("invoke "+which, err)
 		return 0, false
 	}
-	if header.Get(headerFunctionError) != "" {
+	if inv.Error != nil {
 		r.res.Errors["invoke "+which+": function error"]++
 	}
 	return d, true

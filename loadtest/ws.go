@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +25,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/fasthttp/websocket"
+
+	"gatehouse.dev/gatehouse/internal/adminapi"
 )
 
 // Limits and defaults of a WebSocket run.
@@ -910,28 +911,13 @@ func (r *wsRunner) idsFromAdmin(ctx context.Context) error {
 // listIDs reads the admin API's connection listing once, and returns how many of our connections
 // still have no id.
 func (r *wsRunner) listIDs(ctx context.Context, client *http.Client) (int, error) {
-	u := strings.TrimSuffix(r.cfg.IDAdmin, "/") + "/admin/v1/connections"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+r.cfg.IDAdminToken)
-	resp, err := client.Do(req)
-	if err != nil {
+	admin := adminapi.New(r.cfg.IDAdmin, r.cfg.IDAdminToken)
+	admin.HTTP = client
+	list, _, err := admin.Connections(ctx, "")
+	if status := adminapi.StatusOf(err); status != 0 {
+		return 0, fmt.Errorf("listing connections: status %d", status)
+	} else if err != nil {
 		return 0, fmt.Errorf("listing connections: %s", errorKind(err))
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("listing connections: status %d", resp.StatusCode)
-	}
-	var list struct {
-		Connections []struct {
-			ID        string `json:"id"`
-			UserAgent string `json:"userAgent"`
-		} `json:"connections"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
-		return 0, fmt.Errorf("listing connections: %v", err)
 	}
 	mine := userAgentPrefix + r.runID + "/"
 	for _, c := range list.Connections {
