@@ -1,7 +1,12 @@
 package adminapi
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -97,4 +102,49 @@ func (r ReloadView) Summary() string {
 	}
 	line("needs a restart:", r.Restart)
 	return b.String()
+}
+
+// APIPath is the admin API path of the API definition name.
+func APIPath(name string) string { return "/admin/v1/apis/" + url.PathEscape(name) }
+
+// APIs lists the stack's API definitions.
+func (c *Client) APIs(ctx context.Context) (APIList, []byte, error) {
+	return call[APIList](ctx, c, http.MethodGet, "/admin/v1/apis", nil)
+}
+
+// API returns one API definition.
+func (c *Client) API(ctx context.Context, name string) (APIView, []byte, error) {
+	return call[APIView](ctx, c, http.MethodGet, APIPath(name), nil)
+}
+
+// PutAPI creates or replaces the API name from def, its definition as JSON (or YAML, with
+// contentType application/yaml); with revision other than 0, only if the API is still at it. A
+// refused definition is an *Error whose Problems are all of its problems.
+func (c *Client) PutAPI(ctx context.Context, name string, def []byte, contentType string, revision uint64) (APIView, []byte, error) {
+	req, err := c.NewRequest(ctx, http.MethodPut, APIPath(name), bytes.NewReader(def), contentType)
+	if err != nil {
+		return APIView{}, nil, err
+	}
+	if revision != 0 {
+		req.Header.Set("If-Match", strconv.Quote(strconv.FormatUint(revision, 10)))
+	}
+	resp, err := c.Send(req, orDefault(c.Timeout, DefaultTimeout))
+	if err != nil {
+		return APIView{}, nil, err
+	}
+	defer resp.Body.Close()
+	var v APIView
+	raw, err := readAnswer(resp, &v)
+	return v, raw, err
+}
+
+// DeleteAPI deletes the API name.
+func (c *Client) DeleteAPI(ctx context.Context, name string) error {
+	_, err := c.DoJSON(ctx, http.MethodDelete, APIPath(name), nil, nil)
+	return err
+}
+
+// Reload has the node re-read its stack file and apply what changed.
+func (c *Client) Reload(ctx context.Context) (ReloadView, []byte, error) {
+	return call[ReloadView](ctx, c, http.MethodPost, "/admin/v1/reload", nil)
 }

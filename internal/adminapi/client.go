@@ -73,6 +73,8 @@ type Error struct {
 	Method, Path string
 	Status       int
 	Message      string
+	// Problems are the problems of a definition the API refused, each placed; nil for other errors.
+	Problems []Problem
 }
 
 func (e *Error) Error() string {
@@ -173,14 +175,14 @@ func (c *Client) Send(req *http.Request, timeout time.Duration) (*http.Response,
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
-	var e ErrorBody
+	var e ProblemsView // an ErrorBody, with the problems of a refused definition when there are any
 	if json.Unmarshal(data, &e) != nil || e.Message == "" {
 		e.Message = strings.TrimSpace(string(data))
 	}
 	if e.Message == "" {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
-	return nil, &Error{Method: req.Method, Path: req.URL.Path, Status: resp.StatusCode, Message: e.Message}
+	return nil, &Error{Method: req.Method, Path: req.URL.Path, Status: resp.StatusCode, Message: e.Message, Problems: e.Problems}
 }
 
 // Do sends a request bounded by the client's Timeout; see Send.

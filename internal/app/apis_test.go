@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"gatehouse.dev/gatehouse/internal/adminapi"
+	"gatehouse.dev/gatehouse/internal/apistore"
 	"gatehouse.dev/gatehouse/internal/spec"
 )
 
@@ -325,4 +326,36 @@ func TestReloadAppliesStackFileChanges(t *testing.T) {
 	if status != 200 || strings.Count(body, `"action":"stack.reload"`) != 2 {
 		t.Errorf("audit log: %d %s", status, body)
 	}
+
+	// The same through the command line.
+	reloadStack(t, path, map[string][]string{"web": {"GET /a", "GET /b"}, "side": {"GET /u"}}, "")
+	if out := runCLI(t, n, "reload"); !strings.Contains(out, "reloaded "+path) || !strings.Contains(out, "nothing changed") {
+		t.Errorf("gatehouse reload:\n%s", out)
+	}
+	if out := runCLI(t, n, "apis", "ls"); !strings.Contains(out, "web") || !strings.Contains(out, "stack-file") || !strings.Contains(out, apistore.ID("reload", "web")) {
+		t.Errorf("gatehouse apis ls:\n%s", out)
+	}
+	got := runCLI(t, n, "apis", "get", "web")
+	dir := t.TempDir()
+	webFile := filepath.Join(dir, "web.yaml")
+	if err := os.WriteFile(webFile, []byte(got), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := runCLI(t, n, "apis", "apply", "-f", webFile); !strings.Contains(out, "applied API web") {
+		t.Errorf("gatehouse apis apply of what get printed:\n%s\nfrom:\n%s", out, got)
+	}
+	extra := filepath.Join(dir, "extra.yaml")
+	os.WriteFile(extra, []byte("type: http\nmount: /extra\nroutes:\n  GET /x: {function: wsecho}\n"), 0o644)
+	if out := runCLI(t, n, "apis", "apply", "extra", "-f", extra); !strings.Contains(out, "applied API extra") {
+		t.Errorf("gatehouse apis apply extra:\n%s", out)
+	}
+	served("/extra/x", 200)
+	os.WriteFile(extra, []byte("type: http\nmount: /extra\nroutes:\n  GET /x: {function: nosuch}\n"), 0o644)
+	if _, errOut, code := cliResult(n, "apis", "apply", "extra", "-f", extra); code == 0 || !strings.Contains(errOut, extra+":4:") || !strings.Contains(errOut, `no function named "nosuch"`) {
+		t.Errorf("gatehouse apis apply of a broken definition: exit %d\n%s", code, errOut)
+	}
+	if out := runCLI(t, n, "apis", "rm", "extra"); !strings.Contains(out, "deleted API extra") {
+		t.Errorf("gatehouse apis rm:\n%s", out)
+	}
+	served("/extra/x", 404)
 }
