@@ -117,6 +117,10 @@ type API struct {
 	CORS *CORS
 	// Authorizers are the API's authorizers, by name, for routes' Auth.
 	Authorizers map[string]Authorizer
+	// EndpointID, when set, is the API's id (10 lower-case letters and digits): besides its Host and
+	// Mount, the API answers at {EndpointID}.execute-api.localhost and under /{EndpointID}/ on any
+	// host, whatever its mount.
+	EndpointID string
 	// Spec is the API's definition in the stack model when it came from one (FromSpec): a setting
 	// added there is read from here, with no field of its own in this struct.
 	Spec spec.API
@@ -175,6 +179,8 @@ type Server struct {
 type apiSet struct {
 	declared []API
 	compiled []*compiledAPI
+	// byEndpoint holds the APIs with an EndpointID, by it.
+	byEndpoint map[string]*compiledAPI
 }
 
 type compiledAPI struct {
@@ -213,7 +219,7 @@ func New(cfg Config, inv Invoker) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, inv: inv, log: cfg.Logger, metrics: m}
 	s.wsUpgrader = newUpgrader()
-	s.apis.Store(&apiSet{declared: slices.Clone(cfg.APIs), compiled: apis})
+	s.apis.Store(newAPISet(cfg.APIs, apis))
 	s.app = fiber.New(fiber.Config{
 		BodyLimit:                 cfg.BodyLimit,
 		ReadBufferSize:            16 << 10, // request line and headers: API Gateway allows 10 KB
@@ -337,7 +343,7 @@ func (s *Server) SetAPIs(apis []API) error {
 	if err := checkNodeID(s.cfg.NodeID, apis); err != nil {
 		return err
 	}
-	s.apis.Store(&apiSet{declared: slices.Clone(apis), compiled: compiled})
+	s.apis.Store(newAPISet(apis, compiled))
 	s.rebind(compiled)
 	s.pruneJWT(apis)
 	// Stored before started is read, and Start sets started before it reads the APIs: one of the
@@ -518,7 +524,23 @@ const localRequestID localKey = iota
 
 // findAPI returns the API serving host and rawPath, and the path below its mount.
 func (s *Server) findAPI(host, rawPath string) (*compiledAPI, string) {
-	for _, a := range s.apis.Load().compiled {
+	set := s.apis.Load()
+	if len(set.byEndpoint) > 0 {
+		// {id}.execute-api.localhost, then /{id}/ on any host.
+		if id, ok := cutSuffixFold(host, EndpointHostSuffix); ok {
+			if a := set.byEndpoint[strings.ToLower(id)]; a != nil {
+				return a, rawPath
+			}
+			return nil, ""
+		}
+		if len(rawPath) > 1 {
+			first, rest, _ := strings.Cut(rawPath[1:], "/")
+			if a := set.byEndpoint[first]; a != nil {
+				return a, "/" + rest
+			}
+		}
+	}
+	for _, a := range set.compiled {
 		if a.Host != "" && !strings.EqualFold(a.Host, host) {
 			continue
 		}
@@ -533,6 +555,31 @@ func (s *Server) findAPI(host, rawPath string) (*compiledAPI, string) {
 		}
 	}
 	return nil, ""
+}
+
+// EndpointHostSuffix ends the host name at which an API with an EndpointID answers:
+// {id}.execute-api.localhost, which resolves to the local machine without setup.
+const EndpointHostSuffix = ".execute-api.localhost"
+
+func cutSuffixFold(s, suffix string) (string, bool) {
+	if len(s) > len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix) {
+		return s[:len(s)-len(suffix)], true
+	}
+	return "", false
+}
+
+// newAPISet returns what the gateway serves: apis as declared, compiled, and by endpoint id.
+func newAPISet(declared []API, compiled []*compiledAPI) *apiSet {
+	set := &apiSet{declared: slices.Clone(declared), compiled: compiled}
+	for _, a := range compiled {
+		if a.EndpointID != "" {
+			if set.byEndpoint == nil {
+				set.byEndpoint = map[string]*compiledAPI{}
+			}
+			set.byEndpoint[a.EndpointID] = a
+		}
+	}
+	return set
 }
 
 // findStage picks the stage named by the first path segment, or $default, and returns the rest of the

@@ -9,10 +9,11 @@ import (
 	"gatehouse.dev/gatehouse/internal/spec"
 )
 
-// FromSpec returns the gateway's settings for an API of the stack model. The API must be valid
-// (spec's Validate); its name identifies it in events (requestContext.apiId).
-func FromSpec(a spec.API) API {
-	ga := API{ID: a.Name, Host: a.Host, Mount: a.Mount, Spec: a}
+// FromSpec returns the gateway's settings for an API of the stack model whose id is id (its
+// EndpointID; "" for none). The API must be valid (spec's Validate); its name identifies it in
+// events (requestContext.apiId).
+func FromSpec(id string, a spec.API) API {
+	ga := API{ID: a.Name, EndpointID: id, Host: a.Host, Mount: a.Mount, Spec: a}
 	if w := a.WebSocket; w != nil {
 		ga.WebSocket = &WebSocketSettings{
 			RouteSelectionExpression: a.RouteSelectionExpression,

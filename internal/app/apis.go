@@ -40,7 +40,8 @@ func (s *servedAPIs) gatewayAPIs() []gateway.API {
 	slices.Sort(names)
 	apis := make([]gateway.API, 0, len(names))
 	for _, name := range names {
-		apis = append(apis, gateway.FromSpec(s.records[name].API))
+		r := s.records[name]
+		apis = append(apis, gateway.FromSpec(r.ID, r.API))
 	}
 	return apis
 }

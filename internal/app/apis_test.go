@@ -86,6 +86,10 @@ func TestAPIsChangeWhileTheNodeRuns(t *testing.T) {
 	if status, key := routeKeyServed(t, n, "/extra/hello"); status != 200 || key != "GET /hello" {
 		t.Fatalf("GET /extra/hello after PUT: %d %q", status, key)
 	}
+	// And at its id, whatever its mount.
+	if status, key := routeKeyServed(t, n, "/"+v.ID+"/hello"); status != 200 || key != "GET /hello" {
+		t.Fatalf("GET /%s/hello: %d %q", v.ID, status, key)
+	}
 	// What GET returns can be applied again as it is: nothing changes.
 	status, _, got := adminDo(t, n, "GET", "/admin/v1/apis/extra", token, "")
 	if status != 200 {
