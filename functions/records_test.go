@@ -1,0 +1,105 @@
+package functions
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// recordManifestYAML is the manifest of testdata/records/ver.orders.3.json: every key set, durations
+// that are not whole minutes, a secret.
+const recordManifestYAML = `version: 1
+name: orders
+abi: reactor
+module: bin/orders.wasm
+memory: 512
+timeout: 1500ms
+environment:
+  TABLE: orders
+  PORT: "08080"
+  EMPTY: ""
+  DB_PASSWORD: s3cret
+secrets: [DB_PASSWORD]
+maxConcurrency: 50
+minWarm: 2
+idleTimeout: 90s
+`
+
+// recordTestKey is the registry secret key the records in testdata/records were sealed with.
+func recordTestKey() []byte {
+	key := make([]byte, SecretKeySize)
+	for i := range key {
+		key[i] = byte(i)
+	}
+	return key
+}
+
+// TestStoredVersionRecords: version records as an earlier Gatehouse stored them (testdata/records,
+// written by the code before the function settings moved to internal/spec) still load, give the
+// manifest they were made from, and the same manifest is stored today as the same bytes with the
+// same ManifestSHA256, so a publish of it is still the same version.
+func TestStoredVersionRecords(t *testing.T) {
+	keys, err := newSecretKeys(recordTestKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := NewManifest("plain")
+	for _, tc := range []struct {
+		file string
+		want func() (*Manifest, error)
+	}{
+		{"ver.orders.3.json", func() (*Manifest, error) { return ParseManifest([]byte(recordManifestYAML)) }},
+		{"ver.plain.1.json", func() (*Manifest, error) { return &plain, nil }},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("testdata", "records", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			data = bytes.TrimSuffix(data, []byte("\n"))
+			v, err := decodeVersion(tc.file[:len(tc.file)-len(".json")], data, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var secrets map[string]string
+			if v.SealedSecrets != nil {
+				if secrets, err = keys.open(v.SealedSecrets, v.Function, v.FunctionID, v.Version); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := v.Manifest.Manifest(secrets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := tc.want()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("the record gives\n%+v\nwant\n%+v", got, want)
+			}
+
+			rec, sec := NewManifestRecord(want)
+			if !reflect.DeepEqual(rec, v.Manifest) || !reflect.DeepEqual(sec, secrets) {
+				t.Errorf("stored today as %+v (secrets %v); the record holds %+v (secrets %v)", rec, sec, v.Manifest, secrets)
+			}
+			digest := ""
+			if len(sec) > 0 {
+				digest = keys.secretsDigest(sec)
+			}
+			if d, err := manifestDigest(rec, digest); err != nil || d != v.ManifestSHA256 {
+				t.Errorf("ManifestSHA256 today %s (%v); the record's %s", d, err, v.ManifestSHA256)
+			}
+			out, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(out, data) {
+				t.Errorf("the record encodes today as\n%s\nstored as\n%s", out, data)
+			}
+		})
+	}
+}
