@@ -3,7 +3,6 @@ package stackfile
 import (
 	"errors"
 	"fmt"
-	"gatehouse.dev/gatehouse/internal/spec"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gatehouse.dev/gatehouse/internal/spec"
 )
 
 // stackDir makes a directory holding the sources the test files refer to: Go source directories

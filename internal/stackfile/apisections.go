@@ -1,0 +1,508 @@
+package stackfile
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+
+	"gatehouse.dev/gatehouse/internal/didyoumean"
+	"gatehouse.dev/gatehouse/internal/spec"
+	"gatehouse.dev/gatehouse/internal/yamlnode"
+)
+
+// Decoding an API: its stages, routes, limits, CORS and authorizers.
+
+// api decodes the API ae; path is where it is in the document (nil for a document that is one API).
+func (d *decoder) api(path []string, ae entry) (spec.API, error) {
+	api := spec.API{Name: ae.key, Mount: spec.DefaultMount, Stages: map[string]spec.Stage{}}
+	f, err := d.fields(path, ae.val, keysOf(spec.API{})...)
+	if err != nil {
+		return api, err
+	}
+	if api.Type, err = d.requiredStr(f, ae.keyAt, path, "type", "%q or %q", spec.APITypeHTTP, spec.APITypeWebSocket); err != nil {
+		return api, err
+	}
+	ws := api.Type == spec.APITypeWebSocket
+	for _, k := range []string{"routeSelectionExpression", "limits"} {
+		if e, ok := f[k]; ok && api.Type == spec.APITypeHTTP {
+			return api, d.errAt(e.keyAt, sub(path, k), "%s", spec.MsgOnlyWebSocket)
+		}
+	}
+	if ws {
+		api.RouteSelectionExpression = spec.DefaultRouteSelectionExpression
+		if e, ok := f["routeSelectionExpression"]; ok {
+			if api.RouteSelectionExpression, err = d.str(sub(path, "routeSelectionExpression"), e.val); err != nil {
+				return api, err
+			}
+		}
+		var le ast.Node
+		if e, ok := f["limits"]; ok {
+			le = e.val
+		}
+		if api.WebSocket, err = d.wsLimits(sub(path, "limits"), le); err != nil {
+			return api, err
+		}
+	}
+	if e, ok := f["cors"]; ok {
+		if ws {
+			return api, d.errAt(e.keyAt, sub(path, "cors"), "%s", spec.MsgOnlyHTTPCORS)
+		}
+		if api.CORS, err = d.cors(sub(path, "cors"), e.val); err != nil {
+			return api, err
+		}
+	}
+	if e, ok := f["authorizers"]; ok {
+		authPath := sub(path, "authorizers")
+		as, err := d.entries(authPath, e.val)
+		if err != nil {
+			return api, err
+		}
+		for _, ae := range as {
+			a, err := d.authorizer(sub(authPath, ae.key), ae)
+			if err != nil {
+				return api, err
+			}
+			if api.Authorizers == nil {
+				api.Authorizers = map[string]spec.Authorizer{}
+			}
+			api.Authorizers[a.Name] = a
+		}
+	}
+	if e, ok := f["mount"]; ok {
+		if api.Mount, err = d.str(sub(path, "mount"), e.val); err != nil {
+			return api, err
+		}
+	}
+	if e, ok := f["host"]; ok {
+		if api.Host, err = d.str(sub(path, "host"), e.val); err != nil {
+			return api, err
+		}
+		api.Host = strings.ToLower(api.Host)
+	}
+	if e, ok := f["stages"]; ok {
+		stagesPath := sub(path, "stages")
+		stages, err := d.entries(stagesPath, e.val)
+		if err != nil {
+			return api, err
+		}
+		for _, se := range stages {
+			st, err := d.stage(sub(stagesPath, se.key), se)
+			if err != nil {
+				return api, err
+			}
+			api.Stages[st.Name] = st
+		}
+	}
+	if len(api.Stages) == 0 {
+		api.Stages[spec.DefaultStage] = spec.Stage{Name: spec.DefaultStage, Variables: map[string]string{}}
+	}
+	if e, ok := f["routes"]; ok {
+		routesPath := sub(path, "routes")
+		routes, err := d.entries(routesPath, e.val)
+		if err != nil {
+			return api, err
+		}
+		for i, re := range routes {
+			if i == spec.MaxRoutesPerAPI {
+				return api, d.errAt(re.keyAt, routesPath, "more than %d routes in one API", spec.MaxRoutesPerAPI)
+			}
+			r, err := d.route(sub(routesPath, re.key), re, api.Type)
+			if err != nil {
+				return api, err
+			}
+			api.Routes = append(api.Routes, r)
+		}
+	}
+	return api, d.decodeRest(path, f, &api, "type", "mount", "host", "stages", "routes", "routeSelectionExpression", "limits", "cors", "authorizers")
+}
+
+func (d *decoder) stage(path []string, se entry) (spec.Stage, error) {
+	st := spec.Stage{Name: se.key, Variables: map[string]string{}}
+	f, err := d.fields(path, se.val, keysOf(spec.Stage{})...)
+	if err != nil {
+		return st, err
+	}
+	if e, ok := f["throttle"]; ok {
+		t, err := d.throttle(sub(path, "throttle"), e)
+		if err != nil {
+			return st, err
+		}
+		st.Throttle = &t
+	}
+	if e, ok := f["routeThrottles"]; ok {
+		rtPath := sub(path, "routeThrottles")
+		rts, err := d.entries(rtPath, e.val)
+		if err != nil {
+			return st, err
+		}
+		for _, rt := range rts {
+			t, err := d.throttle(sub(rtPath, rt.key), rt)
+			if err != nil {
+				return st, err
+			}
+			if st.RouteThrottles == nil {
+				st.RouteThrottles = map[string]spec.Throttle{}
+			}
+			st.RouteThrottles[rt.key] = t
+		}
+	}
+	if e, ok := f["variables"]; ok {
+		varsPath := sub(path, "variables")
+		vars, err := d.entries(varsPath, e.val)
+		if err != nil {
+			return st, err
+		}
+		for i, v := range vars {
+			if i == spec.MaxStageVariables {
+				return st, d.errAt(e.keyAt, varsPath, "more than %d variables in one stage", spec.MaxStageVariables)
+			}
+			if st.Variables[v.key], err = d.text(sub(varsPath, v.key), v.val); err != nil {
+				return st, err
+			}
+		}
+	}
+	return st, d.decodeRest(path, f, &st, "variables", "throttle", "routeThrottles")
+}
+
+// wsLimits decodes a WebSocket API's limits (n may be nil) and fills the defaults.
+func (d *decoder) wsLimits(path []string, n ast.Node) (*spec.WebSocketLimits, error) {
+	l := &spec.WebSocketLimits{
+		MaxMessageBytes:       spec.DefaultMaxMessageBytes,
+		IdleTimeout:           spec.Duration(spec.DefaultWSIdleTimeout),
+		MaxConnectionDuration: spec.Duration(spec.DefaultMaxConnectionDuration),
+		SendQueue:             spec.DefaultSendQueue,
+	}
+	f, err := d.fields(path, n, "maxMessageBytes", "maxFrameBytes", "idleTimeout", "maxConnectionDuration", "sendQueue")
+	if err != nil {
+		return l, err
+	}
+	ints := []struct {
+		key  string
+		to   *int
+		unit string
+	}{{"maxMessageBytes", &l.MaxMessageBytes, " of bytes"}, {"maxFrameBytes", &l.MaxFrameBytes, " of bytes"}, {"sendQueue", &l.SendQueue, ""}}
+	for _, x := range ints {
+		if e, ok := f[x.key]; ok {
+			if *x.to, err = d.integer(sub(path, x.key), e.val, x.unit); err != nil {
+				return l, err
+			}
+		}
+	}
+	durs := []struct {
+		key string
+		to  *spec.Duration
+	}{{"idleTimeout", &l.IdleTimeout}, {"maxConnectionDuration", &l.MaxConnectionDuration}}
+	for _, x := range durs {
+		if e, ok := f[x.key]; ok {
+			if *x.to, err = d.duration(sub(path, x.key), e.val); err != nil {
+				return l, err
+			}
+		}
+	}
+	if _, ok := f["maxFrameBytes"]; !ok {
+		l.MaxFrameBytes = min(spec.DefaultMaxFrameBytes, l.MaxMessageBytes)
+	}
+	return l, nil
+}
+
+func (d *decoder) route(path []string, re entry, apiType string) (spec.Route, error) {
+	r := spec.NewRoute(re.key, apiType)
+	r.Line, r.Column = yamlnode.Position(re.keyAt)
+	ws := apiType == spec.APITypeWebSocket
+	if v, _, err := d.resolve(path, re.val); err == nil && v != nil {
+		if _, ok := v.(*ast.MappingNode); !ok {
+			return r, d.errAt(re.val, path, "want a mapping such as {function: NAME}, got %s", describe(v))
+		}
+	}
+	f, err := d.fields(path, re.val, keysOf(spec.Route{}, "function", "timeout")...)
+	if err != nil {
+		return r, err
+	}
+	if e, ok := f["authorization"]; ok {
+		if r.Authorization, err = d.authorization(sub(path, "authorization"), e.val); err != nil {
+			return r, err
+		}
+	}
+	if e, ok := f["apiKeyRequired"]; ok {
+		if r.APIKeyRequired, err = d.boolean(sub(path, "apiKeyRequired"), e.val); err != nil {
+			return r, err
+		}
+	}
+	if e, ok := f["routeResponse"]; ok {
+		if apiType == spec.APITypeHTTP {
+			return r, d.errAt(e.keyAt, sub(path, "routeResponse"), "%s", spec.MsgOnlyWebSocket)
+		}
+		if r.RouteResponse, err = d.boolean(sub(path, "routeResponse"), e.val); err != nil {
+			return r, err
+		}
+	}
+	fe, hasFn := f["function"]
+	ie, hasInt := f["integration"]
+	switch {
+	case hasFn && hasInt:
+		return r, d.errAt(ie.keyAt, path, "give either function or integration, not both")
+	case hasFn:
+		if r.Integration.Target, err = d.str(sub(path, "function"), fe.val); err != nil {
+			return r, err
+		}
+		if e, ok := f["timeout"]; ok {
+			if r.Integration.Timeout, err = d.duration(sub(path, "timeout"), e.val); err != nil {
+				return r, err
+			}
+		}
+	case hasInt:
+		if e, ok := f["timeout"]; ok {
+			return r, d.errAt(e.keyAt, sub(path, "timeout"), "with integration, put timeout inside it")
+		}
+		intPath := sub(path, "integration")
+		g, err := d.fields(intPath, ie.val, "type", "target", "payloadFormatVersion", "timeout")
+		if err != nil {
+			return r, err
+		}
+		if e, ok := g["type"]; ok {
+			if r.Integration.Type, err = d.str(sub(intPath, "type"), e.val); err != nil {
+				return r, err
+			}
+		}
+		if r.Integration.Target, err = d.requiredStr(g, ie.keyAt, intPath, "target", "the name of a function"); err != nil {
+			return r, err
+		}
+		if e, ok := g["payloadFormatVersion"]; ok {
+			if ws {
+				return r, d.errAt(e.keyAt, sub(intPath, "payloadFormatVersion"), "only for http APIs: websocket routes receive WebSocket events; remove it")
+			}
+			// `payloadFormatVersion: 2.0` unquoted is a number in YAML; take its text.
+			if r.Integration.PayloadFormatVersion, err = d.text(sub(intPath, "payloadFormatVersion"), e.val); err != nil {
+				return r, err
+			}
+		}
+		if e, ok := g["timeout"]; ok {
+			if r.Integration.Timeout, err = d.duration(sub(intPath, "timeout"), e.val); err != nil {
+				return r, err
+			}
+		}
+	default:
+		return r, d.errAt(re.keyAt, path, "the route has no target: add function: NAME (or an integration)")
+	}
+	return r, d.decodeRest(path, f, &r, "function", "timeout", "integration", "routeResponse", "authorization", "apiKeyRequired")
+}
+
+func (d *decoder) cors(path []string, n ast.Node) (*spec.CORS, error) {
+	c := &spec.CORS{}
+	f, err := d.fields(path, n, "allowOrigins", "allowMethods", "allowHeaders", "exposeHeaders", "maxAge", "allowCredentials")
+	if err != nil {
+		return nil, err
+	}
+	lists := []struct {
+		key string
+		to  *[]string
+	}{{"allowOrigins", &c.AllowOrigins}, {"allowMethods", &c.AllowMethods}, {"allowHeaders", &c.AllowHeaders}, {"exposeHeaders", &c.ExposeHeaders}}
+	for _, l := range lists {
+		if e, ok := f[l.key]; ok {
+			if *l.to, err = d.strList(sub(path, l.key), e.val); err != nil {
+				return nil, err
+			}
+			if len(*l.to) == 0 {
+				*l.to = nil
+			}
+		}
+	}
+	if e, ok := f["maxAge"]; ok {
+		age, err := d.integer(sub(path, "maxAge"), e.val, " of seconds")
+		if err != nil {
+			return nil, err
+		}
+		c.MaxAge = &age
+	}
+	if e, ok := f["allowCredentials"]; ok {
+		if c.AllowCredentials, err = d.boolean(sub(path, "allowCredentials"), e.val); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Keys of each authorizer type.
+var (
+	jwtAuthorizerKeys      = []string{"issuer", "audiences", "identitySource", "jwksUrl", "jwksFile", "algorithms", "skew"}
+	functionAuthorizerKeys = []string{"function", "identitySources", "resultTtl", "simpleResponses", "timeout"}
+)
+
+func (d *decoder) authorizer(path []string, ae entry) (spec.Authorizer, error) {
+	a := spec.Authorizer{Name: ae.key}
+	es, err := d.entries(path, ae.val)
+	if err != nil {
+		return a, err
+	}
+	te, ok := findEntry(es, "type")
+	if !ok {
+		return a, d.errAt(ae.keyAt, sub(path, "type"), "required: %q or %q", spec.AuthorizerJWT, spec.AuthorizerFunction)
+	}
+	if a.Type, err = d.str(sub(path, "type"), te.val); err != nil {
+		return a, err
+	}
+	var own, others []string
+	switch a.Type {
+	case spec.AuthorizerJWT:
+		own, others = jwtAuthorizerKeys, functionAuthorizerKeys
+	case spec.AuthorizerFunction:
+		own, others = functionAuthorizerKeys, jwtAuthorizerKeys
+	default:
+		return a, d.errAt(te.val, sub(path, "type"), "unknown authorizer type %s%s: want %q or %q",
+			yamlnode.QuoteShort(a.Type), didyoumean.Suggest(a.Type, []string{spec.AuthorizerJWT, spec.AuthorizerFunction}), spec.AuthorizerJWT, spec.AuthorizerFunction)
+	}
+	for _, e := range es {
+		if slices.Contains(others, e.key) {
+			other := spec.AuthorizerJWT
+			if a.Type == spec.AuthorizerJWT {
+				other = spec.AuthorizerFunction
+			}
+			return a, d.errAt(e.keyAt, sub(path, e.key), "only for %s authorizers; this one has type: %s", other, a.Type)
+		}
+	}
+	f, err := d.byKey(path, es, append([]string{"type"}, own...))
+	if err != nil {
+		return a, err
+	}
+	if a.Type == spec.AuthorizerJWT {
+		a.JWT, err = d.jwtAuthorizer(path, ae.keyAt, f)
+	} else {
+		a.Function, err = d.functionAuthorizer(path, ae.keyAt, f)
+	}
+	return a, err
+}
+
+func (d *decoder) jwtAuthorizer(path []string, at ast.Node, f map[string]entry) (*spec.JWTAuthorizer, error) {
+	j := &spec.JWTAuthorizer{IdentitySource: spec.DefaultJWTIdentitySource, Algorithms: spec.DefaultJWTAlgorithms(), Skew: spec.Duration(spec.DefaultJWTSkew)}
+	var err error
+	if j.Issuer, err = d.requiredStr(f, at, path, "issuer", "the token issuer, an https URL such as https://id.example.com"); err != nil {
+		return nil, err
+	}
+	if j.Audiences, err = d.requiredStrList(f, at, path, "audiences", "the audiences a token may be for, such as [api://web]"); err != nil {
+		return nil, err
+	}
+	strs := []struct {
+		key string
+		to  *string
+	}{{"identitySource", &j.IdentitySource}, {"jwksUrl", &j.JWKSURL}}
+	for _, x := range strs {
+		if e, ok := f[x.key]; ok {
+			if *x.to, err = d.str(sub(path, x.key), e.val); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if e, ok := f["jwksFile"]; ok {
+		if _, both := f["jwksUrl"]; both {
+			return nil, d.errAt(e.keyAt, path, "give either jwksUrl or jwksFile, not both")
+		}
+		if j.JWKSFile, err = d.jwksFile(sub(path, "jwksFile"), e.val); err != nil {
+			return nil, err
+		}
+	}
+	if e, ok := f["algorithms"]; ok {
+		algs, err := d.strList(sub(path, "algorithms"), e.val)
+		if err != nil {
+			return nil, err
+		}
+		if algs != nil {
+			j.Algorithms = algs
+		}
+	}
+	if e, ok := f["skew"]; ok {
+		if j.Skew, err = d.duration(sub(path, "skew"), e.val); err != nil {
+			return nil, err
+		}
+	}
+	return j, nil
+}
+
+// jwksFile resolves a JWT authorizer's key file against the stack file's directory and checks
+// that it is a regular file.
+func (d *decoder) jwksFile(path []string, n ast.Node) (string, error) {
+	name, err := d.str(path, n)
+	if err != nil {
+		return "", err
+	}
+	if strings.TrimSpace(name) == "" || strings.ContainsRune(name, 0) {
+		return "", d.errAt(n, path, "%s is not a file name; want the path of a JSON Web Key Set file, such as ./keys.json", yamlnode.QuoteShort(name))
+	}
+	abs := name
+	if !filepath.IsAbs(abs) {
+		if d.dir == "" {
+			return "", d.errAt(n, path, "%s is a relative path, and this definition has no directory to resolve it against; give an absolute path", yamlnode.QuoteShort(name))
+		}
+		abs = filepath.Join(d.dir, abs)
+	}
+	abs = filepath.Clean(abs)
+	info, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", d.errAt(n, path, "%s does not exist (looked for %q)", yamlnode.QuoteShort(name), abs)
+	case err != nil:
+		return "", d.errAt(n, path, "cannot use %s: %v", yamlnode.QuoteShort(name), err)
+	case !info.Mode().IsRegular():
+		return "", d.errAt(n, path, "%s is not a file; want a JSON Web Key Set file, such as ./keys.json", yamlnode.QuoteShort(name))
+	}
+	return abs, nil
+}
+
+func (d *decoder) functionAuthorizer(path []string, at ast.Node, f map[string]entry) (*spec.FunctionAuthorizer, error) {
+	a := &spec.FunctionAuthorizer{ResultTTL: spec.Duration(spec.DefaultAuthorizerResultTTL), SimpleResponses: spec.DefaultSimpleResponses, Timeout: spec.Duration(spec.DefaultAuthorizerTimeout)}
+	var err error
+	if a.Function, err = d.requiredStr(f, at, path, "function", "the function that decides, a function of this stack"); err != nil {
+		return nil, err
+	}
+	if a.IdentitySources, err = d.requiredStrList(f, at, path, "identitySources", "the request values the decision depends on, such as [$request.header.Authorization]"); err != nil {
+		return nil, err
+	}
+	durs := []struct {
+		key string
+		to  *spec.Duration
+	}{{"resultTtl", &a.ResultTTL}, {"timeout", &a.Timeout}}
+	for _, x := range durs {
+		if e, ok := f[x.key]; ok {
+			if *x.to, err = d.duration(sub(path, x.key), e.val); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if e, ok := f["simpleResponses"]; ok {
+		if a.SimpleResponses, err = d.boolean(sub(path, "simpleResponses"), e.val); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+func (d *decoder) authorization(path []string, n ast.Node) (spec.Authorization, error) {
+	a := spec.Authorization{Type: spec.AuthNone}
+	f, err := d.fields(path, n, "type", "authorizer", "scopes")
+	if err != nil {
+		return a, err
+	}
+	if e, ok := f["type"]; ok {
+		if a.Type, err = d.str(sub(path, "type"), e.val); err != nil {
+			return a, err
+		}
+	}
+	if e, ok := f["authorizer"]; ok {
+		if a.Authorizer, err = d.str(sub(path, "authorizer"), e.val); err != nil {
+			return a, err
+		}
+	}
+	if e, ok := f["scopes"]; ok {
+		if a.Scopes, err = d.strList(sub(path, "scopes"), e.val); err != nil {
+			return a, err
+		}
+		if len(a.Scopes) == 0 {
+			a.Scopes = nil
+		}
+	}
+	return a, nil
+}
