@@ -103,3 +103,37 @@ func TestStoredVersionRecords(t *testing.T) {
 		})
 	}
 }
+
+// TestManifestJSON: a Manifest's JSON stays the one `gatehouse up` has always hashed into the bundle
+// digests it keeps in the data directory (stack-deploys.json): were it to change, the first start after
+// an upgrade would publish every stack file function again, over versions deployed since with
+// `gatehouse deploy`.
+func TestManifestJSON(t *testing.T) {
+	m, err := ParseManifest([]byte(recordManifestYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := NewManifest("plain")
+	for _, tc := range []struct {
+		m    *Manifest
+		want string
+	}{
+		{m, `{"Version":1,"Name":"orders","ABI":"reactor","Module":"bin/orders.wasm","MemoryMB":512,"Timeout":1500000000,` +
+			`"Environment":{"DB_PASSWORD":"s3cret","EMPTY":"","PORT":"08080","TABLE":"orders"},"Secrets":["DB_PASSWORD"],` +
+			`"MaxConcurrency":50,"MinWarm":2,"IdleTimeout":90000000000}`},
+		{&plain, `{"Version":1,"Name":"plain","ABI":"","Module":"function.wasm","MemoryMB":128,"Timeout":3000000000,` +
+			`"Environment":{},"Secrets":null,"MaxConcurrency":0,"MinWarm":0,"IdleTimeout":300000000000}`},
+	} {
+		got, err := json.Marshal(tc.m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != tc.want {
+			t.Errorf("got  %s\nwant %s", got, tc.want)
+		}
+		var back Manifest
+		if err := json.Unmarshal(got, &back); err != nil || !reflect.DeepEqual(&back, tc.m) {
+			t.Errorf("read back as %+v (%v), want %+v", back, err, *tc.m)
+		}
+	}
+}
