@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bufio"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -115,117 +114,6 @@ var (
 	ErrConnectionGone = connections.ErrGone
 )
 
-// wsHub holds this node's open sockets, and the sweeper that enforces their time limits and pings
-// them.
-type wsHub struct {
-	mu     sync.Mutex
-	conns  map[string]*wsConn
-	closed bool
-	wg     sync.WaitGroup
-	// stop ends the sweeper; nil until the first socket opens.
-	stop chan struct{}
-}
-
-func (h *wsHub) add(c *wsConn) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return false
-	}
-	if h.conns == nil {
-		h.conns = map[string]*wsConn{}
-	}
-	h.conns[c.id] = c
-	if h.stop == nil {
-		h.stop = make(chan struct{})
-		go h.sweep(h.stop)
-	}
-	return true
-}
-
-func (h *wsHub) remove(c *wsConn) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.conns[c.id] == c {
-		delete(h.conns, c.id)
-	}
-}
-
-func (h *wsHub) get(id string) *wsConn {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.conns[id]
-}
-
-// closeAll closes every socket with code and stops taking new ones.
-func (h *wsHub) closeAll(code int, reason string) {
-	h.mu.Lock()
-	h.closed = true
-	if h.stop != nil {
-		close(h.stop)
-	}
-	conns := make([]*wsConn, 0, len(h.conns))
-	for _, c := range h.conns {
-		conns = append(conns, c)
-	}
-	h.mu.Unlock()
-	for _, c := range conns {
-		c.close(code, reason)
-	}
-}
-
-func (h *wsHub) count() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.conns)
-}
-
-// sweep checks every socket each sweepInterval, until stop closes: it closes those idle for longer
-// than their API's idle timeout or open for longer than its maximum duration, and pings those whose
-// last ping is pingInterval ago. One sweeper serves every socket of the node, so that an idle socket
-// needs no timer of its own.
-func (h *wsHub) sweep(stop chan struct{}) {
-	tick := time.NewTicker(sweepInterval)
-	defer tick.Stop()
-	type closing struct {
-		c      *wsConn
-		reason string
-	}
-	var toClose []closing
-	var toPing []*wsConn
-	for {
-		select {
-		case <-stop:
-			return
-		case now := <-tick.C:
-			nowNano := now.UnixNano()
-			h.mu.Lock()
-			for _, c := range h.conns {
-				settings := &c.def().api.ws.settings
-				switch {
-				case now.Sub(c.connectedAt) >= settings.MaxDuration:
-					toClose = append(toClose, closing{c, "Maximum connection duration"})
-				case time.Duration(nowNano-c.lastActive.Load()) >= settings.IdleTimeout:
-					toClose = append(toClose, closing{c, "Idle timeout"})
-				case time.Duration(nowNano-c.lastPing) >= pingInterval:
-					c.lastPing = nowNano
-					toPing = append(toPing, c)
-				}
-			}
-			h.mu.Unlock()
-			for _, cl := range toClose {
-				cl.c.close(websocket.CloseGoingAway, cl.reason)
-			}
-			for _, c := range toPing {
-				c.ping()
-			}
-			clear(toClose)
-			clear(toPing)
-			toClose, toPing = toClose[:0], toPing[:0]
-		}
-	}
-}
-
 // wsConn is one open socket. An idle socket has one goroutine, its reader; a writer runs while there
 // is something to write to it (messages, a ping, the close handshake), and a handler while messages
 // from its client wait to be handled, each one at a time so that order is kept.
@@ -282,35 +170,6 @@ type wsBinding struct {
 
 // def returns the API and stage the socket belongs to now.
 func (c *wsConn) def() *wsBinding { return c.bound.Load() }
-
-// rebind moves sockets (all of this node's when none are given) to the APIs' new definitions: a
-// socket of an API (and stage) that still exists stays open and routes its next messages by the new
-// definition; a socket of an API or stage that is gone is closed with 1001.
-func (s *Server) rebind(apis []*compiledAPI, conns ...*wsConn) {
-	byID := make(map[string]*compiledAPI, len(apis))
-	for _, a := range apis {
-		if a.ws != nil {
-			byID[a.ID] = a
-		}
-	}
-	if len(conns) == 0 {
-		s.hub.mu.Lock()
-		for _, c := range s.hub.conns {
-			conns = append(conns, c)
-		}
-		s.hub.mu.Unlock()
-	}
-	for _, c := range conns {
-		old := c.def()
-		if a, ok := byID[old.api.ID]; ok {
-			if st, ok := a.stages[old.stage.Name]; ok {
-				c.bound.Store(&wsBinding{api: a, stage: st})
-				continue
-			}
-		}
-		c.close(websocket.CloseGoingAway, "API removed")
-	}
-}
 
 // close has the writer close the socket with code and reason; the first call wins.
 func (c *wsConn) close(code int, reason string) {
@@ -826,83 +685,4 @@ func (s *Server) invokeWS(c *wsConn, b *wsBinding, idx int, ev WSEventContext) (
 	}
 	return s.call(invocation{target: tgt, label: "route " + route.Key, requestID: ev.RequestID, deadline: time.Now().Add(route.Timeout),
 		timeout: route.Timeout, payload: event, api: b.api.ID, route: route.Key})
-}
-
-// PostToConnection sends data to one of this node's sockets (the local side of @connections).
-func (s *Server) PostToConnection(_ context.Context, id string, data []byte) error {
-	return s.post(id, outbound{data: data, binary: !utf8.Valid(data)})
-}
-
-func (s *Server) post(id string, m outbound) error {
-	c := s.hub.get(id)
-	if c == nil {
-		return ErrConnectionGone
-	}
-	if len(m.data) > c.def().api.ws.settings.MaxMessageBytes {
-		return connections.ErrPayloadTooLarge
-	}
-	return c.enqueueFrame(m)
-}
-
-// BroadcastToConnections posts data to each of this node's sockets in ids and returns the ids that
-// were gone (or whose client could not keep up, and was disconnected).
-func (s *Server) BroadcastToConnections(ctx context.Context, ids []string, data []byte) []string {
-	var gone []string
-	m := outbound{data: data, binary: !utf8.Valid(data)} // decided once for every recipient
-	for _, id := range ids {
-		if err := s.post(id, m); err != nil {
-			gone = append(gone, id)
-		}
-	}
-	return gone
-}
-
-// GetConnection returns one of this node's connections.
-func (s *Server) GetConnection(_ context.Context, id string) (connections.Record, error) {
-	c := s.hub.get(id)
-	if c == nil || c.isClosing() {
-		return connections.Record{}, ErrConnectionGone
-	}
-	b := c.def()
-	return connections.Record{ID: c.id, API: b.api.ID, Stage: b.stage.Name, ConnectedAt: c.connectedAt,
-		LastActiveAt: time.Unix(0, c.lastActive.Load()), SourceIP: c.sourceIP, UserAgent: c.userAgent}, nil
-}
-
-// DeleteConnection closes one of this node's sockets; $disconnect follows.
-func (s *Server) DeleteConnection(_ context.Context, id string) error {
-	c := s.hub.get(id)
-	if c == nil || c.isClosing() {
-		return ErrConnectionGone
-	}
-	c.close(websocket.CloseNormalClosure, "")
-	return nil
-}
-
-// ListConnections lists this node's open connections, of one API or of all ("").
-func (s *Server) ListConnections(api string) []connections.Record {
-	s.hub.mu.Lock()
-	ids := make([]string, 0, len(s.hub.conns))
-	for id, c := range s.hub.conns {
-		if api == "" || c.def().api.ID == api {
-			ids = append(ids, id)
-		}
-	}
-	s.hub.mu.Unlock()
-	out := make([]connections.Record, 0, len(ids))
-	for _, id := range ids {
-		if r, err := s.GetConnection(context.Background(), id); err == nil {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// isManagementPath reports whether rest (the path below a stage) is an @connections path, and the
-// connection id in it.
-func isManagementPath(rest string) (string, bool) {
-	id, ok := strings.CutPrefix(rest, "/@connections/")
-	if !ok || id == "" || strings.Contains(id, "/") {
-		return "", false
-	}
-	return id, true
 }
