@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gatehouse.dev/gatehouse/internal/spec"
 )
 
 // ---------------------------------------------------------------------------------------------
@@ -65,12 +67,14 @@ idleTimeout: 10m
 		t.Fatal(err)
 	}
 	want := Manifest{
-		Version: 1, Name: "orders-api_2", ABI: ABIReactor, Module: "build/orders.wasm", MemoryMB: 512,
-		Timeout: 90 * time.Second,
-		Environment: map[string]string{"TABLE": "orders", "PORT": "08080", "DEBUG": "true", "EMPTY": "",
-			"DB_PASSWORD": "s3cret: yes", "MOTD": "hello\nworld\n"},
-		Secrets:        []string{"DB_PASSWORD"},
-		MaxConcurrency: 10, MinWarm: 2, IdleTimeout: 10 * time.Minute,
+		Version: 1, Name: "orders-api_2", ABI: ABIReactor, Module: "build/orders.wasm",
+		FunctionSettings: spec.FunctionSettings{
+			MemoryMB: 512, Timeout: spec.Duration(90 * time.Second),
+			Environment: map[string]string{"TABLE": "orders", "PORT": "08080", "DEBUG": "true", "EMPTY": "",
+				"DB_PASSWORD": "s3cret: yes", "MOTD": "hello\nworld\n"},
+			MaxConcurrency: 10, MinWarm: 2, IdleTimeout: spec.Duration(10 * time.Minute),
+		},
+		Secrets: []string{"DB_PASSWORD"},
 	}
 	if !reflect.DeepEqual(*m, want) {
 		t.Errorf("got  %+v\nwant %+v", *m, want)
@@ -127,12 +131,12 @@ var manifestErrorCases = []struct {
 	{"memory huge", "version: 1\nname: x\nmemory: 99999999999999999999999\n", "function.yaml:3:9: memory: 99999999999999999999999 is too large"},
 	{"timeout no unit", "version: 1\nname: x\ntimeout: 3\n", `function.yaml:3:10: timeout: 3 is not a duration: give a unit, e.g. "3s" or "3ms"`},
 	{"timeout bad", "version: 1\nname: x\ntimeout: 3x\n", `function.yaml:3:10: timeout: "3x" is not a duration (want e.g. 3s or 500ms)`},
-	{"timeout zero", "version: 1\nname: x\ntimeout: 0s\n", "function.yaml:3:10: timeout: 0s is out of range: want 1ms to 15m"},
-	{"timeout long", "version: 1\nname: x\ntimeout: 901s\n", "function.yaml:3:10: timeout: 901s is out of range: want 1ms to 15m"},
+	{"timeout zero", "version: 1\nname: x\ntimeout: 0s\n", "function.yaml:3:10: timeout: 0s is out of range: want 1ms to 900s"},
+	{"timeout long", "version: 1\nname: x\ntimeout: 901s\n", "function.yaml:3:10: timeout: 901s is out of range: want 1ms to 900s"},
 	{"timeout list", "version: 1\nname: x\ntimeout: [3s]\n", "function.yaml:3:10: timeout: want a duration such as 3s or 500ms, got a list"},
 	{"env not a map", "version: 1\nname: x\nenvironment: [A]\n", "function.yaml:3:14: environment: want a mapping, got a list"},
-	{"env bad name", "version: 1\nname: x\nenvironment:\n  1X: a\n", `function.yaml:4:3: environment.1X: "1X" is not a valid variable name: want letters, digits and _, not starting with a digit`},
-	{"env dash name", "version: 1\nname: x\nenvironment:\n  MY-VAR: a\n", `function.yaml:4:3: environment.MY-VAR: "MY-VAR" is not a valid variable name`},
+	{"env bad name", "version: 1\nname: x\nenvironment:\n  1X: a\n", `function.yaml:4:3: environment.1X: not a valid variable name: want letters, digits and _, not starting with a digit`},
+	{"env dash name", "version: 1\nname: x\nenvironment:\n  MY-VAR: a\n", `function.yaml:4:3: environment.MY-VAR: not a valid variable name`},
 	{"env reserved", "version: 1\nname: x\nenvironment:\n  AWS_REGION: eu\n", "function.yaml:4:3: environment.AWS_REGION: names starting with AWS_ or GATEHOUSE_ are reserved: Gatehouse sets them"},
 	{"env reserved any case", "version: 1\nname: x\nenvironment:\n  gatehouse_x: eu\n", "function.yaml:4:3: environment.gatehouse_x: names starting with AWS_ or GATEHOUSE_ are reserved"},
 	{"env null", "version: 1\nname: x\nenvironment:\n  A:\n", `function.yaml:4:3: environment.A: want a string, got nothing (null); write "" for an empty value`},
@@ -214,13 +218,21 @@ func TestManifestValidate(t *testing.T) {
 		{"version zero", func(m *Manifest) { m.Version = 0 }, "function.yaml: version: version 0 is not supported"},
 		{"no name", func(m *Manifest) { m.Name = "" }, `function.yaml: name: "" is not a valid function name`},
 		{"zero memory", func(m *Manifest) { m.MemoryMB = 0 }, "function.yaml: memory: 0 is out of range"},
-		{"zero timeout", func(m *Manifest) { m.Timeout = 0 }, "function.yaml: timeout: 0s is out of range: want 1ms to 15m"},
+		{"zero timeout", func(m *Manifest) { m.Timeout = 0 }, "function.yaml: timeout: 0s is out of range: want 1ms to 900s"},
 		{"zero idleTimeout", func(m *Manifest) { m.IdleTimeout = 0 }, "function.yaml: idleTimeout: 0s is out of range: want 1s to 24h"},
 		{"no module", func(m *Manifest) { m.Module = "" }, "function.yaml: module: empty"},
 		{"env NUL", func(m *Manifest) { m.Environment["A"] = "a\x00" }, "function.yaml: environment.A: the value contains a NUL byte"},
 		{"env not UTF-8", func(m *Manifest) { m.Environment["A"] = "\xff" }, "function.yaml: environment.A: the value is not valid UTF-8"},
-		{"env odd name", func(m *Manifest) { m.Environment["a b"] = "" }, `function.yaml: environment["a b"]: "a b" is not a valid variable name`},
+		{"env odd name", func(m *Manifest) { m.Environment["a b"] = "" }, `function.yaml: environment["a b"]: not a valid variable name`},
 		{"secret missing", func(m *Manifest) { m.Secrets = []string{"X"} }, `function.yaml: secrets[0]: "X" is not in environment`},
+		// Keys are checked in the manifest's order: the secrets come between environment and
+		// maxConcurrency.
+		{"environment before secrets", func(m *Manifest) { m.Environment["1A"] = ""; m.Secrets = []string{"X"}; m.MinWarm = -1 },
+			"function.yaml: environment.1A: not a valid variable name"},
+		{"secrets before maxConcurrency", func(m *Manifest) { m.Secrets = []string{"X"}; m.MaxConcurrency = -1; m.IdleTimeout = 0 },
+			`function.yaml: secrets[0]: "X" is not in environment`},
+		{"minWarm before idleTimeout", func(m *Manifest) { m.MaxConcurrency, m.MinWarm = 1, 2; m.IdleTimeout = 0 },
+			"function.yaml: minWarm: 2 is more than maxConcurrency (1)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := NewManifest("x")
@@ -241,8 +253,8 @@ func TestManifestMarshalRoundTrip(t *testing.T) {
 	m.ABI = ABICommand
 	m.Module = "bin/app.wasm"
 	m.MemoryMB = 10240
-	m.Timeout = 1500 * time.Microsecond
-	m.IdleTimeout = 90 * time.Minute
+	m.Timeout = spec.Duration(1500 * time.Microsecond)
+	m.IdleTimeout = spec.Duration(90 * time.Minute)
 	m.MaxConcurrency, m.MinWarm = 5, 5
 	m.Environment = map[string]string{
 		"PLAIN": "value", "QUOTES": `say "hi" \ 'there'`, "LINES": "a\nb\r\n\tc", "NUMBER": "08080",

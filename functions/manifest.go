@@ -3,6 +3,7 @@ package functions
 import (
 	"bytes"
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -20,6 +21,7 @@ import (
 	"github.com/goccy/go-yaml/token"
 
 	"gatehouse.dev/gatehouse/internal/didyoumean"
+	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/internal/yamlnode"
 )
 
@@ -36,8 +38,8 @@ const (
 	ABICommand = "command"
 )
 
-// Manifest limits and defaults. They equal the stack file's (internal/stackfile) and must stay equal;
-// they are written twice because the two packages are in the same layer and do not import each other.
+// Manifest limits and defaults. The limits of the function settings are internal/spec's (the
+// stack file's), given here under the names this package has always exported.
 const (
 	// MaxManifestBytes bounds the size of function.yaml (16 KiB): far more than the largest useful
 	// manifest (the environment alone is at most 4 KB), and small enough to parse quickly whatever
@@ -50,32 +52,32 @@ const (
 	MaxModulePathLength = 255
 
 	// MaxNameLength bounds a function name; names are [A-Za-z0-9_-]{1,64}, as for AWS Lambda.
-	MaxNameLength = 64
+	MaxNameLength = spec.MaxFunctionNameLength
 
 	// DefaultMemoryMB, MinMemoryMB and MaxMemoryMB bound `memory:` (MB), as in Lambda.
-	DefaultMemoryMB = 128
-	MinMemoryMB     = 128
-	MaxMemoryMB     = 10240
+	DefaultMemoryMB = spec.DefaultMemoryMB
+	MinMemoryMB     = spec.MinMemoryMB
+	MaxMemoryMB     = spec.MaxMemoryMB
 
 	// DefaultTimeout, MinTimeout and MaxTimeout bound `timeout:`. Lambda's minimum is 1 s;
 	// Gatehouse also accepts shorter timeouts, down to 1 ms.
-	DefaultTimeout = 3 * time.Second
-	MinTimeout     = time.Millisecond
-	MaxTimeout     = 900 * time.Second
+	DefaultTimeout = spec.DefaultTimeout
+	MinTimeout     = spec.MinTimeout
+	MaxTimeout     = spec.MaxTimeout
 
 	// MaxEnvironmentBytes bounds the sum of len(name)+len(value) over `environment:` (4 KB, as in
 	// Lambda).
-	MaxEnvironmentBytes = 4096
+	MaxEnvironmentBytes = spec.MaxEnvironmentSize
 
 	// MaxMaxConcurrency bounds `maxConcurrency:` (0 means unlimited).
-	MaxMaxConcurrency = 10000
+	MaxMaxConcurrency = spec.MaxMaxConcurrency
 	// MaxMinWarm bounds `minWarm:`.
-	MaxMinWarm = 1000
+	MaxMinWarm = spec.MaxMinWarm
 
 	// DefaultIdleTimeout, MinIdleTimeout and MaxIdleTimeout bound `idleTimeout:`.
-	DefaultIdleTimeout = 5 * time.Minute
-	MinIdleTimeout     = time.Second
-	MaxIdleTimeout     = 24 * time.Hour
+	DefaultIdleTimeout = spec.DefaultIdleTimeout
+	MinIdleTimeout     = spec.MinIdleTimeout
+	MaxIdleTimeout     = spec.MaxIdleTimeout
 )
 
 // Manifest describes a function: the contents of a bundle's function.yaml. [ParseManifest] fills
@@ -95,43 +97,63 @@ type Manifest struct {
 	// DefaultModuleFile): slash-separated, relative, without . or .. elements, ending in ".wasm",
 	// at most MaxModulePathLength bytes.
 	Module string
-	// MemoryMB is the memory limit in MB (`memory:`), MinMemoryMB..MaxMemoryMB, default
-	// DefaultMemoryMB.
-	MemoryMB int
-	// Timeout is the invocation timeout (`timeout:`, a Go duration such as "3s" or "500ms"),
-	// MinTimeout..MaxTimeout, default DefaultTimeout.
-	Timeout time.Duration
-	// Environment holds the environment variables (`environment:`); ParseManifest never leaves it
-	// nil. Names are [A-Za-z_][A-Za-z0-9_]* and must not start with AWS_ or GATEHOUSE_ (any case:
-	// Gatehouse sets those); values are UTF-8 without NUL; names and values together take at most
-	// MaxEnvironmentBytes bytes.
-	Environment map[string]string
+	// FunctionSettings are the function's memory, timeout, environment and concurrency
+	// (`memory:`, `timeout:`, `environment:`, `maxConcurrency:`, `minWarm:`, `idleTimeout:`), with
+	// the stack file's rules and limits ([spec.FunctionSettings.Validate]). ParseManifest never
+	// leaves Environment nil.
+	spec.FunctionSettings
 	// Secrets lists the names of environment variables whose values are secret (`secrets:`), in
 	// file order, each once; nil when none. A secret's value is still in the bundle in plain text;
 	// the control plane stores it encrypted and never shows it.
 	Secrets []string
-	// MaxConcurrency caps concurrent invocations (`maxConcurrency:`), 0..MaxMaxConcurrency; 0 (the
-	// default) is unlimited.
-	MaxConcurrency int
-	// MinWarm is the number of instances kept warm (`minWarm:`), 0..MaxMinWarm, default 0, and at
-	// most MaxConcurrency when that is set.
-	MinWarm int
-	// IdleTimeout is how long an instance may sit unused before it is stopped (`idleTimeout:`),
-	// MinIdleTimeout..MaxIdleTimeout, default DefaultIdleTimeout.
-	IdleTimeout time.Duration
 }
 
 // NewManifest returns a manifest for the function name with every other field at its default.
 func NewManifest(name string) Manifest {
 	return Manifest{
-		Version:     ManifestVersion,
-		Name:        name,
-		Module:      DefaultModuleFile,
-		MemoryMB:    DefaultMemoryMB,
-		Timeout:     DefaultTimeout,
-		Environment: map[string]string{},
-		IdleTimeout: DefaultIdleTimeout,
+		Version:          ManifestVersion,
+		Name:             name,
+		Module:           DefaultModuleFile,
+		FunctionSettings: spec.DefaultFunctionSettings(),
 	}
+}
+
+// manifestJSON is a Manifest in JSON: its Go field names, durations in nanoseconds. `gatehouse up`
+// hashes it into the bundle digests it keeps in the data directory (stack-deploys.json), so it stays
+// as it was before the settings moved to spec.FunctionSettings.
+type manifestJSON struct {
+	Version        int
+	Name           string
+	ABI            string
+	Module         string
+	MemoryMB       int
+	Timeout        time.Duration
+	Environment    map[string]string
+	Secrets        []string
+	MaxConcurrency int
+	MinWarm        int
+	IdleTimeout    time.Duration
+}
+
+// MarshalJSON implements json.Marshaler.
+func (m Manifest) MarshalJSON() ([]byte, error) {
+	return json.Marshal(manifestJSON{
+		Version: m.Version, Name: m.Name, ABI: m.ABI, Module: m.Module,
+		MemoryMB: m.MemoryMB, Timeout: m.Timeout.D(), Environment: m.Environment, Secrets: m.Secrets,
+		MaxConcurrency: m.MaxConcurrency, MinWarm: m.MinWarm, IdleTimeout: m.IdleTimeout.D(),
+	})
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (m *Manifest) UnmarshalJSON(b []byte) error {
+	var j manifestJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*m = Manifest{Version: j.Version, Name: j.Name, ABI: j.ABI, Module: j.Module, Secrets: j.Secrets,
+		FunctionSettings: spec.FunctionSettings{MemoryMB: j.MemoryMB, Timeout: spec.Duration(j.Timeout), Environment: j.Environment,
+			MaxConcurrency: j.MaxConcurrency, MinWarm: j.MinWarm, IdleTimeout: spec.Duration(j.IdleTimeout)}}
+	return nil
 }
 
 // ErrBadManifest is wrapped by every [*ManifestError]: errors.Is(err, ErrBadManifest) reports a
@@ -177,7 +199,8 @@ func (e *ManifestError) Error() string {
 func (e *ManifestError) Unwrap() error { return ErrBadManifest }
 
 // Validate checks m's values as ParseManifest does after decoding, and reports the first problem
-// as a [*ManifestError] with Line 0. Fields are checked in the order they are declared.
+// as a [*ManifestError] with Line 0. Keys are checked in the order of a manifest's keys (version,
+// name, abi, module, memory, timeout, environment, secrets, maxConcurrency, minWarm, idleTimeout).
 func (m *Manifest) Validate() error {
 	if e := checkManifest(m); e != nil {
 		return &ManifestError{Path: e.path, Msg: e.msg}
@@ -192,7 +215,7 @@ func (m *Manifest) Validate() error {
 // string, a duration without a unit) and more than one YAML document are errors, as are YAML
 // anchors, aliases, tags and merge keys, which a manifest does not need. Problems are found in this
 // order: size and encoding, YAML syntax, the schema version, structure in file order, then values
-// in the order of [Manifest]'s fields.
+// in the order of the manifest's keys (as [Manifest.Validate]).
 func ParseManifest(data []byte) (*Manifest, error) {
 	if len(data) > MaxManifestBytes {
 		return nil, &ManifestError{Line: 1, Column: 1,
@@ -581,7 +604,7 @@ func (d *manifestDecoder) integer(path string, e mapEntry, unit string) (int, er
 }
 
 // duration decodes a Go duration string such as "3s" or "500ms".
-func (d *manifestDecoder) duration(path string, e mapEntry) (time.Duration, error) {
+func (d *manifestDecoder) duration(path string, e mapEntry) (spec.Duration, error) {
 	switch v := e.val.(type) {
 	case nil:
 		return 0, d.errAt(e.keyAt, path, "want a duration such as 3s or 500ms, got nothing (null)")
@@ -593,7 +616,7 @@ func (d *manifestDecoder) duration(path string, e mapEntry) (time.Duration, erro
 		if err != nil {
 			return 0, d.errAt(v, path, "%s is not a duration (want e.g. 3s or 500ms)", yamlnode.QuoteShort(v.Value))
 		}
-		return dur, nil
+		return spec.Duration(dur), nil
 	}
 	return 0, d.errAt(e.val, path, "want a duration such as 3s or 500ms, got %s", describe(e.val))
 }
@@ -705,30 +728,10 @@ func checkManifest(m *Manifest) *checkErr {
 	if msg := checkModulePath(m.Module); msg != "" {
 		return errf("module", false, "%s", msg)
 	}
-	if m.MemoryMB < MinMemoryMB || m.MemoryMB > MaxMemoryMB {
-		return errf("memory", false, "%d is out of range: want %d to %d (MB)", m.MemoryMB, MinMemoryMB, MaxMemoryMB)
-	}
-	if m.Timeout < MinTimeout || m.Timeout > MaxTimeout {
-		return errf("timeout", false, "%s is out of range: want %s to %s", formatDuration(m.Timeout), formatDuration(MinTimeout), formatDuration(MaxTimeout))
-	}
-	size := 0
-	for _, k := range slices.Sorted(maps.Keys(m.Environment)) {
-		v := m.Environment[k]
-		p := childPath("environment", k)
-		switch {
-		case !validEnvName(k):
-			return errf(p, true, "%s is not a valid variable name: want letters, digits and _, not starting with a digit", yamlnode.QuoteShort(k))
-		case hasPrefixFold(k, "AWS_") || hasPrefixFold(k, "GATEHOUSE_"):
-			return errf(p, true, "names starting with AWS_ or GATEHOUSE_ are reserved: Gatehouse sets them")
-		case strings.ContainsRune(v, 0):
-			return errf(p, false, "the value contains a NUL byte")
-		case !utf8.ValidString(v):
-			return errf(p, false, "the value is not valid UTF-8")
-		}
-		size += len(k) + len(v)
-	}
-	if size > MaxEnvironmentBytes {
-		return errf("environment", true, "the variables take %d bytes (names and values); the limit is %d (4 KB, as in AWS Lambda)", size, MaxEnvironmentBytes)
+	// The function settings, with the secrets checked after the environment, as the keys come.
+	settings := m.FunctionSettings.Validate()
+	if len(settings) > 0 && slices.Contains([]string{"memory", "timeout", "environment"}, settings[0].Keys[0]) {
+		return settingErr(settings[0])
 	}
 	for i, s := range m.Secrets {
 		p := fmt.Sprintf("secrets[%d]", i)
@@ -739,19 +742,15 @@ func checkManifest(m *Manifest) *checkErr {
 			return errf(p, false, "%s is listed twice", yamlnode.QuoteShort(s))
 		}
 	}
-	if m.MaxConcurrency < 0 || m.MaxConcurrency > MaxMaxConcurrency {
-		return errf("maxConcurrency", false, "%d is out of range: want 0 (unlimited) to %d", m.MaxConcurrency, MaxMaxConcurrency)
-	}
-	if m.MinWarm < 0 || m.MinWarm > MaxMinWarm {
-		return errf("minWarm", false, "%d is out of range: want 0 to %d", m.MinWarm, MaxMinWarm)
-	}
-	if m.MaxConcurrency > 0 && m.MinWarm > m.MaxConcurrency {
-		return errf("minWarm", false, "%d is more than maxConcurrency (%d)", m.MinWarm, m.MaxConcurrency)
-	}
-	if m.IdleTimeout < MinIdleTimeout || m.IdleTimeout > MaxIdleTimeout {
-		return errf("idleTimeout", false, "%s is out of range: want %s to %s", formatDuration(m.IdleTimeout), formatDuration(MinIdleTimeout), formatDuration(MaxIdleTimeout))
+	if len(settings) > 0 {
+		return settingErr(settings[0])
 	}
 	return nil
+}
+
+// settingErr is a problem with a function setting, its path a manifest's key path.
+func settingErr(e spec.FieldError) *checkErr {
+	return &checkErr{path: e.Path, atKey: e.AtKey, msg: e.Message}
 }
 
 // checkModulePath checks a `module:` value; it returns "" when it is fine.
@@ -784,40 +783,6 @@ func validName(s string, maxLen int) bool {
 	return true
 }
 
-func validEnvName(s string) bool {
-	if s == "" || s[0] >= '0' && s[0] <= '9' {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
-}
-
-// formatDuration writes d in its shortest Go form for whole units ("5m", "3s", "500ms"), else as
-// time.Duration.String does.
-func formatDuration(d time.Duration) string {
-	switch {
-	case d == 0:
-		return "0s"
-	case d%time.Hour == 0:
-		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
-	case d%time.Minute == 0:
-		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
-	case d%time.Second == 0:
-		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
-	case d%time.Millisecond == 0:
-		return strconv.FormatInt(int64(d/time.Millisecond), 10) + "ms"
-	}
-	return d.String()
-}
-
 // ---------------------------------------------------------------------------------------------
 // Encoding.
 
@@ -838,7 +803,7 @@ func (m *Manifest) Marshal() ([]byte, error) {
 	}
 	fmt.Fprintf(&b, "module: %s\n", yamlPath(m.Module))
 	fmt.Fprintf(&b, "memory: %d\n", m.MemoryMB)
-	fmt.Fprintf(&b, "timeout: %s\n", formatDuration(m.Timeout))
+	fmt.Fprintf(&b, "timeout: %s\n", spec.FormatDuration(m.Timeout.D()))
 	if len(m.Environment) > 0 {
 		b.WriteString("environment:\n")
 		for _, k := range slices.Sorted(maps.Keys(m.Environment)) {
@@ -853,7 +818,7 @@ func (m *Manifest) Marshal() ([]byte, error) {
 	}
 	fmt.Fprintf(&b, "maxConcurrency: %d\n", m.MaxConcurrency)
 	fmt.Fprintf(&b, "minWarm: %d\n", m.MinWarm)
-	fmt.Fprintf(&b, "idleTimeout: %s\n", formatDuration(m.IdleTimeout))
+	fmt.Fprintf(&b, "idleTimeout: %s\n", spec.FormatDuration(m.IdleTimeout.D()))
 	return b.Bytes(), nil
 }
 

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"gatehouse.dev/gatehouse/internal/spec"
 )
 
 // RecordSchemaVersion is the schemaVersion of every registry record this package writes, and the only
@@ -142,11 +144,11 @@ func NewManifestRecord(m *Manifest) (ManifestRecord, map[string]string) {
 		ABI:            m.ABI,
 		Module:         m.Module,
 		MemoryMB:       m.MemoryMB,
-		Timeout:        formatDuration(m.Timeout),
+		Timeout:        spec.FormatDuration(m.Timeout.D()),
 		Secrets:        slices.Clone(m.Secrets),
 		MaxConcurrency: m.MaxConcurrency,
 		MinWarm:        m.MinWarm,
-		IdleTimeout:    formatDuration(m.IdleTimeout),
+		IdleTimeout:    spec.FormatDuration(m.IdleTimeout.D()),
 	}
 	var secrets map[string]string
 	for k, v := range m.Environment {
@@ -177,17 +179,19 @@ func (r ManifestRecord) Manifest(secrets map[string]string) (*Manifest, error) {
 		return nil, fmt.Errorf("functions: manifest record: idleTimeout: %w", err)
 	}
 	m := &Manifest{
-		Version:        r.Version,
-		Name:           r.Name,
-		ABI:            r.ABI,
-		Module:         r.Module,
-		MemoryMB:       r.MemoryMB,
-		Timeout:        timeout,
-		Environment:    make(map[string]string, len(r.Environment)+len(r.Secrets)),
-		Secrets:        slices.Clone(r.Secrets),
-		MaxConcurrency: r.MaxConcurrency,
-		MinWarm:        r.MinWarm,
-		IdleTimeout:    idle,
+		Version: r.Version,
+		Name:    r.Name,
+		ABI:     r.ABI,
+		Module:  r.Module,
+		FunctionSettings: spec.FunctionSettings{
+			MemoryMB:       r.MemoryMB,
+			Timeout:        spec.Duration(timeout),
+			Environment:    make(map[string]string, len(r.Environment)+len(r.Secrets)),
+			MaxConcurrency: r.MaxConcurrency,
+			MinWarm:        r.MinWarm,
+			IdleTimeout:    spec.Duration(idle),
+		},
+		Secrets: slices.Clone(r.Secrets),
 	}
 	maps.Copy(m.Environment, r.Environment)
 	for _, s := range r.Secrets {

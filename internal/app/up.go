@@ -494,8 +494,7 @@ func (n *Node) prepareFunctions(ctx context.Context, stack *spec.Stack, dataDir 
 // `gatehouse deploy DIR` deploys its directory.
 func stackManifest(name string, fn spec.Function) functions.Manifest {
 	m := functions.NewManifest(name)
-	m.MemoryMB, m.Timeout, m.Environment = fn.MemoryMB, fn.Timeout.D(), fn.Environment
-	m.MaxConcurrency, m.MinWarm, m.IdleTimeout = fn.MaxConcurrency, fn.MinWarm, fn.IdleTimeout.D()
+	m.FunctionSettings = fn.FunctionSettings
 	return m
 }
 

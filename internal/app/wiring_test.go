@@ -18,8 +18,8 @@ func TestNodeAndCommandsAgree(t *testing.T) {
 	if commands.DefaultDataDir != DefaultDataDir || commands.DefaultStackFile != DefaultStackFile {
 		t.Errorf("cli defaults %q, %q; up's %q, %q", commands.DefaultDataDir, commands.DefaultStackFile, DefaultDataDir, DefaultStackFile)
 	}
-	fn := spec.Function{MemoryMB: 256, Timeout: spec.Duration(7 * time.Second), Environment: map[string]string{"A": "1"},
-		MaxConcurrency: 4, MinWarm: 1, IdleTimeout: spec.Duration(time.Minute)}
+	fn := spec.Function{FunctionSettings: spec.FunctionSettings{MemoryMB: 256, Timeout: spec.Duration(7 * time.Second), Environment: map[string]string{"A": "1"},
+		MaxConcurrency: 4, MinWarm: 1, IdleTimeout: spec.Duration(time.Minute)}}
 	if up, deploy := stackManifest("f", fn), functions.SpecManifest("f", fn); !reflect.DeepEqual(up, deploy) {
 		t.Errorf("up deploys %+v, deploy DIR %+v", up, deploy)
 	}

@@ -120,26 +120,10 @@ type Function struct {
 	Source string `json:"source"`
 	// Kind says what Source is; decided by statting it.
 	Kind SourceKind `json:"kind"`
-	// MemoryMB is the memory limit in MB (`memory:`), MinMemoryMB..MaxMemoryMB, default
-	// DefaultMemoryMB.
-	MemoryMB int `json:"memory"`
-	// Timeout is the invocation timeout (`timeout:`, a Go duration such as "3s" or "500ms"),
-	// MinTimeout..MaxTimeout, default DefaultTimeout.
-	Timeout Duration `json:"timeout"`
-	// Environment holds the environment variables (`environment:`); never nil. Names are
-	// [A-Za-z_][A-Za-z0-9_]* and must not start with AWS_ or GATEHOUSE_ (Gatehouse sets those);
-	// names and values together take at most MaxEnvironmentSize bytes.
-	Environment map[string]string `json:"environment,omitempty"`
-	// MaxConcurrency caps the concurrent invocations (`maxConcurrency:`), 0..MaxMaxConcurrency;
-	// 0 (the default) is unlimited.
-	MaxConcurrency int `json:"maxConcurrency,omitempty"`
-	// MinWarm is the number of instances kept warm (`minWarm:`), 0..MaxMinWarm, default 0, and
-	// at most MaxConcurrency when that is set.
-	MinWarm int `json:"minWarm,omitempty"`
-	// IdleTimeout is how long an instance may sit unused before it is stopped (`idleTimeout:`, a Go
-	// duration), MinIdleTimeout..MaxIdleTimeout, default DefaultIdleTimeout. The MinWarm instances
-	// are kept regardless.
-	IdleTimeout Duration `json:"idleTimeout,omitempty"`
+	// FunctionSettings are the function's memory, timeout, environment and concurrency
+	// (`memory:`, `timeout:`, `environment:`, `maxConcurrency:`, `minWarm:`, `idleTimeout:`),
+	// every default filled; Environment is never nil.
+	FunctionSettings
 }
 
 // SourceKind says what a function's source is.

@@ -10,8 +10,8 @@ import (
 func validStack() *Stack {
 	return &Stack{
 		Version: SchemaVersion, Name: "shop",
-		Functions: map[string]Function{"hello": {Name: "hello", Source: "/src/hello", Kind: SourceGo, MemoryMB: DefaultMemoryMB,
-			Timeout: Duration(DefaultTimeout), IdleTimeout: Duration(DefaultIdleTimeout)}},
+		Functions: map[string]Function{"hello": {Name: "hello", Source: "/src/hello", Kind: SourceGo, FunctionSettings: FunctionSettings{
+			MemoryMB: DefaultMemoryMB, Timeout: Duration(DefaultTimeout), IdleTimeout: Duration(DefaultIdleTimeout)}}},
 		APIs: map[string]API{"web": {Name: "web", Type: APITypeHTTP, Mount: "/",
 			Stages: map[string]Stage{DefaultStage: {Name: DefaultStage}},
 			Routes: Routes{{Key: "GET /hello", Authorization: Authorization{Type: AuthNone},

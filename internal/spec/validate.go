@@ -162,7 +162,7 @@ func (s *Stack) ValidateInOrder(o Order) Errors {
 		c.add(checkUsagePlan(name, s.UsagePlans[name]))
 	}
 	for _, name := range inOrder(s.Functions, o.Functions) {
-		c.add(checkFunction(name, s.Functions[name]))
+		c.checkFunction(name, s.Functions[name])
 	}
 	if len(s.APIs) == 0 {
 		c.add(errf([]string{"apis"}, true, "stack defines no apis"))
@@ -215,58 +215,6 @@ func FunctionsEnv(names []string, usagePlans bool) Env {
 	}
 }
 
-func checkFunction(name string, fn Function) *checkErr {
-	path := []string{"functions", name}
-	if !validName(name, 64, false) {
-		return errf(path, true, "%s is not a valid function name: want 1 to 64 letters, digits, - and _", yamlnode.QuoteShort(name))
-	}
-	if fn.Name != name {
-		return errf(path, true, "Name %q differs from the map key", fn.Name)
-	}
-	if fn.Source == "" || !filepath.IsAbs(fn.Source) {
-		return errf(sub(path, "source"), false, "want an absolute path, got %s", yamlnode.QuoteShort(fn.Source))
-	}
-	if fn.Kind != SourceGo && fn.Kind != SourceWasm {
-		return errf(sub(path, "source"), false, "unknown source kind %v", fn.Kind)
-	}
-	if fn.MemoryMB < MinMemoryMB || fn.MemoryMB > MaxMemoryMB {
-		return errf(sub(path, "memory"), false, "%d is out of range: want %d to %d (MB)", fn.MemoryMB, MinMemoryMB, MaxMemoryMB)
-	}
-	if fn.Timeout.D() < MinTimeout || fn.Timeout.D() > MaxTimeout {
-		return errf(sub(path, "timeout"), false, "%v is out of range: want 1ms to 900s", fn.Timeout)
-	}
-	size := 0
-	for _, k := range slices.Sorted(maps.Keys(fn.Environment)) {
-		v := fn.Environment[k]
-		kp := sub(path, "environment", k)
-		switch {
-		case !ValidEnvName(k):
-			return errf(kp, true, "not a valid variable name: want letters, digits and _, not starting with a digit")
-		case hasPrefixFold(k, "AWS_") || hasPrefixFold(k, "GATEHOUSE_"):
-			return errf(kp, true, "names starting with AWS_ or GATEHOUSE_ are reserved: Gatehouse sets them")
-		case strings.ContainsRune(v, 0):
-			return errf(kp, false, "the value contains a NUL byte")
-		}
-		size += len(k) + len(v)
-	}
-	if size > MaxEnvironmentSize {
-		return errf(sub(path, "environment"), true, "%s", EnvSizeMessage(size, false))
-	}
-	if fn.MaxConcurrency < 0 || fn.MaxConcurrency > MaxMaxConcurrency {
-		return errf(sub(path, "maxConcurrency"), false, "%d is out of range: want 0 (unlimited) to %d", fn.MaxConcurrency, MaxMaxConcurrency)
-	}
-	if fn.MinWarm < 0 || fn.MinWarm > MaxMinWarm {
-		return errf(sub(path, "minWarm"), false, "%d is out of range: want 0 to %d", fn.MinWarm, MaxMinWarm)
-	}
-	if fn.MaxConcurrency > 0 && fn.MinWarm > fn.MaxConcurrency {
-		return errf(sub(path, "minWarm"), false, "%d is more than maxConcurrency (%d)", fn.MinWarm, fn.MaxConcurrency)
-	}
-	if fn.IdleTimeout.D() != 0 && (fn.IdleTimeout.D() < MinIdleTimeout || fn.IdleTimeout.D() > MaxIdleTimeout) {
-		return errf(sub(path, "idleTimeout"), false, "%s is out of range: want %s to %s", fn.IdleTimeout, MinIdleTimeout, MaxIdleTimeout)
-	}
-	return nil
-}
-
 func checkIAM(iam IAM) *checkErr {
 	path := []string{"iam"}
 	if !validRegion(iam.Region) {
@@ -316,14 +264,6 @@ func validRegion(r string) bool {
 		return false
 	}
 	return allIn(r, func(c rune) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' })
-}
-
-func EnvSizeMessage(size int, atLeast bool) string {
-	amount := strconv.Itoa(size)
-	if atLeast {
-		amount = "more than " + strconv.Itoa(MaxEnvironmentSize)
-	}
-	return fmt.Sprintf("the variables take %s bytes (names and values); the limit is %d (4 KB, as in AWS Lambda)", amount, MaxEnvironmentSize)
 }
 
 func (c *checker) checkAPI(path []string, name string, api API) {

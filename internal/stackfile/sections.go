@@ -213,7 +213,7 @@ func (d *decoder) secret(path []string, n ast.Node) (string, error) {
 
 func (d *decoder) function(fe entry) (spec.Function, error) {
 	path := []string{"functions", fe.key}
-	fn := spec.Function{Name: fe.key, MemoryMB: spec.DefaultMemoryMB, Timeout: spec.Duration(spec.DefaultTimeout), IdleTimeout: spec.Duration(spec.DefaultIdleTimeout), Environment: map[string]string{}}
+	fn := spec.Function{Name: fe.key, FunctionSettings: spec.DefaultFunctionSettings()}
 	fn.Line, fn.Column = yamlnode.Position(fe.keyAt)
 	f, err := d.fields(path, fe.val, "source", "memory", "timeout", "environment", "maxConcurrency", "minWarm", "idleTimeout")
 	if err != nil {
@@ -268,9 +268,6 @@ func (d *decoder) function(fe entry) (spec.Function, error) {
 	if e, ok := f["idleTimeout"]; ok {
 		if fn.IdleTimeout, err = d.duration(sub(path, "idleTimeout"), e.val); err != nil {
 			return fn, err
-		}
-		if fn.IdleTimeout.D() < spec.MinIdleTimeout || fn.IdleTimeout.D() > spec.MaxIdleTimeout {
-			return fn, d.errAt(e.val, sub(path, "idleTimeout"), "%s is out of range: want %s to %s", fn.IdleTimeout, spec.MinIdleTimeout, spec.MaxIdleTimeout)
 		}
 	}
 	return fn, nil

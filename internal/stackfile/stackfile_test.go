@@ -65,24 +65,28 @@ func TestLoadExample(t *testing.T) {
 		File:    path,
 		Functions: map[string]spec.Function{
 			"hello": {
-				Name:        "hello",
-				Source:      filepath.Join(dir, "hello"),
-				Kind:        spec.SourceGo,
-				MemoryMB:    128,
-				Timeout:     spec.Duration(3 * time.Second),
-				IdleTimeout: spec.Duration(spec.DefaultIdleTimeout),
-				Environment: map[string]string{},
+				Name:   "hello",
+				Source: filepath.Join(dir, "hello"),
+				Kind:   spec.SourceGo,
+				FunctionSettings: spec.FunctionSettings{
+					MemoryMB:    128,
+					Timeout:     spec.Duration(3 * time.Second),
+					IdleTimeout: spec.Duration(spec.DefaultIdleTimeout),
+					Environment: map[string]string{},
+				},
 			},
 			"echo": {
-				Name:           "echo",
-				Source:         filepath.Join(dir, "echo"),
-				Kind:           spec.SourceGo,
-				MemoryMB:       256,
-				Timeout:        spec.Duration(5 * time.Second),
-				Environment:    map[string]string{"GREETING": "hi"},
-				MaxConcurrency: 10,
-				MinWarm:        1,
-				IdleTimeout:    spec.Duration(spec.DefaultIdleTimeout),
+				Name:   "echo",
+				Source: filepath.Join(dir, "echo"),
+				Kind:   spec.SourceGo,
+				FunctionSettings: spec.FunctionSettings{
+					MemoryMB:       256,
+					Timeout:        spec.Duration(5 * time.Second),
+					Environment:    map[string]string{"GREETING": "hi"},
+					MaxConcurrency: 10,
+					MinWarm:        1,
+					IdleTimeout:    spec.Duration(spec.DefaultIdleTimeout),
+				},
 			},
 		},
 		APIs: map[string]spec.API{
@@ -137,10 +141,10 @@ func TestLoadFull(t *testing.T) {
 	clearPositions(s)
 	env := map[string]string{"PORT": "08080", "DEBUG": "true", "EMPTY": ""}
 	wantFuncs := map[string]spec.Function{
-		"base": {Name: "base", Source: filepath.Join(dir, "hello"), Kind: spec.SourceGo, MemoryMB: 512,
-			Timeout: spec.Duration(500 * time.Millisecond), Environment: env, IdleTimeout: spec.Duration(spec.DefaultIdleTimeout)},
-		"module": {Name: "module", Source: filepath.Join(dir, "mod.wasm"), Kind: spec.SourceWasm, MemoryMB: 512,
-			Timeout: spec.Duration(500 * time.Millisecond), Environment: env, MaxConcurrency: 4, MinWarm: 4, IdleTimeout: spec.Duration(spec.DefaultIdleTimeout)},
+		"base": {Name: "base", Source: filepath.Join(dir, "hello"), Kind: spec.SourceGo, FunctionSettings: spec.FunctionSettings{MemoryMB: 512,
+			Timeout: spec.Duration(500 * time.Millisecond), Environment: env, IdleTimeout: spec.Duration(spec.DefaultIdleTimeout)}},
+		"module": {Name: "module", Source: filepath.Join(dir, "mod.wasm"), Kind: spec.SourceWasm, FunctionSettings: spec.FunctionSettings{MemoryMB: 512,
+			Timeout: spec.Duration(500 * time.Millisecond), Environment: env, MaxConcurrency: 4, MinWarm: 4, IdleTimeout: spec.Duration(spec.DefaultIdleTimeout)}},
 	}
 	if !reflect.DeepEqual(s.Functions, wantFuncs) {
 		t.Errorf("functions:\n got %+v\nwant %+v", s.Functions, wantFuncs)
@@ -279,7 +283,7 @@ func TestParseValues(t *testing.T) {
 			check: func(t *testing.T, s *spec.Stack, dir string) {
 				want := &spec.Stack{Version: 1, Name: "default", Dir: dir, File: "gatehouse.yaml",
 					Functions: map[string]spec.Function{"hello": {Name: "hello", Source: filepath.Join(dir, "hello"),
-						Kind: spec.SourceGo, MemoryMB: spec.DefaultMemoryMB, Timeout: spec.Duration(spec.DefaultTimeout), IdleTimeout: spec.Duration(spec.DefaultIdleTimeout), Environment: map[string]string{}}},
+						Kind: spec.SourceGo, FunctionSettings: spec.DefaultFunctionSettings()}},
 					APIs: map[string]spec.API{"web": {Name: "web", Type: "http", Mount: "/",
 						Stages: map[string]spec.Stage{"$default": {Name: "$default", Variables: map[string]string{}}},
 						Routes: []spec.Route{{Key: "GET /x", Line: 8, Authorization: noAuth, Integration: spec.Integration{Type: "function", Target: "hello",
@@ -620,10 +624,10 @@ func TestParseErrors(t *testing.T) {
 		{"memory too large", "version: 1\nfunctions:\n  hello:\n    source: hello\n    memory: 10241\n" + api, `gatehouse.yaml:5:13: functions.hello.memory: 10241 is out of range`},
 		{"memory huge", "version: 1\nfunctions:\n  hello:\n    source: hello\n    memory: 99999999999999999999\n", `gatehouse.yaml:5:13: functions.hello.memory: 99999999999999999999 is too large`},
 		{"timeout bad", "version: 1\nfunctions:\n  hello:\n    source: hello\n    timeout: 3x\n", `gatehouse.yaml:5:14: functions.hello.timeout: "3x" is not a duration (want e.g. 3s or 500ms)`},
-		{"idleTimeout too short", "version: 1\nfunctions:\n  hello:\n    source: hello\n    idleTimeout: 10ms\napis: {web: {type: http, routes: {GET /x: {function: hello}}}}\n", `gatehouse.yaml:5:18: functions.hello.idleTimeout: 10ms is out of range: want 1s to 24h0m0s`},
+		{"idleTimeout too short", "version: 1\nfunctions:\n  hello:\n    source: hello\n    idleTimeout: 10ms\napis: {web: {type: http, routes: {GET /x: {function: hello}}}}\n", `gatehouse.yaml:5:18: functions.hello.idleTimeout: 10ms is out of range: want 1s to 24h`},
 		{"timeout bare number", "version: 1\nfunctions:\n  hello:\n    source: hello\n    timeout: 3\n", `gatehouse.yaml:5:14: functions.hello.timeout: 3 is not a duration: give a unit, e.g. "3s" or "3ms"`},
 		{"timeout mapping", "version: 1\nfunctions:\n  hello:\n    source: hello\n    timeout: {s: 3}\n", `gatehouse.yaml:5:14: functions.hello.timeout: want a duration such as 3s or 500ms, got a mapping`},
-		{"timeout too long", "version: 1\nfunctions:\n  hello:\n    source: hello\n    timeout: 901s\n" + api, `gatehouse.yaml:5:14: functions.hello.timeout: 15m1s is out of range: want 1ms to 900s`},
+		{"timeout too long", "version: 1\nfunctions:\n  hello:\n    source: hello\n    timeout: 901s\n" + api, `gatehouse.yaml:5:14: functions.hello.timeout: 901s is out of range: want 1ms to 900s`},
 		{"timeout zero", "version: 1\nfunctions:\n  hello:\n    source: hello\n    timeout: 0s\n" + api, `gatehouse.yaml:5:14: functions.hello.timeout: 0s is out of range`},
 		{"timeout negative", "version: 1\nfunctions:\n  hello:\n    source: hello\n    timeout: -1s\n" + api, `gatehouse.yaml:5:14: functions.hello.timeout: -1s is out of range`},
 		{"environment list", "version: 1\nfunctions:\n  hello:\n    source: hello\n    environment: [A=1]\n", `gatehouse.yaml:5:18: functions.hello.environment: want a mapping, got a list`},
@@ -907,7 +911,8 @@ func TestSourceKindString(t *testing.T) {
 func TestValidate(t *testing.T) {
 	valid := func() *spec.Stack {
 		return &spec.Stack{Version: 1, Name: "s", File: "code", IAM: spec.IAM{Region: spec.DefaultRegion},
-			Functions: map[string]spec.Function{"f": {Name: "f", Source: "/src/f", Kind: spec.SourceGo, MemoryMB: 128, Timeout: spec.Duration(time.Second)}},
+			Functions: map[string]spec.Function{"f": {Name: "f", Source: "/src/f", Kind: spec.SourceGo,
+				FunctionSettings: spec.FunctionSettings{MemoryMB: 128, Timeout: spec.Duration(time.Second), IdleTimeout: spec.Duration(time.Minute)}}},
 			APIs: map[string]spec.API{"a": {Name: "a", Type: "http", Mount: "/",
 				Stages: map[string]spec.Stage{"$default": {Name: "$default"}},
 				Routes: []spec.Route{{Key: "GET /x", Authorization: noAuth, Integration: spec.Integration{Type: "function", Target: "f", PayloadFormatVersion: "2.0", Timeout: spec.Duration(time.Second)}}}}},

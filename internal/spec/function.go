@@ -1,0 +1,154 @@
+package spec
+
+import (
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gatehouse.dev/gatehouse/internal/yamlnode"
+)
+
+// MaxFunctionNameLength bounds a function name: [A-Za-z0-9_-]{1,64}, as a Lambda function name.
+const MaxFunctionNameLength = 64
+
+// FunctionSettings are a function's limits, environment and concurrency: what a stack file's
+// function (embedded in [Function]) and a bundle's manifest (functions.Manifest) both set, with
+// [FunctionSettings.Validate] as the one place their rules and limits live. Encoded as JSON, the keys
+// are the stack file's (and the manifest's).
+type FunctionSettings struct {
+	// MemoryMB is the memory limit in MB (`memory:`), MinMemoryMB..MaxMemoryMB, default
+	// DefaultMemoryMB.
+	MemoryMB int `json:"memory"`
+	// Timeout is the invocation timeout (`timeout:`, a Go duration such as "3s" or "500ms"),
+	// MinTimeout..MaxTimeout, default DefaultTimeout.
+	Timeout Duration `json:"timeout"`
+	// Environment holds the environment variables (`environment:`); a decoder never leaves it nil.
+	// Names are [A-Za-z_][A-Za-z0-9_]* and must not start with AWS_ or GATEHOUSE_ (any case:
+	// Gatehouse sets those); values are UTF-8 without NUL; names and values together take at most
+	// MaxEnvironmentSize bytes.
+	Environment map[string]string `json:"environment,omitempty"`
+	// MaxConcurrency caps the concurrent invocations (`maxConcurrency:`), 0..MaxMaxConcurrency;
+	// 0 (the default) is unlimited.
+	MaxConcurrency int `json:"maxConcurrency,omitempty"`
+	// MinWarm is the number of instances kept warm (`minWarm:`), 0..MaxMinWarm, default 0, and
+	// at most MaxConcurrency when that is set.
+	MinWarm int `json:"minWarm,omitempty"`
+	// IdleTimeout is how long an instance may sit unused before it is stopped (`idleTimeout:`, a Go
+	// duration), MinIdleTimeout..MaxIdleTimeout, default DefaultIdleTimeout. The MinWarm instances
+	// are kept regardless.
+	IdleTimeout Duration `json:"idleTimeout,omitempty"`
+}
+
+// DefaultFunctionSettings returns the settings of a function that sets none: every default, and an
+// empty environment.
+func DefaultFunctionSettings() FunctionSettings {
+	return FunctionSettings{
+		MemoryMB:    DefaultMemoryMB,
+		Timeout:     Duration(DefaultTimeout),
+		Environment: map[string]string{},
+		IdleTimeout: Duration(DefaultIdleTimeout),
+	}
+}
+
+// Validate checks every setting of s: every problem, one per setting (and one per environment
+// variable), in the order of the fields, with paths relative to the settings (such as "memory" or
+// `environment.NAME`); nil when there are none.
+func (s FunctionSettings) Validate() Errors {
+	c := &checker{}
+	c.checkSettings(nil, s)
+	return c.errs
+}
+
+func (c *checker) checkFunction(name string, fn Function) {
+	path := []string{"functions", name}
+	if !validName(name, MaxFunctionNameLength, false) {
+		c.add(errf(path, true, "%s is not a valid function name: want 1 to %d letters, digits, - and _", yamlnode.QuoteShort(name), MaxFunctionNameLength))
+		return
+	}
+	if fn.Name != name {
+		c.add(errf(path, true, "Name %q differs from the map key", fn.Name))
+		return
+	}
+	switch {
+	case fn.Source == "" || !filepath.IsAbs(fn.Source):
+		c.add(errf(sub(path, "source"), false, "want an absolute path, got %s", yamlnode.QuoteShort(fn.Source)))
+	case fn.Kind != SourceGo && fn.Kind != SourceWasm:
+		c.add(errf(sub(path, "source"), false, "unknown source kind %v", fn.Kind))
+	}
+	c.checkSettings(path, fn.FunctionSettings)
+}
+
+// checkSettings checks s, the settings at path.
+func (c *checker) checkSettings(path []string, s FunctionSettings) {
+	if s.MemoryMB < MinMemoryMB || s.MemoryMB > MaxMemoryMB {
+		c.add(errf(sub(path, "memory"), false, "%d is out of range: want %d to %d (MB)", s.MemoryMB, MinMemoryMB, MaxMemoryMB))
+	}
+	if s.Timeout.D() < MinTimeout || s.Timeout.D() > MaxTimeout {
+		// The maximum in seconds, as Lambda gives it.
+		c.add(errf(sub(path, "timeout"), false, "%s is out of range: want %s to %ds", FormatDuration(s.Timeout.D()), FormatDuration(MinTimeout), MaxTimeout/time.Second))
+	}
+	size := 0
+	for _, k := range slices.Sorted(maps.Keys(s.Environment)) {
+		v := s.Environment[k]
+		kp := sub(path, "environment", k)
+		switch {
+		case !ValidEnvName(k):
+			c.add(errf(kp, true, "not a valid variable name: want letters, digits and _, not starting with a digit"))
+		case hasPrefixFold(k, "AWS_") || hasPrefixFold(k, "GATEHOUSE_"):
+			c.add(errf(kp, true, "names starting with AWS_ or GATEHOUSE_ are reserved: Gatehouse sets them"))
+		case strings.ContainsRune(v, 0):
+			c.add(errf(kp, false, "the value contains a NUL byte"))
+		case !utf8.ValidString(v):
+			c.add(errf(kp, false, "the value is not valid UTF-8"))
+		}
+		size += len(k) + len(v)
+	}
+	if size > MaxEnvironmentSize {
+		c.add(errf(sub(path, "environment"), true, "%s", EnvSizeMessage(size, false)))
+	}
+	if s.MaxConcurrency < 0 || s.MaxConcurrency > MaxMaxConcurrency {
+		c.add(errf(sub(path, "maxConcurrency"), false, "%d is out of range: want 0 (unlimited) to %d", s.MaxConcurrency, MaxMaxConcurrency))
+	}
+	switch {
+	case s.MinWarm < 0 || s.MinWarm > MaxMinWarm:
+		c.add(errf(sub(path, "minWarm"), false, "%d is out of range: want 0 to %d", s.MinWarm, MaxMinWarm))
+	case s.MaxConcurrency > 0 && s.MinWarm > s.MaxConcurrency:
+		c.add(errf(sub(path, "minWarm"), false, "%d is more than maxConcurrency (%d)", s.MinWarm, s.MaxConcurrency))
+	}
+	if s.IdleTimeout.D() < MinIdleTimeout || s.IdleTimeout.D() > MaxIdleTimeout {
+		c.add(errf(sub(path, "idleTimeout"), false, "%s is out of range: want %s to %s", FormatDuration(s.IdleTimeout.D()), FormatDuration(MinIdleTimeout), FormatDuration(MaxIdleTimeout)))
+	}
+}
+
+// EnvSizeMessage says that environment variables take size bytes, or more than the limit when
+// atLeast (a decoder that stopped counting).
+func EnvSizeMessage(size int, atLeast bool) string {
+	amount := strconv.Itoa(size)
+	if atLeast {
+		amount = "more than " + strconv.Itoa(MaxEnvironmentSize)
+	}
+	return fmt.Sprintf("the variables take %s bytes (names and values); the limit is %d (4 KB, as in AWS Lambda)", amount, MaxEnvironmentSize)
+}
+
+// FormatDuration writes d in its shortest Go form for whole units ("5m", "3s", "500ms"), else as
+// time.Duration.String does. Stored function records write their durations so: keep it as it is.
+func FormatDuration(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0s"
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	case d%time.Second == 0:
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	case d%time.Millisecond == 0:
+		return strconv.FormatInt(int64(d/time.Millisecond), 10) + "ms"
+	}
+	return d.String()
+}

@@ -1,0 +1,114 @@
+package spec
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFunctionSettingsValidate(t *testing.T) {
+	if errs := DefaultFunctionSettings().Validate(); errs != nil {
+		t.Fatalf("the defaults: %v", errs)
+	}
+	tests := []struct {
+		name   string
+		change func(s *FunctionSettings)
+		want   []string // every problem, in order; nil for valid
+	}{
+		{"limits", func(s *FunctionSettings) {
+			s.MemoryMB, s.Timeout, s.MaxConcurrency, s.MinWarm, s.IdleTimeout = MaxMemoryMB, Duration(MaxTimeout), MaxMaxConcurrency, MaxMinWarm, Duration(MaxIdleTimeout)
+		}, nil},
+		{"least", func(s *FunctionSettings) {
+			s.MemoryMB, s.Timeout, s.IdleTimeout = MinMemoryMB, Duration(MinTimeout), Duration(MinIdleTimeout)
+		}, nil},
+		{"every setting wrong", func(s *FunctionSettings) {
+			s.MemoryMB, s.Timeout, s.MaxConcurrency, s.MinWarm, s.IdleTimeout = 64, Duration(901*time.Second), -1, 1001, 0
+			s.Environment = map[string]string{"1A": "x", "aws_REGION": "x", "NUL": "a\x00", "BAD": "\xff", "a b": ""}
+		}, []string{
+			"memory: 64 is out of range: want 128 to 10240 (MB)",
+			"timeout: 901s is out of range: want 1ms to 900s",
+			"environment.1A: not a valid variable name: want letters, digits and _, not starting with a digit",
+			"environment.BAD: the value is not valid UTF-8",
+			"environment.NUL: the value contains a NUL byte",
+			`environment["a b"]: not a valid variable name: want letters, digits and _, not starting with a digit`,
+			"environment.aws_REGION: names starting with AWS_ or GATEHOUSE_ are reserved: Gatehouse sets them",
+			"maxConcurrency: -1 is out of range: want 0 (unlimited) to 10000",
+			"minWarm: 1001 is out of range: want 0 to 1000",
+			"idleTimeout: 0s is out of range: want 1s to 24h",
+		}},
+		{"durations as written", func(s *FunctionSettings) {
+			s.Timeout, s.IdleTimeout = Duration(time.Hour), Duration(500*time.Millisecond)
+		}, []string{"timeout: 1h is out of range: want 1ms to 900s", "idleTimeout: 500ms is out of range: want 1s to 24h"}},
+		{"minWarm over maxConcurrency", func(s *FunctionSettings) { s.MaxConcurrency, s.MinWarm = 2, 3 },
+			[]string{"minWarm: 3 is more than maxConcurrency (2)"}},
+		{"environment too big", func(s *FunctionSettings) {
+			s.Environment = map[string]string{"A": strings.Repeat("x", 3000), "B": strings.Repeat("x", 1095)}
+		}, []string{"environment: the variables take 4097 bytes (names and values); the limit is 4096 (4 KB, as in AWS Lambda)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := DefaultFunctionSettings()
+			tt.change(&s)
+			errs := s.Validate()
+			var got []string
+			for _, e := range errs {
+				got = append(got, e.Error())
+				if e.Path != FormatPath(e.Keys) {
+					t.Errorf("%s: Keys %q", e.Path, e.Keys)
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+// A function of a stack is checked by the same rules, under functions.NAME.
+func TestStackChecksFunctionSettings(t *testing.T) {
+	s := validStack()
+	fn := s.Functions["hello"]
+	fn.Timeout, fn.Environment = 0, map[string]string{"GATEHOUSE_X": "1"}
+	s.Functions["hello"] = fn
+	errs := s.Validate()
+	want := []string{
+		"functions.hello.timeout: 0s is out of range: want 1ms to 900s",
+		"functions.hello.environment.GATEHOUSE_X: names starting with AWS_ or GATEHOUSE_ are reserved: Gatehouse sets them",
+	}
+	if len(errs) != len(want) {
+		t.Fatalf("got %v", errs)
+	}
+	for i, w := range want {
+		if errs[i].Error() != w || !reflect.DeepEqual(errs[i].Keys[:2], []string{"functions", "hello"}) {
+			t.Errorf("problem %d: got %s (keys %q), want %s", i, errs[i], errs[i].Keys, w)
+		}
+	}
+	if !errs[1].AtKey || errs[0].AtKey {
+		t.Errorf("AtKey: %v, %v; want false, true", errs[0].AtKey, errs[1].AtKey)
+	}
+}
+
+// In JSON, a function's settings sit beside its source, under the stack file's keys.
+func TestFunctionJSON(t *testing.T) {
+	fn := Function{Name: "f", Source: "/src/f", Kind: SourceWasm, FunctionSettings: FunctionSettings{
+		MemoryMB: 256, Timeout: Duration(1500 * time.Millisecond), Environment: map[string]string{"A": "1"},
+		MaxConcurrency: 4, MinWarm: 1, IdleTimeout: Duration(time.Minute)}}
+	b, err := json.Marshal(fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"source":"/src/f","kind":"wasm","memory":256,"timeout":"1.5s","environment":{"A":"1"},"maxConcurrency":4,"minWarm":1,"idleTimeout":"1m0s"}`
+	if string(b) != want {
+		t.Errorf("got  %s\nwant %s", b, want)
+	}
+	var back Function
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	back.Name = "f"
+	if !reflect.DeepEqual(back, fn) {
+		t.Errorf("read back %+v, want %+v", back, fn)
+	}
+}
