@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	commands "gatehouse.dev/gatehouse/internal/cli"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,17 +43,14 @@ import (
 const (
 	DefaultAddr      = "127.0.0.1:8080"
 	DefaultAdminAddr = "127.0.0.1:8081"
-	DefaultDataDir   = ".gatehouse"
+	DefaultDataDir   = commands.DefaultDataDir
 	DefaultWorkers   = 2
-	DefaultStackFile = "gatehouse.yaml"
+	DefaultStackFile = commands.DefaultStackFile
 	// workerSlots is how many invocations one worker runs at once.
 	workerSlots = 64
 	// overrunGrace is how long an invocation may run past its function's timeout before its worker is
 	// killed.
 	overrunGrace = 250 * time.Millisecond
-	// awsLambdaGoVersion is the aws-lambda-go version functions built outside this module get; it is
-	// the one this module requires (a test keeps them equal).
-	awsLambdaGoVersion = "v1.55.1"
 )
 
 // workerEnv is what workers keep of up's environment: what a Go program and its profiling need, and
@@ -453,7 +452,7 @@ func (n *Node) prepareFunctions(ctx context.Context, stack *spec.Stack, dataDir 
 		CacheDir:      filepath.Join(dataDir, "build"),
 		SDK:           runtimes.GoSDKSource(),
 		SDKImportPath: runtimes.SDKImportPath,
-		SDKRequires:   []string{"github.com/aws/aws-lambda-go " + awsLambdaGoVersion},
+		SDKRequires:   runtimes.GoSDKRequires(),
 		Progress:      n.opts.Stdout,
 	})
 	if err != nil {
@@ -473,7 +472,7 @@ func (n *Node) prepareFunctions(ctx context.Context, stack *spec.Stack, dataDir 
 		if err != nil {
 			return nil, fmt.Errorf("function %s: %w", name, err)
 		}
-		m := stackManifest(name, fn)
+		m := functions.SpecManifest(name, fn)
 		if err := m.Validate(); err != nil {
 			return nil, fmt.Errorf("%s: %w", stackfile.Where(stack.File, fn.Line, fn.Column, "functions."+name), err)
 		}
@@ -488,14 +487,6 @@ func (n *Node) prepareFunctions(ctx context.Context, stack *spec.Stack, dataDir 
 		bundles = append(bundles, b)
 	}
 	return bundles, nil
-}
-
-// stackManifest is the manifest the stack file gives function name: how up deploys it, and how
-// `gatehouse deploy DIR` deploys its directory.
-func stackManifest(name string, fn spec.Function) functions.Manifest {
-	m := functions.NewManifest(name)
-	m.FunctionSettings = fn.FunctionSettings
-	return m
 }
 
 // checkModule compiles a bundle's module as workers will (same memory limit, same cache), which checks
