@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"gatehouse.dev/gatehouse/internal/jsopen"
 	"gatehouse.dev/gatehouse/internal/yamlnode"
 )
 
@@ -147,42 +148,30 @@ func OpenRegistry(ctx context.Context, js jetstream.JetStream, cfg RegistryConfi
 	}
 
 	kvName := FunctionsBucket(cfg.Stack)
-	kv, err := js.KeyValue(ctx, kvName)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:       kvName,
-			Description:  "Gatehouse functions, versions and aliases of stack " + cfg.Stack,
-			History:      RegistryHistory,
-			MaxValueSize: maxRecordBytes,
-			Storage:      jetstream.FileStorage,
-			Replicas:     cfg.Replicas,
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) { // another node created it first
-			kv, err = js.KeyValue(ctx, kvName)
-		}
-	}
+	kv, err := jsopen.KeyValue(ctx, js, jetstream.KeyValueConfig{
+		Bucket:       kvName,
+		Description:  "Gatehouse functions, versions and aliases of stack " + cfg.Stack,
+		History:      RegistryHistory,
+		MaxValueSize: maxRecordBytes,
+		Storage:      jetstream.FileStorage,
+		Replicas:     cfg.Replicas,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("functions: registry: opening bucket %s: %w", kvName, err)
+		return nil, fmt.Errorf("functions: registry: %w", err)
 	}
 
 	obsName := ModulesBucket(cfg.Stack)
-	obs, err := js.ObjectStore(ctx, obsName)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		obs, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
-			Bucket:      obsName,
-			Description: "Gatehouse function modules of stack " + cfg.Stack + ", named by SHA-256",
-			Storage:     jetstream.FileStorage,
-			Replicas:    cfg.Replicas,
-			// S2, on sealed blocks: six 5.7 MB Go modules took 15 MB on disk instead of 34 MB;
-			// reading one back took 159 ms instead of 68 ms, once per version per worker.
-			Compression: true,
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			obs, err = js.ObjectStore(ctx, obsName)
-		}
-	}
+	obs, err := jsopen.ObjectStore(ctx, js, jetstream.ObjectStoreConfig{
+		Bucket:      obsName,
+		Description: "Gatehouse function modules of stack " + cfg.Stack + ", named by SHA-256",
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		// S2, on sealed blocks: six 5.7 MB Go modules took 15 MB on disk instead of 34 MB;
+		// reading one back took 159 ms instead of 68 ms, once per version per worker.
+		Compression: true,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("functions: registry: opening object store %s: %w", obsName, err)
+		return nil, fmt.Errorf("functions: registry: %w", err)
 	}
 	r.kv, r.obs = kv, obs
 	r.snap.Store(newSnapshot(0, map[string]*snapFunction{}))

@@ -14,6 +14,7 @@ import (
 
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/internal/adminapi"
+	"gatehouse.dev/gatehouse/internal/jsopen"
 )
 
 // Audit log limits: the stream keeps the newer of the last AuditMaxEntries entries and those of the
@@ -50,23 +51,17 @@ func AuditSubject(stack string) string { return "gh." + stack + ".audit" }
 // OpenAudit binds to the stack's audit stream, creating it when it does not exist.
 func OpenAudit(ctx context.Context, js jetstream.JetStream, stack string) (*Audit, error) {
 	name := AuditStream(stack)
-	stream, err := js.Stream(ctx, name)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		stream, err = js.CreateStream(ctx, jetstream.StreamConfig{
-			Name:        name,
-			Description: "Gatehouse control-plane audit log of stack " + stack,
-			Subjects:    []string{AuditSubject(stack)},
-			Storage:     jetstream.FileStorage,
-			MaxMsgs:     AuditMaxEntries,
-			MaxAge:      AuditMaxAge,
-			Discard:     jetstream.DiscardOld,
-		})
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) { // another node created it first
-			stream, err = js.Stream(ctx, name)
-		}
-	}
+	stream, err := jsopen.Stream(ctx, js, jetstream.StreamConfig{
+		Name:        name,
+		Description: "Gatehouse control-plane audit log of stack " + stack,
+		Subjects:    []string{AuditSubject(stack)},
+		Storage:     jetstream.FileStorage,
+		MaxMsgs:     AuditMaxEntries,
+		MaxAge:      AuditMaxAge,
+		Discard:     jetstream.DiscardOld,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("admin: opening the audit stream %s: %w", name, err)
+		return nil, fmt.Errorf("admin: the audit log: %w", err)
 	}
 	return &Audit{js: js, stream: stream, subject: AuditSubject(stack)}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"gatehouse.dev/gatehouse/connections"
+	"gatehouse.dev/gatehouse/internal/jsopen"
 	"gatehouse.dev/gatehouse/runtimes"
 )
 
@@ -28,10 +29,7 @@ func kvBucket(stack string) string { return "gh_" + stack + "_kv" }
 // ensureKV creates the stack's key-value bucket for functions, or binds to it. Keys may expire one by
 // one (CreateKey with a ttl), which needs the bucket's limit markers.
 func ensureKV(ctx context.Context, js jetstream.JetStream, stack string) error {
-	if _, err := js.KeyValue(ctx, kvBucket(stack)); err == nil {
-		return nil
-	}
-	_, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+	_, err := jsopen.KeyValue(ctx, js, jetstream.KeyValueConfig{
 		Bucket:         kvBucket(stack),
 		Description:    "Gatehouse key-value store of the functions of stack " + stack,
 		History:        1,
@@ -39,9 +37,6 @@ func ensureKV(ctx context.Context, js jetstream.JetStream, stack string) error {
 		Storage:        jetstream.FileStorage,
 		LimitMarkerTTL: time.Second,
 	})
-	if errors.Is(err, jetstream.ErrBucketExists) {
-		return nil
-	}
 	if err != nil {
 		return fmt.Errorf("key-value store: %w", err)
 	}

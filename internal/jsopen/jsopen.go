@@ -41,3 +41,19 @@ func Stream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamCon
 	}
 	return s, nil
 }
+
+// ObjectStore binds to the Object Store cfg names, creating it with cfg when it does not exist. An
+// existing store keeps its configuration.
+func ObjectStore(ctx context.Context, js jetstream.JetStream, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
+	obs, err := js.ObjectStore(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		obs, err = js.CreateObjectStore(ctx, cfg)
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			obs, err = js.ObjectStore(ctx, cfg.Bucket)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening object store %s: %w", cfg.Bucket, err)
+	}
+	return obs, nil
+}
