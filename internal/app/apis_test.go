@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,10 +10,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -362,4 +365,60 @@ func TestReloadAppliesStackFileChanges(t *testing.T) {
 		t.Errorf("gatehouse apis rm:\n%s", out)
 	}
 	served("/extra/x", 404)
+}
+
+// SIGHUP to `gatehouse up` reloads the stack file, as `gatehouse reload` does.
+func TestSIGHUPReloads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	reloadStack(t, path, map[string][]string{"web": {"GET /a"}}, "")
+	cmd := cli(t, "up", "-f", path, "--data", newDataDir(t), "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--workers", "1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := bufio.NewScanner(stdout)
+	re := regexp.MustCompile(`GET\s+(http://\S+)/web/a\s`)
+	var base string
+	for lines.Scan() {
+		if m := re.FindStringSubmatch(lines.Text()); m != nil {
+			base = m[1]
+			break
+		}
+	}
+	if base == "" {
+		t.Fatalf("no route list in the output; stderr:\n%s", stderr.String())
+	}
+	var out syncBuffer
+	go io.Copy(&out, stdout)
+	get := func(p string) int {
+		resp, err := client.Get(base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := get("/web/b"); s != 404 {
+		t.Fatalf("GET /web/b before the reload: %d", s)
+	}
+	reloadStack(t, path, map[string][]string{"web": {"GET /a", "GET /b"}}, "")
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the reload is reported", func() bool { return strings.Contains(out.String(), "APIs updated:") })
+	if s := get("/web/b"); s != 200 {
+		t.Fatalf("GET /web/b after SIGHUP: %d\nstdout:\n%s\nstderr:\n%s", s, out.String(), stderr.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\nstderr:\n%s", err, stderr.String())
+	}
 }
