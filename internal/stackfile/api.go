@@ -1,7 +1,6 @@
 package stackfile
 
 import (
-	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 
 	"gatehouse.dev/gatehouse/internal/spec"
+	"gatehouse.dev/gatehouse/internal/yamldecode"
 )
 
 // Errors is every problem found in a definition, each placed in its file. It is returned when the
@@ -31,19 +31,19 @@ func (es Errors) Error() string {
 // with the values is reported at once, as [Errors], with paths relative to the API and checked
 // against env.
 func ParseAPI(file string, data []byte, dir, name string, env spec.Env) (spec.API, error) {
-	d, root, err := newDecoder(file, data, dir)
+	d, root, err := newDefinitionDecoder(file, data, dir)
 	if err != nil {
 		return spec.API{}, err
 	}
 	if root == nil {
 		return spec.API{}, &Error{File: file, Line: 1, Column: 1, Msg: "the API definition is empty; it needs at least type and routes"}
 	}
-	api, err := d.api(nil, entry{key: name, keyAt: root, val: root})
+	api, err := d.api(nil, yamldecode.Entry{Key: name, KeyAt: root, Val: root})
 	if err != nil {
 		return spec.API{}, err
 	}
 	if errs := api.Validate(name, env); len(errs) > 0 {
-		return spec.API{}, d.place(root, errs)
+		return spec.API{}, d.place(errs)
 	}
 	return api, nil
 }
@@ -52,56 +52,50 @@ func ParseAPI(file string, data []byte, dir, name string, env spec.Env) (spec.AP
 // `apis:`, in file order, checking them against env. It does not read the document's other
 // sections. Errors are as ParseAPI's, with paths from the document's root.
 func ParseAPIs(file string, data []byte, dir string, env spec.Env) ([]spec.API, error) {
-	d, root, err := newDecoder(file, data, dir)
+	d, root, err := newDefinitionDecoder(file, data, dir)
 	if err != nil {
 		return nil, err
 	}
 	if root == nil {
 		return nil, &Error{File: file, Line: 1, Column: 1, Msg: "the file is empty; want apis: with the API definitions"}
 	}
-	es, err := d.entries(nil, root)
+	es, err := d.Entries(nil, root)
 	if err != nil {
 		return nil, err
 	}
-	ae, ok := findEntry(es, "apis")
+	ae, ok := yamldecode.FindEntry(es, "apis")
 	if !ok {
-		return nil, d.errAt(root, []string{"apis"}, "no apis: in the file; want apis: with the API definitions, as in a stack file")
+		return nil, d.Errorf(root, []string{"apis"}, "no apis: in the file; want apis: with the API definitions, as in a stack file")
 	}
-	entries, err := d.entries([]string{"apis"}, ae.val)
+	entries, err := d.Entries([]string{"apis"}, ae.Val)
 	if err != nil {
 		return nil, err
 	}
 	var apis []spec.API
 	var errs spec.Errors
 	for _, e := range entries {
-		path := []string{"apis", e.key}
+		path := []string{"apis", e.Key}
 		api, err := d.api(path, e)
 		if err != nil {
 			return nil, err
 		}
-		for _, fe := range api.Validate(e.key, env) {
+		for _, fe := range api.Validate(e.Key, env) {
 			fe.Keys = append(slices.Clone(path), fe.Keys...)
 			errs = append(errs, fe)
 		}
 		apis = append(apis, api)
 	}
 	if len(errs) > 0 {
-		return nil, d.place(root, errs)
+		return nil, d.place(errs)
 	}
 	return apis, nil
 }
 
-// newDecoder checks data's size and shape and parses its YAML.
-func newDecoder(file string, data []byte, dir string) (*decoder, ast.Node, error) {
+// newDefinitionDecoder returns a decoder of the definition in data (see newDecoder); file "" is
+// "<definition>", and dir "" refuses relative paths.
+func newDefinitionDecoder(file string, data []byte, dir string) (*decoder, ast.Node, error) {
 	if file == "" {
 		file = "<definition>"
-	}
-	if len(data) > spec.MaxFileSize {
-		return nil, nil, &Error{File: file, Line: 1, Column: 1,
-			Msg: fmt.Sprintf("the definition is larger than the limit of %d bytes (1 MiB)", spec.MaxFileSize)}
-	}
-	if err := checkShape(file, data); err != nil {
-		return nil, nil, err
 	}
 	absDir := ""
 	if dir != "" {
@@ -110,20 +104,5 @@ func newDecoder(file string, data []byte, dir string) (*decoder, ast.Node, error
 			return nil, nil, &Error{File: file, Msg: "cannot resolve directory " + dir + ": " + err.Error(), Err: err}
 		}
 	}
-	root, err := parseYAML(file, data)
-	if err != nil {
-		return nil, nil, err
-	}
-	return &decoder{file: file, dir: absDir, root: root}, root, nil
-}
-
-// place turns problems found by spec's validation into Errors placed in the file.
-func (d *decoder) place(root ast.Node, errs spec.Errors) Errors {
-	out := make(Errors, 0, len(errs))
-	for _, e := range errs {
-		d.decoded = 0 // locate decodes again, a little
-		line, col, path := d.locate(root, e.Keys, e.AtKey)
-		out = append(out, &Error{File: d.file, Line: line, Column: col, Path: spec.FormatPath(path), Msg: e.Message})
-	}
-	return out
+	return newDecoder(file, data, absDir, definitionFormat)
 }

@@ -12,58 +12,59 @@ import (
 
 	"gatehouse.dev/gatehouse/internal/didyoumean"
 	"gatehouse.dev/gatehouse/internal/spec"
+	"gatehouse.dev/gatehouse/internal/yamldecode"
 	"gatehouse.dev/gatehouse/internal/yamlnode"
 )
 
 // Decoding an API: its stages, routes, limits, CORS and authorizers.
 
 // api decodes the API ae; path is where it is in the document (nil for a document that is one API).
-func (d *decoder) api(path []string, ae entry) (spec.API, error) {
-	api := spec.API{Name: ae.key, Mount: spec.DefaultMount, Stages: map[string]spec.Stage{}}
-	f, err := d.fields(path, ae.val, keysOf(spec.API{})...)
+func (d *decoder) api(path []string, ae yamldecode.Entry) (spec.API, error) {
+	api := spec.API{Name: ae.Key, Mount: spec.DefaultMount, Stages: map[string]spec.Stage{}}
+	f, err := d.Fields(path, ae.Val, keysOf(spec.API{})...)
 	if err != nil {
 		return api, err
 	}
-	if api.Type, err = d.requiredStr(f, ae.keyAt, path, "type", "%q or %q", spec.APITypeHTTP, spec.APITypeWebSocket); err != nil {
+	if api.Type, err = d.RequiredStr(f, ae.KeyAt, path, "type", "%q or %q", spec.APITypeHTTP, spec.APITypeWebSocket); err != nil {
 		return api, err
 	}
 	ws := api.Type == spec.APITypeWebSocket
 	for _, k := range []string{"routeSelectionExpression", "limits"} {
 		if e, ok := f[k]; ok && api.Type == spec.APITypeHTTP {
-			return api, d.errAt(e.keyAt, sub(path, k), "%s", spec.MsgOnlyWebSocket)
+			return api, d.Errorf(e.KeyAt, yamldecode.Sub(path, k), "%s", spec.MsgOnlyWebSocket)
 		}
 	}
 	if ws {
 		api.RouteSelectionExpression = spec.DefaultRouteSelectionExpression
 		if e, ok := f["routeSelectionExpression"]; ok {
-			if api.RouteSelectionExpression, err = d.str(sub(path, "routeSelectionExpression"), e.val); err != nil {
+			if api.RouteSelectionExpression, err = d.Str(yamldecode.Sub(path, "routeSelectionExpression"), e.Val); err != nil {
 				return api, err
 			}
 		}
 		var le ast.Node
 		if e, ok := f["limits"]; ok {
-			le = e.val
+			le = e.Val
 		}
-		if api.WebSocket, err = d.wsLimits(sub(path, "limits"), le); err != nil {
+		if api.WebSocket, err = d.wsLimits(yamldecode.Sub(path, "limits"), le); err != nil {
 			return api, err
 		}
 	}
 	if e, ok := f["cors"]; ok {
 		if ws {
-			return api, d.errAt(e.keyAt, sub(path, "cors"), "%s", spec.MsgOnlyHTTPCORS)
+			return api, d.Errorf(e.KeyAt, yamldecode.Sub(path, "cors"), "%s", spec.MsgOnlyHTTPCORS)
 		}
-		if api.CORS, err = d.cors(sub(path, "cors"), e.val); err != nil {
+		if api.CORS, err = d.cors(yamldecode.Sub(path, "cors"), e.Val); err != nil {
 			return api, err
 		}
 	}
 	if e, ok := f["authorizers"]; ok {
-		authPath := sub(path, "authorizers")
-		as, err := d.entries(authPath, e.val)
+		authPath := yamldecode.Sub(path, "authorizers")
+		as, err := d.Entries(authPath, e.Val)
 		if err != nil {
 			return api, err
 		}
 		for _, ae := range as {
-			a, err := d.authorizer(sub(authPath, ae.key), ae)
+			a, err := d.authorizer(yamldecode.Sub(authPath, ae.Key), ae)
 			if err != nil {
 				return api, err
 			}
@@ -74,24 +75,24 @@ func (d *decoder) api(path []string, ae entry) (spec.API, error) {
 		}
 	}
 	if e, ok := f["mount"]; ok {
-		if api.Mount, err = d.str(sub(path, "mount"), e.val); err != nil {
+		if api.Mount, err = d.Str(yamldecode.Sub(path, "mount"), e.Val); err != nil {
 			return api, err
 		}
 	}
 	if e, ok := f["host"]; ok {
-		if api.Host, err = d.str(sub(path, "host"), e.val); err != nil {
+		if api.Host, err = d.Str(yamldecode.Sub(path, "host"), e.Val); err != nil {
 			return api, err
 		}
 		api.Host = strings.ToLower(api.Host)
 	}
 	if e, ok := f["stages"]; ok {
-		stagesPath := sub(path, "stages")
-		stages, err := d.entries(stagesPath, e.val)
+		stagesPath := yamldecode.Sub(path, "stages")
+		stages, err := d.Entries(stagesPath, e.Val)
 		if err != nil {
 			return api, err
 		}
 		for _, se := range stages {
-			st, err := d.stage(sub(stagesPath, se.key), se)
+			st, err := d.stage(yamldecode.Sub(stagesPath, se.Key), se)
 			if err != nil {
 				return api, err
 			}
@@ -102,16 +103,16 @@ func (d *decoder) api(path []string, ae entry) (spec.API, error) {
 		api.Stages[spec.DefaultStage] = spec.Stage{Name: spec.DefaultStage, Variables: map[string]string{}}
 	}
 	if e, ok := f["routes"]; ok {
-		routesPath := sub(path, "routes")
-		routes, err := d.entries(routesPath, e.val)
+		routesPath := yamldecode.Sub(path, "routes")
+		routes, err := d.Entries(routesPath, e.Val)
 		if err != nil {
 			return api, err
 		}
 		for i, re := range routes {
 			if i == spec.MaxRoutesPerAPI {
-				return api, d.errAt(re.keyAt, routesPath, "more than %d routes in one API", spec.MaxRoutesPerAPI)
+				return api, d.Errorf(re.KeyAt, routesPath, "more than %d routes in one API", spec.MaxRoutesPerAPI)
 			}
-			r, err := d.route(sub(routesPath, re.key), re, api.Type)
+			r, err := d.route(yamldecode.Sub(routesPath, re.Key), re, api.Type)
 			if err != nil {
 				return api, err
 			}
@@ -121,47 +122,47 @@ func (d *decoder) api(path []string, ae entry) (spec.API, error) {
 	return api, d.decodeRest(path, f, &api, "type", "mount", "host", "stages", "routes", "routeSelectionExpression", "limits", "cors", "authorizers")
 }
 
-func (d *decoder) stage(path []string, se entry) (spec.Stage, error) {
-	st := spec.Stage{Name: se.key, Variables: map[string]string{}}
-	f, err := d.fields(path, se.val, keysOf(spec.Stage{})...)
+func (d *decoder) stage(path []string, se yamldecode.Entry) (spec.Stage, error) {
+	st := spec.Stage{Name: se.Key, Variables: map[string]string{}}
+	f, err := d.Fields(path, se.Val, keysOf(spec.Stage{})...)
 	if err != nil {
 		return st, err
 	}
 	if e, ok := f["throttle"]; ok {
-		t, err := d.throttle(sub(path, "throttle"), e)
+		t, err := d.throttle(yamldecode.Sub(path, "throttle"), e)
 		if err != nil {
 			return st, err
 		}
 		st.Throttle = &t
 	}
 	if e, ok := f["routeThrottles"]; ok {
-		rtPath := sub(path, "routeThrottles")
-		rts, err := d.entries(rtPath, e.val)
+		rtPath := yamldecode.Sub(path, "routeThrottles")
+		rts, err := d.Entries(rtPath, e.Val)
 		if err != nil {
 			return st, err
 		}
 		for _, rt := range rts {
-			t, err := d.throttle(sub(rtPath, rt.key), rt)
+			t, err := d.throttle(yamldecode.Sub(rtPath, rt.Key), rt)
 			if err != nil {
 				return st, err
 			}
 			if st.RouteThrottles == nil {
 				st.RouteThrottles = map[string]spec.Throttle{}
 			}
-			st.RouteThrottles[rt.key] = t
+			st.RouteThrottles[rt.Key] = t
 		}
 	}
 	if e, ok := f["variables"]; ok {
-		varsPath := sub(path, "variables")
-		vars, err := d.entries(varsPath, e.val)
+		varsPath := yamldecode.Sub(path, "variables")
+		vars, err := d.Entries(varsPath, e.Val)
 		if err != nil {
 			return st, err
 		}
 		for i, v := range vars {
 			if i == spec.MaxStageVariables {
-				return st, d.errAt(e.keyAt, varsPath, "more than %d variables in one stage", spec.MaxStageVariables)
+				return st, d.Errorf(e.KeyAt, varsPath, "more than %d variables in one stage", spec.MaxStageVariables)
 			}
-			if st.Variables[v.key], err = d.text(sub(varsPath, v.key), v.val); err != nil {
+			if st.Variables[v.Key], err = d.Text(yamldecode.Sub(varsPath, v.Key), v.Val); err != nil {
 				return st, err
 			}
 		}
@@ -177,7 +178,7 @@ func (d *decoder) wsLimits(path []string, n ast.Node) (*spec.WebSocketLimits, er
 		MaxConnectionDuration: spec.Duration(spec.DefaultMaxConnectionDuration),
 		SendQueue:             spec.DefaultSendQueue,
 	}
-	f, err := d.fields(path, n, "maxMessageBytes", "maxFrameBytes", "idleTimeout", "maxConnectionDuration", "sendQueue")
+	f, err := d.Fields(path, n, "maxMessageBytes", "maxFrameBytes", "idleTimeout", "maxConnectionDuration", "sendQueue")
 	if err != nil {
 		return l, err
 	}
@@ -188,7 +189,7 @@ func (d *decoder) wsLimits(path []string, n ast.Node) (*spec.WebSocketLimits, er
 	}{{"maxMessageBytes", &l.MaxMessageBytes, " of bytes"}, {"maxFrameBytes", &l.MaxFrameBytes, " of bytes"}, {"sendQueue", &l.SendQueue, ""}}
 	for _, x := range ints {
 		if e, ok := f[x.key]; ok {
-			if *x.to, err = d.integer(sub(path, x.key), e.val, x.unit); err != nil {
+			if *x.to, err = d.Integer(yamldecode.Sub(path, x.key), e.Val, x.unit); err != nil {
 				return l, err
 			}
 		}
@@ -199,7 +200,7 @@ func (d *decoder) wsLimits(path []string, n ast.Node) (*spec.WebSocketLimits, er
 	}{{"idleTimeout", &l.IdleTimeout}, {"maxConnectionDuration", &l.MaxConnectionDuration}}
 	for _, x := range durs {
 		if e, ok := f[x.key]; ok {
-			if *x.to, err = d.duration(sub(path, x.key), e.val); err != nil {
+			if *x.to, err = d.duration(yamldecode.Sub(path, x.key), e.Val); err != nil {
 				return l, err
 			}
 		}
@@ -210,34 +211,34 @@ func (d *decoder) wsLimits(path []string, n ast.Node) (*spec.WebSocketLimits, er
 	return l, nil
 }
 
-func (d *decoder) route(path []string, re entry, apiType string) (spec.Route, error) {
-	r := spec.NewRoute(re.key, apiType)
-	r.Line, r.Column = yamlnode.Position(re.keyAt)
+func (d *decoder) route(path []string, re yamldecode.Entry, apiType string) (spec.Route, error) {
+	r := spec.NewRoute(re.Key, apiType)
+	r.Line, r.Column = yamlnode.Position(re.KeyAt)
 	ws := apiType == spec.APITypeWebSocket
-	if v, _, err := d.resolve(path, re.val); err == nil && v != nil {
+	if v, _, err := d.Resolve(path, re.Val); err == nil && v != nil {
 		if _, ok := v.(*ast.MappingNode); !ok {
-			return r, d.errAt(re.val, path, "want a mapping such as {function: NAME}, got %s", describe(v))
+			return r, d.Errorf(re.Val, path, "want a mapping such as {function: NAME}, got %s", yamldecode.Describe(v))
 		}
 	}
-	f, err := d.fields(path, re.val, keysOf(spec.Route{}, "function", "timeout")...)
+	f, err := d.Fields(path, re.Val, keysOf(spec.Route{}, "function", "timeout")...)
 	if err != nil {
 		return r, err
 	}
 	if e, ok := f["authorization"]; ok {
-		if r.Authorization, err = d.authorization(sub(path, "authorization"), e.val); err != nil {
+		if r.Authorization, err = d.authorization(yamldecode.Sub(path, "authorization"), e.Val); err != nil {
 			return r, err
 		}
 	}
 	if e, ok := f["apiKeyRequired"]; ok {
-		if r.APIKeyRequired, err = d.boolean(sub(path, "apiKeyRequired"), e.val); err != nil {
+		if r.APIKeyRequired, err = d.Bool(yamldecode.Sub(path, "apiKeyRequired"), e.Val); err != nil {
 			return r, err
 		}
 	}
 	if e, ok := f["routeResponse"]; ok {
 		if apiType == spec.APITypeHTTP {
-			return r, d.errAt(e.keyAt, sub(path, "routeResponse"), "%s", spec.MsgOnlyWebSocket)
+			return r, d.Errorf(e.KeyAt, yamldecode.Sub(path, "routeResponse"), "%s", spec.MsgOnlyWebSocket)
 		}
-		if r.RouteResponse, err = d.boolean(sub(path, "routeResponse"), e.val); err != nil {
+		if r.RouteResponse, err = d.Bool(yamldecode.Sub(path, "routeResponse"), e.Val); err != nil {
 			return r, err
 		}
 	}
@@ -245,56 +246,56 @@ func (d *decoder) route(path []string, re entry, apiType string) (spec.Route, er
 	ie, hasInt := f["integration"]
 	switch {
 	case hasFn && hasInt:
-		return r, d.errAt(ie.keyAt, path, "give either function or integration, not both")
+		return r, d.Errorf(ie.KeyAt, path, "give either function or integration, not both")
 	case hasFn:
-		if r.Integration.Target, err = d.str(sub(path, "function"), fe.val); err != nil {
+		if r.Integration.Target, err = d.Str(yamldecode.Sub(path, "function"), fe.Val); err != nil {
 			return r, err
 		}
 		if e, ok := f["timeout"]; ok {
-			if r.Integration.Timeout, err = d.duration(sub(path, "timeout"), e.val); err != nil {
+			if r.Integration.Timeout, err = d.duration(yamldecode.Sub(path, "timeout"), e.Val); err != nil {
 				return r, err
 			}
 		}
 	case hasInt:
 		if e, ok := f["timeout"]; ok {
-			return r, d.errAt(e.keyAt, sub(path, "timeout"), "with integration, put timeout inside it")
+			return r, d.Errorf(e.KeyAt, yamldecode.Sub(path, "timeout"), "with integration, put timeout inside it")
 		}
-		intPath := sub(path, "integration")
-		g, err := d.fields(intPath, ie.val, "type", "target", "payloadFormatVersion", "timeout")
+		intPath := yamldecode.Sub(path, "integration")
+		g, err := d.Fields(intPath, ie.Val, "type", "target", "payloadFormatVersion", "timeout")
 		if err != nil {
 			return r, err
 		}
 		if e, ok := g["type"]; ok {
-			if r.Integration.Type, err = d.str(sub(intPath, "type"), e.val); err != nil {
+			if r.Integration.Type, err = d.Str(yamldecode.Sub(intPath, "type"), e.Val); err != nil {
 				return r, err
 			}
 		}
-		if r.Integration.Target, err = d.requiredStr(g, ie.keyAt, intPath, "target", "the name of a function"); err != nil {
+		if r.Integration.Target, err = d.RequiredStr(g, ie.KeyAt, intPath, "target", "the name of a function"); err != nil {
 			return r, err
 		}
 		if e, ok := g["payloadFormatVersion"]; ok {
 			if ws {
-				return r, d.errAt(e.keyAt, sub(intPath, "payloadFormatVersion"), "only for http APIs: websocket routes receive WebSocket events; remove it")
+				return r, d.Errorf(e.KeyAt, yamldecode.Sub(intPath, "payloadFormatVersion"), "only for http APIs: websocket routes receive WebSocket events; remove it")
 			}
 			// `payloadFormatVersion: 2.0` unquoted is a number in YAML; take its text.
-			if r.Integration.PayloadFormatVersion, err = d.text(sub(intPath, "payloadFormatVersion"), e.val); err != nil {
+			if r.Integration.PayloadFormatVersion, err = d.Text(yamldecode.Sub(intPath, "payloadFormatVersion"), e.Val); err != nil {
 				return r, err
 			}
 		}
 		if e, ok := g["timeout"]; ok {
-			if r.Integration.Timeout, err = d.duration(sub(intPath, "timeout"), e.val); err != nil {
+			if r.Integration.Timeout, err = d.duration(yamldecode.Sub(intPath, "timeout"), e.Val); err != nil {
 				return r, err
 			}
 		}
 	default:
-		return r, d.errAt(re.keyAt, path, "the route has no target: add function: NAME (or an integration)")
+		return r, d.Errorf(re.KeyAt, path, "the route has no target: add function: NAME (or an integration)")
 	}
 	return r, d.decodeRest(path, f, &r, "function", "timeout", "integration", "routeResponse", "authorization", "apiKeyRequired")
 }
 
 func (d *decoder) cors(path []string, n ast.Node) (*spec.CORS, error) {
 	c := &spec.CORS{}
-	f, err := d.fields(path, n, "allowOrigins", "allowMethods", "allowHeaders", "exposeHeaders", "maxAge", "allowCredentials")
+	f, err := d.Fields(path, n, "allowOrigins", "allowMethods", "allowHeaders", "exposeHeaders", "maxAge", "allowCredentials")
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +305,7 @@ func (d *decoder) cors(path []string, n ast.Node) (*spec.CORS, error) {
 	}{{"allowOrigins", &c.AllowOrigins}, {"allowMethods", &c.AllowMethods}, {"allowHeaders", &c.AllowHeaders}, {"exposeHeaders", &c.ExposeHeaders}}
 	for _, l := range lists {
 		if e, ok := f[l.key]; ok {
-			if *l.to, err = d.strList(sub(path, l.key), e.val); err != nil {
+			if *l.to, err = d.StrList(yamldecode.Sub(path, l.key), e.Val); err != nil {
 				return nil, err
 			}
 			if len(*l.to) == 0 {
@@ -313,14 +314,14 @@ func (d *decoder) cors(path []string, n ast.Node) (*spec.CORS, error) {
 		}
 	}
 	if e, ok := f["maxAge"]; ok {
-		age, err := d.integer(sub(path, "maxAge"), e.val, " of seconds")
+		age, err := d.Integer(yamldecode.Sub(path, "maxAge"), e.Val, " of seconds")
 		if err != nil {
 			return nil, err
 		}
 		c.MaxAge = &age
 	}
 	if e, ok := f["allowCredentials"]; ok {
-		if c.AllowCredentials, err = d.boolean(sub(path, "allowCredentials"), e.val); err != nil {
+		if c.AllowCredentials, err = d.Bool(yamldecode.Sub(path, "allowCredentials"), e.Val); err != nil {
 			return nil, err
 		}
 	}
@@ -333,17 +334,17 @@ var (
 	functionAuthorizerKeys = []string{"function", "identitySources", "resultTtl", "simpleResponses", "timeout"}
 )
 
-func (d *decoder) authorizer(path []string, ae entry) (spec.Authorizer, error) {
-	a := spec.Authorizer{Name: ae.key}
-	es, err := d.entries(path, ae.val)
+func (d *decoder) authorizer(path []string, ae yamldecode.Entry) (spec.Authorizer, error) {
+	a := spec.Authorizer{Name: ae.Key}
+	es, err := d.Entries(path, ae.Val)
 	if err != nil {
 		return a, err
 	}
-	te, ok := findEntry(es, "type")
+	te, ok := yamldecode.FindEntry(es, "type")
 	if !ok {
-		return a, d.errAt(ae.keyAt, sub(path, "type"), "required: %q or %q", spec.AuthorizerJWT, spec.AuthorizerFunction)
+		return a, d.Errorf(ae.KeyAt, yamldecode.Sub(path, "type"), "required: %q or %q", spec.AuthorizerJWT, spec.AuthorizerFunction)
 	}
-	if a.Type, err = d.str(sub(path, "type"), te.val); err != nil {
+	if a.Type, err = d.Str(yamldecode.Sub(path, "type"), te.Val); err != nil {
 		return a, err
 	}
 	var own, others []string
@@ -353,37 +354,37 @@ func (d *decoder) authorizer(path []string, ae entry) (spec.Authorizer, error) {
 	case spec.AuthorizerFunction:
 		own, others = functionAuthorizerKeys, jwtAuthorizerKeys
 	default:
-		return a, d.errAt(te.val, sub(path, "type"), "unknown authorizer type %s%s: want %q or %q",
+		return a, d.Errorf(te.Val, yamldecode.Sub(path, "type"), "unknown authorizer type %s%s: want %q or %q",
 			yamlnode.QuoteShort(a.Type), didyoumean.Suggest(a.Type, []string{spec.AuthorizerJWT, spec.AuthorizerFunction}), spec.AuthorizerJWT, spec.AuthorizerFunction)
 	}
 	for _, e := range es {
-		if slices.Contains(others, e.key) {
+		if slices.Contains(others, e.Key) {
 			other := spec.AuthorizerJWT
 			if a.Type == spec.AuthorizerJWT {
 				other = spec.AuthorizerFunction
 			}
-			return a, d.errAt(e.keyAt, sub(path, e.key), "only for %s authorizers; this one has type: %s", other, a.Type)
+			return a, d.Errorf(e.KeyAt, yamldecode.Sub(path, e.Key), "only for %s authorizers; this one has type: %s", other, a.Type)
 		}
 	}
-	f, err := d.byKey(path, es, append([]string{"type"}, own...))
+	f, err := d.ByKey(path, es, append([]string{"type"}, own...))
 	if err != nil {
 		return a, err
 	}
 	if a.Type == spec.AuthorizerJWT {
-		a.JWT, err = d.jwtAuthorizer(path, ae.keyAt, f)
+		a.JWT, err = d.jwtAuthorizer(path, ae.KeyAt, f)
 	} else {
-		a.Function, err = d.functionAuthorizer(path, ae.keyAt, f)
+		a.Function, err = d.functionAuthorizer(path, ae.KeyAt, f)
 	}
 	return a, err
 }
 
-func (d *decoder) jwtAuthorizer(path []string, at ast.Node, f map[string]entry) (*spec.JWTAuthorizer, error) {
+func (d *decoder) jwtAuthorizer(path []string, at ast.Node, f map[string]yamldecode.Entry) (*spec.JWTAuthorizer, error) {
 	j := &spec.JWTAuthorizer{IdentitySource: spec.DefaultJWTIdentitySource, Algorithms: spec.DefaultJWTAlgorithms(), Skew: spec.Duration(spec.DefaultJWTSkew)}
 	var err error
-	if j.Issuer, err = d.requiredStr(f, at, path, "issuer", "the token issuer, an https URL such as https://id.example.com"); err != nil {
+	if j.Issuer, err = d.RequiredStr(f, at, path, "issuer", "the token issuer, an https URL such as https://id.example.com"); err != nil {
 		return nil, err
 	}
-	if j.Audiences, err = d.requiredStrList(f, at, path, "audiences", "the audiences a token may be for, such as [api://web]"); err != nil {
+	if j.Audiences, err = d.RequiredStrList(f, at, path, "audiences", "the audiences a token may be for, such as [api://web]"); err != nil {
 		return nil, err
 	}
 	strs := []struct {
@@ -392,21 +393,21 @@ func (d *decoder) jwtAuthorizer(path []string, at ast.Node, f map[string]entry) 
 	}{{"identitySource", &j.IdentitySource}, {"jwksUrl", &j.JWKSURL}}
 	for _, x := range strs {
 		if e, ok := f[x.key]; ok {
-			if *x.to, err = d.str(sub(path, x.key), e.val); err != nil {
+			if *x.to, err = d.Str(yamldecode.Sub(path, x.key), e.Val); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if e, ok := f["jwksFile"]; ok {
 		if _, both := f["jwksUrl"]; both {
-			return nil, d.errAt(e.keyAt, path, "give either jwksUrl or jwksFile, not both")
+			return nil, d.Errorf(e.KeyAt, path, "give either jwksUrl or jwksFile, not both")
 		}
-		if j.JWKSFile, err = d.jwksFile(sub(path, "jwksFile"), e.val); err != nil {
+		if j.JWKSFile, err = d.jwksFile(yamldecode.Sub(path, "jwksFile"), e.Val); err != nil {
 			return nil, err
 		}
 	}
 	if e, ok := f["algorithms"]; ok {
-		algs, err := d.strList(sub(path, "algorithms"), e.val)
+		algs, err := d.StrList(yamldecode.Sub(path, "algorithms"), e.Val)
 		if err != nil {
 			return nil, err
 		}
@@ -415,7 +416,7 @@ func (d *decoder) jwtAuthorizer(path []string, at ast.Node, f map[string]entry) 
 		}
 	}
 	if e, ok := f["skew"]; ok {
-		if j.Skew, err = d.duration(sub(path, "skew"), e.val); err != nil {
+		if j.Skew, err = d.duration(yamldecode.Sub(path, "skew"), e.Val); err != nil {
 			return nil, err
 		}
 	}
@@ -425,40 +426,40 @@ func (d *decoder) jwtAuthorizer(path []string, at ast.Node, f map[string]entry) 
 // jwksFile resolves a JWT authorizer's key file against the stack file's directory and checks
 // that it is a regular file.
 func (d *decoder) jwksFile(path []string, n ast.Node) (string, error) {
-	name, err := d.str(path, n)
+	name, err := d.Str(path, n)
 	if err != nil {
 		return "", err
 	}
 	if strings.TrimSpace(name) == "" || strings.ContainsRune(name, 0) {
-		return "", d.errAt(n, path, "%s is not a file name; want the path of a JSON Web Key Set file, such as ./keys.json", yamlnode.QuoteShort(name))
+		return "", d.Errorf(n, path, "%s is not a file name; want the path of a JSON Web Key Set file, such as ./keys.json", yamlnode.QuoteShort(name))
 	}
 	abs := name
 	if !filepath.IsAbs(abs) {
-		if d.dir == "" {
-			return "", d.errAt(n, path, "%s is a relative path, and this definition has no directory to resolve it against; give an absolute path", yamlnode.QuoteShort(name))
+		if d.Dir == "" {
+			return "", d.Errorf(n, path, "%s is a relative path, and this definition has no directory to resolve it against; give an absolute path", yamlnode.QuoteShort(name))
 		}
-		abs = filepath.Join(d.dir, abs)
+		abs = filepath.Join(d.Dir, abs)
 	}
 	abs = filepath.Clean(abs)
 	info, err := os.Stat(abs)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return "", d.errAt(n, path, "%s does not exist (looked for %q)", yamlnode.QuoteShort(name), abs)
+		return "", d.Errorf(n, path, "%s does not exist (looked for %q)", yamlnode.QuoteShort(name), abs)
 	case err != nil:
-		return "", d.errAt(n, path, "cannot use %s: %v", yamlnode.QuoteShort(name), err)
+		return "", d.Errorf(n, path, "cannot use %s: %v", yamlnode.QuoteShort(name), err)
 	case !info.Mode().IsRegular():
-		return "", d.errAt(n, path, "%s is not a file; want a JSON Web Key Set file, such as ./keys.json", yamlnode.QuoteShort(name))
+		return "", d.Errorf(n, path, "%s is not a file; want a JSON Web Key Set file, such as ./keys.json", yamlnode.QuoteShort(name))
 	}
 	return abs, nil
 }
 
-func (d *decoder) functionAuthorizer(path []string, at ast.Node, f map[string]entry) (*spec.FunctionAuthorizer, error) {
+func (d *decoder) functionAuthorizer(path []string, at ast.Node, f map[string]yamldecode.Entry) (*spec.FunctionAuthorizer, error) {
 	a := &spec.FunctionAuthorizer{ResultTTL: spec.Duration(spec.DefaultAuthorizerResultTTL), SimpleResponses: spec.DefaultSimpleResponses, Timeout: spec.Duration(spec.DefaultAuthorizerTimeout)}
 	var err error
-	if a.Function, err = d.requiredStr(f, at, path, "function", "the function that decides, a function of this stack"); err != nil {
+	if a.Function, err = d.RequiredStr(f, at, path, "function", "the function that decides, a function of this stack"); err != nil {
 		return nil, err
 	}
-	if a.IdentitySources, err = d.requiredStrList(f, at, path, "identitySources", "the request values the decision depends on, such as [$request.header.Authorization]"); err != nil {
+	if a.IdentitySources, err = d.RequiredStrList(f, at, path, "identitySources", "the request values the decision depends on, such as [$request.header.Authorization]"); err != nil {
 		return nil, err
 	}
 	durs := []struct {
@@ -467,13 +468,13 @@ func (d *decoder) functionAuthorizer(path []string, at ast.Node, f map[string]en
 	}{{"resultTtl", &a.ResultTTL}, {"timeout", &a.Timeout}}
 	for _, x := range durs {
 		if e, ok := f[x.key]; ok {
-			if *x.to, err = d.duration(sub(path, x.key), e.val); err != nil {
+			if *x.to, err = d.duration(yamldecode.Sub(path, x.key), e.Val); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if e, ok := f["simpleResponses"]; ok {
-		if a.SimpleResponses, err = d.boolean(sub(path, "simpleResponses"), e.val); err != nil {
+		if a.SimpleResponses, err = d.Bool(yamldecode.Sub(path, "simpleResponses"), e.Val); err != nil {
 			return nil, err
 		}
 	}
@@ -482,22 +483,22 @@ func (d *decoder) functionAuthorizer(path []string, at ast.Node, f map[string]en
 
 func (d *decoder) authorization(path []string, n ast.Node) (spec.Authorization, error) {
 	a := spec.Authorization{Type: spec.AuthNone}
-	f, err := d.fields(path, n, "type", "authorizer", "scopes")
+	f, err := d.Fields(path, n, "type", "authorizer", "scopes")
 	if err != nil {
 		return a, err
 	}
 	if e, ok := f["type"]; ok {
-		if a.Type, err = d.str(sub(path, "type"), e.val); err != nil {
+		if a.Type, err = d.Str(yamldecode.Sub(path, "type"), e.Val); err != nil {
 			return a, err
 		}
 	}
 	if e, ok := f["authorizer"]; ok {
-		if a.Authorizer, err = d.str(sub(path, "authorizer"), e.val); err != nil {
+		if a.Authorizer, err = d.Str(yamldecode.Sub(path, "authorizer"), e.Val); err != nil {
 			return a, err
 		}
 	}
 	if e, ok := f["scopes"]; ok {
-		if a.Scopes, err = d.strList(sub(path, "scopes"), e.val); err != nil {
+		if a.Scopes, err = d.StrList(yamldecode.Sub(path, "scopes"), e.Val); err != nil {
 			return a, err
 		}
 		if len(a.Scopes) == 0 {

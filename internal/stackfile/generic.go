@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"gatehouse.dev/gatehouse/internal/spec"
+	"gatehouse.dev/gatehouse/internal/yamldecode"
 )
 
 // Keys of the spec types come from their JSON tags, so that a setting added to spec (a field with
@@ -31,7 +32,7 @@ var durationType = reflect.TypeFor[spec.Duration]()
 // decodeRest reads into *ptr, a spec struct, each entry of f whose key is not in handled, by the
 // type of the field whose JSON name it is: text, true/false, whole numbers, numbers, durations,
 // lists of text and maps of text.
-func (d *decoder) decodeRest(path []string, f map[string]entry, ptr any, handled ...string) error {
+func (d *decoder) decodeRest(path []string, f map[string]yamldecode.Entry, ptr any, handled ...string) error {
 	v := reflect.ValueOf(ptr).Elem()
 	t := v.Type()
 	for i := range t.NumField() {
@@ -40,16 +41,16 @@ func (d *decoder) decodeRest(path []string, f map[string]entry, ptr any, handled
 		if !ok || name == "" || name == "-" || slices.Contains(handled, name) {
 			continue
 		}
-		if err := d.decodeValue(sub(path, name), e, v.Field(i)); err != nil {
+		if err := d.decodeValue(yamldecode.Sub(path, name), e, v.Field(i)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (d *decoder) decodeValue(path []string, e entry, field reflect.Value) error {
+func (d *decoder) decodeValue(path []string, e yamldecode.Entry, field reflect.Value) error {
 	if field.Type() == durationType {
-		dur, err := d.duration(path, e.val)
+		dur, err := d.duration(path, e.Val)
 		if err == nil {
 			field.Set(reflect.ValueOf(dur))
 		}
@@ -57,32 +58,32 @@ func (d *decoder) decodeValue(path []string, e entry, field reflect.Value) error
 	}
 	switch field.Kind() {
 	case reflect.String:
-		s, err := d.str(path, e.val)
+		s, err := d.Str(path, e.Val)
 		if err == nil {
 			field.SetString(s)
 		}
 		return err
 	case reflect.Bool:
-		b, err := d.boolean(path, e.val)
+		b, err := d.Bool(path, e.Val)
 		if err == nil {
 			field.SetBool(b)
 		}
 		return err
 	case reflect.Int:
-		n, err := d.integer(path, e.val, "")
+		n, err := d.Integer(path, e.Val, "")
 		if err == nil {
 			field.SetInt(int64(n))
 		}
 		return err
 	case reflect.Float64:
-		n, err := d.number(path, e.val, "")
+		n, err := d.Number(path, e.Val, "")
 		if err == nil {
 			field.SetFloat(n)
 		}
 		return err
 	case reflect.Slice:
 		if field.Type().Elem().Kind() == reflect.String {
-			l, err := d.strList(path, e.val)
+			l, err := d.StrList(path, e.Val)
 			if err == nil {
 				field.Set(reflect.ValueOf(l).Convert(field.Type()))
 			}
@@ -90,17 +91,17 @@ func (d *decoder) decodeValue(path []string, e entry, field reflect.Value) error
 		}
 	case reflect.Map:
 		if field.Type().Key().Kind() == reflect.String && field.Type().Elem().Kind() == reflect.String {
-			es, err := d.entries(path, e.val)
+			es, err := d.Entries(path, e.Val)
 			if err != nil {
 				return err
 			}
 			m := reflect.MakeMapWithSize(field.Type(), len(es))
 			for _, me := range es {
-				s, err := d.text(sub(path, me.key), me.val)
+				s, err := d.Text(yamldecode.Sub(path, me.Key), me.Val)
 				if err != nil {
 					return err
 				}
-				m.SetMapIndex(reflect.ValueOf(me.key), reflect.ValueOf(s))
+				m.SetMapIndex(reflect.ValueOf(me.Key), reflect.ValueOf(s))
 			}
 			field.Set(m)
 			return nil
@@ -108,5 +109,5 @@ func (d *decoder) decodeValue(path []string, e entry, field reflect.Value) error
 	}
 	// A setting of another type needs its own code in the decoder; TestDecodeRestCoversSpec finds one
 	// that lacks it.
-	return d.errAt(e.keyAt, path, "this Gatehouse cannot read this setting (a %s)", field.Type())
+	return d.Errorf(e.KeyAt, path, "this Gatehouse cannot read this setting (a %s)", field.Type())
 }

@@ -27,11 +27,11 @@ func TestDecodeRest(t *testing.T) {
 		t.Errorf("keysOf = %q", got)
 	}
 	doc := "name: x\non: true\ncount: 3\nratio: 1.5\nwait: 2s\ntags: [a, b]\nlabels: {k: v}\nown: mine\n"
-	d, root, err := newDecoder("s.yaml", []byte(doc), "")
+	d, root, err := newDecoder("s.yaml", []byte(doc), "", definitionFormat)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := d.fields(nil, root, keysOf(settings{})...)
+	f, err := d.Fields(nil, root, keysOf(settings{})...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,8 +44,8 @@ func TestDecodeRest(t *testing.T) {
 		t.Errorf("decoded %+v, want %+v", s, want)
 	}
 	// Errors are the decoder's, placed.
-	d, root, _ = newDecoder("s.yaml", []byte("count: many\n"), "")
-	f, _ = d.fields(nil, root, keysOf(settings{})...)
+	d, root, _ = newDecoder("s.yaml", []byte("count: many\n"), "", definitionFormat)
+	f, _ = d.Fields(nil, root, keysOf(settings{})...)
 	if err := d.decodeRest(nil, f, &s); err == nil || err.Error() != `s.yaml:1:8: count: want a whole number, got the string "many"` {
 		t.Errorf("got %v", err)
 	}

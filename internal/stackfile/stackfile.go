@@ -24,7 +24,6 @@
 package stackfile
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -32,14 +31,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
-
-	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 
 	"gatehouse.dev/gatehouse/internal/spec"
-	"gatehouse.dev/gatehouse/internal/yamlnode"
+	"gatehouse.dev/gatehouse/internal/yamldecode"
 )
 
 // Where formats a position of path in file as the parser's errors do: "FILE:LINE:COL: PATH".
@@ -50,44 +44,14 @@ func Where(file string, line, col int, path string) string {
 	return fmt.Sprintf("%s:%d:%d: %s", file, line, col, path)
 }
 
-// Error is a problem in a stack file.
+// Error is a problem in a stack file: yamldecode's error, which the manifest's parser gives too.
 //
 // Error() formats it as "FILE:LINE:COLUMN: PATH: MSG". Line is 0 when the problem has no place in
 // the file (the file cannot be read, or Validate checked a Stack built in code); then the format
-// is "FILE: PATH: MSG". Path is omitted when empty (YAML syntax errors).
-type Error struct {
-	// File is the stack file as given to Load, or the name given to Parse.
-	File string
-	// Line and Column are 1-based, of the offending key or value.
-	Line, Column int
-	// Path is the key path, e.g. `functions.hello.timeout` or `apis.web.routes["GET /hello"]`.
-	Path string
-	// Msg says what is wrong.
-	Msg string
-	// Err is the underlying error, if any (reading the file); see Unwrap.
-	Err error
-}
-
-// Error implements error.
-func (e *Error) Error() string {
-	var b strings.Builder
-	if e.File != "" || e.Line > 0 {
-		b.WriteString(e.File)
-		if e.Line > 0 {
-			fmt.Fprintf(&b, ":%d:%d", e.Line, e.Column)
-		}
-		b.WriteString(": ")
-	}
-	if e.Path != "" {
-		b.WriteString(e.Path)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-// Unwrap returns the underlying error, e.g. an fs.ErrNotExist from Load.
-func (e *Error) Unwrap() error { return e.Err }
+// is "FILE: PATH: MSG". Path is omitted when empty (YAML syntax errors). File is the stack file as
+// given to Load, or the name given to Parse; Err is the underlying error, if any (reading the
+// file), which Unwrap returns.
+type Error = yamldecode.Error
 
 // Load reads the stack file at path and parses it with Parse, resolving relative paths against
 // the file's directory. Errors are [*Error]; one that comes from reading the file wraps the
@@ -121,22 +85,14 @@ func Parse(name string, data []byte, dir string) (*spec.Stack, error) {
 	if name == "" {
 		name = "<stack>"
 	}
-	if len(data) > spec.MaxFileSize {
-		return nil, &Error{File: name, Line: 1, Column: 1,
-			Msg: fmt.Sprintf("the file is larger than the limit of %d bytes (1 MiB)", spec.MaxFileSize)}
-	}
-	if err := checkShape(name, data); err != nil {
-		return nil, err
-	}
 	absDir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, &Error{File: name, Msg: "cannot resolve directory " + strconv.Quote(dir) + ": " + err.Error(), Err: err}
 	}
-	root, err := parseYAML(name, data)
+	d, root, err := newDecoder(name, data, absDir, stackFormat)
 	if err != nil {
 		return nil, err
 	}
-	d := &decoder{file: name, dir: absDir, root: root}
 	s, ord, err := d.stack(root)
 	if err != nil {
 		return nil, err
@@ -145,101 +101,7 @@ func Parse(name string, data []byte, dir string) (*spec.Stack, error) {
 	s.Dir = absDir
 	errs := s.ValidateInOrder(spec.Order{Functions: ord.funcs, APIs: ord.apis, UsagePlans: ord.plans})
 	if len(errs) > 0 {
-		e := errs[0]
-		d.decoded = 0 // locate decodes again, a little
-		line, col, path := d.locate(root, e.Keys, e.AtKey)
-		return nil, &Error{File: name, Line: line, Column: col, Path: spec.FormatPath(path), Msg: e.Message}
+		return nil, d.placeOne(errs[0])
 	}
 	return s, nil
-}
-
-// Shape limits. The YAML parser takes time and memory quadratic in the depth of nested flow
-// collections and in the number of keys of one block mapping, so a 1 MiB file of either could take
-// minutes and gigabytes. Real stack files are far from both limits.
-const (
-	maxFlowDepth      = 100  // [ and { open at once
-	maxLinesOneIndent = 5000 // consecutive lines at one indentation (keys of one mapping)
-
-	// maxDecodedEntries bounds the keys decoded, counting each use of an alias anew.
-	maxDecodedEntries = 200_000
-)
-
-// checkShape refuses data beyond the shape limits, counting roughly: brackets anywhere but in
-// comment lines, and lines by indentation.
-func checkShape(name string, data []byte) *Error {
-	type level struct{ indent, lines int }
-	var levels []level
-	depth := 0
-	for line := 1; len(data) > 0; line++ {
-		l := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			l, data = data[:i], data[i+1:]
-		} else {
-			data = nil
-		}
-		text := bytes.TrimLeft(l, " ")
-		if len(bytes.TrimSpace(text)) == 0 || text[0] == '#' {
-			continue
-		}
-		for col, c := range l {
-			switch c {
-			case '[', '{':
-				if depth++; depth > maxFlowDepth {
-					return &Error{File: name, Line: line, Column: col + 1,
-						Msg: fmt.Sprintf("[ and { nested more than %d deep", maxFlowDepth)}
-				}
-			case ']', '}':
-				depth = max(depth-1, 0)
-			}
-		}
-		indent := len(l) - len(text)
-		for len(levels) > 0 && levels[len(levels)-1].indent > indent {
-			levels = levels[:len(levels)-1]
-		}
-		if n := len(levels); n > 0 && levels[n-1].indent == indent {
-			if levels[n-1].lines++; levels[n-1].lines > maxLinesOneIndent {
-				return &Error{File: name, Line: line, Column: indent + 1,
-					Msg: fmt.Sprintf("more than %d keys in one mapping", maxLinesOneIndent)}
-			}
-		} else {
-			levels = append(levels, level{indent: indent, lines: 1})
-		}
-	}
-	return nil
-}
-
-// parseYAML parses data into the body of its single document; a nil body is an empty file.
-func parseYAML(name string, data []byte) (body ast.Node, err error) {
-	// The YAML parser is third-party code fed with user input: turn a panic in it into an error
-	// rather than crashing the command.
-	defer func() {
-		if r := recover(); r != nil {
-			body, err = nil, &Error{File: name, Line: 1, Column: 1, Msg: fmt.Sprintf("invalid YAML (the parser failed: %v)", r)}
-		}
-	}()
-	f, perr := parser.ParseBytes(data, 0)
-	if perr != nil {
-		e := &Error{File: name, Line: 1, Column: 1, Msg: "invalid YAML: " + perr.Error()}
-		var ye yaml.Error
-		if errors.As(perr, &ye) {
-			e.Msg = "invalid YAML: " + yamlnode.ReadablePositions(ye.GetMessage())
-			if tk := ye.GetToken(); tk != nil && tk.Position != nil && tk.Position.Line > 0 {
-				e.Line, e.Column = tk.Position.Line, max(tk.Position.Column, 1)
-			}
-		}
-		// One line, whatever the parser quotes from the input.
-		e.Msg = strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(e.Msg)
-		return nil, e
-	}
-	for _, doc := range f.Docs {
-		if doc == nil || doc.Body == nil {
-			continue
-		}
-		if body != nil {
-			line, col := yamlnode.Position(doc.Body)
-			return nil, &Error{File: name, Line: line, Column: col, Msg: "a stack file holds one YAML document; remove this second one"}
-		}
-		body = doc.Body
-	}
-	return body, nil
 }

@@ -522,6 +522,15 @@ func TestParseValues(t *testing.T) {
 			},
 		},
 		{
+			name: "byte order mark and directive",
+			yaml: "\xef\xbb\xbf%YAML 1.2\n---\nversion: 1\nname: bom\nfunctions:\n  hello: {source: hello}\n" + api,
+			check: func(t *testing.T, s *spec.Stack, dir string) {
+				if s.Name != "bom" {
+					t.Errorf("name = %q", s.Name)
+				}
+			},
+		},
+		{
 			name: "null sections",
 			yaml: "version: 1\nname: x\nfunctions:\n  hello:\n    source: hello\n    environment:\n" + api,
 			check: func(t *testing.T, s *spec.Stack, dir string) {
@@ -596,6 +605,8 @@ func TestParseErrors(t *testing.T) {
 		{"too many keys in one mapping", "version: 1\nfunctions:\n" + strings.Repeat("  # c\n\n", 10) + manyFunctions(5001), `gatehouse.yaml:5023:3: more than 5000 keys in one mapping`},
 		{"aliases expand too much", "version: 1\nfunctions: {f: {source: hello}}\napis:\n  a0:\n    type: http\n    mount: /a0\n    routes: &r\n" + manyRoutes(300) + manyAPIs(1000), `gatehouse.yaml:637:44: apis.a330.routes: the file expands (through aliases) to more than 200000 keys`},
 		{"mapping as key", "version: 1\nfunctions:\n  ? {a: 1}\n  : x\n", `gatehouse.yaml:4:3: invalid YAML: `},
+		{"not UTF-8", "version: 1\nname: caf\xe9\n", `gatehouse.yaml:2:10: the stack file is not UTF-8 text`},
+		{"NUL", "version: 1\nname: a\x00\n", `gatehouse.yaml:2:8: the stack file contains a NUL byte`},
 
 		// version and name.
 		{"version missing", fn + api, `gatehouse.yaml:1:1: version: required; add "version: 1" at the top of the file`},
@@ -857,7 +868,7 @@ func TestLoadErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Load(big)
-	if want := big + ":1:1: the file is larger than the limit of 1048576 bytes (1 MiB)"; err == nil || err.Error() != want {
+	if want := big + ":1:1: the stack file is larger than the limit of 1048576 bytes (1 MiB)"; err == nil || err.Error() != want {
 		t.Errorf("big file: got %v, want %s", err, want)
 	}
 
