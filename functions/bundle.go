@@ -205,8 +205,7 @@ func ReadBundle(r io.ReaderAt, size int64, limits BundleLimits) (*Bundle, error)
 	data, err := readEntry(br, mf, MaxManifestBytes)
 	if err != nil {
 		if errors.Is(err, ErrBundleTooLarge) {
-			return nil, badf("%w", &ManifestError{Line: 1, Column: 1,
-				Msg: fmt.Sprintf("the manifest is %d bytes; the limit is %d (16 KiB)", mf.UncompressedSize64, MaxManifestBytes)})
+			return nil, badf("%w", manifestTooLarge())
 		}
 		return nil, err
 	}

@@ -109,9 +109,9 @@ var manifestErrorCases = []struct {
 	{"version string", "version: \"1\"\nname: x\n", `function.yaml:1:10: version: want a whole number, got the string "1"`},
 	{"version null", "version:\nname: x\n", "function.yaml:1:1: version: want a whole number, got nothing (null)"},
 	{"no name", "version: 1\nmemory: 256\n", `function.yaml:1:1: name: required: the function's name, e.g. "name: hello"`},
-	{"unknown key", "version: 1\nname: x\nmemroy: 256\n", `function.yaml:3:1: memroy: unknown key (did you mean "memory"?); known keys: version, name, abi, module, memory, timeout, environment, secrets, maxConcurrency, minWarm, idleTimeout`},
+	{"unknown key", "version: 1\nname: x\nmemroy: 256\n", `function.yaml:3:1: memroy: unknown key (did you mean "memory"?); known keys here: version, name, abi, module, memory, timeout, environment, secrets, maxConcurrency, minWarm, idleTimeout`},
 	{"unknown key, case", "version: 1\nname: x\nMaxConcurrency: 2\n", `function.yaml:3:1: MaxConcurrency: unknown key (did you mean "maxConcurrency"?)`},
-	{"unknown key, far", "version: 1\nname: x\nhandler: main\n", "function.yaml:3:1: handler: unknown key; known keys:"},
+	{"unknown key, far", "version: 1\nname: x\nhandler: main\n", "function.yaml:3:1: handler: unknown key; known keys here:"},
 	{"duplicate key", "version: 1\nname: x\nname: y\n", `function.yaml:3:1: invalid YAML: mapping key "name" already defined at line 2, column 1`},
 	{"bad name", "version: 1\nname: my.fn\n", `function.yaml:2:7: name: "my.fn" is not a valid function name: want 1 to 64 letters, digits, - and _`},
 	{"long name", "version: 1\nname: " + strings.Repeat("a", 65) + "\n", "function.yaml:2:7: name: " + `"` + strings.Repeat("a", 40) + `"… is not a valid function name`},
@@ -147,6 +147,8 @@ var manifestErrorCases = []struct {
 	{"secret not in env", "version: 1\nname: x\nenvironment: {A: b}\nsecrets:\n  - A\n  - B\n", `function.yaml:6:5: secrets[1]: "B" is not in environment: list the names of environment variables whose values are secret`},
 	{"secret twice", "version: 1\nname: x\nenvironment: {A: b}\nsecrets: [A, A]\n", `function.yaml:4:14: secrets[1]: "A" is listed twice`},
 	{"secrets not a list", "version: 1\nname: x\nsecrets: A\n", `function.yaml:3:10: secrets: want a list of environment variable names, got the string "A"`},
+	{"secrets null item", "version: 1\nname: x\nsecrets:\n  -\n", "function.yaml:4:3: secrets[0]: want an environment variable name, got nothing (null)"},
+	{"secrets null item, flow", "version: 1\nname: x\nsecrets: [A, null]\n", "function.yaml:3:10: secrets[1]: want an environment variable name, got nothing (null)"},
 	{"secrets map item", "version: 1\nname: x\nsecrets:\n  - {A: b}\n", "function.yaml:4:5: secrets[0]: want an environment variable name, got a mapping"},
 	{"maxConcurrency negative", "version: 1\nname: x\nmaxConcurrency: -1\n", "function.yaml:3:17: maxConcurrency: -1 is out of range: want 0 (unlimited) to 10000"},
 	{"maxConcurrency high", "version: 1\nname: x\nmaxConcurrency: 10001\n", "function.yaml:3:17: maxConcurrency: 10001 is out of range: want 0 (unlimited) to 10000"},
@@ -167,7 +169,7 @@ var manifestErrorCases = []struct {
 	{"tab indent", "version: 1\nenvironment:\n\tA: b\n", "function.yaml:3:1: invalid YAML"},
 	{"not UTF-8", "version: 1\nname: caf\xe9\n", "function.yaml:2:10: the manifest is not UTF-8 text"},
 	{"NUL", "version: 1\nname: a\x00\n", "function.yaml:2:8: the manifest contains a NUL byte"},
-	{"too large", "version: 1\nname: x\n#" + strings.Repeat("x", MaxManifestBytes), "function.yaml:1:1: the manifest is 16404 bytes; the limit is 16384 (16 KiB)"},
+	{"too large", "version: 1\nname: x\n#" + strings.Repeat("x", MaxManifestBytes), "function.yaml:1:1: the manifest is larger than the limit of 16384 bytes (16 KiB)"},
 }
 
 func TestParseManifestErrors(t *testing.T) {
@@ -485,7 +487,7 @@ var badBundles = []bundleCase{
 		want: "function.yaml:3:9: memory: 64 is out of range: want 128 to 10240 (MB)"},
 	{name: "manifest not YAML", zip: entries(file(ManifestFile, "{"), wasmEntry), want: "function.yaml:1:1: invalid YAML"},
 	{name: "manifest too large", zip: entries(file(ManifestFile, minimalManifest+strings.Repeat("#\n", MaxManifestBytes)), wasmEntry),
-		want: "function.yaml:1:1: the manifest is 32791 bytes; the limit is 16384 (16 KiB)"},
+		want: "function.yaml:1:1: the manifest is larger than the limit of 16384 bytes (16 KiB)"},
 	{name: "no module", zip: entries(manifestEntry, file("README.md", "hi")),
 		want: `no "function.wasm" in the bundle: function.yaml names it as the module (module:, default function.wasm); the bundle holds "function.yaml", "README.md"`},
 	{name: "module under another name", zip: entries(manifestEntry, zipEntry{name: "target/app.wasm", data: wasmModule}),

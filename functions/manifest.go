@@ -11,17 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
-	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/lexer"
-	"github.com/goccy/go-yaml/parser"
-	"github.com/goccy/go-yaml/token"
 
-	"gatehouse.dev/gatehouse/internal/didyoumean"
 	"gatehouse.dev/gatehouse/internal/spec"
+	"gatehouse.dev/gatehouse/internal/yamldecode"
 	"gatehouse.dev/gatehouse/internal/yamlnode"
 )
 
@@ -203,10 +197,22 @@ func (e *ManifestError) Unwrap() error { return ErrBadManifest }
 // name, abi, module, memory, timeout, environment, secrets, maxConcurrency, minWarm, idleTimeout).
 func (m *Manifest) Validate() error {
 	if e := checkManifest(m); e != nil {
-		return &ManifestError{Path: e.path, Msg: e.msg}
+		return &ManifestError{Path: yamldecode.FormatPath(e.keys), Msg: e.msg}
 	}
 	return nil
 }
+
+// Shape limits: the YAML parser takes time quadratic in the nesting depth (16 KiB of "[" takes
+// seconds). A manifest nests at most two levels.
+const (
+	maxFlowDepth  = 8
+	maxBlockDepth = 8
+)
+
+// manifestFormat is a manifest for internal/yamldecode, the stack file's decoder: a plain format,
+// without anchors, aliases, tags or merge keys, which a flat file does not need.
+var manifestFormat = yamldecode.Format{Noun: "manifest", MaxBytes: MaxManifestBytes, SizeText: "16 KiB",
+	MaxFlowDepth: maxFlowDepth, MaxBlockDepth: maxBlockDepth, Plain: true}
 
 // ParseManifest parses and validates a manifest (the contents of function.yaml) and fills the
 // defaults. Errors are [*ManifestError]s.
@@ -217,516 +223,188 @@ func (m *Manifest) Validate() error {
 // order: size and encoding, YAML syntax, the schema version, structure in file order, then values
 // in the order of the manifest's keys (as [Manifest.Validate]).
 func ParseManifest(data []byte) (*Manifest, error) {
-	if len(data) > MaxManifestBytes {
-		return nil, &ManifestError{Line: 1, Column: 1,
-			Msg: fmt.Sprintf("the manifest is %d bytes; the limit is %d (16 KiB)", len(data), MaxManifestBytes)}
-	}
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a byte order mark, as some editors write
-	if !utf8.Valid(data) {
-		line, col := invalidUTF8At(data)
-		return nil, &ManifestError{Line: line, Column: col, Msg: "the manifest is not UTF-8 text"}
-	}
-	if i := bytes.IndexByte(data, 0); i >= 0 {
-		line, col := offsetPosition(data, i)
-		return nil, &ManifestError{Line: line, Column: col, Msg: "the manifest contains a NUL byte"}
-	}
-	body, err := parseManifestYAML(data)
+	body, err := yamldecode.Parse("", data, manifestFormat)
 	if err != nil {
-		return nil, err
+		return nil, manifestError(err)
 	}
-	d := manifestDecoder{pos: map[string]*token.Token{}, keyPos: map[string]*token.Token{}}
-	m, err := d.manifest(body)
+	d := yamldecode.New("", "", body)
+	m, err := decodeManifest(d, body)
 	if err != nil {
-		return nil, err
+		return nil, manifestError(err)
 	}
 	if e := checkManifest(m); e != nil {
-		line, col := d.position(e.path, e.atKey)
-		return nil, &ManifestError{Line: line, Column: col, Path: e.path, Msg: e.msg}
+		line, col, _ := d.Locate(e.keys, e.atKey)
+		return nil, &ManifestError{Line: line, Column: col, Path: yamldecode.FormatPath(e.keys), Msg: e.msg}
 	}
 	return m, nil
 }
 
-// Shape limits, checked on the tokens before parsing: the YAML parser takes time quadratic in the
-// nesting depth (16 KiB of "[" takes seconds). A manifest nests at most two levels.
-const (
-	maxFlowDepth  = 8
-	maxBlockDepth = 8
-)
-
-func parseManifestYAML(data []byte) (body ast.Node, err error) {
-	// The YAML parser is third-party code fed with user input: turn a panic in it into an error.
-	defer func() {
-		if r := recover(); r != nil {
-			body, err = nil, &ManifestError{Line: 1, Column: 1, Msg: fmt.Sprintf("invalid YAML (the parser failed: %v)", r)}
-		}
-	}()
-	tokens := lexer.Tokenize(string(data))
-	if e := checkTokens(tokens); e != nil {
-		return nil, e
+// manifestError returns the decoder's error as a *ManifestError.
+func manifestError(err error) error {
+	var ye *yamldecode.Error
+	if !errors.As(err, &ye) {
+		return err
 	}
-	f, perr := parser.Parse(tokens, 0)
-	if perr != nil {
-		e := &ManifestError{Line: 1, Column: 1, Msg: "invalid YAML: " + perr.Error()}
-		var ye yaml.Error
-		if errors.As(perr, &ye) {
-			e.Msg = "invalid YAML: " + yamlnode.ReadablePositions(ye.GetMessage())
-			if tk := ye.GetToken(); tk != nil && tk.Position != nil && tk.Position.Line > 0 {
-				e.Line, e.Column = tk.Position.Line, max(tk.Position.Column, 1)
-			}
-		}
-		e.Msg = strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(e.Msg)
-		return nil, e
-	}
-	for _, doc := range f.Docs {
-		if doc == nil || doc.Body == nil {
-			continue
-		}
-		if _, ok := doc.Body.(*ast.DirectiveNode); ok {
-			continue // %YAML 1.2 before the document
-		}
-		if body != nil {
-			line, col := yamlnode.Position(doc.Body)
-			return nil, &ManifestError{Line: line, Column: col, Msg: "a manifest holds one YAML document; remove this second one"}
-		}
-		body = doc.Body
-	}
-	return body, nil
+	return &ManifestError{Line: ye.Line, Column: ye.Column, Path: ye.Path, Msg: ye.Msg}
 }
 
-// checkTokens refuses YAML features a manifest does not use, and nesting beyond the shape limits.
-func checkTokens(tokens token.Tokens) *ManifestError {
-	at := func(tk *token.Token, format string, args ...any) *ManifestError {
-		line, col := 1, 1
-		if tk.Position != nil && tk.Position.Line > 0 {
-			line, col = tk.Position.Line, max(tk.Position.Column, 1)
-		}
-		return &ManifestError{Line: line, Column: col, Msg: fmt.Sprintf(format, args...)}
-	}
-	flow := 0
-	var block []int // columns of the open block levels
-	lastLine := 0
-	for _, tk := range tokens {
-		if tk == nil {
-			continue
-		}
-		switch tk.Type {
-		case token.CommentType:
-			continue
-		case token.AnchorType, token.AliasType:
-			return at(tk, "YAML anchors (&) and aliases (*) are not supported in a manifest; write the value out")
-		case token.TagType:
-			return at(tk, "YAML tags (%s) are not supported in a manifest; quote the value to make it a string", printable(tk.Value))
-		case token.MergeKeyType:
-			return at(tk, "merge keys (<<) are not supported in a manifest")
-		case token.MappingKeyType:
-			return at(tk, "explicit keys (?) are not supported in a manifest")
-		case token.SequenceStartType, token.MappingStartType:
-			if flow++; flow > maxFlowDepth {
-				return at(tk, "[ and { nested more than %d deep", maxFlowDepth)
-			}
-			continue
-		case token.SequenceEndType, token.MappingEndType:
-			flow = max(flow-1, 0)
-			continue
-		}
-		if flow > 0 || tk.Position == nil {
-			continue
-		}
-		line, col := tk.Position.Line, tk.Position.Column
-		if line == lastLine && tk.Type != token.SequenceEntryType {
-			continue
-		}
-		lastLine = line
-		for len(block) > 0 && block[len(block)-1] >= col {
-			block = block[:len(block)-1]
-		}
-		if block = append(block, col); len(block) > maxBlockDepth {
-			return at(tk, "nested more than %d levels deep", maxBlockDepth)
-		}
-	}
-	return nil
+// manifestTooLarge is the error for a manifest over MaxManifestBytes, as ParseManifest reports it.
+func manifestTooLarge() *ManifestError {
+	return &ManifestError{Line: 1, Column: 1,
+		Msg: fmt.Sprintf("the manifest is larger than the limit of %d bytes (%s)", MaxManifestBytes, manifestFormat.SizeText)}
 }
 
 // ---------------------------------------------------------------------------------------------
-// Decoding: YAML structure and types → Manifest. The decoder walks the AST so that every error knows
-// its position and key path, numbers are never silently converted (memory: 128.5, timeout: 3), and
-// environment values keep their text as written (PORT: 08080).
-
-type manifestDecoder struct {
-	pos    map[string]*token.Token // key path → where its value starts
-	keyPos map[string]*token.Token // key path → where its key is written
-}
+// Decoding: YAML structure and types → Manifest, with the stack file's decoder (internal/yamldecode).
 
 // manifestKeys are the top-level keys, in the order of Manifest's fields.
 var manifestKeys = []string{"version", "name", "abi", "module", "memory", "timeout", "environment", "secrets",
 	"maxConcurrency", "minWarm", "idleTimeout"}
 
-func (d *manifestDecoder) errAt(n ast.Node, path, format string, args ...any) *ManifestError {
-	line, col := yamlnode.Position(n)
-	return &ManifestError{Line: line, Column: col, Path: path, Msg: fmt.Sprintf(format, args...)}
-}
-
-// position returns where the key path is written: its key when atKey, else its value; the nearest
-// enclosing key's place for a path not in the file; 1:1 when nothing is.
-func (d *manifestDecoder) position(path string, atKey bool) (line, col int) {
-	for p := path; p != ""; p = parentPath(p) {
-		tk := d.pos[p]
-		if atKey || tk == nil {
-			if k := d.keyPos[p]; k != nil {
-				tk = k
-			}
-		}
-		if tk != nil && tk.Position != nil && tk.Position.Line > 0 {
-			return tk.Position.Line, max(tk.Position.Column, 1)
-		}
-		atKey = true
-	}
-	return 1, 1
-}
-
-// parentPath returns "environment" for "environment.X" or `environment["a b"]`, "secrets" for
-// "secrets[2]", and "" for a top-level key.
-func parentPath(p string) string {
-	if i := strings.IndexAny(p, ".["); i >= 0 {
-		return p[:i]
-	}
-	return ""
-}
-
-type mapEntry struct {
-	key   string
-	keyAt ast.Node
-	val   ast.Node // nil for `key:` with nothing after it
-}
-
-// entries returns the pairs of the mapping n (none for null), refusing duplicate keys.
-func (d *manifestDecoder) entries(path string, n ast.Node) ([]mapEntry, error) {
-	var values []*ast.MappingValueNode
-	switch v := n.(type) {
-	case nil, *ast.NullNode:
-		return nil, nil
-	case *ast.MappingNode:
-		values = v.Values
-	case *ast.MappingValueNode:
-		values = []*ast.MappingValueNode{v}
-	default:
-		return nil, d.errAt(n, path, "want a mapping, got %s", describe(n))
-	}
-	out := make([]mapEntry, 0, len(values))
-	seen := make(map[string]bool, len(values))
-	for _, mv := range values {
-		if mv == nil || mv.Key == nil {
-			continue
-		}
-		var k ast.Node = mv.Key
-		if mk, ok := k.(*ast.MappingKeyNode); ok {
-			k = mk.Value
-		}
-		key, ok := yamlnode.ScalarText(k)
-		if !ok {
-			return nil, d.errAt(mv.Key, path, "keys must be plain strings, not %s", describe(k))
-		}
-		if seen[key] {
-			return nil, d.errAt(mv.Key, childPath(path, key), "duplicate key")
-		}
-		seen[key] = true
-		val := mv.Value
-		if isNull(val) {
-			val = nil
-		}
-		out = append(out, mapEntry{key: key, keyAt: mv.Key, val: val})
-	}
-	return out, nil
-}
-
-func (d *manifestDecoder) note(path string, e mapEntry) {
-	d.keyPos[path] = e.keyAt.GetToken()
-	if e.val != nil {
-		d.pos[path] = e.val.GetToken()
-	}
-}
-
-func (d *manifestDecoder) manifest(body ast.Node) (*Manifest, error) {
+func decodeManifest(d *yamldecode.Decoder, body ast.Node) (*Manifest, error) {
 	if body == nil {
-		return nil, &ManifestError{Line: 1, Column: 1,
+		return nil, &yamldecode.Error{Line: 1, Column: 1,
 			Msg: fmt.Sprintf("the manifest is empty; it starts with \"version: %d\" and \"name: NAME\"", ManifestVersion)}
 	}
 	switch body.(type) {
 	case *ast.MappingNode, *ast.MappingValueNode:
 	default:
-		return nil, d.errAt(body, "", "a manifest is a mapping of version, name, memory, …; got %s", describe(body))
+		return nil, d.Errorf(body, nil, "a manifest is a mapping of version, name, memory, …; got %s", yamldecode.Describe(body))
 	}
-	es, err := d.entries("", body)
+	es, err := d.Entries(nil, body)
 	if err != nil {
 		return nil, err
 	}
 	// The schema version comes first: a manifest of another version may have other keys.
-	i := slices.IndexFunc(es, func(e mapEntry) bool { return e.key == "version" })
-	if i < 0 {
-		return nil, &ManifestError{Line: 1, Column: 1, Path: "version",
+	ve, ok := yamldecode.FindEntry(es, "version")
+	if !ok {
+		return nil, &yamldecode.Error{Line: 1, Column: 1, Path: "version",
 			Msg: fmt.Sprintf("required; add \"version: %d\" at the top of the file", ManifestVersion)}
 	}
-	version, err := d.integer("version", es[i], "")
+	version, err := d.Integer([]string{"version"}, ve.Val, "")
 	if err != nil {
 		return nil, err
 	}
 	if version != ManifestVersion {
-		return nil, d.errAt(es[i].val, "version", "version %d is not supported; this Gatehouse reads version %d", version, ManifestVersion)
+		return nil, d.Errorf(ve.Val, []string{"version"}, "version %d is not supported; this Gatehouse reads version %d", version, ManifestVersion)
 	}
 	m := NewManifest("")
 	m.Version = version
+	// Keys in file order, so that the first problem in the file is the one reported.
 	for _, e := range es {
-		d.note(e.key, e)
+		path := []string{e.Key}
 		var err error
-		switch e.key {
+		switch e.Key {
 		case "version":
 		case "name":
-			m.Name, err = d.str(e.key, e)
+			m.Name, err = d.Str(path, e.Val)
 		case "abi":
-			m.ABI, err = d.str(e.key, e)
+			m.ABI, err = d.Str(path, e.Val)
 		case "module":
-			m.Module, err = d.str(e.key, e)
+			m.Module, err = d.Str(path, e.Val)
 		case "memory":
-			m.MemoryMB, err = d.integer(e.key, e, " of MB")
+			m.MemoryMB, err = d.Integer(path, e.Val, " of MB")
 		case "timeout":
-			m.Timeout, err = d.duration(e.key, e)
+			m.Timeout, err = duration(d, path, e.Val)
 		case "environment":
-			err = d.environment(&m, e)
+			err = decodeEnvironment(d, &m, e)
 		case "secrets":
-			m.Secrets, err = d.secrets(e)
+			m.Secrets, err = decodeSecrets(d, e)
 		case "maxConcurrency":
-			m.MaxConcurrency, err = d.integer(e.key, e, "")
+			m.MaxConcurrency, err = d.Integer(path, e.Val, "")
 		case "minWarm":
-			m.MinWarm, err = d.integer(e.key, e, "")
+			m.MinWarm, err = d.Integer(path, e.Val, "")
 		case "idleTimeout":
-			m.IdleTimeout, err = d.duration(e.key, e)
+			m.IdleTimeout, err = duration(d, path, e.Val)
 		default:
-			return nil, d.errAt(e.keyAt, childPath("", e.key), "unknown key%s; known keys: %s",
-				didyoumean.Suggest(e.key, manifestKeys), strings.Join(manifestKeys, ", "))
+			return nil, d.UnknownKey(nil, e, manifestKeys)
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
-	if !slices.ContainsFunc(es, func(e mapEntry) bool { return e.key == "name" }) {
-		return nil, &ManifestError{Line: 1, Column: 1, Path: "name", Msg: "required: the function's name, e.g. \"name: hello\""}
+	if _, ok := yamldecode.FindEntry(es, "name"); !ok {
+		return nil, &yamldecode.Error{Line: 1, Column: 1, Path: "name", Msg: "required: the function's name, e.g. \"name: hello\""}
 	}
 	return &m, nil
 }
 
-func (d *manifestDecoder) environment(m *Manifest, e mapEntry) error {
-	vars, err := d.entries("environment", e.val)
+func duration(d *yamldecode.Decoder, path []string, n ast.Node) (spec.Duration, error) {
+	dur, err := d.Duration(path, n)
+	return spec.Duration(dur), err
+}
+
+// decodeEnvironment reads the variables of environment: as text (PORT: 08080 is "08080").
+func decodeEnvironment(d *yamldecode.Decoder, m *Manifest, e yamldecode.Entry) error {
+	path := []string{"environment"}
+	vars, err := d.Entries(path, e.Val)
 	if err != nil {
 		return err
 	}
 	for _, v := range vars {
-		p := childPath("environment", v.key)
-		d.note(p, v)
-		if v.val == nil {
-			return d.errAt(v.keyAt, p, `want a string, got nothing (null); write "" for an empty value`)
+		s, err := d.Text(yamldecode.Sub(path, v.Key), v.Val)
+		if err != nil {
+			return err
 		}
-		s, ok := yamlnode.ScalarText(v.val)
-		if !ok {
-			return d.errAt(v.val, p, "want a string, got %s", describe(v.val))
-		}
-		m.Environment[v.key] = s
+		m.Environment[v.Key] = s
 	}
 	return nil
 }
 
-func (d *manifestDecoder) secrets(e mapEntry) ([]string, error) {
-	if e.val == nil {
-		return nil, nil
+// decodeSecrets reads the list of secret variable names (nil for none); a name is any scalar's text.
+func decodeSecrets(d *yamldecode.Decoder, e yamldecode.Entry) ([]string, error) {
+	path := []string{"secrets"}
+	items, err := d.ListOf(path, e.Val, "a list of environment variable names")
+	if err != nil || items == nil {
+		return nil, err
 	}
-	seq, ok := e.val.(*ast.SequenceNode)
-	if !ok {
-		return nil, d.errAt(e.val, "secrets", "want a list of environment variable names, got %s", describe(e.val))
-	}
-	var out []string
-	for i, n := range seq.Values {
-		p := fmt.Sprintf("secrets[%d]", i)
-		if n != nil {
-			d.pos[p] = n.GetToken()
+	out := make([]string, 0, len(items))
+	for i, n := range items {
+		p := yamldecode.Sub(path, yamldecode.Index(i))
+		v, _, err := d.Resolve(p, n)
+		if err != nil {
+			return nil, err
 		}
-		if isNull(n) {
-			return nil, d.errAt(seq, p, "want an environment variable name, got nothing (null)")
-		}
-		s, ok := yamlnode.ScalarText(n)
-		if !ok {
-			return nil, d.errAt(n, p, "want an environment variable name, got %s", describe(n))
+		s, ok := yamlnode.ScalarText(v)
+		if !ok || v == nil {
+			at := n
+			if v == nil {
+				at = e.Val // a null item has no place of its own
+			}
+			return nil, d.TypeError(p, at, v, "an environment variable name")
 		}
 		out = append(out, s)
 	}
 	return out, nil
 }
 
-// str decodes a string. Numbers and booleans are refused: quote them.
-func (d *manifestDecoder) str(path string, e mapEntry) (string, error) {
-	switch v := e.val.(type) {
-	case *ast.StringNode, *ast.LiteralNode:
-		s, _ := yamlnode.ScalarText(v)
-		return s, nil
-	case nil:
-		return "", d.errAt(e.keyAt, path, "want a string, got nothing (null)")
-	}
-	if s, ok := yamlnode.ScalarText(e.val); ok {
-		return "", d.errAt(e.val, path, "want a string, got %s (quote it: %q)", describe(e.val), s)
-	}
-	return "", d.errAt(e.val, path, "want a string, got %s", describe(e.val))
-}
-
-// integer decodes a whole number.
-func (d *manifestDecoder) integer(path string, e mapEntry, unit string) (int, error) {
-	if e.val == nil {
-		return 0, d.errAt(e.keyAt, path, "want a whole number%s, got nothing (null)", unit)
-	}
-	iv, ok := e.val.(*ast.IntegerNode)
-	if !ok {
-		if sn, ok := e.val.(*ast.StringNode); ok && sn.Token != nil && sn.Token.Type == token.StringType &&
-			len(sn.Value) > 18 && strings.Trim(sn.Value, "0123456789") == "" {
-			// The YAML parser reads integers beyond 64 bits as strings.
-			return 0, d.errAt(e.val, path, "%s is too large", printable(sn.Value))
-		}
-		return 0, d.errAt(e.val, path, "want a whole number%s, got %s", unit, describe(e.val))
-	}
-	switch x := iv.Value.(type) {
-	case int64:
-		if int64(int(x)) == x {
-			return int(x), nil
-		}
-	case uint64:
-		if x <= uint64(int(^uint(0)>>1)) {
-			return int(x), nil
-		}
-	}
-	s, _ := yamlnode.ScalarText(iv)
-	return 0, d.errAt(e.val, path, "%s is too large", printable(s))
-}
-
-// duration decodes a Go duration string such as "3s" or "500ms".
-func (d *manifestDecoder) duration(path string, e mapEntry) (spec.Duration, error) {
-	switch v := e.val.(type) {
-	case nil:
-		return 0, d.errAt(e.keyAt, path, "want a duration such as 3s or 500ms, got nothing (null)")
-	case *ast.IntegerNode, *ast.FloatNode:
-		s, _ := yamlnode.ScalarText(v)
-		return 0, d.errAt(v, path, "%s is not a duration: give a unit, e.g. %q or %q", printable(s), s+"s", s+"ms")
-	case *ast.StringNode:
-		dur, err := time.ParseDuration(strings.TrimSpace(v.Value))
-		if err != nil {
-			return 0, d.errAt(v, path, "%s is not a duration (want e.g. 3s or 500ms)", yamlnode.QuoteShort(v.Value))
-		}
-		return spec.Duration(dur), nil
-	}
-	return 0, d.errAt(e.val, path, "want a duration such as 3s or 500ms, got %s", describe(e.val))
-}
-
-func isNull(n ast.Node) bool {
-	switch v := n.(type) {
-	case nil:
-		return true
-	case *ast.NullNode:
-		return true
-	case *ast.MappingNode:
-		return v == nil
-	case *ast.MappingValueNode:
-		return v == nil
-	case *ast.StringNode:
-		return v == nil
-	case *ast.SequenceNode:
-		return v == nil
-	}
-	return false
-}
-
-// describe names the kind of a value for type errors.
-func describe(n ast.Node) string {
-	switch v := n.(type) {
-	case nil, *ast.NullNode:
-		return "nothing (null)"
-	case *ast.StringNode:
-		return "the string " + yamlnode.QuoteShort(v.Value)
-	case *ast.LiteralNode:
-		return "a block string"
-	case *ast.IntegerNode, *ast.FloatNode, *ast.InfinityNode, *ast.NanNode:
-		s, _ := yamlnode.ScalarText(n)
-		return "the number " + printable(s)
-	case *ast.BoolNode:
-		s, _ := yamlnode.ScalarText(n)
-		return "the boolean " + printable(s)
-	case *ast.MappingNode, *ast.MappingValueNode:
-		return "a mapping"
-	case *ast.SequenceNode:
-		return "a list"
-	}
-	return "a " + n.Type().YAMLName()
-}
-
-// printable returns s, or s quoted when it holds spaces or characters that are not printable.
-func printable(s string) string {
-	if s != "" && !strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f || !unicode.IsPrint(r) }) && len(s) <= 40 {
-		return s
-	}
-	return yamlnode.QuoteShort(s)
-}
-
-// childPath returns the path of key under parent: parent.key, or parent["key"] for keys that are
-// not plain names.
-func childPath(parent, key string) string {
-	if !validName(key, len(key)+1) {
-		return parent + "[" + strconv.Quote(key) + "]"
-	}
-	if parent == "" {
-		return key
-	}
-	return parent + "." + key
-}
-
-func invalidUTF8At(data []byte) (line, col int) {
-	for i := 0; i < len(data); {
-		r, size := utf8.DecodeRune(data[i:])
-		if r == utf8.RuneError && size <= 1 {
-			return offsetPosition(data, i)
-		}
-		i += size
-	}
-	return 1, 1
-}
-
-func offsetPosition(data []byte, off int) (line, col int) {
-	before := data[:off]
-	line = 1 + bytes.Count(before, []byte("\n"))
-	col = 1 + utf8.RuneCount(before[bytes.LastIndexByte(before, '\n')+1:])
-	return line, col
-}
-
 // ---------------------------------------------------------------------------------------------
 // Checking values: shared by ParseManifest and Validate.
 
 type checkErr struct {
-	path  string
-	atKey bool // report at the key rather than the value
+	keys  []string // the key path, a list item as yamldecode.Index writes it
+	atKey bool     // report at the key rather than the value
 	msg   string
 }
 
-func errf(path string, atKey bool, format string, args ...any) *checkErr {
-	return &checkErr{path: path, atKey: atKey, msg: fmt.Sprintf(format, args...)}
+func errf(keys []string, atKey bool, format string, args ...any) *checkErr {
+	return &checkErr{keys: keys, atKey: atKey, msg: fmt.Sprintf(format, args...)}
 }
 
 func checkManifest(m *Manifest) *checkErr {
 	if m.Version != ManifestVersion {
-		return errf("version", false, "version %d is not supported; this Gatehouse reads version %d", m.Version, ManifestVersion)
+		return errf([]string{"version"}, false, "version %d is not supported; this Gatehouse reads version %d", m.Version, ManifestVersion)
 	}
 	if !validName(m.Name, MaxNameLength) {
-		return errf("name", false, "%s is not a valid function name: want 1 to %d letters, digits, - and _", yamlnode.QuoteShort(m.Name), MaxNameLength)
+		return errf([]string{"name"}, false, "%s is not a valid function name: want 1 to %d letters, digits, - and _", yamlnode.QuoteShort(m.Name), MaxNameLength)
 	}
 	switch m.ABI {
 	case "", ABIReactor, ABICommand:
 	default:
-		return errf("abi", false, "%s is not an ABI: want %s or %s (or leave abi out to use whichever the module exports)", yamlnode.QuoteShort(m.ABI), ABIReactor, ABICommand)
+		return errf([]string{"abi"}, false, "%s is not an ABI: want %s or %s (or leave abi out to use whichever the module exports)", yamlnode.QuoteShort(m.ABI), ABIReactor, ABICommand)
 	}
 	if msg := checkModulePath(m.Module); msg != "" {
-		return errf("module", false, "%s", msg)
+		return errf([]string{"module"}, false, "%s", msg)
 	}
 	// The function settings, with the secrets checked after the environment, as the keys come.
 	settings := m.FunctionSettings.Validate()
@@ -734,7 +412,7 @@ func checkManifest(m *Manifest) *checkErr {
 		return settingErr(settings[0])
 	}
 	for i, s := range m.Secrets {
-		p := fmt.Sprintf("secrets[%d]", i)
+		p := []string{"secrets", yamldecode.Index(i)}
 		if _, ok := m.Environment[s]; !ok {
 			return errf(p, false, "%s is not in environment: list the names of environment variables whose values are secret", yamlnode.QuoteShort(s))
 		}
@@ -750,7 +428,7 @@ func checkManifest(m *Manifest) *checkErr {
 
 // settingErr is a problem with a function setting, its path a manifest's key path.
 func settingErr(e spec.FieldError) *checkErr {
-	return &checkErr{path: e.Path, atKey: e.AtKey, msg: e.Message}
+	return &checkErr{keys: e.Keys, atKey: e.AtKey, msg: e.Message}
 }
 
 // checkModulePath checks a `module:` value; it returns "" when it is fine.
