@@ -109,7 +109,7 @@ var manifestErrorCases = []struct {
 	{"version string", "version: \"1\"\nname: x\n", `function.yaml:1:10: version: want a whole number, got the string "1"`},
 	{"version null", "version:\nname: x\n", "function.yaml:1:1: version: want a whole number, got nothing (null)"},
 	{"no name", "version: 1\nmemory: 256\n", `function.yaml:1:1: name: required: the function's name, e.g. "name: hello"`},
-	{"unknown key", "version: 1\nname: x\nmemroy: 256\n", `function.yaml:3:1: memroy: unknown key (did you mean "memory"?); known keys here: version, name, abi, module, memory, timeout, environment, secrets, maxConcurrency, minWarm, idleTimeout`},
+	{"unknown key", "version: 1\nname: x\nmemroy: 256\n", `function.yaml:3:1: memroy: unknown key (did you mean "memory"?); known keys here: version, name, runtime, abi, module, memory, timeout, environment, secrets, maxConcurrency, minWarm, idleTimeout`},
 	{"unknown key, case", "version: 1\nname: x\nMaxConcurrency: 2\n", `function.yaml:3:1: MaxConcurrency: unknown key (did you mean "maxConcurrency"?)`},
 	{"unknown key, far", "version: 1\nname: x\nhandler: main\n", "function.yaml:3:1: handler: unknown key; known keys here:"},
 	{"duplicate key", "version: 1\nname: x\nname: y\n", `function.yaml:3:1: invalid YAML: mapping key "name" already defined at line 2, column 1`},

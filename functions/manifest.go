@@ -116,8 +116,11 @@ func NewManifest(name string) Manifest {
 // hashes it into the bundle digests it keeps in the data directory (stack-deploys.json), so it stays
 // as it was before the settings moved to spec.FunctionSettings.
 type manifestJSON struct {
-	Version        int
-	Name           string
+	Version int
+	Name    string
+	// Runtime is "" for spec.RuntimeWasm, so that the JSON of a manifest written before runtimes
+	// had names is the JSON of the same manifest now.
+	Runtime        string `json:",omitempty"`
 	ABI            string
 	Module         string
 	MemoryMB       int
@@ -132,7 +135,7 @@ type manifestJSON struct {
 // MarshalJSON implements json.Marshaler.
 func (m Manifest) MarshalJSON() ([]byte, error) {
 	return json.Marshal(manifestJSON{
-		Version: m.Version, Name: m.Name, ABI: m.ABI, Module: m.Module,
+		Version: m.Version, Name: m.Name, Runtime: runtimeOrEmpty(m.Runtime), ABI: m.ABI, Module: m.Module,
 		MemoryMB: m.MemoryMB, Timeout: m.Timeout.D(), Environment: m.Environment, Secrets: m.Secrets,
 		MaxConcurrency: m.MaxConcurrency, MinWarm: m.MinWarm, IdleTimeout: m.IdleTimeout.D(),
 	})
@@ -145,9 +148,18 @@ func (m *Manifest) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*m = Manifest{Version: j.Version, Name: j.Name, ABI: j.ABI, Module: j.Module, Secrets: j.Secrets,
-		FunctionSettings: spec.FunctionSettings{MemoryMB: j.MemoryMB, Timeout: spec.Duration(j.Timeout), Environment: j.Environment,
+		FunctionSettings: spec.FunctionSettings{Runtime: j.Runtime, MemoryMB: j.MemoryMB, Timeout: spec.Duration(j.Timeout), Environment: j.Environment,
 			MaxConcurrency: j.MaxConcurrency, MinWarm: j.MinWarm, IdleTimeout: spec.Duration(j.IdleTimeout)}}
 	return nil
+}
+
+// runtimeOrEmpty is r, or "" for the default runtime (written or not), which records and digests
+// leave out.
+func runtimeOrEmpty(r string) string {
+	if r == spec.RuntimeWasm {
+		return ""
+	}
+	return r
 }
 
 // ErrBadManifest is wrapped by every [*ManifestError]: errors.Is(err, ErrBadManifest) reports a
@@ -258,7 +270,7 @@ func manifestTooLarge() *ManifestError {
 // Decoding: YAML structure and types → Manifest, with the stack file's decoder (internal/yamldecode).
 
 // manifestKeys are the top-level keys, in the order of Manifest's fields.
-var manifestKeys = []string{"version", "name", "abi", "module", "memory", "timeout", "environment", "secrets",
+var manifestKeys = []string{"version", "name", "runtime", "abi", "module", "memory", "timeout", "environment", "secrets",
 	"maxConcurrency", "minWarm", "idleTimeout"}
 
 func decodeManifest(d *yamldecode.Decoder, body ast.Node) (*Manifest, error) {
@@ -298,6 +310,8 @@ func decodeManifest(d *yamldecode.Decoder, body ast.Node) (*Manifest, error) {
 		case "version":
 		case "name":
 			m.Name, err = d.Str(path, e.Val)
+		case "runtime":
+			m.Runtime, err = d.Str(path, e.Val)
 		case "abi":
 			m.ABI, err = d.Str(path, e.Val)
 		case "module":
@@ -476,6 +490,9 @@ func (m *Manifest) Marshal() ([]byte, error) {
 	b.WriteString("# Gatehouse function manifest: see docs/bundles.md\n")
 	fmt.Fprintf(&b, "version: %d\n", m.Version)
 	fmt.Fprintf(&b, "name: %s\n", yamlKey(m.Name))
+	if r := runtimeOrEmpty(m.Runtime); r != "" {
+		fmt.Fprintf(&b, "runtime: %s\n", yamlString(r))
+	}
 	if m.ABI != "" {
 		fmt.Fprintf(&b, "abi: %s\n", m.ABI)
 	}

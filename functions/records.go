@@ -124,6 +124,7 @@ type AliasRecord struct {
 type ManifestRecord struct {
 	Version        int               `json:"version"`
 	Name           string            `json:"name"`
+	Runtime        string            `json:"runtime,omitempty"` // "" for spec.RuntimeWasm
 	ABI            string            `json:"abi,omitempty"`
 	Module         string            `json:"module"`
 	MemoryMB       int               `json:"memory"`
@@ -141,6 +142,7 @@ func NewManifestRecord(m *Manifest) (ManifestRecord, map[string]string) {
 	rec := ManifestRecord{
 		Version:        m.Version,
 		Name:           m.Name,
+		Runtime:        runtimeOrEmpty(m.Runtime),
 		ABI:            m.ABI,
 		Module:         m.Module,
 		MemoryMB:       m.MemoryMB,
@@ -184,6 +186,7 @@ func (r ManifestRecord) Manifest(secrets map[string]string) (*Manifest, error) {
 		ABI:     r.ABI,
 		Module:  r.Module,
 		FunctionSettings: spec.FunctionSettings{
+			Runtime:        r.Runtime,
 			MemoryMB:       r.MemoryMB,
 			Timeout:        spec.Duration(timeout),
 			Environment:    make(map[string]string, len(r.Environment)+len(r.Secrets)),

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -135,5 +136,30 @@ func TestManifestJSON(t *testing.T) {
 		if err := json.Unmarshal(got, &back); err != nil || !reflect.DeepEqual(&back, tc.m) {
 			t.Errorf("read back as %+v (%v), want %+v", back, err, *tc.m)
 		}
+	}
+}
+
+// A manifest that names the default runtime is the same manifest, in JSON and in its record, as one
+// that does not; another runtime is refused.
+func TestManifestRuntime(t *testing.T) {
+	base := "version: 1\nname: f\n"
+	plain, err := ParseManifest([]byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	named, err := ParseManifest([]byte(base + "runtime: wasm\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(plain)
+	b, _ := json.Marshal(named)
+	ra, _ := NewManifestRecord(plain)
+	rb, _ := NewManifestRecord(named)
+	if string(a) != string(b) || !reflect.DeepEqual(ra, rb) || named.RuntimeName() != "wasm" {
+		t.Errorf("runtime: wasm changes the manifest: %s / %s, %+v / %+v", a, b, ra, rb)
+	}
+	_, err = ParseManifest([]byte(base + "runtime: nodejs20.x\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "function.yaml:3:10: runtime: the nodejs20.x runtime is not available") {
+		t.Errorf("runtime nodejs20.x: %v", err)
 	}
 }

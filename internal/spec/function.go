@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"gatehouse.dev/gatehouse/internal/didyoumean"
 	"gatehouse.dev/gatehouse/internal/yamlnode"
 )
 
@@ -21,6 +22,10 @@ const MaxFunctionNameLength = 64
 // [FunctionSettings.Validate] as the one place their rules and limits live. Encoded as JSON, the keys
 // are the stack file's (and the manifest's).
 type FunctionSettings struct {
+	// Runtime is what runs the function (`runtime:`): RuntimeWasm, a WebAssembly module (Go source
+	// is built to one), is the only runtime of this Gatehouse, and "" stands for it; the process
+	// runtimes take Lambda's names (nodejs20.x, python3.12, provided.al2023, …). See RuntimeName.
+	Runtime string `json:"runtime,omitempty"`
 	// MemoryMB is the memory limit in MB (`memory:`), MinMemoryMB..MaxMemoryMB, default
 	// DefaultMemoryMB.
 	MemoryMB int `json:"memory"`
@@ -85,6 +90,9 @@ func (c *checker) checkFunction(name string, fn Function) {
 
 // checkSettings checks s, the settings at path.
 func (c *checker) checkSettings(path []string, s FunctionSettings) {
+	if msg := checkRuntime(s.Runtime); msg != "" {
+		c.add(errf(sub(path, "runtime"), false, "%s", msg))
+	}
 	if s.MemoryMB < MinMemoryMB || s.MemoryMB > MaxMemoryMB {
 		c.add(errf(sub(path, "memory"), false, "%d is out of range: want %d to %d (MB)", s.MemoryMB, MinMemoryMB, MaxMemoryMB))
 	}
@@ -151,4 +159,29 @@ func FormatDuration(d time.Duration) string {
 		return strconv.FormatInt(int64(d/time.Millisecond), 10) + "ms"
 	}
 	return d.String()
+}
+
+// RuntimeName returns the name of the function's runtime: RuntimeWasm when Runtime is "".
+func (s FunctionSettings) RuntimeName() string {
+	if s.Runtime == "" {
+		return RuntimeWasm
+	}
+	return s.Runtime
+}
+
+// RuntimeWasm is the runtime of WebAssembly functions, Go source built to WebAssembly included.
+const RuntimeWasm = "wasm"
+
+// lambdaRuntimes are the names Lambda gives its managed runtimes, which process runtimes take.
+var lambdaRuntimes = []string{"nodejs20.x", "nodejs22.x", "python3.11", "python3.12", "python3.13", "provided.al2023", "provided.al2", "java21", "dotnet8", "ruby3.3"}
+
+// checkRuntime checks a function's runtime, and returns what is wrong with it or "".
+func checkRuntime(r string) string {
+	switch {
+	case r == RuntimeWasm || r == "":
+		return ""
+	case slices.Contains(lambdaRuntimes, r):
+		return fmt.Sprintf("the %s runtime is not available in this Gatehouse, which runs WebAssembly functions: use runtime: %s with a Go source directory or a .wasm module", r, RuntimeWasm)
+	}
+	return fmt.Sprintf("unknown runtime %s%s: want %s", yamlnode.QuoteShort(r), didyoumean.Suggest(r, append([]string{RuntimeWasm}, lambdaRuntimes...)), RuntimeWasm)
 }

@@ -112,3 +112,22 @@ func TestFunctionJSON(t *testing.T) {
 		t.Errorf("read back %+v, want %+v", back, fn)
 	}
 }
+
+func TestRuntime(t *testing.T) {
+	for runtime, want := range map[string]string{
+		"":           "",
+		"wasm":       "",
+		"python3.12": "runtime: the python3.12 runtime is not available in this Gatehouse, which runs WebAssembly functions",
+		"wsam":       `runtime: unknown runtime "wsam" (did you mean "wasm"?): want wasm`,
+	} {
+		s := DefaultFunctionSettings()
+		s.Runtime = runtime
+		errs := s.Validate()
+		if want == "" && errs != nil || want != "" && (len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), want)) {
+			t.Errorf("runtime %q: %v, want %q", runtime, errs, want)
+		}
+		if want == "" && s.RuntimeName() != RuntimeWasm {
+			t.Errorf("runtime %q is named %q", runtime, s.RuntimeName())
+		}
+	}
+}

@@ -158,3 +158,21 @@ func TestParseAPIs(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+func TestFunctionRuntime(t *testing.T) {
+	dir := stackDir(t)
+	stack := func(runtime string) string {
+		return "version: 1\nfunctions:\n  hello:\n    source: hello\n" + runtime + "apis:\n  web:\n    type: http\n    routes: {GET /x: {function: hello}}\n"
+	}
+	s, err := Parse("gatehouse.yaml", []byte(stack("    runtime: wasm\n")), dir)
+	if err != nil || s.Functions["hello"].RuntimeName() != spec.RuntimeWasm {
+		t.Fatalf("runtime: wasm: %v", err)
+	}
+	if s, err := Parse("gatehouse.yaml", []byte(stack("")), dir); err != nil || s.Functions["hello"].RuntimeName() != spec.RuntimeWasm {
+		t.Fatalf("no runtime: %v", err)
+	}
+	_, err = Parse("gatehouse.yaml", []byte(stack("    runtime: python3.12\n")), dir)
+	if err == nil || !strings.HasPrefix(err.Error(), "gatehouse.yaml:5:14: functions.hello.runtime: the python3.12 runtime is not available") {
+		t.Errorf("runtime: python3.12: %v", err)
+	}
+}

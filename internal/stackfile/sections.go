@@ -214,9 +214,14 @@ func (d *decoder) function(fe yamldecode.Entry) (spec.Function, error) {
 	path := []string{"functions", fe.Key}
 	fn := spec.Function{Name: fe.Key, FunctionSettings: spec.DefaultFunctionSettings()}
 	fn.Line, fn.Column = yamlnode.Position(fe.KeyAt)
-	f, err := d.Fields(path, fe.Val, "source", "memory", "timeout", "environment", "maxConcurrency", "minWarm", "idleTimeout")
+	f, err := d.Fields(path, fe.Val, "source", "runtime", "memory", "timeout", "environment", "maxConcurrency", "minWarm", "idleTimeout")
 	if err != nil {
 		return fn, err
+	}
+	if e, ok := f["runtime"]; ok {
+		if fn.Runtime, err = d.Str(yamldecode.Sub(path, "runtime"), e.Val); err != nil {
+			return fn, err
+		}
 	}
 	se, err := d.Required(f, fe.KeyAt, path, "source", "the function's Go source directory or .wasm file")
 	if err != nil {

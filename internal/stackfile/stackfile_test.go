@@ -626,7 +626,7 @@ func TestParseErrors(t *testing.T) {
 		{"source does not exist", "version: 1\nfunctions:\n  hello:\n    source: ./nope\n", `gatehouse.yaml:4:13: functions.hello.source: "./nope" does not exist (looked for "DIR/nope")`},
 		{"source neither", "version: 1\nfunctions:\n  hello: {source: notes.txt}\n", `gatehouse.yaml:3:19: functions.hello.source: "notes.txt" is neither a directory of Go source nor a .wasm file`},
 		{"source empty", "version: 1\nfunctions:\n  hello: {source: \"\"}\n", `gatehouse.yaml:3:19: functions.hello.source: empty`},
-		{"unknown function key", "version: 1\nfunctions:\n  hello:\n    source: hello\n    tmeout: 3s\n", `gatehouse.yaml:5:5: functions.hello.tmeout: unknown key (did you mean "timeout"?); known keys here: source, memory, timeout, environment, maxConcurrency, minWarm`},
+		{"unknown function key", "version: 1\nfunctions:\n  hello:\n    source: hello\n    tmeout: 3s\n", `gatehouse.yaml:5:5: functions.hello.tmeout: unknown key (did you mean "timeout"?); known keys here: source, runtime, memory, timeout, environment, maxConcurrency, minWarm`},
 		{"key in wrong case", "version: 1\nfunctions:\n  hello:\n    source: hello\n    MaxConcurrency: 3\n", `gatehouse.yaml:5:5: functions.hello.MaxConcurrency: unknown key (did you mean "maxConcurrency"?)`},
 		{"bad function name", "version: 1\nfunctions:\n  hello world: {source: hello}\n" + api, `gatehouse.yaml:3:3: functions["hello world"]: "hello world" is not a valid function name`},
 		{"memory string", "version: 1\nfunctions:\n  hello:\n    source: hello\n    memory: 256MB\n", `gatehouse.yaml:5:13: functions.hello.memory: want a whole number of MB, got the string "256MB"`},
