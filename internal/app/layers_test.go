@@ -33,6 +33,7 @@ var layers = map[string]int{
 	"internal/sigv4":      1,
 	"internal/logstream":  1,
 	"internal/stackfile":  1,
+	"internal/outbound":   1,
 	"internal/didyoumean": -1, // leaf helpers: they import nothing of Gatehouse
 	"internal/yamlnode":   -1,
 	"internal/spec":       0,
