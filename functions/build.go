@@ -198,18 +198,22 @@ func (b *Builder) writeSDKModule(dst, goVersion string) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return err
 	}
-	entries, err := fs.ReadDir(b.cfg.SDK, ".")
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		data, err := fs.ReadFile(b.cfg.SDK, e.Name())
+	// Every package of the SDK, in its directory.
+	err := fs.WalkDir(b.cfg.SDK, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o644); err != nil {
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, filepath.FromSlash(p)), 0o755)
+		}
+		data, err := fs.ReadFile(b.cfg.SDK, p)
+		if err != nil {
 			return err
 		}
+		return os.WriteFile(filepath.Join(dst, filepath.FromSlash(p)), data, 0o644)
+	})
+	if err != nil {
+		return err
 	}
 	gomod := fmt.Sprintf("module %s\n\ngo %s\n", b.cfg.SDKImportPath, goLine(goVersion))
 	for _, r := range b.cfg.SDKRequires {

@@ -88,6 +88,9 @@ func TestBuildOutsideRepository(t *testing.T) {
 		{"own module", map[string]string{"main.go": outsideFunction, "go.mod": "module example.com/outside\n\ngo 1.24\n"}},
 		{"own module at the toolchain's go version", map[string]string{"main.go": outsideFunction, "go.mod": "module example.com/outside\n\ngo " + strings.TrimPrefix(runtime.Version(), "go") + "\n"}},
 		{"no go.mod", map[string]string{"main.go": outsideFunction}},
+		// The SDK's packages are all there, not only its top one.
+		{"with outbound HTTP", map[string]string{"main.go": outsideFunction, "http.go": "package main\n\nimport _ \"gatehouse.dev/gatehouse/runtimes/sdk/sdkhttp\"\n",
+			"go.mod": "module example.com/outside\n\ngo 1.24\n"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -130,6 +130,8 @@ type manifestJSON struct {
 	MaxConcurrency int
 	MinWarm        int
 	IdleTimeout    time.Duration
+	// AllowedOutboundHosts is left out when empty, as it was before functions had it.
+	AllowedOutboundHosts []string `json:",omitempty"`
 }
 
 // MarshalJSON implements json.Marshaler.
@@ -138,6 +140,7 @@ func (m Manifest) MarshalJSON() ([]byte, error) {
 		Version: m.Version, Name: m.Name, Runtime: runtimeOrEmpty(m.Runtime), ABI: m.ABI, Module: m.Module,
 		MemoryMB: m.MemoryMB, Timeout: m.Timeout.D(), Environment: m.Environment, Secrets: m.Secrets,
 		MaxConcurrency: m.MaxConcurrency, MinWarm: m.MinWarm, IdleTimeout: m.IdleTimeout.D(),
+		AllowedOutboundHosts: m.AllowedOutboundHosts,
 	})
 }
 
@@ -149,7 +152,7 @@ func (m *Manifest) UnmarshalJSON(b []byte) error {
 	}
 	*m = Manifest{Version: j.Version, Name: j.Name, ABI: j.ABI, Module: j.Module, Secrets: j.Secrets,
 		FunctionSettings: spec.FunctionSettings{Runtime: j.Runtime, MemoryMB: j.MemoryMB, Timeout: spec.Duration(j.Timeout), Environment: j.Environment,
-			MaxConcurrency: j.MaxConcurrency, MinWarm: j.MinWarm, IdleTimeout: spec.Duration(j.IdleTimeout)}}
+			MaxConcurrency: j.MaxConcurrency, MinWarm: j.MinWarm, IdleTimeout: spec.Duration(j.IdleTimeout), AllowedOutboundHosts: j.AllowedOutboundHosts}}
 	return nil
 }
 
@@ -271,7 +274,7 @@ func manifestTooLarge() *ManifestError {
 
 // manifestKeys are the top-level keys, in the order of Manifest's fields.
 var manifestKeys = []string{"version", "name", "runtime", "abi", "module", "memory", "timeout", "environment", "secrets",
-	"maxConcurrency", "minWarm", "idleTimeout"}
+	"maxConcurrency", "minWarm", "idleTimeout", "allowedOutboundHosts"}
 
 func decodeManifest(d *yamldecode.Decoder, body ast.Node) (*Manifest, error) {
 	if body == nil {
@@ -324,6 +327,8 @@ func decodeManifest(d *yamldecode.Decoder, body ast.Node) (*Manifest, error) {
 			err = decodeEnvironment(d, &m, e)
 		case "secrets":
 			m.Secrets, err = decodeSecrets(d, e)
+		case "allowedOutboundHosts":
+			m.AllowedOutboundHosts, err = d.StrList(path, e.Val)
 		case "maxConcurrency":
 			m.MaxConcurrency, err = d.Integer(path, e.Val, "")
 		case "minWarm":
@@ -514,6 +519,12 @@ func (m *Manifest) Marshal() ([]byte, error) {
 	fmt.Fprintf(&b, "maxConcurrency: %d\n", m.MaxConcurrency)
 	fmt.Fprintf(&b, "minWarm: %d\n", m.MinWarm)
 	fmt.Fprintf(&b, "idleTimeout: %s\n", spec.FormatDuration(m.IdleTimeout.D()))
+	if len(m.AllowedOutboundHosts) > 0 {
+		b.WriteString("allowedOutboundHosts:\n")
+		for _, h := range m.AllowedOutboundHosts {
+			fmt.Fprintf(&b, "  - %s\n", yamlString(h))
+		}
+	}
 	return b.Bytes(), nil
 }
 

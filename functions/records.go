@@ -134,23 +134,26 @@ type ManifestRecord struct {
 	MaxConcurrency int               `json:"maxConcurrency"`
 	MinWarm        int               `json:"minWarm"`
 	IdleTimeout    string            `json:"idleTimeout"`
+	// AllowedOutboundHosts is left out when empty.
+	AllowedOutboundHosts []string `json:"allowedOutboundHosts,omitempty"`
 }
 
 // NewManifestRecord splits m into the record that is stored in plain text and the values of its
 // secrets, which are not (nil when m has none).
 func NewManifestRecord(m *Manifest) (ManifestRecord, map[string]string) {
 	rec := ManifestRecord{
-		Version:        m.Version,
-		Name:           m.Name,
-		Runtime:        runtimeOrEmpty(m.Runtime),
-		ABI:            m.ABI,
-		Module:         m.Module,
-		MemoryMB:       m.MemoryMB,
-		Timeout:        spec.FormatDuration(m.Timeout.D()),
-		Secrets:        slices.Clone(m.Secrets),
-		MaxConcurrency: m.MaxConcurrency,
-		MinWarm:        m.MinWarm,
-		IdleTimeout:    spec.FormatDuration(m.IdleTimeout.D()),
+		Version:              m.Version,
+		Name:                 m.Name,
+		Runtime:              runtimeOrEmpty(m.Runtime),
+		ABI:                  m.ABI,
+		Module:               m.Module,
+		MemoryMB:             m.MemoryMB,
+		Timeout:              spec.FormatDuration(m.Timeout.D()),
+		Secrets:              slices.Clone(m.Secrets),
+		MaxConcurrency:       m.MaxConcurrency,
+		MinWarm:              m.MinWarm,
+		IdleTimeout:          spec.FormatDuration(m.IdleTimeout.D()),
+		AllowedOutboundHosts: slices.Clone(m.AllowedOutboundHosts),
 	}
 	var secrets map[string]string
 	for k, v := range m.Environment {
@@ -186,13 +189,14 @@ func (r ManifestRecord) Manifest(secrets map[string]string) (*Manifest, error) {
 		ABI:     r.ABI,
 		Module:  r.Module,
 		FunctionSettings: spec.FunctionSettings{
-			Runtime:        r.Runtime,
-			MemoryMB:       r.MemoryMB,
-			Timeout:        spec.Duration(timeout),
-			Environment:    make(map[string]string, len(r.Environment)+len(r.Secrets)),
-			MaxConcurrency: r.MaxConcurrency,
-			MinWarm:        r.MinWarm,
-			IdleTimeout:    spec.Duration(idle),
+			Runtime:              r.Runtime,
+			MemoryMB:             r.MemoryMB,
+			Timeout:              spec.Duration(timeout),
+			Environment:          make(map[string]string, len(r.Environment)+len(r.Secrets)),
+			MaxConcurrency:       r.MaxConcurrency,
+			MinWarm:              r.MinWarm,
+			IdleTimeout:          spec.Duration(idle),
+			AllowedOutboundHosts: slices.Clone(r.AllowedOutboundHosts),
 		},
 		Secrets: slices.Clone(r.Secrets),
 	}

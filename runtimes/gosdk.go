@@ -17,11 +17,11 @@ func GoSDKRequires() []string {
 	return []string{"github.com/aws/aws-lambda-go " + AWSLambdaGoVersion}
 }
 
-//go:embed sdk/*.go
+//go:embed sdk/*.go sdk/sdkhttp/*.go
 var sdkSource embed.FS
 
-// GoSDKSource returns the SDK's Go source files (tests excluded), so functions can be built against it
-// outside this repository.
+// GoSDKSource returns the SDK's Go source files (tests excluded), its packages in their
+// directories, so functions can be built against it outside this repository.
 func GoSDKSource() fs.FS {
 	sub, err := fs.Sub(sdkSource, "sdk")
 	if err != nil {

@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"gatehouse.dev/gatehouse/internal/spec"
 )
 
 // HostModule is the import module of Gatehouse's host calls: what a function may ask of Gatehouse
@@ -41,6 +44,7 @@ const (
 	OpKVCreate         = 12
 	OpKVDelete         = 13
 	OpKVList           = 14
+	OpHTTP             = 20
 )
 
 // Host call statuses.
@@ -53,6 +57,8 @@ const (
 	HostExists      = 5 // the key exists (create)
 	HostInternal    = 6 // Gatehouse could not do it; trying again may work
 	HostUnavailable = 7 // this function has no host (host calls are not available here)
+	HostNotAllowed  = 8 // the outbound request is not allowed for this function
+	HostTimeout     = 9 // the invocation's deadline came first
 )
 
 // Host errors: a Host returns errors wrapping these, which the guest sees as statuses.
@@ -62,7 +68,31 @@ var (
 	ErrHostLimit    = errors.New("limit exceeded")
 	ErrHostInvalid  = errors.New("invalid request")
 	ErrHostExists   = errors.New("exists")
+	// ErrHostNotAllowed is an outbound request the function's allow-list does not allow.
+	ErrHostNotAllowed = errors.New("not allowed")
 )
+
+// MaxHTTPCalls bounds the outbound HTTP requests of one invocation; one more is refused with
+// HostLimit.
+const MaxHTTPCalls = 100
+
+// HTTPRequest is an outbound HTTP request a guest asks for.
+type HTTPRequest struct {
+	Method, URL string
+	Header      http.Header
+	Body        []byte
+	// Function and Allow are the function whose invocation asks, and where its requests may go: set
+	// by the worker, never read from the guest.
+	Function string
+	Allow    []spec.OutboundHost
+}
+
+// HTTPResponse is the answer to an HTTPRequest.
+type HTTPResponse struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
 
 // Host performs the host calls of a function's invocations. The worker implements it with the
 // stack's connections and key-value store.
@@ -79,6 +109,11 @@ type Host interface {
 	KVCreate(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	KVDelete(ctx context.Context, key string) error
 	KVList(ctx context.Context, prefix string) ([]string, error)
+	// HTTP makes an outbound HTTP request for the function of the invocation. Errors wrap
+	// ErrHostNotAllowed (not in the function's allow-list), ErrHostTooLarge (the response is over the
+	// limit), ErrHostInvalid (a malformed request) or context.DeadlineExceeded; their messages reach
+	// the guest.
+	HTTP(ctx context.Context, req HTTPRequest) (HTTPResponse, error)
 }
 
 // maxHostRequest bounds a host call's request in guest memory.
@@ -91,6 +126,11 @@ type hostState struct {
 	onEffect func()
 	effected bool
 	result   []byte
+	// tail follows result: an outbound response's body, written into guest memory from where the
+	// response was read, without another copy.
+	tail []byte
+	// httpCalls counts the invocation's outbound requests.
+	httpCalls int
 }
 
 type hostKey struct{}
@@ -122,7 +162,7 @@ func hostCall(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = uint64(HostUnavailable) << 32
 		return
 	}
-	st.result = nil
+	st.result, st.tail = nil, nil
 	if n > maxHostRequest {
 		stack[0] = uint64(HostTooLarge) << 32
 		return
@@ -134,22 +174,36 @@ func hostCall(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	// The request lives in guest memory, which the call may not keep.
 	out, err := st.do(ctx, op, append([]byte(nil), req...))
-	status := hostStatus(err)
-	if status == HostOK {
-		st.result = out
+	if ctx.Err() != nil {
+		// The invocation ended while the call waited (its deadline): the guest stops here, as at a
+		// safepoint, rather than run on past it.
+		panic(stopped(ctx))
 	}
-	stack[0] = uint64(status)<<32 | uint64(len(st.result))
+	status := hostStatus(err)
+	switch {
+	case status == HostOK:
+		st.result = out
+	case op == OpHTTP:
+		// The guest learns why an outbound request failed: the result is the message.
+		st.result, st.tail = []byte(err.Error()), nil
+	}
+	stack[0] = uint64(status)<<32 | uint64(len(st.result)+len(st.tail))
 }
 
 func hostResult(ctx context.Context, mod api.Module, stack []uint64) {
 	ptr, capacity := uint32(stack[0]), uint32(stack[1])
 	st, _ := ctx.Value(hostKey{}).(*hostState)
-	if st == nil || uint32(len(st.result)) > capacity || !mod.Memory().Write(ptr, st.result) {
+	if st == nil {
 		stack[0] = 0
 		return
 	}
-	stack[0] = uint64(len(st.result))
-	st.result = nil
+	n := uint32(len(st.result) + len(st.tail))
+	if n > capacity || !mod.Memory().Write(ptr, st.result) || !mod.Memory().Write(ptr+uint32(len(st.result)), st.tail) {
+		stack[0] = 0
+		return
+	}
+	stack[0] = uint64(n)
+	st.result, st.tail = nil, nil
 }
 
 func hostStatus(err error) uint32 {
@@ -166,6 +220,10 @@ func hostStatus(err error) uint32 {
 		return HostInvalid
 	case errors.Is(err, ErrHostExists):
 		return HostExists
+	case errors.Is(err, ErrHostNotAllowed):
+		return HostNotAllowed
+	case errors.Is(err, context.DeadlineExceeded):
+		return HostTimeout
 	}
 	return HostInternal
 }
@@ -264,6 +322,22 @@ func (st *hostState) do(ctx context.Context, op uint32, req []byte) ([]byte, err
 			return nil, err
 		}
 		return json.Marshal(append([]string{}, keys...))
+	case OpHTTP:
+		hr, err := decodeHTTPRequest(req)
+		if err != nil {
+			return nil, err
+		}
+		if st.httpCalls >= MaxHTTPCalls {
+			return nil, fmt.Errorf("%w: an invocation makes at most %d outbound requests", ErrHostLimit, MaxHTTPCalls)
+		}
+		st.httpCalls++
+		st.effect()
+		resp, err := st.host.HTTP(ctx, hr)
+		if err != nil {
+			return nil, err
+		}
+		st.tail = resp.Body
+		return encodeHTTPHead(resp), nil
 	}
 	return nil, fmt.Errorf("%w: unknown operation %d", ErrHostInvalid, op)
 }
@@ -306,3 +380,62 @@ func (r *hostReader) rest() []byte {
 }
 
 func (r *hostReader) done() bool { return len(r.b) == 0 }
+
+// Outbound HTTP. A request is: method (string), URL (string), the number of header fields (u32),
+// each field's name and value (strings), and the body (the rest). A response is: the status (u32),
+// the number of header fields (u32), each field's name and value, and the body (the rest). Strings
+// are a u16 little-endian length and their bytes, as in the other operations; header values longer
+// than 65535 bytes are not sent.
+
+// decodeHTTPRequest decodes an OpHTTP request. The body is the request's own tail, not a copy.
+func decodeHTTPRequest(req []byte) (HTTPRequest, error) {
+	r := hostReader{b: req}
+	hr := HTTPRequest{Method: r.str(), URL: r.str()}
+	n := r.u32()
+	if r.bad || int(n) > len(req)/4 {
+		return HTTPRequest{}, fmt.Errorf("%w: a malformed outbound request", ErrHostInvalid)
+	}
+	if n > 0 {
+		hr.Header = make(http.Header, n)
+	}
+	for range n {
+		k, v := r.str(), r.str()
+		if r.bad {
+			return HTTPRequest{}, fmt.Errorf("%w: a malformed outbound request", ErrHostInvalid)
+		}
+		hr.Header[k] = append(hr.Header[k], v)
+	}
+	hr.Body = r.rest()
+	return hr, nil
+}
+
+// encodeHTTPHead encodes an OpHTTP result but its body, which follows it.
+func encodeHTTPHead(resp HTTPResponse) []byte {
+	size := 8
+	fields := 0
+	for k, vs := range resp.Header {
+		for _, v := range vs {
+			if len(k) <= 0xffff && len(v) <= 0xffff {
+				size += 4 + len(k) + len(v)
+				fields++
+			}
+		}
+	}
+	b := make([]byte, 0, size)
+	b = binary.LittleEndian.AppendUint32(b, uint32(resp.Status))
+	b = binary.LittleEndian.AppendUint32(b, uint32(fields))
+	for k, vs := range resp.Header {
+		for _, v := range vs {
+			if len(k) <= 0xffff && len(v) <= 0xffff {
+				b = appendStr(b, k)
+				b = appendStr(b, v)
+			}
+		}
+	}
+	return b
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(s)))
+	return append(b, s...)
+}

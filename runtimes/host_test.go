@@ -99,6 +99,11 @@ func (h *fakeHost) KVDelete(ctx context.Context, key string) error {
 	return nil
 }
 
+func (h *fakeHost) HTTP(ctx context.Context, req runtimes.HTTPRequest) (runtimes.HTTPResponse, error) {
+	h.record("http " + req.Method + " " + req.URL)
+	return runtimes.HTTPResponse{Status: 204}, nil
+}
+
 func (h *fakeHost) KVList(ctx context.Context, prefix string) ([]string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

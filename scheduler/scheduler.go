@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/runtimes"
 )
 
@@ -46,6 +47,8 @@ type Function struct {
 	// IdleTimeout is how long an instance beyond MinWarm may sit unused before it is closed; default
 	// 5 minutes.
 	IdleTimeout time.Duration
+	// Outbound are where the function's outbound HTTP requests may go; none allows none.
+	Outbound []spec.OutboundHost
 }
 
 // key names a version's pool: its registry id and number, or its name when it has no id.
@@ -132,6 +135,8 @@ type Scheduler struct {
 	cfg     Config
 	runtime runtimes.Config
 	log     *slog.Logger
+	// outbound counts the functions' outbound requests, by function: kept across their versions.
+	outbound outboundCounters
 
 	mu      sync.RWMutex
 	engines map[int]*runtimes.Engine // by memory limit
@@ -319,7 +324,7 @@ func (s *Scheduler) load(ctx context.Context, f Function) (*pool, error) {
 	}
 	var host runtimes.Host
 	if s.cfg.Host != nil {
-		host = turnYieldingHost{Host: s.cfg.Host, log: s.log}
+		host = functionHost{Host: turnYieldingHost{Host: s.cfg.Host, log: s.log}, name: f.Name, allow: f.Outbound, outbound: &s.outbound}
 	}
 	return newPool(f, m, s.log, s.cfg.LogSink, host), nil
 }
@@ -708,6 +713,7 @@ func (s *Scheduler) Stats() map[string]bus.FunctionStats {
 		sum.Busy += st.Busy
 		sum.Shed += st.Shed
 		sum.Quarantined = s.quarantine.held(p.fn.Name, now)
+		sum.Outbound = s.outbound.snapshot(p.fn.Name)
 		out[p.fn.Name] = sum
 	}
 	return out

@@ -5,10 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/runtimes"
 )
 
@@ -261,7 +267,7 @@ func during[T any](t turnYieldingHost, ctx context.Context, op string, call func
 
 // hostSentinel reports whether err is one a Host reports to the guest as a status of its own.
 func hostSentinel(err error) bool {
-	for _, s := range []error{runtimes.ErrHostNotFound, runtimes.ErrHostTooLarge, runtimes.ErrHostLimit, runtimes.ErrHostInvalid, runtimes.ErrHostExists} {
+	for _, s := range []error{runtimes.ErrHostNotFound, runtimes.ErrHostTooLarge, runtimes.ErrHostLimit, runtimes.ErrHostInvalid, runtimes.ErrHostExists, runtimes.ErrHostNotAllowed, context.DeadlineExceeded} {
 		if errors.Is(err, s) {
 			return true
 		}
@@ -308,4 +314,97 @@ func (t turnYieldingHost) KVDelete(ctx context.Context, key string) error {
 
 func (t turnYieldingHost) KVList(ctx context.Context, prefix string) ([]string, error) {
 	return during(t, ctx, "KVList", func() ([]string, error) { return t.Host.KVList(ctx, prefix) })
+}
+
+func (t turnYieldingHost) HTTP(ctx context.Context, req runtimes.HTTPRequest) (runtimes.HTTPResponse, error) {
+	return during(t, ctx, "HTTP", func() (runtimes.HTTPResponse, error) { return t.Host.HTTP(ctx, req) })
+}
+
+// functionHost is the host of one function's pool: its outbound requests carry the function's
+// name and allow-list, and are counted.
+type functionHost struct {
+	runtimes.Host
+	name     string
+	allow    []spec.OutboundHost
+	outbound *outboundCounters
+}
+
+func (h functionHost) HTTP(ctx context.Context, req runtimes.HTTPRequest) (runtimes.HTTPResponse, error) {
+	req.Function, req.Allow = h.name, h.allow
+	start := time.Now()
+	resp, err := h.Host.HTTP(ctx, req)
+	if h.outbound != nil {
+		h.outbound.record(h.name, destination(req.URL, h.allow, err), err, time.Since(start))
+	}
+	return resp, err
+}
+
+// destination is the allow-list entry a request's URL matches, or "refused": a label of a bounded
+// set (the list is at most spec.MaxOutboundHosts entries).
+func destination(rawURL string, allow []spec.OutboundHost, err error) string {
+	if errors.Is(err, runtimes.ErrHostNotAllowed) {
+		return "refused"
+	}
+	u, perr := url.Parse(rawURL)
+	if perr != nil {
+		return "refused"
+	}
+	port := 80
+	if u.Scheme == "https" {
+		port = 443
+	}
+	if p, perr := strconv.Atoi(u.Port()); perr == nil {
+		port = p
+	}
+	host := strings.ToLower(u.Hostname())
+	for _, h := range allow {
+		if h.Matches(strings.ToLower(u.Scheme), host, port) {
+			return h.String()
+		}
+	}
+	return "refused"
+}
+
+// outboundCounters are a worker's outbound requests by function and destination.
+type outboundCounters struct {
+	mu sync.Mutex
+	by map[string]map[string]bus.OutboundStats
+}
+
+func (c *outboundCounters) record(function, dest string, err error, d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.by == nil {
+		c.by = map[string]map[string]bus.OutboundStats{}
+	}
+	m := c.by[function]
+	if m == nil {
+		m = map[string]bus.OutboundStats{}
+		c.by[function] = m
+	}
+	st := m[dest]
+	switch {
+	case err == nil:
+		st.OK++
+	case errors.Is(err, runtimes.ErrHostNotAllowed):
+		st.Refused++
+	case errors.Is(err, runtimes.ErrHostTooLarge):
+		st.TooLarge++
+	case errors.Is(err, context.DeadlineExceeded):
+		st.Timeouts++
+	default:
+		st.Errors++
+	}
+	st.Seconds += d.Seconds()
+	m[dest] = st
+}
+
+// snapshot returns a copy of the counters of function.
+func (c *outboundCounters) snapshot(function string) map[string]bus.OutboundStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.by[function]) == 0 {
+		return nil
+	}
+	return maps.Clone(c.by[function])
 }

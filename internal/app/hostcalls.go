@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"gatehouse.dev/gatehouse/connections"
 	"gatehouse.dev/gatehouse/internal/jsopen"
+	"gatehouse.dev/gatehouse/internal/outbound"
 	"gatehouse.dev/gatehouse/runtimes"
 )
 
@@ -46,8 +48,39 @@ func ensureKV(ctx context.Context, js jetstream.JetStream, stack string) error {
 // workerHost performs the host calls of a worker's functions: connections through the router (which
 // reaches each connection's node over the bus), keys in the stack's bucket.
 type workerHost struct {
-	router *connections.Router
-	kv     jetstream.KeyValue
+	router   *connections.Router
+	kv       jetstream.KeyValue
+	outbound *outbound.Client
+}
+
+// envTestHosts, in a test's worker, answers name lookups of outbound requests: "name=ip,name=ip".
+// Tests point names at loopback servers with it; nothing else reads it.
+const envTestHosts = "GATEHOUSE_TEST_HOSTS"
+
+// testResolver answers the names envTestHosts lists, and asks the system for the others.
+type testResolver map[string]net.IP
+
+func (r testResolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+	if ip, ok := r[host]; ok {
+		return []net.IPAddr{{IP: ip}}, nil
+	}
+	return net.DefaultResolver.LookupIPAddr(ctx, host)
+}
+
+// outboundResolver is the resolver of outbound requests: the system's, or the test's when
+// envTestHosts is set.
+func outboundResolver(env string) outbound.Resolver {
+	if env == "" {
+		return nil
+	}
+	r := testResolver{}
+	for _, pair := range strings.Split(env, ",") {
+		name, ip, _ := strings.Cut(pair, "=")
+		if addr := net.ParseIP(ip); addr != nil {
+			r[name] = addr
+		}
+	}
+	return r
 }
 
 var _ runtimes.Host = (*workerHost)(nil)
@@ -159,4 +192,24 @@ func (h *workerHost) KVList(ctx context.Context, prefix string) ([]string, error
 	}
 	slices.Sort(keys)
 	return keys, nil
+}
+
+// HTTP makes a function's outbound request through the worker's outbound client, which checks it
+// against the function's allow-list.
+func (h *workerHost) HTTP(ctx context.Context, req runtimes.HTTPRequest) (runtimes.HTTPResponse, error) {
+	if h.outbound == nil {
+		return runtimes.HTTPResponse{}, fmt.Errorf("%w: outbound requests are not available in this worker", runtimes.ErrHostNotAllowed)
+	}
+	resp, err := h.outbound.Do(ctx, req.Function, req.Allow, outbound.Request{Method: req.Method, URL: req.URL, Header: req.Header, Body: req.Body})
+	switch {
+	case err == nil:
+		return runtimes.HTTPResponse{Status: resp.Status, Header: resp.Header, Body: resp.Body}, nil
+	case errors.Is(err, outbound.ErrNotAllowed):
+		return runtimes.HTTPResponse{}, fmt.Errorf("%w: %w", runtimes.ErrHostNotAllowed, err)
+	case errors.Is(err, outbound.ErrTooLarge):
+		return runtimes.HTTPResponse{}, fmt.Errorf("%w: %w", runtimes.ErrHostTooLarge, err)
+	case errors.Is(err, outbound.ErrBadRequest):
+		return runtimes.HTTPResponse{}, fmt.Errorf("%w: %w", runtimes.ErrHostInvalid, err)
+	}
+	return runtimes.HTTPResponse{}, err
 }

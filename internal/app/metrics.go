@@ -28,6 +28,7 @@ type workerMetrics struct {
 	latest map[string]map[string]bus.FunctionStats // worker → function → stats
 
 	invocations, coldStarts, errors, shed, quarantined, instances, warmShare *prometheus.Desc
+	outbound, outboundSeconds                                                *prometheus.Desc
 	restarts                                                                 func() int
 	ready                                                                    func() int
 	restartsDesc, readyDesc                                                  *prometheus.Desc
@@ -35,18 +36,21 @@ type workerMetrics struct {
 
 func newWorkerMetrics(restarts, ready func() int) *workerMetrics {
 	return &workerMetrics{
-		latest:       map[string]map[string]bus.FunctionStats{},
-		invocations:  prometheus.NewDesc("gatehouse_invocations_total", "Invocations run by a worker, by function.", []string{"function", "worker"}, nil),
-		coldStarts:   prometheus.NewDesc("gatehouse_cold_starts_total", "Invocations that had to start a new sandbox, by function.", []string{"function", "worker"}, nil),
-		errors:       prometheus.NewDesc("gatehouse_invocation_errors_total", "Invocations that failed (function error, crash, response too large), by function.", []string{"function", "worker"}, nil),
-		shed:         prometheus.NewDesc("gatehouse_invocations_shed_total", "Invocations a worker answered without running them because it had no turn for them in time (503, or 429 for a function over its share), by function.", []string{"function", "worker"}, nil),
-		quarantined:  prometheus.NewDesc("gatehouse_function_quarantined", "1 while a function runs one invocation at a time in a worker, for overrunning its timeout repeatedly.", []string{"function", "worker"}, nil),
-		instances:    prometheus.NewDesc("gatehouse_instances", "Sandboxes in a worker's pool, by function and state (idle or busy).", []string{"function", "worker", "state"}, nil),
-		warmShare:    prometheus.NewDesc("gatehouse_warm_share", "Share of invocations served by an already started sandbox, by function, over all workers since they started.", []string{"function"}, nil),
-		restartsDesc: prometheus.NewDesc("gatehouse_worker_restarts_total", "Worker processes restarted after they exited or were killed.", nil, nil),
-		readyDesc:    prometheus.NewDesc("gatehouse_workers_ready", "Worker processes ready to take invocations.", nil, nil),
-		restarts:     restarts,
-		ready:        ready,
+		latest:      map[string]map[string]bus.FunctionStats{},
+		invocations: prometheus.NewDesc("gatehouse_invocations_total", "Invocations run by a worker, by function.", []string{"function", "worker"}, nil),
+		coldStarts:  prometheus.NewDesc("gatehouse_cold_starts_total", "Invocations that had to start a new sandbox, by function.", []string{"function", "worker"}, nil),
+		errors:      prometheus.NewDesc("gatehouse_invocation_errors_total", "Invocations that failed (function error, crash, response too large), by function.", []string{"function", "worker"}, nil),
+		shed:        prometheus.NewDesc("gatehouse_invocations_shed_total", "Invocations a worker answered without running them because it had no turn for them in time (503, or 429 for a function over its share), by function.", []string{"function", "worker"}, nil),
+		quarantined: prometheus.NewDesc("gatehouse_function_quarantined", "1 while a function runs one invocation at a time in a worker, for overrunning its timeout repeatedly.", []string{"function", "worker"}, nil),
+		instances:   prometheus.NewDesc("gatehouse_instances", "Sandboxes in a worker's pool, by function and state (idle or busy).", []string{"function", "worker", "state"}, nil),
+		warmShare:   prometheus.NewDesc("gatehouse_warm_share", "Share of invocations served by an already started sandbox, by function, over all workers since they started.", []string{"function"}, nil),
+		outbound: prometheus.NewDesc("gatehouse_outbound_requests_total", "Outbound HTTP requests of functions, by function, destination (the allowedOutboundHosts entry, or refused) and outcome (ok, error, refused, too_large, timeout).",
+			[]string{"function", "host", "outcome", "worker"}, nil),
+		outboundSeconds: prometheus.NewDesc("gatehouse_outbound_request_seconds_total", "Time spent in outbound HTTP requests, by function and destination.", []string{"function", "host", "worker"}, nil),
+		restartsDesc:    prometheus.NewDesc("gatehouse_worker_restarts_total", "Worker processes restarted after they exited or were killed.", nil, nil),
+		readyDesc:       prometheus.NewDesc("gatehouse_workers_ready", "Worker processes ready to take invocations.", nil, nil),
+		restarts:        restarts,
+		ready:           ready,
 	}
 }
 
@@ -61,7 +65,7 @@ func (m *workerMetrics) onHeartbeat(msg *nats.Msg) {
 }
 
 func (m *workerMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.invocations, m.coldStarts, m.errors, m.shed, m.quarantined, m.instances, m.warmShare, m.restartsDesc, m.readyDesc} {
+	for _, d := range []*prometheus.Desc{m.invocations, m.coldStarts, m.errors, m.shed, m.quarantined, m.instances, m.warmShare, m.outbound, m.outboundSeconds, m.restartsDesc, m.readyDesc} {
 		ch <- d
 	}
 }
@@ -89,6 +93,17 @@ func (m *workerMetrics) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(m.errors, prometheus.CounterValue, float64(s.Errors), fn, w)
 			ch <- prometheus.MustNewConstMetric(m.instances, prometheus.GaugeValue, float64(s.Idle), fn, w, "idle")
 			ch <- prometheus.MustNewConstMetric(m.instances, prometheus.GaugeValue, float64(s.Busy), fn, w, "busy")
+			for dest, o := range s.Outbound {
+				for _, c := range []struct {
+					outcome string
+					n       uint64
+				}{{"ok", o.OK}, {"error", o.Errors}, {"refused", o.Refused}, {"too_large", o.TooLarge}, {"timeout", o.Timeouts}} {
+					if c.n > 0 {
+						ch <- prometheus.MustNewConstMetric(m.outbound, prometheus.CounterValue, float64(c.n), fn, dest, c.outcome, w)
+					}
+				}
+				ch <- prometheus.MustNewConstMetric(m.outboundSeconds, prometheus.CounterValue, o.Seconds, fn, dest, w)
+			}
 			t := totals[fn]
 			if t == nil {
 				t = &total{}

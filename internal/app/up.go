@@ -118,6 +118,9 @@ type Options struct {
 	// QuarantineFor is how long a function that overran its timeout twice within a minute runs one
 	// invocation at a time in each worker; default 5 minutes (--quarantine-for).
 	QuarantineFor time.Duration
+	// OutboundCAFile is a PEM file of extra roots the functions' outbound HTTPS requests trust
+	// (--outbound-ca-file), for local test servers; "" trusts the system's only.
+	OutboundCAFile string
 	// Standby keeps one more worker process loaded and following the registry, taking no traffic, to
 	// replace a worker that exits at once (`up` keeps one unless --standby=false).
 	Standby bool
@@ -329,6 +332,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 				"--memory", strconv.Itoa(opts.WorkerMemoryMB)}
 			if opts.QuarantineFor > 0 {
 				args = append(args, "--quarantine-for", opts.QuarantineFor.String())
+			}
+			if opts.OutboundCAFile != "" {
+				args = append(args, "--outbound-ca-file", opts.OutboundCAFile)
 			}
 			if slots != "" {
 				args = append(args, "--slots", slots)

@@ -22,6 +22,8 @@ import (
 	"gatehouse.dev/gatehouse/connections"
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/internal/outbound"
+	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/runtimes"
 	"gatehouse.dev/gatehouse/scheduler"
 )
@@ -43,6 +45,8 @@ type workerOptions struct {
 	memoryMB int
 	// quarantineFor is scheduler.Config.QuarantineFor (0: its default).
 	quarantineFor time.Duration
+	// outboundCAFile is passed on from up's --outbound-ca-file.
+	outboundCAFile string
 	// standby makes the worker load everything and then wait, without taking invocations, until it
 	// reads the id of the worker it replaces on standard input (see supervisor.standby).
 	standby bool
@@ -108,8 +112,13 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 	// safepoints.
 	turns := runtime.GOMAXPROCS(0)
 	runtime.GOMAXPROCS(turns + 1)
+	out, err := outbound.New(outbound.Config{Resolver: outboundResolver(os.Getenv(envTestHosts)), CAFile: opts.outboundCAFile, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer out.Close()
 	cfg := scheduler.Config{Logger: log, Loader: loader.load, LogSink: newLogSink(client, opts.stack, workerID),
-		Host: &workerHost{router: connections.NewRouter(client, "", nil), kv: kv}, Parallelism: turns,
+		Host: &workerHost{router: connections.NewRouter(client, "", nil), kv: kv, outbound: out}, Parallelism: turns,
 		QuarantineFor: opts.quarantineFor}
 	if opts.slots != "" {
 		slots, err := scheduler.OpenSlots(opts.slots)
@@ -246,5 +255,6 @@ func (l *versionLoader) function(ctx context.Context, v functions.VersionRecord)
 		maps.Copy(env, secrets)
 	}
 	return scheduler.Function{Name: v.Function, ID: v.FunctionID, Version: v.Version, Wasm: wasm, MemoryMB: m.MemoryMB,
-		Timeout: timeout, Env: env, MinWarm: m.MinWarm, IdleTimeout: idle}, nil
+		Timeout: timeout, Env: env, MinWarm: m.MinWarm, IdleTimeout: idle,
+		Outbound: spec.FunctionSettings{AllowedOutboundHosts: m.AllowedOutboundHosts}.OutboundHosts()}, nil
 }

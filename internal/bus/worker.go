@@ -46,6 +46,20 @@ type FunctionStats struct {
 	// Quarantined is set while the function runs one invocation at a time in the worker, for
 	// overrunning its timeout repeatedly.
 	Quarantined bool `json:"quarantined,omitempty"`
+	// Outbound counts the function's outbound HTTP requests by destination: the allowedOutboundHosts
+	// entry they matched, or "refused" for those no entry allowed.
+	Outbound map[string]OutboundStats `json:"outbound,omitempty"`
+}
+
+// OutboundStats are a function's outbound requests to one destination, by outcome, and the time
+// they took.
+type OutboundStats struct {
+	OK       uint64  `json:"ok,omitempty"`
+	Errors   uint64  `json:"errors,omitempty"`
+	Refused  uint64  `json:"refused,omitempty"`
+	TooLarge uint64  `json:"tooLarge,omitempty"`
+	Timeouts uint64  `json:"timeouts,omitempty"`
+	Seconds  float64 `json:"seconds,omitempty"`
 }
 
 // Worker is the worker side of the bus: a subscription to the invocations addressed to one worker, and

@@ -47,6 +47,23 @@ type FunctionSettings struct {
 	// duration), MinIdleTimeout..MaxIdleTimeout, default DefaultIdleTimeout. The MinWarm instances
 	// are kept regardless.
 	IdleTimeout Duration `json:"idleTimeout,omitempty"`
+	// AllowedOutboundHosts are where the function's outbound HTTP requests may go
+	// (`allowedOutboundHosts:`): entries such as "https://api.example.com", "http://127.0.0.1:9000"
+	// or "https://*.amazonaws.com" (see ParseOutboundHost), at most MaxOutboundHosts. None (the
+	// default) allows no outbound request.
+	AllowedOutboundHosts []string `json:"allowedOutboundHosts,omitempty"`
+}
+
+// OutboundHosts returns the parsed AllowedOutboundHosts, leaving out entries that do not parse
+// (Validate reports them).
+func (s FunctionSettings) OutboundHosts() []OutboundHost {
+	var out []OutboundHost
+	for _, e := range s.AllowedOutboundHosts {
+		if h, err := ParseOutboundHost(e); err == nil {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // DefaultFunctionSettings returns the settings of a function that sets none: every default, and an
@@ -130,6 +147,20 @@ func (c *checker) checkSettings(path []string, s FunctionSettings) {
 	}
 	if s.IdleTimeout.D() < MinIdleTimeout || s.IdleTimeout.D() > MaxIdleTimeout {
 		c.add(errf(sub(path, "idleTimeout"), false, "%s is out of range: want %s to %s", FormatDuration(s.IdleTimeout.D()), FormatDuration(MinIdleTimeout), FormatDuration(MaxIdleTimeout)))
+	}
+	if n := len(s.AllowedOutboundHosts); n > MaxOutboundHosts {
+		c.add(errf(sub(path, "allowedOutboundHosts"), false, "%d entries; at most %d", n, MaxOutboundHosts))
+	}
+	seen := map[string]bool{}
+	for i, e := range s.AllowedOutboundHosts {
+		h, err := ParseOutboundHost(e)
+		switch {
+		case err != nil:
+			c.add(errf(sub(path, "allowedOutboundHosts", Index(i)), false, "%v", err))
+		case seen[h.String()]:
+			c.add(errf(sub(path, "allowedOutboundHosts", Index(i)), false, "%s is listed twice", h))
+		}
+		seen[h.String()] = true
 	}
 }
 

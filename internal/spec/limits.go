@@ -37,6 +37,8 @@ const (
 	MaxMaxConcurrency = 10000
 	// MaxMinWarm bounds `minWarm:`; each warm instance holds memory (4–8 MiB for a Go guest).
 	MaxMinWarm = 1000
+	// MaxOutboundHosts bounds `allowedOutboundHosts:`.
+	MaxOutboundHosts = 100
 
 	// DefaultMount is an API's mount when `mount:` is omitted.
 	DefaultMount = "/"

@@ -214,7 +214,7 @@ func (d *decoder) function(fe yamldecode.Entry) (spec.Function, error) {
 	path := []string{"functions", fe.Key}
 	fn := spec.Function{Name: fe.Key, FunctionSettings: spec.DefaultFunctionSettings()}
 	fn.Line, fn.Column = yamlnode.Position(fe.KeyAt)
-	f, err := d.Fields(path, fe.Val, "source", "runtime", "memory", "timeout", "environment", "maxConcurrency", "minWarm", "idleTimeout")
+	f, err := d.Fields(path, fe.Val, "source", "runtime", "memory", "timeout", "environment", "maxConcurrency", "minWarm", "idleTimeout", "allowedOutboundHosts")
 	if err != nil {
 		return fn, err
 	}
@@ -271,6 +271,11 @@ func (d *decoder) function(fe yamldecode.Entry) (spec.Function, error) {
 	}
 	if e, ok := f["idleTimeout"]; ok {
 		if fn.IdleTimeout, err = d.duration(yamldecode.Sub(path, "idleTimeout"), e.Val); err != nil {
+			return fn, err
+		}
+	}
+	if e, ok := f["allowedOutboundHosts"]; ok {
+		if fn.AllowedOutboundHosts, err = d.StrList(yamldecode.Sub(path, "allowedOutboundHosts"), e.Val); err != nil {
 			return fn, err
 		}
 	}
