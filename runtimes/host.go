@@ -172,8 +172,13 @@ func hostCall(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = uint64(HostInvalid) << 32
 		return
 	}
-	// The request lives in guest memory, which the call may not keep.
-	out, err := st.do(ctx, op, append([]byte(nil), req...))
+	// The request lives in guest memory, which the call may not keep: it is copied, except an
+	// outbound request's, whose body is sent from there (the guest waits, and the outbound client
+	// returns only once its transport is done with the body).
+	if op != OpHTTP {
+		req = append([]byte(nil), req...)
+	}
+	out, err := st.do(ctx, op, req)
 	if ctx.Err() != nil {
 		// The invocation ended while the call waited (its deadline): the guest stops here, as at a
 		// safepoint, rather than run on past it.

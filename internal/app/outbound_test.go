@@ -133,6 +133,11 @@ apis:
 	if got, _ := base64.StdEncoding.DecodeString(f.Body); status != 200 || f.Status != 200 || !bytes.Equal(got, want) {
 		t.Fatalf("binary body: %d %+v", status, f)
 	}
+	// A large body goes out and comes back whole.
+	large := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
+	if status, f = fetch(t, n, base+"/echo", "POST", large, 1); status != 200 || f.Body != base64.StdEncoding.EncodeToString([]byte(large)) {
+		t.Fatalf("a 1 MiB body: %d, %d bytes back, error %q", status, len(f.Body), f.Error)
+	}
 	// A redirect to an allowed URL is followed.
 	if status, f = fetch(t, n, base+"/redirect-in", "GET", "", 1); status != 200 || f.Status != 201 {
 		t.Fatalf("redirect to an allowed URL: %d %+v", status, f)

@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -172,9 +173,68 @@ func (c *Client) Close() {
 // empty). ctx's deadline bounds the whole call: lookup, connection, TLS, redirects, headers and body.
 func (c *Client) Do(ctx context.Context, function string, allow []spec.OutboundHost, req Request) (Response, error) {
 	start := time.Now()
-	resp, entry, err := c.do(ctx, function, allow, req)
+	bodies := &bodyTracker{}
+	resp, entry, err := c.do(context.WithValue(ctx, bodiesKey{}, bodies), function, allow, req)
 	c.metrics.observe(function, entry, outcome(err), time.Since(start))
+	bodies.wait(ctx)
 	return resp, err
+}
+
+// bodyTracker knows the readers of a call's request body, so that Do returns only once the
+// transport is done with them: the caller may then reuse the body's memory (a guest's, which the
+// host call passes without copying it).
+type bodyTracker struct {
+	mu     sync.Mutex
+	closed []chan struct{}
+}
+
+type bodiesKey struct{}
+
+// reader returns a reader of body whose Close the tracker waits for.
+func (t *bodyTracker) reader(body []byte) io.ReadCloser {
+	r := &trackedBody{Reader: bytes.NewReader(body), closed: make(chan struct{})}
+	t.mu.Lock()
+	t.closed = append(t.closed, r.closed)
+	t.mu.Unlock()
+	return r
+}
+
+// wait waits until the transport has closed every reader: it does once it has written or given
+// up on the body, which it may finish after the response. It stops waiting when ctx ends (the
+// connection is then being torn down) or after bodyWait, so that a reader the transport made and
+// never used cannot hold the call.
+func (t *bodyTracker) wait(ctx context.Context) {
+	t.mu.Lock()
+	closed := t.closed
+	t.mu.Unlock()
+	if len(closed) == 0 {
+		return
+	}
+	timer := time.NewTimer(bodyWait)
+	defer timer.Stop()
+	for _, c := range closed {
+		select {
+		case <-c:
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			return
+		}
+	}
+}
+
+// bodyWait bounds how long a call waits for the transport to let go of its request body.
+const bodyWait = 5 * time.Second
+
+type trackedBody struct {
+	*bytes.Reader
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (b *trackedBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
 }
 
 func outcome(err error) string {
@@ -377,9 +437,13 @@ func newRequest(ctx context.Context, method string, t target, header http.Header
 		Host:       t.url.Host,
 	}
 	if len(body) > 0 {
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		open := func() io.ReadCloser { return io.NopCloser(bytes.NewReader(body)) }
+		if bodies, ok := ctx.Value(bodiesKey{}).(*bodyTracker); ok {
+			open = func() io.ReadCloser { return bodies.reader(body) }
+		}
+		r.Body = open()
 		r.ContentLength = int64(len(body))
-		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		r.GetBody = func() (io.ReadCloser, error) { return open(), nil }
 	}
 	return r.WithContext(context.WithValue(ctx, dialKey{}, dt))
 }
