@@ -1,19 +1,27 @@
 // Command fetch is a test function for outbound HTTP. It requests the URL in the query parameter url
 // with plain net/http (the method from ?method=, the request's body, the header X-Test), ?count=N
 // times, and answers {"status", "echo" (the response's X-Echo header), "body" (base64), "calls"} or,
-// when a request fails, {"error", "calls"}.
+// when a request fails, {"error", "calls"}. With ?sign=1 it signs each request as the AWS SDK for
+// Go v2 does (Signature Version 4, service execute-api, us-east-1) with the access key in its
+// environment (KEY_ID, KEY_SECRET).
 package main
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"gatehouse.dev/gatehouse/runtimes/sdk"
 	_ "gatehouse.dev/gatehouse/runtimes/sdk/sdkhttp"
@@ -42,6 +50,13 @@ func handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (json.RawMe
 			return nil, err
 		}
 		r.Header.Set("X-Test", req.Headers["x-test"])
+		if q["sign"] != "" {
+			sum := sha256.Sum256(body)
+			creds := aws.Credentials{AccessKeyID: os.Getenv("KEY_ID"), SecretAccessKey: os.Getenv("KEY_SECRET")}
+			if err := v4.NewSigner().SignHTTP(ctx, creds, r, hex.EncodeToString(sum[:]), "execute-api", "us-east-1", time.Now()); err != nil {
+				return nil, err
+			}
+		}
 		resp, err := http.DefaultClient.Do(r)
 		if err != nil {
 			a.Error = err.Error()
