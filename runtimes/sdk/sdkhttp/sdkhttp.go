@@ -1,7 +1,8 @@
 // Package sdkhttp gives Go functions outbound HTTP: net/http requests made through Gatehouse, which
 // sends them from the worker to the hosts the function's allowedOutboundHosts allow.
 //
-// Importing it is all a function needs: its init makes [Transport] net/http's DefaultTransport, so
+// Importing it is all a function needs: in a sandbox, its init makes [Transport] net/http's
+// DefaultTransport, so
 // http.Get, http.Post and http.DefaultClient work unchanged, and so does the AWS SDK for Go v2
 // (config.WithHTTPClient(sdkhttp.Client()), or its default client).
 //
@@ -56,11 +57,9 @@ var (
 	ErrUnavailable = errors.New("outbound requests are not available here")
 )
 
-func init() {
-	http.DefaultTransport = Transport{}
-}
-
-// Transport is an http.RoundTripper that sends requests through Gatehouse.
+// Transport is an http.RoundTripper that sends requests through Gatehouse. Outside a Gatehouse
+// sandbox (a function run natively, with go run or go test), it sends them itself, with net/http's
+// own transport.
 type Transport struct{}
 
 // Client returns an http.Client that sends its requests through Gatehouse.
@@ -68,6 +67,9 @@ func Client() *http.Client { return &http.Client{Transport: Transport{}} }
 
 // RoundTrip implements http.RoundTripper.
 func (Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if native != nil {
+		return native.RoundTrip(req)
+	}
 	if req.Body != nil {
 		defer req.Body.Close()
 	}
