@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"gatehouse.dev/gatehouse/internal/sigv4"
+	"gatehouse.dev/gatehouse/internal/stackfile"
 )
 
 // The access key the fetch function signs with.
@@ -222,4 +223,53 @@ apis:
 			metricValue(t, n, `gatehouse_outbound_requests_total{`+entry+`,outcome="too_large"`) >= 1 &&
 			metricValue(t, n, `gatehouse_outbound_requests_total{`+entry+`,outcome="timeout"`) >= 1
 	})
+}
+
+// TestWeatherSample runs samples/weather against a forecast service started here, as
+// docs/abi.md shows it; its own stack file parses.
+func TestWeatherSample(t *testing.T) {
+	root := filepath.Join("..", "..", "samples", "weather")
+	if _, err := stackfile.Load(filepath.Join(root, "gatehouse.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/forecast" {
+			http.NotFound(w, r)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"city": r.URL.Query().Get("city"), "tempC": 21.5, "summary": "sunny"})
+	}))
+	defer srv.Close()
+	src, err := filepath.Abs(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stack := fmt.Sprintf(`version: 1
+name: weather
+functions:
+  weather:
+    source: %q
+    environment: {WEATHER_API: %q}
+    allowedOutboundHosts: [%q]
+apis:
+  web:
+    type: http
+    routes:
+      GET /weather/{city}: {function: weather}
+`, src, srv.URL, srv.URL)
+	path := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(path, []byte(stack), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, path, newDataDir(t))
+	t.Cleanup(func() { n.Stop(context.Background()) })
+	r := do(t, newRequest(t, "GET", "http://"+n.GatewayAddr()+"/weather/oslo", nil))
+	if r.status != 200 || string(r.body) != `{"city":"oslo","summary":"sunny","temperature":"21.5 °C"}` {
+		t.Fatalf("GET /weather/oslo: %d %s", r.status, r.body)
+	}
+	srv.Close()
+	r = do(t, newRequest(t, "GET", "http://"+n.GatewayAddr()+"/weather/oslo", nil))
+	if r.status != 502 || !strings.Contains(string(r.body), "the forecast service did not answer") {
+		t.Fatalf("with the service gone: %d %s", r.status, r.body)
+	}
 }
