@@ -100,6 +100,7 @@ SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 	f.IntVar(&opts.WorkerMemoryMB, "worker-memory", 0, "MB of guest memory each worker may commit, over all its sandboxes (default: half the machine's memory shared among the workers)")
 	f.DurationVar(&opts.QuarantineFor, "quarantine-for", 5*time.Minute, "how long a function that overran its timeout twice within a minute runs one invocation at a time per worker")
 	f.BoolVar(&opts.Standby, "standby", true, "keep a spare worker loaded to replace one that exits at once")
+	f.IntVar(&opts.OutboundMaxResponseMB, "outbound-max-response-mb", 0, "MB the body of a response to a function's outbound request may have (default 6)")
 	f.StringVar(&opts.OutboundCAFile, "outbound-ca-file", "", "PEM file of extra root certificates functions' outbound HTTPS requests trust (for local test servers), besides the system's")
 	return cmd
 }
@@ -143,6 +144,7 @@ func newWorkerCommand(stderr io.Writer) *cobra.Command {
 	f.IntVar(&opts.memoryMB, "memory", 0, "MB of guest memory the worker may commit (0: no bound)")
 	f.DurationVar(&opts.quarantineFor, "quarantine-for", 0, "how long a function that overran its timeout repeatedly stays in quarantine (0: the default)")
 	f.StringVar(&opts.outboundCAFile, "outbound-ca-file", "", "PEM file of extra root certificates for functions' outbound HTTPS requests")
+	f.IntVar(&opts.outboundMaxResponseMB, "outbound-max-response-mb", 0, "MB a response to a function's outbound request may have (0: 6)")
 	opts.stdin, opts.stdout = os.Stdin, os.Stdout
 	return cmd
 }

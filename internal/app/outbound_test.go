@@ -37,7 +37,7 @@ type fetched struct {
 }
 
 // outboundServer is a loopback service the fetch function calls: /echo answers the method, the
-// X-Test header and the body; /bin answers bytes of every value; /big answers 7 MB; /slow waits
+// X-Test header and the body; /bin answers bytes of every value; /big answers 3 MB; /slow waits
 // 3 s; /redirect-in and /redirect-out redirect to /echo and to a host the function may not reach.
 func outboundServer(t *testing.T, requests *atomic.Int64) *httptest.Server {
 	t.Helper()
@@ -59,7 +59,7 @@ func outboundServer(t *testing.T, requests *atomic.Int64) *httptest.Server {
 	})
 	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
-		w.Write(bytes.Repeat([]byte("x"), 7<<20))
+		w.Write(bytes.Repeat([]byte("x"), 3<<20))
 	})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
@@ -142,6 +142,7 @@ apis:
 	}
 	n := startNode(t, path, newDataDir(t), func(o *Options) {
 		o.WorkerEnv = append(o.WorkerEnv, envTestHosts+"=named.test=127.0.0.1,elsewhere.test=127.0.0.1")
+		o.OutboundMaxResponseMB = 2 // under the default 6, which /big's 3 MB fits
 	})
 	t.Cleanup(func() { n.Stop(context.Background()) })
 	base := srv.URL
@@ -184,7 +185,7 @@ apis:
 		{"http://named.test:" + port + "/echo", "127.0.0.1"},
 		// A redirect to a host the list does not name.
 		{base + "/redirect-out", "elsewhere.test"},
-		// A response over the limit of 6 MB.
+		// A response over the limit (2 MB here, by --outbound-max-response-mb).
 		{base + "/big", "over the limit"},
 	} {
 		status, f := fetch(t, n, c.url, "GET", "", 1)

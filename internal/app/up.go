@@ -121,6 +121,9 @@ type Options struct {
 	// OutboundCAFile is a PEM file of extra roots the functions' outbound HTTPS requests trust
 	// (--outbound-ca-file), for local test servers; "" trusts the system's only.
 	OutboundCAFile string
+	// OutboundMaxResponseMB bounds the body of each response to a function's outbound request
+	// (--outbound-max-response-mb); 0: 6 MB.
+	OutboundMaxResponseMB int
 	// Standby keeps one more worker process loaded and following the registry, taking no traffic, to
 	// replace a worker that exits at once (`up` keeps one unless --standby=false).
 	Standby bool
@@ -335,6 +338,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 			}
 			if opts.OutboundCAFile != "" {
 				args = append(args, "--outbound-ca-file", opts.OutboundCAFile)
+			}
+			if opts.OutboundMaxResponseMB > 0 {
+				args = append(args, "--outbound-max-response-mb", strconv.Itoa(opts.OutboundMaxResponseMB))
 			}
 			if slots != "" {
 				args = append(args, "--slots", slots)

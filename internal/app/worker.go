@@ -47,6 +47,8 @@ type workerOptions struct {
 	quarantineFor time.Duration
 	// outboundCAFile is passed on from up's --outbound-ca-file.
 	outboundCAFile string
+	// outboundMaxResponseMB is passed on from up's --outbound-max-response-mb.
+	outboundMaxResponseMB int
 	// standby makes the worker load everything and then wait, without taking invocations, until it
 	// reads the id of the worker it replaces on standard input (see supervisor.standby).
 	standby bool
@@ -112,7 +114,8 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 	// safepoints.
 	turns := runtime.GOMAXPROCS(0)
 	runtime.GOMAXPROCS(turns + 1)
-	out, err := outbound.New(outbound.Config{Resolver: outboundResolver(os.Getenv(envTestHosts)), CAFile: opts.outboundCAFile, Logger: log})
+	out, err := outbound.New(outbound.Config{Resolver: outboundResolver(os.Getenv(envTestHosts)), CAFile: opts.outboundCAFile,
+		MaxResponseBytes: int64(opts.outboundMaxResponseMB) << 20, Logger: log})
 	if err != nil {
 		return err
 	}
