@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,28 +73,7 @@ func newFakeConnectionAdmin(t *testing.T) *fakeAdmin {
 			w.WriteHeader(204)
 		}
 	})
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" { // the CLI's check that a node answers, before its request
-			writeJSON(w, 200, map[string]string{"status": "ok"})
-			return
-		}
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			t.Errorf("fake admin: reading the body: %v", err)
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		f.mu.Lock()
-		f.requests = append(f.requests, fakeRequest{method: r.Method, path: r.URL.Path, contentType: r.Header.Get("Content-Type"),
-			contentLength: r.ContentLength, query: r.URL.Query(), body: body})
-		f.mu.Unlock()
-		if r.Header.Get("Authorization") != "Bearer "+fakeAdminToken {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
-			writeJSON(w, 401, map[string]string{"message": "Unauthorized"})
-			return
-		}
-		mux.ServeHTTP(w, r)
-	}))
-	t.Cleanup(f.srv.Close)
+	f.serve(t, mux)
 	return f
 }
 

@@ -105,28 +105,7 @@ func newFakeAdmin(t *testing.T) *fakeAdmin {
 			map[string]any{"time": fakeUpdated, "token": "ci", "address": "10.0.0.7", "action": "alias.set", "target": "hello:prod", "detail": "→ 2"},
 		}})
 	})
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" { // the CLI's check that a node answers, before its request
-			writeJSON(w, 200, map[string]string{"status": "ok"})
-			return
-		}
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			t.Errorf("fake admin: reading the body: %v", err)
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		f.mu.Lock()
-		f.requests = append(f.requests, fakeRequest{method: r.Method, path: r.URL.Path, contentType: r.Header.Get("Content-Type"),
-			contentLength: r.ContentLength, query: r.URL.Query(), body: body})
-		f.mu.Unlock()
-		if r.Header.Get("Authorization") != "Bearer "+fakeAdminToken {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
-			writeJSON(w, 401, map[string]string{"message": "Unauthorized"})
-			return
-		}
-		mux.ServeHTTP(w, r)
-	}))
-	t.Cleanup(f.srv.Close)
+	f.serve(t, mux)
 	return f
 }
 
@@ -736,4 +715,31 @@ func TestCLIWithAStoppedNode(t *testing.T) {
 			t.Fatalf("%v: exit %d: %q %s", args, code, out, errOut)
 		}
 	}
+}
+
+// serve starts the fake admin API: /healthz open, every other request recorded, checked for the
+// token and answered by mux.
+func (f *fakeAdmin) serve(t *testing.T, mux *http.ServeMux) {
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" { // the CLI's check that a node answers, before its request
+			writeJSON(w, 200, map[string]string{"status": "ok"})
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Errorf("fake admin: reading the body: %v", err)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		f.mu.Lock()
+		f.requests = append(f.requests, fakeRequest{method: r.Method, path: r.URL.Path, contentType: r.Header.Get("Content-Type"),
+			contentLength: r.ContentLength, query: r.URL.Query(), body: body})
+		f.mu.Unlock()
+		if r.Header.Get("Authorization") != "Bearer "+fakeAdminToken {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+			writeJSON(w, 401, map[string]string{"message": "Unauthorized"})
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(f.srv.Close)
 }
