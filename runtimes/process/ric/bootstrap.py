@@ -348,6 +348,9 @@ def handle(api, handler, headers, body):
 
 def main():
     _unbuffer_std_streams()
+    # The package is the user's: leave no __pycache__ in it (Lambda's task root
+    # is read-only, so none is written there either).
+    sys.dont_write_bytecode = True
     address = os.environ.get("AWS_LAMBDA_RUNTIME_API")
     if not address:
         sys.stderr.write("gatehouse ric: AWS_LAMBDA_RUNTIME_API is not set\n")

@@ -379,6 +379,9 @@ def handler(event, context):
 				t.Errorf("Content-Type = %q", ct)
 			}
 		}
+		if _, err := os.Stat(filepath.Join(root, "__pycache__")); err == nil {
+			t.Errorf("the client wrote __pycache__ into the task root")
+		}
 	})
 
 	t.Run("context, environment and process reuse", func(t *testing.T) {
