@@ -45,7 +45,9 @@ if (!address) {
 const [apiHost, apiPort] = splitHostPort(address);
 // Free sockets of a keep-alive agent are unref'd, so a connection kept for the
 // next call does not hold the event loop open while a handler runs.
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+// No socket limit: an uncaught error's report must not queue behind a pending
+// invocation/next.
+const agent = new http.Agent({ keepAlive: true });
 
 function splitHostPort(hostport) {
   const i = hostport.lastIndexOf(':');

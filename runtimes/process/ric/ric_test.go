@@ -627,6 +627,15 @@ exports.notFn = 42;
 export const hangs = async () => new Promise(() => {});
 export const circular = async () => { const o = {}; o.o = o; return o; };
 `,
+		"crash.js": `exports.uncaught = async () => {
+  setTimeout(() => { throw new Error('thrown from a timer'); }, 1);
+  return new Promise(() => {});
+};
+exports.unhandled = async () => {
+  Promise.reject(new Error('nobody catches this'));
+  return new Promise(() => {});
+};
+`,
 		"src/api/route.cjs": "module.exports.handler = async (e) => ({ from: 'src/api/route.cjs', e });\n",
 		"esm/package.json":  `{"type":"module"}`,
 		"esm/app.js":        "export const handler = async () => 'esm .js via package.json';\n",
@@ -793,6 +802,28 @@ exports.handler = async (event) => {
 					t.Errorf("Lambda-Runtime-Function-Error-Type = %q", h)
 				}
 				waitOutput(t, p.stderr, `"errorType":"`+tc.want.errType+`"`)
+			}
+		})
+	}
+
+	crashes := []struct {
+		handler, msg string
+		code         int
+	}{
+		{"crash.uncaught", "thrown from a timer", 129},
+		{"crash.unhandled", "nobody catches this", 128},
+	}
+	for _, tc := range crashes {
+		t.Run(tc.handler+" fails the invocation and ends the process", func(t *testing.T) {
+			t.Parallel()
+			api := newFakeAPI(t)
+			p := start(t, api, node, "bootstrap.mjs", root, tc.handler)
+			got := api.invoke(t, "c-1", `{}`)
+			if m := decode(t, got.Body); got.Kind != "error" || m["errorType"] != "Error" || m["errorMessage"] != tc.msg {
+				t.Errorf("got %s %s", got.Kind, got.Body)
+			}
+			if code := p.waitExit(t); code != tc.code {
+				t.Errorf("exit code %d, want %d", code, tc.code)
 			}
 		})
 	}
