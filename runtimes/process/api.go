@@ -64,9 +64,7 @@ func (p *Process) handleNext(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Type", "application/json")
 		h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)
-		if !inv.deadline.IsZero() {
-			h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))
-		}
+		h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))
 		h.Set("Lambda-Runtime-Invoked-Function-Arn", p.arn)
 		h.Set("Lambda-Runtime-Trace-Id", inv.trace)
 		h.Set("Content-Length", strconv.Itoa(len(inv.payload)))

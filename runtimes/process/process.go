@@ -314,12 +314,16 @@ func (p *Process) Alive() bool {
 // MaxResponseBytes, ErrTimeout when deadline passes (the process group is killed first), ErrExited when
 // the process is gone (an *ExitError when it ended by itself), ErrBusy when another Invoke is in flight,
 // or the context's error (the process is killed if it had the event already: its state is unknown).
+// The deadline is required: runtimes read it (Lambda-Runtime-Deadline-Ms) to tell handlers the time left.
 // After ErrFunction and ErrTooLarge the process stays warm; after the others it is gone.
 func (p *Process) Invoke(ctx context.Context, requestID string, deadline time.Time, payload []byte) ([]byte, error) {
 	if !p.busy.CompareAndSwap(false, true) {
 		return nil, ErrBusy
 	}
 	defer p.busy.Store(false)
+	if deadline.IsZero() {
+		return nil, errors.New("process: Invoke needs a deadline")
+	}
 	if err := p.goneErr(); err != nil {
 		return nil, err
 	}
@@ -330,12 +334,9 @@ func (p *Process) Invoke(ctx context.Context, requestID string, deadline time.Ti
 		payload:  payload,
 		done:     make(chan result, 1),
 	}
-	var timeout <-chan time.Time
-	if !deadline.IsZero() {
-		t := time.NewTimer(time.Until(deadline))
-		defer t.Stop()
-		timeout = t.C
-	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	timeout := timer.C
 
 	// Hand the event to the process's pending /next (or the next one it makes).
 	select {

@@ -19,8 +19,9 @@ import (
 )
 
 // pkgDir is a function package holding the test bootstrap (testdata/bootstrap), built once: a
-// provided.al2023 function.
-var pkgDir string
+// provided.al2023 function. goPkgDir holds testdata/golambda as its bootstrap: one built with
+// aws-lambda-go.
+var pkgDir, goPkgDir string
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -33,13 +34,15 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "bootstrap"), "./testdata/bootstrap")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the test bootstrap: %v\n%s", err, out)
-		return 1
+	pkgDir, goPkgDir = filepath.Join(dir, "bootstrap"), filepath.Join(dir, "golambda")
+	for _, out := range []string{pkgDir, goPkgDir} {
+		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(out, "bootstrap"), "./testdata/"+filepath.Base(out))
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building the test bootstrap %s: %v\n%s", out, err, b)
+			return 1
+		}
 	}
-	pkgDir = dir
 	before := runtime.NumGoroutine()
 	code := m.Run()
 	if code == 0 {
@@ -478,5 +481,57 @@ func TestNoGoroutineLeft(t *testing.T) {
 	}
 	if n, stacks := settle(before); n > before {
 		t.Fatalf("%d goroutines before, %d after\n%s", before, n, stacks)
+	}
+}
+
+func TestAWSLambdaGoBootstrap(t *testing.T) {
+	cfg := config(t)
+	cfg.Dir = goPkgDir
+	p := start(t, cfg)
+	deadline := time.Now().Add(30 * time.Second)
+	out, err := p.Invoke(context.Background(), "go-1", deadline, []byte(`{"name":"gopher"}`))
+	if err != nil {
+		t.Fatalf("Invoke: %v", err)
+	}
+	var got struct {
+		Greeting, RequestID, FunctionArn, FunctionName string
+		DeadlineMs                                     int64
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%s: %v", out, err)
+	}
+	if got.Greeting != "hello gopher" || got.RequestID != "go-1" || got.FunctionName != "fn" ||
+		got.FunctionArn != "arn:aws:lambda:eu-west-1:000000000000:function:fn:3" || got.DeadlineMs != deadline.UnixMilli() {
+		t.Errorf("reply %s", out)
+	}
+	_, err = p.Invoke(context.Background(), "go-2", deadline, []byte(`{"fail":true}`))
+	var fe *FunctionError
+	if !errors.As(err, &fe) || fe.Message != "failed as asked" || fe.Type == "" {
+		t.Fatalf("Invoke: %v, want the handler's error", err)
+	}
+}
+
+func TestInvokeCanceledKillsTheProcess(t *testing.T) {
+	p := start(t, config(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Invoke(ctx, "cancel-1", time.Now().Add(time.Hour), []byte(`{"op":"sleep","ms":3600000}`))
+		done <- err
+	}()
+	for handed := false; !handed; runtime.Gosched() { // until the process has the event
+		p.mu.Lock()
+		handed = p.cur != nil && p.cur.id == "cancel-1"
+		p.mu.Unlock()
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Invoke: %v, want context.Canceled", err)
+	}
+	if _, err := invoke(t, p, `{"op":"echo"}`); !errors.Is(err, ErrExited) {
+		t.Errorf("Invoke after a cancel: %v, want ErrExited", err)
+	}
+	if _, err := p.Invoke(context.Background(), "x", time.Time{}, nil); err == nil {
+		t.Error("Invoke without a deadline accepted")
 	}
 }
