@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/internal/yamlnode"
 )
 
@@ -351,6 +352,18 @@ func listEntries(names []string) string {
 		shown = append(shown, "…")
 	}
 	return "; the bundle holds " + strings.Join(shown, ", ")
+}
+
+// checkModuleContent checks a module of a function of runtime: a WebAssembly module's header, or
+// for a process runtime a zip's; "" when it is fine.
+func checkModuleContent(b []byte, runtime string) string {
+	if !spec.IsProcessRuntime(runtime) {
+		return checkModuleHeader(b)
+	}
+	if bytes.HasPrefix(b, []byte("PK\x03\x04")) || bytes.HasPrefix(b, []byte("PK\x05\x06")) {
+		return ""
+	}
+	return "is not a zip package (a " + runtime + " function's package is a zip of its code)"
 }
 
 // wasmHeader is the start of every core WebAssembly binary module: the magic "\0asm" and version 1.

@@ -42,6 +42,8 @@ const (
 
 	// DefaultModuleFile is the module's name in the bundle when the manifest has no `module:`.
 	DefaultModuleFile = "function.wasm"
+	// DefaultPackageFile is the package of a process runtime's function inside a bundle (`module:`).
+	DefaultPackageFile = "package.zip"
 	// MaxModulePathLength bounds `module:`, in bytes.
 	MaxModulePathLength = 255
 
@@ -130,8 +132,11 @@ type manifestJSON struct {
 	MaxConcurrency int
 	MinWarm        int
 	IdleTimeout    time.Duration
-	// AllowedOutboundHosts is left out when empty, as it was before functions had it.
+	// AllowedOutboundHosts, Handler and Isolation are left out when empty, as they were before
+	// functions had them.
 	AllowedOutboundHosts []string `json:",omitempty"`
+	Handler              string   `json:",omitempty"`
+	Isolation            string   `json:",omitempty"`
 }
 
 // MarshalJSON implements json.Marshaler.
@@ -140,7 +145,7 @@ func (m Manifest) MarshalJSON() ([]byte, error) {
 		Version: m.Version, Name: m.Name, Runtime: runtimeOrEmpty(m.Runtime), ABI: m.ABI, Module: m.Module,
 		MemoryMB: m.MemoryMB, Timeout: m.Timeout.D(), Environment: m.Environment, Secrets: m.Secrets,
 		MaxConcurrency: m.MaxConcurrency, MinWarm: m.MinWarm, IdleTimeout: m.IdleTimeout.D(),
-		AllowedOutboundHosts: m.AllowedOutboundHosts,
+		AllowedOutboundHosts: m.AllowedOutboundHosts, Handler: m.Handler, Isolation: m.Isolation,
 	})
 }
 
@@ -152,7 +157,8 @@ func (m *Manifest) UnmarshalJSON(b []byte) error {
 	}
 	*m = Manifest{Version: j.Version, Name: j.Name, ABI: j.ABI, Module: j.Module, Secrets: j.Secrets,
 		FunctionSettings: spec.FunctionSettings{Runtime: j.Runtime, MemoryMB: j.MemoryMB, Timeout: spec.Duration(j.Timeout), Environment: j.Environment,
-			MaxConcurrency: j.MaxConcurrency, MinWarm: j.MinWarm, IdleTimeout: spec.Duration(j.IdleTimeout), AllowedOutboundHosts: j.AllowedOutboundHosts}}
+			MaxConcurrency: j.MaxConcurrency, MinWarm: j.MinWarm, IdleTimeout: spec.Duration(j.IdleTimeout), AllowedOutboundHosts: j.AllowedOutboundHosts,
+			Handler: j.Handler, Isolation: j.Isolation}}
 	return nil
 }
 
@@ -273,7 +279,7 @@ func manifestTooLarge() *ManifestError {
 // Decoding: YAML structure and types → Manifest, with the stack file's decoder (internal/yamldecode).
 
 // manifestKeys are the top-level keys, in the order of Manifest's fields.
-var manifestKeys = []string{"version", "name", "runtime", "abi", "module", "memory", "timeout", "environment", "secrets",
+var manifestKeys = []string{"version", "name", "runtime", "handler", "isolation", "abi", "module", "memory", "timeout", "environment", "secrets",
 	"maxConcurrency", "minWarm", "idleTimeout", "allowedOutboundHosts"}
 
 func decodeManifest(d *yamldecode.Decoder, body ast.Node) (*Manifest, error) {
@@ -315,6 +321,10 @@ func decodeManifest(d *yamldecode.Decoder, body ast.Node) (*Manifest, error) {
 			m.Name, err = d.Str(path, e.Val)
 		case "runtime":
 			m.Runtime, err = d.Str(path, e.Val)
+		case "handler":
+			m.Handler, err = d.Str(path, e.Val)
+		case "isolation":
+			m.Isolation, err = d.Str(path, e.Val)
 		case "abi":
 			m.ABI, err = d.Str(path, e.Val)
 		case "module":
@@ -341,6 +351,10 @@ func decodeManifest(d *yamldecode.Decoder, body ast.Node) (*Manifest, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	// A process runtime's module is its package, package.zip unless the manifest names another.
+	if _, ok := yamldecode.FindEntry(es, "module"); !ok && spec.IsProcessRuntime(m.Runtime) {
+		m.Module = DefaultPackageFile
 	}
 	if _, ok := yamldecode.FindEntry(es, "name"); !ok {
 		return nil, &yamldecode.Error{Line: 1, Column: 1, Path: "name", Msg: "required: the function's name, e.g. \"name: hello\""}
@@ -422,7 +436,7 @@ func checkManifest(m *Manifest) *checkErr {
 	default:
 		return errf([]string{"abi"}, false, "%s is not an ABI: want %s or %s (or leave abi out to use whichever the module exports)", yamlnode.QuoteShort(m.ABI), ABIReactor, ABICommand)
 	}
-	if msg := checkModulePath(m.Module); msg != "" {
+	if msg := checkModulePath(m.Module, m.Runtime); msg != "" {
 		return errf([]string{"module"}, false, "%s", msg)
 	}
 	// The function settings, with the secrets checked after the environment, as the keys come.
@@ -450,16 +464,20 @@ func settingErr(e spec.FieldError) *checkErr {
 	return &checkErr{keys: e.Keys, atKey: e.AtKey, msg: e.Message}
 }
 
-// checkModulePath checks a `module:` value; it returns "" when it is fine.
-func checkModulePath(p string) string {
-	const want = "want the module's path inside the bundle, ending in .wasm, e.g. " + DefaultModuleFile
+// checkModulePath checks a `module:` value of a function of runtime; it returns "" when it is fine.
+// A process runtime's module is its package, a zip.
+func checkModulePath(p, runtime string) string {
+	want, ext := "want the module's path inside the bundle, ending in .wasm, e.g. "+DefaultModuleFile, ".wasm"
+	if spec.IsProcessRuntime(runtime) {
+		want, ext = "want the path of the "+runtime+" package inside the bundle, ending in .zip, e.g. "+DefaultPackageFile, ".zip"
+	}
 	switch {
 	case p == "":
 		return "empty; " + want
 	case len(p) > MaxModulePathLength:
 		return fmt.Sprintf("longer than %d bytes", MaxModulePathLength)
-	case !strings.HasSuffix(p, ".wasm"):
-		return fmt.Sprintf("%s does not end in .wasm; %s", yamlnode.QuoteShort(p), want)
+	case !strings.HasSuffix(p, ext):
+		return fmt.Sprintf("%s does not end in %s; %s", yamlnode.QuoteShort(p), ext, want)
 	}
 	if msg := checkEntryName(p); msg != "" {
 		return fmt.Sprintf("%s %s; %s", yamlnode.QuoteShort(p), msg, want)
@@ -497,6 +515,12 @@ func (m *Manifest) Marshal() ([]byte, error) {
 	fmt.Fprintf(&b, "name: %s\n", yamlKey(m.Name))
 	if r := runtimeOrEmpty(m.Runtime); r != "" {
 		fmt.Fprintf(&b, "runtime: %s\n", yamlString(r))
+	}
+	if m.Handler != "" {
+		fmt.Fprintf(&b, "handler: %s\n", yamlString(m.Handler))
+	}
+	if m.Isolation != "" {
+		fmt.Fprintf(&b, "isolation: %s\n", yamlString(m.Isolation))
 	}
 	if m.ABI != "" {
 		fmt.Fprintf(&b, "abi: %s\n", m.ABI)

@@ -51,7 +51,7 @@ func (r *Registry) prepare(b *Bundle, opts PublishOptions) (*publishing, error) 
 	if err := b.Manifest.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if msg := checkModuleHeader(b.Module); msg != "" {
+	if msg := checkModuleContent(b.Module, b.Manifest.Runtime); msg != "" {
 		return nil, fmt.Errorf("the module %s: %w", msg, ErrInvalid)
 	}
 	sum := sha256.Sum256(b.Module)

@@ -136,6 +136,8 @@ type ManifestRecord struct {
 	IdleTimeout    string            `json:"idleTimeout"`
 	// AllowedOutboundHosts is left out when empty.
 	AllowedOutboundHosts []string `json:"allowedOutboundHosts,omitempty"`
+	Handler              string   `json:"handler,omitempty"`
+	Isolation            string   `json:"isolation,omitempty"`
 }
 
 // NewManifestRecord splits m into the record that is stored in plain text and the values of its
@@ -154,6 +156,8 @@ func NewManifestRecord(m *Manifest) (ManifestRecord, map[string]string) {
 		MinWarm:              m.MinWarm,
 		IdleTimeout:          spec.FormatDuration(m.IdleTimeout.D()),
 		AllowedOutboundHosts: slices.Clone(m.AllowedOutboundHosts),
+		Handler:              m.Handler,
+		Isolation:            m.Isolation,
 	}
 	var secrets map[string]string
 	for k, v := range m.Environment {
@@ -197,6 +201,8 @@ func (r ManifestRecord) Manifest(secrets map[string]string) (*Manifest, error) {
 			MinWarm:              r.MinWarm,
 			IdleTimeout:          spec.Duration(idle),
 			AllowedOutboundHosts: slices.Clone(r.AllowedOutboundHosts),
+			Handler:              r.Handler,
+			Isolation:            r.Isolation,
 		},
 		Secrets: slices.Clone(r.Secrets),
 	}

@@ -158,8 +158,17 @@ func TestManifestRuntime(t *testing.T) {
 	if string(a) != string(b) || !reflect.DeepEqual(ra, rb) || named.RuntimeName() != "wasm" {
 		t.Errorf("runtime: wasm changes the manifest: %s / %s, %+v / %+v", a, b, ra, rb)
 	}
-	_, err = ParseManifest([]byte(base + "runtime: nodejs20.x\n"))
-	if err == nil || !strings.HasPrefix(err.Error(), "function.yaml:3:10: runtime: the nodejs20.x runtime is not available") {
-		t.Errorf("runtime nodejs20.x: %v", err)
+	_, err = ParseManifest([]byte(base + "runtime: ruby3.3\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "function.yaml:3:10: runtime: the ruby3.3 runtime is not available") {
+		t.Errorf("runtime ruby3.3: %v", err)
+	}
+	// A process runtime's module is its package.
+	m, err := ParseManifest([]byte(base + "runtime: nodejs20.x\nhandler: index.handler\nisolation: none\n"))
+	if err != nil || m.Module != DefaultPackageFile || m.Handler != "index.handler" {
+		t.Errorf("a nodejs20.x manifest: %+v %v", m, err)
+	}
+	rec, _ := NewManifestRecord(m)
+	if back, err := rec.Manifest(nil); err != nil || back.Handler != "index.handler" || back.Isolation != "none" || back.Runtime != "nodejs20.x" {
+		t.Errorf("read back from its record: %+v %v", back, err)
 	}
 }

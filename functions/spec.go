@@ -8,5 +8,8 @@ import "gatehouse.dev/gatehouse/internal/spec"
 func SpecManifest(name string, fn spec.Function) Manifest {
 	m := NewManifest(name)
 	m.FunctionSettings = fn.FunctionSettings
+	if spec.IsProcessRuntime(fn.Runtime) {
+		m.Module = DefaultPackageFile
+	}
 	return m
 }

@@ -17,7 +17,7 @@ import (
 // first, so the warmest memory is used and the coldest can be reaped.
 type pool struct {
 	fn   Function
-	mod  *runtimes.Module
+	mod  module
 	log  *slog.Logger
 	sink func(LogRecord)
 	host runtimes.Host
@@ -41,12 +41,12 @@ type pool struct {
 var errPoolClosed = errors.New("scheduler: pool closed")
 
 type idleInstance struct {
-	inst  *runtimes.Instance
+	inst  instance
 	logs  *invocationLog
 	since time.Time
 }
 
-func newPool(fn Function, mod *runtimes.Module, log *slog.Logger, sink func(LogRecord), host runtimes.Host) *pool {
+func newPool(fn Function, mod module, log *slog.Logger, sink func(LogRecord), host runtimes.Host) *pool {
 	return &pool{fn: fn, mod: mod, log: log, sink: sink, host: host, lastUsed: time.Now(),
 		maxStarting: max(2, runtime.GOMAXPROCS(0))}
 }
@@ -85,7 +85,7 @@ func (p *pool) closeIfUnused(now time.Time, retireAfter time.Duration) bool {
 
 // sandbox is an instance taken from the pool, with the log its output goes to.
 type sandbox struct {
-	inst *runtimes.Instance
+	inst instance
 	logs *invocationLog
 }
 
@@ -284,7 +284,7 @@ func (p *pool) prewarm(ctx context.Context) error {
 // version is no longer live, if that is shorter), keeping MinWarm while live.
 func (p *pool) reap(ctx context.Context, now time.Time, retireAfter time.Duration) int {
 	p.mu.Lock()
-	var stale []*runtimes.Instance
+	var stale []instance
 	idleTimeout := p.fn.IdleTimeout
 	if !p.live {
 		idleTimeout = min(idleTimeout, retireAfter)

@@ -49,6 +49,9 @@ type Function struct {
 	IdleTimeout time.Duration
 	// Outbound are where the function's outbound HTTP requests may go; none allows none.
 	Outbound []spec.OutboundHost
+	// Runtime is the function's runtime: "" or spec.RuntimeWasm for Wasm, a WebAssembly module;
+	// a process runtime's Wasm holds its package, a zip, and Handler names its code.
+	Runtime, Handler string
 }
 
 // key names a version's pool: its registry id and number, or its name when it has no id.
@@ -119,6 +122,9 @@ type Config struct {
 	// Host performs the functions' host calls (connections, key-value store); nil makes them fail
 	// as unavailable.
 	Host runtimes.Host
+	// WorkDir holds what process runtimes need on disk: their unpacked packages, their /tmp
+	// directories, the runtime interface clients. Required for process runtimes.
+	WorkDir string
 	// DrainTimeout bounds the wait, at stop, for invocations already received; default 30s.
 	DrainTimeout time.Duration
 	// Slots, when set, records each running invocation for the supervising process, and its length
@@ -312,15 +318,26 @@ func (s *Scheduler) SetLoaded(rev uint64) {
 	}
 }
 
-// load compiles f into a new pool (not yet in s.pools).
+// load compiles f into a new pool (not yet in s.pools); a process runtime's package is unpacked
+// instead.
 func (s *Scheduler) load(ctx context.Context, f Function) (*pool, error) {
-	engine, err := s.engine(ctx, f.MemoryMB)
-	if err != nil {
-		return nil, err
-	}
-	m, err := engine.Compile(ctx, f.Wasm)
-	if err != nil {
-		return nil, fmt.Errorf("scheduler: function %s version %s: %w", f.Name, f.versionLabel(), err)
+	var m module
+	if spec.IsProcessRuntime(f.Runtime) {
+		pm, err := newProcessModule(ctx, f, s.cfg.WorkDir, s.log)
+		if err != nil {
+			return nil, fmt.Errorf("scheduler: function %s version %s: %w", f.Name, f.versionLabel(), err)
+		}
+		m = pm
+	} else {
+		engine, err := s.engine(ctx, f.MemoryMB)
+		if err != nil {
+			return nil, err
+		}
+		wm, err := engine.Compile(ctx, f.Wasm)
+		if err != nil {
+			return nil, fmt.Errorf("scheduler: function %s version %s: %w", f.Name, f.versionLabel(), err)
+		}
+		m = wasmModule{wm}
 	}
 	var host runtimes.Host
 	if s.cfg.Host != nil {

@@ -22,7 +22,7 @@ var layers = map[string]int{
 	"scheduler":            3,
 	"runtimes":             2,
 	"runtimes/process":     2,
-	"runtimes/process/ric": 3, // the runtime interface clients (Python, JavaScript) and their tests; above process
+	"runtimes/process/ric": 0, // the runtime interface clients (Python, JavaScript), embedded
 	"runtimes/sdk":         2,
 	"runtimes/sdk/sdkhttp": 3, // guest code, above the SDK it uses
 	"connections":          2,

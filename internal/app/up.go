@@ -1,6 +1,8 @@
 package app
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -19,6 +23,7 @@ import (
 	"time"
 
 	commands "gatehouse.dev/gatehouse/internal/cli"
+	runtimeprocess "gatehouse.dev/gatehouse/runtimes/process"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -474,6 +479,16 @@ func (n *Node) prepareFunctions(ctx context.Context, stack *spec.Stack, dataDir 
 	var bundles []*functions.Bundle
 	for _, name := range names {
 		fn := stack.Functions[name]
+		where := stackfile.Where(stack.File, fn.Line, fn.Column, "functions."+name)
+		if spec.IsProcessRuntime(fn.Runtime) {
+			b, err := processBundle(ctx, name, fn)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", where, err)
+			}
+			fmt.Fprintf(n.opts.Stdout, "  %-16s %s package ready (%s)\n", name, fn.Runtime, humanBytes(len(b.Module)))
+			bundles = append(bundles, b)
+			continue
+		}
 		path := fn.Source
 		if fn.Kind == spec.SourceGo {
 			if path, err = builder.Build(ctx, name, fn.Source); err != nil {
@@ -499,6 +514,89 @@ func (n *Node) prepareFunctions(ctx context.Context, stack *spec.Stack, dataDir 
 		bundles = append(bundles, b)
 	}
 	return bundles, nil
+}
+
+// processBundle makes the bundle of a process runtime's function: its package (the source directory
+// zipped, or the .zip as it is), once its interpreter is known to be installed.
+func processBundle(ctx context.Context, name string, fn spec.Function) (*functions.Bundle, error) {
+	if _, err := runtimeprocess.FindInterpreter(ctx, fn.Runtime, exec.LookPath); err != nil {
+		return nil, err
+	}
+	var pkg []byte
+	var err error
+	if fn.Kind == spec.SourceZip {
+		pkg, err = os.ReadFile(fn.Source)
+	} else {
+		pkg, err = zipDir(fn.Source)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the package: %w", err)
+	}
+	m := functions.SpecManifest(name, fn)
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(pkg)
+	return &functions.Bundle{Manifest: m, Module: pkg, SHA256: hex.EncodeToString(sum[:])}, nil
+}
+
+// zipDir zips the regular files of dir, in name order with fixed times, so that the same files make
+// the same package (and an unchanged function is not deployed again). Executable modes are kept.
+func zipDir(dir string) ([]byte, error) {
+	var paths []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && p != dir && (d.Name() == ".git" || d.Name() == "__pycache__") {
+			return filepath.SkipDir
+		}
+		if d.Type().IsRegular() {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(paths)
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		h := &zip.FileHeader{Name: filepath.ToSlash(rel), Method: zip.Deflate, Modified: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)}
+		h.SetMode(0o644)
+		if info.Mode()&0o111 != 0 {
+			h.SetMode(0o755)
+		}
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			return nil, err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := w.Write(data); err != nil {
+			return nil, err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// humanBytes writes n as KB or MB.
+func humanBytes(n int) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
 }
 
 // checkModule compiles a bundle's module as workers will (same memory limit, same cache), which checks

@@ -114,6 +114,12 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 	// safepoints.
 	turns := runtime.GOMAXPROCS(0)
 	runtime.GOMAXPROCS(turns + 1)
+	// Process runtimes' packages and /tmp directories: this worker's own, emptied at start.
+	workDir := filepath.Join(opts.dataDir, "run", "worker-"+opts.id)
+	if err := os.RemoveAll(workDir); err != nil {
+		return err
+	}
+	defer os.RemoveAll(workDir)
 	out, err := outbound.New(outbound.Config{Resolver: outboundResolver(os.Getenv(envTestHosts)), CAFile: opts.outboundCAFile,
 		MaxResponseBytes: int64(opts.outboundMaxResponseMB) << 20, Logger: log})
 	if err != nil {
@@ -122,6 +128,7 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 	defer out.Close()
 	cfg := scheduler.Config{Logger: log, Loader: loader.load, LogSink: newLogSink(client, opts.stack, workerID),
 		Host: &workerHost{router: connections.NewRouter(client, "", nil), kv: kv, outbound: out}, Parallelism: turns,
+		WorkDir:       workDir,
 		QuarantineFor: opts.quarantineFor}
 	if opts.slots != "" {
 		slots, err := scheduler.OpenSlots(opts.slots)
@@ -259,5 +266,6 @@ func (l *versionLoader) function(ctx context.Context, v functions.VersionRecord)
 	}
 	return scheduler.Function{Name: v.Function, ID: v.FunctionID, Version: v.Version, Wasm: wasm, MemoryMB: m.MemoryMB,
 		Timeout: timeout, Env: env, MinWarm: m.MinWarm, IdleTimeout: idle,
-		Outbound: spec.FunctionSettings{AllowedOutboundHosts: m.AllowedOutboundHosts}.OutboundHosts()}, nil
+		Outbound: spec.FunctionSettings{AllowedOutboundHosts: m.AllowedOutboundHosts}.OutboundHosts(),
+		Runtime:  m.Runtime, Handler: m.Handler}, nil
 }

@@ -26,6 +26,14 @@ type FunctionSettings struct {
 	// is built to one), is the only runtime of this Gatehouse, and "" stands for it; the process
 	// runtimes take Lambda's names (nodejs20.x, python3.12, provided.al2023, …). See RuntimeName.
 	Runtime string `json:"runtime,omitempty"`
+	// Handler names the code a process runtime calls (`handler:`), as in Lambda: "app.lambda_handler"
+	// (Python: module.function), "index.handler" (Node.js: file.export); required for them, optional
+	// for provided runtimes (the bootstrap reads it), and not for RuntimeWasm.
+	Handler string `json:"handler,omitempty"`
+	// Isolation is how a process runtime's processes are isolated (`isolation:`): "" (the default)
+	// or IsolationNone. This Gatehouse cannot isolate them yet, so a process runtime must say
+	// IsolationNone, accepting that its code runs as the node's user.
+	Isolation string `json:"isolation,omitempty"`
 	// MemoryMB is the memory limit in MB (`memory:`), MinMemoryMB..MaxMemoryMB, default
 	// DefaultMemoryMB.
 	MemoryMB int `json:"memory"`
@@ -99,8 +107,12 @@ func (c *checker) checkFunction(name string, fn Function) {
 	switch {
 	case fn.Source == "" || !filepath.IsAbs(fn.Source):
 		c.add(errf(sub(path, "source"), false, "want an absolute path, got %s", yamlnode.QuoteShort(fn.Source)))
-	case fn.Kind != SourceGo && fn.Kind != SourceWasm:
+	case fn.Kind != SourceGo && fn.Kind != SourceWasm && fn.Kind != SourceZip:
 		c.add(errf(sub(path, "source"), false, "unknown source kind %v", fn.Kind))
+	case fn.Kind == SourceZip && !IsProcessRuntime(fn.Runtime):
+		c.add(errf(sub(path, "source"), false, "a .zip package is for process runtimes (such as python3.12 or nodejs20.x); a %s function's source is a Go directory or a .wasm file", RuntimeWasm))
+	case fn.Kind == SourceWasm && IsProcessRuntime(fn.Runtime):
+		c.add(errf(sub(path, "source"), false, "a .wasm module runs with runtime: %s; a %s function's source is its package: a directory or a .zip", RuntimeWasm, fn.Runtime))
 	}
 	c.checkSettings(path, fn.FunctionSettings)
 }
@@ -109,6 +121,19 @@ func (c *checker) checkFunction(name string, fn Function) {
 func (c *checker) checkSettings(path []string, s FunctionSettings) {
 	if msg := checkRuntime(s.Runtime); msg != "" {
 		c.add(errf(sub(path, "runtime"), false, "%s", msg))
+	}
+	switch process := IsProcessRuntime(s.Runtime); {
+	case !process && s.Handler != "":
+		c.add(errf(sub(path, "handler"), true, "only for process runtimes (such as python3.12 or nodejs20.x); a %s function's handler is the one its code registers", RuntimeWasm))
+	case !process && s.Isolation != "":
+		c.add(errf(sub(path, "isolation"), true, "only for process runtimes: %s functions always run in a WebAssembly sandbox", RuntimeWasm))
+	case process && s.Handler == "" && !strings.HasPrefix(s.Runtime, "provided."):
+		c.add(errf(sub(path, "handler"), false, "required for the %s runtime: the code to call, as in Lambda, such as %s", s.Runtime, handlerExample(s.Runtime)))
+	case process && s.Isolation != IsolationNone:
+		c.add(errf(sub(path, "isolation"), false, "the %s runtime runs the function as a process of the node's own user, which can read the data directory (secret.key, admin.token) and reach the admin API, the bus and the network; this Gatehouse cannot isolate it yet. Set isolation: %s to accept that", s.Runtime, IsolationNone))
+	}
+	if s.Handler != "" && (len(s.Handler) > 128 || strings.ContainsFunc(s.Handler, func(r rune) bool { return r <= ' ' || r == 0x7f })) {
+		c.add(errf(sub(path, "handler"), false, "%s is not a handler: at most 128 characters, no spaces", yamlnode.QuoteShort(s.Handler)))
 	}
 	if s.MemoryMB < MinMemoryMB || s.MemoryMB > MaxMemoryMB {
 		c.add(errf(sub(path, "memory"), false, "%d is out of range: want %d to %d (MB)", s.MemoryMB, MinMemoryMB, MaxMemoryMB))
@@ -206,13 +231,29 @@ const RuntimeWasm = "wasm"
 // lambdaRuntimes are the names Lambda gives its managed runtimes, which process runtimes take.
 var lambdaRuntimes = []string{"nodejs20.x", "nodejs22.x", "python3.11", "python3.12", "python3.13", "provided.al2023", "provided.al2", "java21", "dotnet8", "ruby3.3"}
 
+// processRuntimes are the Lambda runtimes this Gatehouse runs, as processes.
+var processRuntimes = []string{"nodejs20.x", "nodejs22.x", "python3.11", "python3.12", "python3.13", "provided.al2023", "provided.al2"}
+
+// IsolationNone is the isolation setting of a process runtime that runs without isolation.
+const IsolationNone = "none"
+
+// IsProcessRuntime reports whether runtime runs as a process through the Lambda Runtime API.
+func IsProcessRuntime(runtime string) bool { return slices.Contains(processRuntimes, runtime) }
+
+func handlerExample(runtime string) string {
+	if strings.HasPrefix(runtime, "nodejs") {
+		return "index.handler"
+	}
+	return "app.lambda_handler"
+}
+
 // checkRuntime checks a function's runtime, and returns what is wrong with it or "".
 func checkRuntime(r string) string {
 	switch {
-	case r == RuntimeWasm || r == "":
+	case r == RuntimeWasm || r == "" || IsProcessRuntime(r):
 		return ""
 	case slices.Contains(lambdaRuntimes, r):
-		return fmt.Sprintf("the %s runtime is not available in this Gatehouse, which runs WebAssembly functions: use runtime: %s with a Go source directory or a .wasm module", r, RuntimeWasm)
+		return fmt.Sprintf("the %s runtime is not available in this Gatehouse: want %s (a Go directory or a .wasm module) or one of %s", r, RuntimeWasm, strings.Join(processRuntimes, ", "))
 	}
 	return fmt.Sprintf("unknown runtime %s%s: want %s", yamlnode.QuoteShort(r), didyoumean.Suggest(r, append([]string{RuntimeWasm}, lambdaRuntimes...)), RuntimeWasm)
 }

@@ -115,10 +115,10 @@ func TestFunctionJSON(t *testing.T) {
 
 func TestRuntime(t *testing.T) {
 	for runtime, want := range map[string]string{
-		"":           "",
-		"wasm":       "",
-		"python3.12": "runtime: the python3.12 runtime is not available in this Gatehouse, which runs WebAssembly functions",
-		"wsam":       `runtime: unknown runtime "wsam" (did you mean "wasm"?): want wasm`,
+		"":        "",
+		"wasm":    "",
+		"ruby3.3": "runtime: the ruby3.3 runtime is not available in this Gatehouse",
+		"wsam":    `runtime: unknown runtime "wsam" (did you mean "wasm"?): want wasm`,
 	} {
 		s := DefaultFunctionSettings()
 		s.Runtime = runtime
@@ -129,5 +129,35 @@ func TestRuntime(t *testing.T) {
 		if want == "" && s.RuntimeName() != RuntimeWasm {
 			t.Errorf("runtime %q is named %q", runtime, s.RuntimeName())
 		}
+	}
+}
+
+func TestProcessRuntimeSettings(t *testing.T) {
+	for _, c := range []struct {
+		runtime, handler, isolation string
+		want                        string
+	}{
+		{"python3.12", "app.lambda_handler", "none", ""},
+		{"nodejs20.x", "index.handler", "none", ""},
+		{"provided.al2023", "", "none", ""},
+		{"python3.12", "", "none", "handler: required for the python3.12 runtime"},
+		{"nodejs22.x", "index.handler", "", "isolation: the nodejs22.x runtime runs the function as a process of the node's own user"},
+		{"python3.12", "app.h", "namespaces", "isolation: the python3.12 runtime runs"},
+		{"wasm", "app.h", "", "handler: only for process runtimes"},
+		{"", "", "none", "isolation: only for process runtimes"},
+		{"python3.12", "app handler", "none", `handler: "app handler" is not a handler`},
+	} {
+		s := DefaultFunctionSettings()
+		s.Runtime, s.Handler, s.Isolation = c.runtime, c.handler, c.isolation
+		errs := s.Validate()
+		if c.want == "" && errs != nil || c.want != "" && (len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), c.want)) {
+			t.Errorf("%+v: %v, want %q", c, errs, c.want)
+		}
+	}
+	fn := Function{Name: "f", Source: "/src/f.zip", Kind: SourceZip, FunctionSettings: DefaultFunctionSettings()}
+	c := &checker{}
+	c.checkFunction("f", fn)
+	if len(c.errs) != 1 || !strings.Contains(c.errs[0].Message, "a .zip package is for process runtimes") {
+		t.Errorf("a zip for wasm: %v", c.errs)
 	}
 }

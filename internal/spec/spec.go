@@ -134,6 +134,9 @@ const (
 	SourceGo SourceKind = iota + 1
 	// SourceWasm is a regular file whose name ends in ".wasm".
 	SourceWasm
+	// SourceZip is a regular file whose name ends in ".zip": a process runtime's deployment
+	// package, as Lambda takes them (code at the root). A process runtime's directory is SourceGo.
+	SourceZip
 )
 
 // String returns "go" or "wasm".
@@ -143,6 +146,8 @@ func (k SourceKind) String() string {
 		return "go"
 	case SourceWasm:
 		return "wasm"
+	case SourceZip:
+		return "zip"
 	}
 	return "SourceKind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -393,7 +398,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // MarshalText implements encoding.TextMarshaler: "go" or "wasm".
 func (k SourceKind) MarshalText() ([]byte, error) {
 	switch k {
-	case SourceGo, SourceWasm:
+	case SourceGo, SourceWasm, SourceZip:
 		return []byte(k.String()), nil
 	}
 	return nil, fmt.Errorf("unknown source kind %d", int(k))
@@ -406,6 +411,8 @@ func (k *SourceKind) UnmarshalText(b []byte) error {
 		*k = SourceGo
 	case "wasm":
 		*k = SourceWasm
+	case "zip":
+		*k = SourceZip
 	default:
 		return fmt.Errorf("unknown source kind %q: want go or wasm", b)
 	}

@@ -171,8 +171,17 @@ func TestFunctionRuntime(t *testing.T) {
 	if s, err := Parse("gatehouse.yaml", []byte(stack("")), dir); err != nil || s.Functions["hello"].RuntimeName() != spec.RuntimeWasm {
 		t.Fatalf("no runtime: %v", err)
 	}
+	_, err = Parse("gatehouse.yaml", []byte(stack("    runtime: ruby3.3\n")), dir)
+	if err == nil || !strings.HasPrefix(err.Error(), "gatehouse.yaml:5:14: functions.hello.runtime: the ruby3.3 runtime is not available") {
+		t.Errorf("runtime: ruby3.3: %v", err)
+	}
+	// A process runtime needs its handler and, as long as it cannot be isolated, isolation: none.
 	_, err = Parse("gatehouse.yaml", []byte(stack("    runtime: python3.12\n")), dir)
-	if err == nil || !strings.HasPrefix(err.Error(), "gatehouse.yaml:5:14: functions.hello.runtime: the python3.12 runtime is not available") {
-		t.Errorf("runtime: python3.12: %v", err)
+	if err == nil || !strings.HasPrefix(err.Error(), "gatehouse.yaml:3:3: functions.hello.handler: required for the python3.12 runtime") {
+		t.Errorf("runtime: python3.12 without a handler: %v", err)
+	}
+	s, err = Parse("gatehouse.yaml", []byte(stack("    runtime: python3.12\n    handler: app.lambda_handler\n    isolation: none\n")), dir)
+	if err != nil || s.Functions["hello"].Handler != "app.lambda_handler" || s.Functions["hello"].Kind != spec.SourceGo {
+		t.Errorf("a python3.12 function: %+v %v", s, err)
 	}
 }

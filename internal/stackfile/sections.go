@@ -214,13 +214,18 @@ func (d *decoder) function(fe yamldecode.Entry) (spec.Function, error) {
 	path := []string{"functions", fe.Key}
 	fn := spec.Function{Name: fe.Key, FunctionSettings: spec.DefaultFunctionSettings()}
 	fn.Line, fn.Column = yamlnode.Position(fe.KeyAt)
-	f, err := d.Fields(path, fe.Val, "source", "runtime", "memory", "timeout", "environment", "maxConcurrency", "minWarm", "idleTimeout", "allowedOutboundHosts")
+	f, err := d.Fields(path, fe.Val, "source", "runtime", "handler", "isolation", "memory", "timeout", "environment", "maxConcurrency", "minWarm", "idleTimeout", "allowedOutboundHosts")
 	if err != nil {
 		return fn, err
 	}
-	if e, ok := f["runtime"]; ok {
-		if fn.Runtime, err = d.Str(yamldecode.Sub(path, "runtime"), e.Val); err != nil {
-			return fn, err
+	for _, s := range []struct {
+		key string
+		to  *string
+	}{{"runtime", &fn.Runtime}, {"handler", &fn.Handler}, {"isolation", &fn.Isolation}} {
+		if e, ok := f[s.key]; ok {
+			if *s.to, err = d.Str(yamldecode.Sub(path, s.key), e.Val); err != nil {
+				return fn, err
+			}
 		}
 	}
 	se, err := d.Required(f, fe.KeyAt, path, "source", "the function's Go source directory or .wasm file")
@@ -309,8 +314,10 @@ func (d *decoder) source(fn *spec.Function, path []string, n ast.Node) error {
 		fn.Kind = spec.SourceGo
 	case info.Mode().IsRegular() && strings.HasSuffix(abs, ".wasm"):
 		fn.Kind = spec.SourceWasm
+	case info.Mode().IsRegular() && strings.HasSuffix(abs, ".zip"):
+		fn.Kind = spec.SourceZip
 	default:
-		return d.Errorf(n, path, "%s is neither a directory of Go source nor a .wasm file", yamlnode.QuoteShort(src))
+		return d.Errorf(n, path, "%s is neither a directory (Go source, or a process runtime's package), a .wasm file nor a .zip package", yamlnode.QuoteShort(src))
 	}
 	fn.Source = abs
 	return nil

@@ -1,0 +1,150 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gatehouse.dev/gatehouse/internal/testfix"
+)
+
+const pythonHandler = `import json, os, time
+
+def lambda_handler(event, context):
+    path = event["rawPath"]
+    if path.endswith("/fail"):
+        raise ValueError("bad input")
+    if path.endswith("/slow"):
+        time.sleep(5)
+    print("hello from the python log")
+    return {
+        "statusCode": 200,
+        "headers": {"content-type": "application/json"},
+        "body": json.dumps({
+            "message": "hello from python",
+            "function": context.function_name,
+            "requestId": context.aws_request_id,
+            "remainingMs": context.get_remaining_time_in_millis(),
+            "greeting": os.environ.get("GREETING"),
+            "leaked": os.environ.get("GATEHOUSE_TEST_HOSTS") or os.environ.get("GATEHOUSE_SECRET_ACCESS_KEY"),
+            "pid": os.getpid(),
+        }),
+    }
+`
+
+const nodeHandler = `export const handler = async (event, context) => ({
+  statusCode: 201,
+  headers: {"content-type": "application/json"},
+  body: JSON.stringify({message: "hello from node", function: context.functionName, path: event.rawPath}),
+});
+`
+
+// TestProcessRuntimes runs unmodified Lambda handlers through HTTP: a Python handler in the shape of
+// AWS's tutorial, a Node.js ESM handler, and a provided.al2023 bootstrap built with aws-lambda-go.
+func TestProcessRuntimes(t *testing.T) {
+	for _, tool := range []string{"python3", "node"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not found on PATH: the process runtimes' test needs it (.ci/run installs it)", tool)
+		}
+	}
+	dir := t.TempDir()
+	write := func(rel, content string, mode os.FileMode) {
+		t.Helper()
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("py/app.py", pythonHandler, 0o644)
+	write("js/index.mjs", nodeHandler, 0o644)
+	// The provided.al2023 function: a Go program built as it is for Lambda, named bootstrap.
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "go", "bootstrap"), "./runtimes/process/testdata/golambda")
+	build.Dir = testfix.RepoRoot()
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the bootstrap: %v\n%s", err, out)
+	}
+	stack := fmt.Sprintf(`version: 1
+name: processes
+functions:
+  py:
+    source: %q
+    runtime: python3.11
+    handler: app.lambda_handler
+    isolation: none
+    timeout: 1s
+    environment: {GREETING: hi}
+  js:
+    source: %q
+    runtime: nodejs20.x
+    handler: index.handler
+    isolation: none
+  gobin:
+    source: %q
+    runtime: provided.al2023
+    isolation: none
+apis:
+  web:
+    type: http
+    routes:
+      ANY /py/{proxy+}: {function: py}
+      GET /js: {function: js}
+      GET /go: {function: gobin}
+`, filepath.Join(dir, "py"), filepath.Join(dir, "js"), filepath.Join(dir, "go"))
+	write("gatehouse.yaml", stack, 0o644)
+	n := startNode(t, filepath.Join(dir, "gatehouse.yaml"), newDataDir(t))
+	t.Cleanup(func() { n.Stop(context.Background()) })
+	get := func(path string) response {
+		t.Helper()
+		return do(t, newRequest(t, "GET", "http://"+n.GatewayAddr()+path, nil))
+	}
+
+	var py struct {
+		Message, Function, RequestID, Greeting string
+		Leaked                                 *string
+		RemainingMs, Pid                       int
+	}
+	pids := map[int]bool{}
+	for range 3 {
+		r := get("/py/hello")
+		if err := json.Unmarshal(r.body, &py); r.status != 200 || err != nil || py.Message != "hello from python" || py.Function != "py" ||
+			py.Greeting != "hi" || py.RequestID == "" || py.RemainingMs <= 0 || py.RemainingMs > 1000 {
+			t.Fatalf("GET /py/hello: %d %s (%v)", r.status, r.body, err)
+		}
+		if r.header.Get("Content-Type") != "application/json" {
+			t.Errorf("content type %q", r.header.Get("Content-Type"))
+		}
+		// The process sees its configured environment, never the worker's.
+		if py.Leaked != nil {
+			t.Errorf("the process sees the worker's environment: %q", *py.Leaked)
+		}
+		pids[py.Pid] = true
+	}
+	if len(pids) > 2 { // one warm process per worker at most, reused
+		t.Errorf("3 sequential requests ran in %d processes: not reused", len(pids))
+	}
+	if r := get("/js"); r.status != 201 || !strings.Contains(string(r.body), `"message":"hello from node"`) || !strings.Contains(string(r.body), `"path":"/js"`) {
+		t.Errorf("GET /js: %d %s", r.status, r.body)
+	}
+	if r := get("/go"); r.status != 200 || !strings.Contains(string(r.body), `"greeting":"hello "`) || !strings.Contains(string(r.body), `"functionName":"gobin"`) {
+		t.Errorf("GET /go: %d %s", r.status, r.body)
+	}
+	// A thrown error is a 500, as for any failed function; a timeout kills only that process.
+	if r := get("/py/fail"); r.status != 500 {
+		t.Errorf("GET /py/fail: %d %s", r.status, r.body)
+	}
+	if r := get("/py/slow"); r.status != 500 {
+		t.Errorf("GET /py/slow past the timeout: %d %s", r.status, r.body)
+	}
+	if r := get("/py/hello"); r.status != 200 {
+		t.Errorf("GET /py/hello after a timeout: %d %s", r.status, r.body)
+	}
+}
