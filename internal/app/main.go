@@ -58,14 +58,15 @@ SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 			opts.Stdout, opts.Stderr = stdout, stderr
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			// SIGHUP re-reads the stack file, as `gatehouse reload` does. It is caught from before the
+			// start, so that one sent while the node starts is not fatal: it reloads once started.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			node, err := Start(ctx, opts)
 			if err != nil {
 				return err
 			}
-			// SIGHUP re-reads the stack file, as `gatehouse reload` does.
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
 			go func() {
 				for {
 					select {
