@@ -222,7 +222,7 @@ func ReadBundle(r io.ReaderAt, size int64, limits BundleLimits) (*Bundle, error)
 	if err != nil {
 		return nil, err
 	}
-	if msg := checkModuleHeader(module); msg != "" {
+	if msg := checkModuleContent(module, m.Runtime); msg != "" {
 		return nil, badf("%s %s", m.Module, msg)
 	}
 	sum := sha256.Sum256(module)
@@ -427,7 +427,7 @@ func WriteBundle(w io.Writer, m Manifest, module []byte) error {
 	if err != nil {
 		return err
 	}
-	if msg := checkModuleHeader(module); msg != "" {
+	if msg := checkModuleContent(module, m.Runtime); msg != "" {
 		return badf("%s %s", m.Module, msg)
 	}
 	if int64(len(module)) > DefaultMaxModuleBytes {

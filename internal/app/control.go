@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os/exec"
 	"path/filepath"
 	"time"
 
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/gateway"
 	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/internal/spec"
+	runtimeprocess "gatehouse.dev/gatehouse/runtimes/process"
 )
 
 // activateTimeout bounds how long a deploy waits for the workers to load a new version.
@@ -19,6 +22,11 @@ const activateTimeout = 2 * time.Minute
 // module that is not valid WebAssembly, imports what Gatehouse does not provide, or exports neither
 // ABI is refused, and one that passes is in the compilation cache when workers load it.
 func (n *Node) checkBundle(ctx context.Context, b *functions.Bundle) error {
+	if spec.IsProcessRuntime(b.Manifest.Runtime) {
+		// A package is run, not compiled: what it needs is its interpreter on this node.
+		_, err := runtimeprocess.FindInterpreter(ctx, b.Manifest.Runtime, exec.LookPath)
+		return err
+	}
 	_, err := checkModule(ctx, filepath.Join(n.dataDir, "compile"), b)
 	return err
 }
