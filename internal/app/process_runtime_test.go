@@ -220,3 +220,17 @@ apis:
 		t.Errorf("gatehouse invoke pyzip:\n%s", out)
 	}
 }
+
+// TestPyHelloSample runs samples/py-hello, AWS's tutorial handler, with its own stack file.
+func TestPyHelloSample(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 not found on PATH: the sample needs it (.ci/run installs it)")
+	}
+	n := startNode(t, filepath.Join("..", "..", "samples", "py-hello", "gatehouse.yaml"), newDataDir(t))
+	t.Cleanup(func() { n.Stop(context.Background()) })
+	r := do(t, newRequest(t, "GET", "http://"+n.GatewayAddr()+"/hello?name=you", nil))
+	var body struct{ Message, RequestID string }
+	if err := json.Unmarshal(r.body, &body); r.status != 200 || err != nil || body.Message != "Hello, you, from Python" || body.RequestID == "" {
+		t.Fatalf("GET /hello?name=you: %d %s (%v)", r.status, r.body, err)
+	}
+}
