@@ -8,6 +8,7 @@
 package scheduler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -723,6 +724,7 @@ func (s *Scheduler) Stats() map[string]bus.FunctionStats {
 	now := time.Now()
 	for _, p := range s.pools {
 		st, sum := p.snapshot(), out[p.fn.Name]
+		sum.Runtime = cmp.Or(p.fn.Runtime, spec.RuntimeWasm)
 		sum.Invocations += st.Invocations
 		sum.ColdStarts += st.ColdStarts
 		sum.Errors += st.Errors

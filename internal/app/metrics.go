@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"encoding/json"
 	"sort"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/internal/spec"
 )
 
 // newRegistry is the node's Prometheus registry: Go runtime and process metrics, plus what the node
@@ -37,9 +39,9 @@ type workerMetrics struct {
 func newWorkerMetrics(restarts, ready func() int) *workerMetrics {
 	return &workerMetrics{
 		latest:      map[string]map[string]bus.FunctionStats{},
-		invocations: prometheus.NewDesc("gatehouse_invocations_total", "Invocations run by a worker, by function.", []string{"function", "worker"}, nil),
-		coldStarts:  prometheus.NewDesc("gatehouse_cold_starts_total", "Invocations that had to start a new sandbox, by function.", []string{"function", "worker"}, nil),
-		errors:      prometheus.NewDesc("gatehouse_invocation_errors_total", "Invocations that failed (function error, crash, response too large), by function.", []string{"function", "worker"}, nil),
+		invocations: prometheus.NewDesc("gatehouse_invocations_total", "Invocations run by a worker, by function and its runtime.", []string{"function", "runtime", "worker"}, nil),
+		coldStarts:  prometheus.NewDesc("gatehouse_cold_starts_total", "Invocations that had to start a new sandbox (a WebAssembly instance, or a runtime process), by function and its runtime.", []string{"function", "runtime", "worker"}, nil),
+		errors:      prometheus.NewDesc("gatehouse_invocation_errors_total", "Invocations that failed (function error, crash, response too large), by function and its runtime.", []string{"function", "runtime", "worker"}, nil),
 		shed:        prometheus.NewDesc("gatehouse_invocations_shed_total", "Invocations a worker answered without running them because it had no turn for them in time (503, or 429 for a function over its share), by function.", []string{"function", "worker"}, nil),
 		quarantined: prometheus.NewDesc("gatehouse_function_quarantined", "1 while a function runs one invocation at a time in a worker, for overrunning its timeout repeatedly.", []string{"function", "worker"}, nil),
 		instances:   prometheus.NewDesc("gatehouse_instances", "Sandboxes in a worker's pool, by function and state (idle or busy).", []string{"function", "worker", "state"}, nil),
@@ -82,15 +84,16 @@ func (m *workerMetrics) Collect(ch chan<- prometheus.Metric) {
 	sort.Strings(workers)
 	for _, w := range workers {
 		for fn, s := range m.latest[w] {
-			ch <- prometheus.MustNewConstMetric(m.invocations, prometheus.CounterValue, float64(s.Invocations), fn, w)
-			ch <- prometheus.MustNewConstMetric(m.coldStarts, prometheus.CounterValue, float64(s.ColdStarts), fn, w)
+			runtime := cmp.Or(s.Runtime, spec.RuntimeWasm)
+			ch <- prometheus.MustNewConstMetric(m.invocations, prometheus.CounterValue, float64(s.Invocations), fn, runtime, w)
+			ch <- prometheus.MustNewConstMetric(m.coldStarts, prometheus.CounterValue, float64(s.ColdStarts), fn, runtime, w)
 			ch <- prometheus.MustNewConstMetric(m.shed, prometheus.CounterValue, float64(s.Shed), fn, w)
 			quarantined := 0.0
 			if s.Quarantined {
 				quarantined = 1
 			}
 			ch <- prometheus.MustNewConstMetric(m.quarantined, prometheus.GaugeValue, quarantined, fn, w)
-			ch <- prometheus.MustNewConstMetric(m.errors, prometheus.CounterValue, float64(s.Errors), fn, w)
+			ch <- prometheus.MustNewConstMetric(m.errors, prometheus.CounterValue, float64(s.Errors), fn, runtime, w)
 			ch <- prometheus.MustNewConstMetric(m.instances, prometheus.GaugeValue, float64(s.Idle), fn, w, "idle")
 			ch <- prometheus.MustNewConstMetric(m.instances, prometheus.GaugeValue, float64(s.Busy), fn, w, "busy")
 			for dest, o := range s.Outbound {

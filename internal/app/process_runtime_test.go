@@ -198,6 +198,13 @@ apis:
 		t.Errorf("GET /py/hello after a timeout: %d %s", r.status, r.body)
 	}
 
+	// /metrics counts them by runtime, as the workers' heartbeats bring the counts in.
+	waitUntil(t, "the invocations of the process runtimes reach /metrics", func() bool {
+		return metricValue(t, n, `gatehouse_invocations_total{function="py",runtime="python3.11"`) >= 6 &&
+			metricValue(t, n, `gatehouse_cold_starts_total{function="js",runtime="nodejs20.x"`) >= 1 &&
+			metricValue(t, n, `gatehouse_invocations_total{function="gobin",runtime="provided.al2023"`) >= 1
+	})
+
 	// A bundle whose module is a Python package deploys through the admin API, as a Lambda
 	// deployment package would, and runs.
 	pkg, err := zipDir(filepath.Join(dir, "py"))

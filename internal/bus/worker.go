@@ -36,6 +36,8 @@ type Heartbeat struct {
 
 // FunctionStats are a worker's counters for one function since the worker started.
 type FunctionStats struct {
+	// Runtime is the function's runtime ("wasm", "python3.12", …); "" from a worker that did not say.
+	Runtime     string `json:"runtime,omitempty"`
 	Invocations uint64 `json:"invocations"`
 	ColdStarts  uint64 `json:"coldStarts"`
 	Errors      uint64 `json:"errors"`
