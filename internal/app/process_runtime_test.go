@@ -207,7 +207,7 @@ apis:
 
 	// A bundle whose module is a Python package deploys through the admin API, as a Lambda
 	// deployment package would, and runs.
-	pkg, err := zipDir(filepath.Join(dir, "py"))
+	pkg, err := functions.ZipPackage(filepath.Join(dir, "py"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,6 +225,15 @@ apis:
 	out := runCLI(t, n, "invoke", "pyzip", "--payload", `{"rawPath": "/pyzip/hello"}`)
 	if !strings.Contains(out, `hello from python`) || !strings.Contains(out, `\"function\": \"pyzip\"`) {
 		t.Errorf("gatehouse invoke pyzip:\n%s", out)
+	}
+	// So does a directory with its manifest: gatehouse deploy zips it, as a package.
+	write("pydir/app.py", pythonHandler, 0o644)
+	write("pydir/function.yaml", "version: 1\nname: pydir\nruntime: python3.11\nhandler: app.lambda_handler\nisolation: none\n", 0o644)
+	if out := runCLI(t, n, "deploy", filepath.Join(dir, "pydir")); !strings.Contains(out, "python3.11 package") {
+		t.Errorf("gatehouse deploy of a package directory:\n%s", out)
+	}
+	if out := runCLI(t, n, "invoke", "pydir", "--payload", `{"rawPath": "/x"}`); !strings.Contains(out, `\"function\": \"pydir\"`) {
+		t.Errorf("gatehouse invoke pydir:\n%s", out)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"gatehouse.dev/gatehouse/functions"
+	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/runtimes"
 )
 
@@ -79,6 +80,33 @@ func buildBundle(ctx context.Context, dir, out, dataDir string, stdout io.Writer
 			return "", err
 		}
 		name = m.Name
+	}
+	if spec.IsProcessRuntime(m.Runtime) {
+		// A process runtime's package is its directory as it is, zipped: nothing is built.
+		pkg, err := functions.ZipPackage(dir)
+		if err != nil {
+			return "", err
+		}
+		if m.Module == functions.DefaultModuleFile {
+			m.Module = functions.DefaultPackageFile
+		}
+		m.ABI = ""
+		if out == "" {
+			out = m.Name + ".zip"
+		}
+		f, err := os.Create(out)
+		if err != nil {
+			return "", err
+		}
+		if err := functions.WriteBundle(f, m, pkg); err != nil {
+			f.Close()
+			return "", err
+		}
+		if err := f.Close(); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(stdout, "wrote %s (%s package, %d bytes)\n", out, m.Runtime, len(pkg))
+		return out, nil
 	}
 	b, err := functions.NewBuilder(functions.BuildConfig{
 		CacheDir:      filepath.Join(dataDir, "build"),
