@@ -70,6 +70,7 @@ func TestProcessRuntimes(t *testing.T) {
 	}
 	write("py/app.py", pythonHandler, 0o644)
 	write("js/index.mjs", nodeHandler, 0o644)
+	write("pyws/ws.py", "import json\n\ndef handler(event, context):\n    rc = event['requestContext']\n    return {'statusCode': 200, 'body': json.dumps({'route': rc['routeKey'], 'type': rc['eventType'], 'body': event.get('body')})}\n", 0o644)
 	// The provided.al2023 function: a Go program built as it is for Lambda, named bootstrap.
 	build := exec.Command("go", "build", "-o", filepath.Join(dir, "go", "bootstrap"), "./runtimes/process/testdata/golambda")
 	build.Dir = testfix.RepoRoot()
@@ -97,14 +98,25 @@ functions:
     source: %q
     runtime: provided.al2023
     isolation: none
+  pyws:
+    source: %q
+    runtime: python3.11
+    handler: ws.handler
+    isolation: none
 apis:
+  chat:
+    type: websocket
+    mount: /chat
+    routes:
+      $connect: {function: pyws}
+      $default: {function: pyws, routeResponse: true}
   web:
     type: http
     routes:
       ANY /py/{proxy+}: {function: py}
       GET /js: {function: js}
       GET /go: {function: gobin}
-`, filepath.Join(dir, "py"), filepath.Join(dir, "js"), filepath.Join(dir, "go"))
+`, filepath.Join(dir, "py"), filepath.Join(dir, "js"), filepath.Join(dir, "go"), filepath.Join(dir, "pyws"))
 	write("gatehouse.yaml", stack, 0o644)
 	n := startNode(t, filepath.Join(dir, "gatehouse.yaml"), newDataDir(t))
 	t.Cleanup(func() { n.Stop(context.Background()) })
@@ -197,6 +209,15 @@ apis:
 	if r := get("/py/hello"); r.status != 200 {
 		t.Errorf("GET /py/hello after a timeout: %d %s", r.status, r.body)
 	}
+
+	// A WebSocket API whose routes are a Python handler: $connect lets the client in, and a message
+	// is answered through the route response.
+	ws := wsDial(t, n, "/chat", nil)
+	wsSend(t, ws, "ping from the client")
+	if _, got := wsRead(t, ws); !strings.Contains(string(got), `"route": "$default"`) || !strings.Contains(string(got), `"body": "ping from the client"`) {
+		t.Errorf("the WebSocket's answer: %s", got)
+	}
+	ws.Close()
 
 	// /metrics counts them by runtime, as the workers' heartbeats bring the counts in.
 	waitUntil(t, "the invocations of the process runtimes reach /metrics", func() bool {
