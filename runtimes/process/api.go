@@ -127,6 +127,12 @@ func readBody(r *http.Request) (body []byte, tooLarge bool, err error) {
 }
 
 func (p *Process) handleResponse(w http.ResponseWriter, r *http.Request) {
+	p.handleOutcome(w, r, "response", func(body []byte) result { return result{body: body} })
+}
+
+// handleOutcome reads what the runtime posts for the current invocation (what: "response" or
+// "error"), bounded by MaxResponseBytes, and ends the invocation with what outcome makes of it.
+func (p *Process) handleOutcome(w http.ResponseWriter, r *http.Request, what string, outcome func(body []byte) result) {
 	inv := p.current(w, r.PathValue("id"))
 	if inv == nil {
 		return
@@ -134,14 +140,14 @@ func (p *Process) handleResponse(w http.ResponseWriter, r *http.Request) {
 	body, tooLarge, err := readBody(r)
 	switch {
 	case err != nil:
-		apiError(w, http.StatusInternalServerError, "Runtime.Unknown", "reading the response: "+err.Error())
+		apiError(w, http.StatusInternalServerError, "Runtime.Unknown", "reading the "+what+": "+err.Error())
 	case tooLarge:
-		if p.finish(w, inv, result{err: fmt.Errorf("%w: over %d bytes", ErrTooLarge, MaxResponseBytes)}) {
+		if p.finish(w, inv, result{err: fmt.Errorf("%w: the %s is over %d bytes", ErrTooLarge, what, MaxResponseBytes)}) {
 			apiError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
-				fmt.Sprintf("response payload over the limit of %d bytes", MaxResponseBytes))
+				fmt.Sprintf("%s payload over the limit of %d bytes", what, MaxResponseBytes))
 		}
 	default:
-		if p.finish(w, inv, result{body: body}) {
+		if p.finish(w, inv, outcome(body)) {
 			accepted(w)
 		}
 	}
@@ -175,26 +181,10 @@ func parseError(r *http.Request, body []byte) lambdaError {
 }
 
 func (p *Process) handleError(w http.ResponseWriter, r *http.Request) {
-	inv := p.current(w, r.PathValue("id"))
-	if inv == nil {
-		return
-	}
-	body, tooLarge, err := readBody(r)
-	switch {
-	case err != nil:
-		apiError(w, http.StatusInternalServerError, "Runtime.Unknown", "reading the error: "+err.Error())
-	case tooLarge:
-		if p.finish(w, inv, result{err: fmt.Errorf("%w: error body over %d bytes", ErrTooLarge, MaxResponseBytes)}) {
-			apiError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
-				fmt.Sprintf("error payload over the limit of %d bytes", MaxResponseBytes))
-		}
-	default:
+	p.handleOutcome(w, r, "error", func(body []byte) result {
 		le := parseError(r, body)
-		fe := &FunctionError{Type: le.Type, Message: le.Message, StackTrace: le.StackTrace, Raw: body}
-		if p.finish(w, inv, result{err: fe}) {
-			accepted(w)
-		}
-	}
+		return result{err: &FunctionError{Type: le.Type, Message: le.Message, StackTrace: le.StackTrace, Raw: body}}
+	})
 }
 
 // handleInitError records the init error; the process is expected to exit after it. Once init is over
