@@ -88,6 +88,11 @@ func newProcessModule(ctx context.Context, f Function, workDir string, log *slog
 			return nil, err
 		}
 		m.command = []string{in.Path, script}
+		if lang == "nodejs" {
+			// The function's memory bounds V8's heap, the one limit Node.js takes without a cgroup (an
+			// address-space limit breaks V8): a handler past it dies with "heap out of memory".
+			m.command = []string{in.Path, "--max-old-space-size=" + strconv.Itoa(nodeHeapMB(f.MemoryMB)), script}
+		}
 	default:
 		return nil, fmt.Errorf("%s is not a process runtime", f.Runtime)
 	}
@@ -161,6 +166,12 @@ func (i *processInstance) Close(context.Context) error {
 	err := i.p.Close()
 	os.RemoveAll(i.tmp)
 	return err
+}
+
+// nodeHeapMB is the V8 heap a Node.js function of memoryMB gets: most of it, leaving room for the
+// rest of the process (code, buffers outside the heap).
+func nodeHeapMB(memoryMB int) int {
+	return max(memoryMB*3/4, 64)
 }
 
 // lambdaRequestID is the id a runtime process knows an invocation by: a UUID, as Lambda's request

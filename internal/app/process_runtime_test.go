@@ -42,11 +42,17 @@ def lambda_handler(event, context):
     }
 `
 
-const nodeHandler = `export const handler = async (event, context) => ({
+const nodeHandler = `export const handler = async (event, context) => {
+  if (event.rawPath === "/js/hog") {
+    const hoard = [];
+    for (;;) hoard.push(new Array(1 << 20).fill(hoard.length));
+  }
+  return {
   statusCode: 201,
   headers: {"content-type": "application/json"},
   body: JSON.stringify({message: "hello from node", function: context.functionName, path: event.rawPath, pid: process.pid}),
-});
+  };
+};
 `
 
 // TestProcessRuntimes runs unmodified Lambda handlers through HTTP: a Python handler in the shape of
@@ -115,6 +121,7 @@ apis:
     routes:
       ANY /py/{proxy+}: {function: py}
       GET /js: {function: js}
+      GET /js/hog: {function: js}
       GET /go: {function: gobin}
 `, filepath.Join(dir, "py"), filepath.Join(dir, "js"), filepath.Join(dir, "go"), filepath.Join(dir, "pyws"))
 	write("gatehouse.yaml", stack, 0o644)
@@ -195,6 +202,19 @@ apis:
 	}
 	if failures > 0 || len(nodePids) == 0 || len(nodePids) >= 128 {
 		t.Errorf("128 requests in two rounds of 64: %d failed, %d processes", failures, len(nodePids))
+	}
+	// A Node.js handler that keeps allocating dies at its memory (128 MB: V8's heap bounded to 96 MB),
+	// and only its process: the client gets 500, and the function answers again.
+	if r := get("/js/hog"); r.status != 500 {
+		t.Errorf("GET /js/hog: %d %s", r.status, r.body)
+	}
+	// It died of its heap limit, which its logs say (V8 prints it).
+	waitUntil(t, "the out-of-memory death reaches the function's logs", func() bool {
+		out, _, _ := cliResult(n, "logs", "js", "--limit", "200")
+		return strings.Contains(out, "heap out of memory")
+	})
+	if r := get("/js"); r.status != 201 {
+		t.Errorf("GET /js after a process ran out of memory: %d %s", r.status, r.body)
 	}
 	if r := get("/go"); r.status != 200 || !strings.Contains(string(r.body), `"greeting":"hello "`) || !strings.Contains(string(r.body), `"functionName":"gobin"`) {
 		t.Errorf("GET /go: %d %s", r.status, r.body)
