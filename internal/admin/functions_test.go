@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse.dev/gatehouse/internal/testfix"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -57,23 +59,8 @@ func newJetStream(t *testing.T) jetstream.JetStream {
 	return js
 }
 
-// syncBuffer is a log sink the server's goroutines may write to while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer collects output that goroutines write while the test reads it.
+type syncBuffer = testfix.SyncBuffer
 
 type harness struct {
 	t      *testing.T

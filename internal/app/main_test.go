@@ -137,20 +137,5 @@ func (f *fakeTB) TempDir() string {
 
 var client = &http.Client{Timeout: 30 * time.Second}
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	return len(p), nil
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
-}
+// syncBuffer collects output that goroutines write while the test reads it.
+type syncBuffer = testfix.SyncBuffer

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse.dev/gatehouse/internal/testfix"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"gatehouse.dev/gatehouse/internal/spec"
@@ -72,22 +74,8 @@ type fixture struct {
 	dialed []netip.AddrPort
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects output that goroutines write while the test reads it.
+type syncBuffer = testfix.SyncBuffer
 
 func newFixture(t *testing.T, cfg Config) *fixture {
 	t.Helper()

@@ -5,7 +5,6 @@ package ric_test
 // test wrote into a task root, and the test checks what came back.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,9 +16,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"gatehouse.dev/gatehouse/internal/testfix"
 )
 
 // TestMain puts a variable in the test's own environment, which the clients'
@@ -126,23 +126,8 @@ func (api *fakeAPI) next(t *testing.T) received {
 	}
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects output that goroutines write while the test reads it.
+type syncBuffer = testfix.SyncBuffer
 
 type proc struct {
 	cmd            *exec.Cmd
