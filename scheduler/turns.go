@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/url"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/internal/outbound"
 	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/runtimes"
 )
@@ -345,22 +343,8 @@ func destination(rawURL string, allow []spec.OutboundHost, err error) string {
 	if errors.Is(err, runtimes.ErrHostNotAllowed) {
 		return "refused"
 	}
-	u, perr := url.Parse(rawURL)
-	if perr != nil {
-		return "refused"
-	}
-	port := 80
-	if u.Scheme == "https" {
-		port = 443
-	}
-	if p, perr := strconv.Atoi(u.Port()); perr == nil {
-		port = p
-	}
-	host := strings.ToLower(u.Hostname())
-	for _, h := range allow {
-		if h.Matches(strings.ToLower(u.Scheme), host, port) {
-			return h.String()
-		}
+	if h, ok := outbound.Destination(allow, rawURL); ok {
+		return h.String()
 	}
 	return "refused"
 }

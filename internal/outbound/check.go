@@ -137,6 +137,16 @@ func matchEntry(allow []spec.OutboundHost, scheme, host string, port int) (spec.
 
 // checkURL parses raw and checks it against the function's allow-list. Its errors wrap ErrBadRequest
 // or ErrNotAllowed.
+// Destination returns the entry of allow that a request to raw matches, as Do checks it, or false
+// when none does (or raw is not a URL Do takes): the label a request is counted under.
+func Destination(allow []spec.OutboundHost, raw string) (spec.OutboundHost, bool) {
+	t, err := checkURL("", allow, raw)
+	if err != nil {
+		return spec.OutboundHost{}, false
+	}
+	return t.entry, true
+}
+
 func checkURL(function string, allow []spec.OutboundHost, raw string) (target, error) {
 	t, err := parseTarget(raw)
 	if err != nil {

@@ -813,3 +813,27 @@ func TestMetrics(t *testing.T) {
 		t.Error("a second client registered the same metrics")
 	}
 }
+
+// Destination is the entry a request is counted under: the one Do's check matches.
+func TestDestination(t *testing.T) {
+	var allow []spec.OutboundHost
+	for _, e := range []string{"https://*.example.com", "https://api.example.com", "http://127.0.0.1:9000"} {
+		h, err := spec.ParseOutboundHost(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		allow = append(allow, h)
+	}
+	for raw, want := range map[string]string{
+		"https://api.example.com/v1?x=1": "https://api.example.com:443", // the exact entry before the wildcard
+		"https://s3.example.com/b":       "https://*.example.com:443",
+		"http://127.0.0.1:9000/":         "http://127.0.0.1:9000",
+		"http://127.0.0.1:9001/":         "",
+		"not a url":                      "",
+	} {
+		h, ok := Destination(allow, raw)
+		if got := map[bool]string{true: h.String()}[ok]; got != want {
+			t.Errorf("%s: %q, want %q", raw, got, want)
+		}
+	}
+}
