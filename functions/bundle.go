@@ -150,7 +150,7 @@ func ReadBundle(r io.ReaderAt, size int64, limits BundleLimits) (*Bundle, error)
 		return nil, badf("negative size %d", size)
 	}
 	if size > limits.MaxBundleBytes {
-		return nil, tooLargef("the bundle is %s; the limit is %s", formatBytes(size), formatBytes(limits.MaxBundleBytes))
+		return nil, tooLargef("the bundle is %s; the limit is %s", FormatBytes(size), FormatBytes(limits.MaxBundleBytes))
 	}
 	br := &budgetReader{r: r, size: size, limited: true, budget: limits.directoryBudget()}
 	zr, err := zip.NewReader(br, size)
@@ -160,7 +160,7 @@ func ReadBundle(r io.ReaderAt, size int64, limits BundleLimits) (*Bundle, error)
 		return nil, fmt.Errorf("functions: reading bundle: %w", br.ioErr)
 	case br.over:
 		return nil, badf("the zip directory is larger than %s: too many entries (the limit is %d) or very long names",
-			formatBytes(limits.directoryBudget()), limits.MaxEntries)
+			FormatBytes(limits.directoryBudget()), limits.MaxEntries)
 	case err != nil && !errors.Is(err, zip.ErrInsecurePath):
 		// ErrInsecurePath (with GODEBUG zipinsecurepath=0) comes with a usable reader; the names are
 		// checked below.
@@ -193,7 +193,7 @@ func ReadBundle(r io.ReaderAt, size int64, limits BundleLimits) (*Bundle, error)
 		}
 		if f.UncompressedSize64 > uint64(limits.MaxModuleBytes) {
 			return nil, tooLargef("entry %s expands to %s; the limit is %s", yamlnode.QuoteShort(f.Name),
-				formatBytes(int64(min(f.UncompressedSize64, 1<<62))), formatBytes(limits.MaxModuleBytes))
+				FormatBytes(int64(min(f.UncompressedSize64, 1<<62))), FormatBytes(limits.MaxModuleBytes))
 		}
 		files[f.Name] = f
 		names = append(names, f.Name)
@@ -248,7 +248,7 @@ func readEntry(br *budgetReader, f *zip.File, limit int64) ([]byte, error) {
 		return nil, badf("entry %s is compressed with method %d; use deflate or store (what zip does by default)", name, f.Method)
 	}
 	if f.UncompressedSize64 > uint64(limit) {
-		return nil, tooLargef("entry %s expands to %s; the limit is %s", name, formatBytes(int64(min(f.UncompressedSize64, 1<<62))), formatBytes(limit))
+		return nil, tooLargef("entry %s expands to %s; the limit is %s", name, FormatBytes(int64(min(f.UncompressedSize64, 1<<62))), FormatBytes(limit))
 	}
 	rc, err := f.Open()
 	if err != nil {
@@ -272,7 +272,7 @@ func readEntry(br *budgetReader, f *zip.File, limit int64) ([]byte, error) {
 	case br.ioErr != nil:
 		return nil, fmt.Errorf("functions: reading bundle: %w", br.ioErr)
 	case n > limit:
-		return nil, tooLargef("entry %s expands past the limit of %s", name, formatBytes(limit))
+		return nil, tooLargef("entry %s expands past the limit of %s", name, FormatBytes(limit))
 	case errors.Is(err, zip.ErrChecksum):
 		return nil, badf("entry %s is corrupt (its checksum does not match)", name)
 	case errors.Is(err, zip.ErrFormat):
@@ -395,9 +395,9 @@ func checkModuleHeader(b []byte) string {
 	return fmt.Sprintf("is not a WebAssembly module: it does not start with the magic bytes \\0asm (it starts with %q)", b[:4])
 }
 
-// formatBytes writes n in binary units: exactly when n is a whole number of them ("50 MiB"), else to
+// FormatBytes writes n in binary units: exactly when n is a whole number of them ("50 MiB"), else to
 // one decimal ("81.9 MiB"); below 1 KiB, in bytes.
-func formatBytes(n int64) string {
+func FormatBytes(n int64) string {
 	for _, u := range []struct {
 		size int64
 		name string
@@ -431,7 +431,7 @@ func WriteBundle(w io.Writer, m Manifest, module []byte) error {
 		return badf("%s %s", m.Module, msg)
 	}
 	if int64(len(module)) > DefaultMaxModuleBytes {
-		return tooLargef("the module is %s; the limit is %s", formatBytes(int64(len(module))), formatBytes(DefaultMaxModuleBytes))
+		return tooLargef("the module is %s; the limit is %s", FormatBytes(int64(len(module))), FormatBytes(DefaultMaxModuleBytes))
 	}
 	zw := zip.NewWriter(w)
 	for _, e := range []struct {

@@ -482,7 +482,7 @@ func (n *Node) prepareFunctions(ctx context.Context, stack *spec.Stack, dataDir 
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", where, err)
 			}
-			fmt.Fprintf(n.opts.Stdout, "  %-16s %s package ready (%s)\n", name, fn.Runtime, humanBytes(len(b.Module)))
+			fmt.Fprintf(n.opts.Stdout, "  %-16s %s package ready (%s)\n", name, fn.Runtime, functions.FormatBytes(int64(len(b.Module))))
 			bundles = append(bundles, b)
 			continue
 		}
@@ -535,14 +535,6 @@ func processBundle(ctx context.Context, name string, fn spec.Function) (*functio
 	}
 	sum := sha256.Sum256(pkg)
 	return &functions.Bundle{Manifest: m, Module: pkg, SHA256: hex.EncodeToString(sum[:])}, nil
-}
-
-// humanBytes writes n as KB or MB.
-func humanBytes(n int) string {
-	if n >= 1<<20 {
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	}
-	return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
 }
 
 // checkModule compiles a bundle's module as workers will (same memory limit, same cache), which checks
