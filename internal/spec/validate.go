@@ -265,12 +265,13 @@ func validRegion(r string) bool {
 }
 
 func (c *checker) checkAPI(path []string, name string, api API) {
-	if path != nil && !validName(name, 128, false) {
-		c.add(errf(path, true, "%s is not a valid API name: want 1 to 128 letters, digits, - and _", yamlnode.QuoteShort(name)))
-		return
-	}
-	if path == nil && !validName(name, 128, false) {
-		c.add(errf([]string{"name"}, false, "%s is not a valid API name: want 1 to 128 letters, digits, - and _", yamlnode.QuoteShort(name)))
+	if !validName(name, 128, false) {
+		// In a stack the name is the API's key; an API checked on its own is given its name.
+		at, atKey := path, true
+		if path == nil {
+			at, atKey = []string{"name"}, false
+		}
+		c.add(errf(at, atKey, "%s is not a valid API name: want 1 to 128 letters, digits, - and _", yamlnode.QuoteShort(name)))
 		return
 	}
 	if api.Name != name {
