@@ -51,8 +51,7 @@ func (s *servedAPIs) gatewayAPIs() []gateway.API {
 func (s *servedAPIs) wait(ctx context.Context, name string, revision uint64) error {
 	for {
 		s.mu.Lock()
-		r, ok := s.records[name]
-		done := revision == 0 && !ok || revision != 0 && ok && r.Revision >= revision || revision != 0 && s.revision > revision && !ok
+		done := s.applied(name, revision)
 		ch := s.changed
 		s.mu.Unlock()
 		if done {
@@ -63,6 +62,21 @@ func (s *servedAPIs) wait(ctx context.Context, name string, revision uint64) err
 		case <-ctx.Done():
 			return fmt.Errorf("the change is stored but this node's gateway has not applied it yet: %w", ctx.Err())
 		}
+	}
+}
+
+// applied reports whether the gateway serves the API name at revision or later (revision 0: whether
+// the API is gone). mu is held.
+func (s *servedAPIs) applied(name string, revision uint64) bool {
+	r, ok := s.records[name]
+	switch {
+	case revision == 0:
+		return !ok
+	case ok:
+		return r.Revision >= revision
+	default:
+		// Gone since: a later change deleted it, which counts as past the revision waited for.
+		return s.revision > revision
 	}
 }
 
