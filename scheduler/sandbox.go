@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/runtimes"
 	"gatehouse.dev/gatehouse/runtimes/process"
 	"gatehouse.dev/gatehouse/runtimes/process/ric"
@@ -108,6 +109,7 @@ func (m *processModule) Instantiate(ctx context.Context, cfg runtimes.InstanceCo
 		Command: m.command, Dir: m.dir, RuntimeDir: filepath.Dir(m.command[len(m.command)-1]),
 		Env: cfg.Env, FunctionName: cfg.FunctionName, Version: cfg.Version, Handler: m.fn.Handler,
 		Runtime: m.fn.Runtime, MemoryMB: cfg.MemoryMB, TmpDir: tmp, Stdout: cfg.Stdout, Stderr: cfg.Stderr, Logger: m.log,
+		Isolate: m.fn.Isolation != spec.IsolationNone,
 	})
 	if err != nil {
 		os.RemoveAll(tmp)

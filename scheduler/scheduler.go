@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -24,6 +25,7 @@ import (
 	"gatehouse.dev/gatehouse/internal/bus"
 	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/runtimes"
+	"gatehouse.dev/gatehouse/runtimes/process"
 )
 
 // Function is one function version the scheduler serves.
@@ -53,6 +55,8 @@ type Function struct {
 	// Runtime is the function's runtime: "" or spec.RuntimeWasm for Wasm, a WebAssembly module;
 	// a process runtime's Wasm holds its package, a zip, and Handler names its code.
 	Runtime, Handler string
+	// Isolation is a process runtime's: spec.IsolationNone runs its processes unsandboxed.
+	Isolation string
 }
 
 // key names a version's pool: its registry id and number, or its name when it has no id.
@@ -163,6 +167,11 @@ type Scheduler struct {
 
 	loaded atomic.Uint64
 	worker atomic.Pointer[bus.Worker]
+
+	// sandboxOnce checks once, at the first load of a sandboxed process runtime, whether this node can
+	// make sandboxes; sandboxErr says why not.
+	sandboxOnce sync.Once
+	sandboxErr  error
 }
 
 type loadCall struct {
@@ -324,6 +333,12 @@ func (s *Scheduler) SetLoaded(rev uint64) {
 func (s *Scheduler) load(ctx context.Context, f Function) (*pool, error) {
 	var m module
 	if spec.IsProcessRuntime(f.Runtime) {
+		if f.Isolation != spec.IsolationNone {
+			if err := s.checkSandbox(ctx); err != nil {
+				return nil, fmt.Errorf("scheduler: function %s version %s: %w; isolation: %s runs it without one, as the node's own user, able to read the node's files (the data directory's secret.key and admin.token) and reach its network (the admin API, the bus)",
+					f.Name, f.versionLabel(), err, spec.IsolationNone)
+			}
+		}
 		pm, err := newProcessModule(ctx, f, s.cfg.WorkDir, s.log)
 		if err != nil {
 			return nil, fmt.Errorf("scheduler: function %s version %s: %w", f.Name, f.versionLabel(), err)
@@ -345,6 +360,21 @@ func (s *Scheduler) load(ctx context.Context, f Function) (*pool, error) {
 		host = functionHost{Host: turnYieldingHost{Host: s.cfg.Host, log: s.log}, name: f.Name, allow: f.Outbound, outbound: &s.outbound}
 	}
 	return newPool(f, m, s.log, s.cfg.LogSink, host), nil
+}
+
+// checkSandbox reports whether this node can make process sandboxes, checked the first time.
+func (s *Scheduler) checkSandbox(ctx context.Context) error {
+	s.sandboxOnce.Do(func() {
+		if err := os.MkdirAll(s.cfg.WorkDir, 0o700); err != nil {
+			s.sandboxErr = err
+			return
+		}
+		s.sandboxErr = process.CheckSandbox(ctx, s.cfg.WorkDir)
+		if s.sandboxErr != nil {
+			s.log.Warn("process runtimes cannot be sandboxed on this node", "error", s.sandboxErr)
+		}
+	})
+	return s.sandboxErr
 }
 
 // engine returns the engine for a memory limit, creating it the first time.

@@ -20,6 +20,14 @@ import (
 
 const pythonHandler = `import json, os, time
 
+def readable(path):
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+        return True
+    except Exception:
+        return False
+
 def lambda_handler(event, context):
     path = event["rawPath"]
     if path.endswith("/fail"):
@@ -37,7 +45,9 @@ def lambda_handler(event, context):
             "remainingMs": context.get_remaining_time_in_millis(),
             "greeting": os.environ.get("GREETING"),
             "leaked": os.environ.get("GATEHOUSE_TEST_HOSTS") or os.environ.get("GATEHOUSE_SECRET_ACCESS_KEY"),
-            "pid": os.getpid(),
+            "instance": os.environ["AWS_LAMBDA_LOG_STREAM_NAME"],
+            "probeReadable": readable(os.environ.get("PROBE_PATH", "")),
+            "taskRoot": os.environ.get("LAMBDA_TASK_ROOT"),
         }),
     }
 `
@@ -50,7 +60,7 @@ const nodeHandler = `export const handler = async (event, context) => {
   return {
   statusCode: 201,
   headers: {"content-type": "application/json"},
-  body: JSON.stringify({message: "hello from node", function: context.functionName, path: event.rawPath, pid: process.pid}),
+  body: JSON.stringify({message: "hello from node", function: context.functionName, path: event.rawPath, instance: process.env.AWS_LAMBDA_LOG_STREAM_NAME}),
   };
 };
 `
@@ -84,6 +94,8 @@ func TestProcessRuntimes(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the bootstrap: %v\n%s", err, out)
 	}
+	// py, js and gobin run sandboxed (the default); pyws, the WebSocket handler, with isolation: none.
+	data := newDataDir(t)
 	stack := fmt.Sprintf(`version: 1
 name: processes
 functions:
@@ -91,19 +103,16 @@ functions:
     source: %q
     runtime: python3.11
     handler: app.lambda_handler
-    isolation: none
     timeout: 1s
-    environment: {GREETING: hi}
+    environment: {GREETING: hi, PROBE_PATH: %q}
   js:
     source: %q
     runtime: nodejs20.x
     handler: index.handler
-    isolation: none
     minWarm: 2
   gobin:
     source: %q
     runtime: provided.al2023
-    isolation: none
   pyws:
     source: %q
     runtime: python3.11
@@ -123,9 +132,9 @@ apis:
       GET /js: {function: js}
       GET /js/hog: {function: js}
       GET /go: {function: gobin}
-`, filepath.Join(dir, "py"), filepath.Join(dir, "js"), filepath.Join(dir, "go"), filepath.Join(dir, "pyws"))
+`, filepath.Join(dir, "py"), filepath.Join(data, secretKeyFile), filepath.Join(dir, "js"), filepath.Join(dir, "go"), filepath.Join(dir, "pyws"))
 	write("gatehouse.yaml", stack, 0o644)
-	n := startNode(t, filepath.Join(dir, "gatehouse.yaml"), newDataDir(t))
+	n := startNode(t, filepath.Join(dir, "gatehouse.yaml"), data)
 	t.Cleanup(func() { n.Stop(context.Background()) })
 	get := func(path string) response {
 		t.Helper()
@@ -133,11 +142,14 @@ apis:
 	}
 
 	var py struct {
-		Message, Function, RequestID, Greeting string
-		Leaked                                 *string
-		RemainingMs, Pid                       int
+		Message, Function, RequestID, Greeting, TaskRoot, Instance string
+		Leaked                                                     *string
+		RemainingMs                                                int
+		ProbeReadable                                    bool
 	}
-	pids := map[int]bool{}
+	// A process is told apart by its log stream, named at random when it starts (sandboxed, every
+	// process is PID 1 of its own PID namespace).
+	instances := map[string]bool{}
 	for range 3 {
 		r := get("/py/hello")
 		if err := json.Unmarshal(r.body, &py); r.status != 200 || err != nil || py.Message != "hello from python" || py.Function != "py" ||
@@ -151,10 +163,21 @@ apis:
 		if py.Leaked != nil {
 			t.Errorf("the process sees the worker's environment: %q", *py.Leaked)
 		}
-		pids[py.Pid] = true
+		// Sandboxed, it sees its package at Lambda's /var/task and none of the node's files: not the
+		// data directory's secret key, which is there.
+		if py.TaskRoot != "/var/task" {
+			t.Errorf("LAMBDA_TASK_ROOT=%q in a sandbox, want /var/task", py.TaskRoot)
+		}
+		if _, err := os.Stat(filepath.Join(data, secretKeyFile)); err != nil {
+			t.Fatalf("the data directory has no secret key to hide: %v", err)
+		}
+		if py.ProbeReadable {
+			t.Error("a sandboxed Python handler read the data directory's secret.key")
+		}
+		instances[py.Instance] = true
 	}
-	if len(pids) > 2 { // one warm process per worker at most, reused
-		t.Errorf("3 sequential requests ran in %d processes: not reused", len(pids))
+	if len(instances) > 2 || instances[""] { // one warm process per worker at most, reused
+		t.Errorf("3 sequential requests ran in %d processes: not reused (%v)", len(instances), instances)
 	}
 	if r := get("/js"); r.status != 201 || !strings.Contains(string(r.body), `"message":"hello from node"`) || !strings.Contains(string(r.body), `"path":"/js"`) {
 		t.Errorf("GET /js: %d %s", r.status, r.body)
@@ -165,7 +188,7 @@ apis:
 	// with 503 and Retry-After, as any overload is, and answered when tried again.
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	nodePids := map[float64]int{}
+	nodeInstances := map[string]int{}
 	failures := 0
 	for round := range 2 {
 		for range 64 {
@@ -194,14 +217,14 @@ apis:
 					failures++
 					return
 				}
-				pid, _ := body["pid"].(float64)
-				nodePids[pid] = round + 1
+				instance, _ := body["instance"].(string)
+				nodeInstances[instance] = round + 1
 			}()
 		}
 		wg.Wait()
 	}
-	if failures > 0 || len(nodePids) == 0 || len(nodePids) >= 128 {
-		t.Errorf("128 requests in two rounds of 64: %d failed, %d processes", failures, len(nodePids))
+	if failures > 0 || len(nodeInstances) == 0 || len(nodeInstances) >= 128 || nodeInstances[""] != 0 {
+		t.Errorf("128 requests in two rounds of 64: %d failed, %d processes", failures, len(nodeInstances))
 	}
 	// A Node.js handler that keeps allocating dies at its memory (128 MB: V8's heap bounded to 96 MB),
 	// and only its process: the client gets 500, and the function answers again.

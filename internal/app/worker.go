@@ -267,5 +267,5 @@ func (l *versionLoader) function(ctx context.Context, v functions.VersionRecord)
 	return scheduler.Function{Name: v.Function, ID: v.FunctionID, Version: v.Version, Wasm: wasm, MemoryMB: m.MemoryMB,
 		Timeout: timeout, Env: env, MinWarm: m.MinWarm, IdleTimeout: idle,
 		Outbound: spec.FunctionSettings{AllowedOutboundHosts: m.AllowedOutboundHosts}.OutboundHosts(),
-		Runtime:  m.Runtime, Handler: m.Handler}, nil
+		Runtime:  m.Runtime, Handler: m.Handler, Isolation: m.Isolation}, nil
 }

@@ -30,9 +30,10 @@ type FunctionSettings struct {
 	// (Python: module.function), "index.handler" (Node.js: file.export); required for them, optional
 	// for provided runtimes (the bootstrap reads it), and not for RuntimeWasm.
 	Handler string `json:"handler,omitempty"`
-	// Isolation is how a process runtime's processes are isolated (`isolation:`): "" (the default)
-	// or IsolationNone. This Gatehouse cannot isolate them yet, so a process runtime must say
-	// IsolationNone, accepting that its code runs as the node's user.
+	// Isolation is how a process runtime's processes are isolated (`isolation:`): IsolationSandbox
+	// (or "", the default: Linux namespaces, a read-only root of system files and the package, no
+	// network but the Runtime API, an unprivileged user) or IsolationNone (the node's own user, its
+	// files and network; for nodes that cannot make sandboxes).
 	Isolation string `json:"isolation,omitempty"`
 	// MemoryMB is the memory limit in MB (`memory:`), MinMemoryMB..MaxMemoryMB, default
 	// DefaultMemoryMB.
@@ -129,8 +130,8 @@ func (c *checker) checkSettings(path []string, s FunctionSettings) {
 		c.add(errf(sub(path, "isolation"), true, "only for process runtimes: %s functions always run in a WebAssembly sandbox", RuntimeWasm))
 	case process && s.Handler == "" && !strings.HasPrefix(s.Runtime, "provided."):
 		c.add(errf(sub(path, "handler"), false, "required for the %s runtime: the code to call, as in Lambda, such as %s", s.Runtime, handlerExample(s.Runtime)))
-	case process && s.Isolation != IsolationNone:
-		c.add(errf(sub(path, "isolation"), false, "the %s runtime runs the function as a process of the node's own user, which can read the data directory (secret.key, admin.token) and reach the admin API, the bus and the network; this Gatehouse cannot isolate it yet. Set isolation: %s to accept that", s.Runtime, IsolationNone))
+	case process && s.Isolation != "" && s.Isolation != IsolationSandbox && s.Isolation != IsolationNone:
+		c.add(errf(sub(path, "isolation"), false, "%s is not an isolation: want %s (the default) or %s", yamlnode.QuoteShort(s.Isolation), IsolationSandbox, IsolationNone))
 	}
 	if s.Handler != "" && (len(s.Handler) > 128 || strings.ContainsFunc(s.Handler, func(r rune) bool { return r <= ' ' || r == 0x7f })) {
 		c.add(errf(sub(path, "handler"), false, "%s is not a handler: at most 128 characters, no spaces", yamlnode.QuoteShort(s.Handler)))
@@ -234,8 +235,12 @@ var lambdaRuntimes = []string{"nodejs20.x", "nodejs22.x", "python3.11", "python3
 // processRuntimes are the Lambda runtimes this Gatehouse runs, as processes.
 var processRuntimes = []string{"nodejs20.x", "nodejs22.x", "python3.11", "python3.12", "python3.13", "provided.al2023", "provided.al2"}
 
-// IsolationNone is the isolation setting of a process runtime that runs without isolation.
-const IsolationNone = "none"
+// The isolation settings of a process runtime: IsolationSandbox, the default, runs each process in a
+// sandbox of its own; IsolationNone runs it as the node's user, with the node's files and network.
+const (
+	IsolationSandbox = "sandbox"
+	IsolationNone    = "none"
+)
 
 // IsProcessRuntime reports whether runtime runs as a process through the Lambda Runtime API.
 func IsProcessRuntime(runtime string) bool { return slices.Contains(processRuntimes, runtime) }

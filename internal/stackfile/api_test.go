@@ -175,13 +175,17 @@ func TestFunctionRuntime(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "gatehouse.yaml:5:14: functions.hello.runtime: the ruby3.3 runtime is not available") {
 		t.Errorf("runtime: ruby3.3: %v", err)
 	}
-	// A process runtime needs its handler and, as long as it cannot be isolated, isolation: none.
+	// A process runtime needs its handler; isolation is a choice of two.
 	_, err = Parse("gatehouse.yaml", []byte(stack("    runtime: python3.12\n")), dir)
 	if err == nil || !strings.HasPrefix(err.Error(), "gatehouse.yaml:3:3: functions.hello.handler: required for the python3.12 runtime") {
 		t.Errorf("runtime: python3.12 without a handler: %v", err)
 	}
-	s, err = Parse("gatehouse.yaml", []byte(stack("    runtime: python3.12\n    handler: app.lambda_handler\n    isolation: none\n")), dir)
-	if err != nil || s.Functions["hello"].Handler != "app.lambda_handler" || s.Functions["hello"].Kind != spec.SourceGo {
+	s, err = Parse("gatehouse.yaml", []byte(stack("    runtime: python3.12\n    handler: app.lambda_handler\n")), dir)
+	if err != nil || s.Functions["hello"].Handler != "app.lambda_handler" || s.Functions["hello"].Kind != spec.SourceGo || s.Functions["hello"].Isolation != "" {
 		t.Errorf("a python3.12 function: %+v %v", s, err)
+	}
+	_, err = Parse("gatehouse.yaml", []byte(stack("    runtime: python3.12\n    handler: app.lambda_handler\n    isolation: chroot\n")), dir)
+	if err == nil || !strings.HasPrefix(err.Error(), `gatehouse.yaml:7:16: functions.hello.isolation: "chroot" is not an isolation`) {
+		t.Errorf("isolation: chroot: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,11 +46,18 @@ type Config struct {
 	// Version is AWS_LAMBDA_FUNCTION_VERSION and ends the invoked function ARN; $LATEST when empty.
 	Version string
 	Handler string
-	// MemoryMB is AWS_LAMBDA_FUNCTION_MEMORY_SIZE (128 when zero). Nothing here enforces it.
+	// MemoryMB is AWS_LAMBDA_FUNCTION_MEMORY_SIZE (128 when zero), and the limit of the process's
+	// memory cgroup where the node lets the worker make one.
 	MemoryMB int
+	// Isolate runs the process in a sandbox: its own mount, PID, network, IPC and UTS namespaces, a
+	// root filesystem of read-only system directories with the package at /var/task, a 512 MB /tmp
+	// of its own, no network but its Runtime API, as an unprivileged user. Start fails with
+	// ErrNoSandbox where the node cannot make one (see CheckSandbox).
+	Isolate bool
 	// Region is AWS_REGION and AWS_DEFAULT_REGION, and in the ARN; us-east-1 when empty.
 	Region string
-	// TmpDir is the process's own /tmp (TMPDIR and HOME), made and removed by the caller.
+	// TmpDir is the process's own /tmp (TMPDIR and HOME), made and removed by the caller. An
+	// isolated process has a /tmp in memory instead, and TmpDir holds its root filesystem.
 	TmpDir string
 	// InitTimeout bounds the init phase, from the start of the process to its first request for an
 	// invocation; DefaultInitTimeout when zero.
@@ -91,6 +99,10 @@ type Process struct {
 	initErr    *InitError
 
 	busy atomic.Bool // an Invoke is in flight
+
+	cgMu   sync.Mutex // orders setting cg against its removal at exit
+	cg     *cgroup    // the process's cgroups; nil or empty when the node has none
+	cgDone bool       // the process was waited for: no cgroup may be made for it any more
 
 	mu  sync.Mutex
 	cur *invocation // the invocation handed out last
@@ -154,20 +166,10 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		return nil, err
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("process: runtime API listener: %w", err)
-	}
-	env, err := environ(&cfg, ln.Addr().String(), interpDir)
-	if err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("process: %w", err)
-	}
 	p := &Process{
 		cfg:        cfg,
 		log:        log.With("function", cfg.FunctionName, "version", cfg.Version),
 		arn:        fmt.Sprintf("arn:aws:lambda:%s:000000000000:function:%s:%s", cfg.Region, cfg.FunctionName, cfg.Version),
-		ln:         ln,
 		serving:    make(chan struct{}),
 		next:       make(chan *invocation),
 		closing:    make(chan struct{}),
@@ -180,17 +182,29 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
 	}
-	go func() {
-		defer close(p.serving)
-		_ = p.srv.Serve(ln)
-	}()
-
-	if err := p.spawn(exe, env); err != nil {
+	if cfg.Isolate {
+		err = p.spawnSandboxed(ctx, exe, interpDir)
+	} else {
+		err = p.spawnPlain(exe, interpDir)
+	}
+	if err != nil {
 		close(p.closing)
-		p.stopServer()
+		if p.cmd != nil {
+			p.kill()
+			<-p.exited
+			p.output.Wait()
+		}
+		if p.ln != nil {
+			p.ln.Close()
+		}
+		close(p.serving)
 		return nil, err
 	}
-	p.log.Debug("runtime process started", "pid", p.pid, "runtime_api", ln.Addr().String())
+	go func() {
+		defer close(p.serving)
+		_ = p.srv.Serve(p.ln)
+	}()
+	p.log.Debug("runtime process started", "pid", p.pid, "isolated", cfg.Isolate, "memory_cgroup", p.cg.hasMemory())
 
 	ierr := p.awaitInit(ctx)
 	if ierr != nil {
@@ -219,8 +233,49 @@ func resolve(name, dir string) (exe, interpDir string, err error) {
 	return exe, interpreterDir(exe, dir), nil
 }
 
-// spawn starts the process with its output going through pipes to the configured writers.
-func (p *Process) spawn(exe string, env []string) error {
+// spawnPlain starts the process as the worker's user, with a Runtime API listener on the worker's
+// loopback.
+func (p *Process) spawnPlain(exe, interpDir string) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("process: runtime API listener: %w", err)
+	}
+	p.ln = ln
+	env, err := environ(&p.cfg, ln.Addr().String(), interpDir)
+	if err != nil {
+		return fmt.Errorf("process: %w", err)
+	}
+	err = p.spawn(&exec.Cmd{
+		Path:        exe,
+		Args:        append([]string(nil), p.cfg.Command...),
+		Dir:         p.cfg.Dir,
+		Env:         env, // never nil: nothing of the worker's environment
+		SysProcAttr: sysProcAttr(),
+	})
+	if err != nil {
+		return err
+	}
+	p.limit()
+	return nil
+}
+
+// limit puts the process in its cgroups, where the node has them.
+func (p *Process) limit() {
+	p.cgMu.Lock()
+	defer p.cgMu.Unlock()
+	if p.cgDone {
+		return
+	}
+	cg, err := newCgroup("process-"+strconv.Itoa(p.pid), p.pid, int64(p.cfg.MemoryMB)<<20, SandboxMaxProcs)
+	p.cg = cg
+	if err != nil {
+		p.log.Debug("runtime process not limited by cgroups", "pid", p.pid, "error", err)
+	}
+}
+
+// spawn starts cmd with its output going through pipes to the configured writers, and watches for
+// its end.
+func (p *Process) spawn(cmd *exec.Cmd) error {
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return err
@@ -231,22 +286,14 @@ func (p *Process) spawn(exe string, env []string) error {
 		outW.Close()
 		return err
 	}
-	cmd := &exec.Cmd{
-		Path:        exe,
-		Args:        append([]string(nil), p.cfg.Command...),
-		Dir:         p.cfg.Dir,
-		Env:         env, // never nil: nothing of the worker's environment
-		Stdout:      outW,
-		Stderr:      errW,
-		SysProcAttr: sysProcAttr(),
-	}
+	cmd.Stdout, cmd.Stderr = outW, errW
 	err = cmd.Start()
 	outW.Close()
 	errW.Close()
 	if err != nil {
 		outR.Close()
 		errR.Close()
-		return fmt.Errorf("process: starting %s: %w", exe, err)
+		return fmt.Errorf("process: starting %s: %w", cmd.Path, err)
 	}
 	p.cmd, p.pid = cmd, cmd.Process.Pid
 	var mu sync.Mutex
@@ -258,6 +305,14 @@ func (p *Process) spawn(exe string, env []string) error {
 		// Whatever the leader left behind in its group goes with it.
 		killGroup(p.pid)
 		p.exitErr = exitError(p.pid, cmd.ProcessState, p.killed.Load())
+		p.cgMu.Lock()
+		p.cgDone = true
+		if p.cg.hasMemory() {
+			// The cgroup counts its out-of-memory kills: no need to guess from the signal.
+			p.exitErr.OutOfMemory = p.cg.oomKills() > 0
+		}
+		p.cg.remove()
+		p.cgMu.Unlock()
 		close(p.exited)
 		p.log.Debug("runtime process ended", "pid", p.pid, "status", p.exitErr.Error())
 	}()

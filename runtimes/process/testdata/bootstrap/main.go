@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,6 +28,9 @@ type event struct {
 	Ms    int    `json:"ms,omitempty"`
 	Code  int    `json:"code,omitempty"`
 	Bytes int    `json:"bytes,omitempty"`
+	// Paths and Addrs are what "read" tries to read and "dial" to connect to.
+	Paths []string `json:"paths,omitempty"`
+	Addrs []string `json:"addrs,omitempty"`
 }
 
 func main() {
@@ -109,6 +113,52 @@ func handle(id string, h http.Header, ev event, raw []byte) {
 			"otherPath": get(api + "/nothing"),
 			"initError": post("/init/error", `{"errorType":"Late"}`),
 		})
+	case "whoami":
+		host, _ := os.Hostname()
+		respond(map[string]any{"uid": os.Getuid(), "gid": os.Getgid(), "pid": os.Getpid(), "hostname": host, "cwd": must(os.Getwd())})
+	case "read": // each path's first bytes, or the error reading it
+		out := map[string]string{}
+		for _, p := range ev.Paths {
+			if b, err := os.ReadFile(p); err != nil {
+				out[p] = "error: " + err.Error()
+			} else {
+				out[p] = string(b[:min(len(b), 64)])
+			}
+		}
+		respond(out)
+	case "dial": // "ok" or the error connecting to each address
+		out := map[string]string{}
+		for _, a := range ev.Addrs {
+			if c, err := net.DialTimeout("tcp", a, 2*time.Second); err != nil {
+				out[a] = "error: " + err.Error()
+			} else {
+				c.Close()
+				out[a] = "ok"
+			}
+		}
+		respond(out)
+	case "write": // bytes into $TMPDIR/fill: "ok" or the error
+		f, err := os.Create(filepath.Join(os.Getenv("TMPDIR"), "fill"))
+		if err == nil {
+			chunk := make([]byte, 1<<20)
+			for n := 0; n < ev.Bytes && err == nil; n += len(chunk) {
+				_, err = f.Write(chunk[:min(len(chunk), ev.Bytes-n)])
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			respond("error: " + err.Error())
+		} else {
+			respond("ok")
+		}
+	case "alloc": // touches ev.Bytes of memory, then answers
+		b := make([]byte, ev.Bytes)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		respond(len(b))
 	case "twice":
 		respond("first")
 		respond("second") // 403; the first stands

@@ -1,0 +1,243 @@
+package process
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// The paths a sandboxed process sees its files at, as Lambda's own: the package at /var/task, the
+// runtime interface client at /var/runtime, its own /tmp.
+const (
+	SandboxTaskRoot   = "/var/task"
+	SandboxRuntimeDir = "/var/runtime"
+	SandboxTmp        = "/tmp"
+	// SandboxRuntimeAPI is where a sandboxed process reaches its Runtime API, inside its own network
+	// namespace: Lambda's own address.
+	SandboxRuntimeAPI = "127.0.0.1:9001"
+	// SandboxTmpBytes caps a sandboxed process's /tmp: Lambda's default ephemeral storage, 512 MB.
+	SandboxTmpBytes = 512 << 20
+	// SandboxMaxProcs caps the processes and threads of one sandbox (a pids cgroup), as Lambda caps
+	// them at 1,024.
+	SandboxMaxProcs = 1024
+)
+
+// ErrNoSandbox is the error of a sandboxed start on a node that cannot make the sandbox: no Linux
+// namespaces (another OS, or a kernel or container that refuses them).
+var ErrNoSandbox = errors.New("process: this node cannot sandbox processes")
+
+// sandboxSpec is what the worker tells the sandbox's first process (this binary, re-executed) to
+// build before it becomes the runtime process. It travels as JSON in the environment of that first
+// process only.
+type sandboxSpec struct {
+	// Probe builds the whole sandbox, then exits 0 instead of running anything: the check that the
+	// node can sandbox at all.
+	Probe bool `json:"probe,omitempty"`
+	// Exe, Args and Env are what runs in the sandbox, with paths as the sandbox sees them.
+	Exe  string   `json:"exe"`
+	Args []string `json:"args"`
+	Env  []string `json:"env"`
+	// Root is an empty directory of the worker's that the sandbox's root filesystem is mounted on
+	// (in the sandbox's own mount namespace: nothing of it shows outside).
+	Root string `json:"root"`
+	// Task and Runtime are the host directories mounted read-only at SandboxTaskRoot and
+	// SandboxRuntimeDir; Runtime may be empty.
+	Task    string `json:"task"`
+	Runtime string `json:"runtime,omitempty"`
+	// Binds are host directories mounted read-only at their own paths: an interpreter installed
+	// outside /usr.
+	Binds []string `json:"binds,omitempty"`
+	// TmpBytes is the size of the sandbox's /tmp.
+	TmpBytes int64 `json:"tmpBytes"`
+	// UID and GID are who the process runs as when the sandbox is made by root (it never runs as
+	// root); ignored otherwise (it runs as the worker's user, mapped in a user namespace).
+	UID int `json:"uid"`
+	GID int `json:"gid"`
+}
+
+// sandboxArg0 is the argv[0] that tells this binary, re-executed, to build a sandbox.
+const sandboxArg0 = "gatehouse-sandbox"
+
+// sandboxEnv holds the sandboxSpec of the first process.
+const sandboxEnv = "GATEHOUSE_SANDBOX"
+
+// nobody is the user a sandboxed process runs as when root makes the sandbox.
+const nobody = 65534
+
+// insidePath maps a host path under the package or the runtime directory to the sandbox's path for
+// it, and leaves any other path as it is (an interpreter's, mounted at its own path).
+func insidePath(p, task, runtime string) string {
+	for _, m := range [][2]string{{task, SandboxTaskRoot}, {runtime, SandboxRuntimeDir}} {
+		if m[0] == "" {
+			continue
+		}
+		if p == m[0] {
+			return m[1]
+		}
+		if rel, err := filepath.Rel(m[0], p); err == nil && filepath.IsLocal(rel) {
+			return m[1] + "/" + filepath.ToSlash(rel)
+		}
+	}
+	return p
+}
+
+// systemPrefix reports whether dir is one of the system directories every sandbox has (read-only).
+func systemPrefix(dir string) bool {
+	for _, s := range []string{"/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"} {
+		if dir == s || strings.HasPrefix(dir, s+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// interpreterPrefix is the directory an interpreter outside the system directories is installed in,
+// which its sandbox must see: the parent of its bin directory (pyenv's
+// /root/.pyenv/versions/3.11.7 for .../bin/python3.11), or its own directory. "" for a system one.
+func interpreterPrefix(exe string) string {
+	if real, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = real
+	}
+	dir := filepath.Dir(exe)
+	if systemPrefix(dir) {
+		return ""
+	}
+	if filepath.Base(dir) == "bin" && filepath.Dir(dir) != "/" {
+		return filepath.Dir(dir)
+	}
+	return dir
+}
+
+// spawnSandboxed starts the process in a new sandbox and takes its Runtime API listener from it.
+func (p *Process) spawnSandboxed(ctx context.Context, exe, interpDir string) error {
+	cfg := p.cfg
+	runtimeDir := cfg.RuntimeDir
+	inside := cfg
+	inside.Dir, inside.RuntimeDir, inside.TmpDir = SandboxTaskRoot, SandboxRuntimeDir, SandboxTmp
+	if runtimeDir == cfg.Dir {
+		runtimeDir, inside.RuntimeDir = "", SandboxTaskRoot
+	}
+	env, err := environ(&inside, SandboxRuntimeAPI, interpDir)
+	if err != nil {
+		return fmt.Errorf("process: %w", err)
+	}
+	s := sandboxSpec{
+		Exe: insidePath(exe, cfg.Dir, runtimeDir), Env: env,
+		Root: cfg.TmpDir, Task: cfg.Dir, Runtime: runtimeDir,
+		TmpBytes: SandboxTmpBytes, UID: nobody, GID: nobody,
+	}
+	for _, a := range cfg.Command {
+		s.Args = append(s.Args, insidePath(a, cfg.Dir, runtimeDir))
+	}
+	if s.Exe == exe { // an interpreter, outside the package
+		if pre := interpreterPrefix(exe); pre != "" {
+			s.Binds = append(s.Binds, pre)
+		}
+	}
+	return p.startSandbox(ctx, s)
+}
+
+// startSandbox starts the sandbox's first process, takes the Runtime API listener from it, puts it in
+// its cgroups and lets it go on to build the sandbox and become the runtime process (or, for a probe,
+// exit). It returns once that has happened or failed.
+func (p *Process) startSandbox(ctx context.Context, s sandboxSpec) error {
+	desc, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	worker, child, err := socketPair()
+	if err != nil {
+		return err
+	}
+	defer worker.Close()
+	err = p.spawn(&exec.Cmd{
+		Path:        "/proc/self/exe",
+		Args:        []string{sandboxArg0},
+		Env:         []string{sandboxEnv + "=" + string(desc)},
+		ExtraFiles:  []*os.File{child},
+		SysProcAttr: sandboxAttr(),
+	})
+	child.Close()
+	if err != nil {
+		return err
+	}
+	// The first process's steps take milliseconds; a bound keeps a stuck one from holding the start.
+	wait := func(f func() error) error {
+		done := make(chan error, 1)
+		go func() { done <- f() }()
+		t := time.NewTimer(p.cfg.InitTimeout)
+		defer t.Stop()
+		select {
+		case err := <-done:
+			return err
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		p.kill() // its socket closes, and f returns
+		<-done
+		return fmt.Errorf("%w: its first process did not get ready in time", ErrNoSandbox)
+	}
+	if err := wait(func() (err error) { p.ln, err = sandboxHandshake(worker); return err }); err != nil {
+		return err
+	}
+	p.limit()
+	if _, err := worker.Write([]byte("G")); err != nil {
+		return fmt.Errorf("%w: %w", ErrNoSandbox, err)
+	}
+	// What comes next: end of file when the runtime process replaced the first one (the socket is
+	// closed at exec), "P" when a probe got through, or "E" and why it failed.
+	return wait(func() error {
+		buf := make([]byte, 4096)
+		n, err := worker.Read(buf)
+		switch {
+		case n > 0 && buf[0] == 'E':
+			return fmt.Errorf("%w: %s", ErrNoSandbox, strings.TrimPrefix(string(buf[1:n]), "sandbox: "))
+		case n > 0 && buf[0] == 'P':
+			return nil
+		case n == 0 && (err == nil || errors.Is(err, io.EOF)):
+			return nil
+		}
+		return fmt.Errorf("%w: %v", ErrNoSandbox, err)
+	})
+}
+
+// CheckSandbox reports whether this node can run isolated processes: nil, or why not (an error
+// wrapping ErrNoSandbox). It builds one whole sandbox, with an empty package, under dir.
+func CheckSandbox(ctx context.Context, dir string) error {
+	work, err := os.MkdirTemp(dir, "sandbox-check-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	task, root := filepath.Join(work, "task"), filepath.Join(work, "root")
+	for _, d := range []string{task, root} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return err
+		}
+	}
+	p := &Process{
+		cfg:    Config{InitTimeout: DefaultInitTimeout, MemoryMB: 128},
+		log:    slog.New(slog.DiscardHandler),
+		exited: make(chan struct{}),
+	}
+	err = p.startSandbox(ctx, sandboxSpec{Probe: true, Root: root, Task: task, TmpBytes: 1 << 20, UID: nobody, GID: nobody})
+	if p.cmd != nil {
+		<-p.exited
+		p.output.Wait()
+		if err == nil && p.exitErr.Code != 0 {
+			err = fmt.Errorf("%w: the check ended with %s", ErrNoSandbox, p.exitErr)
+		}
+	}
+	if p.ln != nil {
+		p.ln.Close()
+	}
+	return err
+}
