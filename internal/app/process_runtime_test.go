@@ -145,7 +145,7 @@ apis:
 		Message, Function, RequestID, Greeting, TaskRoot, Instance string
 		Leaked                                                     *string
 		RemainingMs                                                int
-		ProbeReadable                                    bool
+		ProbeReadable                                              bool
 	}
 	// A process is told apart by its log stream, named at random when it starts (sandboxed, every
 	// process is PID 1 of its own PID namespace).

@@ -44,7 +44,7 @@ func call(t *testing.T, p *Process, ev any, out any) {
 func TestSandboxProcessView(t *testing.T) {
 	p := start(t, sandboxed(t))
 	var who struct {
-		UID, GID, PID  int
+		UID, GID, PID int
 		Hostname, Cwd string
 	}
 	call(t, p, map[string]string{"op": "whoami"}, &who)
