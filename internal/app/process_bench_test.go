@@ -16,7 +16,7 @@ import (
 )
 
 // BenchmarkProcessRuntimes measures, side by side in one run, hello handlers through the gateway:
-// Python and Node.js as processes, Go as WebAssembly, and the same Node.js handler behind a plain
+// Python and Node.js as processes (sandboxed, and with isolation: none), Go as WebAssembly, and the same Node.js handler behind a plain
 // Node HTTP server (what the process runtime's path adds). Each reports p50 and p99 with one request
 // in flight, and throughput with 16; "cold" is the first request to a new process. Run with:
 //
@@ -36,8 +36,10 @@ func BenchmarkProcessRuntimes(b *testing.B) {
 	stack := fmt.Sprintf(`version: 1
 name: processbench
 functions:
-  py: {source: %q, runtime: python3.11, handler: app.lambda_handler, isolation: none}
-  js: {source: %q, runtime: nodejs20.x, handler: index.handler, isolation: none}
+  py: {source: %q, runtime: python3.11, handler: app.lambda_handler}
+  js: {source: %q, runtime: nodejs20.x, handler: index.handler}
+  pynone: {source: %[1]q, runtime: python3.11, handler: app.lambda_handler, isolation: none}
+  jsnone: {source: %[2]q, runtime: nodejs20.x, handler: index.handler, isolation: none}
   hello: {source: %q}
 apis:
   web:
@@ -45,6 +47,8 @@ apis:
     routes:
       GET /py: {function: py}
       GET /js: {function: js}
+      GET /pynone: {function: pynone}
+      GET /jsnone: {function: jsnone}
       GET /hello: {function: hello}
 `, filepath.Join(dir, "py"), filepath.Join(dir, "js"), hello)
 	path := filepath.Join(dir, "gatehouse.yaml")
@@ -84,13 +88,14 @@ import(process.argv[1]).then(({handler}) => {
 	}
 	base := "http://" + n.GatewayAddr()
 	// Cold: the first request of each process runtime starts its process.
-	for _, p := range []string{"/py", "/js"} {
+	for _, p := range []string{"/py", "/js", "/pynone", "/jsnone"} {
 		start := time.Now()
 		get(b, base+p)
 		b.Logf("cold start %s: first response in %s", p, time.Since(start).Round(time.Microsecond))
 	}
 	targets := []struct{ name, url string }{
 		{"python", base + "/py"}, {"nodejs", base + "/js"}, {"go-wasm", base + "/hello"},
+		{"python-unsandboxed", base + "/pynone"}, {"nodejs-unsandboxed", base + "/jsnone"},
 		{"nodejs-plain-server", "http://127.0.0.1:" + strings.TrimSpace(port) + "/"},
 	}
 	for _, tg := range targets {

@@ -12,8 +12,14 @@
 // for /invocation/{id}/response (the result) or /invocation/{id}/error (an [*FunctionError]). A
 // process serves one invocation at a time and stays warm between them. Past the deadline its process
 // group is killed ([ErrTimeout]); a process that ends by itself is an [*ExitError] ([ErrExited]),
-// reported as out of memory when a SIGKILL that Gatehouse did not send ended it.
+// reported as out of memory when its memory cgroup counted a kill, or, with no cgroup, when a
+// SIGKILL that Gatehouse did not send ended it.
 //
-// This package knows nothing of the scheduler, and nothing here isolates a process beyond its
-// environment, working directory, /tmp and process group: no namespaces, no memory limit.
+// With [Config.Isolate] the process runs in a sandbox of Linux namespaces (mount, PID, network, IPC,
+// UTS, and user when the worker is not root) built by this binary re-executed as its first process
+// (sandbox_linux.go): a read-only root of system directories with the package at /var/task, a
+// size-capped /tmp, its Runtime API inside its own network namespace, an unprivileged user. Every
+// process, sandboxed or not, gets memory and pids cgroups where the node allows them; the memory
+// cgroup's out-of-memory kills are what report a process out of memory. This package knows nothing
+// of the scheduler.
 package process

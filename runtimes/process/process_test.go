@@ -86,7 +86,7 @@ func (l *lines) get() []string {
 	return slices.Clone(l.writes)
 }
 
-func config(t *testing.T) Config {
+func config(t testing.TB) Config {
 	return Config{
 		Command:      []string{"./bootstrap"},
 		Dir:          pkgDir,

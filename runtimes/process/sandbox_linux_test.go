@@ -222,3 +222,26 @@ func TestInsidePath(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkStart measures a cold start of the test bootstrap, sandboxed and not: Start to the end of
+// its init phase. Run with: go test -run '^$' -bench Start ./runtimes/process/
+func BenchmarkStart(b *testing.B) {
+	for _, isolate := range []bool{false, true} {
+		b.Run("isolate="+strconv.FormatBool(isolate), func(b *testing.B) {
+			if isolate {
+				if err := CheckSandbox(context.Background(), b.TempDir()); err != nil {
+					b.Skip(err)
+				}
+			}
+			for b.Loop() {
+				cfg := config(b)
+				cfg.Isolate = isolate
+				p, err := Start(context.Background(), cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				p.Close()
+			}
+		})
+	}
+}
