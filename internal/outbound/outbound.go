@@ -534,3 +534,34 @@ func readBody(r io.Reader, contentLength, limit int64) ([]byte, error) {
 		}
 	}
 }
+
+// Dial opens a TCP connection for the function to scheme://host:port — what a process runtime's
+// proxy does for its HTTP requests (http) and CONNECT tunnels (https) — after the checks Do makes:
+// the destination is in allow, and a name resolves to an address the function may reach. The
+// connection carries whatever the function sends; TLS, if any, is the function's own.
+func (c *Client) Dial(ctx context.Context, function string, allow []spec.OutboundHost, scheme, host string, port int) (net.Conn, error) {
+	t, err := checkURL(function, allow, origin(scheme, host, port))
+	if err != nil {
+		shown := ""
+		if errors.Is(err, ErrNotAllowed) {
+			shown = t.String()
+		}
+		return nil, c.refused(function, "CONNECT", shown, err)
+	}
+	addrs, err := c.resolve(ctx, t, function)
+	if err != nil {
+		if errors.Is(err, ErrNotAllowed) {
+			return nil, c.refused(function, "CONNECT", t.String(), err)
+		}
+		return nil, c.failed(ctx, "CONNECT", t, err)
+	}
+	dt := &dialTarget{hostport: net.JoinHostPort(t.url.Hostname(), strconv.Itoa(t.port)), port: uint16(t.port), addrs: addrs}
+	if d, ok := ctx.Deadline(); ok {
+		dt.deadline = d
+	}
+	conn, err := c.dial(context.WithValue(ctx, dialKey{}, dt), "tcp", dt.hostport)
+	if err != nil {
+		return nil, c.failed(ctx, "CONNECT", t, err)
+	}
+	return conn, nil
+}

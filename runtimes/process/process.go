@@ -54,6 +54,10 @@ type Config struct {
 	// of its own, no network but its Runtime API, as an unprivileged user. Start fails with
 	// ErrNoSandbox where the node cannot make one (see CheckSandbox).
 	Isolate bool
+	// Dial, for an isolated process, is its way to the network: an HTTP proxy inside its sandbox
+	// (HTTP_PROXY and HTTPS_PROXY, at SandboxProxy) whose every connection Dial opens or refuses (an
+	// error wrapping ErrDenied is answered 403). Nil leaves the process no network at all.
+	Dial DialFunc
 	// Region is AWS_REGION and AWS_DEFAULT_REGION, and in the ARN; us-east-1 when empty.
 	Region string
 	// TmpDir is the process's own /tmp (TMPDIR and HOME), made and removed by the caller. An
@@ -79,6 +83,13 @@ type Process struct {
 	ln      net.Listener
 	srv     *http.Server
 	serving chan struct{} // closed when srv.Serve has returned
+
+	// proxyLn, proxySrv and px are a sandboxed process's proxy, when it has one; proxyDone is closed
+	// when proxySrv.Serve has returned.
+	proxyLn   net.Listener
+	proxySrv  *http.Server
+	px        *proxy
+	proxyDone chan struct{}
 
 	// next hands an invocation to the process's pending GET /next.
 	next chan *invocation
@@ -197,6 +208,9 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		if p.ln != nil {
 			p.ln.Close()
 		}
+		if p.proxyLn != nil {
+			p.proxyLn.Close()
+		}
 		close(p.serving)
 		return nil, err
 	}
@@ -204,6 +218,19 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		defer close(p.serving)
 		_ = p.srv.Serve(p.ln)
 	}()
+	if p.proxyLn != nil {
+		p.px = newProxy(cfg.Dial, p.log)
+		p.proxySrv = &http.Server{
+			Handler:           p.px,
+			ReadHeaderTimeout: 30 * time.Second,
+			ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+		}
+		p.proxyDone = make(chan struct{})
+		go func() {
+			defer close(p.proxyDone)
+			_ = p.proxySrv.Serve(p.proxyLn)
+		}()
+	}
 	p.log.Debug("runtime process started", "pid", p.pid, "isolated", cfg.Isolate, "memory_cgroup", p.cg.hasMemory())
 
 	ierr := p.awaitInit(ctx)
@@ -497,5 +524,10 @@ func (p *Process) stopServer() error {
 	err := p.srv.Close()
 	<-p.serving
 	p.handlers.Wait()
+	if p.proxySrv != nil {
+		p.proxySrv.Close()
+		p.px.close()
+		<-p.proxyDone
+	}
 	return err
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,6 +57,8 @@ type sandboxSpec struct {
 	// Binds are host directories mounted read-only at their own paths: an interpreter installed
 	// outside /usr.
 	Binds []string `json:"binds,omitempty"`
+	// Proxy opens the proxy's listener too (SandboxProxy).
+	Proxy bool `json:"proxy,omitempty"`
 	// TmpBytes is the size of the sandbox's /tmp.
 	TmpBytes int64 `json:"tmpBytes"`
 	// UID and GID are who the process runs as when the sandbox is made by root (it never runs as
@@ -125,11 +129,23 @@ func (p *Process) spawnSandboxed(ctx context.Context, exe, interpDir string) err
 	if runtimeDir == cfg.Dir {
 		runtimeDir, inside.RuntimeDir = "", SandboxTaskRoot
 	}
+	if cfg.Dial != nil {
+		// The proxy is the way out; what it may reach is Dial's to say. The Runtime API and the
+		// rest of loopback are not proxied.
+		inside.Env = maps.Clone(cfg.Env)
+		if inside.Env == nil {
+			inside.Env = map[string]string{}
+		}
+		for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
+			inside.Env[k] = "http://" + SandboxProxy
+		}
+		inside.Env["NO_PROXY"], inside.Env["no_proxy"] = "localhost,127.0.0.1", "localhost,127.0.0.1"
+	}
 	env, err := environ(&inside, SandboxRuntimeAPI, interpDir)
 	if err != nil {
 		return fmt.Errorf("process: %w", err)
 	}
-	s := sandboxSpec{
+	s := sandboxSpec{Proxy: cfg.Dial != nil,
 		Exe: insidePath(exe, cfg.Dir, runtimeDir), Env: env,
 		Root: cfg.TmpDir, Task: cfg.Dir, Runtime: runtimeDir,
 		TmpBytes: SandboxTmpBytes, UID: nobody, GID: nobody,
@@ -185,8 +201,13 @@ func (p *Process) startSandbox(ctx context.Context, s sandboxSpec) error {
 		<-done
 		return fmt.Errorf("%w: its first process did not get ready in time", ErrNoSandbox)
 	}
-	if err := wait(func() (err error) { p.ln, err = sandboxHandshake(worker); return err }); err != nil {
+	var lns []net.Listener
+	if err := wait(func() (err error) { lns, err = sandboxHandshake(worker); return err }); err != nil {
 		return err
+	}
+	p.ln = lns[0]
+	if len(lns) > 1 {
+		p.proxyLn = lns[1]
 	}
 	p.limit()
 	if _, err := worker.Write([]byte("G")); err != nil {

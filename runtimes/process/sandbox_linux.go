@@ -52,20 +52,32 @@ func sandboxInit() int {
 	if err := loopbackUp(); err != nil {
 		return fail(fmt.Errorf("bringing up loopback: %w", err))
 	}
-	ln, err := net.Listen("tcp", SandboxRuntimeAPI)
-	if err != nil {
-		return fail(fmt.Errorf("runtime API listener: %w", err))
+	// The Runtime API's listener, then the proxy's: opened here, inside the network namespace, and
+	// handed to the worker that serves them.
+	addrs := []string{SandboxRuntimeAPI}
+	if s.Proxy {
+		addrs = append(addrs, SandboxProxy)
 	}
-	lf, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		return fail(err)
+	var fds []int
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			return fail(fmt.Errorf("listener %s: %w", a, err))
+		}
+		lf, err := ln.(*net.TCPListener).File()
+		if err != nil {
+			return fail(err)
+		}
+		ln.Close()
+		fds = append(fds, int(lf.Fd()))
 	}
-	ln.Close()
-	// "L" carries the listener; the worker answers one byte once the process is in its cgroups.
-	if err := unix.Sendmsg(int(conn.Fd()), []byte("L"), unix.UnixRights(int(lf.Fd())), nil, 0); err != nil {
-		return fail(fmt.Errorf("handing the runtime API listener over: %w", err))
+	// "L" carries the listeners; the worker answers one byte once the process is in its cgroups.
+	if err := unix.Sendmsg(int(conn.Fd()), []byte("L"), unix.UnixRights(fds...), nil, 0); err != nil {
+		return fail(fmt.Errorf("handing the listeners over: %w", err))
 	}
-	lf.Close()
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
 	var b [1]byte
 	if n, err := conn.Read(b[:]); n != 1 || b[0] != 'G' {
 		return fail(fmt.Errorf("the worker did not let the sandbox go on: %v", err))
@@ -82,7 +94,7 @@ func sandboxInit() int {
 	}
 	// The socket closes at exec (close-on-exec): the worker reads EOF, and knows the exec happened.
 	unix.CloseOnExec(sandboxFD)
-	err = unix.Exec(s.Exe, s.Args, s.Env)
+	err := unix.Exec(s.Exe, s.Args, s.Env)
 	return fail(fmt.Errorf("executing %s: %w", s.Exe, err))
 }
 
@@ -337,10 +349,11 @@ func sandboxAttr() *syscall.SysProcAttr {
 	return a
 }
 
-// sandboxHandshake reads the sandbox's first message: its Runtime API listener, or why it failed.
-func sandboxHandshake(conn *os.File) (net.Listener, error) {
+// sandboxHandshake reads the sandbox's first message: its listeners (the Runtime API's, then the
+// proxy's if it has one), or why it failed.
+func sandboxHandshake(conn *os.File) ([]net.Listener, error) {
 	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(4))
+	oob := make([]byte, unix.CmsgSpace(2*4))
 	n, oobn, _, _, err := unix.Recvmsg(int(conn.Fd()), buf, oob, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoSandbox, err)
@@ -356,16 +369,23 @@ func sandboxHandshake(conn *os.File) (net.Listener, error) {
 		return nil, fmt.Errorf("%w: no runtime API listener handed over", ErrNoSandbox)
 	}
 	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != 1 {
+	if err != nil || len(fds) == 0 {
 		return nil, fmt.Errorf("%w: no runtime API listener handed over", ErrNoSandbox)
 	}
-	f := os.NewFile(uintptr(fds[0]), "runtime-api")
-	defer f.Close()
-	ln, err := net.FileListener(f)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNoSandbox, err)
+	var lns []net.Listener
+	for _, fd := range fds {
+		f := os.NewFile(uintptr(fd), "sandbox-listener")
+		ln, err := net.FileListener(f)
+		f.Close()
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, fmt.Errorf("%w: %w", ErrNoSandbox, err)
+		}
+		lns = append(lns, ln)
 	}
-	return ln, nil
+	return lns, nil
 }
 
 // socketPair is the worker's end and the sandbox's end of the socket between them.

@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -243,5 +247,53 @@ func BenchmarkStart(b *testing.B) {
 				p.Close()
 			}
 		})
+	}
+}
+
+// TestSandboxProxy: a sandboxed process reaches the network through its proxy, and only where Dial
+// lets it: plain HTTP to an allowed host answers, a host Dial refuses is 403, and an https tunnel to
+// a refused host fails.
+func TestSandboxProxy(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "upstream saw %s %s", r.Host, r.URL.Path)
+	}))
+	defer srv.Close()
+	cfg := sandboxed(t)
+	var mu sync.Mutex
+	var asked []string
+	cfg.Dial = func(ctx context.Context, scheme, host string, port int) (net.Conn, error) {
+		mu.Lock()
+		asked = append(asked, fmt.Sprintf("%s://%s:%d", scheme, host, port))
+		mu.Unlock()
+		if scheme == "http" && host == "allowed.test" && port == 80 {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", srv.Listener.Addr().String())
+		}
+		return nil, fmt.Errorf("%w: %s://%s:%d is not in allowedOutboundHosts", ErrDenied, scheme, host, port)
+	}
+	p := start(t, cfg)
+	type fetched struct {
+		Status      int
+		Body, Error string
+	}
+	var got fetched
+	call(t, p, map[string]string{"op": "fetch", "url": "http://allowed.test/path"}, &got)
+	if got.Status != 200 || got.Body != "upstream saw allowed.test /path" {
+		t.Errorf("an allowed host through the proxy: %+v", got)
+	}
+	got = fetched{}
+	call(t, p, map[string]string{"op": "fetch", "url": "http://denied.test/"}, &got)
+	if got.Status != 403 || !strings.Contains(got.Body, "not in allowedOutboundHosts") {
+		t.Errorf("a refused host through the proxy: %+v, want 403 and why", got)
+	}
+	got = fetched{}
+	call(t, p, map[string]string{"op": "fetch", "url": "https://denied.test/"}, &got)
+	if got.Error == "" || !strings.Contains(got.Error, "Forbidden") {
+		t.Errorf("an https tunnel to a refused host: %+v, want the proxy's Forbidden", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(asked, " ") != "http://allowed.test:80 http://denied.test:80 https://denied.test:443" {
+		t.Errorf("the proxy asked Dial for %v", asked)
 	}
 }

@@ -14,7 +14,7 @@ import (
 
 func sandboxAttr() *syscall.SysProcAttr { return nil }
 
-func sandboxHandshake(*os.File) (net.Listener, error) {
+func sandboxHandshake(*os.File) ([]net.Listener, error) {
 	return nil, fmt.Errorf("%w: no Linux namespaces on %s", ErrNoSandbox, runtime.GOOS)
 }
 

@@ -31,6 +31,8 @@ type event struct {
 	// Paths and Addrs are what "read" tries to read and "dial" to connect to.
 	Paths []string `json:"paths,omitempty"`
 	Addrs []string `json:"addrs,omitempty"`
+	// URL is what "fetch" gets, through the proxy the environment names.
+	URL string `json:"url,omitempty"`
 }
 
 func main() {
@@ -159,6 +161,16 @@ func handle(id string, h http.Header, ev event, raw []byte) {
 			b[i] = 1
 		}
 		respond(len(b))
+	case "fetch": // GET ev.URL: its status and body, or the error
+		c := &http.Client{Timeout: 5 * time.Second}
+		res, err := c.Get(ev.URL)
+		if err != nil {
+			respond(map[string]any{"error": err.Error()})
+			break
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		respond(map[string]any{"status": res.StatusCode, "body": string(b)})
 	case "twice":
 		respond("first")
 		respond("second") // 403; the first stands
