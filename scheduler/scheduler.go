@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
 	"runtime"
 	"slices"
@@ -340,6 +341,9 @@ func (s *Scheduler) load(ctx context.Context, f Function) (*pool, error) {
 			}
 		}
 		pm, err := newProcessModule(ctx, f, s.cfg.WorkDir, s.log)
+		if err == nil {
+			pm.dial = s.processDial(f)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("scheduler: function %s version %s: %w", f.Name, f.versionLabel(), err)
 		}
@@ -360,6 +364,32 @@ func (s *Scheduler) load(ctx context.Context, f Function) (*pool, error) {
 		host = functionHost{Host: turnYieldingHost{Host: s.cfg.Host, log: s.log}, name: f.Name, allow: f.Outbound, outbound: &s.outbound}
 	}
 	return newPool(f, m, s.log, s.cfg.LogSink, host), nil
+}
+
+// Dialer is what a Host implements to give sandboxed process runtimes outbound connections: one to
+// scheme://host:port for the function, checked against its allow-list (a refusal wraps
+// runtimes.ErrHostNotAllowed).
+type Dialer interface {
+	Dial(ctx context.Context, function string, allow []spec.OutboundHost, scheme, host string, port int) (net.Conn, error)
+}
+
+// processDial is how f's sandboxed processes reach the network: through the host's Dialer, counted
+// as outbound requests are; nil (no network) when the host has none.
+func (s *Scheduler) processDial(f Function) process.DialFunc {
+	d, ok := s.cfg.Host.(Dialer)
+	if !ok {
+		return nil
+	}
+	return func(ctx context.Context, scheme, host string, port int) (net.Conn, error) {
+		start := time.Now()
+		conn, err := d.Dial(ctx, f.Name, f.Outbound, scheme, host, port)
+		target := scheme + "://" + net.JoinHostPort(host, strconv.Itoa(port))
+		s.outbound.record(f.Name, destination(target, f.Outbound, err), err, time.Since(start))
+		if errors.Is(err, runtimes.ErrHostNotAllowed) {
+			return nil, fmt.Errorf("%w: %w", process.ErrDenied, err)
+		}
+		return conn, err
+	}
 }
 
 // checkSandbox reports whether this node can make process sandboxes, checked the first time.

@@ -15,6 +15,7 @@ import (
 	"gatehouse.dev/gatehouse/connections"
 	"gatehouse.dev/gatehouse/internal/jsopen"
 	"gatehouse.dev/gatehouse/internal/outbound"
+	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/runtimes"
 )
 
@@ -212,4 +213,17 @@ func (h *workerHost) HTTP(ctx context.Context, req runtimes.HTTPRequest) (runtim
 		return runtimes.HTTPResponse{}, fmt.Errorf("%w: %w", runtimes.ErrHostInvalid, err)
 	}
 	return runtimes.HTTPResponse{}, err
+}
+
+// Dial opens a connection for a process runtime's proxy, checked against the function's allow-list as
+// HTTP's requests are; a refusal wraps runtimes.ErrHostNotAllowed.
+func (h *workerHost) Dial(ctx context.Context, function string, allow []spec.OutboundHost, scheme, host string, port int) (net.Conn, error) {
+	if h.outbound == nil {
+		return nil, fmt.Errorf("%w: outbound connections are not available in this worker", runtimes.ErrHostNotAllowed)
+	}
+	conn, err := h.outbound.Dial(ctx, function, allow, scheme, host, port)
+	if errors.Is(err, outbound.ErrNotAllowed) || errors.Is(err, outbound.ErrBadRequest) {
+		return nil, fmt.Errorf("%w: %w", runtimes.ErrHostNotAllowed, err)
+	}
+	return conn, err
 }

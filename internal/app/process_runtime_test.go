@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +19,16 @@ import (
 	"gatehouse.dev/gatehouse/internal/testfix"
 )
 
-const pythonHandler = `import json, os, time
+const pythonHandler = `import json, os, time, urllib.request, urllib.error
+
+def fetch(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return {"statusCode": 200, "body": json.dumps({"status": r.status, "body": r.read().decode()})}
+    except urllib.error.HTTPError as e:
+        return {"statusCode": 200, "body": json.dumps({"status": e.code, "body": e.read().decode()})}
+    except Exception as e:
+        return {"statusCode": 200, "body": json.dumps({"error": str(e)})}
 
 def readable(path):
     try:
@@ -34,6 +44,10 @@ def lambda_handler(event, context):
         raise ValueError("bad input")
     if path.endswith("/slow"):
         time.sleep(5)
+    if path.endswith("/fetch"):
+        return fetch(os.environ["UPSTREAM"])
+    if path.endswith("/fetch-denied"):
+        return fetch(os.environ["DENIED"])
     print("hello from the python log")
     return {
         "statusCode": 200,
@@ -95,7 +109,16 @@ func TestProcessRuntimes(t *testing.T) {
 		t.Fatalf("building the bootstrap: %v\n%s", err, out)
 	}
 	// py, js and gobin run sandboxed (the default); pyws, the WebSocket handler, with isolation: none.
+	// py may call upstream (by its loopback address, named in its allowedOutboundHosts), not denied.
 	data := newDataDir(t)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "upstream: %s", r.URL.Path)
+	}))
+	t.Cleanup(upstream.Close)
+	denied := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("a sandboxed function reached a server not in its allowedOutboundHosts: %s", r.URL)
+	}))
+	t.Cleanup(denied.Close)
 	stack := fmt.Sprintf(`version: 1
 name: processes
 functions:
@@ -104,7 +127,8 @@ functions:
     runtime: python3.11
     handler: app.lambda_handler
     timeout: 1s
-    environment: {GREETING: hi, PROBE_PATH: %q}
+    environment: {GREETING: hi, PROBE_PATH: %q, UPSTREAM: %q, DENIED: %q}
+    allowedOutboundHosts: [%q]
   js:
     source: %q
     runtime: nodejs20.x
@@ -132,7 +156,7 @@ apis:
       GET /js: {function: js}
       GET /js/hog: {function: js}
       GET /go: {function: gobin}
-`, filepath.Join(dir, "py"), filepath.Join(data, secretKeyFile), filepath.Join(dir, "js"), filepath.Join(dir, "go"), filepath.Join(dir, "pyws"))
+`, filepath.Join(dir, "py"), filepath.Join(data, secretKeyFile), upstream.URL+"/up", denied.URL+"/", upstream.URL, filepath.Join(dir, "js"), filepath.Join(dir, "go"), filepath.Join(dir, "pyws"))
 	write("gatehouse.yaml", stack, 0o644)
 	n := startNode(t, filepath.Join(dir, "gatehouse.yaml"), data)
 	t.Cleanup(func() { n.Stop(context.Background()) })
@@ -241,6 +265,14 @@ apis:
 	}
 	if r := get("/go"); r.status != 200 || !strings.Contains(string(r.body), `"greeting":"hello "`) || !strings.Contains(string(r.body), `"functionName":"gobin"`) {
 		t.Errorf("GET /go: %d %s", r.status, r.body)
+	}
+	// Sandboxed, the Python handler has no network but its proxy (urllib honours HTTP_PROXY), which
+	// lets it reach what allowedOutboundHosts names and answers 403 for anything else.
+	if r := get("/py/fetch"); r.status != 200 || string(r.body) != `{"status": 200, "body": "upstream: /up"}` {
+		t.Errorf("GET /py/fetch (an allowed host): %d %s", r.status, r.body)
+	}
+	if r := get("/py/fetch-denied"); r.status != 200 || !strings.Contains(string(r.body), `"status": 403`) || !strings.Contains(string(r.body), "add it to allowedOutboundHosts") {
+		t.Errorf("GET /py/fetch-denied (a host not allowed): %d %s", r.status, r.body)
 	}
 	// A thrown error is a 500, as for any failed function; a timeout kills only that process.
 	if r := get("/py/fail"); r.status != 500 {

@@ -219,7 +219,7 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		_ = p.srv.Serve(p.ln)
 	}()
 	if p.proxyLn != nil {
-		p.px = newProxy(cfg.Dial, p.log)
+		p.px = newProxy(cfg.Dial, p.srv.Handler, p.log)
 		p.proxySrv = &http.Server{
 			Handler:           p.px,
 			ReadHeaderTimeout: 30 * time.Second,

@@ -33,6 +33,9 @@ type DialFunc func(ctx context.Context, scheme, host string, port int) (net.Conn
 type proxy struct {
 	dial DialFunc
 	log  *slog.Logger
+	// runtimeAPI serves requests for the sandbox's own Runtime API that a client sent through the
+	// proxy (one that honours HTTP_PROXY but not a NO_PROXY with a port, such as curl).
+	runtimeAPI http.Handler
 	tr   *http.Transport
 	rp   *httputil.ReverseProxy
 
@@ -40,8 +43,8 @@ type proxy struct {
 	tunnels map[net.Conn]struct{}
 }
 
-func newProxy(dial DialFunc, log *slog.Logger) *proxy {
-	px := &proxy{dial: dial, log: log, tunnels: map[net.Conn]struct{}{}}
+func newProxy(dial DialFunc, runtimeAPI http.Handler, log *slog.Logger) *proxy {
+	px := &proxy{dial: dial, log: log, runtimeAPI: runtimeAPI, tunnels: map[net.Conn]struct{}{}}
 	px.tr = &http.Transport{
 		Proxy: nil,
 		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
@@ -68,6 +71,9 @@ func newProxy(dial DialFunc, log *slog.Logger) *proxy {
 
 func (px *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
+	case r.URL.IsAbs() && (r.URL.Host == SandboxRuntimeAPI || r.URL.Host == "localhost:9001"):
+		r.RequestURI = r.URL.RequestURI()
+		px.runtimeAPI.ServeHTTP(w, r)
 	case r.Method == http.MethodConnect:
 		px.tunnel(w, r)
 	case r.URL.IsAbs() && strings.EqualFold(r.URL.Scheme, "http"):

@@ -130,8 +130,9 @@ func (p *Process) spawnSandboxed(ctx context.Context, exe, interpDir string) err
 		runtimeDir, inside.RuntimeDir = "", SandboxTaskRoot
 	}
 	if cfg.Dial != nil {
-		// The proxy is the way out; what it may reach is Dial's to say. The Runtime API and the
-		// rest of loopback are not proxied.
+		// The proxy is the way out; what it may reach is Dial's to say. Through it, an address is
+		// the node's: http://127.0.0.1:8080 is the node's port 8080, if allowed. The Runtime API is
+		// not proxied (and the proxy serves it too, for clients that ignore NO_PROXY's port).
 		inside.Env = maps.Clone(cfg.Env)
 		if inside.Env == nil {
 			inside.Env = map[string]string{}
@@ -139,7 +140,7 @@ func (p *Process) spawnSandboxed(ctx context.Context, exe, interpDir string) err
 		for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
 			inside.Env[k] = "http://" + SandboxProxy
 		}
-		inside.Env["NO_PROXY"], inside.Env["no_proxy"] = "localhost,127.0.0.1", "localhost,127.0.0.1"
+		inside.Env["NO_PROXY"], inside.Env["no_proxy"] = SandboxRuntimeAPI+",localhost:9001", SandboxRuntimeAPI+",localhost:9001"
 	}
 	env, err := environ(&inside, SandboxRuntimeAPI, interpDir)
 	if err != nil {
