@@ -36,8 +36,8 @@ type proxy struct {
 	// runtimeAPI serves requests for the sandbox's own Runtime API that a client sent through the
 	// proxy (one that honours HTTP_PROXY but not a NO_PROXY with a port, such as curl).
 	runtimeAPI http.Handler
-	tr   *http.Transport
-	rp   *httputil.ReverseProxy
+	tr         *http.Transport
+	rp         *httputil.ReverseProxy
 
 	mu      sync.Mutex
 	tunnels map[net.Conn]struct{}
