@@ -62,9 +62,12 @@ type sandboxSpec struct {
 	// TmpBytes is the size of the sandbox's /tmp.
 	TmpBytes int64 `json:"tmpBytes"`
 	// UID and GID are who the process runs as when the sandbox is made by root (it never runs as
-	// root); ignored otherwise (it runs as the worker's user, mapped in a user namespace).
+	// root); ignored with UserNS.
 	UID int `json:"uid"`
 	GID int `json:"gid"`
+	// UserNS says the sandbox has a user namespace (the worker is not root): the process stays the
+	// worker's user, root inside its namespace with no capabilities.
+	UserNS bool `json:"userns,omitempty"`
 }
 
 // sandboxArg0 is the argv[0] that tells this binary, re-executed, to build a sandbox.
@@ -146,7 +149,7 @@ func (p *Process) spawnSandboxed(ctx context.Context, exe, interpDir string) err
 	if err != nil {
 		return fmt.Errorf("process: %w", err)
 	}
-	s := sandboxSpec{Proxy: cfg.Dial != nil,
+	s := sandboxSpec{Proxy: cfg.Dial != nil, UserNS: os.Geteuid() != 0,
 		Exe: insidePath(exe, cfg.Dir, runtimeDir), Env: env,
 		Root: cfg.TmpDir, Task: cfg.Dir, Runtime: runtimeDir,
 		TmpBytes: SandboxTmpBytes, UID: nobody, GID: nobody,
@@ -250,7 +253,7 @@ func CheckSandbox(ctx context.Context, dir string) error {
 		log:    slog.New(slog.DiscardHandler),
 		exited: make(chan struct{}),
 	}
-	err = p.startSandbox(ctx, sandboxSpec{Probe: true, Root: root, Task: task, TmpBytes: 1 << 20, UID: nobody, GID: nobody})
+	err = p.startSandbox(ctx, sandboxSpec{Probe: true, Root: root, Task: task, TmpBytes: 1 << 20, UID: nobody, GID: nobody, UserNS: os.Geteuid() != 0})
 	if p.cmd != nil {
 		<-p.exited
 		p.output.Wait()

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -38,6 +39,9 @@ const sandboxFD = 3
 // sandboxInit builds the sandbox described by the environment and executes its process. It returns
 // only on failure, with the exit code; what failed goes to the worker over the socket and to stderr.
 func sandboxInit() int {
+	// Credentials, no_new_privs and the securebits are per thread until exec, and exec takes the
+	// calling thread's: every step runs on this one.
+	runtime.LockOSThread()
 	conn := os.NewFile(sandboxFD, "sandbox")
 	fail := func(err error) int {
 		msg := "sandbox: " + err.Error()
@@ -306,11 +310,29 @@ func makeDev(root string) error {
 	return os.MkdirAll(dev+"/shm", 0o1777)
 }
 
-// dropPrivileges makes the process an ordinary user with no capabilities that cannot gain any: the
-// nobody user when root made the sandbox; otherwise it already is the worker's user (mapped in its
-// user namespace), whose capabilities there end at exec.
+// The securebits (linux/securebits.h) that keep a user namespace's root from having capabilities
+// after exec.
+const (
+	secbitNoRoot             = 1 << 0
+	secbitNoRootLocked       = 1 << 1
+	secbitNoSetuidFixup      = 1 << 2
+	secbitNoSetuidFixupLockd = 1 << 3
+	secbitKeepCapsLocked     = 1 << 5
+)
+
+// dropPrivileges makes the process one with no capabilities that cannot gain any: the nobody user
+// when root made the sandbox; otherwise the worker's user, root of its own user namespace only, with
+// the securebits that strip root of its capabilities at exec.
 func dropPrivileges(s *sandboxSpec) error {
-	if os.Geteuid() == 0 && s.UID != 0 {
+	if s.UserNS {
+		bits := secbitNoRoot | secbitNoRootLocked | secbitNoSetuidFixup | secbitNoSetuidFixupLockd | secbitKeepCapsLocked
+		if err := unix.Prctl(unix.PR_SET_SECUREBITS, uintptr(bits), 0, 0, 0); err != nil {
+			return fmt.Errorf("securebits: %w", err)
+		}
+		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+			return fmt.Errorf("clearing ambient capabilities: %w", err)
+		}
+	} else if os.Geteuid() == 0 && s.UID != 0 {
 		if err := unix.Setgroups(nil); err != nil {
 			return fmt.Errorf("dropping groups: %w", err)
 		}
@@ -341,9 +363,11 @@ func sandboxAttr() *syscall.SysProcAttr {
 		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,
 	}
 	if uid, gid := os.Geteuid(), os.Getegid(); uid != 0 {
+		// The worker's user is root inside (the one user it may map), so that the first process has
+		// the capabilities to build the sandbox; dropPrivileges takes them away before exec.
 		a.Cloneflags |= syscall.CLONE_NEWUSER
-		a.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
-		a.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
+		a.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: uid, Size: 1}}
+		a.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: gid, Size: 1}}
 		a.GidMappingsEnableSetgroups = false
 	}
 	return a

@@ -62,6 +62,15 @@ func TestSandboxProcessView(t *testing.T) {
 		t.Errorf("pid %d, hostname %q, cwd %q: want its own PID namespace (1), UTS namespace, and %s", who.PID, who.Hostname, who.Cwd, SandboxTaskRoot)
 	}
 
+	// No capabilities, none to gain.
+	var status map[string]string
+	call(t, p, map[string]any{"op": "read", "paths": []string{"/proc/self/status"}, "bytes": 8000}, &status)
+	for _, want := range []string{"CapEff:\t0000000000000000", "CapPrm:\t0000000000000000", "CapAmb:\t0000000000000000", "NoNewPrivs:\t1"} {
+		if !strings.Contains(status["/proc/self/status"], want) {
+			t.Errorf("/proc/self/status has no %q:\n%s", want, status["/proc/self/status"])
+		}
+	}
+
 	var env []string
 	call(t, p, map[string]string{"op": "env"}, &env)
 	want := map[string]string{

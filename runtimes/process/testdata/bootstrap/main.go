@@ -118,13 +118,17 @@ func handle(id string, h http.Header, ev event, raw []byte) {
 	case "whoami":
 		host, _ := os.Hostname()
 		respond(map[string]any{"uid": os.Getuid(), "gid": os.Getgid(), "pid": os.Getpid(), "hostname": host, "cwd": must(os.Getwd())})
-	case "read": // each path's first bytes, or the error reading it
+	case "read": // each path's first 64 bytes (ev.Bytes when set), or the error reading it
+		limit := 64
+		if ev.Bytes > 0 {
+			limit = ev.Bytes
+		}
 		out := map[string]string{}
 		for _, p := range ev.Paths {
 			if b, err := os.ReadFile(p); err != nil {
 				out[p] = "error: " + err.Error()
 			} else {
-				out[p] = string(b[:min(len(b), 64)])
+				out[p] = string(b[:min(len(b), limit)])
 			}
 		}
 		respond(out)
