@@ -27,6 +27,7 @@ func BenchmarkProcessRuntimes(b *testing.B) {
 			b.Skipf("%s not found on PATH", tool)
 		}
 	}
+	needSandbox(b)
 	dir := b.TempDir()
 	os.MkdirAll(filepath.Join(dir, "py"), 0o755)
 	os.MkdirAll(filepath.Join(dir, "js"), 0o755)

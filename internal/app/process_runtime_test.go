@@ -17,6 +17,7 @@ import (
 
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/internal/testfix"
+	procrt "gatehouse.dev/gatehouse/runtimes/process"
 )
 
 const pythonHandler = `import json, os, time, urllib.request, urllib.error
@@ -79,6 +80,15 @@ const nodeHandler = `export const handler = async (event, context) => {
 };
 `
 
+// needSandbox skips a test whose process runtimes run sandboxed on a machine that cannot make
+// sandboxes, saying why.
+func needSandbox(t testing.TB) {
+	t.Helper()
+	if err := procrt.CheckSandbox(context.Background(), t.TempDir()); err != nil {
+		t.Skipf("this machine cannot sandbox processes (%v): the test runs sandboxed process runtimes", err)
+	}
+}
+
 // TestProcessRuntimes runs unmodified Lambda handlers through HTTP: a Python handler in the shape of
 // AWS's tutorial, a Node.js ESM handler, and a provided.al2023 bootstrap built with aws-lambda-go.
 func TestProcessRuntimes(t *testing.T) {
@@ -87,6 +97,7 @@ func TestProcessRuntimes(t *testing.T) {
 			t.Skipf("%s not found on PATH: the process runtimes' test needs it (.ci/run installs it)", tool)
 		}
 	}
+	needSandbox(t)
 	dir := t.TempDir()
 	write := func(rel, content string, mode os.FileMode) {
 		t.Helper()
@@ -338,6 +349,7 @@ func TestPyHelloSample(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("python3 not found on PATH: the sample needs it (.ci/run installs it)")
 	}
+	needSandbox(t)
 	n := startNode(t, filepath.Join("..", "..", "samples", "py-hello", "gatehouse.yaml"), newDataDir(t))
 	t.Cleanup(func() { n.Stop(context.Background()) })
 	r := do(t, newRequest(t, "GET", "http://"+n.GatewayAddr()+"/hello?name=you", nil))
