@@ -32,8 +32,9 @@ type FunctionSettings struct {
 	Handler string `json:"handler,omitempty"`
 	// Isolation is how a process runtime's processes are isolated (`isolation:`): IsolationSandbox
 	// (or "", the default: Linux namespaces, a read-only root of system files and the package, no
-	// network but the Runtime API, an unprivileged user) or IsolationNone (the node's own user, its
-	// files and network; for nodes that cannot make sandboxes).
+	// network but the Runtime API and a proxy to its allowedOutboundHosts, an unprivileged user) or
+	// IsolationNone (the node's own user, its files and network; for nodes that cannot make
+	// sandboxes).
 	Isolation string `json:"isolation,omitempty"`
 	// MemoryMB is the memory limit in MB (`memory:`), MinMemoryMB..MaxMemoryMB, default
 	// DefaultMemoryMB.
