@@ -52,8 +52,10 @@ type processModule struct {
 	command []string // what a process runs
 	log     *slog.Logger
 	seq     atomic.Uint64
-	// dial is how its sandboxed processes reach the network; nil leaves them none.
-	dial process.DialFunc
+	// dial is how its sandboxed processes reach the network; nil leaves them none. forwards lead
+	// from their loopback to the node's gateway.
+	dial     process.DialFunc
+	forwards []process.Forward
 }
 
 // newProcessModule unpacks f's package under workDir and finds what runs it: the interpreter and
@@ -111,7 +113,7 @@ func (m *processModule) Instantiate(ctx context.Context, cfg runtimes.InstanceCo
 		Command: m.command, Dir: m.dir, RuntimeDir: filepath.Dir(m.command[len(m.command)-1]),
 		Env: cfg.Env, FunctionName: cfg.FunctionName, Version: cfg.Version, Handler: m.fn.Handler,
 		Runtime: m.fn.Runtime, MemoryMB: cfg.MemoryMB, TmpDir: tmp, Stdout: cfg.Stdout, Stderr: cfg.Stderr, Logger: m.log,
-		Isolate: m.fn.Isolation != spec.IsolationNone, Dial: m.dial,
+		Isolate: m.fn.Isolation != spec.IsolationNone, Dial: m.dial, Forwards: m.forwards,
 	})
 	if err != nil {
 		os.RemoveAll(tmp)

@@ -131,6 +131,9 @@ type Config struct {
 	// WorkDir holds what process runtimes need on disk: their unpacked packages, their /tmp
 	// directories, the runtime interface clients. Required for process runtimes.
 	WorkDir string
+	// GatewayAddr is the node's gateway listen address, which sandboxed processes reach at the same
+	// port on their own loopback (process.GatewayForward), to post to @connections; "" gives none.
+	GatewayAddr string
 	// DrainTimeout bounds the wait, at stop, for invocations already received; default 30s.
 	DrainTimeout time.Duration
 	// Slots, when set, records each running invocation for the supervising process, and its length
@@ -343,6 +346,9 @@ func (s *Scheduler) load(ctx context.Context, f Function) (*pool, error) {
 		pm, err := newProcessModule(ctx, f, s.cfg.WorkDir, s.log)
 		if err == nil {
 			pm.dial = s.processDial(f)
+			if fw, ok := process.GatewayForward(s.cfg.GatewayAddr); ok {
+				pm.forwards = []process.Forward{fw}
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("scheduler: function %s version %s: %w", f.Name, f.versionLabel(), err)

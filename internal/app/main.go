@@ -145,6 +145,7 @@ func newWorkerCommand(stderr io.Writer) *cobra.Command {
 	f.IntVar(&opts.memoryMB, "memory", 0, "MB of guest memory the worker may commit (0: no bound)")
 	f.DurationVar(&opts.quarantineFor, "quarantine-for", 0, "how long a function that overran its timeout repeatedly stays in quarantine (0: the default)")
 	f.StringVar(&opts.outboundCAFile, "outbound-ca-file", "", "PEM file of extra root certificates for functions' outbound HTTPS requests")
+	f.StringVar(&opts.gateway, "gateway", "", "the node's gateway address, which sandboxed process runtimes reach on their own loopback")
 	f.IntVar(&opts.outboundMaxResponseMB, "outbound-max-response-mb", 0, "MB a response to a function's outbound request may have (0: 6)")
 	opts.stdin, opts.stdout = os.Stdin, os.Stdout
 	return cmd

@@ -334,7 +334,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		command: opts.WorkerCommand,
 		args: func(id, slots string) []string {
 			args := []string{"worker", "--id", id, "--stack", stack.Name, "--data", dataDir,
-				"--memory", strconv.Itoa(opts.WorkerMemoryMB)}
+				"--memory", strconv.Itoa(opts.WorkerMemoryMB), "--gateway", n.gwLn.Addr().String()}
 			if opts.QuarantineFor > 0 {
 				args = append(args, "--quarantine-for", opts.QuarantineFor.String())
 			}

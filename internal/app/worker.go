@@ -47,6 +47,8 @@ type workerOptions struct {
 	quarantineFor time.Duration
 	// outboundCAFile is passed on from up's --outbound-ca-file.
 	outboundCAFile string
+	// gateway is the node's gateway address, for sandboxed process runtimes to reach.
+	gateway string
 	// outboundMaxResponseMB is passed on from up's --outbound-max-response-mb.
 	outboundMaxResponseMB int
 	// standby makes the worker load everything and then wait, without taking invocations, until it
@@ -128,7 +130,7 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 	defer out.Close()
 	cfg := scheduler.Config{Logger: log, Loader: loader.load, LogSink: newLogSink(client, opts.stack, workerID),
 		Host: &workerHost{router: connections.NewRouter(client, "", nil), kv: kv, outbound: out}, Parallelism: turns,
-		WorkDir:       workDir,
+		WorkDir: workDir, GatewayAddr: opts.gateway,
 		QuarantineFor: opts.quarantineFor}
 	if opts.slots != "" {
 		slots, err := scheduler.OpenSlots(opts.slots)

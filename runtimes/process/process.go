@@ -58,6 +58,9 @@ type Config struct {
 	// (HTTP_PROXY and HTTPS_PROXY, at SandboxProxy) whose every connection Dial opens or refuses (an
 	// error wrapping ErrDenied is answered 403). Nil leaves the process no network at all.
 	Dial DialFunc
+	// Forwards are addresses an isolated process reaches on its own loopback that lead outside (the
+	// node's gateway, see GatewayForward), directly and through its proxy, whatever Dial allows.
+	Forwards []Forward
 	// Region is AWS_REGION and AWS_DEFAULT_REGION, and in the ARN; us-east-1 when empty.
 	Region string
 	// TmpDir is the process's own /tmp (TMPDIR and HOME), made and removed by the caller. An
@@ -90,6 +93,9 @@ type Process struct {
 	proxySrv  *http.Server
 	px        *proxy
 	proxyDone chan struct{}
+	// fwdLns are the listeners of Config.Forwards, in order, and forwarders what serves them.
+	fwdLns     []net.Listener
+	forwarders []*forwarder
 
 	// next hands an invocation to the process's pending GET /next.
 	next chan *invocation
@@ -211,6 +217,9 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		if p.proxyLn != nil {
 			p.proxyLn.Close()
 		}
+		for _, ln := range p.fwdLns {
+			ln.Close()
+		}
 		close(p.serving)
 		return nil, err
 	}
@@ -218,8 +227,11 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		defer close(p.serving)
 		_ = p.srv.Serve(p.ln)
 	}()
+	for i, ln := range p.fwdLns {
+		p.forwarders = append(p.forwarders, startForwarder(ln, cfg.Forwards[i].Target, p.log))
+	}
 	if p.proxyLn != nil {
-		p.px = newProxy(cfg.Dial, p.srv.Handler, p.log)
+		p.px = newProxy(p.proxyDial(), p.srv.Handler, p.log)
 		p.proxySrv = &http.Server{
 			Handler:           p.px,
 			ReadHeaderTimeout: 30 * time.Second,
@@ -528,6 +540,9 @@ func (p *Process) stopServer() error {
 		p.proxySrv.Close()
 		p.px.close()
 		<-p.proxyDone
+	}
+	for _, f := range p.forwarders {
+		f.close()
 	}
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -59,6 +60,8 @@ type sandboxSpec struct {
 	Binds []string `json:"binds,omitempty"`
 	// Proxy opens the proxy's listener too (SandboxProxy).
 	Proxy bool `json:"proxy,omitempty"`
+	// Forwards are more loopback addresses to listen on, after the proxy's (Forward.Inside).
+	Forwards []string `json:"forwards,omitempty"`
 	// TmpBytes is the size of the sandbox's /tmp.
 	TmpBytes int64 `json:"tmpBytes"`
 	// UID and GID are who the process runs as when the sandbox is made by root (it never runs as
@@ -143,13 +146,15 @@ func (p *Process) spawnSandboxed(ctx context.Context, exe, interpDir string) err
 		for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
 			inside.Env[k] = "http://" + SandboxProxy
 		}
-		inside.Env["NO_PROXY"], inside.Env["no_proxy"] = SandboxRuntimeAPI+",localhost:9001", SandboxRuntimeAPI+",localhost:9001"
+		np := noProxy(cfg.Forwards)
+		inside.Env["NO_PROXY"], inside.Env["no_proxy"] = np, np
 	}
 	env, err := environ(&inside, SandboxRuntimeAPI, interpDir)
 	if err != nil {
 		return fmt.Errorf("process: %w", err)
 	}
 	s := sandboxSpec{Proxy: cfg.Dial != nil, UserNS: os.Geteuid() != 0,
+		Forwards: forwardInsides(cfg.Forwards),
 		Exe: insidePath(exe, cfg.Dir, runtimeDir), Env: env,
 		Root: cfg.TmpDir, Task: cfg.Dir, Runtime: runtimeDir,
 		TmpBytes: SandboxTmpBytes, UID: nobody, GID: nobody,
@@ -209,10 +214,21 @@ func (p *Process) startSandbox(ctx context.Context, s sandboxSpec) error {
 	if err := wait(func() (err error) { lns, err = sandboxHandshake(worker); return err }); err != nil {
 		return err
 	}
-	p.ln = lns[0]
-	if len(lns) > 1 {
-		p.proxyLn = lns[1]
+	want := 1 + len(s.Forwards) // the Runtime API's, the forwards'
+	if s.Proxy {
+		want++
 	}
+	if len(lns) != want {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return fmt.Errorf("%w: %d listeners handed over, want %d", ErrNoSandbox, len(lns), want)
+	}
+	p.ln, lns = lns[0], lns[1:]
+	if s.Proxy {
+		p.proxyLn, lns = lns[0], lns[1:]
+	}
+	p.fwdLns = lns
 	p.limit()
 	if _, err := worker.Write([]byte("G")); err != nil {
 		return fmt.Errorf("%w: %w", ErrNoSandbox, err)
@@ -265,4 +281,27 @@ func CheckSandbox(ctx context.Context, dir string) error {
 		p.ln.Close()
 	}
 	return err
+}
+
+func forwardInsides(fs []Forward) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Inside)
+	}
+	return out
+}
+
+// proxyDial is the proxy's dial: a forward's address (by its address or as localhost) leads to its
+// target, anything else is Config.Dial's to allow.
+func (p *Process) proxyDial() DialFunc {
+	return func(ctx context.Context, scheme, host string, port int) (net.Conn, error) {
+		for _, f := range p.cfg.Forwards {
+			_, fport, _ := net.SplitHostPort(f.Inside)
+			if hp := net.JoinHostPort(host, strconv.Itoa(port)); hp == f.Inside || hp == "localhost:"+fport {
+				var d net.Dialer
+				return d.DialContext(ctx, "tcp", f.Target)
+			}
+		}
+		return p.cfg.Dial(ctx, scheme, host, port)
+	}
 }

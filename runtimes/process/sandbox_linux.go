@@ -62,6 +62,7 @@ func sandboxInit() int {
 	if s.Proxy {
 		addrs = append(addrs, SandboxProxy)
 	}
+	addrs = append(addrs, s.Forwards...)
 	var fds []int
 	for _, a := range addrs {
 		ln, err := net.Listen("tcp", a)
@@ -377,7 +378,7 @@ func sandboxAttr() *syscall.SysProcAttr {
 // proxy's if it has one), or why it failed.
 func sandboxHandshake(conn *os.File) ([]net.Listener, error) {
 	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(2*4))
+	oob := make([]byte, unix.CmsgSpace(16*4))
 	n, oobn, _, _, err := unix.Recvmsg(int(conn.Fd()), buf, oob, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoSandbox, err)

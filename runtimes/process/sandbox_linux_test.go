@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -304,5 +305,51 @@ func TestSandboxProxy(t *testing.T) {
 	defer mu.Unlock()
 	if strings.Join(asked, " ") != "http://allowed.test:80 http://denied.test:80 https://denied.test:443" {
 		t.Errorf("the proxy asked Dial for %v", asked)
+	}
+}
+
+// TestSandboxForward: a forward's address inside the sandbox leads to its target, directly and
+// through the proxy (whatever Dial says), and is in NO_PROXY.
+func TestSandboxForward(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "gateway saw %s", r.URL.Path)
+	}))
+	defer srv.Close()
+	cfg := sandboxed(t)
+	cfg.Dial = func(ctx context.Context, scheme, host string, port int) (net.Conn, error) {
+		return nil, fmt.Errorf("%w: nothing is allowed", ErrDenied)
+	}
+	fw, ok := GatewayForward("0.0.0.0:18080")
+	if !ok || fw.Inside != "127.0.0.1:18080" || fw.Target != "127.0.0.1:18080" {
+		t.Fatalf("GatewayForward(0.0.0.0:18080) = %+v %v", fw, ok)
+	}
+	if _, ok := GatewayForward("127.0.0.1:9001"); ok {
+		t.Error("a gateway on the sandbox's own Runtime API port is forwarded")
+	}
+	fw.Target = srv.Listener.Addr().String()
+	cfg.Forwards = []Forward{fw}
+	p := start(t, cfg)
+	var got struct {
+		Status      int
+		Body, Error string
+	}
+	// Go never proxies loopback: this is the direct path.
+	call(t, p, map[string]string{"op": "fetch", "url": "http://127.0.0.1:18080/direct"}, &got)
+	if got.Status != 200 || got.Body != "gateway saw /direct" {
+		t.Errorf("the forward, directly: %+v", got)
+	}
+	var env []string
+	call(t, p, map[string]string{"op": "env"}, &env)
+	if !slices.Contains(env, "NO_PROXY=127.0.0.1:9001,localhost:9001,127.0.0.1:18080,localhost:18080") {
+		t.Errorf("NO_PROXY does not name the forward: %v", env)
+	}
+	// Through the proxy, as a client that ignores NO_PROXY's ports would send it.
+	conn, err := p.proxyDial()(context.Background(), "http", "localhost", 18080)
+	if err != nil {
+		t.Fatalf("the proxy's dial of the forward: %v", err)
+	}
+	conn.Close()
+	if _, err := p.proxyDial()(context.Background(), "http", "127.0.0.1", 18081); !errors.Is(err, ErrDenied) {
+		t.Errorf("the proxy's dial of another port: %v, want ErrDenied", err)
 	}
 }
