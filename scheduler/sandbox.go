@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"gatehouse.dev/gatehouse/internal/sigv4"
 	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/runtimes"
 	"gatehouse.dev/gatehouse/runtimes/process"
@@ -56,6 +57,9 @@ type processModule struct {
 	// from their loopback to the node's gateway.
 	dial     process.DialFunc
 	forwards []process.Forward
+	// region and creds are the processes' AWS_REGION and access key.
+	region string
+	creds  sigv4.Credentials
 }
 
 // newProcessModule unpacks f's package under workDir and finds what runs it: the interpreter and
@@ -114,6 +118,8 @@ func (m *processModule) Instantiate(ctx context.Context, cfg runtimes.InstanceCo
 		Env: cfg.Env, FunctionName: cfg.FunctionName, Version: cfg.Version, Handler: m.fn.Handler,
 		Runtime: m.fn.Runtime, MemoryMB: cfg.MemoryMB, TmpDir: tmp, Stdout: cfg.Stdout, Stderr: cfg.Stderr, Logger: m.log,
 		Isolate: m.fn.Isolation != spec.IsolationNone, Dial: m.dial, Forwards: m.forwards,
+		Region: m.region, AccessKeyID: m.creds.AccessKeyID, SecretAccessKey: m.creds.SecretAccessKey,
+		GatewayURL: m.gatewayURL(),
 	})
 	if err != nil {
 		os.RemoveAll(tmp)
@@ -124,6 +130,18 @@ func (m *processModule) Instantiate(ctx context.Context, cfg runtimes.InstanceCo
 		return nil, err
 	}
 	return &processInstance{p: p, tmp: tmp}, nil
+}
+
+// gatewayURL is the node's gateway as the module's processes reach it: through the forward in a
+// sandbox, else at its own address.
+func (m *processModule) gatewayURL() string {
+	if len(m.forwards) == 0 {
+		return ""
+	}
+	if m.fn.Isolation == spec.IsolationNone {
+		return "http://" + m.forwards[0].Target
+	}
+	return "http://" + m.forwards[0].Inside
 }
 
 func (m *processModule) Close(context.Context) error { return os.RemoveAll(m.work) }

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/internal/sigv4"
 	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/runtimes"
 	"gatehouse.dev/gatehouse/runtimes/process"
@@ -134,6 +135,11 @@ type Config struct {
 	// GatewayAddr is the node's gateway listen address, which sandboxed processes reach at the same
 	// port on their own loopback (process.GatewayForward), to post to @connections; "" gives none.
 	GatewayAddr string
+	// Region is process runtimes' AWS_REGION (us-east-1 when empty), and Credentials their
+	// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (none when empty): as a Lambda function's
+	// execution role's, what their AWS SDKs sign requests to the stack (@connections) with.
+	Region      string
+	Credentials sigv4.Credentials
 	// DrainTimeout bounds the wait, at stop, for invocations already received; default 30s.
 	DrainTimeout time.Duration
 	// Slots, when set, records each running invocation for the supervising process, and its length
@@ -345,6 +351,7 @@ func (s *Scheduler) load(ctx context.Context, f Function) (*pool, error) {
 		}
 		pm, err := newProcessModule(ctx, f, s.cfg.WorkDir, s.log)
 		if err == nil {
+			pm.region, pm.creds = s.cfg.Region, s.cfg.Credentials
 			pm.dial = s.processDial(f)
 			if fw, ok := process.GatewayForward(s.cfg.GatewayAddr); ok {
 				pm.forwards = []process.Forward{fw}

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fasthttp/websocket"
+
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/internal/testfix"
 	procrt "gatehouse.dev/gatehouse/runtimes/process"
@@ -356,5 +358,48 @@ func TestPyHelloSample(t *testing.T) {
 	var body struct{ Message, RequestID string }
 	if err := json.Unmarshal(r.body, &body); r.status != 200 || err != nil || body.Message != "Hello, you, from Python" || body.RequestID == "" {
 		t.Fatalf("GET /hello?name=you: %d %s (%v)", r.status, r.body, err)
+	}
+}
+
+// TestNodeWSSample runs samples/node-ws as the README of its stack file says: a Node.js handler in a
+// sandbox, posting to another client through @connections with the AWS SDK for JavaScript v3, signed
+// with the credentials the runtime gives it and sent to the gateway through the sandbox's forward.
+func TestNodeWSSample(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node not found on PATH: the sample needs it (.ci/run installs it)")
+	}
+	sample := filepath.Join(testfix.RepoRoot(), "samples", "node-ws")
+	if _, err := os.Stat(filepath.Join(sample, "node_modules", "@aws-sdk", "client-apigatewaymanagementapi")); err != nil {
+		t.Skip("samples/node-ws has no node_modules: run npm install --prefix samples/node-ws (.ci/run does)")
+	}
+	needSandbox(t)
+	n := startNode(t, filepath.Join(sample, "gatehouse.yaml"), newDataDir(t))
+	t.Cleanup(func() { n.Stop(context.Background()) })
+
+	whoami := func(c *websocket.Conn) string {
+		t.Helper()
+		wsSend(t, c, `{"action":"whoami"}`)
+		_, msg := wsRead(t, c)
+		var r struct{ ConnectionID string }
+		if err := json.Unmarshal(msg, &r); err != nil || r.ConnectionID == "" {
+			t.Fatalf("whoami: %s (%v)", msg, err)
+		}
+		return r.ConnectionID
+	}
+	a, b := wsDial(t, n, "/node-chat", nil), wsDial(t, n, "/node-chat", nil)
+	defer a.Close()
+	defer b.Close()
+	idA, idB := whoami(a), whoami(b)
+	wsSend(t, a, fmt.Sprintf(`{"action":"sendmessage","to":%q,"data":"hello b"}`, idB))
+	if _, got := wsRead(t, b); string(got) != fmt.Sprintf(`{"from":%q,"data":"hello b"}`, idA) {
+		t.Errorf("b received %s", got)
+	}
+	if _, got := wsRead(t, a); string(got) != `{"sent":true}` {
+		t.Errorf("a's route response: %s", got)
+	}
+	// A connection that is not there: the SDK raises GoneException from the 410.
+	wsSend(t, a, `{"action":"sendmessage","to":"AAAAAAAAAAAAAAAAAAAAAAAA","data":"x"}`)
+	if _, got := wsRead(t, a); string(got) != `{"error":"GoneException"}` {
+		t.Errorf("posting to a connection that is gone: %s", got)
 	}
 }

@@ -180,6 +180,8 @@ type Node struct {
 	registryDone   chan struct{}
 
 	gwLn, adminLn net.Listener
+	// secretKey is the data directory's secret key.
+	secretKey     []byte
 	cancelWorkers context.CancelFunc
 	serveWG       sync.WaitGroup
 
@@ -334,7 +336,8 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		command: opts.WorkerCommand,
 		args: func(id, slots string) []string {
 			args := []string{"worker", "--id", id, "--stack", stack.Name, "--data", dataDir,
-				"--memory", strconv.Itoa(opts.WorkerMemoryMB), "--gateway", n.gwLn.Addr().String()}
+				"--memory", strconv.Itoa(opts.WorkerMemoryMB), "--gateway", n.gwLn.Addr().String(),
+				"--region", stack.IAM.Region}
 			if opts.QuarantineFor > 0 {
 				args = append(args, "--quarantine-for", opts.QuarantineFor.String())
 			}
@@ -386,7 +389,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := n.openConnections(); err != nil {
 		return nil, err
 	}
-	sig, err := verifier(stack)
+	sig, err := verifier(stack, functionCredentials(n.secretKey, stack.Name))
 	if err != nil {
 		return nil, err
 	}
@@ -563,6 +566,7 @@ func (n *Node) openRegistry(ctx context.Context, dataDir string) error {
 	if err != nil {
 		return err
 	}
+	n.secretKey = key
 	js, err := jetstream.New(n.control.Conn())
 	if err != nil {
 		return fmt.Errorf("bus: %w", err)

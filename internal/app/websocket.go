@@ -53,9 +53,9 @@ func accessKeys(stack *spec.Stack) ([]sigv4.Credentials, error) {
 	return keys, nil
 }
 
-// verifier checks @connections signatures with the stack's access keys; nil when there are none
-// (then every @connections request is refused).
-func verifier(stack *spec.Stack) (*sigv4.Verifier, error) {
+// verifier checks @connections signatures with the stack's access keys and the process runtimes'
+// functionCredentials.
+func verifier(stack *spec.Stack, functions sigv4.Credentials) (*sigv4.Verifier, error) {
 	keys, err := accessKeys(stack)
 	if err != nil {
 		return nil, err
@@ -69,9 +69,8 @@ func verifier(stack *spec.Stack) (*sigv4.Verifier, error) {
 				}
 			}
 		}
-		return nil, nil
 	}
-	return sigv4.New(sigv4.Config{Keys: keys, Region: stack.IAM.Region})
+	return sigv4.New(sigv4.Config{Keys: append(keys, functions), Region: stack.IAM.Region})
 }
 
 // gatewayLocal is the gateway's own side of @connections, for the router: the gateway is made after

@@ -47,6 +47,12 @@ func environ(cfg *Config, apiAddr, interpDir string) ([]string, error) {
 		"TMPDIR":                          cfg.TmpDir,
 		"HOME":                            cfg.TmpDir,
 	}
+	if cfg.GatewayURL != "" {
+		lambda["GATEHOUSE_GATEWAY_URL"] = cfg.GatewayURL
+	}
+	if cfg.AccessKeyID != "" && cfg.SecretAccessKey != "" {
+		lambda["AWS_ACCESS_KEY_ID"], lambda["AWS_SECRET_ACCESS_KEY"] = cfg.AccessKeyID, cfg.SecretAccessKey
+	}
 	// Lambda leaves AWS_EXECUTION_ENV unset for provided.* runtimes.
 	if cfg.Runtime != "" && !strings.HasPrefix(cfg.Runtime, "provided") {
 		lambda["AWS_EXECUTION_ENV"] = "AWS_Lambda_" + cfg.Runtime

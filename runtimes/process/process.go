@@ -63,6 +63,13 @@ type Config struct {
 	Forwards []Forward
 	// Region is AWS_REGION and AWS_DEFAULT_REGION, and in the ARN; us-east-1 when empty.
 	Region string
+	// AccessKeyID and SecretAccessKey are AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, as Lambda
+	// sets them from the execution role; unset when empty.
+	AccessKeyID, SecretAccessKey string
+	// GatewayURL is GATEHOUSE_GATEWAY_URL, the node's gateway as the process reaches it
+	// ("http://127.0.0.1:8080"): where @connections is, under an API's mount; unset when empty. An
+	// isolated process is given its forward's inside address instead (see GatewayForward).
+	GatewayURL string
 	// TmpDir is the process's own /tmp (TMPDIR and HOME), made and removed by the caller. An
 	// isolated process has a /tmp in memory instead, and TmpDir holds its root filesystem.
 	TmpDir string

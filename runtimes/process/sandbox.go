@@ -155,7 +155,7 @@ func (p *Process) spawnSandboxed(ctx context.Context, exe, interpDir string) err
 	}
 	s := sandboxSpec{Proxy: cfg.Dial != nil, UserNS: os.Geteuid() != 0,
 		Forwards: forwardInsides(cfg.Forwards),
-		Exe: insidePath(exe, cfg.Dir, runtimeDir), Env: env,
+		Exe:      insidePath(exe, cfg.Dir, runtimeDir), Env: env,
 		Root: cfg.TmpDir, Task: cfg.Dir, Runtime: runtimeDir,
 		TmpBytes: SandboxTmpBytes, UID: nobody, GID: nobody,
 	}

@@ -47,7 +47,9 @@ func call(t *testing.T, p *Process, ev any, out any) {
 }
 
 func TestSandboxProcessView(t *testing.T) {
-	p := start(t, sandboxed(t))
+	cfg := sandboxed(t)
+	cfg.AccessKeyID, cfg.SecretAccessKey, cfg.GatewayURL = "ASIAEXAMPLEEXAMPLE00", "secret-of-the-function-0000000000000000", "http://127.0.0.1:8080"
+	p := start(t, cfg)
 	var who struct {
 		UID, GID, PID int
 		Hostname, Cwd string
@@ -77,6 +79,8 @@ func TestSandboxProcessView(t *testing.T) {
 	want := map[string]string{
 		"AWS_LAMBDA_RUNTIME_API": SandboxRuntimeAPI, "LAMBDA_TASK_ROOT": SandboxTaskRoot,
 		"LAMBDA_RUNTIME_DIR": SandboxTaskRoot, "TMPDIR": SandboxTmp, "HOME": SandboxTmp, "GREETING": "hello",
+		"AWS_ACCESS_KEY_ID": cfg.AccessKeyID, "AWS_SECRET_ACCESS_KEY": cfg.SecretAccessKey,
+		"GATEHOUSE_GATEWAY_URL": cfg.GatewayURL,
 	}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
