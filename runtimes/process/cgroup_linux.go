@@ -27,9 +27,9 @@ type cgroup struct {
 const cgroupParent = "gatehouse"
 
 // newCgroup makes the cgroups of one process, named name, with a memory limit of memBytes and at most
-// maxProcs processes and threads, and puts pid in them. It does what the node allows: a controller
-// the node does not have, or does not let this user write, is left out (memory() tells).
-func newCgroup(name string, pid int, memBytes int64, maxProcs int) (*cgroup, error) {
+// maxProcs processes and threads; add puts the process in them. It does what the node allows: a
+// controller the node does not have, or does not let this user write, is left out (hasMemory tells).
+func newCgroup(name string, memBytes int64, maxProcs int) (*cgroup, error) {
 	mounts, err := cgroupMounts()
 	if err != nil {
 		return &cgroup{}, err
@@ -44,7 +44,7 @@ func newCgroup(name string, pid int, memBytes int64, maxProcs int) (*cgroup, err
 			// Memory and swap together: a process cannot go past its limit by swapping.
 			limits = append(limits, [2]string{"memory.memsw.limit_in_bytes", strconv.FormatInt(memBytes, 10)})
 		}
-		if err := writeLimits(dir, limits, pid); err != nil {
+		if err := writeLimits(dir, limits); err != nil {
 			errs = append(errs, err)
 			_ = os.Remove(dir)
 		} else {
@@ -54,7 +54,7 @@ func newCgroup(name string, pid int, memBytes int64, maxProcs int) (*cgroup, err
 		errs = append(errs, err)
 	}
 	if dir, _, err := makeCgroup(mounts, "pids", name); err == nil {
-		if err := writeLimits(dir, [][2]string{{"pids.max", strconv.Itoa(maxProcs)}}, pid); err != nil {
+		if err := writeLimits(dir, [][2]string{{"pids.max", strconv.Itoa(maxProcs)}}); err != nil {
 			errs = append(errs, err)
 			_ = os.Remove(dir)
 		} else {
@@ -66,17 +66,30 @@ func newCgroup(name string, pid int, memBytes int64, maxProcs int) (*cgroup, err
 	return c, errors.Join(errs...)
 }
 
-// writeLimits writes the limits (file, value) in dir, then pid into it.
-func writeLimits(dir string, limits [][2]string, pid int) error {
+// writeLimits writes the limits (file, value) in dir.
+func writeLimits(dir string, limits [][2]string) error {
 	for _, l := range limits {
 		if err := os.WriteFile(filepath.Join(dir, l[0]), []byte(l[1]), 0); err != nil && l[0] != "memory.swap.max" {
 			return fmt.Errorf("cgroup %s: %w", l[0], err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
-		return fmt.Errorf("cgroup: adding process %d: %w", pid, err)
-	}
 	return nil
+}
+
+// add puts the process pid in the cgroups; a cgroup that refuses it is removed and not used.
+func (c *cgroup) add(pid int) error {
+	var errs []error
+	for _, dir := range []*string{&c.memory, &c.pids} {
+		if *dir == "" {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(*dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+			errs = append(errs, fmt.Errorf("cgroup: adding process %d: %w", pid, err))
+			_ = os.Remove(*dir)
+			*dir = ""
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // hasMemory reports whether the process's memory is limited by its cgroup.

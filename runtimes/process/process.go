@@ -2,6 +2,8 @@ package process
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -291,6 +292,7 @@ func (p *Process) spawnPlain(exe, interpDir string) error {
 	if err != nil {
 		return fmt.Errorf("process: %w", err)
 	}
+	made := p.makeCgroup()
 	err = p.spawn(&exec.Cmd{
 		Path:        exe,
 		Args:        append([]string(nil), p.cfg.Command...),
@@ -299,23 +301,53 @@ func (p *Process) spawnPlain(exe, interpDir string) error {
 		SysProcAttr: sysProcAttr(),
 	})
 	if err != nil {
+		dropCgroup(made)
 		return err
 	}
-	p.limit()
+	p.limit(made)
 	return nil
 }
 
-// limit puts the process in its cgroups, where the node has them.
-func (p *Process) limit() {
+// madeCgroup is a process's cgroups, made while the process starts.
+type madeCgroup struct {
+	cg  *cgroup
+	err error
+}
+
+// makeCgroup starts making the process's cgroups, which takes milliseconds: in parallel with the
+// start of the process, which limit then puts in them.
+func (p *Process) makeCgroup() <-chan madeCgroup {
+	made := make(chan madeCgroup, 1)
+	go func() {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		cg, err := newCgroup("process-"+hex.EncodeToString(b[:]), int64(p.cfg.MemoryMB)<<20, SandboxMaxProcs)
+		made <- madeCgroup{cg, err}
+	}()
+	return made
+}
+
+// dropCgroup removes cgroups made for a process that never went into them.
+func dropCgroup(made <-chan madeCgroup) {
+	go func() { (<-made).cg.remove() }()
+}
+
+// limit puts the process in the cgroups made for it, where the node has them.
+func (p *Process) limit(made <-chan madeCgroup) {
+	m := <-made
 	p.cgMu.Lock()
 	defer p.cgMu.Unlock()
-	if p.cgDone {
+	if p.cgDone { // the process is gone already
+		m.cg.remove()
 		return
 	}
-	cg, err := newCgroup("process-"+strconv.Itoa(p.pid), p.pid, int64(p.cfg.MemoryMB)<<20, SandboxMaxProcs)
-	p.cg = cg
+	err := m.err
+	if aerr := m.cg.add(p.pid); aerr != nil {
+		err = errors.Join(err, aerr)
+	}
+	p.cg = m.cg
 	if err != nil {
-		p.log.Debug("runtime process not limited by cgroups", "pid", p.pid, "error", err)
+		p.log.Debug("runtime process not limited by every cgroup", "pid", p.pid, "error", err)
 	}
 }
 

@@ -15,14 +15,16 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"gatehouse.dev/gatehouse/runtimes/process/sandbox"
 )
 
 // The paths a sandboxed process sees its files at, as Lambda's own: the package at /var/task, the
 // runtime interface client at /var/runtime, its own /tmp.
 const (
-	SandboxTaskRoot   = "/var/task"
-	SandboxRuntimeDir = "/var/runtime"
-	SandboxTmp        = "/tmp"
+	SandboxTaskRoot   = sandbox.TaskRoot
+	SandboxRuntimeDir = sandbox.RuntimeDir
+	SandboxTmp        = sandbox.Tmp
 	// SandboxRuntimeAPI is where a sandboxed process reaches its Runtime API, inside its own network
 	// namespace: Lambda's own address.
 	SandboxRuntimeAPI = "127.0.0.1:9001"
@@ -36,51 +38,6 @@ const (
 // ErrNoSandbox is the error of a sandboxed start on a node that cannot make the sandbox: no Linux
 // namespaces (another OS, or a kernel or container that refuses them).
 var ErrNoSandbox = errors.New("process: this node cannot sandbox processes")
-
-// sandboxSpec is what the worker tells the sandbox's first process (this binary, re-executed) to
-// build before it becomes the runtime process. It travels as JSON in the environment of that first
-// process only.
-type sandboxSpec struct {
-	// Probe builds the whole sandbox, then exits 0 instead of running anything: the check that the
-	// node can sandbox at all.
-	Probe bool `json:"probe,omitempty"`
-	// Exe, Args and Env are what runs in the sandbox, with paths as the sandbox sees them.
-	Exe  string   `json:"exe"`
-	Args []string `json:"args"`
-	Env  []string `json:"env"`
-	// Root is an empty directory of the worker's that the sandbox's root filesystem is mounted on
-	// (in the sandbox's own mount namespace: nothing of it shows outside).
-	Root string `json:"root"`
-	// Task and Runtime are the host directories mounted read-only at SandboxTaskRoot and
-	// SandboxRuntimeDir; Runtime may be empty.
-	Task    string `json:"task"`
-	Runtime string `json:"runtime,omitempty"`
-	// Binds are host directories mounted read-only at their own paths: an interpreter installed
-	// outside /usr.
-	Binds []string `json:"binds,omitempty"`
-	// Proxy opens the proxy's listener too (SandboxProxy).
-	Proxy bool `json:"proxy,omitempty"`
-	// Forwards are more loopback addresses to listen on, after the proxy's (Forward.Inside).
-	Forwards []string `json:"forwards,omitempty"`
-	// TmpBytes is the size of the sandbox's /tmp.
-	TmpBytes int64 `json:"tmpBytes"`
-	// UID and GID are who the process runs as when the sandbox is made by root (it never runs as
-	// root); ignored with UserNS.
-	UID int `json:"uid"`
-	GID int `json:"gid"`
-	// UserNS says the sandbox has a user namespace (the worker is not root): the process stays the
-	// worker's user, root inside its namespace with no capabilities.
-	UserNS bool `json:"userns,omitempty"`
-}
-
-// sandboxArg0 is the argv[0] that tells this binary, re-executed, to build a sandbox.
-const sandboxArg0 = "gatehouse-sandbox"
-
-// sandboxEnv holds the sandboxSpec of the first process.
-const sandboxEnv = "GATEHOUSE_SANDBOX"
-
-// nobody is the user a sandboxed process runs as when root makes the sandbox.
-const nobody = 65534
 
 // insidePath maps a host path under the package or the runtime directory to the sandbox's path for
 // it, and leaves any other path as it is (an interpreter's, mounted at its own path).
@@ -153,11 +110,16 @@ func (p *Process) spawnSandboxed(ctx context.Context, exe, interpDir string) err
 	if err != nil {
 		return fmt.Errorf("process: %w", err)
 	}
-	s := sandboxSpec{Proxy: cfg.Dial != nil, UserNS: os.Geteuid() != 0,
-		Forwards: forwardInsides(cfg.Forwards),
-		Exe:      insidePath(exe, cfg.Dir, runtimeDir), Env: env,
+	s := sandbox.Spec{UserNS: os.Geteuid() != 0, Listen: []string{SandboxRuntimeAPI},
+		Exe: insidePath(exe, cfg.Dir, runtimeDir), Env: env,
 		Root: cfg.TmpDir, Task: cfg.Dir, Runtime: runtimeDir,
-		TmpBytes: SandboxTmpBytes, UID: nobody, GID: nobody,
+		TmpBytes: SandboxTmpBytes, UID: sandbox.Nobody, GID: sandbox.Nobody,
+	}
+	if cfg.Dial != nil {
+		s.Listen = append(s.Listen, SandboxProxy)
+	}
+	for _, f := range cfg.Forwards {
+		s.Listen = append(s.Listen, f.Inside)
 	}
 	for _, a := range cfg.Command {
 		s.Args = append(s.Args, insidePath(a, cfg.Dir, runtimeDir))
@@ -173,7 +135,7 @@ func (p *Process) spawnSandboxed(ctx context.Context, exe, interpDir string) err
 // startSandbox starts the sandbox's first process, takes the Runtime API listener from it, puts it in
 // its cgroups and lets it go on to build the sandbox and become the runtime process (or, for a probe,
 // exit). It returns once that has happened or failed.
-func (p *Process) startSandbox(ctx context.Context, s sandboxSpec) error {
+func (p *Process) startSandbox(ctx context.Context, s sandbox.Spec) error {
 	desc, err := json.Marshal(s)
 	if err != nil {
 		return err
@@ -183,10 +145,17 @@ func (p *Process) startSandbox(ctx context.Context, s sandboxSpec) error {
 		return err
 	}
 	defer worker.Close()
+	made := p.makeCgroup()
+	limited := false
+	defer func() {
+		if !limited {
+			dropCgroup(made)
+		}
+	}()
 	err = p.spawn(&exec.Cmd{
 		Path:        "/proc/self/exe",
-		Args:        []string{sandboxArg0},
-		Env:         []string{sandboxEnv + "=" + string(desc)},
+		Args:        []string{sandbox.Arg0},
+		Env:         []string{sandbox.Env + "=" + string(desc)},
 		ExtraFiles:  []*os.File{child},
 		SysProcAttr: sandboxAttr(),
 	})
@@ -214,23 +183,22 @@ func (p *Process) startSandbox(ctx context.Context, s sandboxSpec) error {
 	if err := wait(func() (err error) { lns, err = sandboxHandshake(worker); return err }); err != nil {
 		return err
 	}
-	want := 1 + len(s.Forwards) // the Runtime API's, the forwards'
-	if s.Proxy {
-		want++
-	}
-	if len(lns) != want {
+	if len(lns) != len(s.Listen) {
 		for _, ln := range lns {
 			ln.Close()
 		}
-		return fmt.Errorf("%w: %d listeners handed over, want %d", ErrNoSandbox, len(lns), want)
+		return fmt.Errorf("%w: %d listeners handed over, want %d", ErrNoSandbox, len(lns), len(s.Listen))
 	}
-	p.ln, lns = lns[0], lns[1:]
-	if s.Proxy {
+	if len(lns) > 0 {
+		p.ln, lns = lns[0], lns[1:]
+	}
+	if p.cfg.Dial != nil && len(lns) > 0 {
 		p.proxyLn, lns = lns[0], lns[1:]
 	}
 	p.fwdLns = lns
-	p.limit()
-	if _, err := worker.Write([]byte("G")); err != nil {
+	p.limit(made)
+	limited = true
+	if _, err := worker.Write([]byte{sandbox.MsgGo}); err != nil {
 		return fmt.Errorf("%w: %w", ErrNoSandbox, err)
 	}
 	// What comes next: end of file when the runtime process replaced the first one (the socket is
@@ -239,9 +207,9 @@ func (p *Process) startSandbox(ctx context.Context, s sandboxSpec) error {
 		buf := make([]byte, 4096)
 		n, err := worker.Read(buf)
 		switch {
-		case n > 0 && buf[0] == 'E':
+		case n > 0 && buf[0] == sandbox.MsgError:
 			return fmt.Errorf("%w: %s", ErrNoSandbox, strings.TrimPrefix(string(buf[1:n]), "sandbox: "))
-		case n > 0 && buf[0] == 'P':
+		case n > 0 && buf[0] == sandbox.MsgProbed:
 			return nil
 		case n == 0 && (err == nil || errors.Is(err, io.EOF)):
 			return nil
@@ -269,7 +237,8 @@ func CheckSandbox(ctx context.Context, dir string) error {
 		log:    slog.New(slog.DiscardHandler),
 		exited: make(chan struct{}),
 	}
-	err = p.startSandbox(ctx, sandboxSpec{Probe: true, Root: root, Task: task, TmpBytes: 1 << 20, UID: nobody, GID: nobody, UserNS: os.Geteuid() != 0})
+	err = p.startSandbox(ctx, sandbox.Spec{Probe: true, Root: root, Task: task, TmpBytes: 1 << 20, Listen: []string{SandboxRuntimeAPI},
+		UID: sandbox.Nobody, GID: sandbox.Nobody, UserNS: os.Geteuid() != 0})
 	if p.cmd != nil {
 		<-p.exited
 		p.output.Wait()
@@ -281,14 +250,6 @@ func CheckSandbox(ctx context.Context, dir string) error {
 		p.ln.Close()
 	}
 	return err
-}
-
-func forwardInsides(fs []Forward) []string {
-	var out []string
-	for _, f := range fs {
-		out = append(out, f.Inside)
-	}
-	return out
 }
 
 // proxyDial is the proxy's dial: a forward's address (by its address or as localhost) leads to its

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gatehouse.dev/gatehouse/runtimes/process/sandbox"
 )
 
 // needSandbox skips a test on a node that cannot make sandboxes, saying why.
@@ -55,8 +57,8 @@ func TestSandboxProcessView(t *testing.T) {
 		Hostname, Cwd string
 	}
 	call(t, p, map[string]string{"op": "whoami"}, &who)
-	if os.Geteuid() == 0 && (who.UID != nobody || who.GID != nobody) {
-		t.Errorf("runs as %d:%d; root's sandboxes run as nobody (%d)", who.UID, who.GID, nobody)
+	if os.Geteuid() == 0 && (who.UID != sandbox.Nobody || who.GID != sandbox.Nobody) {
+		t.Errorf("runs as %d:%d; root's sandboxes run as nobody (%d)", who.UID, who.GID, sandbox.Nobody)
 	}
 	if who.UID == 0 {
 		t.Error("the sandboxed process is root")
@@ -90,7 +92,7 @@ func TestSandboxProcessView(t *testing.T) {
 			}
 			delete(want, k)
 		}
-		if k == sandboxEnv {
+		if k == sandbox.Env {
 			t.Errorf("the sandbox's description reached the process: %s", kv)
 		}
 	}

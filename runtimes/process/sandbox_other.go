@@ -24,9 +24,11 @@ func socketPair() (worker, sandbox *os.File, err error) {
 
 type cgroup struct{}
 
-func newCgroup(name string, pid int, memBytes int64, maxProcs int) (*cgroup, error) {
+func newCgroup(name string, memBytes int64, maxProcs int) (*cgroup, error) {
 	return &cgroup{}, fmt.Errorf("no cgroups on %s", runtime.GOOS)
 }
+
+func (c *cgroup) add(pid int) error { return nil }
 
 func (c *cgroup) hasMemory() bool { return false }
 func (c *cgroup) oomKills() int   { return 0 }
