@@ -14,35 +14,36 @@ import (
 // layers is the import layering of docs/ARCHITECTURE.md: a package may import only packages of lower
 // layers (never its own layer's, never a higher one's).
 var layers = map[string]int{
-	"cmd/gatehouse":        5,
-	"internal/app":         4,
-	"internal/admin":       3,
-	"internal/cli":         3,
-	"gateway":              3,
-	"scheduler":            3,
-	"runtimes":             2,
-	"runtimes/process":     2,
-	"runtimes/process/ric": 0, // the runtime interface clients (Python, JavaScript), embedded
-	"runtimes/sdk":         2,
-	"runtimes/sdk/sdkhttp": 3, // guest code, above the SDK it uses
-	"connections":          2,
-	"functions":            1,
-	"runtimes/meter":       1,
-	"internal/httpguard":   1,
-	"internal/bus":         1,
-	"internal/apistore":    1,
-	"internal/apikeys":     1,
-	"internal/jwtauth":     1,
-	"internal/sigv4":       1,
-	"internal/logstream":   1,
-	"internal/stackfile":   1,
-	"internal/outbound":    1,
-	"internal/didyoumean":  -1, // leaf helpers: they import nothing of Gatehouse
-	"internal/yamlnode":    -1,
-	"internal/spec":        0,
-	"internal/yamldecode":  0,
-	"internal/jsopen":      0,
-	"internal/adminapi":    1,
+	"cmd/gatehouse":            5,
+	"internal/app":             4,
+	"internal/admin":           3,
+	"internal/cli":             3,
+	"gateway":                  3,
+	"scheduler":                3,
+	"runtimes":                 2,
+	"runtimes/process":         2,
+	"runtimes/process/ric":     0, // the runtime interface clients (Python, JavaScript), embedded
+	"runtimes/process/sandbox": 0, // the inside of a process sandbox, standard library only
+	"runtimes/sdk":             2,
+	"runtimes/sdk/sdkhttp":     3, // guest code, above the SDK it uses
+	"connections":              2,
+	"functions":                1,
+	"runtimes/meter":           1,
+	"internal/httpguard":       1,
+	"internal/bus":             1,
+	"internal/apistore":        1,
+	"internal/apikeys":         1,
+	"internal/jwtauth":         1,
+	"internal/sigv4":           1,
+	"internal/logstream":       1,
+	"internal/stackfile":       1,
+	"internal/outbound":        1,
+	"internal/didyoumean":      -1, // leaf helpers: they import nothing of Gatehouse
+	"internal/yamlnode":        -1,
+	"internal/spec":            0,
+	"internal/yamldecode":      0,
+	"internal/jsopen":          0,
+	"internal/adminapi":        1,
 }
 
 // exempt packages are outside the layering: the test helpers, samples, tools. Only tests may import
