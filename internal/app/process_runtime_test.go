@@ -113,6 +113,8 @@ func TestProcessRuntimes(t *testing.T) {
 	}
 	write("py/app.py", pythonHandler, 0o644)
 	write("js/index.mjs", nodeHandler, 0o644)
+	// A Lambda authorizer in Python, as AWS's examples write one: a simple response with a context.
+	write("authz/authz.py", "def handler(event, context):\n    token = event['headers'].get('x-token', '')\n    return {'isAuthorized': token == 'let-me-in', 'context': {'user': 'ana', 'via': context.function_name}}\n", 0o644)
 	write("pyws/ws.py", "import json\n\ndef handler(event, context):\n    rc = event['requestContext']\n    return {'statusCode': 200, 'body': json.dumps({'route': rc['routeKey'], 'type': rc['eventType'], 'body': event.get('body')})}\n", 0o644)
 	// The provided.al2023 function: a Go program built as it is for Lambda, named bootstrap.
 	build := exec.Command("go", "build", "-o", filepath.Join(dir, "go", "bootstrap"), "./runtimes/process/testdata/golambda")
@@ -155,6 +157,10 @@ functions:
     runtime: python3.11
     handler: ws.handler
     isolation: none
+  authz:
+    source: %q
+    runtime: python3.11
+    handler: authz.handler
 apis:
   chat:
     type: websocket
@@ -164,12 +170,15 @@ apis:
       $default: {function: pyws, routeResponse: true}
   web:
     type: http
+    authorizers:
+      gate: {type: function, function: authz, identitySources: [$request.header.X-Token]}
     routes:
+      GET /guarded: {function: gobin, authorization: {type: function, authorizer: gate}}
       ANY /py/{proxy+}: {function: py}
       GET /js: {function: js}
       GET /js/hog: {function: js}
       GET /go: {function: gobin}
-`, filepath.Join(dir, "py"), filepath.Join(data, secretKeyFile), upstream.URL+"/up", denied.URL+"/", upstream.URL, filepath.Join(dir, "js"), filepath.Join(dir, "go"), filepath.Join(dir, "pyws"))
+`, filepath.Join(dir, "py"), filepath.Join(data, secretKeyFile), upstream.URL+"/up", denied.URL+"/", upstream.URL, filepath.Join(dir, "js"), filepath.Join(dir, "go"), filepath.Join(dir, "pyws"), filepath.Join(dir, "authz"))
 	write("gatehouse.yaml", stack, 0o644)
 	n := startNode(t, filepath.Join(dir, "gatehouse.yaml"), data)
 	t.Cleanup(func() { n.Stop(context.Background()) })
@@ -286,6 +295,21 @@ apis:
 	}
 	if r := get("/py/fetch-denied"); r.status != 200 || !strings.Contains(string(r.body), `"status": 403`) || !strings.Contains(string(r.body), "add it to allowedOutboundHosts") {
 		t.Errorf("GET /py/fetch-denied (a host not allowed): %d %s", r.status, r.body)
+	}
+	// A route behind the Python authorizer: no token is 401 without calling it, a wrong one 403, the
+	// right one reaches the route's function.
+	if r := get("/guarded"); r.status != 401 {
+		t.Errorf("GET /guarded without a token: %d %s", r.status, r.body)
+	}
+	wrong := newRequest(t, "GET", "http://"+n.GatewayAddr()+"/guarded", nil)
+	wrong.Header.Set("X-Token", "nope")
+	if r := do(t, wrong); r.status != 403 {
+		t.Errorf("GET /guarded with a wrong token: %d %s", r.status, r.body)
+	}
+	right := newRequest(t, "GET", "http://"+n.GatewayAddr()+"/guarded", nil)
+	right.Header.Set("X-Token", "let-me-in")
+	if r := do(t, right); r.status != 200 || !strings.Contains(string(r.body), `"functionName":"gobin"`) {
+		t.Errorf("GET /guarded with the token: %d %s", r.status, r.body)
 	}
 	// A thrown error is a 500, as for any failed function; a timeout kills only that process.
 	if r := get("/py/fail"); r.status != 500 {
