@@ -25,6 +25,7 @@ import (
 	"gatehouse.dev/gatehouse/internal/outbound"
 	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/runtimes"
+	procrt "gatehouse.dev/gatehouse/runtimes/process"
 	"gatehouse.dev/gatehouse/scheduler"
 )
 
@@ -145,6 +146,9 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 	rc := runtimes.Config{CacheDir: filepath.Join(opts.dataDir, "compile")}
 	if opts.memoryMB > 0 {
 		rc.Memory = runtimes.NewMemoryBudget(int64(opts.memoryMB) << 20)
+	}
+	if n := procrt.RemoveStaleCgroups(); n > 0 {
+		log.Info("removed the cgroups of runtime processes of workers no longer running", "count", n)
 	}
 	sched, err := scheduler.New(cfg, rc)
 	if err != nil {

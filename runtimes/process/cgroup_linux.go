@@ -3,12 +3,15 @@ package process
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -255,4 +258,44 @@ func makeCgroup(mounts map[string]cgroupMount, ctl, name string) (string, bool, 
 		}
 	}
 	return dir, m.v2, nil
+}
+
+// cgroupName names a process's cgroups after the worker that makes them (its pid) and at random:
+// RemoveStaleCgroups can tell a dead worker's from a live one's.
+func cgroupName(workerPid int) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "process-" + strconv.Itoa(workerPid) + "-" + hex.EncodeToString(b[:])
+}
+
+// RemoveStaleCgroups removes the cgroups that workers no longer running left behind (a worker killed
+// before it could remove its processes' cgroups), and returns how many. A cgroup of a live worker,
+// or one with a process still in it, stays.
+func RemoveStaleCgroups() int {
+	mounts, err := cgroupMounts()
+	if err != nil {
+		return 0
+	}
+	removed := 0
+	for _, m := range mounts {
+		entries, err := os.ReadDir(filepath.Join(m.dir, cgroupParent))
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			rest, ok := strings.CutPrefix(e.Name(), "process-")
+			if !e.IsDir() || !ok {
+				continue
+			}
+			pidText, _, _ := strings.Cut(rest, "-")
+			pid, err := strconv.Atoi(pidText)
+			if err != nil || pid <= 0 || syscall.Kill(pid, 0) != syscall.ESRCH {
+				continue
+			}
+			if os.Remove(filepath.Join(m.dir, cgroupParent, e.Name())) == nil {
+				removed++
+			}
+		}
+	}
+	return removed
 }

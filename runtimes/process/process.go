@@ -2,8 +2,6 @@ package process
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -319,9 +317,7 @@ type madeCgroup struct {
 func (p *Process) makeCgroup() <-chan madeCgroup {
 	made := make(chan madeCgroup, 1)
 	go func() {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		cg, err := newCgroup("process-"+hex.EncodeToString(b[:]), int64(p.cfg.MemoryMB)<<20, SandboxMaxProcs)
+		cg, err := newCgroup(cgroupName(os.Getpid()), int64(p.cfg.MemoryMB)<<20, SandboxMaxProcs)
 		made <- madeCgroup{cg, err}
 	}()
 	return made

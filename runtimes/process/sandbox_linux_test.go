@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -357,5 +358,28 @@ func TestSandboxForward(t *testing.T) {
 	conn.Close()
 	if _, err := p.proxyDial()(context.Background(), "http", "127.0.0.1", 18081); !errors.Is(err, ErrDenied) {
 		t.Errorf("the proxy's dial of another port: %v, want ErrDenied", err)
+	}
+}
+
+// TestRemoveStaleCgroups: the cgroups a dead worker left are removed, a live worker's stay.
+func TestRemoveStaleCgroups(t *testing.T) {
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := newCgroup(cgroupName(dead.Process.Pid), 64<<20, 16)
+	if !stale.hasMemory() {
+		t.Skipf("this machine gives the worker no memory cgroup: %v", err)
+	}
+	live, _ := newCgroup(cgroupName(os.Getpid()), 64<<20, 16)
+	defer live.remove()
+	if n := RemoveStaleCgroups(); n < 1 {
+		t.Errorf("RemoveStaleCgroups removed %d", n)
+	}
+	if _, err := os.Stat(stale.memory); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the dead worker's cgroup %s is still there: %v", stale.memory, err)
+	}
+	if _, err := os.Stat(live.memory); err != nil {
+		t.Errorf("the live worker's cgroup is gone: %v", err)
 	}
 }

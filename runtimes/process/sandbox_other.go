@@ -33,3 +33,8 @@ func (c *cgroup) add(pid int) error { return nil }
 func (c *cgroup) hasMemory() bool { return false }
 func (c *cgroup) oomKills() int   { return 0 }
 func (c *cgroup) remove()         {}
+
+func cgroupName(workerPid int) string { return "" }
+
+// RemoveStaleCgroups does nothing: there are no cgroups here.
+func RemoveStaleCgroups() int { return 0 }
