@@ -368,6 +368,24 @@ apis:
 	if out := runCLI(t, n, "invoke", "pydir", "--payload", `{"rawPath": "/x"}`); !strings.Contains(out, `\"function\": \"pydir\"`) {
 		t.Errorf("gatehouse invoke pydir:\n%s", out)
 	}
+	// Versions and a canary alias work as for WebAssembly functions: a second version of pydir
+	// that greets differently, and an alias that sends half of its calls to it.
+	write("pydir/app.py", strings.Replace(pythonHandler, "hello from python", "hello from python v2", 1), 0o644)
+	runCLI(t, n, "deploy", filepath.Join(dir, "pydir"))
+	runCLI(t, n, "alias", "set", "pydir", "live", "1", "--weight", "2=0.5")
+	seen := map[string]int{}
+	for range 40 {
+		out := runCLI(t, n, "invoke", "pydir:live", "--payload", `{"rawPath": "/x"}`)
+		if strings.Contains(out, "hello from python v2") {
+			seen["v2"]++
+		} else if strings.Contains(out, "hello from python") {
+			seen["v1"]++
+		}
+	}
+	// Each side has a 2^-40 chance of none of 40 calls: a failure here is the canary's, not luck's.
+	if seen["v1"] == 0 || seen["v2"] == 0 || seen["v1"]+seen["v2"] != 40 {
+		t.Errorf("40 calls of pydir:live, 1 with 50%% to 2: %v", seen)
+	}
 }
 
 // TestPyHelloSample runs samples/py-hello, AWS's tutorial handler, with its own stack file.
