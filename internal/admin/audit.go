@@ -28,8 +28,8 @@ const (
 const (
 	ActionTokenCreate    = "token.create"
 	ActionTokenDelete    = "token.delete"
-	ActionFunctionDeploy = "function.deploy"
-	ActionFunctionDelete = "function.delete"
+	ActionFunctionDeploy = adminapi.ActionFunctionDeploy
+	ActionFunctionDelete = adminapi.ActionFunctionDelete
 	ActionAliasSet       = "alias.set"
 	ActionAliasDelete    = "alias.delete"
 )

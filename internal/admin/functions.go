@@ -340,12 +340,8 @@ func (s *Server) invoke(c *fiber.Ctx) error {
 // workerFailure is the failure the worker described (Lambda's errorType, errorMessage and
 // stackTrace, as JSON in the error's detail), or otherwise.
 func workerFailure(err error, otherwise adminapi.FunctionError) *adminapi.FunctionError {
-	var re *bus.RemoteError
-	var f adminapi.FunctionError
-	if errors.As(err, &re) && json.Unmarshal([]byte(re.Detail), &f) == nil && f.ErrorType != "" {
-		return &f
-	}
-	return &otherwise
+	f := adminapi.FunctionError(bus.FailureOf(err, bus.FunctionFailure(otherwise)))
+	return &f
 }
 
 // remoteDetail is what the worker said about a function error, or the error's own message.

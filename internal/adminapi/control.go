@@ -70,6 +70,12 @@ type ConnectionList struct {
 	Connections []ConnectionView `json:"connections"`
 }
 
+// The audit actions of function changes, whichever API made them.
+const (
+	ActionFunctionDeploy = "function.deploy"
+	ActionFunctionDelete = "function.delete"
+)
+
 // AuditEntry is one change made through the control plane: who (the token's name), when, from which
 // address, what.
 type AuditEntry struct {

@@ -371,7 +371,7 @@ func TestReloadAppliesStackFileChanges(t *testing.T) {
 func TestSIGHUPReloads(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gatehouse.yaml")
 	reloadStack(t, path, map[string][]string{"web": {"GET /a"}}, "")
-	cmd := cli(t, "up", "-f", path, "--data", newDataDir(t), "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--workers", "1")
+	cmd := cli(t, "up", "-f", path, "--data", newDataDir(t), "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--aws-addr", "127.0.0.1:0", "--workers", "1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

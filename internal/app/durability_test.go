@@ -84,7 +84,7 @@ type upProcess struct {
 
 func startUpProcess(t *testing.T, dataDir string) *upProcess {
 	t.Helper()
-	cmd := cli(t, "up", "-f", "testdata/deploy-stack.yaml", "--data", dataDir, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0")
+	cmd := cli(t, "up", "-f", "testdata/deploy-stack.yaml", "--data", dataDir, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--aws-addr", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

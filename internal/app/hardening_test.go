@@ -232,7 +232,7 @@ func TestStackErrorsAfterParsingHavePositions(t *testing.T) {
 		testfix.WAT(t, "runtimes/testdata/abi/big-memory.wat")+
 		"\napis:\n  web:\n    type: http\n    routes:\n      GET /big: {function: big}\n")
 	var out, errOut syncBuffer
-	code := Main([]string{"up", "-f", stack, "--data", newDataDir(t), "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, &out, &errOut)
+	code := Main([]string{"up", "-f", stack, "--data", newDataDir(t), "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--aws-addr", "127.0.0.1:0"}, &out, &errOut)
 	if want := stack + ":4:3: functions.big ("; code == 0 || !strings.Contains(errOut.String(), want) || !strings.Contains(errOut.String(), "memory limit too small") {
 		t.Fatalf("exit %d, stderr %q; want %q and the reason", code, errOut.String(), want)
 	}
@@ -245,8 +245,8 @@ func TestBusyPortSaysWhichFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	for _, flag := range []string{"--addr", "--admin-addr"} {
-		args := []string{"up", "-f", "testdata/stack.yaml", "--data", newDataDir(t), "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}
+	for _, flag := range []string{"--addr", "--admin-addr", "--aws-addr"} {
+		args := []string{"up", "-f", "testdata/stack.yaml", "--data", newDataDir(t), "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--aws-addr", "127.0.0.1:0"}
 		for i, a := range args {
 			if a == flag {
 				args[i+1] = ln.Addr().String()

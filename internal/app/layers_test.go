@@ -17,6 +17,7 @@ var layers = map[string]int{
 	"cmd/gatehouse":            5,
 	"internal/app":             4,
 	"internal/admin":           3,
+	"internal/awsapi":          3,
 	"internal/cli":             3,
 	"gateway":                  3,
 	"scheduler":                3,

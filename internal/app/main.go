@@ -96,6 +96,8 @@ SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 	f.StringVar(&opts.Addr, "addr", DefaultAddr, "gateway listen address")
 	f.StringVar(&opts.AdminAddr, "admin-addr", DefaultAdminAddr, "admin listen address (loopback unless --admin-public)")
 	f.BoolVar(&opts.AdminPublic, "admin-public", false, "allow an --admin-addr beyond loopback (the admin API has no TLS: put a TLS proxy in front)")
+	f.StringVar(&opts.AWSAddr, "aws-addr", DefaultAWSAddr, "AWS API listen address, for the AWS CLI and SDKs with --endpoint-url (loopback unless --aws-public; empty: none)")
+	f.BoolVar(&opts.AWSPublic, "aws-public", false, "allow an --aws-addr beyond loopback (the AWS API has no TLS: put a TLS proxy in front)")
 	f.StringVar(&opts.DataDir, "data", DefaultDataDir, "data directory")
 	f.IntVar(&opts.Workers, "workers", DefaultWorkers, "number of worker processes")
 	f.IntVar(&opts.WorkerMemoryMB, "worker-memory", 0, "MB of guest memory each worker may commit, over all its sandboxes (default: half the machine's memory shared among the workers)")

@@ -142,7 +142,7 @@ func cli(t *testing.T, args ...string) *exec.Cmd {
 
 func TestMalformedStackFileExitsNonZero(t *testing.T) {
 	var stderr bytes.Buffer
-	cmd := cli(t, "up", "-f", "testdata/bad-stack.yaml", "--data", t.TempDir(), "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0")
+	cmd := cli(t, "up", "-f", "testdata/bad-stack.yaml", "--data", t.TempDir(), "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--aws-addr", "127.0.0.1:0")
 	cmd.Stderr = &stderr
 	err := cmd.Run()
 	var exit *exec.ExitError
@@ -166,7 +166,7 @@ func TestMissingStackFile(t *testing.T) {
 // TestSignalDrains runs `gatehouse up` as a user would, sends SIGTERM while a request is in flight, and
 // checks that the request completes and the process exits 0.
 func TestSignalDrains(t *testing.T) {
-	cmd := cli(t, "up", "-f", "testdata/stack.yaml", "--data", newDataDir(t), "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0")
+	cmd := cli(t, "up", "-f", "testdata/stack.yaml", "--data", newDataDir(t), "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--aws-addr", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -33,8 +33,10 @@ import (
 	"gatehouse.dev/gatehouse/internal/admin"
 	"gatehouse.dev/gatehouse/internal/apikeys"
 	"gatehouse.dev/gatehouse/internal/apistore"
+	"gatehouse.dev/gatehouse/internal/awsapi"
 	"gatehouse.dev/gatehouse/internal/bus"
 	"gatehouse.dev/gatehouse/internal/logstream"
+	"gatehouse.dev/gatehouse/internal/sigv4"
 	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/internal/stackfile"
 	"gatehouse.dev/gatehouse/runtimes"
@@ -45,6 +47,8 @@ import (
 const (
 	DefaultAddr      = "127.0.0.1:8080"
 	DefaultAdminAddr = "127.0.0.1:8081"
+	// DefaultAWSAddr is where `up` serves the AWS API: the port local-AWS tools are set up for.
+	DefaultAWSAddr   = "127.0.0.1:4566"
 	DefaultDataDir   = commands.DefaultDataDir
 	DefaultWorkers   = 2
 	DefaultStackFile = commands.DefaultStackFile
@@ -111,8 +115,12 @@ type Options struct {
 	// AdminPublic allows an AdminAddr that is not a loopback address (--admin-public); `up` then
 	// warns that the admin API has no TLS.
 	AdminPublic bool
-	DataDir     string
-	Workers     int
+	// AWSAddr is where the AWS API listens (--aws-addr, 127.0.0.1:4566 from the command line); ""
+	// serves none. AWSPublic allows an address beyond loopback (--aws-public).
+	AWSAddr   string
+	AWSPublic bool
+	DataDir   string
+	Workers   int
 	// WorkerMemoryMB bounds the guest memory each worker commits (the linear memories of all its
 	// instances): past it, new instances are refused (503) and memory.grow fails. Default: half the
 	// machine's memory shared among the workers, at least 1 GiB each (--worker-memory).
@@ -180,6 +188,9 @@ type Node struct {
 	registryDone   chan struct{}
 
 	gwLn, adminLn net.Listener
+	// awsLn and aws are the AWS API's listener and server; nil when it is off.
+	awsLn net.Listener
+	aws   *awsapi.Server
 	// secretKey is the data directory's secret key.
 	secretKey     []byte
 	cancelWorkers context.CancelFunc
@@ -272,11 +283,19 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if n.gwLn, err = net.Listen("tcp", opts.Addr); err != nil {
 		return nil, fmt.Errorf("gateway listener: %w (--addr changes it)", err)
 	}
+	if opts.AWSAddr != "" && !opts.AWSPublic && !isLoopback(opts.AWSAddr) {
+		return nil, fmt.Errorf("AWS API listener: %s is not a loopback address; the AWS API deploys and runs functions, so it listens on loopback (default 127.0.0.1:4566) unless --aws-public says otherwise", opts.AWSAddr)
+	}
 	if err := checkAdminAddr(opts.AdminAddr, opts.AdminPublic); err != nil {
 		return nil, err
 	}
 	if n.adminLn, err = net.Listen("tcp", opts.AdminAddr); err != nil {
 		return nil, fmt.Errorf("admin listener: %w (--admin-addr changes it)", err)
+	}
+	if opts.AWSAddr != "" {
+		if n.awsLn, err = net.Listen("tcp", opts.AWSAddr); err != nil {
+			return nil, fmt.Errorf("AWS API listener: %w (--aws-addr changes it)", err)
+		}
 	}
 	if !isLoopback(opts.AdminAddr) {
 		n.log.Warn("the admin API is served beyond this machine WITHOUT TLS: tokens and deploys cross the network in the clear; put a TLS proxy in front of it",
@@ -389,7 +408,23 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := n.openConnections(); err != nil {
 		return nil, err
 	}
-	sig, err := verifier(stack, functionCredentials(n.secretKey, stack.Name))
+	keys, err := accessKeys(stack)
+	if err != nil {
+		return nil, err
+	}
+	var madeKey *sigv4.Credentials
+	if opts.AWSAddr != "" && len(keys) == 0 {
+		// The AWS API needs a key to sign with: one of the stack's own, made once and kept.
+		k, created, err := ensureAWSKey(dataDir)
+		if err != nil {
+			return nil, fmt.Errorf("AWS API access key: %w", err)
+		}
+		keys = append(keys, k)
+		if created {
+			madeKey = &k
+		}
+	}
+	sig, err := verifier(stack, keys, functionCredentials(n.secretKey, stack.Name))
 	if err != nil {
 		return nil, err
 	}
@@ -431,8 +466,19 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := writeAdminAddress(dataDir, "http://"+n.adminLn.Addr().String()); err != nil {
 		return nil, err
 	}
+	if n.awsLn != nil {
+		n.aws, err = awsapi.New(awsapi.Config{Keys: keys, Region: stack.IAM.Region, Registry: n.registry,
+			Check: n.checkBundle, Activate: n.activate, Applied: n.applied, Invoke: n.invoke,
+			Audit: n.audit.Record, Logger: n.log.With("component", "aws")})
+		if err != nil {
+			return nil, err
+		}
+	}
 	n.serve(func() error { return n.gw.Serve(n.gwLn) }, "gateway")
 	n.serve(func() error { return n.admin.Serve(n.adminLn) }, "admin")
+	if n.aws != nil {
+		n.serve(func() error { return n.aws.Serve(n.awsLn) }, "aws api")
+	}
 
 	base := "http://" + n.gwLn.Addr().String()
 	fmt.Fprintf(opts.Stdout, "\nGatehouse is up: stack %q\n", stack.Name)
@@ -440,6 +486,15 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		fmt.Fprintln(opts.Stdout, "  "+line)
 	}
 	fmt.Fprintf(opts.Stdout, "admin: http://%s/healthz and /metrics\n", n.adminLn.Addr())
+	if n.awsLn != nil {
+		fmt.Fprintf(opts.Stdout, "aws: http://%s (aws --endpoint-url http://%s lambda list-functions)\n", n.awsLn.Addr(), n.awsLn.Addr())
+		if madeKey != nil {
+			// Shown once, when made; it stays in the data directory (mode 0600).
+			fmt.Fprintf(opts.Stdout, "  made an access key for the AWS API (kept in %s):\n", filepath.Join(dataDir, awsKeyFile))
+			fmt.Fprintf(opts.Stdout, "    aws configure set aws_access_key_id %s\n    aws configure set aws_secret_access_key %s\n    aws configure set region %s\n",
+				madeKey.AccessKeyID, madeKey.SecretAccessKey, stack.IAM.Region)
+		}
+	}
 	return n, nil
 }
 
@@ -791,6 +846,14 @@ func (n *Node) waitReady(ctx context.Context, want int, timeout time.Duration) e
 	}
 }
 
+// AWSAddr returns the AWS API's listen address; "" when it is off.
+func (n *Node) AWSAddr() string {
+	if n.awsLn == nil {
+		return ""
+	}
+	return n.awsLn.Addr().String()
+}
+
 // GatewayAddr returns the gateway's listen address.
 func (n *Node) GatewayAddr() string { return n.gwLn.Addr().String() }
 
@@ -823,9 +886,12 @@ func (n *Node) Stop(ctx context.Context) error {
 		} else if n.adminLn != nil {
 			n.adminLn.Close()
 		}
+		if n.aws != nil {
+			errs = append(errs, n.aws.Shutdown(ctx))
+		}
 		// A Serve that had not started when Shutdown ran would accept forever: closing the listeners
 		// ends it either way.
-		for _, ln := range []net.Listener{n.gwLn, n.adminLn} {
+		for _, ln := range []net.Listener{n.gwLn, n.adminLn, n.awsLn} {
 			if ln != nil {
 				ln.Close()
 			}

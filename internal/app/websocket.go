@@ -53,13 +53,9 @@ func accessKeys(stack *spec.Stack) ([]sigv4.Credentials, error) {
 	return keys, nil
 }
 
-// verifier checks @connections signatures with the stack's access keys and the process runtimes'
-// functionCredentials.
-func verifier(stack *spec.Stack, functions sigv4.Credentials) (*sigv4.Verifier, error) {
-	keys, err := accessKeys(stack)
-	if err != nil {
-		return nil, err
-	}
+// verifier checks @connections signatures with the stack's access keys (accessKeys, and the AWS API's
+// made one) and the process runtimes' functionCredentials.
+func verifier(stack *spec.Stack, keys []sigv4.Credentials, functions sigv4.Credentials) (*sigv4.Verifier, error) {
 	if len(keys) == 0 {
 		for name, a := range stack.APIs {
 			for _, r := range a.Routes {

@@ -117,7 +117,7 @@ func wsbStart(b *testing.B) *wsbStack {
 	exe, env := cliCommand()
 	dataDir := newDataDir(b)
 	cmd := exec.Command(exe[0], "up", "-f", "testdata/wsbench-stack.yaml", "--data", dataDir,
-		"--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--workers", "2")
+		"--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--aws-addr", "127.0.0.1:0", "--workers", "2")
 	cmd.Env = append(cmd.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"encoding/json"
 	"errors"
 	"strconv"
 	"time"
@@ -138,4 +139,22 @@ func parseDeadline(s string) (time.Time, error) {
 		return time.Time{}, err
 	}
 	return time.UnixMilli(ms), nil
+}
+
+// FunctionFailure is how a worker describes a failed invocation, as Lambda does: errorType,
+// errorMessage and stackTrace (JSON in a RemoteError's Detail).
+type FunctionFailure struct {
+	ErrorType    string   `json:"errorType"`
+	ErrorMessage string   `json:"errorMessage"`
+	StackTrace   []string `json:"stackTrace,omitempty"`
+}
+
+// FailureOf is the failure err carries from a worker, or otherwise when it carries none.
+func FailureOf(err error, otherwise FunctionFailure) FunctionFailure {
+	var re *RemoteError
+	var f FunctionFailure
+	if errors.As(err, &re) && json.Unmarshal([]byte(re.Detail), &f) == nil && f.ErrorType != "" {
+		return f
+	}
+	return otherwise
 }

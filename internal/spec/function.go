@@ -234,6 +234,9 @@ const RuntimeWasm = "wasm"
 var lambdaRuntimes = []string{"nodejs20.x", "nodejs22.x", "python3.11", "python3.12", "python3.13", "provided.al2023", "provided.al2", "java21", "dotnet8", "ruby3.3"}
 
 // processRuntimes are the Lambda runtimes this Gatehouse runs, as processes.
+// ProcessRuntimes lists the process runtimes' names.
+func ProcessRuntimes() []string { return slices.Clone(processRuntimes) }
+
 var processRuntimes = []string{"nodejs20.x", "nodejs22.x", "python3.11", "python3.12", "python3.13", "provided.al2023", "provided.al2"}
 
 // The isolation settings of a process runtime: IsolationSandbox, the default, runs each process in a

@@ -1,0 +1,203 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+
+	"gatehouse.dev/gatehouse/functions"
+)
+
+// awsConfig is an AWS SDK configuration for a node's AWS API, signing with key.
+func awsConfig(key, secret string) aws.Config {
+	return aws.Config{
+		Region:           "us-east-1",
+		RetryMaxAttempts: 1,
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: key, SecretAccessKey: secret}, nil
+		}),
+	}
+}
+
+// awsNode starts a node with its AWS API on a free port and returns it with the access key `up` made
+// for it on this first start.
+func awsNode(t *testing.T, stack string) (*Node, aws.Config, string) {
+	t.Helper()
+	data := newDataDir(t)
+	n := startNode(t, stack, data, func(o *Options) { o.AWSAddr = "127.0.0.1:0" })
+	t.Cleanup(func() { n.Stop(context.Background()) })
+	raw, err := os.ReadFile(filepath.Join(data, awsKeyFile))
+	if err != nil {
+		t.Fatalf("the access key made on the first start: %v", err)
+	}
+	var key struct{ AccessKeyID, SecretAccessKey string }
+	if err := json.Unmarshal(raw, &key); err != nil {
+		t.Fatal(err)
+	}
+	return n, awsConfig(key.AccessKeyID, key.SecretAccessKey), key.AccessKeyID
+}
+
+func errorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// TestAWSLambdaAPI drives the Lambda API with the AWS SDK for Go v2, as a user with the AWS CLI's
+// habits would: create a Python function from a zip, read it back, list it, invoke it (and fail it),
+// update its code, delete it; and STS's GetCallerIdentity. Bad signatures get AWS's error codes.
+func TestAWSLambdaAPI(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 not found on PATH: the test deploys a Python function (.ci/run installs it)")
+	}
+	needSandbox(t)
+	n, cfg, keyID := awsNode(t, filepath.Join("testdata", "stack.yaml"))
+	endpoint := "http://" + n.AWSAddr()
+	lc := lambda.NewFromConfig(cfg, func(o *lambda.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	sc := sts.NewFromConfig(cfg, func(o *sts.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	ctx := context.Background()
+
+	who, err := sc.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil || aws.ToString(who.Account) != "000000000000" || aws.ToString(who.UserId) != keyID {
+		t.Fatalf("GetCallerIdentity: %+v %v", who, err)
+	}
+
+	pkg := func(body string) []byte {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "app.py"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		zip, err := functions.ZipPackage(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return zip
+	}
+	v1 := pkg("import os\n\ndef handler(event, context):\n    if event.get('fail'):\n        raise ValueError('asked to fail')\n    return {'hello': event.get('name'), 'greeting': os.environ['GREETING'], 'v': 1}\n")
+	created, err := lc.CreateFunction(ctx, &lambda.CreateFunctionInput{
+		FunctionName: aws.String("greeter"), Runtime: types.Runtime("python3.11"), Handler: aws.String("app.handler"),
+		Role: aws.String("arn:aws:iam::000000000000:role/lambda-role"), Code: &types.FunctionCode{ZipFile: v1},
+		Timeout: aws.Int32(5), MemorySize: aws.Int32(256), Description: aws.String("made with the SDK"),
+		Environment: &types.Environment{Variables: map[string]string{"GREETING": "hi"}},
+	})
+	if err != nil {
+		t.Fatalf("CreateFunction: %v", err)
+	}
+	if aws.ToString(created.FunctionArn) != "arn:aws:lambda:us-east-1:000000000000:function:greeter" || created.Runtime != "python3.11" ||
+		aws.ToInt32(created.MemorySize) != 256 || aws.ToInt32(created.Timeout) != 5 || created.State != types.StateActive {
+		t.Errorf("CreateFunction answered %+v", created)
+	}
+	role := aws.String("arn:aws:iam::000000000000:role/lambda-role")
+	if _, err := lc.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("greeter"), Runtime: types.Runtime("python3.11"),
+		Handler: aws.String("app.handler"), Role: role, Code: &types.FunctionCode{ZipFile: v1}}); errorCode(err) != "ResourceConflictException" {
+		t.Errorf("CreateFunction of an existing name: %v, want ResourceConflictException", err)
+	}
+	if _, err := lc.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("javafn"), Runtime: types.RuntimeJava21,
+		Handler: aws.String("x.Y"), Role: role, Code: &types.FunctionCode{ZipFile: v1}}); errorCode(err) != "InvalidParameterValueException" || !strings.Contains(err.Error(), "java21") {
+		t.Errorf("CreateFunction with java21: %v, want InvalidParameterValueException naming it", err)
+	}
+
+	got, err := lc.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("greeter")})
+	if err != nil || aws.ToString(got.Configuration.Handler) != "app.handler" || got.Configuration.Environment.Variables["GREETING"] != "hi" ||
+		aws.ToString(got.Configuration.Description) != "made with the SDK" {
+		t.Fatalf("GetFunction: %+v %v", got, err)
+	}
+	list, err := lc.ListFunctions(ctx, &lambda.ListFunctionsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range list.Functions {
+		found = found || aws.ToString(f.FunctionName) == "greeter"
+	}
+	if !found {
+		t.Errorf("ListFunctions does not list greeter: %d functions", len(list.Functions))
+	}
+
+	out, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("greeter"), Payload: []byte(`{"name":"ana"}`)})
+	if err != nil || out.StatusCode != 200 || out.FunctionError != nil || aws.ToString(out.ExecutedVersion) != "1" {
+		t.Fatalf("Invoke: %+v %v", out, err)
+	}
+	if string(out.Payload) != `{"hello": "ana", "greeting": "hi", "v": 1}` {
+		t.Errorf("Invoke's payload: %s", out.Payload)
+	}
+	out, err = lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("greeter"), Payload: []byte(`{"fail":true}`)})
+	if err != nil || aws.ToString(out.FunctionError) != "Unhandled" || !strings.Contains(string(out.Payload), `"errorType": "ValueError"`) &&
+		!strings.Contains(string(out.Payload), `"errorType":"ValueError"`) {
+		t.Errorf("Invoke of a failing call: %+v (%s) %v", out, out.Payload, err)
+	}
+	if out, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("greeter"), InvocationType: types.InvocationTypeDryRun}); err != nil || out.StatusCode != 204 {
+		t.Errorf("Invoke DryRun: %+v %v", out, err)
+	}
+	if _, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("greeter"), InvocationType: types.InvocationTypeEvent}); errorCode(err) != "InvalidParameterValueException" {
+		t.Errorf("Invoke Event: %v, want a clear InvalidParameterValueException", err)
+	}
+
+	// New code, same configuration.
+	up, err := lc.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("greeter"),
+		ZipFile: pkg("def handler(event, context):\n    return {'v': 2}\n")})
+	if err != nil || aws.ToInt32(up.MemorySize) != 256 {
+		t.Fatalf("UpdateFunctionCode: %+v %v", up, err)
+	}
+	if out, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("greeter")}); err != nil || string(out.Payload) != `{"v": 2}` || aws.ToString(out.ExecutedVersion) != "2" {
+		t.Errorf("Invoke after UpdateFunctionCode: %s %v", out.Payload, err)
+	}
+	// The function is the node's like any other: the admin API sees both versions.
+	if out := runCLI(t, n, "versions", "greeter"); !strings.Contains(out, "\n2 ") {
+		t.Errorf("gatehouse versions greeter:\n%s", out)
+	}
+
+	if _, err := lc.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("greeter")}); err != nil {
+		t.Fatalf("DeleteFunction: %v", err)
+	}
+	var nf *types.ResourceNotFoundException
+	if _, err := lc.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("greeter")}); !errors.As(err, &nf) {
+		t.Errorf("GetFunction after DeleteFunction: %v, want ResourceNotFoundException", err)
+	}
+	if _, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("greeter")}); !errors.As(err, &nf) {
+		t.Errorf("Invoke after DeleteFunction: %v, want ResourceNotFoundException", err)
+	}
+
+	// Signatures: a wrong secret, a key the stack does not have, none at all; and an operation this
+	// Gatehouse does not serve.
+	for _, c := range []struct {
+		cfg  aws.Config
+		want string
+	}{
+		{awsConfig(keyID, "not-the-secret-0000000000000000000000000"), "InvalidSignatureException"},
+		{awsConfig("AKIANOSUCHKEY0000000", "x-0000000000000000000000000000000000000"), "UnrecognizedClientException"},
+	} {
+		client := lambda.NewFromConfig(c.cfg, func(o *lambda.Options) { o.BaseEndpoint = aws.String(endpoint) })
+		if _, err := client.ListFunctions(ctx, &lambda.ListFunctionsInput{}); errorCode(err) != c.want {
+			t.Errorf("ListFunctions: %v, want %s", err, c.want)
+		}
+	}
+	if _, err := sts.NewFromConfig(awsConfig(keyID, "not-the-secret-0000000000000000000000000"), func(o *sts.Options) { o.BaseEndpoint = aws.String(endpoint) }).
+		GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); errorCode(err) != "SignatureDoesNotMatch" {
+		t.Errorf("GetCallerIdentity with a wrong secret: %v, want SignatureDoesNotMatch", err)
+	}
+	resp, err := http.Get(endpoint + "/2015-03-31/functions/")
+	if err == nil {
+		resp.Body.Close()
+	}
+	if err != nil || resp.StatusCode != 403 || resp.Header.Get("X-Amzn-Errortype") != "MissingAuthenticationTokenException" {
+		t.Errorf("an unsigned request: %v %v", resp, err)
+	}
+	if _, err := lc.ListLayers(ctx, &lambda.ListLayersInput{}); errorCode(err) != "UnknownOperationException" || !strings.Contains(err.Error(), "layers") {
+		t.Errorf("ListLayers: %v, want UnknownOperationException naming it", err)
+	}
+}
