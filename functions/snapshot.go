@@ -432,3 +432,12 @@ func (st *watchState) view(name string) *snapFunction {
 	}
 	return sf
 }
+
+// AliasApplied is the check that a snapshot shows alias a as set (or a later change to it): for
+// waiting until a node serves an alias just set.
+func AliasApplied(a AliasRecord) func(*Snapshot) bool {
+	return func(snap *Snapshot) bool {
+		got, ok := snap.Alias(a.Function, a.Name)
+		return ok && got.Revision >= a.Revision || !ok && snap.Revision() > a.Revision
+	}
+}

@@ -30,8 +30,8 @@ const (
 	ActionTokenDelete    = "token.delete"
 	ActionFunctionDeploy = adminapi.ActionFunctionDeploy
 	ActionFunctionDelete = adminapi.ActionFunctionDelete
-	ActionAliasSet       = "alias.set"
-	ActionAliasDelete    = "alias.delete"
+	ActionAliasSet       = adminapi.ActionAliasSet
+	ActionAliasDelete    = adminapi.ActionAliasDelete
 )
 
 // Audit is the audit log of one stack: a JetStream stream, so that every node of the stack records to

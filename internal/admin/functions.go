@@ -139,7 +139,7 @@ func (s *Server) deploy(c *fiber.Ctx) error {
 		}
 		a, err := s.cfg.Registry.SetAlias(ctx, rec)
 		if err == nil {
-			err = s.applied(ctx, aliasApplied(a))
+			err = s.applied(ctx, functions.AliasApplied(a))
 		}
 		if err != nil {
 			return fmt.Errorf("version %d of %s is deployed, but alias %s was not set: %w", v.Version, name, alias, err)
@@ -241,7 +241,7 @@ func (s *Server) putAlias(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := s.applied(c.UserContext(), aliasApplied(a)); err != nil {
+	if err := s.applied(c.UserContext(), functions.AliasApplied(a)); err != nil {
 		return err
 	}
 	view := aliasView(a)
@@ -280,14 +280,6 @@ func (s *Server) applied(ctx context.Context, done func(*functions.Snapshot) boo
 		return fmt.Errorf("the change is stored but this node has not applied it yet: %w", err)
 	}
 	return nil
-}
-
-// aliasApplied is true of a snapshot that shows alias a, or a later change of it.
-func aliasApplied(a functions.AliasRecord) func(*functions.Snapshot) bool {
-	return func(snap *functions.Snapshot) bool {
-		got, ok := snap.Alias(a.Function, a.Name)
-		return ok && got.Revision >= a.Revision || !ok && snap.Revision() > a.Revision
-	}
 }
 
 // invoke runs the function synchronously. A function that fails is still a 200, with

@@ -74,6 +74,8 @@ type ConnectionList struct {
 const (
 	ActionFunctionDeploy = "function.deploy"
 	ActionFunctionDelete = "function.delete"
+	ActionAliasSet       = "alias.set"
+	ActionAliasDelete    = "alias.delete"
 )
 
 // AuditEntry is one change made through the control plane: who (the token's name), when, from which

@@ -50,6 +50,18 @@ func (s *Server) lambda(w http.ResponseWriter, req *request) {
 		err = s.updateFunctionCode(w, req, name)
 	case sub == "invocations" && r.Method == http.MethodPost:
 		err = s.invoke(w, req, name)
+	case sub == "configuration" && r.Method == http.MethodPut:
+		err = s.updateFunctionConfiguration(w, req, name)
+	case sub == "versions" && r.Method == http.MethodPost:
+		err = s.publishVersion(w, req, name)
+	case sub == "versions" && r.Method == http.MethodGet:
+		err = s.listVersions(w, req, name)
+	case strings.HasPrefix(sub, "aliases"):
+		if alias, ok := splitAliasPath(sub); ok {
+			err = s.aliases(w, req, name, alias)
+		} else {
+			err = unknownOperation("lambda", r)
+		}
 	default:
 		err = unknownOperation("lambda", r)
 	}
@@ -207,8 +219,8 @@ func (s *Server) updateFunctionCode(w http.ResponseWriter, req *request, escaped
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// deploy makes a bundle of m and the zip's code, checks it, publishes it and waits until the workers
-// have loaded it.
+// deploy publishes m with the zip's code: the zip itself for a process runtime, its .wasm module for
+// a WebAssembly function.
 func (s *Server) deploy(ctx context.Context, req *request, m functions.Manifest, zipFile []byte, description string) (functions.VersionRecord, error) {
 	if len(zipFile) == 0 {
 		return functions.VersionRecord{}, errBadRequest("no code: give Code.ZipFile, a .zip of the function's package")
@@ -226,6 +238,12 @@ func (s *Server) deploy(ctx context.Context, req *request, m functions.Manifest,
 	default:
 		return functions.VersionRecord{}, errBadRequest(fmt.Sprintf("The runtime parameter of %s is not supported by this Gatehouse: use %s, or wasm for a WebAssembly module", m.Runtime, strings.Join(spec.ProcessRuntimes(), ", ")))
 	}
+	return s.publish(ctx, req, m, module, description)
+}
+
+// publish makes a bundle of m and module, checks it, publishes it and waits until the workers have
+// loaded it.
+func (s *Server) publish(ctx context.Context, req *request, m functions.Manifest, module []byte, description string) (functions.VersionRecord, error) {
 	var buf bytes.Buffer
 	if err := functions.WriteBundle(&buf, m, module); err != nil {
 		return functions.VersionRecord{}, errBadRequest(err.Error())
