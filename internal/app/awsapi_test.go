@@ -161,6 +161,60 @@ func TestAWSLambdaAPI(t *testing.T) {
 		t.Errorf("gatehouse versions greeter:\n%s", out)
 	}
 
+	// A new configuration is a new version with the same code; PublishVersion names the newest.
+	cfgd, err := lc.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("greeter"), MemorySize: aws.Int32(512)})
+	if err != nil || aws.ToInt32(cfgd.MemorySize) != 512 || aws.ToInt32(cfgd.Timeout) != 5 {
+		t.Fatalf("UpdateFunctionConfiguration: %+v %v", cfgd, err)
+	}
+	pub, err := lc.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("greeter")})
+	if err != nil || aws.ToString(pub.Version) != "3" || aws.ToString(pub.CodeSha256) != aws.ToString(up.CodeSha256) {
+		t.Fatalf("PublishVersion: %+v %v", pub, err)
+	}
+	vers, err := lc.ListVersionsByFunction(ctx, &lambda.ListVersionsByFunctionInput{FunctionName: aws.String("greeter")})
+	var labels []string
+	for _, v := range vers.Versions {
+		labels = append(labels, aws.ToString(v.Version))
+	}
+	if err != nil || strings.Join(labels, " ") != "$LATEST 1 2 3" {
+		t.Errorf("ListVersionsByFunction: %v %v", labels, err)
+	}
+
+	// An alias on version 1 that sends half of its calls to version 2, then moved to version 3.
+	alias, err := lc.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("greeter"), Name: aws.String("live"),
+		FunctionVersion: aws.String("1"), RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{"2": 0.5}}})
+	if err != nil || aws.ToString(alias.AliasArn) != "arn:aws:lambda:us-east-1:000000000000:function:greeter:live" {
+		t.Fatalf("CreateAlias: %+v %v", alias, err)
+	}
+	ran := map[string]int{}
+	for range 40 {
+		out, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("greeter"), Qualifier: aws.String("live"), Payload: []byte(`{"name":"x"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ran[aws.ToString(out.ExecutedVersion)]++
+	}
+	// Each side has a 2^-40 chance of none of 40 calls.
+	if ran["1"] == 0 || ran["2"] == 0 || ran["1"]+ran["2"] != 40 {
+		t.Errorf("40 calls of greeter:live, 1 with 50%% to 2, ran %v", ran)
+	}
+	if _, err := lc.UpdateAlias(ctx, &lambda.UpdateAliasInput{FunctionName: aws.String("greeter"), Name: aws.String("live"),
+		FunctionVersion: aws.String("3"), RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{}}}); err != nil {
+		t.Fatalf("UpdateAlias: %v", err)
+	}
+	if out, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("greeter:live")}); err != nil || aws.ToString(out.ExecutedVersion) != "3" {
+		t.Errorf("Invoke greeter:live after UpdateAlias: %+v %v", out, err)
+	}
+	if list, err := lc.ListAliases(ctx, &lambda.ListAliasesInput{FunctionName: aws.String("greeter")}); err != nil || len(list.Aliases) != 1 ||
+		aws.ToString(list.Aliases[0].FunctionVersion) != "3" || list.Aliases[0].RoutingConfig != nil {
+		t.Errorf("ListAliases: %+v %v", list, err)
+	}
+	if _, err := lc.DeleteAlias(ctx, &lambda.DeleteAliasInput{FunctionName: aws.String("greeter"), Name: aws.String("live")}); err != nil {
+		t.Fatalf("DeleteAlias: %v", err)
+	}
+	if _, err := lc.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String("greeter"), Name: aws.String("live")}); errorCode(err) != "ResourceNotFoundException" {
+		t.Errorf("GetAlias after DeleteAlias: %v", err)
+	}
+
 	if _, err := lc.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("greeter")}); err != nil {
 		t.Fatalf("DeleteFunction: %v", err)
 	}

@@ -4,9 +4,9 @@
 // for the service the request is for and the stack's region; answers and errors take AWS's shapes, so
 // SDKs raise the exception types their users catch.
 //
-// Served so far: lambda (2015-03-31, REST-JSON) CreateFunction, GetFunction,
-// GetFunctionConfiguration, ListFunctions, UpdateFunctionCode, DeleteFunction and Invoke; sts (query)
-// GetCallerIdentity. Anything else is answered with an error naming the operation.
+// Served so far: lambda (2015-03-31, REST-JSON) functions (create, get, list, update code and
+// configuration, delete), versions, aliases with routing weights, and Invoke; sts (query)
+// GetCallerIdentity. Anything else is answered with an error naming the operation (docs/aws.md).
 package awsapi
 
 import (
