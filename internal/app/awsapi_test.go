@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -145,6 +147,41 @@ func TestAWSLambdaAPI(t *testing.T) {
 	}
 	if _, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("greeter"), InvocationType: types.InvocationTypeEvent}); errorCode(err) != "InvalidParameterValueException" {
 		t.Errorf("Invoke Event: %v, want a clear InvalidParameterValueException", err)
+	}
+
+	// The function's log, through CloudWatch Logs: its group, a stream, and the failure found by a
+	// filter pattern (the log reaches the stream a moment after the call).
+	cw := cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	groups, err := cw.DescribeLogGroups(ctx, &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String("/aws/lambda/gree")})
+	if err != nil || len(groups.LogGroups) != 1 || aws.ToString(groups.LogGroups[0].LogGroupName) != "/aws/lambda/greeter" {
+		t.Fatalf("DescribeLogGroups: %+v %v", groups, err)
+	}
+	var failure *cwtypes.FilteredLogEvent
+	waitUntil(t, "the failure reaches the function's log", func() bool {
+		ev, err := cw.FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String("/aws/lambda/greeter"),
+			FilterPattern: aws.String(`"ValueError: asked to fail"`)})
+		if err != nil {
+			t.Fatalf("FilterLogEvents: %v", err)
+		}
+		if len(ev.Events) > 0 {
+			failure = &ev.Events[0]
+		}
+		return failure != nil
+	})
+	streams, err := cw.DescribeLogStreams(ctx, &cloudwatchlogs.DescribeLogStreamsInput{LogGroupName: aws.String("/aws/lambda/greeter")})
+	if err != nil || len(streams.LogStreams) == 0 {
+		t.Fatalf("DescribeLogStreams: %+v %v", streams, err)
+	}
+	events, err := cw.GetLogEvents(ctx, &cloudwatchlogs.GetLogEventsInput{LogGroupName: aws.String("/aws/lambda/greeter"), LogStreamName: failure.LogStreamName})
+	if err != nil || len(events.Events) == 0 {
+		t.Errorf("GetLogEvents of %s: %+v %v", aws.ToString(failure.LogStreamName), events, err)
+	}
+	if _, err := cw.DescribeLogStreams(ctx, &cloudwatchlogs.DescribeLogStreamsInput{LogGroupName: aws.String("/aws/lambda/nope")}); errorCode(err) != "ResourceNotFoundException" {
+		t.Errorf("DescribeLogStreams of a group that does not exist: %v", err)
+	}
+	if _, err := cw.PutLogEvents(ctx, &cloudwatchlogs.PutLogEventsInput{LogGroupName: aws.String("/aws/lambda/greeter"), LogStreamName: aws.String("x"),
+		LogEvents: []cwtypes.InputLogEvent{{Message: aws.String("m"), Timestamp: aws.Int64(1)}}}); errorCode(err) != "UnknownOperationException" {
+		t.Errorf("PutLogEvents: %v, want UnknownOperationException", err)
 	}
 
 	// New code, same configuration.

@@ -25,8 +25,11 @@ type protocol interface {
 }
 
 func protocolOf(service string) protocol {
-	if service == "sts" {
+	switch service {
+	case "sts":
 		return queryProtocol{}
+	case "logs":
+		return jsonProtocol{}
 	}
 	return restJSON{}
 }

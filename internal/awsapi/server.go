@@ -6,7 +6,7 @@
 //
 // Served so far: lambda (2015-03-31, REST-JSON) functions (create, get, list, update code and
 // configuration, delete), versions, aliases with routing weights, and Invoke; sts (query)
-// GetCallerIdentity. Anything else is answered with an error naming the operation (docs/aws.md).
+// GetCallerIdentity; logs (JSON 1.1) reading function logs. Anything else is answered with an error naming the operation (docs/aws.md).
 package awsapi
 
 import (
@@ -50,6 +50,8 @@ type Config struct {
 	Applied func(ctx context.Context, done func(*functions.Snapshot) bool) error
 	// Invoke runs a function, as the admin API's invocations do. Nil: Invoke answers 503.
 	Invoke func(ctx context.Context, function, qualifier string, payload []byte) ([]byte, int, error)
+	// Logs reads function logs, for CloudWatch Logs' operations; nil answers them 503.
+	Logs LogSource
 	// Audit records control-plane changes; nil records nothing.
 	Audit func(ctx context.Context, e adminapi.AuditEntry) error
 	// Logger receives failures and changes; nil discards. Secrets and signatures never reach it.
@@ -57,7 +59,7 @@ type Config struct {
 }
 
 // The services whose signatures are accepted, by the name in a signature's credential scope.
-var services = []string{"lambda", "sts"}
+var services = []string{"lambda", "sts", "logs"}
 
 // Server serves the AWS APIs.
 type Server struct {
@@ -135,7 +137,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	v, ok := s.verifiers[svc]
 	if !ok {
 		proto.writeError(w, &awsError{Status: http.StatusBadRequest, Code: "UnknownOperationException",
-			Message: "this Gatehouse does not serve the " + strings.TrimSpace(svc+" service") + " (signed for it, or sent where it is served); it serves lambda and sts"})
+			Message: "this Gatehouse does not serve the " + strings.TrimSpace(svc+" service") + " (signed for it, or sent where it is served); it serves lambda, sts and logs"})
 		return
 	}
 	keyID, err := v.Verify(sigv4.Request{Method: r.Method, RawPath: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery,
@@ -150,6 +152,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.lambda(w, req)
 	case "sts":
 		s.sts(w, req)
+	case "logs":
+		s.logs(w, req)
 	}
 }
 

@@ -1,0 +1,249 @@
+package awsapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"gatehouse.dev/gatehouse/internal/adminapi"
+)
+
+// LogSource reads functions' log records (the admin API's source).
+type LogSource interface {
+	// Recent returns the function's last limit records, oldest first.
+	Recent(ctx context.Context, function string, limit int) ([]adminapi.LogRecord, error)
+}
+
+// logScan is how many of a function's newest records the Logs operations look through.
+const logScan = 10000
+
+// lambdaLogGroup is a function's log group, as Lambda names it.
+func lambdaLogGroup(function string) string { return "/aws/lambda/" + function }
+
+// jsonProtocol is the JSON 1.1 protocol (CloudWatch Logs): the code in the body's __type.
+type jsonProtocol struct{}
+
+func (jsonProtocol) writeError(w http.ResponseWriter, e *awsError) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.WriteHeader(e.Status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"__type": e.Code, "message": e.Message})
+}
+
+// logs serves CloudWatch Logs' reading operations over the stack's function logs: a log group per
+// function (/aws/lambda/NAME), a log stream per day, version and worker.
+func (s *Server) logs(w http.ResponseWriter, req *request) {
+	target := req.r.Header.Get("X-Amz-Target")
+	op, ok := strings.CutPrefix(target, "Logs_20140328.")
+	var err error
+	switch {
+	case !ok || req.r.Method != http.MethodPost:
+		err = &awsError{Status: http.StatusBadRequest, Code: "UnknownOperationException",
+			Message: fmt.Sprintf("logs: %q is not an operation this Gatehouse serves", target)}
+	case s.cfg.Logs == nil:
+		err = &awsError{Status: http.StatusServiceUnavailable, Code: "ServiceUnavailableException", Message: "logs are not available on this node"}
+	case op == "DescribeLogGroups":
+		err = s.describeLogGroups(w, req)
+	case op == "DescribeLogStreams":
+		err = s.describeLogStreams(w, req)
+	case op == "GetLogEvents", op == "FilterLogEvents":
+		err = s.logEvents(w, req, op == "FilterLogEvents")
+	default:
+		err = &awsError{Status: http.StatusBadRequest, Code: "UnknownOperationException",
+			Message: fmt.Sprintf("logs %s is not an operation this Gatehouse serves; it serves DescribeLogGroups, DescribeLogStreams, GetLogEvents and FilterLogEvents", op)}
+	}
+	if err != nil {
+		ae, ok := err.(*awsError)
+		if !ok {
+			s.log.Error("aws api: logs call failed", "err", err)
+			ae = &awsError{Status: http.StatusInternalServerError, Code: "ServiceUnavailableException", Message: err.Error()}
+		}
+		jsonProtocol{}.writeError(w, ae)
+	}
+}
+
+func writeJSON11(w http.ResponseWriter, v any) error {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	return json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) describeLogGroups(w http.ResponseWriter, req *request) error {
+	var in struct {
+		LogGroupNamePrefix string `json:"logGroupNamePrefix"`
+	}
+	if err := json.Unmarshal(req.body, &in); err != nil && len(req.body) > 0 {
+		return errBadRequest(err.Error())
+	}
+	list, err := s.cfg.Registry.List(req.r.Context())
+	if err != nil {
+		return err
+	}
+	groups := []map[string]any{}
+	for _, f := range list {
+		name := lambdaLogGroup(f.Name)
+		if !strings.HasPrefix(name, in.LogGroupNamePrefix) {
+			continue
+		}
+		groups = append(groups, map[string]any{
+			"logGroupName": name, "creationTime": f.CreatedAt.UnixMilli(), "storedBytes": 0,
+			"arn": fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s:*", s.cfg.Region, s.cfg.AccountID, name),
+		})
+	}
+	slices.SortFunc(groups, func(a, b map[string]any) int {
+		return strings.Compare(a["logGroupName"].(string), b["logGroupName"].(string))
+	})
+	return writeJSON11(w, map[string]any{"logGroups": groups})
+}
+
+// groupFunction is the function of a log group, or ResourceNotFoundException.
+func (s *Server) groupFunction(ctx context.Context, group string) (string, error) {
+	fn, ok := strings.CutPrefix(group, "/aws/lambda/")
+	if ok {
+		if _, err := s.cfg.Registry.Get(ctx, fn); err == nil {
+			return fn, nil
+		}
+	}
+	return "", &awsError{Status: http.StatusBadRequest, Code: "ResourceNotFoundException", Message: "The specified log group does not exist: " + group}
+}
+
+// streamName is the log stream a record belongs to: its day, version and worker, in Lambda's shape.
+func streamName(r adminapi.LogRecord) string {
+	return r.Time.UTC().Format("2006/01/02") + "/[" + versionLabel(r.Version) + "]" + r.Worker
+}
+
+func (s *Server) describeLogStreams(w http.ResponseWriter, req *request) error {
+	var in struct {
+		LogGroupName string `json:"logGroupName"`
+	}
+	if err := json.Unmarshal(req.body, &in); err != nil {
+		return errBadRequest(err.Error())
+	}
+	ctx := req.r.Context()
+	fn, err := s.groupFunction(ctx, in.LogGroupName)
+	if err != nil {
+		return err
+	}
+	recs, err := s.cfg.Logs.Recent(ctx, fn, logScan)
+	if err != nil {
+		return err
+	}
+	type stream struct {
+		first, last time.Time
+	}
+	streams := map[string]*stream{}
+	for _, r := range recs {
+		name := streamName(r)
+		st, ok := streams[name]
+		if !ok {
+			st = &stream{first: r.Time}
+			streams[name] = st
+		}
+		st.last = r.Time
+	}
+	out := []map[string]any{}
+	for name, st := range streams {
+		out = append(out, map[string]any{"logStreamName": name, "creationTime": st.first.UnixMilli(),
+			"firstEventTimestamp": st.first.UnixMilli(), "lastEventTimestamp": st.last.UnixMilli(), "lastIngestionTime": st.last.UnixMilli(),
+			"arn": fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s:log-stream:%s", s.cfg.Region, s.cfg.AccountID, in.LogGroupName, name)})
+	}
+	slices.SortFunc(out, func(a, b map[string]any) int {
+		return strings.Compare(a["logStreamName"].(string), b["logStreamName"].(string))
+	})
+	return writeJSON11(w, map[string]any{"logStreams": out})
+}
+
+// logEvents answers GetLogEvents (one stream) and FilterLogEvents (any of the group's streams, with
+// a filter pattern of terms that must all appear, or a quoted phrase).
+func (s *Server) logEvents(w http.ResponseWriter, req *request, filter bool) error {
+	var in struct {
+		LogGroupName   string   `json:"logGroupName"`
+		LogStreamName  string   `json:"logStreamName"`
+		LogStreamNames []string `json:"logStreamNames"`
+		FilterPattern  string   `json:"filterPattern"`
+		StartTime      int64    `json:"startTime"`
+		EndTime        int64    `json:"endTime"`
+		Limit          int      `json:"limit"`
+		StartFromHead  bool     `json:"startFromHead"`
+	}
+	if err := json.Unmarshal(req.body, &in); err != nil {
+		return errBadRequest(err.Error())
+	}
+	ctx := req.r.Context()
+	fn, err := s.groupFunction(ctx, in.LogGroupName)
+	if err != nil {
+		return err
+	}
+	recs, err := s.cfg.Logs.Recent(ctx, fn, logScan)
+	if err != nil {
+		return err
+	}
+	streams := in.LogStreamNames
+	if !filter {
+		if in.LogStreamName == "" {
+			return errBadRequest("logStreamName is required")
+		}
+		streams = []string{in.LogStreamName}
+	}
+	terms := filterTerms(in.FilterPattern)
+	var events []map[string]any
+	for _, r := range recs {
+		ms := r.Time.UnixMilli()
+		name := streamName(r)
+		switch {
+		case in.StartTime > 0 && ms < in.StartTime, in.EndTime > 0 && ms >= in.EndTime:
+			continue
+		case len(streams) > 0 && !slices.Contains(streams, name):
+			continue
+		case !matchesAll(r.Message, terms):
+			continue
+		}
+		ev := map[string]any{"timestamp": ms, "message": r.Message, "ingestionTime": ms}
+		if filter {
+			ev["logStreamName"] = name
+			ev["eventId"] = fmt.Sprintf("%d%s", ms, r.RequestID)
+		}
+		events = append(events, ev)
+	}
+	limit := in.Limit
+	if limit <= 0 || limit > 10000 {
+		limit = 10000
+	}
+	if len(events) > limit {
+		if filter || in.StartFromHead {
+			events = events[:limit]
+		} else {
+			events = events[len(events)-limit:] // GetLogEvents reads from the end unless told otherwise
+		}
+	}
+	if events == nil {
+		events = []map[string]any{}
+	}
+	if filter {
+		return writeJSON11(w, map[string]any{"events": events, "searchedLogStreams": []any{}})
+	}
+	// One page holds everything: the tokens say there is nothing further either way.
+	token := "f/" + fmt.Sprint(time.Now().UnixNano())
+	return writeJSON11(w, map[string]any{"events": events, "nextForwardToken": token, "nextBackwardToken": "b/0"})
+}
+
+// filterTerms splits a CloudWatch Logs filter pattern: a quoted phrase is one term, otherwise each
+// word is one ("" matches everything). JSON and space-delimited patterns are not served.
+func filterTerms(p string) []string {
+	p = strings.TrimSpace(p)
+	if len(p) >= 2 && p[0] == '"' && p[len(p)-1] == '"' {
+		return []string{p[1 : len(p)-1]}
+	}
+	return strings.Fields(p)
+}
+
+func matchesAll(msg string, terms []string) bool {
+	for _, t := range terms {
+		if !strings.Contains(msg, t) {
+			return false
+		}
+	}
+	return true
+}
