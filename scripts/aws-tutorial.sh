@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs AWS's getting-started steps for a Lambda function with the aws CLI, unmodified but for
+# --endpoint-url, against a local Gatehouse: create a function from a zip, invoke it, read it and its
+# log back, delete it. Needs go, python3 and aws (Debian's awscli, or pip's) on PATH; .ci/run installs
+# aws. Every step's answer is checked; the script fails at the first one that is wrong.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+work=$(mktemp -d)
+gh_pid=
+cleanup() {
+  if [ -n "$gh_pid" ]; then kill -INT "$gh_pid" 2>/dev/null || true; wait "$gh_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "aws-tutorial: $*" >&2; [ -f "$work/up.log" ] && tail -20 "$work/up.log" >&2; exit 1; }
+
+go build -o "$work/gatehouse" ./cmd/gatehouse
+aws_addr=127.0.0.1:18466
+"$work/gatehouse" up -f samples/py-hello/gatehouse.yaml --data "$work/data" \
+  --addr 127.0.0.1:18480 --admin-addr 127.0.0.1:18481 --aws-addr "$aws_addr" >"$work/up.log" 2>&1 &
+gh_pid=$!
+for _ in $(seq 1 600); do
+  grep -q "^aws: " "$work/up.log" && break
+  kill -0 "$gh_pid" 2>/dev/null || fail "gatehouse up exited"
+  sleep 0.1
+done
+grep -q "^aws: " "$work/up.log" || fail "gatehouse up did not start within 60 s"
+
+# The access key up made on this first start, as its printed `aws configure` lines give it.
+AWS_ACCESS_KEY_ID=$(awk '/aws configure set aws_access_key_id/ {print $NF}' "$work/up.log")
+AWS_SECRET_ACCESS_KEY=$(awk '/aws configure set aws_secret_access_key/ {print $NF}' "$work/up.log")
+[ -n "$AWS_ACCESS_KEY_ID" ] && [ -n "$AWS_SECRET_ACCESS_KEY" ] || fail "up printed no access key"
+export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true AWS_PAGER=
+export AWS_CONFIG_FILE="$work/aws-config" AWS_SHARED_CREDENTIALS_FILE="$work/aws-credentials"
+aws() { command aws --endpoint-url "http://$aws_addr" --output json "$@"; }
+
+aws sts get-caller-identity | grep -q '"Account": "000000000000"' || fail "sts get-caller-identity"
+
+mkdir "$work/fn"
+cat >"$work/fn/lambda_function.py" <<'PY'
+import json
+
+def lambda_handler(event, context):
+    return {"statusCode": 200, "body": json.dumps({"message": "Hello from Lambda!", "name": event.get("name")})}
+PY
+(cd "$work/fn" && python3 -m zipfile -c "$work/function.zip" lambda_function.py)
+
+aws lambda create-function --function-name my-function --runtime python3.11 --handler lambda_function.lambda_handler \
+  --zip-file "fileb://$work/function.zip" --role arn:aws:iam::000000000000:role/lambda-ex >"$work/created.json" \
+  || fail "lambda create-function"
+grep -q '"FunctionArn": "arn:aws:lambda:us-east-1:000000000000:function:my-function"' "$work/created.json" || fail "create-function's answer: $(cat "$work/created.json")"
+
+echo '{"name": "tutorial"}' >"$work/event.json"
+aws lambda invoke --function-name my-function --payload "fileb://$work/event.json" "$work/response.json" >"$work/invoke.json" \
+  || fail "lambda invoke"
+grep -q '"StatusCode": 200' "$work/invoke.json" || fail "invoke's answer: $(cat "$work/invoke.json")"
+grep -q 'Hello from Lambda!' "$work/response.json" && grep -q 'tutorial' "$work/response.json" || fail "the function's response: $(cat "$work/response.json")"
+
+aws lambda list-functions | grep -q '"FunctionName": "my-function"' || fail "lambda list-functions"
+aws lambda get-function --function-name my-function | grep -q '"Handler": "lambda_function.lambda_handler"' || fail "lambda get-function"
+aws logs describe-log-groups --log-group-name-prefix /aws/lambda/my-function | grep -q '"/aws/lambda/my-function"' || fail "logs describe-log-groups"
+
+aws lambda delete-function --function-name my-function >/dev/null || fail "lambda delete-function"
+if aws lambda get-function --function-name my-function >"$work/gone.json" 2>&1; then fail "the function is still there after delete-function"; fi
+grep -q ResourceNotFoundException "$work/gone.json" || fail "get-function after delete: $(cat "$work/gone.json")"
+echo "aws-tutorial: every step answered as on AWS ($(command aws --version 2>&1 | cut -d' ' -f1))"
