@@ -216,7 +216,23 @@ func TestAWSLambdaAPI(t *testing.T) {
 		t.Errorf("ListVersionsByFunction: %v %v", labels, err)
 	}
 
-	// An alias on version 1 that sends half of its calls to version 2, then moved to version 3.
+	// Reserved concurrency is maxConcurrency: set, read, removed (each a version with the same code).
+	if out, err := lc.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String("greeter"),
+		ReservedConcurrentExecutions: aws.Int32(7)}); err != nil || aws.ToInt32(out.ReservedConcurrentExecutions) != 7 {
+		t.Fatalf("PutFunctionConcurrency: %+v %v", out, err)
+	}
+	if out, err := lc.GetFunctionConcurrency(ctx, &lambda.GetFunctionConcurrencyInput{FunctionName: aws.String("greeter")}); err != nil || aws.ToInt32(out.ReservedConcurrentExecutions) != 7 {
+		t.Errorf("GetFunctionConcurrency: %+v %v", out, err)
+	}
+	if _, err := lc.DeleteFunctionConcurrency(ctx, &lambda.DeleteFunctionConcurrencyInput{FunctionName: aws.String("greeter")}); err != nil {
+		t.Fatalf("DeleteFunctionConcurrency: %v", err)
+	}
+	if out, err := lc.GetFunctionConcurrency(ctx, &lambda.GetFunctionConcurrencyInput{FunctionName: aws.String("greeter")}); err != nil || out.ReservedConcurrentExecutions != nil {
+		t.Errorf("GetFunctionConcurrency after delete: %+v %v", out, err)
+	}
+
+	// An alias on version 1 that sends half of its calls to version 2, then moved to version 5 (the
+	// concurrency changes made 4 and 5).
 	alias, err := lc.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("greeter"), Name: aws.String("live"),
 		FunctionVersion: aws.String("1"), RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{"2": 0.5}}})
 	if err != nil || aws.ToString(alias.AliasArn) != "arn:aws:lambda:us-east-1:000000000000:function:greeter:live" {
@@ -235,14 +251,14 @@ func TestAWSLambdaAPI(t *testing.T) {
 		t.Errorf("40 calls of greeter:live, 1 with 50%% to 2, ran %v", ran)
 	}
 	if _, err := lc.UpdateAlias(ctx, &lambda.UpdateAliasInput{FunctionName: aws.String("greeter"), Name: aws.String("live"),
-		FunctionVersion: aws.String("3"), RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{}}}); err != nil {
+		FunctionVersion: aws.String("5"), RoutingConfig: &types.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{}}}); err != nil {
 		t.Fatalf("UpdateAlias: %v", err)
 	}
-	if out, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("greeter:live")}); err != nil || aws.ToString(out.ExecutedVersion) != "3" {
+	if out, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("greeter:live")}); err != nil || aws.ToString(out.ExecutedVersion) != "5" {
 		t.Errorf("Invoke greeter:live after UpdateAlias: %+v %v", out, err)
 	}
 	if list, err := lc.ListAliases(ctx, &lambda.ListAliasesInput{FunctionName: aws.String("greeter")}); err != nil || len(list.Aliases) != 1 ||
-		aws.ToString(list.Aliases[0].FunctionVersion) != "3" || list.Aliases[0].RoutingConfig != nil {
+		aws.ToString(list.Aliases[0].FunctionVersion) != "5" || list.Aliases[0].RoutingConfig != nil {
 		t.Errorf("ListAliases: %+v %v", list, err)
 	}
 	if _, err := lc.DeleteAlias(ctx, &lambda.DeleteAliasInput{FunctionName: aws.String("greeter"), Name: aws.String("live")}); err != nil {

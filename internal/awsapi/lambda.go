@@ -28,7 +28,19 @@ const lambdaPrefix = "/2015-03-31/functions"
 // lambda serves the Lambda API's operations.
 func (s *Server) lambda(w http.ResponseWriter, req *request) {
 	r := req.r
-	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), lambdaPrefix)
+	path := r.URL.EscapedPath()
+	// The concurrency operations live under other API versions' paths.
+	for _, prefix := range []string{"/2017-10-31/functions/", "/2019-09-30/functions/"} {
+		if rest, ok := strings.CutPrefix(path, prefix); ok {
+			if name, ok := strings.CutSuffix(rest, "/concurrency"); ok && !strings.Contains(name, "/") {
+				if err := s.concurrency(w, req, name); err != nil {
+					s.lambdaError(w, err)
+				}
+				return
+			}
+		}
+	}
+	rest, ok := strings.CutPrefix(path, lambdaPrefix)
 	if !ok {
 		s.lambdaError(w, unknownOperation("lambda", r))
 		return

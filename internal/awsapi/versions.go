@@ -319,3 +319,63 @@ func splitAliasPath(sub string) (alias string, ok bool) {
 	alias, ok = strings.CutPrefix(sub, "aliases/")
 	return alias, ok && alias != "" && !strings.Contains(alias, "/")
 }
+
+// concurrency serves PutFunctionConcurrency, GetFunctionConcurrency and DeleteFunctionConcurrency
+// (path 2017-10-31/functions/NAME/concurrency and 2019-09-30/functions/NAME/concurrency): a
+// function's reserved concurrency is its maxConcurrency. Setting it makes a version with the same
+// code and the new limit, as any configuration change does here.
+func (s *Server) concurrency(w http.ResponseWriter, req *request, escaped string) error {
+	name, _, err := functionName(escaped)
+	if err != nil {
+		return err
+	}
+	ctx := req.r.Context()
+	cur, err := s.latest(ctx, name)
+	if err != nil {
+		return err
+	}
+	limit := -1 // -1: delete
+	switch req.r.Method {
+	case http.MethodGet:
+		out := map[string]any{}
+		if cur.Manifest.MaxConcurrency > 0 {
+			out["ReservedConcurrentExecutions"] = cur.Manifest.MaxConcurrency
+		}
+		return writeJSON(w, http.StatusOK, out)
+	case http.MethodPut:
+		var in struct{ ReservedConcurrentExecutions *int }
+		if err := json.Unmarshal(req.body, &in); err != nil || in.ReservedConcurrentExecutions == nil {
+			return errBadRequest("ReservedConcurrentExecutions is required")
+		}
+		if *in.ReservedConcurrentExecutions < 1 {
+			// Lambda's 0 stops the function; Gatehouse's 0 means no limit, so 0 is refused rather than
+			// silently meaning the opposite.
+			return errBadRequest("ReservedConcurrentExecutions must be at least 1 here: 0 would mean no limit in Gatehouse (use DeleteFunctionConcurrency for that)")
+		}
+		limit = *in.ReservedConcurrentExecutions
+	case http.MethodDelete:
+	default:
+		return unknownOperation("lambda", req.r)
+	}
+	secrets, err := s.cfg.Registry.OpenSecrets(cur)
+	if err != nil {
+		return err
+	}
+	m, err := cur.Manifest.Manifest(secrets)
+	if err != nil {
+		return err
+	}
+	m.MaxConcurrency = max(limit, 0)
+	module, err := s.cfg.Registry.Module(ctx, cur.ModuleSHA256)
+	if err != nil {
+		return err
+	}
+	if _, err := s.publish(ctx, req, *m, module, cur.Description); err != nil {
+		return err
+	}
+	if limit < 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	return writeJSON(w, http.StatusOK, map[string]int{"ReservedConcurrentExecutions": limit})
+}
