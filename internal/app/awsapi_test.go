@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -137,10 +138,16 @@ func TestAWSLambdaAPI(t *testing.T) {
 	if string(out.Payload) != `{"hello": "ana", "greeting": "hi", "v": 1}` {
 		t.Errorf("Invoke's payload: %s", out.Payload)
 	}
-	out, err = lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("greeter"), Payload: []byte(`{"fail":true}`)})
+	out, err = lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("greeter"), Payload: []byte(`{"fail":true}`), LogType: types.LogTypeTail})
 	if err != nil || aws.ToString(out.FunctionError) != "Unhandled" || !strings.Contains(string(out.Payload), `"errorType": "ValueError"`) &&
 		!strings.Contains(string(out.Payload), `"errorType":"ValueError"`) {
 		t.Errorf("Invoke of a failing call: %+v (%s) %v", out, out.Payload, err)
+	}
+	// LogType Tail: the call's own log, as Lambda's tail reads.
+	tail, err := base64.StdEncoding.DecodeString(aws.ToString(out.LogResult))
+	if err != nil || !strings.HasPrefix(string(tail), "START RequestId: ") || !strings.Contains(string(tail), "ValueError: asked to fail") ||
+		!strings.Contains(string(tail), "\nREPORT RequestId: ") {
+		t.Errorf("the log tail of a failing call: %q %v", tail, err)
 	}
 	if out, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("greeter"), InvocationType: types.InvocationTypeDryRun}); err != nil || out.StatusCode != 204 {
 		t.Errorf("Invoke DryRun: %+v %v", out, err)

@@ -55,6 +55,11 @@ func (n *Node) applied(ctx context.Context, done func(*functions.Snapshot) bool)
 // invoke runs a function version directly, as the admin API's invoke does: resolved like a route's
 // target, through the dispatcher, bounded by the version's timeout.
 func (n *Node) invoke(ctx context.Context, function, qualifier string, payload []byte) ([]byte, int, error) {
+	return n.invokeAs(ctx, function, qualifier, payload, gateway.NewRequestID())
+}
+
+// invokeAs is invoke with the request id the invocation's log records carry.
+func (n *Node) invokeAs(ctx context.Context, function, qualifier string, payload []byte, requestID string) ([]byte, int, error) {
 	t, err := n.served.Snapshot().Target(function, qualifier, rand.Float64())
 	if err != nil {
 		return nil, 0, err
@@ -65,7 +70,7 @@ func (n *Node) invoke(ctx context.Context, function, qualifier string, payload [
 	defer cancel()
 	out, err := n.dispatcher.Invoke(ctx, bus.Invocation{
 		Function: function, FunctionID: t.FunctionID, Version: t.Version, Timeout: t.Timeout, MaxConcurrency: t.MaxConcurrency,
-		RequestID: gateway.NewRequestID(), Deadline: deadline, Payload: payload,
+		RequestID: requestID, Deadline: deadline, Payload: payload,
 	})
 	return out, t.Version, err
 }

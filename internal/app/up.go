@@ -468,7 +468,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	if n.awsLn != nil {
 		n.aws, err = awsapi.New(awsapi.Config{Keys: keys, Region: stack.IAM.Region, Registry: n.registry,
-			Check: n.checkBundle, Activate: n.activate, Applied: n.applied, Invoke: n.invoke,
+			Check: n.checkBundle, Activate: n.activate, Applied: n.applied, Invoke: n.invokeAs, NewRequestID: gateway.NewRequestID,
 			Logs: adminLogs{n.logs}, Audit: n.audit.Record, Logger: n.log.With("component", "aws")})
 		if err != nil {
 			return nil, err

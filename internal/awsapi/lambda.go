@@ -498,7 +498,13 @@ func (s *Server) invoke(w http.ResponseWriter, req *request, escaped string) err
 	if qualifier == "$LATEST" {
 		qualifier = ""
 	}
-	out, version, err := s.cfg.Invoke(ctx, name, qualifier, req.body)
+	requestID := newRequestID()
+	if s.cfg.NewRequestID != nil {
+		requestID = s.cfg.NewRequestID()
+	}
+	start := time.Now()
+	out, version, err := s.cfg.Invoke(ctx, name, qualifier, req.body, requestID)
+	took := time.Since(start)
 	if errors.Is(err, functions.ErrNotFound) {
 		arn := s.functionARN(name)
 		if qualifier != "" {
@@ -508,6 +514,9 @@ func (s *Server) invoke(w http.ResponseWriter, req *request, escaped string) err
 	}
 	if version > 0 {
 		w.Header().Set("X-Amz-Executed-Version", strconv.Itoa(version))
+	}
+	if req.r.Header.Get("X-Amz-Log-Type") == "Tail" && (err == nil || errors.Is(err, bus.ErrFunctionError) || errors.Is(err, bus.ErrFunctionTimeout)) {
+		w.Header().Set("X-Amz-Log-Result", s.logTail(ctx, name, requestID, version, took))
 	}
 	var fe bus.FunctionFailure
 	switch {

@@ -2,6 +2,7 @@ package awsapi
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -246,4 +247,48 @@ func matchesAll(msg string, terms []string) bool {
 		}
 	}
 	return true
+}
+
+// tailBytes is how much of an invocation's log Invoke's LogType Tail returns: Lambda's last 4 KB.
+const tailBytes = 4096
+
+// logTail is X-Amz-Log-Result: the invocation's log as Lambda's tail reads, START, what the function
+// wrote, END and REPORT, its last 4 KB in base64. The records reach the log a moment after the answer:
+// it waits for them up to 300 ms, and stops early once they have stopped coming.
+func (s *Server) logTail(ctx context.Context, function, requestID string, version int, took time.Duration) string {
+	var lines []string
+	if s.cfg.Logs != nil {
+		seen := -1
+		for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); time.Sleep(30 * time.Millisecond) {
+			recs, err := s.cfg.Logs.Recent(ctx, function, 1000)
+			if err != nil {
+				break
+			}
+			var got []string
+			for _, r := range recs {
+				if r.RequestID == requestID {
+					got = append(got, r.Message)
+				}
+			}
+			if len(got) > 0 && len(got) == seen {
+				break // nothing new since the last look
+			}
+			seen, lines = len(got), got
+		}
+	}
+	label := versionLabel(version)
+	var b strings.Builder
+	fmt.Fprintf(&b, "START RequestId: %s Version: %s\n", requestID, label)
+	for _, l := range lines {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	ms := float64(took.Microseconds()) / 1000
+	fmt.Fprintf(&b, "END RequestId: %s\nREPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\n",
+		requestID, requestID, ms, int(ms)+1)
+	out := b.String()
+	if len(out) > tailBytes {
+		out = out[len(out)-tailBytes:]
+	}
+	return base64.StdEncoding.EncodeToString([]byte(out))
 }

@@ -48,8 +48,10 @@ type Config struct {
 	Activate func(ctx context.Context, v functions.VersionRecord) error
 	// Applied waits until the node's view of the registry satisfies done. Nil waits for nothing.
 	Applied func(ctx context.Context, done func(*functions.Snapshot) bool) error
-	// Invoke runs a function, as the admin API's invocations do. Nil: Invoke answers 503.
-	Invoke func(ctx context.Context, function, qualifier string, payload []byte) ([]byte, int, error)
+	// Invoke runs a function, as the admin API's invocations do, under the request id given (which
+	// its log records carry); NewRequestID makes those ids. Nil: Invoke answers 503.
+	Invoke       func(ctx context.Context, function, qualifier string, payload []byte, requestID string) ([]byte, int, error)
+	NewRequestID func() string
 	// Logs reads function logs, for CloudWatch Logs' operations; nil answers them 503.
 	Logs LogSource
 	// Audit records control-plane changes; nil records nothing.
