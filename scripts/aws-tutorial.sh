@@ -37,6 +37,13 @@ aws() { command aws --endpoint-url "http://$aws_addr" --output json "$@"; }
 
 aws sts get-caller-identity | grep -q '"Account": "000000000000"' || fail "sts get-caller-identity"
 
+# The execution role the tutorial makes first (stored, not enforced).
+aws iam create-role --role-name lambda-ex --assume-role-policy-document \
+  '{"Version": "2012-10-17","Statement": [{ "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}' \
+  | grep -q '"Arn": "arn:aws:iam::000000000000:role/lambda-ex"' || fail "iam create-role"
+aws iam attach-role-policy --role-name lambda-ex --policy-arn arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole \
+  || fail "iam attach-role-policy"
+
 mkdir "$work/fn"
 cat >"$work/fn/lambda_function.py" <<'PY'
 import json
@@ -64,4 +71,7 @@ aws logs describe-log-groups --log-group-name-prefix /aws/lambda/my-function | g
 aws lambda delete-function --function-name my-function >/dev/null || fail "lambda delete-function"
 if aws lambda get-function --function-name my-function >"$work/gone.json" 2>&1; then fail "the function is still there after delete-function"; fi
 grep -q ResourceNotFoundException "$work/gone.json" || fail "get-function after delete: $(cat "$work/gone.json")"
+aws iam detach-role-policy --role-name lambda-ex --policy-arn arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole \
+  || fail "iam detach-role-policy"
+aws iam delete-role --role-name lambda-ex || fail "iam delete-role"
 echo "aws-tutorial: every step answered as on AWS ($(command aws --version 2>&1 | cut -d' ' -f1))"

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
@@ -77,6 +78,31 @@ func TestAWSLambdaAPI(t *testing.T) {
 	who, err := sc.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil || aws.ToString(who.Account) != "000000000000" || aws.ToString(who.UserId) != keyID {
 		t.Fatalf("GetCallerIdentity: %+v %v", who, err)
+	}
+
+	// The role AWS's tutorials make first: stored and returned, not enforced.
+	ic := iam.NewFromConfig(cfg, func(o *iam.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+	made, err := ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("lambda-ex"), AssumeRolePolicyDocument: aws.String(trust)})
+	if err != nil || aws.ToString(made.Role.Arn) != "arn:aws:iam::000000000000:role/lambda-ex" {
+		t.Fatalf("CreateRole: %+v %v", made, err)
+	}
+	if _, err := ic.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("lambda-ex"), AssumeRolePolicyDocument: aws.String(trust)}); errorCode(err) != "EntityAlreadyExists" {
+		t.Errorf("CreateRole again: %v, want EntityAlreadyExists", err)
+	}
+	basic := aws.String("arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")
+	if _, err := ic.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: aws.String("lambda-ex"), PolicyArn: basic}); err != nil {
+		t.Fatalf("AttachRolePolicy: %v", err)
+	}
+	if got, err := ic.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("lambda-ex")}); err != nil || !strings.Contains(aws.ToString(got.Role.AssumeRolePolicyDocument), "lambda.amazonaws.com") {
+		t.Errorf("GetRole: %+v %v", got, err)
+	}
+	if att, err := ic.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String("lambda-ex")}); err != nil ||
+		len(att.AttachedPolicies) != 1 || aws.ToString(att.AttachedPolicies[0].PolicyName) != "AWSLambdaBasicExecutionRole" {
+		t.Errorf("ListAttachedRolePolicies: %+v %v", att, err)
+	}
+	if _, err := ic.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: aws.String("lambda-ex")}); errorCode(err) != "DeleteConflict" {
+		t.Errorf("DeleteRole with a policy attached: %v, want DeleteConflict", err)
 	}
 
 	pkg := func(body string) []byte {
@@ -273,6 +299,17 @@ func TestAWSLambdaAPI(t *testing.T) {
 	}
 	if _, err := lc.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String("greeter"), Name: aws.String("live")}); errorCode(err) != "ResourceNotFoundException" {
 		t.Errorf("GetAlias after DeleteAlias: %v", err)
+	}
+
+	// The role goes last, as in the tutorial's clean-up.
+	if _, err := ic.DetachRolePolicy(ctx, &iam.DetachRolePolicyInput{RoleName: aws.String("lambda-ex"), PolicyArn: basic}); err != nil {
+		t.Errorf("DetachRolePolicy: %v", err)
+	}
+	if _, err := ic.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: aws.String("lambda-ex")}); err != nil {
+		t.Errorf("DeleteRole: %v", err)
+	}
+	if _, err := ic.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("lambda-ex")}); errorCode(err) != "NoSuchEntity" {
+		t.Errorf("GetRole after DeleteRole: %v, want NoSuchEntity", err)
 	}
 
 	if _, err := lc.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("greeter")}); err != nil {

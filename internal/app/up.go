@@ -467,7 +467,15 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	if n.awsLn != nil {
-		n.aws, err = awsapi.New(awsapi.Config{Keys: keys, Region: stack.IAM.Region, Registry: n.registry,
+		js, err := jetstream.New(n.control.Conn())
+		if err != nil {
+			return nil, fmt.Errorf("bus: %w", err)
+		}
+		roles, err := awsapi.OpenRoleStore(ctx, js, stack.Name)
+		if err != nil {
+			return nil, err
+		}
+		n.aws, err = awsapi.New(awsapi.Config{Roles: roles, Keys: keys, Region: stack.IAM.Region, Registry: n.registry,
 			Check: n.checkBundle, Activate: n.activate, Applied: n.applied, Invoke: n.invokeAs, NewRequestID: gateway.NewRequestID,
 			Logs: adminLogs{n.logs}, Audit: n.audit.Record, Logger: n.log.With("component", "aws")})
 		if err != nil {

@@ -26,7 +26,7 @@ type protocol interface {
 
 func protocolOf(service string) protocol {
 	switch service {
-	case "sts":
+	case "sts", "iam":
 		return queryProtocol{}
 	case "logs":
 		return jsonProtocol{}

@@ -6,7 +6,8 @@
 //
 // Served so far: lambda (2015-03-31, REST-JSON) functions (create, get, list, update code and
 // configuration, delete), versions, aliases with routing weights, and Invoke; sts (query)
-// GetCallerIdentity; logs (JSON 1.1) reading function logs. Anything else is answered with an error naming the operation (docs/aws.md).
+// GetCallerIdentity; logs (JSON 1.1) reading function logs; iam (query) roles, stored and not
+// enforced. Anything else is answered with an error naming the operation (docs/aws.md).
 package awsapi
 
 import (
@@ -52,6 +53,8 @@ type Config struct {
 	// its log records carry); NewRequestID makes those ids. Nil: Invoke answers 503.
 	Invoke       func(ctx context.Context, function, qualifier string, payload []byte, requestID string) ([]byte, int, error)
 	NewRequestID func() string
+	// Roles keeps IAM roles (stored, not enforced); nil answers IAM calls 503.
+	Roles *RoleStore
 	// Logs reads function logs, for CloudWatch Logs' operations; nil answers them 503.
 	Logs LogSource
 	// Audit records control-plane changes; nil records nothing.
@@ -61,13 +64,14 @@ type Config struct {
 }
 
 // The services whose signatures are accepted, by the name in a signature's credential scope.
-var services = []string{"lambda", "sts", "logs"}
+var services = []string{"lambda", "sts", "logs", "iam"}
 
 // Server serves the AWS APIs.
 type Server struct {
 	cfg       Config
 	log       *slog.Logger
 	verifiers map[string]*sigv4.Verifier // by service
+	iamGlobal *sigv4.Verifier            // iam signed for us-east-1, when the stack's region is another
 	srv       *http.Server
 }
 
@@ -95,6 +99,14 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 		s.verifiers[svc] = v
+	}
+	// IAM is global: SDKs sign it for us-east-1 whatever region they are set to.
+	if cfg.Region != "us-east-1" {
+		v, err := sigv4.New(sigv4.Config{Keys: cfg.Keys, Region: "us-east-1", Service: "iam"})
+		if err != nil {
+			return nil, err
+		}
+		s.iamGlobal = v
 	}
 	s.srv = &http.Server{
 		Handler:           s,
@@ -139,11 +151,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	v, ok := s.verifiers[svc]
 	if !ok {
 		proto.writeError(w, &awsError{Status: http.StatusBadRequest, Code: "UnknownOperationException",
-			Message: "this Gatehouse does not serve the " + strings.TrimSpace(svc+" service") + " (signed for it, or sent where it is served); it serves lambda, sts and logs"})
+			Message: "this Gatehouse does not serve the " + strings.TrimSpace(svc+" service") + " (signed for it, or sent where it is served); it serves lambda, sts, logs and iam"})
 		return
 	}
-	keyID, err := v.Verify(sigv4.Request{Method: r.Method, RawPath: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery,
-		Host: r.Host, Header: r.Header, Body: body})
+	sr := sigv4.Request{Method: r.Method, RawPath: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery, Host: r.Host, Header: r.Header, Body: body}
+	keyID, err := v.Verify(sr)
+	if svc == "iam" && s.iamGlobal != nil && errors.Is(err, sigv4.ErrScope) {
+		keyID, err = s.iamGlobal.Verify(sr)
+	}
 	if err != nil {
 		proto.writeError(w, signatureError(err))
 		return
@@ -156,6 +171,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.sts(w, req)
 	case "logs":
 		s.logs(w, req)
+	case "iam":
+		s.iam(w, req)
 	}
 }
 
