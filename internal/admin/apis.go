@@ -29,8 +29,8 @@ var _ APIStore = (*apistore.Store)(nil)
 
 // Audit actions of API definitions.
 const (
-	ActionAPIApply  = "api.apply"
-	ActionAPIDelete = "api.delete"
+	ActionAPIApply  = adminapi.ActionAPIApply
+	ActionAPIDelete = adminapi.ActionAPIDelete
 )
 
 // applyTimeout bounds waiting for this node's gateway to serve a change.

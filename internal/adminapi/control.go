@@ -76,6 +76,8 @@ const (
 	ActionFunctionDelete = "function.delete"
 	ActionAliasSet       = "alias.set"
 	ActionAliasDelete    = "alias.delete"
+	ActionAPIApply       = "api.apply"
+	ActionAPIDelete      = "api.delete"
 )
 
 // AuditEntry is one change made through the control plane: who (the token's name), when, from which

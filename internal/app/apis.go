@@ -252,3 +252,17 @@ func (n *Node) followAPIs(ctx context.Context) {
 		n.log.Error("following API definitions stopped", "err", err)
 	}
 }
+
+// apiEnv is what API definitions made while the node runs are checked against: the functions in
+// the registry now, and the stack's usage plans.
+func (n *Node) apiEnv(ctx context.Context) (spec.Env, error) {
+	list, err := n.registry.List(ctx)
+	if err != nil {
+		return spec.Env{}, err
+	}
+	names := make([]string, 0, len(list))
+	for _, f := range list {
+		names = append(names, f.Name)
+	}
+	return spec.FunctionsEnv(names, len(n.stack.UsagePlans) > 0), nil
+}

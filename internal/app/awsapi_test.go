@@ -11,8 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
+	gwtypes "github.com/aws/aws-sdk-go-v2/service/apigatewayv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -350,5 +353,101 @@ func TestAWSLambdaAPI(t *testing.T) {
 	}
 	if _, err := lc.ListLayers(ctx, &lambda.ListLayersInput{}); errorCode(err) != "UnknownOperationException" || !strings.Contains(err.Error(), "layers") {
 		t.Errorf("ListLayers: %v, want UnknownOperationException naming it", err)
+	}
+}
+
+// TestAWSHTTPAPITutorial follows AWS's getting-started tutorial for an HTTP API with the SDK: a
+// function, an API, an AWS_PROXY integration to it, a route, a stage with auto-deploy; the route
+// answers at the API's endpoint under the stage, the routes read back, and once the API is deleted
+// its endpoint answers 404.
+func TestAWSHTTPAPITutorial(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 not found on PATH: the test deploys a Python function (.ci/run installs it)")
+	}
+	needSandbox(t)
+	// A stack with no catch-all route, so that a path no API serves is a 404.
+	n, cfg, _ := awsNode(t, filepath.Join("..", "..", "samples", "py-hello", "gatehouse.yaml"))
+	endpoint := aws.String("http://" + n.AWSAddr())
+	lc := lambda.NewFromConfig(cfg, func(o *lambda.Options) { o.BaseEndpoint = endpoint })
+	gw := apigatewayv2.NewFromConfig(cfg, func(o *apigatewayv2.Options) { o.BaseEndpoint = endpoint })
+	ctx := context.Background()
+
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "lambda_function.py"), []byte("import json\n\ndef lambda_handler(event, context):\n    return {'statusCode': 200, 'body': json.dumps({'message': 'Hello from Lambda!', 'path': event['rawPath'], 'stage': event['requestContext']['stage']})}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	zip, err := functions.ZipPackage(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn, err := lc.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("my-function"), Runtime: types.Runtime("python3.11"),
+		Handler: aws.String("lambda_function.lambda_handler"), Role: aws.String("arn:aws:iam::000000000000:role/lambda-ex"), Code: &types.FunctionCode{ZipFile: zip}})
+	if err != nil {
+		t.Fatalf("CreateFunction: %v", err)
+	}
+
+	api, err := gw.CreateApi(ctx, &apigatewayv2.CreateApiInput{Name: aws.String("my-http-api"), ProtocolType: gwtypes.ProtocolTypeHttp})
+	if err != nil || len(aws.ToString(api.ApiId)) != 10 || !strings.HasPrefix(aws.ToString(api.ApiEndpoint), "http://"+n.GatewayAddr()+"/") {
+		t.Fatalf("CreateApi: %+v %v", api, err)
+	}
+	integ, err := gw.CreateIntegration(ctx, &apigatewayv2.CreateIntegrationInput{ApiId: api.ApiId, IntegrationType: gwtypes.IntegrationTypeAwsProxy,
+		IntegrationUri: fn.FunctionArn, PayloadFormatVersion: aws.String("2.0")})
+	if err != nil {
+		t.Fatalf("CreateIntegration: %v", err)
+	}
+	route, err := gw.CreateRoute(ctx, &apigatewayv2.CreateRouteInput{ApiId: api.ApiId, RouteKey: aws.String("GET /hello"),
+		Target: aws.String("integrations/" + aws.ToString(integ.IntegrationId))})
+	if err != nil {
+		t.Fatalf("CreateRoute: %v", err)
+	}
+	if _, err := gw.CreateRoute(ctx, &apigatewayv2.CreateRouteInput{ApiId: api.ApiId, RouteKey: aws.String("GET /hello")}); errorCode(err) != "ConflictException" {
+		t.Errorf("CreateRoute of a key in use: %v, want ConflictException", err)
+	}
+	start := time.Now()
+	if _, err := gw.CreateStage(ctx, &apigatewayv2.CreateStageInput{ApiId: api.ApiId, StageName: aws.String("prod"), AutoDeploy: aws.Bool(true)}); err != nil {
+		t.Fatalf("CreateStage: %v", err)
+	}
+	// Served when CreateStage answers: the first request gets the route.
+	r := do(t, newRequest(t, "GET", aws.ToString(api.ApiEndpoint)+"/prod/hello", nil))
+	t.Logf("CreateStage --auto-deploy to the first 200: %s", time.Since(start).Round(time.Millisecond))
+	if r.status != 200 || !strings.Contains(string(r.body), `"message": "Hello from Lambda!"`) || !strings.Contains(string(r.body), `"stage": "prod"`) {
+		t.Fatalf("GET $ApiEndpoint/prod/hello: %d %s", r.status, r.body)
+	}
+	routes, err := gw.GetRoutes(ctx, &apigatewayv2.GetRoutesInput{ApiId: api.ApiId})
+	if err != nil || len(routes.Items) != 1 || aws.ToString(routes.Items[0].RouteKey) != "GET /hello" ||
+		aws.ToString(routes.Items[0].Target) != "integrations/"+aws.ToString(integ.IntegrationId) {
+		t.Errorf("GetRoutes: %+v %v", routes, err)
+	}
+	if apis, err := gw.GetApis(ctx, &apigatewayv2.GetApisInput{}); err != nil || len(apis.Items) != 1 || aws.ToString(apis.Items[0].Name) != "my-http-api" {
+		t.Errorf("GetApis: %+v %v", apis, err)
+	}
+	// The API is the node's like a stack file's: the admin API lists it.
+	if out := runCLI(t, n, "apis", "ls"); !strings.Contains(out, "aws-my-http-api-") {
+		t.Errorf("gatehouse apis ls:\n%s", out)
+	}
+	// A route to a function that does not exist is refused with the stack file's own reason.
+	bad, err := gw.CreateIntegration(ctx, &apigatewayv2.CreateIntegrationInput{ApiId: api.ApiId, IntegrationType: gwtypes.IntegrationTypeAwsProxy,
+		IntegrationUri: aws.String("arn:aws:lambda:us-east-1:000000000000:function:nope")})
+	if err != nil {
+		t.Fatalf("CreateIntegration (not yet routed): %v", err)
+	}
+	if _, err := gw.CreateRoute(ctx, &apigatewayv2.CreateRouteInput{ApiId: api.ApiId, RouteKey: aws.String("GET /nope"),
+		Target: aws.String("integrations/" + aws.ToString(bad.IntegrationId))}); errorCode(err) != "BadRequestException" || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("CreateRoute to a function that does not exist: %v, want BadRequestException naming it", err)
+	}
+	if _, err := gw.DeleteRoute(ctx, &apigatewayv2.DeleteRouteInput{ApiId: api.ApiId, RouteId: route.RouteId}); err != nil {
+		t.Fatalf("DeleteRoute: %v", err)
+	}
+	if r := do(t, newRequest(t, "GET", aws.ToString(api.ApiEndpoint)+"/prod/hello", nil)); r.status != 404 {
+		t.Errorf("GET after DeleteRoute: %d %s", r.status, r.body)
+	}
+	if _, err := gw.DeleteApi(ctx, &apigatewayv2.DeleteApiInput{ApiId: api.ApiId}); err != nil {
+		t.Fatalf("DeleteApi: %v", err)
+	}
+	if _, err := gw.GetApi(ctx, &apigatewayv2.GetApiInput{ApiId: api.ApiId}); errorCode(err) != "NotFoundException" {
+		t.Errorf("GetApi after DeleteApi: %v, want NotFoundException", err)
+	}
+	if out := runCLI(t, n, "apis", "ls"); strings.Contains(out, "aws-my-http-api-") {
+		t.Errorf("gatehouse apis ls after DeleteApi:\n%s", out)
 	}
 }

@@ -475,7 +475,13 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		if err != nil {
 			return nil, err
 		}
-		n.aws, err = awsapi.New(awsapi.Config{Roles: roles, Keys: keys, Region: stack.IAM.Region, Registry: n.registry,
+		resources, err := awsapi.OpenAPIResources(ctx, js, stack.Name)
+		if err != nil {
+			return nil, err
+		}
+		apis := &awsapi.APIStore{Store: n.apiStore, Stack: stack.Name, Resources: resources, Applied: n.apis.wait,
+			GatewayURL: "http://" + n.gwLn.Addr().String(), Env: n.apiEnv}
+		n.aws, err = awsapi.New(awsapi.Config{Roles: roles, APIs: apis, Keys: keys, Region: stack.IAM.Region, Registry: n.registry,
 			Check: n.checkBundle, Activate: n.activate, Applied: n.applied, Invoke: n.invokeAs, NewRequestID: gateway.NewRequestID,
 			Logs: adminLogs{n.logs}, Audit: n.audit.Record, Logger: n.log.With("component", "aws")})
 		if err != nil {

@@ -53,6 +53,8 @@ type Config struct {
 	// its log records carry); NewRequestID makes those ids. Nil: Invoke answers 503.
 	Invoke       func(ctx context.Context, function, qualifier string, payload []byte, requestID string) ([]byte, int, error)
 	NewRequestID func() string
+	// APIs is where API Gateway v2's APIs go; nil answers its calls 503.
+	APIs *APIStore
 	// Roles keeps IAM roles (stored, not enforced); nil answers IAM calls 503.
 	Roles *RoleStore
 	// Logs reads function logs, for CloudWatch Logs' operations; nil answers them 503.
@@ -64,7 +66,7 @@ type Config struct {
 }
 
 // The services whose signatures are accepted, by the name in a signature's credential scope.
-var services = []string{"lambda", "sts", "logs", "iam"}
+var services = []string{"lambda", "sts", "logs", "iam", "apigateway"}
 
 // Server serves the AWS APIs.
 type Server struct {
@@ -151,7 +153,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	v, ok := s.verifiers[svc]
 	if !ok {
 		proto.writeError(w, &awsError{Status: http.StatusBadRequest, Code: "UnknownOperationException",
-			Message: "this Gatehouse does not serve the " + strings.TrimSpace(svc+" service") + " (signed for it, or sent where it is served); it serves lambda, sts, logs and iam"})
+			Message: "this Gatehouse does not serve the " + strings.TrimSpace(svc+" service") + " (signed for it, or sent where it is served); it serves lambda, apigateway (v2), sts, logs and iam"})
 		return
 	}
 	sr := sigv4.Request{Method: r.Method, RawPath: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery, Host: r.Host, Header: r.Header, Body: body}
@@ -173,6 +175,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.logs(w, req)
 	case "iam":
 		s.iam(w, req)
+	case "apigateway":
+		s.apigateway(w, req)
 	}
 }
 

@@ -1,0 +1,638 @@
+package awsapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"gatehouse.dev/gatehouse/internal/adminapi"
+	"gatehouse.dev/gatehouse/internal/apistore"
+	"gatehouse.dev/gatehouse/internal/jsopen"
+	"gatehouse.dev/gatehouse/internal/spec"
+	"gatehouse.dev/gatehouse/internal/stackfile"
+)
+
+// API Gateway v2 (HTTP and WebSocket APIs) through its own resources — APIs, integrations, routes,
+// stages — kept as AWS has them in a bucket of their own (gh_<stack>_apigw), and rendered into the
+// stack's API store as one definition, the same spec.API a stack file writes, once the API has a
+// stage and a route: from then on every change is served at once (auto-deploy, or not: Gatehouse
+// deploys every change). An API named NAME in AWS is stored as aws-NAME-<hex>, mounted at /ID, so
+// that its endpoint is http://GATEWAY/ID and a stage's routes are under /ID/STAGE, as
+// https://ID.execute-api.REGION.amazonaws.com/STAGE are on AWS.
+
+// APIStore is the stack's API definitions and how to wait until the gateway serves a change.
+type APIStore struct {
+	Store *apistore.Store
+	// Stack names the stack (API ids are derived from it).
+	Stack string
+	// Env is what definitions are checked against (the functions that exist).
+	Env func(ctx context.Context) (spec.Env, error)
+	// Applied waits until the gateway serves API name at revision (0: until it is gone).
+	Applied func(ctx context.Context, name string, revision uint64) error
+	// GatewayURL is the gateway's base URL, for ApiEndpoint.
+	GatewayURL string
+	// Resources holds the AWS-side resources.
+	Resources jetstream.KeyValue
+}
+
+// OpenAPIResources opens (creating once) the bucket of the AWS-side API Gateway resources.
+func OpenAPIResources(ctx context.Context, js jetstream.JetStream, stack string) (jetstream.KeyValue, error) {
+	return jsopen.KeyValue(ctx, js, jetstream.KeyValueConfig{Bucket: "gh_" + stack + "_apigw", History: 1,
+		Description: "API Gateway v2 resources made through the AWS API"})
+}
+
+// gwAPI is one API as API Gateway v2's resources describe it.
+type gwAPI struct {
+	ID, StoreName, Name, ProtocolType, RouteSelectionExpression, Description string
+	Created                                                                  time.Time
+	Integrations                                                             map[string]*gwIntegration
+	Routes                                                                   map[string]*gwRoute
+	Stages                                                                   map[string]*gwStage
+}
+
+type gwIntegration struct {
+	ID, Type, URI, PayloadFormatVersion string
+	TimeoutMs                           int
+}
+
+type gwRoute struct {
+	ID, RouteKey, Target, AuthorizationType string
+}
+
+type gwStage struct {
+	Name       string
+	AutoDeploy bool
+	Variables  map[string]string
+	Created    time.Time
+}
+
+func apiKey(id string) string { return "api." + id }
+
+func (s *Server) loadAPI(ctx context.Context, id string) (*gwAPI, uint64, error) {
+	e, err := s.cfg.APIs.Resources.Get(ctx, apiKey(id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
+		return nil, 0, &awsError{Status: http.StatusNotFound, Code: "NotFoundException", Message: "Invalid API identifier specified " + id}
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	var a gwAPI
+	if err := json.Unmarshal(e.Value(), &a); err != nil {
+		return nil, 0, err
+	}
+	return &a, e.Revision(), nil
+}
+
+// randomID is an id in AWS's shape: 7 or 10 lower-case letters and digits.
+func randomID(n int) string {
+	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = digits[int(b[i])%len(digits)]
+	}
+	return string(b)
+}
+
+// apigateway serves API Gateway v2's operations (service "apigateway", paths /v2/apis...).
+func (s *Server) apigateway(w http.ResponseWriter, req *request) {
+	err := s.apigatewayCall(w, req)
+	if err == nil {
+		return
+	}
+	var ae *awsError
+	if !errors.As(err, &ae) {
+		s.log.Error("aws api: apigateway call failed", "err", err)
+		ae = &awsError{Status: http.StatusInternalServerError, Code: "InternalServerErrorException", Message: err.Error()}
+	}
+	restJSON{}.writeError(w, ae)
+}
+
+func gwBad(msg string) *awsError {
+	return &awsError{Status: http.StatusBadRequest, Code: "BadRequestException", Message: msg}
+}
+
+func (s *Server) apigatewayCall(w http.ResponseWriter, req *request) error {
+	if s.cfg.APIs == nil {
+		return &awsError{Status: http.StatusServiceUnavailable, Code: "ServiceUnavailableException", Message: "API Gateway is not available on this node"}
+	}
+	r := req.r
+	rest, ok := strings.CutPrefix(r.URL.Path, "/v2/apis")
+	if !ok {
+		return &awsError{Status: http.StatusBadRequest, Code: "UnknownOperationException",
+			Message: fmt.Sprintf("apigateway %s %s is not an operation this Gatehouse serves (see docs/aws.md)", r.Method, r.URL.Path)}
+	}
+	parts := strings.Split(strings.Trim(rest, "/"), "/")
+	if parts[0] == "" {
+		parts = nil
+	}
+	ctx := r.Context()
+	switch {
+	case len(parts) == 0 && r.Method == http.MethodPost:
+		return s.createAPI(ctx, w, req)
+	case len(parts) == 0 && r.Method == http.MethodGet:
+		return s.listAPIs(ctx, w)
+	}
+	if len(parts) == 0 {
+		return unknownGW(r)
+	}
+	id := parts[0]
+	a, rev, err := s.loadAPI(ctx, id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(parts) == 1 && r.Method == http.MethodGet:
+		return writeJSON(w, http.StatusOK, s.apiView(a))
+	case len(parts) == 1 && r.Method == http.MethodDelete:
+		if err := s.unpublish(ctx, a); err != nil {
+			return err
+		}
+		if err := s.cfg.APIs.Resources.Delete(ctx, apiKey(id), jetstream.LastRevision(rev)); err != nil {
+			return err
+		}
+		s.audit(ctx, req, adminapi.ActionAPIDelete, a.StoreName, "through the AWS API")
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	case len(parts) >= 2 && len(parts) <= 3:
+		return s.subresource(ctx, w, req, a, rev, parts[1], parts[2:])
+	}
+	return unknownGW(r)
+}
+
+func unknownGW(r *http.Request) *awsError {
+	return &awsError{Status: http.StatusBadRequest, Code: "UnknownOperationException",
+		Message: fmt.Sprintf("apigateway %s %s is not an operation this Gatehouse serves (see docs/aws.md)", r.Method, r.URL.Path)}
+}
+
+func (s *Server) createAPI(ctx context.Context, w http.ResponseWriter, req *request) error {
+	var in struct {
+		Name, ProtocolType, RouteSelectionExpression, Description string
+	}
+	if err := json.Unmarshal(req.body, &in); err != nil {
+		return gwBad("the request is not CreateApi's JSON: " + err.Error())
+	}
+	switch in.ProtocolType {
+	case "HTTP":
+	case "WEBSOCKET":
+		if in.RouteSelectionExpression == "" {
+			return gwBad("a WEBSOCKET API needs a RouteSelectionExpression, such as $request.body.action")
+		}
+	default:
+		return gwBad(fmt.Sprintf("ProtocolType %q: want HTTP or WEBSOCKET", in.ProtocolType))
+	}
+	if in.Name == "" || len(in.Name) > 128 {
+		return gwBad("Name: 1 to 128 characters")
+	}
+	var suffix [4]byte
+	_, _ = rand.Read(suffix[:])
+	clean := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '-'
+	}, in.Name)
+	if len(clean) > 100 {
+		clean = clean[:100]
+	}
+	store := "aws-" + clean + "-" + hex.EncodeToString(suffix[:])
+	a := &gwAPI{ID: apistore.ID(s.cfg.APIs.Stack, store), StoreName: store, Name: in.Name, ProtocolType: in.ProtocolType,
+		RouteSelectionExpression: in.RouteSelectionExpression, Description: in.Description, Created: time.Now().UTC(),
+		Integrations: map[string]*gwIntegration{}, Routes: map[string]*gwRoute{}, Stages: map[string]*gwStage{}}
+	data, _ := json.Marshal(a)
+	if _, err := s.cfg.APIs.Resources.Create(ctx, apiKey(a.ID), data); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, s.apiView(a))
+}
+
+func (s *Server) apiView(a *gwAPI) map[string]any {
+	v := map[string]any{"apiId": a.ID, "name": a.Name, "protocolType": a.ProtocolType,
+		"apiEndpoint": strings.TrimSuffix(s.cfg.APIs.GatewayURL, "/") + "/" + a.ID, "createdDate": a.Created.Format(time.RFC3339),
+		"apiKeySelectionExpression": "$request.header.x-api-key", "disableExecuteApiEndpoint": false}
+	if a.ProtocolType == "WEBSOCKET" {
+		v["apiEndpoint"] = "ws" + strings.TrimPrefix(v["apiEndpoint"].(string), "http")
+		v["routeSelectionExpression"] = a.RouteSelectionExpression
+	} else {
+		v["routeSelectionExpression"] = "${request.method} ${request.path}"
+	}
+	if a.Description != "" {
+		v["description"] = a.Description
+	}
+	return v
+}
+
+func (s *Server) listAPIs(ctx context.Context, w http.ResponseWriter) error {
+	keys, err := s.cfg.APIs.Resources.ListKeys(ctx)
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return err
+	}
+	items := []map[string]any{}
+	if keys != nil {
+		for k := range keys.Keys() {
+			id, ok := strings.CutPrefix(k, "api.")
+			if !ok {
+				continue
+			}
+			if a, _, err := s.loadAPI(ctx, id); err == nil {
+				items = append(items, s.apiView(a))
+			}
+		}
+	}
+	slices.SortFunc(items, func(x, y map[string]any) int { return strings.Compare(x["name"].(string), y["name"].(string)) })
+	return writeJSON(w, http.StatusOK, map[string]any{"items": items})
+}
+
+// subresource serves an API's integrations, routes, stages and deployments.
+func (s *Server) subresource(ctx context.Context, w http.ResponseWriter, req *request, a *gwAPI, rev uint64, kind string, rest []string) error {
+	r := req.r
+	id := ""
+	if len(rest) == 1 {
+		id, _ = url.PathUnescape(rest[0])
+	}
+	switch r.Method {
+	case http.MethodGet:
+		if id == "" {
+			return writeJSON(w, http.StatusOK, map[string]any{"items": s.views(a, kind)})
+		}
+		v, ok := s.view(a, kind, id)
+		if !ok {
+			return &awsError{Status: http.StatusNotFound, Code: "NotFoundException", Message: fmt.Sprintf("Invalid %s identifier specified %s", strings.TrimSuffix(kind, "s"), id)}
+		}
+		return writeJSON(w, http.StatusOK, v)
+	case http.MethodPost, http.MethodDelete, http.MethodPatch:
+	default:
+		return unknownGW(r)
+	}
+	if (r.Method == http.MethodPost) != (id == "") {
+		return unknownGW(r)
+	}
+	var made string
+	change := func(a *gwAPI) error {
+		var err error
+		made, err = s.change(a, kind, id, r.Method, req.body)
+		return err
+	}
+	if err := change(a); err != nil {
+		return err
+	}
+	if err := s.save(ctx, req, a, rev); err != nil {
+		return err
+	}
+	if r.Method == http.MethodDelete {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	v, _ := s.view(a, kind, made)
+	status := http.StatusOK
+	if r.Method == http.MethodPost {
+		status = http.StatusCreated
+	}
+	return writeJSON(w, status, v)
+}
+
+// change applies one create, update or delete of a subresource to a, returning its id.
+func (s *Server) change(a *gwAPI, kind, id, method string, body []byte) (string, error) {
+	var in struct {
+		IntegrationType, IntegrationUri, PayloadFormatVersion string
+		TimeoutInMillis                                       int
+		RouteKey, Target, AuthorizationType                   string
+		StageName                                             string
+		AutoDeploy                                            *bool
+		StageVariables                                        map[string]string
+	}
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &in); err != nil {
+			return "", gwBad("the request is not JSON: " + err.Error())
+		}
+	}
+	notFound := func() (string, error) {
+		return "", &awsError{Status: http.StatusNotFound, Code: "NotFoundException", Message: fmt.Sprintf("Invalid %s identifier specified %s", strings.TrimSuffix(kind, "s"), id)}
+	}
+	switch kind {
+	case "integrations":
+		it := a.Integrations[id]
+		switch {
+		case method == http.MethodDelete:
+			if it == nil {
+				return notFound()
+			}
+			for _, rt := range a.Routes {
+				if rt.Target == "integrations/"+id {
+					return "", &awsError{Status: http.StatusConflict, Code: "ConflictException", Message: "Cannot delete an integration that routes use: route " + rt.RouteKey}
+				}
+			}
+			delete(a.Integrations, id)
+			return id, nil
+		case method == http.MethodPost:
+			it = &gwIntegration{ID: randomID(7)}
+			a.Integrations[it.ID] = it
+		case it == nil:
+			return notFound()
+		}
+		if in.IntegrationType != "" {
+			it.Type = in.IntegrationType
+		}
+		if in.IntegrationUri != "" {
+			it.URI = in.IntegrationUri
+		}
+		if in.PayloadFormatVersion != "" {
+			it.PayloadFormatVersion = in.PayloadFormatVersion
+		}
+		if in.TimeoutInMillis != 0 {
+			it.TimeoutMs = in.TimeoutInMillis
+		}
+		if it.Type != "AWS_PROXY" {
+			return "", gwBad(fmt.Sprintf("IntegrationType %q is not served by this Gatehouse yet: use AWS_PROXY to a function", it.Type))
+		}
+		if _, err := functionOfURI(it.URI); err != nil {
+			return "", err
+		}
+		if it.PayloadFormatVersion == "" && a.ProtocolType == "HTTP" {
+			it.PayloadFormatVersion = "2.0"
+		}
+		return it.ID, nil
+	case "routes":
+		rt := a.Routes[id]
+		switch {
+		case method == http.MethodDelete:
+			if rt == nil {
+				return notFound()
+			}
+			delete(a.Routes, id)
+			return id, nil
+		case method == http.MethodPost:
+			for _, o := range a.Routes {
+				if o.RouteKey == in.RouteKey {
+					return "", &awsError{Status: http.StatusConflict, Code: "ConflictException", Message: "Route with key " + in.RouteKey + " already exists for this API"}
+				}
+			}
+			rt = &gwRoute{ID: randomID(7), AuthorizationType: "NONE"}
+			a.Routes[rt.ID] = rt
+		case rt == nil:
+			return notFound()
+		}
+		if in.RouteKey != "" {
+			rt.RouteKey = in.RouteKey
+		}
+		if in.Target != "" {
+			rt.Target = in.Target
+		}
+		if in.AuthorizationType != "" {
+			rt.AuthorizationType = in.AuthorizationType
+		}
+		if rt.RouteKey == "" {
+			return "", gwBad("RouteKey is required")
+		}
+		if rt.AuthorizationType != "NONE" {
+			return "", gwBad(fmt.Sprintf("AuthorizationType %s is not served through the AWS API yet: use NONE, or define the API in the stack file", rt.AuthorizationType))
+		}
+		if rt.Target != "" {
+			iid, ok := strings.CutPrefix(rt.Target, "integrations/")
+			if !ok || a.Integrations[iid] == nil {
+				return "", gwBad(fmt.Sprintf("Target %q: want integrations/ID of one of the API's integrations", rt.Target))
+			}
+		}
+		return rt.ID, nil
+	case "stages":
+		st := a.Stages[id]
+		switch {
+		case method == http.MethodDelete:
+			if st == nil {
+				return notFound()
+			}
+			delete(a.Stages, id)
+			return id, nil
+		case method == http.MethodPost:
+			if in.StageName == "" {
+				return "", gwBad("StageName is required")
+			}
+			if a.Stages[in.StageName] != nil {
+				return "", &awsError{Status: http.StatusConflict, Code: "ConflictException", Message: "Stage already exists"}
+			}
+			st = &gwStage{Name: in.StageName, Created: time.Now().UTC()}
+			a.Stages[st.Name] = st
+		case st == nil:
+			return notFound()
+		}
+		if in.AutoDeploy != nil {
+			st.AutoDeploy = *in.AutoDeploy
+		}
+		if in.StageVariables != nil {
+			st.Variables = in.StageVariables
+		}
+		return st.Name, nil
+	case "deployments":
+		// Every change is served at once here: a deployment is a no-op that says so.
+		if method != http.MethodPost {
+			return "", gwBad("deployments cannot be changed")
+		}
+		return randomID(6), nil
+	}
+	return "", gwBad("unknown resource " + kind)
+}
+
+// functionOfURI is the function an AWS_PROXY integration's URI names: a function name or ARN, or the
+// invocation ARN API Gateway writes (arn:aws:apigateway:REGION:lambda:path/2015-03-31/functions/ARN/invocations).
+func functionOfURI(uri string) (string, error) {
+	if _, rest, ok := strings.Cut(uri, ":lambda:path/2015-03-31/functions/"); ok {
+		uri = strings.TrimSuffix(rest, "/invocations")
+	}
+	name, qualifier, err := functionName(url.PathEscape(uri))
+	if err != nil {
+		return "", gwBad(fmt.Sprintf("IntegrationUri %q: want a function's ARN or name", uri))
+	}
+	if qualifier != "" {
+		return name + ":" + qualifier, nil
+	}
+	return name, nil
+}
+
+func (s *Server) views(a *gwAPI, kind string) []map[string]any {
+	var ids []string
+	switch kind {
+	case "integrations":
+		for id := range a.Integrations {
+			ids = append(ids, id)
+		}
+	case "routes":
+		for id := range a.Routes {
+			ids = append(ids, id)
+		}
+	case "stages":
+		for id := range a.Stages {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	out := []map[string]any{}
+	for _, id := range ids {
+		if v, ok := s.view(a, kind, id); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (s *Server) view(a *gwAPI, kind, id string) (map[string]any, bool) {
+	switch kind {
+	case "integrations":
+		it := a.Integrations[id]
+		if it == nil {
+			return nil, false
+		}
+		v := map[string]any{"integrationId": it.ID, "integrationType": it.Type, "integrationUri": it.URI,
+			"payloadFormatVersion": it.PayloadFormatVersion, "connectionType": "INTERNET"}
+		if it.TimeoutMs != 0 {
+			v["timeoutInMillis"] = it.TimeoutMs
+		}
+		return v, true
+	case "routes":
+		rt := a.Routes[id]
+		if rt == nil {
+			return nil, false
+		}
+		v := map[string]any{"routeId": rt.ID, "routeKey": rt.RouteKey, "authorizationType": rt.AuthorizationType, "apiKeyRequired": false}
+		if rt.Target != "" {
+			v["target"] = rt.Target
+		}
+		return v, true
+	case "stages":
+		st := a.Stages[id]
+		if st == nil {
+			return nil, false
+		}
+		return map[string]any{"stageName": st.Name, "autoDeploy": st.AutoDeploy, "stageVariables": st.Variables,
+			"createdDate": st.Created.Format(time.RFC3339), "lastUpdatedDate": st.Created.Format(time.RFC3339)}, true
+	case "deployments":
+		return map[string]any{"deploymentId": id, "deploymentStatus": "DEPLOYED", "createdDate": time.Now().UTC().Format(time.RFC3339)}, true
+	}
+	return nil, false
+}
+
+// save stores a (if it is still at rev) and publishes what it now defines.
+func (s *Server) save(ctx context.Context, req *request, a *gwAPI, rev uint64) error {
+	if err := s.publishAPI(ctx, req, a); err != nil {
+		return err
+	}
+	data, _ := json.Marshal(a)
+	if _, err := s.cfg.APIs.Resources.Update(ctx, apiKey(a.ID), data, rev); err != nil {
+		return &awsError{Status: http.StatusConflict, Code: "ConflictException", Message: "the API changed meanwhile: try again"}
+	}
+	return nil
+}
+
+// definition is the stack-file definition a describes, as JSON; ok is false while it defines nothing
+// to serve (no stage, or no route with a target).
+func (a *gwAPI) definition() ([]byte, bool, error) {
+	stages := map[string]any{}
+	for name, st := range a.Stages {
+		stage := map[string]any{}
+		if len(st.Variables) > 0 {
+			stage["variables"] = st.Variables
+		}
+		stages[name] = stage
+	}
+	routes := map[string]any{}
+	for _, rt := range a.Routes {
+		iid, ok := strings.CutPrefix(rt.Target, "integrations/")
+		it := a.Integrations[iid]
+		if !ok || it == nil {
+			continue
+		}
+		target, err := functionOfURI(it.URI)
+		if err != nil {
+			return nil, false, err
+		}
+		integration := map[string]any{"type": "function", "target": target}
+		if a.ProtocolType == "HTTP" {
+			integration["payloadFormatVersion"] = it.PayloadFormatVersion
+		}
+		if it.TimeoutMs != 0 {
+			integration["timeout"] = (time.Duration(it.TimeoutMs) * time.Millisecond).String()
+		}
+		routes[rt.RouteKey] = map[string]any{"integration": integration}
+	}
+	if len(stages) == 0 || len(routes) == 0 {
+		return nil, false, nil
+	}
+	def := map[string]any{"type": strings.ToLower(a.ProtocolType), "mount": "/" + a.ID, "stages": stages, "routes": routes}
+	if a.ProtocolType == "WEBSOCKET" {
+		def["type"] = "websocket"
+		def["routeSelectionExpression"] = a.RouteSelectionExpression
+	}
+	b, err := json.Marshal(def)
+	return b, true, err
+}
+
+// publishAPI writes a's definition to the API store (or removes it while it defines nothing to
+// serve), checked as a stack file's, and waits until the gateway serves it.
+func (s *Server) publishAPI(ctx context.Context, req *request, a *gwAPI) error {
+	store := s.cfg.APIs.Store
+	def, ok, err := a.definition()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return s.unpublish(ctx, a)
+	}
+	env, err := s.cfg.APIs.Env(ctx)
+	if err != nil {
+		return err
+	}
+	api, err := stackfile.ParseAPI("the API", def, "", a.StoreName, env)
+	if err != nil {
+		return gwBad(strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	cur, err := store.Get(ctx, a.StoreName)
+	exists := err == nil
+	if err != nil && !errors.Is(err, apistore.ErrNotFound) {
+		return err
+	}
+	if exists && cur.Hash == apistore.Hash(api) {
+		return nil
+	}
+	rec := apistore.Record{Name: a.StoreName, ManagedBy: apistore.ManagedByAdmin, Source: "aws:" + req.keyID, UpdatedAt: time.Now(), API: api}
+	newRev, err := store.Put(ctx, rec, cur.Revision)
+	if err != nil {
+		return err
+	}
+	s.audit(ctx, req, adminapi.ActionAPIApply, a.StoreName, "through the AWS API, revision "+strconv.FormatUint(newRev, 10))
+	if s.cfg.APIs.Applied != nil {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return s.cfg.APIs.Applied(wctx, a.StoreName, newRev)
+	}
+	return nil
+}
+
+// unpublish removes a's definition from the API store, if it is there.
+func (s *Server) unpublish(ctx context.Context, a *gwAPI) error {
+	cur, err := s.cfg.APIs.Store.Get(ctx, a.StoreName)
+	if errors.Is(err, apistore.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.APIs.Store.Delete(ctx, a.StoreName, cur.Revision); err != nil {
+		return err
+	}
+	if s.cfg.APIs.Applied != nil {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return s.cfg.APIs.Applied(wctx, a.StoreName, 0)
+	}
+	return nil
+}
