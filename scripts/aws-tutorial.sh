@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs AWS's getting-started steps for a Lambda function with the aws CLI, unmodified but for
-# --endpoint-url, against a local Gatehouse: create a function from a zip, invoke it, read it and its
-# log back, delete it. Needs go, python3 and aws (Debian's awscli, or pip's) on PATH; .ci/run installs
+# Runs AWS's getting-started steps for a Lambda function and an HTTP API with the aws CLI, unmodified
+# but for --endpoint-url, against a local Gatehouse: a role, a function from a zip, invoked; an API
+# with an integration, a route and an auto-deployed stage, called with curl; everything read back and
+# deleted. Needs go, python3 and aws (Debian's awscli, or pip's) on PATH; .ci/run installs
 # aws. Every step's answer is checked; the script fails at the first one that is wrong.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,6 +68,22 @@ grep -q 'Hello from Lambda!' "$work/response.json" && grep -q 'tutorial' "$work/
 aws lambda list-functions | grep -q '"FunctionName": "my-function"' || fail "lambda list-functions"
 aws lambda get-function --function-name my-function | grep -q '"Handler": "lambda_function.lambda_handler"' || fail "lambda get-function"
 aws logs describe-log-groups --log-group-name-prefix /aws/lambda/my-function | grep -q '"/aws/lambda/my-function"' || fail "logs describe-log-groups"
+
+# The HTTP API: integration, route, stage with auto-deploy, then a request to its endpoint.
+json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+api_json=$(aws apigatewayv2 create-api --name my-http-api --protocol-type HTTP) || fail "apigatewayv2 create-api"
+api_id=$(echo "$api_json" | json_field ApiId)
+api_endpoint=$(echo "$api_json" | json_field ApiEndpoint)
+fn_arn=$(python3 -c "import json; print(json.load(open('$work/created.json'))['FunctionArn'])")
+integration_id=$(aws apigatewayv2 create-integration --api-id "$api_id" --integration-type AWS_PROXY \
+  --integration-uri "$fn_arn" --payload-format-version 2.0 | json_field IntegrationId) || fail "apigatewayv2 create-integration"
+aws apigatewayv2 create-route --api-id "$api_id" --route-key 'GET /hello' --target "integrations/$integration_id" >/dev/null \
+  || fail "apigatewayv2 create-route"
+aws apigatewayv2 create-stage --api-id "$api_id" --stage-name prod --auto-deploy >/dev/null || fail "apigatewayv2 create-stage"
+curl -fsS "$api_endpoint/prod/hello" | grep -q 'Hello from Lambda!' || fail "curl \$ApiEndpoint/prod/hello"
+aws apigatewayv2 get-routes --api-id "$api_id" | grep -q '"RouteKey": "GET /hello"' || fail "apigatewayv2 get-routes"
+aws apigatewayv2 delete-api --api-id "$api_id" || fail "apigatewayv2 delete-api"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$api_endpoint/prod/hello")" = 404 ] || fail "the API still answers after delete-api"
 
 aws lambda delete-function --function-name my-function >/dev/null || fail "lambda delete-function"
 if aws lambda get-function --function-name my-function >"$work/gone.json" 2>&1; then fail "the function is still there after delete-function"; fi
