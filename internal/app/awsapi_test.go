@@ -418,8 +418,14 @@ func TestAWSHTTPAPITutorial(t *testing.T) {
 		aws.ToString(routes.Items[0].Target) != "integrations/"+aws.ToString(integ.IntegrationId) {
 		t.Errorf("GetRoutes: %+v %v", routes, err)
 	}
-	if apis, err := gw.GetApis(ctx, &apigatewayv2.GetApisInput{}); err != nil || len(apis.Items) != 1 || aws.ToString(apis.Items[0].Name) != "my-http-api" {
-		t.Errorf("GetApis: %+v %v", apis, err)
+	// GetApis lists it, and the stack file's API too.
+	apis, err := gw.GetApis(ctx, &apigatewayv2.GetApisInput{})
+	var names []string
+	for _, a := range apis.Items {
+		names = append(names, aws.ToString(a.Name))
+	}
+	if err != nil || strings.Join(names, " ") != "my-http-api web" {
+		t.Errorf("GetApis: %v %v", names, err)
 	}
 	// The API is the node's like a stack file's: the admin API lists it.
 	if out := runCLI(t, n, "apis", "ls"); !strings.Contains(out, "aws-my-http-api-") {
@@ -449,5 +455,56 @@ func TestAWSHTTPAPITutorial(t *testing.T) {
 	}
 	if out := runCLI(t, n, "apis", "ls"); strings.Contains(out, "aws-my-http-api-") {
 		t.Errorf("gatehouse apis ls after DeleteApi:\n%s", out)
+	}
+}
+
+// TestAWSWebSocketAPI makes a WebSocket API through the AWS API and reaches it with a WebSocket
+// client: its $connect route's function lets a client in or keeps it out.
+func TestAWSWebSocketAPI(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 not found on PATH: the test deploys a Python function (.ci/run installs it)")
+	}
+	needSandbox(t)
+	n, cfg, _ := awsNode(t, filepath.Join("..", "..", "samples", "py-hello", "gatehouse.yaml"))
+	endpoint := aws.String("http://" + n.AWSAddr())
+	lc := lambda.NewFromConfig(cfg, func(o *lambda.Options) { o.BaseEndpoint = endpoint })
+	gw := apigatewayv2.NewFromConfig(cfg, func(o *apigatewayv2.Options) { o.BaseEndpoint = endpoint })
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "ws.py"), []byte("def handler(event, context):\n    q = event.get('queryStringParameters') or {}\n    return {'statusCode': 403 if q.get('deny') else 200}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	zip, err := functions.ZipPackage(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn, err := lc.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("ws-connect"), Runtime: types.Runtime("python3.11"),
+		Handler: aws.String("ws.handler"), Role: aws.String("arn:aws:iam::000000000000:role/lambda-ex"), Code: &types.FunctionCode{ZipFile: zip}})
+	if err != nil {
+		t.Fatalf("CreateFunction: %v", err)
+	}
+	api, err := gw.CreateApi(ctx, &apigatewayv2.CreateApiInput{Name: aws.String("chat"), ProtocolType: gwtypes.ProtocolTypeWebsocket,
+		RouteSelectionExpression: aws.String("$request.body.action")})
+	if err != nil || !strings.HasPrefix(aws.ToString(api.ApiEndpoint), "ws://") {
+		t.Fatalf("CreateApi WEBSOCKET: %+v %v", api, err)
+	}
+	integ, err := gw.CreateIntegration(ctx, &apigatewayv2.CreateIntegrationInput{ApiId: api.ApiId, IntegrationType: gwtypes.IntegrationTypeAwsProxy, IntegrationUri: fn.FunctionArn})
+	if err != nil {
+		t.Fatalf("CreateIntegration: %v", err)
+	}
+	for _, key := range []string{"$connect", "$default"} {
+		if _, err := gw.CreateRoute(ctx, &apigatewayv2.CreateRouteInput{ApiId: api.ApiId, RouteKey: aws.String(key),
+			Target: aws.String("integrations/" + aws.ToString(integ.IntegrationId))}); err != nil {
+			t.Fatalf("CreateRoute %s: %v", key, err)
+		}
+	}
+	if _, err := gw.CreateStage(ctx, &apigatewayv2.CreateStageInput{ApiId: api.ApiId, StageName: aws.String("prod"), AutoDeploy: aws.Bool(true)}); err != nil {
+		t.Fatalf("CreateStage: %v", err)
+	}
+	path := "/" + aws.ToString(api.ApiId) + "/prod"
+	c := wsDial(t, n, path, nil)
+	c.Close()
+	if _, resp, err := wsDialer.Dial("ws://"+n.GatewayAddr()+path+"?deny=1", nil); err == nil || resp == nil || resp.StatusCode != 403 {
+		t.Errorf("a client its $connect function denies: %v %v", resp, err)
 	}
 }

@@ -250,6 +250,29 @@ func (s *Server) listAPIs(ctx context.Context, w http.ResponseWriter) error {
 			}
 		}
 	}
+	// The APIs of the stack file and the admin API are the stack's too: listed, with their ids,
+	// read-only here.
+	records, err := s.cfg.APIs.Store.List(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, r := range records {
+		if strings.HasPrefix(r.Source, "aws:") {
+			continue // listed above, from its resources
+		}
+		protocol := "HTTP"
+		if r.API.Type == spec.APITypeWebSocket {
+			protocol = "WEBSOCKET"
+		}
+		v := map[string]any{"apiId": r.ID, "name": r.Name, "protocolType": protocol,
+			"apiEndpoint": strings.TrimSuffix(s.cfg.APIs.GatewayURL, "/") + strings.TrimSuffix(r.API.Mount, "/"),
+			"createdDate": r.UpdatedAt.UTC().Format(time.RFC3339), "tags": map[string]string{"gatehouse:managedBy": r.ManagedBy}}
+		if protocol == "WEBSOCKET" {
+			v["apiEndpoint"] = "ws" + strings.TrimPrefix(v["apiEndpoint"].(string), "http")
+			v["routeSelectionExpression"] = r.API.RouteSelectionExpression
+		}
+		items = append(items, v)
+	}
 	slices.SortFunc(items, func(x, y map[string]any) int { return strings.Compare(x["name"].(string), y["name"].(string)) })
 	return writeJSON(w, http.StatusOK, map[string]any{"items": items})
 }
