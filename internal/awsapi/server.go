@@ -4,10 +4,11 @@
 // for the service the request is for and the stack's region; answers and errors take AWS's shapes, so
 // SDKs raise the exception types their users catch.
 //
-// Served so far: lambda (2015-03-31, REST-JSON) functions (create, get, list, update code and
-// configuration, delete), versions, aliases with routing weights, and Invoke; sts (query)
-// GetCallerIdentity; logs (JSON 1.1) reading function logs; iam (query) roles, stored and not
-// enforced. Anything else is answered with an error naming the operation (docs/aws.md).
+// Served so far (docs/aws.md): lambda (2015-03-31, REST-JSON) functions, versions, aliases with
+// routing weights, concurrency and Invoke; apigateway v2 (REST-JSON) APIs, integrations, routes,
+// stages and deployments; logs (JSON 1.1) reading function logs; iam (query) roles, stored and not
+// enforced; sts (query) GetCallerIdentity. Anything else is answered with an error naming the
+// operation.
 package awsapi
 
 import (
