@@ -413,6 +413,17 @@ func TestAWSHTTPAPITutorial(t *testing.T) {
 	if r.status != 200 || !strings.Contains(string(r.body), `"message": "Hello from Lambda!"`) || !strings.Contains(string(r.body), `"stage": "prod"`) {
 		t.Fatalf("GET $ApiEndpoint/prod/hello: %d %s", r.status, r.body)
 	}
+	// CORS, set with UpdateApi, is the gateway's to answer: a preflight from the allowed origin.
+	if _, err := gw.UpdateApi(ctx, &apigatewayv2.UpdateApiInput{ApiId: api.ApiId, CorsConfiguration: &gwtypes.Cors{
+		AllowOrigins: []string{"https://example.com"}, AllowMethods: []string{"GET"}}}); err != nil {
+		t.Fatalf("UpdateApi with CorsConfiguration: %v", err)
+	}
+	pre := newRequest(t, "OPTIONS", aws.ToString(api.ApiEndpoint)+"/prod/hello", nil)
+	pre.Header.Set("Origin", "https://example.com")
+	pre.Header.Set("Access-Control-Request-Method", "GET")
+	if r := do(t, pre); r.status != 204 || r.header.Get("Access-Control-Allow-Origin") != "https://example.com" {
+		t.Errorf("a CORS preflight: %d %v", r.status, r.header)
+	}
 	routes, err := gw.GetRoutes(ctx, &apigatewayv2.GetRoutesInput{ApiId: api.ApiId})
 	if err != nil || len(routes.Items) != 1 || aws.ToString(routes.Items[0].RouteKey) != "GET /hello" ||
 		aws.ToString(routes.Items[0].Target) != "integrations/"+aws.ToString(integ.IntegrationId) {

@@ -56,9 +56,11 @@ func OpenAPIResources(ctx context.Context, js jetstream.JetStream, stack string)
 type gwAPI struct {
 	ID, StoreName, Name, ProtocolType, RouteSelectionExpression, Description string
 	Created                                                                  time.Time
-	Integrations                                                             map[string]*gwIntegration
-	Routes                                                                   map[string]*gwRoute
-	Stages                                                                   map[string]*gwStage
+	// CORS is the API's CorsConfiguration, whose keys are the stack file's cors: keys.
+	CORS         json.RawMessage `json:",omitempty"`
+	Integrations map[string]*gwIntegration
+	Routes       map[string]*gwRoute
+	Stages       map[string]*gwStage
 }
 
 type gwIntegration struct {
@@ -155,6 +157,33 @@ func (s *Server) apigatewayCall(w http.ResponseWriter, req *request) error {
 	switch {
 	case len(parts) == 1 && r.Method == http.MethodGet:
 		return writeJSON(w, http.StatusOK, s.apiView(a))
+	case len(parts) == 1 && r.Method == http.MethodPatch:
+		var in struct {
+			Name, RouteSelectionExpression, Description *string
+			CorsConfiguration                           json.RawMessage
+		}
+		if err := json.Unmarshal(req.body, &in); err != nil {
+			return gwBad("the request is not UpdateApi's JSON: " + err.Error())
+		}
+		if in.Name != nil {
+			a.Name = *in.Name
+		}
+		if in.Description != nil {
+			a.Description = *in.Description
+		}
+		if in.RouteSelectionExpression != nil && a.ProtocolType == "WEBSOCKET" {
+			a.RouteSelectionExpression = *in.RouteSelectionExpression
+		}
+		if len(in.CorsConfiguration) > 0 {
+			if a.ProtocolType != "HTTP" {
+				return gwBad("CorsConfiguration is for HTTP APIs")
+			}
+			a.CORS = in.CorsConfiguration
+		}
+		if err := s.save(ctx, req, a, rev); err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, s.apiView(a))
 	case len(parts) == 1 && r.Method == http.MethodDelete:
 		if err := s.unpublish(ctx, a); err != nil {
 			return err
@@ -179,9 +208,13 @@ func unknownGW(r *http.Request) *awsError {
 func (s *Server) createAPI(ctx context.Context, w http.ResponseWriter, req *request) error {
 	var in struct {
 		Name, ProtocolType, RouteSelectionExpression, Description string
+		CorsConfiguration                                         json.RawMessage
 	}
 	if err := json.Unmarshal(req.body, &in); err != nil {
 		return gwBad("the request is not CreateApi's JSON: " + err.Error())
+	}
+	if len(in.CorsConfiguration) > 0 && in.ProtocolType != "HTTP" {
+		return gwBad("CorsConfiguration is for HTTP APIs")
 	}
 	switch in.ProtocolType {
 	case "HTTP":
@@ -208,7 +241,7 @@ func (s *Server) createAPI(ctx context.Context, w http.ResponseWriter, req *requ
 	}
 	store := "aws-" + clean + "-" + hex.EncodeToString(suffix[:])
 	a := &gwAPI{ID: apistore.ID(s.cfg.APIs.Stack, store), StoreName: store, Name: in.Name, ProtocolType: in.ProtocolType,
-		RouteSelectionExpression: in.RouteSelectionExpression, Description: in.Description, Created: time.Now().UTC(),
+		RouteSelectionExpression: in.RouteSelectionExpression, Description: in.Description, Created: time.Now().UTC(), CORS: in.CorsConfiguration,
 		Integrations: map[string]*gwIntegration{}, Routes: map[string]*gwRoute{}, Stages: map[string]*gwStage{}}
 	data, _ := json.Marshal(a)
 	if _, err := s.cfg.APIs.Resources.Create(ctx, apiKey(a.ID), data); err != nil {
@@ -229,6 +262,9 @@ func (s *Server) apiView(a *gwAPI) map[string]any {
 	}
 	if a.Description != "" {
 		v["description"] = a.Description
+	}
+	if len(a.CORS) > 0 {
+		v["corsConfiguration"] = a.CORS
 	}
 	return v
 }
@@ -594,6 +630,9 @@ func (a *gwAPI) definition() ([]byte, bool, error) {
 	if a.ProtocolType == "WEBSOCKET" {
 		def["type"] = "websocket"
 		def["routeSelectionExpression"] = a.RouteSelectionExpression
+	}
+	if len(a.CORS) > 0 {
+		def["cors"] = a.CORS
 	}
 	b, err := json.Marshal(def)
 	return b, true, err
