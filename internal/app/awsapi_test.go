@@ -424,6 +424,39 @@ func TestAWSHTTPAPITutorial(t *testing.T) {
 	if r := do(t, pre); r.status != 204 || r.header.Get("Access-Control-Allow-Origin") != "https://example.com" {
 		t.Errorf("a CORS preflight: %d %v", r.status, r.header)
 	}
+	// A Lambda (REQUEST) authorizer in Python guards the route once the route names it.
+	adir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(adir, "authz.py"), []byte("def handler(event, context):\n    return {'isAuthorized': event['headers'].get('x-token') == 'let-me-in'}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	azip, err := functions.ZipPackage(adir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authzFn, err := lc.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("authz"), Runtime: types.Runtime("python3.11"),
+		Handler: aws.String("authz.handler"), Role: aws.String("arn:aws:iam::000000000000:role/lambda-ex"), Code: &types.FunctionCode{ZipFile: azip}})
+	if err != nil {
+		t.Fatalf("CreateFunction authz: %v", err)
+	}
+	authorizer, err := gw.CreateAuthorizer(ctx, &apigatewayv2.CreateAuthorizerInput{ApiId: api.ApiId, Name: aws.String("gate"),
+		AuthorizerType: gwtypes.AuthorizerTypeRequest, AuthorizerUri: authzFn.FunctionArn, IdentitySource: []string{"$request.header.X-Token"},
+		AuthorizerPayloadFormatVersion: aws.String("2.0"), EnableSimpleResponses: aws.Bool(true)})
+	if err != nil {
+		t.Fatalf("CreateAuthorizer: %v", err)
+	}
+	if _, err := gw.UpdateRoute(ctx, &apigatewayv2.UpdateRouteInput{ApiId: api.ApiId, RouteId: route.RouteId,
+		AuthorizationType: gwtypes.AuthorizationTypeCustom, AuthorizerId: authorizer.AuthorizerId}); err != nil {
+		t.Fatalf("UpdateRoute with the authorizer: %v", err)
+	}
+	if r := do(t, newRequest(t, "GET", aws.ToString(api.ApiEndpoint)+"/prod/hello", nil)); r.status != 401 {
+		t.Errorf("GET without the identity source: %d %s, want 401", r.status, r.body)
+	}
+	in := newRequest(t, "GET", aws.ToString(api.ApiEndpoint)+"/prod/hello", nil)
+	in.Header.Set("X-Token", "let-me-in")
+	if r := do(t, in); r.status != 200 {
+		t.Errorf("GET with the token: %d %s", r.status, r.body)
+	}
+
 	routes, err := gw.GetRoutes(ctx, &apigatewayv2.GetRoutesInput{ApiId: api.ApiId})
 	if err != nil || len(routes.Items) != 1 || aws.ToString(routes.Items[0].RouteKey) != "GET /hello" ||
 		aws.ToString(routes.Items[0].Target) != "integrations/"+aws.ToString(integ.IntegrationId) {

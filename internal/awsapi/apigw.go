@@ -61,6 +61,19 @@ type gwAPI struct {
 	Integrations map[string]*gwIntegration
 	Routes       map[string]*gwRoute
 	Stages       map[string]*gwStage
+	Authorizers  map[string]*gwAuthorizer `json:",omitempty"`
+}
+
+// gwAuthorizer is a JWT or REQUEST (function) authorizer.
+type gwAuthorizer struct {
+	ID, Name, Type       string
+	IdentitySource       []string
+	Issuer               string   `json:",omitempty"`
+	Audience             []string `json:",omitempty"`
+	URI                  string   `json:",omitempty"`
+	TTLSeconds           int      `json:",omitempty"`
+	SimpleResponses      bool     `json:",omitempty"`
+	PayloadFormatVersion string   `json:",omitempty"`
 }
 
 type gwIntegration struct {
@@ -70,6 +83,8 @@ type gwIntegration struct {
 
 type gwRoute struct {
 	ID, RouteKey, Target, AuthorizationType string
+	AuthorizerID                            string   `json:",omitempty"`
+	AuthorizationScopes                     []string `json:",omitempty"`
 }
 
 type gwStage struct {
@@ -367,9 +382,20 @@ func (s *Server) change(a *gwAPI, kind, id, method string, body []byte) (string,
 		IntegrationType, IntegrationUri, PayloadFormatVersion string
 		TimeoutInMillis                                       int
 		RouteKey, Target, AuthorizationType                   string
+		AuthorizerId                                          *string
+		AuthorizationScopes                                   []string
 		StageName                                             string
-		AutoDeploy                                            *bool
-		StageVariables                                        map[string]string
+		Name, AuthorizerType, AuthorizerUri                   string
+		AuthorizerPayloadFormatVersion                        string
+		IdentitySource                                        []string
+		JwtConfiguration                                      *struct {
+			Audience []string
+			Issuer   string
+		}
+		AuthorizerResultTtlInSeconds *int
+		EnableSimpleResponses        *bool
+		AutoDeploy                   *bool
+		StageVariables               map[string]string
 	}
 	if len(body) > 0 {
 		if err := json.Unmarshal(body, &in); err != nil {
@@ -451,11 +477,28 @@ func (s *Server) change(a *gwAPI, kind, id, method string, body []byte) (string,
 		if in.AuthorizationType != "" {
 			rt.AuthorizationType = in.AuthorizationType
 		}
+		if in.AuthorizerId != nil {
+			rt.AuthorizerID = *in.AuthorizerId
+		}
+		if in.AuthorizationScopes != nil {
+			rt.AuthorizationScopes = in.AuthorizationScopes
+		}
 		if rt.RouteKey == "" {
 			return "", gwBad("RouteKey is required")
 		}
-		if rt.AuthorizationType != "NONE" {
-			return "", gwBad(fmt.Sprintf("AuthorizationType %s is not served through the AWS API yet: use NONE, or define the API in the stack file", rt.AuthorizationType))
+		switch rt.AuthorizationType {
+		case "NONE", "AWS_IAM":
+			rt.AuthorizerID = ""
+		case "JWT", "CUSTOM":
+			au := a.Authorizers[rt.AuthorizerID]
+			if au == nil {
+				return "", gwBad(fmt.Sprintf("AuthorizerId %q: want the id of one of the API's authorizers", rt.AuthorizerID))
+			}
+			if want := map[string]string{"JWT": "JWT", "CUSTOM": "REQUEST"}[rt.AuthorizationType]; au.Type != want {
+				return "", gwBad(fmt.Sprintf("AuthorizationType %s needs a %s authorizer; %s is %s", rt.AuthorizationType, want, au.ID, au.Type))
+			}
+		default:
+			return "", gwBad(fmt.Sprintf("AuthorizationType %q: want NONE, AWS_IAM, JWT or CUSTOM", rt.AuthorizationType))
 		}
 		if rt.Target != "" {
 			iid, ok := strings.CutPrefix(rt.Target, "integrations/")
@@ -492,6 +535,63 @@ func (s *Server) change(a *gwAPI, kind, id, method string, body []byte) (string,
 			st.Variables = in.StageVariables
 		}
 		return st.Name, nil
+	case "authorizers":
+		if a.Authorizers == nil {
+			a.Authorizers = map[string]*gwAuthorizer{}
+		}
+		au := a.Authorizers[id]
+		switch {
+		case method == http.MethodDelete:
+			if au == nil {
+				return notFound()
+			}
+			for _, rt := range a.Routes {
+				if rt.AuthorizerID == id {
+					return "", &awsError{Status: http.StatusConflict, Code: "ConflictException", Message: "Cannot delete an authorizer that routes use: route " + rt.RouteKey}
+				}
+			}
+			delete(a.Authorizers, id)
+			return id, nil
+		case method == http.MethodPost:
+			au = &gwAuthorizer{ID: randomID(6), Type: in.AuthorizerType}
+			a.Authorizers[au.ID] = au
+		case au == nil:
+			return notFound()
+		}
+		if in.Name != "" {
+			au.Name = in.Name
+		}
+		if in.IdentitySource != nil {
+			au.IdentitySource = in.IdentitySource
+		}
+		if in.JwtConfiguration != nil {
+			au.Issuer, au.Audience = in.JwtConfiguration.Issuer, in.JwtConfiguration.Audience
+		}
+		if in.AuthorizerUri != "" {
+			au.URI = in.AuthorizerUri
+		}
+		if in.AuthorizerResultTtlInSeconds != nil {
+			au.TTLSeconds = *in.AuthorizerResultTtlInSeconds
+		}
+		if in.EnableSimpleResponses != nil {
+			au.SimpleResponses = *in.EnableSimpleResponses
+		}
+		if in.AuthorizerPayloadFormatVersion != "" {
+			au.PayloadFormatVersion = in.AuthorizerPayloadFormatVersion
+		}
+		switch au.Type {
+		case "JWT":
+			if a.ProtocolType != "HTTP" {
+				return "", gwBad("JWT authorizers are for HTTP APIs")
+			}
+		case "REQUEST":
+			if _, err := functionOfURI(au.URI); err != nil {
+				return "", err
+			}
+		default:
+			return "", gwBad(fmt.Sprintf("AuthorizerType %q: want JWT or REQUEST", au.Type))
+		}
+		return au.ID, nil
 	case "deployments":
 		// Every change is served at once here: a deployment is a no-op that says so.
 		if method != http.MethodPost {
@@ -533,6 +633,10 @@ func (s *Server) views(a *gwAPI, kind string) []map[string]any {
 		for id := range a.Stages {
 			ids = append(ids, id)
 		}
+	case "authorizers":
+		for id := range a.Authorizers {
+			ids = append(ids, id)
+		}
 	}
 	slices.Sort(ids)
 	out := []map[string]any{}
@@ -565,6 +669,29 @@ func (s *Server) view(a *gwAPI, kind, id string) (map[string]any, bool) {
 		v := map[string]any{"routeId": rt.ID, "routeKey": rt.RouteKey, "authorizationType": rt.AuthorizationType, "apiKeyRequired": false}
 		if rt.Target != "" {
 			v["target"] = rt.Target
+		}
+		if rt.AuthorizerID != "" {
+			v["authorizerId"] = rt.AuthorizerID
+		}
+		if len(rt.AuthorizationScopes) > 0 {
+			v["authorizationScopes"] = rt.AuthorizationScopes
+		}
+		return v, true
+	case "authorizers":
+		au := a.Authorizers[id]
+		if au == nil {
+			return nil, false
+		}
+		v := map[string]any{"authorizerId": au.ID, "name": au.Name, "authorizerType": au.Type, "identitySource": au.IdentitySource}
+		if au.Type == "JWT" {
+			v["jwtConfiguration"] = map[string]any{"issuer": au.Issuer, "audience": au.Audience}
+		} else {
+			v["authorizerUri"] = au.URI
+			v["authorizerResultTtlInSeconds"] = au.TTLSeconds
+			v["enableSimpleResponses"] = au.SimpleResponses
+			if au.PayloadFormatVersion != "" {
+				v["authorizerPayloadFormatVersion"] = au.PayloadFormatVersion
+			}
 		}
 		return v, true
 	case "stages":
@@ -621,7 +748,42 @@ func (a *gwAPI) definition() ([]byte, bool, error) {
 		if it.TimeoutMs != 0 {
 			integration["timeout"] = (time.Duration(it.TimeoutMs) * time.Millisecond).String()
 		}
-		routes[rt.RouteKey] = map[string]any{"integration": integration}
+		route := map[string]any{"integration": integration}
+		switch rt.AuthorizationType {
+		case "AWS_IAM":
+			route["authorization"] = map[string]any{"type": "iam"}
+		case "JWT":
+			auth := map[string]any{"type": "jwt", "authorizer": rt.AuthorizerID}
+			if len(rt.AuthorizationScopes) > 0 {
+				auth["scopes"] = rt.AuthorizationScopes
+			}
+			route["authorization"] = auth
+		case "CUSTOM":
+			route["authorization"] = map[string]any{"type": "function", "authorizer": rt.AuthorizerID}
+		}
+		routes[rt.RouteKey] = route
+	}
+	authorizers := map[string]any{}
+	for id, au := range a.Authorizers {
+		switch au.Type {
+		case "JWT":
+			def := map[string]any{"type": "jwt", "issuer": au.Issuer, "audiences": au.Audience}
+			if len(au.IdentitySource) > 0 {
+				def["identitySource"] = au.IdentitySource[0]
+			}
+			authorizers[id] = def
+		case "REQUEST":
+			fn, err := functionOfURI(au.URI)
+			if err != nil {
+				return nil, false, err
+			}
+			def := map[string]any{"type": "function", "function": fn, "identitySources": au.IdentitySource,
+				"simpleResponses": au.SimpleResponses}
+			if au.TTLSeconds > 0 {
+				def["resultTtl"] = (time.Duration(au.TTLSeconds) * time.Second).String()
+			}
+			authorizers[id] = def
+		}
 	}
 	if len(stages) == 0 || len(routes) == 0 {
 		return nil, false, nil
@@ -633,6 +795,9 @@ func (a *gwAPI) definition() ([]byte, bool, error) {
 	}
 	if len(a.CORS) > 0 {
 		def["cors"] = a.CORS
+	}
+	if len(authorizers) > 0 {
+		def["authorizers"] = authorizers
 	}
 	b, err := json.Marshal(def)
 	return b, true, err
