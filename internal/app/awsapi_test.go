@@ -457,6 +457,31 @@ func TestAWSHTTPAPITutorial(t *testing.T) {
 		t.Errorf("GET with the token: %d %s", r.status, r.body)
 	}
 
+	// A JWT authorizer reads back as it was made, and a route that uses it refuses a request with no
+	// token (401) before any key is fetched.
+	jwtAuth, err := gw.CreateAuthorizer(ctx, &apigatewayv2.CreateAuthorizerInput{ApiId: api.ApiId, Name: aws.String("corp"),
+		AuthorizerType: gwtypes.AuthorizerTypeJwt, IdentitySource: []string{"$request.header.Authorization"},
+		JwtConfiguration: &gwtypes.JWTConfiguration{Issuer: aws.String("http://127.0.0.1:9/issuer"), Audience: []string{"api://shop"}}})
+	if err != nil {
+		t.Fatalf("CreateAuthorizer JWT: %v", err)
+	}
+	if got, err := gw.GetAuthorizer(ctx, &apigatewayv2.GetAuthorizerInput{ApiId: api.ApiId, AuthorizerId: jwtAuth.AuthorizerId}); err != nil ||
+		aws.ToString(got.JwtConfiguration.Issuer) != "http://127.0.0.1:9/issuer" || got.JwtConfiguration.Audience[0] != "api://shop" {
+		t.Errorf("GetAuthorizer: %+v %v", got, err)
+	}
+	jwtRoute, err := gw.CreateRoute(ctx, &apigatewayv2.CreateRouteInput{ApiId: api.ApiId, RouteKey: aws.String("GET /orders"),
+		Target: aws.String("integrations/" + aws.ToString(integ.IntegrationId)), AuthorizationType: gwtypes.AuthorizationTypeJwt,
+		AuthorizerId: jwtAuth.AuthorizerId, AuthorizationScopes: []string{"orders:read"}})
+	if err != nil {
+		t.Fatalf("CreateRoute with JWT: %v", err)
+	}
+	if r := do(t, newRequest(t, "GET", aws.ToString(api.ApiEndpoint)+"/prod/orders", nil)); r.status != 401 {
+		t.Errorf("GET a JWT route with no token: %d %s, want 401", r.status, r.body)
+	}
+	if _, err := gw.DeleteRoute(ctx, &apigatewayv2.DeleteRouteInput{ApiId: api.ApiId, RouteId: jwtRoute.RouteId}); err != nil {
+		t.Fatalf("DeleteRoute: %v", err)
+	}
+
 	routes, err := gw.GetRoutes(ctx, &apigatewayv2.GetRoutesInput{ApiId: api.ApiId})
 	if err != nil || len(routes.Items) != 1 || aws.ToString(routes.Items[0].RouteKey) != "GET /hello" ||
 		aws.ToString(routes.Items[0].Target) != "integrations/"+aws.ToString(integ.IntegrationId) {
