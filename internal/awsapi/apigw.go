@@ -160,6 +160,8 @@ func (s *Server) apigatewayCall(w http.ResponseWriter, req *request) error {
 		return s.createAPI(ctx, w, req)
 	case len(parts) == 0 && r.Method == http.MethodGet:
 		return s.listAPIs(ctx, w)
+	case len(parts) == 0 && r.Method == http.MethodPut:
+		return s.importAPI(ctx, w, req)
 	}
 	if len(parts) == 0 {
 		return unknownGW(r)
@@ -172,6 +174,23 @@ func (s *Server) apigatewayCall(w http.ResponseWriter, req *request) error {
 	switch {
 	case len(parts) == 1 && r.Method == http.MethodGet:
 		return writeJSON(w, http.StatusOK, s.apiView(a))
+	case len(parts) == 3 && parts[1] == "exports" && r.Method == http.MethodGet:
+		return s.export(w, req, a, parts[2])
+	case len(parts) == 1 && r.Method == http.MethodPut:
+		var in struct{ Body string }
+		if err := json.Unmarshal(req.body, &in); err != nil {
+			return gwBad("the request is not ReimportApi's JSON: " + err.Error())
+		}
+		if a.ProtocolType != "HTTP" {
+			return gwBad("only HTTP APIs are imported from OpenAPI")
+		}
+		if err := fromOpenAPI(a, in.Body); err != nil {
+			return err
+		}
+		if err := s.save(ctx, req, a, rev); err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusCreated, s.apiView(a))
 	case len(parts) == 1 && r.Method == http.MethodPatch:
 		var in struct {
 			Name, RouteSelectionExpression, Description *string
@@ -243,18 +262,7 @@ func (s *Server) createAPI(ctx context.Context, w http.ResponseWriter, req *requ
 	if in.Name == "" || len(in.Name) > 128 {
 		return gwBad("Name: 1 to 128 characters")
 	}
-	var suffix [4]byte
-	_, _ = rand.Read(suffix[:])
-	clean := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
-			return r
-		}
-		return '-'
-	}, in.Name)
-	if len(clean) > 100 {
-		clean = clean[:100]
-	}
-	store := "aws-" + clean + "-" + hex.EncodeToString(suffix[:])
+	store := storeName(in.Name)
 	a := &gwAPI{ID: apistore.ID(s.cfg.APIs.Stack, store), StoreName: store, Name: in.Name, ProtocolType: in.ProtocolType,
 		RouteSelectionExpression: in.RouteSelectionExpression, Description: in.Description, Created: time.Now().UTC(), CORS: in.CorsConfiguration,
 		Integrations: map[string]*gwIntegration{}, Routes: map[string]*gwRoute{}, Stages: map[string]*gwStage{}}
@@ -263,6 +271,47 @@ func (s *Server) createAPI(ctx context.Context, w http.ResponseWriter, req *requ
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, s.apiView(a))
+}
+
+// importAPI makes an HTTP API from an OpenAPI document (ImportApi).
+func (s *Server) importAPI(ctx context.Context, w http.ResponseWriter, req *request) error {
+	var in struct{ Body string }
+	if err := json.Unmarshal(req.body, &in); err != nil {
+		return gwBad("the request is not ImportApi's JSON: " + err.Error())
+	}
+	a := &gwAPI{ProtocolType: "HTTP", Created: time.Now().UTC(), Stages: map[string]*gwStage{}}
+	if err := fromOpenAPI(a, in.Body); err != nil {
+		return err
+	}
+	a.StoreName = storeName(a.Name)
+	a.ID = apistore.ID(s.cfg.APIs.Stack, a.StoreName)
+	data, _ := json.Marshal(a)
+	rev, err := s.cfg.APIs.Resources.Create(ctx, apiKey(a.ID), data)
+	if err != nil {
+		return err
+	}
+	// Routes alone serve nothing until a stage is made (then they are checked against the stack).
+	if err := s.save(ctx, req, a, rev); err != nil {
+		_ = s.cfg.APIs.Resources.Delete(ctx, apiKey(a.ID))
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, s.apiView(a))
+}
+
+// storeName is the API store's name of a new API named name: aws-NAME-XXXXXXXX.
+func storeName(name string) string {
+	var suffix [4]byte
+	_, _ = rand.Read(suffix[:])
+	clean := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '-'
+	}, name)
+	if len(clean) > 100 {
+		clean = clean[:100]
+	}
+	return "aws-" + clean + "-" + hex.EncodeToString(suffix[:])
 }
 
 func (s *Server) apiView(a *gwAPI) map[string]any {
