@@ -304,6 +304,27 @@ func TestAWSLambdaAPI(t *testing.T) {
 		t.Errorf("GetAlias after DeleteAlias: %v", err)
 	}
 
+	// A resource-based policy: stored and shown, not enforced.
+	perm := &lambda.AddPermissionInput{FunctionName: aws.String("greeter"), StatementId: aws.String("apigateway-invoke"),
+		Action: aws.String("lambda:InvokeFunction"), Principal: aws.String("apigateway.amazonaws.com"),
+		SourceArn: aws.String("arn:aws:execute-api:us-east-1:000000000000:abc123/*")}
+	if out, err := lc.AddPermission(ctx, perm); err != nil || !strings.Contains(aws.ToString(out.Statement), `"Service":"apigateway.amazonaws.com"`) {
+		t.Fatalf("AddPermission: %+v %v", out, err)
+	}
+	if _, err := lc.AddPermission(ctx, perm); errorCode(err) != "ResourceConflictException" {
+		t.Errorf("AddPermission of a statement id in use: %v", err)
+	}
+	if pol, err := lc.GetPolicy(ctx, &lambda.GetPolicyInput{FunctionName: aws.String("greeter")}); err != nil ||
+		!strings.Contains(aws.ToString(pol.Policy), `"Sid":"apigateway-invoke"`) || !strings.Contains(aws.ToString(pol.Policy), "abc123") {
+		t.Errorf("GetPolicy: %+v %v", pol, err)
+	}
+	if _, err := lc.RemovePermission(ctx, &lambda.RemovePermissionInput{FunctionName: aws.String("greeter"), StatementId: aws.String("apigateway-invoke")}); err != nil {
+		t.Fatalf("RemovePermission: %v", err)
+	}
+	if _, err := lc.GetPolicy(ctx, &lambda.GetPolicyInput{FunctionName: aws.String("greeter")}); errorCode(err) != "ResourceNotFoundException" {
+		t.Errorf("GetPolicy with no statement left: %v", err)
+	}
+
 	// The role goes last, as in the tutorial's clean-up.
 	if _, err := ic.DetachRolePolicy(ctx, &iam.DetachRolePolicyInput{RoleName: aws.String("lambda-ex"), PolicyArn: basic}); err != nil {
 		t.Errorf("DetachRolePolicy: %v", err)

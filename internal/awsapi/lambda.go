@@ -68,6 +68,12 @@ func (s *Server) lambda(w http.ResponseWriter, req *request) {
 		err = s.publishVersion(w, req, name)
 	case sub == "versions" && r.Method == http.MethodGet:
 		err = s.listVersions(w, req, name)
+	case strings.HasPrefix(sub, "policy"):
+		if sid, ok := splitPolicyPath(sub); ok {
+			err = s.policy(w, req, name, sid)
+		} else {
+			err = unknownOperation("lambda", r)
+		}
 	case strings.HasPrefix(sub, "aliases"):
 		if alias, ok := splitAliasPath(sub); ok {
 			err = s.aliases(w, req, name, alias)
@@ -457,6 +463,7 @@ func (s *Server) deleteFunction(w http.ResponseWriter, req *request, escaped str
 			return err
 		}
 	}
+	s.dropPolicy(ctx, name)
 	s.audit(ctx, req, adminapi.ActionFunctionDelete, name, "")
 	s.log.Info("function deleted through the AWS API", "function", name, "key", req.keyID, "from", remoteIP(req.r))
 	w.WriteHeader(http.StatusNoContent)
