@@ -215,6 +215,26 @@ func TestAWSLambdaAPI(t *testing.T) {
 	if _, err := cw.DescribeLogStreams(ctx, &cloudwatchlogs.DescribeLogStreamsInput{LogGroupName: aws.String("/aws/lambda/nope")}); errorCode(err) != "ResourceNotFoundException" {
 		t.Errorf("DescribeLogStreams of a group that does not exist: %v", err)
 	}
+	// A log group of its own, as the HTTP API tutorial makes one for access logs.
+	if _, err := cw.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String("my-http-api-logs")}); err != nil {
+		t.Fatalf("CreateLogGroup: %v", err)
+	}
+	if _, err := cw.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String("my-http-api-logs")}); errorCode(err) != "ResourceAlreadyExistsException" {
+		t.Errorf("CreateLogGroup again: %v", err)
+	}
+	if _, err := cw.PutRetentionPolicy(ctx, &cloudwatchlogs.PutRetentionPolicyInput{LogGroupName: aws.String("my-http-api-logs"), RetentionInDays: aws.Int32(7)}); err != nil {
+		t.Errorf("PutRetentionPolicy: %v", err)
+	}
+	if g, err := cw.DescribeLogGroups(ctx, &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String("my-http")}); err != nil ||
+		len(g.LogGroups) != 1 || aws.ToInt32(g.LogGroups[0].RetentionInDays) != 7 {
+		t.Errorf("DescribeLogGroups of the group made: %+v %v", g, err)
+	}
+	if _, err := cw.DeleteLogGroup(ctx, &cloudwatchlogs.DeleteLogGroupInput{LogGroupName: aws.String("my-http-api-logs")}); err != nil {
+		t.Errorf("DeleteLogGroup: %v", err)
+	}
+	if g, err := cw.DescribeLogGroups(ctx, &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String("my-http")}); err != nil || len(g.LogGroups) != 0 {
+		t.Errorf("DescribeLogGroups after DeleteLogGroup: %+v %v", g, err)
+	}
 	if _, err := cw.PutLogEvents(ctx, &cloudwatchlogs.PutLogEventsInput{LogGroupName: aws.String("/aws/lambda/greeter"), LogStreamName: aws.String("x"),
 		LogEvents: []cwtypes.InputLogEvent{{Message: aws.String("m"), Timestamp: aws.Int64(1)}}}); errorCode(err) != "UnknownOperationException" {
 		t.Errorf("PutLogEvents: %v, want UnknownOperationException", err)

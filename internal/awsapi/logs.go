@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"gatehouse.dev/gatehouse/internal/adminapi"
 )
@@ -48,13 +51,15 @@ func (s *Server) logs(w http.ResponseWriter, req *request) {
 		err = &awsError{Status: http.StatusServiceUnavailable, Code: "ServiceUnavailableException", Message: "logs are not available on this node"}
 	case op == "DescribeLogGroups":
 		err = s.describeLogGroups(w, req)
+	case op == "CreateLogGroup", op == "DeleteLogGroup", op == "PutRetentionPolicy", op == "DeleteRetentionPolicy":
+		err = s.logGroupChange(w, req, op)
 	case op == "DescribeLogStreams":
 		err = s.describeLogStreams(w, req)
 	case op == "GetLogEvents", op == "FilterLogEvents":
 		err = s.logEvents(w, req, op == "FilterLogEvents")
 	default:
 		err = &awsError{Status: http.StatusBadRequest, Code: "UnknownOperationException",
-			Message: fmt.Sprintf("logs %s is not an operation this Gatehouse serves; it serves DescribeLogGroups, DescribeLogStreams, GetLogEvents and FilterLogEvents", op)}
+			Message: fmt.Sprintf("logs %s is not an operation this Gatehouse serves; it serves DescribeLogGroups, DescribeLogStreams, GetLogEvents, FilterLogEvents, CreateLogGroup, DeleteLogGroup and Put/DeleteRetentionPolicy", op)}
 	}
 	if err != nil {
 		ae, ok := err.(*awsError)
@@ -92,6 +97,21 @@ func (s *Server) describeLogGroups(w http.ResponseWriter, req *request) error {
 			"logGroupName": name, "creationTime": f.CreatedAt.UnixMilli(), "storedBytes": 0,
 			"arn": fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s:*", s.cfg.Region, s.cfg.AccountID, name),
 		})
+	}
+	made, err := s.madeLogGroups(req.r.Context())
+	if err != nil {
+		return err
+	}
+	for _, g := range made {
+		if !strings.HasPrefix(g.Name, in.LogGroupNamePrefix) {
+			continue
+		}
+		v := map[string]any{"logGroupName": g.Name, "creationTime": g.Created, "storedBytes": 0,
+			"arn": fmt.Sprintf("arn:aws:logs:%s:%s:log-group:%s:*", s.cfg.Region, s.cfg.AccountID, g.Name)}
+		if g.RetentionDays > 0 {
+			v["retentionInDays"] = g.RetentionDays
+		}
+		groups = append(groups, v)
 	}
 	slices.SortFunc(groups, func(a, b map[string]any) int {
 		return strings.Compare(a["logGroupName"].(string), b["logGroupName"].(string))
@@ -291,4 +311,124 @@ func (s *Server) logTail(ctx context.Context, function, requestID string, versio
 		out = out[len(out)-tailBytes:]
 	}
 	return base64.StdEncoding.EncodeToString([]byte(out))
+}
+
+// A log group made with CreateLogGroup: kept (in the API Gateway resources' bucket, by its name in
+// base64) so that scripts that make one for an API's access logs run, and listed; nothing is written
+// to it yet (access logs are to come).
+type madeLogGroup struct {
+	Name          string `json:"name"`
+	Created       int64  `json:"created"` // milliseconds
+	RetentionDays int    `json:"retentionDays,omitempty"`
+}
+
+func logGroupKey(name string) string {
+	return "loggroup." + base64.RawURLEncoding.EncodeToString([]byte(name))
+}
+
+func (s *Server) madeLogGroups(ctx context.Context) ([]madeLogGroup, error) {
+	if s.cfg.APIs == nil {
+		return nil, nil
+	}
+	keys, err := s.cfg.APIs.Resources.ListKeys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []madeLogGroup
+	for k := range keys.Keys() {
+		if !strings.HasPrefix(k, "loggroup.") {
+			continue
+		}
+		e, err := s.cfg.APIs.Resources.Get(ctx, k)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		var g madeLogGroup
+		if json.Unmarshal(e.Value(), &g) == nil {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+// validLogGroupName is CloudWatch Logs' rule: 1 to 512 of letters, digits and _-./#.
+func validLogGroupName(n string) bool {
+	if n == "" || len(n) > 512 {
+		return false
+	}
+	for _, c := range n {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_-./#", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// retentionDays are the retention periods CloudWatch Logs takes.
+var retentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+
+func (s *Server) logGroupChange(w http.ResponseWriter, req *request, op string) error {
+	if s.cfg.APIs == nil {
+		return &awsError{Status: http.StatusServiceUnavailable, Code: "ServiceUnavailableException", Message: "log groups are not available on this node"}
+	}
+	var in struct {
+		LogGroupName    string `json:"logGroupName"`
+		RetentionInDays int    `json:"retentionInDays"`
+	}
+	if err := json.Unmarshal(req.body, &in); err != nil {
+		return errBadRequest(err.Error())
+	}
+	if !validLogGroupName(in.LogGroupName) {
+		return &awsError{Status: http.StatusBadRequest, Code: "InvalidParameterException", Message: fmt.Sprintf("logGroupName %q: 1 to 512 letters, digits and _-./#", in.LogGroupName)}
+	}
+	ctx := req.r.Context()
+	if strings.HasPrefix(in.LogGroupName, "/aws/lambda/") {
+		// A function's group comes and goes with the function.
+		return errBadRequest("the /aws/lambda/ groups are the functions' own: they exist while the function does")
+	}
+	kv := s.cfg.APIs.Resources
+	key := logGroupKey(in.LogGroupName)
+	noGroup := &awsError{Status: http.StatusBadRequest, Code: "ResourceNotFoundException", Message: "The specified log group does not exist."}
+	switch op {
+	case "CreateLogGroup":
+		data, _ := json.Marshal(madeLogGroup{Name: in.LogGroupName, Created: time.Now().UnixMilli()})
+		_, err := kv.Create(ctx, key, data)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return &awsError{Status: http.StatusBadRequest, Code: "ResourceAlreadyExistsException", Message: "The specified log group already exists"}
+		}
+		if err != nil {
+			return err
+		}
+	case "DeleteLogGroup":
+		if _, err := kv.Get(ctx, key); err != nil {
+			return noGroup
+		}
+		if err := kv.Delete(ctx, key); err != nil {
+			return err
+		}
+	default: // Put/DeleteRetentionPolicy
+		e, err := kv.Get(ctx, key)
+		if err != nil {
+			return noGroup
+		}
+		var g madeLogGroup
+		if err := json.Unmarshal(e.Value(), &g); err != nil {
+			return err
+		}
+		g.RetentionDays = 0
+		if op == "PutRetentionPolicy" {
+			if !slices.Contains(retentionDays, in.RetentionInDays) {
+				return &awsError{Status: http.StatusBadRequest, Code: "InvalidParameterException", Message: fmt.Sprintf("retentionInDays %d is not one CloudWatch Logs takes", in.RetentionInDays)}
+			}
+			g.RetentionDays = in.RetentionInDays
+		}
+		data, _ := json.Marshal(g)
+		if _, err := kv.Update(ctx, key, data, e.Revision()); err != nil {
+			return err
+		}
+	}
+	return writeJSON11(w, map[string]any{})
 }
