@@ -69,7 +69,9 @@ aws lambda list-functions | grep -q '"FunctionName": "my-function"' || fail "lam
 aws lambda get-function --function-name my-function | grep -q '"Handler": "lambda_function.lambda_handler"' || fail "lambda get-function"
 aws logs describe-log-groups --log-group-name-prefix /aws/lambda/my-function | grep -q '"/aws/lambda/my-function"' || fail "logs describe-log-groups"
 
-# The HTTP API: integration, route, stage with auto-deploy, then a request to its endpoint.
+# The HTTP API: a log group for its access logs, integration, route, stage with auto-deploy, then a
+# request to its endpoint.
+aws logs create-log-group --log-group-name my-http-api-logs || fail "logs create-log-group"
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 api_json=$(aws apigatewayv2 create-api --name my-http-api --protocol-type HTTP) || fail "apigatewayv2 create-api"
 api_id=$(echo "$api_json" | json_field ApiId)
@@ -84,6 +86,7 @@ curl -fsS "$api_endpoint/prod/hello" | grep -q 'Hello from Lambda!' || fail "cur
 aws apigatewayv2 get-routes --api-id "$api_id" | grep -q '"RouteKey": "GET /hello"' || fail "apigatewayv2 get-routes"
 aws apigatewayv2 delete-api --api-id "$api_id" || fail "apigatewayv2 delete-api"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$api_endpoint/prod/hello")" = 404 ] || fail "the API still answers after delete-api"
+aws logs delete-log-group --log-group-name my-http-api-logs || fail "logs delete-log-group"
 
 aws lambda delete-function --function-name my-function >/dev/null || fail "lambda delete-function"
 if aws lambda get-function --function-name my-function >"$work/gone.json" 2>&1; then fail "the function is still there after delete-function"; fi
