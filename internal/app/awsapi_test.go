@@ -551,6 +551,26 @@ func TestAWSHTTPAPITutorial(t *testing.T) {
 		Target: aws.String("integrations/" + aws.ToString(bad.IntegrationId))}); errorCode(err) != "BadRequestException" || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("CreateRoute to a function that does not exist: %v, want BadRequestException naming it", err)
 	}
+	// Stage throttles are DefaultRouteSettings: at 0.01 request per second with a burst of 1, the
+	// second request in a row is refused (the next token is 100 s away).
+	if _, err := gw.UpdateStage(ctx, &apigatewayv2.UpdateStageInput{ApiId: api.ApiId, StageName: aws.String("prod"),
+		DefaultRouteSettings: &gwtypes.RouteSettings{ThrottlingRateLimit: aws.Float64(0.01), ThrottlingBurstLimit: aws.Int32(1)}}); err != nil {
+		t.Fatalf("UpdateStage with DefaultRouteSettings: %v", err)
+	}
+	var statuses []int
+	for range 3 {
+		req := newRequest(t, "GET", aws.ToString(api.ApiEndpoint)+"/prod/hello", nil)
+		req.Header.Set("X-Token", "let-me-in")
+		statuses = append(statuses, do(t, req).status)
+	}
+	if statuses[0] != 200 || statuses[1] != 429 || statuses[2] != 429 {
+		t.Errorf("three requests under a 0.01/s, burst 1 throttle: %v, want 200 429 429", statuses)
+	}
+	if st, err := gw.GetStage(ctx, &apigatewayv2.GetStageInput{ApiId: api.ApiId, StageName: aws.String("prod")}); err != nil ||
+		st.DefaultRouteSettings == nil || aws.ToInt32(st.DefaultRouteSettings.ThrottlingBurstLimit) != 1 {
+		t.Errorf("GetStage: %+v %v", st, err)
+	}
+
 	// Exported to OpenAPI, the route keeps its integration.
 	exported, err := gw.ExportApi(ctx, &apigatewayv2.ExportApiInput{ApiId: api.ApiId, Specification: aws.String("OAS30"),
 		OutputType: aws.String("JSON"), StageName: aws.String("prod")})
@@ -609,7 +629,7 @@ func TestAWSWebSocketAPI(t *testing.T) {
 	gw := apigatewayv2.NewFromConfig(cfg, func(o *apigatewayv2.Options) { o.BaseEndpoint = endpoint })
 	ctx := context.Background()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "ws.py"), []byte("def handler(event, context):\n    q = event.get('queryStringParameters') or {}\n    return {'statusCode': 403 if q.get('deny') else 200}\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "ws.py"), []byte("def handler(event, context):\n    if event['requestContext']['routeKey'] != '$connect':\n        return {'statusCode': 200, 'body': 'echo: ' + (event.get('body') or '')}\n    q = event.get('queryStringParameters') or {}\n    return {'statusCode': 403 if q.get('deny') else 200}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	zip, err := functions.ZipPackage(dir)
@@ -630,17 +650,29 @@ func TestAWSWebSocketAPI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateIntegration: %v", err)
 	}
+	var defaultRoute *string
 	for _, key := range []string{"$connect", "$default"} {
-		if _, err := gw.CreateRoute(ctx, &apigatewayv2.CreateRouteInput{ApiId: api.ApiId, RouteKey: aws.String(key),
-			Target: aws.String("integrations/" + aws.ToString(integ.IntegrationId))}); err != nil {
+		rt, err := gw.CreateRoute(ctx, &apigatewayv2.CreateRouteInput{ApiId: api.ApiId, RouteKey: aws.String(key),
+			Target: aws.String("integrations/" + aws.ToString(integ.IntegrationId))})
+		if err != nil {
 			t.Fatalf("CreateRoute %s: %v", key, err)
 		}
+		defaultRoute = rt.RouteId
+	}
+	// The $default route answers its client: a route response.
+	if _, err := gw.CreateRouteResponse(ctx, &apigatewayv2.CreateRouteResponseInput{ApiId: api.ApiId, RouteId: defaultRoute,
+		RouteResponseKey: aws.String("$default")}); err != nil {
+		t.Fatalf("CreateRouteResponse: %v", err)
 	}
 	if _, err := gw.CreateStage(ctx, &apigatewayv2.CreateStageInput{ApiId: api.ApiId, StageName: aws.String("prod"), AutoDeploy: aws.Bool(true)}); err != nil {
 		t.Fatalf("CreateStage: %v", err)
 	}
 	path := "/" + aws.ToString(api.ApiId) + "/prod"
 	c := wsDial(t, n, path, nil)
+	wsSend(t, c, `{"action":"anything"}`)
+	if _, got := wsRead(t, c); string(got) != `echo: {"action":"anything"}` {
+		t.Errorf("the $default route's answer: %q", got)
+	}
 	c.Close()
 	if _, resp, err := wsDialer.Dial("ws://"+n.GatewayAddr()+path+"?deny=1", nil); err == nil || resp == nil || resp.StatusCode != 403 {
 		t.Errorf("a client its $connect function denies: %v %v", resp, err)

@@ -85,6 +85,9 @@ type gwRoute struct {
 	ID, RouteKey, Target, AuthorizationType string
 	AuthorizerID                            string   `json:",omitempty"`
 	AuthorizationScopes                     []string `json:",omitempty"`
+	// RouteResponse is the id of the route's $default route response: the function's answer goes
+	// back to the WebSocket client.
+	RouteResponse string `json:",omitempty"`
 }
 
 type gwStage struct {
@@ -92,6 +95,35 @@ type gwStage struct {
 	AutoDeploy bool
 	Variables  map[string]string
 	Created    time.Time
+	// Throttle is DefaultRouteSettings' rate and burst; RouteThrottles RouteSettings', by route key.
+	Throttle       *throttle            `json:",omitempty"`
+	RouteThrottles map[string]*throttle `json:",omitempty"`
+}
+
+// throttle is a rate (requests per second) and burst, as route settings give them.
+type throttle struct {
+	Rate  float64 `json:"rate"`
+	Burst int     `json:"burst"`
+}
+
+// routeSettings is API Gateway's RouteSettings, the parts Gatehouse takes.
+type routeSettings struct {
+	ThrottlingRateLimit  *float64
+	ThrottlingBurstLimit *int
+}
+
+func (r *routeSettings) throttle() *throttle {
+	if r == nil || r.ThrottlingRateLimit == nil && r.ThrottlingBurstLimit == nil {
+		return nil
+	}
+	t := &throttle{}
+	if r.ThrottlingRateLimit != nil {
+		t.Rate = *r.ThrottlingRateLimit
+	}
+	if r.ThrottlingBurstLimit != nil {
+		t.Burst = *r.ThrottlingBurstLimit
+	}
+	return t
 }
 
 func apiKey(id string) string { return "api." + id }
@@ -228,6 +260,8 @@ func (s *Server) apigatewayCall(w http.ResponseWriter, req *request) error {
 		s.audit(ctx, req, adminapi.ActionAPIDelete, a.StoreName, "through the AWS API")
 		w.WriteHeader(http.StatusNoContent)
 		return nil
+	case len(parts) >= 4 && parts[1] == "routes" && parts[3] == "routeresponses":
+		return s.routeResponses(ctx, w, req, a, rev, parts[2], parts[4:])
 	case len(parts) >= 2 && len(parts) <= 3:
 		return s.subresource(ctx, w, req, a, rev, parts[1], parts[2:])
 	}
@@ -445,6 +479,8 @@ func (s *Server) change(a *gwAPI, kind, id, method string, body []byte) (string,
 		EnableSimpleResponses        *bool
 		AutoDeploy                   *bool
 		StageVariables               map[string]string
+		DefaultRouteSettings         *routeSettings
+		RouteSettings                map[string]*routeSettings
 	}
 	if len(body) > 0 {
 		if err := json.Unmarshal(body, &in); err != nil {
@@ -582,6 +618,17 @@ func (s *Server) change(a *gwAPI, kind, id, method string, body []byte) (string,
 		}
 		if in.StageVariables != nil {
 			st.Variables = in.StageVariables
+		}
+		if in.DefaultRouteSettings != nil {
+			st.Throttle = in.DefaultRouteSettings.throttle()
+		}
+		if in.RouteSettings != nil {
+			st.RouteThrottles = map[string]*throttle{}
+			for key, rs := range in.RouteSettings {
+				if t := rs.throttle(); t != nil {
+					st.RouteThrottles[key] = t
+				}
+			}
 		}
 		return st.Name, nil
 	case "authorizers":
@@ -748,8 +795,22 @@ func (s *Server) view(a *gwAPI, kind, id string) (map[string]any, bool) {
 		if st == nil {
 			return nil, false
 		}
-		return map[string]any{"stageName": st.Name, "autoDeploy": st.AutoDeploy, "stageVariables": st.Variables,
-			"createdDate": st.Created.Format(time.RFC3339), "lastUpdatedDate": st.Created.Format(time.RFC3339)}, true
+		v := map[string]any{"stageName": st.Name, "autoDeploy": st.AutoDeploy, "stageVariables": st.Variables,
+			"createdDate": st.Created.Format(time.RFC3339), "lastUpdatedDate": st.Created.Format(time.RFC3339)}
+		settings := func(t *throttle) map[string]any {
+			return map[string]any{"throttlingRateLimit": t.Rate, "throttlingBurstLimit": t.Burst}
+		}
+		if st.Throttle != nil {
+			v["defaultRouteSettings"] = settings(st.Throttle)
+		}
+		if len(st.RouteThrottles) > 0 {
+			rs := map[string]any{}
+			for k, t := range st.RouteThrottles {
+				rs[k] = settings(t)
+			}
+			v["routeSettings"] = rs
+		}
+		return v, true
 	case "deployments":
 		return map[string]any{"deploymentId": id, "deploymentStatus": "DEPLOYED", "createdDate": time.Now().UTC().Format(time.RFC3339)}, true
 	}
@@ -777,6 +838,12 @@ func (a *gwAPI) definition() ([]byte, bool, error) {
 		if len(st.Variables) > 0 {
 			stage["variables"] = st.Variables
 		}
+		if st.Throttle != nil {
+			stage["throttle"] = st.Throttle
+		}
+		if len(st.RouteThrottles) > 0 {
+			stage["routeThrottles"] = st.RouteThrottles
+		}
 		stages[name] = stage
 	}
 	routes := map[string]any{}
@@ -798,6 +865,9 @@ func (a *gwAPI) definition() ([]byte, bool, error) {
 			integration["timeout"] = (time.Duration(it.TimeoutMs) * time.Millisecond).String()
 		}
 		route := map[string]any{"integration": integration}
+		if rt.RouteResponse != "" {
+			route["routeResponse"] = true
+		}
 		switch rt.AuthorizationType {
 		case "AWS_IAM":
 			route["authorization"] = map[string]any{"type": "iam"}
@@ -911,4 +981,59 @@ func (s *Server) unpublish(ctx context.Context, a *gwAPI) error {
 		return s.cfg.APIs.Applied(wctx, a.StoreName, 0)
 	}
 	return nil
+}
+
+// routeResponses serves a WebSocket route's route responses: the one Gatehouse has, $default, makes
+// the route two-way (the function's answer goes back to the client), as the stack file's
+// routeResponse: true does.
+func (s *Server) routeResponses(ctx context.Context, w http.ResponseWriter, req *request, a *gwAPI, rev uint64, routeID string, rest []string) error {
+	rt := a.Routes[routeID]
+	if rt == nil {
+		return &awsError{Status: http.StatusNotFound, Code: "NotFoundException", Message: "Invalid route identifier specified " + routeID}
+	}
+	if a.ProtocolType != "WEBSOCKET" {
+		return gwBad("route responses are for WebSocket APIs")
+	}
+	view := func() map[string]any {
+		return map[string]any{"routeResponseId": rt.RouteResponse, "routeResponseKey": "$default"}
+	}
+	switch r := req.r; {
+	case len(rest) == 0 && r.Method == http.MethodGet:
+		items := []map[string]any{}
+		if rt.RouteResponse != "" {
+			items = append(items, view())
+		}
+		return writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	case len(rest) == 0 && r.Method == http.MethodPost:
+		var in struct{ RouteResponseKey string }
+		if err := json.Unmarshal(req.body, &in); err != nil {
+			return gwBad("the request is not CreateRouteResponse's JSON: " + err.Error())
+		}
+		if in.RouteResponseKey != "$default" {
+			return gwBad(fmt.Sprintf("RouteResponseKey %q: Gatehouse has the $default route response only", in.RouteResponseKey))
+		}
+		if rt.RouteKey == "$connect" || rt.RouteKey == "$disconnect" {
+			return gwBad("the $connect and $disconnect routes cannot answer with a route response")
+		}
+		if rt.RouteResponse != "" {
+			return &awsError{Status: http.StatusConflict, Code: "ConflictException", Message: "the route has its $default route response already"}
+		}
+		rt.RouteResponse = randomID(6)
+		if err := s.save(ctx, req, a, rev); err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusCreated, view())
+	case len(rest) == 1 && rt.RouteResponse == rest[0] && r.Method == http.MethodGet:
+		return writeJSON(w, http.StatusOK, view())
+	case len(rest) == 1 && rt.RouteResponse == rest[0] && r.Method == http.MethodDelete:
+		rt.RouteResponse = ""
+		if err := s.save(ctx, req, a, rev); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	case len(rest) == 1:
+		return &awsError{Status: http.StatusNotFound, Code: "NotFoundException", Message: "Invalid route response identifier specified " + rest[0]}
+	}
+	return unknownGW(req.r)
 }
