@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
 	gwtypes "github.com/aws/aws-sdk-go-v2/service/apigatewayv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
@@ -384,6 +385,18 @@ func TestAWSLambdaAPI(t *testing.T) {
 	if _, err := sts.NewFromConfig(awsConfig(keyID, "not-the-secret-0000000000000000000000000"), func(o *sts.Options) { o.BaseEndpoint = aws.String(endpoint) }).
 		GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); errorCode(err) != "SignatureDoesNotMatch" {
 		t.Errorf("GetCallerIdentity with a wrong secret: %v, want SignatureDoesNotMatch", err)
+	}
+	// A request signed 10 minutes ago is outside the 5-minute window.
+	old, _ := http.NewRequest("GET", endpoint+"/2015-03-31/functions/", nil)
+	creds, _ := cfg.Credentials.Retrieve(ctx)
+	emptyHash := "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	if err := v4.NewSigner().SignHTTP(ctx, creds, old, emptyHash, "lambda", "us-east-1", time.Now().Add(-10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.DefaultClient.Do(old); err != nil || resp.StatusCode != 403 || resp.Header.Get("X-Amzn-Errortype") != "InvalidSignatureException" {
+		t.Errorf("a request signed 10 minutes ago: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	resp, err := http.Get(endpoint + "/2015-03-31/functions/")
 	if err == nil {
