@@ -332,7 +332,8 @@ func (s *Server) importAPI(ctx context.Context, w http.ResponseWriter, req *requ
 	return writeJSON(w, http.StatusCreated, s.apiView(a))
 }
 
-// storeName is the API store's name of a new API named name: aws-NAME-XXXXXXXX.
+// storeName is the API store's name of a new API named name: "aws-", the name with other characters
+// than letters, digits, - and _ as -, "-" and 8 random hex digits.
 func storeName(name string) string {
 	var suffix [4]byte
 	_, _ = rand.Read(suffix[:])

@@ -214,19 +214,11 @@ func (s *Server) updateFunctionCode(w http.ResponseWriter, req *request, escaped
 		return errBadRequest("the request is not UpdateFunctionCode's JSON: " + err.Error())
 	}
 	ctx := req.r.Context()
-	cur, err := s.latest(ctx, name)
+	cur, m, err := s.latestManifest(ctx, name)
 	if err != nil {
 		return err
 	}
-	secrets, err := s.cfg.Registry.OpenSecrets(cur)
-	if err != nil {
-		return err
-	}
-	m, err := cur.Manifest.Manifest(secrets)
-	if err != nil {
-		return err
-	}
-	v, err := s.deploy(ctx, req, *m, in.ZipFile, cur.Description)
+	v, err := s.deploy(ctx, req, m, in.ZipFile, cur.Description)
 	if err != nil {
 		return err
 	}

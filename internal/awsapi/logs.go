@@ -130,6 +130,15 @@ func (s *Server) groupFunction(ctx context.Context, group string) (string, error
 	return "", &awsError{Status: http.StatusBadRequest, Code: "ResourceNotFoundException", Message: "The specified log group does not exist: " + group}
 }
 
+// groupRecords is the newest records of a log group's function.
+func (s *Server) groupRecords(ctx context.Context, group string) ([]adminapi.LogRecord, error) {
+	fn, err := s.groupFunction(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	return s.cfg.Logs.Recent(ctx, fn, logScan)
+}
+
 // streamName is the log stream a record belongs to: its day, version and worker, in Lambda's shape.
 func streamName(r adminapi.LogRecord) string {
 	return r.Time.UTC().Format("2006/01/02") + "/[" + versionLabel(r.Version) + "]" + r.Worker
@@ -142,12 +151,7 @@ func (s *Server) describeLogStreams(w http.ResponseWriter, req *request) error {
 	if err := json.Unmarshal(req.body, &in); err != nil {
 		return errBadRequest(err.Error())
 	}
-	ctx := req.r.Context()
-	fn, err := s.groupFunction(ctx, in.LogGroupName)
-	if err != nil {
-		return err
-	}
-	recs, err := s.cfg.Logs.Recent(ctx, fn, logScan)
+	recs, err := s.groupRecords(req.r.Context(), in.LogGroupName)
 	if err != nil {
 		return err
 	}
@@ -192,12 +196,7 @@ func (s *Server) logEvents(w http.ResponseWriter, req *request, filter bool) err
 	if err := json.Unmarshal(req.body, &in); err != nil {
 		return errBadRequest(err.Error())
 	}
-	ctx := req.r.Context()
-	fn, err := s.groupFunction(ctx, in.LogGroupName)
-	if err != nil {
-		return err
-	}
-	recs, err := s.cfg.Logs.Recent(ctx, fn, logScan)
+	recs, err := s.groupRecords(req.r.Context(), in.LogGroupName)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package awsapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,15 +77,7 @@ func (s *Server) updateFunctionConfiguration(w http.ResponseWriter, req *request
 		return errBadRequest("the request is not UpdateFunctionConfiguration's JSON: " + err.Error())
 	}
 	ctx := req.r.Context()
-	cur, err := s.latest(ctx, name)
-	if err != nil {
-		return err
-	}
-	secrets, err := s.cfg.Registry.OpenSecrets(cur)
-	if err != nil {
-		return err
-	}
-	m, err := cur.Manifest.Manifest(secrets)
+	cur, m, err := s.latestManifest(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -118,11 +111,7 @@ func (s *Server) updateFunctionConfiguration(w http.ResponseWriter, req *request
 	if in.Description != nil {
 		description = *in.Description
 	}
-	module, err := s.cfg.Registry.Module(ctx, cur.ModuleSHA256)
-	if err != nil {
-		return err
-	}
-	v, err := s.publish(ctx, req, *m, module, description)
+	v, err := s.republish(ctx, req, cur, m, description)
 	if err != nil {
 		return err
 	}
@@ -330,7 +319,7 @@ func (s *Server) concurrency(w http.ResponseWriter, req *request, escaped string
 		return err
 	}
 	ctx := req.r.Context()
-	cur, err := s.latest(ctx, name)
+	cur, m, err := s.latestManifest(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -357,20 +346,8 @@ func (s *Server) concurrency(w http.ResponseWriter, req *request, escaped string
 	default:
 		return unknownOperation("lambda", req.r)
 	}
-	secrets, err := s.cfg.Registry.OpenSecrets(cur)
-	if err != nil {
-		return err
-	}
-	m, err := cur.Manifest.Manifest(secrets)
-	if err != nil {
-		return err
-	}
 	m.MaxConcurrency = max(limit, 0)
-	module, err := s.cfg.Registry.Module(ctx, cur.ModuleSHA256)
-	if err != nil {
-		return err
-	}
-	if _, err := s.publish(ctx, req, *m, module, cur.Description); err != nil {
+	if _, err := s.republish(ctx, req, cur, m, cur.Description); err != nil {
 		return err
 	}
 	if limit < 0 {
@@ -378,4 +355,31 @@ func (s *Server) concurrency(w http.ResponseWriter, req *request, escaped string
 		return nil
 	}
 	return writeJSON(w, http.StatusOK, map[string]int{"ReservedConcurrentExecutions": limit})
+}
+
+// latestManifest is the function's newest version and its manifest, secrets included: what a
+// configuration change starts from.
+func (s *Server) latestManifest(ctx context.Context, name string) (functions.VersionRecord, functions.Manifest, error) {
+	cur, err := s.latest(ctx, name)
+	if err != nil {
+		return cur, functions.Manifest{}, err
+	}
+	secrets, err := s.cfg.Registry.OpenSecrets(cur)
+	if err != nil {
+		return cur, functions.Manifest{}, err
+	}
+	m, err := cur.Manifest.Manifest(secrets)
+	if err != nil {
+		return cur, functions.Manifest{}, err
+	}
+	return cur, *m, nil
+}
+
+// republish publishes m with cur's code: a configuration change.
+func (s *Server) republish(ctx context.Context, req *request, cur functions.VersionRecord, m functions.Manifest, description string) (functions.VersionRecord, error) {
+	module, err := s.cfg.Registry.Module(ctx, cur.ModuleSHA256)
+	if err != nil {
+		return functions.VersionRecord{}, err
+	}
+	return s.publish(ctx, req, m, module, description)
 }
