@@ -57,6 +57,25 @@ func awsNode(t *testing.T, stack string) (*Node, aws.Config, string) {
 	return n, awsConfig(key.AccessKeyID, key.SecretAccessKey), key.AccessKeyID
 }
 
+// pyFunction makes a python3.11 function of one file through the Lambda API.
+func pyFunction(t *testing.T, lc *lambda.Client, name, file, handler, source string) *lambda.CreateFunctionOutput {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, file), []byte(source), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	zip, err := functions.ZipPackage(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn, err := lc.CreateFunction(context.Background(), &lambda.CreateFunctionInput{FunctionName: aws.String(name), Runtime: types.Runtime("python3.11"),
+		Handler: aws.String(handler), Role: aws.String("arn:aws:iam::000000000000:role/lambda-ex"), Code: &types.FunctionCode{ZipFile: zip}})
+	if err != nil {
+		t.Fatalf("CreateFunction %s: %v", name, err)
+	}
+	return fn
+}
+
 func errorCode(err error) string {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
@@ -426,19 +445,7 @@ func TestAWSHTTPAPITutorial(t *testing.T) {
 	gw := apigatewayv2.NewFromConfig(cfg, func(o *apigatewayv2.Options) { o.BaseEndpoint = endpoint })
 	ctx := context.Background()
 
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "lambda_function.py"), []byte("import json\n\ndef lambda_handler(event, context):\n    return {'statusCode': 200, 'body': json.dumps({'message': 'Hello from Lambda!', 'path': event['rawPath'], 'stage': event['requestContext']['stage']})}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	zip, err := functions.ZipPackage(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fn, err := lc.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("my-function"), Runtime: types.Runtime("python3.11"),
-		Handler: aws.String("lambda_function.lambda_handler"), Role: aws.String("arn:aws:iam::000000000000:role/lambda-ex"), Code: &types.FunctionCode{ZipFile: zip}})
-	if err != nil {
-		t.Fatalf("CreateFunction: %v", err)
-	}
+	fn := pyFunction(t, lc, "my-function", "lambda_function.py", "lambda_function.lambda_handler", "import json\n\ndef lambda_handler(event, context):\n    return {'statusCode': 200, 'body': json.dumps({'message': 'Hello from Lambda!', 'path': event['rawPath'], 'stage': event['requestContext']['stage']})}\n")
 
 	api, err := gw.CreateApi(ctx, &apigatewayv2.CreateApiInput{Name: aws.String("my-http-api"), ProtocolType: gwtypes.ProtocolTypeHttp})
 	if err != nil || len(aws.ToString(api.ApiId)) != 10 || !strings.HasPrefix(aws.ToString(api.ApiEndpoint), "http://"+n.GatewayAddr()+"/") {
@@ -479,19 +486,7 @@ func TestAWSHTTPAPITutorial(t *testing.T) {
 		t.Errorf("a CORS preflight: %d %v", r.status, r.header)
 	}
 	// A Lambda (REQUEST) authorizer in Python guards the route once the route names it.
-	adir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(adir, "authz.py"), []byte("def handler(event, context):\n    return {'isAuthorized': event['headers'].get('x-token') == 'let-me-in'}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	azip, err := functions.ZipPackage(adir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	authzFn, err := lc.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("authz"), Runtime: types.Runtime("python3.11"),
-		Handler: aws.String("authz.handler"), Role: aws.String("arn:aws:iam::000000000000:role/lambda-ex"), Code: &types.FunctionCode{ZipFile: azip}})
-	if err != nil {
-		t.Fatalf("CreateFunction authz: %v", err)
-	}
+	authzFn := pyFunction(t, lc, "authz", "authz.py", "authz.handler", "def handler(event, context):\n    return {'isAuthorized': event['headers'].get('x-token') == 'let-me-in'}\n")
 	authorizer, err := gw.CreateAuthorizer(ctx, &apigatewayv2.CreateAuthorizerInput{ApiId: api.ApiId, Name: aws.String("gate"),
 		AuthorizerType: gwtypes.AuthorizerTypeRequest, AuthorizerUri: authzFn.FunctionArn, IdentitySource: []string{"$request.header.X-Token"},
 		AuthorizerPayloadFormatVersion: aws.String("2.0"), EnableSimpleResponses: aws.Bool(true)})
@@ -641,19 +636,7 @@ func TestAWSWebSocketAPI(t *testing.T) {
 	lc := lambda.NewFromConfig(cfg, func(o *lambda.Options) { o.BaseEndpoint = endpoint })
 	gw := apigatewayv2.NewFromConfig(cfg, func(o *apigatewayv2.Options) { o.BaseEndpoint = endpoint })
 	ctx := context.Background()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "ws.py"), []byte("def handler(event, context):\n    if event['requestContext']['routeKey'] != '$connect':\n        return {'statusCode': 200, 'body': 'echo: ' + (event.get('body') or '')}\n    q = event.get('queryStringParameters') or {}\n    return {'statusCode': 403 if q.get('deny') else 200}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	zip, err := functions.ZipPackage(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fn, err := lc.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("ws-connect"), Runtime: types.Runtime("python3.11"),
-		Handler: aws.String("ws.handler"), Role: aws.String("arn:aws:iam::000000000000:role/lambda-ex"), Code: &types.FunctionCode{ZipFile: zip}})
-	if err != nil {
-		t.Fatalf("CreateFunction: %v", err)
-	}
+	fn := pyFunction(t, lc, "ws-connect", "ws.py", "ws.handler", "def handler(event, context):\n    if event['requestContext']['routeKey'] != '$connect':\n        return {'statusCode': 200, 'body': 'echo: ' + (event.get('body') or '')}\n    q = event.get('queryStringParameters') or {}\n    return {'statusCode': 403 if q.get('deny') else 200}\n")
 	api, err := gw.CreateApi(ctx, &apigatewayv2.CreateApiInput{Name: aws.String("chat"), ProtocolType: gwtypes.ProtocolTypeWebsocket,
 		RouteSelectionExpression: aws.String("$request.body.action")})
 	if err != nil || !strings.HasPrefix(aws.ToString(api.ApiEndpoint), "ws://") {
