@@ -16,8 +16,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
-// eventAccountID is the requestContext.accountId of every event: a gateway has no
-// AWS account, and functions written for Lambda expect twelve digits.
+// eventAccountID is the requestContext.accountId of events when no account is configured:
+// functions written for Lambda expect twelve digits.
 const eventAccountID = "000000000000"
 
 // eventTimeLayout is the Common Log Format time of requestContext.time.
@@ -33,6 +33,7 @@ type EventContext struct {
 	RequestID      string
 	Time           time.Time // arrival time; the zero value means time.Now()
 	APIID          string
+	AccountID      string // requestContext.accountId; "" means eventAccountID
 	DomainName     string // host without port
 	SourceIP       string // client address; empty means the connection's remote IP
 	// Authorizer is what the route's authorizer found (JWT claims and scopes, a function
@@ -68,8 +69,8 @@ type EventContext struct {
 //     known to do this), and the body is valid UTF-8 (so that JSON cannot mangle
 //     it). Anything else, a missing Content-Type included, is base64 with
 //     isBase64Encoded true. An empty body has isBase64Encoded false.
-//   - requestContext: accountId "000000000000", domainPrefix the first DNS label of
-//     DomainName (an IP address is kept whole), time in CLF in UTC
+//   - requestContext: accountId EventContext.AccountID ("000000000000" when empty),
+//     domainPrefix the first DNS label of DomainName (an IP address is kept whole), time in CLF in UTC
 //     ("12/Mar/2020:19:03:58 +0000"), timeEpoch in ms, http.protocol the request's
 //     ("HTTP/1.1").
 //
@@ -96,9 +97,13 @@ func BuildEvent(c *fiber.Ctx, ec EventContext) ([]byte, error) {
 	headers, cookies := eventHeaders(c)
 	addForwardedHeaders(headers, c, sourceIP)
 
+	account := ec.AccountID
+	if account == "" {
+		account = eventAccountID
+	}
 	rc := events.APIGatewayV2HTTPRequestContext{
 		RouteKey:     ec.RouteKey,
-		AccountID:    eventAccountID,
+		AccountID:    account,
 		Stage:        ec.Stage,
 		RequestID:    ec.RequestID,
 		APIID:        ec.APIID,

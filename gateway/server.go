@@ -81,6 +81,9 @@ type Config struct {
 	APIKeys KeyStore
 	// UsagePlans are the stack's usage plans by name.
 	UsagePlans map[string]UsagePlan
+	// Region and AccountID are what events' requestContext.accountId and authorizers' routeArn
+	// name; default us-east-1 and 000000000000.
+	Region, AccountID string
 }
 
 // ConnectionStore keeps the records of this node's WebSocket connections: the connections package's
@@ -202,6 +205,12 @@ type target struct{ function, qualifier string }
 func New(cfg Config, inv Invoker) (*Server, error) {
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = DefaultBodyLimit
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.AccountID == "" {
+		cfg.AccountID = eventAccountID
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -477,6 +486,7 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 		RequestID:      requestID,
 		Time:           now,
 		APIID:          api.ID,
+		AccountID:      s.cfg.AccountID,
 		DomainName:     host,
 		SourceIP:       c.IP(),
 		Authorizer:     authz,

@@ -57,9 +57,9 @@ type processModule struct {
 	// from their loopback to the node's gateway.
 	dial     process.DialFunc
 	forwards []process.Forward
-	// region and creds are the processes' AWS_REGION and access key.
-	region string
-	creds  sigv4.Credentials
+	// region, account and creds are the processes' AWS_REGION, ARN account and access key.
+	region, account string
+	creds           sigv4.Credentials
 }
 
 // newProcessModule unpacks f's package under workDir and finds what runs it: the interpreter and
@@ -118,7 +118,7 @@ func (m *processModule) Instantiate(ctx context.Context, cfg runtimes.InstanceCo
 		Env: cfg.Env, FunctionName: cfg.FunctionName, Version: cfg.Version, Handler: m.fn.Handler,
 		Runtime: m.fn.Runtime, MemoryMB: cfg.MemoryMB, TmpDir: tmp, Stdout: cfg.Stdout, Stderr: cfg.Stderr, Logger: m.log,
 		Isolate: m.fn.Isolation != spec.IsolationNone, Dial: m.dial, Forwards: m.forwards,
-		Region: m.region, AccessKeyID: m.creds.AccessKeyID, SecretAccessKey: m.creds.SecretAccessKey,
+		Region: m.region, AccountID: m.account, AccessKeyID: m.creds.AccessKeyID, SecretAccessKey: m.creds.SecretAccessKey,
 		GatewayURL: m.gatewayURL(),
 	})
 	if err != nil {

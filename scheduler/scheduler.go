@@ -140,6 +140,8 @@ type Config struct {
 	// execution role's, what their AWS SDKs sign requests to the stack (@connections) with.
 	Region      string
 	Credentials sigv4.Credentials
+	// AccountID is the account of process runtimes' function ARNs (000000000000 when empty).
+	AccountID string
 	// DrainTimeout bounds the wait, at stop, for invocations already received; default 30s.
 	DrainTimeout time.Duration
 	// Slots, when set, records each running invocation for the supervising process, and its length
@@ -351,7 +353,7 @@ func (s *Scheduler) load(ctx context.Context, f Function) (*pool, error) {
 		}
 		pm, err := newProcessModule(ctx, f, s.cfg.WorkDir, s.log)
 		if err == nil {
-			pm.region, pm.creds = s.cfg.Region, s.cfg.Credentials
+			pm.region, pm.account, pm.creds = s.cfg.Region, s.cfg.AccountID, s.cfg.Credentials
 			pm.dial = s.processDial(f)
 			if fw, ok := process.GatewayForward(s.cfg.GatewayAddr); ok {
 				pm.forwards = []process.Forward{fw}

@@ -148,6 +148,7 @@ func newWorkerCommand(stderr io.Writer) *cobra.Command {
 	f.DurationVar(&opts.quarantineFor, "quarantine-for", 0, "how long a function that overran its timeout repeatedly stays in quarantine (0: the default)")
 	f.StringVar(&opts.outboundCAFile, "outbound-ca-file", "", "PEM file of extra root certificates for functions' outbound HTTPS requests")
 	f.StringVar(&opts.gateway, "gateway", "", "the node's gateway address, which sandboxed process runtimes reach on their own loopback")
+	f.StringVar(&opts.accountID, "account-id", "", "the stack's account id (in process runtimes' function ARNs)")
 	f.StringVar(&opts.region, "region", "", "the stack's region (AWS_REGION of process runtimes, and what their credentials sign for)")
 	f.IntVar(&opts.outboundMaxResponseMB, "outbound-max-response-mb", 0, "MB a response to a function's outbound request may have (0: 6)")
 	opts.stdin, opts.stdout = os.Stdin, os.Stdout

@@ -356,7 +356,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		args: func(id, slots string) []string {
 			args := []string{"worker", "--id", id, "--stack", stack.Name, "--data", dataDir,
 				"--memory", strconv.Itoa(opts.WorkerMemoryMB), "--gateway", n.gwLn.Addr().String(),
-				"--region", stack.IAM.Region}
+				"--region", stack.IAM.Region, "--account-id", stack.IAM.AccountID}
 			if opts.QuarantineFor > 0 {
 				args = append(args, "--quarantine-for", opts.QuarantineFor.String())
 			}
@@ -430,7 +430,8 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	n.gw, err = gateway.New(gateway.Config{APIs: apis, Logger: n.log, Metrics: n.metrics, Resolver: n.served,
 		NodeID: n.nodeID, Connections: n.conns, Management: n.router, Verifier: sig,
-		APIKeys: n.apiKeys, UsagePlans: gateway.UsagePlansFromSpec(stack.UsagePlans)}, n.dispatcher)
+		APIKeys: n.apiKeys, UsagePlans: gateway.UsagePlansFromSpec(stack.UsagePlans),
+		Region: stack.IAM.Region, AccountID: stack.IAM.AccountID}, n.dispatcher)
 	if err != nil {
 		return nil, err
 	}
@@ -481,7 +482,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		}
 		apis := &awsapi.APIStore{Store: n.apiStore, Stack: stack.Name, Resources: resources, Applied: n.apis.wait,
 			GatewayURL: "http://" + n.gwLn.Addr().String(), Env: n.apiEnv}
-		n.aws, err = awsapi.New(awsapi.Config{Roles: roles, APIs: apis, Keys: keys, Region: stack.IAM.Region, Registry: n.registry,
+		n.aws, err = awsapi.New(awsapi.Config{Roles: roles, APIs: apis, Keys: keys, Region: stack.IAM.Region, AccountID: stack.IAM.AccountID, Registry: n.registry,
 			Check: n.checkBundle, Activate: n.activate, Applied: n.applied, Invoke: n.invokeAs, NewRequestID: gateway.NewRequestID,
 			Logs: adminLogs{n.logs}, Audit: n.audit.Record, Logger: n.log.With("component", "aws")})
 		if err != nil {

@@ -48,9 +48,9 @@ type workerOptions struct {
 	quarantineFor time.Duration
 	// outboundCAFile is passed on from up's --outbound-ca-file.
 	outboundCAFile string
-	// gateway is the node's gateway address, for sandboxed process runtimes to reach; region is the
-	// stack's.
-	gateway, region string
+	// gateway is the node's gateway address, for sandboxed process runtimes to reach; region and
+	// accountID are the stack's.
+	gateway, region, accountID string
 	// outboundMaxResponseMB is passed on from up's --outbound-max-response-mb.
 	outboundMaxResponseMB int
 	// standby makes the worker load everything and then wait, without taking invocations, until it
@@ -132,7 +132,7 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 	defer out.Close()
 	cfg := scheduler.Config{Logger: log, Loader: loader.load, LogSink: newLogSink(client, opts.stack, workerID),
 		Host: &workerHost{router: connections.NewRouter(client, "", nil), kv: kv, outbound: out}, Parallelism: turns,
-		WorkDir: workDir, GatewayAddr: opts.gateway, Region: opts.region,
+		WorkDir: workDir, GatewayAddr: opts.gateway, Region: opts.region, AccountID: opts.accountID,
 		Credentials:   functionCredentials(key, opts.stack),
 		QuarantineFor: opts.quarantineFor}
 	if opts.slots != "" {

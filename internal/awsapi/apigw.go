@@ -1,8 +1,10 @@
 package awsapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -62,6 +64,10 @@ type gwAPI struct {
 	Routes       map[string]*gwRoute
 	Stages       map[string]*gwStage
 	Authorizers  map[string]*gwAuthorizer `json:",omitempty"`
+
+	// managedBy is set on the read-only views of the stack file's and the admin API's APIs
+	// (fromRecord): who wrote the API.
+	managedBy string
 }
 
 // gwAuthorizer is a JWT or REQUEST (function) authorizer.
@@ -85,6 +91,8 @@ type gwRoute struct {
 	ID, RouteKey, Target, AuthorizationType string
 	AuthorizerID                            string   `json:",omitempty"`
 	AuthorizationScopes                     []string `json:",omitempty"`
+	// APIKeyRequired asks for one of the stack's API keys (the stack file's apiKeyRequired:).
+	APIKeyRequired bool `json:",omitempty"`
 	// RouteResponse is the id of the route's $default route response: the function's answer goes
 	// back to the WebSocket client.
 	RouteResponse string `json:",omitempty"`
@@ -98,6 +106,14 @@ type gwStage struct {
 	// Throttle is DefaultRouteSettings' rate and burst; RouteThrottles RouteSettings', by route key.
 	Throttle       *throttle            `json:",omitempty"`
 	RouteThrottles map[string]*throttle `json:",omitempty"`
+	// AccessLog is AccessLogSettings, kept and returned as given.
+	AccessLog *accessLogSettings `json:",omitempty"`
+}
+
+// accessLogSettings is a stage's AccessLogSettings: where its access log goes and in what format.
+type accessLogSettings struct {
+	DestinationArn string `json:"destinationArn,omitempty"`
+	Format         string `json:"format,omitempty"`
 }
 
 // throttle is a rate (requests per second) and burst, as route settings give them.
@@ -127,6 +143,36 @@ func (r *routeSettings) throttle() *throttle {
 }
 
 func apiKey(id string) string { return "api." + id }
+
+// writePage answers a Get* list call with the page of items its maxResults and nextToken ask
+// for (items are in a stable order), and a nextToken when more follow. The token is the
+// position of the next item, base64url, so the AWS CLI's and SDKs' paginators walk the list.
+func writePage(w http.ResponseWriter, r *http.Request, items []map[string]any) error {
+	q := r.URL.Query()
+	limit := len(items)
+	if m := q.Get("maxResults"); m != "" {
+		n, err := strconv.Atoi(m)
+		if err != nil || n < 1 || n > 500 {
+			return gwBad(fmt.Sprintf("maxResults %q: want 1 to 500", m))
+		}
+		limit = n
+	}
+	from := 0
+	if t := q.Get("nextToken"); t != "" {
+		b, err := base64.RawURLEncoding.DecodeString(t)
+		n, err2 := strconv.Atoi(string(b))
+		if err != nil || err2 != nil || n < 0 {
+			return gwBad(fmt.Sprintf("nextToken %q is not a token this list gave", t))
+		}
+		from = min(n, len(items))
+	}
+	end := min(from+limit, len(items))
+	body := map[string]any{"items": items[from:end]}
+	if end < len(items) {
+		body["nextToken"] = base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(end)))
+	}
+	return writeJSON(w, http.StatusOK, body)
+}
 
 func (s *Server) loadAPI(ctx context.Context, id string) (*gwAPI, uint64, error) {
 	e, err := s.cfg.APIs.Resources.Get(ctx, apiKey(id))
@@ -191,7 +237,7 @@ func (s *Server) apigatewayCall(w http.ResponseWriter, req *request) error {
 	case len(parts) == 0 && r.Method == http.MethodPost:
 		return s.createAPI(ctx, w, req)
 	case len(parts) == 0 && r.Method == http.MethodGet:
-		return s.listAPIs(ctx, w)
+		return s.listAPIs(ctx, w, r)
 	case len(parts) == 0 && r.Method == http.MethodPut:
 		return s.importAPI(ctx, w, req)
 	}
@@ -200,6 +246,16 @@ func (s *Server) apigatewayCall(w http.ResponseWriter, req *request) error {
 	}
 	id := parts[0]
 	a, rev, err := s.loadAPI(ctx, id)
+	var notFound *awsError
+	if errors.As(err, &notFound) {
+		stack, serr := s.stackAPI(ctx, id)
+		if serr != nil {
+			return serr
+		}
+		if stack != nil {
+			return s.serveStackAPI(w, req, stack, parts)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -350,9 +406,13 @@ func storeName(name string) string {
 }
 
 func (s *Server) apiView(a *gwAPI) map[string]any {
+	// Every API answers under /ID/ as well as at its mount: that is its execute-api endpoint.
 	v := map[string]any{"apiId": a.ID, "name": a.Name, "protocolType": a.ProtocolType,
 		"apiEndpoint": strings.TrimSuffix(s.cfg.APIs.GatewayURL, "/") + "/" + a.ID, "createdDate": a.Created.Format(time.RFC3339),
 		"apiKeySelectionExpression": "$request.header.x-api-key", "disableExecuteApiEndpoint": false}
+	if a.managedBy != "" {
+		v["tags"] = map[string]string{"gatehouse:managedBy": a.managedBy}
+	}
 	if a.ProtocolType == "WEBSOCKET" {
 		v["apiEndpoint"] = "ws" + strings.TrimPrefix(v["apiEndpoint"].(string), "http")
 		v["routeSelectionExpression"] = a.RouteSelectionExpression
@@ -368,7 +428,7 @@ func (s *Server) apiView(a *gwAPI) map[string]any {
 	return v
 }
 
-func (s *Server) listAPIs(ctx context.Context, w http.ResponseWriter) error {
+func (s *Server) listAPIs(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	keys, err := s.cfg.APIs.Resources.ListKeys(ctx)
 	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
 		return err
@@ -385,31 +445,21 @@ func (s *Server) listAPIs(ctx context.Context, w http.ResponseWriter) error {
 			}
 		}
 	}
-	// The APIs of the stack file and the admin API are the stack's too: listed, with their ids,
-	// read-only here.
+	// The APIs of the stack file and the admin API are the stack's too: listed with their ids,
+	// read-only here (see stackAPI).
 	records, err := s.cfg.APIs.Store.List(ctx, nil)
 	if err != nil {
 		return err
 	}
 	for _, r := range records {
-		if strings.HasPrefix(r.Source, "aws:") {
-			continue // listed above, from its resources
+		if !strings.HasPrefix(r.Source, "aws:") {
+			items = append(items, s.apiView(s.fromRecord(r)))
 		}
-		protocol := "HTTP"
-		if r.API.Type == spec.APITypeWebSocket {
-			protocol = "WEBSOCKET"
-		}
-		v := map[string]any{"apiId": r.ID, "name": r.Name, "protocolType": protocol,
-			"apiEndpoint": strings.TrimSuffix(s.cfg.APIs.GatewayURL, "/") + strings.TrimSuffix(r.API.Mount, "/"),
-			"createdDate": r.UpdatedAt.UTC().Format(time.RFC3339), "tags": map[string]string{"gatehouse:managedBy": r.ManagedBy}}
-		if protocol == "WEBSOCKET" {
-			v["apiEndpoint"] = "ws" + strings.TrimPrefix(v["apiEndpoint"].(string), "http")
-			v["routeSelectionExpression"] = r.API.RouteSelectionExpression
-		}
-		items = append(items, v)
 	}
-	slices.SortFunc(items, func(x, y map[string]any) int { return strings.Compare(x["name"].(string), y["name"].(string)) })
-	return writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	slices.SortFunc(items, func(x, y map[string]any) int {
+		return cmp.Or(strings.Compare(x["name"].(string), y["name"].(string)), strings.Compare(x["apiId"].(string), y["apiId"].(string)))
+	})
+	return writePage(w, r, items)
 }
 
 // subresource serves an API's integrations, routes, stages and deployments.
@@ -422,7 +472,7 @@ func (s *Server) subresource(ctx context.Context, w http.ResponseWriter, req *re
 	switch r.Method {
 	case http.MethodGet:
 		if id == "" {
-			return writeJSON(w, http.StatusOK, map[string]any{"items": s.views(a, kind)})
+			return writePage(w, r, s.views(a, kind))
 		}
 		v, ok := s.view(a, kind, id)
 		if !ok {
@@ -468,6 +518,8 @@ func (s *Server) change(a *gwAPI, kind, id, method string, body []byte) (string,
 		RouteKey, Target, AuthorizationType                   string
 		AuthorizerId                                          *string
 		AuthorizationScopes                                   []string
+		ApiKeyRequired                                        *bool
+		AccessLogSettings                                     *accessLogSettings
 		StageName                                             string
 		Name, AuthorizerType, AuthorizerUri                   string
 		AuthorizerPayloadFormatVersion                        string
@@ -569,6 +621,9 @@ func (s *Server) change(a *gwAPI, kind, id, method string, body []byte) (string,
 		if in.AuthorizationScopes != nil {
 			rt.AuthorizationScopes = in.AuthorizationScopes
 		}
+		if in.ApiKeyRequired != nil {
+			rt.APIKeyRequired = *in.ApiKeyRequired
+		}
 		if rt.RouteKey == "" {
 			return "", gwBad("RouteKey is required")
 		}
@@ -619,6 +674,9 @@ func (s *Server) change(a *gwAPI, kind, id, method string, body []byte) (string,
 		}
 		if in.StageVariables != nil {
 			st.Variables = in.StageVariables
+		}
+		if in.AccessLogSettings != nil {
+			st.AccessLog = in.AccessLogSettings
 		}
 		if in.DefaultRouteSettings != nil {
 			st.Throttle = in.DefaultRouteSettings.throttle()
@@ -763,7 +821,7 @@ func (s *Server) view(a *gwAPI, kind, id string) (map[string]any, bool) {
 		if rt == nil {
 			return nil, false
 		}
-		v := map[string]any{"routeId": rt.ID, "routeKey": rt.RouteKey, "authorizationType": rt.AuthorizationType, "apiKeyRequired": false}
+		v := map[string]any{"routeId": rt.ID, "routeKey": rt.RouteKey, "authorizationType": rt.AuthorizationType, "apiKeyRequired": rt.APIKeyRequired}
 		if rt.Target != "" {
 			v["target"] = rt.Target
 		}
@@ -803,6 +861,9 @@ func (s *Server) view(a *gwAPI, kind, id string) (map[string]any, bool) {
 		}
 		if st.Throttle != nil {
 			v["defaultRouteSettings"] = settings(st.Throttle)
+		}
+		if st.AccessLog != nil {
+			v["accessLogSettings"] = st.AccessLog
 		}
 		if len(st.RouteThrottles) > 0 {
 			rs := map[string]any{}
@@ -868,6 +929,9 @@ func (a *gwAPI) definition() ([]byte, bool, error) {
 		route := map[string]any{"integration": integration}
 		if rt.RouteResponse != "" {
 			route["routeResponse"] = true
+		}
+		if rt.APIKeyRequired {
+			route["apiKeyRequired"] = true
 		}
 		switch rt.AuthorizationType {
 		case "AWS_IAM":

@@ -1,6 +1,7 @@
 package awsapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -14,8 +15,9 @@ import (
 
 // The OpenAPI 3.0 documents of HTTP APIs, as API Gateway exports and imports them: a path per route
 // key's path, an operation per method (x-amazon-apigateway-any-method for ANY), each with its
-// x-amazon-apigateway-integration, and the API's CORS as x-amazon-apigateway-cors. Authorizers and
-// route authorization are not exported yet.
+// x-amazon-apigateway-integration and its security (the route's authorizer and scopes), the API's
+// authorizers as security schemes with x-amazon-apigateway-authorizer, and its CORS as
+// x-amazon-apigateway-cors.
 
 // oasIntegration is x-amazon-apigateway-integration.
 type oasIntegration struct {
@@ -28,6 +30,42 @@ type oasIntegration struct {
 }
 
 const anyMethod = "x-amazon-apigateway-any-method"
+
+// sigv4Scheme is the security scheme of routes authorized with AWS_IAM.
+const sigv4Scheme = "sigv4"
+
+// securitySchemes are a's authorizers as OpenAPI security schemes, by name, and the sigv4 scheme
+// when a route uses AWS_IAM.
+func (s *Server) securitySchemes(a *gwAPI) map[string]any {
+	schemes := map[string]any{}
+	for _, rt := range a.Routes {
+		if rt.AuthorizationType == "AWS_IAM" {
+			schemes[sigv4Scheme] = map[string]any{"type": "apiKey", "name": "Authorization", "in": "header",
+				"x-amazon-apigateway-authtype": "awsSigv4"}
+		}
+	}
+	for _, au := range a.Authorizers {
+		ext := map[string]any{"identitySource": strings.Join(au.IdentitySource, ", ")}
+		scheme := map[string]any{"type": "apiKey", "name": "Authorization", "in": "header", "x-amazon-apigateway-authorizer": ext}
+		switch au.Type {
+		case "JWT":
+			ext["type"] = "jwt"
+			ext["jwtConfiguration"] = map[string]any{"issuer": au.Issuer, "audience": au.Audience}
+			scheme = map[string]any{"type": "oauth2", "flows": map[string]any{}, "x-amazon-apigateway-authorizer": ext}
+		case "REQUEST":
+			ext["type"] = "request"
+			ext["authorizerUri"] = au.URI
+			if !strings.Contains(au.URI, ":lambda:path/") {
+				ext["authorizerUri"] = fmt.Sprintf("arn:aws:apigateway:%s:lambda:path/2015-03-31/functions/%s/invocations", s.cfg.Region, au.URI)
+			}
+			ext["authorizerPayloadFormatVersion"] = cmp.Or(au.PayloadFormatVersion, "2.0")
+			ext["authorizerResultTtlInSeconds"] = au.TTLSeconds
+			ext["enableSimpleResponses"] = au.SimpleResponses
+		}
+		schemes[au.Name] = scheme
+	}
+	return schemes
+}
 
 // export writes a's OpenAPI document (HTTP APIs only).
 func (s *Server) export(w http.ResponseWriter, req *request, a *gwAPI, spec string) error {
@@ -56,6 +94,16 @@ func (s *Server) export(w http.ResponseWriter, req *request, a *gwAPI, spec stri
 			op["x-amazon-apigateway-integration"] = oasIntegration{Type: "aws_proxy", HTTPMethod: "POST", URI: it.URI,
 				PayloadFormatVersion: it.PayloadFormatVersion, ConnectionType: "INTERNET", TimeoutInMillis: it.TimeoutMs}
 		}
+		switch au := a.Authorizers[rt.AuthorizerID]; {
+		case rt.AuthorizationType == "AWS_IAM":
+			op["security"] = []map[string][]string{{sigv4Scheme: {}}}
+		case au != nil:
+			scopes := rt.AuthorizationScopes
+			if scopes == nil {
+				scopes = []string{}
+			}
+			op["security"] = []map[string][]string{{au.Name: scopes}}
+		}
 		if paths[path] == nil {
 			paths[path] = map[string]any{}
 		}
@@ -79,6 +127,9 @@ func (s *Server) export(w http.ResponseWriter, req *request, a *gwAPI, spec stri
 	}
 	if len(a.CORS) > 0 {
 		doc["x-amazon-apigateway-cors"] = a.CORS
+	}
+	if schemes := s.securitySchemes(a); len(schemes) > 0 {
+		doc["components"] = map[string]any{"securitySchemes": schemes}
 	}
 	body, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {

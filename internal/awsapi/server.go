@@ -24,12 +24,13 @@ import (
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/internal/adminapi"
 	"gatehouse.dev/gatehouse/internal/sigv4"
+	"gatehouse.dev/gatehouse/internal/spec"
 )
 
 // Defaults of Config.
 const (
-	DefaultRegion    = "us-east-1"
-	DefaultAccountID = "000000000000"
+	DefaultRegion    = spec.DefaultRegion
+	DefaultAccountID = spec.DefaultAccountID
 	// MaxRequestBytes bounds a request body: a CreateFunction's base64 zip of Lambda's 50 MB limit,
 	// with room for the JSON around it.
 	MaxRequestBytes = 70 << 20

@@ -125,6 +125,8 @@ const (
 const (
 	// DefaultRegion is `iam.region:` when omitted.
 	DefaultRegion = "us-east-1"
+	// DefaultAccountID is `iam.accountId:` when omitted: the account id local AWS tools use.
+	DefaultAccountID = "000000000000"
 	// MaxRegionLength bounds `iam.region:`.
 	MaxRegionLength = 32
 	// MinAccessKeyIDLength and MaxAccessKeyIDLength bound an access key ID ([A-Z0-9]).

@@ -83,6 +83,9 @@ type IAM struct {
 	// Region is the region requests are signed for (`region:`, default DefaultRegion): lower-case
 	// letters, digits and -, at most MaxRegionLength characters, such as "eu-west-1".
 	Region string `json:"region"`
+	// AccountID is the account the stack's ARNs and events name (`accountId:`, default
+	// DefaultAccountID): twelve digits.
+	AccountID string `json:"accountId"`
 	// AccessKeys are the access keys (`accessKeys:`) in file order; nil when there are none.
 	// Their IDs are distinct.
 	AccessKeys []AccessKey `json:"accessKeys,omitempty"`

@@ -16,7 +16,7 @@ func validStack() *Stack {
 			Stages: map[string]Stage{DefaultStage: {Name: DefaultStage}},
 			Routes: Routes{{Key: "GET /hello", Authorization: Authorization{Type: AuthNone},
 				Integration: Integration{Type: IntegrationFunction, Target: "hello", PayloadFormatVersion: PayloadFormat2, Timeout: Duration(time.Second)}}}}},
-		IAM: IAM{Region: DefaultRegion},
+		IAM: IAM{Region: DefaultRegion, AccountID: DefaultAccountID},
 	}
 }
 

@@ -219,6 +219,10 @@ func checkIAM(iam IAM) *checkErr {
 		return errf(sub(path, "region"), false, "%s is not a region name: want lower-case letters, digits and -, such as %s (at most %d characters)",
 			yamlnode.QuoteShort(iam.Region), DefaultRegion, MaxRegionLength)
 	}
+	if len(iam.AccountID) != 12 || !allIn(iam.AccountID, func(r rune) bool { return r >= '0' && r <= '9' }) {
+		return errf(sub(path, "accountId"), false, "%s is not an account id: want twelve digits, such as %s",
+			yamlnode.QuoteShort(iam.AccountID), DefaultAccountID)
+	}
 	ids := make(map[string]bool, len(iam.AccessKeys))
 	for i, k := range iam.AccessKeys {
 		kp := sub(path, "accessKeys", Index(i))

@@ -51,7 +51,7 @@ func (d *decoder) stack(root ast.Node) (*spec.Stack, order, error) {
 		return nil, ord, err
 	}
 	s := &spec.Stack{Version: version, Name: spec.DefaultStackName, Functions: map[string]spec.Function{}, APIs: map[string]spec.API{},
-		IAM: spec.IAM{Region: spec.DefaultRegion}}
+		IAM: spec.IAM{Region: spec.DefaultRegion, AccountID: spec.DefaultAccountID}}
 	if e, ok := f["name"]; ok {
 		if s.Name, err = d.Str([]string{"name"}, e.Val); err != nil {
 			return nil, ord, err
@@ -113,10 +113,15 @@ func (d *decoder) stack(root ast.Node) (*spec.Stack, order, error) {
 
 func (d *decoder) iam(n ast.Node) (spec.IAM, error) {
 	path := []string{"iam"}
-	out := spec.IAM{Region: spec.DefaultRegion}
-	f, err := d.Fields(path, n, "region", "accessKeys")
+	out := spec.IAM{Region: spec.DefaultRegion, AccountID: spec.DefaultAccountID}
+	f, err := d.Fields(path, n, "region", "accountId", "accessKeys")
 	if err != nil {
 		return out, err
+	}
+	if e, ok := f["accountId"]; ok {
+		if out.AccountID, err = d.Str(yamldecode.Sub(path, "accountId"), e.Val); err != nil {
+			return out, err
+		}
 	}
 	if e, ok := f["region"]; ok {
 		if out.Region, err = d.Str(yamldecode.Sub(path, "region"), e.Val); err != nil {

@@ -104,7 +104,7 @@ func TestLoadExample(t *testing.T) {
 				},
 			},
 		},
-		IAM: spec.IAM{Region: "us-east-1"},
+		IAM: spec.IAM{Region: "us-east-1", AccountID: spec.DefaultAccountID},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load:\n got %+v\nwant %+v", got, want)
@@ -181,6 +181,7 @@ functions:
   chat: {source: hello}
 iam:
   region: eu-west-1
+  accountId: "123456789012"
   accessKeys:
     - id: AKIAIOSFODNN7EXAMPLE
       secret: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY
@@ -223,7 +224,7 @@ func TestParseWebSocketAndIAM(t *testing.T) {
 		t.Fatal(err)
 	}
 	clearPositions(s)
-	wantIAM := spec.IAM{Region: "eu-west-1", AccessKeys: []spec.AccessKey{
+	wantIAM := spec.IAM{Region: "eu-west-1", AccountID: "123456789012", AccessKeys: []spec.AccessKey{
 		{ID: "AKIAIOSFODNN7EXAMPLE", Secret: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"},
 		{ID: "AKIAI44QH8DHBEXAMPLE", Secret: "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY"},
 	}}
@@ -236,11 +237,11 @@ func TestParseWebSocketAndIAM(t *testing.T) {
 	wantChat := spec.API{Name: "chat", Type: "websocket", Mount: "/chat", Host: "chat.example.com",
 		Stages: map[string]spec.Stage{"prod": {Name: "prod", Variables: map[string]string{"room": "main"}}},
 		Routes: []spec.Route{
-			{Key: "$connect", Line: 20, Authorization: noAuth, Integration: ws("chat", 29*time.Second)},
-			{Key: "$disconnect", Line: 21, Authorization: noAuth, Integration: ws("chat", 29*time.Second)},
-			{Key: "$default", Line: 22, Authorization: noAuth, Integration: ws("chat", 29*time.Second), RouteResponse: true},
-			{Key: "sendmessage", Line: 23, Authorization: noAuth, Integration: ws("chat:prod", 10*time.Second), RouteResponse: true},
-			{Key: "join room", Line: 27, Authorization: noAuth, Integration: ws("chat:$LATEST", 50*time.Millisecond)},
+			{Key: "$connect", Line: 21, Authorization: noAuth, Integration: ws("chat", 29*time.Second)},
+			{Key: "$disconnect", Line: 22, Authorization: noAuth, Integration: ws("chat", 29*time.Second)},
+			{Key: "$default", Line: 23, Authorization: noAuth, Integration: ws("chat", 29*time.Second), RouteResponse: true},
+			{Key: "sendmessage", Line: 24, Authorization: noAuth, Integration: ws("chat:prod", 10*time.Second), RouteResponse: true},
+			{Key: "join room", Line: 28, Authorization: noAuth, Integration: ws("chat:$LATEST", 50*time.Millisecond)},
 		},
 		RouteSelectionExpression: "$request.body.meta.action_2",
 		WebSocket: &spec.WebSocketLimits{MaxMessageBytes: 65536, MaxFrameBytes: 16384, IdleTimeout: spec.Duration(30 * time.Second),
@@ -288,7 +289,7 @@ func TestParseValues(t *testing.T) {
 						Stages: map[string]spec.Stage{"$default": {Name: "$default", Variables: map[string]string{}}},
 						Routes: []spec.Route{{Key: "GET /x", Line: 8, Authorization: noAuth, Integration: spec.Integration{Type: "function", Target: "hello",
 							PayloadFormatVersion: "2.0", Timeout: spec.Duration(spec.DefaultIntegrationTimeout)}}}}},
-					IAM: spec.IAM{Region: spec.DefaultRegion},
+					IAM: spec.IAM{Region: spec.DefaultRegion, AccountID: spec.DefaultAccountID},
 				}
 				if !reflect.DeepEqual(s, want) {
 					t.Errorf("\n got %+v\nwant %+v", s, want)
@@ -354,7 +355,7 @@ func TestParseValues(t *testing.T) {
 			name: "iam defaults",
 			yaml: head + api + "iam:\n",
 			check: func(t *testing.T, s *spec.Stack, dir string) {
-				if !reflect.DeepEqual(s.IAM, spec.IAM{Region: spec.DefaultRegion}) {
+				if !reflect.DeepEqual(s.IAM, spec.IAM{Region: spec.DefaultRegion, AccountID: spec.DefaultAccountID}) {
 					t.Errorf("iam = %#v", s.IAM)
 				}
 			},
@@ -363,7 +364,7 @@ func TestParseValues(t *testing.T) {
 			name: "iam keys",
 			yaml: head + api + "iam:\n  region: us-gov-west-1\n  accessKeys:\n    - {id: " + strings.Repeat("A", 128) + ", secret: !!str 1234567890123456}\n    - id: AKIAIOSFODNN7EXAMPLE\n      secret: '" + strings.Repeat("~", 128) + "'\n",
 			check: func(t *testing.T, s *spec.Stack, dir string) {
-				want := spec.IAM{Region: "us-gov-west-1", AccessKeys: []spec.AccessKey{
+				want := spec.IAM{Region: "us-gov-west-1", AccountID: spec.DefaultAccountID, AccessKeys: []spec.AccessKey{
 					{ID: strings.Repeat("A", 128), Secret: "1234567890123456"},
 					{ID: "AKIAIOSFODNN7EXAMPLE", Secret: strings.Repeat("~", 128)},
 				}}
@@ -760,9 +761,11 @@ func TestParseErrors(t *testing.T) {
 
 		// iam (after ok: lines from 9).
 		{"iam not a mapping", ok + "iam: [a]\n", `gatehouse.yaml:9:6: iam: want a mapping, got a list`},
-		{"iam unknown key", ok + "iam:\n  accesKeys: []\n", `gatehouse.yaml:10:3: iam.accesKeys: unknown key (did you mean "accessKeys"?); known keys here: region, accessKeys`},
+		{"iam unknown key", ok + "iam:\n  accesKeys: []\n", `gatehouse.yaml:10:3: iam.accesKeys: unknown key (did you mean "accessKeys"?); known keys here: region, accountId, accessKeys`},
 		{"iam region bad", ok + "iam:\n  region: US_EAST\n", `gatehouse.yaml:10:11: iam.region: "US_EAST" is not a region name: want lower-case letters, digits and -, such as us-east-1 (at most 32 characters)`},
 		{"iam region empty", ok + "iam:\n  region: \"\"\n", `gatehouse.yaml:10:11: iam.region: "" is not a region name`},
+		{"iam account id short", ok + "iam:\n  accountId: \"12345\"\n", `gatehouse.yaml:10:14: iam.accountId: "12345" is not an account id: want twelve digits, such as 000000000000`},
+		{"iam account id letters", ok + "iam:\n  accountId: 12345678901x\n", `gatehouse.yaml:10:14: iam.accountId: "12345678901x" is not an account id`},
 		{"iam accessKeys mapping", ok + "iam:\n  accessKeys: {id: AKIAIOSFODNN7EXAMPLE}\n", `gatehouse.yaml:10:15: iam.accessKeys: want a list, got a mapping`},
 		{"iam access key string", ok + "iam:\n  accessKeys:\n    - AKIAIOSFODNN7EXAMPLE:Sekr3tSekr3tSekr3t\n", `gatehouse.yaml:11:7: iam.accessKeys[0]: want a mapping of id and secret (or secretFromEnv), got a string`},
 		{"iam id missing", ok + "iam:\n  accessKeys:\n    - secret: Sekr3tSekr3tSekr3t\n", `gatehouse.yaml:11:7: iam.accessKeys[0].id: required: the access key ID, such as AKIAIOSFODNN7EXAMPLE`},
@@ -921,7 +924,7 @@ func TestSourceKindString(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	valid := func() *spec.Stack {
-		return &spec.Stack{Version: 1, Name: "s", File: "code", IAM: spec.IAM{Region: spec.DefaultRegion},
+		return &spec.Stack{Version: 1, Name: "s", File: "code", IAM: spec.IAM{Region: spec.DefaultRegion, AccountID: spec.DefaultAccountID},
 			Functions: map[string]spec.Function{"f": {Name: "f", Source: "/src/f", Kind: spec.SourceGo,
 				FunctionSettings: spec.FunctionSettings{MemoryMB: 128, Timeout: spec.Duration(time.Second), IdleTimeout: spec.Duration(time.Minute)}}},
 			APIs: map[string]spec.API{"a": {Name: "a", Type: "http", Mount: "/",

@@ -62,6 +62,8 @@ type Config struct {
 	Forwards []Forward
 	// Region is AWS_REGION and AWS_DEFAULT_REGION, and in the ARN; us-east-1 when empty.
 	Region string
+	// AccountID is the account of the function's ARN; 000000000000 when empty.
+	AccountID string
 	// AccessKeyID and SecretAccessKey are AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, as Lambda
 	// sets them from the execution role; unset when empty.
 	AccessKeyID, SecretAccessKey string
@@ -174,6 +176,9 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
+	if cfg.AccountID == "" {
+		cfg.AccountID = "000000000000"
+	}
 	if cfg.MemoryMB <= 0 {
 		cfg.MemoryMB = 128
 	}
@@ -192,7 +197,7 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	p := &Process{
 		cfg:        cfg,
 		log:        log.With("function", cfg.FunctionName, "version", cfg.Version),
-		arn:        fmt.Sprintf("arn:aws:lambda:%s:000000000000:function:%s:%s", cfg.Region, cfg.FunctionName, cfg.Version),
+		arn:        fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s:%s", cfg.Region, cfg.AccountID, cfg.FunctionName, cfg.Version),
 		serving:    make(chan struct{}),
 		next:       make(chan *invocation),
 		closing:    make(chan struct{}),

@@ -1,0 +1,144 @@
+package awsapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"gatehouse.dev/gatehouse/internal/apistore"
+	"gatehouse.dev/gatehouse/internal/spec"
+)
+
+// The APIs of the stack file and of the admin API are the stack's too. API Gateway v2 shows them
+// with their ids, read-only: their definition lives where they were written, and a change made
+// here would be undone by the next reload of the stack file.
+
+// stackAPI is the API with id written by the stack file or the admin API, in API Gateway's terms;
+// nil when there is none.
+func (s *Server) stackAPI(ctx context.Context, id string) (*gwAPI, error) {
+	records, err := s.cfg.APIs.Store.List(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range records {
+		if r.ID == id && !strings.HasPrefix(r.Source, "aws:") {
+			return s.fromRecord(r), nil
+		}
+	}
+	return nil, nil
+}
+
+// readOnly is the error of a change to an API that gwAPI.managedBy says is not the AWS API's.
+func readOnly(a *gwAPI) error {
+	where := "the stack file (gatehouse.yaml): change it there and reload"
+	if a.managedBy == apistore.ManagedByAdmin {
+		where = "the admin API (gatehouse apis apply): change it there"
+	}
+	return gwBad(fmt.Sprintf("API %s (%s) is defined by %s", a.ID, a.Name, where))
+}
+
+// subID is a stable id for a part of a stack-file API: 7 lower-case letters and digits from a
+// hash of the API's id and the part's name, so that ids stay the same across calls and restarts.
+func subID(apiID, name string) string {
+	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+	h := sha256.Sum256([]byte(apiID + "\x00" + name))
+	b := make([]byte, 7)
+	for i := range b {
+		b[i] = digits[int(h[i])%len(digits)]
+	}
+	return string(b)
+}
+
+// fromRecord describes a stored definition as API Gateway v2's resources: one integration per
+// route, authorizers by their names.
+func (s *Server) fromRecord(r apistore.Record) *gwAPI {
+	api := r.API
+	a := &gwAPI{ID: r.ID, StoreName: r.Name, Name: r.Name, ProtocolType: "HTTP", Created: r.UpdatedAt.UTC(),
+		Integrations: map[string]*gwIntegration{}, Routes: map[string]*gwRoute{}, Stages: map[string]*gwStage{},
+		Authorizers: map[string]*gwAuthorizer{}, managedBy: r.ManagedBy}
+	if api.Type == spec.APITypeWebSocket {
+		a.ProtocolType, a.RouteSelectionExpression = "WEBSOCKET", api.RouteSelectionExpression
+	}
+	if api.CORS != nil {
+		a.CORS, _ = json.Marshal(api.CORS)
+	}
+	for _, rt := range api.Routes {
+		iid := subID(r.ID, "integration "+rt.Key)
+		it := &gwIntegration{ID: iid, Type: "AWS_PROXY", URI: s.functionARN(rt.Integration.Target),
+			PayloadFormatVersion: rt.Integration.PayloadFormatVersion, TimeoutMs: int(rt.Integration.Timeout.D() / time.Millisecond)}
+		a.Integrations[iid] = it
+		route := &gwRoute{ID: subID(r.ID, "route "+rt.Key), RouteKey: rt.Key, Target: "integrations/" + iid,
+			AuthorizationType: authorizationType(rt.Authorization.Type), AuthorizationScopes: rt.Authorization.Scopes,
+			APIKeyRequired: rt.APIKeyRequired}
+		if rt.Authorization.Authorizer != "" {
+			route.AuthorizerID = subID(r.ID, "authorizer "+rt.Authorization.Authorizer)
+		}
+		if rt.RouteResponse {
+			route.RouteResponse = subID(r.ID, "route response "+rt.Key)
+		}
+		a.Routes[route.ID] = route
+	}
+	for name, au := range api.Authorizers {
+		g := &gwAuthorizer{ID: subID(r.ID, "authorizer "+name), Name: name}
+		switch {
+		case au.JWT != nil:
+			g.Type, g.Issuer, g.Audience = "JWT", au.JWT.Issuer, au.JWT.Audiences
+			g.IdentitySource = []string{au.JWT.IdentitySource}
+		case au.Function != nil:
+			g.Type, g.URI, g.IdentitySource = "REQUEST", s.functionARN(au.Function.Function), au.Function.IdentitySources
+			g.TTLSeconds, g.SimpleResponses = int(au.Function.ResultTTL.D()/time.Second), au.Function.SimpleResponses
+			g.PayloadFormatVersion = "2.0"
+		}
+		a.Authorizers[g.ID] = g
+	}
+	for name, st := range api.Stages {
+		g := &gwStage{Name: name, AutoDeploy: true, Variables: st.Variables, Created: a.Created}
+		if st.Throttle != nil {
+			g.Throttle = &throttle{Rate: st.Throttle.Rate, Burst: st.Throttle.Burst}
+		}
+		for key, t := range st.RouteThrottles {
+			if g.RouteThrottles == nil {
+				g.RouteThrottles = map[string]*throttle{}
+			}
+			g.RouteThrottles[key] = &throttle{Rate: t.Rate, Burst: t.Burst}
+		}
+		a.Stages[name] = g
+	}
+	return a
+}
+
+// authorizationType is API Gateway's name of a stack file's authorization type.
+func authorizationType(t string) string {
+	switch t {
+	case spec.AuthIAM:
+		return "AWS_IAM"
+	case spec.AuthJWT:
+		return "JWT"
+	case spec.AuthFunction:
+		return "CUSTOM"
+	}
+	return "NONE"
+}
+
+// serveStackAPI answers the read calls on a stack-file or admin-API API, and refuses changes.
+func (s *Server) serveStackAPI(w http.ResponseWriter, req *request, a *gwAPI, parts []string) error {
+	r := req.r
+	if r.Method != http.MethodGet {
+		return readOnly(a)
+	}
+	switch {
+	case len(parts) == 1:
+		return writeJSON(w, http.StatusOK, s.apiView(a))
+	case len(parts) == 3 && parts[1] == "exports":
+		return s.export(w, req, a, parts[2])
+	case len(parts) >= 4 && parts[1] == "routes" && parts[3] == "routeresponses":
+		return s.routeResponses(r.Context(), w, req, a, 0, parts[2], parts[4:])
+	case len(parts) >= 2 && len(parts) <= 3 && parts[1] != "deployments":
+		return s.subresource(r.Context(), w, req, a, 0, parts[1], parts[2:])
+	}
+	return unknownGW(r)
+}
