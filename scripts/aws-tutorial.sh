@@ -50,6 +50,7 @@ cat >"$work/fn/lambda_function.py" <<'PY'
 import json
 
 def lambda_handler(event, context):
+    print("handling", event.get("name"))
     return {"statusCode": 200, "body": json.dumps({"message": "Hello from Lambda!", "name": event.get("name")})}
 PY
 (cd "$work/fn" && python3 -m zipfile -c "$work/function.zip" lambda_function.py)
@@ -69,6 +70,22 @@ aws lambda list-functions | grep -q '"FunctionName": "my-function"' || fail "lam
 aws lambda get-function --function-name my-function | grep -q '"Handler": "lambda_function.lambda_handler"' || fail "lambda get-function"
 aws logs describe-log-groups --log-group-name-prefix /aws/lambda/my-function | grep -q '"/aws/lambda/my-function"' || fail "logs describe-log-groups"
 
+# The function's log, as `aws logs tail` reads it (AWS CLI v2): what is there, then a new invocation's
+# line while following.
+if command aws logs tail help >/dev/null 2>&1; then
+  aws logs tail /aws/lambda/my-function --since 10m | grep -q 'handling tutorial' || fail "logs tail: no 'handling tutorial' line"
+  timeout 9 aws --endpoint-url "http://$aws_addr" logs tail /aws/lambda/my-function --since 10m --follow >"$work/follow.log" 2>&1 &
+  follow_pid=$!
+  sleep 2
+  echo '{"name": "followed"}' >"$work/event2.json"
+  aws lambda invoke --function-name my-function --payload "fileb://$work/event2.json" "$work/response2.json" >/dev/null || fail "lambda invoke"
+  wait "$follow_pid" || true
+  grep -q 'handling tutorial' "$work/follow.log" && grep -q 'handling followed' "$work/follow.log" \
+    || fail "logs tail --follow did not show both invocations: $(cat "$work/follow.log")"
+else
+  echo "aws-tutorial: this aws CLI has no 'logs tail' (it is AWS CLI v2's); that step is skipped"
+fi
+
 # The HTTP API: a log group for its access logs, integration, route, stage with auto-deploy, then a
 # request to its endpoint.
 aws logs create-log-group --log-group-name my-http-api-logs || fail "logs create-log-group"
@@ -81,7 +98,11 @@ integration_id=$(aws apigatewayv2 create-integration --api-id "$api_id" --integr
   --integration-uri "$fn_arn" --payload-format-version 2.0 | json_field IntegrationId) || fail "apigatewayv2 create-integration"
 aws apigatewayv2 create-route --api-id "$api_id" --route-key 'GET /hello' --target "integrations/$integration_id" >/dev/null \
   || fail "apigatewayv2 create-route"
-aws apigatewayv2 create-stage --api-id "$api_id" --stage-name prod --auto-deploy >/dev/null || fail "apigatewayv2 create-stage"
+log_format='$context.identity.sourceIp - - [$context.requestTime] "$context.httpMethod $context.routeKey $context.protocol" $context.status $context.responseLength $context.requestId'
+aws apigatewayv2 create-stage --api-id "$api_id" --stage-name prod --auto-deploy \
+  --access-log-settings "$(LOG_FORMAT="$log_format" python3 -c 'import json, os; print(json.dumps({"DestinationArn": "arn:aws:logs:us-east-1:000000000000:log-group:my-http-api-logs", "Format": os.environ["LOG_FORMAT"]}))')" >/dev/null \
+  || fail "apigatewayv2 create-stage"
+aws apigatewayv2 get-stage --api-id "$api_id" --stage-name prod | grep -q 'log-group:my-http-api-logs' || fail "apigatewayv2 get-stage: no access log settings"
 curl -fsS "$api_endpoint/prod/hello" | grep -q 'Hello from Lambda!' || fail "curl \$ApiEndpoint/prod/hello"
 aws apigatewayv2 get-routes --api-id "$api_id" | grep -q '"RouteKey": "GET /hello"' || fail "apigatewayv2 get-routes"
 aws apigatewayv2 delete-api --api-id "$api_id" || fail "apigatewayv2 delete-api"

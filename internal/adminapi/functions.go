@@ -118,4 +118,6 @@ type LogRecord struct {
 	Stream    string    `json:"stream"`
 	Worker    string    `json:"worker,omitempty"`
 	Message   string    `json:"message"`
+	// Seq orders and identifies the records of a stack (logstream.Record's Seq); not sent.
+	Seq uint64 `json:"-"`
 }

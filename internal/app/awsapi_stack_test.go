@@ -306,7 +306,7 @@ func TestAWSAPIStackAPIs(t *testing.T) {
 			t.Fatal(err)
 		}
 		au, err := gw.CreateAuthorizer(ctx, &apigatewayv2.CreateAuthorizerInput{ApiId: api.ApiId, Name: aws.String("corp"), AuthorizerType: gwtypes.AuthorizerTypeJwt,
-			IdentitySource: []string{"$request.header.Authorization"},
+			IdentitySource:   []string{"$request.header.Authorization"},
 			JwtConfiguration: &gwtypes.JWTConfiguration{Issuer: aws.String(issuer.URL), Audience: []string{"api://jwt"}}})
 		if err != nil {
 			t.Fatalf("CreateAuthorizer: %v", err)

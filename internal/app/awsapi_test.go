@@ -232,6 +232,33 @@ func TestAWSLambdaAPI(t *testing.T) {
 	if err != nil || len(events.Events) == 0 {
 		t.Errorf("GetLogEvents of %s: %+v %v", aws.ToString(failure.LogStreamName), events, err)
 	}
+	// Page by page, one event a page, the SDK's paginator walks the same events as one call, each
+	// with an id of its own (what `aws logs tail --follow` tells records apart by).
+	all, err := cw.FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String("/aws/lambda/greeter")})
+	if err != nil || len(all.Events) < 2 || all.NextToken != nil {
+		t.Fatalf("FilterLogEvents: %d events, %v", len(all.Events), err)
+	}
+	var paged []string
+	ids := map[string]bool{}
+	pager := cloudwatchlogs.NewFilterLogEventsPaginator(cw, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String("/aws/lambda/greeter"), Limit: aws.Int32(1)})
+	for pager.HasMorePages() && len(paged) <= len(all.Events) {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("FilterLogEvents page: %v", err)
+		}
+		for _, e := range page.Events {
+			paged = append(paged, aws.ToString(e.Message))
+			ids[aws.ToString(e.EventId)] = true
+		}
+	}
+	if len(paged) < len(all.Events) || len(ids) != len(paged) {
+		t.Errorf("paged FilterLogEvents: %d events with %d ids, want at least the %d of one call, each with its own id", len(paged), len(ids), len(all.Events))
+	}
+	for i, e := range all.Events {
+		if paged[i] != aws.ToString(e.Message) {
+			t.Fatalf("paged event %d is %q, want %q", i, paged[i], aws.ToString(e.Message))
+		}
+	}
 	if _, err := cw.DescribeLogStreams(ctx, &cloudwatchlogs.DescribeLogStreamsInput{LogGroupName: aws.String("/aws/lambda/nope")}); errorCode(err) != "ResourceNotFoundException" {
 		t.Errorf("DescribeLogStreams of a group that does not exist: %v", err)
 	}

@@ -25,7 +25,7 @@ type adminLogs struct{ r *logstream.Reader }
 
 func toAdminRecord(r logstream.Record) adminapi.LogRecord {
 	return adminapi.LogRecord{Time: r.Time, Function: r.Function, Version: r.Version, RequestID: r.RequestID,
-		Stream: r.Stream, Worker: r.Worker, Message: r.Message}
+		Stream: r.Stream, Worker: r.Worker, Message: r.Message, Seq: r.Seq}
 }
 
 func (l adminLogs) Recent(ctx context.Context, function string, limit int) ([]adminapi.LogRecord, error) {

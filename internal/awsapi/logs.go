@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -180,13 +181,18 @@ func (s *Server) describeLogStreams(w http.ResponseWriter, req *request) error {
 	return writeJSON11(w, map[string]any{"logStreams": out})
 }
 
-// logEvents answers GetLogEvents (one stream) and FilterLogEvents (any of the group's streams, with
-// a filter pattern of terms that must all appear, or a quoted phrase).
+// logEvents answers GetLogEvents (one stream) and FilterLogEvents (any of the group's streams, or
+// those with a name prefix, with a filter pattern of terms that must all appear, or a quoted
+// phrase). FilterLogEvents pages: its nextToken is the last event's place in the stack's log
+// stream, so the next page starts after it however many records arrive meanwhile. That, startTime
+// and event ids that are each record's own are what `aws logs tail --follow` polls with.
 func (s *Server) logEvents(w http.ResponseWriter, req *request, filter bool) error {
 	var in struct {
 		LogGroupName   string   `json:"logGroupName"`
 		LogStreamName  string   `json:"logStreamName"`
 		LogStreamNames []string `json:"logStreamNames"`
+		StreamPrefix   string   `json:"logStreamNamePrefix"`
+		NextToken      string   `json:"nextToken"`
 		FilterPattern  string   `json:"filterPattern"`
 		StartTime      int64    `json:"startTime"`
 		EndTime        int64    `json:"endTime"`
@@ -207,15 +213,29 @@ func (s *Server) logEvents(w http.ResponseWriter, req *request, filter bool) err
 		}
 		streams = []string{in.LogStreamName}
 	}
+	if filter && len(streams) > 0 && in.StreamPrefix != "" {
+		return errBadRequest("logStreamNames and logStreamNamePrefix cannot both be given")
+	}
+	var after uint64
+	if filter && in.NextToken != "" {
+		n, err := strconv.ParseUint(in.NextToken, 10, 64)
+		if err != nil {
+			return errBadRequest("nextToken: not a token FilterLogEvents gave")
+		}
+		after = n
+	}
 	terms := filterTerms(in.FilterPattern)
 	var events []map[string]any
+	var seqs []uint64
 	for _, r := range recs {
 		ms := r.Time.UnixMilli()
 		name := streamName(r)
 		switch {
+		case r.Seq <= after && after > 0:
+			continue
 		case in.StartTime > 0 && ms < in.StartTime, in.EndTime > 0 && ms >= in.EndTime:
 			continue
-		case len(streams) > 0 && !slices.Contains(streams, name):
+		case len(streams) > 0 && !slices.Contains(streams, name), !strings.HasPrefix(name, in.StreamPrefix):
 			continue
 		case !matchesAll(r.Message, terms):
 			continue
@@ -223,17 +243,20 @@ func (s *Server) logEvents(w http.ResponseWriter, req *request, filter bool) err
 		ev := map[string]any{"timestamp": ms, "message": r.Message, "ingestionTime": ms}
 		if filter {
 			ev["logStreamName"] = name
-			ev["eventId"] = fmt.Sprintf("%d%s", ms, r.RequestID)
+			ev["eventId"] = fmt.Sprintf("%020d", r.Seq)
 		}
 		events = append(events, ev)
+		seqs = append(seqs, r.Seq)
 	}
 	limit := in.Limit
 	if limit <= 0 || limit > 10000 {
 		limit = 10000
 	}
+	next := ""
 	if len(events) > limit {
 		if filter || in.StartFromHead {
 			events = events[:limit]
+			next = strconv.FormatUint(seqs[limit-1], 10)
 		} else {
 			events = events[len(events)-limit:] // GetLogEvents reads from the end unless told otherwise
 		}
@@ -242,7 +265,11 @@ func (s *Server) logEvents(w http.ResponseWriter, req *request, filter bool) err
 		events = []map[string]any{}
 	}
 	if filter {
-		return writeJSON11(w, map[string]any{"events": events, "searchedLogStreams": []any{}})
+		out := map[string]any{"events": events, "searchedLogStreams": []any{}}
+		if next != "" {
+			out["nextToken"] = next
+		}
+		return writeJSON11(w, out)
 	}
 	// One page holds everything: the tokens say there is nothing further either way.
 	token := "f/" + fmt.Sprint(time.Now().UnixNano())

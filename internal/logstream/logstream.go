@@ -51,6 +51,9 @@ type Record struct {
 	Stream    string    `json:"stream"` // "stdout", "stderr" or "platform"
 	Worker    string    `json:"worker,omitempty"`
 	Message   string    `json:"message"`
+	// Seq is the record's sequence in the stack's log stream, set when it is read (not stored):
+	// it orders the records and identifies each one.
+	Seq uint64 `json:"-"`
 }
 
 // StreamName returns the name of the stack's log stream: "gh_<stack>_logs".

@@ -201,7 +201,10 @@ func TestRecent(t *testing.T) {
 			if got := messages(recs); !equal(got, tt.want) {
 				t.Errorf("Recent(%s, %d) = %q\nwant %q", tt.function, tt.limit, got, tt.want)
 			}
-			for _, rec := range recs {
+			for i, rec := range recs {
+				if i > 0 && rec.Seq <= recs[i-1].Seq {
+					t.Errorf("record %d has sequence %d after %d: want them increasing", i, rec.Seq, recs[i-1].Seq)
+				}
 				if rec.Function != tt.function || rec.Version != 1 || rec.Stream != StreamStdout || rec.Worker != "w1" {
 					t.Errorf("record %+v", rec)
 				}
@@ -214,7 +217,9 @@ func TestRecent(t *testing.T) {
 		if err != nil || len(recs) != 1 {
 			t.Fatalf("Recent = %v, %v", recs, err)
 		}
-		if want := record("alpha", 29); recs[0] != want {
+		want := record("alpha", 29)
+		want.Seq = recs[0].Seq // its place in the stream, set when read
+		if recs[0].Seq == 0 || recs[0] != want {
 			t.Errorf("got %+v\nwant %+v", recs[0], want)
 		}
 	})

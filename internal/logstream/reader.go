@@ -179,10 +179,11 @@ func (r *Reader) recent(ctx context.Context, function string, limit int) (_ []Re
 		n, last := 0, false
 		for msg := range batch.Messages() {
 			n++
-			if md, err := msg.Metadata(); err == nil && md.NumPending == 0 {
-				last = true
-			}
 			var rec Record
+			if md, err := msg.Metadata(); err == nil {
+				last = last || md.NumPending == 0
+				rec.Seq = md.Sequence.Stream
+			}
 			if json.Unmarshal(msg.Data(), &rec) != nil {
 				continue
 			}
@@ -273,6 +274,9 @@ func (r *Reader) Follow(ctx context.Context, function string, each func(Record) 
 			return fmt.Errorf("logstream: following %s: %w", function, err)
 		}
 		var rec Record
+		if md, err := msg.Metadata(); err == nil {
+			rec.Seq = md.Sequence.Stream
+		}
 		if json.Unmarshal(msg.Data(), &rec) != nil {
 			continue
 		}
