@@ -634,8 +634,8 @@ func TestAWSHTTPAPITutorial(t *testing.T) {
 		t.Errorf("gatehouse apis ls after DeleteApi:\n%s", out)
 	}
 
-	// Imported again from the export, with a stage, it answers as before (authorizers are not part
-	// of the export yet, so the route is open).
+	// Imported again from the export, with a stage, it answers as before: its route keeps its
+	// function and its authorizer.
 	imported, err := gw.ImportApi(ctx, &apigatewayv2.ImportApiInput{Body: aws.String(string(exported.Body))})
 	if err != nil || aws.ToString(imported.Name) != "my-http-api" || aws.ToString(imported.ApiId) == aws.ToString(api.ApiId) {
 		t.Fatalf("ImportApi: %+v %v", imported, err)
@@ -643,8 +643,17 @@ func TestAWSHTTPAPITutorial(t *testing.T) {
 	if _, err := gw.CreateStage(ctx, &apigatewayv2.CreateStageInput{ApiId: imported.ApiId, StageName: aws.String("prod")}); err != nil {
 		t.Fatalf("CreateStage on the imported API: %v", err)
 	}
-	if r := do(t, newRequest(t, "GET", aws.ToString(imported.ApiEndpoint)+"/prod/hello", nil)); r.status != 200 || !strings.Contains(string(r.body), "Hello from Lambda!") {
+	if r := do(t, newRequest(t, "GET", aws.ToString(imported.ApiEndpoint)+"/prod/hello", nil)); r.status != 401 {
+		t.Errorf("GET the imported API without the token: %d %s, want 401 from its authorizer", r.status, r.body)
+	}
+	in = newRequest(t, "GET", aws.ToString(imported.ApiEndpoint)+"/prod/hello", nil)
+	in.Header.Set("X-Token", "let-me-in")
+	if r := do(t, in); r.status != 200 || !strings.Contains(string(r.body), "Hello from Lambda!") {
 		t.Errorf("GET the imported API: %d %s", r.status, r.body)
+	}
+	if got, err := gw.GetAuthorizers(ctx, &apigatewayv2.GetAuthorizersInput{ApiId: imported.ApiId}); err != nil || len(got.Items) != 1 ||
+		aws.ToString(got.Items[0].Name) != "gate" || got.Items[0].IdentitySource[0] != "$request.header.X-Token" {
+		t.Errorf("GetAuthorizers of the imported API: %+v %v", got, err)
 	}
 	if _, err := gw.ImportApi(ctx, &apigatewayv2.ImportApiInput{Body: aws.String("openapi: 2.0\ninfo: {title: x}\n")}); errorCode(err) != "BadRequestException" {
 		t.Errorf("ImportApi of a Swagger 2 document: %v, want BadRequestException", err)

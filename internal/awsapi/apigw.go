@@ -272,7 +272,7 @@ func (s *Server) apigatewayCall(w http.ResponseWriter, req *request) error {
 		if a.ProtocolType != "HTTP" {
 			return gwBad("only HTTP APIs are imported from OpenAPI")
 		}
-		if err := fromOpenAPI(a, in.Body); err != nil {
+		if err := s.fromOpenAPI(ctx, a, in.Body); err != nil {
 			return err
 		}
 		if err := s.save(ctx, req, a, rev); err != nil {
@@ -370,7 +370,7 @@ func (s *Server) importAPI(ctx context.Context, w http.ResponseWriter, req *requ
 		return gwBad("the request is not ImportApi's JSON: " + err.Error())
 	}
 	a := &gwAPI{ProtocolType: "HTTP", Created: time.Now().UTC(), Stages: map[string]*gwStage{}}
-	if err := fromOpenAPI(a, in.Body); err != nil {
+	if err := s.fromOpenAPI(ctx, a, in.Body); err != nil {
 		return err
 	}
 	a.StoreName = storeName(a.Name)
@@ -894,6 +894,24 @@ func (s *Server) save(ctx context.Context, req *request, a *gwAPI, rev uint64) e
 // definition is the stack-file definition a describes, as JSON; ok is false while it defines nothing
 // to serve (no stage, or no route with a target).
 func (a *gwAPI) definition() ([]byte, bool, error) {
+	def, err := a.definitionDoc(false)
+	if err != nil || len(def["stages"].(map[string]any)) == 0 || len(def["routes"].(map[string]any)) == 0 {
+		return nil, false, err
+	}
+	b, err := json.Marshal(def)
+	return b, true, err
+}
+
+// definitionDoc is the stack-file definition a describes, whether or not it has stages and routes.
+// Authorizers are named by their ids, or with byName by their names where those are valid in a
+// stack file (as an export names them).
+func (a *gwAPI) definitionDoc(byName bool) (map[string]any, error) {
+	authName := func(id string) string {
+		if au := a.Authorizers[id]; byName && au != nil && validAuthorizerName(au.Name) {
+			return au.Name
+		}
+		return id
+	}
 	stages := map[string]any{}
 	for name, st := range a.Stages {
 		stage := map[string]any{}
@@ -917,7 +935,7 @@ func (a *gwAPI) definition() ([]byte, bool, error) {
 		}
 		target, err := functionOfURI(it.URI)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		integration := map[string]any{"type": "function", "target": target}
 		if a.ProtocolType == "HTTP" {
@@ -937,13 +955,13 @@ func (a *gwAPI) definition() ([]byte, bool, error) {
 		case "AWS_IAM":
 			route["authorization"] = map[string]any{"type": "iam"}
 		case "JWT":
-			auth := map[string]any{"type": "jwt", "authorizer": rt.AuthorizerID}
+			auth := map[string]any{"type": "jwt", "authorizer": authName(rt.AuthorizerID)}
 			if len(rt.AuthorizationScopes) > 0 {
 				auth["scopes"] = rt.AuthorizationScopes
 			}
 			route["authorization"] = auth
 		case "CUSTOM":
-			route["authorization"] = map[string]any{"type": "function", "authorizer": rt.AuthorizerID}
+			route["authorization"] = map[string]any{"type": "function", "authorizer": authName(rt.AuthorizerID)}
 		}
 		routes[rt.RouteKey] = route
 	}
@@ -955,22 +973,19 @@ func (a *gwAPI) definition() ([]byte, bool, error) {
 			if len(au.IdentitySource) > 0 {
 				def["identitySource"] = au.IdentitySource[0]
 			}
-			authorizers[id] = def
+			authorizers[authName(id)] = def
 		case "REQUEST":
 			fn, err := functionOfURI(au.URI)
 			if err != nil {
-				return nil, false, err
+				return nil, err
 			}
 			def := map[string]any{"type": "function", "function": fn, "identitySources": au.IdentitySource,
 				"simpleResponses": au.SimpleResponses}
 			if au.TTLSeconds > 0 {
 				def["resultTtl"] = (time.Duration(au.TTLSeconds) * time.Second).String()
 			}
-			authorizers[id] = def
+			authorizers[authName(id)] = def
 		}
-	}
-	if len(stages) == 0 || len(routes) == 0 {
-		return nil, false, nil
 	}
 	def := map[string]any{"type": strings.ToLower(a.ProtocolType), "mount": "/" + a.ID, "stages": stages, "routes": routes}
 	if a.ProtocolType == "WEBSOCKET" {
@@ -983,8 +998,20 @@ func (a *gwAPI) definition() ([]byte, bool, error) {
 	if len(authorizers) > 0 {
 		def["authorizers"] = authorizers
 	}
-	b, err := json.Marshal(def)
-	return b, true, err
+	return def, nil
+}
+
+// validAuthorizerName reports whether name may name an authorizer in a stack file.
+func validAuthorizerName(name string) bool {
+	if name == "" || len(name) > spec.MaxAuthorizerNameLength {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // publishAPI writes a's definition to the API store (or removes it while it defines nothing to

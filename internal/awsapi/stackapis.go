@@ -53,48 +53,16 @@ func subID(apiID, name string) string {
 	return string(b)
 }
 
-// fromRecord describes a stored definition as API Gateway v2's resources: one integration per
-// route, authorizers by their names.
+// fromRecord describes a stored definition as API Gateway v2's resources, with ids that stay the
+// same across calls and restarts.
 func (s *Server) fromRecord(r apistore.Record) *gwAPI {
 	api := r.API
 	a := &gwAPI{ID: r.ID, StoreName: r.Name, Name: r.Name, ProtocolType: "HTTP", Created: r.UpdatedAt.UTC(),
-		Integrations: map[string]*gwIntegration{}, Routes: map[string]*gwRoute{}, Stages: map[string]*gwStage{},
-		Authorizers: map[string]*gwAuthorizer{}, managedBy: r.ManagedBy}
+		Stages: map[string]*gwStage{}, managedBy: r.ManagedBy}
 	if api.Type == spec.APITypeWebSocket {
 		a.ProtocolType, a.RouteSelectionExpression = "WEBSOCKET", api.RouteSelectionExpression
 	}
-	if api.CORS != nil {
-		a.CORS, _ = json.Marshal(api.CORS)
-	}
-	for _, rt := range api.Routes {
-		iid := subID(r.ID, "integration "+rt.Key)
-		it := &gwIntegration{ID: iid, Type: "AWS_PROXY", URI: s.functionARN(rt.Integration.Target),
-			PayloadFormatVersion: rt.Integration.PayloadFormatVersion, TimeoutMs: int(rt.Integration.Timeout.D() / time.Millisecond)}
-		a.Integrations[iid] = it
-		route := &gwRoute{ID: subID(r.ID, "route "+rt.Key), RouteKey: rt.Key, Target: "integrations/" + iid,
-			AuthorizationType: authorizationType(rt.Authorization.Type), AuthorizationScopes: rt.Authorization.Scopes,
-			APIKeyRequired: rt.APIKeyRequired}
-		if rt.Authorization.Authorizer != "" {
-			route.AuthorizerID = subID(r.ID, "authorizer "+rt.Authorization.Authorizer)
-		}
-		if rt.RouteResponse {
-			route.RouteResponse = subID(r.ID, "route response "+rt.Key)
-		}
-		a.Routes[route.ID] = route
-	}
-	for name, au := range api.Authorizers {
-		g := &gwAuthorizer{ID: subID(r.ID, "authorizer "+name), Name: name}
-		switch {
-		case au.JWT != nil:
-			g.Type, g.Issuer, g.Audience = "JWT", au.JWT.Issuer, au.JWT.Audiences
-			g.IdentitySource = []string{au.JWT.IdentitySource}
-		case au.Function != nil:
-			g.Type, g.URI, g.IdentitySource = "REQUEST", s.functionARN(au.Function.Function), au.Function.IdentitySources
-			g.TTLSeconds, g.SimpleResponses = int(au.Function.ResultTTL.D()/time.Second), au.Function.SimpleResponses
-			g.PayloadFormatVersion = "2.0"
-		}
-		a.Authorizers[g.ID] = g
-	}
+	s.fromSpec(a, api, func(name string) string { return subID(r.ID, name) })
 	for name, st := range api.Stages {
 		g := &gwStage{Name: name, AutoDeploy: true, Variables: st.Variables, Created: a.Created}
 		if st.Throttle != nil {
@@ -109,6 +77,43 @@ func (s *Server) fromRecord(r apistore.Record) *gwAPI {
 		a.Stages[name] = g
 	}
 	return a
+}
+
+// fromSpec sets a's CORS, integrations (one per route), routes and authorizers to api's, with ids
+// from id (given "route KEY", "integration KEY", "route response KEY" or "authorizer NAME").
+func (s *Server) fromSpec(a *gwAPI, api spec.API, id func(name string) string) {
+	a.CORS = nil
+	if api.CORS != nil {
+		a.CORS, _ = json.Marshal(api.CORS)
+	}
+	a.Integrations, a.Routes, a.Authorizers = map[string]*gwIntegration{}, map[string]*gwRoute{}, map[string]*gwAuthorizer{}
+	authorizerIDs := map[string]string{}
+	for name, au := range api.Authorizers {
+		g := &gwAuthorizer{ID: id("authorizer " + name), Name: name}
+		switch {
+		case au.JWT != nil:
+			g.Type, g.Issuer, g.Audience = "JWT", au.JWT.Issuer, au.JWT.Audiences
+			g.IdentitySource = []string{au.JWT.IdentitySource}
+		case au.Function != nil:
+			g.Type, g.URI, g.IdentitySource = "REQUEST", s.functionARN(au.Function.Function), au.Function.IdentitySources
+			g.TTLSeconds, g.SimpleResponses = int(au.Function.ResultTTL.D()/time.Second), au.Function.SimpleResponses
+			g.PayloadFormatVersion = "2.0"
+		}
+		a.Authorizers[g.ID] = g
+		authorizerIDs[name] = g.ID
+	}
+	for _, rt := range api.Routes {
+		iid := id("integration " + rt.Key)
+		a.Integrations[iid] = &gwIntegration{ID: iid, Type: "AWS_PROXY", URI: s.functionARN(rt.Integration.Target),
+			PayloadFormatVersion: rt.Integration.PayloadFormatVersion, TimeoutMs: int(rt.Integration.Timeout.D() / time.Millisecond)}
+		route := &gwRoute{ID: id("route " + rt.Key), RouteKey: rt.Key, Target: "integrations/" + iid,
+			AuthorizationType: authorizationType(rt.Authorization.Type), AuthorizationScopes: rt.Authorization.Scopes,
+			AuthorizerID: authorizerIDs[rt.Authorization.Authorizer], APIKeyRequired: rt.APIKeyRequired}
+		if rt.RouteResponse {
+			route.RouteResponse = id("route response " + rt.Key)
+		}
+		a.Routes[route.ID] = route
+	}
 }
 
 // authorizationType is API Gateway's name of a stack file's authorization type.

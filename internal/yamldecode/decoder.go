@@ -37,6 +37,9 @@ type Decoder struct {
 	// given the keys found so far and the rest of the path, whose first key is not written there,
 	// it returns the rest as the shorthand writes it, or nil.
 	Shorthand func(found, rest []string) []string
+	// CustomTags lets documents use tags of their own (CloudFormation's !Ref, !Sub…): Resolve
+	// returns such a tag's *ast.TagNode as the value, for the caller to read, instead of refusing it.
+	CustomTags bool
 
 	root    ast.Node                     // the document body
 	anchors map[string][]*ast.AnchorNode // by name; collected on first use of an alias
@@ -119,6 +122,9 @@ func (d *Decoder) Resolve(path []string, n ast.Node) (v ast.Node, str bool, err 
 				str = true
 			case "!!map", "!!seq", "!<tag:yaml.org,2002:map>", "!<tag:yaml.org,2002:seq>":
 			default:
+				if d.CustomTags && strings.HasPrefix(tag, "!") && !strings.HasPrefix(tag, "!!") {
+					return t, str, nil
+				}
 				return nil, false, d.Errorf(t, path, "the YAML tag %s is not supported (only !!str)", Printable(tag))
 			}
 			n = t.Value

@@ -1,0 +1,125 @@
+package openapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+
+	"gatehouse.dev/gatehouse/internal/spec"
+)
+
+// ExportOptions say what Export writes besides the API's routes.
+type ExportOptions struct {
+	// Title is info.title (the API's name); Description info.description when not "".
+	Title, Description string
+	// Version is info.version; default the time of the export.
+	Version string
+	// Region and AccountID make the function ARNs of integrations and authorizers.
+	Region, AccountID string
+	// ServerURL, when set, is written as the document's server, with Stage as the default of its
+	// {basePath} variable when Stage is set.
+	ServerURL, Stage string
+	// YAML writes YAML instead of JSON.
+	YAML bool
+}
+
+// sigv4Scheme is the security scheme of routes authorized with IAM.
+const sigv4Scheme = "sigv4"
+
+// Export writes an HTTP API as an OpenAPI 3.0 document that Import reads back as the same routes,
+// integrations, authorizers and CORS.
+func Export(api spec.API, o ExportOptions) ([]byte, error) {
+	if api.Type != spec.APITypeHTTP {
+		return nil, errors.New("only HTTP APIs are written as OpenAPI documents")
+	}
+	functionARN := func(target string) string {
+		return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", o.Region, o.AccountID, target)
+	}
+	paths := map[string]map[string]any{}
+	for _, rt := range api.Routes {
+		method, path := "ANY", "/$default"
+		if rt.Key != "$default" {
+			method, path, _ = strings.Cut(rt.Key, " ")
+		}
+		it := map[string]any{"type": "aws_proxy", "httpMethod": "POST", "uri": functionARN(rt.Integration.Target),
+			"payloadFormatVersion": rt.Integration.PayloadFormatVersion, "connectionType": "INTERNET"}
+		if rt.Integration.Timeout > 0 {
+			it["timeoutInMillis"] = rt.Integration.Timeout.D().Milliseconds()
+		}
+		op := map[string]any{"x-amazon-apigateway-integration": it,
+			"responses": map[string]any{"default": map[string]string{"description": "Default response for " + rt.Key}}}
+		switch rt.Authorization.Type {
+		case spec.AuthIAM:
+			op["security"] = []map[string][]string{{sigv4Scheme: {}}}
+		case spec.AuthJWT, spec.AuthFunction:
+			scopes := rt.Authorization.Scopes
+			if scopes == nil {
+				scopes = []string{}
+			}
+			op["security"] = []map[string][]string{{rt.Authorization.Authorizer: scopes}}
+		}
+		if paths[path] == nil {
+			paths[path] = map[string]any{}
+		}
+		key := strings.ToLower(method)
+		if method == "ANY" {
+			key = AnyMethod
+		}
+		paths[path][key] = op
+	}
+	version := o.Version
+	if version == "" {
+		version = time.Now().UTC().Format(time.RFC3339)
+	}
+	info := map[string]string{"title": o.Title, "version": version}
+	if o.Description != "" {
+		info["description"] = o.Description
+	}
+	doc := map[string]any{"openapi": "3.0.1", "info": info, "paths": paths, "x-amazon-apigateway-importexport-version": "1.0"}
+	if o.ServerURL != "" {
+		server := map[string]any{"url": o.ServerURL}
+		if o.Stage != "" {
+			server["url"] = strings.TrimSuffix(o.ServerURL, "/") + "/{basePath}"
+			server["variables"] = map[string]any{"basePath": map[string]string{"default": o.Stage}}
+		}
+		doc["servers"] = []any{server}
+	}
+	if api.CORS != nil {
+		doc["x-amazon-apigateway-cors"] = api.CORS
+	}
+	schemes := map[string]any{}
+	for _, rt := range api.Routes {
+		if rt.Authorization.Type == spec.AuthIAM {
+			schemes[sigv4Scheme] = map[string]any{"type": "apiKey", "name": "Authorization", "in": "header",
+				"x-amazon-apigateway-authtype": "awsSigv4"}
+		}
+	}
+	for name, au := range api.Authorizers {
+		switch {
+		case au.JWT != nil:
+			schemes[name] = map[string]any{"type": "oauth2", "flows": map[string]any{},
+				"x-amazon-apigateway-authorizer": map[string]any{"type": "jwt", "identitySource": au.JWT.IdentitySource,
+					"jwtConfiguration": map[string]any{"issuer": au.JWT.Issuer, "audience": au.JWT.Audiences}}}
+		case au.Function != nil:
+			schemes[name] = map[string]any{"type": "apiKey", "name": "Authorization", "in": "header",
+				"x-amazon-apigateway-authorizer": map[string]any{"type": "request",
+					"identitySource":                 strings.Join(au.Function.IdentitySources, ", "),
+					"authorizerUri":                  fmt.Sprintf("arn:aws:apigateway:%s:lambda:path/2015-03-31/functions/%s/invocations", o.Region, functionARN(au.Function.Function)),
+					"authorizerPayloadFormatVersion": "2.0",
+					"authorizerResultTtlInSeconds":   int(au.Function.ResultTTL.D() / time.Second),
+					"enableSimpleResponses":          au.Function.SimpleResponses}}
+		}
+	}
+	if len(schemes) > 0 {
+		doc["components"] = map[string]any{"securitySchemes": schemes}
+	}
+	body, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil || !o.YAML {
+		return body, err
+	}
+	return yaml.JSONToYAML(body)
+}
