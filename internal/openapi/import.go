@@ -358,9 +358,19 @@ func FunctionOfURI(uri string) (target string, ok bool) {
 		}
 		uri = strings.Join(parts[5:], ":")
 	}
-	name, qualifier, _ := strings.Cut(uri, ":")
-	if name == "" || strings.ContainsAny(name, "/ ") || strings.Contains(qualifier, ":") {
+	name, qualifier, hasQualifier := strings.Cut(uri, ":")
+	if !nameChars(name, "") || hasQualifier && !nameChars(qualifier, "$") {
 		return "", false
 	}
 	return uri, true
+}
+
+// nameChars reports whether s is non-empty and holds only letters, digits, - and _, and extra.
+func nameChars(s, extra string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || strings.ContainsRune(extra, c)) {
+			return false
+		}
+	}
+	return s != ""
 }
