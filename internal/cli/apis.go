@@ -139,7 +139,7 @@ their line and column), then by the node, which refuses a definition with proble
 			}, "deleted API %s", args[0])
 		},
 	}
-	for _, c := range []*cobra.Command{ls, get, apply, rm} {
+	for _, c := range []*cobra.Command{ls, get, apply, rm, newAPIsImportCommand(stdout, &flags), newAPIsExportCommand(stdout, &flags)} {
 		flags.register(c)
 		cmd.AddCommand(c)
 	}

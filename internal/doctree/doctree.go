@@ -11,6 +11,7 @@ package doctree
 import (
 	"encoding/json"
 	"fmt"
+	"iter"
 	"strconv"
 
 	"github.com/goccy/go-yaml/ast"
@@ -80,6 +81,28 @@ func (n *Node) Get(key string) *Node {
 		}
 	}
 	return nil
+}
+
+// All yields a mapping's entries in order; nothing for nil and for other kinds.
+func (n *Node) All() iter.Seq2[string, *Node] {
+	return func(yield func(string, *Node) bool) {
+		if n == nil || n.Kind != Map {
+			return
+		}
+		for i, k := range n.Keys {
+			if !yield(k, n.Vals[i]) {
+				return
+			}
+		}
+	}
+}
+
+// List returns a list's items; nil for nil and for other kinds.
+func (n *Node) List() []*Node {
+	if n == nil || n.Kind != List {
+		return nil
+	}
+	return n.Items
 }
 
 // Scalar returns a scalar's text; "" for nil and for mappings and lists.

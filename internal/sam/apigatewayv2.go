@@ -1,0 +1,178 @@
+package sam
+
+import (
+	"strings"
+
+	"gatehouse.dev/gatehouse/internal/doctree"
+	"gatehouse.dev/gatehouse/internal/openapi"
+)
+
+// apiGatewayV2 reads one AWS::ApiGatewayV2 resource into its API's definition. Read returns them in
+// an order where each finds what it refers to: APIs, integrations, authorizers, routes, route
+// responses, stages.
+func (r *reader) apiGatewayV2(id, typ string, res *doctree.Node) error {
+	p, err := r.props(res, "")
+	if err != nil {
+		return err
+	}
+	if typ == "AWS::ApiGatewayV2::Api" {
+		kind := "http"
+		pt := p.Get("ProtocolType")
+		switch pt.Scalar() {
+		case "HTTP":
+		case "WEBSOCKET":
+			kind = "websocket"
+		default:
+			return r.errorf(cmpNode(pt, res), "API %s: ProtocolType %q: want HTTP or WEBSOCKET", id, pt.Scalar())
+		}
+		api := r.api(id, kind, res)
+		if v := p.Get("RouteSelectionExpression"); v != nil && kind == "websocket" {
+			api.Set("routeSelectionExpression", v)
+		}
+		if c := p.Get("CorsConfiguration"); c != nil {
+			cors, err := r.cors(c)
+			if err != nil {
+				return err
+			}
+			api.Set("cors", cors)
+		}
+		for _, k := range []string{"Body", "BodyS3Location", "Target", "RouteKey", "CredentialsArn"} {
+			if v := p.Get(k); v != nil {
+				r.notice(v, "API %s: %s is not served locally: make its routes with AWS::ApiGatewayV2::Route resources", id, k)
+			}
+		}
+		return nil
+	}
+	apiID := p.Get("ApiId")
+	api := r.apis.Get(apiID.Scalar())
+	if api == nil {
+		return r.errorf(cmpNode(apiID, res), "%s %s: ApiId %q is not an AWS::ApiGatewayV2::Api of the template", typ, id, apiID.Scalar())
+	}
+	switch typ {
+	case "AWS::ApiGatewayV2::Integration":
+		t, uri := p.Get("IntegrationType"), p.Get("IntegrationUri")
+		if !strings.EqualFold(t.Scalar(), "AWS_PROXY") {
+			return r.errorf(cmpNode(t, res), "integration %s: IntegrationType %s is not served yet: Gatehouse serves AWS_PROXY integrations to functions", id, t.Scalar())
+		}
+		fn, ok := openapi.FunctionOfURI(uri.Scalar())
+		if !ok {
+			return r.errorf(cmpNode(uri, res), "integration %s: IntegrationUri %q: want a function's ARN (Fn::GetAtt FUNCTION.Arn) or its invocation ARN", id, uri.Scalar())
+		}
+		integration := doctree.NewMap(res)
+		integration.Set("type", doctree.Str("function", t))
+		integration.Set("target", doctree.Str(fn, uri))
+		if v := p.Get("TimeoutInMillis"); v != nil {
+			integration.Set("timeout", doctree.Str(v.Scalar()+"ms", v))
+		}
+		r.integrations[id] = fn
+		r.routeOf[id] = integration
+	case "AWS::ApiGatewayV2::Authorizer":
+		def := doctree.NewMap(res)
+		name := id
+		srcs := p.Get("IdentitySource")
+		switch t := p.Get("AuthorizerType"); t.Scalar() {
+		case "JWT":
+			jc := p.Get("JwtConfiguration")
+			def.Set("type", doctree.Str("jwt", t))
+			def.Set("issuer", jc.Get("Issuer"))
+			def.Set("audiences", jc.Get("Audience"))
+			if srcs != nil && len(srcs.Items) > 0 {
+				def.Set("identitySource", srcs.Items[0])
+			}
+		case "REQUEST":
+			uri := p.Get("AuthorizerUri")
+			fn, ok := openapi.FunctionOfURI(uri.Scalar())
+			if !ok {
+				return r.errorf(cmpNode(uri, res), "authorizer %s: AuthorizerUri %q: want a function's invocation ARN", id, uri.Scalar())
+			}
+			def.Set("type", doctree.Str("function", t))
+			def.Set("function", doctree.Str(fn, uri))
+			if srcs != nil {
+				def.Set("identitySources", srcs)
+			}
+			if v := p.Get("AuthorizerResultTtlInSeconds"); v != nil {
+				def.Set("resultTtl", doctree.Str(v.Scalar()+"s", v))
+			}
+			if v := p.Get("EnableSimpleResponses"); v != nil {
+				def.Set("simpleResponses", v)
+			}
+		default:
+			return r.errorf(cmpNode(t, res), "authorizer %s: AuthorizerType %q: want JWT or REQUEST", id, t.Scalar())
+		}
+		auths := api.Get("authorizers")
+		if auths == nil {
+			auths = doctree.NewMap(res)
+			api.Set("authorizers", auths)
+		}
+		auths.Set(name, def)
+	case "AWS::ApiGatewayV2::Route":
+		key := p.Get("RouteKey")
+		if key == nil {
+			return r.errorf(res, "route %s has no RouteKey", id)
+		}
+		target := p.Get("Target")
+		iid, ok := strings.CutPrefix(target.Scalar(), "integrations/")
+		integration := r.routeOf[iid]
+		if !ok || integration == nil {
+			return r.errorf(cmpNode(target, res), "route %s: Target %q: want integrations/ and an AWS::ApiGatewayV2::Integration of the template (!Join or !Sub with its Ref)", id, target.Scalar())
+		}
+		route := doctree.NewMap(key)
+		route.Set("integration", integration)
+		switch t := p.Get("AuthorizationType"); t.Scalar() {
+		case "", "NONE":
+		case "AWS_IAM":
+			m := doctree.NewMap(t)
+			m.Set("type", doctree.Str("iam", t))
+			route.Set("authorization", m)
+		case "JWT", "CUSTOM":
+			aid := p.Get("AuthorizerId")
+			def := api.Get("authorizers").Get(aid.Scalar())
+			if def == nil {
+				return r.errorf(cmpNode(aid, t), "route %s: AuthorizerId %q is not an AWS::ApiGatewayV2::Authorizer of its API", id, aid.Scalar())
+			}
+			m := doctree.NewMap(t)
+			m.Set("type", def.Get("type"))
+			m.Set("authorizer", doctree.Str(aid.Scalar(), aid))
+			if v := p.Get("AuthorizationScopes"); v != nil {
+				m.Set("scopes", v)
+			}
+			route.Set("authorization", m)
+		default:
+			return r.errorf(t, "route %s: AuthorizationType %q: want NONE, AWS_IAM, JWT or CUSTOM", id, t.Scalar())
+		}
+		if v := p.Get("ApiKeyRequired"); v != nil {
+			route.Set("apiKeyRequired", v)
+		}
+		api.Get("routes").Set(key.Scalar(), route)
+		r.routeOf["route:"+id] = route
+	case "AWS::ApiGatewayV2::RouteResponse":
+		rid := p.Get("RouteId")
+		route := r.routeOf["route:"+rid.Scalar()]
+		if route == nil {
+			return r.errorf(cmpNode(rid, res), "route response %s: RouteId %q is not an AWS::ApiGatewayV2::Route of the template", id, rid.Scalar())
+		}
+		if k := p.Get("RouteResponseKey"); k.Scalar() != "$default" {
+			return r.errorf(cmpNode(k, res), "route response %s: RouteResponseKey %q: Gatehouse has the $default route response only", id, k.Scalar())
+		}
+		route.Set("routeResponse", &doctree.Node{Kind: doctree.Bool, Text: "true", Line: res.Line, Column: res.Column, Path: res.Path})
+	case "AWS::ApiGatewayV2::Stage":
+		name := p.Get("StageName")
+		stage := doctree.NewMap(res)
+		if v := p.Get("StageVariables"); v != nil {
+			stage.Set("variables", v)
+		}
+		if t := throttleOf(p.Get("DefaultRouteSettings")); t != nil {
+			stage.Set("throttle", t)
+		}
+		if v := p.Get("AccessLogSettings"); v != nil {
+			r.notice(v, "stage %s: access logs are not written yet: ignored", id)
+		}
+		stages := api.Get("stages")
+		if stages == nil {
+			stages = doctree.NewMap(res)
+			api.Set("stages", stages)
+		}
+		stages.Set(name.Scalar(), stage)
+	}
+	return nil
+}

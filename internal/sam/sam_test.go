@@ -1,0 +1,174 @@
+package sam
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/goccy/go-yaml"
+	"golang.org/x/tools/txtar"
+
+	"gatehouse.dev/gatehouse/internal/spec"
+	"gatehouse.dev/gatehouse/internal/stackfile"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of testdata/*.txtar")
+
+// readTemplate writes the archive's files to a directory and reads its template.yaml as a stack:
+// the stack as YAML (with the directory written $DIR), the notices, and the error, one of the two
+// empty.
+func readTemplate(t *testing.T, ar *txtar.Archive, o Options) (stack, notices, problem string) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range ar.Files {
+		p := filepath.Join(dir, f.Name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := filepath.Join(dir, "template.yaml")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.StackName = "app"
+	doc, err := Parse(file, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Read(file, doc, o)
+	var s any
+	if err == nil {
+		var notes []string
+		for _, n := range res.Notices {
+			notes = append(notes, n.Error())
+		}
+		notices = strings.Join(notes, "\n")
+		s, err = stackfile.ParseDoc(file, res.Stack, dir)
+	}
+	if err != nil {
+		return "", notices, strings.ReplaceAll(err.Error(), dir, "$DIR") + "\n"
+	}
+	j, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := yaml.JSONToYAML(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.ReplaceAll(string(y), dir, "$DIR"), strings.ReplaceAll(notices, dir, "$DIR"), ""
+}
+
+// TestGolden reads each testdata/*.txtar's template.yaml (with the function sources beside it) and
+// compares the stack, notices or error with the archive's stack.yaml, notices and error.
+func TestGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.txtar")
+	if len(files) == 0 {
+		t.Fatal("no testdata/*.txtar")
+	}
+	golden := []string{"stack.yaml", "notices", "error"}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
+			ar, err := txtar.ParseFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var inputs []txtar.File
+			want := map[string]string{}
+			for _, f := range ar.Files {
+				if strings.Contains(strings.Join(golden, " "), f.Name) && !strings.Contains(f.Name, "/") {
+					want[f.Name] = string(f.Data)
+				} else {
+					inputs = append(inputs, f)
+				}
+			}
+			ar.Files = inputs
+			stack, notices, problem := readTemplate(t, ar, Options{})
+			got := map[string]string{"stack.yaml": stack, "notices": notices, "error": problem}
+			if *update {
+				for _, name := range golden {
+					if got[name] != "" {
+						ar.Files = append(ar.Files, txtar.File{Name: name, Data: []byte(strings.TrimSuffix(got[name], "\n") + "\n")})
+					}
+				}
+				if err := os.WriteFile(file, txtar.Format(ar), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			for _, name := range golden {
+				if g, w := strings.TrimSuffix(got[name], "\n"), strings.TrimSuffix(want[name], "\n"); g != w {
+					t.Errorf("%s:\n%s\nwant:\n%s\n(go test -update rewrites the golden files)", name, g, w)
+				}
+			}
+		})
+	}
+}
+
+// TestParameterOverrides checks that --parameter-overrides change what the template's conditions
+// and substitutions give, and that an unknown parameter or a value outside AllowedValues is refused.
+func TestParameterOverrides(t *testing.T) {
+	ar, err := txtar.ParseFile("testdata/http-api-jwt.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inputs []txtar.File
+	for _, f := range ar.Files {
+		if f.Name == "template.yaml" || strings.Contains(f.Name, "/") {
+			inputs = append(inputs, f)
+		}
+	}
+	ar.Files = inputs
+	stack, _, problem := readTemplate(t, ar, Options{Parameters: map[string]string{"Stage": "prod"}})
+	if problem != "" || !strings.Contains(stack, "LOG_LEVEL: WARN") || !strings.Contains(stack, "status-prod:") || !strings.Contains(stack, "TABLE: orders-prod") {
+		t.Errorf("with Stage=prod: %s%s", stack, problem)
+	}
+	if _, _, problem := readTemplate(t, ar, Options{Parameters: map[string]string{"Stage": "qa"}}); !strings.Contains(problem, `template.yaml:7:5: Parameters.Stage: parameter Stage is "qa", which is not one of its AllowedValues`) {
+		t.Errorf("Stage=qa: %q", problem)
+	}
+	if _, _, problem := readTemplate(t, ar, Options{Parameters: map[string]string{"Nope": "1"}}); !strings.Contains(problem, "--parameter-overrides names Nope, which is not a parameter of the template") {
+		t.Errorf("Nope=1: %q", problem)
+	}
+}
+
+// TestTemplateErrors checks that what cannot be served locally is refused at its place.
+func TestTemplateErrors(t *testing.T) {
+	const head = "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+	tests := []struct{ name, template, want string }{
+		{"no resources", "AWSTemplateFormatVersion: '2010-09-09'\n", "t.yaml:1:1: the template has no Resources"},
+		{"s3 code", head + "      CodeUri: {Bucket: b, Key: k}\n      Runtime: python3.11\n", "t.yaml:6:16: Resources.Fn.Properties.CodeUri: function Fn: code in S3 is not served locally: name a local directory or .zip"},
+		{"inline code", head + "      InlineCode: print(1)\n      Runtime: python3.11\n", "t.yaml:6:19: Resources.Fn.Properties.InlineCode: function Fn: inline code is not served: put the code in a directory and name it in CodeUri"},
+		{"image", head + "      PackageType: Image\n", "t.yaml:6:20: Resources.Fn.Properties.PackageType: function Fn: container images (PackageType: Image) are not served: Gatehouse runs zip packages"},
+		{"import value", head + "      CodeUri: !ImportValue shared-code\n", "t.yaml:6:16: Resources.Fn.Properties.CodeUri: Fn::ImportValue needs a deployed AWS stack and is not evaluated locally: replace it with a value, or a parameter"},
+		{"bad ref", head + "      CodeUri: !Ref Nowhere\n", "t.yaml:6:16: Resources.Fn.Properties.CodeUri: Ref Nowhere: no parameter or resource of that name in the template"},
+		{"go1.x", head + "      CodeUri: .\n      Runtime: go1.x\n", "t.yaml:7:16: Resources.Fn.Properties.Runtime: function Fn: go1.x is retired on Lambda: build the handler as bootstrap for provided.al2023"},
+		{"unknown tag", head + "      CodeUri: !Foo x\n", "t.yaml:6:16: Resources.Fn.Properties.CodeUri: the tag !Foo is not a CloudFormation intrinsic function"},
+		{"no default", "Parameters:\n  Env: {Type: String}\nResources:\n  T: {Type: AWS::SNS::Topic}\n", "t.yaml:2:8: Parameters.Env: parameter Env has no Default: give it a value with --parameter-overrides Env=VALUE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc, err := Parse("t.yaml", []byte(tt.template))
+			if err == nil {
+				_, err = Read("t.yaml", doc, Options{StackName: "t"})
+			}
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("got  %v\nwant %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestStackName(t *testing.T) {
+	for dir, want := range map[string]string{"sam-app": "sam-app", "My App_2": "my-app-2", "--": spec.DefaultStackName, strings.Repeat("x", 70): strings.Repeat("x", 63)} {
+		if got := stackName(dir); got != want {
+			t.Errorf("stackName(%q) = %q, want %q", dir, got, want)
+		}
+	}
+}
