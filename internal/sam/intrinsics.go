@@ -91,7 +91,9 @@ func (r *reader) eval(n *doctree.Node) (*doctree.Node, error) {
 	return n, nil
 }
 
-func isNoValue(n *doctree.Node) bool { return n != nil && n.Kind == doctree.String && n.Text == noValueText }
+func isNoValue(n *doctree.Node) bool {
+	return n != nil && n.Kind == doctree.String && n.Text == noValueText
+}
 
 // evalString evaluates n and wants a string (a number or boolean is taken as its text).
 func (r *reader) evalString(n *doctree.Node, what string) (string, error) {
