@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	commands "gatehouse.dev/gatehouse/internal/cli"
+	"gatehouse.dev/gatehouse/internal/project"
 )
 
 // Main runs the gatehouse command line with args (without the program name) and returns the exit code.
@@ -43,10 +44,12 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 
 func newUpCommand(stdout, stderr io.Writer) *cobra.Command {
 	opts := Options{}
+	var overrides []string
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the stack: gateway, workers and an embedded NATS bus",
-		Long: `Run the stack described by a stack file (default ./gatehouse.yaml; in the Gatehouse repository
+		Long: `Run the stack described by a stack file, or by an AWS SAM or CloudFormation template (default:
+the first of ./gatehouse.yaml, ./template.yaml and ./template.json; in the Gatehouse repository
 without one, samples/gatehouse.yaml). Go functions are built to WebAssembly first.
 SIGHUP re-reads the stack file and applies what changed (as gatehouse reload does).
 SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
@@ -55,6 +58,11 @@ SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 			if !cmd.Flags().Changed("file") {
 				opts.StackFile = defaultStackFile()
 			}
+			params, err := parseParameterOverrides(overrides)
+			if err != nil {
+				return err
+			}
+			opts.Parameters = params
 			opts.Stdout, opts.Stderr = stdout, stderr
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
@@ -92,7 +100,8 @@ SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&opts.StackFile, "file", "f", DefaultStackFile, "stack file")
+	f.StringVarP(&opts.StackFile, "file", "f", DefaultStackFile, "stack file, or SAM / CloudFormation template")
+	f.StringArrayVar(&overrides, "parameter-overrides", nil, "a SAM template's parameters: KEY=VALUE (repeat, or several separated by spaces), as sam deploy takes them")
 	f.StringVar(&opts.Addr, "addr", DefaultAddr, "gateway listen address")
 	f.StringVar(&opts.AdminAddr, "admin-addr", DefaultAdminAddr, "admin listen address (loopback unless --admin-public)")
 	f.BoolVar(&opts.AdminPublic, "admin-public", false, "allow an --admin-addr beyond loopback (the admin API has no TLS: put a TLS proxy in front)")
@@ -108,11 +117,11 @@ SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 	return cmd
 }
 
-// defaultStackFile is ./gatehouse.yaml, or the samples' stack file when run from the root of the
-// Gatehouse repository without one.
+// defaultStackFile is the project's definition in the working directory (project.Find), or the
+// samples' stack file when run from the root of the Gatehouse repository without one.
 func defaultStackFile() string {
-	if _, err := os.Stat(DefaultStackFile); err == nil {
-		return DefaultStackFile
+	if p, ok := project.Find("."); ok {
+		return p
 	}
 	samples := filepath.Join("samples", "gatehouse.yaml")
 	if mod, err := os.ReadFile("go.mod"); err == nil && strings.HasPrefix(string(mod), "module gatehouse.dev/gatehouse\n") {
@@ -153,4 +162,28 @@ func newWorkerCommand(stderr io.Writer) *cobra.Command {
 	f.IntVar(&opts.outboundMaxResponseMB, "outbound-max-response-mb", 0, "MB a response to a function's outbound request may have (0: 6)")
 	opts.stdin, opts.stdout = os.Stdin, os.Stdout
 	return cmd
+}
+
+// parseParameterOverrides reads --parameter-overrides as sam takes them: KEY=VALUE, several in one
+// value separated by spaces, or ParameterKey=KEY,ParameterValue=VALUE.
+func parseParameterOverrides(values []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, v := range values {
+		for _, f := range strings.Fields(v) {
+			if rest, ok := strings.CutPrefix(f, "ParameterKey="); ok {
+				key, val, ok := strings.Cut(rest, ",ParameterValue=")
+				if !ok {
+					return nil, fmt.Errorf("--parameter-overrides %q: want ParameterKey=KEY,ParameterValue=VALUE", f)
+				}
+				out[key] = val
+				continue
+			}
+			key, val, ok := strings.Cut(f, "=")
+			if !ok || key == "" {
+				return nil, fmt.Errorf("--parameter-overrides %q: want KEY=VALUE", f)
+			}
+			out[key] = val
+		}
+	}
+	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/internal/admin"
 	"gatehouse.dev/gatehouse/internal/adminapi"
+	"gatehouse.dev/gatehouse/internal/project"
 	"gatehouse.dev/gatehouse/internal/stackfile"
 )
 
@@ -28,10 +29,11 @@ func (n *Node) Reload(ctx context.Context) (adminapi.ReloadView, error) {
 	defer n.reloadMu.Unlock()
 	file := n.stack.File
 	rep := adminapi.ReloadView{File: file}
-	stack, err := stackfile.Load(file)
+	loaded, err := project.Load(file, project.Options{Parameters: n.opts.Parameters})
 	if err != nil {
 		return rep, fmt.Errorf("%w: %w", admin.ErrReloadRefused, err)
 	}
+	stack := loaded.Stack
 	if stack.Name != n.stack.Name {
 		return rep, fmt.Errorf("%w: %s: the stack's name changed from %s to %s; a stack's name is its storage: stop the node and start it with the new file",
 			admin.ErrReloadRefused, stackfile.Where(file, 0, 0, "name"), n.stack.Name, stack.Name)

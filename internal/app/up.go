@@ -36,6 +36,7 @@ import (
 	"gatehouse.dev/gatehouse/internal/awsapi"
 	"gatehouse.dev/gatehouse/internal/bus"
 	"gatehouse.dev/gatehouse/internal/logstream"
+	"gatehouse.dev/gatehouse/internal/project"
 	"gatehouse.dev/gatehouse/internal/sigv4"
 	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/internal/stackfile"
@@ -109,9 +110,12 @@ func defaultWorkerMemoryMB(physical int64, workers int) int {
 
 // Options configure a node started by [Start]: the flags of `gatehouse up`.
 type Options struct {
+	// StackFile is the stack's definition: a stack file, or a SAM or CloudFormation template.
 	StackFile string
-	Addr      string
-	AdminAddr string
+	// Parameters override a template's parameter defaults (--parameter-overrides).
+	Parameters map[string]string
+	Addr       string
+	AdminAddr  string
 	// AdminPublic allows an AdminAddr that is not a loopback address (--admin-public); `up` then
 	// warns that the admin API has no TLS.
 	AdminPublic bool
@@ -259,11 +263,18 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		}
 	}()
 
-	stack, err := stackfile.Load(opts.StackFile)
+	loaded, err := project.Load(opts.StackFile, project.Options{Parameters: opts.Parameters})
 	if err != nil {
 		return nil, err
 	}
+	stack := loaded.Stack
 	n.stack = stack
+	if loaded.Format != project.FormatStackFile {
+		fmt.Fprintf(opts.Stdout, "read %s as a %s\n", opts.StackFile, loaded.Format)
+	}
+	for _, line := range loaded.Notices {
+		fmt.Fprintf(opts.Stdout, "  not served: %s\n", line)
+	}
 	dataDir, err := filepath.Abs(opts.DataDir)
 	if err != nil {
 		return nil, err
@@ -551,7 +562,7 @@ func (n *Node) prepareFunctions(ctx context.Context, stack *spec.Stack, dataDir 
 		fn := stack.Functions[name]
 		where := stackfile.Where(stack.File, fn.Line, fn.Column, "functions."+name)
 		if spec.IsProcessRuntime(fn.Runtime) {
-			b, err := processBundle(ctx, name, fn)
+			b, err := processBundle(ctx, filepath.Join(dataDir, "build"), name, fn)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", where, err)
 			}
@@ -588,15 +599,21 @@ func (n *Node) prepareFunctions(ctx context.Context, stack *spec.Stack, dataDir 
 
 // processBundle makes the bundle of a process runtime's function: its package (the source directory
 // zipped, or the .zip as it is), once its interpreter is known to be installed.
-func processBundle(ctx context.Context, name string, fn spec.Function) (*functions.Bundle, error) {
+func processBundle(ctx context.Context, buildDir, name string, fn spec.Function) (*functions.Bundle, error) {
 	if _, err := runtimeprocess.FindInterpreter(ctx, fn.Runtime, exec.LookPath); err != nil {
 		return nil, err
 	}
 	var pkg []byte
 	var err error
-	if fn.Kind == spec.SourceZip {
+	switch {
+	case fn.Kind == spec.SourceZip:
 		pkg, err = os.ReadFile(fn.Source)
-	} else {
+	case needsBootstrapBuild(fn):
+		var dir string
+		if dir, err = buildBootstrap(ctx, buildDir, name, fn.Source); err == nil {
+			pkg, err = functions.ZipPackage(dir)
+		}
+	default:
 		pkg, err = functions.ZipPackage(fn.Source)
 	}
 	if err != nil {
@@ -608,6 +625,40 @@ func processBundle(ctx context.Context, name string, fn spec.Function) (*functio
 	}
 	sum := sha256.Sum256(pkg)
 	return &functions.Bundle{Manifest: m, Module: pkg, SHA256: hex.EncodeToString(sum[:])}, nil
+}
+
+// needsBootstrapBuild reports whether fn is a provided runtime's directory of Go source with no
+// bootstrap yet: as `sam build` does for Go handlers, Gatehouse builds the bootstrap itself.
+func needsBootstrapBuild(fn spec.Function) bool {
+	if !strings.HasPrefix(fn.Runtime, "provided") || fn.Kind != spec.SourceGo {
+		return false
+	}
+	if _, err := os.Stat(filepath.Join(fn.Source, "bootstrap")); err == nil {
+		return false
+	}
+	gofiles, _ := filepath.Glob(filepath.Join(fn.Source, "*.go"))
+	return len(gofiles) > 0
+}
+
+// buildBootstrap builds the Go program in src as a Lambda bootstrap for this machine's Linux
+// (static, -tags lambda.norpc, reproducible, so the same source makes the same package) into a
+// directory of its own under buildDir, which it returns.
+func buildBootstrap(ctx context.Context, buildDir, name, src string) (string, error) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("building the bootstrap of Go source in %s needs the go command on PATH (or put a built bootstrap there)", src)
+	}
+	out := filepath.Join(buildDir, "bootstrap", name)
+	if err := os.MkdirAll(out, 0o700); err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, gobin, "build", "-o", filepath.Join(out, "bootstrap"), "-tags", "lambda.norpc", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "GOOS=linux", "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build of the bootstrap in %s: %w\n%s", src, err, strings.TrimSpace(string(msg)))
+	}
+	return out, nil
 }
 
 // checkModule compiles a bundle's module as workers will (same memory limit, same cache), which checks
