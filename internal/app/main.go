@@ -48,9 +48,9 @@ func newUpCommand(stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the stack: gateway, workers and an embedded NATS bus",
-		Long: `Run the stack described by a stack file, or by an AWS SAM or CloudFormation template (default:
-the first of ./gatehouse.yaml, ./template.yaml and ./template.json; in the Gatehouse repository
-without one, samples/gatehouse.yaml). Go functions are built to WebAssembly first.
+		Long: `Run the stack described by a stack file, an AWS SAM or CloudFormation template, or a
+serverless.yml (default: the first of ./gatehouse.yaml, ./template.yaml, ./template.json and
+./serverless.yml; in the Gatehouse repository without one, samples/gatehouse.yaml). Go functions are built to WebAssembly first.
 SIGHUP re-reads the stack file and applies what changed (as gatehouse reload does).
 SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 		Args: cobra.NoArgs,
@@ -101,6 +101,7 @@ SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&opts.StackFile, "file", "f", DefaultStackFile, "stack file, or SAM / CloudFormation template")
+	f.StringVar(&opts.Stage, "stage", "", "a serverless.yml's stage (${opt:stage})")
 	f.StringArrayVar(&overrides, "parameter-overrides", nil, "a SAM template's parameters: KEY=VALUE (repeat, or several separated by spaces), as sam deploy takes them")
 	f.StringVar(&opts.Addr, "addr", DefaultAddr, "gateway listen address")
 	f.StringVar(&opts.AdminAddr, "admin-addr", DefaultAdminAddr, "admin listen address (loopback unless --admin-public)")

@@ -29,7 +29,7 @@ func (n *Node) Reload(ctx context.Context) (adminapi.ReloadView, error) {
 	defer n.reloadMu.Unlock()
 	file := n.stack.File
 	rep := adminapi.ReloadView{File: file}
-	loaded, err := project.Load(file, project.Options{Parameters: n.opts.Parameters})
+	loaded, err := project.Load(file, project.Options{Parameters: n.opts.Parameters, Stage: n.opts.Stage})
 	if err != nil {
 		return rep, fmt.Errorf("%w: %w", admin.ErrReloadRefused, err)
 	}

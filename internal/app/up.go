@@ -114,8 +114,10 @@ type Options struct {
 	StackFile string
 	// Parameters override a template's parameter defaults (--parameter-overrides).
 	Parameters map[string]string
-	Addr       string
-	AdminAddr  string
+	// Stage is a serverless.yml's ${opt:stage} (--stage).
+	Stage     string
+	Addr      string
+	AdminAddr string
 	// AdminPublic allows an AdminAddr that is not a loopback address (--admin-public); `up` then
 	// warns that the admin API has no TLS.
 	AdminPublic bool
@@ -263,7 +265,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		}
 	}()
 
-	loaded, err := project.Load(opts.StackFile, project.Options{Parameters: opts.Parameters})
+	loaded, err := project.Load(opts.StackFile, project.Options{Parameters: opts.Parameters, Stage: opts.Stage})
 	if err != nil {
 		return nil, err
 	}

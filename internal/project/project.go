@@ -1,12 +1,11 @@
 // Package project loads a stack from the definition a project already has: a Gatehouse stack file,
-// or an AWS SAM / CloudFormation template. Each format is read into the one stack model, spec.Stack,
+// an AWS SAM / CloudFormation template, or a Serverless Framework serverless.yml. Each format is read into the one stack model, spec.Stack,
 // through a stack file (see stackfile.ParseDoc), so every format gets the same defaults, checks
 // and messages, placed in the file the user wrote.
 package project
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -15,19 +14,22 @@ import (
 	"gatehouse.dev/gatehouse/internal/doctree"
 	"gatehouse.dev/gatehouse/internal/openapi"
 	"gatehouse.dev/gatehouse/internal/sam"
+	"gatehouse.dev/gatehouse/internal/serverless"
 	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/internal/stackfile"
+	"gatehouse.dev/gatehouse/internal/yamldecode"
 )
 
 // The formats Load reads.
 const (
-	FormatStackFile = "stack file"
-	FormatSAM       = "SAM template"
+	FormatStackFile  = "stack file"
+	FormatSAM        = "SAM template"
+	FormatServerless = "serverless.yml"
 )
 
 // Files are the names Find looks for, in its order.
 func Files() []string {
-	return []string{"gatehouse.yaml", "gatehouse.yml", "template.yaml", "template.yml", "template.json"}
+	return []string{"gatehouse.yaml", "gatehouse.yml", "template.yaml", "template.yml", "template.json", "serverless.yml", "serverless.yaml"}
 }
 
 // Find returns the first of Files in dir that exists; ok is false when there is none.
@@ -45,6 +47,8 @@ func Find(dir string) (path string, ok bool) {
 type Options struct {
 	// Parameters override a template's parameter defaults (sam's --parameter-overrides).
 	Parameters map[string]string
+	// Stage is serverless.yml's ${opt:stage} (--stage).
+	Stage string
 }
 
 // Loaded is a stack read from a project's definition.
@@ -74,8 +78,8 @@ func Load(path string, o Options) (*Loaded, error) {
 	doc, err := doctree.Parse(path, data, "stack file", maxFileBytes, true)
 	if err != nil || doc == nil || doc.Get("version") != nil || doc.Kind != doctree.Map {
 		// A Gatehouse stack file, or something whose problems the stack file's parser says best.
-		if len(o.Parameters) > 0 {
-			return nil, &stackfile.Error{File: path, Msg: "--parameter-overrides are for SAM templates; a stack file has no parameters"}
+		if len(o.Parameters) > 0 || o.Stage != "" {
+			return nil, &stackfile.Error{File: path, Msg: "--parameter-overrides are for SAM templates and --stage for serverless.yml; a stack file has neither"}
 		}
 		s, err := stackfile.Load(path)
 		if err != nil {
@@ -89,21 +93,19 @@ func Load(path string, o Options) (*Loaded, error) {
 		if err != nil {
 			return nil, err
 		}
-		s, err := stackfile.ParseDoc(path, res.Stack, filepath.Dir(path))
+		return loaded(path, FormatSAM, res.Stack, res.Notices)
+	case serverless.IsService(doc):
+		res, err := serverless.Read(path, doc, serverless.Options{Stage: o.Stage})
 		if err != nil {
 			return nil, err
 		}
-		out := &Loaded{Stack: s, Format: FormatSAM}
-		for _, n := range res.Notices {
-			out.Notices = append(out.Notices, n.Error())
-		}
-		return out, nil
+		return loaded(path, FormatServerless, res.Stack, res.Notices)
 	case openapi.IsDocument(doc):
 		return nil, &stackfile.Error{File: path, Line: 1, Column: 1, Msg: "this is an OpenAPI document: it describes an API but not the functions behind it; " +
 			"start the node with the stack that has them, then apply the document with gatehouse apis import " + path}
 	}
 	return nil, &stackfile.Error{File: path, Line: doc.Line, Column: doc.Column,
-		Msg: fmt.Sprintf("not a definition Gatehouse reads: want a stack file (version: 1), or a SAM or CloudFormation template (Resources:); looked for %v", Files())}
+		Msg: "not a definition Gatehouse reads: want a stack file (version: 1), a SAM or CloudFormation template (Resources:), or a serverless.yml (service: and provider:)"}
 }
 
 func readError(path, doing string, err error) error {
@@ -113,4 +115,17 @@ func readError(path, doing string, err error) error {
 		msg = pe.Err.Error()
 	}
 	return &stackfile.Error{File: path, Msg: doing + ": " + msg, Err: err}
+}
+
+// loaded checks doc, the stack file made from path, and returns it with the notices.
+func loaded(path, format string, doc *doctree.Node, notices []*yamldecode.Error) (*Loaded, error) {
+	s, err := stackfile.ParseDoc(path, doc, filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	out := &Loaded{Stack: s, Format: format}
+	for _, n := range notices {
+		out.Notices = append(out.Notices, n.Error())
+	}
+	return out, nil
 }

@@ -121,7 +121,7 @@ func Read(file string, doc *doctree.Node, o Options) (*Result, error) {
 		integrations: map[string]string{}, routeOf: map[string]*doctree.Node{}}
 	r.stackName = o.StackName
 	if r.stackName == "" {
-		r.stackName = stackName(filepath.Base(abs))
+		r.stackName = spec.StackNameOf(filepath.Base(abs))
 	}
 	if doc == nil || doc.Kind != doctree.Map {
 		return nil, r.errorf(doc, "a template is a mapping with Resources:")
@@ -215,27 +215,6 @@ func Read(file string, doc *doctree.Node, o Options) (*Result, error) {
 	}
 	stack.Set("apis", r.apis)
 	return &Result{Stack: stack, Notices: r.notices}, nil
-}
-
-// stackName makes a directory's name a stack name: lower-case letters, digits and -.
-func stackName(dir string) string {
-	var b strings.Builder
-	for _, c := range strings.ToLower(dir) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-			b.WriteRune(c)
-		case b.Len() > 0 && !strings.HasSuffix(b.String(), "-"):
-			b.WriteByte('-')
-		}
-	}
-	s := strings.Trim(b.String(), "-")
-	if len(s) > 63 {
-		s = strings.Trim(s[:63], "-")
-	}
-	if s == "" {
-		return spec.DefaultStackName
-	}
-	return s
 }
 
 func (r *reader) readParameters(params *doctree.Node) error {

@@ -11,7 +11,6 @@ import (
 	"github.com/goccy/go-yaml"
 	"golang.org/x/tools/txtar"
 
-	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/internal/stackfile"
 )
 
@@ -162,13 +161,5 @@ func TestTemplateErrors(t *testing.T) {
 				t.Errorf("got  %v\nwant %s", err, tt.want)
 			}
 		})
-	}
-}
-
-func TestStackName(t *testing.T) {
-	for dir, want := range map[string]string{"sam-app": "sam-app", "My App_2": "my-app-2", "--": spec.DefaultStackName, strings.Repeat("x", 70): strings.Repeat("x", 63)} {
-		if got := stackName(dir); got != want {
-			t.Errorf("stackName(%q) = %q, want %q", dir, got, want)
-		}
 	}
 }

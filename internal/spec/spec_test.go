@@ -136,3 +136,12 @@ func TestJSON(t *testing.T) {
 		t.Error("a number read as a duration")
 	}
 }
+
+func TestStackNameOf(t *testing.T) {
+	for in, want := range map[string]string{"sam-app": "sam-app", "My App_2": "my-app-2", "--": DefaultStackName, "": DefaultStackName,
+		strings.Repeat("x", 70): strings.Repeat("x", 63), "orders-service.v2": "orders-service-v2"} {
+		if got := StackNameOf(in); got != want {
+			t.Errorf("StackNameOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -647,3 +647,26 @@ func FormatPath(path []string) string {
 	}
 	return b.String()
 }
+
+// StackNameOf makes a valid stack name of another tool's name for a project (a directory's, a
+// service's): lower-case letters and digits, other runs of characters as one -, at most 63;
+// DefaultStackName when nothing is left.
+func StackNameOf(name string) string {
+	var b strings.Builder
+	for _, c := range strings.ToLower(name) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+			b.WriteRune(c)
+		case b.Len() > 0 && !strings.HasSuffix(b.String(), "-"):
+			b.WriteByte('-')
+		}
+	}
+	s := strings.Trim(b.String(), "-")
+	if len(s) > 63 {
+		s = strings.Trim(s[:63], "-")
+	}
+	if s == "" {
+		return DefaultStackName
+	}
+	return s
+}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gatehouse.dev/gatehouse/internal/project"
 )
 
 // TestSAMTemplate serves samples/sam-app/template.yaml as it is: a Python function and a Go one
@@ -47,5 +49,54 @@ func TestSAMTemplate(t *testing.T) {
 	}
 	if r := do(t, newRequest(t, "GET", base+"/copy/go/hello?name=copy", nil)); r.status != 200 || string(r.body) != `{"message":"Howdy, copy!","runtime":"go"}` {
 		t.Errorf("GET /copy/go/hello: %d %s", r.status, r.body)
+	}
+}
+
+// TestServerlessService serves a serverless.yml as it is, found in its directory with no
+// gatehouse.yaml: a Python function behind an httpApi event, with variables from --stage and self:.
+func TestServerlessService(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 not found on PATH: the service has a Python function (.ci/run installs it)")
+	}
+	needSandbox(t)
+	dir := t.TempDir()
+	files := map[string]string{
+		"serverless.yml": `service: greeter
+frameworkVersion: '3'
+plugins: [serverless-offline]
+custom:
+  greeting:
+    dev: hello
+    prod: good day
+provider:
+  name: aws
+  runtime: python3.11
+  stage: ${opt:stage, 'dev'}
+  environment:
+    GREETING: ${self:custom.greeting.${sls:stage}}
+functions:
+  greet:
+    handler: src/greet.handler
+    events:
+      - httpApi: GET /greet/{name}
+`,
+		"src/greet.py": "import os\n\ndef handler(event, context):\n    return {'statusCode': 200, 'body': os.environ['GREETING'] + ', ' + event['pathParameters']['name']}\n",
+	}
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	found, ok := project.Find(dir)
+	if !ok || filepath.Base(found) != "serverless.yml" {
+		t.Fatalf("Find(%s) = %q, %v", dir, found, ok)
+	}
+	n := startNode(t, found, newDataDir(t), func(o *Options) { o.Stage = "prod" })
+	if r := do(t, newRequest(t, "GET", "http://"+n.GatewayAddr()+"/greet/ana", nil)); r.status != 200 || string(r.body) != "good day, ana" {
+		t.Errorf("GET /greet/ana: %d %q, want 200 \"good day, ana\"", r.status, r.body)
 	}
 }

@@ -1,0 +1,163 @@
+package serverless
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/goccy/go-yaml"
+	"golang.org/x/tools/txtar"
+
+	"gatehouse.dev/gatehouse/internal/stackfile"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of testdata/*.txtar")
+
+// readService writes the archive's files to a directory and reads its serverless.yml as a stack: the
+// stack as YAML (with the directory written $DIR), the notices, and the error, one of the two empty.
+func readService(t *testing.T, files []txtar.File, o Options) (stack, notices, problem string) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range files {
+		p := filepath.Join(dir, f.Name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := filepath.Join(dir, "serverless.yml")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Env == nil {
+		o.Env = func(string) (string, bool) { return "", false }
+	}
+	doc, err := Parse(file, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Read(file, doc, o)
+	var s any
+	if err == nil {
+		var notes []string
+		for _, n := range res.Notices {
+			notes = append(notes, n.Error())
+		}
+		notices = strings.Join(notes, "\n")
+		s, err = stackfile.ParseDoc(file, res.Stack, dir)
+	}
+	if err != nil {
+		return "", strings.ReplaceAll(notices, dir, "$DIR"), strings.ReplaceAll(err.Error(), dir, "$DIR")
+	}
+	j, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := yaml.JSONToYAML(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.ReplaceAll(string(y), dir, "$DIR"), strings.ReplaceAll(notices, dir, "$DIR"), ""
+}
+
+func isGolden(name string) bool { return name == "stack.yaml" || name == "notices" || name == "error" }
+
+// TestGolden reads each testdata/*.txtar's serverless.yml and compares the stack, notices or error
+// with the archive's stack.yaml, notices and error.
+func TestGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.txtar")
+	if len(files) == 0 {
+		t.Fatal("no testdata/*.txtar")
+	}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
+			ar, err := txtar.ParseFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var inputs []txtar.File
+			want := map[string]string{}
+			for _, f := range ar.Files {
+				if isGolden(f.Name) {
+					want[f.Name] = strings.TrimSuffix(string(f.Data), "\n")
+				} else {
+					inputs = append(inputs, f)
+				}
+			}
+			stack, notices, problem := readService(t, inputs, Options{})
+			got := map[string]string{"stack.yaml": strings.TrimSuffix(stack, "\n"), "notices": notices, "error": problem}
+			if *update {
+				ar.Files = inputs
+				for _, name := range []string{"stack.yaml", "notices", "error"} {
+					if got[name] != "" {
+						ar.Files = append(ar.Files, txtar.File{Name: name, Data: []byte(got[name] + "\n")})
+					}
+				}
+				if err := os.WriteFile(file, txtar.Format(ar), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			for name, g := range got {
+				if g != want[name] {
+					t.Errorf("%s:\n%s\nwant:\n%s\n(go test -update rewrites the golden files)", name, g, want[name])
+				}
+			}
+		})
+	}
+}
+
+// TestOptions checks that --stage and the environment reach the variables that read them.
+func TestOptions(t *testing.T) {
+	ar, err := txtar.ParseFile("testdata/http-and-websocket.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inputs []txtar.File
+	for _, f := range ar.Files {
+		if !isGolden(f.Name) {
+			inputs = append(inputs, f)
+		}
+	}
+	env := func(name string) (string, bool) { return "s3cr3t", name == "ORDERS_API_TOKEN" }
+	stack, _, problem := readService(t, inputs, Options{Stage: "prod", Env: env})
+	for _, want := range []string{"TABLE: orders-service-prod", "LOG_LEVEL: WARN", "API_TOKEN: s3cr3t"} {
+		if !strings.Contains(stack, want) {
+			t.Errorf("with --stage prod: no %q in\n%s%s", want, stack, problem)
+		}
+	}
+}
+
+// TestServiceErrors checks that what cannot be served is refused at its place.
+func TestServiceErrors(t *testing.T) {
+	const head = "service: s\nprovider: {name: aws, runtime: python3.11}\nfunctions:\n  f:\n    handler: h.f\n"
+	tests := []struct{ name, yml, want string }{
+		{"no value", head + "    environment: {A: '${env:NOPE}'}\n    events: [{httpApi: GET /}]\n",
+			`s.yml:6:22: functions.f.environment.A: ${env:NOPE} has no value: give it one (for ${opt:…}, a flag of gatehouse up; for ${env:…}, the environment) or a fallback such as ${env:NOPE, 'value'}`},
+		{"ssm", head + "    environment: {A: '${ssm:/x/y}'}\n    events: [{httpApi: GET /}]\n",
+			`s.yml:6:22: functions.f.environment.A: ${ssm:/x/y}: the variable source ssm: is not read locally (Gatehouse reads self:, opt:, env:, sls: and aws:region/accountId): give the value, or a fallback`},
+		{"unknown authorizer", head + "    events: [{httpApi: {method: GET, path: /, authorizer: nope}}]\n",
+			`s.yml:6:59: functions.f.events[0].httpApi.authorizer: authorizer "nope" is not in provider.httpApi.authorizers`},
+		{"bad httpApi", head + "    events: [{httpApi: /hello}]\n", `s.yml:6:24: functions.f.events[0].httpApi: httpApi "/hello": want "METHOD /path" or "*"`},
+		{"azure", "service: s\nprovider: {name: azure}\nfunctions: {}\n", `s.yml:2:18: provider.name: provider "azure": Gatehouse serves aws services`},
+		{"circular", "service: ${self:custom.a}\ncustom: {a: '${self:service}'}\nprovider: {name: aws}\nfunctions: {}\n",
+			`s.yml:2:13: custom.a: variables refer to each other more than 32 deep (or in a circle)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc, err := Parse("s.yml", []byte(tt.yml))
+			if err == nil {
+				_, err = Read("s.yml", doc, Options{Env: func(string) (string, bool) { return "", false }})
+			}
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("got  %v\nwant %s", err, tt.want)
+			}
+		})
+	}
+}
