@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -359,6 +360,42 @@ func (r *Registry) sweep(ctx context.Context, name, id string) (int, error) {
 			}
 			removed++
 		}
+	}
+	return removed, nil
+}
+
+// PruneVersions removes the version records of function name beyond its newest keep (at least 1),
+// except those an alias points at (or sends a share of its traffic to) and those in pinned (versions
+// routes name). Their modules stay for [Registry.Collect]. A version being pruned may still finish
+// invocations that workers already hold; new ones resolve to the versions kept. It returns the
+// versions removed.
+func (r *Registry) PruneVersions(ctx context.Context, name string, keep int, pinned []int) ([]int, error) {
+	keep = max(keep, 1)
+	versions, err := r.Versions(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("functions: pruning versions: %w", err)
+	}
+	aliases, err := r.Aliases(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("functions: pruning versions: %w", err)
+	}
+	protected := map[int]bool{}
+	for _, v := range pinned {
+		protected[v] = true
+	}
+	for _, a := range aliases {
+		protected[a.Version], protected[a.AdditionalVersion] = true, true
+	}
+	slices.SortFunc(versions, func(a, b VersionRecord) int { return b.Version - a.Version })
+	var removed []int
+	for i, v := range versions {
+		if i < keep || protected[v.Version] {
+			continue
+		}
+		if err := r.kv.Purge(ctx, verKey(name, v.Version), jetstream.LastRevision(v.Revision)); err != nil && !isConflict(err) {
+			return removed, fmt.Errorf("functions: pruning version %d of %s: %w", v.Version, name, err)
+		}
+		removed = append(removed, v.Version)
 	}
 	return removed, nil
 }

@@ -297,8 +297,8 @@ func (r *Registry) committedVersion(ctx context.Context, f FunctionRecord, n int
 	v, err := r.loadVersion(ctx, f.Name, n)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			// A committed version is never deleted while its function lives.
-			return v, fmt.Errorf("function %s version %d is committed but its record is missing: %w", f.Name, n, ErrCorrupt)
+			// PruneVersions removes old versions of a live function (never its newest one).
+			return v, fmt.Errorf("function %s version %d was removed (old versions are pruned): %w", f.Name, n, ErrNotFound)
 		}
 		return v, err
 	}

@@ -1127,3 +1127,37 @@ func TestRegistryRecordSchema(t *testing.T) {
 		t.Errorf("the manifest record: %v, want %v", v.Manifest, want)
 	}
 }
+
+func TestPruneVersions(t *testing.T) {
+	r, _ := newTestRegistry(t, RegistryConfig{})
+	runRegistry(t, r)
+	ctx := t.Context()
+	for i := range 6 {
+		publish(t, r, testBundle("fn", fmt.Sprintf("body %d", i)))
+	}
+	if _, err := r.SetAlias(ctx, AliasRecord{Function: "fn", Name: "live", Version: 2, AdditionalVersion: 1, AdditionalWeight: 0.1}); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := r.PruneVersions(ctx, "fn", 2, []int{4})
+	if err != nil || !reflect.DeepEqual(removed, []int{3}) {
+		t.Fatalf("PruneVersions = %v, %v; want [3] (6 and 5 are the newest, 4 is pinned, 2 and 1 are the alias's)", removed, err)
+	}
+	vs, err := r.Versions(ctx, "fn")
+	if err != nil || !reflect.DeepEqual(versionNumbers(vs), []int{1, 2, 4, 5, 6}) {
+		t.Fatalf("versions after pruning: %v %v", versionNumbers(vs), err)
+	}
+	if _, err := r.Version(ctx, "fn", 3); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Version 3 after pruning: %v, want ErrNotFound", err)
+	}
+	waitSnapshot(t, r, "version 3 gone", func(s *Snapshot) bool { _, err := s.Resolve("fn", "3", 0); return err != nil })
+	if v, err := r.Resolve("fn", "live", 0.5); err != nil || v != 2 {
+		t.Errorf("Resolve live = %d, %v; want 2", v, err)
+	}
+	if v, err := r.Resolve("fn", "", 0); err != nil || v != 6 {
+		t.Errorf("Resolve $LATEST = %d, %v; want 6", v, err)
+	}
+	// Publishing again continues the numbering.
+	if v, _ := publish(t, r, testBundle("fn", "body 7")); v.Version != 7 {
+		t.Errorf("the next publish is version %d, want 7", v.Version)
+	}
+}

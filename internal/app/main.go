@@ -101,6 +101,7 @@ SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&opts.StackFile, "file", "f", DefaultStackFile, "stack file, or SAM / CloudFormation template")
+	f.BoolVar(&opts.Watch, "watch", false, "reload when the stack file or a function's source changes: only what changed is deployed, and a broken edit keeps the last good version serving")
 	f.StringVar(&opts.Stage, "stage", "", "a serverless.yml's stage (${opt:stage})")
 	f.StringArrayVar(&overrides, "parameter-overrides", nil, "a SAM template's parameters: KEY=VALUE (repeat, or several separated by spaces), as sam deploy takes them")
 	f.StringVar(&opts.Addr, "addr", DefaultAddr, "gateway listen address")

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 	"reflect"
 	"time"
@@ -25,6 +26,11 @@ const reloadTimeout = 2 * time.Minute
 // serves the APIs. A stack file with a problem changes nothing. The stack's name, iam and usage
 // plans are read at start: a change to them is reported as needing a restart.
 func (n *Node) Reload(ctx context.Context) (adminapi.ReloadView, error) {
+	return n.reload(ctx, n.opts.Stdout)
+}
+
+// reload is Reload, telling out about each function it builds and deploys.
+func (n *Node) reload(ctx context.Context, out io.Writer) (adminapi.ReloadView, error) {
 	n.reloadMu.Lock()
 	defer n.reloadMu.Unlock()
 	file := n.stack.File
@@ -38,13 +44,13 @@ func (n *Node) Reload(ctx context.Context) (adminapi.ReloadView, error) {
 		return rep, fmt.Errorf("%w: %s: the stack's name changed from %s to %s; a stack's name is its storage: stop the node and start it with the new file",
 			admin.ErrReloadRefused, stackfile.Where(file, 0, 0, "name"), n.stack.Name, stack.Name)
 	}
-	bundles, err := n.prepareFunctions(ctx, stack, n.dataDir)
+	bundles, err := n.prepareFunctions(ctx, stack, n.dataDir, out)
 	if err != nil {
 		return rep, fmt.Errorf("%w: %w", admin.ErrReloadRefused, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, reloadTimeout)
 	defer cancel()
-	if rep.Functions, err = n.deployStackFunctions(ctx, stack, bundles); err != nil {
+	if rep.Functions, err = n.deployStackFunctions(ctx, stack, bundles, out); err != nil {
 		return rep, err
 	}
 	if len(rep.Functions) > 0 {
@@ -72,5 +78,6 @@ func (n *Node) Reload(ctx context.Context) (adminapi.ReloadView, error) {
 	if len(rep.Restart) > 0 {
 		n.log.Warn("stack file changes that take effect at the next start", "file", filepath.Base(file), "sections", rep.Restart)
 	}
+	n.latest.Store(stack)
 	return rep, nil
 }

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	commands "gatehouse.dev/gatehouse/internal/cli"
@@ -115,7 +116,9 @@ type Options struct {
 	// Parameters override a template's parameter defaults (--parameter-overrides).
 	Parameters map[string]string
 	// Stage is a serverless.yml's ${opt:stage} (--stage).
-	Stage     string
+	Stage string
+	// Watch reloads the node when the stack file or a function's source changes (--watch).
+	Watch     bool
 	Addr      string
 	AdminAddr string
 	// AdminPublic allows an AdminAddr that is not a loopback address (--admin-public); `up` then
@@ -177,6 +180,12 @@ type Node struct {
 	apis       *servedAPIs
 	// reloadMu makes reloads of the stack file one at a time.
 	reloadMu sync.Mutex
+	// latest is the stack as last loaded (at start or by a reload that succeeded); stack stays the
+	// one the node started with, whose iam and usage plans it runs.
+	latest atomic.Pointer[spec.Stack]
+	// interpreters are the process runtimes whose interpreter was found (interpreterFound).
+	interpMu     sync.Mutex
+	interpreters map[string]runtimeprocess.Interpreter
 	// backgroundCtx ends when the node stops; cancelBackground ends it.
 	backgroundCtx    context.Context
 	cancelBackground context.CancelFunc
@@ -271,6 +280,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	stack := loaded.Stack
 	n.stack = stack
+	n.latest.Store(stack)
 	if loaded.Format != project.FormatStackFile {
 		fmt.Fprintf(opts.Stdout, "read %s as a %s\n", opts.StackFile, loaded.Format)
 	}
@@ -287,7 +297,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 			return nil, fmt.Errorf("data directory: %w", err)
 		}
 	}
-	bundles, err := n.prepareFunctions(ctx, stack, dataDir)
+	bundles, err := n.prepareFunctions(ctx, stack, dataDir, opts.Stdout)
 	if err != nil {
 		return nil, err
 	}
@@ -354,7 +364,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := n.openRegistry(ctx, dataDir); err != nil {
 		return nil, err
 	}
-	if _, err := n.deployStackFunctions(ctx, stack, bundles); err != nil {
+	if _, err := n.deployStackFunctions(ctx, stack, bundles, opts.Stdout); err != nil {
 		return nil, err
 	}
 	n.served = newServedView(n.registry)
@@ -523,6 +533,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 				madeKey.AccessKeyID, madeKey.SecretAccessKey, stack.IAM.Region)
 		}
 	}
+	if opts.Watch {
+		n.serve(func() error { return n.watch(n.backgroundCtx, opts.Stdout) }, "watch mode")
+	}
 	return n, nil
 }
 
@@ -539,7 +552,7 @@ func (n *Node) serve(run func() error, what string) {
 // prepareFunctions builds Go functions to wasm (cached by content hash), compiles every module once so
 // its ABI is checked before anything starts (and workers find it in the compilation cache), and returns
 // each as a bundle to deploy.
-func (n *Node) prepareFunctions(ctx context.Context, stack *spec.Stack, dataDir string) ([]*functions.Bundle, error) {
+func (n *Node) prepareFunctions(ctx context.Context, stack *spec.Stack, dataDir string, out io.Writer) ([]*functions.Bundle, error) {
 	names := make([]string, 0, len(stack.Functions))
 	for name := range stack.Functions {
 		names = append(names, name)
@@ -553,22 +566,22 @@ func (n *Node) prepareFunctions(ctx context.Context, stack *spec.Stack, dataDir 
 		SDK:           runtimes.GoSDKSource(),
 		SDKImportPath: runtimes.SDKImportPath,
 		SDKRequires:   runtimes.GoSDKRequires(),
-		Progress:      n.opts.Stdout,
+		Progress:      out,
 	})
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintln(n.opts.Stdout, "functions:")
+	fmt.Fprintln(out, "functions:")
 	var bundles []*functions.Bundle
 	for _, name := range names {
 		fn := stack.Functions[name]
 		where := stackfile.Where(stack.File, fn.Line, fn.Column, "functions."+name)
 		if spec.IsProcessRuntime(fn.Runtime) {
-			b, err := processBundle(ctx, filepath.Join(dataDir, "build"), name, fn)
+			b, err := n.processBundle(ctx, filepath.Join(dataDir, "build"), name, fn)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", where, err)
 			}
-			fmt.Fprintf(n.opts.Stdout, "  %-16s %s package ready (%s)\n", name, fn.Runtime, functions.FormatBytes(int64(len(b.Module))))
+			fmt.Fprintf(out, "  %-16s %s package ready (%s)\n", name, fn.Runtime, functions.FormatBytes(int64(len(b.Module))))
 			bundles = append(bundles, b)
 			continue
 		}
@@ -593,7 +606,7 @@ func (n *Node) prepareFunctions(ctx context.Context, stack *spec.Stack, dataDir 
 		if err != nil {
 			return nil, fmt.Errorf("%s (%s): %w", stackfile.Where(stack.File, fn.Line, fn.Column, "functions."+name), path, err)
 		}
-		fmt.Fprintf(n.opts.Stdout, "  %-16s %s module ready in %s\n", name, abi, time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(out, "  %-16s %s module ready in %s\n", name, abi, time.Since(start).Round(time.Millisecond))
 		bundles = append(bundles, b)
 	}
 	return bundles, nil
@@ -601,8 +614,8 @@ func (n *Node) prepareFunctions(ctx context.Context, stack *spec.Stack, dataDir 
 
 // processBundle makes the bundle of a process runtime's function: its package (the source directory
 // zipped, or the .zip as it is), once its interpreter is known to be installed.
-func processBundle(ctx context.Context, buildDir, name string, fn spec.Function) (*functions.Bundle, error) {
-	if _, err := runtimeprocess.FindInterpreter(ctx, fn.Runtime, exec.LookPath); err != nil {
+func (n *Node) processBundle(ctx context.Context, buildDir, name string, fn spec.Function) (*functions.Bundle, error) {
+	if err := n.interpreterFound(ctx, fn.Runtime); err != nil {
 		return nil, err
 	}
 	var pkg []byte
@@ -627,6 +640,34 @@ func processBundle(ctx context.Context, buildDir, name string, fn spec.Function)
 	}
 	sum := sha256.Sum256(pkg)
 	return &functions.Bundle{Manifest: m, Module: pkg, SHA256: hex.EncodeToString(sum[:])}, nil
+}
+
+// interpreterFound checks that the machine has an interpreter for runtime, once per runtime while
+// the node runs (a probe runs the interpreter, which takes a third of a second behind a version
+// manager's shim: too long to repeat on every save in watch mode). A missing one is looked for
+// again each time.
+func (n *Node) interpreterFound(ctx context.Context, runtime string) error {
+	_, err := n.interpreter(ctx, runtime)
+	return err
+}
+
+// interpreter is the interpreter of a process runtime (the zero Interpreter for provided ones),
+// found once per runtime while the node runs.
+func (n *Node) interpreter(ctx context.Context, runtime string) (runtimeprocess.Interpreter, error) {
+	n.interpMu.Lock()
+	defer n.interpMu.Unlock()
+	if in, ok := n.interpreters[runtime]; ok {
+		return in, nil
+	}
+	in, err := runtimeprocess.FindInterpreter(ctx, runtime, exec.LookPath)
+	if err != nil {
+		return in, err
+	}
+	if n.interpreters == nil {
+		n.interpreters = map[string]runtimeprocess.Interpreter{}
+	}
+	n.interpreters[runtime] = in
+	return in, nil
 }
 
 // needsBootstrapBuild reports whether fn is a provided runtime's directory of Go source with no
@@ -738,7 +779,7 @@ func (n *Node) openRegistry(ctx context.Context, dataDir string) error {
 // deployStackFunctions publishes the stack file's functions through the registry, as a deploy does,
 // when they changed since the last start: a restart with the same stack file deploys nothing, and
 // leaves the versions deployed since (with `gatehouse deploy`) as they are.
-func (n *Node) deployStackFunctions(ctx context.Context, stack *spec.Stack, bundles []*functions.Bundle) (deployed []string, err error) {
+func (n *Node) deployStackFunctions(ctx context.Context, stack *spec.Stack, bundles []*functions.Bundle, out io.Writer) (deployed []string, err error) {
 	path := filepath.Join(n.dataDir, stackDeploysFile)
 	last, err := readStackDeploys(path)
 	if err != nil {
@@ -751,7 +792,7 @@ func (n *Node) deployStackFunctions(ctx context.Context, stack *spec.Stack, bund
 		if d, ok := last.Functions[name]; ok && d.Digest == digest {
 			f, fok := snap.Function(name)
 			if v, vok := snap.Version(name, d.Version); fok && vok && v.FunctionID == d.FunctionID {
-				fmt.Fprintf(n.opts.Stdout, "  %-16s version %d (unchanged; newest version %d)\n", name, d.Version, f.LatestVersion)
+				fmt.Fprintf(out, "  %-16s version %d (unchanged; newest version %d)\n", name, d.Version, f.LatestVersion)
 				continue
 			}
 		}
@@ -764,7 +805,7 @@ func (n *Node) deployStackFunctions(ctx context.Context, stack *spec.Stack, bund
 			state = "deployed"
 			deployed = append(deployed, name)
 		}
-		fmt.Fprintf(n.opts.Stdout, "  %-16s version %d (%s)\n", name, v.Version, state)
+		fmt.Fprintf(out, "  %-16s version %d (%s)\n", name, v.Version, state)
 		// The gateway resolves on this node's snapshot: it must show the version before traffic.
 		if _, err := n.registry.WaitFor(ctx, func(s *functions.Snapshot) bool {
 			f, ok := s.Function(v.Function)

@@ -27,6 +27,23 @@ func ParseDoc(file string, doc *doctree.Node, dir string) (*spec.Stack, error) {
 	if err != nil {
 		return nil, relocate(file, doc, err)
 	}
+	// The positions later messages give are the source's, not the JSON's.
+	for name, fn := range s.Functions {
+		fn.Line, fn.Column = 0, 0
+		if n := doc.Get("functions").Get(name); n != nil {
+			fn.Line, fn.Column = n.Line, n.Column
+		}
+		s.Functions[name] = fn
+	}
+	for name, api := range s.APIs {
+		routes := doc.Get("apis").Get(name).Get("routes")
+		for i, rt := range api.Routes {
+			api.Routes[i].Line, api.Routes[i].Column = 0, 0
+			if n := routes.Get(rt.Key); n != nil {
+				api.Routes[i].Line, api.Routes[i].Column = n.Line, n.Column
+			}
+		}
+	}
 	return s, nil
 }
 
