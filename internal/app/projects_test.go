@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fasthttp/websocket"
+
+	commands "gatehouse.dev/gatehouse/internal/cli"
 	"gatehouse.dev/gatehouse/internal/project"
 )
 
@@ -100,3 +103,45 @@ functions:
 		t.Errorf("GET /greet/ana: %d %q, want 200 \"good day, ana\"", r.status, r.body)
 	}
 }
+
+// TestInitTemplates writes each of gatehouse init's templates into an empty directory and serves
+// it: the HTTP ones answer GET /hello, and the chat room passes a message from one client to the
+// other.
+func TestInitTemplates(t *testing.T) {
+	for _, name := range commands.Templates() {
+		t.Run(name, func(t *testing.T) {
+			switch {
+			case name == "http-python" && !onPath("python3"), name == "http-node" && !onPath("node"):
+				t.Skipf("the %s template needs its interpreter on PATH (.ci/run installs it)", name)
+			case strings.HasPrefix(name, "http-python"), strings.HasPrefix(name, "http-node"):
+				needSandbox(t)
+			}
+			dir := filepath.Join(t.TempDir(), "my-app")
+			if _, err := commands.WriteTemplate(dir, name); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := commands.WriteTemplate(dir, name); err == nil || !strings.Contains(err.Error(), "exists already") {
+				t.Fatalf("a second init into the same directory: %v, want a refusal", err)
+			}
+			n := startNode(t, filepath.Join(dir, "gatehouse.yaml"), newDataDir(t))
+			if n.stack.Name != "my-app" {
+				t.Errorf("stack name %q, want my-app (the directory's)", n.stack.Name)
+			}
+			if name != "websocket-chat" {
+				if r := do(t, newRequest(t, "GET", "http://"+n.GatewayAddr()+"/hello?name=init", nil)); r.status != 200 || string(r.body) != `{"message": "hello, init!"}` && string(r.body) != `{"message":"hello, init!"}` {
+					t.Errorf("GET /hello: %d %s", r.status, r.body)
+				}
+				return
+			}
+			a, b := wsDial(t, n, "/chat", nil), wsDial(t, n, "/chat", nil)
+			wsSend(t, a, `{"action":"sendmessage","data":"hi from a"}`)
+			for _, c := range []*websocket.Conn{a, b} {
+				if _, data := wsRead(t, c); !strings.Contains(string(data), `"data":"hi from a"`) {
+					t.Errorf("a member got %s, want the message", data)
+				}
+			}
+		})
+	}
+}
+
+func onPath(name string) bool { _, err := exec.LookPath(name); return err == nil }

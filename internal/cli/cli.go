@@ -38,7 +38,7 @@ func NewRoot(stdout, stderr io.Writer, node ...*cobra.Command) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(node...)
-	root.AddCommand(newBuildCommand(stdout), newTokensCommand(stdout))
+	root.AddCommand(newBuildCommand(stdout), newTokensCommand(stdout), newInitCommand(stdout))
 	root.AddCommand(newFunctionCommands(stdout, stderr)...)
 	root.AddCommand(newConnectionsCommand(stdout), newKeysCommand(stdout), newAPIsCommand(stdout), newReloadCommand(stdout), newLoadtestCommand(stdout, stderr), newVersionCommand(stdout))
 	return root
