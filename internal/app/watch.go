@@ -239,15 +239,29 @@ func (n *Node) checkSyntax(ctx context.Context, changed []string) error {
 			if err != nil {
 				return err
 			}
-			args := []string{"--check", file}
+			// Run in the stack's directory with the file's path from there, which messages show.
+			dir := filepath.Dir(stack.File)
+			if abs, err := filepath.Abs(dir); err == nil {
+				dir = abs
+			}
+			rel := file
+			if r, err := filepath.Rel(dir, file); err == nil && !strings.HasPrefix(r, "..") {
+				rel = r
+			}
+			args := []string{"--check", rel}
 			if lang == "python" {
-				args = []string{"-c", pythonParse, file}
+				args = []string{"-c", pythonParse, rel}
 			}
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			msg, err := exec.CommandContext(cctx, in.Path, args...).CombinedOutput()
+			cmd := exec.CommandContext(cctx, in.Path, args...)
+			cmd.Dir = dir
+			msg, err := cmd.CombinedOutput()
 			cancel()
 			if err != nil {
-				return fmt.Errorf("%s does not parse:\n%s", file, lastLines(string(msg), 6))
+				if text := lastLines(string(msg), 6); text != "" {
+					return errors.New(text)
+				}
+				return fmt.Errorf("%s does not parse: %w", rel, err)
 			}
 			break
 		}
