@@ -102,7 +102,9 @@ func TestWatchMode(t *testing.T) {
 
 	// A save that does not parse is reported and changes nothing.
 	write("def handler(event, context:\n")
-	waitFor("the broken save reported", func() bool { return strings.Contains(out.String(), "not reloaded, the last good version keeps serving") })
+	waitFor("the broken save reported", func() bool {
+		return strings.Contains(out.String(), "not reloaded, the last good version keeps serving")
+	})
 	if !strings.Contains(out.String(), "fn/app.py:1:") {
 		t.Errorf("the report of the broken save does not say where:\n%s", out.String())
 	}
