@@ -84,6 +84,8 @@ type Config struct {
 	// Region and AccountID are what events' requestContext.accountId and authorizers' routeArn
 	// name; default us-east-1 and 000000000000.
 	Region, AccountID string
+	// AccessLogs takes the access log lines of the stages that have an access log; nil writes none.
+	AccessLogs AccessLogger
 }
 
 // ConnectionStore keeps the records of this node's WebSocket connections: the connections package's
@@ -137,6 +139,9 @@ type Stage struct {
 	// key. Zero settings do not throttle. Buckets are per node.
 	Throttle       ThrottleSettings
 	RouteThrottles map[string]ThrottleSettings
+	// AccessLog, when set, writes a line for every request the stage serves (every event, on a
+	// WebSocket API) through Config.AccessLogs.
+	AccessLog *AccessLogFormat
 }
 
 // Route sends requests matching Key to a function.
@@ -404,19 +409,33 @@ var (
 	errTooManyRequests    = fiber.NewError(fiber.StatusTooManyRequests, "Too Many Requests")
 )
 
-// labels name what a request matched, for metrics.
-type labels struct{ api, route string }
+// labels name what a request matched, for metrics, and hold what its access log line needs.
+type labels struct {
+	api, route string
+	access     accessInfo
+}
 
 func (s *Server) handle(c *fiber.Ctx) error {
 	start := time.Now()
 	var l labels
-	if err := httpguard.Check(c); err != nil {
+	err := httpguard.Check(c)
+	if err != nil {
 		s.handleError(c, err)
 		c.Context().SetConnectionClose() // after handleError, which resets the response
-	} else if err := s.serve(c, &l, start); err != nil {
+	} else if err = s.serve(c, &l, start); err != nil {
 		s.handleError(c, err)
 	}
-	s.metrics.observeRequest(l.api, l.route, c.Response().StatusCode(), time.Since(start))
+	status := c.Response().StatusCode()
+	s.metrics.observeRequest(l.api, l.route, status, time.Since(start))
+	// WebSocket APIs log each event of a connection instead (invokeWS).
+	if a := l.access; a.stage != nil && a.stage.AccessLog != nil && a.api.ws == nil && s.cfg.AccessLogs != nil {
+		a.err, a.status, a.responseLength, a.start = err, status, len(c.Response().Body()), start
+		a.requestID, _ = c.Locals(localRequestID).(string)
+		a.method, a.path, a.protocol = c.Method(), string(c.Request().URI().PathOriginal()), string(c.Request().Header.Protocol())
+		a.sourceIP, a.userAgent, a.domain = c.IP(), string(c.Request().Header.UserAgent()), hostOnly(string(c.Request().Host()))
+		a.traceParent = c.Get("traceparent")
+		s.cfg.AccessLogs.Log(a.stage.AccessLog.Destination, s.accessLine(a.stage.AccessLog, &a))
+	}
 	return nil
 }
 
@@ -439,6 +458,7 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 	if stage == nil {
 		return errNotFound
 	}
+	l.access.api, l.access.stage = api, stage
 	if api.ws != nil {
 		if id, ok := isManagementPath(rest); ok {
 			l.route = "@connections"
@@ -465,14 +485,18 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 		return errNotFound
 	}
 	route, tgt := api.Routes[idx], api.targets[idx]
-	l.api, l.route = api.ID, route.Key
+	l.api, l.route, l.access.routeKey = api.ID, route.Key, route.Key
 	if err := s.throttle(api, stage, idx, now); err != nil {
 		return err
 	}
 	authz, err := s.authorize(c, api, stage, route, params, now)
 	if err != nil {
+		if route.Auth.Type != AuthNone {
+			l.access.authorizerError = err.Error()
+		}
 		return err
 	}
+	l.access.authorizer = authz
 	if route.APIKeyRequired {
 		if err := s.checkAPIKey(c, now); err != nil {
 			return err
@@ -494,15 +518,23 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("building event: %w", err)
 	}
+	called := time.Now()
 	out, err := s.call(invocation{target: tgt, label: "route " + route.Key, requestID: requestID, traceParent: c.Get("traceparent"),
 		deadline: now.Add(route.Timeout), timeout: route.Timeout, payload: event, api: api.ID, route: route.Key})
+	l.access.integrationLatency = time.Since(called)
 	if err != nil {
+		l.access.integrationError = integrationError(err)
+		if errors.Is(err, bus.ErrFunctionError) || errors.Is(err, bus.ErrFunctionTimeout) {
+			l.access.integrationStatus = -1 // it ran, and failed
+		}
 		return err
 	}
 	if err := WriteResponse(c, out); err != nil {
+		l.access.integrationStatus, l.access.integrationError = -1, err.Error()
 		s.metrics.failed(tgt.function, ErrMalformedResponse)
 		return fmt.Errorf("function %s: %w", tgt.function, err)
 	}
+	l.access.integrationStatus = c.Response().StatusCode()
 	if api.CORS != nil {
 		addCORSHeaders(c, api.CORS)
 	}

@@ -50,6 +50,9 @@ func FromSpec(id string, a spec.API) API {
 	for _, sn := range slices.Sorted(maps.Keys(a.Stages)) {
 		st := a.Stages[sn]
 		gs := Stage{Name: sn, Variables: st.Variables}
+		if st.AccessLog != nil {
+			gs.AccessLog = CompileAccessLog(*st.AccessLog)
+		}
 		if st.Throttle != nil {
 			gs.Throttle = throttleFromSpec(*st.Throttle)
 		}

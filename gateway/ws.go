@@ -20,6 +20,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"gatehouse.dev/gatehouse/connections"
+	"gatehouse.dev/gatehouse/internal/bus"
 )
 
 // WebSocket defaults: API Gateway's limits.
@@ -683,6 +684,41 @@ func (s *Server) invokeWS(c *wsConn, b *wsBinding, idx int, ev WSEventContext) (
 	if err != nil {
 		return nil, fmt.Errorf("building %s event: %w", ev.EventType, err)
 	}
-	return s.call(invocation{target: tgt, label: "route " + route.Key, requestID: ev.RequestID, deadline: time.Now().Add(route.Timeout),
+	called := time.Now()
+	out, err := s.call(invocation{target: tgt, label: "route " + route.Key, requestID: ev.RequestID, deadline: time.Now().Add(route.Timeout),
 		timeout: route.Timeout, payload: event, api: b.api.ID, route: route.Key})
+	if b.stage.AccessLog != nil && s.cfg.AccessLogs != nil {
+		s.logWSEvent(c, b, route.Key, ev, called, out, err)
+	}
+	return out, err
+}
+
+// logWSEvent writes the access log line of one WebSocket event: its status is the function's
+// statusCode (200 when it gave none), or the gateway's for a failed call.
+func (s *Server) logWSEvent(c *wsConn, b *wsBinding, routeKey string, ev WSEventContext, called time.Time, out []byte, err error) {
+	start := ev.Time
+	if start.IsZero() {
+		start = called
+	}
+	a := accessInfo{api: b.api, stage: b.stage, routeKey: routeKey, requestID: ev.RequestID, start: start, err: err,
+		integrationLatency: time.Since(called), eventType: ev.EventType, connectionID: c.id, messageID: ev.MessageID,
+		connectedAt: c.connectedAt, sourceIP: c.sourceIP, userAgent: c.userAgent, domain: c.domain, wsAuthorizer: c.authorizer,
+		path: b.api.mount + "/" + b.stage.Name, protocol: "HTTP/1.1", method: "GET"}
+	if err != nil {
+		a.status, _ = s.classify(err)
+		a.integrationError = integrationError(err)
+		if errors.Is(err, bus.ErrFunctionError) || errors.Is(err, bus.ErrFunctionTimeout) {
+			a.integrationStatus = -1
+		}
+	} else {
+		var resp struct {
+			StatusCode int `json:"statusCode"`
+		}
+		a.status = 200
+		if json.Unmarshal(out, &resp) == nil && resp.StatusCode != 0 {
+			a.status = resp.StatusCode
+		}
+		a.integrationStatus = a.status
+	}
+	s.cfg.AccessLogs.Log(b.stage.AccessLog.Destination, s.accessLine(b.stage.AccessLog, &a))
 }

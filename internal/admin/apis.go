@@ -41,6 +41,7 @@ func (s *Server) apiRoutes(v1 fiber.Router) {
 	v1.Get("/apis/:name", s.getAPI)
 	v1.Put("/apis/:name", s.putAPI)
 	v1.Delete("/apis/:name", s.deleteAPI)
+	v1.Get("/apis/:name/stages/:stage/access-log", s.accessLog)
 	v1.Post("/reload", s.reload)
 }
 

@@ -13,6 +13,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"gatehouse.dev/gatehouse/internal/adminapi"
+	"gatehouse.dev/gatehouse/internal/apistore"
+	"gatehouse.dev/gatehouse/internal/logstream"
+	"gatehouse.dev/gatehouse/internal/spec"
 )
 
 // LogSource reads function logs.
@@ -73,6 +76,57 @@ func (s *Server) logs(c *fiber.Ctx) error {
 	if _, err := s.cfg.Registry.Get(c.UserContext(), name); err != nil {
 		return err
 	}
+	return s.serveLog(c, name, limit, follow)
+}
+
+// accessLog answers the access log of an API's stage as logs answers a function's: its last records
+// and, with ?follow=true, each new one. Only a stage whose access log goes to a log group (group:)
+// has one here; the others' lines are where their destination says.
+func (s *Server) accessLog(c *fiber.Ctx) error {
+	limit, err := listLimit(c)
+	if err != nil {
+		return err
+	}
+	follow := false
+	if q := c.Query("follow"); q != "" {
+		if follow, err = strconv.ParseBool(q); err != nil {
+			return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("follow %q: want true or false", q))
+		}
+	}
+	if s.cfg.Logs == nil {
+		return fiber.NewError(fiber.StatusServiceUnavailable, "logs are not available")
+	}
+	store, err := s.apiStore()
+	if err != nil {
+		return err
+	}
+	name, stage := c.Params("name"), c.Params("stage")
+	r, err := store.Get(c.UserContext(), name)
+	if errors.Is(err, apistore.ErrNotFound) {
+		return s.notFoundAPI(c, store, name)
+	}
+	if err != nil {
+		return err
+	}
+	st, ok := r.API.Stages[stage]
+	switch {
+	case !ok:
+		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("API %s has no stage %s", name, stage))
+	case st.AccessLog == nil:
+		return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf("stage %s of API %s has no access log: give it accessLog: {destination: group:NAME}", stage, name))
+	}
+	group, ok := strings.CutPrefix(st.AccessLog.Destination, spec.AccessLogGroupPrefix)
+	if !ok {
+		return fiber.NewError(fiber.StatusConflict, fmt.Sprintf("stage %s of API %s writes its access log to %s: read it there (only group: destinations are kept in the stack's log stream)",
+			stage, name, st.AccessLog.Destination))
+	}
+	return s.serveLog(c, logstream.GroupSource(group), limit, follow)
+}
+
+// serveLog answers the last limit records of source (a function, or a log group's source) as
+// NDJSON, then, with follow, every new one.
+func (s *Server) serveLog(c *fiber.Ctx, name string, limit int, follow bool) error {
+	var err error
 	var recent []adminapi.LogRecord
 	if limit > 0 {
 		if recent, err = s.cfg.Logs.Recent(c.UserContext(), name, limit); err != nil {

@@ -175,6 +175,27 @@ func (c *Client) Logs(ctx context.Context, function string, limit int, follow bo
 	return resp.Body, nil
 }
 
+// AccessLog returns the access log records of an API's stage whose access log goes to a log group:
+// the last limit, then, with follow, every new one, as Logs does.
+func (c *Client) AccessLog(ctx context.Context, api, stage string, limit int, follow bool) (io.ReadCloser, error) {
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	timeout := orDefault(c.Timeout, DefaultTimeout)
+	if follow {
+		q.Set("follow", "true")
+		timeout = 0
+	}
+	p := "/admin/v1/apis/" + url.PathEscape(api) + "/stages/" + url.PathEscape(stage) + "/access-log?" + q.Encode()
+	req, err := c.NewRequest(ctx, http.MethodGet, p, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Send(req, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
 // Audit returns the audit log's last limit entries, oldest first.
 func (c *Client) Audit(ctx context.Context, limit int) (AuditList, []byte, error) {
 	return call[AuditList](ctx, c, http.MethodGet, "/admin/v1/audit?limit="+strconv.Itoa(limit), nil)

@@ -21,6 +21,7 @@ var layers = map[string]int{
 	"internal/openapi":         2,
 	"internal/serverless":      2,
 	"internal/doctree":         1,
+	"internal/accesslog":       1,
 	"internal/admin":           3,
 	"internal/awsapi":          3,
 	"internal/cli":             3,

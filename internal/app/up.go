@@ -31,6 +31,7 @@ import (
 	"gatehouse.dev/gatehouse/connections"
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/gateway"
+	"gatehouse.dev/gatehouse/internal/accesslog"
 	"gatehouse.dev/gatehouse/internal/admin"
 	"gatehouse.dev/gatehouse/internal/apikeys"
 	"gatehouse.dev/gatehouse/internal/apistore"
@@ -169,6 +170,8 @@ type Node struct {
 	gw      *gateway.Server
 	metrics *prometheus.Registry
 	gwBus   *bus.Client
+	// accessLogs writes the stages' access logs.
+	accessLogs *accesslog.Writer
 	// dispatcher sends the gateway's invocations to workers.
 	dispatcher *bus.Dispatcher
 	admin      *admin.Server
@@ -451,10 +454,17 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Access logs: written off the request path; a log group's lines go to the stack's log stream.
+	logPub := logstream.NewPublisher(n.control.Conn(), stack.Name)
+	n.accessLogs = accesslog.New(accesslog.Config{Stdout: opts.Stdout, Metrics: n.metrics, Logger: n.log,
+		Group: func(group string, line []byte) {
+			logPub.Publish(logstream.Record{Time: time.Now(), Function: logstream.GroupSource(group), Stream: "access", Message: string(line)})
+		}})
+	n.serve(func() error { return n.accessLogs.Run(n.backgroundCtx) }, "access logs")
 	n.gw, err = gateway.New(gateway.Config{APIs: apis, Logger: n.log, Metrics: n.metrics, Resolver: n.served,
 		NodeID: n.nodeID, Connections: n.conns, Management: n.router, Verifier: sig,
 		APIKeys: n.apiKeys, UsagePlans: gateway.UsagePlansFromSpec(stack.UsagePlans),
-		Region: stack.IAM.Region, AccountID: stack.IAM.AccountID}, n.dispatcher)
+		Region: stack.IAM.Region, AccountID: stack.IAM.AccountID, AccessLogs: accessLogAdapter{n.accessLogs}}, n.dispatcher)
 	if err != nil {
 		return nil, err
 	}
@@ -1042,4 +1052,11 @@ func slotsPathIfSupported(path func(string) string) func(string) string {
 		return nil
 	}
 	return path
+}
+
+// accessLogAdapter hands the gateway's access log lines to the writer.
+type accessLogAdapter struct{ w *accesslog.Writer }
+
+func (a accessLogAdapter) Log(to gateway.AccessLogDestination, line []byte) {
+	a.w.Log(to.Target, to.MaxFileBytes, line)
 }

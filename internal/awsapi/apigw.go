@@ -924,6 +924,13 @@ func (a *gwAPI) definitionDoc(byName bool) (map[string]any, error) {
 		if len(st.RouteThrottles) > 0 {
 			stage["routeThrottles"] = st.RouteThrottles
 		}
+		if al := st.AccessLog; al != nil && al.DestinationArn != "" {
+			group, err := logGroupOfARN(al.DestinationArn)
+			if err != nil {
+				return nil, err
+			}
+			stage["accessLog"] = map[string]any{"format": cmp.Or(al.Format, spec.AccessLogJSON), "destination": spec.AccessLogGroupPrefix + group}
+		}
 		stages[name] = stage
 	}
 	routes := map[string]any{}
@@ -1128,4 +1135,14 @@ func (s *Server) routeResponses(ctx context.Context, w http.ResponseWriter, req 
 		return &awsError{Status: http.StatusNotFound, Code: "NotFoundException", Message: "Invalid route response identifier specified " + rest[0]}
 	}
 	return unknownGW(req.r)
+}
+
+// logGroupOfARN is the log group an AccessLogSettings.DestinationArn names:
+// arn:aws:logs:REGION:ACCOUNT:log-group:NAME, with or without a trailing :*.
+func logGroupOfARN(arn string) (string, error) {
+	_, rest, ok := strings.Cut(arn, ":log-group:")
+	if !ok || !strings.HasPrefix(arn, "arn:aws:logs:") {
+		return "", gwBad(fmt.Sprintf("AccessLogSettings.DestinationArn %q: want a CloudWatch Logs log group's ARN (arn:aws:logs:REGION:ACCOUNT:log-group:NAME); other destinations are not served", arn))
+	}
+	return strings.TrimSuffix(rest, ":*"), nil
 }

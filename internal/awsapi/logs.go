@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"gatehouse.dev/gatehouse/internal/adminapi"
+	"gatehouse.dev/gatehouse/internal/logstream"
 )
 
 // LogSource reads functions' log records (the admin API's source).
@@ -132,16 +133,26 @@ func (s *Server) groupFunction(ctx context.Context, group string) (string, error
 }
 
 // groupRecords is the newest records of a log group's function.
+// A log group made with CreateLogGroup holds the access log lines of the stages whose
+// AccessLogSettings name it (kept in the stack's log stream as the group's source).
 func (s *Server) groupRecords(ctx context.Context, group string) ([]adminapi.LogRecord, error) {
 	fn, err := s.groupFunction(ctx, group)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		return s.cfg.Logs.Recent(ctx, fn, logScan)
 	}
-	return s.cfg.Logs.Recent(ctx, fn, logScan)
+	if s.cfg.APIs != nil {
+		if _, gerr := s.cfg.APIs.Resources.Get(ctx, logGroupKey(group)); gerr == nil {
+			return s.cfg.Logs.Recent(ctx, logstream.GroupSource(group), logScan)
+		}
+	}
+	return nil, err
 }
 
 // streamName is the log stream a record belongs to: its day, version and worker, in Lambda's shape.
 func streamName(r adminapi.LogRecord) string {
+	if r.Stream == "access" {
+		return r.Time.UTC().Format("2006/01/02") + "/access"
+	}
 	return r.Time.UTC().Format("2006/01/02") + "/[" + versionLabel(r.Version) + "]" + r.Worker
 }
 

@@ -2,9 +2,11 @@ package logstream
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -163,7 +165,7 @@ func NewPublisher(nc *nats.Conn, stack string) *Publisher {
 // for example because the stream does not exist, is not counted: nothing says so without an
 // acknowledgement.
 func (p *Publisher) Publish(r Record) {
-	if !validToken(r.Function, MaxFunctionName) {
+	if !validSource(r.Function) {
 		p.dropped.Add(1)
 		return
 	}
@@ -195,8 +197,36 @@ func validToken(s string, maxLen int) bool {
 	return true
 }
 
+// GroupSource is the name under which a log group's records (a stage's access log) are kept in the
+// stream, beside the functions' own, in Record.Function: "@" and the group's name in base64url, a
+// subject token that no function's name can be.
+func GroupSource(group string) string {
+	return "@" + base64.RawURLEncoding.EncodeToString([]byte(group))
+}
+
+// GroupOf is the group a source names, and false when it names a function.
+func GroupOf(source string) (string, bool) {
+	rest, ok := strings.CutPrefix(source, "@")
+	if !ok {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(rest)
+	return string(b), err == nil
+}
+
+// maxGroupSource bounds a GroupSource: a group name of 512 bytes, in base64.
+const maxGroupSource = 1 + 684
+
+// validSource reports whether s is a function's name or a GroupSource.
+func validSource(s string) bool {
+	if rest, ok := strings.CutPrefix(s, "@"); ok {
+		return validToken(rest, maxGroupSource-1)
+	}
+	return validToken(s, MaxFunctionName)
+}
+
 func checkFunction(function string) error {
-	if !validToken(function, MaxFunctionName) {
+	if !validSource(function) {
 		return fmt.Errorf("logstream: function %s: want 1 to %d letters, digits, - and _: %w", yamlnode.QuoteShort(function), MaxFunctionName, ErrInvalid)
 	}
 	return nil

@@ -314,6 +314,8 @@ type Stage struct {
 	// (`routeThrottles:`), by route key, each a key of one of the API's routes; nil when there are
 	// none.
 	RouteThrottles map[string]Throttle `json:"routeThrottles,omitempty"`
+	// AccessLog is the stage's access log (`accessLog:`); nil for none.
+	AccessLog *AccessLog `json:"accessLog,omitempty"`
 }
 
 // Route is one entry of an API's `routes:`.

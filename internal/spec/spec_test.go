@@ -2,6 +2,7 @@ package spec
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -142,6 +143,29 @@ func TestStackNameOf(t *testing.T) {
 		strings.Repeat("x", 70): strings.Repeat("x", 63), "orders-service.v2": "orders-service-v2"} {
 		if got := StackNameOf(in); got != want {
 			t.Errorf("StackNameOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestAccessLogTokens(t *testing.T) {
+	for _, tc := range []struct {
+		format     string
+		text, vars []string
+	}{
+		{"$context.requestId", []string{"", ""}, []string{"requestId"}},
+		{`{"id":"$context.requestId","s":$context.status}`, []string{`{"id":"`, `","s":`, "}"}, []string{"requestId", "status"}},
+		{"$context.status. $context. done $context.authorizer.claims.sub-x", []string{"", ". $context. done ", ""}, []string{"status", "authorizer.claims.sub-x"}},
+		{"no variables", []string{"no variables"}, nil},
+	} {
+		text, vars := AccessLogTokens(tc.format)
+		if !slices.Equal(text, tc.text) || !slices.Equal(vars, tc.vars) {
+			t.Errorf("AccessLogTokens(%q) = %q, %q; want %q, %q", tc.format, text, vars, tc.text, tc.vars)
+		}
+	}
+	for _, name := range []string{AccessLogCLF, AccessLogJSON, AccessLogXML, AccessLogCSV} {
+		format, _ := AccessLogPreset(name)
+		if e := checkAccessLog([]string{"accessLog"}, AccessLog{Format: format, Destination: AccessLogStdout}); e != nil {
+			t.Errorf("preset %s: %v", name, e)
 		}
 	}
 }

@@ -462,6 +462,11 @@ func checkStage(path []string, name string, st Stage, routeKeys []string) *check
 			return e
 		}
 	}
+	if st.AccessLog != nil {
+		if e := checkAccessLog(sub(path, "accessLog"), *st.AccessLog); e != nil {
+			return e
+		}
+	}
 	for _, k := range slices.Sorted(maps.Keys(st.RouteThrottles)) {
 		kp := sub(path, "routeThrottles", k)
 		if !slices.Contains(routeKeys, k) {

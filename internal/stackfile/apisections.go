@@ -167,7 +167,49 @@ func (d *decoder) stage(path []string, se yamldecode.Entry) (spec.Stage, error) 
 			}
 		}
 	}
-	return st, d.decodeRest(path, f, &st, "variables", "throttle", "routeThrottles")
+	if e, ok := f["accessLog"]; ok {
+		a, err := d.accessLog(yamldecode.Sub(path, "accessLog"), e)
+		if err != nil {
+			return st, err
+		}
+		st.AccessLog = a
+	}
+	return st, d.decodeRest(path, f, &st, "variables", "throttle", "routeThrottles", "accessLog")
+}
+
+// accessLog decodes a stage's accessLog: and fills its defaults; a file: destination's path is made
+// absolute against the stack file's directory.
+func (d *decoder) accessLog(path []string, e yamldecode.Entry) (*spec.AccessLog, error) {
+	a := &spec.AccessLog{Format: spec.AccessLogJSON, Destination: spec.AccessLogStdout}
+	f, err := d.Fields(path, e.Val, "format", "destination", "maxFileMB")
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := f["format"]; ok {
+		if a.Format, err = d.Str(yamldecode.Sub(path, "format"), v.Val); err != nil {
+			return nil, err
+		}
+	}
+	if v, ok := f["destination"]; ok {
+		if a.Destination, err = d.Str(yamldecode.Sub(path, "destination"), v.Val); err != nil {
+			return nil, err
+		}
+	}
+	if p, ok := strings.CutPrefix(a.Destination, spec.AccessLogFilePrefix); ok {
+		if p != "" && !filepath.IsAbs(p) {
+			if d.Dir == "" {
+				return nil, d.Errorf(f["destination"].Val, yamldecode.Sub(path, "destination"), "a relative path needs a stack file's directory: write an absolute path")
+			}
+			a.Destination = spec.AccessLogFilePrefix + filepath.Join(d.Dir, p)
+		}
+		a.MaxFileMB = spec.DefaultAccessLogFileMB
+	}
+	if v, ok := f["maxFileMB"]; ok {
+		if a.MaxFileMB, err = d.Integer(yamldecode.Sub(path, "maxFileMB"), v.Val, "MB"); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
 }
 
 // wsLimits decodes a WebSocket API's limits (n may be nil) and fills the defaults.

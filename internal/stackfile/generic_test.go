@@ -73,7 +73,7 @@ func TestDecodeRestCoversSpec(t *testing.T) {
 		handled []string
 	}{
 		{spec.Route{}, []string{"integration", "authorization"}},
-		{spec.Stage{}, []string{"throttle", "routeThrottles"}},
+		{spec.Stage{}, []string{"throttle", "routeThrottles", "accessLog"}},
 		{spec.API{}, []string{"stages", "routes", "limits", "cors", "authorizers"}},
 	} {
 		rt := reflect.TypeOf(c.v)

@@ -680,6 +680,13 @@ func TestParseErrors(t *testing.T) {
 		{"stage variable bad name", ok + "    stages:\n      prod:\n        variables: {a-b: x}\n", `gatehouse.yaml:11:21: apis.web.stages.prod.variables.a-b: not a valid stage variable name`},
 		{"stage variable bad value", ok + "    stages:\n      prod:\n        variables: {a: x y}\n", `gatehouse.yaml:11:24: apis.web.stages.prod.variables.a: "x y" is not a valid stage variable value`},
 		{"stage variable empty value", ok + "    stages:\n      prod:\n        variables: {a: \"\"}\n", `gatehouse.yaml:11:24: apis.web.stages.prod.variables.a: "" is not a valid stage variable value`},
+		{"access log unknown variable", ok + "    stages:\n      prod:\n        accessLog: {format: '$context.requestId $context.statuss'}\n", `gatehouse.yaml:11:29: apis.web.stages.prod.accessLog.format: $context.statuss is not a variable an access log has (did you mean "status"?)`},
+		{"access log no request id", ok + "    stages:\n      prod:\n        accessLog: {format: '$context.status'}\n", `gatehouse.yaml:11:29: apis.web.stages.prod.accessLog.format: the format must name $context.requestId or $context.extendedRequestId, as API Gateway's must`},
+		{"access log not a format", ok + "    stages:\n      prod:\n        accessLog: {format: jsonl}\n", `gatehouse.yaml:11:29: apis.web.stages.prod.accessLog.format: "jsonl" is neither a preset (clf, json, xml, csv) nor a line with $context variables`},
+		{"access log destination", ok + "    stages:\n      prod:\n        accessLog: {destination: syslog}\n", `gatehouse.yaml:11:34: apis.web.stages.prod.accessLog.destination: "syslog": want stdout, file:PATH or group:NAME`},
+		{"access log group name", ok + "    stages:\n      prod:\n        accessLog: {destination: 'group:a b'}\n", `gatehouse.yaml:11:34: apis.web.stages.prod.accessLog.destination: "a b" is not a log group name`},
+		{"access log file size", ok + "    stages:\n      prod:\n        accessLog: {destination: 'file:a.log', maxFileMB: 0}\n", `gatehouse.yaml:11:59: apis.web.stages.prod.accessLog.maxFileMB: 0 is out of range: want 1 to 4096`},
+		{"access log unknown key", ok + "    stages:\n      prod:\n        accessLog: {formt: json}\n", `gatehouse.yaml:11:21: apis.web.stages.prod.accessLog.formt: unknown key (did you mean "format"?); known keys here: format, destination, maxFileMB`},
 		{"stage too many variables", ok + "    stages:\n      prod:\n        variables: {" + manyVars(101) + "}\n", `gatehouse.yaml:11:9: apis.web.stages.prod.variables: more than 100 variables in one stage`},
 
 		// routes.
