@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -64,7 +63,7 @@ type processModule struct {
 
 // newProcessModule unpacks f's package under workDir and finds what runs it: the interpreter and
 // Gatehouse's runtime interface client, or the package's own bootstrap.
-func newProcessModule(ctx context.Context, f Function, workDir string, log *slog.Logger) (*processModule, error) {
+func newProcessModule(ctx context.Context, f Function, workDir string, log *slog.Logger, find func(context.Context, string) (process.Interpreter, error)) (*processModule, error) {
 	if workDir == "" {
 		return nil, errors.New("no work directory for process runtimes")
 	}
@@ -82,7 +81,7 @@ func newProcessModule(ctx context.Context, f Function, workDir string, log *slog
 	case "provided":
 		m.command = []string{"./bootstrap"}
 	case "python", "nodejs":
-		in, err := process.FindInterpreter(ctx, f.Runtime, exec.LookPath)
+		in, err := find(ctx, f.Runtime)
 		if err != nil {
 			return nil, err
 		}

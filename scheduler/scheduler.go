@@ -16,6 +16,7 @@ import (
 	"maps"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -158,6 +159,10 @@ type Scheduler struct {
 	cfg     Config
 	runtime runtimes.Config
 	log     *slog.Logger
+	// interpreters are the process runtimes' interpreters found so far, by runtime: a lookup runs the
+	// interpreter (a third of a second behind a version manager's shim), once per worker.
+	interpMu     sync.Mutex
+	interpreters map[string]process.Interpreter
 	// outbound counts the functions' outbound requests, by function: kept across their versions.
 	outbound outboundCounters
 
@@ -351,7 +356,7 @@ func (s *Scheduler) load(ctx context.Context, f Function) (*pool, error) {
 					f.Name, f.versionLabel(), err, spec.IsolationNone)
 			}
 		}
-		pm, err := newProcessModule(ctx, f, s.cfg.WorkDir, s.log)
+		pm, err := newProcessModule(ctx, f, s.cfg.WorkDir, s.log, s.interpreter)
 		if err == nil {
 			pm.region, pm.account, pm.creds = s.cfg.Region, s.cfg.AccountID, s.cfg.Credentials
 			pm.dial = s.processDial(f)
@@ -824,4 +829,22 @@ func (s *Scheduler) Close(ctx context.Context) {
 	for _, e := range s.engines {
 		e.Close(ctx)
 	}
+}
+
+// interpreter finds runtime's interpreter, once per worker (a failure is looked for again).
+func (s *Scheduler) interpreter(ctx context.Context, runtime string) (process.Interpreter, error) {
+	s.interpMu.Lock()
+	defer s.interpMu.Unlock()
+	if in, ok := s.interpreters[runtime]; ok {
+		return in, nil
+	}
+	in, err := process.FindInterpreter(ctx, runtime, exec.LookPath)
+	if err != nil {
+		return in, err
+	}
+	if s.interpreters == nil {
+		s.interpreters = map[string]process.Interpreter{}
+	}
+	s.interpreters[runtime] = in
+	return in, nil
 }

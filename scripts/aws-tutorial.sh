@@ -104,6 +104,13 @@ aws apigatewayv2 create-stage --api-id "$api_id" --stage-name prod --auto-deploy
   || fail "apigatewayv2 create-stage"
 aws apigatewayv2 get-stage --api-id "$api_id" --stage-name prod | grep -q 'log-group:my-http-api-logs' || fail "apigatewayv2 get-stage: no access log settings"
 curl -fsS "$api_endpoint/prod/hello" | grep -q 'Hello from Lambda!' || fail "curl \$ApiEndpoint/prod/hello"
+# The stage's access log, in the log group its settings name.
+for _ in $(seq 1 50); do
+  aws logs filter-log-events --log-group-name my-http-api-logs | grep -q '\\"GET GET /hello HTTP/1.1\\" 200' && break
+  sleep 0.1
+done
+aws logs filter-log-events --log-group-name my-http-api-logs | grep -q '\\"GET GET /hello HTTP/1.1\\" 200' \
+  || fail "logs filter-log-events: no access log line for GET /hello: $(aws logs filter-log-events --log-group-name my-http-api-logs)"
 aws apigatewayv2 get-routes --api-id "$api_id" | grep -q '"RouteKey": "GET /hello"' || fail "apigatewayv2 get-routes"
 aws apigatewayv2 delete-api --api-id "$api_id" || fail "apigatewayv2 delete-api"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$api_endpoint/prod/hello")" = 404 ] || fail "the API still answers after delete-api"

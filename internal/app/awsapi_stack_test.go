@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
 	gwtypes "github.com/aws/aws-sdk-go-v2/service/apigatewayv2/types"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/golang-jwt/jwt/v5"
@@ -199,6 +200,10 @@ func TestAWSAPIStackAPIs(t *testing.T) {
 		if err != nil || !aws.ToBool(route.ApiKeyRequired) {
 			t.Fatalf("CreateRoute with ApiKeyRequired: %+v %v", route, err)
 		}
+		cw := cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) { o.BaseEndpoint = endpoint })
+		if _, err := cw.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String("my-api-logs")}); err != nil {
+			t.Fatal(err)
+		}
 		logs := &gwtypes.AccessLogSettings{DestinationArn: aws.String("arn:aws:logs:us-east-1:123456789012:log-group:my-api-logs"),
 			Format: aws.String(`{"requestId":"$context.requestId","status":"$context.status"}`)}
 		if _, err := gw.CreateStage(ctx, &apigatewayv2.CreateStageInput{ApiId: api.ApiId, StageName: aws.String("prod"), AutoDeploy: aws.Bool(true),
@@ -228,6 +233,25 @@ func TestAWSAPIStackAPIs(t *testing.T) {
 				t.Fatalf("with an API key: %d", status)
 			}
 			time.Sleep(20 * time.Millisecond) // the key reaches the gateway's copy
+		}
+		// The stage's access log lines are in the log group its AccessLogSettings name.
+		statuses := map[string]bool{}
+		for time.Now().Before(deadline) && !(statuses["403"] && statuses["200"]) {
+			ev, err := cw.FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String("my-api-logs")})
+			if err != nil {
+				t.Fatalf("FilterLogEvents: %v", err)
+			}
+			for _, e := range ev.Events {
+				var line struct{ RequestID, Status string }
+				if err := json.Unmarshal([]byte(aws.ToString(e.Message)), &line); err != nil || line.RequestID == "" {
+					t.Fatalf("an access log line that is not its format's JSON: %q", aws.ToString(e.Message))
+				}
+				statuses[line.Status] = true
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if !statuses["403"] || !statuses["200"] {
+			t.Errorf("statuses in the access log group: %v, want 403 and 200", statuses)
 		}
 	})
 

@@ -54,7 +54,24 @@ func (n *Node) reload(ctx context.Context, out io.Writer) (adminapi.ReloadView, 
 		return rep, err
 	}
 	if len(rep.Functions) > 0 {
-		if err := n.applied(ctx, func(*functions.Snapshot) bool { return true }); err != nil {
+		// The reload answers once the workers have loaded the new versions and the gateway routes
+		// to them: the next request is served by the new code, warm.
+		want := map[string]int{}
+		for _, name := range rep.Functions {
+			f, err := n.registry.Get(ctx, name)
+			if err != nil {
+				return rep, err
+			}
+			want[name] = f.LatestVersion
+		}
+		if err := n.applied(ctx, func(s *functions.Snapshot) bool {
+			for name, v := range want {
+				if _, ok := s.Version(name, v); !ok {
+					return false
+				}
+			}
+			return true
+		}); err != nil {
 			return rep, err
 		}
 	}
