@@ -140,6 +140,16 @@ func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 // Broken reports whether the instance trapped or panicked and must not be used again.
 func (i *Instance) Broken() bool { return i.broken }
 
+// MaxMemoryUsed is the size of the instance's linear memory, in bytes: WebAssembly memory only
+// grows, so it is the most the instance has used. 0 for command modules, instantiated anew for each
+// invocation.
+func (i *Instance) MaxMemoryUsed() uint64 {
+	if i.mod == nil || i.mod.Memory() == nil {
+		return 0
+	}
+	return uint64(i.mod.Memory().Size())
+}
+
 // Close releases the instance.
 func (i *Instance) Close(ctx context.Context) error {
 	i.broken = true

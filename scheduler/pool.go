@@ -87,6 +87,9 @@ func (p *pool) closeIfUnused(now time.Time, retireAfter time.Duration) bool {
 type sandbox struct {
 	inst instance
 	logs *invocationLog
+	// initDuration is how long the instance took to start, when it started for this invocation (a
+	// cold start); 0 for an instance that was waiting.
+	initDuration time.Duration
 }
 
 func (p *pool) instantiate(ctx context.Context) (sandbox, error) {
@@ -193,7 +196,9 @@ func (p *pool) start(ctx context.Context) (sandbox, error) {
 		err = tk.Acquire(ctx)
 	}
 	if err == nil {
+		began := time.Now()
 		sb, err = p.instantiate(ctx)
+		sb.initDuration = time.Since(began)
 	}
 	if err != nil {
 		p.mu.Lock()

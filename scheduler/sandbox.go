@@ -185,6 +185,9 @@ func (i *processInstance) Invoke(ctx context.Context, meta runtimes.Meta, payloa
 
 func (i *processInstance) Broken() bool { return i.broken || !i.p.Alive() }
 
+// MaxMemoryUsed is the process's peak memory.
+func (i *processInstance) MaxMemoryUsed() uint64 { return i.p.MaxMemoryUsed() }
+
 func (i *processInstance) Close(context.Context) error {
 	err := i.p.Close()
 	os.RemoveAll(i.tmp)

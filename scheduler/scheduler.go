@@ -648,6 +648,8 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 		p.put(ctx, sb, false)
 		return nil, fmt.Errorf("waiting to run: %w", bus.ErrFunctionTimeout)
 	}
+	invoked := time.Now()
+	s.platform(p, inv, invoked, fmt.Sprintf("START RequestId: %s Version: %s", inv.RequestID, p.fn.versionLabel()))
 	sb.logs.begin(inv.RequestID)
 	if s.cfg.Slots != nil {
 		s.cfg.Slots.entered(inv.RequestID)
@@ -665,6 +667,7 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 		s.quarantine.overran(inv.Function, time.Now())
 	}
 	sb.logs.end()
+	s.report(p, inv, sb, time.Since(invoked))
 	p.put(ctx, sb, err != nil)
 	out, err = s.outcome(p, inv, out, err)
 	if s.cfg.Slots != nil {
@@ -847,4 +850,39 @@ func (s *Scheduler) interpreter(ctx context.Context, runtime string) (process.In
 	}
 	s.interpreters[runtime] = in
 	return in, nil
+}
+
+// memoryUser is an instance that can say the most memory it has used, in bytes.
+type memoryUser interface {
+	MaxMemoryUsed() uint64
+}
+
+// platform writes one of Lambda's platform lines (START, END, REPORT) to the function's log.
+func (s *Scheduler) platform(p *pool, inv bus.Invocation, at time.Time, msg string) {
+	if s.cfg.LogSink != nil {
+		s.cfg.LogSink(LogRecord{Time: at, Function: inv.Function, Version: p.fn.Version, RequestID: inv.RequestID, Stream: "platform", Message: msg})
+	}
+}
+
+// report writes an invocation's END and REPORT lines, as Lambda writes them: the duration, the
+// billed duration (rounded up to the millisecond), the memory size and the most used, and the init
+// duration after a cold start.
+func (s *Scheduler) report(p *pool, inv bus.Invocation, sb sandbox, took time.Duration) {
+	if s.cfg.LogSink == nil {
+		return
+	}
+	now := time.Now()
+	s.platform(p, inv, now, "END RequestId: "+inv.RequestID)
+	ms := float64(took.Microseconds()) / 1000
+	billed := (took + time.Millisecond - 1) / time.Millisecond
+	line := fmt.Sprintf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB", inv.RequestID, ms, billed, p.fn.MemoryMB)
+	if m, ok := sb.inst.(memoryUser); ok {
+		if used := m.MaxMemoryUsed(); used > 0 {
+			line += fmt.Sprintf("\tMax Memory Used: %d MB", (used+1<<20-1)>>20)
+		}
+	}
+	if sb.initDuration > 0 {
+		line += fmt.Sprintf("\tInit Duration: %.2f ms", float64(sb.initDuration.Microseconds())/1000)
+	}
+	s.platform(p, inv, now, line)
 }

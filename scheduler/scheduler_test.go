@@ -7,6 +7,8 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -291,10 +293,10 @@ func TestSyncLoadsRetiresAndReloads(t *testing.T) {
 
 func TestLogSinkGetsEveryLine(t *testing.T) {
 	var mu sync.Mutex
-	var sunk []LogRecord
+	var all []LogRecord
 	s, err := New(Config{
 		Functions: []Function{{Name: "chatty", ID: "c1", Version: 4, Wasm: wasm(t, "internal/testfix/testdata/chatty"), MemoryMB: 128}},
-		LogSink:   func(r LogRecord) { mu.Lock(); sunk = append(sunk, r); mu.Unlock() },
+		LogSink:   func(r LogRecord) { mu.Lock(); all = append(all, r); mu.Unlock() },
 	}, runtimes.Config{CacheDir: testfix.CompileCacheDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -305,13 +307,32 @@ func TestLogSinkGetsEveryLine(t *testing.T) {
 	}
 	invoke(t, s, "chatty", "req-1", `{"lines":3,"size":10,"stderr":true}`)
 	mu.Lock()
-	defer mu.Unlock()
-	if len(sunk) != 3 {
-		t.Fatalf("sink got %d records, want 3: %+v", len(sunk), sunk)
+	sunk := slices.Clone(all)
+	mu.Unlock()
+	// Lambda's START, the function's three lines, END and REPORT.
+	if len(sunk) != 6 {
+		t.Fatalf("sink got %d records, want 6: %+v", len(sunk), sunk)
 	}
-	for _, r := range sunk {
-		if r.Function != "chatty" || r.Version != 4 || r.RequestID != "req-1" || r.Stream != "stderr" || len(r.Message) != 10 || r.Time.IsZero() {
+	for i, r := range sunk {
+		if r.Function != "chatty" || r.Version != 4 || r.RequestID != "req-1" || r.Time.IsZero() {
 			t.Fatalf("record %+v", r)
 		}
+		if i >= 1 && i <= 3 && (r.Stream != "stderr" || len(r.Message) != 10) {
+			t.Fatalf("output record %+v", r)
+		}
+	}
+	if sunk[0].Stream != "platform" || sunk[0].Message != "START RequestId: req-1 Version: 4" || sunk[4].Message != "END RequestId: req-1" {
+		t.Errorf("START and END: %+v %+v", sunk[0], sunk[4])
+	}
+	report := regexp.MustCompile(`^REPORT RequestId: req-1\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\tMemory Size: 128 MB(\tMax Memory Used: \d+ MB)?\tInit Duration: \d+\.\d\d ms$`)
+	if !report.MatchString(sunk[5].Message) {
+		t.Errorf("REPORT of a cold start: %q", sunk[5].Message)
+	}
+	// A warm invocation's REPORT has no init duration.
+	invoke(t, s, "chatty", "req-2", `{"lines":0}`)
+	mu.Lock()
+	defer mu.Unlock()
+	if last := all[len(all)-1]; !strings.HasPrefix(last.Message, "REPORT RequestId: req-2\t") || strings.Contains(last.Message, "Init Duration") {
+		t.Errorf("REPORT of a warm invocation: %q", last.Message)
 	}
 }

@@ -313,36 +313,44 @@ const tailBytes = 4096
 // wrote, END and REPORT, its last 4 KB in base64. The records reach the log a moment after the answer:
 // it waits for them up to 300 ms, and stops early once they have stopped coming.
 func (s *Server) logTail(ctx context.Context, function, requestID string, version int, took time.Duration) string {
+	// The worker writes the invocation's START, output, END and REPORT lines to the log stream just
+	// after it answers: wait (a little) for its REPORT, then take the invocation's lines.
 	var lines []string
+	reported := false
 	if s.cfg.Logs != nil {
-		seen := -1
-		for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); time.Sleep(30 * time.Millisecond) {
+		for deadline := time.Now().Add(time.Second); !reported && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 			recs, err := s.cfg.Logs.Recent(ctx, function, 1000)
 			if err != nil {
 				break
 			}
-			var got []string
+			lines = lines[:0]
 			for _, r := range recs {
 				if r.RequestID == requestID {
-					got = append(got, r.Message)
+					lines = append(lines, r.Message)
+					reported = reported || r.Stream == "platform" && strings.HasPrefix(r.Message, "REPORT ")
 				}
 			}
-			if len(got) > 0 && len(got) == seen {
-				break // nothing new since the last look
-			}
-			seen, lines = len(got), got
 		}
 	}
-	label := versionLabel(version)
 	var b strings.Builder
-	fmt.Fprintf(&b, "START RequestId: %s Version: %s\n", requestID, label)
-	for _, l := range lines {
-		b.WriteString(l)
-		b.WriteByte('\n')
+	if !reported {
+		// The platform lines did not come in time: make them, around what did.
+		fmt.Fprintf(&b, "START RequestId: %s Version: %s\n", requestID, versionLabel(version))
+		for _, l := range lines {
+			if !strings.HasPrefix(l, "START RequestId: ") {
+				b.WriteString(l)
+				b.WriteByte('\n')
+			}
+		}
+		ms := float64(took.Microseconds()) / 1000
+		fmt.Fprintf(&b, "END RequestId: %s\nREPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\n",
+			requestID, requestID, ms, int(ms)+1)
+	} else {
+		for _, l := range lines {
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
 	}
-	ms := float64(took.Microseconds()) / 1000
-	fmt.Fprintf(&b, "END RequestId: %s\nREPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\n",
-		requestID, requestID, ms, int(ms)+1)
 	out := b.String()
 	if len(out) > tailBytes {
 		out = out[len(out)-tailBytes:]

@@ -98,6 +98,23 @@ func (c *cgroup) add(pid int) error {
 // hasMemory reports whether the process's memory is limited by its cgroup.
 func (c *cgroup) hasMemory() bool { return c != nil && c.memory != "" }
 
+// peakMemory is the most memory the cgroup's processes have used at once, in bytes; 0 when unknown.
+func (c *cgroup) peakMemory() uint64 {
+	if !c.hasMemory() {
+		return 0
+	}
+	file := "memory.max_usage_in_bytes"
+	if c.v2 {
+		file = "memory.peak"
+	}
+	data, err := os.ReadFile(filepath.Join(c.memory, file))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
+	return n
+}
+
 // oomKills is how many processes of the cgroup the kernel killed for going past its memory limit.
 func (c *cgroup) oomKills() int {
 	if !c.hasMemory() {

@@ -428,6 +428,10 @@ func (p *Process) awaitInit(ctx context.Context) *InitError {
 // Pid is the process's id (and its process group's).
 func (p *Process) Pid() int { return p.pid }
 
+// MaxMemoryUsed is the most memory the process (with its children) has used, in bytes, as its
+// memory cgroup counts it; 0 without one.
+func (p *Process) MaxMemoryUsed() uint64 { return p.cg.peakMemory() }
+
 // RuntimeAPI is the host:port of the process's Runtime API.
 func (p *Process) RuntimeAPI() string { return p.ln.Addr().String() }
 

@@ -30,9 +30,10 @@ func newCgroup(name string, memBytes int64, maxProcs int) (*cgroup, error) {
 
 func (c *cgroup) add(pid int) error { return nil }
 
-func (c *cgroup) hasMemory() bool { return false }
-func (c *cgroup) oomKills() int   { return 0 }
-func (c *cgroup) remove()         {}
+func (c *cgroup) hasMemory() bool    { return false }
+func (c *cgroup) oomKills() int      { return 0 }
+func (c *cgroup) peakMemory() uint64 { return 0 }
+func (c *cgroup) remove()            {}
 
 func cgroupName(workerPid int) string { return "" }
 
