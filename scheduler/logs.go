@@ -31,6 +31,12 @@ type invocationLog struct {
 	written   int
 	dropped   int
 	partial   map[string][]byte
+	// start is the invocation's START line, written before its first line of output (or its
+	// failure, or its REPORT when it cold-started): a warm invocation that writes nothing and
+	// succeeds writes no platform lines, which keeps the log stream off the busiest path.
+	start   string
+	startAt time.Time
+	logged  bool // the START line was written
 }
 
 func newInvocationLog(log *slog.Logger, sink func(LogRecord), function string, version int) *invocationLog {
@@ -41,11 +47,41 @@ func newInvocationLog(log *slog.Logger, sink func(LogRecord), function string, v
 	return &invocationLog{log: log, sink: sink, function: function, version: version, label: label, partial: map[string][]byte{}}
 }
 
-// begin starts the output of one invocation.
-func (l *invocationLog) begin(requestID string) {
+// begin starts the output of one invocation, whose START line is start.
+func (l *invocationLog) begin(requestID, start string, at time.Time) {
 	l.mu.Lock()
 	l.requestID, l.written, l.dropped = requestID, 0, 0
+	l.start, l.startAt, l.logged = start, at, false
 	l.mu.Unlock()
+}
+
+// platform writes one of the invocation's platform lines, after its START line.
+func (l *invocationLog) platform(msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.startLocked()
+	l.record("platform", msg, time.Now())
+}
+
+// hasLogged reports whether the invocation has written its START line (it wrote output).
+func (l *invocationLog) hasLogged() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.logged
+}
+
+// startLocked writes the START line if it is not written yet. l.mu is held.
+func (l *invocationLog) startLocked() {
+	if !l.logged && l.start != "" {
+		l.logged = true
+		l.record("platform", l.start, l.startAt)
+	}
+}
+
+func (l *invocationLog) record(stream, msg string, at time.Time) {
+	if l.sink != nil {
+		l.sink(LogRecord{Time: at, Function: l.function, Version: l.version, RequestID: l.requestID, Stream: stream, Message: msg})
+	}
 }
 
 // end flushes unterminated lines and reports dropped output.
@@ -67,9 +103,8 @@ func (l *invocationLog) end() {
 func (l *invocationLog) emit(stream string, line []byte) {
 	msg := string(line)
 	l.log.Info(msg, "function", l.function, "version", l.label, "request_id", l.requestID, "stream", stream)
-	if l.sink != nil {
-		l.sink(LogRecord{Time: time.Now(), Function: l.function, Version: l.version, RequestID: l.requestID, Stream: stream, Message: msg})
-	}
+	l.startLocked()
+	l.record(stream, msg, time.Now())
 }
 
 // stream returns the writer for one of the guest's output streams.

@@ -649,8 +649,7 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 		return nil, fmt.Errorf("waiting to run: %w", bus.ErrFunctionTimeout)
 	}
 	invoked := time.Now()
-	s.platform(p, inv, invoked, fmt.Sprintf("START RequestId: %s Version: %s", inv.RequestID, p.fn.versionLabel()))
-	sb.logs.begin(inv.RequestID)
+	sb.logs.begin(inv.RequestID, "START RequestId: "+inv.RequestID+" Version: "+p.fn.versionLabel(), invoked)
 	if s.cfg.Slots != nil {
 		s.cfg.Slots.entered(inv.RequestID)
 	}
@@ -667,9 +666,11 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 		s.quarantine.overran(inv.Function, time.Now())
 	}
 	sb.logs.end()
-	s.report(p, inv, sb, time.Since(invoked))
-	p.put(ctx, sb, err != nil)
-	out, err = s.outcome(p, inv, out, err)
+	took := time.Since(invoked)
+	broken := err != nil
+	out, err = s.outcome(p, inv, sb.logs, out, err)
+	s.report(p, inv, sb, took, err != nil)
+	p.put(ctx, sb, broken)
 	if s.cfg.Slots != nil {
 		code := ""
 		if err != nil {
@@ -702,7 +703,7 @@ func (s *Scheduler) shed(ctx context.Context, p *pool, inv bus.Invocation, err e
 // outcome turns what an instance returned into what the bus carries.
 // A failure of the function's own (an error, a crash, a timeout) is also written to the function's
 // logs, as Lambda writes it, so that `gatehouse logs` shows why an invocation failed.
-func (s *Scheduler) outcome(p *pool, inv bus.Invocation, out []byte, err error) ([]byte, error) {
+func (s *Scheduler) outcome(p *pool, inv bus.Invocation, logs *invocationLog, out []byte, err error) ([]byte, error) {
 	if err == nil {
 		return out, nil
 	}
@@ -722,10 +723,10 @@ func (s *Scheduler) outcome(p *pool, inv bus.Invocation, out []byte, err error) 
 	}
 	f := failureOf(err, p.fn.Timeout)
 	failed := newInvocationFailure(sentinel, f)
-	if s.cfg.LogSink != nil {
-		s.cfg.LogSink(LogRecord{Time: time.Now(), Function: inv.Function, Version: p.fn.Version, RequestID: inv.RequestID,
-			Stream: "stderr", Message: failed.Error()})
-	}
+	logs.mu.Lock()
+	logs.startLocked()
+	logs.record("stderr", failed.Error(), time.Now())
+	logs.mu.Unlock()
 	return nil, failed
 }
 
@@ -857,22 +858,15 @@ type memoryUser interface {
 	MaxMemoryUsed() uint64
 }
 
-// platform writes one of Lambda's platform lines (START, END, REPORT) to the function's log.
-func (s *Scheduler) platform(p *pool, inv bus.Invocation, at time.Time, msg string) {
-	if s.cfg.LogSink != nil {
-		s.cfg.LogSink(LogRecord{Time: at, Function: inv.Function, Version: p.fn.Version, RequestID: inv.RequestID, Stream: "platform", Message: msg})
-	}
-}
-
 // report writes an invocation's END and REPORT lines, as Lambda writes them: the duration, the
 // billed duration (rounded up to the millisecond), the memory size and the most used, and the init
-// duration after a cold start.
-func (s *Scheduler) report(p *pool, inv bus.Invocation, sb sandbox, took time.Duration) {
-	if s.cfg.LogSink == nil {
+// duration after a cold start. A warm invocation that wrote nothing and succeeded writes none (see
+// invocationLog.start).
+func (s *Scheduler) report(p *pool, inv bus.Invocation, sb sandbox, took time.Duration, failed bool) {
+	if s.cfg.LogSink == nil || !failed && sb.initDuration == 0 && !sb.logs.hasLogged() {
 		return
 	}
-	now := time.Now()
-	s.platform(p, inv, now, "END RequestId: "+inv.RequestID)
+	sb.logs.platform("END RequestId: " + inv.RequestID)
 	ms := float64(took.Microseconds()) / 1000
 	billed := (took + time.Millisecond - 1) / time.Millisecond
 	line := fmt.Sprintf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB", inv.RequestID, ms, billed, p.fn.MemoryMB)
@@ -884,5 +878,5 @@ func (s *Scheduler) report(p *pool, inv bus.Invocation, sb sandbox, took time.Du
 	if sb.initDuration > 0 {
 		line += fmt.Sprintf("\tInit Duration: %.2f ms", float64(sb.initDuration.Microseconds())/1000)
 	}
-	s.platform(p, inv, now, line)
+	sb.logs.platform(line)
 }

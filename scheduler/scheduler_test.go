@@ -328,11 +328,20 @@ func TestLogSinkGetsEveryLine(t *testing.T) {
 	if !report.MatchString(sunk[5].Message) {
 		t.Errorf("REPORT of a cold start: %q", sunk[5].Message)
 	}
-	// A warm invocation's REPORT has no init duration.
+	// A warm invocation that writes nothing and succeeds writes no platform lines; one that writes
+	// has them, without an init duration.
 	invoke(t, s, "chatty", "req-2", `{"lines":0}`)
+	invoke(t, s, "chatty", "req-3", `{"lines":1,"size":4}`)
 	mu.Lock()
 	defer mu.Unlock()
-	if last := all[len(all)-1]; !strings.HasPrefix(last.Message, "REPORT RequestId: req-2\t") || strings.Contains(last.Message, "Init Duration") {
-		t.Errorf("REPORT of a warm invocation: %q", last.Message)
+	var rest []string
+	for _, r := range all[len(sunk):] {
+		rest = append(rest, r.RequestID+" "+strings.SplitN(r.Message, "\t", 2)[0])
+	}
+	if want := []string{"req-3 START RequestId: req-3 Version: 4", "req-3 0:xx", "req-3 END RequestId: req-3", "req-3 REPORT RequestId: req-3"}; !slices.Equal(rest, want) {
+		t.Errorf("records after the first invocation: %q, want %q", rest, want)
+	}
+	if last := all[len(all)-1].Message; strings.Contains(last, "Init Duration") {
+		t.Errorf("REPORT of a warm invocation: %q", last)
 	}
 }
