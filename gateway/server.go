@@ -18,6 +18,9 @@ import (
 	"github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"gatehouse.dev/gatehouse/connections"
 	"gatehouse.dev/gatehouse/functions"
@@ -25,6 +28,7 @@ import (
 	"gatehouse.dev/gatehouse/internal/httpguard"
 	"gatehouse.dev/gatehouse/internal/sigv4"
 	"gatehouse.dev/gatehouse/internal/spec"
+	"gatehouse.dev/gatehouse/internal/tracing"
 )
 
 // Defaults and limits.
@@ -86,6 +90,10 @@ type Config struct {
 	Region, AccountID string
 	// AccessLogs takes the access log lines of the stages that have an access log; nil writes none.
 	AccessLogs AccessLogger
+	// Tracer, when set, records a span for each HTTP request (continuing the trace of its
+	// traceparent header), its authorizer and its integration, and sends the integration span's
+	// traceparent on to the function; nil traces nothing.
+	Tracer trace.Tracer
 }
 
 // ConnectionStore keeps the records of this node's WebSocket connections: the connections package's
@@ -413,11 +421,18 @@ var (
 type labels struct {
 	api, route string
 	access     accessInfo
+	// trace is the request's span context (nil when not tracing).
+	trace context.Context
 }
 
 func (s *Server) handle(c *fiber.Ctx) error {
 	start := time.Now()
 	var l labels
+	var span trace.Span
+	if s.cfg.Tracer != nil {
+		l.trace, span = s.cfg.Tracer.Start(tracing.FromTraceParent(context.Background(), c.Get("traceparent")), "HTTP "+c.Method(),
+			trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(start))
+	}
 	err := httpguard.Check(c)
 	if err != nil {
 		s.handleError(c, err)
@@ -427,6 +442,17 @@ func (s *Server) handle(c *fiber.Ctx) error {
 	}
 	status := c.Response().StatusCode()
 	s.metrics.observeRequest(l.api, l.route, status, time.Since(start))
+	if span != nil {
+		if l.route != "" {
+			span.SetName(l.route)
+		}
+		span.SetAttributes(attribute.String("http.request.method", c.Method()), attribute.String("url.path", string(c.Request().URI().PathOriginal())),
+			attribute.String("http.route", l.route), attribute.Int("http.response.status_code", status), attribute.String("faas.invocation_id", l.access.requestID))
+		if status >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(status))
+		}
+		span.End()
+	}
 	// WebSocket APIs log each event of a connection instead (invokeWS).
 	if a := l.access; a.stage != nil && a.stage.AccessLog != nil && a.api.ws == nil && s.cfg.AccessLogs != nil {
 		a.err, a.status, a.responseLength, a.start = err, status, len(c.Response().Body()), start
@@ -434,6 +460,9 @@ func (s *Server) handle(c *fiber.Ctx) error {
 		a.method, a.path, a.protocol = c.Method(), string(c.Request().URI().PathOriginal()), string(c.Request().Header.Protocol())
 		a.sourceIP, a.userAgent, a.domain = c.IP(), string(c.Request().Header.UserAgent()), hostOnly(string(c.Request().Host()))
 		a.traceParent = c.Get("traceparent")
+		if l.trace != nil {
+			a.traceParent = tracing.TraceParent(l.trace)
+		}
 		s.cfg.AccessLogs.Log(a.stage.AccessLog.Destination, s.accessLine(a.stage.AccessLog, &a))
 	}
 	return nil
@@ -489,7 +518,17 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 	if err := s.throttle(api, stage, idx, now); err != nil {
 		return err
 	}
+	var authSpan trace.Span
+	if l.trace != nil && route.Auth.Type != AuthNone {
+		_, authSpan = s.cfg.Tracer.Start(l.trace, "authorizer "+route.Auth.Authorizer)
+	}
 	authz, err := s.authorize(c, api, stage, route, params, now)
+	if authSpan != nil {
+		if err != nil {
+			authSpan.SetStatus(codes.Error, err.Error())
+		}
+		authSpan.End()
+	}
 	if err != nil {
 		if route.Auth.Type != AuthNone {
 			l.access.authorizerError = err.Error()
@@ -519,9 +558,23 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 		return fmt.Errorf("building event: %w", err)
 	}
 	called := time.Now()
-	out, err := s.call(invocation{target: tgt, label: "route " + route.Key, requestID: requestID, traceParent: c.Get("traceparent"),
+	traceParent := c.Get("traceparent")
+	var intSpan trace.Span
+	if l.trace != nil {
+		var ictx context.Context
+		ictx, intSpan = s.cfg.Tracer.Start(l.trace, "integration "+tgt.function, trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("faas.invoked_name", tgt.function)))
+		traceParent = tracing.TraceParent(ictx)
+	}
+	out, err := s.call(invocation{target: tgt, label: "route " + route.Key, requestID: requestID, traceParent: traceParent,
 		deadline: now.Add(route.Timeout), timeout: route.Timeout, payload: event, api: api.ID, route: route.Key})
 	l.access.integrationLatency = time.Since(called)
+	if intSpan != nil {
+		if err != nil {
+			intSpan.SetStatus(codes.Error, err.Error())
+		}
+		intSpan.End()
+	}
 	if err != nil {
 		l.access.integrationError = integrationError(err)
 		if errors.Is(err, bus.ErrFunctionError) || errors.Is(err, bus.ErrFunctionTimeout) {

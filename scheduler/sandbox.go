@@ -19,6 +19,7 @@ import (
 	"gatehouse.dev/gatehouse/internal/sigv4"
 	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/runtimes"
+	"gatehouse.dev/gatehouse/internal/tracing"
 	"gatehouse.dev/gatehouse/runtimes/process"
 	"gatehouse.dev/gatehouse/runtimes/process/ric"
 )
@@ -161,6 +162,9 @@ func (i *processInstance) Invoke(ctx context.Context, meta runtimes.Meta, payloa
 	if meta.OnEffect != nil {
 		// What a process does outside is not seen: running it again could repeat it.
 		meta.OnEffect()
+	}
+	if t := tracing.AmznTraceID(meta.TraceParent); t != "" {
+		ctx = process.WithTrace(ctx, t)
 	}
 	out, err := i.p.Invoke(ctx, lambdaRequestID(meta.RequestID), meta.Deadline, payload)
 	var fe *process.FunctionError

@@ -24,9 +24,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"gatehouse.dev/gatehouse/internal/bus"
 	"gatehouse.dev/gatehouse/internal/sigv4"
 	"gatehouse.dev/gatehouse/internal/spec"
+	"gatehouse.dev/gatehouse/internal/tracing"
 	"gatehouse.dev/gatehouse/runtimes"
 	"gatehouse.dev/gatehouse/runtimes/process"
 )
@@ -143,6 +147,10 @@ type Config struct {
 	Credentials sigv4.Credentials
 	// AccountID is the account of process runtimes' function ARNs (000000000000 when empty).
 	AccountID string
+	// Tracer, when set, records a span for each invocation (and its wait for an instance, and a
+	// cold start), continuing the trace of the invocation's traceparent, and gives the function the
+	// invocation span's traceparent.
+	Tracer trace.Tracer
 	// DrainTimeout bounds the wait, at stop, for invocations already received; default 30s.
 	DrainTimeout time.Duration
 	// Slots, when set, records each running invocation for the supervising process, and its length
@@ -585,6 +593,7 @@ func (s *Scheduler) runner(fn func()) {
 // Handle runs one invocation: it takes a warm instance or starts one, invokes it, and returns the
 // instance to the pool unless it crashed. Errors wrap the bus's sentinels.
 func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, error) {
+	received := time.Now()
 	p, err := s.poolFor(ctx, inv)
 	if err != nil {
 		return nil, err
@@ -654,6 +663,11 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 		s.cfg.Slots.entered(inv.RequestID)
 	}
 	meta := runtimes.Meta{RequestID: inv.RequestID, Deadline: deadline, TraceParent: inv.TraceParent, Turn: tk}
+	if s.cfg.Tracer != nil {
+		span := s.traceInvocation(inv, p, sb, received, invoked)
+		defer span.End()
+		meta.TraceParent = tracing.TraceParent(trace.ContextWithSpan(context.Background(), span))
+	}
 	if s.cfg.Slots != nil {
 		meta.OnEffect = func() { s.cfg.Slots.effected(inv.RequestID) }
 	}
@@ -879,4 +893,21 @@ func (s *Scheduler) report(p *pool, inv bus.Invocation, sb sandbox, took time.Du
 		line += fmt.Sprintf("\tInit Duration: %.2f ms", float64(sb.initDuration.Microseconds())/1000)
 	}
 	sb.logs.platform(line)
+}
+
+// traceInvocation starts the span of an invocation that began at invoked, after waiting since
+// received for its instance, with that wait (and the instance's start, after a cold start) as
+// spans of their own; the caller ends it.
+func (s *Scheduler) traceInvocation(inv bus.Invocation, p *pool, sb sandbox, received, invoked time.Time) trace.Span {
+	parent := tracing.FromTraceParent(context.Background(), inv.TraceParent)
+	ctx, span := s.cfg.Tracer.Start(parent, "invoke "+inv.Function, trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(received),
+		trace.WithAttributes(attribute.String("faas.name", inv.Function), attribute.String("faas.version", p.fn.versionLabel()),
+			attribute.String("faas.invocation_id", inv.RequestID), attribute.Bool("faas.coldstart", sb.initDuration > 0)))
+	_, wait := s.cfg.Tracer.Start(ctx, "wait for an instance", trace.WithTimestamp(received))
+	if sb.initDuration > 0 {
+		_, cold := s.cfg.Tracer.Start(ctx, "cold start", trace.WithTimestamp(invoked.Add(-sb.initDuration)))
+		cold.End(trace.WithTimestamp(invoked))
+	}
+	wait.End(trace.WithTimestamp(invoked))
+	return span
 }

@@ -22,6 +22,7 @@ var layers = map[string]int{
 	"internal/serverless":      2,
 	"internal/doctree":         1,
 	"internal/accesslog":       1,
+	"internal/tracing":         1,
 	"internal/admin":           3,
 	"internal/awsapi":          3,
 	"internal/cli":             3,

@@ -101,6 +101,8 @@ SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&opts.StackFile, "file", "f", DefaultStackFile, "stack file, or SAM / CloudFormation template")
+	f.StringVar(&opts.TraceEndpoint, "otlp-endpoint", "", "send OpenTelemetry spans of requests and invocations to this OTLP collector: http://HOST:PORT (OTLP/HTTP) or grpc://HOST:PORT (OTLP/gRPC); off by default")
+	f.Float64Var(&opts.TraceRatio, "trace-ratio", 1, "share of the traces that start at the gateway which are sampled, 0 to 1 (a request with a traceparent follows its sampled flag)")
 	f.BoolVar(&opts.Watch, "watch", false, "reload when the stack file or a function's source changes: only what changed is deployed, and a broken edit keeps the last good version serving")
 	f.StringVar(&opts.Stage, "stage", "", "a serverless.yml's stage (${opt:stage})")
 	f.StringArrayVar(&overrides, "parameter-overrides", nil, "a SAM template's parameters: KEY=VALUE (repeat, or several separated by spaces), as sam deploy takes them")
@@ -159,6 +161,8 @@ func newWorkerCommand(stderr io.Writer) *cobra.Command {
 	f.DurationVar(&opts.quarantineFor, "quarantine-for", 0, "how long a function that overran its timeout repeatedly stays in quarantine (0: the default)")
 	f.StringVar(&opts.outboundCAFile, "outbound-ca-file", "", "PEM file of extra root certificates for functions' outbound HTTPS requests")
 	f.StringVar(&opts.gateway, "gateway", "", "the node's gateway address, which sandboxed process runtimes reach on their own loopback")
+	f.StringVar(&opts.traceEndpoint, "otlp-endpoint", "", "where spans go (up's --otlp-endpoint)")
+	f.Float64Var(&opts.traceRatio, "trace-ratio", 1, "share of new traces sampled")
 	f.StringVar(&opts.accountID, "account-id", "", "the stack's account id (in process runtimes' function ARNs)")
 	f.StringVar(&opts.region, "region", "", "the stack's region (AWS_REGION of process runtimes, and what their credentials sign for)")
 	f.IntVar(&opts.outboundMaxResponseMB, "outbound-max-response-mb", 0, "MB a response to a function's outbound request may have (0: 6)")

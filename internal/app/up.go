@@ -27,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"gatehouse.dev/gatehouse/connections"
 	"gatehouse.dev/gatehouse/functions"
@@ -42,6 +43,7 @@ import (
 	"gatehouse.dev/gatehouse/internal/sigv4"
 	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/internal/stackfile"
+	"gatehouse.dev/gatehouse/internal/tracing"
 	"gatehouse.dev/gatehouse/runtimes"
 	"gatehouse.dev/gatehouse/scheduler"
 )
@@ -119,9 +121,14 @@ type Options struct {
 	// Stage is a serverless.yml's ${opt:stage} (--stage).
 	Stage string
 	// Watch reloads the node when the stack file or a function's source changes (--watch).
-	Watch     bool
-	Addr      string
-	AdminAddr string
+	Watch bool
+	// TraceEndpoint is the OTLP collector spans go to (--otlp-endpoint, http://HOST:PORT or
+	// grpc://HOST:PORT); "" traces nothing. TraceRatio is the share of new traces sampled
+	// (--trace-ratio).
+	TraceEndpoint string
+	TraceRatio    float64
+	Addr          string
+	AdminAddr     string
 	// AdminPublic allows an AdminAddr that is not a loopback address (--admin-public); `up` then
 	// warns that the admin API has no TLS.
 	AdminPublic bool
@@ -172,6 +179,8 @@ type Node struct {
 	gwBus   *bus.Client
 	// accessLogs writes the stages' access logs.
 	accessLogs *accesslog.Writer
+	// tracing exports the gateway's spans (nothing when tracing is off).
+	tracing *tracing.Provider
 	// dispatcher sends the gateway's invocations to workers.
 	dispatcher *bus.Dispatcher
 	admin      *admin.Server
@@ -383,6 +392,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 			args := []string{"worker", "--id", id, "--stack", stack.Name, "--data", dataDir,
 				"--memory", strconv.Itoa(opts.WorkerMemoryMB), "--gateway", n.gwLn.Addr().String(),
 				"--region", stack.IAM.Region, "--account-id", stack.IAM.AccountID}
+			if opts.TraceEndpoint != "" {
+				args = append(args, "--otlp-endpoint", opts.TraceEndpoint, "--trace-ratio", strconv.FormatFloat(opts.TraceRatio, 'g', -1, 64))
+			}
 			if opts.QuarantineFor > 0 {
 				args = append(args, "--quarantine-for", opts.QuarantineFor.String())
 			}
@@ -454,6 +466,14 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	n.tracing, err = tracing.New(ctx, tracing.Config{Endpoint: opts.TraceEndpoint, Ratio: opts.TraceRatio, Service: "gatehouse"})
+	if err != nil {
+		return nil, err
+	}
+	var tracer trace.Tracer
+	if n.tracing.On() {
+		tracer = n.tracing.Tracer("gatehouse.dev/gatehouse/gateway")
+	}
 	// Access logs: written off the request path; a log group's lines go to the stack's log stream.
 	logPub := logstream.NewPublisher(n.control.Conn(), stack.Name)
 	n.accessLogs = accesslog.New(accesslog.Config{Stdout: opts.Stdout, Metrics: n.metrics, Logger: n.log,
@@ -464,7 +484,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	n.gw, err = gateway.New(gateway.Config{APIs: apis, Logger: n.log, Metrics: n.metrics, Resolver: n.served,
 		NodeID: n.nodeID, Connections: n.conns, Management: n.router, Verifier: sig,
 		APIKeys: n.apiKeys, UsagePlans: gateway.UsagePlansFromSpec(stack.UsagePlans),
-		Region: stack.IAM.Region, AccountID: stack.IAM.AccountID, AccessLogs: accessLogAdapter{n.accessLogs}}, n.dispatcher)
+		Region: stack.IAM.Region, AccountID: stack.IAM.AccountID, AccessLogs: accessLogAdapter{n.accessLogs}, Tracer: tracer}, n.dispatcher)
 	if err != nil {
 		return nil, err
 	}
@@ -1016,6 +1036,9 @@ func (n *Node) Stop(ctx context.Context) error {
 			}
 		}
 		n.serveWG.Wait()
+		if err := n.tracing.Shutdown(ctx); err != nil {
+			n.log.Warn("exporting the last spans", "err", err)
+		}
 		if n.router != nil {
 			n.router.Close()
 		}

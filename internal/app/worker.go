@@ -18,12 +18,14 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"gatehouse.dev/gatehouse/connections"
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/internal/bus"
 	"gatehouse.dev/gatehouse/internal/outbound"
 	"gatehouse.dev/gatehouse/internal/spec"
+	"gatehouse.dev/gatehouse/internal/tracing"
 	"gatehouse.dev/gatehouse/runtimes"
 	procrt "gatehouse.dev/gatehouse/runtimes/process"
 	"gatehouse.dev/gatehouse/scheduler"
@@ -51,6 +53,9 @@ type workerOptions struct {
 	// gateway is the node's gateway address, for sandboxed process runtimes to reach; region and
 	// accountID are the stack's.
 	gateway, region, accountID string
+	// traceEndpoint and traceRatio are up's --otlp-endpoint and --trace-ratio.
+	traceEndpoint string
+	traceRatio    float64
 	// outboundMaxResponseMB is passed on from up's --outbound-max-response-mb.
 	outboundMaxResponseMB int
 	// standby makes the worker load everything and then wait, without taking invocations, until it
@@ -130,9 +135,19 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 		return err
 	}
 	defer out.Close()
+	tp, err := tracing.New(ctx, tracing.Config{Endpoint: opts.traceEndpoint, Ratio: opts.traceRatio, Service: "gatehouse-worker"})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tp.Shutdown(sctx)
+	}()
 	cfg := scheduler.Config{Logger: log, Loader: loader.load, LogSink: newLogSink(client, opts.stack, workerID),
 		Host: &workerHost{router: connections.NewRouter(client, "", nil), kv: kv, outbound: out}, Parallelism: turns,
 		WorkDir: workDir, GatewayAddr: opts.gateway, Region: opts.region, AccountID: opts.accountID,
+		Tracer:        workerTracer(tp),
 		Credentials:   functionCredentials(key, opts.stack),
 		QuarantineFor: opts.quarantineFor}
 	if opts.slots != "" {
@@ -276,4 +291,12 @@ func (l *versionLoader) function(ctx context.Context, v functions.VersionRecord)
 		Timeout: timeout, Env: env, MinWarm: m.MinWarm, IdleTimeout: idle,
 		Outbound: spec.FunctionSettings{AllowedOutboundHosts: m.AllowedOutboundHosts}.OutboundHosts(),
 		Runtime:  m.Runtime, Handler: m.Handler, Isolation: m.Isolation}, nil
+}
+
+// workerTracer is the scheduler's tracer: nil when tracing is off, so invocations skip it.
+func workerTracer(tp *tracing.Provider) trace.Tracer {
+	if !tp.On() {
+		return nil
+	}
+	return tp.Tracer("gatehouse.dev/gatehouse/scheduler")
 }

@@ -468,7 +468,7 @@ func (p *Process) Invoke(ctx context.Context, requestID string, deadline time.Ti
 	inv := &invocation{
 		id:       requestID,
 		deadline: deadline,
-		trace:    traceID(time.Now()),
+		trace:    traceOf(ctx),
 		payload:  payload,
 		done:     make(chan result, 1),
 	}
@@ -589,4 +589,19 @@ func (p *Process) stopServer() error {
 		f.close()
 	}
 	return err
+}
+
+type traceKey struct{}
+
+// WithTrace returns ctx carrying the X-Ray trace header (Lambda's _X_AMZN_TRACE_ID format) that
+// Invoke gives the function in Lambda-Runtime-Trace-Id; without one, Invoke makes a new trace id.
+func WithTrace(ctx context.Context, amznTraceID string) context.Context {
+	return context.WithValue(ctx, traceKey{}, amznTraceID)
+}
+
+func traceOf(ctx context.Context) string {
+	if t, _ := ctx.Value(traceKey{}).(string); t != "" {
+		return t
+	}
+	return traceID(time.Now())
 }

@@ -105,6 +105,13 @@ func RunReactor(main func()) {
 func invoke(inv Invocation, event []byte) (out []byte, err error) {
 	ctx := context.WithValue(context.Background(), invocationKey{}, inv)
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: inv.RequestID})
+	// A warm instance's environment is fixed: the trace header changes with each invocation, as
+	// Lambda's runtimes set it, for code (the AWS SDK, X-Ray clients) that reads it from there.
+	if t := amznTraceID(inv.TraceParent); t != "" {
+		os.Setenv("_X_AMZN_TRACE_ID", t)
+	} else {
+		os.Unsetenv("_X_AMZN_TRACE_ID")
+	}
 	if d := inv.Deadline(); !d.IsZero() {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, d)
@@ -157,4 +164,19 @@ func serveCommand() {
 	}
 	os.Stdout.Write(out)
 	os.Exit(0)
+}
+
+// amznTraceID is a W3C traceparent in the format of Lambda's _X_AMZN_TRACE_ID
+// (Root=1-TTTTTTTT-TTTTTTTTTTTTTTTTTTTTTTTT;Parent=SSSSSSSSSSSSSSSS;Sampled=1); "" for none. Guest
+// code carries no tracing library, so it is spelled out here (as internal/tracing spells it for the
+// process runtimes).
+func amznTraceID(traceparent string) string {
+	if len(traceparent) != 55 || traceparent[2] != '-' || traceparent[35] != '-' || traceparent[52] != '-' {
+		return ""
+	}
+	sampled := "0"
+	if traceparent[53:] == "01" {
+		sampled = "1"
+	}
+	return "Root=1-" + traceparent[3:11] + "-" + traceparent[11:35] + ";Parent=" + traceparent[36:52] + ";Sampled=" + sampled
 }
