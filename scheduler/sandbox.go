@@ -18,8 +18,8 @@ import (
 
 	"gatehouse.dev/gatehouse/internal/sigv4"
 	"gatehouse.dev/gatehouse/internal/spec"
-	"gatehouse.dev/gatehouse/runtimes"
 	"gatehouse.dev/gatehouse/internal/tracing"
+	"gatehouse.dev/gatehouse/runtimes"
 	"gatehouse.dev/gatehouse/runtimes/process"
 	"gatehouse.dev/gatehouse/runtimes/process/ric"
 )
