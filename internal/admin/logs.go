@@ -53,6 +53,22 @@ func listLimit(c *fiber.Ctx) (int, error) {
 	return n, nil
 }
 
+// logQuery reads a log request's ?limit and ?follow, once the node has logs to read.
+func (s *Server) logQuery(c *fiber.Ctx) (limit int, follow bool, err error) {
+	if limit, err = listLimit(c); err != nil {
+		return 0, false, err
+	}
+	if q := c.Query("follow"); q != "" {
+		if follow, err = strconv.ParseBool(q); err != nil {
+			return 0, false, fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("follow %q: want true or false", q))
+		}
+	}
+	if s.cfg.Logs == nil {
+		return 0, false, fiber.NewError(fiber.StatusServiceUnavailable, "function logs are not available")
+	}
+	return limit, follow, nil
+}
+
 // logs answers the function's last records as NDJSON and, with ?follow=true, every new one as it
 // arrives, until the client goes away or the server shuts down.
 func (s *Server) logs(c *fiber.Ctx) error {
@@ -60,18 +76,9 @@ func (s *Server) logs(c *fiber.Ctx) error {
 	if err := checkFunctionName(name); err != nil {
 		return err
 	}
-	limit, err := listLimit(c)
+	limit, follow, err := s.logQuery(c)
 	if err != nil {
 		return err
-	}
-	follow := false
-	if q := c.Query("follow"); q != "" {
-		if follow, err = strconv.ParseBool(q); err != nil {
-			return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("follow %q: want true or false", q))
-		}
-	}
-	if s.cfg.Logs == nil {
-		return fiber.NewError(fiber.StatusServiceUnavailable, "function logs are not available")
 	}
 	if _, err := s.cfg.Registry.Get(c.UserContext(), name); err != nil {
 		return err
@@ -83,18 +90,9 @@ func (s *Server) logs(c *fiber.Ctx) error {
 // and, with ?follow=true, each new one. Only a stage whose access log goes to a log group (group:)
 // has one here; the others' lines are where their destination says.
 func (s *Server) accessLog(c *fiber.Ctx) error {
-	limit, err := listLimit(c)
+	limit, follow, err := s.logQuery(c)
 	if err != nil {
 		return err
-	}
-	follow := false
-	if q := c.Query("follow"); q != "" {
-		if follow, err = strconv.ParseBool(q); err != nil {
-			return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("follow %q: want true or false", q))
-		}
-	}
-	if s.cfg.Logs == nil {
-		return fiber.NewError(fiber.StatusServiceUnavailable, "logs are not available")
 	}
 	store, err := s.apiStore()
 	if err != nil {

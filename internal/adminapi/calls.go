@@ -158,13 +158,19 @@ func (c *Client) Invoke(ctx context.Context, function, qualifier string, payload
 // (without a timeout then): NDJSON, one [LogRecord] a line, and blank lines that keep the stream
 // alive. The caller closes it.
 func (c *Client) Logs(ctx context.Context, function string, limit int, follow bool) (io.ReadCloser, error) {
+	return c.logStream(ctx, FunctionPath(function, "logs"), limit, follow)
+}
+
+// logStream GETs a log endpoint's NDJSON: the last limit records, then, with follow, every new one
+// (with no timeout: the stream lasts until ctx ends).
+func (c *Client) logStream(ctx context.Context, path string, limit int, follow bool) (io.ReadCloser, error) {
 	q := url.Values{"limit": {strconv.Itoa(limit)}}
 	timeout := orDefault(c.Timeout, DefaultTimeout)
 	if follow {
 		q.Set("follow", "true")
 		timeout = 0
 	}
-	req, err := c.NewRequest(ctx, http.MethodGet, FunctionPath(function, "logs")+"?"+q.Encode(), nil, "")
+	req, err := c.NewRequest(ctx, http.MethodGet, path+"?"+q.Encode(), nil, "")
 	if err != nil {
 		return nil, err
 	}
@@ -178,22 +184,7 @@ func (c *Client) Logs(ctx context.Context, function string, limit int, follow bo
 // AccessLog returns the access log records of an API's stage whose access log goes to a log group:
 // the last limit, then, with follow, every new one, as Logs does.
 func (c *Client) AccessLog(ctx context.Context, api, stage string, limit int, follow bool) (io.ReadCloser, error) {
-	q := url.Values{"limit": {strconv.Itoa(limit)}}
-	timeout := orDefault(c.Timeout, DefaultTimeout)
-	if follow {
-		q.Set("follow", "true")
-		timeout = 0
-	}
-	p := "/admin/v1/apis/" + url.PathEscape(api) + "/stages/" + url.PathEscape(stage) + "/access-log?" + q.Encode()
-	req, err := c.NewRequest(ctx, http.MethodGet, p, nil, "")
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.Send(req, timeout)
-	if err != nil {
-		return nil, err
-	}
-	return resp.Body, nil
+	return c.logStream(ctx, "/admin/v1/apis/"+url.PathEscape(api)+"/stages/"+url.PathEscape(stage)+"/access-log", limit, follow)
 }
 
 // Audit returns the audit log's last limit entries, oldest first.

@@ -38,15 +38,7 @@ apis:
       GET /hi: {function: fn}
 `,
 	}
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeTree(t, dir, files)
 	n := startNode(t, filepath.Join(dir, "gatehouse.yaml"), newDataDir(t))
 	base := "http://" + n.GatewayAddr()
 	prod := do(t, newRequest(t, "GET", base+"/prod/hi", nil))

@@ -85,15 +85,7 @@ functions:
 `,
 		"src/greet.py": "import os\n\ndef handler(event, context):\n    return {'statusCode': 200, 'body': os.environ['GREETING'] + ', ' + event['pathParameters']['name']}\n",
 	}
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeTree(t, dir, files)
 	found, ok := project.Find(dir)
 	if !ok || filepath.Base(found) != "serverless.yml" {
 		t.Fatalf("Find(%s) = %q, %v", dir, found, ok)
@@ -145,3 +137,17 @@ func TestInitTemplates(t *testing.T) {
 }
 
 func onPath(name string) bool { _, err := exec.LookPath(name); return err == nil }
+
+// writeTree writes files (by path relative to dir) into dir, making their directories.
+func writeTree(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

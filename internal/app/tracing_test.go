@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -96,19 +95,11 @@ func TestTracing(t *testing.T) {
 	needSandbox(t)
 	recv := newOTLPReceiver(t)
 	dir := t.TempDir()
-	for name, body := range map[string]string{
+	writeTree(t, dir, map[string]string{
 		"fn/app.py": "import os\n\ndef handler(event, context):\n    print('traced')\n    return {'statusCode': 200, 'body': os.environ.get('_X_AMZN_TRACE_ID', '')}\n",
 		"gatehouse.yaml": "version: 1\nname: traced\nfunctions:\n  fn: {source: ./fn, runtime: python3.11, handler: app.handler}\n" +
 			"apis:\n  web:\n    type: http\n    routes:\n      GET /traced: {function: fn}\n",
-	} {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	n := startNode(t, filepath.Join(dir, "gatehouse.yaml"), newDataDir(t), func(o *Options) { o.TraceEndpoint, o.TraceRatio = recv.URL, 1 })
 
 	const traceID, callerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"

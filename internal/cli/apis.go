@@ -109,13 +109,9 @@ their line and column), then by the node, which refuses a definition with proble
 				return err
 			}
 			for _, api := range apis {
-				def, err := json.Marshal(api)
+				out, raw, err := putAPI(cmd.Context(), c, file, api)
 				if err != nil {
 					return err
-				}
-				out, raw, err := c.PutAPI(cmd.Context(), api.Name, def, "application/json", 0)
-				if err != nil {
-					return refused(file, api.Name, err)
 				}
 				if flags.json {
 					if err := printJSON(stdout, raw); err != nil {
@@ -199,4 +195,17 @@ with a problem changes nothing.`,
 	}
 	flags.register(cmd)
 	return cmd
+}
+
+// putAPI applies api, read from file, on the node: the node's refusal lists its problems.
+func putAPI(ctx context.Context, c *adminapi.Client, file string, api spec.API) (adminapi.APIView, []byte, error) {
+	def, err := json.Marshal(api)
+	if err != nil {
+		return adminapi.APIView{}, nil, err
+	}
+	out, raw, err := c.PutAPI(ctx, api.Name, def, "application/json", 0)
+	if err != nil {
+		return out, raw, refused(file, api.Name, err)
+	}
+	return out, raw, nil
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -68,13 +67,9 @@ info.title unless --name is given, and mounted at /NAME unless --mount is given.
 			if err != nil {
 				return fmt.Errorf("%w\n(name the API with --name if info.title %q is not a valid API name)", err, im.Name)
 			}
-			body, err := json.Marshal(api)
+			out, raw, err := putAPI(cmd.Context(), c, file, api)
 			if err != nil {
 				return err
-			}
-			out, raw, err := c.PutAPI(cmd.Context(), api.Name, body, "application/json", 0)
-			if err != nil {
-				return refused(file, api.Name, err)
 			}
 			if flags.json {
 				return printJSON(stdout, raw)

@@ -1,20 +1,16 @@
 package openapi
 
 import (
-	"bytes"
-	"encoding/json"
 	"flag"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/goccy/go-yaml"
 	"golang.org/x/tools/txtar"
 
 	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/internal/stackfile"
+	"gatehouse.dev/gatehouse/internal/testfix"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of testdata/*.txtar")
@@ -41,81 +37,38 @@ func importFile(t *testing.T, name string, data []byte) (spec.API, *Imported) {
 	return api, im
 }
 
-func specYAML(t *testing.T, api spec.API) []byte {
-	t.Helper()
-	j, err := json.Marshal(api)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y, err := yaml.JSONToYAML(j)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return y
-}
-
 // TestGolden imports each testdata/*.txtar's openapi.json or openapi.yaml and compares the API, as
 // the stack-file model writes it, with its spec.yaml, and the notices with its notices; then
 // exports the API and imports the export, which must give the same API.
 func TestGolden(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*.txtar")
-	if len(files) == 0 {
-		t.Fatal("no testdata/*.txtar")
-	}
-	for _, file := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
-			ar, err := txtar.ParseFile(file)
-			if err != nil {
-				t.Fatal(err)
+	testfix.Golden(t, []string{"spec.yaml", "notices"}, *update, func(t *testing.T, inputs []txtar.File) map[string]string {
+		var input txtar.File
+		for _, f := range inputs {
+			if strings.HasPrefix(f.Name, "openapi.") {
+				input = f
 			}
-			var input txtar.File
-			for _, f := range ar.Files {
-				if strings.HasPrefix(f.Name, "openapi.") {
-					input = f
-				}
-			}
-			api, im := importFile(t, input.Name, input.Data)
-			got := map[string][]byte{"spec.yaml": specYAML(t, api)}
-			var notices bytes.Buffer
-			for _, n := range im.Notices {
-				notices.WriteString(n.Error() + "\n")
-			}
-			got["notices"] = notices.Bytes()
+		}
+		api, im := importFile(t, input.Name, input.Data)
+		var notices []string
+		for _, n := range im.Notices {
+			notices = append(notices, n.Error())
+		}
+		got := map[string]string{"spec.yaml": testfix.YAML(t, api), "notices": strings.Join(notices, "\n")}
 
-			if *update {
-				ar.Files = []txtar.File{input}
-				for _, name := range []string{"spec.yaml", "notices"} {
-					ar.Files = append(ar.Files, txtar.File{Name: name, Data: got[name]})
-				}
-				if err := os.WriteFile(file, txtar.Format(ar), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			for _, f := range ar.Files {
-				if want, ok := got[f.Name]; ok && !bytes.Equal(want, f.Data) {
-					t.Errorf("%s:\n%s\nwant:\n%s\n(go test -update rewrites the golden files)", f.Name, want, f.Data)
-				}
-				delete(got, f.Name)
-			}
-			if len(got) > 0 {
-				t.Errorf("golden files missing: run go test -update")
-			}
-
-			// Exported and imported again, the API is the same.
-			out, err := Export(api, ExportOptions{Title: im.Name, Region: "us-east-1", AccountID: "000000000000", YAML: strings.HasSuffix(input.Name, ".yaml")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			again, _ := importFile(t, "export", out)
-			byKey := func(a, b spec.Route) int { return strings.Compare(a.Key, b.Key) }
-			slices.SortFunc(api.Routes, byKey) // a document's paths have no order
-			slices.SortFunc(again.Routes, byKey)
-			if a, b := specYAML(t, api), specYAML(t, again); !bytes.Equal(a, b) {
-				t.Errorf("after export and import:\n%s\nwant:\n%s\nthe export:\n%s", b, a, out)
-			}
-		})
-	}
+		// Exported and imported again, the API is the same.
+		out, err := Export(api, ExportOptions{Title: im.Name, Region: "us-east-1", AccountID: "000000000000", YAML: strings.HasSuffix(input.Name, ".yaml")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _ := importFile(t, "export", out)
+		byKey := func(a, b spec.Route) int { return strings.Compare(a.Key, b.Key) }
+		slices.SortFunc(api.Routes, byKey) // a document's paths have no order
+		slices.SortFunc(again.Routes, byKey)
+		if a, b := testfix.YAML(t, api), testfix.YAML(t, again); a != b {
+			t.Errorf("after export and import:\n%s\nwant:\n%s\nthe export:\n%s", b, a, out)
+		}
+		return got
+	})
 }
 
 // TestImportErrors checks that what Gatehouse cannot serve is refused at its place in the document.

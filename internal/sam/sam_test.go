@@ -1,17 +1,16 @@
 package sam
 
 import (
-	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/goccy/go-yaml"
 	"golang.org/x/tools/txtar"
 
 	"gatehouse.dev/gatehouse/internal/stackfile"
+	"gatehouse.dev/gatehouse/internal/testfix"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of testdata/*.txtar")
@@ -19,18 +18,9 @@ var update = flag.Bool("update", false, "rewrite the golden files of testdata/*.
 // readTemplate writes the archive's files to a directory and reads its template.yaml as a stack:
 // the stack as YAML (with the directory written $DIR), the notices, and the error, one of the two
 // empty.
-func readTemplate(t *testing.T, ar *txtar.Archive, o Options) (stack, notices, problem string) {
+func readTemplate(t *testing.T, files []txtar.File, o Options) (stack, notices, problem string) {
 	t.Helper()
-	dir := t.TempDir()
-	for _, f := range ar.Files {
-		p := filepath.Join(dir, f.Name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := testfix.WriteArchive(t, files)
 	file := filepath.Join(dir, "template.yaml")
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -52,63 +42,18 @@ func readTemplate(t *testing.T, ar *txtar.Archive, o Options) (stack, notices, p
 		s, err = stackfile.ParseDoc(file, res.Stack, dir)
 	}
 	if err != nil {
-		return "", notices, strings.ReplaceAll(err.Error(), dir, "$DIR") + "\n"
+		return "", notices, strings.ReplaceAll(err.Error(), dir, "$DIR")
 	}
-	j, err := json.Marshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y, err := yaml.JSONToYAML(j)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.ReplaceAll(string(y), dir, "$DIR"), strings.ReplaceAll(notices, dir, "$DIR"), ""
+	return strings.ReplaceAll(testfix.YAML(t, s), dir, "$DIR"), strings.ReplaceAll(notices, dir, "$DIR"), ""
 }
 
 // TestGolden reads each testdata/*.txtar's template.yaml (with the function sources beside it) and
 // compares the stack, notices or error with the archive's stack.yaml, notices and error.
 func TestGolden(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*.txtar")
-	if len(files) == 0 {
-		t.Fatal("no testdata/*.txtar")
-	}
-	golden := []string{"stack.yaml", "notices", "error"}
-	for _, file := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
-			ar, err := txtar.ParseFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var inputs []txtar.File
-			want := map[string]string{}
-			for _, f := range ar.Files {
-				if strings.Contains(strings.Join(golden, " "), f.Name) && !strings.Contains(f.Name, "/") {
-					want[f.Name] = string(f.Data)
-				} else {
-					inputs = append(inputs, f)
-				}
-			}
-			ar.Files = inputs
-			stack, notices, problem := readTemplate(t, ar, Options{})
-			got := map[string]string{"stack.yaml": stack, "notices": notices, "error": problem}
-			if *update {
-				for _, name := range golden {
-					if got[name] != "" {
-						ar.Files = append(ar.Files, txtar.File{Name: name, Data: []byte(strings.TrimSuffix(got[name], "\n") + "\n")})
-					}
-				}
-				if err := os.WriteFile(file, txtar.Format(ar), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			for _, name := range golden {
-				if g, w := strings.TrimSuffix(got[name], "\n"), strings.TrimSuffix(want[name], "\n"); g != w {
-					t.Errorf("%s:\n%s\nwant:\n%s\n(go test -update rewrites the golden files)", name, g, w)
-				}
-			}
-		})
-	}
+	testfix.Golden(t, []string{"stack.yaml", "notices", "error"}, *update, func(t *testing.T, inputs []txtar.File) map[string]string {
+		stack, notices, problem := readTemplate(t, inputs, Options{})
+		return map[string]string{"stack.yaml": stack, "notices": notices, "error": problem}
+	})
 }
 
 // TestParameterOverrides checks that --parameter-overrides change what the template's conditions
@@ -124,15 +69,14 @@ func TestParameterOverrides(t *testing.T) {
 			inputs = append(inputs, f)
 		}
 	}
-	ar.Files = inputs
-	stack, _, problem := readTemplate(t, ar, Options{Parameters: map[string]string{"Stage": "prod"}})
+	stack, _, problem := readTemplate(t, inputs, Options{Parameters: map[string]string{"Stage": "prod"}})
 	if problem != "" || !strings.Contains(stack, "LOG_LEVEL: WARN") || !strings.Contains(stack, "status-prod:") || !strings.Contains(stack, "TABLE: orders-prod") {
 		t.Errorf("with Stage=prod: %s%s", stack, problem)
 	}
-	if _, _, problem := readTemplate(t, ar, Options{Parameters: map[string]string{"Stage": "qa"}}); !strings.Contains(problem, `template.yaml:7:5: Parameters.Stage: parameter Stage is "qa", which is not one of its AllowedValues`) {
+	if _, _, problem := readTemplate(t, inputs, Options{Parameters: map[string]string{"Stage": "qa"}}); !strings.Contains(problem, `template.yaml:7:5: Parameters.Stage: parameter Stage is "qa", which is not one of its AllowedValues`) {
 		t.Errorf("Stage=qa: %q", problem)
 	}
-	if _, _, problem := readTemplate(t, ar, Options{Parameters: map[string]string{"Nope": "1"}}); !strings.Contains(problem, "--parameter-overrides names Nope, which is not a parameter of the template") {
+	if _, _, problem := readTemplate(t, inputs, Options{Parameters: map[string]string{"Nope": "1"}}); !strings.Contains(problem, "--parameter-overrides names Nope, which is not a parameter of the template") {
 		t.Errorf("Nope=1: %q", problem)
 	}
 }

@@ -1,17 +1,16 @@
 package serverless
 
 import (
-	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/goccy/go-yaml"
 	"golang.org/x/tools/txtar"
 
 	"gatehouse.dev/gatehouse/internal/stackfile"
+	"gatehouse.dev/gatehouse/internal/testfix"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of testdata/*.txtar")
@@ -20,16 +19,7 @@ var update = flag.Bool("update", false, "rewrite the golden files of testdata/*.
 // stack as YAML (with the directory written $DIR), the notices, and the error, one of the two empty.
 func readService(t *testing.T, files []txtar.File, o Options) (stack, notices, problem string) {
 	t.Helper()
-	dir := t.TempDir()
-	for _, f := range files {
-		p := filepath.Join(dir, f.Name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := testfix.WriteArchive(t, files)
 	file := filepath.Join(dir, "serverless.yml")
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -55,15 +45,7 @@ func readService(t *testing.T, files []txtar.File, o Options) (stack, notices, p
 	if err != nil {
 		return "", strings.ReplaceAll(notices, dir, "$DIR"), strings.ReplaceAll(err.Error(), dir, "$DIR")
 	}
-	j, err := json.Marshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y, err := yaml.JSONToYAML(j)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.ReplaceAll(string(y), dir, "$DIR"), strings.ReplaceAll(notices, dir, "$DIR"), ""
+	return strings.ReplaceAll(testfix.YAML(t, s), dir, "$DIR"), strings.ReplaceAll(notices, dir, "$DIR"), ""
 }
 
 func isGolden(name string) bool { return name == "stack.yaml" || name == "notices" || name == "error" }
@@ -71,46 +53,10 @@ func isGolden(name string) bool { return name == "stack.yaml" || name == "notice
 // TestGolden reads each testdata/*.txtar's serverless.yml and compares the stack, notices or error
 // with the archive's stack.yaml, notices and error.
 func TestGolden(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*.txtar")
-	if len(files) == 0 {
-		t.Fatal("no testdata/*.txtar")
-	}
-	for _, file := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
-			ar, err := txtar.ParseFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var inputs []txtar.File
-			want := map[string]string{}
-			for _, f := range ar.Files {
-				if isGolden(f.Name) {
-					want[f.Name] = strings.TrimSuffix(string(f.Data), "\n")
-				} else {
-					inputs = append(inputs, f)
-				}
-			}
-			stack, notices, problem := readService(t, inputs, Options{})
-			got := map[string]string{"stack.yaml": strings.TrimSuffix(stack, "\n"), "notices": notices, "error": problem}
-			if *update {
-				ar.Files = inputs
-				for _, name := range []string{"stack.yaml", "notices", "error"} {
-					if got[name] != "" {
-						ar.Files = append(ar.Files, txtar.File{Name: name, Data: []byte(got[name] + "\n")})
-					}
-				}
-				if err := os.WriteFile(file, txtar.Format(ar), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			for name, g := range got {
-				if g != want[name] {
-					t.Errorf("%s:\n%s\nwant:\n%s\n(go test -update rewrites the golden files)", name, g, want[name])
-				}
-			}
-		})
-	}
+	testfix.Golden(t, []string{"stack.yaml", "notices", "error"}, *update, func(t *testing.T, inputs []txtar.File) map[string]string {
+		stack, notices, problem := readService(t, inputs, Options{})
+		return map[string]string{"stack.yaml": stack, "notices": notices, "error": problem}
+	})
 }
 
 // TestOptions checks that --stage and the environment reach the variables that read them.
