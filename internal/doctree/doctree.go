@@ -246,7 +246,7 @@ const maxDepth = 200
 // Parse parses a YAML or JSON document (JSON is read as YAML) into a tree. noun names the document
 // in messages ("OpenAPI document", "template"); maxBytes bounds its size. With customTags, values
 // may carry tags of their own (CloudFormation's short forms); without, a tag other than !!str is
-// refused. A nil Node is an empty document. Errors are *yamldecode.Error.
+// refused. An empty document is an error. Errors are *yamldecode.Error.
 func Parse(file string, data []byte, noun string, maxBytes int, customTags bool) (*Node, error) {
 	f := yamldecode.Format{Noun: noun, MaxBytes: maxBytes, SizeText: fmt.Sprintf("%d MiB", maxBytes>>20),
 		MaxFlowDepth: 64, MaxKeysPerMapping: 50_000}
@@ -255,7 +255,7 @@ func Parse(file string, data []byte, noun string, maxBytes int, customTags bool)
 		return nil, err
 	}
 	if root == nil {
-		return nil, nil
+		return nil, &yamldecode.Error{File: file, Line: 1, Column: 1, Msg: "the " + noun + " is empty"}
 	}
 	d := yamldecode.New(file, "", root)
 	d.CustomTags = customTags
@@ -329,4 +329,28 @@ func build(d *yamldecode.Decoder, path []string, written ast.Node, depth int) (*
 		n.Kind = String // !!str 8080
 	}
 	return n, nil
+}
+
+// Notes collects what one reading of a file has to say: its errors, and the notices of what it
+// skipped, each placed at a value of the file.
+type Notes struct {
+	File    string
+	Notices []*yamldecode.Error
+}
+
+// Errorf returns an error about the value at, placed in the file.
+func (n *Notes) Errorf(at *Node, format string, args ...any) error {
+	return Errorf(n.File, at, format, args...)
+}
+
+// Notice records a notice about the value at.
+func (n *Notes) Notice(at *Node, format string, args ...any) {
+	n.Notices = append(n.Notices, Errorf(n.File, at, format, args...))
+}
+
+// Made is a stack file made from another format's file: its values placed in that file, and the
+// notices of what was skipped.
+type Made struct {
+	Stack   *Node
+	Notices []*yamldecode.Error
 }

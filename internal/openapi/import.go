@@ -43,11 +43,7 @@ type Imported struct {
 
 // Parse reads an OpenAPI document, JSON or YAML.
 func Parse(file string, data []byte) (*doctree.Node, error) {
-	doc, err := doctree.Parse(file, data, "OpenAPI document", MaxDocumentBytes, false)
-	if err == nil && doc == nil {
-		err = &yamldecode.Error{File: file, Line: 1, Column: 1, Msg: "the OpenAPI document is empty"}
-	}
-	return doc, err
+	return doctree.Parse(file, data, "OpenAPI document", MaxDocumentBytes, false)
 }
 
 // IsDocument reports whether doc looks like an OpenAPI or Swagger document (it has openapi: or

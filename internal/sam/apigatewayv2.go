@@ -23,7 +23,7 @@ func (r *reader) apiGatewayV2(id, typ string, res *doctree.Node) error {
 		case "WEBSOCKET":
 			kind = "websocket"
 		default:
-			return r.errorf(cmpNode(pt, res), "API %s: ProtocolType %q: want HTTP or WEBSOCKET", id, pt.Scalar())
+			return r.Errorf(cmpNode(pt, res), "API %s: ProtocolType %q: want HTTP or WEBSOCKET", id, pt.Scalar())
 		}
 		api := r.api(id, kind, res)
 		if v := p.Get("RouteSelectionExpression"); v != nil && kind == "websocket" {
@@ -38,7 +38,7 @@ func (r *reader) apiGatewayV2(id, typ string, res *doctree.Node) error {
 		}
 		for _, k := range []string{"Body", "BodyS3Location", "Target", "RouteKey", "CredentialsArn"} {
 			if v := p.Get(k); v != nil {
-				r.notice(v, "API %s: %s is not served locally: make its routes with AWS::ApiGatewayV2::Route resources", id, k)
+				r.Notice(v, "API %s: %s is not served locally: make its routes with AWS::ApiGatewayV2::Route resources", id, k)
 			}
 		}
 		return nil
@@ -46,17 +46,17 @@ func (r *reader) apiGatewayV2(id, typ string, res *doctree.Node) error {
 	apiID := p.Get("ApiId")
 	api := r.apis.Get(apiID.Scalar())
 	if api == nil {
-		return r.errorf(cmpNode(apiID, res), "%s %s: ApiId %q is not an AWS::ApiGatewayV2::Api of the template", typ, id, apiID.Scalar())
+		return r.Errorf(cmpNode(apiID, res), "%s %s: ApiId %q is not an AWS::ApiGatewayV2::Api of the template", typ, id, apiID.Scalar())
 	}
 	switch typ {
 	case "AWS::ApiGatewayV2::Integration":
 		t, uri := p.Get("IntegrationType"), p.Get("IntegrationUri")
 		if !strings.EqualFold(t.Scalar(), "AWS_PROXY") {
-			return r.errorf(cmpNode(t, res), "integration %s: IntegrationType %s is not served yet: Gatehouse serves AWS_PROXY integrations to functions", id, t.Scalar())
+			return r.Errorf(cmpNode(t, res), "integration %s: IntegrationType %s is not served yet: Gatehouse serves AWS_PROXY integrations to functions", id, t.Scalar())
 		}
 		fn, ok := openapi.FunctionOfURI(uri.Scalar())
 		if !ok {
-			return r.errorf(cmpNode(uri, res), "integration %s: IntegrationUri %q: want a function's ARN (Fn::GetAtt FUNCTION.Arn) or its invocation ARN", id, uri.Scalar())
+			return r.Errorf(cmpNode(uri, res), "integration %s: IntegrationUri %q: want a function's ARN (Fn::GetAtt FUNCTION.Arn) or its invocation ARN", id, uri.Scalar())
 		}
 		integration := doctree.NewMap(res)
 		integration.Set("type", doctree.Str("function", t))
@@ -83,7 +83,7 @@ func (r *reader) apiGatewayV2(id, typ string, res *doctree.Node) error {
 			uri := p.Get("AuthorizerUri")
 			fn, ok := openapi.FunctionOfURI(uri.Scalar())
 			if !ok {
-				return r.errorf(cmpNode(uri, res), "authorizer %s: AuthorizerUri %q: want a function's invocation ARN", id, uri.Scalar())
+				return r.Errorf(cmpNode(uri, res), "authorizer %s: AuthorizerUri %q: want a function's invocation ARN", id, uri.Scalar())
 			}
 			def.Set("type", doctree.Str("function", t))
 			def.Set("function", doctree.Str(fn, uri))
@@ -97,7 +97,7 @@ func (r *reader) apiGatewayV2(id, typ string, res *doctree.Node) error {
 				def.Set("simpleResponses", v)
 			}
 		default:
-			return r.errorf(cmpNode(t, res), "authorizer %s: AuthorizerType %q: want JWT or REQUEST", id, t.Scalar())
+			return r.Errorf(cmpNode(t, res), "authorizer %s: AuthorizerType %q: want JWT or REQUEST", id, t.Scalar())
 		}
 		auths := api.Get("authorizers")
 		if auths == nil {
@@ -108,13 +108,13 @@ func (r *reader) apiGatewayV2(id, typ string, res *doctree.Node) error {
 	case "AWS::ApiGatewayV2::Route":
 		key := p.Get("RouteKey")
 		if key == nil {
-			return r.errorf(res, "route %s has no RouteKey", id)
+			return r.Errorf(res, "route %s has no RouteKey", id)
 		}
 		target := p.Get("Target")
 		iid, ok := strings.CutPrefix(target.Scalar(), "integrations/")
 		integration := r.routeOf[iid]
 		if !ok || integration == nil {
-			return r.errorf(cmpNode(target, res), "route %s: Target %q: want integrations/ and an AWS::ApiGatewayV2::Integration of the template (!Join or !Sub with its Ref)", id, target.Scalar())
+			return r.Errorf(cmpNode(target, res), "route %s: Target %q: want integrations/ and an AWS::ApiGatewayV2::Integration of the template (!Join or !Sub with its Ref)", id, target.Scalar())
 		}
 		route := doctree.NewMap(key)
 		route.Set("integration", integration)
@@ -128,7 +128,7 @@ func (r *reader) apiGatewayV2(id, typ string, res *doctree.Node) error {
 			aid := p.Get("AuthorizerId")
 			def := api.Get("authorizers").Get(aid.Scalar())
 			if def == nil {
-				return r.errorf(cmpNode(aid, t), "route %s: AuthorizerId %q is not an AWS::ApiGatewayV2::Authorizer of its API", id, aid.Scalar())
+				return r.Errorf(cmpNode(aid, t), "route %s: AuthorizerId %q is not an AWS::ApiGatewayV2::Authorizer of its API", id, aid.Scalar())
 			}
 			m := doctree.NewMap(t)
 			m.Set("type", def.Get("type"))
@@ -138,7 +138,7 @@ func (r *reader) apiGatewayV2(id, typ string, res *doctree.Node) error {
 			}
 			route.Set("authorization", m)
 		default:
-			return r.errorf(t, "route %s: AuthorizationType %q: want NONE, AWS_IAM, JWT or CUSTOM", id, t.Scalar())
+			return r.Errorf(t, "route %s: AuthorizationType %q: want NONE, AWS_IAM, JWT or CUSTOM", id, t.Scalar())
 		}
 		if v := p.Get("ApiKeyRequired"); v != nil {
 			route.Set("apiKeyRequired", v)
@@ -149,10 +149,10 @@ func (r *reader) apiGatewayV2(id, typ string, res *doctree.Node) error {
 		rid := p.Get("RouteId")
 		route := r.routeOf["route:"+rid.Scalar()]
 		if route == nil {
-			return r.errorf(cmpNode(rid, res), "route response %s: RouteId %q is not an AWS::ApiGatewayV2::Route of the template", id, rid.Scalar())
+			return r.Errorf(cmpNode(rid, res), "route response %s: RouteId %q is not an AWS::ApiGatewayV2::Route of the template", id, rid.Scalar())
 		}
 		if k := p.Get("RouteResponseKey"); k.Scalar() != "$default" {
-			return r.errorf(cmpNode(k, res), "route response %s: RouteResponseKey %q: Gatehouse has the $default route response only", id, k.Scalar())
+			return r.Errorf(cmpNode(k, res), "route response %s: RouteResponseKey %q: Gatehouse has the $default route response only", id, k.Scalar())
 		}
 		route.Set("routeResponse", &doctree.Node{Kind: doctree.Bool, Text: "true", Line: res.Line, Column: res.Column, Path: res.Path})
 	case "AWS::ApiGatewayV2::Stage":
@@ -165,7 +165,7 @@ func (r *reader) apiGatewayV2(id, typ string, res *doctree.Node) error {
 			stage.Set("throttle", t)
 		}
 		if v := p.Get("AccessLogSettings"); v != nil {
-			r.notice(v, "stage %s: access logs are not written yet: ignored", id)
+			r.Notice(v, "stage %s: access logs are not written yet: ignored", id)
 		}
 		stages := api.Get("stages")
 		if stages == nil {

@@ -57,7 +57,7 @@ func (r *reader) eval(n *doctree.Node) (*doctree.Node, error) {
 		return nil, nil
 	}
 	if n.Tag != "" && longForm(n.Tag) == "" {
-		return nil, r.errorf(n, "the tag %s is not a CloudFormation intrinsic function", n.Tag)
+		return nil, r.Errorf(n, "the tag %s is not a CloudFormation intrinsic function", n.Tag)
 	}
 	if fn, arg, ok := intrinsic(n); ok {
 		return r.call(n, fn, arg)
@@ -102,7 +102,7 @@ func (r *reader) evalString(n *doctree.Node, what string) (string, error) {
 		return "", err
 	}
 	if !v.IsScalar() {
-		return "", r.errorf(n, "%s: want a string, not %s", what, v.Kind)
+		return "", r.Errorf(n, "%s: want a string, not %s", what, v.Kind)
 	}
 	return v.Text, nil
 }
@@ -114,9 +114,9 @@ func (r *reader) evalList(n *doctree.Node, what string, size int) ([]*doctree.No
 	}
 	if v.Kind != doctree.List || size > 0 && len(v.Items) != size {
 		if size > 0 {
-			return nil, r.errorf(n, "%s: want a list of %d items", what, size)
+			return nil, r.Errorf(n, "%s: want a list of %d items", what, size)
 		}
-		return nil, r.errorf(n, "%s: want a list", what)
+		return nil, r.Errorf(n, "%s: want a list", what)
 	}
 	return v.Items, nil
 }
@@ -125,7 +125,7 @@ func (r *reader) call(at *doctree.Node, fn string, arg *doctree.Node) (*doctree.
 	switch fn {
 	case "Ref":
 		if arg.Kind != doctree.String {
-			return nil, r.errorf(at, "Ref: want the name of a parameter, a resource or a pseudo parameter")
+			return nil, r.Errorf(at, "Ref: want the name of a parameter, a resource or a pseudo parameter")
 		}
 		if l, ok := r.lists[arg.Text]; ok {
 			var items []*doctree.Node
@@ -164,19 +164,19 @@ func (r *reader) call(at *doctree.Node, fn string, arg *doctree.Node) (*doctree.
 			return nil, err
 		}
 		if items[1].Kind != doctree.List {
-			return nil, r.errorf(arg, "Fn::Join: want [DELIMITER, [VALUES…]]")
+			return nil, r.Errorf(arg, "Fn::Join: want [DELIMITER, [VALUES…]]")
 		}
 		parts := make([]string, 0, len(items[1].Items))
 		for _, it := range items[1].Items {
 			if !it.IsScalar() {
-				return nil, r.errorf(it, "Fn::Join: want strings to join, not %s", it.Kind)
+				return nil, r.Errorf(it, "Fn::Join: want strings to join, not %s", it.Kind)
 			}
 			parts = append(parts, it.Text)
 		}
 		return doctree.Str(strings.Join(parts, items[0].Scalar()), at), nil
 	case "Fn::If":
 		if arg.Kind != doctree.List || len(arg.Items) != 3 {
-			return nil, r.errorf(at, "Fn::If: want [CONDITION, VALUE_IF_TRUE, VALUE_IF_FALSE]")
+			return nil, r.Errorf(at, "Fn::If: want [CONDITION, VALUE_IF_TRUE, VALUE_IF_FALSE]")
 		}
 		ok, err := r.condition(arg.Items[0], arg.Items[0].Scalar())
 		if err != nil {
@@ -193,7 +193,7 @@ func (r *reader) call(at *doctree.Node, fn string, arg *doctree.Node) (*doctree.
 		}
 		i, err := strconv.Atoi(items[0].Scalar())
 		if err != nil || items[1].Kind != doctree.List || i < 0 || i >= len(items[1].Items) {
-			return nil, r.errorf(at, "Fn::Select: want [INDEX, [VALUES…]] with the index in the list")
+			return nil, r.Errorf(at, "Fn::Select: want [INDEX, [VALUES…]] with the index in the list")
 		}
 		return items[1].Items[i], nil
 	case "Fn::Split":
@@ -213,7 +213,7 @@ func (r *reader) call(at *doctree.Node, fn string, arg *doctree.Node) (*doctree.
 		}
 		v := r.mappings.Get(items[0].Scalar()).Get(items[1].Scalar()).Get(items[2].Scalar())
 		if v == nil {
-			return nil, r.errorf(at, "Fn::FindInMap: Mappings has no %s.%s.%s", items[0].Scalar(), items[1].Scalar(), items[2].Scalar())
+			return nil, r.Errorf(at, "Fn::FindInMap: Mappings has no %s.%s.%s", items[0].Scalar(), items[1].Scalar(), items[2].Scalar())
 		}
 		return r.eval(v)
 	case "Fn::Equals", "Fn::And", "Fn::Or", "Fn::Not", "Condition":
@@ -223,7 +223,7 @@ func (r *reader) call(at *doctree.Node, fn string, arg *doctree.Node) (*doctree.
 		}
 		return &doctree.Node{Kind: doctree.Bool, Text: strconv.FormatBool(ok), Line: at.Line, Column: at.Column, Path: at.Path}, nil
 	}
-	return nil, r.errorf(at, "%s needs a deployed AWS stack and is not evaluated locally: replace it with a value, or a parameter", fn)
+	return nil, r.Errorf(at, "%s needs a deployed AWS stack and is not evaluated locally: replace it with a value, or a parameter", fn)
 }
 
 // ref is the value of Ref NAME.
@@ -255,14 +255,14 @@ func (r *reader) ref(at *doctree.Node, name string) (string, error) {
 	if r.resources.Get(name) != nil {
 		return name, nil // other resources are known by their logical ids
 	}
-	return "", r.errorf(at, "Ref %s: no parameter or resource of that name in the template", name)
+	return "", r.Errorf(at, "Ref %s: no parameter or resource of that name in the template", name)
 }
 
 // getAtt is the value of Fn::GetAtt NAME.ATTR.
 func (r *reader) getAtt(at *doctree.Node, name, attr string) (string, error) {
 	res := r.resources.Get(name)
 	if res == nil {
-		return "", r.errorf(at, "Fn::GetAtt %s.%s: no resource %s in the template", name, attr, name)
+		return "", r.Errorf(at, "Fn::GetAtt %s.%s: no resource %s in the template", name, attr, name)
 	}
 	if fn, ok := r.functionNames[name]; ok {
 		switch attr {
@@ -286,7 +286,7 @@ func (r *reader) sub(at, arg *doctree.Node) (*doctree.Node, error) {
 	vars := map[string]string{}
 	if arg.Kind == doctree.List {
 		if len(arg.Items) != 2 {
-			return nil, r.errorf(at, "Fn::Sub: want a string, or [STRING, {NAME: VALUE…}]")
+			return nil, r.Errorf(at, "Fn::Sub: want a string, or [STRING, {NAME: VALUE…}]")
 		}
 		tmpl = arg.Items[0]
 		m := arg.Items[1]
@@ -299,7 +299,7 @@ func (r *reader) sub(at, arg *doctree.Node) (*doctree.Node, error) {
 		}
 	}
 	if tmpl.Kind != doctree.String {
-		return nil, r.errorf(at, "Fn::Sub: want a string to substitute in")
+		return nil, r.Errorf(at, "Fn::Sub: want a string to substitute in")
 	}
 	s := tmpl.Text
 	var b strings.Builder
@@ -312,7 +312,7 @@ func (r *reader) sub(at, arg *doctree.Node) (*doctree.Node, error) {
 		b.WriteString(s[:i])
 		end := strings.IndexByte(s[i:], '}')
 		if end < 0 {
-			return nil, r.errorf(at, "Fn::Sub: ${ without a closing }")
+			return nil, r.Errorf(at, "Fn::Sub: ${ without a closing }")
 		}
 		name := s[i+2 : i+end]
 		s = s[i+end+1:]
@@ -346,16 +346,16 @@ func (r *reader) condition(at *doctree.Node, name string) (bool, error) {
 	}
 	def := r.conditionDefs.Get(name)
 	if def == nil {
-		return false, r.errorf(at, "no condition %q in the template's Conditions", name)
+		return false, r.Errorf(at, "no condition %q in the template's Conditions", name)
 	}
 	if r.evaluating[name] {
-		return false, r.errorf(at, "condition %s refers to itself", name)
+		return false, r.Errorf(at, "condition %s refers to itself", name)
 	}
 	r.evaluating[name] = true
 	defer delete(r.evaluating, name)
 	fn, arg, ok := intrinsic(def)
 	if !ok {
-		return false, r.errorf(def, "condition %s: want Fn::Equals, Fn::And, Fn::Or, Fn::Not or Condition", name)
+		return false, r.Errorf(def, "condition %s: want Fn::Equals, Fn::And, Fn::Or, Fn::Not or Condition", name)
 	}
 	v, err := r.conditionFn(def, fn, arg)
 	if err != nil {
@@ -377,7 +377,7 @@ func (r *reader) conditionFn(at *doctree.Node, fn string, arg *doctree.Node) (bo
 		return items[0].Scalar() == items[1].Scalar(), nil
 	case "Fn::Not", "Fn::And", "Fn::Or":
 		if arg.Kind != doctree.List || len(arg.Items) == 0 {
-			return false, r.errorf(at, "%s: want a list of conditions", fn)
+			return false, r.Errorf(at, "%s: want a list of conditions", fn)
 		}
 		var vals []bool
 		for _, c := range arg.Items {
@@ -390,7 +390,7 @@ func (r *reader) conditionFn(at *doctree.Node, fn string, arg *doctree.Node) (bo
 				b, err = r.condition(c, c.Text) // a condition named as a plain string
 			}
 			if err != nil {
-				return false, r.errorf(c, "%s: want a condition", fn)
+				return false, r.Errorf(c, "%s: want a condition", fn)
 			}
 			vals = append(vals, b)
 		}
@@ -413,5 +413,5 @@ func (r *reader) conditionFn(at *doctree.Node, fn string, arg *doctree.Node) (bo
 			return false, nil
 		}
 	}
-	return false, r.errorf(at, "%s is not a condition function: want Fn::Equals, Fn::And, Fn::Or, Fn::Not or Condition", fn)
+	return false, r.Errorf(at, "%s is not a condition function: want Fn::Equals, Fn::And, Fn::Or, Fn::Not or Condition", fn)
 }

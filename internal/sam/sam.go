@@ -45,21 +45,9 @@ type Options struct {
 	StackName string
 }
 
-// Result is a template read as a stack file.
-type Result struct {
-	// Stack is the stack file, its values placed in the template.
-	Stack *doctree.Node
-	// Notices list what the template has that is not served locally, each placed in the template.
-	Notices []*yamldecode.Error
-}
-
 // Parse reads a template, YAML (with CloudFormation's short forms, !Ref and the like) or JSON.
 func Parse(file string, data []byte) (*doctree.Node, error) {
-	doc, err := doctree.Parse(file, data, "template", MaxTemplateBytes, true)
-	if err == nil && doc == nil {
-		err = &yamldecode.Error{File: file, Line: 1, Column: 1, Msg: "the template is empty"}
-	}
-	return doc, err
+	return doctree.Parse(file, data, "template", MaxTemplateBytes, true)
 }
 
 // IsTemplate reports whether doc looks like a CloudFormation or SAM template.
@@ -68,6 +56,7 @@ func IsTemplate(doc *doctree.Node) bool {
 }
 
 type reader struct {
+	doctree.Notes
 	file, dir     string
 	opts          Options
 	stackName     string
@@ -82,7 +71,6 @@ type reader struct {
 	globals       *doctree.Node
 
 	functions, apis *doctree.Node
-	notices         []*yamldecode.Error
 	unserved        map[string][]string // resource type → logical ids
 	unservedAt      map[string]*doctree.Node
 
@@ -94,17 +82,9 @@ type reader struct {
 	routeOf      map[string]*doctree.Node
 }
 
-func (r *reader) errorf(n *doctree.Node, format string, args ...any) error {
-	return doctree.Errorf(r.file, n, format, args...)
-}
-
-func (r *reader) notice(n *doctree.Node, format string, args ...any) {
-	r.notices = append(r.notices, doctree.Errorf(r.file, n, format, args...))
-}
-
 // Read makes the stack file a template describes. file names the template in messages, and its
 // directory is where CodeUri and DefinitionUri paths resolve.
-func Read(file string, doc *doctree.Node, o Options) (*Result, error) {
+func Read(file string, doc *doctree.Node, o Options) (*doctree.Made, error) {
 	if o.Region == "" {
 		o.Region = spec.DefaultRegion
 	}
@@ -115,7 +95,7 @@ func Read(file string, doc *doctree.Node, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &reader{file: file, dir: abs, opts: o, params: map[string]string{}, lists: map[string][]string{},
+	r := &reader{Notes: doctree.Notes{File: file}, file: file, dir: abs, opts: o, params: map[string]string{}, lists: map[string][]string{},
 		conditions: map[string]bool{}, evaluating: map[string]bool{}, functionNames: map[string]string{},
 		unserved: map[string][]string{}, unservedAt: map[string]*doctree.Node{},
 		integrations: map[string]string{}, routeOf: map[string]*doctree.Node{}}
@@ -124,12 +104,12 @@ func Read(file string, doc *doctree.Node, o Options) (*Result, error) {
 		r.stackName = spec.StackNameOf(filepath.Base(abs))
 	}
 	if doc == nil || doc.Kind != doctree.Map {
-		return nil, r.errorf(doc, "a template is a mapping with Resources:")
+		return nil, r.Errorf(doc, "a template is a mapping with Resources:")
 	}
 	r.mappings, r.conditionDefs, r.globals = doc.Get("Mappings"), doc.Get("Conditions"), doc.Get("Globals")
 	r.resources = doc.Get("Resources")
 	if r.resources == nil || r.resources.Kind != doctree.Map || len(r.resources.Keys) == 0 {
-		return nil, r.errorf(doc, "the template has no Resources")
+		return nil, r.Errorf(doc, "the template has no Resources")
 	}
 	if err := r.readParameters(doc.Get("Parameters")); err != nil {
 		return nil, err
@@ -188,7 +168,7 @@ func Read(file string, doc *doctree.Node, o Options) (*Result, error) {
 		switch typ {
 		case "AWS::ApiGatewayV2::Deployment":
 		case "":
-			return nil, r.errorf(res, "resource %s has no Type", id)
+			return nil, r.Errorf(res, "resource %s has no Type", id)
 		default:
 			if r.unservedAt[typ] == nil {
 				r.unservedAt[typ] = res
@@ -197,7 +177,7 @@ func Read(file string, doc *doctree.Node, o Options) (*Result, error) {
 		}
 	}
 	for _, typ := range slices.Sorted(maps.Keys(r.unserved)) {
-		r.notice(r.unservedAt[typ], "%s is not served locally: %s", typ, strings.Join(r.unserved[typ], ", "))
+		r.Notice(r.unservedAt[typ], "%s is not served locally: %s", typ, strings.Join(r.unserved[typ], ", "))
 	}
 
 	stack := doctree.NewMap(doc)
@@ -214,7 +194,7 @@ func Read(file string, doc *doctree.Node, o Options) (*Result, error) {
 		return nil, err
 	}
 	stack.Set("apis", r.apis)
-	return &Result{Stack: stack, Notices: r.notices}, nil
+	return &doctree.Made{Stack: stack, Notices: r.Notices}, nil
 }
 
 func (r *reader) readParameters(params *doctree.Node) error {
@@ -232,7 +212,7 @@ func (r *reader) readParameters(params *doctree.Node) error {
 		if !ok {
 			def := p.Get("Default")
 			if def == nil {
-				return r.errorf(p, "parameter %s has no Default: give it a value with --parameter-overrides %s=VALUE", name, name)
+				return r.Errorf(p, "parameter %s has no Default: give it a value with --parameter-overrides %s=VALUE", name, name)
 			}
 			if def.Kind == doctree.List {
 				var parts []string
@@ -250,7 +230,7 @@ func (r *reader) readParameters(params *doctree.Node) error {
 				found = found || a.Scalar() == v
 			}
 			if !found {
-				return r.errorf(p, "parameter %s is %q, which is not one of its AllowedValues", name, v)
+				return r.Errorf(p, "parameter %s is %q, which is not one of its AllowedValues", name, v)
 			}
 		}
 		r.params[name] = v
@@ -279,7 +259,7 @@ func (r *reader) props(res *doctree.Node, globals string) (*doctree.Node, error)
 		return nil, err
 	}
 	if v.Kind != doctree.Map {
-		return nil, r.errorf(p, "Properties: want a mapping")
+		return nil, r.Errorf(p, "Properties: want a mapping")
 	}
 	return v, nil
 }
@@ -322,7 +302,7 @@ func (r *reader) function(id, typ string, res *doctree.Node) error {
 	}
 	fn := doctree.NewMap(res)
 	if v := p.Get("PackageType"); v.Scalar() == "Image" {
-		return r.errorf(v, "function %s: container images (PackageType: Image) are not served: Gatehouse runs zip packages", id)
+		return r.Errorf(v, "function %s: container images (PackageType: Image) are not served: Gatehouse runs zip packages", id)
 	}
 	code := p.Get("CodeUri")
 	if typ == "AWS::Lambda::Function" {
@@ -330,19 +310,19 @@ func (r *reader) function(id, typ string, res *doctree.Node) error {
 	}
 	switch {
 	case p.Get("InlineCode") != nil || code.Get("ZipFile") != nil:
-		return r.errorf(cmpNode(p.Get("InlineCode"), code), "function %s: inline code is not served: put the code in a directory and name it in CodeUri", id)
+		return r.Errorf(cmpNode(p.Get("InlineCode"), code), "function %s: inline code is not served: put the code in a directory and name it in CodeUri", id)
 	case code == nil:
-		return r.errorf(res, "function %s has no CodeUri: name the directory of its code", id)
+		return r.Errorf(res, "function %s has no CodeUri: name the directory of its code", id)
 	case code.Kind != doctree.String:
-		return r.errorf(code, "function %s: code in S3 is not served locally: name a local directory or .zip", id)
+		return r.Errorf(code, "function %s: code in S3 is not served locally: name a local directory or .zip", id)
 	}
 	fn.Set("source", code)
 	runtime := p.Get("Runtime")
 	switch rt := runtime.Scalar(); {
 	case runtime == nil:
-		return r.errorf(res, "function %s has no Runtime", id)
+		return r.Errorf(res, "function %s has no Runtime", id)
 	case rt == "go1.x":
-		return r.errorf(runtime, "function %s: go1.x is retired on Lambda: build the handler as bootstrap for provided.al2023", id)
+		return r.Errorf(runtime, "function %s: go1.x is retired on Lambda: build the handler as bootstrap for provided.al2023", id)
 	}
 	fn.Set("runtime", runtime)
 	if h := p.Get("Handler"); h != nil {
@@ -359,7 +339,7 @@ func (r *reader) function(id, typ string, res *doctree.Node) error {
 	if t := p.Get("Timeout"); t != nil {
 		sec, err := strconv.Atoi(t.Scalar())
 		if err != nil {
-			return r.errorf(t, "Timeout %q: want a whole number of seconds", t.Scalar())
+			return r.Errorf(t, "Timeout %q: want a whole number of seconds", t.Scalar())
 		}
 		timeout, at = fmt.Sprintf("%ds", sec), t
 	}
@@ -376,7 +356,7 @@ func (r *reader) function(id, typ string, res *doctree.Node) error {
 	}
 	for _, k := range []string{"AutoPublishAlias", "ProvisionedConcurrencyConfig", "Layers", "VpcConfig", "DeadLetterQueue", "EventInvokeConfig", "FunctionUrlConfig", "SnapStart"} {
 		if v := p.Get(k); v != nil {
-			r.notice(v, "function %s: %s is not served locally: ignored", id, k)
+			r.Notice(v, "function %s: %s is not served locally: ignored", id, k)
 		}
 	}
 	name := r.functionNames[id]
@@ -390,9 +370,9 @@ func (r *reader) function(id, typ string, res *doctree.Node) error {
 			}
 		case "Api":
 			r.restEvents = append(r.restEvents, t)
-			r.notice(t, "function %s: event %s is a REST API (Api) event, whose payload format 1.0 is not served yet: skipped (an HttpApi event serves the same route with payload 2.0)", id, evName)
+			r.Notice(t, "function %s: event %s is a REST API (Api) event, whose payload format 1.0 is not served yet: skipped (an HttpApi event serves the same route with payload 2.0)", id, evName)
 		default:
-			r.notice(t, "function %s: event %s of type %s is not served locally: skipped", id, evName, t.Scalar())
+			r.Notice(t, "function %s: event %s of type %s is not served locally: skipped", id, evName, t.Scalar())
 		}
 	}
 	return nil
@@ -423,7 +403,7 @@ func (r *reader) httpAPIEvent(fn, evName string, p, ev *doctree.Node) error {
 	if v := p.Get("ApiId"); v != nil {
 		apiName = v.Scalar()
 		if r.apis.Get(apiName) == nil {
-			return r.errorf(v, "event %s: ApiId %q is not an AWS::Serverless::HttpApi of the template", evName, apiName)
+			return r.Errorf(v, "event %s: ApiId %q is not an AWS::Serverless::HttpApi of the template", evName, apiName)
 		}
 	}
 	api := r.api(apiName, "http", ev)
@@ -446,7 +426,7 @@ func (r *reader) httpAPIEvent(fn, evName string, p, ev *doctree.Node) error {
 	integration.Set("target", doctree.Str(fn, ev))
 	if v := p.Get("PayloadFormatVersion"); v != nil {
 		if v.Scalar() != "2.0" {
-			r.notice(v, "event %s: payload format %s is not served yet: the route gets payload format 2.0", evName, v.Scalar())
+			r.Notice(v, "event %s: payload format %s is not served yet: the route gets payload format 2.0", evName, v.Scalar())
 		}
 	}
 	if v := p.Get("TimeoutInMillis"); v != nil {
@@ -468,7 +448,7 @@ func (r *reader) httpAPIEvent(fn, evName string, p, ev *doctree.Node) error {
 	default:
 		def := api.Get("authorizers").Get(a)
 		if def == nil {
-			return r.errorf(authorizer, "event %s: authorizer %q is not in the API's Auth.Authorizers", evName, a)
+			return r.Errorf(authorizer, "event %s: authorizer %q is not in the API's Auth.Authorizers", evName, a)
 		}
 		m := doctree.NewMap(authorizer)
 		m.Set("type", def.Get("type"))
@@ -480,7 +460,7 @@ func (r *reader) httpAPIEvent(fn, evName string, p, ev *doctree.Node) error {
 	}
 	routes := api.Get("routes")
 	if routes.Get(key) != nil {
-		return r.errorf(at, "event %s: the route %s is defined twice in API %s", evName, key, apiName)
+		return r.Errorf(at, "event %s: the route %s is defined twice in API %s", evName, key, apiName)
 	}
 	routes.Set(key, route)
 	return nil
@@ -523,19 +503,19 @@ func (r *reader) httpAPI(id string, res *doctree.Node) error {
 	}
 	for _, k := range []string{"Domain", "AccessLogSettings", "RouteSettings", "FailOnWarnings", "DisableExecuteApiEndpoint"} {
 		if v := p.Get(k); v != nil {
-			r.notice(v, "HttpApi %s: %s is not served locally: ignored", id, k)
+			r.Notice(v, "HttpApi %s: %s is not served locally: ignored", id, k)
 		}
 	}
 	body := p.Get("DefinitionBody")
 	file := r.file
 	if uri := p.Get("DefinitionUri"); uri != nil && body == nil {
 		if uri.Kind != doctree.String {
-			return r.errorf(uri, "DefinitionUri in S3 is not served locally: name a local file")
+			return r.Errorf(uri, "DefinitionUri in S3 is not served locally: name a local file")
 		}
 		file = filepath.Join(r.dir, uri.Text)
 		data, err := os.ReadFile(file)
 		if err != nil {
-			return r.errorf(uri, "DefinitionUri: %v", err)
+			return r.Errorf(uri, "DefinitionUri: %v", err)
 		}
 		if body, err = openapi.Parse(file, data); err != nil {
 			return err
@@ -549,7 +529,7 @@ func (r *reader) httpAPI(id string, res *doctree.Node) error {
 		if err != nil {
 			return err
 		}
-		r.notices = append(r.notices, im.Notices...)
+		r.Notices = append(r.Notices, im.Notices...)
 		routes := api.Get("routes")
 		imported := im.Definition.Get("routes")
 		for i, k := range imported.Keys {
@@ -601,7 +581,7 @@ func (r *reader) cors(c *doctree.Node) (*doctree.Node, error) {
 		return out, nil
 	}
 	if c.Kind != doctree.Map {
-		return nil, r.errorf(c, "CorsConfiguration: want true or a mapping")
+		return nil, r.Errorf(c, "CorsConfiguration: want true or a mapping")
 	}
 	for i, k := range c.Keys {
 		key := strings.ToLower(k[:1]) + k[1:]
@@ -609,7 +589,7 @@ func (r *reader) cors(c *doctree.Node) (*doctree.Node, error) {
 		case "allowOrigins", "allowMethods", "allowHeaders", "exposeHeaders", "maxAge", "allowCredentials":
 			out.Set(key, c.Vals[i])
 		default:
-			return nil, r.errorf(c.Vals[i], "CorsConfiguration.%s: unknown key", k)
+			return nil, r.Errorf(c.Vals[i], "CorsConfiguration.%s: unknown key", k)
 		}
 	}
 	return out, nil
@@ -639,7 +619,7 @@ func (r *reader) authorizers(api, auth *doctree.Node) error {
 			fnArn := a.Get("FunctionArn")
 			fn, ok := openapi.FunctionOfURI(fnArn.Scalar())
 			if !ok {
-				return r.errorf(fnArn, "authorizer %s: FunctionArn %q is not a function's ARN", name, fnArn.Scalar())
+				return r.Errorf(fnArn, "authorizer %s: FunctionArn %q is not a function's ARN", name, fnArn.Scalar())
 			}
 			def.Set("type", doctree.Str("function", a))
 			def.Set("function", doctree.Str(fn, fnArn))
@@ -664,7 +644,7 @@ func (r *reader) authorizers(api, auth *doctree.Node) error {
 			}
 			def.Set("simpleResponses", simple)
 		default:
-			return r.errorf(a, "authorizer %s: want JwtConfiguration (a JWT authorizer) or FunctionArn (a Lambda authorizer)", name)
+			return r.Errorf(a, "authorizer %s: want JwtConfiguration (a JWT authorizer) or FunctionArn (a Lambda authorizer)", name)
 		}
 		defs.Set(name, def)
 	}
@@ -675,7 +655,7 @@ func (r *reader) authorizers(api, auth *doctree.Node) error {
 		api.Set("\x00defaultAuthorizer", d)
 	}
 	if v := auth.Get("EnableIamAuthorizer"); v != nil && v.Text != "true" {
-		r.notice(v, "EnableIamAuthorizer false has no effect here: AWS_IAM routes are always served")
+		r.Notice(v, "EnableIamAuthorizer false has no effect here: AWS_IAM routes are always served")
 	}
 	return nil
 }
@@ -705,7 +685,7 @@ func (r *reader) finishAPIs() error {
 			}
 		}
 		if len(clean.Get("routes").Keys) == 0 {
-			r.notice(api, "API %s has no routes a local stack serves: skipped", name)
+			r.Notice(api, "API %s has no routes a local stack serves: skipped", name)
 			continue
 		}
 		if clean.Get("stages") == nil {
@@ -723,7 +703,7 @@ func (r *reader) finishAPIs() error {
 	}
 	r.apis = out
 	if len(out.Keys) == 0 && len(r.restEvents) > 0 {
-		return r.errorf(r.restEvents[0], "the template's HTTP events are REST API (Api) events, whose payload format 1.0 is not served yet: change Type: Api to Type: HttpApi to serve the same routes with payload format 2.0")
+		return r.Errorf(r.restEvents[0], "the template's HTTP events are REST API (Api) events, whose payload format 1.0 is not served yet: change Type: Api to Type: HttpApi to serve the same routes with payload format 2.0")
 	}
 	return nil
 }

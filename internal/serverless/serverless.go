@@ -17,7 +17,6 @@ import (
 
 	"gatehouse.dev/gatehouse/internal/doctree"
 	"gatehouse.dev/gatehouse/internal/spec"
-	"gatehouse.dev/gatehouse/internal/yamldecode"
 )
 
 // MaxFileBytes bounds serverless.yml.
@@ -40,19 +39,9 @@ type Options struct {
 	Env func(string) (string, bool)
 }
 
-// Result is a service read as a stack file.
-type Result struct {
-	Stack   *doctree.Node
-	Notices []*yamldecode.Error
-}
-
 // Parse reads serverless.yml (or its JSON form).
 func Parse(file string, data []byte) (*doctree.Node, error) {
-	doc, err := doctree.Parse(file, data, "serverless.yml", MaxFileBytes, true)
-	if err == nil && doc == nil {
-		err = &yamldecode.Error{File: file, Line: 1, Column: 1, Msg: "serverless.yml is empty"}
-	}
-	return doc, err
+	return doctree.Parse(file, data, "serverless.yml", MaxFileBytes, true)
 }
 
 // IsService reports whether doc looks like a Serverless Framework service.
@@ -61,39 +50,31 @@ func IsService(doc *doctree.Node) bool {
 }
 
 type reader struct {
+	doctree.Notes
 	file          string
 	opts          Options
 	root          *doctree.Node
 	stage, region string
-	notices       []*yamldecode.Error
 	apis          *doctree.Node
 	authorizers   *doctree.Node // provider.httpApi.authorizers, as the stack file's
 	restEvents    []*doctree.Node
 }
 
-func (r *reader) errorf(n *doctree.Node, format string, args ...any) error {
-	return doctree.Errorf(r.file, n, format, args...)
-}
-
-func (r *reader) notice(n *doctree.Node, format string, args ...any) {
-	r.notices = append(r.notices, doctree.Errorf(r.file, n, format, args...))
-}
-
 // Read makes the stack file a serverless.yml describes.
-func Read(file string, doc *doctree.Node, o Options) (*Result, error) {
+func Read(file string, doc *doctree.Node, o Options) (*doctree.Made, error) {
 	if o.AccountID == "" {
 		o.AccountID = spec.DefaultAccountID
 	}
 	if o.Env == nil {
 		o.Env = os.LookupEnv
 	}
-	r := &reader{file: file, opts: o, root: doc, stage: "dev", region: spec.DefaultRegion}
+	r := &reader{Notes: doctree.Notes{File: file}, file: file, opts: o, root: doc, stage: "dev", region: spec.DefaultRegion}
 	if doc == nil || doc.Kind != doctree.Map {
-		return nil, r.errorf(doc, "serverless.yml is a mapping with service:, provider: and functions:")
+		return nil, r.Errorf(doc, "serverless.yml is a mapping with service:, provider: and functions:")
 	}
 	provider := doc.Get("provider")
 	if name := provider.Get("name"); name != nil && name.Scalar() != "aws" {
-		return nil, r.errorf(name, "provider %q: Gatehouse serves aws services", name.Scalar())
+		return nil, r.Errorf(name, "provider %q: Gatehouse serves aws services", name.Scalar())
 	}
 	// The stage and region first: other values refer to them.
 	if o.Stage != "" {
@@ -131,10 +112,10 @@ func Read(file string, doc *doctree.Node, o Options) (*Result, error) {
 				names = append(names, p.Scalar())
 			}
 		}
-		r.notice(plugins, "plugins are not run: %s (Gatehouse serves the service itself)", strings.Join(names, ", "))
+		r.Notice(plugins, "plugins are not run: %s (Gatehouse serves the service itself)", strings.Join(names, ", "))
 	}
 	if res := doc.Get("resources"); res != nil {
-		r.notice(res, "resources: (CloudFormation resources) are not served locally")
+		r.Notice(res, "resources: (CloudFormation resources) are not served locally")
 	}
 	// The provider's settings that shape functions and APIs; the rest (iam, deployment, tags…) is
 	// for AWS, and may hold CloudFormation functions that only a deployed stack evaluates.
@@ -166,7 +147,7 @@ func Read(file string, doc *doctree.Node, o Options) (*Result, error) {
 		functions.Set(name, fn)
 	}
 	if len(functions.Keys) == 0 {
-		return nil, r.errorf(doc, "the service has no functions")
+		return nil, r.Errorf(doc, "the service has no functions")
 	}
 
 	stack := doctree.NewMap(doc)
@@ -193,13 +174,13 @@ func Read(file string, doc *doctree.Node, o Options) (*Result, error) {
 		apis.Set(name, api)
 	}
 	if len(apis.Keys) == 0 && len(r.restEvents) > 0 {
-		return nil, r.errorf(r.restEvents[0], "the service's HTTP events are http events, which make REST APIs with payload format 1.0, not served yet: write them as httpApi events (httpApi: GET /hello) to serve the same routes with payload format 2.0")
+		return nil, r.Errorf(r.restEvents[0], "the service's HTTP events are http events, which make REST APIs with payload format 1.0, not served yet: write them as httpApi events (httpApi: GET /hello) to serve the same routes with payload format 2.0")
 	}
 	if len(apis.Keys) == 0 {
-		return nil, r.errorf(fns, "no function has an httpApi or websocket event: there is nothing to serve")
+		return nil, r.Errorf(fns, "no function has an httpApi or websocket event: there is nothing to serve")
 	}
 	stack.Set("apis", apis)
-	return &Result{Stack: stack, Notices: r.notices}, nil
+	return &doctree.Made{Stack: stack, Notices: r.Notices}, nil
 }
 
 // api returns the API named name, made on first use.
@@ -247,7 +228,7 @@ func (r *reader) httpAPISettings(provider *doctree.Node) error {
 				case "maxAge":
 					cors.Set("maxAge", v)
 				default:
-					return r.errorf(v, "provider.httpApi.cors.%s: unknown key", k)
+					return r.Errorf(v, "provider.httpApi.cors.%s: unknown key", k)
 				}
 			}
 		}
@@ -274,7 +255,7 @@ func (r *reader) httpAPISettings(provider *doctree.Node) error {
 			def.Set("type", doctree.Str("function", t))
 			fn := a.Get("functionName")
 			if fn == nil {
-				return r.errorf(a, "authorizer %s: a request authorizer names its function with functionName (functionArn is not served locally)", name)
+				return r.Errorf(a, "authorizer %s: a request authorizer names its function with functionName (functionArn is not served locally)", name)
 			}
 			def.Set("function", fn)
 			srcs := a.Get("identitySource")
@@ -294,7 +275,7 @@ func (r *reader) httpAPISettings(provider *doctree.Node) error {
 			}
 			def.Set("simpleResponses", simple)
 		default:
-			return r.errorf(t, "authorizer %s: type %q: want jwt or request", name, t.Scalar())
+			return r.Errorf(t, "authorizer %s: type %q: want jwt or request", name, t.Scalar())
 		}
 		auths.Set(name, def)
 	}
@@ -309,11 +290,11 @@ func (r *reader) httpAPISettings(provider *doctree.Node) error {
 func (r *reader) function(name string, f, provider *doctree.Node) (*doctree.Node, error) {
 	fn := doctree.NewMap(f)
 	if f.Get("image") != nil {
-		return nil, r.errorf(f.Get("image"), "function %s: container images are not served: Gatehouse runs zip packages", name)
+		return nil, r.Errorf(f.Get("image"), "function %s: container images are not served: Gatehouse runs zip packages", name)
 	}
 	handler := f.Get("handler")
 	if handler == nil {
-		return nil, r.errorf(f, "function %s has no handler", name)
+		return nil, r.Errorf(f, "function %s has no handler", name)
 	}
 	source := doctree.Str(".", nil)
 	if a := f.Get("package").Get("artifact"); a != nil {
@@ -322,7 +303,7 @@ func (r *reader) function(name string, f, provider *doctree.Node) (*doctree.Node
 	fn.Set("source", source)
 	runtime := first(f.Get("runtime"), provider.Get("runtime"))
 	if runtime == nil {
-		return nil, r.errorf(f, "function %s has no runtime, and provider has none", name)
+		return nil, r.Errorf(f, "function %s has no runtime, and provider has none", name)
 	}
 	fn.Set("runtime", runtime)
 	fn.Set("handler", handler)
@@ -336,7 +317,7 @@ func (r *reader) function(name string, f, provider *doctree.Node) (*doctree.Node
 	if t := first(f.Get("timeout"), provider.Get("timeout")); t != nil {
 		sec, err := strconv.Atoi(t.Scalar())
 		if err != nil {
-			return nil, r.errorf(t, "timeout %q: want a whole number of seconds", t.Scalar())
+			return nil, r.Errorf(t, "timeout %q: want a whole number of seconds", t.Scalar())
 		}
 		timeout, at = fmt.Sprintf("%ds", sec), t
 	}
@@ -355,7 +336,7 @@ func (r *reader) function(name string, f, provider *doctree.Node) (*doctree.Node
 	}
 	for i, ev := range f.Get("events").List() {
 		if ev.Kind != doctree.Map || len(ev.Keys) != 1 {
-			return nil, r.errorf(ev, "function %s: events[%d]: want one event such as httpApi: GET /path", name, i)
+			return nil, r.Errorf(ev, "function %s: events[%d]: want one event such as httpApi: GET /path", name, i)
 		}
 		kind, e := ev.Keys[0], ev.Vals[0]
 		var err error
@@ -366,9 +347,9 @@ func (r *reader) function(name string, f, provider *doctree.Node) (*doctree.Node
 			err = r.websocketEvent(name, e, provider)
 		case "http":
 			r.restEvents = append(r.restEvents, e)
-			r.notice(e, "function %s: http events make REST APIs, whose payload format 1.0 is not served yet: skipped (an httpApi event serves the same route with payload 2.0)", name)
+			r.Notice(e, "function %s: http events make REST APIs, whose payload format 1.0 is not served yet: skipped (an httpApi event serves the same route with payload 2.0)", name)
 		default:
-			r.notice(e, "function %s: %s events are not served locally: skipped", name, kind)
+			r.Notice(e, "function %s: %s events are not served locally: skipped", name, kind)
 		}
 		if err != nil {
 			return nil, err
@@ -400,7 +381,7 @@ func (r *reader) httpAPIEvent(fn string, e *doctree.Node) error {
 			var ok bool
 			method, path, ok = strings.Cut(e.Text, " ")
 			if !ok {
-				return r.errorf(e, "httpApi %q: want \"METHOD /path\" or \"*\"", e.Text)
+				return r.Errorf(e, "httpApi %q: want \"METHOD /path\" or \"*\"", e.Text)
 			}
 		}
 	case doctree.Map:
@@ -410,7 +391,7 @@ func (r *reader) httpAPIEvent(fn string, e *doctree.Node) error {
 		}
 		authorizer = e.Get("authorizer")
 	default:
-		return r.errorf(e, "httpApi: want \"METHOD /path\" or {method, path}")
+		return r.Errorf(e, "httpApi: want \"METHOD /path\" or {method, path}")
 	}
 	key := strings.ToUpper(method) + " " + path
 	switch {
@@ -429,12 +410,12 @@ func (r *reader) httpAPIEvent(fn string, e *doctree.Node) error {
 		if authorizer.Kind == doctree.Map {
 			name = authorizer.Get("name")
 			if name == nil {
-				return r.errorf(authorizer, "authorizer: name one of provider.httpApi.authorizers (id and type: aws_iam are not served here)")
+				return r.Errorf(authorizer, "authorizer: name one of provider.httpApi.authorizers (id and type: aws_iam are not served here)")
 			}
 		}
 		def := r.authorizers.Get(name.Scalar())
 		if def == nil {
-			return r.errorf(name, "authorizer %q is not in provider.httpApi.authorizers", name.Scalar())
+			return r.Errorf(name, "authorizer %q is not in provider.httpApi.authorizers", name.Scalar())
 		}
 		auth := doctree.NewMap(authorizer)
 		auth.Set("type", def.Get("type"))
@@ -446,7 +427,7 @@ func (r *reader) httpAPIEvent(fn string, e *doctree.Node) error {
 	}
 	routes := api.Get("routes")
 	if routes.Get(key) != nil {
-		return r.errorf(e, "the route %s is defined by two events", key)
+		return r.Errorf(e, "the route %s is defined by two events", key)
 	}
 	routes.Set(key, route)
 	return nil
@@ -466,7 +447,7 @@ func (r *reader) websocketEvent(fn string, e, provider *doctree.Node) error {
 		key = e.Get("route")
 	}
 	if key == nil || key.Scalar() == "" {
-		return r.errorf(e, "websocket: want a route, such as $connect or sendMessage")
+		return r.Errorf(e, "websocket: want a route, such as $connect or sendMessage")
 	}
 	integration := doctree.NewMap(e)
 	integration.Set("type", doctree.Str("function", e))
@@ -475,16 +456,16 @@ func (r *reader) websocketEvent(fn string, e, provider *doctree.Node) error {
 	route.Set("integration", integration)
 	if v := e.Get("routeResponseSelectionExpression"); v != nil {
 		if v.Scalar() != "$default" {
-			return r.errorf(v, "routeResponseSelectionExpression %q: Gatehouse has the $default route response only", v.Scalar())
+			return r.Errorf(v, "routeResponseSelectionExpression %q: Gatehouse has the $default route response only", v.Scalar())
 		}
 		route.Set("routeResponse", &doctree.Node{Kind: doctree.Bool, Text: "true", Line: v.Line, Column: v.Column, Path: v.Path})
 	}
 	if a := e.Get("authorizer"); a != nil {
-		r.notice(a, "function %s: websocket authorizers are not read from serverless.yml yet: the $connect route is open", fn)
+		r.Notice(a, "function %s: websocket authorizers are not read from serverless.yml yet: the $connect route is open", fn)
 	}
 	routes := api.Get("routes")
 	if routes.Get(key.Scalar()) != nil {
-		return r.errorf(key, "the websocket route %s is defined by two events", key.Scalar())
+		return r.Errorf(key, "the websocket route %s is defined by two events", key.Scalar())
 	}
 	routes.Set(key.Scalar(), route)
 	return nil

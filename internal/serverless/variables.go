@@ -22,10 +22,10 @@ func (r *reader) resolve(n *doctree.Node, depth int) (*doctree.Node, error) {
 		return nil, nil
 	}
 	if depth > maxDepth {
-		return nil, r.errorf(n, "variables refer to each other more than %d deep (or in a circle)", maxDepth)
+		return nil, r.Errorf(n, "variables refer to each other more than %d deep (or in a circle)", maxDepth)
 	}
 	if n.Tag != "" && n.Tag != "!!str" {
-		return nil, r.errorf(n, "%s is a CloudFormation function, which only a deployed AWS stack evaluates: give the value, or a ${…} variable", n.Tag)
+		return nil, r.Errorf(n, "%s is a CloudFormation function, which only a deployed AWS stack evaluates: give the value, or a ${…} variable", n.Tag)
 	}
 	switch n.Kind {
 	case doctree.String:
@@ -83,7 +83,7 @@ func (r *reader) resolveString(n *doctree.Node, depth int) (*doctree.Node, error
 			return nil, err
 		}
 		if !v.IsScalar() {
-			return nil, r.errorf(n, "${%s} is %s, which cannot be part of a string", s[start+2:end-1], v.Kind)
+			return nil, r.Errorf(n, "${%s} is %s, which cannot be part of a string", s[start+2:end-1], v.Kind)
 		}
 		b.WriteString(v.Text)
 		s = s[end:]
@@ -124,7 +124,7 @@ func (r *reader) variable(at *doctree.Node, expr string, depth int) (*doctree.No
 			return v, nil
 		}
 	}
-	return nil, r.errorf(at, "${%s} has no value: give it one (for ${opt:…}, a flag of gatehouse up; for ${env:…}, the environment) or a fallback such as ${%s, 'value'}", expr, expr)
+	return nil, r.Errorf(at, "${%s} has no value: give it one (for ${opt:…}, a flag of gatehouse up; for ${env:…}, the environment) or a fallback such as ${%s, 'value'}", expr, expr)
 }
 
 // splitFallbacks splits at commas outside quotes and nested ${…}.
@@ -225,5 +225,5 @@ func (r *reader) source(at *doctree.Node, alt string, depth int) (*doctree.Node,
 		}
 		return nil, false, nil
 	}
-	return nil, false, r.errorf(at, "${%s}: the variable source %s: is not read locally (Gatehouse reads self:, opt:, env:, sls: and aws:region/accountId): give the value, or a fallback", alt, kind)
+	return nil, false, r.Errorf(at, "${%s}: the variable source %s: is not read locally (Gatehouse reads self:, opt:, env:, sls: and aws:region/accountId): give the value, or a fallback", alt, kind)
 }
