@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -18,9 +19,13 @@ import (
 
 	"github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"gatehouse.dev/gatehouse/connections"
 	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/internal/tracing"
 )
 
 // WebSocket defaults: API Gateway's limits.
@@ -685,8 +690,24 @@ func (s *Server) invokeWS(c *wsConn, b *wsBinding, idx int, ev WSEventContext) (
 		return nil, fmt.Errorf("building %s event: %w", ev.EventType, err)
 	}
 	called := time.Now()
-	out, err := s.call(invocation{target: tgt, label: "route " + route.Key, requestID: ev.RequestID, deadline: time.Now().Add(route.Timeout),
-		timeout: route.Timeout, payload: event, api: b.api.ID, route: route.Key})
+	traceParent := ""
+	var span trace.Span
+	if s.cfg.Tracer != nil {
+		// Each event of a connection is a trace of its own.
+		var ctx context.Context
+		ctx, span = s.cfg.Tracer.Start(context.Background(), "websocket "+route.Key, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("websocket.event_type", ev.EventType), attribute.String("websocket.connection_id", c.id),
+				attribute.String("faas.invocation_id", ev.RequestID)))
+		traceParent = tracing.TraceParent(ctx)
+	}
+	out, err := s.call(invocation{target: tgt, label: "route " + route.Key, requestID: ev.RequestID, traceParent: traceParent,
+		deadline: time.Now().Add(route.Timeout), timeout: route.Timeout, payload: event, api: b.api.ID, route: route.Key})
+	if span != nil {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}
 	if b.stage.AccessLog != nil && s.cfg.AccessLogs != nil {
 		s.logWSEvent(c, b, route.Key, ev, called, out, err)
 	}

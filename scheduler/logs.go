@@ -36,7 +36,8 @@ type invocationLog struct {
 	// succeeds writes no platform lines, which keeps the log stream off the busiest path.
 	start   string
 	startAt time.Time
-	logged  bool // the START line was written
+	logged  bool   // the START line was written
+	traceID string // the invocation's trace id, "" for none
 }
 
 func newInvocationLog(log *slog.Logger, sink func(LogRecord), function string, version int) *invocationLog {
@@ -50,8 +51,19 @@ func newInvocationLog(log *slog.Logger, sink func(LogRecord), function string, v
 // begin starts the output of one invocation, whose START line is start.
 func (l *invocationLog) begin(requestID, start string, at time.Time) {
 	l.mu.Lock()
-	l.requestID, l.written, l.dropped = requestID, 0, 0
+	l.requestID, l.written, l.dropped, l.traceID = requestID, 0, 0, ""
 	l.start, l.startAt, l.logged = start, at, false
+	l.mu.Unlock()
+}
+
+// setTrace records the invocation's traceparent, whose trace id its records carry.
+func (l *invocationLog) setTrace(traceparent string) {
+	id := ""
+	if len(traceparent) == 55 {
+		id = traceparent[3:35]
+	}
+	l.mu.Lock()
+	l.traceID = id
 	l.mu.Unlock()
 }
 
@@ -80,7 +92,7 @@ func (l *invocationLog) startLocked() {
 
 func (l *invocationLog) record(stream, msg string, at time.Time) {
 	if l.sink != nil {
-		l.sink(LogRecord{Time: at, Function: l.function, Version: l.version, RequestID: l.requestID, Stream: stream, Message: msg})
+		l.sink(LogRecord{Time: at, Function: l.function, Version: l.version, RequestID: l.requestID, TraceID: l.traceID, Stream: stream, Message: msg})
 	}
 }
 

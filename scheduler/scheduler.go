@@ -90,8 +90,10 @@ type LogRecord struct {
 	Function  string
 	Version   int
 	RequestID string
-	Stream    string
-	Message   string
+	// TraceID is the invocation's trace id (32 hex digits), when it has one.
+	TraceID string
+	Stream  string
+	Message string
 }
 
 // Config configures a [Scheduler].
@@ -663,17 +665,23 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 		s.cfg.Slots.entered(inv.RequestID)
 	}
 	meta := runtimes.Meta{RequestID: inv.RequestID, Deadline: deadline, TraceParent: inv.TraceParent, Turn: tk}
+	var span trace.Span
 	if s.cfg.Tracer != nil {
-		span := s.traceInvocation(inv, p, sb, received, invoked)
+		span = s.traceInvocation(inv, p, sb, received, invoked)
 		defer span.End()
 		meta.TraceParent = tracing.TraceParent(trace.ContextWithSpan(context.Background(), span))
 	}
+	sb.logs.setTrace(meta.TraceParent)
 	if s.cfg.Slots != nil {
 		meta.OnEffect = func() { s.cfg.Slots.effected(inv.RequestID) }
 	}
 	// The guest runs until its own deadline, whatever the caller's (see above), and is stopped at
 	// its first safepoint past it.
 	ictx, cancelInvoke := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	if span != nil {
+		// Host calls (outbound requests, posts) trace themselves as the invocation's children.
+		ictx = trace.ContextWithSpan(ictx, span)
+	}
 	out, err := sb.inst.Invoke(context.WithValue(ictx, turnKey{}, tk), meta, inv.Payload)
 	cancelInvoke()
 	if errors.Is(err, runtimes.ErrTimeout) {

@@ -115,6 +115,7 @@ type LogRecord struct {
 	Function  string    `json:"function"`
 	Version   int       `json:"version"`
 	RequestID string    `json:"requestId,omitempty"`
+	TraceID   string    `json:"traceId,omitempty"`
 	Stream    string    `json:"stream"`
 	Worker    string    `json:"worker,omitempty"`
 	Message   string    `json:"message"`

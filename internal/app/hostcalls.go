@@ -6,16 +6,22 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"gatehouse.dev/gatehouse/connections"
 	"gatehouse.dev/gatehouse/internal/jsopen"
 	"gatehouse.dev/gatehouse/internal/outbound"
 	"gatehouse.dev/gatehouse/internal/spec"
+	"gatehouse.dev/gatehouse/internal/tracing"
 	"gatehouse.dev/gatehouse/runtimes"
 )
 
@@ -52,6 +58,25 @@ type workerHost struct {
 	router   *connections.Router
 	kv       jetstream.KeyValue
 	outbound *outbound.Client
+	// tracer, when set, records a span for each outbound request and post, under the invocation's.
+	tracer trace.Tracer
+}
+
+// span starts a host call's span under the invocation's span in ctx; a no-op span without a
+// tracer or an invocation span.
+func (h *workerHost) span(ctx context.Context, name string, kind trace.SpanKind, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	if h.tracer == nil || !trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx, noop.Span{}
+	}
+	return h.tracer.Start(ctx, name, trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
+}
+
+// endSpan ends a host call's span, marking a failure.
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }
 
 // envTestHosts, in a test's worker, answers name lookups of outbound requests: "name=ip,name=ip".
@@ -98,7 +123,9 @@ func connectionError(err error) error {
 	return err
 }
 
-func (h *workerHost) PostToConnection(ctx context.Context, id string, data []byte) error {
+func (h *workerHost) PostToConnection(ctx context.Context, id string, data []byte) (err error) {
+	ctx, span := h.span(ctx, "post to connection", trace.SpanKindClient, attribute.String("connection.id", id))
+	defer func() { endSpan(span, err) }()
 	return connectionError(h.router.Post(ctx, id, data))
 }
 
@@ -118,7 +145,9 @@ func (h *workerHost) DeleteConnection(ctx context.Context, id string) error {
 	return connectionError(h.router.Delete(ctx, id))
 }
 
-func (h *workerHost) Broadcast(ctx context.Context, ids []string, data []byte) ([]string, error) {
+func (h *workerHost) Broadcast(ctx context.Context, ids []string, data []byte) (gone []string, err error) {
+	ctx, span := h.span(ctx, "broadcast", trace.SpanKindClient, attribute.Int("connections", len(ids)))
+	defer func() { endSpan(span, err) }()
 	return h.router.Broadcast(ctx, ids, data)
 }
 
@@ -201,7 +230,21 @@ func (h *workerHost) HTTP(ctx context.Context, req runtimes.HTTPRequest) (runtim
 	if h.outbound == nil {
 		return runtimes.HTTPResponse{}, fmt.Errorf("%w: outbound requests are not available in this worker", runtimes.ErrHostNotAllowed)
 	}
-	resp, err := h.outbound.Do(ctx, req.Function, req.Allow, outbound.Request{Method: req.Method, URL: req.URL, Header: req.Header, Body: req.Body})
+	ctx, span := h.span(ctx, "HTTP "+req.Method, trace.SpanKindClient, attribute.String("http.request.method", req.Method), attribute.String("url.full", req.URL))
+	header := req.Header
+	if span.SpanContext().IsValid() {
+		// The request carries the trace on: the called service continues it.
+		header = header.Clone()
+		if header == nil {
+			header = http.Header{}
+		}
+		header.Set("traceparent", tracing.TraceParent(ctx))
+	}
+	resp, err := h.outbound.Do(ctx, req.Function, req.Allow, outbound.Request{Method: req.Method, URL: req.URL, Header: header, Body: req.Body})
+	if err == nil {
+		span.SetAttributes(attribute.Int("http.response.status_code", resp.Status))
+	}
+	endSpan(span, err)
 	switch {
 	case err == nil:
 		return runtimes.HTTPResponse{Status: resp.Status, Header: resp.Header, Body: resp.Body}, nil

@@ -15,7 +15,7 @@ import (
 func newLogSink(c *bus.Client, stack string, worker *atomic.Pointer[string]) func(scheduler.LogRecord) {
 	pub := logstream.NewPublisher(c.Conn(), stack)
 	return func(r scheduler.LogRecord) {
-		pub.Publish(logstream.Record{Time: r.Time, Function: r.Function, Version: r.Version, RequestID: r.RequestID,
+		pub.Publish(logstream.Record{Time: r.Time, Function: r.Function, Version: r.Version, RequestID: r.RequestID, TraceID: r.TraceID,
 			Stream: r.Stream, Worker: *worker.Load(), Message: r.Message})
 	}
 }
@@ -24,7 +24,7 @@ func newLogSink(c *bus.Client, stack string, worker *atomic.Pointer[string]) fun
 type adminLogs struct{ r *logstream.Reader }
 
 func toAdminRecord(r logstream.Record) adminapi.LogRecord {
-	return adminapi.LogRecord{Time: r.Time, Function: r.Function, Version: r.Version, RequestID: r.RequestID,
+	return adminapi.LogRecord{Time: r.Time, Function: r.Function, Version: r.Version, RequestID: r.RequestID, TraceID: r.TraceID,
 		Stream: r.Stream, Worker: r.Worker, Message: r.Message, Seq: r.Seq}
 }
 

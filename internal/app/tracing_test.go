@@ -148,4 +148,24 @@ func TestTracing(t *testing.T) {
 	if !strings.Contains(string(r.body), ";Parent="+invoke.spanID+";") {
 		t.Errorf("_X_AMZN_TRACE_ID %q: want the invocation span %s as its parent", r.body, invoke.spanID)
 	}
+	// The function's log records carry the trace id.
+	for {
+		recs, err := n.logs.Recent(t.Context(), "fn", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var traced []string
+		for _, rec := range recs {
+			if rec.Message == "traced" {
+				traced = append(traced, rec.TraceID)
+			}
+		}
+		if len(traced) == 1 && traced[0] == traceID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the function's log line has trace ids %q, want %s", traced, traceID)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

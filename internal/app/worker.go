@@ -145,7 +145,7 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 		_ = tp.Shutdown(sctx)
 	}()
 	cfg := scheduler.Config{Logger: log, Loader: loader.load, LogSink: newLogSink(client, opts.stack, workerID),
-		Host: &workerHost{router: connections.NewRouter(client, "", nil), kv: kv, outbound: out}, Parallelism: turns,
+		Host: &workerHost{router: connections.NewRouter(client, "", nil), kv: kv, outbound: out, tracer: workerTracer(tp)}, Parallelism: turns,
 		WorkDir: workDir, GatewayAddr: opts.gateway, Region: opts.region, AccountID: opts.accountID,
 		Tracer:        workerTracer(tp),
 		Credentials:   functionCredentials(key, opts.stack),

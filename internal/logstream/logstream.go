@@ -50,6 +50,7 @@ type Record struct {
 	Function  string    `json:"function"`
 	Version   int       `json:"version"` // 0 when unknown
 	RequestID string    `json:"requestId,omitempty"`
+	TraceID   string    `json:"traceId,omitempty"`
 	Stream    string    `json:"stream"` // "stdout", "stderr" or "platform"
 	Worker    string    `json:"worker,omitempty"`
 	Message   string    `json:"message"`
