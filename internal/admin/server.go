@@ -134,6 +134,8 @@ func NewServer(cfg Config) (*Server, error) {
 		return c.Status(status).JSON(body)
 	})
 	app.Get("/admin/v1/openapi.json", serveOpenAPI)
+	app.Get("/", serveConsole)
+	app.Get("/console", serveConsole)
 	app.Use(s.authenticate)
 	if cfg.Metrics != nil {
 		app.Get("/metrics", adaptor.HTTPHandler(cfg.Metrics))
