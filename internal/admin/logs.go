@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -99,6 +100,9 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 		return err
 	}
 	name, stage := c.Params("name"), c.Params("stage")
+	if u, err := url.PathUnescape(stage); err == nil {
+		stage = u // $default, written %24default by some clients
+	}
 	r, err := store.Get(c.UserContext(), name)
 	if errors.Is(err, apistore.ErrNotFound) {
 		return s.notFoundAPI(c, store, name)

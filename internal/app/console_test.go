@@ -31,7 +31,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		"greet/app.py": "def handler(event, context):\n    name = (event.get('queryStringParameters') or {}).get('name', 'you')\n" +
 			"    print('greeting ' + name)\n    return {'statusCode': 200, 'body': 'hello ' + name}\n",
 		"gatehouse.yaml": "version: 1\nname: console\nfunctions:\n  greet: {source: ./greet, runtime: python3.11, handler: app.handler}\n" +
-			"apis:\n  web:\n    type: http\n    routes:\n      GET /greet: {function: greet}\n",
+			"apis:\n  web:\n    type: http\n    stages:\n      $default: {accessLog: {format: clf, destination: 'group:web'}}\n    routes:\n      GET /greet: {function: greet}\n",
 		"extra.yaml": "type: http\nmount: /extra\nroutes:\n  GET /hi: {function: greet}\n",
 	})
 	n := startNode(t, filepath.Join(dir, "gatehouse.yaml"), newDataDir(t))
@@ -118,13 +118,26 @@ func TestConsoleInBrowser(t *testing.T) {
 	runCLI(t, n, "apis", "apply", "extra", "-f", filepath.Join(dir, "extra.yaml"))
 	waitFor("the applied API", `document.querySelector('#routes tr[data-key="extra GET /hi"]') !== null`)
 
-	// The function's log, tailed.
-	if _, err := chromedp.Run(tab, chromedp.Evaluate[any](`(() => { const s = document.getElementById("logsource"); s.value = "greet"; s.dispatchEvent(new Event("change")); return null; })()`)); err != nil {
-		t.Fatal(err)
+	// An alias appears with its weight, and the workers' instances.
+	runCLI(t, n, "alias", "set", "greet", "live", "1")
+	waitFor("the alias", `document.querySelector('#functions tr[data-key="greet"]').cells[2].textContent === "live→1"`)
+	waitFor("the instances by worker", `/w\d+: \d+ (idle|busy)/.test(document.querySelector('#functions tr[data-key="greet"]').cells[5].textContent)`)
+
+	// The function's log, tailed; then the stage's access log.
+	choose := func(source string) {
+		t.Helper()
+		waitFor("the source "+source, fmt.Sprintf(`[...document.getElementById("logsource").options].some((o) => o.value === %q)`, source))
+		if _, err := chromedp.Run(tab, chromedp.Evaluate[any](fmt.Sprintf(`(() => { const s = document.getElementById("logsource"); s.value = %q; s.dispatchEvent(new Event("change")); return null; })()`, source))); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond) // the tail's request reaches the node
 	}
-	time.Sleep(300 * time.Millisecond) // the tail's request reaches the node
+	choose("fn:greet")
 	if r := do(t, newRequest(t, "GET", "http://"+n.GatewayAddr()+"/greet?name=console", nil)); r.status != 200 {
 		t.Fatalf("GET /greet: %d", r.status)
 	}
 	waitFor("the function's log line", `document.getElementById("log").textContent.includes("greeting console")`)
+	choose("access:web/$default")
+	r := do(t, newRequest(t, "GET", "http://"+n.GatewayAddr()+"/greet?name=access", nil))
+	waitFor("the access log line", fmt.Sprintf(`document.getElementById("log").textContent.includes(%q)`, `"GET GET /greet HTTP/1.1" 200 12 `+r.header.Get("apigw-requestid")))
 }
