@@ -38,16 +38,7 @@ func TestChatInBrowsers(t *testing.T) {
 	t.Cleanup(func() { n.Stop(context.Background()) })
 	page := "http://" + n.GatewayAddr() + "/chat.html"
 
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.Headless, chromedp.DisableGPU)
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to run as root with its sandbox
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	first, closeFirst := chromedp.NewContext(allocCtx) // starts the browser, with one tab
-	defer closeFirst()
+	first := headlessTab(t, browser) // starts the browser, with one tab
 	second, closeSecond := chromedp.NewContext(first) // a second tab of the same browser
 	defer closeSecond()
 
@@ -118,4 +109,19 @@ func TestChatInBrowsers(t *testing.T) {
 	waitFor(first, "the first tab to see the second leave",
 		fmt.Sprintf(`document.getElementById("log").innerText.includes(%q) && document.getElementById("count").textContent === "1"`,
 			secondID+" left (1 here)"))
+}
+
+// headlessTab starts a headless Chromium (browser is its path) for at most two minutes and returns
+// the context of its first tab; the browser stops when the test ends.
+func headlessTab(t *testing.T, browser string) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.Headless, chromedp.DisableGPU)
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to run as root with its sandbox
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	tab, closeTab := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() { closeTab(); cancelAlloc(); cancel() })
+	return tab
 }

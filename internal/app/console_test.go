@@ -37,16 +37,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	n := startNode(t, filepath.Join(dir, "gatehouse.yaml"), newDataDir(t))
 	console := "http://" + n.AdminAddr() + "/"
 
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.Headless, chromedp.DisableGPU)
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to run as root with its sandbox
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	tab, closeTab := chromedp.NewContext(allocCtx)
-	defer closeTab()
+	tab := headlessTab(t, browser)
 	page := func() string {
 		c, cancel := context.WithTimeout(tab, 5*time.Second)
 		defer cancel()
