@@ -38,7 +38,7 @@ func TestChatInBrowsers(t *testing.T) {
 	t.Cleanup(func() { n.Stop(context.Background()) })
 	page := "http://" + n.GatewayAddr() + "/chat.html"
 
-	first := headlessTab(t, browser) // starts the browser, with one tab
+	first := headlessTab(t, browser)                  // starts the browser, with one tab
 	second, closeSecond := chromedp.NewContext(first) // a second tab of the same browser
 	defer closeSecond()
 
