@@ -31,10 +31,9 @@ type invocationLog struct {
 	written   int
 	dropped   int
 	partial   map[string][]byte
-	// start is the invocation's START line, written before its first line of output (or its
-	// failure, or its REPORT when it cold-started): a warm invocation that writes nothing and
+	// The invocation's START line is written (and made) only before its first line of output (or
+	// its failure, or its REPORT when it cold-started): a warm invocation that writes nothing and
 	// succeeds writes no platform lines, which keeps the log stream off the busiest path.
-	start   string
 	startAt time.Time
 	logged  bool   // the START line was written
 	traceID string // the invocation's trace id, "" for none
@@ -48,22 +47,16 @@ func newInvocationLog(log *slog.Logger, sink func(LogRecord), function string, v
 	return &invocationLog{log: log, sink: sink, function: function, version: version, label: label, partial: map[string][]byte{}}
 }
 
-// begin starts the output of one invocation, whose START line is start.
-func (l *invocationLog) begin(requestID, start string, at time.Time) {
-	l.mu.Lock()
-	l.requestID, l.written, l.dropped, l.traceID = requestID, 0, 0, ""
-	l.start, l.startAt, l.logged = start, at, false
-	l.mu.Unlock()
-}
-
-// setTrace records the invocation's traceparent, whose trace id its records carry.
-func (l *invocationLog) setTrace(traceparent string) {
-	id := ""
+// begin starts the output of one invocation, which began at at; its records carry the trace id of
+// its W3C traceparent ("" for none).
+func (l *invocationLog) begin(requestID, traceparent string, at time.Time) {
+	traceID := ""
 	if len(traceparent) == 55 {
-		id = traceparent[3:35]
+		traceID = traceparent[3:35]
 	}
 	l.mu.Lock()
-	l.traceID = id
+	l.requestID, l.written, l.dropped, l.traceID = requestID, 0, 0, traceID
+	l.startAt, l.logged = at, false
 	l.mu.Unlock()
 }
 
@@ -84,9 +77,9 @@ func (l *invocationLog) hasLogged() bool {
 
 // startLocked writes the START line if it is not written yet. l.mu is held.
 func (l *invocationLog) startLocked() {
-	if !l.logged && l.start != "" {
+	if !l.logged {
 		l.logged = true
-		l.record("platform", l.start, l.startAt)
+		l.record("platform", "START RequestId: "+l.requestID+" Version: "+l.label, l.startAt)
 	}
 }
 

@@ -660,7 +660,6 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 		return nil, fmt.Errorf("waiting to run: %w", bus.ErrFunctionTimeout)
 	}
 	invoked := time.Now()
-	sb.logs.begin(inv.RequestID, "START RequestId: "+inv.RequestID+" Version: "+p.fn.versionLabel(), invoked)
 	if s.cfg.Slots != nil {
 		s.cfg.Slots.entered(inv.RequestID)
 	}
@@ -671,7 +670,7 @@ func (s *Scheduler) Handle(ctx context.Context, inv bus.Invocation) ([]byte, err
 		defer span.End()
 		meta.TraceParent = tracing.TraceParent(trace.ContextWithSpan(context.Background(), span))
 	}
-	sb.logs.setTrace(meta.TraceParent)
+	sb.logs.begin(inv.RequestID, meta.TraceParent, invoked)
 	if s.cfg.Slots != nil {
 		meta.OnEffect = func() { s.cfg.Slots.effected(inv.RequestID) }
 	}

@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,7 +54,6 @@ type Writer struct {
 	queue   chan entry
 	dropped prometheus.Counter
 	written prometheus.Counter
-	drops   atomic.Uint64
 
 	// Owned by Run.
 	stdout *bufio.Writer
@@ -93,12 +91,8 @@ func (w *Writer) Log(target string, maxBytes int64, line []byte) {
 	case w.queue <- entry{target: target, maxBytes: maxBytes, line: line}:
 	default:
 		w.dropped.Inc()
-		w.drops.Add(1)
 	}
 }
-
-// Dropped returns how many lines were dropped.
-func (w *Writer) Dropped() uint64 { return w.drops.Load() }
 
 // Run writes queued lines until ctx ends, then writes what is queued and closes the files.
 func (w *Writer) Run(ctx context.Context) error {

@@ -21,6 +21,7 @@ import (
 	"gatehouse.dev/gatehouse/internal/adminapi"
 	"gatehouse.dev/gatehouse/internal/apistore"
 	"gatehouse.dev/gatehouse/internal/jsopen"
+	"gatehouse.dev/gatehouse/internal/openapi"
 	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/internal/stackfile"
 )
@@ -760,17 +761,11 @@ func (s *Server) change(a *gwAPI, kind, id, method string, body []byte) (string,
 // functionOfURI is the function an AWS_PROXY integration's URI names: a function name or ARN, or the
 // invocation ARN API Gateway writes (arn:aws:apigateway:REGION:lambda:path/2015-03-31/functions/ARN/invocations).
 func functionOfURI(uri string) (string, error) {
-	if _, rest, ok := strings.Cut(uri, ":lambda:path/2015-03-31/functions/"); ok {
-		uri = strings.TrimSuffix(rest, "/invocations")
-	}
-	name, qualifier, err := functionName(url.PathEscape(uri))
-	if err != nil {
+	target, ok := openapi.FunctionOfURI(uri)
+	if !ok {
 		return "", gwBad(fmt.Sprintf("IntegrationUri %q: want a function's ARN or name", uri))
 	}
-	if qualifier != "" {
-		return name + ":" + qualifier, nil
-	}
-	return name, nil
+	return target, nil
 }
 
 func (s *Server) views(a *gwAPI, kind string) []map[string]any {
@@ -907,7 +902,7 @@ func (a *gwAPI) definition() ([]byte, bool, error) {
 // stack file (as an export names them).
 func (a *gwAPI) definitionDoc(byName bool) (map[string]any, error) {
 	authName := func(id string) string {
-		if au := a.Authorizers[id]; byName && au != nil && validAuthorizerName(au.Name) {
+		if au := a.Authorizers[id]; byName && au != nil && spec.ValidAuthorizerName(au.Name) {
 			return au.Name
 		}
 		return id
@@ -1006,19 +1001,6 @@ func (a *gwAPI) definitionDoc(byName bool) (map[string]any, error) {
 		def["authorizers"] = authorizers
 	}
 	return def, nil
-}
-
-// validAuthorizerName reports whether name may name an authorizer in a stack file.
-func validAuthorizerName(name string) bool {
-	if name == "" || len(name) > spec.MaxAuthorizerNameLength {
-		return false
-	}
-	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // publishAPI writes a's definition to the API store (or removes it while it defines nothing to

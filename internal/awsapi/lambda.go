@@ -137,7 +137,7 @@ func functionName(escaped string) (name, qualifier string, err error) {
 }
 
 func (s *Server) functionARN(name string) string {
-	return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", s.cfg.Region, s.cfg.AccountID, name)
+	return spec.FunctionARN(s.cfg.Region, s.cfg.AccountID, name)
 }
 
 func notFound(arn string) *awsError {

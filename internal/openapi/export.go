@@ -37,7 +37,7 @@ func Export(api spec.API, o ExportOptions) ([]byte, error) {
 		return nil, errors.New("only HTTP APIs are written as OpenAPI documents")
 	}
 	functionARN := func(target string) string {
-		return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", o.Region, o.AccountID, target)
+		return spec.FunctionARN(o.Region, o.AccountID, target)
 	}
 	paths := map[string]map[string]any{}
 	for _, rt := range api.Routes {

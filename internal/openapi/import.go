@@ -353,6 +353,8 @@ func FunctionOfURI(uri string) (target string, ok bool) {
 			return "", false
 		}
 		uri = strings.Join(parts[5:], ":")
+	} else if _, rest, found := strings.Cut(uri, ":function:"); found { // ACCOUNT:function:NAME, a partial ARN
+		uri = rest
 	}
 	name, qualifier, hasQualifier := strings.Cut(uri, ":")
 	if !nameChars(name, "") || hasQualifier && !nameChars(qualifier, "$") {

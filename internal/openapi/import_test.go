@@ -130,8 +130,9 @@ func TestFunctionOfURI(t *testing.T) {
 	for uri, want := range map[string]string{
 		"hello":      "hello",
 		"hello:live": "hello:live",
-		"arn:aws:lambda:us-east-1:123456789012:function:hello":                                                                           "hello",
-		"arn:aws:lambda:us-east-1:123456789012:function:hello:7":                                                                         "hello:7",
+		"arn:aws:lambda:us-east-1:123456789012:function:hello":   "hello",
+		"arn:aws:lambda:us-east-1:123456789012:function:hello:7": "hello:7",
+		"123456789012:function:hello":                            "hello",
 		"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:hello/invocations": "hello",
 		"arn:aws:s3:::bucket":  "",
 		"":                     "",

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"gatehouse.dev/gatehouse/internal/doctree"
+	"gatehouse.dev/gatehouse/internal/spec"
 )
 
 // The intrinsic functions that matter locally: Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::If (with the
@@ -267,7 +268,7 @@ func (r *reader) getAtt(at *doctree.Node, name, attr string) (string, error) {
 	if fn, ok := r.functionNames[name]; ok {
 		switch attr {
 		case "Arn":
-			return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", r.opts.Region, r.opts.AccountID, fn), nil
+			return spec.FunctionARN(r.opts.Region, r.opts.AccountID, fn), nil
 		}
 	}
 	switch attr {

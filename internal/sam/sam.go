@@ -57,7 +57,7 @@ func IsTemplate(doc *doctree.Node) bool {
 
 type reader struct {
 	doctree.Notes
-	file, dir     string
+	dir           string
 	opts          Options
 	stackName     string
 	params        map[string]string
@@ -95,7 +95,7 @@ func Read(file string, doc *doctree.Node, o Options) (*doctree.Made, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &reader{Notes: doctree.Notes{File: file}, file: file, dir: abs, opts: o, params: map[string]string{}, lists: map[string][]string{},
+	r := &reader{Notes: doctree.Notes{File: file}, dir: abs, opts: o, params: map[string]string{}, lists: map[string][]string{},
 		conditions: map[string]bool{}, evaluating: map[string]bool{}, functionNames: map[string]string{},
 		unserved: map[string][]string{}, unservedAt: map[string]*doctree.Node{},
 		integrations: map[string]string{}, routeOf: map[string]*doctree.Node{}}
@@ -200,7 +200,7 @@ func Read(file string, doc *doctree.Node, o Options) (*doctree.Made, error) {
 func (r *reader) readParameters(params *doctree.Node) error {
 	for name := range r.opts.Parameters {
 		if params.Get(name) == nil {
-			return &yamldecode.Error{File: r.file, Msg: fmt.Sprintf("--parameter-overrides names %s, which is not a parameter of the template", name)}
+			return &yamldecode.Error{File: r.File, Msg: fmt.Sprintf("--parameter-overrides names %s, which is not a parameter of the template", name)}
 		}
 	}
 	if params == nil {
@@ -507,7 +507,7 @@ func (r *reader) httpAPI(id string, res *doctree.Node) error {
 		}
 	}
 	body := p.Get("DefinitionBody")
-	file := r.file
+	file := r.File
 	if uri := p.Get("DefinitionUri"); uri != nil && body == nil {
 		if uri.Kind != doctree.String {
 			return r.Errorf(uri, "DefinitionUri in S3 is not served locally: name a local file")

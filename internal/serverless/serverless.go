@@ -51,7 +51,6 @@ func IsService(doc *doctree.Node) bool {
 
 type reader struct {
 	doctree.Notes
-	file          string
 	opts          Options
 	root          *doctree.Node
 	stage, region string
@@ -68,7 +67,7 @@ func Read(file string, doc *doctree.Node, o Options) (*doctree.Made, error) {
 	if o.Env == nil {
 		o.Env = os.LookupEnv
 	}
-	r := &reader{Notes: doctree.Notes{File: file}, file: file, opts: o, root: doc, stage: "dev", region: spec.DefaultRegion}
+	r := &reader{Notes: doctree.Notes{File: file}, opts: o, root: doc, stage: "dev", region: spec.DefaultRegion}
 	if doc == nil || doc.Kind != doctree.Map {
 		return nil, r.Errorf(doc, "serverless.yml is a mapping with service:, provider: and functions:")
 	}

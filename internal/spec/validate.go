@@ -675,3 +675,11 @@ func StackNameOf(name string) string {
 	}
 	return s
 }
+
+// ValidAuthorizerName reports whether name may name an authorizer.
+func ValidAuthorizerName(name string) bool { return validName(name, MaxAuthorizerNameLength, false) }
+
+// FunctionARN is the ARN of a function (or a qualified target, NAME:QUALIFIER) in a region and account.
+func FunctionARN(region, account, target string) string {
+	return "arn:aws:lambda:" + region + ":" + account + ":function:" + target
+}
