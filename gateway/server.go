@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -90,6 +91,10 @@ type Config struct {
 	Region, AccountID string
 	// AccessLogs takes the access log lines of the stages that have an access log; nil writes none.
 	AccessLogs AccessLogger
+	// ProtectedAddrs are the node's own control listeners (admin, bus, AWS API) as host:port:
+	// HTTP proxy integrations may reach any backend they name but these, on any of the node's
+	// addresses.
+	ProtectedAddrs []string
 	// Tracer, when set, records a span for each HTTP request (continuing the trace of its
 	// traceparent header), its authorizer and its integration, and sends the integration span's
 	// traceparent on to the function; nil traces nothing.
@@ -173,6 +178,18 @@ type Route struct {
 	Spec spec.Route
 }
 
+// targetLabel names where the route sends requests, for listings: its function, "mock", or
+// its backend's URL.
+func (r Route) targetLabel() string {
+	switch r.Spec.Integration.Type {
+	case spec.IntegrationMock:
+		return "mock " + strconv.Itoa(r.Spec.Integration.StatusCode)
+	case spec.IntegrationHTTPProxy:
+		return r.Spec.Integration.Target
+	}
+	return r.Function
+}
+
 // Server is the gateway. Create it with [New], serve with [Server.Serve], stop with [Server.Shutdown].
 type Server struct {
 	cfg      Config
@@ -189,6 +206,8 @@ type Server struct {
 	// once (after Start) or leave them to Start.
 	startOnce sync.Once
 	started   atomic.Bool
+	// proxies are the HTTP transports of HTTP proxy integrations.
+	proxies *proxyTransports
 }
 
 // apiSet is what the gateway serves: the APIs as declared, and compiled, most specific first.
@@ -205,6 +224,8 @@ type compiledAPI struct {
 	stages  map[string]*Stage
 	table   *RouteTable // nil on a WebSocket API
 	targets []target    // by route index
+	// integrations are the routes' integrations, by route index.
+	integrations []routeIntegration
 	ws      *wsAPI      // set on a WebSocket API
 	// throttles holds each stage's buckets (nil for a stage without throttles).
 	throttles map[string]*StageThrottle
@@ -239,7 +260,7 @@ func New(cfg Config, inv Invoker) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: registering metrics: %w", err)
 	}
-	s := &Server{cfg: cfg, inv: inv, log: cfg.Logger, metrics: m}
+	s := &Server{cfg: cfg, inv: inv, log: cfg.Logger, metrics: m, proxies: &proxyTransports{protected: newProtectedAddrs(cfg.ProtectedAddrs)}}
 	s.wsUpgrader = newUpgrader()
 	s.apis.Store(newAPISet(cfg.APIs, apis))
 	s.app = fiber.New(fiber.Config{
@@ -277,8 +298,13 @@ func compileAPIs(apis []API) ([]*compiledAPI, error) {
 		ca.Routes = slices.Clone(a.Routes)
 		for i, r := range a.Routes {
 			keys[i] = r.Key
+			ri, err := compileIntegration(r)
+			if err != nil {
+				return nil, fmt.Errorf("gateway: API %s: %w", a.ID, err)
+			}
+			ca.integrations = append(ca.integrations, ri)
 			name, qualifier, _ := strings.Cut(r.Function, ":")
-			if name == "" {
+			if name == "" && ri.kind == spec.IntegrationFunction {
 				return nil, fmt.Errorf("gateway: API %s: route %q has no function", a.ID, r.Key)
 			}
 			ca.targets = append(ca.targets, target{name, qualifier})
@@ -398,6 +424,7 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.app.ShutdownWithContext(ctx)
 	defer s.closeJWT()
+	defer s.proxies.close()
 	s.hub.closeAll(websocket.CloseGoingAway, "Going away")
 	done := make(chan struct{})
 	go func() { s.hub.wg.Wait(); close(done) }()
@@ -423,11 +450,13 @@ type labels struct {
 	access     accessInfo
 	// trace is the request's span context (nil when not tracing).
 	trace context.Context
+	// start is when the request arrived.
+	start time.Time
 }
 
 func (s *Server) handle(c *fiber.Ctx) error {
 	start := time.Now()
-	var l labels
+	l := labels{start: start}
 	var span trace.Span
 	if s.cfg.Tracer != nil {
 		l.trace, span = s.cfg.Tracer.Start(tracing.FromTraceParent(context.Background(), c.Get("traceparent")), "HTTP "+c.Method(),
@@ -455,7 +484,13 @@ func (s *Server) handle(c *fiber.Ctx) error {
 	}
 	// WebSocket APIs log each event of a connection instead (invokeWS).
 	if a := l.access; a.stage != nil && a.stage.AccessLog != nil && a.api.ws == nil && s.cfg.AccessLogs != nil {
-		a.err, a.status, a.responseLength, a.start = err, status, len(c.Response().Body()), start
+		a.err, a.status, a.start = err, status, start
+		if c.Response().IsBodyStream() {
+			// A backend's body, still streaming: its length if it said.
+			a.responseLength = max(c.Response().Header.ContentLength(), 0)
+		} else {
+			a.responseLength = len(c.Response().Body())
+		}
 		a.requestID, _ = c.Locals(localRequestID).(string)
 		a.method, a.path, a.protocol = c.Method(), string(c.Request().URI().PathOriginal()), string(c.Request().Header.Protocol())
 		a.sourceIP, a.userAgent, a.domain = c.IP(), string(c.Request().Header.UserAgent()), hostOnly(string(c.Request().Host()))
@@ -541,7 +576,26 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 			return err
 		}
 	}
-	event, err := BuildEvent(c, EventContext{
+	ri := &api.integrations[idx]
+	if ri.kind != spec.IntegrationFunction {
+		rq := &routeRequest{s: s, c: c, l: l, api: api, stage: stage, route: route, integration: ri, params: params, rest: rest}
+		if ri.kind == spec.IntegrationMock {
+			err = s.serveMock(c, rq)
+		} else {
+			err = s.serveProxy(c, rq)
+		}
+		if err != nil {
+			return err
+		}
+		if ri.response != nil {
+			rq.mapFunctionResponse()
+		}
+		if api.CORS != nil {
+			addCORSHeaders(c, api.CORS)
+		}
+		return nil
+	}
+	ec := EventContext{
 		RouteKey:       route.Key,
 		Stage:          stage.Name,
 		StageVariables: stage.Variables,
@@ -553,7 +607,13 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 		DomainName:     host,
 		SourceIP:       c.IP(),
 		Authorizer:     authz,
-	})
+	}
+	var event []byte
+	if ri.payloadV1 {
+		event, err = BuildEventV1(c, EventV1Context{EventContext: ec, Resource: ri.resource})
+	} else {
+		event, err = BuildEvent(c, ec)
+	}
 	if err != nil {
 		return fmt.Errorf("building event: %w", err)
 	}
@@ -582,12 +642,20 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 		}
 		return err
 	}
-	if err := WriteResponse(c, out); err != nil {
+	write := WriteResponse
+	if ri.payloadV1 {
+		write = WriteResponseV1
+	}
+	if err := write(c, out); err != nil {
 		l.access.integrationStatus, l.access.integrationError = -1, err.Error()
 		s.metrics.failed(tgt.function, ErrMalformedResponse)
 		return fmt.Errorf("function %s: %w", tgt.function, err)
 	}
 	l.access.integrationStatus = c.Response().StatusCode()
+	if ri.response != nil {
+		rq := &routeRequest{s: s, c: c, l: l, api: api, stage: stage, route: route, integration: ri, params: params, rest: rest}
+		rq.mapFunctionResponse()
+	}
 	if api.CORS != nil {
 		addCORSHeaders(c, api.CORS)
 	}
@@ -881,7 +949,7 @@ func (s *Server) RouteURLs(base string) []string {
 				if !ok {
 					method, path = "*", "/…"
 				}
-				lines = append(lines, fmt.Sprintf("%-7s %s%s%s  → %s%s", method, base, prefix, path, r.Function, host))
+				lines = append(lines, fmt.Sprintf("%-7s %s%s%s  → %s%s", method, base, prefix, path, r.targetLabel(), host))
 			}
 		}
 	}

@@ -69,7 +69,11 @@ func FromSpec(id string, a spec.API) API {
 		if auth.Type == spec.AuthNone {
 			auth.Type = AuthNone
 		}
-		ga.Routes = append(ga.Routes, Route{Key: r.Key, Function: r.Integration.Target, Timeout: r.Integration.Timeout.D(),
+		fn := r.Integration.Target
+		if r.Integration.Type != spec.IntegrationFunction {
+			fn = ""
+		}
+		ga.Routes = append(ga.Routes, Route{Key: r.Key, Function: fn, Timeout: r.Integration.Timeout.D(),
 			RouteResponse: r.RouteResponse, Auth: auth, APIKeyRequired: r.APIKeyRequired, Spec: r})
 	}
 	return ga

@@ -48,6 +48,7 @@ var layers = map[string]int{
 	"internal/outbound":        1,
 	"internal/didyoumean":      -1, // leaf helpers: they import nothing of Gatehouse
 	"internal/yamlnode":        -1,
+	"internal/mapping":         -1,
 	"internal/spec":            0,
 	"internal/yamldecode":      0,
 	"internal/jsopen":          0,

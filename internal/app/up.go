@@ -481,7 +481,12 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 			logPub.Publish(logstream.Record{Time: time.Now(), Function: logstream.GroupSource(group), Stream: "access", Message: string(line)})
 		}})
 	n.serve(func() error { return n.accessLogs.Run(n.backgroundCtx) }, "access logs")
-	n.gw, err = gateway.New(gateway.Config{APIs: apis, Logger: n.log, Metrics: n.metrics, Resolver: n.served,
+	// Integrations may reach any backend they name but the node's own control listeners.
+	protected := []string{n.adminLn.Addr().String(), strings.TrimPrefix(n.srv.ClientURL(), "nats://")}
+	if n.awsLn != nil {
+		protected = append(protected, n.awsLn.Addr().String())
+	}
+	n.gw, err = gateway.New(gateway.Config{APIs: apis, Logger: n.log, Metrics: n.metrics, Resolver: n.served, ProtectedAddrs: protected,
 		NodeID: n.nodeID, Connections: n.conns, Management: n.router, Verifier: sig,
 		APIKeys: n.apiKeys, UsagePlans: gateway.UsagePlansFromSpec(stack.UsagePlans),
 		Region: stack.IAM.Region, AccountID: stack.IAM.AccountID, AccessLogs: accessLogAdapter{n.accessLogs}, Tracer: tracer}, n.dispatcher)

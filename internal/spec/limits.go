@@ -56,10 +56,23 @@ const (
 	APITypeHTTP      = "http"
 	APITypeWebSocket = "websocket"
 
-	// IntegrationFunction is the only integration type for now.
-	IntegrationFunction = "function"
-	// PayloadFormat2 is the only payload format version for now (the default).
+	// IntegrationFunction, IntegrationHTTPProxy and IntegrationMock are the integration types
+	// (`type:`): a function of the stack (the default), an HTTP backend, and an answer made by
+	// the gateway.
+	IntegrationFunction  = "function"
+	IntegrationHTTPProxy = "http_proxy"
+	IntegrationMock      = "mock"
+	// PayloadFormat2 (the default) and PayloadFormat1 are the payload format versions of function
+	// integrations in HTTP APIs.
 	PayloadFormat2 = "2.0"
+	PayloadFormat1 = "1.0"
+	// MethodAny is an HTTP proxy integration's default method: the client's own.
+	MethodAny = "ANY"
+	// MaxMappings bounds the entries of an integration's requestParameters, and of each status
+	// code's responseParameters.
+	MaxMappings = 50
+	// MaxMockBodyBytes bounds a mock integration's body template.
+	MaxMockBodyBytes = 64 << 10
 
 	// DefaultIntegrationTimeout, MinIntegrationTimeout and MaxIntegrationTimeout bound an
 	// integration's `timeout:`, as for API Gateway HTTP APIs.

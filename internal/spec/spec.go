@@ -356,21 +356,65 @@ type Authorization struct {
 }
 
 // Integration is a route's target: from the shorthand `function: NAME` (with an optional
-// `timeout:` beside it) or from `integration: {type, target, payloadFormatVersion, timeout}`.
+// `timeout:` beside it) or from `integration: {type, target, …}`.
 type Integration struct {
-	// Type is IntegrationFunction (`type:`, default IntegrationFunction).
+	// Type is IntegrationFunction (`type:`, the default), IntegrationHTTPProxy (an HTTP backend,
+	// HTTP APIs only) or IntegrationMock (an answer made by the gateway, HTTP APIs only).
 	Type string `json:"type"`
-	// Target is the name of a function of the stack (`target:`, or the shorthand's `function:`),
-	// optionally qualified as in Lambda: NAME:$LATEST, NAME:3 (a version) or NAME:prod (an alias).
-	Target string `json:"target"`
-	// PayloadFormatVersion is PayloadFormat2 (`payloadFormatVersion:`, the default) in HTTP APIs,
-	// and "" in WebSocket APIs, whose events have a format of their own.
+	// Target is, for IntegrationFunction, the name of a function of the stack (`target:`, or the
+	// shorthand's `function:`), optionally qualified as in Lambda: NAME:$LATEST, NAME:3 (a version)
+	// or NAME:prod (an alias). For IntegrationHTTPProxy it is the backend's URL (`target:`): http
+	// or https, with a host; its path may hold the route's path parameters ("{id}", "{proxy}" for
+	// a greedy "{proxy+}") and the whole URL stage variables ("${stageVariables.host}"), replaced
+	// for each request. "" for IntegrationMock.
+	Target string `json:"target,omitempty"`
+	// Method is the method of the backend request of an IntegrationHTTPProxy (`method:`, default
+	// MethodAny: the client's method); "" for other types.
+	Method string `json:"method,omitempty"`
+	// PayloadFormatVersion is, for IntegrationFunction in HTTP APIs, PayloadFormat2
+	// (`payloadFormatVersion:`, the default) or PayloadFormat1; "" for other types and in
+	// WebSocket APIs, whose events have a format of their own.
 	PayloadFormatVersion string `json:"payloadFormatVersion,omitempty"`
 	// Timeout is the integration timeout (`timeout:`): in HTTP APIs
 	// MinIntegrationTimeout..MaxIntegrationTimeout, default DefaultIntegrationTimeout; in
 	// WebSocket APIs MinWSIntegrationTimeout..MaxWSIntegrationTimeout, default
-	// DefaultWSIntegrationTimeout.
+	// DefaultWSIntegrationTimeout. For IntegrationHTTPProxy it bounds the whole exchange with
+	// the backend, the response body included.
 	Timeout Duration `json:"timeout"`
+	// TLS is how an IntegrationHTTPProxy checks an https backend's certificate (`tls:`); nil for
+	// the system's roots and the URL's host name.
+	TLS *IntegrationTLS `json:"tls,omitempty"`
+	// RequestParameters change the backend request of an IntegrationHTTPProxy
+	// (`requestParameters:`), as API Gateway's parameter mapping: keys such as
+	// "overwrite:header.x-user", "append:querystring.tag", "remove:header.cookie" or
+	// "overwrite:path"; values such as "$request.header.x-id", "$context.requestId",
+	// "$stageVariables.v", "${request.path.id}-x" or a literal (see internal/mapping). nil
+	// when none; at most MaxMappings.
+	RequestParameters map[string]string `json:"requestParameters,omitempty"`
+	// ResponseParameters change the response by the integration's status code
+	// (`responseParameters:`, keyed "200".."599"): "overwrite:statuscode", and header keys as
+	// in RequestParameters, with values from "$response.header.x", "$response.body.a",
+	// "$context.*", "$stageVariables.*" or literals. For IntegrationFunction and
+	// IntegrationHTTPProxy; nil when none.
+	ResponseParameters map[string]map[string]string `json:"responseParameters,omitempty"`
+	// StatusCode, Headers and Body are the answer of an IntegrationMock (`statusCode:`, default
+	// 200; `headers:`; `body:`, a template that may use $context.*, $stageVariables.*,
+	// $input.body, $input.params('x'), $input.json('$.a') and $input.path('$.a'), at most
+	// MaxMockBodyBytes). Zero for other types.
+	StatusCode int               `json:"statusCode,omitempty"`
+	Headers    map[string]string `json:"headers,omitempty"`
+	Body       string            `json:"body,omitempty"`
+}
+
+// IntegrationTLS is an HTTP proxy integration's `tls:`.
+type IntegrationTLS struct {
+	// CAFile is the absolute path of a PEM file of the certificate authorities the backend's
+	// certificate must chain to (`caFile:`, relative to the stack file's directory), instead of
+	// the system's; "" for the system's.
+	CAFile string `json:"caFile,omitempty"`
+	// ServerName is the name the backend's certificate must be for (`serverName:`), when it is
+	// not the URL's host, as when the URL names an address; "" for the URL's host.
+	ServerName string `json:"serverName,omitempty"`
 }
 
 // Duration is a time.Duration that is written in JSON as Go writes durations ("3s", "1m30s",

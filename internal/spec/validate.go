@@ -369,7 +369,7 @@ func (c *checker) checkAPI(path []string, name string, api API) {
 				c.add(errf(sub(rp, "routeResponse"), false, "%s routes cannot send a route response: the $connect response decides the handshake, and after $disconnect the client is gone", r.Key))
 			}
 		}
-		c.add(c.checkIntegration(sub(rp, "integration"), r.Integration, ws))
+		c.add(c.checkIntegration(sub(rp, "integration"), r.Key, r.Integration, ws))
 		c.add(c.checkRouteControls(rp, r, api, ws))
 	}
 }
@@ -475,35 +475,6 @@ func checkStage(path []string, name string, st Stage, routeKeys []string) *check
 		if e := checkThrottle(kp, st.RouteThrottles[k]); e != nil {
 			return e
 		}
-	}
-	return nil
-}
-
-func (c *checker) checkIntegration(path []string, in Integration, ws bool) *checkErr {
-	if in.Type != IntegrationFunction {
-		return errf(sub(path, "type"), false, "integration type %s is not supported: only %q for now", yamlnode.QuoteShort(in.Type), IntegrationFunction)
-	}
-	if e := c.checkTarget(sub(path, "target"), in.Target); e != nil {
-		return e
-	}
-	if ws {
-		if in.PayloadFormatVersion != "" {
-			return errf(sub(path, "payloadFormatVersion"), true, "only for http APIs: websocket routes receive WebSocket events; remove it")
-		}
-		if in.Timeout.D() < MinWSIntegrationTimeout || in.Timeout.D() > MaxWSIntegrationTimeout {
-			return errf(sub(path, "timeout"), false, "%v is out of range: want 50ms to 29s (the limit for websocket APIs)", in.Timeout)
-		}
-		return nil
-	}
-	switch in.PayloadFormatVersion {
-	case PayloadFormat2:
-	case "1.0":
-		return errf(sub(path, "payloadFormatVersion"), false, "payload format 1.0 is not supported yet; use %q", PayloadFormat2)
-	default:
-		return errf(sub(path, "payloadFormatVersion"), false, "unknown payload format version %s: want %q", yamlnode.QuoteShort(in.PayloadFormatVersion), PayloadFormat2)
-	}
-	if in.Timeout.D() < MinIntegrationTimeout || in.Timeout.D() > MaxIntegrationTimeout {
-		return errf(sub(path, "timeout"), false, "%v is out of range: want 50ms to 30s", in.Timeout)
 	}
 	return nil
 }

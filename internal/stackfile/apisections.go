@@ -303,36 +303,69 @@ func (d *decoder) route(path []string, re yamldecode.Entry, apiType string) (spe
 			return r, d.Errorf(e.KeyAt, yamldecode.Sub(path, "timeout"), "with integration, put timeout inside it")
 		}
 		intPath := yamldecode.Sub(path, "integration")
-		g, err := d.Fields(intPath, ie.Val, "type", "target", "payloadFormatVersion", "timeout")
-		if err != nil {
+		if r.Integration, err = d.integration(intPath, ie, r.Integration, ws); err != nil {
 			return r, err
-		}
-		if e, ok := g["type"]; ok {
-			if r.Integration.Type, err = d.Str(yamldecode.Sub(intPath, "type"), e.Val); err != nil {
-				return r, err
-			}
-		}
-		if r.Integration.Target, err = d.RequiredStr(g, ie.KeyAt, intPath, "target", "the name of a function"); err != nil {
-			return r, err
-		}
-		if e, ok := g["payloadFormatVersion"]; ok {
-			if ws {
-				return r, d.Errorf(e.KeyAt, yamldecode.Sub(intPath, "payloadFormatVersion"), "only for http APIs: websocket routes receive WebSocket events; remove it")
-			}
-			// `payloadFormatVersion: 2.0` unquoted is a number in YAML; take its text.
-			if r.Integration.PayloadFormatVersion, err = d.Text(yamldecode.Sub(intPath, "payloadFormatVersion"), e.Val); err != nil {
-				return r, err
-			}
-		}
-		if e, ok := g["timeout"]; ok {
-			if r.Integration.Timeout, err = d.duration(yamldecode.Sub(intPath, "timeout"), e.Val); err != nil {
-				return r, err
-			}
 		}
 	default:
 		return r, d.Errorf(re.KeyAt, path, "the route has no target: add function: NAME (or an integration)")
 	}
 	return r, d.decodeRest(path, f, &r, "function", "timeout", "integration", "routeResponse", "authorization", "apiKeyRequired")
+}
+
+// integration reads a route's long form `integration:` over in, which holds the defaults.
+func (d *decoder) integration(path []string, ie yamldecode.Entry, in spec.Integration, ws bool) (spec.Integration, error) {
+	g, err := d.Fields(path, ie.Val, keysOf(spec.Integration{})...)
+	if err != nil {
+		return in, err
+	}
+	if e, ok := g["type"]; ok {
+		if in.Type, err = d.Str(yamldecode.Sub(path, "type"), e.Val); err != nil {
+			return in, err
+		}
+	}
+	switch in.Type {
+	case spec.IntegrationHTTPProxy:
+		in.PayloadFormatVersion, in.Method = "", spec.MethodAny
+		if in.Target, err = d.RequiredStr(g, ie.KeyAt, path, "target", "the backend's URL, such as http://orders.internal:8080/{proxy}"); err != nil {
+			return in, err
+		}
+	case spec.IntegrationMock:
+		in.PayloadFormatVersion, in.StatusCode = "", 200
+	default:
+		if in.Target, err = d.RequiredStr(g, ie.KeyAt, path, "target", "the name of a function"); err != nil {
+			return in, err
+		}
+	}
+	if e, ok := g["payloadFormatVersion"]; ok {
+		if ws {
+			return in, d.Errorf(e.KeyAt, yamldecode.Sub(path, "payloadFormatVersion"), "only for http APIs: websocket routes receive WebSocket events; remove it")
+		}
+		// `payloadFormatVersion: 2.0` unquoted is a number in YAML; take its text.
+		if in.PayloadFormatVersion, err = d.Text(yamldecode.Sub(path, "payloadFormatVersion"), e.Val); err != nil {
+			return in, err
+		}
+		if in.Type == spec.IntegrationHTTPProxy && in.PayloadFormatVersion == spec.PayloadFormat1 {
+			// What API Gateway asks of its HTTP proxy integrations, and means nothing more here.
+			in.PayloadFormatVersion = ""
+		}
+	}
+	if e, ok := g["tls"]; ok {
+		tp := yamldecode.Sub(path, "tls")
+		h, err := d.Fields(tp, e.Val, keysOf(spec.IntegrationTLS{})...)
+		if err != nil {
+			return in, err
+		}
+		in.TLS = &spec.IntegrationTLS{}
+		if ce, ok := h["caFile"]; ok {
+			if in.TLS.CAFile, err = d.file(yamldecode.Sub(tp, "caFile"), ce.Val, "a PEM file of certificate authorities, such as ./ca.pem"); err != nil {
+				return in, err
+			}
+		}
+		if err := d.decodeRest(tp, h, in.TLS, "caFile"); err != nil {
+			return in, err
+		}
+	}
+	return in, d.decodeRest(path, g, &in, "type", "target", "payloadFormatVersion", "tls")
 }
 
 func (d *decoder) cors(path []string, n ast.Node) (*spec.CORS, error) {
@@ -468,12 +501,18 @@ func (d *decoder) jwtAuthorizer(path []string, at ast.Node, f map[string]yamldec
 // jwksFile resolves a JWT authorizer's key file against the stack file's directory and checks
 // that it is a regular file.
 func (d *decoder) jwksFile(path []string, n ast.Node) (string, error) {
+	return d.file(path, n, "a JSON Web Key Set file, such as ./keys.json")
+}
+
+// file resolves the name of a file against the stack file's directory and checks that it is a
+// regular file; want says what it should be, for errors.
+func (d *decoder) file(path []string, n ast.Node, want string) (string, error) {
 	name, err := d.Str(path, n)
 	if err != nil {
 		return "", err
 	}
 	if strings.TrimSpace(name) == "" || strings.ContainsRune(name, 0) {
-		return "", d.Errorf(n, path, "%s is not a file name; want the path of a JSON Web Key Set file, such as ./keys.json", yamlnode.QuoteShort(name))
+		return "", d.Errorf(n, path, "%s is not a file name; want the path of %s", yamlnode.QuoteShort(name), want)
 	}
 	abs := name
 	if !filepath.IsAbs(abs) {
@@ -490,7 +529,7 @@ func (d *decoder) jwksFile(path []string, n ast.Node) (string, error) {
 	case err != nil:
 		return "", d.Errorf(n, path, "cannot use %s: %v", yamlnode.QuoteShort(name), err)
 	case !info.Mode().IsRegular():
-		return "", d.Errorf(n, path, "%s is not a file; want a JSON Web Key Set file, such as ./keys.json", yamlnode.QuoteShort(name))
+		return "", d.Errorf(n, path, "%s is not a file; want %s", yamlnode.QuoteShort(name), want)
 	}
 	return abs, nil
 }

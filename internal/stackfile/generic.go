@@ -106,6 +106,23 @@ func (d *decoder) decodeValue(path []string, e yamldecode.Entry, field reflect.V
 			field.Set(m)
 			return nil
 		}
+		if field.Type().Key().Kind() == reflect.String && field.Type().Elem().Kind() == reflect.Map {
+			// A map of maps of text, such as responseParameters by status code.
+			es, err := d.Entries(path, e.Val)
+			if err != nil {
+				return err
+			}
+			m := reflect.MakeMapWithSize(field.Type(), len(es))
+			for _, me := range es {
+				inner := reflect.New(field.Type().Elem()).Elem()
+				if err := d.decodeValue(yamldecode.Sub(path, me.Key), me, inner); err != nil {
+					return err
+				}
+				m.SetMapIndex(reflect.ValueOf(me.Key), inner)
+			}
+			field.Set(m)
+			return nil
+		}
 	}
 	// A setting of another type needs its own code in the decoder; TestDecodeRestCoversSpec finds one
 	// that lacks it.
