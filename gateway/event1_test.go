@@ -399,7 +399,9 @@ func TestBuildEventV1(t *testing.T) {
 	}{
 		{
 			name: "empty body is null and isBase64Encoded false is present",
-			req:  func() *http.Request { return s.request(t, "POST", "/x", "", "Content-Type", "application/octet-stream") },
+			req: func() *http.Request {
+				return s.request(t, "POST", "/x", "", "Content-Type", "application/octet-stream")
+			},
 			check: func(t *testing.T, raw []byte, ev events.APIGatewayProxyRequest) {
 				top := rawKeys(t, raw)
 				wantString(t, "body", string(top["body"]), "null")
@@ -409,7 +411,9 @@ func TestBuildEventV1(t *testing.T) {
 		},
 		{
 			name: "no HTML escaping",
-			req:  func() *http.Request { return s.request(t, "POST", "/x?q=%3Cb%3E", `{"a":"<b>&"}`, "Content-Type", "application/json") },
+			req: func() *http.Request {
+				return s.request(t, "POST", "/x?q=%3Cb%3E", `{"a":"<b>&"}`, "Content-Type", "application/json")
+			},
 			check: func(t *testing.T, raw []byte, ev events.APIGatewayProxyRequest) {
 				if !bytes.Contains(raw, []byte(`"body":"{\"a\":\"<b>&\"}"`)) || !bytes.Contains(raw, []byte(`"q":"<b>"`)) {
 					t.Errorf("event escapes HTML: %s", raw)
@@ -418,7 +422,9 @@ func TestBuildEventV1(t *testing.T) {
 		},
 		{
 			name: "text types are plain, others base64",
-			req:  func() *http.Request { return s.request(t, "POST", "/x", "a=1&b=2", "Content-Type", "application/x-www-form-urlencoded") },
+			req: func() *http.Request {
+				return s.request(t, "POST", "/x", "a=1&b=2", "Content-Type", "application/x-www-form-urlencoded")
+			},
 			check: func(t *testing.T, raw []byte, ev events.APIGatewayProxyRequest) {
 				wantBool(t, "isBase64Encoded", ev.IsBase64Encoded, true)
 				wantString(t, "body", ev.Body, "YT0xJmI9Mg==")

@@ -70,7 +70,7 @@ func FromSpec(id string, a spec.API) API {
 			auth.Type = AuthNone
 		}
 		fn := r.Integration.Target
-		if r.Integration.Type != spec.IntegrationFunction {
+		if t := r.Integration.Type; t == spec.IntegrationHTTPProxy || t == spec.IntegrationMock {
 			fn = ""
 		}
 		ga.Routes = append(ga.Routes, Route{Key: r.Key, Function: fn, Timeout: r.Integration.Timeout.D(),

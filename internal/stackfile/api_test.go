@@ -39,6 +39,22 @@ apis:
       POST /orders: {function: hello, apiKeyRequired: true}
       ANY /admin/{proxy+}: {function: hello, authorization: {type: function, authorizer: fn1}}
       GET /signed: {integration: {type: function, target: echo, timeout: 1s}, authorization: {type: iam}}
+      GET /v1/{id}:
+        integration:
+          target: echo
+          payloadFormatVersion: "1.0"
+          responseParameters: {"404": {"overwrite:statuscode": "200", "append:header.x-missing": "$response.body.id"}}
+      ANY /legacy/{proxy+}:
+        integration:
+          type: http_proxy
+          target: "https://${stageVariables.backend}/api/{proxy}"
+          method: ANY
+          timeout: 10s
+          tls: {caFile: ca.pem, serverName: orders.internal}
+          requestParameters: {"overwrite:header.x-user": "${request.header.x-id}-${context.requestId}", "remove:header.cookie": ""}
+          responseParameters: {"500": {"overwrite:statuscode": "502"}}
+      GET /health:
+        integration: {type: mock, statusCode: 200, headers: {x-mock: "yes"}, body: '{"ok": true, "id": "$context.requestId"}'}
   chat:
     type: websocket
     routeSelectionExpression: $request.body.type
@@ -55,6 +71,9 @@ func parseEverySetting(t *testing.T) (*spec.Stack, string) {
 	t.Helper()
 	dir := stackDir(t)
 	if err := os.WriteFile(filepath.Join(dir, "keys.json"), []byte(`{"keys":[]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s, err := Parse("gatehouse.yaml", []byte(everyAPISetting), dir)

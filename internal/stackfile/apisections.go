@@ -331,6 +331,12 @@ func (d *decoder) integration(path []string, ie yamldecode.Entry, in spec.Integr
 		}
 	case spec.IntegrationMock:
 		in.PayloadFormatVersion, in.StatusCode = "", 200
+		if e, ok := g["target"]; ok {
+			// Read to be refused by the checks, with their reason.
+			if in.Target, err = d.Str(yamldecode.Sub(path, "target"), e.Val); err != nil {
+				return in, err
+			}
+		}
 	default:
 		if in.Target, err = d.RequiredStr(g, ie.KeyAt, path, "target", "the name of a function"); err != nil {
 			return in, err
