@@ -226,7 +226,7 @@ type compiledAPI struct {
 	targets []target    // by route index
 	// integrations are the routes' integrations, by route index.
 	integrations []routeIntegration
-	ws      *wsAPI      // set on a WebSocket API
+	ws           *wsAPI // set on a WebSocket API
 	// throttles holds each stage's buckets (nil for a stage without throttles).
 	throttles map[string]*StageThrottle
 }
