@@ -62,8 +62,10 @@ type accessInfo struct {
 	authorizerError string
 	authorizer      *events.APIGatewayV2HTTPRequestContextAuthorizerDescription
 	wsAuthorizer    map[string]any
-	// err is the error the request ended with, if any.
-	err error
+	// err is the error the request ended with, if any; errMessage, when set, is the message it
+	// was answered with (a REST API's), and validation a body's validation errors.
+	err                    error
+	errMessage, validation string
 	// WebSocket events only.
 	eventType, connectionID, messageID string
 	connectedAt                        time.Time
@@ -159,7 +161,12 @@ func (s *Server) accessValue(info *accessInfo, v string) (string, bool) {
 		return strconv.Itoa(info.integrationStatus), info.integrationStatus > 0
 	case "integrationErrorMessage", "integration.error":
 		return info.integrationError, info.integrationError != ""
+	case "error.validationErrorString":
+		return info.validation, info.validation != ""
 	case "error.message", "error.messageString":
+		if info.errMessage != "" {
+			return info.errMessage, true
+		}
 		if info.err != nil {
 			_, msg := s.classify(info.err)
 			var d *denial

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +57,11 @@ type Authorizer struct {
 	ResultTTL time.Duration
 	// Timeout bounds a function authorizer; default 10s.
 	Timeout time.Duration
+	// REST is, for a REST API's function authorizer, its kind: spec.AuthorizerToken or
+	// spec.AuthorizerRequest; "" for an HTTP or WebSocket API's.
+	REST string
+	// Validation is a token authorizer's identity validation expression; nil for none.
+	Validation *regexp.Regexp
 }
 
 // UsagePlan limits the requests of the API keys that belong to it.
@@ -76,6 +82,9 @@ type denial struct {
 	message string
 	header  map[string]string
 	reason  string // for the log only
+	// respType is the gateway response type a REST API answers the denial with ("" for the
+	// one its status gives); validation is a body's validation errors.
+	respType, validation string
 }
 
 func (d *denial) Error() string { return fmt.Sprintf("%d %s: %s", d.status, d.message, d.reason) }
@@ -182,6 +191,8 @@ type authResult struct {
 	allowed bool
 	context map[string]any
 	expires time.Time
+	// policy is a REST authorizer's answer, evaluated for each request.
+	policy *restPolicy
 }
 
 // throttle applies the route's bucket in its stage.
@@ -194,7 +205,8 @@ func (s *Server) throttle(api *compiledAPI, stage *Stage, idx int, now time.Time
 
 // authorize runs the route's authorization and returns what the event's requestContext.authorizer
 // carries.
-func (s *Server) authorize(c *fiber.Ctx, api *compiledAPI, stage *Stage, route Route, params map[string]string, now time.Time) (*events.APIGatewayV2HTTPRequestContextAuthorizerDescription, error) {
+// idx is the route's index and rest the request's path below its stage (for REST authorizers).
+func (s *Server) authorize(c *fiber.Ctx, api *compiledAPI, stage *Stage, route Route, idx int, params map[string]string, rest string, now time.Time) (*events.APIGatewayV2HTTPRequestContextAuthorizerDescription, error) {
 	switch route.Auth.Type {
 	case AuthNone:
 		return nil, nil
@@ -202,10 +214,7 @@ func (s *Server) authorize(c *fiber.Ctx, api *compiledAPI, stage *Stage, route R
 		if s.cfg.Verifier == nil {
 			return nil, forbidden("no access keys are configured")
 		}
-		header := http.Header{}
-		c.Request().Header.VisitAll(func(k, v []byte) { header.Add(string(k), string(v)) })
-		id, err := s.cfg.Verifier.Verify(sigv4.Request{Method: c.Method(), RawPath: string(c.Request().URI().PathOriginal()),
-			RawQuery: string(c.Request().URI().QueryString()), Host: string(c.Request().Host()), Header: header, Body: c.Body()})
+		id, err := s.verifySigV4(c)
 		if err != nil {
 			return nil, forbidden(err.Error())
 		}
@@ -236,9 +245,21 @@ func (s *Server) authorize(c *fiber.Ctx, api *compiledAPI, stage *Stage, route R
 		return &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{
 			Claims: res.Claims, Scopes: res.Scopes}}, nil
 	case AuthFunction:
+		if a.REST != "" {
+			return s.authorizeREST(c, api, stage, route, a, idx, params, rest, now)
+		}
 		return s.authorizeWithFunction(c, api, stage, route, a, params, now)
 	}
 	return nil, fmt.Errorf("route %s: authorizer %q has unknown type %q", route.Key, route.Auth.Authorizer, a.Type)
+}
+
+// verifySigV4 checks c's AWS Signature Version 4 against the stack's access keys, and returns the
+// access key that signed it.
+func (s *Server) verifySigV4(c *fiber.Ctx) (string, error) {
+	header := http.Header{}
+	c.Request().Header.VisitAll(func(k, v []byte) { header.Add(string(k), string(v)) })
+	return s.cfg.Verifier.Verify(sigv4.Request{Method: c.Method(), RawPath: string(c.Request().URI().PathOriginal()),
+		RawQuery: string(c.Request().URI().QueryString()), Host: string(c.Request().Host()), Header: header, Body: c.Body()})
 }
 
 // identityValue reads one identity source of a request.

@@ -31,6 +31,9 @@ type EventV1Context struct {
 	// ResourceID is requestContext.resourceId of a REST event; HTTP API events carry the route
 	// key there instead.
 	ResourceID string
+	// BinaryMediaTypes are a REST API's binary media types: a REST event's body is base64 when
+	// its content type is one of them, and text otherwise. HTTP API events ignore them.
+	BinaryMediaTypes []string
 }
 
 // BuildEventV1 encodes the request held by c (a *fiber.Ctx whose body was already read) as
@@ -154,7 +157,12 @@ func BuildEventV1(c *fiber.Ctx, ec EventV1Context) ([]byte, error) {
 	}
 	if body := req.Body(); len(body) > 0 {
 		var s string
-		if isTextMediaType(string(req.Header.ContentType())) && utf8.Valid(body) {
+		ct := string(req.Header.ContentType())
+		text := isTextMediaType(ct) && utf8.Valid(body)
+		if ec.REST {
+			text = !mediaTypeMatches(ec.BinaryMediaTypes, ct)
+		}
+		if text {
 			s = string(body)
 		} else {
 			s = base64.StdEncoding.EncodeToString(body)

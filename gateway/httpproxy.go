@@ -253,10 +253,14 @@ func (p *proxyIntegration) backendURL(rq *routeRequest) (*url.URL, error) {
 	}
 	if p.appendPath {
 		u.RawPath = ""
-		base := strings.TrimSuffix(u.EscapedPath(), "/")
-		if u, err = u.Parse(base + rq.rest); err != nil {
+		// Joined as text, not resolved as a reference: a request path that starts with "//"
+		// would name another host, and the target's query string would be lost.
+		raw := strings.TrimSuffix(u.EscapedPath(), "/") + rq.rest
+		path, err := url.PathUnescape(raw)
+		if err != nil {
 			return nil, fmt.Errorf("request path %q: %w", rq.rest, err)
 		}
+		u.Path, u.RawPath = path, raw
 	}
 	if q := rq.c.Request().URI().QueryString(); len(q) > 0 {
 		if u.RawQuery != "" {
@@ -360,6 +364,12 @@ func (s *Server) serveProxy(c *fiber.Ctx, rq *routeRequest) error {
 		return fmt.Errorf("%w: route %s: backend %s: %v", errBadGateway, rq.route.Key, u.Host, err)
 	}
 	rq.l.access.integrationStatus = resp.StatusCode
+	// The headers the backend's Connection names are hop-by-hop too (RFC 9110 section 7.6.1).
+	for _, v := range resp.Header["Connection"] {
+		for name := range strings.SplitSeq(v, ",") {
+			resp.Header.Del(strings.TrimSpace(name))
+		}
+	}
 	if span != nil {
 		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
 	}
@@ -415,7 +425,8 @@ func (b *proxyBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	b.n += int64(n)
 	if b.n > MaxProxyResponseBytes {
-		return n, fmt.Errorf("the backend's response is over %d bytes", MaxProxyResponseBytes)
+		// The bytes over the limit do not go out.
+		return n - int(b.n-MaxProxyResponseBytes), fmt.Errorf("the backend's response is over %d bytes", MaxProxyResponseBytes)
 	}
 	return n, err
 }

@@ -209,7 +209,8 @@ func (r responseSource) Lookup(ref mapping.Ref) (string, bool) {
 func (rq *routeRequest) mapFunctionResponse() {
 	m := rq.integration.response
 	resp := rq.c.Response()
-	if m == nil || !m.For(resp.StatusCode()) {
+	// serveProxy has applied an HTTP proxy's mapping, to the backend's status and body.
+	if m == nil || rq.integration.kind == spec.IntegrationHTTPProxy || !m.For(resp.StatusCode()) {
 		return
 	}
 	h := http.Header{}

@@ -15,6 +15,7 @@ type metrics struct {
 	throttled   *prometheus.CounterVec
 	failures    *prometheus.CounterVec
 	wsOpen      prometheus.Gauge
+	cache       *prometheus.CounterVec
 }
 
 // latencyBuckets span 100 µs to 30 s.
@@ -47,12 +48,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "gatehouse_invocation_failures_total",
 			Help: "Invocations that did not produce a usable response, as the gateway saw them, by function and reason: function_error (an error, panic or trap), timeout, response_too_large, malformed_response, integration_timeout, throttled, shed, no_workers, worker_lost, internal.",
 		}, []string{"function", "reason"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_cache_requests_total",
+			Help: "Requests to REST API routes that cache, by API, stage and result: hit (answered from the stage cache), miss, or invalidated (a client's Cache-Control: max-age=0 that may refresh the entry).",
+		}, []string{"api", "stage", "result"}),
 		wsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gatehouse_websocket_connections",
 			Help: "WebSocket connections open on this node.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.integration, m.throttled, m.failures, m.wsOpen} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.integration, m.throttled, m.failures, m.wsOpen, m.cache} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -81,6 +86,14 @@ func (m *metrics) failed(function string, err error) {
 		return
 	}
 	m.failures.WithLabelValues(function, failureReason(err)).Inc()
+}
+
+// cacheResult counts a request to a route that caches.
+func (m *metrics) cacheResult(api, stage, result string) {
+	if m == nil {
+		return
+	}
+	m.cache.WithLabelValues(api, stage, result).Inc()
 }
 
 func (m *metrics) throttle(function string) {

@@ -74,6 +74,9 @@ type functionResponse struct {
 	cookies     []string
 	contentType string
 	body        []byte
+	// base64 is the body as the function sent it when it was base64 (payload 1.0), for REST
+	// APIs, which send it on undecoded unless it is binary to them.
+	base64 string
 }
 
 type responseHeader struct{ name, value string }

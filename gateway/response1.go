@@ -40,6 +40,12 @@ func WriteResponseV1(c *fiber.Ctx, payload []byte) error {
 	if err != nil {
 		return err
 	}
+	writeFunctionResponseV1(c, r)
+	return nil
+}
+
+// writeFunctionResponseV1 writes a parsed payload 1.0 response to c.
+func writeFunctionResponseV1(c *fiber.Ctx, r *functionResponse) {
 	c.Status(r.status)
 	h := &c.Response().Header
 	for i, hv := range r.headers {
@@ -54,7 +60,6 @@ func WriteResponseV1(c *fiber.Ctx, payload []byte) error {
 		h.SetNoDefaultContentType(true)
 	}
 	c.Response().SetBodyRaw(r.body)
-	return nil
 }
 
 // parseFunctionResponseV1 validates a payload format 1.0 function response. The headers of
@@ -160,7 +165,7 @@ func parseFunctionResponseV1(payload []byte) (*functionResponse, error) {
 		if err != nil {
 			return bad("body is not valid base64: %v", err)
 		}
-		r.body = b
+		r.body, r.base64 = b, body
 	} else {
 		r.body = []byte(body)
 	}

@@ -208,6 +208,8 @@ type Server struct {
 	started   atomic.Bool
 	// proxies are the HTTP transports of HTTP proxy integrations.
 	proxies *proxyTransports
+	// caches are REST API stages' caches by API, stage and capacity, kept across SetAPIs.
+	caches sync.Map
 }
 
 // apiSet is what the gateway serves: the APIs as declared, and compiled, most specific first.
@@ -226,7 +228,8 @@ type compiledAPI struct {
 	targets []target    // by route index
 	// integrations are the routes' integrations, by route index.
 	integrations []routeIntegration
-	ws           *wsAPI // set on a WebSocket API
+	ws           *wsAPI   // set on a WebSocket API
+	rest         *restAPI // set on a REST API
 	// throttles holds each stage's buckets (nil for a stage without throttles).
 	throttles map[string]*StageThrottle
 }
@@ -249,18 +252,17 @@ func New(cfg Config, inv Invoker) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	apis, err := compileAPIs(cfg.APIs)
+	s := &Server{cfg: cfg, inv: inv, log: cfg.Logger, proxies: &proxyTransports{protected: newProtectedAddrs(cfg.ProtectedAddrs)}}
+	apis, err := s.compileAPIs(cfg.APIs)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkNodeID(cfg.NodeID, cfg.APIs); err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(cfg.Metrics)
-	if err != nil {
+	if s.metrics, err = newMetrics(cfg.Metrics); err != nil {
 		return nil, fmt.Errorf("gateway: registering metrics: %w", err)
 	}
-	s := &Server{cfg: cfg, inv: inv, log: cfg.Logger, metrics: m, proxies: &proxyTransports{protected: newProtectedAddrs(cfg.ProtectedAddrs)}}
 	s.wsUpgrader = newUpgrader()
 	s.apis.Store(newAPISet(cfg.APIs, apis))
 	s.app = fiber.New(fiber.Config{
@@ -280,7 +282,7 @@ func New(cfg Config, inv Invoker) (*Server, error) {
 	return s, nil
 }
 
-func compileAPIs(apis []API) ([]*compiledAPI, error) {
+func (s *Server) compileAPIs(apis []API) ([]*compiledAPI, error) {
 	out := make([]*compiledAPI, 0, len(apis))
 	for _, a := range apis {
 		ca := &compiledAPI{API: a, mount: strings.TrimSuffix(a.Mount, "/"), stages: map[string]*Stage{}}
@@ -339,6 +341,11 @@ func compileAPIs(apis []API) ([]*compiledAPI, error) {
 				}
 			}
 		}
+		if a.Spec.Type == spec.APITypeREST {
+			if err := s.compileREST(ca); err != nil {
+				return nil, err
+			}
+		}
 		ca.throttles = map[string]*StageThrottle{}
 		for name, st := range ca.stages {
 			if st.Throttle.Unlimited() && len(st.RouteThrottles) == 0 {
@@ -384,7 +391,7 @@ func checkNodeID(node string, apis []API) (err error) {
 // SetAPIs replaces the APIs the gateway serves, at once for every request that starts after it;
 // requests in flight finish with the routes they matched. Invalid APIs change nothing.
 func (s *Server) SetAPIs(apis []API) error {
-	compiled, err := compileAPIs(apis)
+	compiled, err := s.compileAPIs(apis)
 	if err != nil {
 		return err
 	}
@@ -523,6 +530,12 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 		return errNotFound
 	}
 	l.access.api, l.access.stage = api, stage
+	if api.rest != nil {
+		c.Locals(localREST, api.rest)
+		c.Locals(localStage, stage)
+		c.Response().Header.Del(HeaderRequestID)
+		c.Set(HeaderRESTRequestID, requestID)
+	}
 	if api.ws != nil {
 		if id, ok := isManagementPath(rest); ok {
 			l.route = "@connections"
@@ -557,7 +570,7 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 	if l.trace != nil && route.Auth.Type != AuthNone {
 		_, authSpan = s.cfg.Tracer.Start(l.trace, "authorizer "+route.Auth.Authorizer)
 	}
-	authz, err := s.authorize(c, api, stage, route, params, now)
+	authz, err := s.authorize(c, api, stage, route, idx, params, rest, now)
 	if authSpan != nil {
 		if err != nil {
 			authSpan.SetStatus(codes.Error, err.Error())
@@ -576,6 +589,17 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 			return err
 		}
 	}
+	cacheKey := ""
+	if api.rest != nil {
+		if err := s.validateREST(c, &api.rest.routes[idx], api.rest.models, params); err != nil {
+			return err
+		}
+		var hit bool
+		if cacheKey, hit = s.serveFromCache(c, api, stage, idx, route, params, now); hit {
+			s.finishREST(c, api, stage, idx, "", now)
+			return nil
+		}
+	}
 	ri := &api.integrations[idx]
 	if ri.kind != spec.IntegrationFunction {
 		rq := &routeRequest{s: s, c: c, l: l, api: api, stage: stage, route: route, integration: ri, params: params, rest: rest}
@@ -589,6 +613,9 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 		}
 		if ri.response != nil {
 			rq.mapFunctionResponse()
+		}
+		if api.rest != nil {
+			s.finishREST(c, api, stage, idx, cacheKey, now)
 		}
 		if api.CORS != nil {
 			addCORSHeaders(c, api.CORS)
@@ -609,7 +636,10 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 		Authorizer:     authz,
 	}
 	var event []byte
-	if ri.payloadV1 {
+	if api.rest != nil {
+		event, err = BuildEventV1(c, EventV1Context{EventContext: ec, Resource: ri.resource, REST: true,
+			ResourceID: api.rest.routes[idx].resourceID, BinaryMediaTypes: api.rest.binary})
+	} else if ri.payloadV1 {
 		event, err = BuildEventV1(c, EventV1Context{EventContext: ec, Resource: ri.resource})
 	} else {
 		event, err = BuildEvent(c, ec)
@@ -643,7 +673,10 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 		return err
 	}
 	write := WriteResponse
-	if ri.payloadV1 {
+	switch {
+	case api.rest != nil:
+		write = func(c *fiber.Ctx, out []byte) error { return writeResponseREST(c, out, api.rest.binary) }
+	case ri.payloadV1:
 		write = WriteResponseV1
 	}
 	if err := write(c, out); err != nil {
@@ -655,6 +688,9 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 	if ri.response != nil {
 		rq := &routeRequest{s: s, c: c, l: l, api: api, stage: stage, route: route, integration: ri, params: params, rest: rest}
 		rq.mapFunctionResponse()
+	}
+	if api.rest != nil {
+		s.finishREST(c, api, stage, idx, cacheKey, now)
 	}
 	if api.CORS != nil {
 		addCORSHeaders(c, api.CORS)
@@ -683,7 +719,13 @@ func addCORSHeaders(c *fiber.Ctx, cors *CORS) {
 
 type localKey int
 
-const localRequestID localKey = iota
+const (
+	localRequestID localKey = iota
+	// localREST holds the *restAPI of a request to a REST API, whose errors take REST's shape.
+	localREST
+	// localStage holds the *Stage of a request to a REST API, for its gateway responses.
+	localStage
+)
 
 // findAPI returns the API serving host and rawPath, and the path below its mount.
 func (s *Server) findAPI(host, rawPath string) (*compiledAPI, string) {
@@ -792,6 +834,22 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		s.log.Warn("request failed", "request_id", requestID, "method", c.Method(), "path", string(c.Request().URI().PathOriginal()), "status", status, "err", err)
 	}
 	c.Response().Reset()
+	if rest, ok := c.Locals(localREST).(*restAPI); ok {
+		c.Set(HeaderRESTRequestID, requestID)
+		if d != nil {
+			for k, v := range d.header {
+				c.Set(k, v)
+			}
+		}
+		info := accessInfo{requestID: requestID, method: c.Method(), path: string(c.Request().URI().PathOriginal()),
+			sourceIP: c.IP(), userAgent: string(c.Request().Header.UserAgent()), domain: hostOnly(string(c.Request().Host()))}
+		if d != nil {
+			info.validation = d.validation
+		}
+		info.stage, _ = c.Locals(localStage).(*Stage)
+		s.writeRESTError(c, rest, &info, err, status, message)
+		return nil
+	}
 	c.Set(HeaderRequestID, requestID)
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	if errors.Is(err, bus.ErrOverloaded) {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"maps"
+	"regexp"
 	"slices"
 
 	"gatehouse.dev/gatehouse/internal/apikeys"
@@ -43,8 +44,16 @@ func FromSpec(id string, a spec.API) API {
 					Algorithms: j.Algorithms, Skew: j.Skew.D()}}
 		case z.Function != nil:
 			f := z.Function
-			ga.Authorizers[name] = Authorizer{Type: AuthFunction, IdentitySources: f.IdentitySources,
+			fa := Authorizer{Type: AuthFunction, IdentitySources: f.IdentitySources,
 				Function: f.Function, ResultTTL: f.ResultTTL.D(), Timeout: f.Timeout.D()}
+			if z.Type == spec.AuthorizerToken || z.Type == spec.AuthorizerRequest {
+				fa.REST = z.Type
+				if f.IdentityValidationExpression != "" {
+					// Validated with the API; an expression that does not compile validates nothing.
+					fa.Validation, _ = regexp.Compile(f.IdentityValidationExpression)
+				}
+			}
+			ga.Authorizers[name] = fa
 		}
 	}
 	for _, sn := range slices.Sorted(maps.Keys(a.Stages)) {

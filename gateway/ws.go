@@ -263,7 +263,7 @@ func (s *Server) upgrade(c *fiber.Ctx, api *compiledAPI, stage *Stage, l *labels
 		// Authorization and API keys apply to $connect only; what an authorizer finds goes with
 		// every later event of the connection.
 		route := api.Routes[idx]
-		authz, err := s.authorize(c, api, stage, route, nil, now)
+		authz, err := s.authorize(c, api, stage, route, -1, nil, "", now)
 		if err != nil {
 			return err
 		}

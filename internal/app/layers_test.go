@@ -49,6 +49,8 @@ var layers = map[string]int{
 	"internal/didyoumean":      -1, // leaf helpers: they import nothing of Gatehouse
 	"internal/yamlnode":        -1,
 	"internal/mapping":         -1,
+	"internal/reqvalidate":     -1,
+	"internal/respcache":       -1,
 	"internal/spec":            0,
 	"internal/yamldecode":      0,
 	"internal/jsopen":          0,

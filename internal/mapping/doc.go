@@ -25,16 +25,17 @@
 //   - $input.path('<path>'), the text of a value in the body
 //
 // A JSONPath is "$", or "$" followed by .name and [index] steps: '$.items[0].id'. Arguments may be
-// quoted with ' or ". Each reference may also be written in braces, ${context.requestId}, which
-// ends it before text that would otherwise continue it, and quiet, $!context.requestId or
-// $!{context.requestId}. Velocity writes the text of a quiet reference that has no value as
-// nothing and that of a loud one as itself; Gatehouse writes nothing for both, so the two spellings
-// behave alike.
+// quoted with ' or ". JSON lookups read the first [MaxBodyBytes] of the body, as [BodyValue] does.
+// Each reference may also be written in braces, ${context.requestId}, which ends it before text
+// that would otherwise continue it, and quiet, $!context.requestId or $!{context.requestId}. In
+// Velocity a reference with no value is written as its own text unless it is quiet; Gatehouse
+// writes nothing for either, so the quiet spelling is accepted and behaves the same.
 //
 // Any other text that starts with $ (such as $util.escapeJavaScript(...), or a price like $5) is
 // copied as it is, as Velocity does for references it cannot resolve. Directives are not supported:
-// a line that starts with #if, #foreach, #set, #else, #elseif or #end is refused, and so are a ${
-// that is not closed on its line and a malformed $input call.
+// a line that starts (after spaces) with #if, #foreach, #set, #else, #elseif, #end or another
+// Velocity directive is refused, and so are a ${ that is not closed on its line and a malformed
+// $input call.
 package mapping
 
 import (

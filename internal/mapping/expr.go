@@ -100,13 +100,17 @@ type part struct {
 //
 //   - literal text, such as "v2";
 //   - one reference, as the whole value: $request.header.<name>, $request.querystring.<name>,
-//     $request.body.<path> (such as $request.body.items[0].name), $request.path,
-//     $request.path.<name>, $context.<name> (such as $context.authorizer.claims.sub) or
-//     $stageVariables.<name>;
-//   - text with references in ${...}, written without their $: "Bearer ${request.header.token}".
+//     $request.body.<path> (such as $request.body.items[0].name, or $request.body[0].id for a
+//     body that is an array), $request.path, $request.path.<name>, $context.<name> (such as
+//     $context.authorizer.claims.sub) or $stageVariables.<name>;
+//   - text with references in ${...}, written without their $: "Bearer ${request.header.token}",
+//     "${stageVariables.prefix}-${context.requestId}".
 //
-// A $ anywhere else is an error, as is a reference to $response. Values are at most
-// [MaxValueLength] characters and hold no control characters other than tab.
+// Names follow what they name: a header name is an HTTP token (and is kept in lower case), a
+// stage variable's name is letters, digits and _, and a context variable's name is parts joined by
+// dots. A $ anywhere else is an error (a value cannot hold a literal $), as is a reference to
+// $response. Values are at most [MaxValueLength] characters and hold no control characters other
+// than tab.
 func ParseRequestValue(s string) (Expr, error) {
 	return parseValue(s, true)
 }

@@ -48,14 +48,19 @@ type tplPart struct {
 	text string
 }
 
-// directives are the Velocity directives that ParseTemplate refuses at the start of a line.
-var directives = []string{"if", "elseif", "else", "end", "foreach", "set"}
+// directives are the Velocity directives that ParseTemplate refuses at the start of a line: the
+// common ones, and the rarer ones that would also make API Gateway's output differ from ours.
+var directives = []string{
+	"if", "elseif", "else", "end", "foreach", "set",
+	"break", "define", "evaluate", "include", "macro", "parse", "stop",
+}
 
 // ParseTemplate parses a mock body template of up to [MaxTemplateBytes]. Text that starts with $
 // but is not a reference the package documentation lists is kept as it is. Errors give the offset
 // (and line and column) of a ${ that is not closed on its line, of a malformed $input.params(...),
 // $input.json(...) or $input.path(...), and of a directive (#if, #foreach, #set, #else, #elseif,
-// #end) at the start of a line; they match [ErrInvalid].
+// #end, and the rarer #macro, #define, #parse, #include, #evaluate, #break and #stop) at the start
+// of a line; they match [ErrInvalid].
 func ParseTemplate(s string) (*Template, error) {
 	if len(s) > MaxTemplateBytes {
 		return nil, invalidf("the template is %d bytes long; the limit is %d", len(s), MaxTemplateBytes)
@@ -85,7 +90,7 @@ func ParseTemplate(s string) (*Template, error) {
 		}
 		switch {
 		case ok && braced && byteAtString(s, end) != '}':
-			return nil, invalidf("${ at %s is not closed: } must follow %s", position(s, dollar), clip(s[start:end]))
+			return nil, invalidf("%s at %s is not closed: } must follow %s", s[dollar:start], position(s, dollar), clip(s[start:end]))
 		case ok:
 			if braced {
 				end++
@@ -101,7 +106,7 @@ func ParseTemplate(s string) (*Template, error) {
 			// Not a reference this package knows: the whole ${...} stays as text.
 			brace := closingBrace(s, start)
 			if brace < 0 {
-				return nil, invalidf("${ at %s is not closed with } on its line", position(s, dollar))
+				return nil, invalidf("%s at %s is not closed with } on its line", s[dollar:start], position(s, dollar))
 			}
 			i = brace + 1
 		default:

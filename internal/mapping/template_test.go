@@ -138,7 +138,8 @@ func TestTemplateErrors(t *testing.T) {
 		{"unterminated braced", `{"id": "${context.requestId"}`, []string{"${ at offset 8 (line 1, column 9) is not closed", "context.requestId"}},
 		{"unterminated unknown braced", "a\n  ${foo\n}", []string{"${ at offset 4 (line 2, column 3) is not closed with } on its line"}},
 		{"unterminated at end", `x${`, []string{"${ at offset 1"}},
-		{"unterminated quiet", `$!{context.a`, []string{"${ at offset 0"}},
+		{"unterminated quiet", `$!{context.a`, []string{"$!{ at offset 0 (line 1, column 1) is not closed"}},
+		{"unterminated unknown quiet", `$!{util.x`, []string{"$!{ at offset 0 (line 1, column 1) is not closed with } on its line"}},
 		{"params unterminated", `$input.params('id'`, []string{"$input.params( at offset 0 (line 1, column 1)", "$input.params('name')"}},
 		{"params no quotes", `$input.params(id)`, []string{"$input.params( at offset 0", "in quotes"}},
 		{"params no argument", `x $input.params()`, []string{"$input.params( at offset 2"}},
@@ -161,6 +162,8 @@ func TestTemplateErrors(t *testing.T) {
 		{"elseif", "a\n #elseif($b)", []string{"#elseif at offset 3"}},
 		{"end", "x\n#end", []string{"#end at offset 2"}},
 		{"braced directive", "#{if}($a)", []string{"#if at offset 0"}},
+		{"macro", "#macro(m)", []string{"#macro at offset 0", "not supported in mock bodies"}},
+		{"stop", "x\n#stop", []string{"#stop at offset 2"}},
 		{"too long", strings.Repeat("a", MaxTemplateBytes+1), []string{"65537 bytes", "limit is 65536"}},
 	}
 	for _, tt := range tests {

@@ -1,9 +1,11 @@
 package openapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,7 +33,8 @@ type ExportOptions struct {
 const sigv4Scheme = "sigv4"
 
 // Export writes an HTTP API as an OpenAPI 3.0 document that Import reads back as the same routes,
-// integrations, authorizers and CORS.
+// integrations, authorizers and CORS; only an http_proxy integration's tls.caFile is not written
+// (see exportIntegration).
 func Export(api spec.API, o ExportOptions) ([]byte, error) {
 	if api.Type != spec.APITypeHTTP {
 		return nil, errors.New("only HTTP APIs are written as OpenAPI documents")
@@ -45,12 +48,7 @@ func Export(api spec.API, o ExportOptions) ([]byte, error) {
 		if rt.Key != "$default" {
 			method, path, _ = strings.Cut(rt.Key, " ")
 		}
-		it := map[string]any{"type": "aws_proxy", "httpMethod": "POST", "uri": functionARN(rt.Integration.Target),
-			"payloadFormatVersion": rt.Integration.PayloadFormatVersion, "connectionType": "INTERNET"}
-		if rt.Integration.Timeout > 0 {
-			it["timeoutInMillis"] = rt.Integration.Timeout.D().Milliseconds()
-		}
-		op := map[string]any{"x-amazon-apigateway-integration": it,
+		op := map[string]any{"x-amazon-apigateway-integration": exportIntegration(rt.Integration, functionARN),
 			"responses": map[string]any{"default": map[string]string{"description": "Default response for " + rt.Key}}}
 		switch rt.Authorization.Type {
 		case spec.AuthIAM:
@@ -122,4 +120,48 @@ func Export(api spec.API, o ExportOptions) ([]byte, error) {
 		return body, err
 	}
 	return yaml.JSONToYAML(body)
+}
+
+// exportIntegration writes an integration as x-amazon-apigateway-integration, in the form Import
+// reads: aws_proxy to a function's ARN, http_proxy to the backend's URL, and mock as REST APIs
+// write it (a request template with the status code, and a default response with the headers and
+// the body). An http_proxy integration's tls.caFile, a file of this machine, is not written.
+func exportIntegration(in spec.Integration, functionARN func(string) string) map[string]any {
+	var it map[string]any
+	switch in.Type {
+	case spec.IntegrationHTTPProxy:
+		it = map[string]any{"type": "http_proxy", "httpMethod": cmp.Or(in.Method, spec.MethodAny), "uri": in.Target,
+			"payloadFormatVersion": spec.PayloadFormat1, "connectionType": "INTERNET"}
+		if len(in.RequestParameters) > 0 {
+			it["requestParameters"] = in.RequestParameters
+		}
+		if in.TLS != nil && in.TLS.ServerName != "" {
+			it["tlsConfig"] = map[string]string{"serverNameToVerify": in.TLS.ServerName}
+		}
+	case spec.IntegrationMock:
+		response := map[string]any{"statusCode": strconv.Itoa(in.StatusCode)}
+		if len(in.Headers) > 0 {
+			params := map[string]string{}
+			for name, v := range in.Headers {
+				params["method.response.header."+name] = "'" + v + "'"
+			}
+			response["responseParameters"] = params
+		}
+		if in.Body != "" {
+			response["responseTemplates"] = map[string]string{"application/json": in.Body}
+		}
+		it = map[string]any{"type": "mock", "passthroughBehavior": "when_no_match",
+			"requestTemplates": map[string]string{"application/json": fmt.Sprintf(`{"statusCode": %d}`, in.StatusCode)},
+			"responses":        map[string]any{"default": response}}
+	default:
+		it = map[string]any{"type": "aws_proxy", "httpMethod": "POST", "uri": functionARN(in.Target),
+			"payloadFormatVersion": in.PayloadFormatVersion, "connectionType": "INTERNET"}
+	}
+	if len(in.ResponseParameters) > 0 {
+		it["responseParameters"] = in.ResponseParameters
+	}
+	if in.Timeout > 0 {
+		it["timeoutInMillis"] = in.Timeout.D().Milliseconds()
+	}
+	return it
 }

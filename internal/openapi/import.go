@@ -1,7 +1,8 @@
 // Package openapi reads and writes HTTP APIs as OpenAPI 3.0 documents in API Gateway's dialect:
 // a path per route, an operation per method (x-amazon-apigateway-any-method for ANY, the path
-// /$default for the $default route), each with its x-amazon-apigateway-integration and its
-// security, authorizers as security schemes with x-amazon-apigateway-authorizer (or
+// /$default for the $default route), each with its x-amazon-apigateway-integration (aws_proxy to a
+// function, http_proxy to a backend URL with its parameter mappings, or mock in REST APIs' form) and
+// its security, authorizers as security schemes with x-amazon-apigateway-authorizer (or
 // x-amazon-apigateway-authtype awsSigv4 for IAM), and CORS as x-amazon-apigateway-cors.
 //
 // Import makes a stack file's API definition of a document, with every value placed where the
@@ -157,7 +158,7 @@ func Import(file string, doc *doctree.Node) (*Imported, error) {
 		}
 	}
 	if len(routes.Keys) == 0 {
-		return nil, im.errorf(paths, "no operation has an x-amazon-apigateway-integration to a function: there is no route to serve")
+		return nil, im.errorf(paths, "no operation has an x-amazon-apigateway-integration Gatehouse serves: there is no route to serve")
 	}
 	if len(im.auths.Keys) > 0 {
 		def.Set("authorizers", im.auths)
@@ -179,38 +180,26 @@ func (im *importer) route(op *doctree.Node, routeKey string, defaultSecurity *do
 			im.notice(op.Vals[i], "%s is not served locally: ignored", k)
 		}
 	}
+	it, err := im.resolveIntegration(it)
+	if err != nil {
+		return nil, err
+	}
+	var integration *doctree.Node
 	typ := it.Get("type")
-	switch t := strings.ToLower(typ.Scalar()); t {
+	switch strings.ToLower(typ.Scalar()) {
 	case "aws_proxy":
-	case "http_proxy", "http", "mock", "aws":
-		return nil, im.errorf(typ, "integration type %s is not served yet: Gatehouse serves aws_proxy integrations to functions", typ.Scalar())
+		integration, err = im.functionIntegration(it, typ)
+	case "http_proxy":
+		integration, err = im.proxyIntegration(it, typ, routeKey)
+	case "mock":
+		integration, err = im.mockIntegration(it, typ, routeKey)
+	case "http", "aws":
+		return nil, im.errorf(typ, "integration type %s is not served yet: Gatehouse serves aws_proxy (functions), http_proxy and mock integrations", typ.Scalar())
 	default:
-		return nil, im.errorf(it, "integration type %q: want aws_proxy", typ.Scalar())
+		return nil, im.errorf(cmpNode(typ, it), "integration type %q: want aws_proxy, http_proxy or mock", typ.Scalar())
 	}
-	for i, k := range it.Keys {
-		switch k {
-		case "type", "uri", "httpMethod", "payloadFormatVersion", "timeoutInMillis", "connectionType", "passthroughBehavior", "credentials":
-		default:
-			im.notice(it.Vals[i], "x-amazon-apigateway-integration.%s is not served locally: ignored", k)
-		}
-	}
-	uri := it.Get("uri")
-	target, ok := FunctionOfURI(uri.Scalar())
-	if uri == nil || !ok {
-		return nil, im.errorf(uri, "uri %q: want a function's ARN or name, or API Gateway's invocation ARN of one", uri.Scalar())
-	}
-	integration := doctree.NewMap(it)
-	integration.Set("type", doctree.Str("function", typ))
-	integration.Set("target", doctree.Str(target, uri))
-	if v := it.Get("payloadFormatVersion"); v != nil {
-		integration.Set("payloadFormatVersion", doctree.Str(v.Scalar(), v))
-	}
-	if v := it.Get("timeoutInMillis"); v != nil {
-		ms, err := strconv.Atoi(v.Scalar())
-		if err != nil {
-			return nil, im.errorf(v, "timeoutInMillis %q: want a whole number of milliseconds", v.Scalar())
-		}
-		integration.Set("timeout", doctree.Str(fmt.Sprintf("%dms", ms), v))
+	if err != nil || integration == nil {
+		return nil, err
 	}
 	route := doctree.NewMap(op)
 	route.Set("integration", integration)

@@ -2,6 +2,8 @@ package openapi
 
 import (
 	"flag"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -81,8 +83,18 @@ func TestImportErrors(t *testing.T) {
 		{"no version", "info: {title: t}\npaths: {}\n", `api.yaml:1:1: want openapi: 3.0.x (an OpenAPI 3 document)`},
 		{"no title", "openapi: 3.0.1\ninfo: {version: '1'}\npaths: {}\n", `api.yaml:2:7: info: info.title, the API's name, is required`},
 		{"no paths", head, `api.yaml:1:1: paths: is required and has no paths: an API needs at least one route`},
-		{"http proxy", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration: {type: http_proxy, uri: 'http://x'}\n",
-			`api.yaml:6:47: paths["/a"].get.x-amazon-apigateway-integration.type: integration type http_proxy is not served yet: Gatehouse serves aws_proxy integrations to functions`},
+		{"rest http", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration: {type: http, uri: 'http://x'}\n",
+			`api.yaml:6:47: paths["/a"].get.x-amazon-apigateway-integration.type: integration type http is not served yet: Gatehouse serves aws_proxy (functions), http_proxy and mock integrations`},
+		{"unknown type", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration: {type: lambda, uri: f}\n",
+			`api.yaml:6:47: paths["/a"].get.x-amazon-apigateway-integration.type: integration type "lambda": want aws_proxy, http_proxy or mock`},
+		{"http proxy without uri", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration: {type: http_proxy, httpMethod: GET}\n",
+			`api.yaml:6:40: paths["/a"].get.x-amazon-apigateway-integration: an http_proxy integration's uri is the backend's URL, such as https://backend.example.com/{proxy}`},
+		{"bad ref", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration: {$ref: '#/components/x-amazon-apigateway-integrations/nope'}\n",
+			`api.yaml:6:47: paths["/a"].get.x-amazon-apigateway-integration["$ref"]: $ref "#/components/x-amazon-apigateway-integrations/nope": want #/components/x-amazon-apigateway-integrations/NAME, an integration of the document's components`},
+		{"mock response pattern", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration:\n        type: mock\n        responses: {'2(': {statusCode: '200'}}\n",
+			`api.yaml:8:27: paths["/a"].get.x-amazon-apigateway-integration.responses["2("]: responses "2(": the key is a regular expression matched against the status code: error parsing regexp: missing closing ): ` + "`^(?:2()$`"},
+		{"mock status", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration:\n        type: mock\n        responses: {default: {statusCode: ok}}\n",
+			`api.yaml:8:43: paths["/a"].get.x-amazon-apigateway-integration.responses.default.statusCode: statusCode "ok": want a status code such as 200`},
 		{"bad uri", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration: {type: aws_proxy, uri: 'arn:aws:s3:::bucket'}\n",
 			`api.yaml:6:63: paths["/a"].get.x-amazon-apigateway-integration.uri: uri "arn:aws:s3:::bucket": want a function's ARN or name, or API Gateway's invocation ARN of one`},
 		{"unknown scheme", head + "paths:\n  /a:\n    get:\n      security: [{nope: []}]\n      x-amazon-apigateway-integration: {type: aws_proxy, uri: f}\n",
@@ -92,7 +104,7 @@ func TestImportErrors(t *testing.T) {
 			`api.yaml:10:62: components.securitySchemes.t.x-amazon-apigateway-authorizer.type: TOKEN authorizers belong to REST APIs, which are not served yet: use a request authorizer`},
 		{"two requirements", head + "paths:\n  /a:\n    get:\n      security: [{a: []}, {b: []}]\n      x-amazon-apigateway-integration: {type: aws_proxy, uri: f}\n",
 			`api.yaml:6:27: paths["/a"].get.security[1]: a route has one authorizer here: the operation lists more than one security requirement`},
-		{"nothing routed", head + "paths:\n  /a:\n    get: {summary: x}\n", `api.yaml:4:3: paths: no operation has an x-amazon-apigateway-integration to a function: there is no route to serve`},
+		{"nothing routed", head + "paths:\n  /a:\n    get: {summary: x}\n", `api.yaml:4:3: paths: no operation has an x-amazon-apigateway-integration Gatehouse serves: there is no route to serve`},
 		{"path ref", head + "paths:\n  /a:\n    $ref: '#/x'\n", `api.yaml:5:11: paths["/a"]["$ref"]: path items by $ref are not read: write the operations here`},
 	}
 	for _, tt := range tests {
@@ -126,6 +138,42 @@ func TestValueErrorsArePlaced(t *testing.T) {
 	}
 }
 
+// TestIntegrationValueErrorsArePlaced checks that the stack file's checks of http_proxy and mock
+// integrations, and of payload format versions, report problems at the document's values.
+func TestIntegrationValueErrorsArePlaced(t *testing.T) {
+	const head = "openapi: 3.0.1\ninfo: {title: t, version: '1'}\npaths:\n  /a/{id}:\n    get:\n      x-amazon-apigateway-integration:\n"
+	tests := []struct{ name, integration, want string }{
+		{"scheme", "        type: http_proxy\n        uri: ftp://backend/{id}\n",
+			`api.yaml:8:14: paths["/a/{id}"].get.x-amazon-apigateway-integration.uri: "ftp://backend/{id}": the scheme must be http or https`},
+		{"path parameter", "        type: http_proxy\n        uri: http://backend/{name}\n",
+			`api.yaml:8:14: paths["/a/{id}"].get.x-amazon-apigateway-integration.uri: "http://backend/{name}" names the path parameter {name}, which is not one of the route's: {id}`},
+		{"method", "        type: http_proxy\n        uri: http://backend/{id}\n        httpMethod: fetch\n",
+			`api.yaml:9:21: paths["/a/{id}"].get.x-amazon-apigateway-integration.httpMethod: "FETCH" is not a method: want ANY (the client's method), GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS`},
+		{"proxy payload 2.0", "        type: http_proxy\n        uri: http://backend/{id}\n        payloadFormatVersion: '2.0'\n",
+			`api.yaml:9:31: paths["/a/{id}"].get.x-amazon-apigateway-integration.payloadFormatVersion: http_proxy integrations send the request itself, not an event; remove it`},
+		{"function payload", "        type: aws_proxy\n        uri: f\n        payloadFormatVersion: '3.0'\n",
+			`api.yaml:9:31: paths["/a/{id}"].get.x-amazon-apigateway-integration.payloadFormatVersion: unknown payload format version "3.0": want "2.0" or "1.0"`},
+		{"mock status", "        type: mock\n        requestTemplates: {application/json: '{\"statusCode\": 700}'}\n",
+			`api.yaml:8:46: paths["/a/{id}"].get.x-amazon-apigateway-integration.requestTemplates["application/json"]: 700 is not a status code: want 100 to 599`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := Parse("api.yaml", []byte(head+tt.integration))
+			if err != nil {
+				t.Fatal(err)
+			}
+			im, err := Import("api.yaml", d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = stackfile.ParseAPIDoc("api.yaml", im.Definition, "", "t", anyFunction())
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("got  %v\nwant %s", err, tt.want)
+			}
+		})
+	}
+}
+
 func TestFunctionOfURI(t *testing.T) {
 	for uri, want := range map[string]string{
 		"hello":      "hello",
@@ -143,5 +191,74 @@ func TestFunctionOfURI(t *testing.T) {
 		if got != want || ok != (want != "") {
 			t.Errorf("FunctionOfURI(%q) = %q, %v; want %q", uri, got, ok, want)
 		}
+	}
+}
+
+// TestExportRoundTrip writes a stack file's API with every kind of integration as OpenAPI and reads
+// it back: the same API, but for the http_proxy integration's tls.caFile, a file of this machine
+// that the document has no place for.
+func TestExportRoundTrip(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, []byte("-----BEGIN CERTIFICATE-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	def := `type: http
+routes:
+  GET /items/{id}:
+    integration:
+      type: http_proxy
+      target: https://${stageVariables.backend}/items/{id}
+      method: GET
+      timeout: 2500ms
+      tls: {serverName: items.internal, caFile: ` + ca + `}
+      requestParameters:
+        overwrite:header.x-user: $request.header.x-id
+        append:querystring.via: gatehouse
+        remove:header.cookie: ""
+        overwrite:path: /v2/items/${request.path.id}
+      responseParameters:
+        "500":
+          overwrite:statuscode: "502"
+        "200":
+          append:header.x-cache: ${context.requestId}-hit
+  ANY /proxy/{proxy+}:
+    integration: {type: http_proxy, target: "http://127.0.0.1:9000/{proxy}"}
+  POST /v1:
+    integration:
+      type: function
+      target: legacy:live
+      payloadFormatVersion: "1.0"
+      responseParameters:
+        "201":
+          overwrite:header.location: $response.header.x-location
+  GET /v2:
+    function: modern
+  GET /teapot:
+    integration:
+      type: mock
+      statusCode: 418
+      headers: {Content-Type: application/json, X-Quote: "it's tea"}
+      body: '{"id": "$context.requestId", "q": "$input.params(''q'')"}'
+  $default:
+    integration: {type: mock, timeout: 1s}
+`
+	api, err := stackfile.ParseAPI("api.yaml", []byte(def), "", "shop", anyFunction())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Export(api, ExportOptions{Title: "shop", Region: "eu-west-1", AccountID: "123456789012"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := importFile(t, "export.json", out)
+	api.Routes[0].Integration.TLS.CAFile = ""
+	byKey := func(a, b spec.Route) int { return strings.Compare(a.Key, b.Key) }
+	slices.SortFunc(api.Routes, byKey)
+	slices.SortFunc(again.Routes, byKey)
+	for i := range api.Routes {
+		api.Routes[i].Line, api.Routes[i].Column = 0, 0
+	}
+	if a, b := testfix.YAML(t, api), testfix.YAML(t, again); a != b {
+		t.Errorf("after export and import:\n%s\nwant:\n%s\nthe export:\n%s", b, a, out)
 	}
 }

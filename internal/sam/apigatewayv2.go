@@ -50,21 +50,13 @@ func (r *reader) apiGatewayV2(id, typ string, res *doctree.Node) error {
 	}
 	switch typ {
 	case "AWS::ApiGatewayV2::Integration":
-		t, uri := p.Get("IntegrationType"), p.Get("IntegrationUri")
-		if !strings.EqualFold(t.Scalar(), "AWS_PROXY") {
-			return r.Errorf(cmpNode(t, res), "integration %s: IntegrationType %s is not served yet: Gatehouse serves AWS_PROXY integrations to functions", id, t.Scalar())
+		integration, fn, err := r.v2Integration(id, res, p, api)
+		if err != nil {
+			return err
 		}
-		fn, ok := openapi.FunctionOfURI(uri.Scalar())
-		if !ok {
-			return r.Errorf(cmpNode(uri, res), "integration %s: IntegrationUri %q: want a function's ARN (Fn::GetAtt FUNCTION.Arn) or its invocation ARN", id, uri.Scalar())
+		if fn != "" {
+			r.integrations[id] = fn
 		}
-		integration := doctree.NewMap(res)
-		integration.Set("type", doctree.Str("function", t))
-		integration.Set("target", doctree.Str(fn, uri))
-		if v := p.Get("TimeoutInMillis"); v != nil {
-			integration.Set("timeout", doctree.Str(v.Scalar()+"ms", v))
-		}
-		r.integrations[id] = fn
 		r.routeOf[id] = integration
 	case "AWS::ApiGatewayV2::Authorizer":
 		def := doctree.NewMap(res)
@@ -175,4 +167,89 @@ func (r *reader) apiGatewayV2(id, typ string, res *doctree.Node) error {
 		stages.Set(name.Scalar(), stage)
 	}
 	return nil
+}
+
+// v2Integration reads an AWS::ApiGatewayV2::Integration (properties p) of api: AWS_PROXY to a
+// function, whose target it also returns, or HTTP_PROXY to a backend URL.
+func (r *reader) v2Integration(id string, res, p, api *doctree.Node) (*doctree.Node, string, error) {
+	t, uri := p.Get("IntegrationType"), p.Get("IntegrationUri")
+	integration := doctree.NewMap(res)
+	fn := ""
+	switch strings.ToUpper(t.Scalar()) {
+	case "AWS_PROXY":
+		var ok bool
+		if fn, ok = openapi.FunctionOfURI(uri.Scalar()); !ok {
+			return nil, "", r.Errorf(cmpNode(uri, res), "integration %s: IntegrationUri %q: want a function's ARN (Fn::GetAtt FUNCTION.Arn) or its invocation ARN", id, uri.Scalar())
+		}
+		integration.Set("type", doctree.Str("function", t))
+		integration.Set("target", doctree.Str(fn, uri))
+		// A WebSocket API's events have a format of their own.
+		if v := p.Get("PayloadFormatVersion"); v != nil && api.Get("type").Scalar() == "http" {
+			integration.Set("payloadFormatVersion", doctree.Str(v.Scalar(), v))
+		}
+		if v := p.Get("RequestParameters"); v != nil {
+			r.Notice(v, "integration %s: RequestParameters of an AWS_PROXY integration are not served: the function receives the whole request in its event; ignored", id)
+		}
+	case "HTTP_PROXY":
+		if ct := p.Get("ConnectionType"); strings.EqualFold(ct.Scalar(), "VPC_LINK") {
+			return nil, "", r.Errorf(ct, "integration %s: private integrations (ConnectionType VPC_LINK) are not served locally: point IntegrationUri at the backend's URL", id)
+		}
+		if uri.Scalar() == "" {
+			return nil, "", r.Errorf(cmpNode(uri, res), "integration %s: an HTTP_PROXY integration's IntegrationUri is the backend's URL, such as https://backend.example.com/{proxy}", id)
+		}
+		integration.Set("type", doctree.Str("http_proxy", t))
+		integration.Set("target", doctree.Str(uri.Scalar(), uri))
+		if v := p.Get("IntegrationMethod"); v != nil {
+			integration.Set("method", doctree.Str(strings.ToUpper(v.Scalar()), v))
+		}
+		// AWS asks HTTP_PROXY integrations for 1.0, which the stack file takes and ignores.
+		if v := p.Get("PayloadFormatVersion"); v != nil {
+			integration.Set("payloadFormatVersion", doctree.Str(v.Scalar(), v))
+		}
+		if v := p.Get("RequestParameters"); v != nil {
+			integration.Set("requestParameters", v)
+		}
+		if tls := p.Get("TlsConfig"); tls != nil {
+			m := doctree.NewMap(tls)
+			if v := tls.Get("ServerNameToVerify"); v != nil {
+				m.Set("serverName", v)
+			}
+			integration.Set("tls", m)
+		}
+	default:
+		return nil, "", r.Errorf(cmpNode(t, res), "integration %s: IntegrationType %s is not served yet: Gatehouse serves AWS_PROXY integrations to functions and HTTP_PROXY integrations to backend URLs", id, t.Scalar())
+	}
+	if v := p.Get("TimeoutInMillis"); v != nil {
+		integration.Set("timeout", doctree.Str(v.Scalar()+"ms", v))
+	}
+	if v := p.Get("ResponseParameters"); v != nil {
+		rp, err := r.v2ResponseParameters(id, v)
+		if err != nil {
+			return nil, "", err
+		}
+		integration.Set("responseParameters", rp)
+	}
+	return integration, fn, nil
+}
+
+// v2ResponseParameters reads an integration's ResponseParameters as CloudFormation writes them
+// ({"200": {ResponseParameters: [{Destination, Source}]}}) into the stack file's
+// {"200": {DESTINATION: SOURCE}}.
+func (r *reader) v2ResponseParameters(id string, v *doctree.Node) (*doctree.Node, error) {
+	if v.Kind != doctree.Map {
+		return nil, r.Errorf(v, "integration %s: ResponseParameters: want a mapping of status codes to {ResponseParameters: [{Destination, Source}]}", id)
+	}
+	out := doctree.NewMap(v)
+	for code, list := range v.All() {
+		m := doctree.NewMap(list)
+		for _, p := range list.Get("ResponseParameters").List() {
+			dest, src := p.Get("Destination"), p.Get("Source")
+			if dest == nil || src == nil {
+				return nil, r.Errorf(p, "integration %s: a response parameter has a Destination (such as overwrite:statuscode) and a Source", id)
+			}
+			m.Set(dest.Scalar(), src)
+		}
+		out.Set(code, m)
+	}
+	return out, nil
 }

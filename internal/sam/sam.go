@@ -424,10 +424,9 @@ func (r *reader) httpAPIEvent(fn, evName string, p, ev *doctree.Node) error {
 	integration := doctree.NewMap(ev)
 	integration.Set("type", doctree.Str("function", ev))
 	integration.Set("target", doctree.Str(fn, ev))
+	// SAM's default, and the stack file's, is 2.0; 1.0 sends the function REST APIs' event.
 	if v := p.Get("PayloadFormatVersion"); v != nil {
-		if v.Scalar() != "2.0" {
-			r.Notice(v, "event %s: payload format %s is not served yet: the route gets payload format 2.0", evName, v.Scalar())
-		}
+		integration.Set("payloadFormatVersion", doctree.Str(v.Scalar(), v))
 	}
 	if v := p.Get("TimeoutInMillis"); v != nil {
 		integration.Set("timeout", doctree.Str(v.Scalar()+"ms", v))

@@ -107,3 +107,15 @@ func TestTemplateErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestPayloadFormatPlaced checks that an HttpApi event's payload format version Gatehouse does not
+// know is refused at the event's key.
+func TestPayloadFormatPlaced(t *testing.T) {
+	files := []txtar.File{{Name: "template.yaml", Data: []byte("Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n" +
+		"    Properties:\n      CodeUri: .\n      Runtime: python3.11\n      Handler: app.handler\n      Events:\n        Get:\n          Type: HttpApi\n" +
+		"          Properties: {Path: /a, Method: GET, PayloadFormatVersion: '3.0'}\n")}}
+	_, _, problem := readTemplate(t, files, Options{})
+	if want := `$DIR/template.yaml:12:69: Resources.Fn.Properties.Events.Get.Properties.PayloadFormatVersion: unknown payload format version "3.0": want "2.0" or "1.0"`; problem != want {
+		t.Errorf("got  %s\nwant %s", problem, want)
+	}
+}

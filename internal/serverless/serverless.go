@@ -1,8 +1,8 @@
 // Package serverless reads a Serverless Framework service (serverless.yml) into the stack file it
 // describes: the provider's runtime, memory, timeout and environment; functions with their handler
-// and httpApi and websocket events; the provider's httpApi CORS and authorizers; the service's
-// variables (${self:…}, ${opt:stage}, ${env:…}, ${sls:stage}). Each function's code is the service's
-// directory, as the framework packages it.
+// and httpApi and websocket events; the provider's httpApi CORS, authorizers and payload format;
+// the service's variables (${self:…}, ${opt:stage}, ${env:…}, ${sls:stage}). Each function's code
+// is the service's directory, as the framework packages it.
 //
 // As the sam package does, it builds the stack file as a doctree whose values keep their places in
 // serverless.yml, for stackfile.ParseDoc to check, and lists what is not served locally (plugins,
@@ -56,6 +56,7 @@ type reader struct {
 	stage, region string
 	apis          *doctree.Node
 	authorizers   *doctree.Node // provider.httpApi.authorizers, as the stack file's
+	payload       *doctree.Node // provider.httpApi.payload: the payload format of httpApi routes
 	restEvents    []*doctree.Node
 }
 
@@ -194,13 +195,14 @@ func (r *reader) api(name, typ string, at *doctree.Node) *doctree.Node {
 	return a
 }
 
-// httpAPISettings reads provider.httpApi: CORS and authorizers.
+// httpAPISettings reads provider.httpApi: CORS, authorizers and the payload format.
 func (r *reader) httpAPISettings(provider *doctree.Node) error {
 	h := provider.Get("httpApi")
 	if h == nil {
 		return nil
 	}
 	api := r.api(HTTPAPIName, "http", h)
+	r.payload = h.Get("payload")
 	if c := h.Get("cors"); c != nil {
 		cors := doctree.NewMap(c)
 		switch {
@@ -402,6 +404,10 @@ func (r *reader) httpAPIEvent(fn string, e *doctree.Node) error {
 	integration := doctree.NewMap(e)
 	integration.Set("type", doctree.Str("function", e))
 	integration.Set("target", doctree.Str(fn, e))
+	if r.payload != nil {
+		// The framework's default, and the stack file's, is 2.0.
+		integration.Set("payloadFormatVersion", doctree.Str(r.payload.Scalar(), r.payload))
+	}
 	route := doctree.NewMap(e)
 	route.Set("integration", integration)
 	if authorizer != nil {

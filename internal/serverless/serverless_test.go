@@ -107,3 +107,24 @@ func TestServiceErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestPayloadFormat checks that provider.httpApi.payload reaches every httpApi route, and that a
+// version Gatehouse does not know is refused at the provider's key.
+func TestPayloadFormat(t *testing.T) {
+	yml := func(payload string) []txtar.File {
+		return []txtar.File{{Name: "serverless.yml", Data: []byte("service: s\nprovider:\n  name: aws\n  runtime: python3.11\n  httpApi:\n    payload: " + payload +
+			"\nfunctions:\n  f:\n    handler: h.f\n    events:\n      - httpApi: GET /a\n      - httpApi: POST /b\n")}}
+	}
+	stack, _, problem := readService(t, yml("'2.0'"), Options{})
+	if problem != "" || strings.Count(stack, `payloadFormatVersion: "2.0"`) != 2 {
+		t.Errorf("payload '2.0': %s%s", stack, problem)
+	}
+	stack, _, problem = readService(t, yml("1.0"), Options{})
+	if problem != "" || strings.Count(stack, `payloadFormatVersion: "1.0"`) != 2 {
+		t.Errorf("payload 1.0: %s%s", stack, problem)
+	}
+	_, _, problem = readService(t, yml("'3.0'"), Options{})
+	if want := `$DIR/serverless.yml:6:14: provider.httpApi.payload: unknown payload format version "3.0": want "2.0" or "1.0"`; problem != want {
+		t.Errorf("payload '3.0': %q, want %q", problem, want)
+	}
+}

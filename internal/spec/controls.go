@@ -152,7 +152,17 @@ func checkKeyURL(u string, withQuery bool) bool {
 	return false
 }
 
-func (c *checker) checkAuthorizer(path []string, name string, a Authorizer, ws bool) *checkErr {
+// authorizerFits reports whether an authorizer of type az serves routes of authorization type
+// auth: a jwt one jwt routes, function, token and request ones function routes.
+func authorizerFits(auth, az string) bool {
+	if auth == AuthFunction {
+		return az == AuthorizerFunction || az == AuthorizerToken || az == AuthorizerRequest
+	}
+	return auth == az
+}
+
+func (c *checker) checkAuthorizer(path []string, name string, a Authorizer, apiType string) *checkErr {
+	ws := apiType == APITypeWebSocket
 	if !validName(name, MaxAuthorizerNameLength, false) {
 		return errf(path, true, "%s is not a valid authorizer name: want 1 to %d letters, digits, - and _", yamlnode.QuoteShort(name), MaxAuthorizerNameLength)
 	}
@@ -161,6 +171,9 @@ func (c *checker) checkAuthorizer(path []string, name string, a Authorizer, ws b
 	}
 	switch a.Type {
 	case AuthorizerJWT:
+		if apiType == APITypeREST {
+			return errf(sub(path, "type"), false, "jwt authorizers are for http APIs: a rest API checks tokens with a token authorizer")
+		}
 		if ws {
 			return errf(sub(path, "type"), false, "jwt authorizers are only for http APIs: a websocket API authorizes $connect with a function authorizer or iam")
 		}
@@ -169,12 +182,23 @@ func (c *checker) checkAuthorizer(path []string, name string, a Authorizer, ws b
 		}
 		return checkJWTAuthorizer(path, a.JWT)
 	case AuthorizerFunction:
+		if apiType == APITypeREST {
+			return errf(sub(path, "type"), false, "a rest API's function authorizers are of type token (one header's value) or request (the request)")
+		}
 		if a.Function == nil || a.JWT != nil {
 			return errf(path, true, "a function authorizer needs its Function settings, and no JWT settings")
 		}
 		return c.checkFunctionAuthorizer(path, a.Function)
+	case AuthorizerToken, AuthorizerRequest:
+		if apiType != APITypeREST {
+			return errf(sub(path, "type"), false, "%s authorizers are for rest APIs; an %s API's function authorizer has type function", a.Type, apiType)
+		}
+		if a.Function == nil || a.JWT != nil {
+			return errf(path, true, "a %s authorizer needs its Function settings, and no JWT settings", a.Type)
+		}
+		return c.checkRESTAuthorizer(path, a)
 	}
-	return errf(sub(path, "type"), false, "unknown authorizer type %s: want %q or %q", yamlnode.QuoteShort(a.Type), AuthorizerJWT, AuthorizerFunction)
+	return errf(sub(path, "type"), false, "unknown authorizer type %s: want jwt or function (http APIs), token or request (rest APIs)", yamlnode.QuoteShort(a.Type))
 }
 
 func checkJWTAuthorizer(path []string, j *JWTAuthorizer) *checkErr {
@@ -274,7 +298,8 @@ func checkIdentitySource(src string) string {
 }
 
 // checkRouteControls checks a route's authorization and apiKeyRequired.
-func (c *checker) checkRouteControls(rp []string, r Route, api API, ws bool) *checkErr {
+func (c *checker) checkRouteControls(rp []string, r Route, api API) *checkErr {
+	ws := api.Type == APITypeWebSocket
 	a := r.Authorization
 	ap := sub(rp, "authorization")
 	types := []string{AuthNone, AuthJWT, AuthFunction, AuthIAM}
@@ -286,6 +311,9 @@ func (c *checker) checkRouteControls(rp []string, r Route, api API, ws bool) *ch
 	}
 	if ws && a.Type == AuthJWT {
 		return errf(sub(ap, "type"), false, "jwt authorization is only for http APIs: a websocket API authorizes $connect with type function or iam")
+	}
+	if api.Type == APITypeREST && a.Type == AuthJWT {
+		return errf(sub(ap, "type"), false, "jwt authorization is only for http APIs: a rest API checks tokens with type function and a token authorizer")
 	}
 	if len(a.Scopes) > 0 && a.Type != AuthJWT {
 		return errf(sub(ap, "scopes"), true, "scopes are only for type jwt; this route has type %s", a.Type)
@@ -299,7 +327,7 @@ func (c *checker) checkRouteControls(rp []string, r Route, api API, ws bool) *ch
 		names := slices.Sorted(maps.Keys(api.Authorizers))
 		var of []string
 		for _, n := range names {
-			if api.Authorizers[n].Type == a.Type {
+			if authorizerFits(a.Type, api.Authorizers[n].Type) {
 				of = append(of, n)
 			}
 		}
@@ -318,7 +346,7 @@ func (c *checker) checkRouteControls(rp []string, r Route, api API, ws bool) *ch
 			}
 			return errf(sub(ap, "authorizer"), false, "no authorizer named %s in apis.%s.authorizers%s", yamlnode.QuoteShort(a.Authorizer), api.Name, hint)
 		}
-		if az.Type != a.Type {
+		if !authorizerFits(a.Type, az.Type) {
 			return errf(sub(ap, "authorizer"), false, "the authorizer %s has type %s; authorization type %s needs a %s authorizer (%s)",
 				a.Authorizer, az.Type, a.Type, a.Type, available)
 		}

@@ -19,7 +19,8 @@ import (
 const StageVariableRef = "${stageVariables."
 
 // checkIntegration checks the integration of the route key of an API (a WebSocket API when ws).
-func (c *checker) checkIntegration(path []string, key string, in Integration, ws bool) *checkErr {
+func (c *checker) checkIntegration(path []string, key string, in Integration, apiType string) *checkErr {
+	ws := apiType == APITypeWebSocket
 	switch in.Type {
 	case IntegrationFunction:
 	case IntegrationHTTPProxy, IntegrationMock:
@@ -44,6 +45,12 @@ func (c *checker) checkIntegration(path []string, key string, in Integration, ws
 	}
 	if in.Timeout.D() < MinIntegrationTimeout || in.Timeout.D() > MaxIntegrationTimeout {
 		return errf(sub(path, "timeout"), false, "%v is out of range: want 50ms to 30s", in.Timeout)
+	}
+	if apiType == APITypeREST && in.Timeout.D() > MaxRESTIntegrationTimeout {
+		return errf(sub(path, "timeout"), false, "%v is out of range: want 50ms to 29s (the limit for rest APIs)", in.Timeout)
+	}
+	if apiType == APITypeREST && in.Type == IntegrationFunction && in.PayloadFormatVersion != PayloadFormat1 {
+		return errf(sub(path, "payloadFormatVersion"), false, "rest APIs send functions payload format %q; remove it", PayloadFormat1)
 	}
 	if in.Type != IntegrationHTTPProxy {
 		if in.Method != "" {

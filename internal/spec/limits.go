@@ -55,6 +55,23 @@ const (
 	// APITypeHTTP and APITypeWebSocket are the API types (`type:`).
 	APITypeHTTP      = "http"
 	APITypeWebSocket = "websocket"
+	// APITypeREST is a REST API: payload format 1.0, token and request authorizers, request
+	// validation, gateway responses and a stage cache, as API Gateway's REST APIs.
+	APITypeREST = "rest"
+	// MaxRESTIntegrationTimeout bounds a REST API's integration timeout, as API Gateway's.
+	MaxRESTIntegrationTimeout = 29 * time.Second
+	// MaxBinaryMediaTypes bounds `binaryMediaTypes:`.
+	MaxBinaryMediaTypes = 50
+	// MaxMinimumCompressionSize bounds `minimumCompressionSize:` (API Gateway's 10 MB).
+	MaxMinimumCompressionSize = 10 << 20
+	// MaxModelBytes bounds one model's schema, encoded as JSON.
+	MaxModelBytes = 64 << 10
+	// MinCacheSizeMB and MaxCacheSizeMB bound a stage cache's `sizeMB:` (API Gateway's sizes).
+	MinCacheSizeMB = 0.5
+	MaxCacheSizeMB = 237
+	// DefaultCacheTTL and MaxCacheTTL are a stage cache's TTL default and limit (API Gateway's).
+	DefaultCacheTTL = 300 * time.Second
+	MaxCacheTTL     = 3600 * time.Second
 
 	// IntegrationFunction, IntegrationHTTPProxy and IntegrationMock are the integration types
 	// (`type:`): a function of the stack (the default), an HTTP backend, and an answer made by
@@ -183,6 +200,12 @@ const (
 	// AuthorizerJWT and AuthorizerFunction are the authorizer types (`type:`).
 	AuthorizerJWT      = "jwt"
 	AuthorizerFunction = "function"
+	// AuthorizerToken and AuthorizerRequest are a REST API's function authorizers: a token
+	// authorizer gets one header's value ({"type": "TOKEN", "authorizationToken", "methodArn"}),
+	// a request authorizer the request (payload 1.0 with "type": "REQUEST" and "methodArn");
+	// both answer with an IAM policy.
+	AuthorizerToken   = "token"
+	AuthorizerRequest = "request"
 
 	// DefaultJWTIdentitySource is a JWT authorizer's `identitySource:` when omitted.
 	DefaultJWTIdentitySource = "$request.header.Authorization"

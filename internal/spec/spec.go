@@ -159,7 +159,7 @@ func (k SourceKind) String() string {
 type API struct {
 	// Name is the map key: [A-Za-z0-9_-]{1,128}.
 	Name string `json:"-"`
-	// Type is the API type (`type:`, required): APITypeHTTP or APITypeWebSocket.
+	// Type is the API type (`type:`, required): APITypeHTTP, APITypeREST or APITypeWebSocket.
 	Type string `json:"type"`
 	// Mount is the path prefix the API is served under (`mount:`, default DefaultMount): "/" or
 	// literal segments such as "/shop/v1", without a trailing "/".
@@ -186,8 +186,44 @@ type API struct {
 	// for WebSocket APIs.
 	CORS *CORS `json:"cors,omitempty"`
 	// Authorizers are the API's authorizers (`authorizers:`), by name; nil when there are none.
-	// WebSocket APIs have function authorizers only.
+	// WebSocket APIs have function authorizers only; REST APIs have token and request ones.
 	Authorizers map[string]Authorizer `json:"authorizers,omitempty"`
+	// BinaryMediaTypes are the media types a REST API treats as binary (`binaryMediaTypes:`):
+	// such request bodies reach functions base64-encoded, and functions' base64 bodies of such
+	// types reach clients decoded. "type/subtype", with "*" for any part ("image/*", "*/*"); at
+	// most MaxBinaryMediaTypes. nil for none, and for other API types.
+	BinaryMediaTypes []string `json:"binaryMediaTypes,omitempty"`
+	// MinimumCompressionSize turns on compression of a REST API's responses
+	// (`minimumCompressionSize:`, bytes, 0..MaxMinimumCompressionSize): a response body of at
+	// least this size is compressed with gzip or deflate when the client accepts it. nil: never.
+	MinimumCompressionSize *int `json:"minimumCompressionSize,omitempty"`
+	// Models are a REST API's models (`models:`), by name ([A-Za-z0-9]{1,128}): JSON Schema
+	// documents (draft 4 unless they say otherwise) that routes validate request bodies with.
+	Models map[string]Model `json:"models,omitempty"`
+	// GatewayResponses customise the answers a REST API's gateway makes itself
+	// (`gatewayResponses:`), by response type (GatewayResponseTypes: DEFAULT_4XX, UNAUTHORIZED,
+	// …). nil when none.
+	GatewayResponses map[string]GatewayResponse `json:"gatewayResponses,omitempty"`
+}
+
+// Model is one entry of a REST API's `models:`.
+type Model struct {
+	// Schema is the JSON Schema (`schema:`, required, a mapping written in YAML or JSON), at most
+	// MaxModelBytes once encoded.
+	Schema json.RawMessage `json:"schema"`
+}
+
+// GatewayResponse is one entry of a REST API's `gatewayResponses:`: what the gateway answers
+// for one type of its own responses.
+type GatewayResponse struct {
+	// StatusCode replaces the response's status (`statusCode:`, 100..599); 0 keeps it.
+	StatusCode int `json:"statusCode,omitempty"`
+	// Headers are added to the response (`headers:`); their values are templates as Body is.
+	Headers map[string]string `json:"headers,omitempty"`
+	// Body is the response's body (`body:`), a template that may use $context.* (such as
+	// $context.error.messageString, quoted, and $context.error.validationErrorString) and
+	// $stageVariables.*; "" keeps the default {"message":$context.error.messageString}.
+	Body string `json:"body,omitempty"`
 }
 
 // CORS is an HTTP API's `cors:`. The gateway answers CORS preflight requests itself and adds the
@@ -273,8 +309,13 @@ type FunctionAuthorizer struct {
 	// default DefaultAuthorizerResultTTL (0: not cached).
 	ResultTTL Duration `json:"resultTtl"`
 	// SimpleResponses says the function answers {"isAuthorized": BOOL, "context": {…}} (`simpleResponses:`,
-	// default DefaultSimpleResponses); false: it answers with an IAM policy document.
+	// default DefaultSimpleResponses); false: it answers with an IAM policy document. Always
+	// false for a REST API's token and request authorizers.
 	SimpleResponses bool `json:"simpleResponses"`
+	// IdentityValidationExpression is a regular expression a token authorizer's token must match
+	// (`identityValidationExpression:`); a token that does not is refused with 401 without
+	// calling the function. "" for none, and for other types.
+	IdentityValidationExpression string `json:"identityValidationExpression,omitempty"`
 	// Timeout bounds one call of the function (`timeout:`),
 	// MinAuthorizerTimeout..MaxAuthorizerTimeout, default DefaultAuthorizerTimeout.
 	Timeout Duration `json:"timeout"`
@@ -316,6 +357,23 @@ type Stage struct {
 	RouteThrottles map[string]Throttle `json:"routeThrottles,omitempty"`
 	// AccessLog is the stage's access log (`accessLog:`); nil for none.
 	AccessLog *AccessLog `json:"accessLog,omitempty"`
+	// Cache is a REST API stage's response cache (`cache:`); nil for none.
+	Cache *StageCache `json:"cache,omitempty"`
+}
+
+// StageCache is a REST API stage's `cache:`: responses of the routes that cache (by default its
+// GET routes) are kept in the gateway's memory and answered from there until their TTL passes.
+type StageCache struct {
+	// SizeMB is the cache's capacity in MB (`sizeMB:`, required), MinCacheSizeMB..MaxCacheSizeMB
+	// (API Gateway's 0.5 to 237); each gateway node keeps its own.
+	SizeMB float64 `json:"sizeMB"`
+	// TTL is how long a response is kept (`ttl:`, 0..MaxCacheTTL, default DefaultCacheTTL).
+	TTL Duration `json:"ttl"`
+	// RequireAuthorization says a client's `Cache-Control: max-age=0` refreshes an entry only
+	// when the request is signed by one of the stack's access keys (`requireAuthorization:`,
+	// default true), as API Gateway asks for execute-api:InvalidateCache; other such requests
+	// are answered from the cache.
+	RequireAuthorization bool `json:"requireAuthorization"`
 }
 
 // Route is one entry of an API's `routes:`.
@@ -336,9 +394,41 @@ type Route struct {
 	// APIKeyRequired makes the route ask for an API key of one of UsagePlans in the APIKeyHeader
 	// header (`apiKeyRequired:`, default false). In WebSocket APIs, only on RouteConnect.
 	APIKeyRequired bool `json:"apiKeyRequired,omitempty"`
+	// Request is how a REST API route validates requests (`request:`); nil for no validation.
+	Request *RequestValidation `json:"request,omitempty"`
+	// Cache is how a REST API route uses its stage's cache (`cache:`); nil for the default: GET
+	// routes cache, keyed by their path parameters, for the stage's TTL.
+	Cache *RouteCache `json:"cache,omitempty"`
 	// Line and Column are the position of the route key in the stack file (0 when not read from a
 	// file), for later error messages.
 	Line, Column int `json:"-"`
+}
+
+// RequestValidation is a REST API route's `request:`.
+type RequestValidation struct {
+	// Parameters are the request parameters the route knows (`parameters:`), as
+	// "querystring.NAME", "header.NAME" or "path.NAME", each true when required.
+	Parameters map[string]bool `json:"parameters,omitempty"`
+	// Models name the model a request body of each content type must match (`models:`, such as
+	// {application/json: Pet}); a model of the API.
+	Models map[string]string `json:"models,omitempty"`
+	// ValidateBody checks the body against Models (`validateBody:`, default true when Models are
+	// given); a body that does not match is refused with 400 {"message": "Invalid request body"}.
+	ValidateBody bool `json:"validateBody"`
+	// ValidateParameters checks that the required Parameters are there (`validateParameters:`,
+	// default true when one is required); a request without them is refused with 400.
+	ValidateParameters bool `json:"validateParameters"`
+}
+
+// RouteCache is a REST API route's `cache:`.
+type RouteCache struct {
+	// Enabled says the route's responses are cached (`enabled:`, default true).
+	Enabled bool `json:"enabled"`
+	// TTL replaces the stage's TTL for this route (`ttl:`, 0..MaxCacheTTL); nil keeps it.
+	TTL *Duration `json:"ttl,omitempty"`
+	// Keys are the request parameters the cache tells responses apart by (`keys:`), as
+	// "querystring.NAME", "header.NAME" or "path.NAME"; nil for the route's path parameters.
+	Keys []string `json:"keys,omitempty"`
 }
 
 // Authorization is a route's `authorization:`. In WebSocket APIs only the RouteConnect route may
@@ -476,9 +566,13 @@ func NewRoute(key, apiType string) Route {
 		PayloadFormatVersion: PayloadFormat2,
 		Timeout:              Duration(DefaultIntegrationTimeout),
 	}}
-	if apiType == APITypeWebSocket {
+	switch apiType {
+	case APITypeWebSocket:
 		r.Integration.PayloadFormatVersion = ""
 		r.Integration.Timeout = Duration(DefaultWSIntegrationTimeout)
+	case APITypeREST:
+		r.Integration.PayloadFormatVersion = PayloadFormat1
+		r.Integration.Timeout = Duration(MaxRESTIntegrationTimeout)
 	}
 	return r
 }

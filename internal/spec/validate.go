@@ -284,7 +284,7 @@ func (c *checker) checkAPI(path []string, name string, api API) {
 	}
 	var ws bool
 	switch api.Type {
-	case APITypeHTTP:
+	case APITypeHTTP, APITypeREST:
 		if api.RouteSelectionExpression != "" {
 			c.add(errf(sub(path, "routeSelectionExpression"), true, "%s", MsgOnlyWebSocket))
 		}
@@ -294,9 +294,10 @@ func (c *checker) checkAPI(path []string, name string, api API) {
 	case APITypeWebSocket:
 		ws = true
 	default:
-		c.add(errf(sub(path, "type"), false, "unknown API type %s: want %q or %q", yamlnode.QuoteShort(api.Type), APITypeHTTP, APITypeWebSocket))
+		c.add(errf(sub(path, "type"), false, "unknown API type %s: want %q, %q or %q", yamlnode.QuoteShort(api.Type), APITypeHTTP, APITypeREST, APITypeWebSocket))
 		return
 	}
+	c.checkREST(path, api)
 	if msg := checkMount(api.Mount); msg != "" {
 		c.add(errf(sub(path, "mount"), false, "%s", msg))
 	}
@@ -311,7 +312,7 @@ func (c *checker) checkAPI(path []string, name string, api API) {
 		}
 	}
 	for _, an := range slices.Sorted(maps.Keys(api.Authorizers)) {
-		c.add(c.checkAuthorizer(sub(path, "authorizers", an), an, api.Authorizers[an], ws))
+		c.add(c.checkAuthorizer(sub(path, "authorizers", an), an, api.Authorizers[an], api.Type))
 	}
 	if len(api.Stages) == 0 {
 		c.add(errf(sub(path, "stages"), true, "no stages (omit stages: to get the %s stage)", DefaultStage))
@@ -369,8 +370,9 @@ func (c *checker) checkAPI(path []string, name string, api API) {
 				c.add(errf(sub(rp, "routeResponse"), false, "%s routes cannot send a route response: the $connect response decides the handshake, and after $disconnect the client is gone", r.Key))
 			}
 		}
-		c.add(c.checkIntegration(sub(rp, "integration"), r.Key, r.Integration, ws))
-		c.add(c.checkRouteControls(rp, r, api, ws))
+		c.add(c.checkIntegration(sub(rp, "integration"), r.Key, r.Integration, api.Type))
+		c.add(c.checkRouteControls(rp, r, api))
+		c.add(c.checkRESTRoute(rp, r, api))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -25,14 +26,17 @@ func (d *decoder) api(path []string, ae yamldecode.Entry) (spec.API, error) {
 	if err != nil {
 		return api, err
 	}
-	if api.Type, err = d.RequiredStr(f, ae.KeyAt, path, "type", "%q or %q", spec.APITypeHTTP, spec.APITypeWebSocket); err != nil {
+	if api.Type, err = d.RequiredStr(f, ae.KeyAt, path, "type", "%q, %q or %q", spec.APITypeHTTP, spec.APITypeREST, spec.APITypeWebSocket); err != nil {
 		return api, err
 	}
 	ws := api.Type == spec.APITypeWebSocket
 	for _, k := range []string{"routeSelectionExpression", "limits"} {
-		if e, ok := f[k]; ok && api.Type == spec.APITypeHTTP {
+		if e, ok := f[k]; ok && (api.Type == spec.APITypeHTTP || api.Type == spec.APITypeREST) {
 			return api, d.Errorf(e.KeyAt, yamldecode.Sub(path, k), "%s", spec.MsgOnlyWebSocket)
 		}
+	}
+	if err := d.restAPI(path, f, &api); err != nil {
+		return api, err
 	}
 	if ws {
 		api.RouteSelectionExpression = spec.DefaultRouteSelectionExpression
@@ -119,7 +123,8 @@ func (d *decoder) api(path []string, ae yamldecode.Entry) (spec.API, error) {
 			api.Routes = append(api.Routes, r)
 		}
 	}
-	return api, d.decodeRest(path, f, &api, "type", "mount", "host", "stages", "routes", "routeSelectionExpression", "limits", "cors", "authorizers")
+	return api, d.decodeRest(path, f, &api, "type", "mount", "host", "stages", "routes", "routeSelectionExpression", "limits", "cors", "authorizers",
+		"minimumCompressionSize", "models", "gatewayResponses")
 }
 
 func (d *decoder) stage(path []string, se yamldecode.Entry) (spec.Stage, error) {
@@ -174,7 +179,21 @@ func (d *decoder) stage(path []string, se yamldecode.Entry) (spec.Stage, error) 
 		}
 		st.AccessLog = a
 	}
-	return st, d.decodeRest(path, f, &st, "variables", "throttle", "routeThrottles", "accessLog")
+	if e, ok := f["cache"]; ok {
+		cp := yamldecode.Sub(path, "cache")
+		g, err := d.Fields(cp, e.Val, keysOf(spec.StageCache{})...)
+		if err != nil {
+			return st, err
+		}
+		st.Cache = &spec.StageCache{TTL: spec.Duration(spec.DefaultCacheTTL), RequireAuthorization: true}
+		if _, err := d.Required(g, e.KeyAt, cp, "sizeMB", "the cache's capacity in MB, %v to %v", spec.MinCacheSizeMB, spec.MaxCacheSizeMB); err != nil {
+			return st, err
+		}
+		if err := d.decodeRest(cp, g, st.Cache); err != nil {
+			return st, err
+		}
+	}
+	return st, d.decodeRest(path, f, &st, "variables", "throttle", "routeThrottles", "accessLog", "cache")
 }
 
 // accessLog decodes a stage's accessLog: and fills its defaults; a file: destination's path is made
@@ -276,8 +295,11 @@ func (d *decoder) route(path []string, re yamldecode.Entry, apiType string) (spe
 			return r, err
 		}
 	}
+	if err := d.restRoute(path, f, &r); err != nil {
+		return r, err
+	}
 	if e, ok := f["routeResponse"]; ok {
-		if apiType == spec.APITypeHTTP {
+		if apiType == spec.APITypeHTTP || apiType == spec.APITypeREST {
 			return r, d.Errorf(e.KeyAt, yamldecode.Sub(path, "routeResponse"), "%s", spec.MsgOnlyWebSocket)
 		}
 		if r.RouteResponse, err = d.Bool(yamldecode.Sub(path, "routeResponse"), e.Val); err != nil {
@@ -309,7 +331,7 @@ func (d *decoder) route(path []string, re yamldecode.Entry, apiType string) (spe
 	default:
 		return r, d.Errorf(re.KeyAt, path, "the route has no target: add function: NAME (or an integration)")
 	}
-	return r, d.decodeRest(path, f, &r, "function", "timeout", "integration", "routeResponse", "authorization", "apiKeyRequired")
+	return r, d.decodeRest(path, f, &r, "function", "timeout", "integration", "routeResponse", "authorization", "apiKeyRequired", "request", "cache")
 }
 
 // integration reads a route's long form `integration:` over in, which holds the defaults.
@@ -413,6 +435,7 @@ func (d *decoder) cors(path []string, n ast.Node) (*spec.CORS, error) {
 var (
 	jwtAuthorizerKeys      = []string{"issuer", "audiences", "identitySource", "jwksUrl", "jwksFile", "algorithms", "skew"}
 	functionAuthorizerKeys = []string{"function", "identitySources", "resultTtl", "simpleResponses", "timeout"}
+	restAuthorizerKeys     = []string{"function", "identitySources", "resultTtl", "timeout", "identityValidationExpression"}
 )
 
 func (d *decoder) authorizer(path []string, ae yamldecode.Entry) (spec.Authorizer, error) {
@@ -434,9 +457,12 @@ func (d *decoder) authorizer(path []string, ae yamldecode.Entry) (spec.Authorize
 		own, others = jwtAuthorizerKeys, functionAuthorizerKeys
 	case spec.AuthorizerFunction:
 		own, others = functionAuthorizerKeys, jwtAuthorizerKeys
+	case spec.AuthorizerToken, spec.AuthorizerRequest:
+		own, others = restAuthorizerKeys, jwtAuthorizerKeys
 	default:
-		return a, d.Errorf(te.Val, yamldecode.Sub(path, "type"), "unknown authorizer type %s%s: want %q or %q",
-			yamlnode.QuoteShort(a.Type), didyoumean.Suggest(a.Type, []string{spec.AuthorizerJWT, spec.AuthorizerFunction}), spec.AuthorizerJWT, spec.AuthorizerFunction)
+		types := []string{spec.AuthorizerJWT, spec.AuthorizerFunction, spec.AuthorizerToken, spec.AuthorizerRequest}
+		return a, d.Errorf(te.Val, yamldecode.Sub(path, "type"), "unknown authorizer type %s%s: want jwt or function (http APIs), token or request (rest APIs)",
+			yamlnode.QuoteShort(a.Type), didyoumean.Suggest(a.Type, types))
 	}
 	for _, e := range es {
 		if slices.Contains(others, e.Key) {
@@ -451,10 +477,24 @@ func (d *decoder) authorizer(path []string, ae yamldecode.Entry) (spec.Authorize
 	if err != nil {
 		return a, err
 	}
-	if a.Type == spec.AuthorizerJWT {
+	switch a.Type {
+	case spec.AuthorizerJWT:
 		a.JWT, err = d.jwtAuthorizer(path, ae.KeyAt, f)
-	} else {
-		a.Function, err = d.functionAuthorizer(path, ae.KeyAt, f)
+	case spec.AuthorizerFunction:
+		a.Function, err = d.functionAuthorizer(path, ae.KeyAt, f, nil)
+	default:
+		var sources []string
+		if a.Type == spec.AuthorizerToken {
+			// A token authorizer reads the Authorization header unless told otherwise.
+			sources = []string{spec.DefaultJWTIdentitySource}
+		}
+		a.Function, err = d.functionAuthorizer(path, ae.KeyAt, f, sources)
+		if err == nil {
+			a.Function.SimpleResponses = false
+			if e, ok := f["identityValidationExpression"]; ok {
+				a.Function.IdentityValidationExpression, err = d.Str(yamldecode.Sub(path, "identityValidationExpression"), e.Val)
+			}
+		}
 	}
 	return a, err
 }
@@ -540,14 +580,20 @@ func (d *decoder) file(path []string, n ast.Node, want string) (string, error) {
 	return abs, nil
 }
 
-func (d *decoder) functionAuthorizer(path []string, at ast.Node, f map[string]yamldecode.Entry) (*spec.FunctionAuthorizer, error) {
+// functionAuthorizer reads a function, token or request authorizer's settings; identitySources
+// are required unless sources gives their default.
+func (d *decoder) functionAuthorizer(path []string, at ast.Node, f map[string]yamldecode.Entry, sources []string) (*spec.FunctionAuthorizer, error) {
 	a := &spec.FunctionAuthorizer{ResultTTL: spec.Duration(spec.DefaultAuthorizerResultTTL), SimpleResponses: spec.DefaultSimpleResponses, Timeout: spec.Duration(spec.DefaultAuthorizerTimeout)}
 	var err error
 	if a.Function, err = d.RequiredStr(f, at, path, "function", "the function that decides, a function of this stack"); err != nil {
 		return nil, err
 	}
-	if a.IdentitySources, err = d.RequiredStrList(f, at, path, "identitySources", "the request values the decision depends on, such as [$request.header.Authorization]"); err != nil {
-		return nil, err
+	if _, ok := f["identitySources"]; ok || sources == nil {
+		if a.IdentitySources, err = d.RequiredStrList(f, at, path, "identitySources", "the request values the decision depends on, such as [$request.header.Authorization]"); err != nil {
+			return nil, err
+		}
+	} else {
+		a.IdentitySources = sources
 	}
 	durs := []struct {
 		key string
@@ -593,4 +639,122 @@ func (d *decoder) authorization(path []string, n ast.Node) (spec.Authorization, 
 		}
 	}
 	return a, nil
+}
+
+// restAPI reads the settings only REST APIs have: minimumCompressionSize, models and
+// gatewayResponses (binaryMediaTypes is a plain list, read with the rest).
+func (d *decoder) restAPI(path []string, f map[string]yamldecode.Entry, api *spec.API) error {
+	for _, k := range []string{"binaryMediaTypes", "minimumCompressionSize", "models", "gatewayResponses"} {
+		if e, ok := f[k]; ok && api.Type != spec.APITypeREST {
+			return d.Errorf(e.KeyAt, yamldecode.Sub(path, k), "only for rest APIs (type: rest); remove it")
+		}
+	}
+	if e, ok := f["minimumCompressionSize"]; ok {
+		n, err := d.Integer(yamldecode.Sub(path, "minimumCompressionSize"), e.Val, " of bytes")
+		if err != nil {
+			return err
+		}
+		api.MinimumCompressionSize = &n
+	}
+	if e, ok := f["models"]; ok {
+		mp := yamldecode.Sub(path, "models")
+		es, err := d.Entries(mp, e.Val)
+		if err != nil {
+			return err
+		}
+		api.Models = map[string]spec.Model{}
+		for _, me := range es {
+			p := yamldecode.Sub(mp, me.Key)
+			g, err := d.Fields(p, me.Val, keysOf(spec.Model{})...)
+			if err != nil {
+				return err
+			}
+			se, err := d.Required(g, me.KeyAt, p, "schema", "a JSON Schema (draft 4), such as {type: object, required: [name]}")
+			if err != nil {
+				return err
+			}
+			schema, err := d.JSON(yamldecode.Sub(p, "schema"), se.Val)
+			if err != nil {
+				return err
+			}
+			api.Models[me.Key] = spec.Model{Schema: schema}
+		}
+	}
+	if e, ok := f["gatewayResponses"]; ok {
+		gp := yamldecode.Sub(path, "gatewayResponses")
+		es, err := d.Entries(gp, e.Val)
+		if err != nil {
+			return err
+		}
+		api.GatewayResponses = map[string]spec.GatewayResponse{}
+		for _, ge := range es {
+			p := yamldecode.Sub(gp, ge.Key)
+			g, err := d.Fields(p, ge.Val, keysOf(spec.GatewayResponse{})...)
+			if err != nil {
+				return err
+			}
+			var gr spec.GatewayResponse
+			if err := d.decodeRest(p, g, &gr); err != nil {
+				return err
+			}
+			api.GatewayResponses[ge.Key] = gr
+		}
+	}
+	return nil
+}
+
+// restRoute reads a route's request validation and cache settings, which only REST APIs have.
+func (d *decoder) restRoute(path []string, f map[string]yamldecode.Entry, r *spec.Route) error {
+	if e, ok := f["request"]; ok {
+		p := yamldecode.Sub(path, "request")
+		g, err := d.Fields(p, e.Val, keysOf(spec.RequestValidation{})...)
+		if err != nil {
+			return err
+		}
+		v := &spec.RequestValidation{}
+		if pe, ok := g["parameters"]; ok {
+			pp := yamldecode.Sub(p, "parameters")
+			es, err := d.Entries(pp, pe.Val)
+			if err != nil {
+				return err
+			}
+			v.Parameters = map[string]bool{}
+			for _, x := range es {
+				if v.Parameters[x.Key], err = d.Bool(yamldecode.Sub(pp, x.Key), x.Val); err != nil {
+					return err
+				}
+				v.ValidateParameters = v.ValidateParameters || v.Parameters[x.Key]
+			}
+		}
+		if me, ok := g["models"]; ok {
+			if err := d.decodeValue(yamldecode.Sub(p, "models"), me, reflect.ValueOf(&v.Models).Elem()); err != nil {
+				return err
+			}
+			v.ValidateBody = len(v.Models) > 0
+		}
+		if err := d.decodeRest(p, g, v, "parameters", "models"); err != nil {
+			return err
+		}
+		r.Request = v
+	}
+	if e, ok := f["cache"]; ok {
+		p := yamldecode.Sub(path, "cache")
+		g, err := d.Fields(p, e.Val, keysOf(spec.RouteCache{})...)
+		if err != nil {
+			return err
+		}
+		c := &spec.RouteCache{Enabled: true}
+		if te, ok := g["ttl"]; ok {
+			ttl, err := d.duration(yamldecode.Sub(p, "ttl"), te.Val)
+			if err != nil {
+				return err
+			}
+			c.TTL = &ttl
+		}
+		if err := d.decodeRest(p, g, c, "ttl"); err != nil {
+			return err
+		}
+		r.Cache = c
+	}
+	return nil
 }

@@ -72,9 +72,9 @@ func TestDecodeRestCoversSpec(t *testing.T) {
 		v       any
 		handled []string
 	}{
-		{spec.Route{}, []string{"integration", "authorization"}},
-		{spec.Stage{}, []string{"throttle", "routeThrottles", "accessLog"}},
-		{spec.API{}, []string{"stages", "routes", "limits", "cors", "authorizers"}},
+		{spec.Route{}, []string{"integration", "authorization", "request", "cache"}},
+		{spec.Stage{}, []string{"throttle", "routeThrottles", "accessLog", "cache"}},
+		{spec.API{}, []string{"stages", "routes", "limits", "cors", "authorizers", "minimumCompressionSize", "models", "gatewayResponses"}},
 	} {
 		rt := reflect.TypeOf(c.v)
 		for i := range rt.NumField() {

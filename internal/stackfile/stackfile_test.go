@@ -658,8 +658,8 @@ func TestParseErrors(t *testing.T) {
 		// apis.
 		{"no apis", "version: 1\n" + fn, `gatehouse.yaml:1:1: apis: stack defines no apis`},
 		{"empty apis", "version: 1\n" + fn + "apis: {}\n", `gatehouse.yaml:4:1: apis: stack defines no apis`},
-		{"api type missing", "version: 1\n" + fn + "apis:\n  web:\n    routes: {}\n", `gatehouse.yaml:5:3: apis.web.type: required: "http" or "websocket"`},
-		{"api type unknown", "version: 1\n" + fn + "apis:\n  web:\n    type: rest\n    routes: {GET /x: {function: hello}}\n", `gatehouse.yaml:6:11: apis.web.type: unknown API type "rest": want "http" or "websocket"`},
+		{"api type missing", "version: 1\n" + fn + "apis:\n  web:\n    routes: {}\n", `gatehouse.yaml:5:3: apis.web.type: required: "http", "rest" or "websocket"`},
+		{"api type unknown", "version: 1\n" + fn + "apis:\n  web:\n    type: soap\n    routes: {GET /x: {function: hello}}\n", `gatehouse.yaml:6:11: apis.web.type: unknown API type "soap": want "http", "rest" or "websocket"`},
 		{"api bad name", "version: 1\n" + fn + "apis:\n  web.v1:\n    type: http\n    routes: {GET /x: {function: hello}}\n", `gatehouse.yaml:5:3: apis["web.v1"]: "web.v1" is not a valid API name`},
 		{"api unknown key", "version: 1\n" + fn + "apis:\n  web:\n    type: http\n    route: {}\n", `gatehouse.yaml:7:5: apis.web.route: unknown key (did you mean "routes"?); known keys here: type, mount, host, stages, routes, routeSelectionExpression, limits`},
 		{"api no routes", "version: 1\n" + fn + "apis:\n  web:\n    type: http\n", `gatehouse.yaml:5:3: apis.web.routes: the API has no routes`},
@@ -785,7 +785,7 @@ func TestParseErrors(t *testing.T) {
 		{"http routeSelectionExpression", ok + "    routeSelectionExpression: $request.body.action\n", `gatehouse.yaml:9:5: apis.web.routeSelectionExpression: only for websocket APIs (type: websocket); remove it from this http API`},
 		{"http limits", ok + "    limits: {sendQueue: 1}\n", `gatehouse.yaml:9:5: apis.web.limits: only for websocket APIs (type: websocket); remove it from this http API`},
 		{"http routeResponse", "version: 1\n" + fn + "apis:\n  web:\n    type: http\n    routes:\n      GET /x: {function: hello, routeResponse: false}\n", `gatehouse.yaml:8:33: apis.web.routes["GET /x"].routeResponse: only for websocket APIs (type: websocket); remove it from this http API`},
-		{"unknown type with ws keys", "version: 1\n" + fn + "apis:\n  web:\n    type: rest\n    limits: {}\n    routes: {GET /x: {function: hello, routeResponse: true}}\n", `gatehouse.yaml:6:11: apis.web.type: unknown API type "rest": want "http" or "websocket"`},
+		{"unknown type with ws keys", "version: 1\n" + fn + "apis:\n  web:\n    type: soap\n    limits: {}\n    routes: {GET /x: {function: hello, routeResponse: true}}\n", `gatehouse.yaml:6:11: apis.web.type: unknown API type "soap": want "http", "rest" or "websocket"`},
 
 		// iam (after ok: lines from 9).
 		{"iam not a mapping", ok + "iam: [a]\n", `gatehouse.yaml:9:6: iam: want a mapping, got a list`},
@@ -1262,8 +1262,8 @@ func controlErrorCases() []ctlCase {
 		{"authorizers not a mapping", ctlWeb("    authorizers: [corp]\n", helloRoute), "gatehouse.yaml:8:18: apis.web.authorizers: want a mapping, got a list"},
 		{"authorizer bad name", ctlWeb("    authorizers:\n      corp.v1: {type: jwt, issuer: https://id.example.com, audiences: [a]}\n", helloRoute), "gatehouse.yaml:9:7: apis.web.authorizers[\"corp.v1\"]: \"corp.v1\" is not a valid authorizer name: want 1 to 128 letters, digits, - and _"},
 		{"authorizer type missing", ctlWeb("    authorizers:\n      corp: {issuer: https://id.example.com}\n", helloRoute), "gatehouse.yaml:9:7: apis.web.authorizers.corp.type: required: \"jwt\" or \"function\""},
-		{"authorizer type unknown", ctlWeb("    authorizers:\n      corp: {type: lambda}\n", helloRoute), "gatehouse.yaml:9:20: apis.web.authorizers.corp.type: unknown authorizer type \"lambda\": want \"jwt\" or \"function\""},
-		{"authorizer type near miss", ctlWeb("    authorizers:\n      corp: {type: JWT}\n", helloRoute), "gatehouse.yaml:9:20: apis.web.authorizers.corp.type: unknown authorizer type \"JWT\" (did you mean \"jwt\"?): want \"jwt\" or \"function\""},
+		{"authorizer type unknown", ctlWeb("    authorizers:\n      corp: {type: lambda}\n", helloRoute), "gatehouse.yaml:9:20: apis.web.authorizers.corp.type: unknown authorizer type \"lambda\": want jwt or function (http APIs), token or request (rest APIs)"},
+		{"authorizer type near miss", ctlWeb("    authorizers:\n      corp: {type: JWT}\n", helloRoute), "gatehouse.yaml:9:20: apis.web.authorizers.corp.type: unknown authorizer type \"JWT\" (did you mean \"jwt\"?): want jwt or function (http APIs), token or request (rest APIs)"},
 		{"authorizer unknown key", ctlJWT("        audience: [x]\n"), "gatehouse.yaml:13:9: apis.web.authorizers.corp.audience: unknown key (did you mean \"audiences\"?); known keys here: type, issuer, audiences, identitySource, jwksUrl, jwksFile, algorithms, skew"},
 		{"jwt key on function authorizer", ctlFn("        issuer: https://id.example.com\n"), "gatehouse.yaml:13:9: apis.web.authorizers.gate.issuer: only for jwt authorizers; this one has type: function"},
 		{"function key on jwt authorizer", ctlJWT("        resultTtl: 5s\n"), "gatehouse.yaml:13:9: apis.web.authorizers.corp.resultTtl: only for function authorizers; this one has type: jwt"},

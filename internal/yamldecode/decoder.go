@@ -1,8 +1,11 @@
 package yamldecode
 
 import (
+	"bytes"
 	"cmp"
+	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -619,4 +622,89 @@ func (d *Decoder) Locate(path []string, atKey bool) (line, col int, named []stri
 		return line, col, path
 	}
 	return line, col, found
+}
+
+// JSON decodes any value (a mapping, a list or a scalar, nested) as JSON text, for settings that
+// hold a document of their own, such as a JSON Schema. Mapping keys keep their order; scalars keep
+// their YAML type (a quoted "1" stays a string).
+func (d *Decoder) JSON(path []string, n ast.Node) (json.RawMessage, error) {
+	var b bytes.Buffer
+	if err := d.appendJSON(&b, path, n, 0); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func (d *Decoder) appendJSON(b *bytes.Buffer, path []string, n ast.Node, depth int) error {
+	if depth > 64 {
+		return d.Errorf(n, path, "nested more than 64 levels deep")
+	}
+	v, tagged, err := d.Resolve(path, n)
+	if err != nil {
+		return err
+	}
+	switch t := v.(type) {
+	case nil:
+		b.WriteString("null")
+	case *ast.MappingNode, *ast.MappingValueNode:
+		es, err := d.Entries(path, n)
+		if err != nil {
+			return err
+		}
+		b.WriteByte('{')
+		for i, e := range es {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			k, _ := json.Marshal(e.Key)
+			b.Write(k)
+			b.WriteByte(':')
+			if err := d.appendJSON(b, Sub(path, e.Key), e.Val, depth+1); err != nil {
+				return err
+			}
+		}
+		b.WriteByte('}')
+	case *ast.SequenceNode:
+		b.WriteByte('[')
+		for i, item := range t.Values {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if err := d.appendJSON(b, Sub(path, Index(i)), item, depth+1); err != nil {
+				return err
+			}
+		}
+		b.WriteByte(']')
+	case *ast.BoolNode:
+		if tagged {
+			s, _ := json.Marshal(t.String())
+			b.Write(s)
+		} else {
+			b.WriteString(strconv.FormatBool(t.Value))
+		}
+	case *ast.IntegerNode, *ast.FloatNode:
+		s, _ := yamlnode.ScalarText(v)
+		if tagged {
+			q, _ := json.Marshal(s)
+			b.Write(q)
+			break
+		}
+		f, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64)
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			return d.Errorf(n, path, "%s is not a number JSON can hold", Printable(s))
+		}
+		if json.Valid([]byte(s)) {
+			b.WriteString(s)
+		} else {
+			b.WriteString(strconv.FormatFloat(f, 'g', -1, 64))
+		}
+	default:
+		s, ok := yamlnode.ScalarText(v)
+		if !ok {
+			return d.TypeError(path, n, v, "a value")
+		}
+		q, _ := json.Marshal(s)
+		b.Write(q)
+	}
+	return nil
 }
