@@ -253,8 +253,7 @@ func (s *Server) storeInCache(c *fiber.Ctx, api *compiledAPI, stage *Stage, idx 
 	}
 	e := &respcache.Entry{Status: status, Body: bytes.Clone(c.Response().Body())}
 	c.Response().Header.VisitAll(func(k, v []byte) {
-		switch string(k) {
-		case HeaderRESTRequestID, "Date", "Content-Length":
+		if name := string(k); strings.EqualFold(name, HeaderRESTRequestID) || strings.EqualFold(name, "Date") || strings.EqualFold(name, "Content-Length") {
 			return
 		}
 		e.Header = append(e.Header, [2]string{string(k), string(v)})

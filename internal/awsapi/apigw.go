@@ -21,6 +21,7 @@ import (
 	"gatehouse.dev/gatehouse/internal/adminapi"
 	"gatehouse.dev/gatehouse/internal/apistore"
 	"gatehouse.dev/gatehouse/internal/jsopen"
+	"gatehouse.dev/gatehouse/internal/mapping"
 	"gatehouse.dev/gatehouse/internal/openapi"
 	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/internal/stackfile"
@@ -83,9 +84,28 @@ type gwAuthorizer struct {
 	PayloadFormatVersion string   `json:",omitempty"`
 }
 
+// gwIntegration is an integration: AWS_PROXY to a function, HTTP_PROXY to a backend URL, or MOCK
+// (made by ImportApi and the stack file only: API Gateway's HTTP APIs have no mock integrations).
 type gwIntegration struct {
 	ID, Type, URI, PayloadFormatVersion string
 	TimeoutMs                           int
+	// Method is an HTTP_PROXY integration's IntegrationMethod: ANY (the client's) or a method.
+	Method string `json:",omitempty"`
+	// RequestParameters (HTTP_PROXY) and ResponseParameters (by status code) are the parameter
+	// mappings, with the stack file's requestParameters and responseParameters keys and values.
+	RequestParameters  map[string]string            `json:",omitempty"`
+	ResponseParameters map[string]map[string]string `json:",omitempty"`
+	// ServerName is an HTTP_PROXY integration's TlsConfig.ServerNameToVerify.
+	ServerName string `json:",omitempty"`
+	// Mock is a MOCK integration's answer.
+	Mock *gwMock `json:",omitempty"`
+}
+
+// gwMock is a mock integration's answer, as the stack file's statusCode, headers and body.
+type gwMock struct {
+	StatusCode int
+	Headers    map[string]string `json:",omitempty"`
+	Body       string            `json:",omitempty"`
 }
 
 type gwRoute struct {
@@ -515,7 +535,11 @@ func (s *Server) subresource(ctx context.Context, w http.ResponseWriter, req *re
 func (s *Server) change(a *gwAPI, kind, id, method string, body []byte) (string, error) {
 	var in struct {
 		IntegrationType, IntegrationUri, PayloadFormatVersion string
+		IntegrationMethod, ConnectionType                     string
 		TimeoutInMillis                                       int
+		RequestParameters                                     map[string]string
+		ResponseParameters                                    map[string]map[string]string
+		TlsConfig                                             *struct{ ServerNameToVerify string }
 		RouteKey, Target, AuthorizationType                   string
 		AuthorizerId                                          *string
 		AuthorizationScopes                                   []string
@@ -565,7 +589,11 @@ func (s *Server) change(a *gwAPI, kind, id, method string, body []byte) (string,
 		case it == nil:
 			return notFound()
 		}
-		if in.IntegrationType != "" {
+		if in.IntegrationType != "" && in.IntegrationType != it.Type {
+			if it.Type != "" {
+				// What belonged to the other type does not carry over; what the call gives does.
+				*it = gwIntegration{ID: it.ID, URI: it.URI, TimeoutMs: it.TimeoutMs}
+			}
 			it.Type = in.IntegrationType
 		}
 		if in.IntegrationUri != "" {
@@ -577,14 +605,23 @@ func (s *Server) change(a *gwAPI, kind, id, method string, body []byte) (string,
 		if in.TimeoutInMillis != 0 {
 			it.TimeoutMs = in.TimeoutInMillis
 		}
-		if it.Type != "AWS_PROXY" {
-			return "", gwBad(fmt.Sprintf("IntegrationType %q is not served by this Gatehouse yet: use AWS_PROXY to a function", it.Type))
+		if in.IntegrationMethod != "" {
+			it.Method = strings.ToUpper(in.IntegrationMethod)
 		}
-		if _, err := functionOfURI(it.URI); err != nil {
+		if in.RequestParameters != nil {
+			it.RequestParameters = in.RequestParameters
+		}
+		if in.ResponseParameters != nil {
+			it.ResponseParameters = in.ResponseParameters
+		}
+		if in.TlsConfig != nil {
+			it.ServerName = in.TlsConfig.ServerNameToVerify
+		}
+		if in.ConnectionType != "" && in.ConnectionType != "INTERNET" {
+			return "", gwBad(fmt.Sprintf("ConnectionType %q: private integrations (VPC links) are not served; Gatehouse reaches backends by their URL (INTERNET)", in.ConnectionType))
+		}
+		if err := checkIntegration(a.ProtocolType, it); err != nil {
 			return "", err
-		}
-		if it.PayloadFormatVersion == "" && a.ProtocolType == "HTTP" {
-			it.PayloadFormatVersion = "2.0"
 		}
 		return it.ID, nil
 	case "routes":
@@ -758,6 +795,120 @@ func (s *Server) change(a *gwAPI, kind, id, method string, body []byte) (string,
 	return "", gwBad("unknown resource " + kind)
 }
 
+// checkIntegration checks an integration of an API of the protocol (HTTP or WEBSOCKET) as
+// CreateIntegration and UpdateIntegration leave it, and fills its defaults; its errors are AWS's
+// BadRequestException. The rest is checked as the stack file's, once a route uses it.
+func checkIntegration(protocol string, it *gwIntegration) error {
+	switch it.Type {
+	case "AWS_PROXY":
+		if _, err := functionOfURI(it.URI); err != nil {
+			return err
+		}
+		// The AWS CLI's tutorials give POST, Lambda's invocation method: nothing to keep.
+		it.Method = ""
+		if protocol == "HTTP" {
+			switch it.PayloadFormatVersion {
+			case "":
+				it.PayloadFormatVersion = spec.PayloadFormat2
+			case spec.PayloadFormat1, spec.PayloadFormat2:
+			default:
+				return gwBad(fmt.Sprintf("PayloadFormatVersion %q: an AWS_PROXY integration takes 1.0 or 2.0", it.PayloadFormatVersion))
+			}
+		}
+		if len(it.RequestParameters) > 0 {
+			return gwBad("RequestParameters are served on HTTP_PROXY integrations: an AWS_PROXY integration's function receives the whole request in its event")
+		}
+		if it.ServerName != "" {
+			return gwBad("TlsConfig is for HTTP_PROXY integrations")
+		}
+	case "HTTP_PROXY":
+		if protocol != "HTTP" {
+			return gwBad("HTTP_PROXY integrations are served in HTTP APIs; a WebSocket API's routes take AWS_PROXY integrations to functions")
+		}
+		if !strings.HasPrefix(it.URI, "http://") && !strings.HasPrefix(it.URI, "https://") && !strings.HasPrefix(it.URI, spec.StageVariableRef) {
+			return gwBad(fmt.Sprintf("IntegrationUri %q: an HTTP_PROXY integration's URI is the backend's URL, such as https://backend.example.com/{proxy} (private integrations by a load balancer's or Cloud Map's ARN are not served)", it.URI))
+		}
+		if it.Method == "" {
+			it.Method = spec.MethodAny
+		}
+		if it.Method != spec.MethodAny && !slices.Contains(spec.RouteMethods(), it.Method) {
+			return gwBad(fmt.Sprintf("IntegrationMethod %q: want ANY (the client's method), GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS", it.Method))
+		}
+		switch it.PayloadFormatVersion {
+		case "":
+			it.PayloadFormatVersion = spec.PayloadFormat1
+		case spec.PayloadFormat1:
+		default:
+			return gwBad(fmt.Sprintf("PayloadFormatVersion %q: HTTP_PROXY integrations take 1.0", it.PayloadFormatVersion))
+		}
+	case "MOCK":
+		if it.Mock == nil {
+			return gwBad("IntegrationType MOCK: HTTP APIs have no mock integrations on AWS; here a mock route comes from an OpenAPI document (ImportApi, with x-amazon-apigateway-integration type mock) or the stack file")
+		}
+		if it.URI != "" || len(it.RequestParameters) > 0 || it.ServerName != "" {
+			return gwBad("a MOCK integration has no IntegrationUri, RequestParameters or TlsConfig")
+		}
+	default:
+		return gwBad(fmt.Sprintf("IntegrationType %q is not served: use AWS_PROXY (a function) or HTTP_PROXY (a backend's URL)", it.Type))
+	}
+	if len(it.ResponseParameters) > 0 && protocol != "HTTP" {
+		return gwBad("ResponseParameters are for HTTP APIs")
+	}
+	if _, err := mapping.CompileRequest(it.RequestParameters); err != nil {
+		return gwBad(err.Error())
+	}
+	if _, err := mapping.CompileResponse(it.ResponseParameters); err != nil {
+		return gwBad(err.Error())
+	}
+	return nil
+}
+
+// definition is the stack file's integration it describes, in an API of the protocol.
+func (it *gwIntegration) definition(protocol string) (map[string]any, error) {
+	var d map[string]any
+	switch it.Type {
+	case "HTTP_PROXY":
+		// AWS's payload format 1.0 means nothing more for an HTTP proxy: not written.
+		d = map[string]any{"type": spec.IntegrationHTTPProxy, "target": it.URI}
+		if it.Method != "" {
+			d["method"] = it.Method
+		}
+		if len(it.RequestParameters) > 0 {
+			d["requestParameters"] = it.RequestParameters
+		}
+		if it.ServerName != "" {
+			d["tls"] = map[string]any{"serverName": it.ServerName}
+		}
+	case "MOCK":
+		if it.Mock == nil {
+			return nil, gwBad("integration " + it.ID + " is a MOCK integration without its answer")
+		}
+		d = map[string]any{"type": spec.IntegrationMock, "statusCode": it.Mock.StatusCode}
+		if len(it.Mock.Headers) > 0 {
+			d["headers"] = it.Mock.Headers
+		}
+		if it.Mock.Body != "" {
+			d["body"] = it.Mock.Body
+		}
+	default:
+		target, err := functionOfURI(it.URI)
+		if err != nil {
+			return nil, err
+		}
+		d = map[string]any{"type": spec.IntegrationFunction, "target": target}
+		if protocol == "HTTP" {
+			d["payloadFormatVersion"] = it.PayloadFormatVersion
+		}
+	}
+	if len(it.ResponseParameters) > 0 {
+		d["responseParameters"] = it.ResponseParameters
+	}
+	if it.TimeoutMs != 0 {
+		d["timeout"] = (time.Duration(it.TimeoutMs) * time.Millisecond).String()
+	}
+	return d, nil
+}
+
 // functionOfURI is the function an AWS_PROXY integration's URI names: a function name or ARN, or the
 // invocation ARN API Gateway writes (arn:aws:apigateway:REGION:lambda:path/2015-03-31/functions/ARN/invocations).
 func functionOfURI(uri string) (string, error) {
@@ -805,8 +956,29 @@ func (s *Server) view(a *gwAPI, kind, id string) (map[string]any, bool) {
 		if it == nil {
 			return nil, false
 		}
-		v := map[string]any{"integrationId": it.ID, "integrationType": it.Type, "integrationUri": it.URI,
-			"payloadFormatVersion": it.PayloadFormatVersion, "connectionType": "INTERNET"}
+		v := map[string]any{"integrationId": it.ID, "integrationType": it.Type, "connectionType": "INTERNET"}
+		if it.URI != "" {
+			v["integrationUri"] = it.URI
+		}
+		if it.PayloadFormatVersion != "" {
+			v["payloadFormatVersion"] = it.PayloadFormatVersion
+		}
+		if it.Method != "" {
+			v["integrationMethod"] = it.Method
+		}
+		if len(it.RequestParameters) > 0 {
+			v["requestParameters"] = it.RequestParameters
+		}
+		if len(it.ResponseParameters) > 0 {
+			v["responseParameters"] = it.ResponseParameters
+		}
+		if it.ServerName != "" {
+			v["tlsConfig"] = map[string]any{"serverNameToVerify": it.ServerName}
+		}
+		if it.Mock != nil {
+			// How REST APIs' mocks say their status code; the headers and body have no place here.
+			v["requestTemplates"] = map[string]string{"application/json": fmt.Sprintf(`{"statusCode": %d}`, it.Mock.StatusCode)}
+		}
 		if it.TimeoutMs != 0 {
 			v["timeoutInMillis"] = it.TimeoutMs
 		}
@@ -935,16 +1107,9 @@ func (a *gwAPI) definitionDoc(byName bool) (map[string]any, error) {
 		if !ok || it == nil {
 			continue
 		}
-		target, err := functionOfURI(it.URI)
+		integration, err := it.definition(a.ProtocolType)
 		if err != nil {
 			return nil, err
-		}
-		integration := map[string]any{"type": "function", "target": target}
-		if a.ProtocolType == "HTTP" {
-			integration["payloadFormatVersion"] = it.PayloadFormatVersion
-		}
-		if it.TimeoutMs != 0 {
-			integration["timeout"] = (time.Duration(it.TimeoutMs) * time.Millisecond).String()
 		}
 		route := map[string]any{"integration": integration}
 		if rt.RouteResponse != "" {

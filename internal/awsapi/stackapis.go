@@ -104,8 +104,7 @@ func (s *Server) fromSpec(a *gwAPI, api spec.API, id func(name string) string) {
 	}
 	for _, rt := range api.Routes {
 		iid := id("integration " + rt.Key)
-		a.Integrations[iid] = &gwIntegration{ID: iid, Type: "AWS_PROXY", URI: s.functionARN(rt.Integration.Target),
-			PayloadFormatVersion: rt.Integration.PayloadFormatVersion, TimeoutMs: int(rt.Integration.Timeout.D() / time.Millisecond)}
+		a.Integrations[iid] = s.integrationOf(iid, rt.Integration)
 		route := &gwRoute{ID: id("route " + rt.Key), RouteKey: rt.Key, Target: "integrations/" + iid,
 			AuthorizationType: authorizationType(rt.Authorization.Type), AuthorizationScopes: rt.Authorization.Scopes,
 			AuthorizerID: authorizerIDs[rt.Authorization.Authorizer], APIKeyRequired: rt.APIKeyRequired}
@@ -114,6 +113,25 @@ func (s *Server) fromSpec(a *gwAPI, api spec.API, id func(name string) string) {
 		}
 		a.Routes[route.ID] = route
 	}
+}
+
+// integrationOf describes a stack file's integration as API Gateway's, with id. An http_proxy
+// integration's tls.caFile has no place in it.
+func (s *Server) integrationOf(id string, in spec.Integration) *gwIntegration {
+	g := &gwIntegration{ID: id, TimeoutMs: int(in.Timeout.D() / time.Millisecond), ResponseParameters: in.ResponseParameters}
+	switch in.Type {
+	case spec.IntegrationHTTPProxy:
+		g.Type, g.URI, g.Method, g.PayloadFormatVersion = "HTTP_PROXY", in.Target, in.Method, spec.PayloadFormat1
+		g.RequestParameters = in.RequestParameters
+		if in.TLS != nil {
+			g.ServerName = in.TLS.ServerName
+		}
+	case spec.IntegrationMock:
+		g.Type, g.Mock = "MOCK", &gwMock{StatusCode: in.StatusCode, Headers: in.Headers, Body: in.Body}
+	default:
+		g.Type, g.URI, g.PayloadFormatVersion = "AWS_PROXY", s.functionARN(in.Target), in.PayloadFormatVersion
+	}
+	return g
 }
 
 // authorizationType is API Gateway's name of a stack file's authorization type.

@@ -158,7 +158,8 @@ func (m *Models) ValidateBody(name string, body []byte) error {
 	if !errors.As(err, &verr) {
 		return &BodyError{Problems: []string{oneLine(err.Error())}}
 	}
-	return &BodyError{Problems: problems(verr)}
+	ps, more := problems(verr)
+	return &BodyError{Problems: ps, More: more}
 }
 
 // tooDeep reports whether arrays and objects nest deeper than limit in b, read as JSON. It does
