@@ -10,28 +10,24 @@ import (
 
 func TestProbe2(t *testing.T) {
 	m, _ := Compile(map[string]json.RawMessage{
-		"Big":  json.RawMessage(`{"type":"array","items":{"type":"object","required":["a"],"properties":{"a":{"type":"integer"}}}}`),
+		"N":    json.RawMessage(`{"properties":{"i":{"type":"integer"},"m":{"minimum":5},"k":{"multipleOf":0.01},"e":{"enum":[1,2]}}}`),
 		"Tree": json.RawMessage(`{"type":"object","properties":{"c":{"$ref":"#"}}}`),
+		"Big":  json.RawMessage(`{"type":"array","items":{"type":"object","required":["a"],"properties":{"a":{"type":"integer"}}}}`),
 	})
-	for _, n := range []int{1000, 3000, 9000} {
-		deep := strings.Repeat(`{"c":`, n) + `1` + strings.Repeat(`}`, n)
+	for _, b := range []string{`{"i":1e999999999}`, `{"m":-1e999999999}`, `{"i":1e-999999999}`, `{"k":1e-999999999}`, `{"e":1e999999999}`, `{"m":0.1}`, `{"m":-12345678901234567890.125}`, `{"k":0.001}`, `{"m":1e-40}`} {
 		t0 := time.Now()
-		err := m.ValidateBody("Tree", []byte(deep))
-		fmt.Println(n, "invalid", time.Since(t0), err != nil)
-		deep = strings.Repeat(`{"c":`, n) + `{}` + strings.Repeat(`}`, n)
-		t0 = time.Now()
-		err = m.ValidateBody("Tree", []byte(deep))
-		fmt.Println(n, "valid", time.Since(t0), err)
+		err := m.ValidateBody("N", []byte(b))
+		fmt.Println(b, time.Since(t0), err)
+	}
+	for _, n := range []int{64} {
+		chain := strings.Repeat(`{"c":`, n-1) + `1` + strings.Repeat(`}`, n-1)
+		body := `{"c":[` + strings.Repeat(chain+",", (10<<20)/len(chain)-2) + chain + `]}`
+		t0 := time.Now()
+		err := m.ValidateBody("Tree", []byte(body))
+		fmt.Println(n, len(body), time.Since(t0), len(err.Error()))
 	}
 	big := `[` + strings.Repeat(`{"a":"x"},{},`, 250000) + `{}]`
 	t0 := time.Now()
-	v, _ := unmarshalForProbe(big)
-	fmt.Println("parse", time.Since(t0))
-	t0 = time.Now()
-	verr := m.schemas["Big"].Validate(v)
-	fmt.Println("validate", time.Since(t0))
-	t0 = time.Now()
-	_ = verr.Error
 	err := m.ValidateBody("Big", []byte(big))
 	fmt.Println("all", time.Since(t0), len(err.Error()))
 }
