@@ -31,6 +31,9 @@ type EventV1Context struct {
 	// ResourceID is requestContext.resourceId of a REST event; HTTP API events carry the route
 	// key there instead.
 	ResourceID string
+	// Path, when set, is a REST event's path: the request's path below the API's mount and stage,
+	// as the API sees it at its own endpoint. "" removes a leading stage segment from the path.
+	Path string
 	// BinaryMediaTypes are a REST API's binary media types: a REST event's body is base64 when
 	// its content type is one of them, and text otherwise. HTTP API events ignore them.
 	BinaryMediaTypes []string
@@ -115,6 +118,9 @@ func BuildEventV1(c *fiber.Ctx, ec EventV1Context) ([]byte, error) {
 	path, resourceID, version := rawPath, ec.RouteKey, eventV1Version
 	if ec.REST {
 		path, resourceID, version = stripStage(rawPath, ec.Stage), ec.ResourceID, ""
+		if ec.Path != "" {
+			path = ec.Path
+		}
 	}
 	identity := eventV1Identity{SourceIP: sourceIP, UserAgent: string(req.Header.UserAgent())}
 	if ec.Authorizer != nil && ec.Authorizer.IAM != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -205,8 +206,9 @@ func proxyGoldenConfig(addr string) Config {
 //     line, Host, every header in sorted order, Transfer-Encoding when the body was chunked, a blank
 //     line and the body ("[base64] " and its base64 when it is not UTF-8). The backend's address
 //     in Host is BACKEND, X-Forwarded-Port (checked to be the gateway's port) is PORT, and the
-//     request id (checked against apigw-requestid wherever it appears) is REQUEST_ID. Absent when
-//     the backend must not be called.
+//     request id (checked against apigw-requestid wherever it appears) is REQUEST_ID. Nothing else
+//     varies: the client sends User-Agent golden-test/1.0 and no Accept-Encoding but the archive's,
+//     and the gateway adds none. Absent when the backend must not be called.
 //   - response (written by -update): the client's response, as in testdata/, with the request id
 //     written REQUEST_ID in the body too.
 //
@@ -267,13 +269,7 @@ func dumpBackendRequest(t *testing.T, r backendRequest, backendAddr, gatewayPort
 		host = "BACKEND"
 	}
 	fmt.Fprintf(&b, "Host: %s\n", host)
-	for _, k := range slices.Sorted(func(yield func(string) bool) {
-		for k := range r.header {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, k := range slices.Sorted(maps.Keys(r.header)) {
 		for _, v := range r.header[k] {
 			if k == "X-Forwarded-Port" {
 				if v != gatewayPort {
@@ -662,7 +658,7 @@ func TestProxyTLS(t *testing.T) {
 	if n := len(be.requests()); n != 2 {
 		t.Errorf("the backend received %d requests, want 2", n)
 	}
-	be.answerWith(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "secure "+r.URL.Path) })
+	be.answerWith(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "secure "+r.URL.Path) }) // forgets the requests so far
 	for _, p := range []string{"/system", "/mismatch"} {
 		wantGatewayError(t, p, ts.get(t, p), 502, "Bad Gateway")
 	}

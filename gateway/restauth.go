@@ -76,7 +76,7 @@ func (s *Server) authorizeREST(c *fiber.Ctx, api *compiledAPI, stage *Stage, rou
 	}
 	if p == nil {
 		var err error
-		if p, err = s.callRESTAuthorizer(c, api, stage, route, a, idx, params, values[0], arn, now); err != nil {
+		if p, err = s.callRESTAuthorizer(c, api, stage, route, a, idx, params, rest, values[0], arn, now); err != nil {
 			return nil, err
 		}
 		if cacheKey != "" {
@@ -99,7 +99,7 @@ func (s *Server) authorizeREST(c *fiber.Ctx, api *compiledAPI, stage *Stage, rou
 }
 
 // callRESTAuthorizer invokes the authorizer's function and reads its policy.
-func (s *Server) callRESTAuthorizer(c *fiber.Ctx, api *compiledAPI, stage *Stage, route Route, a Authorizer, idx int, params map[string]string, token, arn string, now time.Time) (*restPolicy, error) {
+func (s *Server) callRESTAuthorizer(c *fiber.Ctx, api *compiledAPI, stage *Stage, route Route, a Authorizer, idx int, params map[string]string, rest, token, arn string, now time.Time) (*restPolicy, error) {
 	requestID, _ := c.Locals(localRequestID).(string)
 	var payload []byte
 	if a.REST == spec.AuthorizerToken {
@@ -111,7 +111,7 @@ func (s *Server) callRESTAuthorizer(c *fiber.Ctx, api *compiledAPI, stage *Stage
 		base, err := BuildEventV1(c, EventV1Context{EventContext: EventContext{RouteKey: route.Key, Stage: stage.Name, StageVariables: stage.Variables,
 			PathParameters: params, RequestID: requestID, Time: now, APIID: api.ID, AccountID: s.cfg.AccountID,
 			DomainName: hostOnly(string(c.Request().Host())), SourceIP: c.IP()},
-			Resource: api.integrations[idx].resource, REST: true, ResourceID: api.rest.routes[idx].resourceID, BinaryMediaTypes: api.rest.binary})
+			Resource: api.integrations[idx].resource, REST: true, Path: rest, ResourceID: api.rest.routes[idx].resourceID, BinaryMediaTypes: api.rest.binary})
 		if err != nil {
 			return nil, err
 		}

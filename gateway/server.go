@@ -637,7 +637,7 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 	}
 	var event []byte
 	if api.rest != nil {
-		event, err = BuildEventV1(c, EventV1Context{EventContext: ec, Resource: ri.resource, REST: true,
+		event, err = BuildEventV1(c, EventV1Context{EventContext: ec, Resource: ri.resource, REST: true, Path: rest,
 			ResourceID: api.rest.routes[idx].resourceID, BinaryMediaTypes: api.rest.binary})
 	} else if ri.payloadV1 {
 		event, err = BuildEventV1(c, EventV1Context{EventContext: ec, Resource: ri.resource})

@@ -22,6 +22,7 @@ import (
 	"gatehouse.dev/gatehouse/internal/apistore"
 	"gatehouse.dev/gatehouse/internal/sigv4"
 	"gatehouse.dev/gatehouse/internal/spec"
+	"gatehouse.dev/gatehouse/internal/stackfile"
 	"gatehouse.dev/gatehouse/internal/testfix/jstest"
 )
 
@@ -288,7 +289,7 @@ func TestHTTPProxyIntegration(t *testing.T) {
 	}
 	r = get(t, aws.ToString(imported.ApiEndpoint)+"/shop/items/8")
 	if err := json.Unmarshal([]byte(r.body), &seen); err != nil || r.status != 200 || seen["path"] != "/v1/items/8" || seen["from"] != "gatehouse" ||
-		seen["query"] != "stage=$default" || r.header.Get("X-Answered") != "yes" {
+		seen["query"] != "stage=%24default" || r.header.Get("X-Answered") != "yes" {
 		t.Errorf("GET the imported API: %d %v %v", r.status, seen, r.header)
 	}
 	items, err := n.gw.GetIntegrations(ctx, &apigatewayv2.GetIntegrationsInput{ApiId: imported.ApiId})
@@ -434,4 +435,65 @@ func TestIntegrationBadRequests(t *testing.T) {
 		got.IntegrationType != gwtypes.IntegrationTypeHttpProxy || aws.ToString(got.PayloadFormatVersion) != "1.0" || aws.ToString(got.IntegrationMethod) != "ANY" {
 		t.Errorf("UpdateIntegration to HTTP_PROXY: %+v %v", got, err)
 	}
+}
+
+// TestStackFileIntegrations reads a stack file's API with every kind of integration through the
+// SDK: GetIntegrations describes each as API Gateway would, and ExportApi writes them all.
+func TestStackFileIntegrations(t *testing.T) {
+	n := startAPINode(t)
+	ctx := context.Background()
+	const def = `type: http
+routes:
+  ANY /users/{proxy+}:
+    integration:
+      type: http_proxy
+      target: https://users.internal/{proxy}
+      tls: {serverName: users.internal}
+      requestParameters: {overwrite:header.x-from: gatehouse}
+  POST /legacy:
+    integration: {type: function, target: legacy, payloadFormatVersion: "1.0", timeout: 3s}
+  GET /ping:
+    integration: {type: mock, statusCode: 204, headers: {x-pong: "yes"}}
+`
+	api, err := stackfileAPI(def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.store.Put(ctx, apistore.Record{Name: "web", ManagedBy: apistore.ManagedByStackFile, Source: "gatehouse.yaml", UpdatedAt: time.Now(), API: api}, 0); err != nil {
+		t.Fatal(err)
+	}
+	id := apistore.ID("t", "web")
+	items, err := n.gw.GetIntegrations(ctx, &apigatewayv2.GetIntegrationsInput{ApiId: aws.String(id)})
+	if err != nil || len(items.Items) != 3 {
+		t.Fatalf("GetIntegrations: %+v %v", items, err)
+	}
+	byType := map[gwtypes.IntegrationType]gwtypes.Integration{}
+	for _, it := range items.Items {
+		byType[it.IntegrationType] = it
+	}
+	if p := byType[gwtypes.IntegrationTypeHttpProxy]; aws.ToString(p.IntegrationUri) != "https://users.internal/{proxy}" || aws.ToString(p.IntegrationMethod) != "ANY" ||
+		p.TlsConfig == nil || aws.ToString(p.TlsConfig.ServerNameToVerify) != "users.internal" || p.RequestParameters["overwrite:header.x-from"] != "gatehouse" {
+		t.Errorf("the http_proxy integration: %+v", p)
+	}
+	if f := byType[gwtypes.IntegrationTypeAwsProxy]; aws.ToString(f.PayloadFormatVersion) != "1.0" || aws.ToInt32(f.TimeoutInMillis) != 3000 ||
+		aws.ToString(f.IntegrationUri) != "arn:aws:lambda:us-east-1:000000000000:function:legacy" {
+		t.Errorf("the function integration: %+v", f)
+	}
+	if m := byType[gwtypes.IntegrationTypeMock]; m.RequestTemplates["application/json"] != `{"statusCode": 204}` {
+		t.Errorf("the mock integration: %+v", m)
+	}
+	out, err := n.gw.ExportApi(ctx, &apigatewayv2.ExportApiInput{ApiId: aws.String(id), Specification: aws.String("OAS30"), OutputType: aws.String("JSON")})
+	if err != nil {
+		t.Fatalf("ExportApi: %v", err)
+	}
+	for _, want := range []string{`"type": "http_proxy"`, `"serverNameToVerify": "users.internal"`, `"type": "mock"`, `"method.response.header.x-pong": "'yes'"`, `"payloadFormatVersion": "1.0"`} {
+		if !strings.Contains(string(out.Body), want) {
+			t.Errorf("the export has no %s:\n%s", want, out.Body)
+		}
+	}
+}
+
+// stackfileAPI reads one API definition as the stack file writes it, every function existing.
+func stackfileAPI(def string) (spec.API, error) {
+	return stackfile.ParseAPI("api.yaml", []byte(def), "", "web", spec.Env{HasFunction: func(string) bool { return true }})
 }

@@ -300,31 +300,39 @@ func position(s string, i int) string {
 	return fmt.Sprintf("offset %d (line %d, column %d)", i, line, col)
 }
 
+// MaxOutputBytes is the most a template's Execute writes: the largest payload the gateway sends,
+// so that a template that repeats $input.body cannot turn a large request into a huge allocation.
+const MaxOutputBytes = 10 << 20
+
 // Execute writes the template's text to w, with the values from src in place of its references. A
 // reference with no value writes nothing, except $input.json, which writes null. A nil src has no
-// values and an empty body.
+// values and an empty body. Execute stops after writing [MaxOutputBytes].
 func (t *Template) Execute(w *bytes.Buffer, src TemplateSource) {
 	if t == nil || w == nil {
 		return
 	}
+	out := limitedWriter{w: w, left: MaxOutputBytes}
 	var doc []byte
 	var isJSON bool
 	if t.readJSON && src != nil {
 		doc, isJSON = cutJSON(src.Body())
 	}
 	for _, p := range t.parts {
+		if out.left == 0 {
+			return
+		}
 		var v string
 		var ok bool
 		switch p.kind {
 		case tplText:
-			w.WriteString(p.text)
+			out.writeString(p.text)
 			continue
 		case tplJSON:
 			var raw []byte
 			if isJSON {
 				raw, ok = valueAt(doc, p.text)
 			}
-			w.WriteString(jsonOf(raw, ok))
+			out.writeString(jsonOf(raw, ok))
 			continue
 		case tplPath:
 			if isJSON {
@@ -332,7 +340,7 @@ func (t *Template) Execute(w *bytes.Buffer, src TemplateSource) {
 			}
 		case tplBody:
 			if src != nil {
-				w.Write(src.Body())
+				out.write(src.Body())
 			}
 			continue
 		case tplContext:
@@ -349,7 +357,29 @@ func (t *Template) Execute(w *bytes.Buffer, src TemplateSource) {
 			}
 		}
 		if ok {
-			w.WriteString(v)
+			out.writeString(v)
 		}
 	}
+}
+
+// limitedWriter writes to w until left bytes have been written, and drops the rest.
+type limitedWriter struct {
+	w    *bytes.Buffer
+	left int
+}
+
+func (l *limitedWriter) writeString(s string) {
+	if len(s) > l.left {
+		s = s[:l.left]
+	}
+	l.w.WriteString(s)
+	l.left -= len(s)
+}
+
+func (l *limitedWriter) write(b []byte) {
+	if len(b) > l.left {
+		b = b[:l.left]
+	}
+	l.w.Write(b)
+	l.left -= len(b)
 }

@@ -190,6 +190,23 @@ func TestTemplateLongest(t *testing.T) {
 	}
 }
 
+func TestTemplateOutputLimit(t *testing.T) {
+	tpl, err := ParseTemplate(strings.Repeat("$input.body,", 30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := strings.Repeat("b", 1<<20)
+	var out bytes.Buffer
+	out.WriteString("before")
+	tpl.Execute(&out, templateSource{body: body})
+	if out.Len() != len("before")+MaxOutputBytes {
+		t.Fatalf("wrote %d bytes, want %d", out.Len()-len("before"), MaxOutputBytes)
+	}
+	if want := strings.Repeat(body+",", 10)[:MaxOutputBytes]; out.String()[len("before"):] != want {
+		t.Fatal("the output is not the first MaxOutputBytes")
+	}
+}
+
 func BenchmarkTemplateExecute(b *testing.B) {
 	tpl, err := ParseTemplate(`{"id": "$context.requestId", "item": "$input.params('id')", "user": $input.json('$.user.id'), "env": "${stageVariables.env}"}`)
 	if err != nil {

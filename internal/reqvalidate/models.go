@@ -27,6 +27,8 @@ var (
 	ErrUnknownModel = errors.New("no such model")
 	// ErrBodyTooLarge is a body of more than MaxBody bytes.
 	ErrBodyTooLarge = errors.New("body too large to validate")
+	// ErrValidator is a failure of the validator itself.
+	ErrValidator = errors.New("the body validator failed")
 )
 
 // modelURLPrefix is where Gatehouse places an API's models for the validator, in API Gateway's
@@ -50,7 +52,7 @@ type ModelError struct {
 }
 
 // Error returns "models.NAME: " followed by what is wrong.
-func (e *ModelError) Error() string { return "models." + e.Model + ": " + e.Err.Error() }
+func (e *ModelError) Error() string { return "models." + clip(oneLine(e.Model)) + ": " + e.Err.Error() }
 
 // Unwrap returns e.Err.
 func (e *ModelError) Unwrap() error { return e.Err }
@@ -72,9 +74,18 @@ func (e *ModelError) Unwrap() error { return e.Err }
 //
 // The error is a [*ModelError] for the first model, in name order, that does not compile: it is
 // not JSON, not a schema of its draft, names an unknown "$schema", has a pattern Go's regexp
-// package cannot compile (patterns are RE2, not ECMA 262: no lookaround or backreferences), or
-// refers to something other than itself or another model of models.
-func Compile(models map[string]json.RawMessage) (*Models, error) {
+// package cannot compile (patterns are RE2, not ECMA 262: no lookaround or backreferences), has a
+// number past [MaxNumberText] or [MaxExponent], refers to something other than itself or another
+// model of models, or loops: a $ref (or allOf, anyOf, …) that leads back to where it started
+// without moving to another value, which the validator would fail every body on. The error
+// wraps [ErrValidator] if the validator itself failed.
+func Compile(models map[string]json.RawMessage) (_ *Models, err error) {
+	defer func() {
+		// As in ValidateBody: a fault of the validator fails this definition, not the caller.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrValidator, r)
+		}
+	}()
 	names := slices.Sorted(maps.Keys(models))
 	docs := make(map[string]any, len(models))
 	for _, name := range names {
@@ -91,6 +102,9 @@ func Compile(models map[string]json.RawMessage) (*Models, error) {
 		}
 		if err := checkDraft(doc); err != nil {
 			return nil, &ModelError{name, err}
+		}
+		if bad := badNumbers(doc); len(bad) > 0 {
+			return nil, &ModelError{name, fmt.Errorf("%s at %s", numberRange, pointer(bad[0]))}
 		}
 		docs[name] = doc
 	}
@@ -111,7 +125,7 @@ func Compile(models map[string]json.RawMessage) (*Models, error) {
 	for _, name := range names {
 		if loc := findLoop(m.schemas[name], seen, state); loc != "" {
 			return nil, &ModelError{name, fmt.Errorf("%s leads back to itself (by $ref, allOf, anyOf, oneOf, not or if) without moving to another value: it would fail every body that reaches it",
-				clip(strings.ReplaceAll(loc, modelURLPrefix, "models.")))}
+				schemaLocation(loc))}
 		}
 	}
 	return m, nil
@@ -127,14 +141,21 @@ func (m *Models) Has(name string) bool {
 }
 
 // ValidateBody validates a request body against the model named name: nil when the body matches.
+// It is safe for concurrent use.
+//
+// Before the model, ValidateBody checks what the validator cannot take: arrays and objects nested
+// deeper than [MaxDepth], and numbers longer than [MaxNumberText] characters or with an exponent
+// past [MaxExponent]. A body with them is invalid.
 //
 // # Errors
 //
-//   - [*BodyError] when the body does not match the model, or is not JSON (an empty body is not
-//     JSON either): API Gateway answers such a request with 400 {"message": "Invalid request body"}.
+//   - [*BodyError] when the body does not match the model, is not JSON (an empty body is not
+//     JSON either) or is past the limits above: API Gateway answers such a request with 400
+//     {"message": "Invalid request body"}.
 //   - [ErrUnknownModel] when the API has no such model.
 //   - [ErrBodyTooLarge] when the body is larger than [MaxBody]; it is not parsed.
-func (m *Models) ValidateBody(name string, body []byte) error {
+//   - [ErrValidator] when the validator failed: a fault of Gatehouse's, not of the request.
+func (m *Models) ValidateBody(name string, body []byte) (err error) {
 	if !m.Has(name) {
 		return fmt.Errorf("%w %q", ErrUnknownModel, name)
 	}
@@ -150,13 +171,24 @@ func (m *Models) ValidateBody(name string, body []byte) error {
 	if err != nil {
 		return &BodyError{Problems: []string{notJSON(err)}}
 	}
+	if bad := badNumbers(v); len(bad) > 0 {
+		ps, more := numberProblems(bad)
+		return &BodyError{Problems: ps, More: more}
+	}
+	defer func() {
+		// The validator is not Gatehouse's code and reads what clients send: a panic in it
+		// fails this request, not the gateway.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrValidator, r)
+		}
+	}()
 	err = m.schemas[name].Validate(v)
 	if err == nil {
 		return nil
 	}
 	var verr *jsonschema.ValidationError
 	if !errors.As(err, &verr) {
-		return &BodyError{Problems: []string{oneLine(err.Error())}}
+		return fmt.Errorf("%w: %v", ErrValidator, oneLine(err.Error()))
 	}
 	ps, more := problems(verr)
 	return &BodyError{Problems: ps, More: more}
@@ -310,6 +342,10 @@ func compileError(err error) error {
 			return ref
 		}
 	}
+	var missing *jsonschema.JSONPointerNotFoundError
+	if errors.As(err, &missing) {
+		return fmt.Errorf("refers to %s, which does not exist", schemaLocation(missing.URL))
+	}
 	var meta *jsonschema.SchemaValidationError
 	var verr *jsonschema.ValidationError
 	if errors.As(err, &meta) && errors.As(meta.Err, &verr) {
@@ -320,4 +356,10 @@ func compileError(err error) error {
 		return fmt.Errorf("not a valid schema%s: %s", where, formatProblems(problems(verr)))
 	}
 	return errors.New(oneLine(strings.ReplaceAll(err.Error(), modelURLPrefix, "models.")))
+}
+
+// schemaLocation names a location in a model for a person: "models.Pet#/definitions/owner" for
+// a URL of the validator, "models.Pet" for the whole model.
+func schemaLocation(u string) string {
+	return clip(oneLine(strings.TrimSuffix(strings.ReplaceAll(u, modelURLPrefix, "models."), "#")))
 }

@@ -227,7 +227,7 @@ func message(ek jsonschema.ErrorKind) string {
 			return fmt.Sprintf("oneOf: subschemas %d and %d both match, want exactly one", k.Subschemas[0], k.Subschemas[1])
 		}
 	case *kind.RefCycle:
-		return "reference cycle at " + strings.ReplaceAll(k.URL, modelURLPrefix, "models.")
+		return "reference cycle at " + schemaLocation(k.URL)
 	}
 	// A ValidationError with no location prints "at '': " and the finding's message; this avoids
 	// asking for a message printer of golang.org/x/text.

@@ -66,9 +66,10 @@ const (
 	MaxMinimumCompressionSize = 10 << 20
 	// MaxModelBytes bounds one model's schema, encoded as JSON.
 	MaxModelBytes = 64 << 10
-	// MinCacheSizeMB and MaxCacheSizeMB bound a stage cache's `sizeMB:` (API Gateway's sizes).
+	// MinCacheSizeMB and MaxCacheSizeMB bound a stage cache's `sizeMB:`. API Gateway's caches are
+	// 0.5 to 237 GB of a cluster of their own; a stage cache here lives in the gateway's memory.
 	MinCacheSizeMB = 0.5
-	MaxCacheSizeMB = 237
+	MaxCacheSizeMB = 1024
 	// DefaultCacheTTL and MaxCacheTTL are a stage cache's TTL default and limit (API Gateway's).
 	DefaultCacheTTL = 300 * time.Second
 	MaxCacheTTL     = 3600 * time.Second

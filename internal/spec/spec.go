@@ -364,8 +364,8 @@ type Stage struct {
 // StageCache is a REST API stage's `cache:`: responses of the routes that cache (by default its
 // GET routes) are kept in the gateway's memory and answered from there until their TTL passes.
 type StageCache struct {
-	// SizeMB is the cache's capacity in MB (`sizeMB:`, required), MinCacheSizeMB..MaxCacheSizeMB
-	// (API Gateway's 0.5 to 237); each gateway node keeps its own.
+	// SizeMB is the cache's capacity in MB (`sizeMB:`, required), MinCacheSizeMB..MaxCacheSizeMB;
+	// each gateway node keeps its own, in its memory.
 	SizeMB float64 `json:"sizeMB"`
 	// TTL is how long a response is kept (`ttl:`, 0..MaxCacheTTL, default DefaultCacheTTL).
 	TTL Duration `json:"ttl"`
