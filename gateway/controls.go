@@ -198,7 +198,7 @@ type authResult struct {
 // throttle applies the route's bucket in its stage.
 func (s *Server) throttle(api *compiledAPI, stage *Stage, idx int, now time.Time) error {
 	if t := api.throttles[stage.Name]; t != nil && !t.Allow(idx, now) {
-		return &denial{status: fiber.StatusTooManyRequests, message: "Too Many Requests", reason: "stage or route throttle"}
+		return &denial{status: fiber.StatusTooManyRequests, message: "Too Many Requests", reason: "stage or route throttle", respType: "THROTTLED"}
 	}
 	return nil
 }
@@ -425,21 +425,26 @@ func wildcardMatch(pattern, s string) bool {
 
 // checkAPIKey requires a known x-api-key of a usage plan, and applies the plan's throttle and quota.
 func (s *Server) checkAPIKey(c *fiber.Ctx, now time.Time) error {
+	invalidKey := func(reason string) error {
+		d := forbidden(reason)
+		d.respType = "INVALID_API_KEY"
+		return d
+	}
 	if s.cfg.APIKeys == nil {
-		return forbidden("API keys are not configured")
+		return invalidKey("API keys are not configured")
 	}
 	k, ok := s.cfg.APIKeys.Lookup(c.Get("x-api-key"))
 	if !ok {
-		return forbidden("missing or unknown x-api-key")
+		return invalidKey("missing or unknown x-api-key")
 	}
 	plan, ok := s.cfg.UsagePlans[k.Plan]
 	if !ok {
-		return forbidden("the key's usage plan is not defined")
+		return invalidKey("the key's usage plan is not defined")
 	}
 	if plan.Throttle.Rate > 0 || plan.Throttle.Burst > 0 {
 		v, _ := s.controls.keyBuckets.LoadOrStore(k.SHA256, NewBucket(plan.Throttle, now))
 		if !v.(*Bucket).Allow(now) {
-			return &denial{status: fiber.StatusTooManyRequests, message: "Too Many Requests", reason: "usage plan throttle"}
+			return &denial{status: fiber.StatusTooManyRequests, message: "Too Many Requests", reason: "usage plan throttle", respType: "THROTTLED"}
 		}
 	}
 	within, err := s.cfg.APIKeys.Consume(c.UserContext(), k, plan.Quota)
@@ -448,7 +453,7 @@ func (s *Server) checkAPIKey(c *fiber.Ctx, now time.Time) error {
 	}
 	if !within {
 		return &denial{status: fiber.StatusTooManyRequests, message: "Limit Exceeded", reason: "usage plan quota",
-			header: map[string]string{"x-amzn-ErrorType": "LimitExceededException"}}
+			header: map[string]string{"x-amzn-ErrorType": "LimitExceededException"}, respType: "QUOTA_EXCEEDED"}
 	}
 	return nil
 }

@@ -446,7 +446,7 @@ func (s *Server) writeRESTError(c *fiber.Ctx, rest *restAPI, info *accessInfo, e
 	}
 	if gr != nil {
 		info.err, info.errMessage, info.status = err, message, status
-		src := &errorSource{s: s, info: info}
+		src := &errorSource{s: s, info: info, message: message, respType: respType}
 		if gr.status != 0 {
 			status = gr.status
 		}
@@ -470,9 +470,25 @@ func (s *Server) writeRESTError(c *fiber.Ctx, rest *restAPI, info *accessInfo, e
 type errorSource struct {
 	s    *Server
 	info *accessInfo
+	// message is the answer's message ("" for null) and respType its gateway response type.
+	message, respType string
 }
 
-func (e *errorSource) Context(name string) (string, bool) { return e.s.accessValue(e.info, name) }
+func (e *errorSource) Context(name string) (string, bool) {
+	switch name {
+	case "error.messageString":
+		// Quoted, as API Gateway's: the default body {"message":$context.error.messageString}
+		// written as a template gives the default body.
+		if e.message == "" {
+			return "null", true
+		}
+		return strconv.Quote(e.message), true
+	case "error.responseType":
+		// The REST type the answer took its gateway response by, not the HTTP API's guess.
+		return e.respType, e.respType != ""
+	}
+	return e.s.accessValue(e.info, name)
+}
 func (e *errorSource) StageVariable(name string) (string, bool) {
 	if e.info.stage == nil {
 		return "", false

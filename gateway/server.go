@@ -597,6 +597,9 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 		var hit bool
 		if cacheKey, hit = s.serveFromCache(c, api, stage, idx, route, params, now); hit {
 			s.finishREST(c, api, stage, idx, "", now)
+			if api.CORS != nil {
+				addCORSHeaders(c, api.CORS)
+			}
 			return nil
 		}
 	}

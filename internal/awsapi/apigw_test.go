@@ -449,7 +449,8 @@ routes:
       type: http_proxy
       target: https://users.internal/{proxy}
       tls: {serverName: users.internal}
-      requestParameters: {overwrite:header.x-from: gatehouse}
+      requestParameters:
+        overwrite:header.x-from: gatehouse
   POST /legacy:
     integration: {type: function, target: legacy, payloadFormatVersion: "1.0", timeout: 3s}
   GET /ping:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -355,11 +356,14 @@ func compileError(err error) error {
 		}
 		return fmt.Errorf("not a valid schema%s: %s", where, formatProblems(problems(verr)))
 	}
-	return errors.New(oneLine(strings.ReplaceAll(err.Error(), modelURLPrefix, "models.")))
+	return errors.New(oneLine(modelURLs.ReplaceAllLiteralString(err.Error(), "models.")))
 }
 
 // schemaLocation names a location in a model for a person: "models.Pet#/definitions/owner" for
 // a URL of the validator, "models.Pet" for the whole model.
 func schemaLocation(u string) string {
-	return clip(oneLine(strings.TrimSuffix(strings.ReplaceAll(u, modelURLPrefix, "models."), "#")))
+	return clip(oneLine(strings.TrimSuffix(modelURLs.ReplaceAllLiteralString(u, "models."), "#")))
 }
+
+// modelURLs matches the start of API Gateway model URLs, whatever their API id.
+var modelURLs = regexp.MustCompile(`https://` + regexp.QuoteMeta(modelHost) + `/restapis/[^/#?"'\s]+/models/`)
