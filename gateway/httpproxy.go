@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	posixpath "path"
 	"slices"
 	"strconv"
 	"strings"
@@ -255,7 +256,7 @@ func (p *proxyIntegration) backendURL(rq *routeRequest) (*url.URL, error) {
 		u.RawPath = ""
 		// Joined as text, not resolved as a reference: a request path that starts with "//"
 		// would name another host, and the target's query string would be lost.
-		raw := strings.TrimSuffix(u.EscapedPath(), "/") + rq.rest
+		raw := strings.TrimSuffix(u.EscapedPath(), "/") + resolveDots(rq.rest)
 		path, err := url.PathUnescape(raw)
 		if err != nil {
 			return nil, fmt.Errorf("request path %q: %w", rq.rest, err)
@@ -270,6 +271,23 @@ func (p *proxyIntegration) backendURL(rq *routeRequest) (*url.URL, error) {
 		}
 	}
 	return u, nil
+}
+
+// resolveDots returns the raw request path rest with its "." and ".." segments (also
+// percent-encoded ones) resolved, so that a request cannot climb above the target's own path.
+func resolveDots(rest string) string {
+	decoded, err := url.PathUnescape(rest)
+	if err != nil || !strings.Contains(decoded, "/.") {
+		return rest
+	}
+	clean := posixpath.Clean("/" + decoded)
+	if strings.HasSuffix(decoded, "/") && clean != "/" {
+		clean += "/"
+	}
+	if clean == decoded {
+		return rest
+	}
+	return (&url.URL{Path: clean}).EscapedPath()
 }
 
 // serveProxy sends rq to its HTTP backend and streams the backend's response to the client.

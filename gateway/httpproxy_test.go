@@ -823,3 +823,21 @@ func TestProxyChunkedRequestBody(t *testing.T) {
 		t.Errorf("the backend received %q, Content-Length %q, Transfer-Encoding %v", got.body, got.header.Get("Content-Length"), got.transferEncoding)
 	}
 }
+
+// A $default route's request path cannot climb above the target's path with dot segments, written
+// plainly or percent-encoded.
+func TestResolveDots(t *testing.T) {
+	for in, want := range map[string]string{
+		"/a/b":            "/a/b",
+		"/a/b/":           "/a/b/",
+		"/a/../../admin":  "/admin",
+		"/%2e%2e/admin":   "/admin",
+		"/a/./b/":         "/a/b/",
+		"/a%20b/../c":     "/c",
+		"/x/%2E%2E/%2e./": "/",
+	} {
+		if got := resolveDots(in); got != want {
+			t.Errorf("resolveDots(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

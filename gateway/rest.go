@@ -327,8 +327,8 @@ func compressREST(c *fiber.Ctx, min int) {
 	}
 	encoding := ""
 	for part := range strings.SplitSeq(c.Get(fiber.HeaderAcceptEncoding), ",") {
-		name, q, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.Contains(strings.ReplaceAll(q, " ", ""), "q=0") && !strings.Contains(q, "q=0.") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if refusedCoding(params) {
 			continue
 		}
 		if n := strings.ToLower(strings.TrimSpace(name)); n == "gzip" || n == "deflate" {
@@ -360,6 +360,18 @@ func compressREST(c *fiber.Ctx, min int) {
 	resp.Header.Add(fiber.HeaderVary, fiber.HeaderAcceptEncoding)
 }
 
+// refusedCoding reports whether the parameters of an Accept-Encoding entry give it the weight 0
+// ("q=0", "q=0.0", "q=0.000"): the client refuses that coding.
+func refusedCoding(params string) bool {
+	for p := range strings.SplitSeq(params, ";") {
+		if v, ok := strings.CutPrefix(strings.ToLower(strings.ReplaceAll(p, " ", "")), "q="); ok {
+			q, err := strconv.ParseFloat(v, 64)
+			return err == nil && q == 0
+		}
+	}
+	return false
+}
+
 // restError is how a REST API answers err: its status, message, x-amzn-ErrorType and gateway
 // response type.
 func restError(err error, status int, message string) (int, string, string, string) {
@@ -370,9 +382,11 @@ func restError(err error, status int, message string) (int, string, string, stri
 	switch {
 	case errors.Is(err, errNotFound):
 		return fiber.StatusForbidden, "Missing Authentication Token", "MissingAuthenticationTokenException", "MISSING_AUTHENTICATION_TOKEN"
-	case errors.Is(err, errGatewayTimeout), errors.Is(err, errAuthorizerTimeout):
+	case errors.Is(err, errGatewayTimeout):
 		return fiber.StatusGatewayTimeout, "Endpoint request timed out", "", "INTEGRATION_TIMEOUT"
-	case errors.Is(err, errAuthorizerFailed):
+	case errors.Is(err, errAuthorizerFailed), errors.Is(err, errAuthorizerTimeout):
+		// An authorizer that does not answer in time is a failed authorizer, not a slow
+		// integration: API Gateway answers 500 {"message":null} (reference, section 3).
 		return fiber.StatusInternalServerError, "", "AuthorizerConfigurationException", "AUTHORIZER_CONFIGURATION_ERROR"
 	}
 	rt := responseType(status, err)

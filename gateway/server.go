@@ -614,7 +614,8 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 		if err != nil {
 			return err
 		}
-		if ri.response != nil {
+		if ri.response != nil && ri.kind == spec.IntegrationMock {
+			// serveProxy maps a backend's response itself, before streaming it.
 			rq.mapFunctionResponse()
 		}
 		if api.rest != nil {
