@@ -418,6 +418,11 @@ func (s *Server) serveProxy(c *fiber.Ctx, rq *routeRequest) error {
 	stream := &proxyBody{r: io.LimitReader(respBody, MaxProxyResponseBytes+1), closer: resp.Body, cancel: cancel, span: span}
 	if c.Method() == fiber.MethodHead || status == fiber.StatusNoContent || status == fiber.StatusNotModified {
 		stream.Close()
+		if c.Method() == fiber.MethodHead && resp.ContentLength >= 0 {
+			// The length of the body a GET would have had, as the backend said.
+			c.Response().Header.SetContentLength(int(resp.ContentLength))
+			c.Response().SkipBody = true
+		}
 		return nil
 	}
 	size := int(resp.ContentLength)

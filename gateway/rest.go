@@ -151,7 +151,7 @@ func restDenial(status int, message, respType, reason string) *denial {
 }
 
 // validateREST applies a REST route's request validation.
-func (s *Server) validateREST(c *fiber.Ctx, rr *restRoute, models *reqvalidate.Models, params map[string]string) error {
+func (s *Server) validateREST(c *fiber.Ctx, route string, rr *restRoute, models *reqvalidate.Models, params map[string]string) error {
 	if rr.validateParams {
 		missing := reqvalidate.MissingParameters(rr.required, func(location, name string) bool {
 			switch location {
@@ -178,10 +178,19 @@ func (s *Server) validateREST(c *fiber.Ctx, rr *restRoute, models *reqvalidate.M
 			model, ok = rr.models["$default"]
 		}
 		if ok {
-			if err := models.ValidateBody(model, c.Body()); err != nil {
+			err := models.ValidateBody(model, c.Body())
+			var bad *reqvalidate.BodyError
+			switch {
+			case err == nil:
+			case errors.As(err, &bad):
 				d := restDenial(fiber.StatusBadRequest, "Invalid request body", "BAD_REQUEST_BODY", err.Error())
 				d.validation = err.Error()
 				return d
+			case errors.Is(err, reqvalidate.ErrBodyTooLarge):
+				return restDenial(fiber.StatusRequestEntityTooLarge, "Request Too Long", "REQUEST_TOO_LARGE", err.Error())
+			default:
+				// The model is missing or the validator failed: the API's fault, not the caller's.
+				return fmt.Errorf("route %s: validating the body: %w", route, err)
 			}
 		}
 	}

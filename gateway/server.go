@@ -591,7 +591,7 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 	}
 	cacheKey := ""
 	if api.rest != nil {
-		if err := s.validateREST(c, &api.rest.routes[idx], api.rest.models, params); err != nil {
+		if err := s.validateREST(c, route.Key, &api.rest.routes[idx], api.rest.models, params); err != nil {
 			return err
 		}
 		var hit bool

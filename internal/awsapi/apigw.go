@@ -293,13 +293,14 @@ func (s *Server) apigatewayCall(w http.ResponseWriter, req *request) error {
 		if a.ProtocolType != "HTTP" {
 			return gwBad("only HTTP APIs are imported from OpenAPI")
 		}
-		if err := s.fromOpenAPI(ctx, a, in.Body); err != nil {
+		warnings, err := s.fromOpenAPI(ctx, a, in.Body)
+		if err != nil {
 			return err
 		}
 		if err := s.save(ctx, req, a, rev); err != nil {
 			return err
 		}
-		return writeJSON(w, http.StatusCreated, s.apiView(a))
+		return writeJSON(w, http.StatusCreated, withWarnings(s.apiView(a), warnings))
 	case len(parts) == 1 && r.Method == http.MethodPatch:
 		var in struct {
 			Name, RouteSelectionExpression, Description *string
@@ -391,7 +392,8 @@ func (s *Server) importAPI(ctx context.Context, w http.ResponseWriter, req *requ
 		return gwBad("the request is not ImportApi's JSON: " + err.Error())
 	}
 	a := &gwAPI{ProtocolType: "HTTP", Created: time.Now().UTC(), Stages: map[string]*gwStage{}}
-	if err := s.fromOpenAPI(ctx, a, in.Body); err != nil {
+	warnings, err := s.fromOpenAPI(ctx, a, in.Body)
+	if err != nil {
 		return err
 	}
 	a.StoreName = storeName(a.Name)
@@ -406,7 +408,7 @@ func (s *Server) importAPI(ctx context.Context, w http.ResponseWriter, req *requ
 		_ = s.cfg.APIs.Resources.Delete(ctx, apiKey(a.ID))
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, s.apiView(a))
+	return writeJSON(w, http.StatusCreated, withWarnings(s.apiView(a), warnings))
 }
 
 // storeName is the API store's name of a new API named name: "aws-", the name with other characters

@@ -306,8 +306,8 @@ func TestHTTPProxyIntegration(t *testing.T) {
 }
 
 // TestMockIntegrationImported imports an OpenAPI document with a mock integration in REST APIs'
-// form: the route answers from the gateway, and GetIntegration shows a MOCK integration that
-// UpdateIntegration may give a new timeout.
+// form: the route answers from the gateway, GetIntegration shows a MOCK integration that
+// UpdateIntegration may give a new timeout, and the route Gatehouse cannot serve is a warning.
 func TestMockIntegrationImported(t *testing.T) {
 	n := startAPINode(t)
 	ctx := context.Background()
@@ -324,10 +324,16 @@ paths:
             statusCode: "503"
             responseParameters: {method.response.header.Retry-After: "'120'"}
             responseTemplates: {application/json: '{"status": "down"}'}
+  /private:
+    get:
+      x-amazon-apigateway-integration: {type: http_proxy, connectionType: VPC_LINK, connectionId: abc, uri: 'arn:aws:elasticloadbalancing:x'}
 `
 	api, err := n.gw.ImportApi(ctx, &apigatewayv2.ImportApiInput{Body: aws.String(doc)})
 	if err != nil {
 		t.Fatalf("ImportApi: %v", err)
+	}
+	if len(api.Warnings) != 1 || !strings.Contains(api.Warnings[0], "GET /private: private integrations (connectionType VPC_LINK) are not served locally: the route is skipped") {
+		t.Errorf("ImportApi's warnings: %q", api.Warnings)
 	}
 	if _, err := n.gw.CreateStage(ctx, &apigatewayv2.CreateStageInput{ApiId: api.ApiId, StageName: aws.String("$default")}); err != nil {
 		t.Fatalf("CreateStage: %v", err)

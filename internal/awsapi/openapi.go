@@ -64,25 +64,38 @@ func (s *Server) export(w http.ResponseWriter, req *request, a *gwAPI, specifica
 }
 
 // fromOpenAPI reads an HTTP API's OpenAPI document (JSON or YAML) into a's name, description,
-// CORS, integrations, routes and authorizers, replacing those it had; its stages stay.
-func (s *Server) fromOpenAPI(ctx context.Context, a *gwAPI, body string) error {
+// CORS, integrations, routes and authorizers, replacing those it had; its stages stay. It returns
+// what the document holds that is not served (skipped), as ImportApi's warnings.
+func (s *Server) fromOpenAPI(ctx context.Context, a *gwAPI, body string) ([]string, error) {
 	doc, err := openapi.Parse("the document", []byte(body))
 	if err != nil {
-		return gwBad(err.Error())
+		return nil, gwBad(err.Error())
 	}
 	im, err := openapi.Import("the document", doc)
 	if err != nil {
-		return gwBad(err.Error())
+		return nil, gwBad(err.Error())
 	}
 	env, err := s.cfg.APIs.Env(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	api, err := stackfile.ParseAPIDoc("the document", im.Definition, "", "import", env)
 	if err != nil {
-		return gwBad(strings.ReplaceAll(err.Error(), "\n", "; "))
+		return nil, gwBad(strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	a.Name, a.Description = im.Name, im.Description
 	s.fromSpec(a, api, func(string) string { return randomID(7) })
-	return nil
+	var warnings []string
+	for _, n := range im.Notices {
+		warnings = append(warnings, n.Error())
+	}
+	return warnings, nil
+}
+
+// withWarnings adds ImportApi's and ReimportApi's warnings to an API's view, when there are any.
+func withWarnings(v map[string]any, warnings []string) map[string]any {
+	if len(warnings) > 0 {
+		v["warnings"] = warnings
+	}
+	return v
 }
