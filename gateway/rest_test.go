@@ -714,10 +714,17 @@ authorizers:
     function: reqauth
     identitySources: [$request.header.X-Tenant, $request.querystring.key]
     resultTtl: 300s
+  slow:
+    type: token
+    function: auth
+    timeout: 100ms
 routes:
   GET /pets/{id}:
     function: pets
     authorization: {type: function, authorizer: cached}
+  GET /slowauth:
+    function: pets
+    authorization: {type: function, authorizer: slow}
   POST /pets/{id}:
     function: pets
     authorization: {type: function, authorizer: cached}
@@ -864,6 +871,21 @@ func TestRESTTokenAuthorizer(t *testing.T) {
 		wantRESTError(t, "Unauthorized", ts.get(t, "/dev/pets/1", "Authorization", "Bearer unauthorized"), 401, "Unauthorized", "UnauthorizedException")
 		if len(inv.of("auth")) != 1 || len(inv.of("pets")) != 0 {
 			t.Errorf("%d authorizer and %d function invocations, want 1 and 0", len(inv.of("auth")), len(inv.of("pets")))
+		}
+	})
+	t.Run("authorizer does not answer in time", func(t *testing.T) {
+		inv.setScript(func(ctx context.Context, c bus.Invocation) ([]byte, error) {
+			if c.Function == "auth" {
+				<-ctx.Done() // the authorizer's 100ms
+				return nil, ctx.Err()
+			}
+			return s.script(ctx, c)
+		})
+		r := ts.get(t, "/dev/slowauth", "Authorization", "Bearer slow")
+		// Observed of API Gateway: 500 {"message":null}, not the integration's 504.
+		wantRESTError(t, "authorizer timeout", r, 500, "", "AuthorizerConfigurationException")
+		if len(inv.of("pets")) != 0 {
+			t.Error("the function ran without an answer from the authorizer")
 		}
 	})
 	t.Run("authorizer misbehaves", func(t *testing.T) {
@@ -1481,8 +1503,10 @@ func TestRESTCompression(t *testing.T) {
 	}{
 		{"gzip", "/dev/big", "gzip", "gzip", big},
 		{"deflate", "/dev/big", "deflate", "deflate", big},
-		{"the first the client lists", "/dev/big", "br, deflate;q=0.5, gzip", "deflate", big},
+		{"one the gateway makes, after one it does not", "/dev/big", "br, GZIP", "gzip", big},
 		{"refused with q=0", "/dev/big", "gzip;q=0, identity", "", big},
+		{"refused with q=0.0", "/dev/big", "gzip; q=0.0, deflate;q=0.000", "", big},
+		{"a weight that is not 0", "/dev/big", "gzip;q=0.5", "gzip", big},
 		{"at the minimum size", "/dev/edge", "gzip", "gzip", edge},
 		{"below the minimum size", "/dev/small", "gzip", "", small},
 		{"not accepted", "/dev/big", "", "", big},
@@ -1542,11 +1566,17 @@ routes:
 `
 
 func TestRESTAPIKeys(t *testing.T) {
-	const gold = "gold-key-0123456789abcdef"
+	const gold, burst = "gold-key-0123456789abcdef", "burst-key-0123456789abcdef"
 	config := func() Config {
 		return Config{
-			APIKeys:    &fakeKeys{keys: map[string]apikeys.Key{gold: {Name: "gold", Plan: "gold", SHA256: "h-gold"}}},
-			UsagePlans: map[string]UsagePlan{"gold": {Quota: apikeys.Quota{Limit: 2, Period: "DAY"}}},
+			APIKeys: &fakeKeys{keys: map[string]apikeys.Key{
+				gold:  {Name: "gold", Plan: "gold", SHA256: "h-gold"},
+				burst: {Name: "burst", Plan: "burst", SHA256: "h-burst"},
+			}},
+			UsagePlans: map[string]UsagePlan{
+				"gold":  {Quota: apikeys.Quota{Limit: 2, Period: "DAY"}},
+				"burst": {Throttle: ThrottleSettings{Burst: 1}},
+			},
 		}
 	}
 	ts, inv := startREST(t, config(), strings.Replace(restKeysDef, "{{MORE}}", "", 1), "fn")
@@ -1564,26 +1594,35 @@ func TestRESTAPIKeys(t *testing.T) {
 	if r := ts.get(t, "/dev/free"); r.status != 200 {
 		t.Errorf("a route without apiKeyRequired: %v", r)
 	}
-	if n := len(inv.invocations()); n != 3 {
-		t.Errorf("%d invocations, want 3", n)
+	// Burst 1 without a rate: one request, ever.
+	if r := ts.get(t, "/dev/keyed", "x-api-key", burst); r.status != 200 {
+		t.Fatalf("first request of the burst plan: %v", r)
+	}
+	wantRESTError(t, "the plan's throttle", ts.get(t, "/dev/keyed", "x-api-key", burst), 429, "Too Many Requests", "TooManyRequestsException")
+	if n := len(inv.invocations()); n != 4 {
+		t.Errorf("%d invocations, want 4", n)
 	}
 
-	t.Run("INVALID_API_KEY gateway response", func(t *testing.T) {
-		// Known bug (gateway/controls.go, checkAPIKey): its refusals carry no gateway response type,
-		// so a REST API answers them as ACCESS_DENIED (the type of a 403) and an INVALID_API_KEY
-		// entry never applies (nor QUOTA_EXCEEDED's for 429 Limit Exceeded, which restError
-		// recognises by its message only).
-		t.Skip("known bug in gateway/controls.go: API key refusals are answered as ACCESS_DENIED, not INVALID_API_KEY")
+	t.Run("INVALID_API_KEY and QUOTA_EXCEEDED gateway responses", func(t *testing.T) {
 		more := `gatewayResponses:
   INVALID_API_KEY:
-    body: '{"message":"send x-api-key"}'
+    body: '{"message":"send x-api-key","type":"$context.error.responseType"}'
   ACCESS_DENIED:
-    body: '{"message":"denied"}'`
+    body: '{"message":"denied"}'
+  QUOTA_EXCEEDED:
+    headers: {retry-after: "86400"}`
 		ts, _ := startREST(t, config(), strings.Replace(restKeysDef, "{{MORE}}", more, 1), "fn")
 		r := ts.get(t, "/dev/keyed")
-		if r.status != 403 || r.body != `{"message":"send x-api-key"}` {
-			t.Errorf("%d %s, want INVALID_API_KEY's body", r.status, r.body)
+		if r.status != 403 || r.body != `{"message":"send x-api-key","type":"INVALID_API_KEY"}` {
+			t.Errorf("no key: %d %s, want INVALID_API_KEY's body", r.status, r.body)
 		}
+		wantRESTErrorHeaders(t, "no key", r, "ForbiddenException")
+		for range 2 {
+			ts.get(t, "/dev/keyed", "x-api-key", gold)
+		}
+		r = ts.get(t, "/dev/keyed", "x-api-key", gold)
+		wantRESTError(t, "over the quota", r, 429, "Limit Exceeded", "LimitExceededException")
+		wantString(t, "retry-after", r.header.Get("retry-after"), "86400")
 	})
 }
 

@@ -30,7 +30,8 @@ import (
 //
 // Each case runs serial (one request in flight; p50-µs and p99-µs of b.N requests, and for the
 // second case of each pair Δp50-µs and Δp99-µs against the first: the hop's added latency, the
-// cache's saving) and with 16 requests in flight (req/s). The client, the backend and the node's
+// cache's saving) and with 16 requests in flight (req/s). The cached cases also report hits/op, the
+// share of their requests gatehouse_cache_requests_total counted as hits. The client, the backend and the node's
 // gateway share this process; the node's workers are processes of their own. b.N is the number of
 // requests per case, so fix it to bound the run:
 //
