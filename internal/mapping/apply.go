@@ -69,7 +69,8 @@ func compileEntries(m map[string]string, prefix string, request bool) ([]entry, 
 			e.canon = textproto.CanonicalMIMEHeaderKey(k.Name)
 		}
 		if k.Action == Remove {
-			if value != "" {
+			// "''" is how AWS's own tools write the empty value of a remove key.
+			if value != "" && value != "''" {
 				return nil, fmt.Errorf("%s: %w", where, invalidf("a remove key takes the value \"\", not %q", clip(value)))
 			}
 			entries = append(entries, e)

@@ -66,6 +66,12 @@ func TestRequestApply(t *testing.T) {
 			want:    Request{Header: http.Header{"Accept": {"*/*"}}},
 		},
 		{
+			name:    "remove header written as AWS's tools write it",
+			mapping: map[string]string{"remove:header.X-Secret": "''"},
+			in:      Request{Header: http.Header{"X-Secret": {"s"}, "Accept": {"*/*"}}},
+			want:    Request{Header: http.Header{"Accept": {"*/*"}}},
+		},
+		{
 			name:    "remove then overwrite then append, whatever the map order",
 			mapping: map[string]string{"append:header.x-a": "3", "overwrite:header.x-a": "2", "remove:header.x-a": ""},
 			in:      Request{Header: http.Header{"X-A": {"0"}}},
