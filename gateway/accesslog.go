@@ -66,6 +66,8 @@ type accessInfo struct {
 	// was answered with (a REST API's), and validation a body's validation errors.
 	err                    error
 	errMessage, validation string
+	// respType is the gateway response type a REST API answered the error with.
+	respType string
 	// WebSocket events only.
 	eventType, connectionID, messageID string
 	connectedAt                        time.Time
@@ -176,6 +178,9 @@ func (s *Server) accessValue(info *accessInfo, v string) (string, bool) {
 			return msg, true
 		}
 	case "error.responseType":
+		if info.respType != "" {
+			return info.respType, true
+		}
 		if info.err != nil {
 			return responseType(info.status, info.err), true
 		}

@@ -463,12 +463,18 @@ func (s *Server) writeRESTError(c *fiber.Ctx, rest *restAPI, info *accessInfo, e
 		c.Set("x-amzn-ErrorType", errType)
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	body := []byte(`{"message":null}`)
-	if message != "" {
-		body = []byte(`{"message":` + strconv.Quote(message) + `}`)
+	key := "message"
+	if strings.HasPrefix(message, msgNotAllowed) {
+		// API Gateway spells the key of an authorizer's refusals with a capital M.
+		key = "Message"
 	}
+	body := []byte(`{"` + key + `":null}`)
+	if message != "" {
+		body = []byte(`{"` + key + `":` + strconv.Quote(message) + `}`)
+	}
+	info.errMessage, info.respType = message, respType
 	if gr != nil {
-		info.err, info.errMessage, info.status = err, message, status
+		info.err, info.status = err, status
 		src := &errorSource{s: s, info: info, message: message, respType: respType}
 		if gr.status != 0 {
 			status = gr.status

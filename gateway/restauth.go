@@ -31,8 +31,9 @@ const (
 
 // restPolicy is a REST authorizer's answer.
 type restPolicy struct {
-	PrincipalID    string         `json:"principalId"`
-	Context        map[string]any `json:"context"`
+	PrincipalID string `json:"principalId"`
+	// Context holds strings, numbers, booleans and nulls (callRESTAuthorizer refuses others).
+	Context        map[string]json.RawMessage `json:"context"`
 	PolicyDocument *struct {
 		Statement []struct {
 			Effect   string `json:"Effect"`
@@ -92,10 +93,23 @@ func (s *Server) authorizeREST(c *fiber.Ctx, api *compiledAPI, stage *Stage, rou
 	ctx := map[string]any{"principalId": p.PrincipalID}
 	for k, v := range p.Context {
 		if k != "principalId" {
-			ctx[k] = v
+			ctx[k] = restContextValue(v)
 		}
 	}
 	return &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: ctx}, nil
+}
+
+// restContextValue is a value of a REST authorizer's context as API Gateway passes it on to the
+// integration: stringified, as its documentation says ("123", "true"), null kept.
+func restContextValue(v json.RawMessage) any {
+	var s string
+	switch {
+	case string(v) == "null":
+		return nil
+	case json.Unmarshal(v, &s) == nil:
+		return s
+	}
+	return string(v) // a number or a boolean, as written
 }
 
 // callRESTAuthorizer invokes the authorizer's function and reads its policy.
@@ -153,6 +167,14 @@ func (s *Server) callRESTAuthorizer(c *fiber.Ctx, api *compiledAPI, stage *Stage
 			why = "it has no policyDocument"
 		}
 		return nil, fmt.Errorf("%w: authorizer %s answered something that is not a policy: %s", errAuthorizerFailed, route.Auth.Authorizer, why)
+	}
+	for k, v := range p.Context {
+		// API Gateway refuses a context value that is an object or an array (500,
+		// AuthorizerConfigurationException).
+		if len(v) > 0 && (v[0] == '{' || v[0] == '[') {
+			return nil, fmt.Errorf("%w: authorizer %s answered a context whose %q is an object or an array; values are strings, numbers and booleans",
+				errAuthorizerFailed, route.Auth.Authorizer, k)
+		}
 	}
 	return &p, nil
 }

@@ -499,6 +499,9 @@ func (s *Server) handle(c *fiber.Ctx) error {
 			a.responseLength = len(c.Response().Body())
 		}
 		a.requestID, _ = c.Locals(localRequestID).(string)
+		if ra, ok := c.Locals(localRESTError).(restAnswer); ok {
+			a.errMessage, a.respType = ra.message, ra.respType
+		}
 		a.method, a.path, a.protocol = c.Method(), string(c.Request().URI().PathOriginal()), string(c.Request().Header.Protocol())
 		a.sourceIP, a.userAgent, a.domain = c.IP(), string(c.Request().Header.UserAgent()), hostOnly(string(c.Request().Host()))
 		a.traceParent = c.Get("traceparent")
@@ -525,16 +528,18 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 		return errNotFound
 	}
 	l.api = api.ID
+	if api.rest != nil {
+		c.Locals(localREST, api.rest)
+		c.Response().Header.Del(HeaderRequestID)
+		c.Set(HeaderRESTRequestID, requestID)
+	}
 	stage, rest := api.findStage(rest)
 	if stage == nil {
 		return errNotFound
 	}
 	l.access.api, l.access.stage = api, stage
 	if api.rest != nil {
-		c.Locals(localREST, api.rest)
 		c.Locals(localStage, stage)
-		c.Response().Header.Del(HeaderRequestID)
-		c.Set(HeaderRESTRequestID, requestID)
 	}
 	if api.ws != nil {
 		if id, ok := isManagementPath(rest); ok {
@@ -729,7 +734,12 @@ const (
 	localREST
 	// localStage holds the *Stage of a request to a REST API, for its gateway responses.
 	localStage
+	// localRESTError holds the restAnswer a REST API's error was answered with, for its access log.
+	localRESTError
 )
+
+// restAnswer is the message and gateway response type a REST API answered an error with.
+type restAnswer struct{ message, respType string }
 
 // findAPI returns the API serving host and rawPath, and the path below its mount.
 func (s *Server) findAPI(host, rawPath string) (*compiledAPI, string) {
@@ -816,6 +826,11 @@ func hostOnly(hostport string) string {
 // handleServerError answers errors raised before a request reached the gateway's handler (a body or
 // headers over the limits, a malformed request).
 func (s *Server) handleServerError(c *fiber.Ctx, err error) error {
+	if a, _ := s.findAPI(hostOnly(string(c.Request().Host())), string(c.Request().URI().PathOriginal())); a != nil && a.rest != nil {
+		// A REST API's request answered before its handler ran (a body over the limit) takes
+		// REST's shape too.
+		c.Locals(localREST, a.rest)
+	}
 	s.handleError(c, err)
 	s.metrics.observeRequest("", "", c.Response().StatusCode(), 0)
 	return nil
@@ -852,6 +867,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		}
 		info.stage, _ = c.Locals(localStage).(*Stage)
 		s.writeRESTError(c, rest, &info, err, status, message)
+		c.Locals(localRESTError, restAnswer{message: info.errMessage, respType: info.respType})
 		return nil
 	}
 	c.Set(HeaderRequestID, requestID)

@@ -29,36 +29,69 @@ type ExportOptions struct {
 	YAML bool
 }
 
-// sigv4Scheme is the security scheme of routes authorized with IAM.
-const sigv4Scheme = "sigv4"
+// The security schemes Export writes besides the API's authorizers: IAM's, and API keys'.
+const (
+	sigv4Scheme  = "sigv4"
+	apiKeyScheme = "api_key"
+)
 
-// Export writes an HTTP API as an OpenAPI 3.0 document that Import reads back as the same routes,
-// integrations, authorizers and CORS; only an http_proxy integration's tls.caFile is not written
-// (see exportIntegration).
+// Export writes an HTTP or REST API as an OpenAPI 3.0 document that Import reads back as the same
+// API: routes, integrations, authorizers, API keys and CORS, and a REST API's models, request
+// validation, gateway responses, binary media types and minimum compression size. An HTTP API's
+// document carries x-amazon-apigateway-importexport-version, as API Gateway's exports do, a REST
+// API's x-amazon-apigateway-api-key-source; Import tells them apart by these.
+//
+// What has no place in a document is not written: an http_proxy integration's tls.caFile (a file
+// of this machine), authorizers' timeouts, and a REST route's cache settings but for its keys
+// (cacheKeyParameters, which Import notices: a stage's cache is the stack file's).
 func Export(api spec.API, o ExportOptions) ([]byte, error) {
-	if api.Type != spec.APITypeHTTP {
-		return nil, errors.New("only HTTP APIs are written as OpenAPI documents")
+	rest := api.Type == spec.APITypeREST
+	if api.Type != spec.APITypeHTTP && !rest {
+		return nil, errors.New("only HTTP and REST APIs are written as OpenAPI documents")
 	}
 	functionARN := func(target string) string {
 		return spec.FunctionARN(o.Region, o.AccountID, target)
 	}
+	invocationARN := func(target string) string {
+		return fmt.Sprintf("arn:aws:apigateway:%s:lambda:path/2015-03-31/functions/%s/invocations", o.Region, functionARN(target))
+	}
 	paths := map[string]map[string]any{}
+	validators := map[string]any{}
+	apiKeys := false
 	for _, rt := range api.Routes {
 		method, path := "ANY", "/$default"
 		if rt.Key != "$default" {
 			method, path, _ = strings.Cut(rt.Key, " ")
 		}
-		op := map[string]any{"x-amazon-apigateway-integration": exportIntegration(rt.Integration, functionARN),
+		var it map[string]any
+		if rest {
+			it = exportRESTIntegration(rt, invocationARN)
+		} else {
+			it = exportIntegration(rt.Integration, functionARN)
+		}
+		op := map[string]any{"x-amazon-apigateway-integration": it,
 			"responses": map[string]any{"default": map[string]string{"description": "Default response for " + rt.Key}}}
+		requirement := map[string][]string{}
 		switch rt.Authorization.Type {
 		case spec.AuthIAM:
-			op["security"] = []map[string][]string{{sigv4Scheme: {}}}
+			requirement[sigv4Scheme] = []string{}
 		case spec.AuthJWT, spec.AuthFunction:
 			scopes := rt.Authorization.Scopes
 			if scopes == nil {
 				scopes = []string{}
 			}
-			op["security"] = []map[string][]string{{rt.Authorization.Authorizer: scopes}}
+			requirement[rt.Authorization.Authorizer] = scopes
+		}
+		if rt.APIKeyRequired {
+			requirement[apiKeyScheme], apiKeys = []string{}, true
+		}
+		if len(requirement) > 0 {
+			op["security"] = []map[string][]string{requirement}
+		}
+		if rest {
+			if name, v := exportRequest(op, rt, path); name != "" {
+				validators[name] = v
+			}
 		}
 		if paths[path] == nil {
 			paths[path] = map[string]any{}
@@ -77,7 +110,7 @@ func Export(api spec.API, o ExportOptions) ([]byte, error) {
 	if o.Description != "" {
 		info["description"] = o.Description
 	}
-	doc := map[string]any{"openapi": "3.0.1", "info": info, "paths": paths, "x-amazon-apigateway-importexport-version": "1.0"}
+	doc := map[string]any{"openapi": "3.0.1", "info": info, "paths": paths}
 	if o.ServerURL != "" {
 		server := map[string]any{"url": o.ServerURL}
 		if o.Stage != "" {
@@ -89,6 +122,14 @@ func Export(api spec.API, o ExportOptions) ([]byte, error) {
 	if api.CORS != nil {
 		doc["x-amazon-apigateway-cors"] = api.CORS
 	}
+	components := map[string]any{}
+	if rest {
+		if err := exportRESTRoot(doc, components, api, validators); err != nil {
+			return nil, err
+		}
+	} else {
+		doc["x-amazon-apigateway-importexport-version"] = "1.0"
+	}
 	schemes := map[string]any{}
 	for _, rt := range api.Routes {
 		if rt.Authorization.Type == spec.AuthIAM {
@@ -96,24 +137,32 @@ func Export(api spec.API, o ExportOptions) ([]byte, error) {
 				"x-amazon-apigateway-authtype": "awsSigv4"}
 		}
 	}
+	if apiKeys {
+		schemes[apiKeyScheme] = map[string]any{"type": "apiKey", "name": spec.APIKeyHeader, "in": "header"}
+	}
 	for name, au := range api.Authorizers {
 		switch {
 		case au.JWT != nil:
 			schemes[name] = map[string]any{"type": "oauth2", "flows": map[string]any{},
 				"x-amazon-apigateway-authorizer": map[string]any{"type": "jwt", "identitySource": au.JWT.IdentitySource,
 					"jwtConfiguration": map[string]any{"issuer": au.JWT.Issuer, "audience": au.JWT.Audiences}}}
+		case au.Function != nil && rest:
+			schemes[name] = exportRESTAuthorizer(au, invocationARN)
 		case au.Function != nil:
 			schemes[name] = map[string]any{"type": "apiKey", "name": "Authorization", "in": "header",
 				"x-amazon-apigateway-authorizer": map[string]any{"type": "request",
 					"identitySource":                 strings.Join(au.Function.IdentitySources, ", "),
-					"authorizerUri":                  fmt.Sprintf("arn:aws:apigateway:%s:lambda:path/2015-03-31/functions/%s/invocations", o.Region, functionARN(au.Function.Function)),
+					"authorizerUri":                  invocationARN(au.Function.Function),
 					"authorizerPayloadFormatVersion": "2.0",
 					"authorizerResultTtlInSeconds":   int(au.Function.ResultTTL.D() / time.Second),
 					"enableSimpleResponses":          au.Function.SimpleResponses}}
 		}
 	}
 	if len(schemes) > 0 {
-		doc["components"] = map[string]any{"securitySchemes": schemes}
+		components["securitySchemes"] = schemes
+	}
+	if len(components) > 0 {
+		doc["components"] = components
 	}
 	body, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil || !o.YAML {

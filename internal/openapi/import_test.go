@@ -17,8 +17,10 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files of testdata/*.txtar")
 
-// anyFunction is an Env in which every function exists.
-func anyFunction() spec.Env { return spec.Env{HasFunction: func(string) bool { return true }} }
+// anyFunction is an Env in which every function exists, and API keys have a usage plan.
+func anyFunction() spec.Env {
+	return spec.Env{HasFunction: func(string) bool { return true }, UsagePlans: true}
+}
 
 // importFile imports one document and checks it as a stack file's API named by its title.
 func importFile(t *testing.T, name string, data []byte) (spec.API, *Imported) {
@@ -76,42 +78,75 @@ func TestGolden(t *testing.T) {
 // TestImportErrors checks that what Gatehouse cannot serve is refused at its place in the document.
 func TestImportErrors(t *testing.T) {
 	const head = "openapi: 3.0.1\ninfo: {title: t, version: '1'}\n"
+	const httpHead = head + "x-amazon-apigateway-importexport-version: '1.0'\n"
+	const restOp = head + "paths:\n  /a:\n    post:\n      x-amazon-apigateway-integration: {type: aws_proxy, uri: f}\n"
 	tests := []struct {
-		name, doc, want string
+		name, apiType, doc, want string
 	}{
-		{"swagger 2", "swagger: '2.0'\ninfo: {title: t}\n", `api.yaml:1:10: swagger: this is a Swagger 2.0 document: Gatehouse reads OpenAPI 3 (API Gateway exports it with --specification OAS30)`},
-		{"no version", "info: {title: t}\npaths: {}\n", `api.yaml:1:1: want openapi: 3.0.x (an OpenAPI 3 document)`},
-		{"no title", "openapi: 3.0.1\ninfo: {version: '1'}\npaths: {}\n", `api.yaml:2:7: info: info.title, the API's name, is required`},
-		{"no paths", head, `api.yaml:1:1: paths: is required and has no paths: an API needs at least one route`},
-		{"rest http", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration: {type: http, uri: 'http://x'}\n",
+		{"swagger 2 as http", spec.APITypeHTTP, "swagger: '2.0'\ninfo: {title: t}\n", `api.yaml:1:10: swagger: this is a Swagger 2.0 document, which Gatehouse reads as a REST API's: an HTTP API's document is OpenAPI 3 (API Gateway exports it with --specification OAS30)`},
+		{"swagger 1.2", "", "swagger: '1.2'\ninfo: {title: t}\n", `api.yaml:1:10: swagger: swagger: 1.2: want "2.0" (a REST API's Swagger document), or an OpenAPI 3 document`},
+		{"no version", "", "info: {title: t}\npaths: {}\n", `api.yaml:1:1: want openapi: 3.0.x (an OpenAPI 3 document)`},
+		{"no title", "", "openapi: 3.0.1\ninfo: {version: '1'}\npaths: {}\n", `api.yaml:2:7: info: info.title, the API's name, is required`},
+		{"no paths", "", head, `api.yaml:1:1: paths: is required and has no paths: an API needs at least one route`},
+		{"rest http", "", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration: {type: http, uri: 'http://x'}\n",
 			`api.yaml:6:47: paths["/a"].get.x-amazon-apigateway-integration.type: integration type http is not served yet: Gatehouse serves aws_proxy (functions), http_proxy and mock integrations`},
-		{"unknown type", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration: {type: lambda, uri: f}\n",
+		{"unknown type", "", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration: {type: lambda, uri: f}\n",
 			`api.yaml:6:47: paths["/a"].get.x-amazon-apigateway-integration.type: integration type "lambda": want aws_proxy, http_proxy or mock`},
-		{"http proxy without uri", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration: {type: http_proxy, httpMethod: GET}\n",
+		{"http proxy without uri", "", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration: {type: http_proxy, httpMethod: GET}\n",
 			`api.yaml:6:40: paths["/a"].get.x-amazon-apigateway-integration: an http_proxy integration's uri is the backend's URL, such as https://backend.example.com/{proxy}`},
-		{"bad ref", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration: {$ref: '#/components/x-amazon-apigateway-integrations/nope'}\n",
+		{"bad ref", "", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration: {$ref: '#/components/x-amazon-apigateway-integrations/nope'}\n",
 			`api.yaml:6:47: paths["/a"].get.x-amazon-apigateway-integration["$ref"]: $ref "#/components/x-amazon-apigateway-integrations/nope": want #/components/x-amazon-apigateway-integrations/NAME, an integration of the document's components`},
-		{"mock response pattern", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration:\n        type: mock\n        responses: {'2(': {statusCode: '200'}}\n",
+		{"mock response pattern", "", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration:\n        type: mock\n        responses: {'2(': {statusCode: '200'}}\n",
 			`api.yaml:8:27: paths["/a"].get.x-amazon-apigateway-integration.responses["2("]: responses "2(": the key is a regular expression matched against the status code: error parsing regexp: missing closing ): ` + "`^(?:2()$`"},
-		{"mock status", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration:\n        type: mock\n        responses: {default: {statusCode: ok}}\n",
+		{"mock status", "", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration:\n        type: mock\n        responses: {default: {statusCode: ok}}\n",
 			`api.yaml:8:43: paths["/a"].get.x-amazon-apigateway-integration.responses.default.statusCode: statusCode "ok": want a status code such as 200`},
-		{"bad uri", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration: {type: aws_proxy, uri: 'arn:aws:s3:::bucket'}\n",
+		{"bad uri", "", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration: {type: aws_proxy, uri: 'arn:aws:s3:::bucket'}\n",
 			`api.yaml:6:63: paths["/a"].get.x-amazon-apigateway-integration.uri: uri "arn:aws:s3:::bucket": want a function's ARN or name, or API Gateway's invocation ARN of one`},
-		{"unknown scheme", head + "paths:\n  /a:\n    get:\n      security: [{nope: []}]\n      x-amazon-apigateway-integration: {type: aws_proxy, uri: f}\n",
+		{"unknown scheme", "", head + "paths:\n  /a:\n    get:\n      security: [{nope: []}]\n      x-amazon-apigateway-integration: {type: aws_proxy, uri: f}\n",
 			`api.yaml:6:18: paths["/a"].get.security[0]: security scheme "nope" is not in components.securitySchemes`},
-		{"token authorizer", head + "paths:\n  /a:\n    get:\n      security: [{t: []}]\n      x-amazon-apigateway-integration: {type: aws_proxy, uri: f}\n" +
+		{"token authorizer in an http API", "", httpHead + "paths:\n  /a:\n    get:\n      security: [{t: []}]\n      x-amazon-apigateway-integration: {type: aws_proxy, uri: f, payloadFormatVersion: '2.0'}\n" +
 			"components:\n  securitySchemes:\n    t: {type: apiKey, x-amazon-apigateway-authorizer: {type: token, authorizerUri: f}}\n",
-			`api.yaml:10:62: components.securitySchemes.t.x-amazon-apigateway-authorizer.type: TOKEN authorizers belong to REST APIs, which are not served yet: use a request authorizer`},
-		{"two requirements", head + "paths:\n  /a:\n    get:\n      security: [{a: []}, {b: []}]\n      x-amazon-apigateway-integration: {type: aws_proxy, uri: f}\n",
+			`api.yaml:11:62: components.securitySchemes.t.x-amazon-apigateway-authorizer.type: TOKEN authorizers belong to REST APIs, and this document is read as an HTTP API (it has x-amazon-apigateway-importexport-version at line 3, as HTTP API exports do): use a request authorizer`},
+		{"jwt authorizer in a rest API", spec.APITypeREST, head + "paths:\n  /a:\n    get:\n      security: [{j: []}]\n      x-amazon-apigateway-integration: {type: aws_proxy, uri: f}\n" +
+			"components:\n  securitySchemes:\n    j: {type: oauth2, x-amazon-apigateway-authorizer: {type: jwt, jwtConfiguration: {issuer: 'https://id'}}}\n",
+			`api.yaml:10:62: components.securitySchemes.j.x-amazon-apigateway-authorizer.type: jwt authorizers belong to HTTP APIs, and this document is read as a REST API (it is imported as one): a REST API checks tokens with a token authorizer`},
+		{"cognito authorizer", "", head + "paths:\n  /a:\n    get:\n      security: [{c: []}]\n      x-amazon-apigateway-integration: {type: aws_proxy, uri: f}\n" +
+			"components:\n  securitySchemes:\n    c: {type: apiKey, x-amazon-apigateway-authorizer: {type: cognito_user_pools, providerARNs: [x]}}\n",
+			`api.yaml:10:62: components.securitySchemes.c.x-amazon-apigateway-authorizer.type: authorizer type "cognito_user_pools": want token or request (a REST API's Lambda authorizers)`},
+		{"authorizer uri", "", restOp + "      security: [{t: []}]\ncomponents:\n  securitySchemes:\n    t: {type: apiKey, x-amazon-apigateway-authorizer: {type: token, authorizerUri: 'arn:aws:s3:::b'}}\n",
+			`api.yaml:10:84: components.securitySchemes.t.x-amazon-apigateway-authorizer.authorizerUri: authorizerUri "arn:aws:s3:::b": want API Gateway's invocation ARN of a function, or its ARN or name`},
+		{"two requirements", "", head + "paths:\n  /a:\n    get:\n      security: [{a: []}, {b: []}]\n      x-amazon-apigateway-integration: {type: aws_proxy, uri: f}\n",
 			`api.yaml:6:27: paths["/a"].get.security[1]: a route has one authorizer here: the operation lists more than one security requirement`},
-		{"nothing routed", head + "paths:\n  /a:\n    get: {summary: x}\n", `api.yaml:4:3: paths: no operation has an x-amazon-apigateway-integration Gatehouse serves: there is no route to serve`},
-		{"path ref", head + "paths:\n  /a:\n    $ref: '#/x'\n", `api.yaml:5:11: paths["/a"]["$ref"]: path items by $ref are not read: write the operations here`},
+		{"nothing routed", "", head + "paths:\n  /a:\n    get: {summary: x}\n", `api.yaml:4:3: paths: no operation has an x-amazon-apigateway-integration Gatehouse serves: there is no route to serve`},
+		{"path ref", "", head + "paths:\n  /a:\n    $ref: '#/x'\n", `api.yaml:5:11: paths["/a"]["$ref"]: path items by $ref are not read: write the operations here`},
+		{"unknown validator", "", restOp + "      x-amazon-apigateway-request-validator: nope\n      parameters: [{name: q, in: query, required: true}]\n",
+			`api.yaml:7:46: paths["/a"].post.x-amazon-apigateway-request-validator: request validator "nope" is not in x-amazon-apigateway-request-validators`},
+		{"unknown default validator", "", "x-amazon-apigateway-request-validators: {all: {validateRequestBody: true}}\nx-amazon-apigateway-request-validator: every\n" + restOp,
+			`api.yaml:2:40: x-amazon-apigateway-request-validator: request validator "every" is not in x-amazon-apigateway-request-validators`},
+		{"validators not a mapping", "", "x-amazon-apigateway-request-validators: [all]\n" + restOp,
+			`api.yaml:1:41: x-amazon-apigateway-request-validators: want request validators by name (a mapping), not a list`},
+		{"body of an unknown schema", "", restOp + "      requestBody: {content: {application/json: {schema: {$ref: '#/components/schemas/Pet'}}}}\n",
+			`api.yaml:7:65: paths["/a"].post.requestBody.content["application/json"].schema["$ref"]: $ref "#/components/schemas/Pet": the document has no such schema`},
+		{"body of a schema named badly", "", restOp + "      requestBody: {content: {application/json: {schema: {$ref: '#/components/schemas/Pet-1'}}}}\ncomponents: {schemas: {Pet-1: {type: object}}}\n",
+			`api.yaml:7:65: paths["/a"].post.requestBody.content["application/json"].schema["$ref"]: $ref "#/components/schemas/Pet-1": a REST API's model names are 1 to 128 letters and digits`},
+		{"body of a part of a schema", "", restOp + "      requestBody: {content: {application/json: {schema: {$ref: '#/components/schemas/Pet/properties/a'}}}}\n",
+			`api.yaml:7:65: paths["/a"].post.requestBody.content["application/json"].schema["$ref"]: $ref "#/components/schemas/Pet/properties/a": a request body's schema is a model of the API: want #/components/schemas/NAME`},
+		{"request body ref", "", restOp + "      requestBody: {$ref: '#/components/requestBodies/Nope'}\n",
+			`api.yaml:7:27: paths["/a"].post.requestBody["$ref"]: $ref "#/components/requestBodies/Nope": want #/components/requestBodies/NAME, a request body of the document`},
+		{"parameter ref", "", restOp + "      parameters: [{$ref: '#/components/schemas/X'}]\n",
+			`api.yaml:7:27: paths["/a"].post.parameters[0]["$ref"]: $ref "#/components/schemas/X": want #/components/parameters/NAME, a parameter of the document`},
+		{"parameter without name", "", restOp + "      parameters: [{in: header, required: true}]\n",
+			`api.yaml:7:20: paths["/a"].post.parameters[0]: a parameter needs a name`},
+		{"gateway response status", "", "x-amazon-apigateway-gateway-responses: {UNAUTHORIZED: {statusCode: nope}}\n" + restOp,
+			`api.yaml:1:68: x-amazon-apigateway-gateway-responses.UNAUTHORIZED.statusCode: statusCode "nope": want a status code such as 401`},
+		{"gateway response not a mapping", "", "x-amazon-apigateway-gateway-responses: {UNAUTHORIZED: 401}\n" + restOp,
+			`api.yaml:1:55: x-amazon-apigateway-gateway-responses.UNAUTHORIZED: want a gateway response (a mapping with statusCode, responseParameters and responseTemplates), not a number`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			doc, err := Parse("api.yaml", []byte(tt.doc))
 			if err == nil {
-				_, err = Import("api.yaml", doc)
+				_, err = ImportAs("api.yaml", doc, tt.apiType)
 			}
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("got  %v\nwant %s", err, tt.want)

@@ -12,7 +12,8 @@ import (
 
 // Reading an operation's x-amazon-apigateway-integration into a stack file's integration: aws_proxy
 // (a function), http_proxy (a backend URL) and mock (REST APIs' form: the request template picks a
-// status code, and the response chosen by it gives the headers and the body).
+// status code, and the response chosen by it gives the headers and the body). A REST API's
+// function integrations send payload format 1.0, the stack file's default for them.
 
 // integrationsRef is where a $ref to a shared integration points.
 const integrationsRef = "#/components/x-amazon-apigateway-integrations/"
@@ -67,10 +68,25 @@ func (im *importer) functionIntegration(it, typ *doctree.Node) (*doctree.Node, e
 		case "requestParameters":
 			im.notice(v, "x-amazon-apigateway-integration.requestParameters of an aws_proxy integration are not served: the function receives the whole request in its event; ignored")
 		default:
-			im.unread(v, k)
+			im.restOrUnread(v, k)
 		}
 	}
 	return integration, nil
+}
+
+// restOrUnread passes over the keys of a REST API's proxy integration that change nothing here
+// (responses, which proxies do not use, and cacheNamespace), notices cacheKeyParameters, and
+// notices any other key with unread.
+func (im *importer) restOrUnread(v *doctree.Node, key string) {
+	switch {
+	case im.rest && (key == "responses" || key == "cacheNamespace"):
+	case im.rest && key == "cacheKeyParameters":
+		if len(v.List()) > 0 {
+			im.notice(v, "x-amazon-apigateway-integration.cacheKeyParameters: a route's cache keys go with its stage's cache, which a document does not carry; write them in the stack file (routes' cache: {keys: [...]}, and the stage's cache:): ignored")
+		}
+	default:
+		im.unread(v, key)
+	}
 }
 
 // proxyIntegration reads an http_proxy integration of the route key: a backend URL, with stage
@@ -112,7 +128,7 @@ func (im *importer) proxyIntegration(it, typ *doctree.Node, routeKey string) (*d
 				integration.Set("tls", tls)
 			}
 		default:
-			im.unread(v, k)
+			im.restOrUnread(v, k)
 		}
 	}
 	return integration, nil
@@ -143,14 +159,28 @@ func (im *importer) tlsConfig(v *doctree.Node) *doctree.Node {
 var httpMappingActions = []string{"append:", "overwrite:", "remove:"}
 
 // requestParameters reads HTTP APIs' request parameter mappings ("overwrite:header.x" →
-// "$request.header.y"); REST APIs' form ("integration.request.header.x" → "method.request…") is
-// noticed and skipped. nil when nothing is left.
+// "$request.header.y"). REST APIs' form ("integration.request.header.x" → "method.request…") is
+// noticed and skipped in an HTTP API; in a REST API, a header's or query string parameter's from a
+// request value, a literal, context or stage variable is read as HTTP APIs' overwrite:, one that
+// passes a path parameter on is done by the URL's {NAME}, and others are noticed and skipped. nil
+// when nothing is left.
 func (im *importer) requestParameters(v *doctree.Node) *doctree.Node {
 	if v.Kind != doctree.Map {
 		return v // refused, at its place, by the stack file's checks
 	}
 	out := doctree.NewMap(v)
 	for k, x := range v.All() {
+		if im.rest && !hasAnyPrefix(k, httpMappingActions) {
+			key, val, skip, ok := restRequestMapping(k, x.Scalar())
+			switch {
+			case skip:
+			case ok:
+				out.Set(key, doctree.Str(val, x))
+			default:
+				im.notice(x, "requestParameters %q: %s is not served: ignored (Gatehouse maps integration.request.header.NAME and integration.request.querystring.NAME from method.request.*, context.*, stageVariables.* and 'literals')", k, x.Scalar())
+			}
+			continue
+		}
 		if !hasAnyPrefix(k, httpMappingActions) {
 			im.notice(x, "requestParameters %q is a REST API's mapping, not served: ignored (HTTP APIs write overwrite:header.NAME: $request.header.NAME)", k)
 			continue

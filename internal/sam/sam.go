@@ -1,9 +1,11 @@
 // Package sam reads AWS SAM and CloudFormation templates into the stack file they describe:
-// functions (AWS::Serverless::Function with its HttpApi events, AWS::Lambda::Function), HTTP APIs
-// (AWS::Serverless::HttpApi, with stages, CORS, JWT and Lambda authorizers and an OpenAPI
-// DefinitionBody), and HTTP and WebSocket APIs made of AWS::ApiGatewayV2 resources, with the
-// template's Parameters, Conditions, Mappings and Globals and the intrinsic functions that matter
-// locally.
+// functions (AWS::Serverless::Function with its HttpApi and Api events, AWS::Lambda::Function),
+// HTTP APIs (AWS::Serverless::HttpApi, with stages, CORS, JWT and Lambda authorizers and an
+// OpenAPI DefinitionBody), REST APIs (AWS::Serverless::Api and the implicit ServerlessRestApi,
+// with token and request authorizers, models, gateway responses, binary media types, a stage
+// cache and usage plans), and HTTP and WebSocket APIs made of AWS::ApiGatewayV2 resources, with
+// the template's Parameters, Conditions, Mappings and Globals and the intrinsic functions that
+// matter locally.
 //
 // The stack file is built as a doctree whose values keep their places in the template, for
 // stackfile.ParseDoc to check: a problem is reported at the template's line and column. What a
@@ -74,8 +76,12 @@ type reader struct {
 	unserved        map[string][]string // resource type → logical ids
 	unservedAt      map[string]*doctree.Node
 
-	// restEvents are the REST API (Api) events skipped.
-	restEvents []*doctree.Node
+	// REST APIs (AWS::Serverless::Api and the implicit one), by name, in the order they were made;
+	// the stack's usage plans; and the first value that asks for an API key.
+	rest       map[string]*restAPI
+	restOrder  []string
+	usagePlans *doctree.Node
+	keysAt     *doctree.Node
 
 	// AWS::ApiGatewayV2 parts, by logical id.
 	integrations map[string]string // → function target
@@ -98,7 +104,7 @@ func Read(file string, doc *doctree.Node, o Options) (*doctree.Made, error) {
 	r := &reader{Notes: doctree.Notes{File: file}, dir: abs, opts: o, params: map[string]string{}, lists: map[string][]string{},
 		conditions: map[string]bool{}, evaluating: map[string]bool{}, functionNames: map[string]string{},
 		unserved: map[string][]string{}, unservedAt: map[string]*doctree.Node{},
-		integrations: map[string]string{}, routeOf: map[string]*doctree.Node{}}
+		integrations: map[string]string{}, routeOf: map[string]*doctree.Node{}, rest: map[string]*restAPI{}}
 	r.stackName = o.StackName
 	if r.stackName == "" {
 		r.stackName = spec.StackNameOf(filepath.Base(abs))
@@ -114,7 +120,7 @@ func Read(file string, doc *doctree.Node, o Options) (*doctree.Made, error) {
 	if err := r.readParameters(doc.Get("Parameters")); err != nil {
 		return nil, err
 	}
-	r.functions, r.apis = doctree.NewMap(r.resources), doctree.NewMap(r.resources)
+	r.functions, r.apis, r.usagePlans = doctree.NewMap(r.resources), doctree.NewMap(r.resources), doctree.NewMap(nil)
 
 	// Which resources exist (their Condition holds), and the functions' names, before any value
 	// refers to them.
@@ -145,7 +151,7 @@ func Read(file string, doc *doctree.Node, o Options) (*doctree.Made, error) {
 	}
 	// APIs first, so that events and routes find them; then functions; then the parts of
 	// ApiGatewayV2 APIs in dependency order.
-	order := []string{"AWS::Serverless::HttpApi", "AWS::ApiGatewayV2::Api", "AWS::Serverless::Function", "AWS::Lambda::Function",
+	order := []string{"AWS::Serverless::HttpApi", "AWS::Serverless::Api", "AWS::ApiGatewayV2::Api", "AWS::Serverless::Function", "AWS::Lambda::Function",
 		"AWS::ApiGatewayV2::Integration", "AWS::ApiGatewayV2::Authorizer", "AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::RouteResponse",
 		"AWS::ApiGatewayV2::Stage"}
 	for _, typ := range order {
@@ -190,10 +196,12 @@ func Read(file string, doc *doctree.Node, o Options) (*doctree.Made, error) {
 	if len(r.functions.Keys) > 0 {
 		stack.Set("functions", r.functions)
 	}
-	if err := r.finishAPIs(); err != nil {
-		return nil, err
-	}
+	r.finishREST()
+	r.finishAPIs()
 	stack.Set("apis", r.apis)
+	if len(r.usagePlans.Keys) > 0 {
+		stack.Set("usagePlans", r.usagePlans)
+	}
 	return &doctree.Made{Stack: stack, Notices: r.Notices}, nil
 }
 
@@ -286,12 +294,14 @@ func (r *reader) resource(id, typ string, res *doctree.Node) error {
 		return r.function(id, typ, res)
 	case "AWS::Serverless::HttpApi":
 		return r.httpAPI(id, res)
+	case "AWS::Serverless::Api":
+		return r.restAPIResource(id, res)
 	default:
 		return r.apiGatewayV2(id, typ, res)
 	}
 }
 
-// function adds a function, and its HttpApi events' routes.
+// function adds a function, and its HttpApi and Api events' routes.
 func (r *reader) function(id, typ string, res *doctree.Node) error {
 	p, err := r.props(res, "Function")
 	if typ == "AWS::Lambda::Function" {
@@ -369,8 +379,9 @@ func (r *reader) function(id, typ string, res *doctree.Node) error {
 				return err
 			}
 		case "Api":
-			r.restEvents = append(r.restEvents, t)
-			r.Notice(t, "function %s: event %s is a REST API (Api) event, whose payload format 1.0 is not served yet: skipped (an HttpApi event serves the same route with payload 2.0)", id, evName)
+			if err := r.restEvent(id, name, evName, ev.Get("Properties"), ev); err != nil {
+				return err
+			}
 		default:
 			r.Notice(t, "function %s: event %s of type %s is not served locally: skipped", id, evName, t.Scalar())
 		}
@@ -661,20 +672,22 @@ func (r *reader) authorizers(api, auth *doctree.Node) error {
 
 // finishAPIs removes what only the reading needed, gives every API a stage, mounts them apart and
 // drops those without routes.
-func (r *reader) finishAPIs() error {
+func (r *reader) finishAPIs() {
 	out := doctree.NewMap(r.apis)
 	first := true
 	names := slices.Clone(r.apis.Keys)
-	// The implicit API, then the others in template order: the first is mounted at /.
-	slices.SortStableFunc(names, func(a, b string) int {
-		switch {
-		case a == ImplicitHTTPAPI && b != ImplicitHTTPAPI:
-			return -1
-		case b == ImplicitHTTPAPI && a != ImplicitHTTPAPI:
+	// The implicit APIs (the HTTP API's, then the REST API's), then the others in template order:
+	// the first is mounted at /.
+	rank := func(name string) int {
+		switch name {
+		case ImplicitHTTPAPI:
+			return 0
+		case ImplicitRESTAPI:
 			return 1
 		}
-		return 0
-	})
+		return 2
+	}
+	slices.SortStableFunc(names, func(a, b string) int { return rank(a) - rank(b) })
 	for _, name := range names {
 		api := r.apis.Get(name)
 		clean := doctree.NewMap(api)
@@ -701,8 +714,4 @@ func (r *reader) finishAPIs() error {
 		out.Set(name, clean)
 	}
 	r.apis = out
-	if len(out.Keys) == 0 && len(r.restEvents) > 0 {
-		return r.Errorf(r.restEvents[0], "the template's HTTP events are REST API (Api) events, whose payload format 1.0 is not served yet: change Type: Api to Type: HttpApi to serve the same routes with payload format 2.0")
-	}
-	return nil
 }

@@ -4,11 +4,13 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"golang.org/x/tools/txtar"
 
+	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/internal/stackfile"
 	"gatehouse.dev/gatehouse/internal/testfix"
 )
@@ -117,5 +119,110 @@ func TestPayloadFormatPlaced(t *testing.T) {
 	_, _, problem := readTemplate(t, files, Options{})
 	if want := `$DIR/template.yaml:12:69: Resources.Fn.Properties.Events.Get.Properties.PayloadFormatVersion: unknown payload format version "3.0": want "2.0" or "1.0"`; problem != want {
 		t.Errorf("got  %s\nwant %s", problem, want)
+	}
+}
+
+// TestRESTStackValidates reads testdata/rest-api.txtar's template and checks, on the validated
+// stack, what its REST APIs became: the stages served at the root and under their names, the
+// authorizers' types, the cache, the models and the usage plan.
+func TestRESTStackValidates(t *testing.T) {
+	ar, err := txtar.ParseFile("testdata/rest-api.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := testfix.WriteArchive(t, ar.Files)
+	file := filepath.Join(dir, "template.yaml")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := Parse(file, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Read(file, doc, Options{StackName: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := stackfile.ParseDoc(file, res.Stack, dir)
+	if err != nil {
+		t.Fatalf("the stack made from the template does not validate: %v", err)
+	}
+	pets, implicit := s.APIs["PetsApi"], s.APIs[ImplicitRESTAPI]
+	if pets.Type != spec.APITypeREST || implicit.Type != spec.APITypeREST {
+		t.Fatalf("types %q and %q, want rest", pets.Type, implicit.Type)
+	}
+	if _, ok := implicit.Stages[DefaultRESTStage]; !ok || len(implicit.Stages) != 2 || implicit.Mount != "/" {
+		t.Errorf("implicit API: stages %v at %s, want $default and Prod at /", implicit.Stages, implicit.Mount)
+	}
+	if st := pets.Stages["v1"]; st.Cache == nil || st.Cache.SizeMB != 512 || st.Variables["table"] != "pets-v1" || pets.Stages[spec.DefaultStage].Cache == nil {
+		t.Errorf("PetsApi's stages: %+v", pets.Stages)
+	}
+	if a := pets.Authorizers["Bearer"]; a.Type != spec.AuthorizerToken || a.Function.IdentityValidationExpression == "" {
+		t.Errorf("Bearer: %+v", a)
+	}
+	if a := pets.Authorizers["Partner"]; a.Type != spec.AuthorizerRequest || len(a.Function.IdentitySources) != 2 {
+		t.Errorf("Partner: %+v", a)
+	}
+	if _, ok := pets.Authorizers["Staff"]; ok {
+		t.Errorf("the Cognito authorizer Staff was made")
+	}
+	if !slices.Equal(pets.BinaryMediaTypes, []string{"image/png", "application/octet-stream"}) {
+		t.Errorf("binaryMediaTypes %v", pets.BinaryMediaTypes)
+	}
+	if p, ok := s.UsagePlans["PetsApiUsagePlan"]; !ok || p.Quota == nil || p.Quota.Period != spec.QuotaPeriodDay || p.Throttle == nil || p.Throttle.Burst != 20 {
+		t.Errorf("usage plans %+v", s.UsagePlans)
+	}
+	for _, r := range pets.Routes {
+		if r.Key == "POST /pets" && (!r.APIKeyRequired || r.Request == nil || r.Request.Models["application/json"] != "Pet" || !r.Request.ValidateBody || r.Request.ValidateParameters) {
+			t.Errorf("POST /pets: %+v %+v", r, r.Request)
+		}
+	}
+}
+
+// TestRESTTemplates checks what REST APIs' settings give, and that problems are reported at the
+// template's lines.
+func TestRESTTemplates(t *testing.T) {
+	const head = "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n" +
+		"    Properties:\n      CodeUri: .\n      Runtime: python3.12\n      Handler: app.handler\n      Events:\n        Get:\n          Type: Api\n"
+	const api = "  Api:\n    Type: AWS::Serverless::Api\n    Properties:\n      StageName: live\n"
+	tests := []struct {
+		name, template        string
+		wantNotice, wantError string
+	}{
+		{name: "unknown authorizer",
+			template:  head + "          Properties: {Path: /a, Method: get, Auth: {Authorizer: Nope}}\n",
+			wantError: `template.yaml:12:66: Resources.Fn.Properties.Events.Get.Properties.Auth.Authorizer: event Get: authorizer "Nope" is not in the Api's Auth.Authorizers`},
+		{name: "not an api",
+			template:  head + "          Properties: {Path: /a, Method: get, RestApiId: Nope}\n",
+			wantError: `template.yaml:12:58: Resources.Fn.Properties.Events.Get.Properties.RestApiId: event Get: RestApiId "Nope" is not an AWS::Serverless::Api of the template`},
+		{name: "model not in models",
+			template:  head + "          Properties: {Path: /a, Method: post, RestApiId: !Ref Api, RequestModel: {Model: Nope, ValidateBody: true}}\n" + api + "      Models: {Pet: {type: object}}\n",
+			wantError: `template.yaml:12:90: Resources.Fn.Properties.Events.Get.Properties.RequestModel.Model: no model named "Nope" in this API's models`},
+		{name: "request authorizer without identity",
+			template: head + "          Properties: {Path: /a, Method: get, RestApiId: !Ref Api}\n" + api +
+				"      Auth:\n        Authorizers:\n          Req: {FunctionArn: !GetAtt Fn.Arn, FunctionPayloadType: REQUEST}\n",
+			wantError: `template.yaml:19:16: Resources.Api.Properties.Auth.Authorizers.Req: Api Api: authorizer Req: a REQUEST authorizer names what it reads in Identity: Headers, QueryStrings, StageVariables or Context`},
+		{name: "cache clamped",
+			template:   head + "          Properties: {Path: /a, Method: get, RestApiId: !Ref Api}\n" + api + "      CacheClusterEnabled: true\n      CacheClusterSize: '6.1'\n",
+			wantNotice: `template.yaml:18:25: Resources.Api.Properties.CacheClusterSize: Api Api: a cache of 6.1 GB is kept in the gateway's memory here, at most 1024 MB: the stage cache holds 1024 MB`},
+		{name: "keys without a plan",
+			template:   head + "          Properties: {Path: /a, Method: get, Auth: {ApiKeyRequired: true}}\n",
+			wantNotice: `template.yaml:12:70: Resources.Fn.Properties.Events.Get.Properties.Auth.ApiKeyRequired: routes ask for an API key, and the template makes no usage plan Gatehouse reads: usage plan ServerlessUsagePlan (no throttle, no quota) is made for their keys: gatehouse keys create NAME --plan ServerlessUsagePlan`},
+		{name: "definition body",
+			template:   head + "          Properties: {Path: /a, Method: get, RestApiId: !Ref Api}\n" + api + "      DefinitionBody: {swagger: '2.0'}\n",
+			wantNotice: `template.yaml:17:23: Resources.Api.Properties.DefinitionBody: Api Api: DefinitionBody (a REST API's OpenAPI definition) is not read yet: the API's routes are its functions' Api events`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, notices, problem := readTemplate(t, []txtar.File{{Name: "template.yaml", Data: []byte(tt.template)}}, Options{})
+			problem = strings.TrimPrefix(problem, "$DIR/")
+			if problem != tt.wantError {
+				t.Errorf("error\ngot  %s\nwant %s", problem, tt.wantError)
+			}
+			if tt.wantNotice != "" && !strings.Contains(notices, "$DIR/"+tt.wantNotice) {
+				t.Errorf("notices\n%s\nwant %s", notices, tt.wantNotice)
+			}
+		})
 	}
 }

@@ -1,17 +1,21 @@
 // Package serverless reads a Serverless Framework service (serverless.yml) into the stack file it
 // describes: the provider's runtime, memory, timeout and environment; functions with their handler
-// and httpApi and websocket events; the provider's httpApi CORS, authorizers and payload format;
-// the service's variables (${self:…}, ${opt:stage}, ${env:…}, ${sls:stage}). Each function's code
-// is the service's directory, as the framework packages it.
+// and http, httpApi and websocket events; the provider's httpApi CORS, authorizers and payload
+// format; the REST API of the http events, with provider.apiGateway's binary media types,
+// compression, request schemas, usage plans and API keys, provider.logs.restApi, and the
+// serverless-api-gateway-caching plugin's settings; the service's variables (${self:…},
+// ${opt:stage}, ${env:…}, ${sls:stage}, ${file(…)}). Each function's code is the service's
+// directory, as the framework packages it.
 //
 // As the sam package does, it builds the stack file as a doctree whose values keep their places in
 // serverless.yml, for stackfile.ParseDoc to check, and lists what is not served locally (plugins,
-// REST http events, other events, resources) in Notices.
+// other events, resources) in Notices.
 package serverless
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -57,7 +61,11 @@ type reader struct {
 	apis          *doctree.Node
 	authorizers   *doctree.Node // provider.httpApi.authorizers, as the stack file's
 	payload       *doctree.Node // provider.httpApi.payload: the payload format of httpApi routes
-	restEvents    []*doctree.Node
+	dir           string        // the service's directory, where ${file(…)} paths resolve
+	files         map[string]*doctree.Node
+	rest          restSettings
+	usagePlans    *doctree.Node
+	keysAt        *doctree.Node // the first private: true
 }
 
 // Read makes the stack file a serverless.yml describes.
@@ -68,7 +76,12 @@ func Read(file string, doc *doctree.Node, o Options) (*doctree.Made, error) {
 	if o.Env == nil {
 		o.Env = os.LookupEnv
 	}
-	r := &reader{Notes: doctree.Notes{File: file}, opts: o, root: doc, stage: "dev", region: spec.DefaultRegion}
+	dir, err := filepath.Abs(filepath.Dir(file))
+	if err != nil {
+		return nil, err
+	}
+	r := &reader{Notes: doctree.Notes{File: file}, opts: o, root: doc, stage: "dev", region: spec.DefaultRegion, dir: dir,
+		files: map[string]*doctree.Node{}, usagePlans: doctree.NewMap(nil)}
 	if doc == nil || doc.Kind != doctree.Map {
 		return nil, r.Errorf(doc, "serverless.yml is a mapping with service:, provider: and functions:")
 	}
@@ -119,17 +132,37 @@ func Read(file string, doc *doctree.Node, o Options) (*doctree.Made, error) {
 	}
 	// The provider's settings that shape functions and APIs; the rest (iam, deployment, tags…) is
 	// for AWS, and may hold CloudFormation functions that only a deployed stack evaluates.
+	raw := provider
 	used := doctree.NewMap(provider)
 	for _, k := range []string{"runtime", "memorySize", "timeout", "environment", "httpApi", "websocketsApiRouteSelectionExpression", "region"} {
 		if v := provider.Get(k); v != nil {
 			used.Set(k, v)
 		}
 	}
+	// Of apiGateway and logs, what the REST API serves; API keys' values and the resource policy
+	// are only noticed.
+	if gw := provider.Get("apiGateway"); gw != nil {
+		sub := doctree.NewMap(gw)
+		for _, k := range []string{"binaryMediaTypes", "minimumCompressionSize", "request", "usagePlan", "apiKeySourceType"} {
+			if v := gw.Get(k); v != nil {
+				sub.Set(k, v)
+			}
+		}
+		used.Set("apiGateway", sub)
+	}
+	if l := provider.Get("logs").Get("restApi"); l != nil {
+		logs := doctree.NewMap(provider.Get("logs"))
+		logs.Set("restApi", l)
+		used.Set("logs", logs)
+	}
 	if provider, err = r.resolve(used, 0); err != nil {
 		return nil, err
 	}
 	r.apis = doctree.NewMap(doc)
 	if err := r.httpAPISettings(provider); err != nil {
+		return nil, err
+	}
+	if err := r.readRESTSettings(service.Scalar(), provider, raw); err != nil {
 		return nil, err
 	}
 
@@ -158,28 +191,35 @@ func Read(file string, doc *doctree.Node, o Options) (*doctree.Made, error) {
 	iam.Set("accountId", doctree.Str(o.AccountID, nil))
 	stack.Set("iam", iam)
 	stack.Set("functions", functions)
+	r.finishREST()
+	// The APIs share one port: the HTTP API at /, the REST API at / too when there is no HTTP API
+	// (its stage comes first in its paths, /dev/hello, as serverless-offline serves http events),
+	// and the WebSocket API at /ws unless it is alone.
 	apis := doctree.NewMap(r.apis)
-	first := true
-	for _, name := range []string{HTTPAPIName, WebSocketAPIName} {
+	for _, name := range []string{HTTPAPIName, RESTAPIName, WebSocketAPIName} {
 		api := r.apis.Get(name)
 		if api == nil || len(api.Get("routes").Keys) == 0 {
 			continue
 		}
 		mount := "/"
-		if !first {
+		switch {
+		case len(apis.Keys) == 0:
+		case name == RESTAPIName:
+			mount = restMountShared
+			r.Notice(api, "the http events' REST API shares the port with the httpApi events' HTTP API, which is at /: it is mounted at %s (%s/%s/PATH)", mount, mount, r.stage)
+		default:
 			mount = "/ws"
 		}
-		first = false
 		api.Set("mount", doctree.Str(mount, nil))
 		apis.Set(name, api)
 	}
-	if len(apis.Keys) == 0 && len(r.restEvents) > 0 {
-		return nil, r.Errorf(r.restEvents[0], "the service's HTTP events are http events, which make REST APIs with payload format 1.0, not served yet: write them as httpApi events (httpApi: GET /hello) to serve the same routes with payload format 2.0")
-	}
 	if len(apis.Keys) == 0 {
-		return nil, r.Errorf(fns, "no function has an httpApi or websocket event: there is nothing to serve")
+		return nil, r.Errorf(fns, "no function has an http, httpApi or websocket event: there is nothing to serve")
 	}
 	stack.Set("apis", apis)
+	if len(r.usagePlans.Keys) > 0 {
+		stack.Set("usagePlans", r.usagePlans)
+	}
 	return &doctree.Made{Stack: stack, Notices: r.Notices}, nil
 }
 
@@ -347,8 +387,7 @@ func (r *reader) function(name string, f, provider *doctree.Node) (*doctree.Node
 		case "websocket":
 			err = r.websocketEvent(name, e, provider)
 		case "http":
-			r.restEvents = append(r.restEvents, e)
-			r.Notice(e, "function %s: http events make REST APIs, whose payload format 1.0 is not served yet: skipped (an httpApi event serves the same route with payload 2.0)", name)
+			err = r.restEvent(name, e)
 		default:
 			r.Notice(e, "function %s: %s events are not served locally: skipped", name, kind)
 		}

@@ -6,9 +6,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/tools/txtar"
 
+	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/internal/stackfile"
 	"gatehouse.dev/gatehouse/internal/testfix"
 )
@@ -87,7 +89,7 @@ func TestServiceErrors(t *testing.T) {
 		{"no value", head + "    environment: {A: '${env:NOPE}'}\n    events: [{httpApi: GET /}]\n",
 			`s.yml:6:22: functions.f.environment.A: ${env:NOPE} has no value: give it one (for ${opt:…}, a flag of gatehouse up; for ${env:…}, the environment) or a fallback such as ${env:NOPE, 'value'}`},
 		{"ssm", head + "    environment: {A: '${ssm:/x/y}'}\n    events: [{httpApi: GET /}]\n",
-			`s.yml:6:22: functions.f.environment.A: ${ssm:/x/y}: the variable source ssm: is not read locally (Gatehouse reads self:, opt:, env:, sls: and aws:region/accountId): give the value, or a fallback`},
+			`s.yml:6:22: functions.f.environment.A: ${ssm:/x/y}: the variable source ssm: is not read locally (Gatehouse reads self:, opt:, env:, sls:, aws:region/accountId and file()): give the value, or a fallback`},
 		{"unknown authorizer", head + "    events: [{httpApi: {method: GET, path: /, authorizer: nope}}]\n",
 			`s.yml:6:59: functions.f.events[0].httpApi.authorizer: authorizer "nope" is not in provider.httpApi.authorizers`},
 		{"bad httpApi", head + "    events: [{httpApi: /hello}]\n", `s.yml:6:24: functions.f.events[0].httpApi: httpApi "/hello": want "METHOD /path" or "*"`},
@@ -126,5 +128,119 @@ func TestPayloadFormat(t *testing.T) {
 	_, _, problem = readService(t, yml("'3.0'"), Options{})
 	if want := `$DIR/serverless.yml:6:14: provider.httpApi.payload: unknown payload format version "3.0": want "2.0" or "1.0"`; problem != want {
 		t.Errorf("payload '3.0': %q, want %q", problem, want)
+	}
+}
+
+// TestRESTStackValidates reads testdata/rest-api.txtar's service and checks, on the validated
+// stack, what its REST API became: one stage, the service's, with a cache and an access log; token
+// and request authorizers; models from a file and from an event; the usage plan.
+func TestRESTStackValidates(t *testing.T) {
+	ar, err := txtar.ParseFile("testdata/rest-api.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := testfix.WriteArchive(t, ar.Files)
+	file := filepath.Join(dir, "serverless.yml")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := Parse(file, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Read(file, doc, Options{Stage: "prod", Env: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := stackfile.ParseDoc(file, res.Stack, dir)
+	if err != nil {
+		t.Fatalf("the stack made from serverless.yml does not validate: %v", err)
+	}
+	api := s.APIs[RESTAPIName]
+	if api.Type != spec.APITypeREST || api.Mount != "/" || len(api.Stages) != 1 {
+		t.Fatalf("%s: type %q at %s, stages %v; want one rest API at / with stage prod", RESTAPIName, api.Type, api.Mount, api.Stages)
+	}
+	st := api.Stages["prod"]
+	if st.Cache == nil || st.Cache.TTL.D() != 120*time.Second || st.Cache.RequireAuthorization || st.AccessLog == nil || st.AccessLog.Destination != "group:/aws/api-gateway/pets-service-prod" {
+		t.Errorf("stage prod: %+v", st)
+	}
+	if a := api.Authorizers["tokenAuth"]; a.Type != spec.AuthorizerToken || a.Function.ResultTTL.D() != time.Minute {
+		t.Errorf("tokenAuth: %+v", a)
+	}
+	if a := api.Authorizers["partnerAuth"]; a.Type != spec.AuthorizerRequest || len(a.Function.IdentitySources) != 2 {
+		t.Errorf("partnerAuth: %+v", a)
+	}
+	if _, ok := api.Models["PetModel"]; !ok || len(api.Models) != 2 {
+		t.Errorf("models: %v", api.ModelSchemas())
+	}
+	if p, ok := s.UsagePlans["pets-service-prod"]; !ok || p.Throttle == nil || p.Throttle.Rate != 100 || p.Quota.Period != spec.QuotaPeriodMonth {
+		t.Errorf("usage plans: %+v", s.UsagePlans)
+	}
+	keys := 0
+	for _, r := range api.Routes {
+		if r.APIKeyRequired {
+			keys++
+		}
+	}
+	if keys != 2 {
+		t.Errorf("%d private routes, want 2", keys)
+	}
+}
+
+// TestRESTServices checks what http events' settings give, and that problems are reported at
+// serverless.yml's lines.
+func TestRESTServices(t *testing.T) {
+	const head = "service: s\nprovider:\n  name: aws\n  runtime: python3.12\n"
+	fn := func(events string) string { return "functions:\n  f:\n    handler: h.f\n    events:\n" + events }
+	tests := []struct {
+		name, yml             string
+		files                 map[string]string
+		wantNotice, wantError string
+		wantStack             string
+	}{
+		{name: "unknown schema",
+			yml:       head + fn("      - http: {path: a, method: post, request: {schemas: {application/json: nope}}}\n"),
+			wantError: `serverless.yml:9:77: functions.f.events[0].http.request.schemas["application/json"]: no schema "nope" in provider.apiGateway.request.schemas`},
+		{name: "identity source",
+			yml:       head + fn("      - http: {path: a, method: get, authorizer: {name: f, identitySource: 'header.x'}}\n"),
+			wantError: `serverless.yml:9:76: functions.f.events[0].http.authorizer.identitySource: identitySource "header.x": want method.request.header.NAME, method.request.querystring.NAME, stageVariables.NAME or context.NAME, separated by commas`},
+		{name: "authorizer not a function",
+			yml:       head + fn("      - http: {path: a, method: get, authorizer: nope}\n"),
+			wantError: `serverless.yml:9:50: functions.f.events[0].http.authorizer: no function named "nope" in functions (defined: f)`},
+		{name: "javascript file",
+			yml:       head + "  environment: {A: '${file(./config.js):a}'}\n" + fn("      - http: GET a\n"),
+			wantError: `serverless.yml:5:20: provider.environment.A: ${file(./config.js):a}: a JavaScript file's value needs its code run, which Gatehouse does not do: write the value, or put it in a JSON or YAML file`},
+		{name: "file values and fallbacks",
+			yml:       head + "  environment: {A: '${file(./config.yml):db.host}', B: \"${file(./nope.yml), 'none'}\"}\n" + fn("      - http: GET a\n"),
+			files:     map[string]string{"config.yml": "db:\n  host: db.internal\n"},
+			wantStack: "A: db.internal\n      B: none"},
+		{name: "private without a plan",
+			yml:        head + fn("      - http: {path: a, method: get, private: true}\n"),
+			wantNotice: `serverless.yml:9:47: functions.f.events[0].http.private: private endpoints ask for an API key, and provider.apiGateway has no usagePlan or apiKeys: usage plan s-dev (no throttle, no quota) is made for their keys: gatehouse keys create NAME --plan s-dev`},
+		{name: "access log format",
+			yml:        head + "  logs:\n    restApi: {format: '$context.requestId $context.resourcePath'}\n" + fn("      - http: GET a\n"),
+			wantNotice: `serverless.yml:6:23: provider.logs.restApi.format: the access log format names $context.resourcePath, which Gatehouse's access logs do not have: the json format is written instead`},
+		{name: "cors",
+			yml:       head + fn("      - http: {path: a, method: get, cors: {origin: 'https://A.example.com', allowCredentials: true}}\n"),
+			wantStack: "allowOrigins:\n      - https://a.example.com\n      allowMethods:\n      - OPTIONS\n      - GET"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			files := []txtar.File{{Name: "serverless.yml", Data: []byte(tt.yml)}}
+			for name, body := range tt.files {
+				files = append(files, txtar.File{Name: name, Data: []byte(body)})
+			}
+			stack, notices, problem := readService(t, files, Options{})
+			if problem = strings.TrimPrefix(problem, "$DIR/"); problem != tt.wantError {
+				t.Errorf("error\ngot  %s\nwant %s", problem, tt.wantError)
+			}
+			if tt.wantNotice != "" && !strings.Contains(notices, "$DIR/"+tt.wantNotice) {
+				t.Errorf("notices\n%s\nwant %s", notices, tt.wantNotice)
+			}
+			if !strings.Contains(stack, tt.wantStack) {
+				t.Errorf("stack\n%s\nwant %s", stack, tt.wantStack)
+			}
+		})
 	}
 }

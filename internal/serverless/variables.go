@@ -1,6 +1,10 @@
 package serverless
 
 import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -8,10 +12,12 @@ import (
 )
 
 // Variables, as the Serverless Framework writes them: ${self:a.b}, ${opt:stage}, ${env:NAME},
-// ${sls:stage}, ${aws:region}, ${aws:accountId}, with fallbacks after a comma (${opt:stage, 'dev'},
-// ${env:A, env:B, 'x'}). A string that is one variable takes the value's own kind (a list, a
-// number); variables inside a longer string are replaced by their text. Other sources (ssm, s3,
-// cf, file…) need AWS or files Gatehouse does not read, and are refused at their place.
+// ${sls:stage}, ${aws:region}, ${aws:accountId}, ${file(./schema.json)} and
+// ${file(./config.yml):a.b} (a JSON or YAML file beside serverless.yml), with fallbacks after a
+// comma (${opt:stage, 'dev'}, ${env:A, env:B, 'x'}). A string that is one variable takes the
+// value's own kind (a list, a number, a mapping); variables inside a longer string are replaced by
+// their text. Other sources (ssm, s3, cf, file() of JavaScript…) need AWS or code Gatehouse does
+// not run, and are refused at their place.
 
 // maxDepth bounds variables that refer to values with variables.
 const maxDepth = 32
@@ -175,6 +181,9 @@ func (r *reader) source(at *doctree.Node, alt string, depth int) (*doctree.Node,
 		}
 		alt = v.Text
 	}
+	if strings.HasPrefix(alt, "file(") {
+		return r.file(at, alt)
+	}
 	kind, addr, ok := strings.Cut(alt, ":")
 	if !ok {
 		// ${self:…} may be written without self: in older files.
@@ -182,20 +191,7 @@ func (r *reader) source(at *doctree.Node, alt string, depth int) (*doctree.Node,
 	}
 	switch kind {
 	case "self":
-		v := r.root
-		for _, part := range strings.Split(addr, ".") {
-			if part == "" {
-				continue
-			}
-			if i, err := strconv.Atoi(part); err == nil && v.Kind == doctree.List {
-				if i < 0 || i >= len(v.Items) {
-					return nil, false, nil
-				}
-				v = v.Items[i]
-				continue
-			}
-			v = v.Get(part)
-		}
+		v := lookup(r.root, addr)
 		return v, v != nil, nil
 	case "opt":
 		if addr == "stage" && r.opts.Stage != "" {
@@ -225,5 +221,77 @@ func (r *reader) source(at *doctree.Node, alt string, depth int) (*doctree.Node,
 		}
 		return nil, false, nil
 	}
-	return nil, false, r.Errorf(at, "${%s}: the variable source %s: is not read locally (Gatehouse reads self:, opt:, env:, sls: and aws:region/accountId): give the value, or a fallback", alt, kind)
+	return nil, false, r.Errorf(at, "${%s}: the variable source %s: is not read locally (Gatehouse reads self:, opt:, env:, sls:, aws:region/accountId and file()): give the value, or a fallback", alt, kind)
+}
+
+// lookup returns the value at the dotted address addr of v (list items by index); nil when there is
+// none.
+func lookup(v *doctree.Node, addr string) *doctree.Node {
+	for _, part := range strings.Split(addr, ".") {
+		if part == "" {
+			continue
+		}
+		if i, err := strconv.Atoi(part); err == nil && v.Kind == doctree.List {
+			if i < 0 || i >= len(v.Items) {
+				return nil
+			}
+			v = v.Items[i]
+			continue
+		}
+		v = v.Get(part)
+	}
+	return v
+}
+
+// file is the value of ${file(PATH)} or ${file(PATH):a.b}: a JSON or YAML file, relative to
+// serverless.yml's directory, or a value in it. A file that does not exist has no value, so that
+// a fallback applies, as in the framework. The file's values are placed at the variable, so that
+// a problem in them is reported where serverless.yml names the file.
+func (r *reader) file(at *doctree.Node, alt string) (*doctree.Node, bool, error) {
+	end := strings.Index(alt, ")")
+	if end < 0 {
+		return nil, false, r.Errorf(at, "${%s}: want file(PATH) or file(PATH):ADDRESS", alt)
+	}
+	name := strings.Trim(strings.TrimSpace(alt[len("file("):end]), `'"`)
+	addr, _ := strings.CutPrefix(alt[end+1:], ":")
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".js", ".cjs", ".mjs", ".ts":
+		return nil, false, r.Errorf(at, "${%s}: a JavaScript file's value needs its code run, which Gatehouse does not do: write the value, or put it in a JSON or YAML file", alt)
+	}
+	path := name
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(r.dir, path)
+	}
+	doc, ok := r.files[path]
+	if !ok {
+		data, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, r.Errorf(at, "${%s}: %v", alt, err)
+		}
+		if doc, err = doctree.Parse(path, data, "file", MaxFileBytes, false); err != nil {
+			return nil, false, r.Errorf(at, "${%s}: %v", alt, err)
+		}
+		doc = placeAll(doc, at)
+		r.files[path] = doc
+	}
+	v := lookup(doc, strings.TrimSpace(addr))
+	return v, v != nil, nil
+}
+
+// placeAll returns a copy of n with every value placed at at.
+func placeAll(n, at *doctree.Node) *doctree.Node {
+	c := *n
+	c.Line, c.Column, c.Path = at.Line, at.Column, at.Path
+	c.Vals, c.Items = nil, nil
+	for _, v := range n.Vals {
+		c.Vals = append(c.Vals, placeAll(v, at))
+	}
+	for _, it := range n.Items {
+		c.Items = append(c.Items, placeAll(it, at))
+	}
+	c.Keys = append([]string(nil), n.Keys...)
+	return &c
 }
