@@ -62,6 +62,9 @@ type proxyIntegration struct {
 	method string
 	// greedy holds the names of the route's greedy path parameters, whose "/" stay as they are.
 	greedy map[string]bool
+	// segment is the index of each path parameter's segment in the route's path: the backend gets
+	// the parameter as the client wrote it, not decoded and escaped again.
+	segment map[string]int
 	// appendPath says the request's path goes after the target's (the $default route).
 	appendPath bool
 	// tls is the TLS settings' key in the transports; "" for the defaults.
@@ -79,9 +82,13 @@ func compileProxy(key string, in spec.Integration) (*proxyIntegration, error) {
 		return nil, errors.New(msg)
 	}
 	if k, err := spec.ParseRouteKey(key); err == nil {
-		for _, s := range k.Segments {
+		p.segment = map[string]int{}
+		for i, s := range k.Segments {
 			if s.Kind == spec.SegmentGreedy {
 				p.greedy = map[string]bool{s.Text: true}
+			}
+			if s.Kind != spec.SegmentLiteral {
+				p.segment[s.Text] = i
 			}
 		}
 	}
@@ -234,16 +241,7 @@ func (p *proxyIntegration) backendURL(rq *routeRequest) (*url.URL, error) {
 			}
 			b.WriteString(rest[:i])
 			name := rest[i+1 : i+j]
-			v := rq.params[name]
-			if p.greedy[name] {
-				segs := strings.Split(v, "/")
-				for k, s := range segs {
-					segs[k] = url.PathEscape(s)
-				}
-				b.WriteString(strings.Join(segs, "/"))
-			} else {
-				b.WriteString(url.PathEscape(v))
-			}
+			b.WriteString(p.rawParam(rq, name))
 			rest = rest[i+j+1:]
 		}
 		target = b.String()
@@ -271,6 +269,29 @@ func (p *proxyIntegration) backendURL(rq *routeRequest) (*url.URL, error) {
 		}
 	}
 	return u, nil
+}
+
+// rawParam returns the path parameter name of rq as the client wrote it (a greedy one with its
+// dot segments resolved, so that it cannot climb above the target's path), or the decoded value
+// escaped again when the raw one cannot be found.
+func (p *proxyIntegration) rawParam(rq *routeRequest, name string) string {
+	segs := strings.Split(strings.TrimPrefix(rq.rest, "/"), "/")
+	i, ok := p.segment[name]
+	switch {
+	case ok && i < len(segs) && p.greedy[name]:
+		return strings.TrimPrefix(resolveDots("/"+strings.Join(segs[i:], "/")), "/")
+	case ok && i < len(segs) && segs[i] != "":
+		return segs[i]
+	}
+	v := rq.params[name]
+	if p.greedy[name] {
+		parts := strings.Split(v, "/")
+		for k, s := range parts {
+			parts[k] = url.PathEscape(s)
+		}
+		return strings.Join(parts, "/")
+	}
+	return url.PathEscape(v)
 }
 
 // resolveDots returns the raw request path rest with its "." and ".." segments (also

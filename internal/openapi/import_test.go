@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/tools/txtar"
 
+	"gatehouse.dev/gatehouse/internal/doctree"
+
 	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/internal/stackfile"
 	"gatehouse.dev/gatehouse/internal/testfix"
@@ -209,6 +211,57 @@ func TestIntegrationValueErrorsArePlaced(t *testing.T) {
 	}
 }
 
+// TestRESTValueErrorsArePlaced checks that the stack file's checks of a REST API's settings
+// report problems at the document's values they were made from.
+func TestRESTValueErrorsArePlaced(t *testing.T) {
+	const head = "openapi: 3.0.1\ninfo: {title: t, version: '1'}\n"
+	const op = "paths:\n  /a/{id}:\n    post:\n      x-amazon-apigateway-integration: {type: aws_proxy, uri: f}\n"
+	tests := []struct {
+		name, apiType, doc, want string
+		env                      spec.Env
+	}{
+		{"timeout", "", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration: {type: aws_proxy, uri: f, timeoutInMillis: 29500}\n",
+			`api.yaml:6:83: paths["/a"].get.x-amazon-apigateway-integration.timeoutInMillis: 29.5s is out of range: want 50ms to 29s (the limit for rest APIs)`, anyFunction()},
+		{"payload 2.0", spec.APITypeREST, head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-integration: {type: aws_proxy, uri: f, payloadFormatVersion: '2.0'}\n",
+			`api.yaml:6:88: paths["/a"].get.x-amazon-apigateway-integration.payloadFormatVersion: rest APIs send functions payload format "1.0"; remove it`, anyFunction()},
+		{"$default", spec.APITypeREST, head + "paths:\n  /$default:\n    x-amazon-apigateway-any-method:\n      x-amazon-apigateway-integration: {type: aws_proxy, uri: f}\n",
+			`api.yaml:6:7: paths["/$default"].x-amazon-apigateway-any-method: a rest API has no $default route`, anyFunction()},
+		{"identity validation expression", "", head + op + "      security: [{t: []}]\ncomponents:\n  securitySchemes:\n    t:\n      type: apiKey\n      x-amazon-apigateway-authorizer: {type: token, authorizerUri: f, identityValidationExpression: '('}\n",
+			`api.yaml:12:101: components.securitySchemes.t.x-amazon-apigateway-authorizer.identityValidationExpression: not a regular expression`, anyFunction()},
+		{"gateway response type", "", "x-amazon-apigateway-gateway-responses:\n  UNAUTHORISED: {statusCode: '401'}\n" + head + op,
+			`api.yaml:2:17: x-amazon-apigateway-gateway-responses.UNAUTHORISED: unknown gateway response type "UNAUTHORISED" (did you mean "UNAUTHORIZED"?)`, anyFunction()},
+		{"binary media type", "", "x-amazon-apigateway-binary-media-types: [png]\n" + head + op,
+			`api.yaml:1:42: x-amazon-apigateway-binary-media-types[0]: "png" is not a media type`, anyFunction()},
+		{"compression size", "", "x-amazon-apigateway-minimum-compression-size: -1\n" + head + op,
+			`api.yaml:1:47: x-amazon-apigateway-minimum-compression-size: -1 is out of range: want 0 to 10485760 bytes`, anyFunction()},
+		{"model", "", head + op + "      requestBody: {content: {application/json: {schema: {$ref: '#/components/schemas/Pet'}}}}\ncomponents:\n  schemas:\n    Pet: {$ref: 'https://example.com/pet.json'}\n",
+			`api.yaml:10:5: components.schemas: models.Pet: refers to "https://example.com/pet.json", which is not allowed`, anyFunction()},
+		{"parameter", "", head + op + "      parameters: [{name: 'a b', in: header, required: true}]\n",
+			`api.yaml:7:27: paths["/a/{id}"].post.parameters[0].name: invalid request parameter key "header.a b"`, anyFunction()},
+		{"api key without usage plans", "", head + op + "      security: [{api_key: []}]\ncomponents:\n  securitySchemes:\n    api_key: {type: apiKey, name: x-api-key, in: header}\n",
+			`api.yaml:7:18: paths["/a/{id}"].post.security[0]: API keys belong to usage plans, and the stack has none`, spec.Env{HasFunction: func(string) bool { return true }}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := Parse("api.yaml", []byte(tt.doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			im, err := ImportAs("api.yaml", d, tt.apiType)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if im.Type != spec.APITypeREST {
+				t.Fatalf("imported as %s (%s), want rest", im.Type, im.Reason)
+			}
+			_, err = stackfile.ParseAPIDoc("api.yaml", im.Definition, "", "t", tt.env)
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("got  %v\nwant %s…", err, tt.want)
+			}
+		})
+	}
+}
+
 func TestFunctionOfURI(t *testing.T) {
 	for uri, want := range map[string]string{
 		"hello":      "hello",
@@ -296,4 +349,198 @@ routes:
 	if a, b := testfix.YAML(t, api), testfix.YAML(t, again); a != b {
 		t.Errorf("after export and import:\n%s\nwant:\n%s\nthe export:\n%s", b, a, out)
 	}
+}
+
+// TestDocumentType checks how Import tells an HTTP API's document from a REST API's, rule by rule
+// (see ImportAs).
+func TestDocumentType(t *testing.T) {
+	const head = "openapi: 3.0.1\ninfo: {title: t, version: '1'}\n"
+	const fn = "      x-amazon-apigateway-integration: {type: aws_proxy, uri: f}\n"
+	const fn2 = "      x-amazon-apigateway-integration: {type: aws_proxy, uri: f, payloadFormatVersion: '2.0'}\n"
+	const mock = "      x-amazon-apigateway-integration: {type: mock}\n"
+	scheme := func(s string) string { return "components:\n  securitySchemes:\n    s: " + s + "\n" }
+	tests := []struct{ name, doc, want, reason string }{
+		{"export version", head + "x-amazon-apigateway-importexport-version: '1.0'\npaths:\n  /a:\n    get:\n" + fn, spec.APITypeHTTP,
+			"it has x-amazon-apigateway-importexport-version at line 3, as HTTP API exports do"},
+		{"swagger", "swagger: '2.0'\ninfo: {title: t}\npaths:\n  /a:\n    get:\n" + fn2, spec.APITypeREST, "it is a Swagger 2.0 document"},
+		{"payload format version", head + "x-amazon-apigateway-gateway-responses: {}\npaths:\n  /a:\n    get:\n" + fn2, spec.APITypeHTTP,
+			"its integration at line 7 has a payloadFormatVersion, as only HTTP APIs' do"},
+		{"$default", head + "paths:\n  /$default:\n    get:\n" + fn, spec.APITypeHTTP, "it has the path /$default at line 5, the $default route of HTTP APIs"},
+		{"jwt", head + "paths:\n  /a:\n    get:\n" + fn + scheme("{type: oauth2, x-amazon-apigateway-authorizer: {type: jwt}}"), spec.APITypeHTTP,
+			"its authorizer at line 9 is of type jwt, which only HTTP APIs have"},
+		{"simple responses", head + "paths:\n  /a:\n    get:\n" + fn + scheme("{type: apiKey, x-amazon-apigateway-authorizer: {type: request, enableSimpleResponses: true}}"), spec.APITypeHTTP,
+			"its authorizer at line 9 has enableSimpleResponses, which only HTTP APIs' have"},
+		{"validators", head + "x-amazon-apigateway-request-validators: {}\npaths:\n  /a:\n    get:\n" + mock, spec.APITypeREST,
+			"it has x-amazon-apigateway-request-validators at line 3, which only REST APIs have"},
+		{"operation's validator", head + "paths:\n  /a:\n    get:\n      x-amazon-apigateway-request-validator: v\n" + mock, spec.APITypeREST,
+			"it has x-amazon-apigateway-request-validator at line 6, which only REST APIs have"},
+		{"token", head + "paths:\n  /a:\n    get:\n" + mock + scheme("{type: apiKey, x-amazon-apigateway-authorizer: {type: token}}"), spec.APITypeREST,
+			"its authorizer at line 9 is of type token, which only REST APIs have"},
+		{"identity source", head + "paths:\n  /a:\n    get:\n" + mock + scheme("{type: apiKey, x-amazon-apigateway-authorizer: {type: request, identitySource: method.request.header.a}}"), spec.APITypeREST,
+			"its authorizer's identitySource at line 9 is in REST APIs' form (method.request.…)"},
+		{"api key", head + "paths:\n  /a:\n    get:\n" + mock + scheme("{type: apiKey, name: X-API-Key, in: header}"), spec.APITypeREST,
+			"its security scheme at line 9 is an API key (x-api-key), which only REST APIs ask for"},
+		{"aws_proxy without payload format", head + "paths:\n  /a:\n    get:\n" + fn, spec.APITypeREST,
+			"its aws_proxy integration at line 6 has no payloadFormatVersion, which HTTP APIs' have"},
+		{"mocks only", head + "x-amazon-apigateway-cors: {allowOrigins: ['*']}\npaths:\n  /a:\n    get:\n" + mock, spec.APITypeHTTP, "nothing in it is only REST APIs'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc, err := Parse("api.yaml", []byte(tt.doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if typ, reason := documentType(doc); typ != tt.want || reason != tt.reason {
+				t.Errorf("documentType = %s, %q; want %s, %q", typ, reason, tt.want, tt.reason)
+			}
+		})
+	}
+}
+
+// TestExportRoundTripREST writes a stack file's REST API with every setting a document carries as
+// OpenAPI and reads it back: the same API, but for the route's cache, which goes with a stage's
+// cache that documents do not carry (its keys are written as cacheKeyParameters, and noticed).
+func TestExportRoundTripREST(t *testing.T) {
+	def := `type: rest
+stages:
+  prod:
+    cache: {sizeMB: 0.5}
+binaryMediaTypes: [image/png, "application/*"]
+minimumCompressionSize: 1024
+cors: {allowOrigins: ["https://shop.example.com"], allowMethods: [GET, POST]}
+models:
+  Order:
+    schema:
+      type: object
+      required: [sku, quantity]
+      properties:
+        sku: {type: string, pattern: "^[A-Z]{3}-[0-9]+$"}
+        quantity: {type: integer, minimum: 1, maximum: 100}
+        owner: {$ref: "https://apigateway.amazonaws.com/restapis/openapi/models/Owner"}
+        tags: {type: array, items: {$ref: "https://apigateway.amazonaws.com/restapis/openapi/models/Owner#/properties/name"}}
+  Owner:
+    schema: {type: object, properties: {name: {type: string}}, required: [name]}
+authorizers:
+  bearer:
+    type: token
+    function: authz
+    identityValidationExpression: "^Bearer .+"
+    resultTtl: 300s
+  gate:
+    type: request
+    function: authz:live
+    identitySources: [$request.header.x-tenant, $request.querystring.key, $stageVariables.realm, $context.identity.sourceIp]
+    resultTtl: 0s
+gatewayResponses:
+  DEFAULT_4XX:
+    headers: {access-control-allow-origin: "*", x-request-id: $context.requestId, x-stage: $stageVariables.stage}
+  UNAUTHORIZED:
+    statusCode: 401
+    body: '{"error": "sign in", "requestId": "$context.requestId"}'
+  DEFAULT_5XX: {}
+routes:
+  GET /orders/{id}:
+    function: orders
+    authorization: {type: function, authorizer: bearer}
+    request: {parameters: {querystring.view: false}}
+    cache: {keys: [path.id, querystring.view], ttl: 60s}
+  POST /orders:
+    integration: {type: function, target: orders:live, timeout: 10s}
+    apiKeyRequired: true
+    authorization: {type: function, authorizer: gate}
+    request:
+      models: {application/json: Order}
+      parameters: {header.x-client: true, querystring.dry-run: false}
+  PUT /orders/{id}:
+    function: orders
+    authorization: {type: iam}
+    request: {models: {application/json: Order, application/xml: Owner}, validateParameters: false}
+  PATCH /orders/{id}:
+    function: orders
+    apiKeyRequired: true
+    request: {parameters: {header.if-match: true}, models: {application/json: Owner}, validateBody: false}
+  ANY /legacy/{proxy+}:
+    integration:
+      type: http_proxy
+      target: http://legacy.internal:9000/v1/{proxy}
+      timeout: 5s
+      requestParameters:
+        overwrite:header.x-user: $request.header.x-id
+        overwrite:querystring.source: shop
+        overwrite:header.x-stage: $stageVariables.stage
+        overwrite:header.x-both: ${request.header.a}-${request.header.b}
+        append:header.x-via: gatehouse
+        remove:header.cookie: ""
+  GET /teapot:
+    integration:
+      type: mock
+      statusCode: 418
+      headers: {Content-Type: application/json, X-Quote: "it's tea"}
+      body: '{"id": "$context.requestId", "q": "$input.params(''q'')"}'
+  OPTIONS /orders:
+    integration: {type: mock, statusCode: 204, headers: {Access-Control-Allow-Origin: "*"}, timeout: 1s}
+`
+	api, err := stackfile.ParseAPI("api.yaml", []byte(def), "", "shop", anyFunction())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Export(api, ExportOptions{Title: "shop", Region: "eu-west-1", AccountID: "123456789012", YAML: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := Parse("export.yaml", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := Import("export.yaml", doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im.Type != spec.APITypeREST {
+		t.Fatalf("the export is read as an %s API (%s)", im.Type, im.Reason)
+	}
+	if len(im.Notices) != 1 || !strings.Contains(im.Notices[0].Error(), "cacheKeyParameters") {
+		t.Errorf("notices: %v, want only the cache keys'", im.Notices)
+	}
+	// The stages are the stack file's; the document has none.
+	im.Definition.Set("stages", api2stages(t, def))
+	again, err := stackfile.ParseAPIDoc("export.yaml", im.Definition, "", "shop", anyFunction())
+	if err != nil {
+		t.Fatalf("%v\nthe export:\n%s", err, out)
+	}
+	byKey := func(a, b spec.Route) int { return strings.Compare(a.Key, b.Key) }
+	slices.SortFunc(api.Routes, byKey)
+	slices.SortFunc(again.Routes, byKey)
+	for i := range api.Routes {
+		api.Routes[i].Line, api.Routes[i].Column, api.Routes[i].Cache = 0, 0, nil
+		again.Routes[i].Line, again.Routes[i].Column = 0, 0
+	}
+	if a, b := testfix.YAML(t, api), testfix.YAML(t, again); a != b {
+		t.Errorf("after export and import:\n%s\nwant:\n%s\nthe export:\n%s", b, a, out)
+	}
+	for _, want := range []string{
+		"uri: arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:orders:live/invocations",
+		"integration.request.path.proxy: method.request.path.proxy",
+		"integration.request.header.x-user: method.request.header.x-id",
+		`integration.request.querystring.source: "'shop'"`,
+		"overwrite:header.x-both: ${request.header.a}-${request.header.b}",
+		"cacheKeyParameters:\n        - method.request.path.id\n        - method.request.querystring.view",
+		"$ref: \"#/components/schemas/Owner#/properties/name\"",
+		"identitySource: method.request.header.x-tenant, method.request.querystring.key, stageVariables.realm, context.identity.sourceIp",
+		"x-amazon-apigateway-request-validator: Validate body, query string parameters, and headers",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the export has no %s:\n%s", want, out)
+		}
+	}
+}
+
+// api2stages is the stages: of a stack file's API definition, as a doctree.
+func api2stages(t *testing.T, def string) *doctree.Node {
+	t.Helper()
+	d, err := Parse("api.yaml", []byte(def))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Get("stages")
 }

@@ -198,8 +198,7 @@ func (im *importer) request(op, item *doctree.Node, routeKey string) (*doctree.N
 			if name.Scalar() == "" {
 				return nil, im.errorf(p, "a parameter needs a name")
 			}
-			required := p.Get("required")
-			params.Set(key+name.Scalar(), boolean(required.Scalar() == "true", cmpNode(required, name)))
+			params.Set(key+name.Scalar(), boolean(p.Get("required").Scalar() == "true", name))
 		}
 	}
 	models := doctree.NewMap(op)
