@@ -841,3 +841,20 @@ func TestResolveDots(t *testing.T) {
 		}
 	}
 }
+
+// A greedy parameter reaches the backend as written, but cannot climb above the target's path.
+func TestRawGreedyParam(t *testing.T) {
+	p, err := compileProxy("ANY /files/{proxy+}", spec.Integration{Type: spec.IntegrationHTTPProxy, Target: "http://b/store/{proxy}", Method: spec.MethodAny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rest, want := range map[string]string{
+		"/files/a%2Bb/c":        "a%2Bb/c",
+		"/files/a/../../../etc": "etc",
+		"/files/%2e%2e/x":       "x",
+	} {
+		if got := p.rawParam(&routeRequest{rest: rest, params: map[string]string{"proxy": "decoded"}}, "proxy"); got != want {
+			t.Errorf("%s: proxy = %q, want %q", rest, got, want)
+		}
+	}
+}

@@ -525,7 +525,7 @@ routes:
 		`integration.request.querystring.source: "'shop'"`,
 		"overwrite:header.x-both: ${request.header.a}-${request.header.b}",
 		"cacheKeyParameters:\n        - method.request.path.id\n        - method.request.querystring.view",
-		"$ref: \"#/components/schemas/Owner#/properties/name\"",
+		"$ref: \"#/components/schemas/Owner/properties/name\"",
 		"identitySource: method.request.header.x-tenant, method.request.querystring.key, stageVariables.realm, context.identity.sourceIp",
 		"x-amazon-apigateway-request-validator: Validate body, query string parameters, and headers",
 	} {
