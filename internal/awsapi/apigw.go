@@ -469,13 +469,13 @@ func (s *Server) listAPIs(ctx context.Context, w http.ResponseWriter, r *http.Re
 		}
 	}
 	// The APIs of the stack file and the admin API are the stack's too: listed with their ids,
-	// read-only here (see stackAPI).
+	// read-only here (see stackAPI), but for REST APIs, which are API Gateway v1's.
 	records, err := s.cfg.APIs.Store.List(ctx, nil)
 	if err != nil {
 		return err
 	}
 	for _, r := range records {
-		if !strings.HasPrefix(r.Source, "aws:") {
+		if inV2(r) {
 			items = append(items, s.apiView(s.fromRecord(r)))
 		}
 	}

@@ -504,3 +504,64 @@ routes:
 func stackfileAPI(def string) (spec.API, error) {
 	return stackfile.ParseAPI("api.yaml", []byte(def), "", "web", spec.Env{HasFunction: func(string) bool { return true }})
 }
+
+// TestRESTAPIsNotInV2 checks that API Gateway v2 neither lists nor finds the stack's REST APIs,
+// which are API Gateway v1's, while it shows its HTTP APIs; and that ImportApi makes an HTTP API of
+// a document that would otherwise read as a REST API's.
+func TestRESTAPIsNotInV2(t *testing.T) {
+	n := startAPINode(t)
+	ctx := context.Background()
+	for name, def := range map[string]string{
+		"shop": "type: rest\nroutes:\n  GET /orders:\n    function: orders\n",
+		"web":  "type: http\nroutes:\n  GET /orders:\n    function: orders\n",
+	} {
+		api, err := stackfile.ParseAPI("api.yaml", []byte(def), "", name, spec.Env{HasFunction: func(string) bool { return true }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.store.Put(ctx, apistore.Record{Name: name, ManagedBy: apistore.ManagedByStackFile, Source: "gatehouse.yaml", UpdatedAt: time.Now(), API: api}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apis, err := n.gw.GetApis(ctx, &apigatewayv2.GetApisInput{})
+	if err != nil {
+		t.Fatalf("GetApis: %v", err)
+	}
+	var names []string
+	for _, a := range apis.Items {
+		names = append(names, aws.ToString(a.Name))
+	}
+	if len(names) != 1 || names[0] != "web" {
+		t.Errorf("GetApis lists %q, want only the HTTP API web", names)
+	}
+	if _, err := n.gw.GetApi(ctx, &apigatewayv2.GetApiInput{ApiId: aws.String(apistore.ID("t", "web"))}); err != nil {
+		t.Errorf("GetApi of the HTTP API: %v", err)
+	}
+	rest := aws.String(apistore.ID("t", "shop"))
+	if _, err := n.gw.GetApi(ctx, &apigatewayv2.GetApiInput{ApiId: rest}); errorCode(err) != "NotFoundException" {
+		t.Errorf("GetApi of the REST API: %v, want NotFoundException", err)
+	}
+	if _, err := n.gw.GetRoutes(ctx, &apigatewayv2.GetRoutesInput{ApiId: rest}); errorCode(err) != "NotFoundException" {
+		t.Errorf("GetRoutes of the REST API: %v, want NotFoundException", err)
+	}
+
+	// Without payloadFormatVersion, Import alone would read this as a REST API's document.
+	const doc = `openapi: 3.0.1
+info: {title: orders, version: "1"}
+paths:
+  /orders:
+    get:
+      x-amazon-apigateway-integration: {type: aws_proxy, httpMethod: POST, uri: orders}
+`
+	imported, err := n.gw.ImportApi(ctx, &apigatewayv2.ImportApiInput{Body: aws.String(doc)})
+	if err != nil {
+		t.Fatalf("ImportApi: %v", err)
+	}
+	if imported.ProtocolType != gwtypes.ProtocolTypeHttp {
+		t.Errorf("ImportApi made a %s API", imported.ProtocolType)
+	}
+	items, err := n.gw.GetIntegrations(ctx, &apigatewayv2.GetIntegrationsInput{ApiId: imported.ApiId})
+	if err != nil || len(items.Items) != 1 || aws.ToString(items.Items[0].PayloadFormatVersion) != "2.0" {
+		t.Errorf("GetIntegrations: %+v %v, want one with payload format 2.0", items, err)
+	}
+}

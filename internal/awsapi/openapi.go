@@ -71,7 +71,9 @@ func (s *Server) fromOpenAPI(ctx context.Context, a *gwAPI, body string) ([]stri
 	if err != nil {
 		return nil, gwBad(err.Error())
 	}
-	im, err := openapi.Import("the document", doc)
+	// API Gateway v2 imports HTTP APIs: a document that would read as a REST API's is read as an
+	// HTTP API's here, as ImportApi reads it.
+	im, err := openapi.ImportAs("the document", doc, spec.APITypeHTTP)
 	if err != nil {
 		return nil, gwBad(err.Error())
 	}

@@ -15,7 +15,15 @@ import (
 
 // The APIs of the stack file and of the admin API are the stack's too. API Gateway v2 shows them
 // with their ids, read-only: their definition lives where they were written, and a change made
-// here would be undone by the next reload of the stack file.
+// here would be undone by the next reload of the stack file. REST APIs are not among them: they
+// belong to API Gateway v1 (apigateway), which this server does not serve, so v2 neither lists
+// them nor finds them by id, as on AWS.
+
+// inV2 reports whether a stored definition is one API Gateway v2 shows: one the stack file or the
+// admin API wrote (the AWS API's own are kept as its resources), of type http or websocket.
+func inV2(r apistore.Record) bool {
+	return !strings.HasPrefix(r.Source, "aws:") && r.API.Type != spec.APITypeREST
+}
 
 // stackAPI is the API with id written by the stack file or the admin API, in API Gateway's terms;
 // nil when there is none.
@@ -25,7 +33,7 @@ func (s *Server) stackAPI(ctx context.Context, id string) (*gwAPI, error) {
 		return nil, err
 	}
 	for _, r := range records {
-		if r.ID == id && !strings.HasPrefix(r.Source, "aws:") {
+		if r.ID == id && inV2(r) {
 			return s.fromRecord(r), nil
 		}
 	}

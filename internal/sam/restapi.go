@@ -47,6 +47,9 @@ type restAPI struct {
 	// methodSettings are the stage's MethodSettings, applied once every route is known.
 	methodSettings []*doctree.Node
 	routes         []*restRoute
+	// fromBody are the keys of the routes of the Api's DefinitionBody, which events may lay their
+	// settings over.
+	fromBody map[string]bool
 }
 
 // restRoute is a route of a REST API as its event wrote it.
@@ -92,7 +95,7 @@ func (r *reader) implicitRESTAPI(at *doctree.Node) (*restAPI, error) {
 // types, compression, models, CORS, authorizers, gateway responses and usage plan.
 func (r *reader) newRESTAPI(name string, p, at *doctree.Node) (*restAPI, error) {
 	def := r.api(name, "rest", at)
-	ra := &restAPI{name: name, def: def, open: map[string]bool{}}
+	ra := &restAPI{name: name, def: def, open: map[string]bool{}, fromBody: map[string]bool{}}
 	r.rest[name] = ra
 	r.restOrder = append(r.restOrder, name)
 
@@ -134,10 +137,8 @@ func (r *reader) newRESTAPI(name string, p, at *doctree.Node) (*restAPI, error) 
 	if g := p.Get("GatewayResponses"); g != nil {
 		def.Set("gatewayResponses", r.gatewayResponses(name, g))
 	}
-	for _, k := range []string{"DefinitionBody", "DefinitionUri"} {
-		if v := p.Get(k); v != nil {
-			r.Notice(v, "Api %s: %s (a REST API's OpenAPI definition) is not read yet: the API's routes are its functions' Api events", name, k)
-		}
+	if err := r.restDefinition(ra, p); err != nil {
+		return nil, err
 	}
 	for _, k := range []string{"Domain", "AccessLogSetting", "CanarySetting", "DisableExecuteApiEndpoint"} {
 		if v := p.Get(k); v != nil {
@@ -148,6 +149,65 @@ func (r *reader) newRESTAPI(name string, p, at *doctree.Node) (*restAPI, error) 
 		r.Notice(v, "Api %s: ApiKeySourceType %s is not served: API keys are read from the x-api-key header", name, v.Scalar())
 	}
 	return ra, nil
+}
+
+// restDefinition reads an Api's DefinitionBody or DefinitionUri, a REST API's OpenAPI 3 or
+// Swagger 2.0 document in API Gateway's dialect, into the API: its routes, and its authorizers,
+// models, gateway responses and other settings where the Api's properties do not set them, as SAM
+// merges its properties into the document.
+func (r *reader) restDefinition(ra *restAPI, p *doctree.Node) error {
+	body, file, err := r.definition(p)
+	if err != nil || body == nil {
+		return err
+	}
+	if body.Kind == doctree.Map && body.Get("info").Get("title").Scalar() == "" {
+		// SAM names the API from the template, not from info.title, which the document may lack.
+		doc := doctree.NewMap(body)
+		doc.Keys, doc.Vals = append(doc.Keys, body.Keys...), append(doc.Vals, body.Vals...)
+		info := doctree.NewMap(body)
+		for k, v := range body.Get("info").All() {
+			info.Set(k, v)
+		}
+		info.Set("title", doctree.Str(ra.name, body))
+		doc.Set("info", info)
+		body = doc
+	}
+	im, err := openapi.ImportAs(file, body, spec.APITypeREST)
+	if err != nil {
+		return err
+	}
+	r.Notices = append(r.Notices, im.Notices...)
+	for i, k := range im.Definition.Keys {
+		v := im.Definition.Vals[i]
+		switch k {
+		case "type":
+		case "routes":
+			routes := ra.def.Get("routes")
+			for key, route := range v.All() {
+				routes.Set(key, route)
+				ra.fromBody[key] = true
+				if k := route.Get("apiKeyRequired"); k.Scalar() == "true" && r.keysAt == nil {
+					r.keysAt = k
+				}
+			}
+		case "authorizers", "models", "gatewayResponses":
+			mine := ra.def.Get(k)
+			if mine == nil {
+				ra.def.Set(k, v)
+				continue
+			}
+			for name, x := range v.All() {
+				if mine.Get(name) == nil {
+					mine.Set(name, x)
+				}
+			}
+		default:
+			if ra.def.Get(k) == nil {
+				ra.def.Set(k, v)
+			}
+		}
+	}
+	return nil
 }
 
 // restStages makes the API's stage from StageName (SAM's default, Prod, for the implicit API),
@@ -605,7 +665,15 @@ func (r *reader) restEvent(fnID, fn, evName string, p, ev *doctree.Node) error {
 		route.Set("request", req)
 	}
 	routes := ra.def.Get("routes")
-	if routes.Get(key) != nil {
+	if old := routes.Get(key); ra.fromBody[key] {
+		// SAM adds the event to the document's method: the event's settings over the document's.
+		delete(ra.fromBody, key)
+		for k, v := range route.All() {
+			old.Set(k, v)
+		}
+		route = old
+		rr.def = old
+	} else if old != nil {
 		return r.Errorf(path, "event %s: the route %s is defined twice in API %s", evName, key, ra.name)
 	}
 	routes.Set(key, route)

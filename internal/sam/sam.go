@@ -3,7 +3,7 @@
 // HTTP APIs (AWS::Serverless::HttpApi, with stages, CORS, JWT and Lambda authorizers and an
 // OpenAPI DefinitionBody), REST APIs (AWS::Serverless::Api and the implicit ServerlessRestApi,
 // with token and request authorizers, models, gateway responses, binary media types, a stage
-// cache and usage plans), and HTTP and WebSocket APIs made of AWS::ApiGatewayV2 resources, with
+// cache, usage plans and an OpenAPI or Swagger DefinitionBody), and HTTP and WebSocket APIs made of AWS::ApiGatewayV2 resources, with
 // the template's Parameters, Conditions, Mappings and Globals and the intrinsic functions that
 // matter locally.
 //
@@ -516,23 +516,9 @@ func (r *reader) httpAPI(id string, res *doctree.Node) error {
 			r.Notice(v, "HttpApi %s: %s is not served locally: ignored", id, k)
 		}
 	}
-	body := p.Get("DefinitionBody")
-	file := r.File
-	if uri := p.Get("DefinitionUri"); uri != nil && body == nil {
-		if uri.Kind != doctree.String {
-			return r.Errorf(uri, "DefinitionUri in S3 is not served locally: name a local file")
-		}
-		file = filepath.Join(r.dir, uri.Text)
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return r.Errorf(uri, "DefinitionUri: %v", err)
-		}
-		if body, err = openapi.Parse(file, data); err != nil {
-			return err
-		}
-		if body, err = r.eval(body); err != nil {
-			return err
-		}
+	body, file, err := r.definition(p)
+	if err != nil {
+		return err
 	}
 	if body != nil {
 		im, err := openapi.Import(file, body)
@@ -560,6 +546,31 @@ func (r *reader) httpAPI(id string, res *doctree.Node) error {
 		}
 	}
 	return nil
+}
+
+// definition is the OpenAPI document of an API's DefinitionBody, or of the local file its
+// DefinitionUri names, evaluated, with the name of the file it is in; nil when there is none.
+func (r *reader) definition(p *doctree.Node) (*doctree.Node, string, error) {
+	body := p.Get("DefinitionBody")
+	uri := p.Get("DefinitionUri")
+	if body != nil || uri == nil {
+		return body, r.File, nil
+	}
+	if uri.Kind != doctree.String {
+		return nil, "", r.Errorf(uri, "DefinitionUri in S3 is not served locally: name a local file")
+	}
+	file := filepath.Join(r.dir, uri.Text)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, "", r.Errorf(uri, "DefinitionUri: %v", err)
+	}
+	if body, err = openapi.Parse(file, data); err != nil {
+		return nil, "", err
+	}
+	if body, err = r.eval(body); err != nil {
+		return nil, "", err
+	}
+	return body, file, nil
 }
 
 // throttleOf is a stack file's throttle from DefaultRouteSettings (nil without limits).

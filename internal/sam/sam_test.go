@@ -209,9 +209,9 @@ func TestRESTTemplates(t *testing.T) {
 		{name: "keys without a plan",
 			template:   head + "          Properties: {Path: /a, Method: get, Auth: {ApiKeyRequired: true}}\n",
 			wantNotice: `template.yaml:12:70: Resources.Fn.Properties.Events.Get.Properties.Auth.ApiKeyRequired: routes ask for an API key, and the template makes no usage plan Gatehouse reads: usage plan ServerlessUsagePlan (no throttle, no quota) is made for their keys: gatehouse keys create NAME --plan ServerlessUsagePlan`},
-		{name: "definition body",
-			template:   head + "          Properties: {Path: /a, Method: get, RestApiId: !Ref Api}\n" + api + "      DefinitionBody: {swagger: '2.0'}\n",
-			wantNotice: `template.yaml:17:23: Resources.Api.Properties.DefinitionBody: Api Api: DefinitionBody (a REST API's OpenAPI definition) is not read yet: the API's routes are its functions' Api events`},
+		{name: "definition uri in s3",
+			template:  head + "          Properties: {Path: /a, Method: get, RestApiId: !Ref Api}\n" + api + "      DefinitionUri: {Bucket: b, Key: openapi.yaml}\n",
+			wantError: `template.yaml:17:22: Resources.Api.Properties.DefinitionUri: DefinitionUri in S3 is not served locally: name a local file`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

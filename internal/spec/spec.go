@@ -44,6 +44,9 @@ type Stack struct {
 	// made with `gatehouse keys create --plan NAME`, not written in the stack file. A plan applies
 	// to every API and stage of the stack.
 	UsagePlans map[string]UsagePlan `json:"usagePlans,omitempty"`
+	// Domains are the custom domain names the gateway serves over TLS (`domains:`), by name; nil
+	// when there are none.
+	Domains map[string]Domain `json:"domains,omitempty"`
 }
 
 // UsagePlan is one entry of `usagePlans:`.
@@ -204,6 +207,9 @@ type API struct {
 	// (`gatewayResponses:`), by response type (GatewayResponseTypes: DEFAULT_4XX, UNAUTHORIZED,
 	// …). nil when none.
 	GatewayResponses map[string]GatewayResponse `json:"gatewayResponses,omitempty"`
+	// DisableExecuteAPIEndpoint makes the API answer only through the custom domains that map it
+	// (`disableExecuteApiEndpoint:`, default false), not at its mount or its id's endpoint.
+	DisableExecuteAPIEndpoint bool `json:"disableExecuteApiEndpoint,omitempty"`
 }
 
 // Model is one entry of a REST API's `models:`.
@@ -698,6 +704,10 @@ func (s *Stack) UnmarshalJSON(b []byte) error {
 	for k, u := range s.UsagePlans {
 		u.Name = k
 		s.UsagePlans[k] = u
+	}
+	for k, d := range s.Domains {
+		d.Name = k
+		s.Domains[k] = d
 	}
 	return nil
 }

@@ -173,6 +173,7 @@ func (s *Stack) ValidateInOrder(o Order) Errors {
 			c.add(errf([]string{"apis", name, "mount"}, false, "%s", mountClashMsg(other, name, api)))
 		}
 	}
+	c.checkDomains(s)
 	return c.errs
 }
 

@@ -25,7 +25,7 @@ func (d *decoder) stack(root ast.Node) (*spec.Stack, order, error) {
 	}
 	if v, _, err := d.Resolve(nil, root); err == nil {
 		if _, ok := v.(*ast.MappingNode); !ok {
-			return nil, ord, d.Errorf(root, nil, "a stack file is a mapping of version, name, functions, apis, iam and usagePlans; got %s", yamldecode.Describe(v))
+			return nil, ord, d.Errorf(root, nil, "a stack file is a mapping of version, name, functions, apis, iam, usagePlans and domains; got %s", yamldecode.Describe(v))
 		}
 	}
 	es, err := d.Entries(nil, root)
@@ -46,7 +46,7 @@ func (d *decoder) stack(root ast.Node) (*spec.Stack, order, error) {
 		return nil, ord, d.Errorf(ve.Val, []string{"version"},
 			"version %d is not supported; this Gatehouse reads version %d", version, spec.SchemaVersion)
 	}
-	f, err := d.ByKey(nil, es, []string{"version", "name", "functions", "apis", "iam", "usagePlans"})
+	f, err := d.ByKey(nil, es, []string{"version", "name", "functions", "apis", "iam", "usagePlans", "domains"})
 	if err != nil {
 		return nil, ord, err
 	}
@@ -106,6 +106,11 @@ func (d *decoder) stack(root ast.Node) (*spec.Stack, order, error) {
 			}
 			s.UsagePlans[p.Name] = p
 			ord.plans = append(ord.plans, p.Name)
+		}
+	}
+	if e, ok := f["domains"]; ok {
+		if s.Domains, err = d.domains(e.Val); err != nil {
+			return nil, ord, err
 		}
 	}
 	return s, ord, nil
@@ -385,4 +390,112 @@ func (d *decoder) throttle(path []string, te yamldecode.Entry) (spec.Throttle, e
 		return t, err
 	}
 	return t, nil
+}
+
+// domains decodes the stack's domains: and fills their defaults.
+func (d *decoder) domains(n ast.Node) (map[string]spec.Domain, error) {
+	path := []string{"domains"}
+	es, err := d.Entries(path, n)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]spec.Domain{}
+	for _, de := range es {
+		p := yamldecode.Sub(path, de.Key)
+		f, err := d.Fields(p, de.Val, keysOf(spec.Domain{})...)
+		if err != nil {
+			return nil, err
+		}
+		dom := spec.Domain{Name: de.Key, Certificate: spec.DomainCertificate{Source: spec.CertificateLocal}, SecurityPolicy: spec.TLSPolicy12}
+		if ce, ok := f["certificate"]; ok {
+			cp := yamldecode.Sub(p, "certificate")
+			if v, _, err := d.Resolve(cp, ce.Val); err == nil {
+				if _, isMap := v.(*ast.MappingNode); !isMap {
+					if dom.Certificate.Source, err = d.Str(cp, ce.Val); err != nil {
+						return nil, err
+					}
+					if dom.Certificate.Source == spec.CertificateFiles {
+						return nil, d.Errorf(ce.Val, cp, "write {certFile: ./cert.pem, keyFile: ./key.pem} for a certificate of your own")
+					}
+				} else {
+					g, err := d.Fields(cp, ce.Val, "certFile", "keyFile")
+					if err != nil {
+						return nil, err
+					}
+					dom.Certificate.Source = spec.CertificateFiles
+					for key, to := range map[string]*string{"certFile": &dom.Certificate.CertFile, "keyFile": &dom.Certificate.KeyFile} {
+						e, err := d.Required(g, ce.KeyAt, cp, key, "a PEM file, such as ./%s.pem", key)
+						if err != nil {
+							return nil, err
+						}
+						if *to, err = d.file(yamldecode.Sub(cp, key), e.Val, "a PEM file"); err != nil {
+							return nil, err
+						}
+					}
+				}
+			}
+		}
+		if me, ok := f["mappings"]; ok {
+			mp := yamldecode.Sub(p, "mappings")
+			ms, err := d.Entries(mp, me.Val)
+			if err != nil {
+				return nil, err
+			}
+			dom.Mappings = map[string]spec.APIMapping{}
+			for _, m := range ms {
+				g, err := d.Fields(yamldecode.Sub(mp, m.Key), m.Val, "api", "stage")
+				if err != nil {
+					return nil, err
+				}
+				am := spec.APIMapping{Stage: spec.DefaultStage}
+				if am.API, err = d.RequiredStr(g, m.KeyAt, yamldecode.Sub(mp, m.Key), "api", "the name of an API of this stack"); err != nil {
+					return nil, err
+				}
+				if se, ok := g["stage"]; ok {
+					if am.Stage, err = d.Str(yamldecode.Sub(mp, m.Key, "stage"), se.Val); err != nil {
+						return nil, err
+					}
+				}
+				dom.Mappings[m.Key] = am
+			}
+		} else {
+			return nil, d.Errorf(de.KeyAt, yamldecode.Sub(p, "mappings"), "required: the APIs this domain serves by base path, such as {\"\": {api: shop, stage: prod}}")
+		}
+		if te, ok := f["mutualTls"]; ok {
+			tp := yamldecode.Sub(p, "mutualTls")
+			g, err := d.Fields(tp, te.Val, "truststore", "revokedSerials")
+			if err != nil {
+				return nil, err
+			}
+			dom.MutualTLS = &spec.MutualTLS{}
+			e, err := d.Required(g, te.KeyAt, tp, "truststore", "a PEM file of the certificate authorities client certificates must chain to")
+			if err != nil {
+				return nil, err
+			}
+			if dom.MutualTLS.Truststore, err = d.file(yamldecode.Sub(tp, "truststore"), e.Val, "a PEM file of certificate authorities"); err != nil {
+				return nil, err
+			}
+			if re, ok := g["revokedSerials"]; ok {
+				if dom.MutualTLS.RevokedSerials, err = d.StrList(yamldecode.Sub(tp, "revokedSerials"), re.Val); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if he, ok := f["hsts"]; ok {
+			hp := yamldecode.Sub(p, "hsts")
+			g, err := d.Fields(hp, he.Val, keysOf(spec.HSTS{})...)
+			if err != nil {
+				return nil, err
+			}
+			dom.HSTS = &spec.HSTS{MaxAge: spec.Duration(spec.DefaultHSTSMaxAge)}
+			if err := d.decodeRest(hp, g, dom.HSTS); err != nil {
+				return nil, err
+			}
+		}
+		if err := d.decodeRest(p, f, &dom, "certificate", "mappings", "mutualTls", "hsts"); err != nil {
+			return nil, err
+		}
+		out[de.Key] = dom
+	}
+	return out, nil
 }

@@ -592,7 +592,7 @@ func TestParseErrors(t *testing.T) {
 		// The file and YAML syntax.
 		{"empty file", "", `gatehouse.yaml:1:1: the stack file is empty; a stack file starts with "version: 1"`},
 		{"comments only", "# nothing\n", `gatehouse.yaml:1:1: the stack file is empty`},
-		{"not a mapping", "- a\n- b\n", `gatehouse.yaml:1:1: a stack file is a mapping of version, name, functions, apis, iam and usagePlans; got a list`},
+		{"not a mapping", "- a\n- b\n", `gatehouse.yaml:1:1: a stack file is a mapping of version, name, functions, apis, iam, usagePlans and domains; got a list`},
 		{"syntax error", "version: 1\nfunctions: [a\n", `gatehouse.yaml:2:12: invalid YAML: `},
 		{"bad indentation", "version: 1\nfunctions:\n  hello:\n    source: x\n   memory: 3\n", `gatehouse.yaml:5:`},
 		{"duplicate key", "version: 1\nversion: 1\n", `gatehouse.yaml:2:1: invalid YAML: mapping key "version" already defined at line 1, column 1`},
@@ -1330,7 +1330,7 @@ func controlErrorCases() []ctlCase {
 		{"apiKeyRequired without usage plans", ctlWeb("", "      GET /hello: {function: hello, apiKeyRequired: true}\n"), "gatehouse.yaml:9:53: apis.web.routes[\"GET /hello\"].apiKeyRequired: API keys belong to usage plans, and the stack has none: add a top-level usagePlans section, then create keys with gatehouse keys create --plan NAME"},
 		{"apiKeyRequired not a boolean", ctlWeb("", "      GET /hello: {function: hello, apiKeyRequired: 1}\n"), "gatehouse.yaml:9:53: apis.web.routes[\"GET /hello\"].apiKeyRequired: want true or false, got the number 1"},
 		{"websocket apiKeyRequired on $default", ctlHead + plan + ctlChat("", "      $connect: {function: hello, apiKeyRequired: true}\n      $default: {function: hello, apiKeyRequired: true}\n")[len(ctlHead):], "gatehouse.yaml:11:51: apis.chat.routes[\"$default\"].apiKeyRequired: only on the $connect route: a websocket API checks the API key once, when a client connects"},
-		{"unknown top-level key near usagePlans", ctlHead + "usagePlan: {}\n", "gatehouse.yaml:5:1: usagePlan: unknown key (did you mean \"usagePlans\"?); known keys here: version, name, functions, apis, iam, usagePlans"},
+		{"unknown top-level key near usagePlans", ctlHead + "usagePlan: {}\n", "gatehouse.yaml:5:1: usagePlan: unknown key (did you mean \"usagePlans\"?); known keys here: version, name, functions, apis, iam, usagePlans, domains"},
 	}
 }
 
