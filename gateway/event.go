@@ -39,6 +39,8 @@ type EventContext struct {
 	// Authorizer is what the route's authorizer found (JWT claims and scopes, a function
 	// authorizer's context, the IAM caller); nil without one.
 	Authorizer *events.APIGatewayV2HTTPRequestContextAuthorizerDescription
+	// Authentication is the client certificate of a mutual TLS request; nil without one.
+	Authentication *events.APIGatewayV2HTTPRequestContextAuthentication
 }
 
 // BuildEvent encodes the request held by c (a *fiber.Ctx whose body was already
@@ -132,7 +134,7 @@ func BuildEvent(c *fiber.Ctx, ec EventContext) ([]byte, error) {
 			PathParameters:        nilIfEmpty(ec.PathParameters),
 			StageVariables:        nilIfEmpty(ec.StageVariables),
 		},
-		RequestContext: eventRequestContext{APIGatewayV2HTTPRequestContext: rc},
+		RequestContext: eventRequestContext{APIGatewayV2HTTPRequestContext: rc, Authentication: ec.Authentication},
 	}
 	if body := req.Body(); len(body) > 0 {
 		if isTextMediaType(string(req.Header.ContentType())) && utf8.Valid(body) {
@@ -159,8 +161,8 @@ type eventRequest struct {
 }
 
 // eventRequestContext is the aws-lambda-go request context with authentication
-// omitted when nil (the embedded field's omitempty cannot omit a struct). The
-// gateway does not do mTLS, so it is always nil.
+// omitted when nil (the embedded field's omitempty cannot omit a struct): it is set
+// only for requests with a client certificate (mutual TLS).
 type eventRequestContext struct {
 	events.APIGatewayV2HTTPRequestContext
 	Authentication *events.APIGatewayV2HTTPRequestContextAuthentication `json:"authentication,omitempty"`

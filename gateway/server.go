@@ -95,6 +95,8 @@ type Config struct {
 	// HTTP proxy integrations may reach any backend they name but these, on any of the node's
 	// addresses.
 	ProtectedAddrs []string
+	// Domains are the stack's custom domain names; SetDomains replaces them.
+	Domains []Domain
 	// Tracer, when set, records a span for each HTTP request (continuing the trace of its
 	// traceparent header), its authorizer and its integration, and sends the integration span's
 	// traceparent on to the function; nil traces nothing.
@@ -210,6 +212,8 @@ type Server struct {
 	proxies *proxyTransports
 	// caches are REST API stages' caches by API, stage and capacity, kept across SetAPIs.
 	caches sync.Map
+	// domains are the custom domains, compiled.
+	domains atomic.Pointer[domainSet]
 }
 
 // apiSet is what the gateway serves: the APIs as declared, and compiled, most specific first.
@@ -253,6 +257,7 @@ func New(cfg Config, inv Invoker) (*Server, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, inv: inv, log: cfg.Logger, proxies: &proxyTransports{protected: newProtectedAddrs(cfg.ProtectedAddrs)}}
+	s.domains.Store(compileDomains(cfg.Domains))
 	apis, err := s.compileAPIs(cfg.APIs)
 	if err != nil {
 		return nil, err
@@ -476,6 +481,9 @@ func (s *Server) handle(c *fiber.Ctx) error {
 	} else if err = s.serve(c, &l, start); err != nil {
 		s.handleError(c, err)
 	}
+	if hsts, ok := c.Locals(localHSTS).(string); ok {
+		c.Set(fiber.HeaderStrictTransportSecurity, hsts)
+	}
 	status := c.Response().StatusCode()
 	s.metrics.observeRequest(l.api, l.route, status, time.Since(start))
 	if span != nil {
@@ -523,9 +531,23 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 	if rawPath == "" || rawPath[0] != '/' {
 		return errNotFound
 	}
-	api, rest := s.findAPI(host, rawPath)
+	api, stage, rest, dom, err := s.serveDomain(c, host, rawPath)
+	switch {
+	case errors.Is(err, errAnswered):
+		return nil
+	case err != nil:
+		return err
+	}
+	if dom != nil && dom.HSTS != "" && c.Context().IsTLS() {
+		c.Locals(localHSTS, dom.HSTS)
+	}
 	if api == nil {
-		return errNotFound
+		if api, rest = s.findAPI(host, rawPath); api == nil {
+			return errNotFound
+		}
+		if api.Spec.DisableExecuteAPIEndpoint {
+			return errForbidden
+		}
 	}
 	l.api = api.ID
 	if api.rest != nil {
@@ -533,9 +555,10 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 		c.Response().Header.Del(HeaderRequestID)
 		c.Set(HeaderRESTRequestID, requestID)
 	}
-	stage, rest := api.findStage(rest)
 	if stage == nil {
-		return errNotFound
+		if stage, rest = api.findStage(rest); stage == nil {
+			return errNotFound
+		}
 	}
 	l.access.api, l.access.stage = api, stage
 	if api.rest != nil {
@@ -643,6 +666,7 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 		DomainName:     host,
 		SourceIP:       c.IP(),
 		Authorizer:     authz,
+		Authentication: clientCertOf(c),
 	}
 	var event []byte
 	if api.rest != nil {
@@ -736,6 +760,8 @@ const (
 	localStage
 	// localRESTError holds the restAnswer a REST API's error was answered with, for its access log.
 	localRESTError
+	// localHSTS holds the Strict-Transport-Security header of a custom domain's HTTPS response.
+	localHSTS
 )
 
 // restAnswer is the message and gateway response type a REST API answered an error with.

@@ -10,7 +10,8 @@ import (
 )
 
 // FuzzImport reads any document as an OpenAPI one: Import and the stack file's checks of what it
-// makes may refuse it, and must not panic. Seeded with the golden documents and a few integrations.
+// makes may refuse it, and must not panic. Seeded with the golden documents (HTTP and REST APIs',
+// OpenAPI 3 and Swagger 2.0), a few integrations and a REST API's request validation.
 func FuzzImport(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*.txtar")
 	for _, file := range files {
@@ -30,6 +31,11 @@ func FuzzImport(f *testing.F) {
 		"{type: mock, responses: {'(': {}}}",
 		"{type: http_proxy, uri: 'http://b/{id}', requestParameters: {'overwrite:header.x': $request.path.id}, tlsConfig: {serverNameToVerify: b}}",
 		"{$ref: '#/components/x-amazon-apigateway-integrations/x'}",
+		"{type: aws_proxy, uri: f}\n      x-amazon-apigateway-request-validator: v\n      parameters: [{name: q, in: query, required: true}, {$ref: '#/components/parameters/p'}]\n" +
+			"      requestBody: {content: {application/json: {schema: {type: object, properties: {a: {$ref: '#/components/schemas/A'}}}}}}\n" +
+			"x-amazon-apigateway-request-validators: {v: {validateRequestBody: true, validateRequestParameters: true}}\n" +
+			"x-amazon-apigateway-gateway-responses: {DEFAULT_4XX: {statusCode: '400', responseParameters: {gatewayresponse.header.a: \"'b'\"}}}\n" +
+			"components: {schemas: {A: {type: string}}, parameters: {p: {name: h, in: header}}}",
 	} {
 		f.Add([]byte(head + it + "\n"))
 	}
