@@ -10,22 +10,10 @@ import (
 
 // API Gateway does not tell an HTTP API's document from a REST API's: the caller picks the API
 // (apigatewayv2 import-api or apigateway import-rest-api). Gatehouse has one importer, so it reads
-// the kind from the document, by the first of these rules that holds:
-//
-//  1. x-amazon-apigateway-importexport-version at the root: HTTP (every HTTP API export has it).
-//  2. swagger: "2.0": REST (HTTP API exports are OpenAPI 3).
-//  3. Something only HTTP APIs have: an integration's payloadFormatVersion, the path /$default, a
-//     jwt authorizer, or an authorizer's authorizerPayloadFormatVersion or enableSimpleResponses:
-//     HTTP.
-//  4. Something only REST APIs have: x-amazon-apigateway-request-validators,
-//     -request-validator, -gateway-responses, -api-key-source or -minimum-compression-size, a
-//     token authorizer, an identitySource in REST's form (method.request.header.NAME), an api_key
-//     security scheme (x-api-key in a header), or an aws_proxy or http_proxy integration, which in
-//     an HTTP API's document would carry payloadFormatVersion (rule 3): REST.
-//  5. Otherwise (mock integrations only, say): HTTP.
+// the kind from the document by the rules ImportAs lists, in documentType.
 
 // restOnlyRoot are the root extensions only REST APIs have, which make a document a REST API's
-// (rule 4).
+// (ImportAs's rule 4).
 var restOnlyRoot = []string{
 	"x-amazon-apigateway-request-validators",
 	"x-amazon-apigateway-request-validator",
@@ -34,7 +22,8 @@ var restOnlyRoot = []string{
 	"x-amazon-apigateway-minimum-compression-size",
 }
 
-// documentType is the type of API doc describes and why, by the rules above.
+// documentType is the type of API doc describes, by ImportAs's rules, and why: the reason, which
+// names what decided and where, is for messages.
 func documentType(doc *doctree.Node) (apiType, reason string) {
 	if v := doc.Get("x-amazon-apigateway-importexport-version"); v != nil {
 		return spec.APITypeHTTP, "it has x-amazon-apigateway-importexport-version" + at(v) + ", as HTTP API exports do"

@@ -521,7 +521,7 @@ func (r *reader) httpAPI(id string, res *doctree.Node) error {
 		return err
 	}
 	if body != nil {
-		im, err := openapi.Import(file, body)
+		im, err := openapi.ImportAs(file, body, spec.APITypeHTTP)
 		if err != nil {
 			return err
 		}
