@@ -47,7 +47,7 @@ func TestSAMTemplate(t *testing.T) {
 	if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out := runCLI(t, n, "apis", "import", file, "--name", "copy"); !strings.Contains(out, "imported API copy (2 routes) at /copy") {
+	if out := runCLI(t, n, "apis", "import", file, "--name", "copy"); !strings.Contains(out, "imported http API copy (2 routes) at /copy") {
 		t.Fatalf("apis import: %s", out)
 	}
 	if r := do(t, newRequest(t, "GET", base+"/copy/go/hello?name=copy", nil)); r.status != 200 || string(r.body) != `{"message":"Howdy, copy!","runtime":"go"}` {

@@ -16,16 +16,19 @@ import (
 
 // newAPIsImportCommand is `gatehouse apis import FILE`: an OpenAPI document applied as an API.
 func newAPIsImportCommand(stdout io.Writer, flags *adminFlags) *cobra.Command {
-	var name, mount, stage string
+	var name, mount, stage, apiType string
 	cmd := &cobra.Command{
 		Use:   "import FILE",
 		Short: "Create or replace an API from an OpenAPI 3 document with API Gateway's extensions",
-		Long: `Create or replace an HTTP API from an OpenAPI 3 document (JSON or YAML) as API Gateway exports and
-imports them: each operation's x-amazon-apigateway-integration (aws_proxy to a function of the
-node, by name or ARN), its security with the authorizers of components.securitySchemes
-(x-amazon-apigateway-authorizer, jwt or request; x-amazon-apigateway-authtype awsSigv4 for IAM),
-and x-amazon-apigateway-cors. What is not served is listed and skipped. The API is named after
-info.title unless --name is given, and mounted at /NAME unless --mount is given.`,
+		Long: `Create or replace an HTTP or REST API from an OpenAPI 3 (or, for REST, Swagger 2.0) document
+(JSON or YAML) as API Gateway exports and imports them: each operation's
+x-amazon-apigateway-integration (aws_proxy to a function of the node, by name or ARN; http_proxy;
+mock), its security with the authorizers of components.securitySchemes
+(x-amazon-apigateway-authorizer: jwt or request for HTTP APIs, token or request for REST APIs;
+awsSigv4 for IAM; api_key), x-amazon-apigateway-cors, and for REST APIs request validators,
+models, gateway responses, binary media types and compression. The document's type is told from
+what only one type has (--type forces it). What is not served is listed and skipped. The API is
+named after info.title unless --name is given, and mounted at /NAME unless --mount is given.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			file := args[0]
@@ -37,7 +40,12 @@ info.title unless --name is given, and mounted at /NAME unless --mount is given.
 			if err != nil {
 				return err
 			}
-			im, err := openapi.Import(file, doc)
+			var im *openapi.Imported
+			if apiType != "" {
+				im, err = openapi.ImportAs(file, doc, apiType)
+			} else {
+				im, err = openapi.Import(file, doc)
+			}
 			if err != nil {
 				return err
 			}
@@ -74,13 +82,14 @@ info.title unless --name is given, and mounted at /NAME unless --mount is given.
 			if flags.json {
 				return printJSON(stdout, raw)
 			}
-			_, err = fmt.Fprintf(stdout, "imported API %s (%d routes) at %s: revision %d, served\n", out.Name, len(api.Routes), mount, out.Revision)
+			_, err = fmt.Fprintf(stdout, "imported %s API %s (%d routes) at %s: revision %d, served\n", api.Type, out.Name, len(api.Routes), mount, out.Revision)
 			return err
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "the API's name (default: the document's info.title)")
 	cmd.Flags().StringVar(&mount, "mount", "", "the path the API is served under (default: /NAME)")
 	cmd.Flags().StringVar(&stage, "stage", spec.DefaultStage, "the stage to serve the routes on")
+	cmd.Flags().StringVar(&apiType, "type", "", "import the document as an http or rest API (default: told from the document)")
 	return cmd
 }
 
@@ -89,7 +98,7 @@ func newAPIsExportCommand(stdout io.Writer, flags *adminFlags) *cobra.Command {
 	var format, region, account string
 	cmd := &cobra.Command{
 		Use:   "export NAME",
-		Short: "Print an HTTP API as an OpenAPI 3 document with API Gateway's extensions (import reads it back)",
+		Short: "Print an HTTP or REST API as an OpenAPI 3 document with API Gateway's extensions (import reads it back)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "openapi" && format != "openapi-json" {
