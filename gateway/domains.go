@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"gatehouse.dev/gatehouse/internal/spec"
+	"gatehouse.dev/gatehouse/internal/tlsconf"
 )
 
 // Domain is a custom domain name: requests whose Host is it reach the APIs its base paths map,
@@ -178,23 +178,12 @@ func clientCertOf(c *fiber.Ctx) *events.APIGatewayV2HTTPRequestContextAuthentica
 	cert := st.PeerCertificates[0]
 	return &events.APIGatewayV2HTTPRequestContextAuthentication{ClientCert: events.APIGatewayV2HTTPRequestContextAuthenticationClientCert{
 		ClientCertPem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})),
-		SubjectDN:     cert.Subject.String(),
-		IssuerDN:      cert.Issuer.String(),
-		SerialNumber:  serialString(cert.SerialNumber),
+		SubjectDN:     tlsconf.FormatDN(cert.RawSubject),
+		IssuerDN:      tlsconf.FormatDN(cert.RawIssuer),
+		SerialNumber:  cert.SerialNumber.String(),
 		Validity: events.APIGatewayV2HTTPRequestContextAuthenticationClientCertValidity{
-			NotBefore: cert.NotBefore.UTC().Format(certTimeLayout),
-			NotAfter:  cert.NotAfter.UTC().Format(certTimeLayout),
+			NotBefore: cert.NotBefore.UTC().Format(tlsconf.ValidityLayout),
+			NotAfter:  cert.NotAfter.UTC().Format(tlsconf.ValidityLayout),
 		},
 	}}
-}
-
-// certTimeLayout is how API Gateway writes a client certificate's validity: "May 28 12:30:02 2019 GMT".
-const certTimeLayout = "Jan _2 15:04:05 2006 GMT"
-
-// serialString writes a certificate serial as API Gateway does: its decimal digits.
-func serialString(n *big.Int) string {
-	if n == nil {
-		return ""
-	}
-	return n.String()
 }

@@ -177,3 +177,7 @@ func escapeDNValue(s string) string {
 	}
 	return b.String()
 }
+
+// FormatDN writes a raw distinguished name (a certificate's RawSubject or RawIssuer) as
+// ClientCertInfo's subjectDN and issuerDN are written.
+func FormatDN(raw []byte) string { return formatDN(raw) }

@@ -373,8 +373,8 @@ func (ca *LocalCA) cachedLeaf(certFile, keyFile string, norm []string, now, notA
 func randomSerial() *big.Int {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails
-	b[0] &= 0x7f
-	b[0] |= 0x01 // keep 128 bits of length and a positive sign
+	b[0] &= 0x7f        // positive in DER's two's complement, so the encoding is 16 bytes at most
+	b[0] |= 0x01        // and never zero
 	return new(big.Int).SetBytes(b)
 }
 

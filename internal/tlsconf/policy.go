@@ -15,8 +15,9 @@ type Policy string
 const (
 	// PolicyTLS12 accepts TLS 1.2 and 1.3. Under TLS 1.2 it allows only ECDHE key exchange with
 	// AEAD ciphers (AES-GCM and ChaCha20-Poly1305): no CBC suites, no RSA key exchange, no 3DES or
-	// RC4. This is narrower than API Gateway's policy of the same name, which still admits CBC
-	// suites; every client in use today that speaks TLS 1.2 offers at least one of these suites.
+	// RC4. This is narrower than API Gateway's policy of the same name, which also admits CBC suites
+	// and RSA key exchange (ECDHE-RSA-AES128-SHA256, AES128-GCM-SHA256, AES256-SHA256 and others);
+	// TLS 1.2 clients of the last decade offer at least one of the suites kept here.
 	PolicyTLS12 Policy = "TLS_1_2"
 	// PolicyTLS13 accepts TLS 1.3 only. A client limited to TLS 1.2 fails the handshake with a
 	// protocol_version alert.
