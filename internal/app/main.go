@@ -39,7 +39,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // commands: the tests' subprocess helper is called cli), and the node's own, up and the hidden
 // worker.
 func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
-	return commands.NewRoot(stdout, stderr, newUpCommand(stdout, stderr), newWorkerCommand(stderr))
+	return commands.NewRoot(stdout, stderr, newUpCommand(stdout, stderr), newWorkerCommand(stderr), newCACommand(stdout))
 }
 
 func newUpCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -111,6 +111,8 @@ SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 	f.BoolVar(&opts.AdminPublic, "admin-public", false, "allow an --admin-addr beyond loopback (the admin API has no TLS: put a TLS proxy in front)")
 	f.StringVar(&opts.AWSAddr, "aws-addr", DefaultAWSAddr, "AWS API listen address, for the AWS CLI and SDKs with --endpoint-url (loopback unless --aws-public; empty: none)")
 	f.BoolVar(&opts.AWSPublic, "aws-public", false, "allow an --aws-addr beyond loopback (the AWS API has no TLS: put a TLS proxy in front)")
+	f.BoolVar(&opts.TLS, "tls", false, "serve the gateway over HTTPS too, on --tls-addr (default "+DefaultTLSAddr+"), with certificates from the stack's domains and a local certificate authority made once under the data directory")
+	f.StringVar(&opts.TLSAddr, "tls-addr", "", "HTTPS listen address of the gateway (turns TLS on)")
 	f.StringVar(&opts.DataDir, "data", DefaultDataDir, "data directory")
 	f.IntVar(&opts.Workers, "workers", DefaultWorkers, "number of worker processes")
 	f.IntVar(&opts.WorkerMemoryMB, "worker-memory", 0, "MB of guest memory each worker may commit, over all its sandboxes (default: half the machine's memory shared among the workers)")

@@ -92,6 +92,12 @@ func (n *Node) reload(ctx context.Context, out io.Writer) (adminapi.ReloadView, 
 	if !reflect.DeepEqual(stack.UsagePlans, n.stack.UsagePlans) {
 		rep.Restart = append(rep.Restart, "usagePlans")
 	}
+	// A domain's mappings, redirect and HSTS apply at once; its certificate, security policy and
+	// trust store are read by the TLS listener at start.
+	n.gw.SetDomains(n.domainsFor(stack))
+	if !reflect.DeepEqual(tlsSettings(stack), tlsSettings(n.stack)) {
+		rep.Restart = append(rep.Restart, "domains")
+	}
 	if len(rep.Restart) > 0 {
 		n.log.Warn("stack file changes that take effect at the next start", "file", filepath.Base(file), "sections", rep.Restart)
 	}

@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -136,8 +138,13 @@ type Options struct {
 	// serves none. AWSPublic allows an address beyond loopback (--aws-public).
 	AWSAddr   string
 	AWSPublic bool
-	DataDir   string
-	Workers   int
+	// TLS serves the gateway over HTTPS too, on TLSAddr or DefaultTLSAddr (--tls); TLSAddr alone
+	// (--tls-addr) turns it on as well. Certificates come from the stack's domains and the local
+	// certificate authority, made once under the data directory.
+	TLS     bool
+	TLSAddr string
+	DataDir string
+	Workers int
 	// WorkerMemoryMB bounds the guest memory each worker commits (the linear memories of all its
 	// instances): past it, new instances are refused (503) and memory.grow fails. Default: half the
 	// machine's memory shared among the workers, at least 1 GiB each (--worker-memory).
@@ -215,6 +222,8 @@ type Node struct {
 	registryDone   chan struct{}
 
 	gwLn, adminLn net.Listener
+	// tls is the gateway's TLS listener; nil without one.
+	tls *nodeTLS
 	// awsLn and aws are the AWS API's listener and server; nil when it is off.
 	awsLn net.Listener
 	aws   *awsapi.Server
@@ -330,6 +339,11 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if opts.AWSAddr != "" {
 		if n.awsLn, err = net.Listen("tcp", opts.AWSAddr); err != nil {
 			return nil, fmt.Errorf("AWS API listener: %w (--aws-addr changes it)", err)
+		}
+	}
+	if addr := tlsAddr(opts); addr != "" {
+		if n.tls, err = n.listenTLS(addr, stack); err != nil {
+			return nil, err
 		}
 	}
 	if !isLoopback(opts.AdminAddr) {
@@ -489,7 +503,8 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	n.gw, err = gateway.New(gateway.Config{APIs: apis, Logger: n.log, Metrics: n.metrics, Resolver: n.served, ProtectedAddrs: protected,
 		NodeID: n.nodeID, Connections: n.conns, Management: n.router, Verifier: sig,
 		APIKeys: n.apiKeys, UsagePlans: gateway.UsagePlansFromSpec(stack.UsagePlans),
-		Region: stack.IAM.Region, AccountID: stack.IAM.AccountID, AccessLogs: accessLogAdapter{n.accessLogs}, Tracer: tracer}, n.dispatcher)
+		Region: stack.IAM.Region, AccountID: stack.IAM.AccountID, AccessLogs: accessLogAdapter{n.accessLogs}, Tracer: tracer,
+		Domains: n.domainsFor(stack)}, n.dispatcher)
 	if err != nil {
 		return nil, err
 	}
@@ -548,6 +563,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		}
 	}
 	n.serve(func() error { return n.gw.Serve(n.gwLn) }, "gateway")
+	if n.tls != nil {
+		n.serveTLS(n.backgroundCtx)
+	}
 	n.serve(func() error { return n.admin.Serve(n.adminLn) }, "admin")
 	if n.aws != nil {
 		n.serve(func() error { return n.aws.Serve(n.awsLn) }, "aws api")
@@ -557,6 +575,16 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	fmt.Fprintf(opts.Stdout, "\nGatehouse is up: stack %q\n", stack.Name)
 	for _, line := range n.gw.RouteURLs(base) {
 		fmt.Fprintln(opts.Stdout, "  "+line)
+	}
+	if n.tls != nil {
+		fmt.Fprintf(opts.Stdout, "https: https://%s (every route above, over TLS", n.tls.ln.Addr())
+		if n.tls.ca != nil {
+			fmt.Fprintf(opts.Stdout, "; certificates from the local CA %s, which `gatehouse ca trust` shows how to trust", n.tls.ca.CertPath())
+		}
+		fmt.Fprintln(opts.Stdout, ")")
+	}
+	for _, name := range slices.Sorted(maps.Keys(stack.Domains)) {
+		fmt.Fprintf(opts.Stdout, "domain %s: %s\n", name, domainMappings(stack.Domains[name]))
 	}
 	fmt.Fprintf(opts.Stdout, "admin: http://%s/healthz and /metrics\n", n.adminLn.Addr())
 	if n.awsLn != nil {
@@ -998,6 +1026,22 @@ func (n *Node) AWSAddr() string {
 	return n.awsLn.Addr().String()
 }
 
+// TLSAddr returns the gateway's TLS listen address; "" without one.
+func (n *Node) TLSAddr() string {
+	if n.tls == nil {
+		return ""
+	}
+	return n.tls.ln.Addr().String()
+}
+
+// CAPath returns the local certificate authority's certificate file; "" when it was not needed.
+func (n *Node) CAPath() string {
+	if n.tls == nil || n.tls.ca == nil {
+		return ""
+	}
+	return n.tls.ca.CertPath()
+}
+
 // GatewayAddr returns the gateway's listen address.
 func (n *Node) GatewayAddr() string { return n.gwLn.Addr().String() }
 
@@ -1035,7 +1079,11 @@ func (n *Node) Stop(ctx context.Context) error {
 		}
 		// A Serve that had not started when Shutdown ran would accept forever: closing the listeners
 		// ends it either way.
-		for _, ln := range []net.Listener{n.gwLn, n.adminLn, n.awsLn} {
+		lns := []net.Listener{n.gwLn, n.adminLn, n.awsLn}
+		if n.tls != nil {
+			lns = append(lns, n.tls.ln)
+		}
+		for _, ln := range lns {
 			if ln != nil {
 				ln.Close()
 			}

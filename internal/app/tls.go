@@ -1,0 +1,232 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"gatehouse.dev/gatehouse/gateway"
+	"gatehouse.dev/gatehouse/internal/spec"
+	"gatehouse.dev/gatehouse/internal/tlsconf"
+)
+
+// DefaultTLSAddr is where `up --tls` serves HTTPS when --tls-addr does not say.
+const DefaultTLSAddr = "127.0.0.1:8443"
+
+// caDir is the local certificate authority's directory under the data directory.
+const caDir = "ca"
+
+// localNames are the names the local CA's default certificate is for: what a browser or curl on
+// this machine uses.
+var localNames = []string{"localhost", "127.0.0.1", "::1"}
+
+// nodeTLS is the node's TLS listener: its certificates, chosen by SNI, and each custom domain's
+// security policy and trust store.
+type nodeTLS struct {
+	ln     net.Listener
+	store  *tlsconf.Store
+	ca     *tlsconf.LocalCA
+	config *tls.Config
+	// domains are the per-domain configurations (a security policy, mutual TLS), by name ("*."
+	// prefix for wildcards); a name without one uses config.
+	domains map[string]*tls.Config
+}
+
+// tlsAddr is the TLS listener's address: --tls-addr, or DefaultTLSAddr with --tls; "" for none.
+func tlsAddr(opts Options) string {
+	if opts.TLSAddr != "" {
+		return opts.TLSAddr
+	}
+	if opts.TLS {
+		return DefaultTLSAddr
+	}
+	return ""
+}
+
+// listenTLS opens the TLS listener for the stack's domains and the local names, making the local
+// certificate authority under the data directory the first time a certificate of its is needed.
+func (n *Node) listenTLS(addr string, stack *spec.Stack) (*nodeTLS, error) {
+	t := &nodeTLS{store: tlsconf.NewStore(n.log.With("component", "tls")), domains: map[string]*tls.Config{}}
+	var err error
+	localCA := func() (*tlsconf.LocalCA, error) {
+		if t.ca == nil {
+			if t.ca, err = tlsconf.LoadOrCreateCA(filepath.Join(n.dataDir, caDir)); err != nil {
+				return nil, fmt.Errorf("local certificate authority: %w", err)
+			}
+		}
+		return t.ca, nil
+	}
+	addLocal := func(names []string) error {
+		ca, err := localCA()
+		if err != nil {
+			return err
+		}
+		// Issued once and kept (renewed near its expiry), then served from its files.
+		if _, err := ca.Issue(names, 0); err != nil {
+			return err
+		}
+		certFile, keyFile, err := ca.LeafPaths(names)
+		if err != nil {
+			return err
+		}
+		return t.store.Add(names, certFile, keyFile)
+	}
+	if err := addLocal(localNames); err != nil {
+		return nil, err
+	}
+	if err := t.store.SetDefault("localhost"); err != nil {
+		return nil, err
+	}
+	t.config = &tls.Config{GetCertificate: t.store.GetCertificate, NextProtos: []string{"http/1.1"}}
+	if err := tlsconf.DefaultPolicy.Apply(t.config); err != nil {
+		return nil, err
+	}
+	for _, name := range slices.Sorted(maps.Keys(stack.Domains)) {
+		d := stack.Domains[name]
+		switch d.Certificate.Source {
+		case spec.CertificateLocal:
+			err = addLocal([]string{name})
+		case spec.CertificateFiles:
+			err = t.store.Add([]string{name}, d.Certificate.CertFile, d.Certificate.KeyFile)
+		default:
+			err = errors.New("ACME certificates are not issued yet: use certificate: local, or {certFile, keyFile}")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", stackWhere(stack, "domains", name, "certificate"), err)
+		}
+		cfg := t.config.Clone()
+		if err := tlsconf.Policy(d.SecurityPolicy).Apply(cfg); err != nil {
+			return nil, fmt.Errorf("%s: %w", stackWhere(stack, "domains", name, "securityPolicy"), err)
+		}
+		if m := d.MutualTLS; m != nil {
+			trust, err := tlsconf.LoadTrustStore(m.Truststore, m.RevokedSerials)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", stackWhere(stack, "domains", name, "mutualTls"), err)
+			}
+			cfg = trust.Config(cfg)
+		}
+		t.domains[name] = cfg
+	}
+	base := t.config
+	t.config = base.Clone()
+	t.config.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		name := strings.ToLower(hello.ServerName)
+		if cfg, ok := t.domains[name]; ok {
+			return cfg, nil
+		}
+		if _, parent, ok := strings.Cut(name, "."); ok {
+			if cfg, ok := t.domains["*."+parent]; ok {
+				return cfg, nil
+			}
+		}
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("TLS listener: %w (--tls-addr changes it)", err)
+	}
+	t.ln = tls.NewListener(ln, t.config)
+	return t, nil
+}
+
+// stackWhere names a place in the stack file for errors.
+func stackWhere(stack *spec.Stack, keys ...string) string {
+	return stack.File + ": " + spec.FormatPath(keys)
+}
+
+// port returns the listener's port.
+func (t *nodeTLS) port() string {
+	_, port, _ := net.SplitHostPort(t.ln.Addr().String())
+	return port
+}
+
+// serveTLS serves the gateway on the TLS listener and reloads certificates when their files
+// change, until the node stops.
+func (n *Node) serveTLS(ctx context.Context) {
+	t := n.tls
+	n.serve(func() error { return n.gw.Serve(t.ln) }, "gateway TLS")
+	n.serve(func() error { return t.store.Watch(ctx) }, "TLS certificates")
+}
+
+// domainsFor returns the gateway's custom domains of stack.
+func (n *Node) domainsFor(stack *spec.Stack) []gateway.Domain {
+	port := ""
+	if n.tls != nil {
+		port = n.tls.port()
+	}
+	return gateway.DomainsFromSpec(stack.Domains, port)
+}
+
+// tlsSettings are what the TLS listener reads of the stack's domains at start.
+func tlsSettings(stack *spec.Stack) map[string][3]any {
+	out := map[string][3]any{}
+	for name, d := range stack.Domains {
+		out[name] = [3]any{d.Certificate, d.SecurityPolicy, d.MutualTLS}
+	}
+	return out
+}
+
+// domainMappings lists a domain's mappings as "/base → api/stage" for the start-up summary.
+func domainMappings(d spec.Domain) string {
+	var parts []string
+	for _, base := range slices.Sorted(maps.Keys(d.Mappings)) {
+		m := d.Mappings[base]
+		parts = append(parts, fmt.Sprintf("/%s → %s/%s", base, m.API, m.Stage))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// newCACommand is `gatehouse ca`: the local certificate authority that `up --tls` issues
+// certificates from.
+func newCACommand(stdout io.Writer) *cobra.Command {
+	var dataDir string
+	ca := &cobra.Command{
+		Use:   "ca",
+		Short: "The local certificate authority of `up --tls` (made once under the data directory)",
+	}
+	load := func() (*tlsconf.LocalCA, error) {
+		return tlsconf.LoadOrCreateCA(filepath.Join(dataDir, caDir))
+	}
+	path := &cobra.Command{
+		Use:   "path",
+		Short: "Print the local CA's certificate file (making the CA if it does not exist)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := load()
+			if err != nil {
+				return err
+			}
+			abs, err := filepath.Abs(c.CertPath())
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(stdout, abs)
+			return err
+		},
+	}
+	trust := &cobra.Command{
+		Use:   "trust",
+		Short: "Print how to make this machine's browsers and tools trust the local CA",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := load()
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprint(stdout, c.TrustInstructions())
+			return err
+		},
+	}
+	ca.PersistentFlags().StringVar(&dataDir, "data", DefaultDataDir, "data directory")
+	ca.AddCommand(path, trust)
+	return ca
+}
