@@ -354,3 +354,26 @@ type Made struct {
 	Stack   *Node
 	Notices []*yamldecode.Error
 }
+
+// AsNumber returns n as a number node when it is a string whose text is a number (templates often
+// quote numbers), else n itself; nil stays nil.
+func AsNumber(n *Node) *Node {
+	if n != nil && n.Kind == String {
+		if _, err := strconv.ParseFloat(n.Text, 64); err == nil {
+			c := *n
+			c.Kind = Number
+			return &c
+		}
+	}
+	return n
+}
+
+// AsBool returns n as a boolean node when it is the string "true" or "false", else n itself.
+func AsBool(n *Node) *Node {
+	if n != nil && n.Kind == String && (n.Text == "true" || n.Text == "false") {
+		c := *n
+		c.Kind = Bool
+		return &c
+	}
+	return n
+}

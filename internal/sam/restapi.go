@@ -26,10 +26,7 @@ const DefaultRESTStage = "Prod"
 const SharedUsagePlan = "ServerlessUsagePlan"
 
 // Account-wide limits of API Gateway, which stand in for a throttle's missing rate or burst.
-const (
-	accountRate  = "10000"
-	accountBurst = "5000"
-)
+const ()
 
 // restAPI is what reading a REST API needs beyond its definition.
 type restAPI struct {
@@ -111,7 +108,7 @@ func (r *reader) newRESTAPI(name string, p, at *doctree.Node) (*restAPI, error) 
 		def.Set("binaryMediaTypes", doctree.NewList(v, types...))
 	}
 	if v := p.Get("MinimumCompressionSize"); v != nil {
-		def.Set("minimumCompressionSize", number(v))
+		def.Set("minimumCompressionSize", doctree.AsNumber(v))
 	}
 	if v := p.Get("Models"); v != nil {
 		models := doctree.NewMap(v)
@@ -249,7 +246,7 @@ func (r *reader) restStages(ra *restAPI, p, at *doctree.Node) error {
 			ra.methodSettings = append(ra.methodSettings, ms)
 			continue
 		}
-		if t := r.throttle(ms.Get("ThrottlingRateLimit"), ms.Get("ThrottlingBurstLimit"), ms); t != nil {
+		if t := openapi.Throttle(ms.Get("ThrottlingRateLimit"), ms.Get("ThrottlingBurstLimit"), ms, &r.Notes); t != nil {
 			stage.Set("throttle", t)
 		}
 		if cache := stage.Get("cache"); cache != nil {
@@ -257,7 +254,7 @@ func (r *reader) restStages(ra *restAPI, p, at *doctree.Node) error {
 				cache.Set("ttl", doctree.Str(v.Scalar()+"s", v))
 			}
 			if v := ms.Get("RequireAuthorizationForCacheControl"); v != nil {
-				cache.Set("requireAuthorization", boolean(v))
+				cache.Set("requireAuthorization", doctree.AsBool(v))
 			}
 		}
 		// Caching of every method is decided with the routes' own settings.
@@ -298,27 +295,6 @@ func httpMethod(ms *doctree.Node) string {
 	return m
 }
 
-// throttle is a stack file's throttle from a rate and a burst limit (nil when both are nil). When
-// only one is given, API Gateway's account-wide limit stands in for the other, as on AWS, with a
-// notice.
-func (r *reader) throttle(rate, burst, at *doctree.Node) *doctree.Node {
-	if rate == nil && burst == nil {
-		return nil
-	}
-	t := doctree.NewMap(at)
-	switch {
-	case rate == nil:
-		r.Notice(burst, "a burst limit without a rate limit: the rate is API Gateway's account limit, %s requests per second", accountRate)
-		rate = &doctree.Node{Kind: doctree.Number, Text: accountRate, Line: burst.Line, Column: burst.Column, Path: burst.Path}
-	case burst == nil:
-		r.Notice(rate, "a rate limit without a burst limit: the burst is API Gateway's account limit, %s requests", accountBurst)
-		burst = &doctree.Node{Kind: doctree.Number, Text: accountBurst, Line: rate.Line, Column: rate.Column, Path: rate.Path}
-	}
-	t.Set("rate", number(rate))
-	t.Set("burst", number(burst))
-	return t
-}
-
 // restCors is a stack file's cors from an Api's Cors: an origin ("'*'"), or AllowOrigin,
 // AllowMethods, AllowHeaders (comma-separated), MaxAge and AllowCredentials, whose string values
 // SAM writes in single quotes.
@@ -355,7 +331,7 @@ func (r *reader) restCors(api string, c *doctree.Node) (*doctree.Node, error) {
 		case "MaxAge":
 			out.Set("maxAge", &doctree.Node{Kind: doctree.Number, Text: unquote(v.Scalar()), Line: v.Line, Column: v.Column, Path: v.Path})
 		case "AllowCredentials":
-			out.Set("allowCredentials", boolean(v))
+			out.Set("allowCredentials", doctree.AsBool(v))
 		default:
 			return nil, r.Errorf(v, "Api %s: Cors.%s: unknown key; want AllowOrigin, AllowMethods, AllowHeaders, MaxAge or AllowCredentials", api, k)
 		}
@@ -376,28 +352,6 @@ func unquote(s string) string {
 		return s[1 : len(s)-1]
 	}
 	return s
-}
-
-// number is n as a number node, when its text is one (a template may quote numbers).
-func number(n *doctree.Node) *doctree.Node {
-	if n.Kind == doctree.String {
-		if _, err := strconv.ParseFloat(n.Text, 64); err == nil {
-			c := *n
-			c.Kind = doctree.Number
-			return &c
-		}
-	}
-	return n
-}
-
-// boolean is n as a boolean node, when its text is one.
-func boolean(n *doctree.Node) *doctree.Node {
-	if n.Kind == doctree.String && (n.Text == "true" || n.Text == "false") {
-		c := *n
-		c.Kind = doctree.Bool
-		return &c
-	}
-	return n
 }
 
 // restAuth reads an Api's Auth: Lambda authorizers (TOKEN or REQUEST), Cognito ones (not served),
@@ -502,12 +456,12 @@ func (r *reader) restUsagePlan(ra *restAPI, u *doctree.Node) error {
 	}
 	def := doctree.NewMap(u)
 	t := u.Get("Throttle")
-	if throttle := r.throttle(t.Get("RateLimit"), t.Get("BurstLimit"), t); throttle != nil {
+	if throttle := openapi.Throttle(t.Get("RateLimit"), t.Get("BurstLimit"), t, &r.Notes); throttle != nil {
 		def.Set("throttle", throttle)
 	}
 	if q := u.Get("Quota"); q != nil {
 		quota := doctree.NewMap(q)
-		quota.Set("limit", number(q.Get("Limit")))
+		quota.Set("limit", doctree.AsNumber(q.Get("Limit")))
 		period := q.Get("Period")
 		quota.Set("period", doctree.Str(strings.ToLower(period.Scalar()), cmpNode(period, q)))
 		if o := q.Get("Offset"); o != nil && o.Scalar() != "0" {
@@ -532,7 +486,7 @@ func (r *reader) gatewayResponses(api string, g *doctree.Node) *doctree.Node {
 	for typ, gr := range g.All() {
 		m := doctree.NewMap(gr)
 		if v := gr.Get("StatusCode"); v != nil {
-			m.Set("statusCode", number(v))
+			m.Set("statusCode", doctree.AsNumber(v))
 		}
 		rp := gr.Get("ResponseParameters")
 		if h := rp.Get("Headers"); h != nil {
@@ -647,7 +601,7 @@ func (r *reader) restEvent(fnID, fn, evName string, p, ev *doctree.Node) error {
 		route.Set("authorization", am)
 	}
 	if k := cmpNode(auth.Get("ApiKeyRequired"), ra.apiKeyRequired); k != nil {
-		route.Set("apiKeyRequired", boolean(k))
+		route.Set("apiKeyRequired", doctree.AsBool(k))
 		if k.Scalar() == "true" && r.keysAt == nil {
 			r.keysAt = k
 		}
@@ -707,7 +661,7 @@ func (r *reader) restRequest(rr *restRoute, evName string, p *doctree.Node) (*do
 			if required == nil {
 				required = &doctree.Node{Kind: doctree.Bool, Text: "false"}
 			}
-			params.Set(key, boolean(placed(required, name)))
+			params.Set(key, doctree.AsBool(placed(required, name)))
 			if c := settings.Get("Caching"); c.Scalar() == "true" {
 				rr.cacheKeys = append(rr.cacheKeys, doctree.Str(key, name))
 			}
@@ -763,7 +717,7 @@ func (r *reader) finishREST() {
 					ttl = v
 				}
 				if resourcePath(ms) != "/*" || httpMethod(ms) != "*" {
-					if t := r.throttle(ms.Get("ThrottlingRateLimit"), ms.Get("ThrottlingBurstLimit"), ms); t != nil {
+					if t := openapi.Throttle(ms.Get("ThrottlingRateLimit"), ms.Get("ThrottlingBurstLimit"), ms, &r.Notes); t != nil {
 						routeThrottles.Set(rr.method+" "+rr.path, t)
 					}
 				}

@@ -24,10 +24,7 @@ const RESTAPIName = "ApiGatewayRestApi"
 const restMountShared = "/rest"
 
 // Account-wide limits of API Gateway, which stand in for a throttle's missing rate or burst.
-const (
-	accountRate  = "10000"
-	accountBurst = "5000"
-)
+const ()
 
 // defaultCORSHeaders are the headers the framework allows with cors: true.
 var defaultCORSHeaders = []string{"Content-Type", "X-Amz-Date", "Authorization", "X-Api-Key", "X-Amz-Security-Token", "X-Amz-User-Agent", "X-Amzn-Trace-Id"}
@@ -235,12 +232,12 @@ func (r *reader) usagePlanSettings(plans, keys *doctree.Node) error {
 func (r *reader) usagePlan(p *doctree.Node) *doctree.Node {
 	def := doctree.NewMap(p)
 	t := p.Get("throttle")
-	if throttle := r.throttle(t.Get("rateLimit"), t.Get("burstLimit"), t); throttle != nil {
+	if throttle := openapi.Throttle(t.Get("rateLimit"), t.Get("burstLimit"), t, &r.Notes); throttle != nil {
 		def.Set("throttle", throttle)
 	}
 	if q := p.Get("quota"); q != nil {
 		quota := doctree.NewMap(q)
-		quota.Set("limit", number(q.Get("limit")))
+		quota.Set("limit", doctree.AsNumber(q.Get("limit")))
 		period := q.Get("period")
 		quota.Set("period", doctree.Str(strings.ToLower(period.Scalar()), cmpNode(period, q)))
 		if o := q.Get("offset"); o != nil && o.Scalar() != "0" {
@@ -249,27 +246,6 @@ func (r *reader) usagePlan(p *doctree.Node) *doctree.Node {
 		def.Set("quota", quota)
 	}
 	return def
-}
-
-// throttle is a stack file's throttle from a rate and a burst limit (nil when both are nil). When
-// only one is given, API Gateway's account-wide limit stands in for the other, as on AWS, with a
-// notice.
-func (r *reader) throttle(rate, burst, at *doctree.Node) *doctree.Node {
-	if rate == nil && burst == nil {
-		return nil
-	}
-	t := doctree.NewMap(at)
-	switch {
-	case rate == nil:
-		r.Notice(burst, "a burst limit without a rate limit: the rate is API Gateway's account limit, %s requests per second", accountRate)
-		rate = &doctree.Node{Kind: doctree.Number, Text: accountRate, Line: burst.Line, Column: burst.Column, Path: burst.Path}
-	case burst == nil:
-		r.Notice(rate, "a rate limit without a burst limit: the burst is API Gateway's account limit, %s requests", accountBurst)
-		burst = &doctree.Node{Kind: doctree.Number, Text: accountBurst, Line: rate.Line, Column: rate.Column, Path: rate.Path}
-	}
-	t.Set("rate", number(rate))
-	t.Set("burst", number(burst))
-	return t
 }
 
 // restAPI returns the service's REST API, made by its first http event (at).
@@ -290,7 +266,7 @@ func (r *reader) restAPI(at *doctree.Node) *doctree.Node {
 		api.Set("binaryMediaTypes", rs.binary)
 	}
 	if rs.compression != nil {
-		api.Set("minimumCompressionSize", number(rs.compression))
+		api.Set("minimumCompressionSize", doctree.AsNumber(rs.compression))
 	}
 	if rs.models != nil {
 		api.Set("models", rs.models)
@@ -363,7 +339,7 @@ func (r *reader) restEvent(fn string, e *doctree.Node) error {
 		}
 	}
 	if v := e.Get("private"); v != nil {
-		route.Set("apiKeyRequired", boolean(v))
+		route.Set("apiKeyRequired", doctree.AsBool(v))
 		if v.Scalar() == "true" && r.keysAt == nil {
 			r.keysAt = v
 		}
@@ -565,9 +541,9 @@ func (r *reader) restCors(c *doctree.Node, method string) error {
 		switch k {
 		case "origin", "origins", "headers", "cacheControl":
 		case "allowCredentials":
-			cors.Set("allowCredentials", boolean(v))
+			cors.Set("allowCredentials", doctree.AsBool(v))
 		case "maxAge":
-			cors.Set("maxAge", number(v))
+			cors.Set("maxAge", doctree.AsNumber(v))
 		default:
 			return r.Errorf(v, "cors.%s: unknown key; want origin, origins, headers, allowCredentials, maxAge or cacheControl", k)
 		}
@@ -592,7 +568,7 @@ func (r *reader) restRequest(fn, method string, req *doctree.Node) (*doctree.Nod
 					required = &doctree.Node{Kind: doctree.Bool, Text: "false", Line: v.Line, Column: v.Column, Path: v.Path}
 				}
 			}
-			params.Set(g.prefix+name, boolean(required))
+			params.Set(g.prefix+name, doctree.AsBool(required))
 		}
 	}
 	if len(params.Keys) > 0 {
@@ -737,26 +713,4 @@ func cmpNode(a, b *doctree.Node) *doctree.Node {
 		return a
 	}
 	return b
-}
-
-// number is n as a number node, when its text is one (a variable's value is a string).
-func number(n *doctree.Node) *doctree.Node {
-	if n != nil && n.Kind == doctree.String {
-		if _, err := strconv.ParseFloat(n.Text, 64); err == nil {
-			c := *n
-			c.Kind = doctree.Number
-			return &c
-		}
-	}
-	return n
-}
-
-// boolean is n as a boolean node, when its text is one.
-func boolean(n *doctree.Node) *doctree.Node {
-	if n != nil && n.Kind == doctree.String && (n.Text == "true" || n.Text == "false") {
-		c := *n
-		c.Kind = doctree.Bool
-		return &c
-	}
-	return n
 }
