@@ -321,13 +321,7 @@ func (s *Server) authorizeWithFunction(c *fiber.Ctx, api *compiledAPI, stage *St
 	if err != nil {
 		return nil, err
 	}
-	name, qualifier, _ := strings.Cut(a.Function, ":")
-	timeout := a.Timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	out, err := s.call(invocation{target: target{name, qualifier}, label: "authorizer " + route.Auth.Authorizer, requestID: requestID,
-		deadline: time.Now().Add(timeout), timeout: timeout, payload: payload})
+	out, err := s.callAuthorizer(a, route.Auth.Authorizer, requestID, payload)
 	if err != nil {
 		return nil, err
 	}
@@ -340,6 +334,18 @@ func (s *Server) authorizeWithFunction(c *fiber.Ctx, api *compiledAPI, stage *St
 		s.controls.authCache.put(cacheKey, r)
 	}
 	return authOutcome(r)
+}
+
+// callAuthorizer invokes the function of the authorizer named name with payload, within its
+// timeout (10 s when it has none).
+func (s *Server) callAuthorizer(a Authorizer, name, requestID string, payload []byte) ([]byte, error) {
+	fn, qualifier, _ := strings.Cut(a.Function, ":")
+	timeout := a.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	return s.call(invocation{target: target{fn, qualifier}, label: "authorizer " + name, requestID: requestID,
+		deadline: time.Now().Add(timeout), timeout: timeout, payload: payload})
 }
 
 func authOutcome(r authResult) (*events.APIGatewayV2HTTPRequestContextAuthorizerDescription, error) {

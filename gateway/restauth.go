@@ -140,13 +140,7 @@ func (s *Server) callRESTAuthorizer(c *fiber.Ctx, api *compiledAPI, stage *Stage
 			return nil, err
 		}
 	}
-	name, qualifier, _ := strings.Cut(a.Function, ":")
-	timeout := a.Timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	out, err := s.call(invocation{target: target{name, qualifier}, label: "authorizer " + route.Auth.Authorizer, requestID: requestID,
-		deadline: time.Now().Add(timeout), timeout: timeout, payload: payload})
+	out, err := s.callAuthorizer(a, route.Auth.Authorizer, requestID, payload)
 	if err != nil {
 		// A function that fails with the message "Unauthorized" refuses the caller, as in Lambda.
 		if f := bus.FailureOf(err, bus.FunctionFailure{}); f.ErrorMessage == "Unauthorized" {

@@ -1,6 +1,10 @@
 package openapi
 
-import "gatehouse.dev/gatehouse/internal/doctree"
+import (
+	"strings"
+
+	"gatehouse.dev/gatehouse/internal/doctree"
+)
 
 // API Gateway's account-wide limits, which stand in for the half of a throttle a definition leaves
 // out.
@@ -29,4 +33,23 @@ func Throttle(rate, burst, at *doctree.Node, notes *doctree.Notes) *doctree.Node
 	t.Set("rate", doctree.AsNumber(rate))
 	t.Set("burst", doctree.AsNumber(burst))
 	return t
+}
+
+// Quota is a stack file's usage-plan quota from a definition's limit, period and offset (nil when
+// limit and period are both nil); an offset other than 0 is not served, and notes is told so.
+func Quota(limit, period, offset, at *doctree.Node, notes *doctree.Notes) *doctree.Node {
+	if limit == nil && period == nil {
+		return nil
+	}
+	q := doctree.NewMap(at)
+	q.Set("limit", doctree.AsNumber(limit))
+	where := period
+	if where == nil {
+		where = at
+	}
+	q.Set("period", doctree.Str(strings.ToLower(period.Scalar()), where))
+	if offset != nil && offset.Scalar() != "0" {
+		notes.Notice(offset, "a quota's offset is not served: periods start at midnight UTC (days), on Mondays (weeks) or on the 1st (months)")
+	}
+	return q
 }

@@ -460,14 +460,7 @@ func (r *reader) restUsagePlan(ra *restAPI, u *doctree.Node) error {
 		def.Set("throttle", throttle)
 	}
 	if q := u.Get("Quota"); q != nil {
-		quota := doctree.NewMap(q)
-		quota.Set("limit", doctree.AsNumber(q.Get("Limit")))
-		period := q.Get("Period")
-		quota.Set("period", doctree.Str(strings.ToLower(period.Scalar()), cmpNode(period, q)))
-		if o := q.Get("Offset"); o != nil && o.Scalar() != "0" {
-			r.Notice(o, "Api %s: a quota's Offset is not served: periods start at midnight UTC (days), on Mondays (weeks) or on the 1st (months)", ra.name)
-		}
-		def.Set("quota", quota)
+		def.Set("quota", openapi.Quota(q.Get("Limit"), q.Get("Period"), q.Get("Offset"), q, &r.Notes))
 	}
 	r.usagePlans.Set(plan, def)
 	key := ra.name + "ApiKey"

@@ -236,14 +236,7 @@ func (r *reader) usagePlan(p *doctree.Node) *doctree.Node {
 		def.Set("throttle", throttle)
 	}
 	if q := p.Get("quota"); q != nil {
-		quota := doctree.NewMap(q)
-		quota.Set("limit", doctree.AsNumber(q.Get("limit")))
-		period := q.Get("period")
-		quota.Set("period", doctree.Str(strings.ToLower(period.Scalar()), cmpNode(period, q)))
-		if o := q.Get("offset"); o != nil && o.Scalar() != "0" {
-			r.Notice(o, "a quota's offset is not served: periods start at midnight UTC (days), on Mondays (weeks) or on the 1st (months)")
-		}
-		def.Set("quota", quota)
+		def.Set("quota", openapi.Quota(q.Get("limit"), q.Get("period"), q.Get("offset"), q, &r.Notes))
 	}
 	return def
 }
