@@ -144,11 +144,16 @@ func BuildEvent(c *fiber.Ctx, ec EventContext) ([]byte, error) {
 			ev.IsBase64Encoded = true
 		}
 	}
+	return encodeEvent(&ev, "2.0")
+}
+
+// encodeEvent encodes an event as JSON without HTML escaping (a body's "<" stays as it is).
+func encodeEvent(ev any, format string) ([]byte, error) {
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&ev); err != nil {
-		return nil, fmt.Errorf("encode payload 2.0 event: %w", err)
+	if err := enc.Encode(ev); err != nil {
+		return nil, fmt.Errorf("encode payload %s event: %w", format, err)
 	}
 	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
 }

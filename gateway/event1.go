@@ -3,8 +3,6 @@ package gateway
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
-	"fmt"
 	"maps"
 	"net/textproto"
 	"slices"
@@ -176,13 +174,7 @@ func BuildEventV1(c *fiber.Ctx, ec EventV1Context) ([]byte, error) {
 		}
 		ev.Body = &s
 	}
-	var out bytes.Buffer
-	enc := json.NewEncoder(&out)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&ev); err != nil {
-		return nil, fmt.Errorf("encode payload 1.0 event: %w", err)
-	}
-	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
+	return encodeEvent(&ev, "1.0")
 }
 
 // eventV1Request is the payload 1.0 event as encoded: the aws-lambda-go type with a version,

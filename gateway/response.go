@@ -169,24 +169,33 @@ func parseStructuredResponse(obj map[string]json.RawMessage) (*functionResponse,
 		}
 	}
 
+	if msg := r.readBody(obj); msg != "" {
+		return bad("%s", msg)
+	}
+	return r, nil
+}
+
+// readBody sets r's body from a response's body and isBase64Encoded (both formats have them), or
+// says what is wrong with them.
+func (r *functionResponse) readBody(obj map[string]json.RawMessage) string {
 	var body string
 	if err := json.Unmarshal(nullIfMissing(obj["body"]), &body); err != nil {
-		return bad("body is not a string")
+		return "body is not a string"
 	}
 	var isBase64 bool
 	if err := json.Unmarshal(nullIfMissing(obj["isBase64Encoded"]), &isBase64); err != nil {
-		return bad("isBase64Encoded is not a boolean")
+		return "isBase64Encoded is not a boolean"
 	}
-	if isBase64 {
-		b, err := base64.StdEncoding.DecodeString(body)
-		if err != nil {
-			return bad("body is not valid base64: %v", err)
-		}
-		r.body = b
-	} else {
+	if !isBase64 {
 		r.body = []byte(body)
+		return ""
 	}
-	return r, nil
+	b, err := base64.StdEncoding.DecodeString(body)
+	if err != nil {
+		return fmt.Sprintf("body is not valid base64: %v", err)
+	}
+	r.body, r.base64 = b, body
+	return ""
 }
 
 // nullIfMissing returns raw, or JSON null when raw is nil, so that unmarshalling a

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -152,22 +151,8 @@ func parseFunctionResponseV1(payload []byte) (*functionResponse, error) {
 		}
 	}
 
-	var body string
-	if err := json.Unmarshal(nullIfMissing(obj["body"]), &body); err != nil {
-		return bad("body is not a string")
-	}
-	var isBase64 bool
-	if err := json.Unmarshal(nullIfMissing(obj["isBase64Encoded"]), &isBase64); err != nil {
-		return bad("isBase64Encoded is not a boolean")
-	}
-	if isBase64 {
-		b, err := base64.StdEncoding.DecodeString(body)
-		if err != nil {
-			return bad("body is not valid base64: %v", err)
-		}
-		r.body, r.base64 = b, body
-	} else {
-		r.body = []byte(body)
+	if msg := r.readBody(obj); msg != "" {
+		return bad("%s", msg)
 	}
 	return r, nil
 }
