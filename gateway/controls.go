@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 
 	"gatehouse.dev/gatehouse/internal/apikeys"
 	"gatehouse.dev/gatehouse/internal/jwtauth"
+	"gatehouse.dev/gatehouse/internal/respolicy"
 	"gatehouse.dev/gatehouse/internal/sigv4"
 )
 
@@ -251,6 +253,18 @@ func (s *Server) authorize(c *fiber.Ctx, api *compiledAPI, stage *Stage, route R
 		return s.authorizeWithFunction(c, api, stage, route, a, params, now)
 	}
 	return nil, fmt.Errorf("route %s: authorizer %q has unknown type %q", route.Key, route.Auth.Authorizer, a.Type)
+}
+
+// checkPolicy evaluates the API's resource policy for the request, before its authorizers: a
+// request it does not allow is refused with 403 and the policy's message.
+func (s *Server) checkPolicy(c *fiber.Ctx, api *compiledAPI, stage *Stage, rest string) error {
+	ip, _ := netip.ParseAddr(c.IP())
+	arn := respolicy.ARN(s.cfg.Region, s.cfg.AccountID, api.ID, stage.Name, c.Method(), rest)
+	d := api.policy.Evaluate(respolicy.Request{SourceIP: ip, MethodARN: arn})
+	if d == respolicy.Allow {
+		return nil
+	}
+	return &denial{status: fiber.StatusForbidden, message: respolicy.Message(d, arn), reason: "the resource policy: " + d.String(), respType: "ACCESS_DENIED"}
 }
 
 // verifySigV4 checks c's AWS Signature Version 4 against the stack's access keys, and returns the

@@ -464,8 +464,9 @@ func (s *Server) writeRESTError(c *fiber.Ctx, rest *restAPI, info *accessInfo, e
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	key := "message"
-	if strings.HasPrefix(message, msgNotAllowed) {
-		// API Gateway spells the key of an authorizer's refusals with a capital M.
+	if strings.HasPrefix(message, "User") {
+		// API Gateway spells the key of an authorizer's and a resource policy's refusals with a
+		// capital M.
 		key = "Message"
 	}
 	body := []byte(`{"` + key + `":null}`)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/internal/bus"
 	"gatehouse.dev/gatehouse/internal/httpguard"
+	"gatehouse.dev/gatehouse/internal/respolicy"
 	"gatehouse.dev/gatehouse/internal/sigv4"
 	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/internal/tracing"
@@ -234,6 +236,8 @@ type compiledAPI struct {
 	integrations []routeIntegration
 	ws           *wsAPI   // set on a WebSocket API
 	rest         *restAPI // set on a REST API
+	// policy is the API's resource policy; nil for none.
+	policy *respolicy.Policy
 	// throttles holds each stage's buckets (nil for a stage without throttles).
 	throttles map[string]*StageThrottle
 }
@@ -350,6 +354,13 @@ func (s *Server) compileAPIs(apis []API) ([]*compiledAPI, error) {
 			if err := s.compileREST(ca); err != nil {
 				return nil, err
 			}
+		}
+		if a.Spec.ResourcePolicy != nil {
+			p, err := respolicy.Parse(a.Spec.ResourcePolicy)
+			if err != nil {
+				return nil, fmt.Errorf("gateway: API %s: resource policy: %w", a.ID, err)
+			}
+			ca.policy = p
 		}
 		ca.throttles = map[string]*StageThrottle{}
 		for name, st := range ca.stages {
@@ -591,6 +602,11 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 	}
 	route, tgt := api.Routes[idx], api.targets[idx]
 	l.api, l.route, l.access.routeKey = api.ID, route.Key, route.Key
+	if api.policy != nil {
+		if err := s.checkPolicy(c, api, stage, rest); err != nil {
+			return err
+		}
+	}
 	if err := s.throttle(api, stage, idx, now); err != nil {
 		return err
 	}
@@ -908,7 +924,8 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		}
 	}
 	c.Status(status)
-	return c.SendString(`{"message":"` + message + `"}`)
+	body, _ := json.Marshal(message) // a resource policy's message holds the request's path
+	return c.SendString(`{"message":` + string(body) + `}`)
 }
 
 // invocation is one call of a function: for an HTTP route, a WebSocket route or a function

@@ -52,6 +52,8 @@ var layers = map[string]int{
 	"internal/reqvalidate":     -1,
 	"internal/respcache":       -1,
 	"internal/tlsconf":         -1,
+	"internal/respolicy":       -1,
+	"internal/acme":            -1,
 	"internal/spec":            0,
 	"internal/yamldecode":      0,
 	"internal/jsopen":          0,

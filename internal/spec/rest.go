@@ -10,6 +10,7 @@ import (
 	"gatehouse.dev/gatehouse/internal/didyoumean"
 	"gatehouse.dev/gatehouse/internal/mapping"
 	"gatehouse.dev/gatehouse/internal/reqvalidate"
+	"gatehouse.dev/gatehouse/internal/respolicy"
 	"gatehouse.dev/gatehouse/internal/yamlnode"
 )
 
@@ -56,8 +57,16 @@ func (a API) ModelSchemas() map[string]json.RawMessage {
 	return out
 }
 
-// checkREST checks the settings only REST APIs have, and that other APIs have none of them.
+// checkREST checks the settings only REST APIs have, and that other APIs have none of them; and
+// the resource policy of HTTP and REST APIs.
 func (c *checker) checkREST(path []string, api API) {
+	if api.ResourcePolicy != nil {
+		if api.Type == APITypeWebSocket {
+			c.add(errf(sub(path, "resourcePolicy"), true, "only for http and rest APIs; remove it"))
+		} else if _, err := respolicy.Parse(api.ResourcePolicy); err != nil {
+			c.add(errf(sub(path, "resourcePolicy"), true, "%v", err))
+		}
+	}
 	if api.Type != APITypeREST {
 		for key, set := range map[string]bool{
 			"binaryMediaTypes":       api.BinaryMediaTypes != nil,

@@ -207,6 +207,10 @@ type API struct {
 	// (`gatewayResponses:`), by response type (GatewayResponseTypes: DEFAULT_4XX, UNAUTHORIZED,
 	// …). nil when none.
 	GatewayResponses map[string]GatewayResponse `json:"gatewayResponses,omitempty"`
+	// ResourcePolicy limits who may call an HTTP or REST API (`resourcePolicy:`, an IAM policy
+	// document written in YAML or JSON), evaluated before authorizers: see internal/respolicy for
+	// what it can say. nil for none.
+	ResourcePolicy json.RawMessage `json:"resourcePolicy,omitempty"`
 	// DisableExecuteAPIEndpoint makes the API answer only through the custom domains that map it
 	// (`disableExecuteApiEndpoint:`, default false), not at its mount or its id's endpoint.
 	DisableExecuteAPIEndpoint bool `json:"disableExecuteApiEndpoint,omitempty"`

@@ -1,6 +1,7 @@
 package stackfile
 
 import (
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -123,8 +124,23 @@ func (d *decoder) api(path []string, ae yamldecode.Entry) (spec.API, error) {
 			api.Routes = append(api.Routes, r)
 		}
 	}
+	if e, ok := f["resourcePolicy"]; ok {
+		rp := yamldecode.Sub(path, "resourcePolicy")
+		if v, _, err := d.Resolve(rp, e.Val); err == nil {
+			if _, isMap := v.(*ast.MappingNode); !isMap {
+				// The policy document as JSON text, as AWS's tools write it.
+				text, err := d.Str(rp, e.Val)
+				if err != nil {
+					return api, err
+				}
+				api.ResourcePolicy = json.RawMessage(text)
+			} else if api.ResourcePolicy, err = d.JSON(rp, e.Val); err != nil {
+				return api, err
+			}
+		}
+	}
 	return api, d.decodeRest(path, f, &api, "type", "mount", "host", "stages", "routes", "routeSelectionExpression", "limits", "cors", "authorizers",
-		"minimumCompressionSize", "models", "gatewayResponses")
+		"minimumCompressionSize", "models", "gatewayResponses", "resourcePolicy")
 }
 
 func (d *decoder) stage(path []string, se yamldecode.Entry) (spec.Stage, error) {

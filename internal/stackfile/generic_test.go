@@ -74,7 +74,7 @@ func TestDecodeRestCoversSpec(t *testing.T) {
 	}{
 		{spec.Route{}, []string{"integration", "authorization", "request", "cache"}},
 		{spec.Stage{}, []string{"throttle", "routeThrottles", "accessLog", "cache"}},
-		{spec.API{}, []string{"stages", "routes", "limits", "cors", "authorizers", "minimumCompressionSize", "models", "gatewayResponses"}},
+		{spec.API{}, []string{"stages", "routes", "limits", "cors", "authorizers", "minimumCompressionSize", "models", "gatewayResponses", "resourcePolicy"}},
 	} {
 		rt := reflect.TypeOf(c.v)
 		for i := range rt.NumField() {
