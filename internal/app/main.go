@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gatehouse.dev/gatehouse/internal/acme"
 	"io"
 	"log/slog"
 	"os"
@@ -113,6 +114,8 @@ SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 	f.BoolVar(&opts.AWSPublic, "aws-public", false, "allow an --aws-addr beyond loopback (the AWS API has no TLS: put a TLS proxy in front)")
 	f.BoolVar(&opts.TLS, "tls", false, "serve the gateway over HTTPS too, on --tls-addr (default "+DefaultTLSAddr+"), with certificates from the stack's domains and a local certificate authority made once under the data directory")
 	f.StringVar(&opts.TLSAddr, "tls-addr", "", "HTTPS listen address of the gateway (turns TLS on)")
+	f.StringVar(&opts.ACMECA, "acme-ca", "", "ACME directory URL for the domains with certificate: acme (default Let's Encrypt; its staging CA is "+acme.LetsEncryptStaging+")")
+	f.StringVar(&opts.ACMEEmail, "acme-email", "", "contact e-mail of the ACME account")
 	f.StringVar(&opts.DataDir, "data", DefaultDataDir, "data directory")
 	f.IntVar(&opts.Workers, "workers", DefaultWorkers, "number of worker processes")
 	f.IntVar(&opts.WorkerMemoryMB, "worker-memory", 0, "MB of guest memory each worker may commit, over all its sandboxes (default: half the machine's memory shared among the workers)")

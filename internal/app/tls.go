@@ -10,11 +10,13 @@ import (
 	"net"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"gatehouse.dev/gatehouse/gateway"
+	"gatehouse.dev/gatehouse/internal/acme"
 	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/internal/tlsconf"
 )
@@ -32,10 +34,14 @@ var localNames = []string{"localhost", "127.0.0.1", "::1"}
 // nodeTLS is the node's TLS listener: its certificates, chosen by SNI, and each custom domain's
 // security policy and trust store.
 type nodeTLS struct {
-	ln     net.Listener
-	store  *tlsconf.Store
-	ca     *tlsconf.LocalCA
-	config *tls.Config
+	ln    net.Listener
+	store *tlsconf.Store
+	ca    *tlsconf.LocalCA
+	// acme obtains and renews the certificates of the domains whose certificate is acme; nil when
+	// there are none. acmeNames are those domains.
+	acme      *acme.Manager
+	acmeNames []string
+	config    *tls.Config
 	// domains are the per-domain configurations (a security policy, mutual TLS), by name ("*."
 	// prefix for wildcards); a name without one uses config.
 	domains map[string]*tls.Config
@@ -86,7 +92,15 @@ func (n *Node) listenTLS(addr string, stack *spec.Stack) (*nodeTLS, error) {
 	if err := t.store.SetDefault("localhost"); err != nil {
 		return nil, err
 	}
-	t.config = &tls.Config{GetCertificate: t.store.GetCertificate, NextProtos: []string{"http/1.1"}}
+	protos := []string{"http/1.1"}
+	for _, d := range stack.Domains {
+		if d.Certificate.Source == spec.CertificateACME {
+			// For the CA's TLS-ALPN-01 challenges.
+			protos = append(protos, acme.TLSALPNProtocol)
+			break
+		}
+	}
+	t.config = &tls.Config{GetCertificate: t.getCertificate, NextProtos: protos}
 	if err := tlsconf.DefaultPolicy.Apply(t.config); err != nil {
 		return nil, err
 	}
@@ -97,8 +111,8 @@ func (n *Node) listenTLS(addr string, stack *spec.Stack) (*nodeTLS, error) {
 			err = addLocal([]string{name})
 		case spec.CertificateFiles:
 			err = t.store.Add([]string{name}, d.Certificate.CertFile, d.Certificate.KeyFile)
-		default:
-			err = errors.New("ACME certificates are not issued yet: use certificate: local, or {certFile, keyFile}")
+		case spec.CertificateACME:
+			t.acmeNames = append(t.acmeNames, name)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", stackWhere(stack, "domains", name, "certificate"), err)
@@ -135,7 +149,31 @@ func (n *Node) listenTLS(addr string, stack *spec.Stack) (*nodeTLS, error) {
 		return nil, fmt.Errorf("TLS listener: %w (--tls-addr changes it)", err)
 	}
 	t.ln = tls.NewListener(ln, t.config)
+	if len(t.acmeNames) > 0 {
+		// The CA checks the TLS-ALPN-01 challenge on this listener (which must be the domains'
+		// port 443 for a public CA); HTTP-01 would need port 80 on a net/http server.
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		p, _ := strconv.Atoi(port)
+		if t.acme, err = acme.New(acme.Config{Dir: filepath.Join(n.dataDir, "acme"), Email: n.opts.ACMEEmail, CA: n.opts.ACMECA,
+			TLSALPNPort: p, DisableHTTPChallenge: true, Logger: n.log.With("component", "acme")}); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("ACME: %w", err)
+		}
+	}
 	return t, nil
+}
+
+// getCertificate serves a handshake: an ACME challenge or an ACME domain's certificate from the
+// ACME manager, every other name from the store (the local CA's default until an ACME domain's
+// certificate is obtained).
+func (t *nodeTLS) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if t.acme != nil {
+		cert, err := t.acme.GetCertificate(hello)
+		if !errors.Is(err, acme.ErrNotManaged) {
+			return cert, err
+		}
+	}
+	return t.store.GetCertificate(hello)
 }
 
 // stackWhere names a place in the stack file for errors.
@@ -155,6 +193,18 @@ func (n *Node) serveTLS(ctx context.Context) {
 	t := n.tls
 	n.serve(func() error { return n.gw.Serve(t.ln) }, "gateway TLS")
 	n.serve(func() error { return t.store.Watch(ctx) }, "TLS certificates")
+	if t.acme != nil {
+		// Obtained in the background: until a domain has its certificate, it is served with the
+		// local CA's default one; stored certificates load at once.
+		n.serve(func() error {
+			defer t.acme.Close()
+			if err := t.acme.Manage(ctx, t.acmeNames); err != nil && ctx.Err() == nil {
+				n.log.Error("ACME certificates", "domains", t.acmeNames, "err", err)
+			}
+			<-ctx.Done()
+			return nil
+		}, "ACME certificates")
+	}
 }
 
 // domainsFor returns the gateway's custom domains of stack.

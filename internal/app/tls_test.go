@@ -91,13 +91,18 @@ domains:
     mappings: {"": {api: shop, stage: prod}}
     redirectHttp: true
     hsts: {maxAge: 3600s, includeSubdomains: true}
+  shop.example.test:
+    certificate: acme
+    mappings: {"": {api: shop, stage: prod}}
   secure.localhost:
     mappings: {"v1": {api: shop, stage: prod}}
     securityPolicy: TLS_1_3
     mutualTls: {truststore: %q, revokedSerials: ["0A"]}
 `, echo, filepath.Join(dir, "clients.pem"))
 	data := newDataDir(t)
-	n := startNode(t, writeStack(t, stack), data, func(o *Options) { o.TLSAddr = "127.0.0.1:0" })
+	// The ACME CA never answers here: the ACME domain is served with the local default certificate
+	// meanwhile, and the node starts and stops as usual.
+	n := startNode(t, writeStack(t, stack), data, func(o *Options) { o.TLSAddr = "127.0.0.1:0"; o.ACMECA = "https://127.0.0.1:1/directory" })
 	t.Cleanup(func() { n.Stop(context.Background()) })
 	if n.CAPath() == "" || n.TLSAddr() == "" {
 		t.Fatalf("no TLS listener (%q) or local CA (%q)", n.TLSAddr(), n.CAPath())
@@ -155,6 +160,15 @@ domains:
 	var ev events.APIGatewayV2HTTPRequest
 	if err := json.Unmarshal([]byte(body), &ev); err != nil || ev.RequestContext.DomainName != "shop.localhost" || ev.RequestContext.DomainPrefix != "shop" || ev.RequestContext.Stage != "prod" {
 		t.Errorf("event through the domain: %v %+v", err, ev.RequestContext)
+	}
+	// An ACME domain whose certificate is not obtained yet gets the local default certificate.
+	// (The client sends the domain as SNI and checks the certificate it gets below.)
+	resp, _, err = get(&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, n.TLSAddr())
+		}}}, "https://shop.example.test:"+port+"/hello")
+	if err != nil || resp.StatusCode != 200 || resp.TLS.PeerCertificates[0].DNSNames[0] != "localhost" {
+		t.Errorf("an ACME domain before its certificate: %v %v", err, resp)
 	}
 	// Plain HTTP to the domain: redirected to HTTPS on the TLS port.
 	req, _ := http.NewRequest("GET", "http://"+n.GatewayAddr()+"/hello?x=1", nil)

@@ -143,6 +143,9 @@ type Options struct {
 	// certificate authority, made once under the data directory.
 	TLS     bool
 	TLSAddr string
+	// ACMECA is the ACME directory the domains with certificate: acme get theirs from
+	// (--acme-ca, default Let's Encrypt); ACMEEmail the account's contact (--acme-email).
+	ACMECA, ACMEEmail string
 	DataDir string
 	Workers int
 	// WorkerMemoryMB bounds the guest memory each worker commits (the linear memories of all its
