@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -49,5 +50,32 @@ func TestResourcePolicy(t *testing.T) {
 	_, err := stackfile.ParseAPI("p.yaml", []byte("type: http\nresourcePolicy: {Statement: [{Effect: Allow, Principal: {AWS: \"arn:aws:iam::123456789012:root\"}, Action: \"execute-api:Invoke\", Resource: \"*\"}]}\nroutes: {GET /hello: {function: hello}}\n"), "", "web", env)
 	if err == nil || !strings.Contains(err.Error(), "resourcePolicy") {
 		t.Errorf("a policy naming an AWS account: %v", err)
+	}
+}
+
+// The policy sees each client's own address: on loopback, a client from 127.0.0.2 is let through
+// where one from 127.0.0.1 is refused.
+func TestResourcePolicyByAddress(t *testing.T) {
+	api, err := stackfile.ParseAPI("p.yaml", []byte(`type: http
+resourcePolicy:
+  Statement:
+    - {Effect: Allow, Principal: "*", Action: "execute-api:Invoke", Resource: "execute-api:/*", Condition: {IpAddress: {"aws:SourceIp": "127.0.0.2/32"}}}
+routes: {GET /hello: {function: hello}}
+`), "", "web", spec.FunctionsEnv([]string{"hello"}, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, Config{APIs: []API{FromSpec("", api)}}, &fakeInvoker{})
+	for from, want := range map[string]int{"127.0.0.1": 403, "127.0.0.2": 200} {
+		local, _ := net.ResolveTCPAddr("tcp", from+":0")
+		c := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: local}).DialContext}}
+		resp, err := c.Get(ts.base + "/hello")
+		if err != nil {
+			t.Fatalf("from %s: %v", from, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("from %s: %d, want %d", from, resp.StatusCode, want)
+		}
 	}
 }
