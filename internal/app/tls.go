@@ -280,3 +280,28 @@ func newCACommand(stdout io.Writer) *cobra.Command {
 	ca.AddCommand(path, trust)
 	return ca
 }
+
+// adminTLSConfig is the TLS configuration of the admin listener with --admin-tls: the local CA's
+// certificate for the local names, from the same certificate code as the gateway's listener.
+func (n *Node) adminTLSConfig() (*tls.Config, error) {
+	ca, err := tlsconf.LoadOrCreateCA(filepath.Join(n.dataDir, caDir))
+	if err != nil {
+		return nil, fmt.Errorf("local certificate authority: %w", err)
+	}
+	if _, err := ca.Issue(localNames, 0); err != nil {
+		return nil, err
+	}
+	certFile, keyFile, err := ca.LeafPaths(localNames)
+	if err != nil {
+		return nil, err
+	}
+	store := tlsconf.NewStore(n.log.With("component", "admin-tls"))
+	if err := store.Add(localNames, certFile, keyFile); err != nil {
+		return nil, err
+	}
+	if err := store.SetDefault("localhost"); err != nil {
+		return nil, err
+	}
+	cfg := &tls.Config{GetCertificate: store.GetCertificate, NextProtos: []string{"http/1.1"}}
+	return cfg, tlsconf.DefaultPolicy.Apply(cfg)
+}

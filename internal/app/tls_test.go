@@ -102,7 +102,9 @@ domains:
 	data := newDataDir(t)
 	// The ACME CA never answers here: the ACME domain is served with the local default certificate
 	// meanwhile, and the node starts and stops as usual.
-	n := startNode(t, writeStack(t, stack), data, func(o *Options) { o.TLSAddr = "127.0.0.1:0"; o.ACMECA = "https://127.0.0.1:1/directory" })
+	n := startNode(t, writeStack(t, stack), data, func(o *Options) {
+		o.TLSAddr, o.ACMECA, o.AdminTLS = "127.0.0.1:0", "https://127.0.0.1:1/directory", true
+	})
 	t.Cleanup(func() { n.Stop(context.Background()) })
 	if n.CAPath() == "" || n.TLSAddr() == "" {
 		t.Fatalf("no TLS listener (%q) or local CA (%q)", n.TLSAddr(), n.CAPath())
@@ -221,6 +223,15 @@ domains:
 	// The domain's TLS_1_3 policy refuses a TLS 1.2 client.
 	if _, _, err := get(httpsClient(&good, tls.VersionTLS12), "https://secure.localhost:"+port+"/v1/hello"); err == nil {
 		t.Error("a TLS 1.2 client reached a TLS_1_3 domain")
+	}
+
+	// The admin API over HTTPS with the same CA: the CLI finds and trusts it from the data
+	// directory; plain HTTP to it gets no answer.
+	if out := runCLI(t, n, "functions"); !strings.Contains(out, "echo") {
+		t.Errorf("gatehouse functions through the admin API's TLS: %q", out)
+	}
+	if r, err := http.Get("http://" + n.AdminAddr() + "/healthz"); err == nil && r.StatusCode == 200 {
+		t.Errorf("the admin API answered plain HTTP with --admin-tls")
 	}
 
 	// gatehouse ca path prints the node's CA.

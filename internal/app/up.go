@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -132,8 +133,11 @@ type Options struct {
 	Addr          string
 	AdminAddr     string
 	// AdminPublic allows an AdminAddr that is not a loopback address (--admin-public); `up` then
-	// warns that the admin API has no TLS.
+	// warns that the admin API has no TLS unless AdminTLS.
 	AdminPublic bool
+	// AdminTLS serves the admin API over HTTPS with the local CA's certificate (--admin-tls); the
+	// CLI trusts that CA from the data directory.
+	AdminTLS bool
 	// AWSAddr is where the AWS API listens (--aws-addr, 127.0.0.1:4566 from the command line); ""
 	// serves none. AWSPublic allows an address beyond loopback (--aws-public).
 	AWSAddr   string
@@ -349,7 +353,14 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 			return nil, err
 		}
 	}
-	if !isLoopback(opts.AdminAddr) {
+	if opts.AdminTLS {
+		cfg, err := n.adminTLSConfig()
+		if err != nil {
+			return nil, fmt.Errorf("admin listener: %w", err)
+		}
+		n.adminLn = tls.NewListener(n.adminLn, cfg)
+	}
+	if !isLoopback(opts.AdminAddr) && !opts.AdminTLS {
 		n.log.Warn("the admin API is served beyond this machine WITHOUT TLS: tokens and deploys cross the network in the clear; put a TLS proxy in front of it",
 			"addr", n.adminLn.Addr().String())
 		fmt.Fprintf(opts.Stdout, "WARNING: the admin API listens on %s without TLS; put a TLS proxy in front of it\n", n.adminLn.Addr())
@@ -540,7 +551,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeAdminAddress(dataDir, "http://"+n.adminLn.Addr().String()); err != nil {
+	if err := writeAdminAddress(dataDir, n.adminURL()); err != nil {
 		return nil, err
 	}
 	if n.awsLn != nil {
@@ -589,7 +600,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	for _, name := range slices.Sorted(maps.Keys(stack.Domains)) {
 		fmt.Fprintf(opts.Stdout, "domain %s: %s\n", name, domainMappings(stack.Domains[name]))
 	}
-	fmt.Fprintf(opts.Stdout, "admin: http://%s/healthz and /metrics\n", n.adminLn.Addr())
+	fmt.Fprintf(opts.Stdout, "admin: %s/healthz and /metrics\n", n.adminURL())
 	if n.awsLn != nil {
 		fmt.Fprintf(opts.Stdout, "aws: http://%s (aws --endpoint-url http://%s lambda list-functions)\n", n.awsLn.Addr(), n.awsLn.Addr())
 		if madeKey != nil {
@@ -1050,6 +1061,14 @@ func (n *Node) GatewayAddr() string { return n.gwLn.Addr().String() }
 
 // DataDir returns the node's data directory (absolute).
 func (n *Node) DataDir() string { return n.dataDir }
+
+// adminURL is the admin API's base URL: https with --admin-tls.
+func (n *Node) adminURL() string {
+	if n.opts.AdminTLS {
+		return "https://" + n.adminLn.Addr().String()
+	}
+	return "http://" + n.adminLn.Addr().String()
+}
 
 // AdminAddr returns the admin listener's address.
 func (n *Node) AdminAddr() string { return n.adminLn.Addr().String() }

@@ -2,11 +2,15 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -52,6 +56,13 @@ func (f *adminFlags) client(ctx context.Context) (*adminapi.Client, error) {
 		token = strings.TrimSpace(string(b))
 	}
 	c := adminapi.New(url, token)
+	if strings.HasPrefix(url, "https://") {
+		// A node serving its admin API with --admin-tls uses its local certificate authority, which
+		// the data directory holds; the system's roots are trusted too.
+		if hc, err := localCAClient(f.dataDir); err == nil {
+			c.HTTP = hc
+		}
+	}
 	// Asked before any work (a deploy builds first): a node that stopped leaves its address file.
 	if err := c.Reachable(ctx); err != nil {
 		return nil, fmt.Errorf("no node answers at %s (the address from %s): is `gatehouse up` running? (%v)", c.BaseURL, from, err)
@@ -73,4 +84,23 @@ func deleteAndSay(cmd *cobra.Command, flags *adminFlags, stdout io.Writer, del f
 		fmt.Fprintf(stdout, format+"\n", args...)
 	}
 	return nil
+}
+
+// localCAClient is an HTTP client that trusts the system's roots and the local certificate
+// authority of the node whose data directory is dataDir (`up --tls`, `--admin-tls`).
+func localCAClient(dataDir string) (*http.Client, error) {
+	pem, err := os.ReadFile(filepath.Join(dataDir, "ca", "ca.pem"))
+	if err != nil {
+		return nil, err
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no certificate", filepath.Join(dataDir, "ca", "ca.pem"))
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
 }
