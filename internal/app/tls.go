@@ -281,9 +281,10 @@ func newCACommand(stdout io.Writer) *cobra.Command {
 	return ca
 }
 
-// adminTLSConfig is the TLS configuration of the admin listener with --admin-tls: the local CA's
-// certificate for the local names, from the same certificate code as the gateway's listener.
-func (n *Node) adminTLSConfig() (*tls.Config, error) {
+// localTLSConfig is the TLS configuration of the admin and AWS API listeners with --admin-tls and
+// --aws-tls: the local CA's certificate for the local names, from the same certificate code as the
+// gateway's listener.
+func (n *Node) localTLSConfig() (*tls.Config, error) {
 	ca, err := tlsconf.LoadOrCreateCA(filepath.Join(n.dataDir, caDir))
 	if err != nil {
 		return nil, fmt.Errorf("local certificate authority: %w", err)
@@ -295,7 +296,7 @@ func (n *Node) adminTLSConfig() (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	store := tlsconf.NewStore(n.log.With("component", "admin-tls"))
+	store := tlsconf.NewStore(n.log.With("component", "tls"))
 	if err := store.Add(localNames, certFile, keyFile); err != nil {
 		return nil, err
 	}

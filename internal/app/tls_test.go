@@ -104,6 +104,7 @@ domains:
 	// meanwhile, and the node starts and stops as usual.
 	n := startNode(t, writeStack(t, stack), data, func(o *Options) {
 		o.TLSAddr, o.ACMECA, o.AdminTLS = "127.0.0.1:0", "https://127.0.0.1:1/directory", true
+		o.AWSAddr, o.AWSTLS = "127.0.0.1:0", true
 	})
 	t.Cleanup(func() { n.Stop(context.Background()) })
 	if n.CAPath() == "" || n.TLSAddr() == "" {
@@ -232,6 +233,12 @@ domains:
 	}
 	if r, err := http.Get("http://" + n.AdminAddr() + "/healthz"); err == nil && r.StatusCode == 200 {
 		t.Errorf("the admin API answered plain HTTP with --admin-tls")
+	}
+
+	// The AWS API over HTTPS with the same CA: an unsigned call is answered (refused) over TLS.
+	awsResp, _, err := get(&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}, "https://"+n.AWSAddr()+"/2015-03-31/functions/")
+	if err != nil || awsResp.StatusCode != http.StatusForbidden {
+		t.Errorf("the AWS API over TLS: %v %v", err, awsResp)
 	}
 
 	// gatehouse ca path prints the node's CA.

@@ -142,6 +142,9 @@ type Options struct {
 	// serves none. AWSPublic allows an address beyond loopback (--aws-public).
 	AWSAddr   string
 	AWSPublic bool
+	// AWSTLS serves the AWS API over HTTPS with the local CA's certificate (--aws-tls): the AWS CLI
+	// then takes --ca-bundle with the CA's file.
+	AWSTLS bool
 	// TLS serves the gateway over HTTPS too, on TLSAddr or DefaultTLSAddr (--tls); TLSAddr alone
 	// (--tls-addr) turns it on as well. Certificates come from the stack's domains and the local
 	// certificate authority, made once under the data directory.
@@ -354,11 +357,18 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		}
 	}
 	if opts.AdminTLS {
-		cfg, err := n.adminTLSConfig()
+		cfg, err := n.localTLSConfig()
 		if err != nil {
 			return nil, fmt.Errorf("admin listener: %w", err)
 		}
 		n.adminLn = tls.NewListener(n.adminLn, cfg)
+	}
+	if opts.AWSTLS && n.awsLn != nil {
+		cfg, err := n.localTLSConfig()
+		if err != nil {
+			return nil, fmt.Errorf("AWS API listener: %w", err)
+		}
+		n.awsLn = tls.NewListener(n.awsLn, cfg)
 	}
 	if !isLoopback(opts.AdminAddr) && !opts.AdminTLS {
 		n.log.Warn("the admin API is served beyond this machine WITHOUT TLS: tokens and deploys cross the network in the clear; put a TLS proxy in front of it",
@@ -602,7 +612,12 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	fmt.Fprintf(opts.Stdout, "admin: %s/healthz and /metrics\n", n.adminURL())
 	if n.awsLn != nil {
-		fmt.Fprintf(opts.Stdout, "aws: http://%s (aws --endpoint-url http://%s lambda list-functions)\n", n.awsLn.Addr(), n.awsLn.Addr())
+		if opts.AWSTLS {
+			ca := filepath.Join(dataDir, caDir, "ca.pem")
+			fmt.Fprintf(opts.Stdout, "aws: https://%s (aws --endpoint-url https://%s --ca-bundle %s lambda list-functions)\n", n.awsLn.Addr(), n.awsLn.Addr(), ca)
+		} else {
+			fmt.Fprintf(opts.Stdout, "aws: http://%s (aws --endpoint-url http://%s lambda list-functions)\n", n.awsLn.Addr(), n.awsLn.Addr())
+		}
 		if madeKey != nil {
 			// Shown once, when made; it stays in the data directory (mode 0600).
 			fmt.Fprintf(opts.Stdout, "  made an access key for the AWS API (kept in %s):\n", filepath.Join(dataDir, awsKeyFile))
