@@ -320,7 +320,8 @@ func (s *Server) authorizeWithFunction(c *fiber.Ctx, api *compiledAPI, stage *St
 	routeArn := fmt.Sprintf("arn:aws:execute-api:%s:%s:%s/%s/%s%s", s.cfg.Region, s.cfg.AccountID, api.ID, stage.Name, c.Method(), string(c.Request().URI().PathOriginal()))
 	requestID, _ := c.Locals(localRequestID).(string)
 	base, err := BuildEvent(c, EventContext{RouteKey: route.Key, Stage: stage.Name, StageVariables: stage.Variables, PathParameters: params,
-		RequestID: requestID, Time: now, APIID: api.ID, AccountID: s.cfg.AccountID, DomainName: hostOnly(string(c.Request().Host())), SourceIP: c.IP()})
+		RequestID: requestID, Time: now, APIID: api.ID, AccountID: s.cfg.AccountID, DomainName: hostOnly(string(c.Request().Host())), SourceIP: c.IP(),
+		Authentication: clientCertOf(c)})
 	if err != nil {
 		return nil, err
 	}

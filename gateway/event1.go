@@ -121,6 +121,12 @@ func BuildEventV1(c *fiber.Ctx, ec EventV1Context) ([]byte, error) {
 		}
 	}
 	identity := eventV1Identity{SourceIP: sourceIP, UserAgent: string(req.Header.UserAgent())}
+	if a := ec.Authentication; a != nil {
+		cc := a.ClientCert
+		identity.ClientCert = &events.APIGatewayCustomAuthorizerRequestTypeRequestIdentityClientCert{ClientCertPem: cc.ClientCertPem,
+			SubjectDN: cc.SubjectDN, IssuerDN: cc.IssuerDN, SerialNumber: cc.SerialNumber,
+			Validity: events.APIGatewayCustomAuthorizerRequestTypeRequestIdentityClientCertValidity{NotBefore: cc.Validity.NotBefore, NotAfter: cc.Validity.NotAfter}}
+	}
 	if ec.Authorizer != nil && ec.Authorizer.IAM != nil {
 		identity.setIAM(ec.Authorizer.IAM)
 	}
@@ -209,6 +215,9 @@ type eventV1Identity struct {
 	User                          *string `json:"user"`
 	UserAgent                     string  `json:"userAgent"`
 	UserArn                       *string `json:"userArn"`
+	// ClientCert is the client certificate of a mutual TLS request, as API Gateway puts it in 1.0
+	// events; omitted without one.
+	ClientCert *events.APIGatewayCustomAuthorizerRequestTypeRequestIdentityClientCert `json:"clientCert,omitempty"`
 }
 
 // setIAM fills the identity with what an IAM authorizer found; empty values stay null.

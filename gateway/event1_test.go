@@ -702,3 +702,28 @@ func rawKeys(t *testing.T, raw []byte) map[string]json.RawMessage {
 	}
 	return m
 }
+
+// A mutual TLS request's client certificate reaches 1.0 events in requestContext.identity.clientCert,
+// as API Gateway puts it there.
+func TestBuildEventV1ClientCert(t *testing.T) {
+	s := startEventV1Server(t)
+	auth := &events.APIGatewayV2HTTPRequestContextAuthentication{ClientCert: events.APIGatewayV2HTTPRequestContextAuthenticationClientCert{
+		ClientCertPem: "-----BEGIN CERTIFICATE-----\n", SubjectDN: "CN=client", IssuerDN: "CN=ca", SerialNumber: "7",
+		Validity: events.APIGatewayV2HTTPRequestContextAuthenticationClientCertValidity{NotBefore: "Jan  1 00:00:00 2026 GMT", NotAfter: "Jan  1 00:00:00 2027 GMT"}}}
+	for _, rest := range []bool{false, true} {
+		payload := s.send(t, s.request(t, "GET", "/x", ""), EventV1Context{EventContext: EventContext{RouteKey: "GET /x", Stage: "$default", Authentication: auth}, Resource: "/x", REST: rest})
+		var ev events.APIGatewayProxyRequest
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			t.Fatal(err)
+		}
+		cc := ev.RequestContext.Identity.ClientCert
+		if cc == nil || cc.SubjectDN != "CN=client" || cc.SerialNumber != "7" || cc.Validity.NotAfter != "Jan  1 00:00:00 2027 GMT" {
+			t.Errorf("REST %v: identity.clientCert = %+v", rest, cc)
+		}
+	}
+	// Without one, no clientCert key.
+	payload := s.send(t, s.request(t, "GET", "/x", ""), EventV1Context{EventContext: EventContext{RouteKey: "GET /x", Stage: "$default"}, Resource: "/x"})
+	if strings.Contains(string(payload), "clientCert") {
+		t.Errorf("an event without a client certificate: %s", payload)
+	}
+}

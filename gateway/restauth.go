@@ -124,7 +124,7 @@ func (s *Server) callRESTAuthorizer(c *fiber.Ctx, api *compiledAPI, stage *Stage
 	} else {
 		base, err := BuildEventV1(c, EventV1Context{EventContext: EventContext{RouteKey: route.Key, Stage: stage.Name, StageVariables: stage.Variables,
 			PathParameters: params, RequestID: requestID, Time: now, APIID: api.ID, AccountID: s.cfg.AccountID,
-			DomainName: hostOnly(string(c.Request().Host())), SourceIP: c.IP()},
+			DomainName: hostOnly(string(c.Request().Host())), SourceIP: c.IP(), Authentication: clientCertOf(c)},
 			Resource: api.integrations[idx].resource, REST: true, Path: rest, ResourceID: api.rest.routes[idx].resourceID, BinaryMediaTypes: api.rest.binary})
 		if err != nil {
 			return nil, err
