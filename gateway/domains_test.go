@@ -83,3 +83,33 @@ func TestCustomDomains(t *testing.T) {
 		t.Errorf("after SetDomains: %d %s", r.status, r.body)
 	}
 }
+
+// ACME's HTTP-01 challenges on the plain listener go to the configured handler, whatever the host,
+// before any API is matched; other paths are routed as usual.
+func TestACMEChallenges(t *testing.T) {
+	shop, err := stackfile.ParseAPI("shop.yaml", []byte("type: http\nroutes: {$default: {function: hello}}\n"), "", "shop", spec.FunctionsEnv([]string{"hello"}, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	challenges := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/.well-known/acme-challenge/token-1" && r.Host == "shop.example.test" {
+			w.Write([]byte("token-1.key-authorization"))
+			return
+		}
+		http.NotFound(w, r)
+	})
+	inv := &fakeInvoker{}
+	ts := startServer(t, Config{APIs: []API{FromSpec("", shop)}, ACMEChallenges: challenges}, inv)
+	if r := ts.get(t, "/.well-known/acme-challenge/token-1", "Host", "shop.example.test"); r.status != 200 || r.body != "token-1.key-authorization" {
+		t.Errorf("challenge: %d %q", r.status, r.body)
+	}
+	if r := ts.get(t, "/.well-known/acme-challenge/other", "Host", "shop.example.test"); r.status != 404 {
+		t.Errorf("an unknown token: %d %q", r.status, r.body)
+	}
+	if n := len(inv.invocations()); n != 0 {
+		t.Errorf("challenge requests reached the function %d times", n)
+	}
+	if r := ts.get(t, "/orders", "Host", "shop.example.test"); r.status != 200 || len(inv.invocations()) != 1 {
+		t.Errorf("an ordinary request: %d", r.status)
+	}
+}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -99,6 +100,9 @@ type Config struct {
 	ProtectedAddrs []string
 	// Domains are the stack's custom domain names; SetDomains replaces them.
 	Domains []Domain
+	// ACMEChallenges, when set, answers the HTTP-01 challenges of an ACME certificate authority:
+	// plain HTTP requests under /.well-known/acme-challenge/ go to it, whatever their host.
+	ACMEChallenges http.Handler
 	// Tracer, when set, records a span for each HTTP request (continuing the trace of its
 	// traceparent header), its authorizer and its integration, and sends the integration span's
 	// traceparent on to the function; nil traces nothing.
@@ -459,6 +463,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// acmeChallengePath is where ACME's HTTP-01 challenges are asked (RFC 8555 section 8.3).
+const acmeChallengePath = "/.well-known/acme-challenge/"
+
 // Gateway errors, each answered with API Gateway's status and body.
 var (
 	errNotFound           = fiber.NewError(fiber.StatusNotFound, "Not Found")
@@ -484,6 +491,9 @@ func (s *Server) handle(c *fiber.Ctx) error {
 	if s.cfg.Tracer != nil {
 		l.trace, span = s.cfg.Tracer.Start(tracing.FromTraceParent(context.Background(), c.Get("traceparent")), "HTTP "+c.Method(),
 			trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(start))
+	}
+	if h := s.cfg.ACMEChallenges; h != nil && !c.Context().IsTLS() && strings.HasPrefix(string(c.Request().URI().PathOriginal()), acmeChallengePath) {
+		return adaptor.HTTPHandler(h)(c)
 	}
 	err := httpguard.Check(c)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -150,12 +151,15 @@ func (n *Node) listenTLS(addr string, stack *spec.Stack) (*nodeTLS, error) {
 	}
 	t.ln = tls.NewListener(ln, t.config)
 	if len(t.acmeNames) > 0 {
-		// The CA checks the TLS-ALPN-01 challenge on this listener (which must be the domains'
-		// port 443 for a public CA); HTTP-01 would need port 80 on a net/http server.
-		_, port, _ := net.SplitHostPort(ln.Addr().String())
-		p, _ := strconv.Atoi(port)
+		// The CA checks the TLS-ALPN-01 challenge on this listener and the HTTP-01 challenge on
+		// the gateway's plain one (for a public CA they must be the domains' ports 443 and 80).
+		port := func(ln net.Listener) int {
+			_, p, _ := net.SplitHostPort(ln.Addr().String())
+			n, _ := strconv.Atoi(p)
+			return n
+		}
 		if t.acme, err = acme.New(acme.Config{Dir: filepath.Join(n.dataDir, "acme"), Email: n.opts.ACMEEmail, CA: n.opts.ACMECA,
-			TLSALPNPort: p, DisableHTTPChallenge: true, Logger: n.log.With("component", "acme")}); err != nil {
+			TLSALPNPort: port(ln), HTTPPort: port(n.gwLn), Logger: n.log.With("component", "acme")}); err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("ACME: %w", err)
 		}
@@ -305,4 +309,13 @@ func (n *Node) localTLSConfig() (*tls.Config, error) {
 	}
 	cfg := &tls.Config{GetCertificate: store.GetCertificate, NextProtos: []string{"http/1.1"}}
 	return cfg, tlsconf.DefaultPolicy.Apply(cfg)
+}
+
+// acmeChallenges is what answers ACME's HTTP-01 challenges on the gateway's plain listener; nil
+// when no domain's certificate is ACME's.
+func (n *Node) acmeChallenges() http.Handler {
+	if n.tls == nil || n.tls.acme == nil {
+		return nil
+	}
+	return n.tls.acme.HTTPChallengeHandler(http.NotFoundHandler())
 }
