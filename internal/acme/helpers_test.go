@@ -5,14 +5,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"io"
 	"log"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,11 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/letsencrypt/pebble/v2/ca"
-	"github.com/letsencrypt/pebble/v2/db"
-	"github.com/letsencrypt/pebble/v2/va"
-	"github.com/letsencrypt/pebble/v2/wfe"
 	"github.com/miekg/dns"
+
+	"gatehouse.dev/gatehouse/internal/testfix"
 )
 
 // The tests run Pebble, Let's Encrypt's ACME test server, in the test process from its Go packages,
@@ -32,92 +28,18 @@ import (
 // authority and the web front end, served over HTTPS by httptest on a random loopback port. No
 // public CA is ever contacted.
 
-// pebbleOptions configures a Pebble.
-type pebbleOptions struct {
-	// alwaysValid makes every challenge valid without the validation authority contacting the
-	// node (PEBBLE_VA_ALWAYS_VALID). Otherwise it validates for real: it resolves names with
-	// resolver and connects to httpPort (HTTP-01) and tlsPort (TLS-ALPN-01).
-	alwaysValid       bool
-	httpPort, tlsPort int
-	resolver          string
-	// validity is the lifetime of the certificates it issues; 0 for Pebble's 90 days.
-	validity time.Duration
-}
+// The tests run Pebble in the test process (testfix.StartPebble).
+type pebbleOptions = testfix.PebbleOptions
 
-// pebble is a running Pebble.
-type pebble struct {
-	dirURL string         // the ACME directory
-	roots  *x509.CertPool // trusts the HTTPS of the directory and management endpoints
-	acme   *httptest.Server
-	mgmt   *httptest.Server
-	// requests counts the requests to the ACME endpoint.
-	requests atomic.Int64
-}
+// pebble is a running Pebble, with the names these tests use.
+type pebble struct{ *testfix.Pebble }
 
-// startPebble starts a Pebble that logs to out and stops when the test ends.
-func startPebble(t *testing.T, opts pebbleOptions, out io.Writer) *pebble {
+func (p pebble) issuingRoot(t *testing.T) *x509.Certificate { return p.IssuingRoot(t) }
+func (p pebble) stop()                                      { p.Stop() }
+
+func startPebble(t *testing.T, opts pebbleOptions, out io.Writer) pebble {
 	t.Helper()
-	// Pebble reads these when its parts are made; they do not change a Pebble already running.
-	t.Setenv("PEBBLE_VA_NOSLEEP", "1")      // no random sleep before validating
-	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0") // no nonces rejected at random
-	t.Setenv("PEBBLE_AUTHZREUSE", "0")      // every order validates its challenges again
-	t.Setenv("PEBBLE_VA_ALWAYS_VALID", "0")
-	if opts.alwaysValid {
-		t.Setenv("PEBBLE_VA_ALWAYS_VALID", "1")
-	}
-	logger := log.New(out, "pebble ", log.Lmicroseconds)
-	store := db.NewMemoryStore()
-	profile := ca.Profile{Description: "test", ValidityPeriod: uint64(opts.validity / time.Second)}
-	authority := ca.New(logger, store, "", "ecdsa", 0, 1, map[string]ca.Profile{"default": profile})
-	validator := va.New(logger, opts.httpPort, opts.tlsPort, false, opts.resolver, store)
-	front := wfe.New(logger, store, validator, authority, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
-
-	p := &pebble{}
-	handler := front.Handler()
-	p.acme = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.requests.Add(1)
-		handler.ServeHTTP(w, r)
-	}))
-	p.acme.Config.ErrorLog = logger
-	p.acme.StartTLS()
-	p.mgmt = httptest.NewUnstartedServer(front.ManagementHandler())
-	p.mgmt.Config.ErrorLog = logger
-	p.mgmt.StartTLS()
-	t.Cleanup(p.stop)
-
-	p.dirURL = p.acme.URL + wfe.DirectoryPath
-	p.roots = x509.NewCertPool()
-	p.roots.AddCert(p.acme.Certificate())
-	return p
-}
-
-// stop stops both of Pebble's endpoints; its certificates stay valid.
-func (p *pebble) stop() {
-	p.acme.Close()
-	p.mgmt.Close()
-}
-
-// issuingRoot fetches the root Pebble issues under from its management endpoint.
-func (p *pebble) issuingRoot(t *testing.T) *x509.Certificate {
-	t.Helper()
-	resp, err := p.mgmt.Client().Get(p.mgmt.URL + wfe.RootCertPath + "0")
-	if err != nil {
-		t.Fatalf("fetching Pebble's root: %v", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("fetching Pebble's root: status %d, %v", resp.StatusCode, err)
-	}
-	block, _ := pem.Decode(body)
-	if block == nil {
-		t.Fatalf("Pebble's root is not PEM: %q", body)
-	}
-	root, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
+	return pebble{testfix.StartPebble(t, opts, out)}
 }
 
 // startDNS starts a DNS server over TCP on a loopback port, as Pebble's validation authority asks

@@ -18,12 +18,12 @@ import (
 
 // managerFor returns a Manager of dir that uses p and answers challenges on n's ports, closed when
 // the test ends.
-func managerFor(t *testing.T, dir string, p *pebble, n *node, logs *logBuffer, tweak func(*Config)) *Manager {
+func managerFor(t *testing.T, dir string, p pebble, n *node, logs *logBuffer, tweak func(*Config)) *Manager {
 	t.Helper()
 	cfg := Config{
 		Dir:         dir,
-		CA:          p.dirURL,
-		CARoots:     p.roots,
+		CA:          p.DirURL,
+		CARoots:     p.Roots,
 		HTTPPort:    n.httpPort,
 		TLSALPNPort: n.tlsPort,
 		Logger:      logs.logger(),
@@ -41,7 +41,7 @@ func managerFor(t *testing.T, dir string, p *pebble, n *node, logs *logBuffer, t
 
 func TestManageObtainsStoresAndServes(t *testing.T) {
 	logs := newLogBuffer(t)
-	p := startPebble(t, pebbleOptions{alwaysValid: true}, logs)
+	p := startPebble(t, pebbleOptions{AlwaysValid: true}, logs)
 	n := startNode(t)
 	dir := filepath.Join(t.TempDir(), "acme")
 	const name = "shop.example.test"
@@ -89,11 +89,11 @@ func TestManageObtainsStoresAndServes(t *testing.T) {
 	}
 
 	// Managing the name again does nothing.
-	before := p.requests.Load()
+	before := p.Requests.Load()
 	if err := m.Manage(ctx, []string{name}); err != nil {
 		t.Fatalf("Manage again: %v", err)
 	}
-	if after := p.requests.Load(); after != before {
+	if after := p.Requests.Load(); after != before {
 		t.Errorf("managing a managed name again made %d requests to the CA", after-before)
 	}
 	m.Close()
@@ -144,7 +144,7 @@ func TestChallenges(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			logs := newLogBuffer(t)
 			n := startNode(t)
-			p := startPebble(t, pebbleOptions{httpPort: n.httpPort, tlsPort: n.tlsPort, resolver: resolver}, logs)
+			p := startPebble(t, pebbleOptions{HTTPPort: n.httpPort, TLSPort: n.tlsPort, Resolver: resolver}, logs)
 			m := managerFor(t, t.TempDir(), p, n, logs, tt.tweak)
 			n.mgr.Store(m)
 			name := tt.name + ".example.test"
@@ -169,7 +169,7 @@ func TestChallenges(t *testing.T) {
 // renews the one served and serves the new one.
 func TestRenewal(t *testing.T) {
 	logs := newLogBuffer(t)
-	p := startPebble(t, pebbleOptions{alwaysValid: true, validity: 6 * time.Second}, logs)
+	p := startPebble(t, pebbleOptions{AlwaysValid: true, Validity: 6 * time.Second}, logs)
 	n := startNode(t)
 	m := managerFor(t, t.TempDir(), p, n, logs, nil)
 	m.renewCheck = 250 * time.Millisecond
@@ -212,7 +212,7 @@ func TestManageRenewsAnExpiredStoredCertificate(t *testing.T) {
 	logs := newLogBuffer(t)
 	// Short, but long enough for Pebble to suggest a renewal window (ACME Renewal Information) of a
 	// few seconds, which CertMagic needs, and for a slow machine to verify the renewed certificate.
-	p := startPebble(t, pebbleOptions{alwaysValid: true, validity: 4 * time.Second}, logs)
+	p := startPebble(t, pebbleOptions{AlwaysValid: true, Validity: 4 * time.Second}, logs)
 	n := startNode(t)
 	dir := t.TempDir()
 	const name = "expired.example.test"
@@ -382,7 +382,7 @@ func TestBeforeManage(t *testing.T) {
 // are not a challenge in progress reach the next handler.
 func TestChallengeHandlerPassesOnOtherRequests(t *testing.T) {
 	logs := newLogBuffer(t)
-	p := startPebble(t, pebbleOptions{alwaysValid: true}, logs)
+	p := startPebble(t, pebbleOptions{AlwaysValid: true}, logs)
 	n := startNode(t)
 	m := managerFor(t, t.TempDir(), p, n, logs, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

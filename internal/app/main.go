@@ -118,6 +118,7 @@ SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 	f.StringVar(&opts.TLSAddr, "tls-addr", "", "HTTPS listen address of the gateway (turns TLS on)")
 	f.StringVar(&opts.ACMECA, "acme-ca", "", "ACME directory URL for the domains with certificate: acme (default Let's Encrypt; its staging CA is "+acme.LetsEncryptStaging+")")
 	f.StringVar(&opts.ACMEEmail, "acme-email", "", "contact e-mail of the ACME account")
+	f.StringVar(&opts.ACMECARoot, "acme-ca-root", "", "PEM file of the root certificates the ACME directory's HTTPS is checked with (a private ACME CA); default the system's")
 	f.StringVar(&opts.DataDir, "data", DefaultDataDir, "data directory")
 	f.IntVar(&opts.Workers, "workers", DefaultWorkers, "number of worker processes")
 	f.IntVar(&opts.WorkerMemoryMB, "worker-memory", 0, "MB of guest memory each worker may commit, over all its sandboxes (default: half the machine's memory shared among the workers)")

@@ -3,12 +3,14 @@ package app
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -158,7 +160,19 @@ func (n *Node) listenTLS(addr string, stack *spec.Stack) (*nodeTLS, error) {
 			n, _ := strconv.Atoi(p)
 			return n
 		}
-		if t.acme, err = acme.New(acme.Config{Dir: filepath.Join(n.dataDir, "acme"), Email: n.opts.ACMEEmail, CA: n.opts.ACMECA,
+		var roots *x509.CertPool
+		if n.opts.ACMECARoot != "" {
+			pem, err := os.ReadFile(n.opts.ACMECARoot)
+			if err != nil {
+				ln.Close()
+				return nil, fmt.Errorf("--acme-ca-root: %w", err)
+			}
+			if roots = x509.NewCertPool(); !roots.AppendCertsFromPEM(pem) {
+				ln.Close()
+				return nil, fmt.Errorf("--acme-ca-root: %s holds no PEM certificate", n.opts.ACMECARoot)
+			}
+		}
+		if t.acme, err = acme.New(acme.Config{Dir: filepath.Join(n.dataDir, "acme"), Email: n.opts.ACMEEmail, CA: n.opts.ACMECA, CARoots: roots,
 			TLSALPNPort: port(ln), HTTPPort: port(n.gwLn), Logger: n.log.With("component", "acme")}); err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("ACME: %w", err)

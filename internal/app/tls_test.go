@@ -251,3 +251,59 @@ domains:
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestACMEDomain runs `up --tls` with a domain whose certificate is acme against Pebble (in the test
+// process, challenges taken as valid): until the certificate is issued the domain is served with
+// the local default certificate, then with Pebble's, which chains to Pebble's root.
+func TestACMEDomain(t *testing.T) {
+	var logs syncBuffer
+	p := testfix.StartPebble(t, testfix.PebbleOptions{AlwaysValid: true}, &logs)
+	dir := t.TempDir()
+	rootFile := filepath.Join(dir, "pebble-https.pem")
+	if err := os.WriteFile(rootFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.ACME.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stack := fmt.Sprintf(`version: 1
+name: acmestack
+functions:
+  echo: {source: %q}
+apis:
+  shop: {type: http, routes: {GET /hello: {function: echo}}}
+domains:
+  shop.example.test:
+    certificate: acme
+    mappings: {"": {api: shop}}
+`, filepath.Join(testfix.RepoRoot(), "samples", "echo"))
+	n := startNode(t, writeStack(t, stack), newDataDir(t), func(o *Options) {
+		o.TLSAddr, o.ACMECA, o.ACMECARoot = "127.0.0.1:0", p.DirURL, rootFile
+	})
+	t.Cleanup(func() { n.Stop(context.Background()) })
+	pebbleRoots := x509.NewCertPool()
+	pebbleRoots.AddCert(p.IssuingRoot(t))
+	var last error
+	deadline := time.Now().Add(30 * time.Second)
+	for ; time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		conn, err := tls.Dial("tcp", n.TLSAddr(), &tls.Config{ServerName: "shop.example.test", RootCAs: pebbleRoots})
+		if err != nil {
+			last = err // the local default certificate, until Pebble's arrives
+			continue
+		}
+		leaf := conn.ConnectionState().PeerCertificates[0]
+		conn.Close()
+		if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != "shop.example.test" {
+			t.Fatalf("the ACME certificate is for %q", leaf.DNSNames)
+		}
+		// The domain serves the API with it.
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pebbleRoots},
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, n.TLSAddr())
+			}}}
+		resp, err := c.Get("https://shop.example.test/hello")
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET https://shop.example.test/hello: %v %v", err, resp)
+		}
+		resp.Body.Close()
+		return
+	}
+	t.Fatalf("no certificate from Pebble within 30 s: %v\npebble:\n%s", last, logs.String())
+}

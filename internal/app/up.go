@@ -153,8 +153,11 @@ type Options struct {
 	// ACMECA is the ACME directory the domains with certificate: acme get theirs from
 	// (--acme-ca, default Let's Encrypt); ACMEEmail the account's contact (--acme-email).
 	ACMECA, ACMEEmail string
-	DataDir           string
-	Workers           int
+	// ACMECARoot is a PEM file of the roots the ACME directory's own HTTPS is checked with
+	// (--acme-ca-root), for a private ACME CA; "" for the system's.
+	ACMECARoot string
+	DataDir    string
+	Workers    int
 	// WorkerMemoryMB bounds the guest memory each worker commits (the linear memories of all its
 	// instances): past it, new instances are refused (503) and memory.grow fails. Default: half the
 	// machine's memory shared among the workers, at least 1 GiB each (--worker-memory).
