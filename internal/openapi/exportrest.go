@@ -152,6 +152,9 @@ func exportRESTRoot(doc, components map[string]any, api spec.API, validators map
 	if n := api.MinimumCompressionSize; n != nil {
 		doc["x-amazon-apigateway-minimum-compression-size"] = *n
 	}
+	if api.ResourcePolicy != nil {
+		doc["x-amazon-apigateway-policy"] = api.ResourcePolicy
+	}
 	if len(api.GatewayResponses) > 0 {
 		grs := map[string]any{}
 		for t, gr := range api.GatewayResponses {

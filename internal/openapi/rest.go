@@ -111,6 +111,9 @@ func (im *importer) restRoot(def *doctree.Node, k string, v *doctree.Node) error
 			return err
 		}
 		def.Set("gatewayResponses", grs)
+	case "x-amazon-apigateway-policy":
+		// The API's resource policy, as API Gateway's REST exports write it.
+		def.Set("resourcePolicy", v)
 	case "x-amazon-apigateway-api-key-source":
 		if !strings.EqualFold(v.Scalar(), "HEADER") {
 			im.notice(v, "%s %s is not served: Gatehouse reads API keys from the %s header (an authorizer's usageIdentifierKey is not used); ignored", k, v.Scalar(), spec.APIKeyHeader)

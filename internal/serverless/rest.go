@@ -32,8 +32,9 @@ var defaultCORSHeaders = []string{"Content-Type", "X-Amz-Date", "Authorization",
 // restSettings are the service-wide settings of its REST API, read before the http events.
 type restSettings struct {
 	api *doctree.Node // the API, made by the first http event
-	// provider.apiGateway's binaryMediaTypes and minimumCompressionSize.
-	binary, compression *doctree.Node
+	// provider.apiGateway's binaryMediaTypes and minimumCompressionSize, and its resourcePolicy as
+	// a policy document.
+	binary, compression, resourcePolicy *doctree.Node
 	// models are the API's models; schemas names the model of each of
 	// provider.apiGateway.request.schemas' keys.
 	models  *doctree.Node
@@ -81,7 +82,11 @@ func (r *reader) readRESTSettings(service string, provider, raw *doctree.Node) e
 		}
 	}
 	if v := rawGW.Get("resourcePolicy"); v != nil {
-		r.Notice(v, "provider.apiGateway.resourcePolicy is not served yet: ignored")
+		// The framework takes the policy's statements; the API's policy document holds them.
+		doc := doctree.NewMap(v)
+		doc.Set("Version", doctree.Str("2012-10-17", v))
+		doc.Set("Statement", v)
+		rs.resourcePolicy = doc
 	}
 	if v := gw.Get("apiKeySourceType"); v != nil && !strings.EqualFold(v.Scalar(), "HEADER") {
 		r.Notice(v, "provider.apiGateway.apiKeySourceType %s is not served: API keys are read from the x-api-key header", v.Scalar())
@@ -260,6 +265,9 @@ func (r *reader) restAPI(at *doctree.Node) *doctree.Node {
 	}
 	if rs.compression != nil {
 		api.Set("minimumCompressionSize", doctree.AsNumber(rs.compression))
+	}
+	if rs.resourcePolicy != nil {
+		api.Set("resourcePolicy", rs.resourcePolicy)
 	}
 	if rs.models != nil {
 		api.Set("models", rs.models)
