@@ -380,7 +380,9 @@ func (r *reader) restAuth(ra *restAPI, auth *doctree.Node) error {
 	ra.defaultAuthorizer = auth.Get("DefaultAuthorizer")
 	ra.apiKeyRequired = auth.Get("ApiKeyRequired")
 	if v := auth.Get("ResourcePolicy"); v != nil {
-		r.Notice(v, "Api %s: Auth.ResourcePolicy is not served locally: ignored", ra.name)
+		if policy := r.resourcePolicy(ra.name, v); policy != nil {
+			ra.def.Set("resourcePolicy", policy)
+		}
 	}
 	if u := auth.Get("UsagePlan"); u != nil {
 		return r.restUsagePlan(ra, u)
@@ -783,4 +785,45 @@ func cacheKeys(rr *restRoute) []*doctree.Node {
 		}
 	}
 	return keys
+}
+
+// resourcePolicy is the resource policy an Api's Auth.ResourcePolicy describes, as SAM writes it:
+// IpRangeWhitelist and IpRangeBlacklist become statements that deny the addresses outside, or
+// inside, the ranges, beside one that allows the rest; nil when it has neither. What depends on AWS
+// (accounts, VPCs, custom statements) cannot be evaluated here and is skipped with a notice.
+func (r *reader) resourcePolicy(api string, rp *doctree.Node) *doctree.Node {
+	for _, k := range []string{"AwsAccountWhitelist", "AwsAccountBlacklist", "CustomStatements", "IntrinsicVpcWhitelist", "IntrinsicVpcBlacklist",
+		"IntrinsicVpceWhitelist", "IntrinsicVpceBlacklist", "SourceVpcWhitelist", "SourceVpcBlacklist"} {
+		if v := rp.Get(k); v != nil {
+			r.Notice(v, "Api %s: Auth.ResourcePolicy.%s is not served locally (it names AWS accounts, VPCs or statements of its own): ignored", api, k)
+		}
+	}
+	statement := func(effect string, at *doctree.Node) *doctree.Node {
+		st := doctree.NewMap(at)
+		st.Set("Effect", doctree.Str(effect, at))
+		st.Set("Principal", doctree.Str("*", at))
+		st.Set("Action", doctree.Str("execute-api:Invoke", at))
+		st.Set("Resource", doctree.Str("execute-api:/*", at))
+		return st
+	}
+	var statements []*doctree.Node
+	for _, c := range []struct{ key, operator string }{{"IpRangeWhitelist", "NotIpAddress"}, {"IpRangeBlacklist", "IpAddress"}} {
+		ranges := rp.Get(c.key)
+		if ranges == nil {
+			continue
+		}
+		deny := statement("Deny", ranges)
+		cond, op := doctree.NewMap(ranges), doctree.NewMap(ranges)
+		op.Set("aws:SourceIp", ranges)
+		cond.Set(c.operator, op)
+		deny.Set("Condition", cond)
+		statements = append(statements, deny)
+	}
+	if len(statements) == 0 {
+		return nil
+	}
+	doc := doctree.NewMap(rp)
+	doc.Set("Version", doctree.Str("2012-10-17", rp))
+	doc.Set("Statement", doctree.NewList(rp, append([]*doctree.Node{statement("Allow", rp)}, statements...)...))
+	return doc
 }

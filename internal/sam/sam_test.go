@@ -2,6 +2,7 @@ package sam
 
 import (
 	"flag"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"golang.org/x/tools/txtar"
 
+	"gatehouse.dev/gatehouse/internal/respolicy"
 	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/internal/stackfile"
 	"gatehouse.dev/gatehouse/internal/testfix"
@@ -157,6 +159,18 @@ func TestRESTStackValidates(t *testing.T) {
 	}
 	if st := pets.Stages["v1"]; st.Cache == nil || st.Cache.SizeMB != 512 || st.Variables["table"] != "pets-v1" || pets.Stages[spec.DefaultStage].Cache == nil {
 		t.Errorf("PetsApi's stages: %+v", pets.Stages)
+	}
+	// Auth.ResourcePolicy's address ranges make a policy the gateway evaluates: inside the
+	// whitelist and outside the blacklist.
+	policy, err := respolicy.Parse(pets.ResourcePolicy)
+	if err != nil {
+		t.Fatalf("PetsApi's resource policy: %v\n%s", err, pets.ResourcePolicy)
+	}
+	for addr, want := range map[string]respolicy.Decision{"127.0.0.1": respolicy.Allow, "10.1.2.3": respolicy.Allow, "10.9.0.1": respolicy.ExplicitDeny, "192.0.2.1": respolicy.ExplicitDeny} {
+		arn := respolicy.ARN("us-east-1", "000000000000", "PetsApi", "v1", "GET", "/pets")
+		if got := policy.Evaluate(respolicy.Request{SourceIP: netip.MustParseAddr(addr), MethodARN: arn}); got != want {
+			t.Errorf("from %s: %v, want %v", addr, got, want)
+		}
 	}
 	if a := pets.Authorizers["Bearer"]; a.Type != spec.AuthorizerToken || a.Function.IdentityValidationExpression == "" {
 		t.Errorf("Bearer: %+v", a)
