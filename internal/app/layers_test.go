@@ -46,8 +46,8 @@ var layers = map[string]int{
 	"internal/logstream":       1,
 	"internal/stackfile":       2,
 	"internal/outbound":        1,
-	"internal/didyoumean":      -1, // leaf helpers: they import nothing of Gatehouse
-	"internal/yamlnode":        -1,
+	"internal/didyoumean":      -2, // leaf helpers: they import nothing of Gatehouse
+	"internal/yamlnode":        -2,
 	"internal/mapping":         -1,
 	"internal/reqvalidate":     -1,
 	"internal/respcache":       -1,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"gatehouse.dev/gatehouse/internal/didyoumean"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -160,7 +161,7 @@ func (c *compiler) statement(n *node, path string) (s statement, deny, applies b
 	default:
 		msg := `must be "Allow" or "Deny"`
 		if v.kind == kindString {
-			msg = quote(v.str) + " is not an effect: " + msg + suggest(v.str, []string{"Allow", "Deny"})
+			msg = quote(v.str) + " is not an effect: " + msg + didyoumean.Suggest(v.str, []string{"Allow", "Deny"})
 		}
 		err = invalid(join(path, "Effect"), msg)
 		return
@@ -209,7 +210,7 @@ func checkPrincipal(v *node, path, stmtPath string) error {
 		}
 		for _, f := range v.obj {
 			if f.key != "AWS" {
-				return &Error{Path: join(path, f.key), Msg: "the principal type " + quote(f.key) + suggest(f.key, []string{"AWS"}) + ": " + principalHelp, Err: ErrUnsupported}
+				return &Error{Path: join(path, f.key), Msg: "the principal type " + quote(f.key) + didyoumean.Suggest(f.key, []string{"AWS"}) + ": " + principalHelp, Err: ErrUnsupported}
 			}
 			vals, err := stringList(f.val, join(path, f.key))
 			if err != nil {
@@ -394,7 +395,7 @@ func lookupOperator(name, path string) (operator, error) {
 			return operator{}, &Error{Path: path, Msg: "the condition operator " + quote(name) + " is not evaluated here; " + operatorHelp, Err: ErrUnsupported}
 		}
 	}
-	return operator{}, invalid(path, "unknown condition operator "+quote(name)+suggest(name, operatorNames)+"; "+operatorHelp)
+	return operator{}, invalid(path, "unknown condition operator "+quote(name)+didyoumean.Suggest(name, operatorNames)+"; "+operatorHelp)
 }
 
 func (c *compiler) condition(op operator, k field, path string) (condition, error) {
@@ -409,7 +410,7 @@ func (c *compiler) condition(op operator, k field, path string) (condition, erro
 		if strings.Contains(k.key, ":") {
 			sentinel = ErrUnsupported
 		}
-		return condition{}, &Error{Path: path, Msg: "the condition key " + quote(k.key) + " cannot be evaluated here" + suggest(k.key, []string{"aws:SourceIp", "aws:SourceVpc", "aws:SourceVpce"}) + "; " + keyHelp, Err: sentinel}
+		return condition{}, &Error{Path: path, Msg: "the condition key " + quote(k.key) + " cannot be evaluated here" + didyoumean.Suggest(k.key, []string{"aws:SourceIp", "aws:SourceVpc", "aws:SourceVpce"}) + "; " + keyHelp, Err: sentinel}
 	}
 	if op.ip != (key == keySourceIP) {
 		if op.ip {
@@ -536,7 +537,7 @@ func checkObject(n *node, path string, allowed []string, what string) error {
 			}
 		}
 		if !known {
-			return invalid(path, "unknown element "+quote(f.key)+" in "+what+suggest(f.key, allowed)+"; "+what+" has "+strings.Join(allowed, ", "))
+			return invalid(path, "unknown element "+quote(f.key)+" in "+what+didyoumean.Suggest(f.key, allowed)+"; "+what+" has "+strings.Join(allowed, ", "))
 		}
 	}
 	return nil
@@ -574,45 +575,4 @@ func quote(s string) string {
 		}
 	}
 	return strconv.Quote(s)
-}
-
-// suggest returns ` (did you mean "K"?)` for the word K of known closest to s — the same in
-// another case, or at most two edits away — or "" when none is close.
-func suggest(s string, known []string) string {
-	if len(s) > 64 {
-		return ""
-	}
-	best, bestDist := "", 3
-	for _, k := range known {
-		if strings.EqualFold(s, k) {
-			return " (did you mean " + strconv.Quote(k) + "?)"
-		}
-		if d := editDistance(strings.ToLower(s), strings.ToLower(k)); d < bestDist {
-			best, bestDist = k, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return " (did you mean " + strconv.Quote(best) + "?)"
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
