@@ -36,7 +36,10 @@
 //     replies nor report workers gone.
 //   - RoleControl (the process that supervises workers) may do everything within the stack's subjects.
 //
-// The server listens on loopback only.
+// The server listens for clients on loopback only. With a [ClusterConfig] it is one node of a NATS
+// cluster with clustered JetStream: only its route listener, which requires route credentials, may bind
+// another address. It refuses a store directory that has held single-node JetStream
+// ([ErrSingleNodeStore]). Callers creating streams size them with [Replicas]([Server.ClusterSize]).
 //
 // # Envelope (schema version 1)
 //

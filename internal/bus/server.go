@@ -46,6 +46,12 @@ type ServerConfig struct {
 	WorkerReads []string
 	// WorkerPublishes adds subjects workers may publish to (the function log stream's).
 	WorkerPublishes []string
+	// NodeName names this server; default "gatehouse-<stack>". Required with Cluster, and unique per
+	// node: clustered JetStream identifies its peers by it.
+	NodeName string
+	// Cluster, when set, makes this server a node of a NATS cluster with clustered JetStream (see
+	// ClusterConfig); StoreDir is then required. The client listener stays loopback.
+	Cluster *ClusterConfig
 }
 
 // WorkerInboxPrefix is the inbox prefix of worker connections: their replies and JetStream
@@ -77,6 +83,14 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	subj, err := NewSubjects(cfg.Stack)
 	if err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
+	}
+	if cfg.Cluster != nil {
+		if err := cfg.Cluster.validate(cfg.NodeName, cfg.StoreDir); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.NodeName == "" {
+		cfg.NodeName = "gatehouse-" + cfg.Stack
 	}
 	s := &Server{cfg: cfg, subj: subj, creds: map[Role]Credentials{}}
 	for _, r := range []Role{RoleControl, RoleGateway, RoleWorker} {
@@ -158,7 +172,7 @@ func (s *Server) Start() error {
 		port = server.RANDOM_PORT
 	}
 	opts := &server.Options{
-		ServerName: "gatehouse-" + s.cfg.Stack,
+		ServerName: s.cfg.NodeName,
 		Host:       s.cfg.Host,
 		Port:       port,
 		NoLog:      true,
@@ -173,6 +187,12 @@ func (s *Server) Start() error {
 		opts.StoreDir = s.cfg.StoreDir
 		opts.JetStreamMaxMemory = 64 << 20
 	}
+	if s.cfg.Cluster != nil {
+		if err := checkClusterStore(s.cfg.StoreDir, s.cfg.Cluster.Name); err != nil {
+			return err
+		}
+		applyCluster(opts, s.cfg)
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return fmt.Errorf("bus: creating server: %w", err)
@@ -181,6 +201,12 @@ func (s *Server) Start() error {
 	if !ns.ReadyForConnections(s.cfg.ReadyTimeout) {
 		ns.Shutdown()
 		return errors.New("bus: server did not become ready")
+	}
+	// With NoLog, nats-server's fatal start-up errors (e.g. JetStream refusing its store) are silent
+	// and the server runs on without JetStream.
+	if opts.JetStream && !ns.JetStreamEnabled() {
+		ns.Shutdown()
+		return errors.New("bus: JetStream did not start")
 	}
 	s.ns = ns
 	return nil
