@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
-	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -226,7 +226,7 @@ func (rq *routeRequest) mapFunctionResponse() {
 		}
 	}
 	for k, vs := range out.Header {
-		if mappedHeaderUnchanged(h[k], vs) {
+		if slices.Equal(h[k], vs) {
 			continue
 		}
 		resp.Header.Del(k)
@@ -234,24 +234,4 @@ func (rq *routeRequest) mapFunctionResponse() {
 			resp.Header.Add(k, v)
 		}
 	}
-}
-
-func mappedHeaderUnchanged(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// statusText is the status line's reason for code, or its number.
-func statusText(code int) string {
-	if t := http.StatusText(code); t != "" {
-		return t
-	}
-	return strconv.Itoa(code)
 }
