@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -32,6 +33,14 @@ type Local interface {
 	// Broadcast posts data to each of ids and returns those that were gone.
 	Broadcast(ctx context.Context, ids []string, data []byte) []string
 }
+
+// NodeAnswerTimeout bounds the wait for another node to answer an operation on one of its
+// connections. A node that is gone answers nothing: its subscriptions vanish from the bus when its
+// routes close (at once when its process dies, within seconds when its machine vanishes), and until
+// then an operation would wait for its caller's deadline. Past this bound the node is taken for
+// gone, and so is the connection (410). A broadcast, which may write to many sockets, has twice as
+// long.
+const NodeAnswerTimeout = 5 * time.Second
 
 // headerConnection carries the connection id of an operation sent over the bus; headerConnections
 // the comma-separated ids of a broadcast.
@@ -178,9 +187,11 @@ func (r *Router) Broadcast(ctx context.Context, ids []string, data []byte) ([]st
 			m := nats.NewMsg(r.subj.Connection(node, "broadcast"))
 			m.Header.Set(headerConnections, strings.Join(ids, ","))
 			m.Data = data
-			reply, err := r.nc.RequestMsgWithContext(ctx, m)
+			octx, cancel := context.WithTimeout(ctx, 2*NodeAnswerTimeout)
+			defer cancel()
+			reply, err := r.nc.RequestMsgWithContext(octx, m)
 			switch {
-			case errors.Is(err, nats.ErrNoResponders):
+			case errors.Is(err, nats.ErrNoResponders), err != nil && ctx.Err() == nil && octx.Err() != nil:
 				results <- result{gone: ids}
 				return
 			case err != nil:
@@ -219,10 +230,14 @@ func (r *Router) request(ctx context.Context, id, op string, data []byte) ([]byt
 	m := nats.NewMsg(r.subj.Connection(node, op))
 	m.Header.Set(headerConnection, id)
 	m.Data = data
-	reply, err := r.nc.RequestMsgWithContext(ctx, m)
+	octx, cancel := context.WithTimeout(ctx, NodeAnswerTimeout)
+	defer cancel()
+	reply, err := r.nc.RequestMsgWithContext(octx, m)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return nil, ErrGone // no node by that id is up
+	case err != nil && ctx.Err() == nil && octx.Err() != nil:
+		return nil, ErrGone // the node did not answer in time: taken for gone
 	case err != nil:
 		return nil, fmt.Errorf("connections: %s %s: %w", op, id, err)
 	}

@@ -100,6 +100,11 @@ type Config struct {
 	ProtectedAddrs []string
 	// Domains are the stack's custom domain names; SetDomains replaces them.
 	Domains []Domain
+	// CutOff, when set, reports that the node must not serve: it has been cut off from the cluster's
+	// stored state longer than its bound, so its API definitions and functions may be stale. Every
+	// request then gets 503 {"message":"Service Unavailable"} with Retry-After, WebSocket upgrades
+	// included.
+	CutOff func() bool
 	// ACMEChallenges, when set, answers the HTTP-01 challenges of an ACME certificate authority:
 	// plain HTTP requests under /.well-known/acme-challenge/ go to it, whatever their host.
 	ACMEChallenges http.Handler
@@ -499,6 +504,9 @@ func (s *Server) handle(c *fiber.Ctx) error {
 	if err != nil {
 		s.handleError(c, err)
 		c.Context().SetConnectionClose() // after handleError, which resets the response
+	} else if s.cfg.CutOff != nil && s.cfg.CutOff() {
+		s.handleError(c, errServiceUnavailable)
+		c.Set(fiber.HeaderRetryAfter, "1")
 	} else if err = s.serve(c, &l, start); err != nil {
 		s.handleError(c, err)
 	}

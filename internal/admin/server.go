@@ -66,6 +66,8 @@ type Config struct {
 	// Reload re-reads the node's stack file and applies what changed; an error wrapping
 	// ErrReloadRefused is the file's fault (400). Nil: the reload endpoint answers 503.
 	Reload func(ctx context.Context) (adminapi.ReloadView, error)
+	// Cluster answers GET /admin/v1/cluster; nil answers 503.
+	Cluster func(ctx context.Context) (adminapi.ClusterStatus, error)
 	// UsagePlans are the names of the stack's usage plans: a key must belong to one.
 	UsagePlans []string
 	// ReadTimeout bounds reading a request, headers and body; default 30s. IdleTimeout bounds how
@@ -145,6 +147,7 @@ func NewServer(cfg Config) (*Server, error) {
 	v1.Post("/tokens", s.createToken)
 	v1.Delete("/tokens/:name", s.deleteToken)
 	v1.Get("/audit", s.listAudit)
+	v1.Get("/cluster", s.clusterStatus)
 	if cfg.Registry != nil {
 		s.functionRoutes(v1)
 	}
@@ -270,4 +273,15 @@ func (s *Server) deleteToken(c *fiber.Ctx) error {
 	s.cfg.Logger.Info("token deleted", "name", c.Params("name"), "by", c.Locals(localTokenName), "from", c.IP())
 	s.audit(c, ActionTokenDelete, c.Params("name"), "")
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *Server) clusterStatus(c *fiber.Ctx) error {
+	if s.cfg.Cluster == nil {
+		return fiber.NewError(fiber.StatusServiceUnavailable, "the cluster status is not available")
+	}
+	st, err := s.cfg.Cluster(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return c.JSON(st)
 }

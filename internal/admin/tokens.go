@@ -150,3 +150,19 @@ func hashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
 }
+
+// Import stores token, made elsewhere (by `gatehouse cluster token` for every node of a cluster), as
+// the token of its name, unless that name already has a token: then it reports whether the stored one
+// is token. Several nodes may import the same token at once.
+func (t *Tokens) Import(ctx context.Context, token string) (bool, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 || parts[0] != "gh" || !tokenName.MatchString(parts[1]) || len(parts[2]) < 32 {
+		return false, errors.New("admin: not a Gatehouse admin token")
+	}
+	rec, _ := json.Marshal(tokenRecord{SchemaVersion: 1, Name: parts[1], SHA256: hashToken(token), CreatedAt: time.Now().UTC()})
+	if _, err := t.kv.Create(ctx, parts[1], rec); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return false, fmt.Errorf("admin: storing token: %w", err)
+	}
+	_, ok := t.Verify(ctx, token)
+	return ok, nil
+}

@@ -258,3 +258,8 @@ func (c *Client) DeleteConnection(ctx context.Context, id string) error {
 	_, err := c.DoJSON(ctx, http.MethodDelete, ConnectionPath(id), nil, nil)
 	return err
 }
+
+// Cluster reads the cluster's status.
+func (c *Client) Cluster(ctx context.Context) (ClusterStatus, []byte, error) {
+	return call[ClusterStatus](ctx, c, http.MethodGet, "/admin/v1/cluster", nil)
+}

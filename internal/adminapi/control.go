@@ -106,3 +106,64 @@ type AuditList struct {
 type ErrorBody struct {
 	Message string `json:"message"`
 }
+
+// ClusterStatus is the answer of GET /admin/v1/cluster: the nodes of the stack seen on the bus, and
+// the health of the stored state's JetStream.
+type ClusterStatus struct {
+	// Node is the id of the node that answered.
+	Node string `json:"node"`
+	// Mode is "single" (one node, embedded bus), "cluster" (embedded servers forming a NATS cluster)
+	// or "external" (an external NATS).
+	Mode  string       `json:"mode"`
+	Nodes []NodeStatus `json:"nodes"`
+	// JetStream is the answering node's view of the stored state's JetStream.
+	JetStream JetStreamStatus `json:"jetstream"`
+}
+
+// NodeStatus is one node, from the status it publishes on the bus twice a second.
+type NodeStatus struct {
+	ID   string `json:"id"`
+	Role string `json:"role"`
+	// Gateway is the gateway's listen address; "" for a worker-only node.
+	Gateway string `json:"gateway,omitempty"`
+	Admin   string `json:"admin,omitempty"`
+	// Workers are the node's ready worker processes.
+	Workers []string `json:"workers"`
+	// Ready is what the node's /healthz says; Reason why not.
+	Ready  bool   `json:"ready"`
+	Reason string `json:"reason,omitempty"`
+	// Started is when the node started; Seen how long ago its last status came.
+	Started time.Time `json:"started"`
+	SeenMS  int64     `json:"seenMs"`
+}
+
+// JetStreamStatus describes the clustered JetStream's meta group as one node sees it.
+type JetStreamStatus struct {
+	// Reachable is set when the node can read and write stored state.
+	Reachable bool `json:"reachable"`
+	// Leader is the meta group's leader; "" when there is none (no quorum).
+	Leader string `json:"leader,omitempty"`
+	// Size is the number of servers the meta group knows; Peers are the others.
+	Size  int             `json:"size,omitempty"`
+	Peers []JetStreamPeer `json:"peers,omitempty"`
+	// Streams are the stack's streams and buckets with their replicas.
+	Streams []StreamReplicas `json:"streams,omitempty"`
+}
+
+// JetStreamPeer is another server of the meta group.
+type JetStreamPeer struct {
+	Name    string `json:"name"`
+	Current bool   `json:"current"`
+	Offline bool   `json:"offline,omitempty"`
+	// ActiveMS is how long ago it was last heard from; Lag how many entries it is behind.
+	ActiveMS int64  `json:"activeMs"`
+	Lag      uint64 `json:"lag,omitempty"`
+}
+
+// StreamReplicas is one of the stack's streams, with its replicas and its group's leader.
+type StreamReplicas struct {
+	Name     string `json:"name"`
+	Replicas int    `json:"replicas"`
+	Leader   string `json:"leader,omitempty"`
+}
+

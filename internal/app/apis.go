@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 
 	"gatehouse.dev/gatehouse/gateway"
 	"gatehouse.dev/gatehouse/internal/adminapi"
@@ -162,7 +161,7 @@ func (n *Node) logReport(rep adminapi.APIChanges) {
 // publishAPIs opens the stack's API store, stores the stack file's APIs in it, and returns the
 // definitions the gateway is to serve: every stored API.
 func (n *Node) publishAPIs(ctx context.Context) ([]gateway.API, error) {
-	js, err := jetstream.New(n.control.Conn())
+	js, err := n.jetStream()
 	if err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}

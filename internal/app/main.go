@@ -40,7 +40,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // commands: the tests' subprocess helper is called cli), and the node's own, up and the hidden
 // worker.
 func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
-	return commands.NewRoot(stdout, stderr, newUpCommand(stdout, stderr), newWorkerCommand(stderr), newCACommand(stdout))
+	return commands.NewRoot(stdout, stderr, newUpCommand(stdout, stderr), newWorkerCommand(stderr), newCACommand(stdout), newClusterCommand(stdout))
 }
 
 func newUpCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -126,6 +126,46 @@ SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 	f.BoolVar(&opts.Standby, "standby", true, "keep a spare worker loaded to replace one that exits at once")
 	f.IntVar(&opts.OutboundMaxResponseMB, "outbound-max-response-mb", 0, "MB the body of a response to a function's outbound request may have (default 6)")
 	f.StringVar(&opts.OutboundCAFile, "outbound-ca-file", "", "PEM file of extra root certificates functions' outbound HTTPS requests trust (for local test servers), besides the system's")
+	f.StringVar(&opts.Cluster, "cluster", "", "join the cluster of this name: the embedded NATS servers of its nodes form one NATS cluster with clustered JetStream (docs/cluster.md)")
+	f.StringVar(&opts.ClusterListen, "cluster-listen", "", "HOST:PORT of this node's route listener, which the other nodes connect to (with --cluster)")
+	f.StringSliceVar(&opts.Join, "join", nil, "HOST:PORT of the nodes' route listeners, comma-separated (with --cluster; this node's own may be in the list)")
+	f.StringVar(&opts.ClusterTokenFile, "cluster-token-file", "", "file holding the cluster's join token, made by `gatehouse cluster token` (or $"+envClusterToken+"; needed on a node's first start)")
+	f.StringVar(&opts.Role, "role", RoleAll, "what this node does: all, gateway (serves HTTP and WebSockets, runs no workers) or worker (runs workers, serves no gateway)")
+	f.StringVar(&opts.NATSURL, "nats", "", "use this external NATS (with JetStream) instead of an embedded server: nats://HOST:PORT[,…]")
+	f.StringVar(&opts.NATSCreds, "nats-creds", "", "credentials file for --nats (used by every process of the node)")
+	f.DurationVar(&opts.CutOff, "cutoff", 5*time.Second, "in a cluster, how long a node may go without a quorum of the stored state's servers before it stops serving (503)")
+	return cmd
+}
+
+// newClusterCommand is `gatehouse cluster`: token (made from a data directory, no node needed) and
+// status (asked of a running node).
+func newClusterCommand(stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "cluster", Short: "Make a cluster's join token, and see the cluster's status"}
+	var dataDir, name string
+	token := &cobra.Command{
+		Use:   "token",
+		Short: "Print the cluster's join token (made once, from the data directory's secrets)",
+		Long: `Print the join token every node of a cluster starts with (--cluster-token-file): the route
+credentials, the secret key that seals secret environment values, the admin token and the AWS API's
+access key. It is made once, in the data directory given (mode 0600), from the secrets it already has;
+run it on one machine and copy the output to the others by a secure channel. The token is a secret:
+keep it out of URLs, logs and version control.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if name == "" {
+				return errors.New("--cluster NAME is required")
+			}
+			s, err := makeClusterSecrets(dataDir, name)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, encodeClusterToken(s))
+			return nil
+		},
+	}
+	token.Flags().StringVar(&dataDir, "data", DefaultDataDir, "data directory whose secrets the token carries")
+	token.Flags().StringVar(&name, "cluster", "", "the cluster's name (as --cluster of gatehouse up)")
+	cmd.AddCommand(token, commands.NewClusterStatusCommand(stdout))
 	return cmd
 }
 
@@ -162,6 +202,7 @@ func newWorkerCommand(stderr io.Writer) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&opts.id, "id", "w1", "worker id")
 	f.StringVar(&opts.stack, "stack", "default", "stack name")
+	f.StringVar(&opts.node, "node", "", "the id of the node running the worker, in a cluster")
 	f.StringVar(&opts.dataDir, "data", DefaultDataDir, "data directory")
 	f.StringVar(&opts.slots, "slots", "", "slot table shared with the supervising process")
 	f.BoolVar(&opts.standby, "standby", false, "load, then wait for the id of the worker to replace on standard input")

@@ -22,9 +22,12 @@ type supervisor struct {
 	args    func(id, slotsPath string) []string
 	env     []string
 	n       int
-	grace   time.Duration
-	log     *slog.Logger
-	stderr  io.Writer
+	// idSuffix ends every worker id: in a cluster, "-" and the node's id, so that ids are unique
+	// across nodes.
+	idSuffix string
+	grace    time.Duration
+	log      *slog.Logger
+	stderr   io.Writer
 	// onExit, when set, is called after a worker process exits, with the invocations whose guest code
 	// it had entered recently (they may have run), those overdue (the watchdog killed it for them) and
 	// the outcomes it had kept.
@@ -60,7 +63,7 @@ func (s *supervisor) start(ctx context.Context) {
 		}()
 	}
 	for i := range s.n {
-		id := fmt.Sprintf("w%d", i+1)
+		id := fmt.Sprintf("w%d", i+1) + s.idSuffix
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -250,7 +253,7 @@ func (s *supervisor) supervise(id string, p *process) error {
 func (s *supervisor) keepStandby(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	for n := 1; ctx.Err() == nil; n++ {
-		id := fmt.Sprintf("standby%d", n)
+		id := fmt.Sprintf("standby%d", n) + s.idSuffix
 		path := ""
 		if s.slotsPath != nil {
 			path = s.slotsPath(id)

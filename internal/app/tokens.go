@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 
-	"github.com/nats-io/nats.go/jetstream"
 
 	"gatehouse.dev/gatehouse/internal/admin"
 	"gatehouse.dev/gatehouse/internal/adminapi"
@@ -16,12 +14,24 @@ import (
 // openTokens opens the stack's token store and, on a stack's very first start, creates the `admin`
 // token: written to the data directory (mode 0600) and shown once on the terminal, never logged.
 func (n *Node) openTokens(ctx context.Context, dataDir string) error {
-	js, err := jetstream.New(n.control.Conn())
+	js, err := n.jetStream()
 	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
+		return err
 	}
 	if n.tokens, err = admin.OpenTokens(ctx, js, n.stack.Name); err != nil {
 		return err
+	}
+	if cs := n.clusterSecrets; cs != nil {
+		// Every node of a cluster imports the cluster's admin token (the data directory holds it
+		// since the token was installed); whichever comes first stores it.
+		ok, err := n.tokens.Import(ctx, cs.AdminToken)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			n.log.Warn("the cluster's admin token differs from the stored one of the same name; the stored one stays valid")
+		}
+		return nil
 	}
 	empty, err := n.tokens.Empty(ctx)
 	if err != nil || !empty {
@@ -37,17 +47,6 @@ func (n *Node) openTokens(ctx context.Context, dataDir string) error {
 	}
 	fmt.Fprintf(n.opts.Stdout, "\nadmin token (shown once; also in %s, mode 0600):\n  %s\n\n", path, token)
 	return nil
-}
-
-// health answers /healthz.
-func (n *Node) health() (int, any) {
-	ready := n.readyWorkers()
-	body := map[string]any{"status": "ok", "stack": n.stack.Name, "workers": ready}
-	if ready == 0 {
-		body["status"] = "no workers"
-		return http.StatusServiceUnavailable, body
-	}
-	return http.StatusOK, body
 }
 
 // writeAdminAddress tells commands run against dataDir where the node's admin API listens

@@ -41,6 +41,7 @@ import (
 	"gatehouse.dev/gatehouse/internal/apistore"
 	"gatehouse.dev/gatehouse/internal/awsapi"
 	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/internal/jsopen"
 	"gatehouse.dev/gatehouse/internal/logstream"
 	"gatehouse.dev/gatehouse/internal/project"
 	"gatehouse.dev/gatehouse/internal/sigv4"
@@ -185,6 +186,22 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// DrainTimeout bounds the wait for requests in flight at stop; default 30s.
 	DrainTimeout time.Duration
+
+	// Cluster makes the node one of the cluster named so (--cluster): its embedded NATS server opens
+	// routes to the nodes at Join (--join) and listens for theirs on ClusterListen (--cluster-listen),
+	// and its JetStream is clustered. The cluster's secrets come from ClusterTokenFile
+	// (--cluster-token-file), $GATEHOUSE_CLUSTER_TOKEN, or the data directory once it has them.
+	Cluster, ClusterListen string
+	Join                   []string
+	ClusterTokenFile       string
+	// NATSURL uses an external NATS (with JetStream) instead of an embedded server (--nats), with the
+	// credentials file NATSCreds (--nats-creds).
+	NATSURL, NATSCreds string
+	// Role is what the node does: RoleAll (default), RoleGateway or RoleWorker (--role).
+	Role string
+	// CutOff is how long a node of a cluster may go without seeing a quorum of the stored state's
+	// servers before it stops serving (503, /healthz not ready); default 5s (--cutoff).
+	CutOff time.Duration
 }
 
 // Node is a running stack: the bus, the workers, the gateway and the admin listener.
@@ -241,14 +258,24 @@ type Node struct {
 	awsLn net.Listener
 	aws   *awsapi.Server
 	// secretKey is the data directory's secret key.
-	secretKey     []byte
+	secretKey []byte
+	// mode is modeSingle, modeCluster or modeExternal; busURL and busCreds are how this node's
+	// processes reach the bus; clusterSecrets are the cluster's (nil on a single node).
+	mode           string
+	busURL         string
+	busCreds       func(bus.Role) bus.Credentials
+	clusterSecrets *clusterSecrets
+	// cluster follows the other nodes, and this node's readiness.
+	cluster       *clusterState
 	cancelWorkers context.CancelFunc
 	serveWG       sync.WaitGroup
 
 	readyMu sync.Mutex
 	ready   map[string]bool
-	// loaded holds the registry revision each worker has loaded, from its heartbeats.
-	loaded map[string]uint64
+	// loaded holds the registry revision each worker has loaded, from its heartbeats: this node's
+	// and, in a cluster, other nodes' workers seen in remoteSeen (last heartbeat).
+	loaded     map[string]uint64
+	remoteSeen map[string]time.Time
 	// workersCh is closed and replaced whenever ready or loaded changes.
 	workersCh chan struct{}
 	// served is the registry view the gateway routes by (see servedView).
@@ -292,6 +319,53 @@ func (o *Options) defaults() {
 	if o.DrainTimeout == 0 {
 		o.DrainTimeout = 30 * time.Second
 	}
+	if o.Role == "" {
+		o.Role = RoleAll
+	}
+	if o.CutOff <= 0 {
+		o.CutOff = 5 * time.Second
+	}
+}
+
+// mode is how the node's bus is made: modeSingle, modeCluster or modeExternal.
+func (o *Options) mode() string {
+	switch {
+	case o.NATSURL != "":
+		return modeExternal
+	case o.Cluster != "":
+		return modeCluster
+	}
+	return modeSingle
+}
+
+// checkCluster checks the clustering options together.
+func (o *Options) checkCluster() error {
+	switch o.Role {
+	case RoleAll, RoleGateway, RoleWorker:
+	default:
+		return fmt.Errorf("--role %q: want all, gateway or worker", o.Role)
+	}
+	switch o.mode() {
+	case modeExternal:
+		if o.Cluster != "" || o.ClusterListen != "" || len(o.Join) > 0 {
+			return errors.New("--nats uses an external NATS: --cluster, --cluster-listen and --join are for embedded servers")
+		}
+	case modeCluster:
+		if o.ClusterListen == "" || len(o.Join) == 0 {
+			return errors.New("--cluster needs --cluster-listen HOST:PORT (this node's route listener) and --join HOST:PORT[,…] (the nodes' route listeners; this node's own may be in the list)")
+		}
+	default:
+		if o.ClusterListen != "" || len(o.Join) > 0 || o.ClusterTokenFile != "" {
+			return errors.New("--cluster-listen, --join and --cluster-token-file need --cluster NAME")
+		}
+		if o.Role != RoleAll {
+			return errors.New("--role gateway or worker needs other nodes: --cluster or --nats")
+		}
+	}
+	if o.NATSCreds != "" && o.NATSURL == "" {
+		return errors.New("--nats-creds needs --nats URL")
+	}
+	return nil
 }
 
 // Start loads the stack file, builds and compiles its functions, and starts the bus, the workers, the
@@ -299,7 +373,10 @@ func (o *Options) defaults() {
 // connections. On error, whatever was started is stopped.
 func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	opts.defaults()
-	n := &Node{opts: opts, ready: map[string]bool{}, loaded: map[string]uint64{}, workersCh: make(chan struct{}), apis: newServedAPIs()}
+	if err := opts.checkCluster(); err != nil {
+		return nil, err
+	}
+	n := &Node{opts: opts, mode: opts.mode(), ready: map[string]bool{}, loaded: map[string]uint64{}, remoteSeen: map[string]time.Time{}, workersCh: make(chan struct{}), apis: newServedAPIs()}
 	n.backgroundCtx, n.cancelBackground = context.WithCancel(context.Background())
 	n.log = slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	defer func() {
@@ -331,14 +408,32 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 			return nil, fmt.Errorf("data directory: %w", err)
 		}
 	}
+	if n.nodeID, err = connections.NodeID(dataDir); err != nil {
+		return nil, err
+	}
+	if n.mode == modeCluster {
+		if n.clusterSecrets, err = loadClusterSecrets(dataDir, opts.Cluster, opts.ClusterTokenFile); err != nil {
+			return nil, err
+		}
+		if err := installClusterSecrets(dataDir, n.clusterSecrets); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Role == RoleWorker {
+		// A worker-only node serves no HTTP: its workers take the cluster's gateways' invocations.
+		opts.AWSAddr, opts.TLS, opts.TLSAddr = "", false, ""
+		n.opts = opts
+	}
 	bundles, err := n.prepareFunctions(ctx, stack, dataDir, opts.Stdout)
 	if err != nil {
 		return nil, err
 	}
 
 	// Listeners first, so a busy port fails fast before anything else starts.
-	if n.gwLn, err = net.Listen("tcp", opts.Addr); err != nil {
-		return nil, fmt.Errorf("gateway listener: %w (--addr changes it)", err)
+	if opts.Role != RoleWorker {
+		if n.gwLn, err = net.Listen("tcp", opts.Addr); err != nil {
+			return nil, fmt.Errorf("gateway listener: %w (--addr changes it)", err)
+		}
 	}
 	if opts.AWSAddr != "" && !opts.AWSPublic && !isLoopback(opts.AWSAddr) {
 		return nil, fmt.Errorf("AWS API listener: %s is not a loopback address; the AWS API deploys and runs functions, so it listens on loopback (default 127.0.0.1:4566) unless --aws-public says otherwise", opts.AWSAddr)
@@ -379,20 +474,14 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		fmt.Fprintf(opts.Stdout, "WARNING: the admin API listens on %s without TLS; put a TLS proxy in front of it\n", n.adminLn.Addr())
 	}
 
-	if n.srv, err = bus.NewServer(bus.ServerConfig{
-		Stack:    stack.Name,
-		StoreDir: filepath.Join(dataDir, "jetstream"),
-		// Workers read the registry and write function logs; nothing else of JetStream.
-		WorkerReads: []string{"KV_" + functions.FunctionsBucket(stack.Name), "OBJ_" + functions.ModulesBucket(stack.Name), "KV_" + kvBucket(stack.Name)},
-		// … and use the functions' key-value store, through host calls.
-		WorkerPublishes: []string{logstream.SubjectAll(stack.Name), "$KV." + kvBucket(stack.Name) + ".>"},
-	}); err != nil {
+	if err := n.startBus(stack); err != nil {
 		return nil, err
 	}
-	if err := n.srv.Start(); err != nil {
+	if n.control, err = bus.Connect(bus.ClientConfig{URL: n.busURL, Credentials: n.busCreds(bus.RoleControl), Stack: stack.Name, Name: "control", Node: n.nodeID}); err != nil {
 		return nil, err
 	}
-	if n.control, err = bus.Connect(bus.ClientConfig{URL: n.srv.ClientURL(), Credentials: n.srv.Credentials(bus.RoleControl), Stack: stack.Name, Name: "control"}); err != nil {
+	n.cluster = newClusterState(n)
+	if err := n.waitJetStream(ctx); err != nil {
 		return nil, err
 	}
 	if _, err := n.control.Conn().Subscribe(n.control.Subjects().WorkerReady(), func(m *nats.Msg) { n.markReady(string(m.Data)) }); err != nil {
@@ -422,7 +511,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	n.served = newServedView(n.registry)
 
-	workerCreds := n.srv.Credentials(bus.RoleWorker)
+	workerCreds := n.busCreds(bus.RoleWorker)
 	slotsPath := func(id string) string { return filepath.Join(dataDir, "run", id+".slots") }
 	if !scheduler.SlotsSupported {
 		n.log.Warn("this system cannot map slot tables: a worker frozen where no safepoint reaches will not be replaced, and the invocations of a worker that dies are not told apart")
@@ -431,8 +520,11 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		command: opts.WorkerCommand,
 		args: func(id, slots string) []string {
 			args := []string{"worker", "--id", id, "--stack", stack.Name, "--data", dataDir,
-				"--memory", strconv.Itoa(opts.WorkerMemoryMB), "--gateway", n.gwLn.Addr().String(),
+				"--memory", strconv.Itoa(opts.WorkerMemoryMB), "--gateway", n.GatewayAddr(),
 				"--region", stack.IAM.Region, "--account-id", stack.IAM.AccountID}
+			if n.mode != modeSingle {
+				args = append(args, "--node", n.nodeID)
+			}
 			if opts.TraceEndpoint != "" {
 				args = append(args, "--otlp-endpoint", opts.TraceEndpoint, "--trace-ratio", strconv.FormatFloat(opts.TraceRatio, 'g', -1, 64))
 			}
@@ -450,13 +542,14 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 			}
 			return args
 		},
-		standby:      opts.Standby,
+		standby:      opts.Standby && opts.Role != RoleGateway,
+		idSuffix:     n.workerSuffix(),
 		slots:        workerSlots,
 		overrunGrace: overrunGrace,
 		slotsPath:    slotsPathIfSupported(slotsPath),
 		env: append(append(workerEnv(os.Environ()), opts.WorkerEnv...),
-			envBusURL+"="+n.srv.ClientURL(), envBusUser+"="+workerCreds.User, envBusPassword+"="+workerCreds.Password),
-		n:      opts.Workers,
+			envBusURL+"="+n.busURL, envBusUser+"="+workerCreds.User, envBusPassword+"="+workerCreds.Password, envBusCreds+"="+workerCreds.File),
+		n:      n.localWorkers(),
 		grace:  opts.DrainTimeout,
 		log:    n.log,
 		stderr: opts.Stderr,
@@ -464,13 +557,15 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	workerCtx, cancel := context.WithCancel(context.Background())
 	n.cancelWorkers = cancel
-	fmt.Fprintf(opts.Stdout, "starting %d workers …\n", opts.Workers)
+	if w := n.localWorkers(); w > 0 {
+		fmt.Fprintf(opts.Stdout, "starting %d workers …\n", w)
+	}
 	n.sup.start(workerCtx)
-	if err := n.waitReady(ctx, opts.Workers, opts.ReadyTimeout); err != nil {
+	if err := n.waitReady(ctx, n.localWorkers(), opts.ReadyTimeout); err != nil {
 		return nil, err
 	}
 
-	gwClient, err := bus.Connect(bus.ClientConfig{URL: n.srv.ClientURL(), Credentials: n.srv.Credentials(bus.RoleGateway), Stack: stack.Name, Name: "gateway"})
+	gwClient, err := bus.Connect(bus.ClientConfig{URL: n.busURL, Credentials: n.busCreds(bus.RoleGateway), Stack: stack.Name, Name: "gateway", Node: n.nodeID})
 	if err != nil {
 		return nil, err
 	}
@@ -523,7 +618,10 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		}})
 	n.serve(func() error { return n.accessLogs.Run(n.backgroundCtx) }, "access logs")
 	// Integrations may reach any backend they name but the node's own control listeners.
-	protected := []string{n.adminLn.Addr().String(), strings.TrimPrefix(n.srv.ClientURL(), "nats://")}
+	protected := []string{n.adminLn.Addr().String()}
+	if n.srv != nil {
+		protected = append(protected, strings.TrimPrefix(n.srv.ClientURL(), "nats://"))
+	}
 	if n.awsLn != nil {
 		protected = append(protected, n.awsLn.Addr().String())
 	}
@@ -531,11 +629,13 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		NodeID: n.nodeID, Connections: n.conns, Management: n.router, Verifier: sig,
 		APIKeys: n.apiKeys, UsagePlans: gateway.UsagePlansFromSpec(stack.UsagePlans),
 		Region: stack.IAM.Region, AccountID: stack.IAM.AccountID, AccessLogs: accessLogAdapter{n.accessLogs}, Tracer: tracer,
-		Domains: n.domainsFor(stack), ACMEChallenges: n.acmeChallenges()}, n.dispatcher)
+		Domains: n.domainsFor(stack), ACMEChallenges: n.acmeChallenges(), CutOff: n.cluster.cutOff}, n.dispatcher)
 	if err != nil {
 		return nil, err
 	}
-	n.gwLocal.gw = n.gw
+	if n.gwLocal != nil {
+		n.gwLocal.gw = n.gw
+	}
 	if err := n.router.Serve(); err != nil {
 		return nil, err
 	}
@@ -560,6 +660,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		APIs:        n.apiStore,
 		APIsApplied: n.apis.wait,
 		Reload:      n.Reload,
+		Cluster:     n.clusterStatus,
 	})
 	if err != nil {
 		return nil, err
@@ -568,7 +669,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	if n.awsLn != nil {
-		js, err := jetstream.New(n.control.Conn())
+		js, err := n.jetStream()
 		if err != nil {
 			return nil, fmt.Errorf("bus: %w", err)
 		}
@@ -581,7 +682,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 			return nil, err
 		}
 		apis := &awsapi.APIStore{Store: n.apiStore, Stack: stack.Name, Resources: resources, Applied: n.apis.wait,
-			GatewayURL: "http://" + n.gwLn.Addr().String(), Env: n.apiEnv}
+			GatewayURL: "http://" + n.GatewayAddr(), Env: n.apiEnv}
 		n.aws, err = awsapi.New(awsapi.Config{Roles: roles, APIs: apis, Keys: keys, Region: stack.IAM.Region, AccountID: stack.IAM.AccountID, Registry: n.registry,
 			Check: n.checkBundle, Activate: n.activate, Applied: n.applied, Invoke: n.invokeAs, NewRequestID: gateway.NewRequestID,
 			Logs: adminLogs{n.logs}, Audit: n.audit.Record, Logger: n.log.With("component", "aws")})
@@ -589,7 +690,10 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 			return nil, err
 		}
 	}
-	n.serve(func() error { return n.gw.Serve(n.gwLn) }, "gateway")
+	if n.gwLn != nil {
+		n.serve(func() error { return n.gw.Serve(n.gwLn) }, "gateway")
+	}
+	n.serve(func() error { n.cluster.run(n.backgroundCtx); return nil }, "cluster status")
 	if n.tls != nil {
 		n.serveTLS(n.backgroundCtx)
 	}
@@ -598,10 +702,15 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		n.serve(func() error { return n.aws.Serve(n.awsLn) }, "aws api")
 	}
 
-	base := "http://" + n.gwLn.Addr().String()
 	fmt.Fprintf(opts.Stdout, "\nGatehouse is up: stack %q\n", stack.Name)
-	for _, line := range n.gw.RouteURLs(base) {
-		fmt.Fprintln(opts.Stdout, "  "+line)
+	if n.mode != modeSingle {
+		fmt.Fprintf(opts.Stdout, "node %s (%s), %s\n", n.nodeID, opts.Role, n.clusterLine())
+	}
+	if n.gwLn != nil {
+		base := "http://" + n.gwLn.Addr().String()
+		for _, line := range n.gw.RouteURLs(base) {
+			fmt.Fprintln(opts.Stdout, "  "+line)
+		}
 	}
 	if n.tls != nil {
 		fmt.Fprintf(opts.Stdout, "https: https://%s (every route above, over TLS", n.tls.ln.Addr())
@@ -826,7 +935,7 @@ func (n *Node) openRegistry(ctx context.Context, dataDir string) error {
 		return err
 	}
 	n.secretKey = key
-	js, err := jetstream.New(n.control.Conn())
+	js, err := n.jetStream()
 	if err != nil {
 		return fmt.Errorf("bus: %w", err)
 	}
@@ -872,11 +981,21 @@ func (n *Node) openRegistry(ctx context.Context, dataDir string) error {
 }
 
 // deployStackFunctions publishes the stack file's functions through the registry, as a deploy does,
-// when they changed since the last start: a restart with the same stack file deploys nothing, and
-// leaves the versions deployed since (with `gatehouse deploy`) as they are.
+// when they changed since the stack file last deployed them: a restart with the same stack file
+// deploys nothing, and leaves the versions deployed since (with `gatehouse deploy`) as they are. What
+// the stack file last deployed is recorded in JetStream with compare-and-set, not in a node's data
+// directory: the nodes of a cluster that start together deploy each function once (the registry
+// gives an identical bundle published at once one version), and a node that joins later does not
+// deploy the stack file's bundle over a newer version.
 func (n *Node) deployStackFunctions(ctx context.Context, stack *spec.Stack, bundles []*functions.Bundle, out io.Writer) (deployed []string, err error) {
-	path := filepath.Join(n.dataDir, stackDeploysFile)
-	last, err := readStackDeploys(path)
+	if len(bundles) == 0 {
+		return nil, nil
+	}
+	rec, err := n.openStackDeploys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	last, _, err := rec.read(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -908,17 +1027,22 @@ func (n *Node) deployStackFunctions(ctx context.Context, stack *spec.Stack, bund
 		}); err != nil {
 			return deployed, err
 		}
-		last.Functions[name] = stackDeploy{Digest: digest, FunctionID: v.FunctionID, Version: v.Version}
-		if err := writeStackDeploys(path, last); err != nil {
+		if err := rec.set(ctx, name, stackDeploy{Digest: digest, FunctionID: v.FunctionID, Version: v.Version}); err != nil {
 			return deployed, err
 		}
 	}
 	return deployed, nil
 }
 
-// stackDeploysFile, in the data directory, remembers which bundle `up` last deployed for each function
-// of the stack file.
+// stackDeploysFile, in the data directory, is where nodes before the JetStream record kept what the
+// stack file last deployed: read once, when the record does not exist yet.
 const stackDeploysFile = "stack-deploys.json"
+
+// stackDeploysKey is the record's key in the stack's state bucket.
+const stackDeploysKey = "stack-deploys"
+
+// stateBucket is the stack's bucket of small records about the stack itself.
+func stateBucket(stack string) string { return "gh_" + stack + "_state" }
 
 type stackDeploys struct {
 	Version   int                    `json:"version"`
@@ -931,32 +1055,70 @@ type stackDeploy struct {
 	Version    int    `json:"version"`
 }
 
-func readStackDeploys(path string) (stackDeploys, error) {
-	d := stackDeploys{Version: 1, Functions: map[string]stackDeploy{}}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return d, nil
-	}
-	if err == nil {
-		err = json.Unmarshal(b, &d)
-	}
-	if err != nil || d.Version != 1 || d.Functions == nil {
-		// Only an optimisation: without it, up deploys the stack's functions again.
-		return stackDeploys{Version: 1, Functions: map[string]stackDeploy{}}, nil
-	}
-	return d, nil
+// stackDeploysRecord reads and updates the record of what the stack file last deployed.
+type stackDeploysRecord struct {
+	kv     jetstream.KeyValue
+	legacy string
 }
 
-func writeStackDeploys(path string, d stackDeploys) error {
-	b, err := json.MarshalIndent(d, "", "  ")
+func (n *Node) openStackDeploys(ctx context.Context) (*stackDeploysRecord, error) {
+	js, err := n.jetStream()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
+	kv, err := jsopen.KeyValue(ctx, js, jetstream.KeyValueConfig{Bucket: stateBucket(n.stack.Name),
+		Description: "Gatehouse records of stack " + n.stack.Name, History: 1, Storage: jetstream.FileStorage})
+	if err != nil {
+		return nil, err
 	}
-	return os.Rename(tmp, path)
+	return &stackDeploysRecord{kv: kv, legacy: filepath.Join(n.dataDir, stackDeploysFile)}, nil
+}
+
+// read returns the record and its revision (0 when it does not exist yet: then the data directory's
+// file, if any).
+func (r *stackDeploysRecord) read(ctx context.Context) (stackDeploys, uint64, error) {
+	d := stackDeploys{Version: 1, Functions: map[string]stackDeploy{}}
+	e, err := r.kv.Get(ctx, stackDeploysKey)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		if b, err := os.ReadFile(r.legacy); err == nil && json.Unmarshal(b, &d) == nil && d.Version == 1 && d.Functions != nil {
+			return d, 0, nil
+		}
+		return stackDeploys{Version: 1, Functions: map[string]stackDeploy{}}, 0, nil
+	case err != nil:
+		return d, 0, fmt.Errorf("reading what the stack file deployed: %w", err)
+	}
+	if json.Unmarshal(e.Value(), &d) != nil || d.Version != 1 || d.Functions == nil {
+		// Only an optimisation: without it, up deploys the stack's functions again.
+		d = stackDeploys{Version: 1, Functions: map[string]stackDeploy{}}
+	}
+	return d, e.Revision(), nil
+}
+
+// set records that the stack file deployed d for function, with compare-and-set against other nodes
+// doing the same.
+func (r *stackDeploysRecord) set(ctx context.Context, function string, d stackDeploy) error {
+	for range 20 {
+		cur, rev, err := r.read(ctx)
+		if err != nil {
+			return err
+		}
+		cur.Functions[function] = d
+		b, _ := json.Marshal(cur)
+		if rev == 0 {
+			_, err = r.kv.Create(ctx, stackDeploysKey, b)
+		} else {
+			_, err = r.kv.Update(ctx, stackDeploysKey, b, rev)
+		}
+		if err == nil {
+			return nil
+		}
+		var api *jetstream.APIError
+		if !errors.Is(err, jetstream.ErrKeyExists) && !(errors.As(err, &api) && api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence) {
+			return fmt.Errorf("recording what the stack file deployed: %w", err)
+		}
+	}
+	return errors.New("recording what the stack file deployed: too many nodes writing at once")
 }
 
 // bundleDigest identifies a stack file function's bundle: its module and its manifest.
@@ -976,8 +1138,27 @@ func (n *Node) onHeartbeat(m *nats.Msg) {
 	}
 	n.readyMu.Lock()
 	defer n.readyMu.Unlock()
+	changed := false
+	if !n.isLocalWorker(hb.Worker) {
+		// Another node's worker: a deploy waits for it too, while it beats (and is not leaving).
+		if hb.Leaving {
+			if _, ok := n.remoteSeen[hb.Worker]; ok {
+				delete(n.remoteSeen, hb.Worker)
+				delete(n.loaded, hb.Worker)
+				n.workersChanged()
+			}
+			return
+		}
+		if _, ok := n.remoteSeen[hb.Worker]; !ok {
+			changed = true
+		}
+		n.remoteSeen[hb.Worker] = time.Now()
+	}
 	if n.loaded[hb.Worker] != hb.Loaded {
 		n.loaded[hb.Worker] = hb.Loaded
+		changed = true
+	}
+	if changed {
 		n.workersChanged()
 	}
 }
@@ -1000,10 +1181,18 @@ func (n *Node) workerState() (minLoaded uint64, ready int, changed <-chan struct
 			minLoaded, first = l, false
 		}
 	}
-	return minLoaded, len(n.ready), n.workersCh
+	for id := range n.remoteSeen {
+		if l := n.loaded[id]; first || l < minLoaded {
+			minLoaded, first = l, false
+		}
+	}
+	return minLoaded, len(n.ready) + len(n.remoteSeen), n.workersCh
 }
 
 func (n *Node) markReady(id string) {
+	if !n.isLocalWorker(id) {
+		return // another node's: followed by its heartbeats
+	}
 	n.readyMu.Lock()
 	defer n.readyMu.Unlock()
 	n.ready[id] = true
@@ -1026,10 +1215,11 @@ func (n *Node) workerExited(id string, started, effected, overdue []string, kept
 	}
 }
 
-// readyWorkers counts workers that announced readiness (since their last start).
+// readyWorkers counts this node's workers that announced readiness (since their last start).
 func (n *Node) readyWorkers() int {
-	_, ready, _ := n.workerState()
-	return ready
+	n.readyMu.Lock()
+	defer n.readyMu.Unlock()
+	return len(n.ready)
 }
 
 func (n *Node) waitReady(ctx context.Context, want int, timeout time.Duration) error {
@@ -1074,8 +1264,13 @@ func (n *Node) CAPath() string {
 	return n.tls.ca.CertPath()
 }
 
-// GatewayAddr returns the gateway's listen address.
-func (n *Node) GatewayAddr() string { return n.gwLn.Addr().String() }
+// GatewayAddr returns the gateway's listen address; "" on a worker-only node.
+func (n *Node) GatewayAddr() string {
+	if n.gwLn == nil {
+		return ""
+	}
+	return n.gwLn.Addr().String()
+}
 
 // DataDir returns the node's data directory (absolute).
 func (n *Node) DataDir() string { return n.dataDir }
@@ -1100,6 +1295,9 @@ func (n *Node) WorkerRestarts() int { return n.sup.restartCount() }
 // Stop drains the gateway (requests in flight finish), stops the workers, then the bus, in that order.
 func (n *Node) Stop(ctx context.Context) error {
 	n.stopOnce.Do(func() {
+		if n.cluster != nil {
+			n.cluster.draining.Store(true)
+		}
 		ctx, cancel := context.WithTimeout(ctx, n.opts.DrainTimeout)
 		defer cancel()
 		var errs []error

@@ -37,6 +37,8 @@ const (
 	envBusURL      = "GATEHOUSE_BUS_URL"
 	envBusUser     = "GATEHOUSE_BUS_USER"
 	envBusPassword = "GATEHOUSE_BUS_PASSWORD"
+	// envBusCreds names a NATS credentials file, with an external NATS (up --nats-creds).
+	envBusCreds = "GATEHOUSE_BUS_CREDS"
 )
 
 type workerOptions struct {
@@ -61,8 +63,10 @@ type workerOptions struct {
 	// standby makes the worker load everything and then wait, without taking invocations, until it
 	// reads the id of the worker it replaces on standard input (see supervisor.standby).
 	standby bool
-	stdin   io.Reader
-	stdout  io.Writer
+	// node is the id of the node whose supervisor runs the worker, in a cluster.
+	node   string
+	stdin  io.Reader
+	stdout io.Writer
 }
 
 // runWorker is `gatehouse worker`: it loads the live function versions from the registry, serves
@@ -74,8 +78,9 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 
 	client, err := bus.Connect(bus.ClientConfig{
 		URL:         os.Getenv(envBusURL),
-		Credentials: bus.Credentials{User: os.Getenv(envBusUser), Password: os.Getenv(envBusPassword)},
+		Credentials: bus.Credentials{User: os.Getenv(envBusUser), Password: os.Getenv(envBusPassword), File: os.Getenv(envBusCreds)},
 		Stack:       opts.stack,
+		Node:        opts.node,
 		Name:        "worker-" + opts.id,
 		// The bus lives in the supervising process: when it is gone for good (5 s of failed reconnects),
 		// so is this worker's purpose.

@@ -16,6 +16,9 @@ type ClientConfig struct {
 	URL string
 	// Credentials to authenticate with.
 	Credentials Credentials
+	// Node names the node this connection belongs to (its workers' heartbeats carry it, and a
+	// dispatcher prefers its own node's workers); "" for a single node.
+	Node string
 	// Stack whose subjects to use; default "default".
 	Stack string
 	// Name identifies the connection in the server's monitoring.
@@ -34,6 +37,7 @@ type ClientConfig struct {
 type Client struct {
 	nc   *nats.Conn
 	subj Subjects
+	node string
 }
 
 // Connect dials the bus.
@@ -50,10 +54,15 @@ func Connect(cfg ClientConfig) (*Client, error) {
 		reconnects = -1 // forever
 	}
 	opts := []nats.Option{
-		nats.UserInfo(cfg.Credentials.User, cfg.Credentials.Password),
 		nats.Name(cfg.Name),
 		nats.MaxReconnects(reconnects),
 		nats.ReconnectWait(100 * time.Millisecond),
+	}
+	switch {
+	case cfg.Credentials.File != "":
+		opts = append(opts, nats.UserCredentials(cfg.Credentials.File))
+	case cfg.Credentials.User != "":
+		opts = append(opts, nats.UserInfo(cfg.Credentials.User, cfg.Credentials.Password))
 	}
 	if cfg.InboxPrefix != "" {
 		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
@@ -65,7 +74,7 @@ func Connect(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: connecting to %s: %w", cfg.URL, err)
 	}
-	return &Client{nc: nc, subj: subj}, nil
+	return &Client{nc: nc, subj: subj, node: cfg.Node}, nil
 }
 
 // Subjects returns the subjects of the client's stack.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -38,6 +39,13 @@ type ClusterConfig struct {
 	User     string
 	Password string
 }
+
+// How often a clustered server pings its routes (and clients), and how many pings may go unanswered
+// before it closes the connection.
+const (
+	RoutePingInterval = time.Second
+	RouteMaxPingsOut  = 3
+)
 
 // ErrSingleNodeStore reports a store directory that holds single-node (non-clustered) JetStream state
 // while the server is configured to join a cluster.
@@ -119,6 +127,12 @@ func applyCluster(opts *server.Options, cfg ServerConfig) {
 	}
 	// No JetStream domain: all nodes form one JetStream, addressed by the ordinary $JS.API subjects.
 	opts.JetStreamDomain = ""
+	// A peer that vanished without closing its routes (a machine gone, a cable pulled) is noticed after
+	// RoutePingInterval × (RouteMaxPingsOut + 1), about 4 s, instead of nats-server's minutes: until then
+	// the subscriptions it had still attract messages (connection operations to its sockets wait for
+	// their deadline instead of failing at once).
+	opts.PingInterval = RoutePingInterval
+	opts.MaxPingsOut = RouteMaxPingsOut
 }
 
 // checkClusterStore refuses a store directory that has held single-node JetStream.
@@ -185,4 +199,45 @@ func (s *Server) ClusterSize() int {
 // group has no quorum with one gone), so high availability needs three nodes.
 func Replicas(size int) int {
 	return max(1, min(3, size))
+}
+
+// MetaStatus is the clustered JetStream's meta group as this server sees it.
+type MetaStatus struct {
+	// Leader is the meta leader's server name; "" while there is none (no quorum reachable).
+	Leader string
+	// Size is the number of servers the meta group knows, those offline included.
+	Size int
+	// Peers are the other servers of the meta group.
+	Peers []server.PeerInfo
+}
+
+// Meta returns the meta group's status; ok is false when the server is not clustered or not started.
+func (s *Server) Meta() (MetaStatus, bool) {
+	if s.ns == nil || s.cfg.Cluster == nil {
+		return MetaStatus{}, false
+	}
+	info, err := s.ns.Jsz(&server.JSzOptions{})
+	if err != nil || info.Meta == nil {
+		return MetaStatus{}, true
+	}
+	st := MetaStatus{Leader: info.Meta.Leader, Size: info.Meta.Size}
+	for _, p := range info.Meta.Replicas {
+		if p != nil {
+			st.Peers = append(st.Peers, *p)
+		}
+	}
+	return st, true
+}
+
+// QuorumVisible reports whether this server has routes to a majority of the meta group's servers
+// (itself included) and knows a leader: what it needs for its view of stored state to be current.
+// A server cut off from the others keeps a leader it no longer hears from for seconds; the routes
+// it lost are noticed sooner (RoutePingInterval).
+func (s *Server) QuorumVisible() bool {
+	st, ok := s.Meta()
+	if !ok {
+		return s.ns != nil
+	}
+	size := max(st.Size, 1)
+	return st.Leader != "" && s.ClusterSize() > size/2
 }

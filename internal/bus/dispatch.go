@@ -44,6 +44,11 @@ type DispatchConfig struct {
 	// LostTimeout is the silence after which a worker is given up, failing its invocations with
 	// ErrWorkerLost; default 10s. (A worker's supervisor normally reports it gone long before.)
 	LostTimeout time.Duration
+	// RemoteLostTimeout is the same for a worker of another node, default 1s: when a whole node is
+	// lost, no supervisor is left to report its workers gone, and their invocations must not wait for
+	// their timeout. They fail with ErrWorkerLost: which of them had acted on something outside their
+	// sandbox is known only to the lost node, so none is sent again.
+	RemoteLostTimeout time.Duration
 	// OverrunGrace is how long past its function's timeout an invocation may go unanswered before its
 	// worker is taken for frozen; default 250ms.
 	OverrunGrace time.Duration
@@ -97,6 +102,11 @@ type Dispatcher struct {
 
 type workerState struct {
 	id, instance string
+	// remote is set for a worker of another node.
+	remote bool
+	// instances holds the function's instances (idle and busy) by function, from the worker's
+	// latest counters; nil until they came.
+	instances map[string]int
 	capacity     int
 	lastSeen     time.Time
 	leaving      bool
@@ -142,6 +152,9 @@ func (c *Client) NewDispatcher(cfg DispatchConfig) (*Dispatcher, error) {
 	}
 	if cfg.LostTimeout <= 0 {
 		cfg.LostTimeout = 10 * time.Second
+	}
+	if cfg.RemoteLostTimeout <= 0 {
+		cfg.RemoteLostTimeout = time.Second
 	}
 	if cfg.OverrunGrace <= 0 {
 		cfg.OverrunGrace = 250 * time.Millisecond
@@ -444,12 +457,34 @@ func hasOverdue(w *workerState, now time.Time) bool {
 	return false
 }
 
-// pick returns a usable worker with room for a call of function and the fewest invocations in flight
-// (rotating among equals), whether any usable worker exists at all, and whether workers have room but
+// Costs that weigh a worker's load when picking one, in invocations in flight: a worker of another
+// node costs a hop over the cluster's routes (about a tenth of a millisecond on a LAN, docs/cluster.md),
+// and one without an instance of the function a cold start. A worker that is that much less loaded
+// still wins, so remote workers take load as soon as local ones queue.
+const (
+	remoteCost = 2
+	coldCost   = 1
+)
+
+// load is w's weighed load for a call of function.
+func (w *workerState) load(function string) int {
+	l := len(w.calls)
+	if w.remote {
+		l += remoteCost
+	}
+	if w.instances != nil && w.instances[function] == 0 {
+		l += coldCost
+	}
+	return l
+}
+
+// pick returns a usable worker with room for a call of function and the least weighed load (rotating
+// among equals), whether any usable worker exists at all, and whether workers have room but
 // function already holds its share of each. d.mu is held.
 func (d *Dispatcher) pick(function string) (best *workerState, anyAlive, overShare bool) {
 	now := time.Now()
 	var ties []*workerState
+	bestLoad := 0
 	others := d.othersWaiting(function)
 	for _, w := range d.workers {
 		if !d.usable(w, now) {
@@ -458,13 +493,14 @@ func (d *Dispatcher) pick(function string) (best *workerState, anyAlive, overSha
 		anyAlive = true
 		mine := w.functions[function]
 		shared := others || len(w.functions) > 1 || len(w.functions) == 1 && mine == 0
+		load := w.load(function)
 		switch {
 		case len(w.calls) >= w.capacity:
 		case shared && mine >= max(1, int(float64(w.capacity)*FunctionShare)):
 			overShare = true
-		case best == nil || len(w.calls) < len(best.calls):
-			best, ties = w, append(ties[:0], w)
-		case len(w.calls) == len(best.calls):
+		case best == nil || load < bestLoad:
+			best, bestLoad, ties = w, load, append(ties[:0], w)
+		case load == bestLoad:
 			ties = append(ties, w)
 		}
 	}
@@ -536,8 +572,15 @@ func (d *Dispatcher) onHeartbeat(m *nats.Msg) {
 		ok = false
 	}
 	if !ok {
-		w = &workerState{id: hb.Worker, instance: hb.Instance, calls: map[*call]struct{}{}, functions: map[string]int{}}
+		w = &workerState{id: hb.Worker, instance: hb.Instance, remote: hb.Node != d.c.node,
+			calls: map[*call]struct{}{}, functions: map[string]int{}}
 		d.workers[hb.Worker] = w
+	}
+	if hb.Functions != nil {
+		w.instances = make(map[string]int, len(hb.Functions))
+		for fn, st := range hb.Functions {
+			w.instances[fn] = st.Idle + st.Busy
+		}
 	}
 	w.capacity = max(hb.Capacity, 1)
 	w.lastSeen = time.Now()
@@ -589,6 +632,19 @@ func (d *Dispatcher) drop(w *workerState, overdue, effected []string, answers []
 	d.signal()
 }
 
+// dropLost forgets a worker of another node that went silent: its invocations fail with
+// ErrWorkerLost. d.mu is held.
+func (d *Dispatcher) dropLost(w *workerState) {
+	if d.workers[w.id] == w {
+		delete(d.workers, w.id)
+	}
+	for c := range w.calls {
+		d.finish(c)
+		c.done <- callResult{err: ErrWorkerLost}
+	}
+	d.signal()
+}
+
 func findAnswer(answers []Answer, requestID string) (Answer, bool) {
 	for _, a := range answers {
 		if a.RequestID == requestID {
@@ -617,7 +673,11 @@ func (d *Dispatcher) watch() {
 			d.mu.Lock()
 			for _, w := range d.workers {
 				w.overdue = hasOverdue(w, now)
-				if now.Sub(w.lastSeen) > d.cfg.LostTimeout {
+				switch silent := now.Sub(w.lastSeen); {
+				case w.remote && silent > d.cfg.RemoteLostTimeout:
+					d.log.Warn("worker of another node silent; giving up on it and failing its invocations", "worker", w.id, "silent", silent.Round(time.Millisecond))
+					d.dropLost(w)
+				case silent > d.cfg.LostTimeout:
 					d.log.Warn("worker silent; giving up on it", "worker", w.id)
 					d.drop(w, nil, nil, nil)
 				}

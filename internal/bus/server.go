@@ -22,10 +22,13 @@ const (
 	RoleWorker  Role = "worker"
 )
 
-// Credentials are a user name and password for the bus.
+// Credentials are a user name and password for the bus, or a NATS credentials file (a user JWT and
+// its NKey seed) for an external NATS server.
 type Credentials struct {
 	User     string
 	Password string
+	// File is a .creds file; when set, User and Password are not used.
+	File string
 }
 
 // ServerConfig configures the embedded NATS server. The zero value listens on a random loopback port.

@@ -52,6 +52,9 @@ func (s Subjects) WorkerReady() string { return s.prefix + "worker.ready" }
 // WorkerGone is where the supervisor reports a worker process that exited or was killed.
 func (s Subjects) WorkerGone() string { return s.prefix + "worker.gone" }
 
+// NodeStatus is where every node of the stack publishes its status, twice a second.
+func (s Subjects) NodeStatus() string { return s.prefix + "node.status" }
+
 // Connection is the subject on which node performs op ("post", "get" or "delete") on one of the
 // WebSocket connections it holds.
 func (s Subjects) Connection(node, op string) string { return s.prefix + "conn." + node + "." + op }

@@ -19,8 +19,10 @@ const HeartbeatInterval = 100 * time.Millisecond
 
 // Heartbeat is what a worker publishes every HeartbeatInterval.
 type Heartbeat struct {
-	// Worker is the worker's id, stable across restarts.
+	// Worker is the worker's id, stable across restarts and unique in the cluster.
 	Worker string `json:"worker"`
+	// Node is the node whose supervisor runs the worker; "" on a single node.
+	Node string `json:"node,omitempty"`
 	// Instance changes every time the worker process starts.
 	Instance string `json:"instance"`
 	// Capacity is how many invocations the worker runs at once.
@@ -92,7 +94,7 @@ func (c *Client) ServeWorker(id string, capacity int, start func(func()), handle
 	}
 	inst := make([]byte, 8)
 	rand.Read(inst)
-	w := &Worker{c: c, hb: Heartbeat{Worker: id, Instance: hex.EncodeToString(inst), Capacity: capacity}, stats: stats, stop: make(chan struct{})}
+	w := &Worker{c: c, hb: Heartbeat{Worker: id, Node: c.node, Instance: hex.EncodeToString(inst), Capacity: capacity}, stats: stats, stop: make(chan struct{})}
 	sub, err := c.nc.Subscribe(c.subj.WorkerInvokeAll(id), func(m *nats.Msg) {
 		start(func() { c.serve(m, handle, log) })
 	})

@@ -1,0 +1,227 @@
+package app
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gatehouse.dev/gatehouse/internal/adminapi"
+	"gatehouse.dev/gatehouse/internal/bus"
+)
+
+// Roles of a node (--role).
+const (
+	// RoleAll serves HTTP and WebSockets and runs workers: the default.
+	RoleAll = "all"
+	// RoleGateway serves HTTP and WebSockets and dispatches to the cluster's workers; it runs none.
+	RoleGateway = "gateway"
+	// RoleWorker runs workers for the cluster's gateways; it serves no gateway listener.
+	RoleWorker = "worker"
+)
+
+// Modes of a node's bus.
+const (
+	modeSingle   = "single"
+	modeCluster  = "cluster"
+	modeExternal = "external"
+)
+
+// envClusterToken holds a cluster's join token, as --cluster-token-file does.
+const envClusterToken = "GATEHOUSE_CLUSTER_TOKEN"
+
+// clusterFile, in the data directory, holds the cluster's secrets once the node has them (JSON, mode
+// 0600): what `gatehouse cluster token` prints, so that a node restarts without its token.
+const clusterFile = "cluster.json"
+
+// clusterTokenPrefix starts every join token; the version lets the format change.
+const clusterTokenPrefix = "ghcluster1."
+
+// clusterSecrets are what every node of a cluster shares, carried by the join token.
+type clusterSecrets struct {
+	Version int    `json:"version"`
+	Cluster string `json:"cluster"`
+	// RouteUser and RoutePassword authenticate the NATS routes between nodes.
+	RouteUser     string `json:"routeUser"`
+	RoutePassword string `json:"routePassword"`
+	// SecretKey (hex) seals secret environment values and derives functions' credentials: every node
+	// needs the same one.
+	SecretKey string `json:"secretKey"`
+	// AdminToken is the cluster's first admin token, valid on every node.
+	AdminToken string `json:"adminToken"`
+	// AWSKeyID and AWSSecret are the AWS API's access key, the same on every node.
+	AWSKeyID  string `json:"awsKeyId,omitempty"`
+	AWSSecret string `json:"awsSecret,omitempty"`
+}
+
+func (s *clusterSecrets) validate() error {
+	switch {
+	case s.Version != 1:
+		return fmt.Errorf("cluster token: version %d; this Gatehouse reads version 1", s.Version)
+	case bus.ValidToken(s.Cluster) != nil:
+		return errors.New("cluster token: no valid cluster name in it")
+	case s.RouteUser == "" || s.RoutePassword == "":
+		return errors.New("cluster token: no route credentials in it")
+	case len(s.AdminToken) < 40:
+		return errors.New("cluster token: no admin token in it")
+	}
+	if key, err := hex.DecodeString(s.SecretKey); err != nil || len(key) != 32 {
+		return errors.New("cluster token: no valid secret key in it")
+	}
+	return nil
+}
+
+// encodeClusterToken is the join token of s: never printed but by `gatehouse cluster token`.
+func encodeClusterToken(s *clusterSecrets) string {
+	b, _ := json.Marshal(s)
+	return clusterTokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeClusterToken(token string) (*clusterSecrets, error) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(token), clusterTokenPrefix)
+	if !ok {
+		return nil, fmt.Errorf("cluster token: does not start with %q: make one with `gatehouse cluster token`", clusterTokenPrefix)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(rest)
+	if err != nil {
+		return nil, errors.New("cluster token: damaged (not base64url): copy it again")
+	}
+	var s clusterSecrets
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, errors.New("cluster token: damaged (not JSON): copy it again")
+	}
+	return &s, s.validate()
+}
+
+// readClusterFile reads the data directory's cluster secrets; os.ErrNotExist when it has none.
+func readClusterFile(dataDir string) (*clusterSecrets, error) {
+	path := filepath.Join(dataDir, clusterFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var s clusterSecrets
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := s.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &s, nil
+}
+
+func writePrivateFile(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// makeClusterSecrets returns the data directory's cluster secrets, making them the first time (from
+// its secret key, admin token and AWS key where it has them, new ones where not).
+func makeClusterSecrets(dataDir, cluster string) (*clusterSecrets, error) {
+	if err := bus.ValidToken(cluster); err != nil {
+		return nil, fmt.Errorf("cluster name: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	s, err := readClusterFile(dataDir)
+	if err == nil {
+		if s.Cluster != cluster {
+			return nil, fmt.Errorf("%s belongs to cluster %q, not %q", dataDir, s.Cluster, cluster)
+		}
+		return s, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	key, err := ensureSecretKey(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	aws, _, err := ensureAWSKey(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	admin, err := os.ReadFile(adminapi.TokenPath(dataDir))
+	if errors.Is(err, os.ErrNotExist) {
+		b := make([]byte, 32)
+		rand.Read(b)
+		admin = []byte("gh.admin." + base64.RawURLEncoding.EncodeToString(b))
+	} else if err != nil {
+		return nil, err
+	}
+	pw := make([]byte, 24)
+	rand.Read(pw)
+	s = &clusterSecrets{Version: 1, Cluster: cluster, RouteUser: "route", RoutePassword: base64.RawURLEncoding.EncodeToString(pw),
+		SecretKey: hex.EncodeToString(key), AdminToken: strings.TrimSpace(string(admin)), AWSKeyID: aws.AccessKeyID, AWSSecret: aws.SecretAccessKey}
+	b, _ := json.MarshalIndent(s, "", "  ")
+	if err := writePrivateFile(filepath.Join(dataDir, clusterFile), b); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// loadClusterSecrets finds the cluster's secrets for a node joining cluster: the token in tokenFile,
+// or in $GATEHOUSE_CLUSTER_TOKEN, or those the data directory kept from an earlier start.
+func loadClusterSecrets(dataDir, cluster, tokenFile string) (*clusterSecrets, error) {
+	token := os.Getenv(envClusterToken)
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--cluster-token-file: %w", err)
+		}
+		token = string(b)
+	}
+	var s *clusterSecrets
+	var err error
+	if token != "" {
+		s, err = decodeClusterToken(token)
+	} else if s, err = readClusterFile(dataDir); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("joining cluster %q needs its token: run `gatehouse cluster token --cluster %s --data DIR` once, on one machine, and give every node its output with --cluster-token-file FILE (or $%s)", cluster, cluster, envClusterToken)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if s.Cluster != cluster {
+		return nil, fmt.Errorf("the cluster token is cluster %q's, not %q's", s.Cluster, cluster)
+	}
+	return s, nil
+}
+
+// installClusterSecrets makes the data directory hold s: its secret key, admin token and AWS key
+// (refusing a different secret key, which would make stored secrets unreadable), and s itself.
+func installClusterSecrets(dataDir string, s *clusterSecrets) error {
+	want, _ := hex.DecodeString(s.SecretKey)
+	have, err := readSecretKey(dataDir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := writePrivateFile(filepath.Join(dataDir, secretKeyFile), []byte(s.SecretKey+"\n")); err != nil {
+			return fmt.Errorf("secret key: %w", err)
+		}
+	case err != nil:
+		return err
+	case hex.EncodeToString(have) != hex.EncodeToString(want):
+		return fmt.Errorf("the data directory %s has a secret key other than cluster %q's: a node joins with an empty data directory, or the one it had in this cluster", dataDir, s.Cluster)
+	}
+	if _, err := os.Stat(adminapi.TokenPath(dataDir)); errors.Is(err, os.ErrNotExist) {
+		if err := writePrivateFile(adminapi.TokenPath(dataDir), []byte(s.AdminToken+"\n")); err != nil {
+			return fmt.Errorf("admin token: %w", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, awsKeyFile)); errors.Is(err, os.ErrNotExist) && s.AWSKeyID != "" {
+		b, _ := json.Marshal(struct{ AccessKeyID, SecretAccessKey string }{s.AWSKeyID, s.AWSSecret})
+		if err := writePrivateFile(filepath.Join(dataDir, awsKeyFile), b); err != nil {
+			return fmt.Errorf("AWS access key: %w", err)
+		}
+	}
+	b, _ := json.MarshalIndent(s, "", "  ")
+	return writePrivateFile(filepath.Join(dataDir, clusterFile), b)
+}

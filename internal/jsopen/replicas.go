@@ -1,0 +1,184 @@
+package jsopen
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Replicated returns js with one change: every stream, Key-Value bucket and Object Store created or
+// updated through it gets want() replicas when its configuration asks for fewer, and never fewer than
+// it already has. When the cluster cannot place that many (servers down, or a server that is not
+// clustered), it takes one fewer, down to what the stream has or 1; RaiseReplicas raises it later.
+//
+// This is how every store of a stack gets replicas in a cluster without each one knowing about
+// clusters: the node wraps its JetStream once, and the stores create their buckets as on one machine.
+func Replicated(js jetstream.JetStream, want func() int) jetstream.JetStream {
+	return &replicated{JetStream: js, want: want}
+}
+
+type replicated struct {
+	jetstream.JetStream
+	want func() int
+}
+
+// replicas returns the replicas to ask for a stream named name whose configuration asks for asked,
+// and the least acceptable: what the stream has (it is never lowered), or 1.
+func (r *replicated) replicas(ctx context.Context, name string, asked int) (want, least int) {
+	least = max(1, asked)
+	if s, err := r.JetStream.Stream(ctx, name); err == nil {
+		least = max(least, s.CachedInfo().Config.Replicas)
+	}
+	return max(least, r.want()), least
+}
+
+// withFallback calls try with n replicas, then fewer while the cluster cannot place them. A request
+// that timed out is sent again, a few times: while a cluster forms, or while a new stream's group
+// elects its leader, JetStream may take longer than a request's timeout to answer.
+func withFallback[T any](n, least int, try func(n int) (T, error)) (T, error) {
+	timeouts := 0
+	for {
+		v, err := try(n)
+		switch {
+		case err == nil:
+			return v, nil
+		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
+			if timeouts++; timeouts > maxTimeouts {
+				return v, err
+			}
+		case n > least && unplaceable(err):
+			n--
+		default:
+			return v, err
+		}
+	}
+}
+
+// maxTimeouts is how many times a create or update that timed out is sent again.
+const maxTimeouts = 5
+
+// unplaceable reports a JetStream error that means the replicas asked for cannot be placed now.
+func unplaceable(err error) bool {
+	var api *jetstream.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode {
+		case 10005, // no suitable peers for placement
+			10023, // insufficient resources
+			10074: // replicas > 1 not supported in non-clustered mode
+			return true
+		}
+	}
+	return err != nil && strings.Contains(err.Error(), "insufficient resources")
+}
+
+func (r *replicated) CreateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	n, least := r.replicas(ctx, cfg.Name, cfg.Replicas)
+	return withFallback(n, least, func(n int) (jetstream.Stream, error) {
+		cfg.Replicas = n
+		return r.JetStream.CreateStream(ctx, cfg)
+	})
+}
+
+func (r *replicated) UpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	n, least := r.replicas(ctx, cfg.Name, cfg.Replicas)
+	return withFallback(n, least, func(n int) (jetstream.Stream, error) {
+		cfg.Replicas = n
+		return r.JetStream.UpdateStream(ctx, cfg)
+	})
+}
+
+func (r *replicated) CreateOrUpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	n, least := r.replicas(ctx, cfg.Name, cfg.Replicas)
+	return withFallback(n, least, func(n int) (jetstream.Stream, error) {
+		cfg.Replicas = n
+		return r.JetStream.CreateOrUpdateStream(ctx, cfg)
+	})
+}
+
+func (r *replicated) CreateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	n, least := r.replicas(ctx, "KV_"+cfg.Bucket, cfg.Replicas)
+	return withFallback(n, least, func(n int) (jetstream.KeyValue, error) {
+		cfg.Replicas = n
+		return r.JetStream.CreateKeyValue(ctx, cfg)
+	})
+}
+
+func (r *replicated) UpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	n, least := r.replicas(ctx, "KV_"+cfg.Bucket, cfg.Replicas)
+	return withFallback(n, least, func(n int) (jetstream.KeyValue, error) {
+		cfg.Replicas = n
+		return r.JetStream.UpdateKeyValue(ctx, cfg)
+	})
+}
+
+func (r *replicated) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	n, least := r.replicas(ctx, "KV_"+cfg.Bucket, cfg.Replicas)
+	return withFallback(n, least, func(n int) (jetstream.KeyValue, error) {
+		cfg.Replicas = n
+		return r.JetStream.CreateOrUpdateKeyValue(ctx, cfg)
+	})
+}
+
+func (r *replicated) CreateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
+	n, least := r.replicas(ctx, "OBJ_"+cfg.Bucket, cfg.Replicas)
+	return withFallback(n, least, func(n int) (jetstream.ObjectStore, error) {
+		cfg.Replicas = n
+		return r.JetStream.CreateObjectStore(ctx, cfg)
+	})
+}
+
+func (r *replicated) UpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
+	n, least := r.replicas(ctx, "OBJ_"+cfg.Bucket, cfg.Replicas)
+	return withFallback(n, least, func(n int) (jetstream.ObjectStore, error) {
+		cfg.Replicas = n
+		return r.JetStream.UpdateObjectStore(ctx, cfg)
+	})
+}
+
+func (r *replicated) CreateOrUpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
+	n, least := r.replicas(ctx, "OBJ_"+cfg.Bucket, cfg.Replicas)
+	return withFallback(n, least, func(n int) (jetstream.ObjectStore, error) {
+		cfg.Replicas = n
+		return r.JetStream.CreateOrUpdateObjectStore(ctx, cfg)
+	})
+}
+
+// RaiseReplicas raises the replicas of every stream whose name keep accepts to want, where it has
+// fewer, and returns the names of those it raised. A stream the cluster cannot place that many
+// replicas of yet keeps what it has (the next call tries again); other errors are returned with the
+// names raised before them.
+func RaiseReplicas(ctx context.Context, js jetstream.JetStream, keep func(name string) bool, want int) ([]string, error) {
+	if r, ok := js.(*replicated); ok {
+		js = r.JetStream // RaiseReplicas decides the count itself
+	}
+	var raised []string
+	names := js.StreamNames(ctx)
+	for name := range names.Name() {
+		if !keep(name) {
+			continue
+		}
+		s, err := js.Stream(ctx, name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return raised, err
+		}
+		cfg := s.CachedInfo().Config
+		if cfg.Replicas >= want {
+			continue
+		}
+		cfg.Replicas = want
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			if unplaceable(err) {
+				continue
+			}
+			return raised, err
+		}
+		raised = append(raised, name)
+	}
+	return raised, names.Err()
+}
