@@ -166,4 +166,3 @@ type StreamReplicas struct {
 	Replicas int    `json:"replicas"`
 	Leader   string `json:"leader,omitempty"`
 }
-

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-
 	"gatehouse.dev/gatehouse/gateway"
 	"gatehouse.dev/gatehouse/internal/adminapi"
 	"gatehouse.dev/gatehouse/internal/apistore"

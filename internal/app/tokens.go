@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 
-
 	"gatehouse.dev/gatehouse/internal/admin"
 	"gatehouse.dev/gatehouse/internal/adminapi"
 )

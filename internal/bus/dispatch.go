@@ -107,10 +107,10 @@ type workerState struct {
 	// instances holds the function's instances (idle and busy) by function, from the worker's
 	// latest counters; nil until they came.
 	instances map[string]int
-	capacity     int
-	lastSeen     time.Time
-	leaving      bool
-	calls        map[*call]struct{}
+	capacity  int
+	lastSeen  time.Time
+	leaving   bool
+	calls     map[*call]struct{}
 	// functions counts calls by function.
 	functions map[string]int
 	// overdue is set by the watch loop while one of calls has overrun its timeout: the worker may be
