@@ -547,13 +547,12 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		slots:        workerSlots,
 		overrunGrace: overrunGrace,
 		slotsPath:    slotsPathIfSupported(slotsPath),
-		env: append(append(workerEnv(os.Environ()), opts.WorkerEnv...),
-			envBusURL+"="+n.busURL, envBusUser+"="+workerCreds.User, envBusPassword+"="+workerCreds.Password, envBusCreds+"="+workerCreds.File),
-		n:      n.localWorkers(),
-		grace:  opts.DrainTimeout,
-		log:    n.log,
-		stderr: opts.Stderr,
-		onExit: n.workerExited,
+		env:          append(append(workerEnv(os.Environ()), opts.WorkerEnv...), busEnv(n.busURL, workerCreds)...),
+		n:            n.localWorkers(),
+		grace:        opts.DrainTimeout,
+		log:          n.log,
+		stderr:       opts.Stderr,
+		onExit:       n.workerExited,
 	}
 	workerCtx, cancel := context.WithCancel(context.Background())
 	n.cancelWorkers = cancel
@@ -1359,6 +1358,14 @@ func (n *Node) Stop(ctx context.Context) error {
 		n.stopErr = errors.Join(errs...)
 	})
 	return n.stopErr
+}
+
+// busEnv is how a worker finds the bus: its URL, and its user and password or credentials file.
+func busEnv(url string, creds bus.Credentials) []string {
+	if creds.File != "" {
+		return []string{envBusURL + "=" + url, envBusCreds + "=" + creds.File}
+	}
+	return []string{envBusURL + "=" + url, envBusUser + "=" + creds.User, envBusPassword + "=" + creds.Password}
 }
 
 func slotsPathIfSupported(path func(string) string) func(string) string {

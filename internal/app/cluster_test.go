@@ -1,0 +1,114 @@
+package app
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gatehouse.dev/gatehouse/internal/adminapi"
+)
+
+// The join token carries a data directory's secrets to another: a node that installs it has the same
+// secret key, admin token and AWS key; one whose data directory has another secret key is refused.
+func TestClusterToken(t *testing.T) {
+	first := t.TempDir()
+	s, err := makeClusterSecrets(first, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := makeClusterSecrets(first, "prod")
+	if err != nil || *again != *s {
+		t.Fatalf("a second token from the same data directory differs: %+v, %v", again, err)
+	}
+	if _, err := makeClusterSecrets(first, "other"); err == nil || !strings.Contains(err.Error(), `belongs to cluster "prod"`) {
+		t.Fatalf("a token for another cluster from the same data directory: %v", err)
+	}
+	token := encodeClusterToken(s)
+	if strings.Contains(token, s.RoutePassword) || strings.Contains(token, s.AdminToken) {
+		t.Fatal("the token shows its secrets in the clear")
+	}
+
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	joining := t.TempDir()
+	got, err := loadClusterSecrets(joining, "prod", tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := installClusterSecrets(joining, got); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{secretKeyFile, awsKeyFile, adminapi.TokenFile} {
+		a, _ := os.ReadFile(filepath.Join(first, f))
+		b, err := os.ReadFile(filepath.Join(joining, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == adminapi.TokenFile {
+			a = []byte(s.AdminToken + "\n")
+		}
+		if string(a) != string(b) && strings.TrimSpace(string(a)) != strings.TrimSpace(string(b)) {
+			t.Fatalf("%s differs between the nodes", f)
+		}
+		if st, _ := os.Stat(filepath.Join(joining, f)); st.Mode().Perm() != 0o600 {
+			t.Fatalf("%s has mode %v, want 0600", f, st.Mode().Perm())
+		}
+	}
+	// Restarting without the token: the data directory kept it.
+	if kept, err := loadClusterSecrets(joining, "prod", ""); err != nil || *kept != *s {
+		t.Fatalf("restart without the token: %+v, %v", kept, err)
+	}
+
+	for _, tc := range []struct {
+		name, dir, cluster, token, want string
+	}{
+		{"wrong cluster", t.TempDir(), "staging", token, `cluster "prod"'s, not "staging"'s`},
+		{"damaged", t.TempDir(), "prod", token[:len(token)-7] + "!!", "damaged"},
+		{"not a token", t.TempDir(), "prod", "hello", "does not start with"},
+		{"none", t.TempDir(), "prod", "", "needs its token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := ""
+			if tc.token != "" {
+				file = filepath.Join(t.TempDir(), "token")
+				os.WriteFile(file, []byte(tc.token), 0o600)
+			}
+			if _, err := loadClusterSecrets(tc.dir, tc.cluster, file); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error saying %q", err, tc.want)
+			}
+		})
+	}
+
+	other := t.TempDir()
+	if _, err := ensureSecretKey(other); err != nil {
+		t.Fatal(err)
+	}
+	if err := installClusterSecrets(other, s); err == nil || !strings.Contains(err.Error(), "other than cluster") {
+		t.Fatalf("joining with another secret key: %v, want refused", err)
+	}
+}
+
+func TestClusterOptions(t *testing.T) {
+	for _, tc := range []struct {
+		opts Options
+		want string
+	}{
+		{Options{Cluster: "c"}, "needs --cluster-listen"},
+		{Options{ClusterListen: "127.0.0.1:6222"}, "need --cluster NAME"},
+		{Options{Role: RoleGateway}, "needs other nodes"},
+		{Options{Role: "boss"}, `--role "boss"`},
+		{Options{NATSURL: "nats://x", Cluster: "c"}, "are for embedded servers"},
+		{Options{NATSCreds: "f"}, "--nats-creds needs --nats"},
+		{Options{Cluster: "c", ClusterListen: "127.0.0.1:6222", Join: []string{"127.0.0.1:6223"}, Role: RoleWorker}, ""},
+		{Options{NATSURL: "nats://127.0.0.1:4222", Role: RoleGateway}, ""},
+	} {
+		tc.opts.defaults()
+		err := tc.opts.checkCluster()
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%+v: %v, want %q", tc.opts, err, tc.want)
+		}
+	}
+}

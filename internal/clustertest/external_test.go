@@ -1,0 +1,139 @@
+package clustertest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// startNATSCluster runs a NATS cluster of size servers with JetStream in the test process, on
+// loopback, without authentication, and returns their client URLs. They shut down when the test ends.
+func startNATSCluster(t testing.TB, size int) []string {
+	t.Helper()
+	var routes []string
+	for range size {
+		routes = append(routes, "nats-route://"+freeAddr(t))
+	}
+	var urls []string
+	for i := range size {
+		route, err := net.ResolveTCPAddr("tcp", strings.TrimPrefix(routes[i], "nats-route://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		store, err := os.MkdirTemp(workRoot, "nats-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := &server.Options{
+			ServerName: "ext" + strconv.Itoa(i+1),
+			Host:       "127.0.0.1",
+			Port:       server.RANDOM_PORT,
+			NoLog:      true,
+			NoSigs:     true,
+			JetStream:  true,
+			StoreDir:   store,
+			Cluster:    server.ClusterOpts{Name: "external", Host: "127.0.0.1", Port: route.Port},
+			Routes:     server.RoutesFromStr(strings.Join(routes, ",")),
+		}
+		s, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Start()
+		t.Cleanup(func() {
+			s.Shutdown()
+			s.WaitForShutdown()
+		})
+		if !s.ReadyForConnections(30 * time.Second) {
+			t.Fatalf("NATS server %d did not start", i+1)
+		}
+		urls = append(urls, s.ClientURL())
+	}
+	return urls
+}
+
+// TestExternalNATS runs two nodes on an external NATS cluster of three servers (--nats with every
+// server's URL, no --cluster): both serve, the second does not deploy the stack file's functions
+// again, and a deploy through either is served by the other.
+func TestExternalNATS(t *testing.T) {
+	skipShort(t)
+	urls := startNATSCluster(t, 3)
+	a := newNode(t, nodeConfig{name: "ext-a", nats: strings.Join(urls, ",")})
+	// The other node lists the servers in another order.
+	reversed := []string{urls[2], urls[1], urls[0]}
+	b := newNode(t, nodeConfig{name: "ext-b", nats: strings.Join(reversed, ",")})
+	nodes := []*node{a, b}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range nodes {
+				n.dumpLogs(t)
+			}
+		}
+		for _, n := range nodes {
+			n.kill(t)
+		}
+	})
+
+	start := time.Now()
+	a.start(t)
+	a.waitUp(t, startBound)
+	b.start(t)
+	b.waitUp(t, startBound)
+	t.Logf("two nodes on an external NATS cluster up in %v", time.Since(start).Round(time.Millisecond))
+	if !strings.Contains(b.output(), "external NATS") {
+		t.Errorf("%s does not say it uses the external NATS:\n%s", b.name, b.output())
+	}
+
+	for _, n := range nodes {
+		if status, body, err := get(n.url("/hello"), 10*time.Second); err != nil || status != http.StatusOK {
+			t.Fatalf("%s: GET /hello: %d %s %v", n.name, status, body, err)
+		}
+		// The stack file's functions were deployed once, by the first node.
+		if status, p, err := getProbe(n); err != nil || status != http.StatusOK || p.Version != "1" || p.Color != "stack" {
+			t.Errorf("%s: GET /probe: %d %+v %v, want the stack file's version 1", n.name, status, p, err)
+		}
+	}
+	waitFor(t, "both nodes listed ready", time.Minute, 500*time.Millisecond, func() (bool, string) {
+		st := clusterStatus(t, a)
+		ready := 0
+		for _, ns := range st.Nodes {
+			if ns.Ready && ns.SeenMS < 5000 {
+				ready++
+			}
+		}
+		b, _ := json.Marshal(st)
+		return st.Mode == "external" && ready == 2 && st.JetStream.Reachable, string(b)
+	})
+
+	t.Run("DeployOnAServedByB", func(t *testing.T) {
+		testDeploy(t, a, []*node{b})
+	})
+	t.Run("DeployOnBServedByA", func(t *testing.T) {
+		// b's admin API takes the stack's admin token, which only the node that made it holds in its
+		// data directory: given explicitly.
+		dir := filepath.Join(workRoot, "deploy-"+b.name, "probe")
+		copyDir(t, filepath.Join("testdata", "functions", "probe"), dir)
+		manifest := "version: 1\nname: probe\ntimeout: 60s\nenvironment:\n  COLOR: deployed-on-b\n"
+		if err := os.WriteFile(filepath.Join(dir, "function.yaml"), []byte(manifest), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := gatehouse(t, 3*time.Minute, "deploy", dir, "--data", b.dir, "--admin", "http://"+b.admin, "--token", a.adminToken(t))
+		if !strings.Contains(out, "deployed probe version") {
+			t.Fatalf("gatehouse deploy through %s: %q", b.name, out)
+		}
+		took := waitFor(t, a.name+" to serve the version deployed through "+b.name, 10*time.Second, 20*time.Millisecond, func() (bool, string) {
+			status, p, err := getProbe(a)
+			return err == nil && status == http.StatusOK && p.Color == "deployed-on-b", fmt.Sprintf("%d %+v %v", status, p, err)
+		})
+		t.Logf("%s served the version deployed through %s %v after the deploy answered", a.name, b.name, took.Round(time.Millisecond))
+	})
+}
