@@ -13,6 +13,7 @@ import (
 
 	"gatehouse.dev/gatehouse/internal/adminapi"
 	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/internal/tlsconf"
 )
 
 // Roles of a node (--role).
@@ -57,6 +58,10 @@ type clusterSecrets struct {
 	// AWSKeyID and AWSSecret are the AWS API's access key, the same on every node.
 	AWSKeyID  string `json:"awsKeyId,omitempty"`
 	AWSSecret string `json:"awsSecret,omitempty"`
+	// RouteCACert and RouteCAKey (PEM) are the cluster's route certificate authority: each node
+	// issues itself a route certificate from it, and accepts only peers whose certificate it signed.
+	RouteCACert string `json:"routeCaCert,omitempty"`
+	RouteCAKey  string `json:"routeCaKey,omitempty"`
 }
 
 func (s *clusterSecrets) validate() error {
@@ -160,8 +165,13 @@ func makeClusterSecrets(dataDir, cluster string) (*clusterSecrets, error) {
 	}
 	pw := make([]byte, 24)
 	rand.Read(pw)
+	caCert, caKey, err := tlsconf.NewRouteCA(cluster)
+	if err != nil {
+		return nil, fmt.Errorf("route certificate authority: %w", err)
+	}
 	s = &clusterSecrets{Version: 1, Cluster: cluster, RouteUser: "route", RoutePassword: base64.RawURLEncoding.EncodeToString(pw),
-		SecretKey: hex.EncodeToString(key), AdminToken: strings.TrimSpace(string(admin)), AWSKeyID: aws.AccessKeyID, AWSSecret: aws.SecretAccessKey}
+		SecretKey: hex.EncodeToString(key), AdminToken: strings.TrimSpace(string(admin)), AWSKeyID: aws.AccessKeyID, AWSSecret: aws.SecretAccessKey,
+		RouteCACert: string(caCert), RouteCAKey: string(caKey)}
 	b, _ := json.MarshalIndent(s, "", "  ")
 	if err := writePrivateFile(filepath.Join(dataDir, clusterFile), b); err != nil {
 		return nil, err

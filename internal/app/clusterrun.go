@@ -21,6 +21,7 @@ import (
 	"gatehouse.dev/gatehouse/internal/jsopen"
 	"gatehouse.dev/gatehouse/internal/logstream"
 	"gatehouse.dev/gatehouse/internal/spec"
+	"gatehouse.dev/gatehouse/internal/tlsconf"
 )
 
 // How a node follows the cluster.
@@ -69,6 +70,13 @@ func (n *Node) startBus(stack *spec.Stack) error {
 		cfg.NodeName = n.nodeID
 		cfg.Cluster = &bus.ClusterConfig{Name: n.opts.Cluster, Listen: n.opts.ClusterListen, Routes: n.opts.Join,
 			User: n.clusterSecrets.RouteUser, Password: n.clusterSecrets.RoutePassword}
+		if cs := n.clusterSecrets; cs.RouteCACert != "" {
+			tlsCfg, err := tlsconf.RouteTLS([]byte(cs.RouteCACert), []byte(cs.RouteCAKey), n.nodeID)
+			if err != nil {
+				return err
+			}
+			cfg.Cluster.TLS = tlsCfg
+		}
 	}
 	var err error
 	if n.srv, err = bus.NewServer(cfg); err != nil {

@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -38,6 +39,9 @@ type ClusterConfig struct {
 	// error or a log line.
 	User     string
 	Password string
+	// TLS, when set, is the routes' TLS configuration, both ways (the listener's and the routes this
+	// node opens); every node of the cluster must then have one.
+	TLS *tls.Config
 }
 
 // How often a clustered server pings its routes (and clients), and how many pings may go unanswered
@@ -118,6 +122,10 @@ func applyCluster(opts *server.Options, cfg ServerConfig) {
 		// another node's client listener. Our clients hold credentials for their own node only and must
 		// stay on it (the client listener is loopback), so nothing is advertised.
 		NoAdvertise: true,
+	}
+	if c.TLS != nil {
+		opts.Cluster.TLSConfig = c.TLS
+		opts.Cluster.TLSTimeout = 2
 	}
 	opts.Routes = make([]*url.URL, 0, len(c.Routes))
 	for _, r := range c.Routes {
