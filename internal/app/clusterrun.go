@@ -28,6 +28,9 @@ import (
 const (
 	// nodeStatusEvery is how often a node publishes its status.
 	nodeStatusEvery = 500 * time.Millisecond
+	// nodeSilence is how long a node may go unheard before it no longer counts towards the quorum
+	// this node must see to serve.
+	nodeSilence = 4 * nodeStatusEvery
 	// nodeForgetAfter is how long a node that stopped publishing stays in the cluster status.
 	nodeForgetAfter = 30 * time.Second
 	// remoteWorkerSilence is how long another node's worker may go without a heartbeat before this
@@ -104,6 +107,8 @@ type clusterState struct {
 	draining atomic.Bool
 	// storeOK is the last probe of an external NATS's JetStream.
 	storeOK atomic.Bool
+	// raising is set while replicas are being raised.
+	raising atomic.Bool
 }
 
 type seenNode struct {
@@ -157,9 +162,13 @@ func (c *clusterState) run(ctx context.Context) {
 				lastStatus = now
 				c.publish()
 			}
-			if n.mode != modeSingle && now.Sub(lastReplicas) >= replicasEvery && !c.cut.Load() {
+			if n.mode != modeSingle && now.Sub(lastReplicas) >= replicasEvery && !c.cut.Load() && c.raising.CompareAndSwap(false, true) {
+				// Off this loop: without a quorum it waits for its timeout, and the cut-off must not.
 				lastReplicas = now
-				c.raiseReplicas(ctx)
+				go func() {
+					defer c.raising.Store(false)
+					c.raiseReplicas(ctx)
+				}()
 			}
 		}
 	}
@@ -174,7 +183,11 @@ func (c *clusterState) quorumVisible() bool {
 	}
 	switch n.mode {
 	case modeCluster:
-		return n.srv.QuorumVisible()
+		// Routes to a majority and a known leader, as the server sees it; and a majority of nodes
+		// heard from lately, which a partition silences within a second or two, sooner than the
+		// servers notice their routes are dead.
+		meta, _ := n.srv.Meta()
+		return n.srv.QuorumVisible() && c.heard(time.Now()) > max(meta.Size, 1)/2
 	case modeExternal:
 		return c.storeOK.Load()
 	}
@@ -236,6 +249,19 @@ func (c *clusterState) onStatus(m *nats.Msg) {
 	c.nodes[st.ID] = seenNode{status: st, at: time.Now()}
 }
 
+// heard counts the nodes heard from within nodeSilence, this one included.
+func (c *clusterState) heard(now time.Time) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 1
+	for id, s := range c.nodes {
+		if id != c.n.nodeID && now.Sub(s.at) <= nodeSilence {
+			n++
+		}
+	}
+	return n
+}
+
 // readiness is what /healthz says: whether the node can serve, and why not.
 func (c *clusterState) readiness() (bool, string) {
 	n := c.n
@@ -268,6 +294,9 @@ func (c *clusterState) seen(now time.Time) []adminapi.NodeStatus {
 		}
 		st := s.status
 		st.SeenMS = now.Sub(s.at).Milliseconds()
+		if now.Sub(s.at) > nodeSilence {
+			st.Ready, st.Reason = false, "silent (gone, or cut off from this node)"
+		}
 		out = append(out, st)
 	}
 	slices.SortFunc(out, func(a, b adminapi.NodeStatus) int { return strings.Compare(a.ID, b.ID) })

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -100,26 +101,26 @@ func (r *replicated) CreateOrUpdateStream(ctx context.Context, cfg jetstream.Str
 
 func (r *replicated) CreateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	n, least := r.replicas(ctx, "KV_"+cfg.Bucket, cfg.Replicas)
-	return withFallback(n, least, func(n int) (jetstream.KeyValue, error) {
+	return answering(ctx)(withFallback(n, least, func(n int) (jetstream.KeyValue, error) {
 		cfg.Replicas = n
 		return r.JetStream.CreateKeyValue(ctx, cfg)
-	})
+	}))
 }
 
 func (r *replicated) UpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	n, least := r.replicas(ctx, "KV_"+cfg.Bucket, cfg.Replicas)
-	return withFallback(n, least, func(n int) (jetstream.KeyValue, error) {
+	return answering(ctx)(withFallback(n, least, func(n int) (jetstream.KeyValue, error) {
 		cfg.Replicas = n
 		return r.JetStream.UpdateKeyValue(ctx, cfg)
-	})
+	}))
 }
 
 func (r *replicated) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	n, least := r.replicas(ctx, "KV_"+cfg.Bucket, cfg.Replicas)
-	return withFallback(n, least, func(n int) (jetstream.KeyValue, error) {
+	return answering(ctx)(withFallback(n, least, func(n int) (jetstream.KeyValue, error) {
 		cfg.Replicas = n
 		return r.JetStream.CreateOrUpdateKeyValue(ctx, cfg)
-	})
+	}))
 }
 
 func (r *replicated) CreateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
@@ -145,6 +146,75 @@ func (r *replicated) CreateOrUpdateObjectStore(ctx context.Context, cfg jetstrea
 		return r.JetStream.CreateOrUpdateObjectStore(ctx, cfg)
 	})
 }
+
+func (r *replicated) KeyValue(ctx context.Context, bucket string) (jetstream.KeyValue, error) {
+	return answering(ctx)(retrying(ctx, func() (jetstream.KeyValue, error) { return r.JetStream.KeyValue(ctx, bucket) }))
+}
+
+func (r *replicated) ObjectStore(ctx context.Context, bucket string) (jetstream.ObjectStore, error) {
+	return retrying(ctx, func() (jetstream.ObjectStore, error) { return r.JetStream.ObjectStore(ctx, bucket) })
+}
+
+func (r *replicated) Stream(ctx context.Context, name string) (jetstream.Stream, error) {
+	return retrying(ctx, func() (jetstream.Stream, error) { return r.JetStream.Stream(ctx, name) })
+}
+
+// retrying calls bind again while it times out or finds no one answering, up to answerWait: in a
+// cluster that has just started, a stream answers only once its group has elected a leader.
+func retrying[T any](ctx context.Context, bind func() (T, error)) (T, error) {
+	deadline := time.Now().Add(answerWait)
+	for {
+		v, err := bind()
+		if err == nil || !transient(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// transient reports an error that may go away once the cluster settles: a timeout, or no one
+// answering yet.
+func transient(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+}
+
+// answering waits, up to answerWait, until the bucket answers a read: in a cluster, a bucket just
+// created (here or by another node) may have no one answering its direct reads for a moment, and
+// the first read would fail with "no responders".
+func answering(ctx context.Context) func(jetstream.KeyValue, error) (jetstream.KeyValue, error) {
+	return func(kv jetstream.KeyValue, err error) (jetstream.KeyValue, error) {
+		if err != nil {
+			return kv, err
+		}
+		return waitAnswering(ctx, kv)
+	}
+}
+
+func waitAnswering(ctx context.Context, kv jetstream.KeyValue) (jetstream.KeyValue, error) {
+	deadline := time.Now().Add(answerWait)
+	for {
+		_, gerr := kv.Get(ctx, "_gatehouse_probe")
+		if gerr == nil || errors.Is(gerr, jetstream.ErrKeyNotFound) || errors.Is(gerr, jetstream.ErrKeyDeleted) {
+			return kv, nil
+		}
+		if !transient(gerr) || time.Now().After(deadline) {
+			return kv, nil // not ours to decide: the store's own reads will say what is wrong
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// answerWait bounds answering and retrying.
+const answerWait = 30 * time.Second
 
 // RaiseReplicas raises the replicas of every stream whose name keep accepts to want, where it has
 // fewer, and returns the names of those it raised. A stream the cluster cannot place that many
