@@ -1,6 +1,8 @@
 package app
 
 import (
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,6 +111,32 @@ func TestClusterOptions(t *testing.T) {
 		err := tc.opts.checkCluster()
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%+v: %v, want %q", tc.opts, err, tc.want)
+		}
+	}
+}
+
+// A single node answers the cluster status too: itself, ready with its workers, and its streams
+// with one replica each; without a token it is refused.
+func TestClusterStatusSingleNode(t *testing.T) {
+	n := sharedNode(t)
+	if status, _, _ := adminDo(t, n, "GET", "/admin/v1/cluster", "", ""); status != http.StatusUnauthorized {
+		t.Fatalf("cluster status without a token: %d, want 401", status)
+	}
+	status, _, body := adminDo(t, n, "GET", "/admin/v1/cluster", adminToken(t, n), "")
+	var st adminapi.ClusterStatus
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &st) != nil {
+		t.Fatalf("cluster status: %d %s", status, body)
+	}
+	if st.Mode != modeSingle || len(st.Nodes) != 1 || !st.Nodes[0].Ready || len(st.Nodes[0].Workers) != 2 || !st.JetStream.Reachable {
+		t.Fatalf("cluster status of a single node: %s", body)
+	}
+	names := map[string]int{}
+	for _, s := range st.JetStream.Streams {
+		names[s.Name] = s.Replicas
+	}
+	for _, want := range []string{"KV_gh_e2e_functions", "KV_gh_e2e_state", "gh_e2e_logs"} {
+		if r, ok := names[want]; !ok || r != 1 {
+			t.Errorf("stream %s: replicas %d (listed %v); want listed with 1", want, r, ok)
 		}
 	}
 }

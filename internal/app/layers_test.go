@@ -63,7 +63,7 @@ var layers = map[string]int{
 // exempt packages are outside the layering: the test helpers, samples, tools. Only tests may import
 // internal/testfix and its packages.
 func exempt(rel string) bool {
-	return isTestHelper(rel) || strings.HasPrefix(rel, "samples/") || strings.HasPrefix(rel, "loadtest")
+	return isTestHelper(rel) || rel == "internal/clustertest" || strings.HasPrefix(rel, "samples/") || strings.HasPrefix(rel, "loadtest")
 }
 
 func isTestHelper(rel string) bool {
