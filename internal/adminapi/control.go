@@ -129,6 +129,9 @@ type NodeStatus struct {
 	Admin   string `json:"admin,omitempty"`
 	// Workers are the node's ready worker processes.
 	Workers []string `json:"workers"`
+	// Migrating is set while the node copies a single-node store into the cluster: the other nodes
+	// wait before they open the stack's stores.
+	Migrating bool `json:"migrating,omitempty"`
 	// Ready is what the node's /healthz says; Reason why not.
 	Ready  bool   `json:"ready"`
 	Reason string `json:"reason,omitempty"`

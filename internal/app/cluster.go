@@ -1,15 +1,21 @@
 package app
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"gatehouse.dev/gatehouse/internal/jsopen"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"gatehouse.dev/gatehouse/internal/adminapi"
 	"gatehouse.dev/gatehouse/internal/bus"
@@ -234,4 +240,141 @@ func installClusterSecrets(dataDir string, s *clusterSecrets) error {
 	}
 	b, _ := json.MarshalIndent(s, "", "  ")
 	return writePrivateFile(filepath.Join(dataDir, clusterFile), b)
+}
+
+// setAsideSingleNodeStore, with --migrate-store, moves a store written by a single node out of the
+// way (to jetstream.single-<time>) so that the node joins the cluster on an empty one, and returns
+// where it went; "" when there is nothing to migrate.
+func (n *Node) setAsideSingleNodeStore() (string, error) {
+	if !n.opts.MigrateStore {
+		return "", nil
+	}
+	if n.mode != modeCluster {
+		return "", errors.New("--migrate-store moves a single node's store into a cluster: it needs --cluster")
+	}
+	store := filepath.Join(n.dataDir, "jetstream")
+	single, err := bus.SingleNodeStore(store)
+	if err != nil || !single {
+		if err == nil {
+			fmt.Fprintln(n.opts.Stdout, "--migrate-store: the store holds no single-node state; nothing to migrate")
+		}
+		return "", err
+	}
+	aside := store + ".single-" + time.Now().UTC().Format("20060102T150405")
+	if err := os.Rename(store, aside); err != nil {
+		return "", fmt.Errorf("--migrate-store: setting the single-node store aside: %w", err)
+	}
+	if err := os.MkdirAll(store, 0o700); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(n.opts.Stdout, "--migrate-store: the single-node store is set aside in %s; its state is copied into the cluster once it has a quorum\n", aside)
+	return aside, nil
+}
+
+// migrateStore copies the stack's streams and buckets from the single-node store at dir, served by
+// a temporary embedded server of its own, into the cluster. A stream the cluster already has with
+// messages stops the migration: it never merges.
+func (n *Node) migrateStore(ctx context.Context, dir string) error {
+	old, err := bus.NewServer(bus.ServerConfig{Stack: n.stack.Name, StoreDir: dir})
+	if err != nil {
+		return err
+	}
+	if err := old.Start(); err != nil {
+		return fmt.Errorf("--migrate-store: opening the single-node store %s: %w", dir, err)
+	}
+	defer old.Shutdown()
+	c, err := bus.Connect(bus.ClientConfig{URL: old.ClientURL(), Credentials: old.Credentials(bus.RoleControl), Stack: n.stack.Name, Name: "migrate"})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	from, err := jetstream.New(c.Conn())
+	if err != nil {
+		return err
+	}
+	to, err := n.jetStream()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	copied, msgs, err := jsopen.CopyStreams(ctx, from, to, n.ownsStream)
+	if err != nil {
+		return fmt.Errorf("--migrate-store: %w (copied %v; the single-node store is still in %s: move it back to jetstream/ to run single-node again)", err, copied, dir)
+	}
+	fmt.Fprintf(n.opts.Stdout, "--migrate-store: copied %d streams and buckets (%d messages) into the cluster in %s; %s may be deleted once the cluster serves\n",
+		len(copied), msgs, time.Since(start).Round(time.Millisecond), dir)
+	return nil
+}
+
+// sayMigrating publishes, until the returned function is called, that this node is migrating its
+// store into the cluster.
+func (n *Node) sayMigrating() func() {
+	done := make(chan struct{})
+	st, _ := json.Marshal(adminapi.NodeStatus{ID: n.nodeID, Role: n.opts.Role, Migrating: true, Reason: "migrating its store into the cluster"})
+	go func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			n.control.Conn().Publish(n.control.Subjects().NodeStatus(), st)
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return sync.OnceFunc(func() { close(done) })
+}
+
+// migrationListen is how long a node joining a cluster listens for a node migrating its store before
+// it opens the stack's stores.
+const migrationListen = 1500 * time.Millisecond
+
+// waitForMigrations waits while another node says it is migrating a single-node store into the
+// cluster: the stack's stores must be the migrated ones, not new ones made meanwhile.
+func (n *Node) waitForMigrations(ctx context.Context) error {
+	var mu sync.Mutex
+	seen := map[string]time.Time{}
+	sub, err := n.control.Conn().Subscribe(n.control.Subjects().NodeStatus(), func(m *nats.Msg) {
+		var st adminapi.NodeStatus
+		if json.Unmarshal(m.Data, &st) == nil && st.ID != n.nodeID {
+			mu.Lock()
+			if st.Migrating {
+				seen[st.ID] = time.Now()
+			} else {
+				delete(seen, st.ID)
+			}
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("bus: %w", err)
+	}
+	defer sub.Unsubscribe()
+	start := time.Now()
+	said := false
+	for {
+		mu.Lock()
+		var migrating []string
+		for id, at := range seen {
+			if time.Since(at) < time.Second {
+				migrating = append(migrating, id)
+			}
+		}
+		mu.Unlock()
+		switch {
+		case len(migrating) > 0 && !said:
+			said = true
+			fmt.Fprintf(n.opts.Stdout, "waiting for node %s to migrate its store into the cluster …\n", strings.Join(migrating, ", "))
+		case len(migrating) == 0 && time.Since(start) >= migrationListen:
+			return nil
+		case time.Since(start) > n.opts.ReadyTimeout+migrationListen:
+			return fmt.Errorf("node %s is still migrating its store after %s", strings.Join(migrating, ", "), n.opts.ReadyTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

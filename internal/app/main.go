@@ -133,6 +133,7 @@ SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 	f.StringVar(&opts.Role, "role", RoleAll, "what this node does: all, gateway (serves HTTP and WebSockets, runs no workers) or worker (runs workers, serves no gateway)")
 	f.StringVar(&opts.NATSURL, "nats", "", "use this external NATS (with JetStream) instead of an embedded server: nats://HOST:PORT[,…]")
 	f.StringVar(&opts.NATSCreds, "nats-creds", "", "credentials file for --nats (used by every process of the node)")
+	f.BoolVar(&opts.MigrateStore, "migrate-store", false, "with --cluster: move a store written by a single node into the cluster (set aside, copied in once the cluster has a quorum)")
 	f.DurationVar(&opts.CutOff, "cutoff", 5*time.Second, "in a cluster, how long a node may go without a quorum of the stored state's servers before it stops serving (503)")
 	return cmd
 }

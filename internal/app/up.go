@@ -199,6 +199,10 @@ type Options struct {
 	NATSURL, NATSCreds string
 	// Role is what the node does: RoleAll (default), RoleGateway or RoleWorker (--role).
 	Role string
+	// MigrateStore moves a store written by a single node into the cluster (--migrate-store): the
+	// store is set aside, the node joins on an empty one, and once the cluster has a quorum the
+	// stack's streams and buckets are copied in.
+	MigrateStore bool
 	// CutOff is how long a node of a cluster may go without seeing a quorum of the stored state's
 	// servers before it stops serving (503, /healthz not ready); default 5s (--cutoff).
 	CutOff time.Duration
@@ -474,6 +478,10 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		fmt.Fprintf(opts.Stdout, "WARNING: the admin API listens on %s without TLS; put a TLS proxy in front of it\n", n.adminLn.Addr())
 	}
 
+	singleStore, err := n.setAsideSingleNodeStore()
+	if err != nil {
+		return nil, err
+	}
 	if err := n.startBus(stack); err != nil {
 		return nil, err
 	}
@@ -481,8 +489,24 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 	n.cluster = newClusterState(n)
+	stopSaying := func() {}
+	if singleStore != "" {
+		// Said from before the quorum forms: the nodes that form it wait for the copy.
+		stopSaying = n.sayMigrating()
+		defer stopSaying()
+	}
 	if err := n.waitJetStream(ctx); err != nil {
 		return nil, err
+	}
+	if singleStore != "" {
+		if err := n.migrateStore(ctx, singleStore); err != nil {
+			return nil, err
+		}
+		stopSaying()
+	} else if n.mode == modeCluster {
+		if err := n.waitForMigrations(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := n.control.Conn().Subscribe(n.control.Subjects().WorkerReady(), func(m *nats.Msg) { n.markReady(string(m.Data)) }); err != nil {
 		return nil, fmt.Errorf("bus: %w", err)

@@ -177,13 +177,23 @@ func checkClusterStore(storeDir, cluster string) error {
 		}
 		if len(streams) > 0 {
 			return fmt.Errorf("%w in %s (account %s, %d streams): refusing to join cluster %q, which could "+
-				"orphan them; start the cluster from an empty store directory, or migrate: back up the "+
-				"streams from this store run single-node (`nats stream backup`), start the node clustered "+
-				"on an empty store, and restore them into the cluster (`nats stream restore`)",
+				"orphan them; start the cluster from an empty store directory, or move the state into the "+
+				"cluster: `gatehouse up --migrate-store` (with the same cluster flags) copies it in once the "+
+				"cluster has a quorum, and keeps the single-node store aside",
 				ErrSingleNodeStore, storeDir, a.Name(), len(streams), cluster)
 		}
 	}
 	return nil
+}
+
+// SingleNodeStore reports whether storeDir holds single-node JetStream state that a clustered
+// server would refuse (see ErrSingleNodeStore).
+func SingleNodeStore(storeDir string) (bool, error) {
+	err := checkClusterStore(storeDir, "")
+	if errors.Is(err, ErrSingleNodeStore) {
+		return true, nil
+	}
+	return false, err
 }
 
 // ClusterSize returns the number of servers this node currently has routes to, plus itself: 1 for a

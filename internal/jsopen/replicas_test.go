@@ -1,7 +1,11 @@
 package jsopen
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"net"
 	"net/url"
 	"testing"
@@ -135,5 +139,81 @@ func TestReplicatedFallsBackOnOneServer(t *testing.T) {
 	}
 	if r := replicasOf(t, raw, "KV_kv"); r != 1 {
 		t.Fatalf("%d replicas on one server, want 1", r)
+	}
+}
+
+// A single-node store's buckets and streams copy into a cluster: values, history order, object
+// contents and deleted keys as they were, with the cluster's replicas; a stream that already has
+// messages there is refused, never merged.
+func TestCopyStreams(t *testing.T) {
+	ctx := t.Context()
+	ns := jstest.Start(t, "")
+	_, single := jstest.Connect(t, ns)
+	kv, err := single.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "gh_x_functions", History: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv.Put(ctx, "a", []byte("1"))
+	rev, _ := kv.Put(ctx, "b", []byte("1"))
+	if _, err := kv.Update(ctx, "b", []byte("2"), rev); err != nil { // stored with an expected-revision header
+		t.Fatal(err)
+	}
+	kv.Put(ctx, "c", []byte("gone"))
+	kv.Delete(ctx, "c")
+	obs, err := single.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: "gh_x_modules"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, 300<<10)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	if _, err := obs.PutBytes(ctx, "module", big); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := single.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "other"}); err != nil {
+		t.Fatal(err)
+	}
+
+	cluster := Replicated(startCluster(t, 3), func() int { return 3 })
+	keep := func(name string) bool { return strings.Contains(name, "gh_x_") }
+	copied, n, err := CopyStreams(ctx, single, cluster, keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(copied)
+	if !slices.Equal(copied, []string{"KV_gh_x_functions", "OBJ_gh_x_modules"}) || n == 0 {
+		t.Fatalf("copied %v (%d messages)", copied, n)
+	}
+	ckv, err := cluster.KeyValue(ctx, "gh_x_functions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"a": "1", "b": "2"} {
+		if e, err := ckv.Get(ctx, key); err != nil || string(e.Value()) != want {
+			t.Fatalf("copied %s: %v, %v; want %q", key, e, err, want)
+		}
+	}
+	if _, err := ckv.Get(ctx, "c"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("a deleted key after the copy: %v, want not found", err)
+	}
+	if hist, err := ckv.History(ctx, "b"); err != nil || len(hist) != 2 || string(hist[0].Value()) != "1" {
+		t.Fatalf("history of b: %d entries, %v", len(hist), err)
+	}
+	cobs, err := cluster.ObjectStore(ctx, "gh_x_modules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := cobs.GetBytes(ctx, "module"); err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("copied object: %d bytes, %v", len(got), err)
+	}
+	if r := replicasOf(t, cluster, "OBJ_gh_x_modules"); r != 3 {
+		t.Fatalf("copied store has %d replicas, want 3", r)
+	}
+	if _, err := cluster.Stream(ctx, "KV_other"); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Fatalf("a stream keep refused was copied: %v", err)
+	}
+	if _, _, err := CopyStreams(ctx, single, cluster, keep); !errors.Is(err, ErrStreamNotEmpty) {
+		t.Fatalf("copying again: %v, want ErrStreamNotEmpty", err)
 	}
 }
