@@ -115,7 +115,7 @@ func TestExternalNATS(t *testing.T) {
 	})
 
 	t.Run("DeployOnAServedByB", func(t *testing.T) {
-		testDeploy(t, a, []*node{b})
+		testDeploy(t, a, []*node{b}, false)
 	})
 	t.Run("DeployOnBServedByA", func(t *testing.T) {
 		// b's admin API takes the stack's admin token, which only the node that made it holds in its
@@ -136,4 +136,44 @@ func TestExternalNATS(t *testing.T) {
 		})
 		t.Logf("%s served the version deployed through %s %v after the deploy answered", a.name, b.name, took.Round(time.Millisecond))
 	})
+}
+
+// TestExternalNATSSecrets deploys, through one node on an external NATS, a version with a secret
+// environment value, and expects the other node to serve it too.
+func TestExternalNATSSecrets(t *testing.T) {
+	skipShort(t)
+	if os.Getenv(envKnownBugs) == "" {
+		t.Skip("known bug: with --nats, each node makes its own secret.key, so a version with secrets deployed through one node " +
+			"fails on the others (500; their workers log \"opening secrets of probe version 2: sealed with key …, not with this registry's key …\"), " +
+			"and the deploy answers success all the same: set " + envKnownBugs + "=1 to run it")
+	}
+	urls := startNATSCluster(t, 3)
+	a := newNode(t, nodeConfig{name: "sec-a", nats: strings.Join(urls, ",")})
+	b := newNode(t, nodeConfig{name: "sec-b", nats: strings.Join(urls, ",")})
+	t.Cleanup(func() {
+		if t.Failed() {
+			a.dumpLogs(t)
+			b.dumpLogs(t)
+		}
+		a.kill(t)
+		b.kill(t)
+	})
+	a.start(t)
+	a.waitUp(t, startBound)
+	b.start(t)
+	b.waitUp(t, startBound)
+
+	dir := filepath.Join(workRoot, "deploy-"+a.name, "probe")
+	copyDir(t, filepath.Join("testdata", "functions", "probe"), dir)
+	manifest := "version: 1\nname: probe\ntimeout: 60s\nenvironment:\n  COLOR: secret-color\nsecrets: [COLOR]\n"
+	if err := os.WriteFile(filepath.Join(dir, "function.yaml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gatehouse(t, 3*time.Minute, "deploy", dir, "--data", a.dir)
+	for _, n := range []*node{a, b} {
+		waitFor(t, n.name+" to serve the version with a secret", 10*time.Second, 50*time.Millisecond, func() (bool, string) {
+			status, p, err := getProbe(n)
+			return err == nil && status == http.StatusOK && p.Color == "secret-color", fmt.Sprintf("%d %+v %v", status, p, err)
+		})
+	}
 }
