@@ -36,6 +36,16 @@ func (r *replicated) replicas(ctx context.Context, name string, asked int) (want
 	return max(least, r.want()), least
 }
 
+// withReplicas calls call with *replicas set to what name should have (see replicas), falling back
+// as withFallback does.
+func withReplicas[T any](r *replicated, ctx context.Context, name string, replicas *int, call func() (T, error)) (T, error) {
+	n, least := r.replicas(ctx, name, *replicas)
+	return withFallback(n, least, func(n int) (T, error) {
+		*replicas = n
+		return call()
+	})
+}
+
 // withFallback calls try with n replicas, then fewer while the cluster cannot place them. A request
 // that timed out is sent again, a few times: while a cluster forms, or while a new stream's group
 // elects its leader, JetStream may take longer than a request's timeout to answer.
@@ -76,75 +86,39 @@ func unplaceable(err error) bool {
 }
 
 func (r *replicated) CreateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	n, least := r.replicas(ctx, cfg.Name, cfg.Replicas)
-	return withFallback(n, least, func(n int) (jetstream.Stream, error) {
-		cfg.Replicas = n
-		return r.JetStream.CreateStream(ctx, cfg)
-	})
+	return withReplicas(r, ctx, cfg.Name, &cfg.Replicas, func() (jetstream.Stream, error) { return r.JetStream.CreateStream(ctx, cfg) })
 }
 
 func (r *replicated) UpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	n, least := r.replicas(ctx, cfg.Name, cfg.Replicas)
-	return withFallback(n, least, func(n int) (jetstream.Stream, error) {
-		cfg.Replicas = n
-		return r.JetStream.UpdateStream(ctx, cfg)
-	})
+	return withReplicas(r, ctx, cfg.Name, &cfg.Replicas, func() (jetstream.Stream, error) { return r.JetStream.UpdateStream(ctx, cfg) })
 }
 
 func (r *replicated) CreateOrUpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	n, least := r.replicas(ctx, cfg.Name, cfg.Replicas)
-	return withFallback(n, least, func(n int) (jetstream.Stream, error) {
-		cfg.Replicas = n
-		return r.JetStream.CreateOrUpdateStream(ctx, cfg)
-	})
+	return withReplicas(r, ctx, cfg.Name, &cfg.Replicas, func() (jetstream.Stream, error) { return r.JetStream.CreateOrUpdateStream(ctx, cfg) })
 }
 
 func (r *replicated) CreateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	n, least := r.replicas(ctx, "KV_"+cfg.Bucket, cfg.Replicas)
-	return answering(ctx)(withFallback(n, least, func(n int) (jetstream.KeyValue, error) {
-		cfg.Replicas = n
-		return r.JetStream.CreateKeyValue(ctx, cfg)
-	}))
+	return answering(ctx)(withReplicas(r, ctx, "KV_"+cfg.Bucket, &cfg.Replicas, func() (jetstream.KeyValue, error) { return r.JetStream.CreateKeyValue(ctx, cfg) }))
 }
 
 func (r *replicated) UpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	n, least := r.replicas(ctx, "KV_"+cfg.Bucket, cfg.Replicas)
-	return answering(ctx)(withFallback(n, least, func(n int) (jetstream.KeyValue, error) {
-		cfg.Replicas = n
-		return r.JetStream.UpdateKeyValue(ctx, cfg)
-	}))
+	return answering(ctx)(withReplicas(r, ctx, "KV_"+cfg.Bucket, &cfg.Replicas, func() (jetstream.KeyValue, error) { return r.JetStream.UpdateKeyValue(ctx, cfg) }))
 }
 
 func (r *replicated) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	n, least := r.replicas(ctx, "KV_"+cfg.Bucket, cfg.Replicas)
-	return answering(ctx)(withFallback(n, least, func(n int) (jetstream.KeyValue, error) {
-		cfg.Replicas = n
-		return r.JetStream.CreateOrUpdateKeyValue(ctx, cfg)
-	}))
+	return answering(ctx)(withReplicas(r, ctx, "KV_"+cfg.Bucket, &cfg.Replicas, func() (jetstream.KeyValue, error) { return r.JetStream.CreateOrUpdateKeyValue(ctx, cfg) }))
 }
 
 func (r *replicated) CreateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
-	n, least := r.replicas(ctx, "OBJ_"+cfg.Bucket, cfg.Replicas)
-	return withFallback(n, least, func(n int) (jetstream.ObjectStore, error) {
-		cfg.Replicas = n
-		return r.JetStream.CreateObjectStore(ctx, cfg)
-	})
+	return withReplicas(r, ctx, "OBJ_"+cfg.Bucket, &cfg.Replicas, func() (jetstream.ObjectStore, error) { return r.JetStream.CreateObjectStore(ctx, cfg) })
 }
 
 func (r *replicated) UpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
-	n, least := r.replicas(ctx, "OBJ_"+cfg.Bucket, cfg.Replicas)
-	return withFallback(n, least, func(n int) (jetstream.ObjectStore, error) {
-		cfg.Replicas = n
-		return r.JetStream.UpdateObjectStore(ctx, cfg)
-	})
+	return withReplicas(r, ctx, "OBJ_"+cfg.Bucket, &cfg.Replicas, func() (jetstream.ObjectStore, error) { return r.JetStream.UpdateObjectStore(ctx, cfg) })
 }
 
 func (r *replicated) CreateOrUpdateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
-	n, least := r.replicas(ctx, "OBJ_"+cfg.Bucket, cfg.Replicas)
-	return withFallback(n, least, func(n int) (jetstream.ObjectStore, error) {
-		cfg.Replicas = n
-		return r.JetStream.CreateOrUpdateObjectStore(ctx, cfg)
-	})
+	return withReplicas(r, ctx, "OBJ_"+cfg.Bucket, &cfg.Replicas, func() (jetstream.ObjectStore, error) { return r.JetStream.CreateOrUpdateObjectStore(ctx, cfg) })
 }
 
 func (r *replicated) KeyValue(ctx context.Context, bucket string) (jetstream.KeyValue, error) {
