@@ -9,10 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"gatehouse.dev/gatehouse/internal/jsopen"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -377,4 +381,54 @@ func (n *Node) waitForMigrations(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// printNATSPermissions prints, in nats-server's configuration syntax, the permissions of a stack's
+// node user (the node's control and gateway connections) and worker user on an external NATS: what
+// the embedded bus gives its own users.
+func printNATSPermissions(w io.Writer, stack string) error {
+	perms, err := bus.Permissions(stack, workerReads(stack), workerPublishes(stack))
+	if err != nil {
+		return fmt.Errorf("--stack: %w", err)
+	}
+	node := mergePermissions(perms[bus.RoleControl], perms[bus.RoleGateway])
+	fmt.Fprintf(w, "# Gatehouse stack %q on an external NATS: the users of `gatehouse up --nats URL --nats-creds NODE.creds\n", stack)
+	fmt.Fprintf(w, "# --nats-worker-creds WORKER.creds`. Workers run guest code: keep them on the worker user.\n")
+	writePermissions(w, "gatehouse_node_permissions", node)
+	writePermissions(w, "gatehouse_worker_permissions", perms[bus.RoleWorker])
+	fmt.Fprintf(w, "# authorization { users = [\n#   { user: gh_node, password: \"…\", permissions: $gatehouse_node_permissions }\n#   { user: gh_worker, password: \"…\", permissions: $gatehouse_worker_permissions }\n# ] }\n")
+	return nil
+}
+
+// mergePermissions allows what either a or b allows; responses as b's.
+func mergePermissions(a, b *server.Permissions) *server.Permissions {
+	union := func(x, y []string) []string {
+		out := slices.Clone(x)
+		for _, s := range y {
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: union(a.Publish.Allow, b.Publish.Allow)},
+		Subscribe: &server.SubjectPermission{Allow: union(a.Subscribe.Allow, b.Subscribe.Allow)},
+		Response:  b.Response,
+	}
+}
+
+func writePermissions(w io.Writer, name string, p *server.Permissions) {
+	list := func(subjects []string) string {
+		q := make([]string, len(subjects))
+		for i, s := range subjects {
+			q[i] = strconv.Quote(s)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	}
+	fmt.Fprintf(w, "%s = {\n  publish: { allow: %s }\n  subscribe: { allow: %s }\n", name, list(p.Publish.Allow), list(p.Subscribe.Allow))
+	if p.Response != nil {
+		fmt.Fprintf(w, "  allow_responses: { max: %d, expires: %q }\n", p.Response.MaxMsgs, p.Response.Expires.String())
+	}
+	fmt.Fprintln(w, "}")
 }

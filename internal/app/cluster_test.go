@@ -2,6 +2,11 @@ package app
 
 import (
 	"encoding/json"
+	"slices"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"gatehouse.dev/gatehouse/internal/bus"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -103,7 +108,8 @@ func TestClusterOptions(t *testing.T) {
 		{Options{Role: RoleGateway}, "needs other nodes"},
 		{Options{Role: "boss"}, `--role "boss"`},
 		{Options{NATSURL: "nats://x", Cluster: "c"}, "are for embedded servers"},
-		{Options{NATSCreds: "f"}, "--nats-creds needs --nats"},
+		{Options{NATSCreds: "f"}, "need --nats URL"},
+		{Options{NATSWorkerCreds: "f"}, "need --nats URL"},
 		{Options{Cluster: "c", ClusterListen: "127.0.0.1:6222", Join: []string{"127.0.0.1:6223"}, Role: RoleWorker}, ""},
 		{Options{NATSURL: "nats://127.0.0.1:4222", Role: RoleGateway}, ""},
 	} {
@@ -137,6 +143,48 @@ func TestClusterStatusSingleNode(t *testing.T) {
 	for _, want := range []string{"KV_gh_e2e_functions", "KV_gh_e2e_state", "gh_e2e_logs"} {
 		if r, ok := names[want]; !ok || r != 1 {
 			t.Errorf("stream %s: replicas %d (listed %v); want listed with 1", want, r, ok)
+		}
+	}
+}
+
+// The permissions printed for an external NATS load into nats-server as they are, and give its
+// users what the embedded bus gives its own.
+func TestNATSPermissionsLoad(t *testing.T) {
+	var out strings.Builder
+	if err := printNATSPermissions(&out, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	conf := out.String() + `
+authorization { users = [
+  { user: gh_node, password: "n", permissions: $gatehouse_node_permissions }
+  { user: gh_worker, password: "w", permissions: $gatehouse_worker_permissions }
+] }
+`
+	path := filepath.Join(t.TempDir(), "nats.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(path)
+	if err != nil {
+		t.Fatalf("nats-server refuses the printed permissions: %v\n%s", err, conf)
+	}
+	want, err := bus.Permissions("shop", workerReads("shop"), workerPublishes("shop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := map[string]*server.Permissions{}
+	for _, u := range opts.Users {
+		users[u.Username] = u.Permissions
+	}
+	w := users["gh_worker"]
+	if w == nil || !slices.Equal(w.Publish.Allow, want[bus.RoleWorker].Publish.Allow) ||
+		!slices.Equal(w.Subscribe.Allow, want[bus.RoleWorker].Subscribe.Allow) || w.Response == nil || w.Response.MaxMsgs != 1 {
+		t.Fatalf("worker user as loaded: %+v", w)
+	}
+	node := users["gh_node"]
+	for _, s := range append(want[bus.RoleControl].Publish.Allow, want[bus.RoleGateway].Publish.Allow...) {
+		if node == nil || !slices.Contains(node.Publish.Allow, s) {
+			t.Fatalf("node user may not publish to %s: %+v", s, node)
 		}
 	}
 }

@@ -47,26 +47,39 @@ const (
 func (n *Node) startBus(stack *spec.Stack) error {
 	if n.mode == modeExternal {
 		n.busURL = n.opts.NATSURL
-		creds := bus.Credentials{File: n.opts.NATSCreds}
-		if creds.File != "" {
-			abs, err := filepath.Abs(creds.File)
-			if err != nil {
+		abs := func(f string) (bus.Credentials, error) {
+			if f == "" {
+				return bus.Credentials{}, nil
+			}
+			p, err := filepath.Abs(f)
+			return bus.Credentials{File: p}, err
+		}
+		node, err := abs(n.opts.NATSCreds)
+		if err != nil {
+			return err
+		}
+		worker := node
+		if n.opts.NATSWorkerCreds != "" {
+			if worker, err = abs(n.opts.NATSWorkerCreds); err != nil {
 				return err
 			}
-			creds.File = abs
 		}
-		// Every process of the node uses the one credentials file: what each may do is the external
-		// NATS account's to say (docs/cluster.md).
-		n.busCreds = func(bus.Role) bus.Credentials { return creds }
+		// The node's own processes use one credentials file, its workers (which run guest code) the
+		// worker one when given: what each may do is the external NATS account's to say
+		// (`gatehouse cluster nats-permissions`, docs/cluster.md).
+		n.busCreds = func(r bus.Role) bus.Credentials {
+			if r == bus.RoleWorker {
+				return worker
+			}
+			return node
+		}
 		return nil
 	}
 	cfg := bus.ServerConfig{
-		Stack:    stack.Name,
-		StoreDir: filepath.Join(n.dataDir, "jetstream"),
-		// Workers read the registry and write function logs; nothing else of JetStream.
-		WorkerReads: []string{"KV_" + functions.FunctionsBucket(stack.Name), "OBJ_" + functions.ModulesBucket(stack.Name), "KV_" + kvBucket(stack.Name)},
-		// … and use the functions' key-value store, through host calls.
-		WorkerPublishes: []string{logstream.SubjectAll(stack.Name), "$KV." + kvBucket(stack.Name) + ".>"},
+		Stack:           stack.Name,
+		StoreDir:        filepath.Join(n.dataDir, "jetstream"),
+		WorkerReads:     workerReads(stack.Name),
+		WorkerPublishes: workerPublishes(stack.Name),
 	}
 	if n.mode == modeCluster {
 		// The node id names the server: clustered JetStream knows its peers by name across restarts.
@@ -91,6 +104,18 @@ func (n *Node) startBus(stack *spec.Stack) error {
 	n.busURL = n.srv.ClientURL()
 	n.busCreds = n.srv.Credentials
 	return nil
+}
+
+// workerReads are the streams workers read: the registry's buckets and the functions' key-value
+// store; nothing else of JetStream.
+func workerReads(stack string) []string {
+	return []string{"KV_" + functions.FunctionsBucket(stack), "OBJ_" + functions.ModulesBucket(stack), "KV_" + kvBucket(stack)}
+}
+
+// workerPublishes are the subjects workers publish to besides the bus's own: function logs, and the
+// functions' key-value store through host calls.
+func workerPublishes(stack string) []string {
+	return []string{logstream.SubjectAll(stack), "$KV." + kvBucket(stack) + ".>"}
 }
 
 // clusterState follows the other nodes of the stack and this node's own readiness.

@@ -132,7 +132,8 @@ SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 	f.StringVar(&opts.ClusterTokenFile, "cluster-token-file", "", "file holding the cluster's join token, made by `gatehouse cluster token` (or $"+envClusterToken+"; needed on a node's first start)")
 	f.StringVar(&opts.Role, "role", RoleAll, "what this node does: all, gateway (serves HTTP and WebSockets, runs no workers) or worker (runs workers, serves no gateway)")
 	f.StringVar(&opts.NATSURL, "nats", "", "use this external NATS (with JetStream) instead of an embedded server: nats://HOST:PORT[,…]")
-	f.StringVar(&opts.NATSCreds, "nats-creds", "", "credentials file for --nats (used by every process of the node)")
+	f.StringVar(&opts.NATSCreds, "nats-creds", "", "credentials file for --nats (the node's processes; its workers too unless --nats-worker-creds)")
+	f.StringVar(&opts.NATSWorkerCreds, "nats-worker-creds", "", "credentials file of the node's workers for --nats: a user with only the worker permissions (gatehouse cluster nats-permissions)")
 	f.BoolVar(&opts.MigrateStore, "migrate-store", false, "with --cluster: move a store written by a single node into the cluster (set aside, copied in once the cluster has a quorum)")
 	f.DurationVar(&opts.CutOff, "cutoff", 5*time.Second, "in a cluster, how long a node may go without a quorum of the stored state's servers before it stops serving (503)")
 	return cmd
@@ -166,7 +167,18 @@ keep it out of URLs, logs and version control.`,
 	}
 	token.Flags().StringVar(&dataDir, "data", DefaultDataDir, "data directory whose secrets the token carries")
 	token.Flags().StringVar(&name, "cluster", "", "the cluster's name (as --cluster of gatehouse up)")
-	cmd.AddCommand(token, commands.NewClusterStatusCommand(stdout))
+	var stack string
+	perms := &cobra.Command{
+		Use:   "nats-permissions",
+		Short: "Print the permissions a stack's node and worker users need on an external NATS (nats-server configuration)",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return printNATSPermissions(stdout, stack)
+		},
+	}
+	perms.Flags().StringVar(&stack, "stack", "", "the stack's name (as in its stack file)")
+	perms.MarkFlagRequired("stack")
+	cmd.AddCommand(token, commands.NewClusterStatusCommand(stdout), perms)
 	return cmd
 }
 

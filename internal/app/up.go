@@ -197,6 +197,9 @@ type Options struct {
 	// NATSURL uses an external NATS (with JetStream) instead of an embedded server (--nats), with the
 	// credentials file NATSCreds (--nats-creds).
 	NATSURL, NATSCreds string
+	// NATSWorkerCreds is the credentials file of the node's workers (--nats-worker-creds); default
+	// NATSCreds. Workers run guest code: give them a user with only the worker permissions.
+	NATSWorkerCreds string
 	// Role is what the node does: RoleAll (default), RoleGateway or RoleWorker (--role).
 	Role string
 	// MigrateStore moves a store written by a single node into the cluster (--migrate-store): the
@@ -366,8 +369,8 @@ func (o *Options) checkCluster() error {
 			return errors.New("--role gateway or worker needs other nodes: --cluster or --nats")
 		}
 	}
-	if o.NATSCreds != "" && o.NATSURL == "" {
-		return errors.New("--nats-creds needs --nats URL")
+	if (o.NATSCreds != "" || o.NATSWorkerCreds != "") && o.NATSURL == "" {
+		return errors.New("--nats-creds and --nats-worker-creds need --nats URL")
 	}
 	return nil
 }

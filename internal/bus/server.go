@@ -118,43 +118,54 @@ func randomSecret() (string, error) {
 func (s *Server) Credentials(role Role) Credentials { return s.creds[role] }
 
 func (s *Server) users() []*server.User {
-	all := s.subj.All()
+	perms := rolePermissions(s.subj, s.cfg.WorkerReads, s.cfg.WorkerPublishes)
+	var users []*server.User
+	for _, r := range []Role{RoleControl, RoleGateway, RoleWorker} {
+		users = append(users, &server.User{Username: s.creds[r].User, Password: s.creds[r].Password, Permissions: perms[r]})
+	}
+	return users
+}
+
+// Permissions returns what each role may do on the bus of stack, for an external NATS whose accounts
+// the operator configures (`gatehouse cluster nats-permissions`): the embedded server gives its users
+// exactly these. workerReads and workerPublishes are as in ServerConfig.
+func Permissions(stack string, workerReads, workerPublishes []string) (map[Role]*server.Permissions, error) {
+	subj, err := NewSubjects(stack)
+	if err != nil {
+		return nil, err
+	}
+	return rolePermissions(subj, workerReads, workerPublishes), nil
+}
+
+func rolePermissions(subj Subjects, workerReads, workerPublishes []string) map[Role]*server.Permissions {
+	all := subj.All()
 	// The control process also uses JetStream: its API, key-value and object store subjects.
 	control := []string{all, "_INBOX.>", "$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$KV.>", "$O.>"}
-	return []*server.User{
-		{
-			Username: s.creds[RoleControl].User, Password: s.creds[RoleControl].Password,
-			Permissions: &server.Permissions{
-				Publish:   &server.SubjectPermission{Allow: control},
-				Subscribe: &server.SubjectPermission{Allow: control},
-			},
+	return map[Role]*server.Permissions{
+		RoleControl: {
+			Publish:   &server.SubjectPermission{Allow: control},
+			Subscribe: &server.SubjectPermission{Allow: control},
 		},
-		{
-			Username: s.creds[RoleGateway].User, Password: s.creds[RoleGateway].Password,
-			// Gateways invoke functions, and perform and answer operations on WebSocket connections.
-			Permissions: &server.Permissions{
-				Publish:   &server.SubjectPermission{Allow: []string{s.subj.AnyWorkerInvoke(), s.subj.AnyConnection()}},
-				Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>", s.subj.WorkerGone(), s.subj.WorkerHeartbeat(), s.subj.AnyConnection()}},
-				Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: time.Minute},
-			},
+		// Gateways invoke functions, and perform and answer operations on WebSocket connections.
+		RoleGateway: {
+			Publish:   &server.SubjectPermission{Allow: []string{subj.AnyWorkerInvoke(), subj.AnyConnection()}},
+			Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>", subj.WorkerGone(), subj.WorkerHeartbeat(), subj.AnyConnection()}},
+			Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: time.Minute},
 		},
-		{
-			Username: s.creds[RoleWorker].User, Password: s.creds[RoleWorker].Password,
-			Permissions: &server.Permissions{
-				Publish:   &server.SubjectPermission{Allow: s.workerPublishes()},
-				Subscribe: &server.SubjectPermission{Allow: []string{s.subj.AnyWorkerInvoke(), WorkerInboxPrefix + ".>"}},
-				Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: 15 * time.Minute},
-			},
+		RoleWorker: {
+			Publish:   &server.SubjectPermission{Allow: workerPublishAllow(subj, workerReads, workerPublishes)},
+			Subscribe: &server.SubjectPermission{Allow: []string{subj.AnyWorkerInvoke(), WorkerInboxPrefix + ".>"}},
+			Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: 15 * time.Minute},
 		},
 	}
 }
 
-// workerPublishes is what a worker may publish: readiness, heartbeats, the configured subjects, and
-// the JetStream requests that read the streams in WorkerReads.
-func (s *Server) workerPublishes() []string {
-	allow := []string{s.subj.WorkerReady(), s.subj.WorkerHeartbeat(), s.subj.AnyConnection()}
-	allow = append(allow, s.cfg.WorkerPublishes...)
-	for _, stream := range s.cfg.WorkerReads {
+// workerPublishAllow is what a worker may publish: readiness, heartbeats, connection operations, the
+// configured subjects, and the JetStream requests that read the streams in workerReads.
+func workerPublishAllow(subj Subjects, workerReads, workerPublishes []string) []string {
+	allow := []string{subj.WorkerReady(), subj.WorkerHeartbeat(), subj.AnyConnection()}
+	allow = append(allow, workerPublishes...)
+	for _, stream := range workerReads {
 		allow = append(allow,
 			"$JS.API.STREAM.INFO."+stream,
 			"$JS.API.STREAM.MSG.GET."+stream,
