@@ -237,7 +237,10 @@ func (s *Store) Delete(ctx context.Context, name string, revision uint64) error 
 // isWrongSequence reports a compare-and-set that found another revision.
 func isWrongSequence(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+	// A replicated bucket answers a lost compare-and-set with the revision-mismatch code, a single
+	// server with the wrong-last-sequence one.
+	return errors.Is(err, jetstream.ErrKeyRevisionMismatch) ||
+		errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 func decode(e jetstream.KeyValueEntry) (Record, error) {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -210,10 +211,48 @@ func loadClusterSecrets(dataDir, cluster, tokenFile string) (*clusterSecrets, er
 	if err != nil {
 		return nil, err
 	}
-	if s.Cluster != cluster {
+	if cluster != "" && s.Cluster != cluster {
 		return nil, fmt.Errorf("the cluster token is cluster %q's, not %q's", s.Cluster, cluster)
 	}
 	return s, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// secretKeyIDKey, in the stack's state bucket, records which secret key the stack's secrets are
+// sealed with (the first 16 hex digits of its SHA-256): a node with another key would deploy
+// versions that other nodes cannot open, and fail to open theirs.
+const secretKeyIDKey = "secret-key-id"
+
+// checkSecretKey records the node's secret key as the stack's on first use, and refuses to start a
+// node whose key is another.
+func (n *Node) checkSecretKey(ctx context.Context) error {
+	js, err := n.jetStream()
+	if err != nil {
+		return err
+	}
+	kv, err := jsopen.KeyValue(ctx, js, jetstream.KeyValueConfig{Bucket: stateBucket(n.stack.Name),
+		Description: "Gatehouse records of stack " + n.stack.Name, History: 1, Storage: jetstream.FileStorage})
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(n.secretKey)
+	id := hex.EncodeToString(sum[:8])
+	if _, err := kv.Create(ctx, secretKeyIDKey, []byte(id)); err == nil || !errors.Is(err, jetstream.ErrKeyExists) {
+		return err
+	}
+	e, err := kv.Get(ctx, secretKeyIDKey)
+	if err != nil {
+		return err
+	}
+	if string(e.Value()) != id {
+		return fmt.Errorf("this node's secret key (%s in %s) is not the one stack %q's secrets are sealed with: every node of a stack needs the same one; start this node with the cluster's token (--cluster-token-file, from `gatehouse cluster token` on a node that has the stack's key)",
+			id, filepath.Join(n.dataDir, secretKeyFile), n.stack.Name)
+	}
+	return nil
 }
 
 // installClusterSecrets makes the data directory hold s: its secret key, admin token and AWS key

@@ -363,7 +363,7 @@ func (o *Options) checkCluster() error {
 		}
 	default:
 		if o.ClusterListen != "" || len(o.Join) > 0 || o.ClusterTokenFile != "" {
-			return errors.New("--cluster-listen, --join and --cluster-token-file need --cluster NAME")
+			return errors.New("--cluster-listen, --join and --cluster-token-file need --cluster NAME (or --nats URL, for --cluster-token-file)")
 		}
 		if o.Role != RoleAll {
 			return errors.New("--role gateway or worker needs other nodes: --cluster or --nats")
@@ -418,7 +418,8 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if n.nodeID, err = connections.NodeID(dataDir); err != nil {
 		return nil, err
 	}
-	if n.mode == modeCluster {
+	if n.mode == modeCluster || n.mode == modeExternal && (opts.ClusterTokenFile != "" || os.Getenv(envClusterToken) != "" || fileExists(filepath.Join(dataDir, clusterFile))) {
+		// On an external NATS the token is how nodes share the secret key and the admin token.
 		if n.clusterSecrets, err = loadClusterSecrets(dataDir, opts.Cluster, opts.ClusterTokenFile); err != nil {
 			return nil, err
 		}
@@ -488,7 +489,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := n.startBus(stack); err != nil {
 		return nil, err
 	}
-	if n.control, err = bus.Connect(bus.ClientConfig{URL: n.busURL, Credentials: n.busCreds(bus.RoleControl), Stack: stack.Name, Name: "control", Node: n.nodeID}); err != nil {
+	if n.control, err = bus.Connect(bus.ClientConfig{URL: n.busURL, Credentials: n.busCreds(bus.RoleControl), Stack: stack.Name, Name: "control", Node: n.nodeID, InProcess: n.srv}); err != nil {
 		return nil, err
 	}
 	n.cluster = newClusterState(n)
@@ -591,7 +592,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		return nil, err
 	}
 
-	gwClient, err := bus.Connect(bus.ClientConfig{URL: n.busURL, Credentials: n.busCreds(bus.RoleGateway), Stack: stack.Name, Name: "gateway", Node: n.nodeID})
+	gwClient, err := bus.Connect(bus.ClientConfig{URL: n.busURL, Credentials: n.busCreds(bus.RoleGateway), Stack: stack.Name, Name: "gateway", Node: n.nodeID, InProcess: n.srv})
 	if err != nil {
 		return nil, err
 	}
@@ -961,6 +962,9 @@ func (n *Node) openRegistry(ctx context.Context, dataDir string) error {
 		return err
 	}
 	n.secretKey = key
+	if err := n.checkSecretKey(ctx); err != nil {
+		return err
+	}
 	js, err := n.jetStream()
 	if err != nil {
 		return fmt.Errorf("bus: %w", err)
@@ -1140,7 +1144,9 @@ func (r *stackDeploysRecord) set(ctx context.Context, function string, d stackDe
 			return nil
 		}
 		var api *jetstream.APIError
-		if !errors.Is(err, jetstream.ErrKeyExists) && !(errors.As(err, &api) && api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence) {
+		lost := errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) ||
+			errors.As(err, &api) && (api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+		if !lost {
 			return fmt.Errorf("recording what the stack file deployed: %w", err)
 		}
 	}

@@ -28,6 +28,10 @@ type ClientConfig struct {
 	// MaxReconnects bounds reconnection attempts (100 ms apart) after the connection drops; 0 means
 	// retry forever.
 	MaxReconnects int
+	// InProcess, when set, connects in-process to this embedded server instead of over TCP: no
+	// loopback socket, and no system call or wake-up of the network poller per message. Only the
+	// processes of the server's own node (its control and gateway connections) can.
+	InProcess *Server
 	// InboxPrefix, when set, replaces _INBOX as the prefix of the connection's inboxes (workers
 	// use WorkerInboxPrefix).
 	InboxPrefix string
@@ -69,6 +73,9 @@ func Connect(cfg ClientConfig) (*Client, error) {
 	}
 	if cfg.OnClosed != nil {
 		opts = append(opts, nats.ClosedHandler(func(*nats.Conn) { cfg.OnClosed() }))
+	}
+	if cfg.InProcess != nil && cfg.InProcess.ns != nil {
+		opts = append(opts, nats.InProcessServer(cfg.InProcess.ns))
 	}
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {

@@ -547,9 +547,22 @@ func (d *Dispatcher) onReply(m *nats.Msg) {
 	if ok {
 		d.finish(c)
 	}
+	noResponders := ok && len(m.Data) == 0 && m.Header.Get("Status") == noRespondersStatus
+	if noResponders {
+		// Nothing took the invocation: the worker's subscription is gone (its process or its node
+		// died within the last heartbeat interval) though its heartbeats have not yet stopped
+		// counting. It ran nowhere, so it goes to another worker, and this one gets no more until
+		// a heartbeat says otherwise.
+		c.worker.leaving = true
+		d.signal()
+	}
 	d.mu.Unlock()
 	if !ok {
 		return // the caller gave up, or the worker was reported gone
+	}
+	if noResponders {
+		c.done <- callResult{retry: true}
+		return
 	}
 	r := callResult{data: m.Data}
 	if code := m.Header.Get(HeaderError); code != "" {
@@ -557,6 +570,10 @@ func (d *Dispatcher) onReply(m *nats.Msg) {
 	}
 	c.done <- r
 }
+
+// noRespondersStatus is the Status header of the message NATS sends a requester when nothing is
+// subscribed to the subject it published to.
+const noRespondersStatus = "503"
 
 func (d *Dispatcher) onHeartbeat(m *nats.Msg) {
 	var hb Heartbeat

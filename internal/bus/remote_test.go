@@ -123,3 +123,33 @@ func TestDispatcherFailsInvocationsOfSilentRemoteWorker(t *testing.T) {
 		t.Fatal("the invocation still waits 20 s after its worker's node went silent")
 	}
 }
+
+// A worker whose heartbeat is still fresh but whose subscription is gone (its process just died):
+// NATS answers "no responders", and the invocation runs on another worker rather than failing or
+// returning that empty answer.
+func TestDispatcherRetriesWhenNoOneTakesTheInvocation(t *testing.T) {
+	s := startServer(t)
+	serve(t, connectAs(t, s, RoleWorker, "a"), "w1-a", 64, func(ctx context.Context, inv Invocation) ([]byte, error) {
+		return []byte("from the live worker"), nil
+	})
+	d, err := connectAs(t, s, RoleGateway, "a").NewDispatcher(DispatchConfig{HeartbeatTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	// A ghost: it beat once, with more room than the live worker, and subscribed to nothing.
+	ghost := connectAs(t, s, RoleWorker, "a")
+	if err := ghost.Conn().Publish(ghost.Subjects().WorkerHeartbeat(), []byte(`{"worker":"w9-a","node":"a","instance":"x","capacity":1000}`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "both workers seen", func() bool { return len(d.Workers()) == 2 })
+	for i := range 10 {
+		out, err := d.Invoke(context.Background(), Invocation{Function: "fn", RequestID: "r"})
+		if err != nil || string(out) != "from the live worker" {
+			t.Fatalf("invocation %d: %q, %v; want the live worker's answer", i, out, err)
+		}
+	}
+	if ws := d.Workers(); len(ws) != 1 || ws[0] != "w1-a" {
+		t.Fatalf("after no one took an invocation, usable workers %v; want only w1-a", ws)
+	}
+}

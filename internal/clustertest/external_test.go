@@ -82,6 +82,14 @@ func TestExternalNATS(t *testing.T) {
 			n.kill(t)
 		}
 	})
+	// The nodes of a stack share its secret key and admin token through the join token, made once.
+	token := filepath.Join(workRoot, "ext-token")
+	if err := os.WriteFile(token, []byte(gatehouse(t, 30*time.Second, "cluster", "token", "--data", a.dir, "--cluster", "ext")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		n.args = append(n.args, "--cluster-token-file", token)
+	}
 
 	start := time.Now()
 	a.start(t)
@@ -138,18 +146,15 @@ func TestExternalNATS(t *testing.T) {
 	})
 }
 
-// TestExternalNATSSecrets deploys, through one node on an external NATS, a version with a secret
-// environment value, and expects the other node to serve it too.
+// TestExternalNATSSecrets: nodes on an external NATS share the stack's secret key through the join
+// token. A node started without it, with a key of its own, refuses to start (it could neither open
+// the versions deployed through the others nor make versions they can open); with the token, a
+// version with a secret environment value deployed through one node is served by the other.
 func TestExternalNATSSecrets(t *testing.T) {
 	skipShort(t)
-	if os.Getenv(envKnownBugs) == "" {
-		t.Skip("known bug: with --nats, each node makes its own secret.key, so a version with secrets deployed through one node " +
-			"fails on the others (500; their workers log \"opening secrets of probe version 2: sealed with key …, not with this registry's key …\"), " +
-			"and the deploy answers success all the same: set " + envKnownBugs + "=1 to run it")
-	}
-	urls := startNATSCluster(t, 3)
-	a := newNode(t, nodeConfig{name: "sec-a", nats: strings.Join(urls, ",")})
-	b := newNode(t, nodeConfig{name: "sec-b", nats: strings.Join(urls, ",")})
+	urls := strings.Join(startNATSCluster(t, 3), ",")
+	a := newNode(t, nodeConfig{name: "sec-a", nats: urls})
+	b := newNode(t, nodeConfig{name: "sec-b", nats: urls})
 	t.Cleanup(func() {
 		if t.Failed() {
 			a.dumpLogs(t)
@@ -161,6 +166,22 @@ func TestExternalNATSSecrets(t *testing.T) {
 	a.start(t)
 	a.waitUp(t, startBound)
 	b.start(t)
+	select {
+	case <-b.exited():
+	case <-time.After(startBound):
+		t.Fatalf("%s, with a secret key of its own, still runs after %v; want it refused", b.name, startBound)
+	}
+	if msg := b.lastError(); !strings.Contains(msg, "secret key") || !strings.Contains(msg, "--cluster-token-file") {
+		t.Fatalf("%s refused with %q; want a message about the secret key and the token", b.name, msg)
+	}
+
+	token := filepath.Join(workRoot, "sec-token")
+	if err := os.WriteFile(token, []byte(gatehouse(t, 30*time.Second, "cluster", "token", "--data", a.dir, "--cluster", "ext")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(b.dir, "secret.key")) // the key it made on its refused start
+	b.args = append(b.args, "--cluster-token-file", token)
+	b.start(t)
 	b.waitUp(t, startBound)
 
 	dir := filepath.Join(workRoot, "deploy-"+a.name, "probe")
@@ -169,7 +190,8 @@ func TestExternalNATSSecrets(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "function.yaml"), []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	gatehouse(t, 3*time.Minute, "deploy", dir, "--data", a.dir)
+	// b has the stack's admin token from the join token: deployed through b.
+	gatehouse(t, 3*time.Minute, "deploy", dir, "--data", b.dir)
 	for _, n := range []*node{a, b} {
 		waitFor(t, n.name+" to serve the version with a secret", 10*time.Second, 50*time.Millisecond, func() (bool, string) {
 			status, p, err := getProbe(n)

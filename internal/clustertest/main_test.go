@@ -11,9 +11,6 @@
 // Timing: nothing is asserted about speed but coarse bounds that a loaded two-core machine meets
 // many times over; the measured times are logged (go test -v) and the benchmark reports finer ones.
 //
-// Tests of behaviour that a known bug of the code under test breaks skip, naming the bug, unless
-// GATEHOUSE_CLUSTERTEST_KNOWN_BUGS is set.
-//
 //	go test ./internal/clustertest/                                       # about 1.5 minutes
 //	go test ./internal/clustertest/ -run XXX -bench CrossNode -benchtime 1x
 package clustertest

@@ -56,10 +56,11 @@ func withFallback[T any](n, least int, try func(n int) (T, error)) (T, error) {
 		switch {
 		case err == nil:
 			return v, nil
-		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
+		case transient(err):
 			if timeouts++; timeouts > maxTimeouts {
 				return v, err
 			}
+			time.Sleep(200 * time.Millisecond)
 		case n > least && unplaceable(err):
 			n--
 		default:
@@ -68,7 +69,8 @@ func withFallback[T any](n, least int, try func(n int) (T, error)) (T, error) {
 	}
 }
 
-// maxTimeouts is how many times a create or update that timed out is sent again.
+// maxTimeouts is how many times a create or update that timed out (or found JetStream not ready)
+// is sent again.
 const maxTimeouts = 5
 
 // unplaceable reports a JetStream error that means the replicas asked for cannot be placed now.
@@ -153,8 +155,10 @@ func retrying[T any](ctx context.Context, bind func() (T, error)) (T, error) {
 // transient reports an error that may go away once the cluster settles: a timeout, or no one
 // answering yet.
 func transient(err error) bool {
+	var api *jetstream.APIError
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
-		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.As(err, &api) && api.ErrorCode == 10008 // JetStream system temporarily unavailable
 }
 
 // answering waits, up to answerWait, until the bucket answers a read: in a cluster, a bucket just
