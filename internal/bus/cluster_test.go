@@ -299,7 +299,7 @@ func TestClusterRefusesSingleNodeStore(t *testing.T) {
 		s.Shutdown()
 		t.Fatalf("Start on a single-node store: %v, want ErrSingleNodeStore", err)
 	}
-	for _, want := range []string{dir, "empty store", "backup", "restore"} {
+	for _, want := range []string{dir, "empty store", "--migrate-store"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
