@@ -495,6 +495,26 @@ func testKill(t *testing.T, victim *node, serving []*node) {
 		t.Errorf("no request started 3 s after the kill or later: the load stalled")
 	}
 
+	// The stored state takes writes with one of its three servers gone: a token made through one
+	// of the others is accepted by the third.
+	out := gatehouse(t, time.Minute, "tokens", "create", fmt.Sprintf("while-down-%d", time.Now().UnixNano()%1e6), "--data", serving[0].dir)
+	token := ""
+	for _, l := range lines(out) {
+		if f := strings.TrimSpace(l); strings.HasPrefix(f, "gh.") {
+			token = f
+		}
+	}
+	if token == "" {
+		t.Fatalf("gatehouse tokens create through %s with %s down: %q", serving[0].name, victim.name, out)
+	}
+	req, _ := http.NewRequest("GET", "http://"+serving[len(serving)-1].admin+"/admin/v1/tokens", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("a token made with %s down, used on %s: %v %v", victim.name, serving[len(serving)-1].name, resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
 	// Restarted with the same data directory and flags, it serves and rejoins.
 	restart := time.Now()
 	victim.start(t)

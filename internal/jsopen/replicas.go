@@ -3,6 +3,7 @@ package jsopen
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -100,15 +101,15 @@ func (r *replicated) CreateOrUpdateStream(ctx context.Context, cfg jetstream.Str
 }
 
 func (r *replicated) CreateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	return answering(ctx)(withReplicas(r, ctx, "KV_"+cfg.Bucket, &cfg.Replicas, func() (jetstream.KeyValue, error) { return r.JetStream.CreateKeyValue(ctx, cfg) }))
+	return r.answering(ctx)(withReplicas(r, ctx, "KV_"+cfg.Bucket, &cfg.Replicas, func() (jetstream.KeyValue, error) { return r.JetStream.CreateKeyValue(ctx, cfg) }))
 }
 
 func (r *replicated) UpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	return answering(ctx)(withReplicas(r, ctx, "KV_"+cfg.Bucket, &cfg.Replicas, func() (jetstream.KeyValue, error) { return r.JetStream.UpdateKeyValue(ctx, cfg) }))
+	return r.answering(ctx)(withReplicas(r, ctx, "KV_"+cfg.Bucket, &cfg.Replicas, func() (jetstream.KeyValue, error) { return r.JetStream.UpdateKeyValue(ctx, cfg) }))
 }
 
 func (r *replicated) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	return answering(ctx)(withReplicas(r, ctx, "KV_"+cfg.Bucket, &cfg.Replicas, func() (jetstream.KeyValue, error) { return r.JetStream.CreateOrUpdateKeyValue(ctx, cfg) }))
+	return r.answering(ctx)(withReplicas(r, ctx, "KV_"+cfg.Bucket, &cfg.Replicas, func() (jetstream.KeyValue, error) { return r.JetStream.CreateOrUpdateKeyValue(ctx, cfg) }))
 }
 
 func (r *replicated) CreateObjectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
@@ -124,7 +125,7 @@ func (r *replicated) CreateOrUpdateObjectStore(ctx context.Context, cfg jetstrea
 }
 
 func (r *replicated) KeyValue(ctx context.Context, bucket string) (jetstream.KeyValue, error) {
-	return answering(ctx)(retrying(ctx, func() (jetstream.KeyValue, error) { return r.JetStream.KeyValue(ctx, bucket) }))
+	return r.answering(ctx)(retrying(ctx, func() (jetstream.KeyValue, error) { return r.JetStream.KeyValue(ctx, bucket) }))
 }
 
 func (r *replicated) ObjectStore(ctx context.Context, bucket string) (jetstream.ObjectStore, error) {
@@ -161,16 +162,46 @@ func transient(err error) bool {
 		errors.As(err, &api) && api.ErrorCode == 10008 // JetStream system temporarily unavailable
 }
 
-// answering waits, up to answerWait, until the bucket answers a read: in a cluster, a bucket just
-// created (here or by another node) may have no one answering its direct reads for a moment, and
-// the first read would fail with "no responders".
-func answering(ctx context.Context) func(jetstream.KeyValue, error) (jetstream.KeyValue, error) {
+// answering makes a bucket's reads go to its stream's leader, then waits, up to answerWait, until
+// it answers one.
+//
+// Leader reads: a Key-Value bucket is made with direct gets allowed, which any replica answers,
+// and a replica that has not yet applied the latest write answers with the value before it. Every
+// compare-and-set of the stores (a publish that lost a race reads the winner's record, then
+// retries) needs to read what the write that beat it wrote, so in a cluster the buckets' reads go
+// to the leader, as the bucket's writes do.
+//
+// Answering: a bucket just created (here or by another node) may have no one answering reads for
+// a moment, and the first would fail with "no responders".
+func (r *replicated) answering(ctx context.Context) func(jetstream.KeyValue, error) (jetstream.KeyValue, error) {
 	return func(kv jetstream.KeyValue, err error) (jetstream.KeyValue, error) {
 		if err != nil {
 			return kv, err
 		}
+		if kv, err = r.leaderReads(ctx, kv); err != nil {
+			return nil, err
+		}
 		return waitAnswering(ctx, kv)
 	}
+}
+
+// leaderReads turns direct gets off for kv's stream, when they are on, and binds kv again (a binding
+// decides how it reads when it is made).
+func (r *replicated) leaderReads(ctx context.Context, kv jetstream.KeyValue) (jetstream.KeyValue, error) {
+	name := "KV_" + kv.Bucket()
+	s, err := retrying(ctx, func() (jetstream.Stream, error) { return r.JetStream.Stream(ctx, name) })
+	if err != nil {
+		return nil, err
+	}
+	cfg := s.CachedInfo().Config
+	if !cfg.AllowDirect {
+		return kv, nil
+	}
+	cfg.AllowDirect = false
+	if _, err := retrying(ctx, func() (jetstream.Stream, error) { return r.JetStream.UpdateStream(ctx, cfg) }); err != nil {
+		return nil, fmt.Errorf("reads of bucket %s from its leader: %w", kv.Bucket(), err)
+	}
+	return retrying(ctx, func() (jetstream.KeyValue, error) { return r.JetStream.KeyValue(ctx, kv.Bucket()) })
 }
 
 func waitAnswering(ctx context.Context, kv jetstream.KeyValue) (jetstream.KeyValue, error) {

@@ -97,6 +97,10 @@ func TestReplicated(t *testing.T) {
 	if r := replicasOf(t, raw, "KV_kv"); r != 3 {
 		t.Fatalf("a new bucket has %d replicas, want 3", r)
 	}
+	// Its reads go to the leader: a replica behind the latest write must not answer them.
+	if s, err := raw.Stream(ctx, "KV_kv"); err != nil || s.CachedInfo().Config.AllowDirect {
+		t.Fatalf("a new bucket's stream allows direct reads from any replica (%v)", err)
+	}
 	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "kv", Replicas: 1, Description: "updated"}); err != nil {
 		t.Fatal(err)
 	}
