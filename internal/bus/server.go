@@ -39,7 +39,7 @@ type ServerConfig struct {
 	Port int
 	// Stack names the stack whose subjects the roles are limited to; default "default".
 	Stack string
-	// ReadyTimeout bounds how long Start waits for the server to accept connections; default 10s.
+	// ReadyTimeout bounds how long Start waits for the server to accept connections; default 1 minute.
 	ReadyTimeout time.Duration
 	// StoreDir, when set, enables JetStream with its store in this directory: the control plane's
 	// durable state (tokens, later functions and versions) lives there.
@@ -78,7 +78,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		cfg.Stack = "default"
 	}
 	if cfg.ReadyTimeout == 0 {
-		cfg.ReadyTimeout = 10 * time.Second
+		// Generous: a server recovering its JetStream store on a loaded machine (measured: more
+		// than 10 s while a test suite ran beside it) is slow, not broken.
+		cfg.ReadyTimeout = time.Minute
 	}
 	if ip := net.ParseIP(cfg.Host); ip == nil || !ip.IsLoopback() {
 		return nil, fmt.Errorf("bus: embedded server must listen on a loopback address, not %q", cfg.Host)

@@ -93,9 +93,9 @@ func newCluster(t testing.TB, name string, roles ...string) *testCluster {
 // others start once it waits for a quorum.
 //
 // A node that exits while the cluster forms is started again, as the documented systemd unit
-// (Restart=on-failure) and Kubernetes do, and the restart logged: nodes forming a new cluster
-// together may fail to start now and then (a known bug, see TestClusterStartsTogether), which must
-// not fail the tests of what the cluster does once formed.
+// (Restart=on-failure) and Kubernetes do, and the restart logged: a start that fails on a loaded
+// machine must not fail the tests of what the cluster does once formed (TestClusterStartsTogether
+// holds starting to its own account).
 func startCluster(t testing.TB, name string, roles ...string) *testCluster {
 	t.Helper()
 	c := newCluster(t, name, roles...)
