@@ -151,11 +151,17 @@ type nodeConfig struct {
 	// nats makes the node use an external NATS instead.
 	nats string
 	role string
+	// dir, when set, is the node's data directory (one an earlier node used); else a new one.
+	dir string
 }
 
 func newNode(tb testing.TB, cfg nodeConfig) *node {
 	tb.Helper()
-	n := &node{name: cfg.name, dir: newDataDir(tb, cfg.name), addr: freeAddr(tb), admin: freeAddr(tb), route: cfg.route}
+	dir := cfg.dir
+	if dir == "" {
+		dir = newDataDir(tb, cfg.name)
+	}
+	n := &node{name: cfg.name, dir: dir, addr: freeAddr(tb), admin: freeAddr(tb), route: cfg.route}
 	n.args = []string{"up", "-f", stackFile, "--data", n.dir, "--addr", n.addr, "--admin-addr", n.admin,
 		"--aws-addr", "", "--workers", "1", "--standby=false"}
 	if cfg.cluster != "" {
