@@ -187,20 +187,24 @@ func (r *replicated) answering(ctx context.Context) func(jetstream.KeyValue, err
 
 // leaderReads turns direct gets off for kv's stream, when they are on, and binds kv again (a binding
 // decides how it reads when it is made).
+//
+// Another node opening the bucket with CreateOrUpdateKeyValue turns them on again for a moment (the
+// client library asks for them); bindings made before keep reading from the leader, and that node's
+// own opening turns them off again.
 func (r *replicated) leaderReads(ctx context.Context, kv jetstream.KeyValue) (jetstream.KeyValue, error) {
 	name := "KV_" + kv.Bucket()
 	s, err := retrying(ctx, func() (jetstream.Stream, error) { return r.JetStream.Stream(ctx, name) })
 	if err != nil {
 		return nil, err
 	}
-	cfg := s.CachedInfo().Config
-	if !cfg.AllowDirect {
-		return kv, nil
+	if cfg := s.CachedInfo().Config; cfg.AllowDirect {
+		cfg.AllowDirect = false
+		if _, err := retrying(ctx, func() (jetstream.Stream, error) { return r.JetStream.UpdateStream(ctx, cfg) }); err != nil {
+			return nil, fmt.Errorf("reads of bucket %s from its leader: %w", kv.Bucket(), err)
+		}
 	}
-	cfg.AllowDirect = false
-	if _, err := retrying(ctx, func() (jetstream.Stream, error) { return r.JetStream.UpdateStream(ctx, cfg) }); err != nil {
-		return nil, fmt.Errorf("reads of bucket %s from its leader: %w", kv.Bucket(), err)
-	}
+	// Bound again in any case: kv may come from a create or update that saw direct gets on (its
+	// own configuration, or another node's meanwhile), and a binding keeps what it saw.
 	return retrying(ctx, func() (jetstream.KeyValue, error) { return r.JetStream.KeyValue(ctx, kv.Bucket()) })
 }
 
