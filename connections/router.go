@@ -42,6 +42,15 @@ type Local interface {
 // long.
 const NodeAnswerTimeout = 5 * time.Second
 
+// Lister is a Local that can list its sockets' records, of one API or of all (""): a node's side of
+// Router.List.
+type Lister interface {
+	List(api string) []Record
+}
+
+// headerAPI carries the API a list is of.
+const headerAPI = "Gh-Api"
+
 // headerConnection carries the connection id of an operation sent over the bus; headerConnections
 // the comma-separated ids of a broadcast.
 const (
@@ -108,6 +117,13 @@ func (r *Router) handle(m *nats.Msg) {
 	case "broadcast":
 		ids := strings.Split(m.Header.Get(headerConnections), ",")
 		data, err = json.Marshal(r.local.Broadcast(ctx, ids, m.Data))
+	case "list":
+		l, ok := r.local.(Lister)
+		if !ok {
+			err = errors.New("this node cannot list its connections")
+			break
+		}
+		data, err = json.Marshal(l.List(m.Header.Get(headerAPI)))
 	default:
 		err = fmt.Errorf("unknown operation %q", op)
 	}
@@ -214,6 +230,43 @@ func (r *Router) Broadcast(ctx context.Context, ids []string, data []byte) ([]st
 		errs = append(errs, res.err)
 	}
 	return gone, errors.Join(errs...)
+}
+
+// List returns the open connections of this node and of each of nodes (the others of the stack, as
+// the caller knows them), of one API or of all (""). A node that does not answer within
+// NodeAnswerTimeout is left out, and named in the error.
+func (r *Router) List(ctx context.Context, api string, nodes []string) ([]Record, error) {
+	var out []Record
+	if l, ok := r.local.(Lister); ok {
+		out = append(out, l.List(api)...)
+	}
+	var errs []error
+	for _, node := range nodes {
+		if node == r.node {
+			continue
+		}
+		m := nats.NewMsg(r.subj.Connection(node, "list"))
+		m.Header.Set(headerAPI, api)
+		octx, cancel := context.WithTimeout(ctx, NodeAnswerTimeout)
+		reply, err := r.nc.RequestMsgWithContext(octx, m)
+		cancel()
+		if errors.Is(err, nats.ErrNoResponders) {
+			continue // gone, with its connections
+		}
+		var recs []Record
+		if err == nil && reply.Header.Get(bus.HeaderError) != "" {
+			err = fmt.Errorf("the node answered %s", reply.Header.Get(bus.HeaderError))
+		}
+		if err == nil {
+			err = json.Unmarshal(reply.Data, &recs)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("connections: listing node %s: %w", node, err))
+			continue
+		}
+		out = append(out, recs...)
+	}
+	return out, errors.Join(errs...)
 }
 
 func (r *Router) isLocal(id string) bool {

@@ -19,7 +19,7 @@ import (
 // ConnectionAdmin is what the connection endpoints work with: this node's WebSocket connections, to
 // list them, and the operations of @connections on any node's connection.
 type ConnectionAdmin interface {
-	// List returns this node's open connections, of one API or of all ("").
+	// List returns the stack's open connections (in a cluster, every node's), of one API or of all ("").
 	List(api string) []connections.Record
 	// Post sends data to a connection of any node. Errors wrap connections.ErrGone,
 	// ErrPayloadTooLarge (over the API's message limit) or ErrLimitExceeded.

@@ -681,7 +681,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		Invoke:      n.invoke,
 		Logs:        adminLogs{n.logs},
 		Audit:       n.audit,
-		Connections: adminConnections{Router: n.router, gw: n.gw},
+		Connections: adminConnections{Router: n.router, gw: n.gw, cluster: n.cluster, log: n.log},
 		APIKeys:     n.apiKeys,
 		UsagePlans:  usagePlanNames(stack),
 		APIs:        n.apiStore,

@@ -3,9 +3,11 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"gatehouse.dev/gatehouse/connections"
 	"gatehouse.dev/gatehouse/gateway"
@@ -94,9 +96,37 @@ func (l *gatewayLocal) Broadcast(ctx context.Context, ids []string, data []byte)
 type adminConnections struct {
 	*connections.Router // Post, Get, Delete
 	gw                  *gateway.Server
+	cluster             *clusterState
+	log                 *slog.Logger
 }
 
-func (a adminConnections) List(api string) []connections.Record { return a.gw.ListConnections(api) }
+// List lists the connections of every node of the stack (those heard from lately; one that does
+// not answer is left out and logged).
+func (a adminConnections) List(api string) []connections.Record {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*connections.NodeAnswerTimeout)
+	defer cancel()
+	var nodes []string
+	if a.cluster != nil {
+		for _, n := range a.cluster.seen(time.Now()) {
+			if n.SeenMS < nodeSilence.Milliseconds() {
+				nodes = append(nodes, n.ID)
+			}
+		}
+	}
+	recs, err := a.Router.List(ctx, api, nodes)
+	if err != nil && a.log != nil {
+		a.log.Warn("listing connections", "err", err)
+	}
+	return recs
+}
+
+// List lists this node's sockets' records: its side of a cluster-wide list.
+func (l *gatewayLocal) List(api string) []connections.Record {
+	if l.gw == nil {
+		return nil
+	}
+	return l.gw.ListConnections(api)
+}
 
 // usagePlanNames lists the stack's usage plans, sorted.
 func usagePlanNames(stack *spec.Stack) []string {

@@ -23,9 +23,10 @@ func newConnectionsCommand(stdout io.Writer) *cobra.Command {
 	}
 	ls := &cobra.Command{
 		Use:   "ls",
-		Short: "List the node's open WebSocket connections, oldest first",
-		Long: `List the WebSocket connections held by the node the admin API belongs to, oldest first. With
-several nodes, each lists its own; get, post and rm reach a connection on any node.`,
+		Short: "List the stack's open WebSocket connections, oldest first",
+		Long: `List the stack's open WebSocket connections, oldest first: in a cluster, those of every node
+heard from lately (a node that does not answer within 5 s is left out). get, post and rm reach a
+connection on any node.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := flags.client(cmd.Context())

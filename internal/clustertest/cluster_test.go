@@ -398,6 +398,24 @@ func testWebSockets(t *testing.T, a, b, c *node) {
 	onB.waitFrame(t, "the post through "+c.name+"'s admin API", 10*time.Second, func(f []byte) bool { return bytes.Equal(f, post) })
 	t.Logf("a post through %s's admin API reached a client on %s in %v", c.name, b.name, time.Since(start).Round(time.Microsecond))
 
+	// The connection list through c's admin API (gatehouse connections ls) has b's connection.
+	lreq, _ := http.NewRequest("GET", c.adminURL("/admin/v1/connections"), nil)
+	lreq.Header.Set("Authorization", "Bearer "+c.adminToken(t))
+	lresp, err := http.DefaultClient.Do(lreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list adminapi.ConnectionList
+	err = json.NewDecoder(lresp.Body).Decode(&list)
+	lresp.Body.Close()
+	listed := false
+	for _, v := range list.Connections {
+		listed = listed || v.ID == onB.id
+	}
+	if err != nil || lresp.StatusCode != http.StatusOK || !listed {
+		t.Fatalf("GET /admin/v1/connections on %s: %d, %d connections, %v; want %s's connection %s listed", c.name, lresp.StatusCode, len(list.Connections), err, b.name, onB.id)
+	}
+
 	onA := dialChat(t, a, "clustertest-ws-a-"+nonce)
 	text := "said on " + a.name + " " + nonce
 	start = time.Now()
