@@ -1,0 +1,91 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+)
+
+// BenchmarkPlatformCost measures what the platform itself costs per request, side by side in one
+// run: the Go `hello` sample against a minimal reactor (the docs/abi.md example, about 200 bytes of
+// WebAssembly that answers a constant without reading its event), both behind the same node, the
+// same routes and the same client. The difference is the Go guest's own work (its runtime, the SDK's
+// JSON); what the minimal reactor costs is the gateway, the bus, the worker and the sandbox call.
+//
+//	go test ./internal/app -run '^$' -bench PlatformCost -benchtime 3s
+func BenchmarkPlatformCost(b *testing.B) {
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "minimal.wasm"), watReactor("hi"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	samples, err := filepath.Abs("../../samples/hello")
+	if err != nil {
+		b.Fatal(err)
+	}
+	stack := fmt.Sprintf(`version: 1
+name: platform
+functions:
+  hello:
+    source: %s
+  minimal:
+    source: ./minimal.wasm
+apis:
+  web:
+    type: http
+    routes:
+      GET /hello:
+        function: hello
+      GET /minimal:
+        function: minimal
+`, samples)
+	if err := os.WriteFile(filepath.Join(dir, "gatehouse.yaml"), []byte(stack), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	n := startNode(b, filepath.Join(dir, "gatehouse.yaml"), newDataDir(b))
+	defer n.Stop(context.Background())
+	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256, IdleConnTimeout: time.Minute}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	get := func(b *testing.B, url string) {
+		resp, err := c.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("%s: status %d", url, resp.StatusCode)
+		}
+	}
+	for _, fn := range []string{"hello", "minimal"} {
+		url := "http://" + n.GatewayAddr() + "/" + fn
+		for range 200 { // warm every worker's pool
+			get(b, url)
+		}
+		b.Run(fn+"/serial", func(b *testing.B) {
+			lat := make([]time.Duration, 0, b.N)
+			for b.Loop() {
+				start := time.Now()
+				get(b, url)
+				lat = append(lat, time.Since(start))
+			}
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-us")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-us")
+		})
+		b.Run(fn+"/parallel-64", func(b *testing.B) {
+			b.SetParallelism(32) // ×GOMAXPROCS(2) = 64 requests in flight
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					get(b, url)
+				}
+			})
+		})
+	}
+}
