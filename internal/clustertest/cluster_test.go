@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -515,23 +516,33 @@ func testKill(t *testing.T, victim *node, serving []*node) {
 
 	// The stored state takes writes with one of its three servers gone: a token made through one
 	// of the others is accepted by the third.
-	out := gatehouse(t, time.Minute, "tokens", "create", fmt.Sprintf("while-down-%d", time.Now().UnixNano()%1e6), "--data", serving[0].dir)
+	// A write to a group whose leader was on the lost node waits for a new leader: retried.
 	token := ""
-	for _, l := range lines(out) {
-		if f := strings.TrimSpace(l); strings.HasPrefix(f, "gh.") {
-			token = f
+	waitFor(t, "a token made through "+serving[0].name+" with "+victim.name+" down", 30*time.Second, 500*time.Millisecond, func() (bool, string) {
+		// A new name each time: an attempt whose answer was lost may have stored its token.
+		name := fmt.Sprintf("while-down-%d", time.Now().UnixNano()%1e9)
+		out, err := exec.Command(gatehouseBin, "tokens", "create", name, "--data", serving[0].dir).CombinedOutput()
+		for _, l := range lines(string(out)) {
+			if f := strings.TrimSpace(l); strings.HasPrefix(f, "gh.") {
+				token = f
+			}
 		}
-	}
-	if token == "" {
-		t.Fatalf("gatehouse tokens create through %s with %s down: %q", serving[0].name, victim.name, out)
-	}
-	req, _ := http.NewRequest("GET", "http://"+serving[len(serving)-1].admin+"/admin/v1/tokens", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("a token made with %s down, used on %s: %v %v", victim.name, serving[len(serving)-1].name, resp, err)
-	} else {
+		return token != "", fmt.Sprintf("%v: %s", err, out)
+	})
+	// The listing needs a JetStream consumer, which waits for the groups that lost their leader
+	// with the node to elect another: a few seconds.
+	third := serving[len(serving)-1]
+	took := waitFor(t, "a token made with "+victim.name+" down, used on "+third.name, 30*time.Second, 250*time.Millisecond, func() (bool, string) {
+		req, _ := http.NewRequest("GET", "http://"+third.admin+"/admin/v1/tokens", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false, err.Error()
+		}
 		resp.Body.Close()
-	}
+		return resp.StatusCode == http.StatusOK, resp.Status
+	})
+	t.Logf("a token made through %s with %s down worked on %s %v after it was made", serving[0].name, victim.name, third.name, took.Round(time.Millisecond))
 
 	// Restarted with the same data directory and flags, it serves and rejoins.
 	restart := time.Now()
