@@ -51,7 +51,7 @@ func sequential(n *node, path, want string, count int) ([]time.Duration, int) {
 //
 // It starts clusters and takes about a minute whatever -benchtime says: run it with
 //
-//	go test ./internal/clustertest -run XXX -bench CrossNode -benchtime 1x
+//	go test ./internal/clustertest -run '^$' -bench CrossNode -benchtime 1x
 func BenchmarkCrossNode(b *testing.B) {
 	skipShort(b)
 	c := startCluster(b, "bench", "", "gateway")

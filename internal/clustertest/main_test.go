@@ -12,7 +12,7 @@
 // many times over; the measured times are logged (go test -v) and the benchmark reports finer ones.
 //
 //	go test ./internal/clustertest/                                       # about 1.5 minutes
-//	go test ./internal/clustertest/ -run XXX -bench CrossNode -benchtime 1x
+//	go test ./internal/clustertest/ -run '^$' -bench CrossNode -benchtime 1x
 package clustertest
 
 import (
