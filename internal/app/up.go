@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -1040,7 +1041,15 @@ func (n *Node) deployStackFunctions(ctx context.Context, stack *spec.Stack, bund
 				continue
 			}
 		}
-		v, created, err := n.registry.Publish(ctx, b, functions.PublishOptions{Description: "from " + filepath.Base(stack.File)})
+		var v functions.VersionRecord
+		var created bool
+		// Nodes that start together publish while the cluster's streams elect their leaders: a
+		// publish that timed out or found no one answering is sent again (a publish of the same
+		// bundle is idempotent: it gives the version already made).
+		err := retryTransient(ctx, func() (err error) {
+			v, created, err = n.registry.Publish(ctx, b, functions.PublishOptions{Description: "from " + filepath.Base(stack.File)})
+			return err
+		})
 		if err != nil {
 			return deployed, fmt.Errorf("deploying function %s: %w", name, err)
 		}
@@ -1128,8 +1137,21 @@ func (r *stackDeploysRecord) read(ctx context.Context) (stackDeploys, uint64, er
 // set records that the stack file deployed d for function, with compare-and-set against other nodes
 // doing the same.
 func (r *stackDeploysRecord) set(ctx context.Context, function string, d stackDeploy) error {
-	for range 20 {
+	deadline := time.Now().Add(startupRetryWait)
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if time.Now().After(deadline) {
+				return errors.New("recording what the stack file deployed: too many nodes writing at once")
+			}
+			// Nodes that lost a race at once retry at different times.
+			if err := sleepCtx(ctx, time.Duration(10+rand.IntN(40*min(attempt, 10)))*time.Millisecond); err != nil {
+				return err
+			}
+		}
 		cur, rev, err := r.read(ctx)
+		if jsopen.Transient(err) {
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -1146,11 +1168,43 @@ func (r *stackDeploysRecord) set(ctx context.Context, function string, d stackDe
 		var api *jetstream.APIError
 		lost := errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) ||
 			errors.As(err, &api) && (api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
-		if !lost {
+		if !lost && !jsopen.Transient(err) {
 			return fmt.Errorf("recording what the stack file deployed: %w", err)
 		}
 	}
-	return errors.New("recording what the stack file deployed: too many nodes writing at once")
+}
+
+// startupRetryWait bounds how long a node that starts keeps retrying what a forming cluster may
+// refuse for a moment: a stack file publish, the record of what it deployed.
+const startupRetryWait = 30 * time.Second
+
+// retryTransient calls call again, with a growing pause, while it fails with an error that may go
+// away once the cluster settles, up to startupRetryWait.
+func retryTransient(ctx context.Context, call func() error) error {
+	deadline := time.Now().Add(startupRetryWait)
+	pause := 100 * time.Millisecond
+	for {
+		err := call()
+		if err == nil || !jsopen.Transient(err) || time.Now().After(deadline) {
+			return err
+		}
+		if err := sleepCtx(ctx, pause+time.Duration(rand.IntN(int(pause/time.Millisecond)))*time.Millisecond); err != nil {
+			return err
+		}
+		pause = min(2*pause, time.Second)
+	}
+}
+
+// sleepCtx waits d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // bundleDigest identifies a stack file function's bundle: its module and its manifest.

@@ -153,8 +153,10 @@ func retrying[T any](ctx context.Context, bind func() (T, error)) (T, error) {
 	}
 }
 
-// transient reports an error that may go away once the cluster settles: a timeout, or no one
-// answering yet.
+// Transient reports an error that may go away once the cluster settles: a timeout, or no one
+// answering yet (a stream whose group is electing a leader, JetStream not ready).
+func Transient(err error) bool { return transient(err) }
+
 func transient(err error) bool {
 	var api *jetstream.APIError
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
