@@ -280,7 +280,7 @@ func manifestTooLarge() *ManifestError {
 
 // manifestKeys are the top-level keys, in the order of Manifest's fields.
 var manifestKeys = []string{"version", "name", "runtime", "handler", "isolation", "abi", "module", "memory", "timeout", "environment", "secrets",
-	"maxConcurrency", "minWarm", "idleTimeout", "allowedOutboundHosts"}
+	"maxConcurrency", "minWarm", "idleTimeout", "allowedOutboundHosts", "async"}
 
 func decodeManifest(d *yamldecode.Decoder, body ast.Node) (*Manifest, error) {
 	if body == nil {
@@ -345,6 +345,8 @@ func decodeManifest(d *yamldecode.Decoder, body ast.Node) (*Manifest, error) {
 			m.MinWarm, err = d.Integer(path, e.Val, "")
 		case "idleTimeout":
 			m.IdleTimeout, err = duration(d, path, e.Val)
+		case "async":
+			m.Async, err = DecodeAsyncSettings(d, path, e.Val)
 		default:
 			return nil, d.UnknownKey(nil, e, manifestKeys)
 		}
@@ -360,6 +362,42 @@ func decodeManifest(d *yamldecode.Decoder, body ast.Node) (*Manifest, error) {
 		return nil, &yamldecode.Error{Line: 1, Column: 1, Path: "name", Msg: "required: the function's name, e.g. \"name: hello\""}
 	}
 	return &m, nil
+}
+
+// DecodeAsyncSettings decodes a function's `async:` mapping at path, as manifests and stack files
+// write it; settings it leaves out keep their defaults. Validate checks the values.
+func DecodeAsyncSettings(d *yamldecode.Decoder, path []string, n ast.Node) (*spec.AsyncSettings, error) {
+	a := spec.DefaultAsyncSettings()
+	f, err := d.Fields(path, n, "maximumRetryAttempts", "maximumEventAge", "retryDelay", "onSuccess", "onFailure")
+	if err != nil {
+		return nil, err
+	}
+	if e, ok := f["maximumRetryAttempts"]; ok {
+		if a.MaximumRetryAttempts, err = d.Integer(yamldecode.Sub(path, "maximumRetryAttempts"), e.Val, ""); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range []struct {
+		key string
+		to  *spec.Duration
+	}{{"maximumEventAge", &a.MaximumEventAge}, {"retryDelay", &a.RetryDelay}} {
+		if e, ok := f[k.key]; ok {
+			if *k.to, err = duration(d, yamldecode.Sub(path, k.key), e.Val); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, k := range []struct {
+		key string
+		to  *string
+	}{{"onSuccess", &a.OnSuccess}, {"onFailure", &a.OnFailure}} {
+		if e, ok := f[k.key]; ok {
+			if *k.to, err = d.Str(yamldecode.Sub(path, k.key), e.Val); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return &a, nil
 }
 
 func duration(d *yamldecode.Decoder, path []string, n ast.Node) (spec.Duration, error) {
@@ -547,6 +585,18 @@ func (m *Manifest) Marshal() ([]byte, error) {
 		b.WriteString("allowedOutboundHosts:\n")
 		for _, h := range m.AllowedOutboundHosts {
 			fmt.Fprintf(&b, "  - %s\n", yamlString(h))
+		}
+	}
+	if a := m.Async; a != nil {
+		b.WriteString("async:\n")
+		fmt.Fprintf(&b, "  maximumRetryAttempts: %d\n", a.MaximumRetryAttempts)
+		fmt.Fprintf(&b, "  maximumEventAge: %s\n", spec.FormatDuration(a.MaximumEventAge.D()))
+		fmt.Fprintf(&b, "  retryDelay: %s\n", spec.FormatDuration(a.RetryDelay.D()))
+		if a.OnSuccess != "" {
+			fmt.Fprintf(&b, "  onSuccess: %s\n", yamlString(a.OnSuccess))
+		}
+		if a.OnFailure != "" {
+			fmt.Fprintf(&b, "  onFailure: %s\n", yamlString(a.OnFailure))
 		}
 	}
 	return b.Bytes(), nil

@@ -138,6 +138,8 @@ type ManifestRecord struct {
 	AllowedOutboundHosts []string `json:"allowedOutboundHosts,omitempty"`
 	Handler              string   `json:"handler,omitempty"`
 	Isolation            string   `json:"isolation,omitempty"`
+	// Async is left out for a function with the default async settings.
+	Async *spec.AsyncSettings `json:"async,omitempty"`
 }
 
 // NewManifestRecord splits m into the record that is stored in plain text and the values of its
@@ -158,6 +160,7 @@ func NewManifestRecord(m *Manifest) (ManifestRecord, map[string]string) {
 		AllowedOutboundHosts: slices.Clone(m.AllowedOutboundHosts),
 		Handler:              m.Handler,
 		Isolation:            m.Isolation,
+		Async:                cloneAsync(m.Async),
 	}
 	var secrets map[string]string
 	for k, v := range m.Environment {
@@ -203,6 +206,7 @@ func (r ManifestRecord) Manifest(secrets map[string]string) (*Manifest, error) {
 			AllowedOutboundHosts: slices.Clone(r.AllowedOutboundHosts),
 			Handler:              r.Handler,
 			Isolation:            r.Isolation,
+			Async:                cloneAsync(r.Async),
 		},
 		Secrets: slices.Clone(r.Secrets),
 	}
@@ -226,7 +230,16 @@ func (r ManifestRecord) Manifest(secrets map[string]string) (*Manifest, error) {
 func (r ManifestRecord) clone() ManifestRecord {
 	r.Environment = maps.Clone(r.Environment)
 	r.Secrets = slices.Clone(r.Secrets)
+	r.Async = cloneAsync(r.Async)
 	return r
+}
+
+func cloneAsync(a *spec.AsyncSettings) *spec.AsyncSettings {
+	if a == nil {
+		return nil
+	}
+	c := *a
+	return &c
 }
 
 func (v VersionRecord) clone() VersionRecord {

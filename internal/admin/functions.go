@@ -14,7 +14,9 @@ import (
 
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/internal/adminapi"
+	"gatehouse.dev/gatehouse/internal/async"
 	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/internal/spec"
 )
 
 // Limits of the function endpoints.
@@ -51,6 +53,7 @@ func (s *Server) functionRoutes(v1 fiber.Router) {
 	v1.Put("/functions/:name/aliases/:alias", s.putAlias)
 	v1.Delete("/functions/:name/aliases/:alias", s.deleteAlias)
 	v1.Post("/functions/:name/invocations", s.invoke)
+	v1.Get("/queues", s.queues)
 	v1.Get("/functions/:name/logs", s.logs)
 }
 
@@ -290,6 +293,13 @@ func (s *Server) invoke(c *fiber.Ctx) error {
 		return err
 	}
 	payload := c.Body()
+	switch t := invocationType(c); t {
+	case "", "RequestResponse":
+	case "Event":
+		return s.invokeAsync(c, name, payload)
+	default:
+		return fiber.NewError(fiber.StatusBadRequest, fmt.Sprintf("invocationType %q: want RequestResponse (the default) or Event", t))
+	}
 	if len(payload) > MaxInvocationPayload {
 		return fiber.NewError(fiber.StatusRequestEntityTooLarge, payloadTooLarge())
 	}
@@ -327,6 +337,50 @@ func (s *Server) invoke(c *fiber.Ctx) error {
 	}
 	c.Set(adminapi.HeaderFunctionError, "Unhandled")
 	return c.JSON(fe)
+}
+
+// invocationType is the invocations endpoint's ?invocationType=, or its X-Amz-Invocation-Type
+// header as Lambda's Invoke takes it.
+func invocationType(c *fiber.Ctx) string {
+	if t := c.Query("invocationType"); t != "" {
+		return t
+	}
+	return c.Get("X-Amz-Invocation-Type")
+}
+
+// invokeAsync queues an asynchronous invocation and answers 202 with its request id once it is
+// stored.
+func (s *Server) invokeAsync(c *fiber.Ctx, name string, payload []byte) error {
+	if len(payload) > spec.MaxAsyncPayload {
+		return fiber.NewError(fiber.StatusRequestEntityTooLarge,
+			fmt.Sprintf("the event is %d bytes; an asynchronous invocation takes at most %d (1 MiB)", len(payload), spec.MaxAsyncPayload))
+	}
+	if s.cfg.Enqueue == nil {
+		return fiber.NewError(fiber.StatusServiceUnavailable, "asynchronous invocations are not available on this node")
+	}
+	requestID, err := s.cfg.Enqueue(c.UserContext(), name, c.Query("qualifier"), payload)
+	switch {
+	case errors.Is(err, async.ErrQueueFull):
+		return fiber.NewError(fiber.StatusTooManyRequests, "the asynchronous invocation queue is full: try again later")
+	case err != nil:
+		return err // functions.ErrNotFound: handleError maps it
+	}
+	return c.Status(fiber.StatusAccepted).JSON(adminapi.Queued{RequestID: requestID})
+}
+
+// queues lists the asynchronous invocation queues.
+func (s *Server) queues(c *fiber.Ctx) error {
+	if s.cfg.Queues == nil {
+		return fiber.NewError(fiber.StatusServiceUnavailable, "asynchronous invocations are not available on this node")
+	}
+	q, err := s.cfg.Queues(c.UserContext())
+	if err != nil {
+		return err
+	}
+	if q == nil {
+		q = []adminapi.QueueStats{}
+	}
+	return c.JSON(adminapi.QueueList{Queues: q})
 }
 
 // workerFailure is the failure the worker described (Lambda's errorType, errorMessage and

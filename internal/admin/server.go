@@ -47,6 +47,12 @@ type Config struct {
 	// the sentinels of internal/bus: ErrFunctionError, ErrFunctionTimeout, ErrResponseTooLarge,
 	// ErrThrottled, ErrNoWorkers, ErrWorkerLost. Nil: the invocations endpoint answers 503.
 	Invoke func(ctx context.Context, function, qualifier string, payload []byte) ([]byte, int, error)
+	// Enqueue queues an asynchronous invocation (the invocations endpoint with invocationType=Event)
+	// and returns its request id. Errors wrap functions.ErrNotFound, async.ErrQueueFull or
+	// async.ErrTooLarge. Nil: asynchronous invocations answer 503.
+	Enqueue func(ctx context.Context, function, qualifier string, payload []byte) (requestID string, err error)
+	// Queues returns the asynchronous invocation queues; nil: the queues endpoint answers 503.
+	Queues func(ctx context.Context) ([]adminapi.QueueStats, error)
 	// Logs reads function logs; nil: the logs endpoint answers 503.
 	Logs LogSource
 	// Audit records control-plane changes; nil records nothing (and the audit endpoint answers 503).

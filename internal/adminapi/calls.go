@@ -154,6 +154,38 @@ func (c *Client) Invoke(ctx context.Context, function, qualifier string, payload
 	return inv, nil
 }
 
+// InvokeAsync queues an asynchronous invocation of function (Lambda's Event invocation type) and
+// returns its request id once the node has stored it.
+func (c *Client) InvokeAsync(ctx context.Context, function, qualifier string, payload []byte) (string, error) {
+	q := url.Values{"invocationType": {"Event"}}
+	if qualifier != "" {
+		q.Set("qualifier", qualifier)
+	}
+	contentType := "application/octet-stream"
+	if json.Valid(payload) {
+		contentType = "application/json"
+	}
+	resp, err := c.Do(ctx, http.MethodPost, FunctionPath(function, "invocations")+"?"+q.Encode(), bytes.NewReader(payload), contentType)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out Queued
+	if _, err := readAnswer(resp, &out); err != nil {
+		return "", err
+	}
+	return out.RequestID, nil
+}
+
+// Queues lists the asynchronous invocation queues.
+func (c *Client) Queues(ctx context.Context) ([]QueueStats, error) {
+	var out QueueList
+	if _, err := c.DoJSON(ctx, http.MethodGet, "/admin/v1/queues", nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Queues, nil
+}
+
 // Logs reads a function's last limit log records and, with follow, every new one until ctx ends
 // (without a timeout then): NDJSON, one [LogRecord] a line, and blank lines that keep the stream
 // alive. The caller closes it.

@@ -40,6 +40,7 @@ import (
 	"gatehouse.dev/gatehouse/internal/admin"
 	"gatehouse.dev/gatehouse/internal/apikeys"
 	"gatehouse.dev/gatehouse/internal/apistore"
+	"gatehouse.dev/gatehouse/internal/async"
 	"gatehouse.dev/gatehouse/internal/awsapi"
 	"gatehouse.dev/gatehouse/internal/bus"
 	"gatehouse.dev/gatehouse/internal/jsopen"
@@ -187,6 +188,12 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// DrainTimeout bounds the wait for requests in flight at stop; default 30s.
 	DrainTimeout time.Duration
+	// AsyncConcurrency bounds the asynchronous invocations the node runs at once
+	// (--async-concurrency); default 4 per CPU.
+	AsyncConcurrency int
+	// AsyncAckWait is how long an asynchronous invocation taken by a node that vanished waits before
+	// another node runs it; default 30s.
+	AsyncAckWait time.Duration
 
 	// Cluster makes the node one of the cluster named so (--cluster): its embedded NATS server opens
 	// routes to the nodes at Join (--join) and listens for theirs on ClusterListen (--cluster-listen),
@@ -228,13 +235,15 @@ type Node struct {
 	tracing *tracing.Provider
 	// dispatcher sends the gateway's invocations to workers.
 	dispatcher *bus.Dispatcher
-	admin      *admin.Server
-	tokens     *admin.Tokens
-	dataDir    string
-	sup        *supervisor
-	registry   *functions.Registry
-	apiStore   *apistore.Store
-	apis       *servedAPIs
+	// async queues and runs asynchronous invocations.
+	async    *async.Queue
+	admin    *admin.Server
+	tokens   *admin.Tokens
+	dataDir  string
+	sup      *supervisor
+	registry *functions.Registry
+	apiStore *apistore.Store
+	apis     *servedAPIs
 	// reloadMu makes reloads of the stack file one at a time.
 	reloadMu sync.Mutex
 	// latest is the stack as last loaded (at start or by a reload that succeeded); stack stays the
@@ -670,6 +679,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	n.serve(func() error { n.followAPIs(n.backgroundCtx); return nil }, "API definitions")
 	n.serve(func() error { n.served.run(n.backgroundCtx, n.workerState); return nil }, "served registry view")
 	n.serve(func() error { return n.apiKeys.Run(n.backgroundCtx) }, "API keys")
+	if err := n.openAsync(ctx, stack); err != nil {
+		return nil, err
+	}
 	n.admin, err = admin.NewServer(admin.Config{
 		Tokens:      n.tokens,
 		Health:      n.health,
@@ -680,6 +692,8 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		Activate:    n.activate,
 		Applied:     n.applied,
 		Invoke:      n.invoke,
+		Enqueue:     n.enqueueNew,
+		Queues:      n.queues,
 		Logs:        adminLogs{n.logs},
 		Audit:       n.audit,
 		Connections: adminConnections{Router: n.router, gw: n.gw, cluster: n.cluster, log: n.log},
@@ -712,7 +726,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		apis := &awsapi.APIStore{Store: n.apiStore, Stack: stack.Name, Resources: resources, Applied: n.apis.wait,
 			GatewayURL: "http://" + n.GatewayAddr(), Env: n.apiEnv}
 		n.aws, err = awsapi.New(awsapi.Config{Roles: roles, APIs: apis, Keys: keys, Region: stack.IAM.Region, AccountID: stack.IAM.AccountID, Registry: n.registry,
-			Check: n.checkBundle, Activate: n.activate, Applied: n.applied, Invoke: n.invokeAs, NewRequestID: gateway.NewRequestID,
+			Check: n.checkBundle, Activate: n.activate, Applied: n.applied, Invoke: n.invokeAs, NewRequestID: gateway.NewRequestID, Enqueue: n.enqueue,
 			Logs: adminLogs{n.logs}, Audit: n.audit.Record, Logger: n.log.With("component", "aws")})
 		if err != nil {
 			return nil, err

@@ -18,6 +18,7 @@ import (
 
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/internal/adminapi"
+	"gatehouse.dev/gatehouse/internal/async"
 	"gatehouse.dev/gatehouse/internal/bus"
 	"gatehouse.dev/gatehouse/internal/spec"
 )
@@ -487,7 +488,7 @@ func (s *Server) invoke(w http.ResponseWriter, req *request, escaped string) err
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	case "Event":
-		return errBadRequest("asynchronous invocation (InvocationType Event) is not supported by this Gatehouse yet: invoke with RequestResponse")
+		return s.invokeAsync(w, req, name, qualifier)
 	default:
 		return errBadRequest(fmt.Sprintf("InvocationType %q: want RequestResponse, Event or DryRun", t))
 	}
@@ -539,6 +540,41 @@ func (s *Server) invoke(w http.ResponseWriter, req *request, escaped string) err
 	}
 	w.Header().Set("X-Amz-Function-Error", "Unhandled")
 	return writeJSON(w, http.StatusOK, fe)
+}
+
+// invokeAsync queues an asynchronous invocation and answers 202 once it is stored: it runs at least
+// once, retried and sent to destinations by the function's async settings.
+func (s *Server) invokeAsync(w http.ResponseWriter, req *request, name, qualifier string) error {
+	ctx := req.r.Context()
+	if len(req.body) > spec.MaxAsyncPayload {
+		return &awsError{Status: http.StatusRequestEntityTooLarge, Code: "RequestTooLargeException",
+			Message: fmt.Sprintf("Request must be smaller than %d bytes for the InvokeFunction operation with InvocationType Event", spec.MaxAsyncPayload)}
+	}
+	if _, err := s.version(ctx, name, qualifier); err != nil {
+		return err
+	}
+	if s.cfg.Enqueue == nil {
+		return &awsError{Status: http.StatusServiceUnavailable, Code: "ServiceException", Message: "asynchronous invocations are not available on this node"}
+	}
+	if qualifier == "$LATEST" {
+		qualifier = ""
+	}
+	requestID := newRequestID()
+	if s.cfg.NewRequestID != nil {
+		requestID = s.cfg.NewRequestID()
+	}
+	switch err := s.cfg.Enqueue(ctx, name, qualifier, req.body, requestID); {
+	case errors.Is(err, functions.ErrNotFound):
+		return notFound(s.functionARN(name))
+	case errors.Is(err, async.ErrQueueFull):
+		return &awsError{Status: http.StatusTooManyRequests, Code: "TooManyRequestsException", Message: "the asynchronous invocation queue is full: try again later"}
+	case err != nil:
+		return err
+	}
+	s.log.Debug("asynchronous invocation queued", "function", name, "requestId", requestID)
+	w.Header().Set("X-Amzn-Requestid", requestID)
+	w.WriteHeader(http.StatusAccepted)
+	return nil
 }
 
 // functionConfiguration is Lambda's FunctionConfiguration, the fields Gatehouse has.

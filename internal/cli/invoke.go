@@ -14,12 +14,17 @@ import (
 func newInvokeCommand(stdout, stderr io.Writer) *cobra.Command {
 	var flags adminFlags
 	var payload string
+	var async bool
 	cmd := &cobra.Command{
 		Use:   "invoke FN[:QUALIFIER]",
 		Short: "Invoke a function and print its output",
 		Long: `Invoke function FN (its $LATEST version, or QUALIFIER: a version number, $LATEST or an alias) with
 the payload, and print the function's output. A function error is printed to stderr and exits non-zero.
-With --json, print {"version":N,"output":…,"error":…}.`,
+With --json, print {"version":N,"output":…,"error":…}.
+
+With --async, queue the invocation (Lambda's Event invocation type) and print its request id once it is
+stored: it runs at least once, retried and sent to destinations by the function's async settings
+(gatehouse queues shows the queues).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, qualifier, hasQualifier := strings.Cut(args[0], ":")
@@ -33,6 +38,17 @@ With --json, print {"version":N,"output":…,"error":…}.`,
 			c, err := flags.client(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if async {
+				id, err := c.InvokeAsync(cmd.Context(), name, qualifier, event)
+				if err != nil {
+					return err
+				}
+				if flags.json {
+					return json.NewEncoder(stdout).Encode(map[string]string{"requestId": id})
+				}
+				fmt.Fprintf(stdout, "queued: request id %s\n", id)
+				return nil
 			}
 			inv, err := c.Invoke(cmd.Context(), name, qualifier, event)
 			if err != nil {
@@ -78,6 +94,7 @@ With --json, print {"version":N,"output":…,"error":…}.`,
 	}
 	flags.register(cmd)
 	cmd.Flags().StringVarP(&payload, "payload", "p", "{}", "the event: JSON, @FILE for a file's contents, or - for standard input")
+	cmd.Flags().BoolVar(&async, "async", false, "queue the invocation and return at once with its request id (at most 1 MiB of event)")
 	return cmd
 }
 

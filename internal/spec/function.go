@@ -62,6 +62,9 @@ type FunctionSettings struct {
 	// or "https://*.amazonaws.com" (see ParseOutboundHost), at most MaxOutboundHosts. None (the
 	// default) allows no outbound request.
 	AllowedOutboundHosts []string `json:"allowedOutboundHosts,omitempty"`
+	// Async is how asynchronous invocations of the function are retried and where their outcomes
+	// go (`async:`); nil for DefaultAsyncSettings.
+	Async *AsyncSettings `json:"async,omitempty"`
 }
 
 // OutboundHosts returns the parsed AllowedOutboundHosts, leaving out entries that do not parse
@@ -189,6 +192,7 @@ func (c *checker) checkSettings(path []string, s FunctionSettings) {
 		}
 		seen[h.String()] = true
 	}
+	c.checkAsync(sub(path, "async"), s.Async)
 }
 
 // EnvSizeMessage says that environment variables take size bytes, or more than the limit when

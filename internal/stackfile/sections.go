@@ -10,6 +10,7 @@ import (
 
 	"github.com/goccy/go-yaml/ast"
 
+	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/internal/yamldecode"
 	"gatehouse.dev/gatehouse/internal/yamlnode"
@@ -224,7 +225,7 @@ func (d *decoder) function(fe yamldecode.Entry) (spec.Function, error) {
 	path := []string{"functions", fe.Key}
 	fn := spec.Function{Name: fe.Key, FunctionSettings: spec.DefaultFunctionSettings()}
 	fn.Line, fn.Column = yamlnode.Position(fe.KeyAt)
-	f, err := d.Fields(path, fe.Val, "source", "runtime", "handler", "isolation", "memory", "timeout", "environment", "maxConcurrency", "minWarm", "idleTimeout", "allowedOutboundHosts")
+	f, err := d.Fields(path, fe.Val, "source", "runtime", "handler", "isolation", "memory", "timeout", "environment", "maxConcurrency", "minWarm", "idleTimeout", "allowedOutboundHosts", "async")
 	if err != nil {
 		return fn, err
 	}
@@ -291,6 +292,11 @@ func (d *decoder) function(fe yamldecode.Entry) (spec.Function, error) {
 	}
 	if e, ok := f["allowedOutboundHosts"]; ok {
 		if fn.AllowedOutboundHosts, err = d.StrList(yamldecode.Sub(path, "allowedOutboundHosts"), e.Val); err != nil {
+			return fn, err
+		}
+	}
+	if e, ok := f["async"]; ok {
+		if fn.Async, err = functions.DecodeAsyncSettings(d.Decoder, yamldecode.Sub(path, "async"), e.Val); err != nil {
 			return fn, err
 		}
 	}

@@ -1,0 +1,25 @@
+package adminapi
+
+// Queued is the answer of an asynchronous invocation: 202, once the event is stored.
+type Queued struct {
+	RequestID string `json:"requestId"`
+}
+
+// QueueList is the answer of GET /admin/v1/queues.
+type QueueList struct {
+	Queues []QueueStats `json:"queues"`
+}
+
+// QueueStats is one function's queue of asynchronous invocations, as JetStream counts it.
+type QueueStats struct {
+	Function string `json:"function"`
+	// Queued counts the events waiting to be taken.
+	Queued uint64 `json:"queued"`
+	// InFlight counts the events taken and not yet settled: running, waiting for a turn, or put
+	// back until a retry's time.
+	InFlight int `json:"inFlight"`
+	// Redelivered counts the events among them given out more than once.
+	Redelivered int `json:"redelivered"`
+	// DeadLetters counts the function's records in the stack's dead-letter stream.
+	DeadLetters uint64 `json:"deadLetters"`
+}

@@ -1,0 +1,84 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"gatehouse.dev/gatehouse/functions"
+	"gatehouse.dev/gatehouse/gateway"
+	"gatehouse.dev/gatehouse/internal/adminapi"
+	"gatehouse.dev/gatehouse/internal/async"
+	"gatehouse.dev/gatehouse/internal/spec"
+)
+
+// openAsync opens the stack's queue of asynchronous invocations and runs it on this node: every node
+// that dispatches runs the same durable consumers, so events spread over the nodes.
+func (n *Node) openAsync(ctx context.Context, stack *spec.Stack) error {
+	js, err := n.jetStream()
+	if err != nil {
+		return fmt.Errorf("bus: %w", err)
+	}
+	q, err := async.Open(ctx, async.Config{
+		JS: js, Stack: stack.Name, Invoke: n.invokeAs, Settings: n.asyncSettings,
+		FunctionARN:  func(fn string) string { return spec.FunctionARN(stack.IAM.Region, stack.IAM.AccountID, fn) },
+		NewRequestID: gateway.NewRequestID, Concurrency: n.opts.AsyncConcurrency, AckWait: n.opts.AsyncAckWait,
+		Logger: n.log.With("component", "async"),
+	})
+	if err != nil {
+		return fmt.Errorf("opening the asynchronous invocation queue: %w", err)
+	}
+	n.async = q
+	n.serve(func() error { q.Run(n.backgroundCtx); return nil }, "asynchronous invocations")
+	return nil
+}
+
+// asyncSettings are the async settings of the version function and qualifier resolve to now.
+func (n *Node) asyncSettings(function, qualifier string) (spec.AsyncSettings, error) {
+	snap := n.served.Snapshot()
+	t, err := snap.Target(function, qualifier, 0)
+	if err != nil {
+		return spec.AsyncSettings{}, err
+	}
+	v, ok := snap.Version(function, t.Version)
+	if !ok {
+		return spec.AsyncSettings{}, fmt.Errorf("functions: %s version %d: %w", function, t.Version, functions.ErrNotFound)
+	}
+	if v.Manifest.Async == nil {
+		return spec.DefaultAsyncSettings(), nil
+	}
+	return *v.Manifest.Async, nil
+}
+
+// enqueueNew is enqueue under a new request id, which it returns: the admin API's.
+func (n *Node) enqueueNew(ctx context.Context, function, qualifier string, payload []byte) (string, error) {
+	id := gateway.NewRequestID()
+	return id, n.enqueue(ctx, function, qualifier, payload, id)
+}
+
+// queues returns the asynchronous invocation queues, for the admin API.
+func (n *Node) queues(ctx context.Context) ([]adminapi.QueueStats, error) {
+	if n.async == nil {
+		return nil, errors.New("asynchronous invocations are not available on this node")
+	}
+	stats, err := n.async.Stats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]adminapi.QueueStats, len(stats))
+	for i, s := range stats {
+		out[i] = adminapi.QueueStats(s)
+	}
+	return out, nil
+}
+
+// enqueue queues an asynchronous invocation of function, once it resolves.
+func (n *Node) enqueue(ctx context.Context, function, qualifier string, payload []byte, requestID string) error {
+	if n.async == nil {
+		return errors.New("asynchronous invocations are not available on this node")
+	}
+	if _, err := n.served.Snapshot().Target(function, qualifier, 0); err != nil {
+		return err
+	}
+	return n.async.Enqueue(ctx, async.Event{Function: function, Qualifier: qualifier, RequestID: requestID, Payload: payload})
+}

@@ -1,0 +1,44 @@
+package cli
+
+import (
+	"encoding/json"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+func newQueuesCommand(stdout io.Writer) *cobra.Command {
+	var flags adminFlags
+	cmd := &cobra.Command{
+		Use:   "queues",
+		Short: "Show the asynchronous invocation queues: queued, in flight, redelivered and dead letters per function",
+		Long: `Show each function's queue of asynchronous invocations (gatehouse invoke --async, Lambda's Invoke
+with InvocationType Event): events waiting, events taken and not settled (running, waiting for a turn or
+for a retry's time), events given out more than once, and the function's records in the stack's
+dead-letter stream (invocations that failed their last attempt or grew too old, without an onFailure
+destination).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := flags.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			qs, err := c.Queues(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if flags.json {
+				enc := json.NewEncoder(stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(map[string]any{"queues": qs})
+			}
+			t := newTable(stdout, "FUNCTION", "QUEUED", "IN FLIGHT", "REDELIVERED", "DEAD LETTERS")
+			for _, q := range qs {
+				t.row(q.Function, q.Queued, q.InFlight, q.Redelivered, q.DeadLetters)
+			}
+			return t.flush()
+		},
+	}
+	flags.register(cmd)
+	return cmd
+}
