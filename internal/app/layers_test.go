@@ -35,6 +35,7 @@ var layers = map[string]int{
 	"runtimes/sdk":             2,
 	"runtimes/sdk/sdkhttp":     3, // guest code, above the SDK it uses
 	"connections":              2,
+	"internal/async":           2,
 	"functions":                1,
 	"runtimes/meter":           1,
 	"internal/httpguard":       1,
