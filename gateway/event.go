@@ -77,8 +77,17 @@ type EventContext struct {
 //     ("HTTP/1.1").
 //
 // The event is encoded from the aws-lambda-go events.APIGatewayV2HTTPRequest type,
-// without HTML escaping, and without requestContext.authentication (mTLS only).
+// without HTML escaping, and without requestContext.authentication (mTLS only): by
+// hand (encodeEventV2), byte for byte as encoding/json writes it.
 func BuildEvent(c *fiber.Ctx, ec EventContext) ([]byte, error) {
+	var ev eventRequest
+	fillEventRequest(&ev, c, ec)
+	return encodeEventV2(&ev)
+}
+
+// fillEventRequest sets ev to the payload 2.0 event of the request held by c, as BuildEvent
+// encodes it.
+func fillEventRequest(ev *eventRequest, c *fiber.Ctx, ec EventContext) {
 	req := c.Request()
 	rawPath := string(req.URI().PathOriginal())
 	if rawPath == "" {
@@ -122,7 +131,7 @@ func BuildEvent(c *fiber.Ctx, ec EventContext) ([]byte, error) {
 			UserAgent: string(req.Header.UserAgent()),
 		},
 	}
-	ev := eventRequest{
+	*ev = eventRequest{
 		APIGatewayV2HTTPRequest: events.APIGatewayV2HTTPRequest{
 			Version:               "2.0",
 			RouteKey:              ec.RouteKey,
@@ -144,7 +153,6 @@ func BuildEvent(c *fiber.Ctx, ec EventContext) ([]byte, error) {
 			ev.IsBase64Encoded = true
 		}
 	}
-	return encodeEvent(&ev, "2.0")
 }
 
 // encodeEvent encodes an event as JSON without HTML escaping (a body's "<" stays as it is).

@@ -81,8 +81,18 @@ type functionResponse struct {
 
 type responseHeader struct{ name, value string }
 
-// parseFunctionResponse validates a payload format 2.0 function response.
+// parseFunctionResponse validates a payload format 2.0 function response: the
+// hand-written parser takes the common outputs, encoding/json the rest.
 func parseFunctionResponse(payload []byte) (*functionResponse, error) {
+	if r, ok := parseFunctionResponseFast(bytes.TrimSpace(payload)); ok {
+		return r, nil
+	}
+	return parseFunctionResponseJSON(payload)
+}
+
+// parseFunctionResponseJSON is parseFunctionResponse by encoding/json, for every
+// output; parseFunctionResponseFast must give what it gives.
+func parseFunctionResponseJSON(payload []byte) (*functionResponse, error) {
 	text := bytes.TrimSpace(payload)
 	if len(text) == 0 {
 		return nil, fmt.Errorf("%w: empty output", ErrMalformedResponse)
