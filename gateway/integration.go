@@ -19,6 +19,8 @@ type routeIntegration struct {
 	kind string // spec.IntegrationFunction, spec.IntegrationHTTPProxy or spec.IntegrationMock
 	// payloadV1 says a function integration takes payload format 1.0 events and responses.
 	payloadV1 bool
+	// event says a function integration queues an asynchronous invocation (invocationType Event).
+	event bool
 	// resource is the route's path pattern ("/pets/{id}", "$default") for 1.0 events.
 	resource string
 	proxy    *proxyIntegration
@@ -38,7 +40,8 @@ type mockIntegration struct {
 // has a type (routes made without it call functions with payload format 2.0).
 func compileIntegration(r Route) (routeIntegration, error) {
 	in := r.Spec.Integration
-	ri := routeIntegration{kind: in.Type, payloadV1: in.PayloadFormatVersion == spec.PayloadFormat1, resource: routeKeyDefault}
+	ri := routeIntegration{kind: in.Type, payloadV1: in.PayloadFormatVersion == spec.PayloadFormat1, resource: routeKeyDefault,
+		event: in.InvocationType == spec.InvocationEvent}
 	if ri.kind == "" {
 		ri.kind = spec.IntegrationFunction
 	}

@@ -27,6 +27,7 @@ import (
 
 	"gatehouse.dev/gatehouse/connections"
 	"gatehouse.dev/gatehouse/functions"
+	"gatehouse.dev/gatehouse/internal/async"
 	"gatehouse.dev/gatehouse/internal/bus"
 	"gatehouse.dev/gatehouse/internal/httpguard"
 	"gatehouse.dev/gatehouse/internal/respolicy"
@@ -112,6 +113,10 @@ type Config struct {
 	// traceparent header), its authorizer and its integration, and sends the integration span's
 	// traceparent on to the function; nil traces nothing.
 	Tracer trace.Tracer
+	// Enqueue queues an asynchronous invocation, for routes with invocationType Event: the event is
+	// stored when it returns nil. Errors wrap functions.ErrNotFound (a target that does not resolve),
+	// async.ErrTooLarge or async.ErrQueueFull. Nil answers those routes 500.
+	Enqueue func(ctx context.Context, function, qualifier string, payload []byte, requestID string) error
 }
 
 // ConnectionStore keeps the records of this node's WebSocket connections: the connections package's
@@ -714,6 +719,9 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("building event: %w", err)
 	}
+	if ri.event {
+		return s.serveEvent(c, l, api, stage, idx, tgt, event, requestID)
+	}
 	called := time.Now()
 	traceParent := c.Get("traceparent")
 	var intSpan trace.Span
@@ -764,6 +772,45 @@ func (s *Server) serve(c *fiber.Ctx, l *labels, now time.Time) error {
 	}
 	return nil
 }
+
+// serveEvent queues the request's event as an asynchronous invocation of tgt and answers 202 with
+// the request id once it is stored.
+func (s *Server) serveEvent(c *fiber.Ctx, l *labels, api *compiledAPI, stage *Stage, idx int, tgt target, event []byte, requestID string) error {
+	if s.cfg.Enqueue == nil {
+		return fmt.Errorf("route: asynchronous invocations are not available on this node")
+	}
+	called := time.Now()
+	ctx, cancel := context.WithTimeout(c.UserContext(), enqueueTimeout)
+	defer cancel()
+	err := s.cfg.Enqueue(ctx, tgt.function, tgt.qualifier, event, requestID)
+	l.access.integrationLatency = time.Since(called)
+	switch {
+	case errors.Is(err, async.ErrTooLarge):
+		return fiber.NewError(fiber.StatusRequestEntityTooLarge)
+	case errors.Is(err, async.ErrQueueFull):
+		c.Set(fiber.HeaderRetryAfter, "1")
+		return fiber.NewError(fiber.StatusServiceUnavailable)
+	case err != nil:
+		l.access.integrationError = err.Error()
+		return fmt.Errorf("queueing the event of %s: %w", tgt.function, err)
+	}
+	l.access.integrationStatus = fiber.StatusAccepted
+	c.Status(fiber.StatusAccepted)
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	if err := c.SendString(`{"requestId":"` + requestID + `"}`); err != nil {
+		return err
+	}
+	if api.rest != nil {
+		s.finishREST(c, api, stage, idx, "", time.Now())
+	}
+	if api.CORS != nil {
+		addCORSHeaders(c, api.CORS)
+	}
+	return nil
+}
+
+// enqueueTimeout bounds how long a route with invocationType Event waits for its event to be stored.
+const enqueueTimeout = 10 * time.Second
 
 // addCORSHeaders replaces whatever CORS headers the function set with the API's.
 func addCORSHeaders(c *fiber.Ctx, cors *CORS) {

@@ -159,6 +159,27 @@ func TestAsyncInvocation(t *testing.T) {
 		}
 	})
 
+	t.Run("a route with invocationType event answers 202 at once", func(t *testing.T) {
+		resp, err := client.Post("http://"+n.GatewayAddr()+"/jobs", "application/json", strings.NewReader(`{"job":"nightly"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var q adminapi.Queued
+		err = json.NewDecoder(resp.Body).Decode(&q)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted || err != nil || q.RequestID == "" || resp.Header.Get("apigw-requestid") != q.RequestID {
+			t.Fatalf("POST /jobs: %d %+v (%v), request id header %q; want 202 {\"requestId\": …}", resp.StatusCode, q, err, resp.Header.Get("apigw-requestid"))
+		}
+		rec := waitSinkRecord(t, n, token, q.RequestID)
+		var ev struct {
+			RouteKey string `json:"routeKey"`
+			Body     string `json:"body"`
+		}
+		if rec.RequestContext.Condition != "Success" || json.Unmarshal(rec.RequestPayload, &ev) != nil || ev.Body != `{"job":"nightly"}` || ev.RouteKey != "POST /jobs" {
+			t.Errorf("record %+v: want the request's payload 2.0 event as requestPayload", rec)
+		}
+	})
+
 	t.Run("bad requests", func(t *testing.T) {
 		_, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("nosuch"), InvocationType: types.InvocationTypeEvent, Payload: []byte(`{}`)})
 		if errorCode(err) != "ResourceNotFoundException" {

@@ -666,7 +666,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		NodeID: n.nodeID, Connections: n.conns, Management: n.router, Verifier: sig,
 		APIKeys: n.apiKeys, UsagePlans: gateway.UsagePlansFromSpec(stack.UsagePlans),
 		Region: stack.IAM.Region, AccountID: stack.IAM.AccountID, AccessLogs: accessLogAdapter{n.accessLogs}, Tracer: tracer,
-		Domains: n.domainsFor(stack), ACMEChallenges: n.acmeChallenges(), CutOff: n.cluster.cutOff}, n.dispatcher)
+		Domains: n.domainsFor(stack), ACMEChallenges: n.acmeChallenges(), CutOff: n.cluster.cutOff, Enqueue: n.enqueue}, n.dispatcher)
 	if err != nil {
 		return nil, err
 	}

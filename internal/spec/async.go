@@ -30,6 +30,12 @@ type AsyncSettings struct {
 	OnFailure string `json:"onFailure,omitempty"`
 }
 
+// Invocation types of a function integration, as Lambda names them.
+const (
+	InvocationRequestResponse = "RequestResponse"
+	InvocationEvent           = "Event"
+)
+
 // Limits of AsyncSettings, Lambda's where Lambda has them.
 const (
 	MaxAsyncRetryAttempts = 2

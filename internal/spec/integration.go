@@ -31,6 +31,15 @@ func (c *checker) checkIntegration(path []string, key string, in Integration, ap
 		return errf(sub(path, "type"), false, "unknown integration type %s: want %s, %s or %s", yamlnode.QuoteShort(in.Type),
 			IntegrationFunction, IntegrationHTTPProxy, IntegrationMock)
 	}
+	switch {
+	case in.InvocationType == "" || in.InvocationType == InvocationRequestResponse:
+	case in.InvocationType != InvocationEvent:
+		return errf(sub(path, "invocationType"), false, "%s is not an invocation type: want %s (the default) or %s", yamlnode.QuoteShort(in.InvocationType), InvocationRequestResponse, InvocationEvent)
+	case ws:
+		return errf(sub(path, "invocationType"), true, "only for http and rest APIs: a websocket route's function answers its client")
+	case in.Type != IntegrationFunction:
+		return errf(sub(path, "invocationType"), true, "only for function integrations; remove it")
+	}
 	if ws {
 		if in.PayloadFormatVersion != "" {
 			return errf(sub(path, "payloadFormatVersion"), true, "only for http APIs: websocket routes receive WebSocket events; remove it")

@@ -471,6 +471,11 @@ type Integration struct {
 	// Method is the method of the backend request of an IntegrationHTTPProxy (`method:`, default
 	// MethodAny: the client's method); "" for other types.
 	Method string `json:"method,omitempty"`
+	// InvocationType is how an IntegrationFunction of an HTTP or REST API calls its function
+	// (`invocationType:`): InvocationRequestResponse ("", the default) waits for the function and
+	// answers its response; InvocationEvent queues an asynchronous invocation with the request's
+	// event and answers 202 {"requestId": …} at once (docs/async.md).
+	InvocationType string `json:"invocationType,omitempty"`
 	// PayloadFormatVersion is, for IntegrationFunction in HTTP APIs, PayloadFormat2
 	// (`payloadFormatVersion:`, the default) or PayloadFormat1; "" for other types and in
 	// WebSocket APIs, whose events have a format of their own.

@@ -297,7 +297,7 @@ func (d *decoder) route(path []string, re yamldecode.Entry, apiType string) (spe
 			return r, d.Errorf(re.Val, path, "want a mapping such as {function: NAME}, got %s", yamldecode.Describe(v))
 		}
 	}
-	f, err := d.Fields(path, re.Val, keysOf(spec.Route{}, "function", "timeout")...)
+	f, err := d.Fields(path, re.Val, append(keysOf(spec.Route{}, "function", "timeout"), "invocationType")...)
 	if err != nil {
 		return r, err
 	}
@@ -336,9 +336,16 @@ func (d *decoder) route(path []string, re yamldecode.Entry, apiType string) (spe
 				return r, err
 			}
 		}
+		if e, ok := f["invocationType"]; ok {
+			if r.Integration.InvocationType, err = d.invocationType(yamldecode.Sub(path, "invocationType"), e.Val); err != nil {
+				return r, err
+			}
+		}
 	case hasInt:
-		if e, ok := f["timeout"]; ok {
-			return r, d.Errorf(e.KeyAt, yamldecode.Sub(path, "timeout"), "with integration, put timeout inside it")
+		for _, k := range []string{"timeout", "invocationType"} {
+			if e, ok := f[k]; ok {
+				return r, d.Errorf(e.KeyAt, yamldecode.Sub(path, k), "with integration, put %s inside it", k)
+			}
 		}
 		intPath := yamldecode.Sub(path, "integration")
 		if r.Integration, err = d.integration(intPath, ie, r.Integration, ws); err != nil {
@@ -347,7 +354,7 @@ func (d *decoder) route(path []string, re yamldecode.Entry, apiType string) (spe
 	default:
 		return r, d.Errorf(re.KeyAt, path, "the route has no target: add function: NAME (or an integration)")
 	}
-	return r, d.decodeRest(path, f, &r, "function", "timeout", "integration", "routeResponse", "authorization", "apiKeyRequired", "request", "cache")
+	return r, d.decodeRest(path, f, &r, "function", "timeout", "invocationType", "integration", "routeResponse", "authorization", "apiKeyRequired", "request", "cache")
 }
 
 // integration reads a route's long form `integration:` over in, which holds the defaults.
@@ -393,6 +400,11 @@ func (d *decoder) integration(path []string, ie yamldecode.Entry, in spec.Integr
 			in.PayloadFormatVersion = ""
 		}
 	}
+	if e, ok := g["invocationType"]; ok {
+		if in.InvocationType, err = d.invocationType(yamldecode.Sub(path, "invocationType"), e.Val); err != nil {
+			return in, err
+		}
+	}
 	if e, ok := g["tls"]; ok {
 		tp := yamldecode.Sub(path, "tls")
 		h, err := d.Fields(tp, e.Val, keysOf(spec.IntegrationTLS{})...)
@@ -409,7 +421,22 @@ func (d *decoder) integration(path []string, ie yamldecode.Entry, in spec.Integr
 			return in, err
 		}
 	}
-	return in, d.decodeRest(path, g, &in, "type", "target", "payloadFormatVersion", "tls")
+	return in, d.decodeRest(path, g, &in, "type", "target", "payloadFormatVersion", "invocationType", "tls")
+}
+
+// invocationType reads an integration's invocationType, in Lambda's spelling or in lower case
+// (`event`, `requestResponse`).
+func (d *decoder) invocationType(path []string, n ast.Node) (string, error) {
+	s, err := d.Str(path, n)
+	if err != nil {
+		return "", err
+	}
+	for _, t := range []string{spec.InvocationRequestResponse, spec.InvocationEvent} {
+		if strings.EqualFold(s, t) {
+			return t, nil
+		}
+	}
+	return s, nil // refused by the checks, with their message
 }
 
 func (d *decoder) cors(path []string, n ast.Node) (*spec.CORS, error) {

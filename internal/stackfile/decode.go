@@ -50,8 +50,8 @@ type order struct {
 	funcs, apis, plans []string
 }
 
-// routeShorthand lets Locate find a route's integration target and timeout where a shorthand
-// route writes them: `function: NAME`, and `timeout:` beside it.
+// routeShorthand lets Locate find a route's integration target, timeout and invocation type where
+// a shorthand route writes them: `function: NAME`, and `timeout:` and `invocationType:` beside it.
 func routeShorthand(found, rest []string) []string {
 	if len(found) < 2 || found[len(found)-2] != "routes" || len(rest) < 2 || rest[0] != "integration" {
 		return nil
@@ -59,8 +59,8 @@ func routeShorthand(found, rest []string) []string {
 	switch rest[1] {
 	case "target":
 		return append([]string{"function"}, rest[2:]...)
-	case "timeout":
-		return append([]string{"timeout"}, rest[2:]...)
+	case "timeout", "invocationType":
+		return append([]string{rest[1]}, rest[2:]...)
 	}
 	return nil
 }
