@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/gateway"
@@ -23,6 +25,7 @@ func (n *Node) openAsync(ctx context.Context, stack *spec.Stack) error {
 		JS: js, Stack: stack.Name, Invoke: n.invokeAs, Settings: n.asyncSettings,
 		FunctionARN:  func(fn string) string { return spec.FunctionARN(stack.IAM.Region, stack.IAM.AccountID, fn) },
 		NewRequestID: gateway.NewRequestID, Concurrency: n.opts.AsyncConcurrency, AckWait: n.opts.AsyncAckWait,
+		Region: stack.IAM.Region, AccountID: stack.IAM.AccountID,
 		Logger: n.log.With("component", "async"),
 	})
 	if err != nil {
@@ -30,6 +33,23 @@ func (n *Node) openAsync(ctx context.Context, stack *spec.Stack) error {
 	}
 	n.async = q
 	n.serve(func() error { q.Run(n.backgroundCtx); return nil }, "asynchronous invocations")
+	return n.setSchedules(ctx, stack)
+}
+
+// setSchedules makes the stack's schedules those of the stack file's functions.
+func (n *Node) setSchedules(ctx context.Context, stack *spec.Stack) error {
+	if n.async == nil {
+		return nil
+	}
+	var all []async.ScheduleOf
+	for _, name := range slices.Sorted(maps.Keys(stack.Functions)) {
+		for _, s := range stack.Functions[name].Schedules {
+			all = append(all, async.ScheduleOf{Function: name, Schedule: s})
+		}
+	}
+	if err := n.async.SetSchedules(ctx, all); err != nil {
+		return fmt.Errorf("setting the stack's schedules: %w", err)
+	}
 	return nil
 }
 

@@ -86,6 +86,9 @@ func (n *Node) reload(ctx context.Context, out io.Writer) (adminapi.ReloadView, 
 			return rep, err
 		}
 	}
+	if err := n.setSchedules(ctx, stack); err != nil {
+		return rep, err
+	}
 	if !reflect.DeepEqual(stack.IAM, n.stack.IAM) {
 		rep.Restart = append(rep.Restart, "iam")
 	}

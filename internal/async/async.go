@@ -64,6 +64,12 @@ type Config struct {
 	MaxBytes int64
 	// Logger receives what happens to events; default discards.
 	Logger *slog.Logger
+	// Region and AccountID name the rules in the Scheduled Events of schedules; default us-east-1
+	// and 000000000000.
+	Region, AccountID string
+
+	// lateAfter overrides the schedules' lateAfter, in tests.
+	lateAfter time.Duration
 }
 
 // ErrQueueFull is an event refused because the queue holds Config.MaxBytes already.
@@ -93,6 +99,8 @@ type Queue struct {
 	log    *slog.Logger
 	events jetstream.Stream
 	dead   jetstream.Stream
+	sched  jetstream.Stream
+	fires  jetstream.Consumer
 
 	mu        sync.Mutex
 	consumers map[string]bool // functions whose consumer exists, as far as this node knows
@@ -149,6 +157,9 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		MaxAge: DeadLetterMaxAge, MaxBytes: 256 << 20, Discard: jetstream.DiscardOld,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := q.openSchedules(ctx); err != nil {
 		return nil, err
 	}
 	return q, nil
@@ -234,6 +245,11 @@ func (q *Queue) ensureConsumer(ctx context.Context, function string) error {
 func (q *Queue) Run(ctx context.Context) {
 	running := map[string]bool{}
 	var loops sync.WaitGroup
+	loops.Add(1)
+	go func() {
+		defer loops.Done()
+		q.runFires(ctx)
+	}()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {

@@ -120,6 +120,7 @@ func (c *checker) checkFunction(name string, fn Function) {
 		c.add(errf(sub(path, "source"), false, "a .wasm module runs with runtime: %s; a %s function's source is its package: a directory or a .zip", RuntimeWasm, fn.Runtime))
 	}
 	c.checkSettings(path, fn.FunctionSettings)
+	c.checkSchedules(sub(path, "schedules"), fn.Schedules)
 }
 
 // checkSettings checks s, the settings at path.

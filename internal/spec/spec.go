@@ -130,6 +130,8 @@ type Function struct {
 	// (`memory:`, `timeout:`, `environment:`, `maxConcurrency:`, `minWarm:`, `idleTimeout:`),
 	// every default filled; Environment is never nil.
 	FunctionSettings
+	// Schedules run the function on schedules (`schedules:`), at most MaxSchedules; nil for none.
+	Schedules []Schedule `json:"schedules,omitempty"`
 }
 
 // SourceKind says what a function's source is.

@@ -225,7 +225,7 @@ func (d *decoder) function(fe yamldecode.Entry) (spec.Function, error) {
 	path := []string{"functions", fe.Key}
 	fn := spec.Function{Name: fe.Key, FunctionSettings: spec.DefaultFunctionSettings()}
 	fn.Line, fn.Column = yamlnode.Position(fe.KeyAt)
-	f, err := d.Fields(path, fe.Val, "source", "runtime", "handler", "isolation", "memory", "timeout", "environment", "maxConcurrency", "minWarm", "idleTimeout", "allowedOutboundHosts", "async")
+	f, err := d.Fields(path, fe.Val, "source", "runtime", "handler", "isolation", "memory", "timeout", "environment", "maxConcurrency", "minWarm", "idleTimeout", "allowedOutboundHosts", "async", "schedules")
 	if err != nil {
 		return fn, err
 	}
@@ -300,7 +300,65 @@ func (d *decoder) function(fe yamldecode.Entry) (spec.Function, error) {
 			return fn, err
 		}
 	}
+	if e, ok := f["schedules"]; ok {
+		if fn.Schedules, err = d.schedules(yamldecode.Sub(path, "schedules"), e.Val); err != nil {
+			return fn, err
+		}
+	}
 	return fn, nil
+}
+
+func isMapping(n ast.Node) bool {
+	switch n.(type) {
+	case *ast.MappingNode, *ast.MappingValueNode:
+		return true
+	}
+	return false
+}
+
+// schedules reads a function's `schedules:`: a list of expressions, or of mappings with one.
+func (d *decoder) schedules(path []string, n ast.Node) ([]spec.Schedule, error) {
+	items, err := d.ListOf(path, n, "a list of schedule expressions, such as [rate(5 minutes)]")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]spec.Schedule, 0, len(items))
+	for i, item := range items {
+		p := yamldecode.Sub(path, spec.Index(i))
+		if v, _, err := d.Resolve(p, item); err == nil && v != nil && !isMapping(v) {
+			s, err := d.Str(p, item)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, spec.Schedule{Expression: s})
+			continue
+		}
+		f, err := d.Fields(p, item, "expression", "input", "timezone", "missed")
+		if err != nil {
+			return nil, err
+		}
+		var s spec.Schedule
+		if s.Expression, err = d.RequiredStr(f, item, p, "expression", "the schedule, such as rate(5 minutes) or cron(0 12 * * ? *)"); err != nil {
+			return nil, err
+		}
+		if e, ok := f["input"]; ok {
+			if s.Input, err = d.JSON(yamldecode.Sub(p, "input"), e.Val); err != nil {
+				return nil, err
+			}
+		}
+		for _, k := range []struct {
+			key string
+			to  *string
+		}{{"timezone", &s.TimeZone}, {"missed", &s.Missed}} {
+			if e, ok := f[k.key]; ok {
+				if *k.to, err = d.Str(yamldecode.Sub(p, k.key), e.Val); err != nil {
+					return nil, err
+				}
+			}
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // source resolves and stats a function's source and sets Source and Kind.
