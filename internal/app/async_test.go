@@ -180,6 +180,24 @@ func TestAsyncInvocation(t *testing.T) {
 		}
 	})
 
+	t.Run("the stack file's schedules are stored", func(t *testing.T) {
+		js, err := n.jetStream()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := js.Stream(ctx, async.ScheduleStreamName("asynce2e"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := st.GetLastMsgForSubject(ctx, "gh.asynce2e.sched.rule.asyncsink.0")
+		if err != nil {
+			t.Fatalf("the schedule of asyncsink: %v", err)
+		}
+		if m.Header.Get("Nats-Schedule") != "0 0 12 ? * mon-fri" || m.Header.Get("Gh-Expression") != "cron(0 12 ? * MON-FRI *)" {
+			t.Errorf("schedule headers %v", m.Header)
+		}
+	})
+
 	t.Run("bad requests", func(t *testing.T) {
 		_, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("nosuch"), InvocationType: types.InvocationTypeEvent, Payload: []byte(`{}`)})
 		if errorCode(err) != "ResourceNotFoundException" {
