@@ -135,6 +135,7 @@ SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 	f.StringVar(&opts.NATSCreds, "nats-creds", "", "credentials file for --nats (the node's processes; its workers too unless --nats-worker-creds)")
 	f.StringVar(&opts.NATSWorkerCreds, "nats-worker-creds", "", "credentials file of the node's workers for --nats: a user with only the worker permissions (gatehouse cluster nats-permissions)")
 	f.BoolVar(&opts.MigrateStore, "migrate-store", false, "with --cluster: move a store written by a single node into the cluster (set aside, copied in once the cluster has a quorum)")
+	f.DurationVar(&opts.AsyncAckWait, "async-ack-wait", 30*time.Second, "how long an asynchronous invocation taken by a node that stopped answering waits before another node (or this one, restarted) runs it again")
 	f.IntVar(&opts.AsyncConcurrency, "async-concurrency", 0, "how many asynchronous invocations this node runs at once (0: 4 per CPU); the rest of the workers' capacity stays for requests")
 	f.DurationVar(&opts.CutOff, "cutoff", 5*time.Second, "in a cluster, how long a node may go without a quorum of the stored state's servers before it stops serving (503)")
 	return cmd

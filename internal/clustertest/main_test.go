@@ -153,6 +153,9 @@ type nodeConfig struct {
 	role string
 	// dir, when set, is the node's data directory (one an earlier node used); else a new one.
 	dir string
+	// stack, when set, is the stack file to serve instead of stackFile; args are more flags.
+	stack string
+	args  []string
 }
 
 func newNode(tb testing.TB, cfg nodeConfig) *node {
@@ -162,7 +165,11 @@ func newNode(tb testing.TB, cfg nodeConfig) *node {
 		dir = newDataDir(tb, cfg.name)
 	}
 	n := &node{name: cfg.name, dir: dir, addr: freeAddr(tb), admin: freeAddr(tb), route: cfg.route}
-	n.args = []string{"up", "-f", stackFile, "--data", n.dir, "--addr", n.addr, "--admin-addr", n.admin,
+	stack := stackFile
+	if cfg.stack != "" {
+		stack = cfg.stack
+	}
+	n.args = []string{"up", "-f", stack, "--data", n.dir, "--addr", n.addr, "--admin-addr", n.admin,
 		"--aws-addr", "", "--workers", "1", "--standby=false"}
 	if cfg.cluster != "" {
 		n.args = append(n.args, "--cluster", cfg.cluster, "--cluster-listen", cfg.route,
@@ -174,6 +181,7 @@ func newNode(tb testing.TB, cfg nodeConfig) *node {
 	if cfg.role != "" {
 		n.args = append(n.args, "--role", cfg.role)
 	}
+	n.args = append(n.args, cfg.args...)
 	return n
 }
 

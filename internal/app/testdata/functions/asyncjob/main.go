@@ -1,5 +1,6 @@
 // Command asyncjob is a test function for asynchronous invocations. An event {"fail": true} makes it
-// fail; an invocation record (what a destination receives) is printed on one line, "RECORD {…}", so
+// fail, and one with "sleepMs" waits that long first (in an HTTP request's event, in its body); an
+// invocation record (what a destination receives) is printed on one line, "RECORD {…}", so
 // that a test finds it in the function's logs; any other event is answered {"done": EVENT}.
 package main
 
@@ -9,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"gatehouse.dev/gatehouse/runtimes/sdk"
 )
@@ -16,9 +18,22 @@ import (
 func handle(ctx context.Context, event json.RawMessage) (json.RawMessage, error) {
 	var probe struct {
 		Fail           bool            `json:"fail"`
+		SleepMs        int             `json:"sleepMs"`
 		RequestContext json.RawMessage `json:"requestContext"`
+		Body           *string         `json:"body"`
+		RouteKey       string          `json:"routeKey"`
 	}
 	_ = json.Unmarshal(event, &probe)
+	if probe.RouteKey != "" && probe.Body != nil {
+		// An HTTP request's event (a route with invocationType event): its body says what to do.
+		var body struct {
+			Fail    bool `json:"fail"`
+			SleepMs int  `json:"sleepMs"`
+		}
+		_ = json.Unmarshal([]byte(*probe.Body), &body)
+		probe.Fail, probe.SleepMs, probe.RequestContext = body.Fail, body.SleepMs, nil
+	}
+	time.Sleep(time.Duration(probe.SleepMs) * time.Millisecond)
 	switch {
 	case probe.Fail:
 		return nil, errors.New("asked to fail")
