@@ -54,6 +54,7 @@ func (s *Server) functionRoutes(v1 fiber.Router) {
 	v1.Delete("/functions/:name/aliases/:alias", s.deleteAlias)
 	v1.Post("/functions/:name/invocations", s.invoke)
 	v1.Get("/queues", s.queues)
+	v1.Post("/queues/:name/redrive", s.redrive)
 	v1.Get("/functions/:name/logs", s.logs)
 }
 
@@ -381,6 +382,23 @@ func (s *Server) queues(c *fiber.Ctx) error {
 		q = []adminapi.QueueStats{}
 	}
 	return c.JSON(adminapi.QueueList{Queues: q})
+}
+
+// redrive queues a function's dead letters again.
+func (s *Server) redrive(c *fiber.Ctx) error {
+	name := c.Params("name")
+	if err := checkFunctionName(name); err != nil {
+		return err
+	}
+	if s.cfg.Redrive == nil {
+		return fiber.NewError(fiber.StatusServiceUnavailable, "asynchronous invocations are not available on this node")
+	}
+	n, err := s.cfg.Redrive(c.UserContext(), name)
+	if err != nil {
+		return err
+	}
+	s.audit(c, adminapi.ActionQueueRedrive, name, strconv.Itoa(n)+" dead letters")
+	return c.JSON(adminapi.Redriven{Function: name, Queued: n})
 }
 
 // workerFailure is the failure the worker described (Lambda's errorType, errorMessage and

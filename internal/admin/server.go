@@ -53,6 +53,8 @@ type Config struct {
 	Enqueue func(ctx context.Context, function, qualifier string, payload []byte) (requestID string, err error)
 	// Queues returns the asynchronous invocation queues; nil: the queues endpoint answers 503.
 	Queues func(ctx context.Context) ([]adminapi.QueueStats, error)
+	// Redrive queues a function's dead letters again and returns how many; nil answers 503.
+	Redrive func(ctx context.Context, function string) (int, error)
 	// Logs reads function logs; nil: the logs endpoint answers 503.
 	Logs LogSource
 	// Audit records control-plane changes; nil records nothing (and the audit endpoint answers 503).

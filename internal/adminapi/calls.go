@@ -186,6 +186,15 @@ func (c *Client) Queues(ctx context.Context) ([]QueueStats, error) {
 	return out.Queues, nil
 }
 
+// Redrive queues a function's dead letters again and returns how many.
+func (c *Client) Redrive(ctx context.Context, function string) (int, error) {
+	var out Redriven
+	if _, err := c.DoJSON(ctx, http.MethodPost, "/admin/v1/queues/"+url.PathEscape(function)+"/redrive", nil, &out); err != nil {
+		return 0, err
+	}
+	return out.Queued, nil
+}
+
 // Logs reads a function's last limit log records and, with follow, every new one until ctx ends
 // (without a timeout then): NDJSON, one [LogRecord] a line, and blank lines that keep the stream
 // alive. The caller closes it.

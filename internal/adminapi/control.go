@@ -78,6 +78,7 @@ const (
 	ActionAliasDelete    = "alias.delete"
 	ActionAPIApply       = "api.apply"
 	ActionAPIDelete      = "api.delete"
+	ActionQueueRedrive   = "queue.redrive"
 )
 
 // AuditEntry is one change made through the control plane: who (the token's name), when, from which

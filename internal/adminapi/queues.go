@@ -23,3 +23,10 @@ type QueueStats struct {
 	// DeadLetters counts the function's records in the stack's dead-letter stream.
 	DeadLetters uint64 `json:"deadLetters"`
 }
+
+// Redriven is the answer of POST /admin/v1/queues/{function}/redrive.
+type Redriven struct {
+	Function string `json:"function"`
+	// Queued counts the dead letters queued again.
+	Queued int `json:"queued"`
+}

@@ -32,6 +32,9 @@ func (n *Node) openAsync(ctx context.Context, stack *spec.Stack) error {
 		return fmt.Errorf("opening the asynchronous invocation queue: %w", err)
 	}
 	n.async = q
+	if err := n.metrics.Register(q.Collector()); err != nil {
+		return fmt.Errorf("asynchronous invocation metrics: %w", err)
+	}
 	n.serve(func() error { q.Run(n.backgroundCtx); return nil }, "asynchronous invocations")
 	return n.setSchedules(ctx, stack)
 }
@@ -90,6 +93,14 @@ func (n *Node) queues(ctx context.Context) ([]adminapi.QueueStats, error) {
 		out[i] = adminapi.QueueStats(s)
 	}
 	return out, nil
+}
+
+// redrive queues a function's dead letters again, for the admin API.
+func (n *Node) redrive(ctx context.Context, function string) (int, error) {
+	if n.async == nil {
+		return 0, errors.New("asynchronous invocations are not available on this node")
+	}
+	return n.async.Redrive(ctx, function)
 }
 
 // enqueue queues an asynchronous invocation of function, once it resolves.

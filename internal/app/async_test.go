@@ -159,6 +159,37 @@ func TestAsyncInvocation(t *testing.T) {
 		}
 	})
 
+	t.Run("dead letters are queued again by a re-drive", func(t *testing.T) {
+		status, _, body := adminDo(t, n, http.MethodPost, "/admin/v1/queues/plain/redrive", token, "")
+		var r adminapi.Redriven
+		if status != http.StatusOK || json.Unmarshal([]byte(body), &r) != nil || r.Queued != 1 {
+			t.Fatalf("redrive: %d %s, want one queued again", status, body)
+		}
+		// It fails again ({"fail": true}), and is a dead letter again.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			stats, err := n.async.Stats(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := false
+			for _, s := range stats {
+				done = done || s.Function == "plain" && s.DeadLetters == 1 && s.Queued == 0 && s.InFlight == 0
+			}
+			if done {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("queues %+v: want plain's event back among the dead letters", stats)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		status, _, body = adminDo(t, n, http.MethodGet, "/admin/v1/audit", token, "")
+		if status != http.StatusOK || !strings.Contains(body, `"queue.redrive"`) {
+			t.Errorf("the audit log has no re-drive: %d %s", status, body)
+		}
+	})
+
 	t.Run("a route with invocationType event answers 202 at once", func(t *testing.T) {
 		resp, err := client.Post("http://"+n.GatewayAddr()+"/jobs", "application/json", strings.NewReader(`{"job":"nightly"}`))
 		if err != nil {

@@ -694,6 +694,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		Invoke:      n.invoke,
 		Enqueue:     n.enqueueNew,
 		Queues:      n.queues,
+		Redrive:     n.redrive,
 		Logs:        adminLogs{n.logs},
 		Audit:       n.audit,
 		Connections: adminConnections{Router: n.router, gw: n.gw, cluster: n.cluster, log: n.log},

@@ -108,6 +108,8 @@ type Queue struct {
 
 	slots chan struct{}
 	wg    sync.WaitGroup // handlers running
+
+	counts counters
 }
 
 // StreamName and DeadLetterStreamName are the streams of a stack's events and of its dead letters.
@@ -398,9 +400,11 @@ func (q *Queue) handle(ctx context.Context, function string, m jetstream.Msg) {
 			q.toDestination(ctx, settings.OnSuccess, function, rec, log)
 		}
 		_ = m.DoubleAck(ctx)
+		q.counts.outcome(function, outcomeSucceeded)
 		log.Debug("asynchronous invocation succeeded", "attempt", attempt+1)
 	case notRun(err):
 		// Throttled or no room: not an attempt. Lambda retries these until the event's age runs out.
+		q.counts.outcome(function, outcomeThrottled)
 		_ = m.NakWithDelay(throttleDelay(m))
 	default:
 		failure := failureOf(err)
@@ -411,6 +415,7 @@ func (q *Queue) handle(ctx context.Context, function string, m jetstream.Msg) {
 				_ = m.NakWithDelay(delay)
 				return
 			}
+			q.counts.outcome(function, outcomeRetried)
 			log.Info("asynchronous invocation failed; retrying", "attempt", attempt+1, "errorType", failure.ErrorType, "retryIn", delay)
 			return
 		}
@@ -503,8 +508,13 @@ func (q *Queue) fail(ctx context.Context, m jetstream.Msg, ev Event, settings sp
 	out, _ := json.Marshal(failure)
 	rec := q.record(ev, condition, invokes, version, out, &failure)
 	log.Warn("asynchronous invocation failed for good", "condition", condition, "errorType", failure.ErrorType, "invocations", invokes)
+	q.counts.outcome(ev.Function, outcomeFailed)
 	if settings.OnFailure == "" || !q.toDestination(ctx, settings.OnFailure, ev.Function, rec, log) {
-		if err := q.toDeadLetters(ctx, ev, condition, rec); err != nil {
+		seq := uint64(0)
+		if meta, err := m.Metadata(); err == nil {
+			seq = meta.Sequence.Stream
+		}
+		if err := q.toDeadLetters(ctx, ev, condition, rec, seq); err != nil {
 			log.Error("asynchronous invocation: keeping the dead letter", "error", err)
 			_ = m.NakWithDelay(5 * time.Second) // kept in the queue rather than lost
 			return
@@ -526,7 +536,8 @@ func (q *Queue) toDestination(ctx context.Context, dest, from string, rec []byte
 	return true
 }
 
-func (q *Queue) toDeadLetters(ctx context.Context, ev Event, condition string, rec []byte) error {
+// toDeadLetters stores rec, the record of ev taken from the queue's message seq.
+func (q *Queue) toDeadLetters(ctx context.Context, ev Event, condition string, rec []byte, seq uint64) error {
 	d := nats.NewMsg(q.deadSubject(ev.Function))
 	d.Data = rec
 	d.Header.Set(hdrRequestID, ev.RequestID)
@@ -534,7 +545,10 @@ func (q *Queue) toDeadLetters(ctx context.Context, ev Event, condition string, r
 	if ev.Qualifier != "" {
 		d.Header.Set(hdrQualifier, ev.Qualifier)
 	}
-	d.Header.Set(jetstream.MsgIDHeader, "dead/"+ev.RequestID)
+	if len(bytes.TrimSpace(ev.Payload)) > 0 && !json.Valid(ev.Payload) {
+		d.Header.Set(hdrPayloadText, "1")
+	}
+	d.Header.Set(jetstream.MsgIDHeader, "dead/"+ev.RequestID+"/"+strconv.FormatUint(seq, 10))
 	_, err := q.cfg.JS.PublishMsg(ctx, d)
 	return err
 }
@@ -646,4 +660,83 @@ func (q *Queue) Stats(ctx context.Context) ([]Stats, error) {
 	}
 	slices.SortFunc(out, func(a, b Stats) int { return strings.Compare(a.Function, b.Function) })
 	return out, nil
+}
+
+// hdrPayloadText marks a dead letter whose event was not JSON: its record holds the event as a JSON
+// string, which a re-drive unwraps.
+const hdrPayloadText = "Gh-Payload-Text"
+
+// Redrive queues the function's dead letters again as new asynchronous invocations (under their
+// request ids, with their attempts counted afresh) and removes them from the dead-letter stream. It
+// returns how many it queued; one that cannot be read is left where it is.
+func (q *Queue) Redrive(ctx context.Context, function string) (int, error) {
+	info, err := q.dead.Info(ctx, jetstream.WithSubjectFilter(q.deadSubject(function)))
+	if err != nil {
+		return 0, err
+	}
+	pending := info.State.Subjects[q.deadSubject(function)]
+	if pending == 0 {
+		return 0, nil
+	}
+	cons, err := q.dead.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{q.deadSubject(function)}})
+	if err != nil {
+		return 0, err
+	}
+	done := 0
+	for uint64(done) < pending {
+		batch, err := cons.Fetch(min(int(pending)-done, 256), jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return done, err
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			meta, err := m.Metadata()
+			if err != nil {
+				continue
+			}
+			var rec Record
+			if err := json.Unmarshal(m.Data(), &rec); err != nil {
+				q.log.Warn("re-drive: a dead letter that is not a record", "function", function, "seq", meta.Sequence.Stream)
+				continue
+			}
+			payload := []byte(rec.RequestPayload)
+			if m.Headers().Get(hdrPayloadText) != "" {
+				var s string
+				if json.Unmarshal(rec.RequestPayload, &s) == nil {
+					payload = []byte(s)
+				}
+			}
+			if string(payload) == "null" {
+				payload = nil
+			}
+			ev := Event{Function: function, Qualifier: m.Headers().Get(hdrQualifier), RequestID: rec.RequestContext.RequestID, Payload: payload}
+			if err := q.ensureConsumer(ctx, function); err != nil {
+				return done, err
+			}
+			em := nats.NewMsg(q.subject(function))
+			em.Data = ev.Payload
+			em.Header.Set(hdrRequestID, ev.RequestID)
+			if ev.Qualifier != "" {
+				em.Header.Set(hdrQualifier, ev.Qualifier)
+			}
+			em.Header.Set(hdrAttempt, "0")
+			em.Header.Set(hdrQueued, strconv.FormatInt(time.Now().UnixMilli(), 10))
+			if err := q.publish(ctx, em, "redrive/"+strconv.FormatUint(meta.Sequence.Stream, 10)); err != nil {
+				return done, err
+			}
+			if err := q.dead.DeleteMsg(ctx, meta.Sequence.Stream); err != nil {
+				return done, err
+			}
+			done++
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return done, err
+		}
+		if got == 0 {
+			break
+		}
+	}
+	q.log.Info("dead letters queued again", "function", function, "count", done)
+	return done, nil
 }

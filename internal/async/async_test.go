@@ -419,3 +419,59 @@ func TestTooLargeAndFull(t *testing.T) {
 		t.Errorf("queueing past MaxBytes: %v, want ErrQueueFull", full)
 	}
 }
+
+func TestRedrive(t *testing.T) {
+	e := newEnv(t)
+	var fail atomic.Bool
+	fail.Store(true)
+	var ran atomic.Int32
+	a := fastSettings()
+	a.MaximumRetryAttempts = 0
+	e.fake.set("flaky", a, func(p []byte) ([]byte, error) {
+		if fail.Load() {
+			return nil, bus.ErrFunctionError
+		}
+		ran.Add(1)
+		return p, nil
+	})
+	q, _ := e.start(t, nil)
+	for i, p := range []string{`{"i":1}`, `not json`, ``} {
+		if err := q.Enqueue(context.Background(), Event{Function: "flaky", RequestID: "r" + strconv.Itoa(i), Payload: []byte(p)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadLetters := func() uint64 {
+		stats, err := q.Stats(context.Background())
+		if err != nil || len(stats) == 0 {
+			return 0
+		}
+		return stats[0].DeadLetters
+	}
+	waitFor(t, "three dead letters", func() bool { return deadLetters() == 3 })
+	fail.Store(false)
+	n, err := q.Redrive(context.Background(), "flaky")
+	if err != nil || n != 3 {
+		t.Fatalf("Redrive: %d, %v; want 3", n, err)
+	}
+	waitFor(t, "the re-driven events run", func() bool { return ran.Load() == 3 })
+	if d := deadLetters(); d != 0 {
+		t.Errorf("%d dead letters left after a re-drive", d)
+	}
+	if n, err := q.Redrive(context.Background(), "flaky"); err != nil || n != 0 {
+		t.Errorf("a second Redrive: %d, %v; want 0", n, err)
+	}
+	// An event re-driven that fails again is a dead letter again (not taken for a duplicate of its
+	// first one).
+	fail.Store(true)
+	if err := q.Enqueue(context.Background(), Event{Function: "flaky", RequestID: "r9", Payload: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new dead letter", func() bool { return deadLetters() == 1 })
+	if n, err := q.Redrive(context.Background(), "flaky"); err != nil || n != 1 {
+		t.Fatalf("Redrive: %d, %v; want 1", n, err)
+	}
+	waitFor(t, "the re-driven event to fail again", func() bool {
+		stats, err := q.Stats(context.Background())
+		return err == nil && len(stats) == 1 && stats[0].DeadLetters == 1 && stats[0].InFlight == 0 && stats[0].Queued == 0
+	})
+}

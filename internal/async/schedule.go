@@ -256,6 +256,7 @@ func (q *Queue) fire(ctx context.Context, m jetstream.Msg) {
 			if due, err := time.Parse(time.RFC3339Nano, string(prev.Data)); err == nil && meta.Timestamp.Sub(due) > q.lateness() {
 				log.Info("schedule firing skipped: it was due while the stack was down", "due", due, "fired", meta.Timestamp)
 				q.recordNext(ctx, nextSubj, h)
+				q.counts.schedule(function, true)
 				_ = m.DoubleAck(ctx)
 				return
 			}
@@ -272,6 +273,7 @@ func (q *Queue) fire(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	q.recordNext(ctx, nextSubj, h)
+	q.counts.schedule(function, false)
 	_ = m.DoubleAck(ctx)
 	log.Debug("schedule fired", "requestId", requestID)
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -40,5 +41,30 @@ destination).`,
 		},
 	}
 	flags.register(cmd)
+	var rflags adminFlags
+	redrive := &cobra.Command{
+		Use:   "redrive FN",
+		Short: "Queue a function's dead letters again",
+		Long: `Queue the function's records in the stack's dead-letter stream again as asynchronous invocations
+(each under its request id, with its attempts counted afresh), and remove them from the stream.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := rflags.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			n, err := c.Redrive(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if rflags.json {
+				return json.NewEncoder(stdout).Encode(map[string]any{"function": args[0], "queued": n})
+			}
+			fmt.Fprintf(stdout, "%d dead letters of %s queued again\n", n, args[0])
+			return nil
+		},
+	}
+	rflags.register(redrive)
+	cmd.AddCommand(redrive)
 	return cmd
 }
