@@ -1,5 +1,6 @@
 // Package sam reads AWS SAM and CloudFormation templates into the stack file they describe:
-// functions (AWS::Serverless::Function with its HttpApi and Api events, AWS::Lambda::Function),
+// functions (AWS::Serverless::Function with its HttpApi and Api events, its Schedule and ScheduleV2
+// events and its EventInvokeConfig; AWS::Lambda::Function; AWS::Lambda::EventInvokeConfig),
 // HTTP APIs (AWS::Serverless::HttpApi, with stages, CORS, JWT and Lambda authorizers and an
 // OpenAPI DefinitionBody), REST APIs (AWS::Serverless::Api and the implicit ServerlessRestApi,
 // with token and request authorizers, models, gateway responses, binary media types, a stage
@@ -9,8 +10,8 @@
 //
 // The stack file is built as a doctree whose values keep their places in the template, for
 // stackfile.ParseDoc to check: a problem is reported at the template's line and column. What a
-// local stack does not serve (IAM roles, permissions, log groups, events other than HTTP ones) is
-// listed once, by type, in Notices.
+// local stack does not serve (IAM roles, permissions, log groups, events other than HTTP and
+// schedule ones) is listed once, by type, in Notices.
 package sam
 
 import (
@@ -86,6 +87,10 @@ type reader struct {
 	// AWS::ApiGatewayV2 parts, by logical id.
 	integrations map[string]string // → function target
 	routeOf      map[string]*doctree.Node
+
+	// asyncFrom says, by function name, what gave the function its async: settings (its
+	// EventInvokeConfig, or an AWS::Lambda::EventInvokeConfig resource), to refuse a second one.
+	asyncFrom map[string]string
 }
 
 // Read makes the stack file a template describes. file names the template in messages, and its
@@ -104,7 +109,7 @@ func Read(file string, doc *doctree.Node, o Options) (*doctree.Made, error) {
 	r := &reader{Notes: doctree.Notes{File: file}, dir: abs, opts: o, params: map[string]string{}, lists: map[string][]string{},
 		conditions: map[string]bool{}, evaluating: map[string]bool{}, functionNames: map[string]string{},
 		unserved: map[string][]string{}, unservedAt: map[string]*doctree.Node{},
-		integrations: map[string]string{}, routeOf: map[string]*doctree.Node{}, rest: map[string]*restAPI{}}
+		integrations: map[string]string{}, routeOf: map[string]*doctree.Node{}, rest: map[string]*restAPI{}, asyncFrom: map[string]string{}}
 	r.stackName = o.StackName
 	if r.stackName == "" {
 		r.stackName = spec.StackNameOf(filepath.Base(abs))
@@ -149,10 +154,10 @@ func Read(file string, doc *doctree.Node, o Options) (*doctree.Made, error) {
 			}
 		}
 	}
-	// APIs first, so that events and routes find them; then functions; then the parts of
-	// ApiGatewayV2 APIs in dependency order.
+	// APIs first, so that events and routes find them; then functions, and the event invoke
+	// configurations that name them; then the parts of ApiGatewayV2 APIs in dependency order.
 	order := []string{"AWS::Serverless::HttpApi", "AWS::Serverless::Api", "AWS::ApiGatewayV2::Api", "AWS::Serverless::Function", "AWS::Lambda::Function",
-		"AWS::ApiGatewayV2::Integration", "AWS::ApiGatewayV2::Authorizer", "AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::RouteResponse",
+		"AWS::Lambda::EventInvokeConfig", "AWS::ApiGatewayV2::Integration", "AWS::ApiGatewayV2::Authorizer", "AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::RouteResponse",
 		"AWS::ApiGatewayV2::Stage"}
 	for _, typ := range order {
 		for _, id := range live {
@@ -296,12 +301,15 @@ func (r *reader) resource(id, typ string, res *doctree.Node) error {
 		return r.httpAPI(id, res)
 	case "AWS::Serverless::Api":
 		return r.restAPIResource(id, res)
+	case "AWS::Lambda::EventInvokeConfig":
+		return r.eventInvokeConfigResource(id, res)
 	default:
 		return r.apiGatewayV2(id, typ, res)
 	}
 }
 
-// function adds a function, and its HttpApi and Api events' routes.
+// function adds a function, its HttpApi and Api events' routes, its Schedule and ScheduleV2
+// events' schedules and its EventInvokeConfig's async settings.
 func (r *reader) function(id, typ string, res *doctree.Node) error {
 	p, err := r.props(res, "Function")
 	if typ == "AWS::Lambda::Function" {
@@ -364,16 +372,35 @@ func (r *reader) function(id, typ string, res *doctree.Node) error {
 	if v := p.Get("ReservedConcurrentExecutions"); v != nil {
 		fn.Set("maxConcurrency", v)
 	}
-	for _, k := range []string{"AutoPublishAlias", "ProvisionedConcurrencyConfig", "Layers", "VpcConfig", "DeadLetterQueue", "EventInvokeConfig", "FunctionUrlConfig", "SnapStart"} {
+	for _, k := range []string{"AutoPublishAlias", "ProvisionedConcurrencyConfig", "Layers", "VpcConfig", "DeadLetterQueue", "FunctionUrlConfig", "SnapStart"} {
 		if v := p.Get(k); v != nil {
 			r.Notice(v, "function %s: %s is not served locally: ignored", id, k)
 		}
 	}
 	name := r.functionNames[id]
+	if c := p.Get("EventInvokeConfig"); c != nil {
+		a, err := r.eventInvokeConfig("function "+id, c)
+		if err != nil {
+			return err
+		}
+		if a != nil {
+			fn.Set("async", a)
+			r.asyncFrom[name] = "its EventInvokeConfig"
+		}
+	}
 	r.functions.Set(name, fn)
 	events := p.Get("Events")
+	schedules := doctree.NewList(events)
 	for evName, ev := range events.All() {
 		switch t := ev.Get("Type"); t.Scalar() {
+		case "Schedule", "ScheduleV2":
+			s, err := r.scheduleEvent(id, evName, t.Scalar(), ev.Get("Properties"), ev)
+			if err != nil {
+				return err
+			}
+			if s != nil {
+				schedules.Items = append(schedules.Items, s)
+			}
 		case "HttpApi":
 			if err := r.httpAPIEvent(name, evName, ev.Get("Properties"), ev); err != nil {
 				return err
@@ -385,6 +412,9 @@ func (r *reader) function(id, typ string, res *doctree.Node) error {
 		default:
 			r.Notice(t, "function %s: event %s of type %s is not served locally: skipped", id, evName, t.Scalar())
 		}
+	}
+	if len(schedules.Items) > 0 {
+		fn.Set("schedules", schedules)
 	}
 	return nil
 }

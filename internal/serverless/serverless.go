@@ -1,11 +1,11 @@
 // Package serverless reads a Serverless Framework service (serverless.yml) into the stack file it
-// describes: the provider's runtime, memory, timeout and environment; functions with their handler
-// and http, httpApi and websocket events; the provider's httpApi CORS, authorizers and payload
-// format; the REST API of the http events, with provider.apiGateway's binary media types,
-// compression, request schemas, usage plans and API keys, provider.logs.restApi, and the
-// serverless-api-gateway-caching plugin's settings; the service's variables (${self:…},
-// ${opt:stage}, ${env:…}, ${sls:stage}, ${file(…)}). Each function's code is the service's
-// directory, as the framework packages it.
+// describes: the provider's runtime, memory, timeout and environment; functions with their handler,
+// http, httpApi, websocket and schedule events, and their asynchronous invocations' retries and
+// destinations; the provider's httpApi CORS, authorizers and payload format; the REST API of the
+// http events, with provider.apiGateway's binary media types, compression, request schemas, usage
+// plans and API keys, provider.logs.restApi, and the serverless-api-gateway-caching plugin's
+// settings; the service's variables (${self:…}, ${opt:stage}, ${env:…}, ${sls:stage}, ${file(…)}).
+// Each function's code is the service's directory, as the framework packages it.
 //
 // As the sam package does, it builds the stack file as a doctree whose values keep their places in
 // serverless.yml, for stackfile.ParseDoc to check, and lists what is not served locally (plugins,
@@ -66,6 +66,10 @@ type reader struct {
 	rest          restSettings
 	usagePlans    *doctree.Node
 	keysAt        *doctree.Node // the first private: true
+	// functionKeys are the functions' keys in functions:, and deployed holds their names on AWS
+	// (SERVICE-STAGE-KEY, or the function's name:) by key: what destinations name.
+	functionKeys []string
+	deployed     map[string]string
 }
 
 // Read makes the stack file a serverless.yml describes.
@@ -168,6 +172,18 @@ func Read(file string, doc *doctree.Node, o Options) (*doctree.Made, error) {
 
 	functions := doctree.NewMap(doc.Get("functions"))
 	fns := doc.Get("functions")
+	r.deployed = map[string]string{}
+	for name, f := range fns.All() {
+		r.functionKeys = append(r.functionKeys, name)
+		r.deployed[name] = service.Scalar() + "-" + r.stage + "-" + name
+		if n := f.Get("name"); n != nil {
+			v, err := r.resolve(n, 0)
+			if err != nil {
+				return nil, err
+			}
+			r.deployed[name] = v.Scalar()
+		}
+	}
 	for name, f := range fns.All() {
 		f, err := r.resolve(f, 0)
 		if err != nil {
@@ -375,6 +391,14 @@ func (r *reader) function(name string, f, provider *doctree.Node) (*doctree.Node
 	if v := f.Get("reservedConcurrency"); v != nil {
 		fn.Set("maxConcurrency", v)
 	}
+	async, err := r.asyncSettings(name, f)
+	if err != nil {
+		return nil, err
+	}
+	if async != nil {
+		fn.Set("async", async)
+	}
+	schedules := doctree.NewList(f.Get("events"))
 	for i, ev := range f.Get("events").List() {
 		if ev.Kind != doctree.Map || len(ev.Keys) != 1 {
 			return nil, r.Errorf(ev, "function %s: events[%d]: want one event such as httpApi: GET /path", name, i)
@@ -388,12 +412,19 @@ func (r *reader) function(name string, f, provider *doctree.Node) (*doctree.Node
 			err = r.websocketEvent(name, e, provider)
 		case "http":
 			err = r.restEvent(name, e)
+		case "schedule":
+			var ss []*doctree.Node
+			ss, err = r.scheduleEvent(name, e)
+			schedules.Items = append(schedules.Items, ss...)
 		default:
 			r.Notice(e, "function %s: %s events are not served locally: skipped", name, kind)
 		}
 		if err != nil {
 			return nil, err
 		}
+	}
+	if len(schedules.Items) > 0 {
+		fn.Set("schedules", schedules)
 	}
 	return fn, nil
 }
