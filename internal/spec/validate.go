@@ -162,8 +162,13 @@ func (s *Stack) ValidateInOrder(o Order) Errors {
 	for _, name := range inOrder(s.Functions, o.Functions) {
 		c.checkFunction(name, s.Functions[name])
 	}
-	if len(s.APIs) == 0 {
-		c.add(errf([]string{"apis"}, true, "stack defines no apis"))
+	scheduled := false
+	for _, f := range s.Functions {
+		scheduled = scheduled || len(f.Schedules) > 0
+	}
+	if len(s.APIs) == 0 && !scheduled {
+		// A stack of scheduled functions needs no API; any other stack would serve nothing.
+		c.add(errf([]string{"apis"}, true, "stack defines no apis (and no function has schedules): it would serve nothing"))
 	}
 	mounts := map[[2]string]string{}
 	for _, name := range inOrder(s.APIs, o.APIs) {

@@ -79,3 +79,14 @@ func TestFunctionAsyncAndScheduleErrors(t *testing.T) {
 		})
 	}
 }
+
+// A stack of scheduled functions needs no API.
+func TestScheduledStackWithoutAPIs(t *testing.T) {
+	s, err := Parse("gatehouse.yaml", []byte("version: 1\nfunctions:\n  hello:\n    source: hello\n    schedules: [rate(1 hour)]\n"), stackDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.APIs) != 0 || len(s.Functions["hello"].Schedules) != 1 {
+		t.Errorf("stack %+v", s)
+	}
+}
