@@ -55,6 +55,7 @@ func (s *Server) functionRoutes(v1 fiber.Router) {
 	v1.Post("/functions/:name/invocations", s.invoke)
 	v1.Get("/queues", s.queues)
 	v1.Post("/queues/:name/redrive", s.redrive)
+	v1.Post("/events/:subject", s.publishEvent)
 	v1.Get("/functions/:name/logs", s.logs)
 }
 
@@ -399,6 +400,29 @@ func (s *Server) redrive(c *fiber.Ctx) error {
 	}
 	s.audit(c, adminapi.ActionQueueRedrive, name, strconv.Itoa(n)+" dead letters")
 	return c.JSON(adminapi.Redriven{Function: name, Queued: n})
+}
+
+// publishEvent stores the body as a message on a subject of the stack's event bus: the functions
+// whose event sources match it receive it.
+func (s *Server) publishEvent(c *fiber.Ctx) error {
+	subject := c.Params("subject")
+	if err := spec.CheckSubject(subject, false); err != nil {
+		return fiber.NewError(fiber.StatusBadRequest, err.Error())
+	}
+	if len(c.Body()) > spec.MaxAsyncPayload {
+		return fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("the message is %d bytes; at most %d (1 MiB)", len(c.Body()), spec.MaxAsyncPayload))
+	}
+	if s.cfg.Publish == nil {
+		return fiber.NewError(fiber.StatusServiceUnavailable, "the event bus is not available on this node")
+	}
+	seq, err := s.cfg.Publish(c.UserContext(), subject, c.Body())
+	switch {
+	case errors.Is(err, async.ErrQueueFull):
+		return fiber.NewError(fiber.StatusTooManyRequests, "the stack's event stream is full: try again later")
+	case err != nil:
+		return err
+	}
+	return c.Status(fiber.StatusAccepted).JSON(adminapi.Published{Subject: subject, Sequence: seq})
 }
 
 // workerFailure is the failure the worker described (Lambda's errorType, errorMessage and

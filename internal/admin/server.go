@@ -55,6 +55,9 @@ type Config struct {
 	Queues func(ctx context.Context) ([]adminapi.QueueStats, error)
 	// Redrive queues a function's dead letters again and returns how many; nil answers 503.
 	Redrive func(ctx context.Context, function string) (int, error)
+	// Publish stores a message on a subject of the stack's event bus and returns its sequence
+	// number; nil answers 503.
+	Publish func(ctx context.Context, subject string, data []byte) (uint64, error)
 	// Logs reads function logs; nil: the logs endpoint answers 503.
 	Logs LogSource
 	// Audit records control-plane changes; nil records nothing (and the audit endpoint answers 503).

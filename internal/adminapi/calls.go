@@ -195,6 +195,21 @@ func (c *Client) Redrive(ctx context.Context, function string) (int, error) {
 	return out.Queued, nil
 }
 
+// Publish stores data as a message on a subject of the stack's event bus and returns its sequence
+// number.
+func (c *Client) Publish(ctx context.Context, subject string, data []byte) (uint64, error) {
+	resp, err := c.Do(ctx, http.MethodPost, "/admin/v1/events/"+url.PathEscape(subject), bytes.NewReader(data), "application/octet-stream")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var out Published
+	if _, err := readAnswer(resp, &out); err != nil {
+		return 0, err
+	}
+	return out.Sequence, nil
+}
+
 // Logs reads a function's last limit log records and, with follow, every new one until ctx ends
 // (without a timeout then): NDJSON, one [LogRecord] a line, and blank lines that keep the stream
 // alive. The caller closes it.

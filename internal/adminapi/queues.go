@@ -13,6 +13,9 @@ type QueueList struct {
 // QueueStats is one function's queue of asynchronous invocations, as JetStream counts it.
 type QueueStats struct {
 	Function string `json:"function"`
+	// Source is, for an event source's queue, its subject; "" for the function's asynchronous
+	// invocations (whose row also counts its dead letters, event sources' included).
+	Source string `json:"source,omitempty"`
 	// Queued counts the events waiting to be taken.
 	Queued uint64 `json:"queued"`
 	// InFlight counts the events taken and not yet settled: running, waiting for a turn, or put
@@ -29,4 +32,11 @@ type Redriven struct {
 	Function string `json:"function"`
 	// Queued counts the dead letters queued again.
 	Queued int `json:"queued"`
+}
+
+// Published is the answer of POST /admin/v1/events/{subject}: the message is stored.
+type Published struct {
+	Subject string `json:"subject"`
+	// Sequence is the message's number in the stack's event stream.
+	Sequence uint64 `json:"sequence"`
 }

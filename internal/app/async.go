@@ -39,7 +39,7 @@ func (n *Node) openAsync(ctx context.Context, stack *spec.Stack) error {
 	return n.setSchedules(ctx, stack)
 }
 
-// setSchedules makes the stack's schedules those of the stack file's functions.
+// setSchedules makes the stack's schedules and event sources those of the stack file's functions.
 func (n *Node) setSchedules(ctx context.Context, stack *spec.Stack) error {
 	if n.async == nil {
 		return nil
@@ -53,7 +53,24 @@ func (n *Node) setSchedules(ctx context.Context, stack *spec.Stack) error {
 	if err := n.async.SetSchedules(ctx, all); err != nil {
 		return fmt.Errorf("setting the stack's schedules: %w", err)
 	}
+	var sources []async.SourceOf
+	for _, name := range slices.Sorted(maps.Keys(stack.Functions)) {
+		for _, e := range stack.Functions[name].Events {
+			sources = append(sources, async.SourceOf{Function: name, EventSource: e})
+		}
+	}
+	if err := n.async.SetSources(ctx, sources); err != nil {
+		return fmt.Errorf("setting the stack's event sources: %w", err)
+	}
 	return nil
+}
+
+// publish stores a message on a subject of the stack's event bus, for the admin API.
+func (n *Node) publish(ctx context.Context, subject string, data []byte) (uint64, error) {
+	if n.async == nil {
+		return 0, errors.New("the event bus is not available on this node")
+	}
+	return n.async.Publish(ctx, subject, data, "")
 }
 
 // asyncSettings are the async settings of the version function and qualifier resolve to now.

@@ -229,6 +229,57 @@ func TestAsyncInvocation(t *testing.T) {
 		}
 	})
 
+	t.Run("an event source receives what is published on its subjects", func(t *testing.T) {
+		for _, body := range []string{"one", "fail", "two"} {
+			status, _, resp := adminDo(t, n, http.MethodPost, "/admin/v1/events/orders.created", token, body)
+			var p adminapi.Published
+			if status != http.StatusAccepted || json.Unmarshal([]byte(resp), &p) != nil || p.Sequence == 0 {
+				t.Fatalf("publish: %d %s", status, resp)
+			}
+		}
+		if status, _, resp := adminDo(t, n, http.MethodPost, "/admin/v1/events/orders.*", token, "x"); status != http.StatusBadRequest {
+			t.Errorf("publishing on a wildcard: %d %s, want 400", status, resp)
+		}
+		// "fail" is reported failed: delivered once more (maxReceiveCount 2), then a dead letter;
+		// "one" and "two" are delivered once.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			status, _, body := adminDo(t, n, http.MethodGet, "/admin/v1/functions/consumer/logs?limit=1000", token, "")
+			if status != http.StatusOK {
+				t.Fatalf("consumer's logs: %d", status)
+			}
+			count := map[string]int{}
+			for _, line := range strings.Split(body, "\n") {
+				var rec adminapi.LogRecord
+				if json.Unmarshal([]byte(line), &rec) != nil {
+					continue
+				}
+				if batch, ok := strings.CutPrefix(strings.TrimSpace(rec.Message), "BATCH "); ok {
+					for _, b := range strings.Split(batch, ",") {
+						count[b]++
+					}
+				}
+			}
+			stats, err := n.async.Stats(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dead := uint64(0)
+			for _, s := range stats {
+				if s.Function == "consumer" && s.Source == "" {
+					dead = s.DeadLetters
+				}
+			}
+			if count["one"] == 1 && count["two"] == 1 && count["fail"] == 2 && dead == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("deliveries %v, dead letters %d: want one and two once, fail twice then a dead letter", count, dead)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+
 	t.Run("bad requests", func(t *testing.T) {
 		_, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("nosuch"), InvocationType: types.InvocationTypeEvent, Payload: []byte(`{}`)})
 		if errorCode(err) != "ResourceNotFoundException" {

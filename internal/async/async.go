@@ -9,6 +9,7 @@ package async
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -101,6 +102,7 @@ type Queue struct {
 	dead   jetstream.Stream
 	sched  jetstream.Stream
 	fires  jetstream.Consumer
+	bus    jetstream.Stream // the stack's published messages, for event sources
 
 	mu        sync.Mutex
 	consumers map[string]bool // functions whose consumer exists, as far as this node knows
@@ -162,6 +164,9 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		return nil, err
 	}
 	if err := q.openSchedules(ctx); err != nil {
+		return nil, err
+	}
+	if err := q.openEvents(ctx); err != nil {
 		return nil, err
 	}
 	return q, nil
@@ -254,7 +259,15 @@ func (q *Queue) Run(ctx context.Context) {
 	}()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	sources := map[string]context.CancelFunc{}
 	for {
+		q.runSources(ctx, sources, func(f func()) {
+			loops.Add(1)
+			go func() {
+				defer loops.Done()
+				f()
+			}()
+		})
 		lister := q.events.ListConsumers(ctx)
 		for info := range lister.Info() {
 			fn, ok := strings.CutPrefix(info.Name, "fn_")
@@ -499,6 +512,8 @@ const (
 	conditionRetriesExhausted = "RetriesExhausted"
 	conditionAgeExceeded      = "EventAgeExceeded"
 	conditionNotFound         = "FunctionNotFound"
+	// conditionReceiveCount is an event source's record that failed its maxReceiveCount-th delivery.
+	conditionReceiveCount = "MaxReceiveCountExceeded"
 )
 
 // fail sends ev's failure record to the function's failure destination, or to the dead-letter
@@ -622,6 +637,9 @@ func asJSON(b []byte) json.RawMessage {
 // Stats are a function's queue as JetStream counts it.
 type Stats struct {
 	Function string `json:"function"`
+	// Source is, for an event source's queue, its subject; "" for the function's asynchronous
+	// invocations.
+	Source string `json:"source,omitempty"`
 	// Queued counts the events not yet taken (retries waiting for their time included once put back).
 	Queued uint64 `json:"queued"`
 	// InFlight counts the events taken and not yet settled: running, or waiting for a turn.
@@ -658,7 +676,18 @@ func (q *Queue) Stats(ctx context.Context) ([]Stats, error) {
 	for fn, n := range dead {
 		out = append(out, Stats{Function: fn, DeadLetters: n})
 	}
-	slices.SortFunc(out, func(a, b Stats) int { return strings.Compare(a.Function, b.Function) })
+	srcs := q.bus.ListConsumers(ctx)
+	for ci := range srcs.Info() {
+		if src, ok := sourceOf(ci); ok {
+			out = append(out, Stats{Function: src.function, Source: src.subject, Queued: ci.NumPending, InFlight: ci.NumAckPending, Redelivered: ci.NumRedelivered})
+		}
+	}
+	if err := srcs.Err(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b Stats) int {
+		return cmp.Or(strings.Compare(a.Function, b.Function), strings.Compare(a.Source, b.Source))
+	})
 	return out, nil
 }
 

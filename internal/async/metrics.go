@@ -65,8 +65,8 @@ var (
 	descFired = prometheus.NewDesc("gatehouse_schedule_firings_total",
 		"Schedule firings this node queued as invocations, by function and whether a late one was skipped (missed: skip).",
 		[]string{"function", "skipped"}, nil)
-	descQueued      = prometheus.NewDesc("gatehouse_async_queued", "Asynchronous invocations waiting to be taken, by function (the stack's, not this node's).", []string{"function"}, nil)
-	descInFlight    = prometheus.NewDesc("gatehouse_async_in_flight", "Asynchronous invocations taken and not settled: running, waiting for a turn or for a retry's time, by function.", []string{"function"}, nil)
+	descQueued      = prometheus.NewDesc("gatehouse_async_queued", "Asynchronous invocations (source=\"\") or an event source's messages (source=SUBJECT) waiting to be taken, by function (the stack's, not this node's).", []string{"function", "source"}, nil)
+	descInFlight    = prometheus.NewDesc("gatehouse_async_in_flight", "Asynchronous invocations or an event source's messages taken and not settled: running, waiting for a turn or for a retry's time, by function.", []string{"function", "source"}, nil)
 	descDeadLetters = prometheus.NewDesc("gatehouse_async_dead_letters", "Records in the stack's dead-letter stream, by function.", []string{"function"}, nil)
 )
 
@@ -98,8 +98,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		return // the counters above are still worth a scrape
 	}
 	for _, s := range stats {
-		ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(s.Queued), s.Function)
-		ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(s.InFlight), s.Function)
-		ch <- prometheus.MustNewConstMetric(descDeadLetters, prometheus.GaugeValue, float64(s.DeadLetters), s.Function)
+		ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(s.Queued), s.Function, s.Source)
+		ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(s.InFlight), s.Function, s.Source)
+		if s.Source == "" {
+			ch <- prometheus.MustNewConstMetric(descDeadLetters, prometheus.GaugeValue, float64(s.DeadLetters), s.Function)
+		}
 	}
 }

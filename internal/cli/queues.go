@@ -12,12 +12,13 @@ func newQueuesCommand(stdout io.Writer) *cobra.Command {
 	var flags adminFlags
 	cmd := &cobra.Command{
 		Use:   "queues",
-		Short: "Show the asynchronous invocation queues: queued, in flight, redelivered and dead letters per function",
+		Short: "Show the asynchronous invocation queues and event sources: queued, in flight, redelivered and dead letters per function",
 		Long: `Show each function's queue of asynchronous invocations (gatehouse invoke --async, Lambda's Invoke
 with InvocationType Event): events waiting, events taken and not settled (running, waiting for a turn or
 for a retry's time), events given out more than once, and the function's records in the stack's
 dead-letter stream (invocations that failed their last attempt or grew too old, without an onFailure
-destination).`,
+destination). Each event source of a function has a row of its own, named by its subject; its dead
+letters are counted on the function's async row.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := flags.client(cmd.Context())
@@ -33,9 +34,13 @@ destination).`,
 				enc.SetIndent("", "  ")
 				return enc.Encode(map[string]any{"queues": qs})
 			}
-			t := newTable(stdout, "FUNCTION", "QUEUED", "IN FLIGHT", "REDELIVERED", "DEAD LETTERS")
+			t := newTable(stdout, "FUNCTION", "SOURCE", "QUEUED", "IN FLIGHT", "REDELIVERED", "DEAD LETTERS")
 			for _, q := range qs {
-				t.row(q.Function, q.Queued, q.InFlight, q.Redelivered, q.DeadLetters)
+				source, dead := "async", fmt.Sprint(q.DeadLetters)
+				if q.Source != "" {
+					source, dead = q.Source, "-" // counted on the function's async row
+				}
+				t.row(q.Function, source, q.Queued, q.InFlight, q.Redelivered, dead)
 			}
 			return t.flush()
 		},

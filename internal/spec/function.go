@@ -121,6 +121,7 @@ func (c *checker) checkFunction(name string, fn Function) {
 	}
 	c.checkSettings(path, fn.FunctionSettings)
 	c.checkSchedules(sub(path, "schedules"), fn.Schedules)
+	c.checkEventSources(sub(path, "events"), fn.Events)
 }
 
 // checkSettings checks s, the settings at path.

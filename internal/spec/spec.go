@@ -132,6 +132,9 @@ type Function struct {
 	FunctionSettings
 	// Schedules run the function on schedules (`schedules:`), at most MaxSchedules; nil for none.
 	Schedules []Schedule `json:"schedules,omitempty"`
+	// Events feed the function with messages of the stack's subjects (`events:`), at most
+	// MaxEventSources; nil for none.
+	Events []EventSource `json:"events,omitempty"`
 }
 
 // SourceKind says what a function's source is.

@@ -164,10 +164,11 @@ func (s *Stack) ValidateInOrder(o Order) Errors {
 	}
 	scheduled := false
 	for _, f := range s.Functions {
-		scheduled = scheduled || len(f.Schedules) > 0
+		scheduled = scheduled || len(f.Schedules) > 0 || len(f.Events) > 0
 	}
 	if len(s.APIs) == 0 && !scheduled {
-		// A stack of scheduled functions needs no API; any other stack would serve nothing.
+		// A stack of scheduled functions (or of functions fed by subjects) needs no API; any other
+		// stack would serve nothing.
 		c.add(errf([]string{"apis"}, true, "stack defines no apis (and no function has schedules): it would serve nothing"))
 	}
 	mounts := map[[2]string]string{}

@@ -225,7 +225,7 @@ func (d *decoder) function(fe yamldecode.Entry) (spec.Function, error) {
 	path := []string{"functions", fe.Key}
 	fn := spec.Function{Name: fe.Key, FunctionSettings: spec.DefaultFunctionSettings()}
 	fn.Line, fn.Column = yamlnode.Position(fe.KeyAt)
-	f, err := d.Fields(path, fe.Val, "source", "runtime", "handler", "isolation", "memory", "timeout", "environment", "maxConcurrency", "minWarm", "idleTimeout", "allowedOutboundHosts", "async", "schedules")
+	f, err := d.Fields(path, fe.Val, "source", "runtime", "handler", "isolation", "memory", "timeout", "environment", "maxConcurrency", "minWarm", "idleTimeout", "allowedOutboundHosts", "async", "schedules", "events")
 	if err != nil {
 		return fn, err
 	}
@@ -305,7 +305,55 @@ func (d *decoder) function(fe yamldecode.Entry) (spec.Function, error) {
 			return fn, err
 		}
 	}
+	if e, ok := f["events"]; ok {
+		if fn.Events, err = d.eventSources(yamldecode.Sub(path, "events"), e.Val); err != nil {
+			return fn, err
+		}
+	}
 	return fn, nil
+}
+
+// eventSources reads a function's `events:`: a list of mappings with a subject.
+func (d *decoder) eventSources(path []string, n ast.Node) ([]spec.EventSource, error) {
+	items, err := d.ListOf(path, n, "a list of event sources, such as [{subject: orders.created}]")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]spec.EventSource, 0, len(items))
+	for i, item := range items {
+		p := yamldecode.Sub(path, spec.Index(i))
+		f, err := d.Fields(p, item, "subject", "batchSize", "batchWindow", "startingPosition", "maxReceiveCount")
+		if err != nil {
+			return nil, err
+		}
+		subject, err := d.RequiredStr(f, item, p, "subject", "the subject whose messages the function receives, such as orders.created or orders.>")
+		if err != nil {
+			return nil, err
+		}
+		e := spec.DefaultEventSource(subject)
+		for _, k := range []struct {
+			key string
+			to  *int
+		}{{"batchSize", &e.BatchSize}, {"maxReceiveCount", &e.MaxReceiveCount}} {
+			if v, ok := f[k.key]; ok {
+				if *k.to, err = d.Integer(yamldecode.Sub(p, k.key), v.Val, ""); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if v, ok := f["batchWindow"]; ok {
+			if e.BatchWindow, err = d.duration(yamldecode.Sub(p, "batchWindow"), v.Val); err != nil {
+				return nil, err
+			}
+		}
+		if v, ok := f["startingPosition"]; ok {
+			if e.StartingPosition, err = d.Str(yamldecode.Sub(p, "startingPosition"), v.Val); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 func isMapping(n ast.Node) bool {

@@ -1,4 +1,6 @@
-// Command asyncjob is a test function for asynchronous invocations. An event {"fail": true} makes it
+// Command asyncjob is a test function for asynchronous invocations and event sources. A batch of
+// records is printed on one line, "BATCH body,body,…", and its records whose body is "fail" are
+// reported failed. An event {"fail": true} makes it
 // fail, and one with "sleepMs" waits that long first (in an HTTP request's event, in its body); an
 // invocation record (what a destination receives) is printed on one line, "RECORD {…}", so
 // that a test finds it in the function's logs; any other event is answered {"done": EVENT}.
@@ -10,12 +12,31 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gatehouse.dev/gatehouse/runtimes/sdk"
 )
 
 func handle(ctx context.Context, event json.RawMessage) (json.RawMessage, error) {
+	var batch struct {
+		Records []struct {
+			MessageID string `json:"messageId"`
+			Body      string `json:"body"`
+		} `json:"Records"`
+	}
+	if json.Unmarshal(event, &batch) == nil && batch.Records != nil {
+		// An event source's batch: print its bodies, and report those that say "fail" failed.
+		var bodies, failures []string
+		for _, r := range batch.Records {
+			bodies = append(bodies, r.Body)
+			if r.Body == "fail" {
+				failures = append(failures, `{"itemIdentifier":"`+r.MessageID+`"}`)
+			}
+		}
+		fmt.Println("BATCH " + strings.Join(bodies, ","))
+		return json.RawMessage(`{"batchItemFailures":[` + strings.Join(failures, ",") + `]}`), nil
+	}
 	var probe struct {
 		Fail           bool            `json:"fail"`
 		SleepMs        int             `json:"sleepMs"`
