@@ -122,47 +122,64 @@ var (
 
 // wsConn is one open socket. An idle socket has one goroutine, its reader; a writer runs while there
 // is something to write to it (messages, a ping, the close handshake), and a handler while messages
-// from its client wait to be handled, each one at a time so that order is kept.
+// from its client wait to be handled, each one at a time so that order is kept. A message for an
+// idle socket is written at once by whoever sends it, without a writer (see send in wswire.go).
 type wsConn struct {
 	id  string
 	srv *Server
 	// bound is the API and stage the socket belongs to: replaced when the API's definition changes,
 	// so each message is routed by the definition current when it is handled.
-	bound       atomic.Pointer[wsBinding]
-	domain      string
-	sourceIP    string
-	userAgent   string
-	connectedAt time.Time
+	bound     atomic.Pointer[wsBinding]
+	domain    string
+	sourceIP  string
+	userAgent string
+	// connectedAt is when the client connected (UnixNano).
+	connectedAt int64
 	authorizer  map[string]any
 	lastActive  atomic.Int64
 	// lastPing is when the sweeper last pinged the socket (UnixNano); only the sweeper uses it.
 	lastPing int64
 
 	mu sync.Mutex
-	// cond is signalled when a queue shrinks, the writer or the handler stops, or the socket closes.
+	// cond is signalled when a queue shrinks, the writer or the handler stops, the wire is released,
+	// or the socket closes.
 	cond sync.Cond
-	// conn is the socket, set once it is upgraded; nothing is written before.
+	// conn is the socket, set once it is upgraded; nothing is written before. The library reads and
+	// writes control frames through wsWire; data frames are written to sock directly.
 	conn *websocket.Conn
-	// out holds the messages waiting to be written (at most SendQueue); in those received and not
-	// yet handled (at most inboundQueue).
+	// sock is the connection beneath the WebSocket library (the TCP connection, or limitFrames of it).
+	sock net.Conn
+	// wireDeadline is the write deadline the library last asked for (UnixNano, 0 for none); it is
+	// applied when the library writes, under the wire.
+	wireDeadline int64
+	// out holds the frames waiting to be written (at most SendQueue); in the messages received and
+	// not yet handled (at most inboundQueue).
 	out []outbound
 	in  []inboundMessage
-	// writing and handling tell whether the writer and the handler run; pingDue asks the writer for a
-	// ping.
+	// writing tells whether the socket's frames have an owner: the writer, or a sender writing one
+	// frame to an idle socket. handling tells whether the handler runs; pingDue asks the writer for
+	// a ping.
 	writing, handling, pingDue bool
+	// wireBusy is set while someone writes bytes to the socket, and while a frame is partly written
+	// (its rest is first in out): nothing else may be written to the socket then.
+	wireBusy bool
 	// closing is set when the socket starts closing: for @connections, it is gone. closeDone is set
-	// once the writer has sent the close frame (or given up); nothing is written after.
-	closing   atomic.Bool
-	closeDone bool
+	// once the writer has sent the close frame (or given up); nothing is written after. closeSent is
+	// set when the library has written a close frame (the writer's, or the reader's answer to the
+	// client's close or to a protocol error): no data frame follows it.
+	closing              atomic.Bool
+	closeDone, closeSent bool
 	// closeCode and closeReason are what the gateway closed the socket with (0 when the client
 	// closed it first); set when closing is.
-	closeCode   int
+	closeCode   int32
 	closeReason string
 }
 
+// outbound is a frame waiting to be written: a whole frame (header and payload, see wsFrame), or,
+// when partial, the rest of one whose start is already on the wire.
 type outbound struct {
-	data   []byte
-	binary bool
+	data    []byte
+	partial bool
 }
 
 // isClosing reports whether the socket is closing: for @connections, it is gone.
@@ -188,7 +205,7 @@ func (c *wsConn) closeLocked(code int, reason string) {
 	if c.closing.Load() {
 		return
 	}
-	c.closeCode, c.closeReason = code, reason
+	c.closeCode, c.closeReason = int32(code), reason
 	c.closing.Store(true)
 	c.cond.Broadcast()
 	c.startWriter()
@@ -215,15 +232,15 @@ func (c *wsConn) startWriter() {
 	go c.writeLoop()
 }
 
-// enqueue queues a message for the client. A client whose queue is full is disconnected.
+// enqueue sends a message to the client: a text frame when data is UTF-8, binary otherwise. A client
+// whose queue is full is disconnected.
 func (c *wsConn) enqueue(data []byte) error {
-	return c.enqueueFrame(outbound{data: data, binary: !utf8.Valid(data)})
+	return c.send(wsFrame(data, !utf8.Valid(data)))
 }
 
-// enqueueFrame queues a message whose kind (text or binary) is decided.
-func (c *wsConn) enqueueFrame(m outbound) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// queueLocked queues a frame for the writer, and starts it. A client whose queue is full is
+// disconnected. c.mu is held.
+func (c *wsConn) queueLocked(frame []byte) error {
 	if c.closing.Load() {
 		return ErrConnectionGone
 	}
@@ -231,7 +248,7 @@ func (c *wsConn) enqueueFrame(m outbound) error {
 		c.closeLocked(websocket.ClosePolicyViolation, "client too slow: its send queue is full")
 		return connections.ErrLimitExceeded
 	}
-	c.out = append(c.out, m)
+	c.out = append(c.out, outbound{data: frame})
 	c.startWriter()
 	return nil
 }
@@ -251,7 +268,7 @@ func (s *Server) upgrade(c *fiber.Ctx, api *compiledAPI, stage *Stage, l *labels
 		domain:      hostOnly(string(c.Request().Host())),
 		sourceIP:    strings.Clone(c.IP()),
 		userAgent:   strings.Clone(c.Get(fiber.HeaderUserAgent)),
-		connectedAt: now,
+		connectedAt: now.UnixNano(),
 		srv:         s,
 		lastPing:    now.UnixNano(),
 	}
@@ -348,7 +365,8 @@ func (s *Server) abandon(conn *wsConn) {
 // typical messages in one read; a larger message is read straight into the message.
 const wsReadBufferSize = 1 << 10
 
-// newUpgrader returns the upgrader of every socket. Idle sockets share its write buffers.
+// newUpgrader returns the upgrader of every socket. The gateway writes data frames itself
+// (wswire.go); the pool keeps the library from giving each socket a write buffer of its own.
 func newUpgrader() *websocket.Upgrader {
 	return &websocket.Upgrader{
 		ReadBufferSize:  wsReadBufferSize,
@@ -411,7 +429,10 @@ func (s *Server) openWS(conn *wsConn, nc net.Conn, req *http.Request, answer htt
 	if st := conn.def().api.ws.settings; st.MaxFrameBytes < st.MaxMessageBytes {
 		sock = limitFrames(raw, st.MaxFrameBytes)
 	}
-	wc, err := s.wsUpgrader.Upgrade(hijackedWriter{sock}, req, answer)
+	// The library reads, and writes its handshake and control frames, through wsWire, which keeps
+	// them from mixing with the data frames the gateway writes to sock.
+	conn.sock = sock
+	wc, err := s.wsUpgrader.Upgrade(hijackedWriter{wsWire{conn}}, req, answer)
 	if err != nil {
 		raw.Close()
 		s.abandon(conn)
@@ -532,7 +553,7 @@ func (s *Server) runConn(c *wsConn, conn *websocket.Conn) {
 	s.hub.remove(c)
 	s.forget(c)
 	if c.closeCode != 0 {
-		code, reason = c.closeCode, c.closeReason
+		code, reason = int(c.closeCode), c.closeReason
 	}
 	b := c.def()
 	if idx, ok := b.api.ws.routes["$disconnect"]; ok {
@@ -587,16 +608,40 @@ func (c *wsConn) handleLoop() {
 	}
 }
 
-// writeLoop owns writes to the socket while it runs: queued messages, a ping, and the close
+// writeLoop owns writes to the socket while it runs: queued frames, a ping, and the close
 // handshake. It ends when there is nothing left to write.
 func (c *wsConn) writeLoop() {
 	c.mu.Lock()
 	for {
 		var err error
+		if len(c.out) > 0 && c.out[0].partial {
+			// The rest of a frame whose start is on the wire goes first, even when the socket is
+			// closing: the wire is held for it (wireBusy) until it is written.
+			m := c.out[0]
+			c.out[0] = outbound{}
+			c.out = c.out[1:]
+			c.mu.Unlock()
+			err = c.writeWire(m.data)
+			c.mu.Lock()
+			c.wireBusy = false
+			c.cond.Broadcast()
+			if err != nil {
+				c.failLocked()
+				return
+			}
+			continue
+		}
+		// The library may be writing a control frame of the reader's (a pong, a close).
+		for c.wireBusy {
+			c.cond.Wait()
+		}
+		if c.closeSent {
+			c.out = nil // the socket is closing, and runConn will say so
+		}
 		switch {
 		case c.closing.Load():
 			c.closeDone, c.out = true, nil
-			code, reason := c.closeCode, c.closeReason
+			code, reason := int(c.closeCode), c.closeReason
 			c.mu.Unlock()
 			// Send the close frame, then give the client a moment to answer before the socket is
 			// torn down; the reader sees its close frame (or the socket closing) and ends.
@@ -614,13 +659,17 @@ func (c *wsConn) writeLoop() {
 			m := c.out[0]
 			c.out[0] = outbound{}
 			c.out = c.out[1:]
+			c.wireBusy = true
 			c.mu.Unlock()
-			typ := websocket.TextMessage
-			if m.binary {
-				typ = websocket.BinaryMessage
+			err = c.writeWire(m.data)
+			c.mu.Lock()
+			c.wireBusy = false
+			c.cond.Broadcast()
+			if err != nil {
+				c.failLocked()
+				return
 			}
-			c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			err = c.conn.WriteMessage(typ, m.data)
+			continue
 		case c.pingDue:
 			c.pingDue = false
 			c.mu.Unlock()
@@ -633,18 +682,23 @@ func (c *wsConn) writeLoop() {
 		}
 		c.mu.Lock()
 		if err != nil {
-			// The client is gone or too slow: no close frame, and the reader ends now.
-			if !c.closing.Load() {
-				c.closeCode, c.closeReason = websocket.CloseAbnormalClosure, ""
-				c.closing.Store(true)
-			}
-			c.closeDone, c.out, c.writing = true, nil, false
-			c.cond.Broadcast()
-			c.mu.Unlock()
-			c.conn.SetReadDeadline(time.Now())
+			c.failLocked()
 			return
 		}
 	}
+}
+
+// failLocked ends a socket whose write failed: the client is gone or too slow, so no close frame
+// is sent, and the reader ends now. c.mu is held, and released.
+func (c *wsConn) failLocked() {
+	if !c.closing.Load() {
+		c.closeCode, c.closeReason = websocket.CloseAbnormalClosure, ""
+		c.closing.Store(true)
+	}
+	c.closeDone, c.out, c.writing = true, nil, false
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	c.conn.SetReadDeadline(time.Now())
 }
 
 // handleMessage routes one message and runs its function.
@@ -682,7 +736,7 @@ func (s *Server) handleMessage(c *wsConn, m inboundMessage) {
 func (s *Server) invokeWS(c *wsConn, b *wsBinding, idx int, ev WSEventContext) ([]byte, error) {
 	route, tgt := b.api.Routes[idx], b.api.targets[idx]
 	ev.APIID, ev.Stage, ev.DomainName = b.api.ID, b.stage.Name, c.domain
-	ev.ConnectionID, ev.ConnectedAt = c.id, c.connectedAt
+	ev.ConnectionID, ev.ConnectedAt = c.id, time.Unix(0, c.connectedAt)
 	ev.SourceIP, ev.UserAgent = c.sourceIP, c.userAgent
 	ev.StageVariables, ev.Authorizer = b.stage.Variables, c.authorizer
 	event, err := BuildWSEvent(ev)
@@ -723,7 +777,7 @@ func (s *Server) logWSEvent(c *wsConn, b *wsBinding, routeKey string, ev WSEvent
 	}
 	a := accessInfo{api: b.api, stage: b.stage, routeKey: routeKey, requestID: ev.RequestID, start: start, err: err,
 		integrationLatency: time.Since(called), eventType: ev.EventType, connectionID: c.id, messageID: ev.MessageID,
-		connectedAt: c.connectedAt, sourceIP: c.sourceIP, userAgent: c.userAgent, domain: c.domain, wsAuthorizer: c.authorizer,
+		connectedAt: time.Unix(0, c.connectedAt), sourceIP: c.sourceIP, userAgent: c.userAgent, domain: c.domain, wsAuthorizer: c.authorizer,
 		path: b.api.mount + "/" + b.stage.Name, protocol: "HTTP/1.1", method: "GET"}
 	if err != nil {
 		a.status, _ = s.classify(err)

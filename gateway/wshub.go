@@ -49,6 +49,23 @@ func (h *wsHub) get(id string) *wsConn {
 	return h.conns[id]
 }
 
+// lookupBatch is how many ids lookup finds under one hold of the lock.
+const lookupBatch = 512
+
+// lookup returns the sockets of ids, nil for those not open here. It takes the lock for a batch of
+// ids at a time, so that sockets opening and closing do not wait for a long list.
+func (h *wsHub) lookup(ids []string) []*wsConn {
+	conns := make([]*wsConn, len(ids))
+	for start := 0; start < len(ids); start += lookupBatch {
+		h.mu.Lock()
+		for i := start; i < min(start+lookupBatch, len(ids)); i++ {
+			conns[i] = h.conns[ids[i]]
+		}
+		h.mu.Unlock()
+	}
+	return conns
+}
+
 // closeAll closes every socket with code and stops taking new ones.
 func (h *wsHub) closeAll(code int, reason string) {
 	h.mu.Lock()
@@ -95,7 +112,7 @@ func (h *wsHub) sweep(stop chan struct{}) {
 			for _, c := range h.conns {
 				settings := &c.def().api.ws.settings
 				switch {
-				case now.Sub(c.connectedAt) >= settings.MaxDuration:
+				case time.Duration(nowNano-c.connectedAt) >= settings.MaxDuration:
 					toClose = append(toClose, closing{c, "Maximum connection duration"})
 				case time.Duration(nowNano-c.lastActive.Load()) >= settings.IdleTimeout:
 					toClose = append(toClose, closing{c, "Idle timeout"})

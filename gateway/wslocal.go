@@ -2,7 +2,10 @@ package gateway
 
 import (
 	"context"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -13,30 +16,58 @@ import (
 
 // This node's sockets: the local side of @connections, and following API changes.
 
-// PostToConnection sends data to one of this node's sockets (the local side of @connections).
+// PostToConnection sends data to one of this node's sockets (the local side of @connections): a text
+// frame when data is UTF-8, binary otherwise. data is not kept.
 func (s *Server) PostToConnection(_ context.Context, id string, data []byte) error {
-	return s.post(id, outbound{data: data, binary: !utf8.Valid(data)})
-}
-
-func (s *Server) post(id string, m outbound) error {
 	c := s.hub.get(id)
 	if c == nil {
 		return ErrConnectionGone
 	}
-	if len(m.data) > c.def().api.ws.settings.MaxMessageBytes {
+	if len(data) > c.def().api.ws.settings.MaxMessageBytes {
 		return connections.ErrPayloadTooLarge
 	}
-	return c.enqueueFrame(m)
+	return c.send(wsFrame(data, !utf8.Valid(data)))
 }
 
+// broadcastBatch is how many recipients of a broadcast one goroutine takes at a time.
+const broadcastBatch = 64
+
 // BroadcastToConnections posts data to each of this node's sockets in ids and returns the ids that
-// were gone (or whose client could not keep up, and was disconnected).
-func (s *Server) BroadcastToConnections(ctx context.Context, ids []string, data []byte) []string {
+// were gone (or whose client could not keep up, and was disconnected), in the order of ids.
+//
+// The frame is built (and data checked for UTF-8) once, and every recipient gets the same bytes.
+// The caller and up to 2×GOMAXPROCS−1 helpers take batches of recipients and write the frame to each
+// idle socket at once; a socket that is busy, or whose buffer is full, gets it in its queue, behind
+// what it already has. So a broadcast starts no goroutine per recipient, and a slow client holds up
+// no one.
+func (s *Server) BroadcastToConnections(_ context.Context, ids []string, data []byte) []string {
+	frame := wsFrame(data, !utf8.Valid(data))
+	conns := s.hub.lookup(ids)
+	failed := make([]bool, len(ids))
+	var next atomic.Int64
+	deliver := func() {
+		for {
+			end := int(next.Add(broadcastBatch))
+			start := end - broadcastBatch
+			if start >= len(ids) {
+				return
+			}
+			for i := start; i < min(end, len(ids)); i++ {
+				c := conns[i]
+				failed[i] = c == nil || len(data) > c.def().api.ws.settings.MaxMessageBytes || c.send(frame) != nil
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(2*runtime.GOMAXPROCS(0), (len(ids)+broadcastBatch-1)/broadcastBatch) - 1 {
+		wg.Go(deliver)
+	}
+	deliver()
+	wg.Wait()
 	var gone []string
-	m := outbound{data: data, binary: !utf8.Valid(data)} // decided once for every recipient
-	for _, id := range ids {
-		if err := s.post(id, m); err != nil {
-			gone = append(gone, id)
+	for i, f := range failed {
+		if f {
+			gone = append(gone, ids[i])
 		}
 	}
 	return gone
@@ -49,7 +80,7 @@ func (s *Server) GetConnection(_ context.Context, id string) (connections.Record
 		return connections.Record{}, ErrConnectionGone
 	}
 	b := c.def()
-	return connections.Record{ID: c.id, API: b.api.ID, Stage: b.stage.Name, ConnectedAt: c.connectedAt,
+	return connections.Record{ID: c.id, API: b.api.ID, Stage: b.stage.Name, ConnectedAt: time.Unix(0, c.connectedAt),
 		LastActiveAt: time.Unix(0, c.lastActive.Load()), SourceIP: c.sourceIP, UserAgent: c.userAgent}, nil
 }
 
