@@ -280,7 +280,7 @@ func manifestTooLarge() *ManifestError {
 
 // manifestKeys are the top-level keys, in the order of Manifest's fields.
 var manifestKeys = []string{"version", "name", "runtime", "handler", "isolation", "abi", "module", "memory", "timeout", "environment", "secrets",
-	"maxConcurrency", "minWarm", "idleTimeout", "allowedOutboundHosts", "async"}
+	"maxConcurrency", "minWarm", "idleTimeout", "allowedOutboundHosts", "async", "allowedPublishSubjects"}
 
 func decodeManifest(d *yamldecode.Decoder, body ast.Node) (*Manifest, error) {
 	if body == nil {
@@ -347,6 +347,8 @@ func decodeManifest(d *yamldecode.Decoder, body ast.Node) (*Manifest, error) {
 			m.IdleTimeout, err = duration(d, path, e.Val)
 		case "async":
 			m.Async, err = DecodeAsyncSettings(d, path, e.Val)
+		case "allowedPublishSubjects":
+			m.AllowedPublishSubjects, err = d.StrList(path, e.Val)
 		default:
 			return nil, d.UnknownKey(nil, e, manifestKeys)
 		}
@@ -585,6 +587,12 @@ func (m *Manifest) Marshal() ([]byte, error) {
 		b.WriteString("allowedOutboundHosts:\n")
 		for _, h := range m.AllowedOutboundHosts {
 			fmt.Fprintf(&b, "  - %s\n", yamlString(h))
+		}
+	}
+	if len(m.AllowedPublishSubjects) > 0 {
+		b.WriteString("allowedPublishSubjects:\n")
+		for _, s := range m.AllowedPublishSubjects {
+			fmt.Fprintf(&b, "  - %s\n", yamlString(s))
 		}
 	}
 	if a := m.Async; a != nil {

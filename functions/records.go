@@ -140,27 +140,30 @@ type ManifestRecord struct {
 	Isolation            string   `json:"isolation,omitempty"`
 	// Async is left out for a function with the default async settings.
 	Async *spec.AsyncSettings `json:"async,omitempty"`
+	// AllowedPublishSubjects is left out when empty.
+	AllowedPublishSubjects []string `json:"allowedPublishSubjects,omitempty"`
 }
 
 // NewManifestRecord splits m into the record that is stored in plain text and the values of its
 // secrets, which are not (nil when m has none).
 func NewManifestRecord(m *Manifest) (ManifestRecord, map[string]string) {
 	rec := ManifestRecord{
-		Version:              m.Version,
-		Name:                 m.Name,
-		Runtime:              runtimeOrEmpty(m.Runtime),
-		ABI:                  m.ABI,
-		Module:               m.Module,
-		MemoryMB:             m.MemoryMB,
-		Timeout:              spec.FormatDuration(m.Timeout.D()),
-		Secrets:              slices.Clone(m.Secrets),
-		MaxConcurrency:       m.MaxConcurrency,
-		MinWarm:              m.MinWarm,
-		IdleTimeout:          spec.FormatDuration(m.IdleTimeout.D()),
-		AllowedOutboundHosts: slices.Clone(m.AllowedOutboundHosts),
-		Handler:              m.Handler,
-		Isolation:            m.Isolation,
-		Async:                cloneAsync(m.Async),
+		Version:                m.Version,
+		Name:                   m.Name,
+		Runtime:                runtimeOrEmpty(m.Runtime),
+		ABI:                    m.ABI,
+		Module:                 m.Module,
+		MemoryMB:               m.MemoryMB,
+		Timeout:                spec.FormatDuration(m.Timeout.D()),
+		Secrets:                slices.Clone(m.Secrets),
+		MaxConcurrency:         m.MaxConcurrency,
+		MinWarm:                m.MinWarm,
+		IdleTimeout:            spec.FormatDuration(m.IdleTimeout.D()),
+		AllowedOutboundHosts:   slices.Clone(m.AllowedOutboundHosts),
+		Handler:                m.Handler,
+		Isolation:              m.Isolation,
+		Async:                  cloneAsync(m.Async),
+		AllowedPublishSubjects: slices.Clone(m.AllowedPublishSubjects),
 	}
 	var secrets map[string]string
 	for k, v := range m.Environment {
@@ -196,17 +199,18 @@ func (r ManifestRecord) Manifest(secrets map[string]string) (*Manifest, error) {
 		ABI:     r.ABI,
 		Module:  r.Module,
 		FunctionSettings: spec.FunctionSettings{
-			Runtime:              r.Runtime,
-			MemoryMB:             r.MemoryMB,
-			Timeout:              spec.Duration(timeout),
-			Environment:          make(map[string]string, len(r.Environment)+len(r.Secrets)),
-			MaxConcurrency:       r.MaxConcurrency,
-			MinWarm:              r.MinWarm,
-			IdleTimeout:          spec.Duration(idle),
-			AllowedOutboundHosts: slices.Clone(r.AllowedOutboundHosts),
-			Handler:              r.Handler,
-			Isolation:            r.Isolation,
-			Async:                cloneAsync(r.Async),
+			Runtime:                r.Runtime,
+			MemoryMB:               r.MemoryMB,
+			Timeout:                spec.Duration(timeout),
+			Environment:            make(map[string]string, len(r.Environment)+len(r.Secrets)),
+			MaxConcurrency:         r.MaxConcurrency,
+			MinWarm:                r.MinWarm,
+			IdleTimeout:            spec.Duration(idle),
+			AllowedOutboundHosts:   slices.Clone(r.AllowedOutboundHosts),
+			Handler:                r.Handler,
+			Isolation:              r.Isolation,
+			Async:                  cloneAsync(r.Async),
+			AllowedPublishSubjects: slices.Clone(r.AllowedPublishSubjects),
 		},
 		Secrets: slices.Clone(r.Secrets),
 	}
@@ -231,6 +235,7 @@ func (r ManifestRecord) clone() ManifestRecord {
 	r.Environment = maps.Clone(r.Environment)
 	r.Secrets = slices.Clone(r.Secrets)
 	r.Async = cloneAsync(r.Async)
+	r.AllowedPublishSubjects = slices.Clone(r.AllowedPublishSubjects)
 	return r
 }
 

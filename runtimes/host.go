@@ -45,6 +45,7 @@ const (
 	OpKVDelete         = 13
 	OpKVList           = 14
 	OpHTTP             = 20
+	OpPublish          = 30
 )
 
 // Host call statuses.
@@ -114,6 +115,20 @@ type Host interface {
 	// limit), ErrHostInvalid (a malformed request) or context.DeadlineExceeded; their messages reach
 	// the guest.
 	HTTP(ctx context.Context, req HTTPRequest) (HTTPResponse, error)
+	// Publish stores a message on a subject of the stack's event bus for the function of the
+	// invocation. Errors wrap ErrHostNotAllowed (not in the function's allowedPublishSubjects),
+	// ErrHostTooLarge or ErrHostInvalid (a malformed subject).
+	Publish(ctx context.Context, req PublishRequest) error
+}
+
+// PublishRequest is a message a guest publishes.
+type PublishRequest struct {
+	Subject string
+	Data    []byte
+	// Function and Allow are the function whose invocation asks, and the subjects it may publish
+	// on: set by the worker, never read from the guest.
+	Function string
+	Allow    []string
 }
 
 // maxHostRequest bounds a host call's request in guest memory.
@@ -327,6 +342,13 @@ func (st *hostState) do(ctx context.Context, op uint32, req []byte) ([]byte, err
 			return nil, err
 		}
 		return json.Marshal(append([]string{}, keys...))
+	case OpPublish:
+		subject, data := r.str(), r.rest()
+		if r.bad {
+			return nil, ErrHostInvalid
+		}
+		st.effect()
+		return nil, st.host.Publish(ctx, PublishRequest{Subject: subject, Data: data})
 	case OpHTTP:
 		hr, err := decodeHTTPRequest(req)
 		if err != nil {

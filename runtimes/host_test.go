@@ -104,6 +104,11 @@ func (h *fakeHost) HTTP(ctx context.Context, req runtimes.HTTPRequest) (runtimes
 	return runtimes.HTTPResponse{Status: 204}, nil
 }
 
+func (h *fakeHost) Publish(ctx context.Context, req runtimes.PublishRequest) error {
+	h.record("publish " + req.Subject + " " + string(req.Data))
+	return nil
+}
+
 func (h *fakeHost) KVList(ctx context.Context, prefix string) ([]string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

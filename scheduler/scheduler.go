@@ -59,6 +59,8 @@ type Function struct {
 	IdleTimeout time.Duration
 	// Outbound are where the function's outbound HTTP requests may go; none allows none.
 	Outbound []spec.OutboundHost
+	// Publish are the subjects the function may publish on; none allows none.
+	Publish []string
 	// Runtime is the function's runtime: "" or spec.RuntimeWasm for Wasm, a WebAssembly module;
 	// a process runtime's Wasm holds its package, a zip, and Handler names its code.
 	Runtime, Handler string
@@ -391,7 +393,7 @@ func (s *Scheduler) load(ctx context.Context, f Function) (*pool, error) {
 	}
 	var host runtimes.Host
 	if s.cfg.Host != nil {
-		host = functionHost{Host: turnYieldingHost{Host: s.cfg.Host, log: s.log}, name: f.Name, allow: f.Outbound, outbound: &s.outbound}
+		host = functionHost{Host: turnYieldingHost{Host: s.cfg.Host, log: s.log}, name: f.Name, allow: f.Outbound, outbound: &s.outbound, publish: f.Publish}
 	}
 	return newPool(f, m, s.log, s.cfg.LogSink, host), nil
 }

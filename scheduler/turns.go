@@ -318,6 +318,11 @@ func (t turnYieldingHost) HTTP(ctx context.Context, req runtimes.HTTPRequest) (r
 	return during(t, ctx, "HTTP", func() (runtimes.HTTPResponse, error) { return t.Host.HTTP(ctx, req) })
 }
 
+func (t turnYieldingHost) Publish(ctx context.Context, req runtimes.PublishRequest) error {
+	_, err := during(t, ctx, "Publish", func() (struct{}, error) { return struct{}{}, t.Host.Publish(ctx, req) })
+	return err
+}
+
 // functionHost is the host of one function's pool: its outbound requests carry the function's
 // name and allow-list, and are counted.
 type functionHost struct {
@@ -325,6 +330,13 @@ type functionHost struct {
 	name     string
 	allow    []spec.OutboundHost
 	outbound *outboundCounters
+	// publish are the subjects the function may publish on.
+	publish []string
+}
+
+func (h functionHost) Publish(ctx context.Context, req runtimes.PublishRequest) error {
+	req.Function, req.Allow = h.name, h.publish
+	return h.Host.Publish(ctx, req)
 }
 
 func (h functionHost) HTTP(ctx context.Context, req runtimes.HTTPRequest) (runtimes.HTTPResponse, error) {

@@ -280,6 +280,28 @@ func TestAsyncInvocation(t *testing.T) {
 		}
 	})
 
+	t.Run("a function publishes through the SDK on the subjects it is allowed", func(t *testing.T) {
+		status, _, body := adminDo(t, n, http.MethodPost, "/admin/v1/functions/publisher/invocations", token, `{"publish":{"subject":"orders.fromfn","data":"from-function"}}`)
+		if status != http.StatusOK || body != `"published"` {
+			t.Fatalf("publishing from a function: %d %s", status, body)
+		}
+		status, hdr, body := adminDo(t, n, http.MethodPost, "/admin/v1/functions/publisher/invocations", token, `{"publish":{"subject":"invoices.new","data":"x"}}`)
+		if status != http.StatusOK || hdr.Get(adminapi.HeaderFunctionError) == "" || !strings.Contains(body, "not allowed") {
+			t.Errorf("publishing on a subject not allowed: %d %s, want the function's error saying not allowed", status, body)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			_, _, logs := adminDo(t, n, http.MethodGet, "/admin/v1/functions/consumer/logs?limit=1000", token, "")
+			if strings.Contains(logs, "BATCH from-function") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the consumer never received the message the function published")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+
 	t.Run("bad requests", func(t *testing.T) {
 		_, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("nosuch"), InvocationType: types.InvocationTypeEvent, Payload: []byte(`{}`)})
 		if errorCode(err) != "ResourceNotFoundException" {

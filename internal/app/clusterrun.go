@@ -112,10 +112,10 @@ func workerReads(stack string) []string {
 	return []string{"KV_" + functions.FunctionsBucket(stack), "OBJ_" + functions.ModulesBucket(stack), "KV_" + kvBucket(stack)}
 }
 
-// workerPublishes are the subjects workers publish to besides the bus's own: function logs, and the
-// functions' key-value store through host calls.
+// workerPublishes are the subjects workers publish to besides the bus's own: function logs, the
+// functions' key-value store and the stack's event bus through host calls.
 func workerPublishes(stack string) []string {
-	return []string{logstream.SubjectAll(stack), "$KV." + kvBucket(stack) + ".>"}
+	return []string{logstream.SubjectAll(stack), "$KV." + kvBucket(stack) + ".>", "gh." + stack + ".ev.>"}
 }
 
 // clusterState follows the other nodes of the stack and this node's own readiness.

@@ -57,6 +57,9 @@ func ensureKV(ctx context.Context, js jetstream.JetStream, stack string) error {
 type workerHost struct {
 	router   *connections.Router
 	kv       jetstream.KeyValue
+	// js and stack publish the functions' messages on the stack's event bus.
+	js    jetstream.JetStream
+	stack string
 	outbound *outbound.Client
 	// tracer, when set, records a span for each outbound request and post, under the invocation's.
 	tracer trace.Tracer
@@ -149,6 +152,27 @@ func (h *workerHost) Broadcast(ctx context.Context, ids []string, data []byte) (
 	ctx, span := h.span(ctx, "broadcast", trace.SpanKindClient, attribute.Int("connections", len(ids)))
 	defer func() { endSpan(span, err) }()
 	return h.router.Broadcast(ctx, ids, data)
+}
+
+// Publish stores a function's message on a subject of the stack's event bus, when the function's
+// allowedPublishSubjects allow it.
+func (h *workerHost) Publish(ctx context.Context, req runtimes.PublishRequest) (err error) {
+	if err := spec.CheckSubject(req.Subject, false); err != nil {
+		return fmt.Errorf("%w: %w", runtimes.ErrHostInvalid, err)
+	}
+	if !slices.ContainsFunc(req.Allow, func(p string) bool { return spec.SubjectMatches(p, req.Subject) }) {
+		return fmt.Errorf("%w: publishing on %s is not allowed for function %s; add it to allowedPublishSubjects", runtimes.ErrHostNotAllowed, req.Subject, req.Function)
+	}
+	if len(req.Data) > spec.MaxAsyncPayload {
+		return fmt.Errorf("%w: a message is at most %d bytes", runtimes.ErrHostTooLarge, spec.MaxAsyncPayload)
+	}
+	if h.js == nil {
+		return errors.New("the event bus is not available to this worker")
+	}
+	ctx, span := h.span(ctx, "publish", trace.SpanKindProducer, attribute.String("messaging.destination.name", req.Subject))
+	defer func() { endSpan(span, err) }()
+	_, err = h.js.Publish(ctx, "gh."+h.stack+".ev."+req.Subject, req.Data)
+	return err
 }
 
 func kvError(err error) error {

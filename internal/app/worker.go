@@ -150,7 +150,7 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 		_ = tp.Shutdown(sctx)
 	}()
 	cfg := scheduler.Config{Logger: log, Loader: loader.load, LogSink: newLogSink(client, opts.stack, workerID),
-		Host: &workerHost{router: connections.NewRouter(client, "", nil), kv: kv, outbound: out, tracer: workerTracer(tp)}, Parallelism: turns,
+		Host: &workerHost{router: connections.NewRouter(client, "", nil), kv: kv, js: js, stack: opts.stack, outbound: out, tracer: workerTracer(tp)}, Parallelism: turns,
 		WorkDir: workDir, GatewayAddr: opts.gateway, Region: opts.region, AccountID: opts.accountID,
 		Tracer:        workerTracer(tp),
 		Credentials:   functionCredentials(key, opts.stack),
@@ -295,6 +295,7 @@ func (l *versionLoader) function(ctx context.Context, v functions.VersionRecord)
 	return scheduler.Function{Name: v.Function, ID: v.FunctionID, Version: v.Version, Wasm: wasm, MemoryMB: m.MemoryMB,
 		Timeout: timeout, Env: env, MinWarm: m.MinWarm, IdleTimeout: idle,
 		Outbound: spec.FunctionSettings{AllowedOutboundHosts: m.AllowedOutboundHosts}.OutboundHosts(),
+		Publish:  m.AllowedPublishSubjects,
 		Runtime:  m.Runtime, Handler: m.Handler, Isolation: m.Isolation}, nil
 }
 

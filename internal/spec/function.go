@@ -65,6 +65,10 @@ type FunctionSettings struct {
 	// Async is how asynchronous invocations of the function are retried and where their outcomes
 	// go (`async:`); nil for DefaultAsyncSettings.
 	Async *AsyncSettings `json:"async,omitempty"`
+	// AllowedPublishSubjects are the subjects of the stack's event bus the function may publish on
+	// through the SDK (`allowedPublishSubjects:`), wildcards allowed ("orders.*", "audit.>"), at
+	// most MaxOutboundHosts. None (the default) allows none.
+	AllowedPublishSubjects []string `json:"allowedPublishSubjects,omitempty"`
 }
 
 // OutboundHosts returns the parsed AllowedOutboundHosts, leaving out entries that do not parse
@@ -195,6 +199,14 @@ func (c *checker) checkSettings(path []string, s FunctionSettings) {
 		seen[h.String()] = true
 	}
 	c.checkAsync(sub(path, "async"), s.Async)
+	if n := len(s.AllowedPublishSubjects); n > MaxOutboundHosts {
+		c.add(errf(sub(path, "allowedPublishSubjects"), false, "%d entries; at most %d", n, MaxOutboundHosts))
+	}
+	for i, subj := range s.AllowedPublishSubjects {
+		if err := CheckSubject(subj, true); err != nil {
+			c.add(errf(sub(path, "allowedPublishSubjects", Index(i)), false, "%v", err))
+		}
+	}
 }
 
 // EnvSizeMessage says that environment variables take size bytes, or more than the limit when

@@ -72,6 +72,23 @@ func CheckSubject(s string, wild bool) error {
 	return nil
 }
 
+// SubjectMatches reports whether subject (no wildcards) matches pattern, where * stands for one
+// token and a final > for one or more.
+func SubjectMatches(pattern, subject string) bool {
+	p, s := strings.Split(pattern, "."), strings.Split(subject, ".")
+	for i, t := range p {
+		switch {
+		case t == ">" && i == len(p)-1:
+			return len(s) > i
+		case i >= len(s):
+			return false
+		case t != "*" && t != s[i]:
+			return false
+		}
+	}
+	return len(p) == len(s)
+}
+
 // checkEventSources checks a function's event sources at path.
 func (c *checker) checkEventSources(path []string, es []EventSource) {
 	if len(es) > MaxEventSources {

@@ -225,7 +225,7 @@ func (d *decoder) function(fe yamldecode.Entry) (spec.Function, error) {
 	path := []string{"functions", fe.Key}
 	fn := spec.Function{Name: fe.Key, FunctionSettings: spec.DefaultFunctionSettings()}
 	fn.Line, fn.Column = yamlnode.Position(fe.KeyAt)
-	f, err := d.Fields(path, fe.Val, "source", "runtime", "handler", "isolation", "memory", "timeout", "environment", "maxConcurrency", "minWarm", "idleTimeout", "allowedOutboundHosts", "async", "schedules", "events")
+	f, err := d.Fields(path, fe.Val, "source", "runtime", "handler", "isolation", "memory", "timeout", "environment", "maxConcurrency", "minWarm", "idleTimeout", "allowedOutboundHosts", "async", "schedules", "events", "allowedPublishSubjects")
 	if err != nil {
 		return fn, err
 	}
@@ -297,6 +297,11 @@ func (d *decoder) function(fe yamldecode.Entry) (spec.Function, error) {
 	}
 	if e, ok := f["async"]; ok {
 		if fn.Async, err = functions.DecodeAsyncSettings(d.Decoder, yamldecode.Sub(path, "async"), e.Val); err != nil {
+			return fn, err
+		}
+	}
+	if e, ok := f["allowedPublishSubjects"]; ok {
+		if fn.AllowedPublishSubjects, err = d.StrList(yamldecode.Sub(path, "allowedPublishSubjects"), e.Val); err != nil {
 			return fn, err
 		}
 	}

@@ -27,6 +27,9 @@ var (
 	ErrUnavailable = errors.New("gatehouse: host calls are not available here")
 	// ErrHost means Gatehouse could not do what was asked; trying again may work.
 	ErrHost = errors.New("gatehouse: host call failed")
+	// ErrNotAllowed means the function may not do it: a subject its allowedPublishSubjects do not
+	// list (Publish).
+	ErrNotAllowed = errors.New("gatehouse: not allowed")
 )
 
 // Host operations; the numbers are part of the ABI (docs/abi.md).
@@ -40,6 +43,7 @@ const (
 	opKVCreate         = 12
 	opKVDelete         = 13
 	opKVList           = 14
+	opPublish          = 30
 )
 
 func hostStatusError(status uint32) error {
@@ -58,6 +62,8 @@ func hostStatusError(status uint32) error {
 		return ErrExists
 	case 7:
 		return ErrUnavailable
+	case 8:
+		return ErrNotAllowed
 	}
 	return fmt.Errorf("%w (status %d)", ErrHost, status)
 }
@@ -138,6 +144,15 @@ func Broadcast(ctx context.Context, connectionIDs []string, data []byte) (Broadc
 		return BroadcastResult{}, fmt.Errorf("%w: %v", ErrHost, err)
 	}
 	return r, nil
+}
+
+// Publish stores data as a message on subject of the stack's event bus (dot-separated tokens such
+// as "orders.created", no wildcards): the functions with an event source matching it receive it.
+// The function's allowedPublishSubjects must match subject (ErrNotAllowed); a message is at most
+// 1 MiB (ErrTooLarge).
+func Publish(ctx context.Context, subject string, data []byte) error {
+	_, err := hostCall(opPublish, append(appendStr(nil, subject), data...))
+	return err
 }
 
 // GetKey returns the value of a key of the stack's key-value store.

@@ -1,6 +1,6 @@
 // Command asyncjob is a test function for asynchronous invocations and event sources. A batch of
 // records is printed on one line, "BATCH body,body,…", and its records whose body is "fail" are
-// reported failed. An event {"fail": true} makes it
+// reported failed. An event {"publish": {"subject": S, "data": D}} publishes D on S. An event {"fail": true} makes it
 // fail, and one with "sleepMs" waits that long first (in an HTTP request's event, in its body); an
 // invocation record (what a destination receives) is printed on one line, "RECORD {…}", so
 // that a test finds it in the function's logs; any other event is answered {"done": EVENT}.
@@ -36,6 +36,16 @@ func handle(ctx context.Context, event json.RawMessage) (json.RawMessage, error)
 		}
 		fmt.Println("BATCH " + strings.Join(bodies, ","))
 		return json.RawMessage(`{"batchItemFailures":[` + strings.Join(failures, ",") + `]}`), nil
+	}
+	var pub struct {
+		Publish *struct{ Subject, Data string } `json:"publish"`
+	}
+	if json.Unmarshal(event, &pub) == nil && pub.Publish != nil {
+		// Publish a message on the stack's event bus.
+		if err := sdk.Publish(ctx, pub.Publish.Subject, []byte(pub.Publish.Data)); err != nil {
+			return nil, err
+		}
+		return json.RawMessage(`"published"`), nil
 	}
 	var probe struct {
 		Fail           bool            `json:"fail"`
