@@ -55,11 +55,11 @@ func ensureKV(ctx context.Context, js jetstream.JetStream, stack string) error {
 // workerHost performs the host calls of a worker's functions: connections through the router (which
 // reaches each connection's node over the bus), keys in the stack's bucket.
 type workerHost struct {
-	router   *connections.Router
-	kv       jetstream.KeyValue
+	router *connections.Router
+	kv     jetstream.KeyValue
 	// js and stack publish the functions' messages on the stack's event bus.
-	js    jetstream.JetStream
-	stack string
+	js       jetstream.JetStream
+	stack    string
 	outbound *outbound.Client
 	// tracer, when set, records a span for each outbound request and post, under the invocation's.
 	tracer trace.Tracer
