@@ -538,11 +538,17 @@ func (q *Queue) fail(ctx context.Context, m jetstream.Msg, ev Event, settings sp
 	_ = m.DoubleAck(ctx)
 }
 
-// toDestination queues rec for the destination function; false when it could not.
+// toDestination queues rec for the destination function, or publishes it on the destination
+// subject; false when it could not.
 func (q *Queue) toDestination(ctx context.Context, dest, from string, rec []byte, log *slog.Logger) bool {
-	fn, err := spec.DestinationFunction(dest)
-	if err == nil {
-		err = q.Enqueue(ctx, Event{Function: fn, RequestID: q.cfg.NewRequestID(), Payload: rec})
+	var err error
+	if subj, ok := spec.DestinationSubject(dest); ok {
+		_, err = q.Publish(ctx, subj, rec, "")
+	} else {
+		var fn string
+		if fn, err = spec.DestinationFunction(dest); err == nil {
+			err = q.Enqueue(ctx, Event{Function: fn, RequestID: q.cfg.NewRequestID(), Payload: rec})
+		}
 	}
 	if err != nil {
 		log.Warn("asynchronous invocation: sending the record to its destination", "destination", dest, "error", err)

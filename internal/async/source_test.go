@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"gatehouse.dev/gatehouse/internal/bus"
 	"gatehouse.dev/gatehouse/internal/spec"
 )
 
@@ -211,5 +212,34 @@ func TestSourceStartingPositionAndRemoval(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if l, _ := latest.bodies(); len(l) != 1 {
 		t.Errorf("a removed source received %v", l)
+	}
+}
+
+// A failure destination that is a subject: the record is published there, and a source of that
+// subject receives it.
+func TestFailureToSubject(t *testing.T) {
+	e := newEnv(t)
+	var b batches
+	a := fastSettings()
+	a.MaximumRetryAttempts = 0
+	a.OnFailure = "subject:failures.bad"
+	e.fake.set("bad", a, func([]byte) ([]byte, error) { return nil, bus.ErrFunctionError })
+	e.fake.set("watch", fastSettings(), b.handler)
+	q, _ := e.start(t, nil)
+	if err := q.SetSources(context.Background(), []SourceOf{sourceFor("watch", "failures.>", nil)}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := q.Enqueue(context.Background(), Event{Function: "bad", RequestID: "r1", Payload: []byte(`{"x":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the record on the subject", func() bool { order, _ := b.bodies(); return len(order) == 1 })
+	order, _ := b.bodies()
+	var rec Record
+	if err := json.Unmarshal([]byte(order[0]), &rec); err != nil || rec.RequestContext.Condition != "RetriesExhausted" || string(rec.RequestPayload) != `{"x":1}` {
+		t.Errorf("record %s (%v)", order[0], err)
+	}
+	if stats, _ := q.Stats(context.Background()); len(stats) > 0 && stats[0].Function == "bad" && stats[0].DeadLetters != 0 {
+		t.Errorf("a failure sent to its destination is also a dead letter: %+v", stats)
 	}
 }

@@ -24,8 +24,9 @@ type AsyncSettings struct {
 	RetryDelay Duration `json:"retryDelay"`
 	// OnSuccess and OnFailure are destinations (`onSuccess:`, `onFailure:`) that receive an
 	// invocation record when an invocation succeeds, or when it failed its last attempt or grew too
-	// old: "function:NAME" (or a Lambda function ARN), invoked asynchronously with the record. ""
-	// sends nothing on success, and keeps failures in the stack's dead-letter stream.
+	// old: "function:NAME" (or a Lambda function ARN), invoked asynchronously with the record, or
+	// "subject:SUBJECT", a subject of the stack's event bus the record is published on. "" sends
+	// nothing on success, and keeps failures in the stack's dead-letter stream.
 	OnSuccess string `json:"onSuccess,omitempty"`
 	OnFailure string `json:"onFailure,omitempty"`
 }
@@ -59,6 +60,11 @@ func (s FunctionSettings) AsyncOrDefault() AsyncSettings {
 		return DefaultAsyncSettings()
 	}
 	return *s.Async
+}
+
+// DestinationSubject returns the subject a destination "subject:NAME" names, and whether it is one.
+func DestinationSubject(dest string) (string, bool) {
+	return strings.CutPrefix(dest, "subject:")
 }
 
 // DestinationFunction returns the function a destination names: "function:NAME", or a Lambda
@@ -96,8 +102,14 @@ func (c *checker) checkAsync(path []string, a *AsyncSettings) {
 		if d.val == "" {
 			continue
 		}
+		if subj, ok := DestinationSubject(d.val); ok {
+			if err := CheckSubject(subj, false); err != nil {
+				c.add(errf(sub(path, d.key), false, "%v", err))
+			}
+			continue
+		}
 		if _, err := DestinationFunction(d.val); err != nil {
-			c.add(errf(sub(path, d.key), false, "%v", err))
+			c.add(errf(sub(path, d.key), false, "%v; or subject:SUBJECT", err))
 		}
 	}
 }
