@@ -312,32 +312,50 @@ const tailBytes = 4096
 // logTail is X-Amz-Log-Result: the invocation's log as Lambda's tail reads, START, what the function
 // wrote, END and REPORT, its last 4 KB in base64. The records reach the log a moment after the answer:
 // it waits for them up to 300 ms, and stops early once they have stopped coming.
+// tailQuiet is how long a log tail waits, once the invocation's REPORT is in, for more of its lines.
+const tailQuiet = 60 * time.Millisecond
+
 func (s *Server) logTail(ctx context.Context, function, requestID string, version int, took time.Duration) string {
 	// The worker writes the invocation's START, output, END and REPORT lines to the log stream just
-	// after it answers: wait (a little) for its REPORT, then take the invocation's lines.
-	var lines []string
+	// after it answers: wait (a little) for its REPORT, then take the invocation's lines. A process
+	// runtime's output is read from its pipes and may come just after the REPORT: wait until no new
+	// line has come for tailQuiet (within the same second), and put END and REPORT last.
+	var lines, platformEnd []string
 	reported := false
 	if s.cfg.Logs != nil {
-		for deadline := time.Now().Add(time.Second); !reported && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		seen, quietSince := -1, time.Time{}
+		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 			recs, err := s.cfg.Logs.Recent(ctx, function, 1000)
 			if err != nil {
 				break
 			}
-			lines = lines[:0]
+			lines, platformEnd = lines[:0], platformEnd[:0]
 			for _, r := range recs {
-				if r.RequestID == requestID {
-					lines = append(lines, r.Message)
-					reported = reported || r.Stream == "platform" && strings.HasPrefix(r.Message, "REPORT ")
+				if r.RequestID != requestID {
+					continue
 				}
+				if r.Stream == "platform" && (strings.HasPrefix(r.Message, "END ") || strings.HasPrefix(r.Message, "REPORT ")) {
+					platformEnd = append(platformEnd, r.Message)
+					reported = reported || strings.HasPrefix(r.Message, "REPORT ")
+					continue
+				}
+				lines = append(lines, r.Message)
+			}
+			if n := len(lines) + len(platformEnd); n != seen {
+				seen, quietSince = n, time.Now()
+			}
+			if reported && time.Since(quietSince) >= tailQuiet {
+				break
 			}
 		}
+		lines = append(lines, platformEnd...)
 	}
 	var b strings.Builder
 	if !reported {
 		// The platform lines did not come in time: make them, around what did.
 		fmt.Fprintf(&b, "START RequestId: %s Version: %s\n", requestID, versionLabel(version))
 		for _, l := range lines {
-			if !strings.HasPrefix(l, "START RequestId: ") {
+			if !strings.HasPrefix(l, "START RequestId: ") && !strings.HasPrefix(l, "END RequestId: ") {
 				b.WriteString(l)
 				b.WriteByte('\n')
 			}
