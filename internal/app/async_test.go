@@ -323,6 +323,49 @@ func TestAsyncInvocation(t *testing.T) {
 		}
 	})
 
+	t.Run("event invoke configuration through the Lambda API", func(t *testing.T) {
+		sink := "arn:aws:lambda:us-east-1:000000000000:function:asyncsink"
+		put, err := lc.PutFunctionEventInvokeConfig(ctx, &lambda.PutFunctionEventInvokeConfigInput{FunctionName: aws.String("plain"),
+			MaximumRetryAttempts: aws.Int32(0), MaximumEventAgeInSeconds: aws.Int32(3600),
+			DestinationConfig: &types.DestinationConfig{OnFailure: &types.OnFailure{Destination: aws.String(sink)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aws.ToInt32(put.MaximumEventAgeInSeconds) != 3600 || put.DestinationConfig == nil || put.DestinationConfig.OnFailure == nil ||
+			aws.ToString(put.DestinationConfig.OnFailure.Destination) != sink {
+			t.Errorf("PutFunctionEventInvokeConfig answered %+v", put)
+		}
+		got, err := lc.GetFunctionEventInvokeConfig(ctx, &lambda.GetFunctionEventInvokeConfigInput{FunctionName: aws.String("plain")})
+		if err != nil || aws.ToInt32(got.MaximumRetryAttempts) != 0 || aws.ToInt32(got.MaximumEventAgeInSeconds) != 3600 {
+			t.Fatalf("GetFunctionEventInvokeConfig: %+v %v", got, err)
+		}
+		// The new configuration applies: a failure goes to asyncsink at once.
+		out, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("plain"), InvocationType: types.InvocationTypeEvent, Payload: []byte(`{"fail":true,"via":"config"}`)})
+		if err != nil || out.StatusCode != http.StatusAccepted {
+			t.Fatalf("Invoke Event: %+v %v", out, err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for found := false; !found; time.Sleep(100 * time.Millisecond) {
+			for _, r := range sinkRecords(t, n, token) {
+				found = found || string(r.RequestPayload) == `{"fail":true,"via":"config"}` && r.RequestContext.Condition == "RetriesExhausted" && r.RequestContext.ApproximateInvokeCount == 1
+			}
+			if !found && time.Now().After(deadline) {
+				t.Fatal("the failure never reached the destination set through the Lambda API")
+			}
+		}
+		_, err = lc.PutFunctionEventInvokeConfig(ctx, &lambda.PutFunctionEventInvokeConfigInput{FunctionName: aws.String("plain"),
+			DestinationConfig: &types.DestinationConfig{OnFailure: &types.OnFailure{Destination: aws.String("arn:aws:sqs:us-east-1:000000000000:q")}}})
+		if errorCode(err) != "InvalidParameterValueException" {
+			t.Errorf("an SQS destination: %v, want InvalidParameterValueException", err)
+		}
+		if _, err := lc.DeleteFunctionEventInvokeConfig(ctx, &lambda.DeleteFunctionEventInvokeConfigInput{FunctionName: aws.String("plain")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := lc.GetFunctionEventInvokeConfig(ctx, &lambda.GetFunctionEventInvokeConfigInput{FunctionName: aws.String("plain")}); errorCode(err) != "ResourceNotFoundException" {
+			t.Errorf("after DeleteFunctionEventInvokeConfig: %v, want ResourceNotFoundException", err)
+		}
+	})
+
 	// A backlog of asynchronous work does not keep synchronous requests to another function from
 	// being served.
 	t.Run("backlog does not starve synchronous requests", func(t *testing.T) {

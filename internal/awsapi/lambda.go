@@ -41,6 +41,14 @@ func (s *Server) lambda(w http.ResponseWriter, req *request) {
 			}
 		}
 	}
+	if rest, ok := strings.CutPrefix(path, "/2019-09-25/functions/"); ok {
+		if name, ok := strings.CutSuffix(rest, "/event-invoke-config"); ok && !strings.Contains(name, "/") {
+			if err := s.eventInvokeConfig(w, req, name); err != nil {
+				s.lambdaError(w, err)
+			}
+			return
+		}
+	}
 	rest, ok := strings.CutPrefix(path, lambdaPrefix)
 	if !ok {
 		s.lambdaError(w, unknownOperation("lambda", r))
