@@ -2,7 +2,6 @@ package sam
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -82,68 +81,7 @@ func jsonNode(text string, at *doctree.Node) (*doctree.Node, error) {
 	if err := json.Unmarshal([]byte(text), new(json.RawMessage)); err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(strings.NewReader(text))
-	dec.UseNumber()
-	return jsonValue(dec, at, 0)
-}
-
-func jsonValue(dec *json.Decoder, at *doctree.Node, depth int) (*doctree.Node, error) {
-	if depth > 64 {
-		return nil, errors.New("nested more than 64 levels deep")
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		if t == '[' {
-			l := doctree.NewList(at)
-			for dec.More() {
-				v, err := jsonValue(dec, at, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				l.Items = append(l.Items, v)
-			}
-			_, err := dec.Token()
-			return l, err
-		}
-		m := doctree.NewMap(at)
-		index := map[string]int{}
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return nil, err
-			}
-			k, _ := kt.(string)
-			v, err := jsonValue(dec, at, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			if i, ok := index[k]; ok {
-				m.Vals[i] = v // the last of a repeated key, as JSON decoders take it
-				continue
-			}
-			index[k] = len(m.Keys)
-			m.Keys, m.Vals = append(m.Keys, k), append(m.Vals, v)
-		}
-		_, err := dec.Token()
-		return m, err
-	case string:
-		return doctree.Str(t, at), nil
-	case json.Number:
-		n := doctree.Str(string(t), at)
-		n.Kind = doctree.Number
-		return n, nil
-	case bool:
-		n := doctree.Str(strconv.FormatBool(t), at)
-		n.Kind = doctree.Bool
-		return n, nil
-	}
-	n := doctree.NewMap(at)
-	n.Kind = doctree.Null
-	return n, nil
+	return doctree.FromJSON([]byte(text), at)
 }
 
 // eventInvokeConfig reads an EventInvokeConfig (a function's, or the properties of an
