@@ -167,7 +167,14 @@ func (n *Node) publishAPIs(ctx context.Context) ([]gateway.API, error) {
 	if n.apiStore, err = apistore.Open(ctx, js, n.stack.Name); err != nil {
 		return nil, err
 	}
-	rep, _, err := applyStackAPIs(ctx, n.apiStore, n.stack, time.Now())
+	// Nodes that start together apply the same stack file at once, while the cluster's streams elect
+	// their leaders: a write that lost to another node's, or that timed out, is made again from a
+	// fresh read (which finds the other node's identical write unchanged).
+	var rep adminapi.APIChanges
+	err = retryTransient(ctx, func() (err error) {
+		rep, _, err = applyStackAPIs(ctx, n.apiStore, n.stack, time.Now())
+		return err
+	}, func(err error) bool { return errors.Is(err, apistore.ErrConflict) })
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,9 @@ func (n *Node) openAsync(ctx context.Context, stack *spec.Stack) error {
 		return fmt.Errorf("asynchronous invocation metrics: %w", err)
 	}
 	n.serve(func() error { q.Run(n.backgroundCtx); return nil }, "asynchronous invocations")
-	return n.setSchedules(ctx, stack)
+	// Nodes that start together set the same schedules and sources while the cluster's streams
+	// elect their leaders; setting them is idempotent, so what timed out is set again.
+	return retryTransient(ctx, func() error { return n.setSchedules(ctx, stack) })
 }
 
 // setSchedules makes the stack's schedules and event sources those of the stack file's functions.

@@ -1195,13 +1195,18 @@ func (r *stackDeploysRecord) set(ctx context.Context, function string, d stackDe
 const startupRetryWait = 30 * time.Second
 
 // retryTransient calls call again, with a growing pause, while it fails with an error that may go
-// away once the cluster settles, up to startupRetryWait.
-func retryTransient(ctx context.Context, call func() error) error {
+// away once the cluster settles (or one that also says is worth another try), up to
+// startupRetryWait.
+func retryTransient(ctx context.Context, call func() error, also ...func(error) bool) error {
 	deadline := time.Now().Add(startupRetryWait)
 	pause := 100 * time.Millisecond
 	for {
 		err := call()
-		if err == nil || !jsopen.Transient(err) || time.Now().After(deadline) {
+		retry := err != nil && jsopen.Transient(err)
+		for _, f := range also {
+			retry = retry || err != nil && f(err)
+		}
+		if !retry || time.Now().After(deadline) || ctx.Err() != nil {
 			return err
 		}
 		if err := sleepCtx(ctx, pause+time.Duration(rand.IntN(int(pause/time.Millisecond)))*time.Millisecond); err != nil {

@@ -106,3 +106,25 @@ func sinkCounts(t *testing.T, n *node) map[int]int {
 	}
 	return counts
 }
+
+// testAsync queues asynchronous invocations through one node's event route and sees every one
+// succeed, counted through another node: the queue and the logs are the cluster's.
+func testAsync(t *testing.T, on, reader *node) {
+	const events = 40
+	for i := range events {
+		body := fmt.Sprintf(`{"n":%d,"sleepMs":50}`, i)
+		resp, err := httpClient.Post("http://"+on.addr+"/jobs", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("POST /jobs %d through %s: %d, want 202", i, on.name, resp.StatusCode)
+		}
+	}
+	took := waitFor(t, "every event to have run", time.Minute, 250*time.Millisecond, func() (bool, string) {
+		counts := sinkCounts(t, reader)
+		return len(counts) == events, fmt.Sprintf("%d of %d ran", len(counts), events)
+	})
+	t.Logf("%d events queued through %s ran within %s, read through %s", events, on.name, took, reader.name)
+}

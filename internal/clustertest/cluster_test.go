@@ -219,6 +219,10 @@ func TestCluster(t *testing.T) {
 		c.waitHealthy(t, time.Minute)
 		testWebSockets(t, n1, n2, n3)
 	})
+	t.Run("AsyncAcrossNodes", func(t *testing.T) {
+		c.waitHealthy(t, time.Minute)
+		testAsync(t, n1, n3)
+	})
 	t.Run("NodeKilledUnderLoad", func(t *testing.T) {
 		c.waitHealthy(t, time.Minute)
 		testKill(t, n2, []*node{n1, n3})
