@@ -21,12 +21,19 @@ func (n *Node) openAsync(ctx context.Context, stack *spec.Stack) error {
 	if err != nil {
 		return fmt.Errorf("bus: %w", err)
 	}
-	q, err := async.Open(ctx, async.Config{
+	cfg := async.Config{
 		JS: js, Stack: stack.Name, Invoke: n.invokeAs, Settings: n.asyncSettings,
 		FunctionARN:  func(fn string) string { return spec.FunctionARN(stack.IAM.Region, stack.IAM.AccountID, fn) },
 		NewRequestID: gateway.NewRequestID, Concurrency: n.opts.AsyncConcurrency, AckWait: n.opts.AsyncAckWait,
 		Region: stack.IAM.Region, AccountID: stack.IAM.AccountID,
 		Logger: n.log.With("component", "async"),
+	}
+	// A node that starts or rejoins while the cluster's streams elect their leaders opens again
+	// what timed out (opening is idempotent).
+	var q *async.Queue
+	err = retryTransient(ctx, func() (err error) {
+		q, err = async.Open(ctx, cfg)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("opening the asynchronous invocation queue: %w", err)

@@ -228,11 +228,23 @@ func (q *Queue) ensureConsumer(ctx context.Context, function string) error {
 	if known {
 		return nil
 	}
-	_, err := q.events.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+	cfg := jetstream.ConsumerConfig{
 		Durable: consumerName(function), Description: "Gatehouse asynchronous invocations of " + function,
 		FilterSubject: q.subject(function), AckPolicy: jetstream.AckExplicitPolicy, AckWait: q.cfg.AckWait,
 		MaxDeliver: -1, MaxAckPending: 10000, DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	}
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		// In a cluster, a consumer's group may be electing its leader: try again a few times.
+		if _, err = q.events.CreateOrUpdateConsumer(ctx, cfg); err == nil || !jsopen.Transient(err) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(200*(attempt+1)) * time.Millisecond):
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("making the queue of function %s: %w", function, err)
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"gatehouse.dev/gatehouse/internal/jsopen"
 )
 
 const (
@@ -76,9 +78,24 @@ type recentStats struct {
 // An invalid function name or a negative limit wraps [ErrInvalid]; a stack without a log stream
 // wraps [jetstream.ErrStreamNotFound].
 func (r *Reader) Recent(ctx context.Context, function string, limit int) ([]Record, error) {
-	recs, _, err := r.recent(ctx, function, limit)
-	return recs, err
+	// In a cluster the log stream answers nothing for a moment while its group elects a leader
+	// (a node lost or back, replicas raised): read again, for a few seconds, rather than fail.
+	deadline := time.Now().Add(transientWait)
+	for {
+		recs, _, err := r.recent(ctx, function, limit)
+		if err == nil || !jsopen.Transient(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			return recs, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
+
+// transientWait bounds how long a read retries what a cluster refuses for a moment.
+const transientWait = 5 * time.Second
 
 func (r *Reader) recent(ctx context.Context, function string, limit int) (_ []Record, stats recentStats, err error) {
 	if err := checkFunction(function); err != nil {
