@@ -54,6 +54,7 @@ func (s *Server) functionRoutes(v1 fiber.Router) {
 	v1.Delete("/functions/:name/aliases/:alias", s.deleteAlias)
 	v1.Post("/functions/:name/invocations", s.invoke)
 	v1.Get("/queues", s.queues)
+	v1.Get("/schedules", s.schedules)
 	v1.Post("/queues/:name/redrive", s.redrive)
 	v1.Post("/events/:subject", s.publishEvent)
 	v1.Get("/functions/:name/logs", s.logs)
@@ -383,6 +384,21 @@ func (s *Server) queues(c *fiber.Ctx) error {
 		q = []adminapi.QueueStats{}
 	}
 	return c.JSON(adminapi.QueueList{Queues: q})
+}
+
+// schedules lists the stack's stored schedules.
+func (s *Server) schedules(c *fiber.Ctx) error {
+	if s.cfg.Schedules == nil {
+		return fiber.NewError(fiber.StatusServiceUnavailable, "schedules are not available on this node")
+	}
+	list, err := s.cfg.Schedules(c.UserContext())
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []adminapi.Schedule{}
+	}
+	return c.JSON(adminapi.ScheduleList{Schedules: list})
 }
 
 // redrive queues a function's dead letters again.

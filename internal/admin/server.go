@@ -53,6 +53,8 @@ type Config struct {
 	Enqueue func(ctx context.Context, function, qualifier string, payload []byte) (requestID string, err error)
 	// Queues returns the asynchronous invocation queues; nil: the queues endpoint answers 503.
 	Queues func(ctx context.Context) ([]adminapi.QueueStats, error)
+	// Schedules lists the stack's stored schedules; nil answers 503.
+	Schedules func(ctx context.Context) ([]adminapi.Schedule, error)
 	// Redrive queues a function's dead letters again and returns how many; nil answers 503.
 	Redrive func(ctx context.Context, function string) (int, error)
 	// Publish stores a message on a subject of the stack's event bus and returns its sequence

@@ -1,5 +1,11 @@
 package adminapi
 
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
 // Queued is the answer of an asynchronous invocation: 202, once the event is stored.
 type Queued struct {
 	RequestID string `json:"requestId"`
@@ -39,4 +45,30 @@ type Published struct {
 	Subject string `json:"subject"`
 	// Sequence is the message's number in the stack's event stream.
 	Sequence uint64 `json:"sequence"`
+}
+
+// ScheduleList is the answer of GET /admin/v1/schedules.
+type ScheduleList struct {
+	Schedules []Schedule `json:"schedules"`
+}
+
+// Schedule is one of the stack's stored schedules.
+type Schedule struct {
+	Function   string `json:"function"`
+	Expression string `json:"expression"`
+	TimeZone   string `json:"timezone,omitempty"`
+	Missed     string `json:"missed"`
+	// Next is when it fires next, as its last firing announced; zero before its first firing.
+	Next time.Time `json:"next,omitzero"`
+	// LastFired is when it last fired; zero before its first firing.
+	LastFired time.Time `json:"lastFired,omitzero"`
+}
+
+// Schedules lists the stack's stored schedules.
+func (c *Client) Schedules(ctx context.Context) ([]Schedule, error) {
+	var out ScheduleList
+	if _, err := c.DoJSON(ctx, http.MethodGet, "/admin/v1/schedules", nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Schedules, nil
 }

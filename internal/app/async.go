@@ -121,6 +121,22 @@ func (n *Node) queues(ctx context.Context) ([]adminapi.QueueStats, error) {
 	return out, nil
 }
 
+// schedules lists the stack's stored schedules, for the admin API.
+func (n *Node) schedules(ctx context.Context) ([]adminapi.Schedule, error) {
+	if n.async == nil {
+		return nil, errors.New("schedules are not available on this node")
+	}
+	list, err := n.async.Schedules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]adminapi.Schedule, len(list))
+	for i, s := range list {
+		out[i] = adminapi.Schedule(s)
+	}
+	return out, nil
+}
+
 // redrive queues a function's dead letters again, for the admin API.
 func (n *Node) redrive(ctx context.Context, function string) (int, error) {
 	if n.async == nil {

@@ -227,6 +227,12 @@ func TestAsyncInvocation(t *testing.T) {
 		if m.Header.Get("Nats-Schedule") != "0 0 12 ? * mon-fri" || m.Header.Get("Gh-Expression") != "cron(0 12 ? * MON-FRI *)" {
 			t.Errorf("schedule headers %v", m.Header)
 		}
+		status, _, body := adminDo(t, n, http.MethodGet, "/admin/v1/schedules", token, "")
+		var list adminapi.ScheduleList
+		if status != http.StatusOK || json.Unmarshal([]byte(body), &list) != nil || len(list.Schedules) != 1 ||
+			list.Schedules[0].Function != "asyncsink" || list.Schedules[0].Expression != "cron(0 12 ? * MON-FRI *)" || !list.Schedules[0].Next.IsZero() {
+			t.Errorf("GET /admin/v1/schedules: %d %s; want asyncsink's schedule, not fired yet", status, body)
+		}
 	})
 
 	t.Run("an event source receives what is published on its subjects", func(t *testing.T) {

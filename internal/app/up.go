@@ -695,6 +695,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 		Enqueue:     n.enqueueNew,
 		Queues:      n.queues,
 		Redrive:     n.redrive,
+		Schedules:   n.schedules,
 		Publish:     n.publish,
 		Logs:        adminLogs{n.logs},
 		Audit:       n.audit,

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -322,4 +323,46 @@ func (q *Queue) scheduledEvent(id, rule string, at time.Time) []byte {
 		Time: at.UTC().Format("2006-01-02T15:04:05Z"), Region: region,
 		Resources: []string{"arn:aws:events:" + region + ":" + account + ":rule/" + q.cfg.Stack + "-" + rule}, Detail: json.RawMessage("{}")})
 	return b
+}
+
+// ScheduleInfo is one stored schedule, for operators.
+type ScheduleInfo struct {
+	Function   string `json:"function"`
+	Expression string `json:"expression"`
+	TimeZone   string `json:"timezone,omitempty"`
+	Missed     string `json:"missed"`
+	// Next is when the schedule fires next, as its last firing announced it; zero before its first
+	// firing.
+	Next time.Time `json:"next,omitzero"`
+	// LastFired is when it last fired; zero before its first firing.
+	LastFired time.Time `json:"lastFired,omitzero"`
+}
+
+// Schedules lists the stack's stored schedules, sorted by function.
+func (q *Queue) Schedules(ctx context.Context) ([]ScheduleInfo, error) {
+	info, err := q.sched.Info(ctx, jetstream.WithSubjectFilter("gh."+q.cfg.Stack+".sched.rule.>"))
+	if err != nil {
+		return nil, err
+	}
+	subjects := make([]string, 0, len(info.State.Subjects))
+	for subj := range info.State.Subjects {
+		subjects = append(subjects, subj)
+	}
+	slices.Sort(subjects)
+	var out []ScheduleInfo
+	for _, subj := range subjects {
+		m, err := q.sched.GetLastMsgForSubject(ctx, subj)
+		if err != nil {
+			continue
+		}
+		parts := strings.Split(subj, ".")
+		si := ScheduleInfo{Function: parts[len(parts)-2], Expression: m.Header.Get(hdrExpression),
+			TimeZone: m.Header.Get(hdrTimeZone), Missed: m.Header.Get(hdrMissed)}
+		if next, err := q.sched.GetLastMsgForSubject(ctx, strings.Replace(subj, ".sched.rule.", ".sched.next.", 1)); err == nil {
+			si.Next, _ = time.Parse(time.RFC3339Nano, string(next.Data))
+			si.LastFired = next.Time
+		}
+		out = append(out, si)
+	}
+	return out, nil
 }

@@ -95,6 +95,13 @@ func TestScheduleFiresOncePerStack(t *testing.T) {
 		t.Errorf("time %q: %v", ev.Time, err)
 	}
 
+	// Listed with when it fires next and last fired.
+	list, err := q1.Schedules(context.Background())
+	if err != nil || len(list) != 1 || list[0].Function != "tick" || list[0].Expression != "rate(1 minute)" || list[0].Missed != "once" ||
+		list[0].LastFired.IsZero() || !list[0].Next.After(list[0].LastFired.Add(-2*time.Second)) {
+		t.Errorf("Schedules: %+v, %v", list, err)
+	}
+
 	// Setting the same schedules again changes nothing stored; removing them stops the firings.
 	info, _ := q1.sched.Info(context.Background(), jetstream.WithSubjectFilter("gh.t.sched.rule.>"))
 	if err := q1.SetSchedules(context.Background(), every); err != nil {
@@ -117,6 +124,9 @@ func TestScheduleFiresOncePerStack(t *testing.T) {
 	}
 	if err := q1.SetSchedules(context.Background(), nil); err != nil {
 		t.Fatal(err)
+	}
+	if list, err := q1.Schedules(context.Background()); err != nil || len(list) != 0 {
+		t.Errorf("Schedules after removing them all: %+v, %v", list, err)
 	}
 	time.Sleep(1500 * time.Millisecond) // a firing under way when it was removed may still run
 	stopped := k.count()

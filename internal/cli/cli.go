@@ -40,7 +40,7 @@ func NewRoot(stdout, stderr io.Writer, node ...*cobra.Command) *cobra.Command {
 	root.AddCommand(node...)
 	root.AddCommand(newBuildCommand(stdout), newTokensCommand(stdout), newInitCommand(stdout))
 	root.AddCommand(newFunctionCommands(stdout, stderr)...)
-	root.AddCommand(newConnectionsCommand(stdout), newQueuesCommand(stdout), newPublishCommand(stdout), newKeysCommand(stdout), newAPIsCommand(stdout), newReloadCommand(stdout), newLoadtestCommand(stdout, stderr), newVersionCommand(stdout))
+	root.AddCommand(newConnectionsCommand(stdout), newQueuesCommand(stdout), newSchedulesCommand(stdout), newPublishCommand(stdout), newKeysCommand(stdout), newAPIsCommand(stdout), newReloadCommand(stdout), newLoadtestCommand(stdout, stderr), newVersionCommand(stdout))
 	return root
 }
 
