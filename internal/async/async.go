@@ -137,6 +137,12 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = 1 << 30
 	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.AccountID == "" {
+		cfg.AccountID = "000000000000"
+	}
 	if cfg.NewRequestID == nil {
 		cfg.NewRequestID = func() string { return nats.NewInbox()[len(nats.InboxPrefix):] }
 	}
@@ -184,15 +190,30 @@ func (q *Queue) Enqueue(ctx context.Context, ev Event) error {
 	if err := q.ensureConsumer(ctx, ev.Function); err != nil {
 		return err
 	}
+	return q.publish(ctx, q.eventMsg(ev, 0, time.Now().UnixMilli(), time.Time{}), ev.RequestID+"/0")
+}
+
+// eventMsg is the queue's message of ev: its attempt-th run (0 for the first), first queued at
+// queuedMs (Unix milliseconds), not to run before notBefore (zero: at once).
+func (q *Queue) eventMsg(ev Event, attempt int, queuedMs int64, notBefore time.Time) *nats.Msg {
 	m := nats.NewMsg(q.subject(ev.Function))
 	m.Data = ev.Payload
 	m.Header.Set(hdrRequestID, ev.RequestID)
 	if ev.Qualifier != "" {
 		m.Header.Set(hdrQualifier, ev.Qualifier)
 	}
-	m.Header.Set(hdrAttempt, "0")
-	m.Header.Set(hdrQueued, strconv.FormatInt(time.Now().UnixMilli(), 10))
-	return q.publish(ctx, m, ev.RequestID+"/0")
+	m.Header.Set(hdrAttempt, strconv.Itoa(attempt))
+	m.Header.Set(hdrQueued, strconv.FormatInt(queuedMs, 10))
+	if !notBefore.IsZero() {
+		m.Header.Set(hdrNotBefore, strconv.FormatInt(notBefore.UnixMilli(), 10))
+	}
+	return m
+}
+
+// storeFull reports a publish refused because its stream holds its maximum bytes.
+func storeFull(err error) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) && (api.ErrorCode == 10077 /* stream store failed */ || strings.Contains(api.Description, "maximum bytes"))
 }
 
 // publish stores m, with msgID for JetStream's duplicate detection (a publish sent again after a
@@ -210,8 +231,7 @@ func (q *Queue) publish(ctx context.Context, m *nats.Msg, msgID string) error {
 		case <-time.After(time.Duration(100*(attempt+1)) * time.Millisecond):
 		}
 	}
-	var api *jetstream.APIError
-	if errors.As(err, &api) && (api.ErrorCode == 10077 /* stream store failed */ || strings.Contains(api.Description, "maximum bytes")) {
+	if storeFull(err) {
 		return ErrQueueFull
 	}
 	if err != nil {
@@ -430,7 +450,7 @@ func (q *Queue) handle(ctx context.Context, function string, m jetstream.Msg) {
 	case notRun(err):
 		// Throttled or no room: not an attempt. Lambda retries these until the event's age runs out.
 		q.counts.outcome(function, outcomeThrottled)
-		_ = m.NakWithDelay(throttleDelay(m))
+		_ = m.NakWithDelay(redeliveryDelay(m))
 	default:
 		failure := failureOf(err)
 		delay := settings.RetryDelay.D() << attempt
@@ -471,8 +491,8 @@ func (q *Queue) keepTaken(m jetstream.Msg) (stop func()) {
 	return func() { close(done) }
 }
 
-// throttleDelay grows with the deliveries of m: 1s, 2s, … up to 30s.
-func throttleDelay(m jetstream.Msg) time.Duration {
+// redeliveryDelay is how long m is put back for: 1s, 2s, … with its deliveries, up to 30s.
+func redeliveryDelay(m jetstream.Msg) time.Duration {
 	n := uint64(1)
 	if meta, err := m.Metadata(); err == nil {
 		n = meta.NumDelivered
@@ -503,15 +523,7 @@ func failureOf(err error) bus.FunctionFailure {
 // retry queues ev again as attempt, to run after delay, then acknowledges m. A node that dies
 // between the two runs the event once more than asked (at least once).
 func (q *Queue) retry(ctx context.Context, m jetstream.Msg, ev Event, attempt int, queuedMs int64, delay time.Duration) error {
-	r := nats.NewMsg(q.subject(ev.Function))
-	r.Data = ev.Payload
-	r.Header.Set(hdrRequestID, ev.RequestID)
-	if ev.Qualifier != "" {
-		r.Header.Set(hdrQualifier, ev.Qualifier)
-	}
-	r.Header.Set(hdrAttempt, strconv.Itoa(attempt))
-	r.Header.Set(hdrQueued, strconv.FormatInt(queuedMs, 10))
-	r.Header.Set(hdrNotBefore, strconv.FormatInt(time.Now().Add(delay).UnixMilli(), 10))
+	r := q.eventMsg(ev, attempt, queuedMs, time.Now().Add(delay))
 	if err := q.publish(ctx, r, ev.RequestID+"/"+strconv.Itoa(attempt)); err != nil {
 		return err
 	}
@@ -729,6 +741,9 @@ func (q *Queue) Redrive(ctx context.Context, function string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := q.ensureConsumer(ctx, function); err != nil {
+		return 0, err
+	}
 	done := 0
 	for uint64(done) < pending {
 		batch, err := cons.Fetch(min(int(pending)-done, 256), jetstream.FetchMaxWait(2*time.Second))
@@ -758,17 +773,7 @@ func (q *Queue) Redrive(ctx context.Context, function string) (int, error) {
 				payload = nil
 			}
 			ev := Event{Function: function, Qualifier: m.Headers().Get(hdrQualifier), RequestID: rec.RequestContext.RequestID, Payload: payload}
-			if err := q.ensureConsumer(ctx, function); err != nil {
-				return done, err
-			}
-			em := nats.NewMsg(q.subject(function))
-			em.Data = ev.Payload
-			em.Header.Set(hdrRequestID, ev.RequestID)
-			if ev.Qualifier != "" {
-				em.Header.Set(hdrQualifier, ev.Qualifier)
-			}
-			em.Header.Set(hdrAttempt, "0")
-			em.Header.Set(hdrQueued, strconv.FormatInt(time.Now().UnixMilli(), 10))
+			em := q.eventMsg(ev, 0, time.Now().UnixMilli(), time.Time{})
 			if err := q.publish(ctx, em, "redrive/"+strconv.FormatUint(meta.Sequence.Stream, 10)); err != nil {
 				return done, err
 			}

@@ -313,12 +313,6 @@ type ScheduledEvent struct {
 
 func (q *Queue) scheduledEvent(id, rule string, at time.Time) []byte {
 	region, account := q.cfg.Region, q.cfg.AccountID
-	if region == "" {
-		region = "us-east-1"
-	}
-	if account == "" {
-		account = "000000000000"
-	}
 	b, _ := json.Marshal(ScheduledEvent{Version: "0", ID: id, DetailType: "Scheduled Event", Source: "aws.events", Account: account,
 		Time: at.UTC().Format("2006-01-02T15:04:05Z"), Region: region,
 		Resources: []string{"arn:aws:events:" + region + ":" + account + ":rule/" + q.cfg.Stack + "-" + rule}, Detail: json.RawMessage("{}")})

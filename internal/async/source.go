@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,8 +62,7 @@ func (q *Queue) Publish(ctx context.Context, subject string, data []byte, msgID 
 		m.Header.Set(jetstream.MsgIDHeader, msgID)
 	}
 	ack, err := q.cfg.JS.PublishMsg(ctx, m)
-	var api *jetstream.APIError
-	if errors.As(err, &api) && (api.ErrorCode == 10077 || strings.Contains(api.Description, "maximum bytes")) {
+	if storeFull(err) {
 		return 0, ErrQueueFull
 	}
 	if err != nil {
@@ -259,12 +259,6 @@ type sqsAttribute struct {
 // records builds the Records event of msgs.
 func (q *Queue) records(src source, msgs []jetstream.Msg, taken time.Time) ([]byte, []string) {
 	region, account := q.cfg.Region, q.cfg.AccountID
-	if region == "" {
-		region = "us-east-1"
-	}
-	if account == "" {
-		account = "000000000000"
-	}
 	recs := make([]sqsRecord, 0, len(msgs))
 	ids := make([]string, 0, len(msgs))
 	for _, m := range msgs {
@@ -335,7 +329,7 @@ func (q *Queue) runBatch(ctx context.Context, src source, msgs []jetstream.Msg) 
 	if notRun(err) {
 		q.counts.outcome(src.function, outcomeThrottled)
 		for _, m := range msgs {
-			_ = m.NakWithDelay(throttleDelay(m))
+			_ = m.NakWithDelay(redeliveryDelay(m))
 		}
 		return
 	}
@@ -359,7 +353,7 @@ func (q *Queue) runBatch(ctx context.Context, src source, msgs []jetstream.Msg) 
 			}
 		}
 		for id := range failed {
-			if !contains(ids, id) {
+			if !slices.Contains(ids, id) {
 				// A failure naming no record of the batch: the whole batch failed, as in Lambda.
 				log.Warn("event source: batchItemFailures names a record not in the batch; the whole batch is retried", "itemIdentifier", id)
 				for _, id := range ids {
@@ -382,7 +376,7 @@ func (q *Queue) runBatch(ctx context.Context, src source, msgs []jetstream.Msg) 
 		}
 		if int(delivered) < src.maxReceive {
 			q.counts.outcome(src.function, outcomeRetried)
-			_ = m.NakWithDelay(min(time.Duration(delivered)*time.Second, 30*time.Second))
+			_ = m.NakWithDelay(redeliveryDelay(m))
 			continue
 		}
 		one, _ := q.records(src, msgs[i:i+1], time.Now())
@@ -398,13 +392,4 @@ func (q *Queue) runBatch(ctx context.Context, src source, msgs []jetstream.Msg) 
 		}
 		_ = m.DoubleAck(ctx)
 	}
-}
-
-func contains(ids []string, id string) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }

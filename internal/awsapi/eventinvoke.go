@@ -34,12 +34,9 @@ type destination struct{ Destination string }
 // settings, changed as a configuration change is (a new version, as UpdateFunctionConfiguration
 // makes). Settings Lambda has no field for (retryDelay) keep their values.
 func (s *Server) eventInvokeConfig(w http.ResponseWriter, req *request, escaped string) error {
-	name, qualifier, err := functionName(escaped)
+	name, qualifier, err := requestFunction(req, escaped)
 	if err != nil {
 		return err
-	}
-	if q := req.r.URL.Query().Get("Qualifier"); q != "" {
-		qualifier = q
 	}
 	if qualifier != "" && qualifier != "$LATEST" {
 		return errBadRequest("event invoke configurations here are the function's: leave out the qualifier, or give $LATEST")

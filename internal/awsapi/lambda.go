@@ -121,6 +121,16 @@ func (s *Server) lambdaError(w http.ResponseWriter, err error) {
 	restJSON{}.writeError(w, ae)
 }
 
+// requestFunction is the function the request's path names, and its qualifier: the path's, or
+// the ?Qualifier parameter, which wins.
+func requestFunction(req *request, escaped string) (name, qualifier string, err error) {
+	name, qualifier, err = functionName(escaped)
+	if q := req.r.URL.Query().Get("Qualifier"); q != "" && err == nil {
+		qualifier = q
+	}
+	return name, qualifier, err
+}
+
 // functionName takes a function's name from the path: a name, or an ARN (full or partial, as Lambda
 // takes them), and a qualifier after a colon.
 func functionName(escaped string) (name, qualifier string, err error) {
@@ -365,12 +375,9 @@ func (s *Server) version(ctx context.Context, name, qualifier string) (functions
 }
 
 func (s *Server) getFunction(w http.ResponseWriter, req *request, escaped string, withCode bool) error {
-	name, qualifier, err := functionName(escaped)
+	name, qualifier, err := requestFunction(req, escaped)
 	if err != nil {
 		return err
-	}
-	if q := req.r.URL.Query().Get("Qualifier"); q != "" {
-		qualifier = q
 	}
 	v, err := s.version(req.r.Context(), name, qualifier)
 	if err != nil {
@@ -435,12 +442,9 @@ func (s *Server) listFunctions(w http.ResponseWriter, req *request) error {
 }
 
 func (s *Server) deleteFunction(w http.ResponseWriter, req *request, escaped string) error {
-	name, qualifier, err := functionName(escaped)
+	name, qualifier, err := requestFunction(req, escaped)
 	if err != nil {
 		return err
-	}
-	if q := req.r.URL.Query().Get("Qualifier"); q != "" {
-		qualifier = q
 	}
 	if qualifier != "" && qualifier != "$LATEST" {
 		return errBadRequest("deleting one version of a function is not served: delete the function")
@@ -475,12 +479,9 @@ func (s *Server) deleteFunction(w http.ResponseWriter, req *request, escaped str
 const MaxInvokePayload = 6 << 20
 
 func (s *Server) invoke(w http.ResponseWriter, req *request, escaped string) error {
-	name, qualifier, err := functionName(escaped)
+	name, qualifier, err := requestFunction(req, escaped)
 	if err != nil {
 		return err
-	}
-	if q := req.r.URL.Query().Get("Qualifier"); q != "" {
-		qualifier = q
 	}
 	if len(req.body) > MaxInvokePayload {
 		return &awsError{Status: http.StatusRequestEntityTooLarge, Code: "RequestTooLargeException",
@@ -558,9 +559,6 @@ func (s *Server) invokeAsync(w http.ResponseWriter, req *request, name, qualifie
 		return &awsError{Status: http.StatusRequestEntityTooLarge, Code: "RequestTooLargeException",
 			Message: fmt.Sprintf("Request must be smaller than %d bytes for the InvokeFunction operation with InvocationType Event", spec.MaxAsyncPayload)}
 	}
-	if _, err := s.version(ctx, name, qualifier); err != nil {
-		return err
-	}
 	if s.cfg.Enqueue == nil {
 		return &awsError{Status: http.StatusServiceUnavailable, Code: "ServiceException", Message: "asynchronous invocations are not available on this node"}
 	}
@@ -571,9 +569,14 @@ func (s *Server) invokeAsync(w http.ResponseWriter, req *request, name, qualifie
 	if s.cfg.NewRequestID != nil {
 		requestID = s.cfg.NewRequestID()
 	}
+	// Enqueue resolves the function and qualifier first: one that does not exist is refused here.
 	switch err := s.cfg.Enqueue(ctx, name, qualifier, req.body, requestID); {
 	case errors.Is(err, functions.ErrNotFound):
-		return notFound(s.functionARN(name))
+		arn := s.functionARN(name)
+		if qualifier != "" {
+			arn += ":" + qualifier
+		}
+		return notFound(arn)
 	case errors.Is(err, async.ErrQueueFull):
 		return &awsError{Status: http.StatusTooManyRequests, Code: "TooManyRequestsException", Message: "the asynchronous invocation queue is full: try again later"}
 	case err != nil:

@@ -55,7 +55,8 @@ type Config struct {
 	// its log records carry); NewRequestID makes those ids. Nil: Invoke answers 503.
 	Invoke       func(ctx context.Context, function, qualifier string, payload []byte, requestID string) ([]byte, int, error)
 	NewRequestID func() string
-	// Enqueue queues an asynchronous invocation (InvocationType Event) under the request id given;
+	// Enqueue queues an asynchronous invocation (InvocationType Event) under the request id given,
+	// once the function and qualifier resolve (errors wrap functions.ErrNotFound when they do not);
 	// nil answers them 503.
 	Enqueue func(ctx context.Context, function, qualifier string, payload []byte, requestID string) error
 	// APIs is where API Gateway v2's APIs go; nil answers its calls 503.
