@@ -24,7 +24,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -93,16 +92,9 @@ func skipShort(tb testing.TB) {
 	}
 }
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freeAddr returns a loopback address for a node's listener (testfix.FreeAddr: outside the range
+// other connections on the machine take their ports from).
+func freeAddr(tb testing.TB) string { return testfix.FreeAddr(tb) }
 
 // newDataDir makes a node's data directory under the run's work directory, with build/ and compile/
 // linked to the shared caches.
