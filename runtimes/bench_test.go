@@ -67,13 +67,15 @@ func BenchmarkCompile(b *testing.B) {
 var helloEvent = []byte(`{"version":"2.0","routeKey":"GET /hello","rawPath":"/hello","rawQueryString":"","headers":{"host":"127.0.0.1:8080","user-agent":"bench"},"requestContext":{"routeKey":"GET /hello","stage":"$default","requestId":"Mc7UVioPPHcEKPA=","http":{"method":"GET","path":"/hello","protocol":"HTTP/1.1","sourceIp":"127.0.0.1","userAgent":"bench"}},"isBase64Encoded":false}`)
 
 // BenchmarkColdStart measures instantiating a compiled Go hello (Go runtime start included) and its
-// first invocation.
+// first invocation: initialised by the module itself, and started from a snapshot.
 func BenchmarkColdStart(b *testing.B) {
-	benchColdStart(b, helloWasm(b))
+	b.Run("init", func(b *testing.B) { benchColdStart(b, helloWasm(b), false) })
+	b.Run("snapshot", func(b *testing.B) { benchColdStart(b, helloWasm(b), true) })
 }
 
-// benchColdStart compiles wasm, then instantiates and invokes it once per iteration.
-func benchColdStart(b *testing.B, wasm []byte) {
+// benchColdStart compiles wasm, then instantiates and invokes it once per iteration; with snapshot,
+// from the snapshot the first instance leaves.
+func benchColdStart(b *testing.B, wasm []byte, snapshot bool) {
 	ctx := context.Background()
 	e, _ := runtimes.NewEngine(ctx, runtimes.Config{CacheDir: testfix.CompileCacheDir()})
 	defer e.Close(ctx)
@@ -81,8 +83,16 @@ func benchColdStart(b *testing.B, wasm []byte) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	cfg := runtimes.InstanceConfig{FunctionName: "f", Snapshot: snapshot}
+	if snapshot {
+		inst, err := m.Instantiate(ctx, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		inst.Close(ctx)
+	}
 	for b.Loop() {
-		inst, err := m.Instantiate(ctx, runtimes.InstanceConfig{FunctionName: "f"})
+		inst, err := m.Instantiate(ctx, cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -129,7 +139,7 @@ func BenchmarkColdStartWAT(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchColdStart(b, wasm)
+	benchColdStart(b, wasm, false)
 }
 
 // BenchmarkWarmInstanceRSS reports the resident memory one more warm Go hello instance costs

@@ -171,7 +171,14 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 		}
 		return nil, fmt.Errorf("runtimes: compiling module: %w", err)
 	}
-	cm, err := e.rt.CompileModule(ctx, metered)
+	// The data segments are taken out for the host to write (see snapshot.go): fewer, longer copies
+	// than wazero's one per segment, and the way to start from a snapshot instead.
+	code, detached := metered, (*meter.Detached)(nil)
+	if d, err := meter.Detach(metered); err == nil {
+		code, detached = d.Wasm, d
+		d.Wasm = nil
+	}
+	cm, err := e.rt.CompileModule(ctx, code)
 	if err != nil {
 		if e.cfg.MemoryLimitMB > 0 && strings.Contains(err.Error(), "section memory: min") && strings.Contains(err.Error(), "over limit") {
 			return nil, fmt.Errorf("%w: the module needs more memory than the function's limit of %d MB: %v", ErrMemoryLimit, e.cfg.MemoryLimitMB, err)
@@ -188,5 +195,5 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	for _, mem := range cm.ExportedMemories() {
 		initial = uint64(mem.Min()) << 16
 	}
-	return &Module{e: e, cm: cm, abi: abi, initialBytes: initial}, nil
+	return &Module{e: e, cm: cm, abi: abi, initialBytes: initial, detached: detached}, nil
 }

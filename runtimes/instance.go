@@ -16,6 +16,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
+
+	"gatehouse.dev/gatehouse/runtimes/meter"
 )
 
 // Module is a compiled module whose ABI is known. It is immutable and safe for concurrent use.
@@ -25,13 +27,21 @@ type Module struct {
 	abi ABI
 	// initialBytes is the size of the module's memory when it starts.
 	initialBytes uint64
+	// detached holds the data segments the host writes; nil when the module keeps them.
+	detached *meter.Detached
+	snaps    snapshots
 }
 
 // ABI returns the module's ABI.
 func (m *Module) ABI() ABI { return m.abi }
 
 // Close releases the compiled code. Instances must be closed first.
-func (m *Module) Close(ctx context.Context) error { return m.cm.Close(ctx) }
+func (m *Module) Close(ctx context.Context) error {
+	m.snaps.mu.Lock()
+	m.snaps.images = nil
+	m.snaps.mu.Unlock()
+	return m.cm.Close(ctx)
+}
 
 // InstanceConfig describes the sandbox of one function version.
 type InstanceConfig struct {
@@ -48,6 +58,9 @@ type InstanceConfig struct {
 	Stdout, Stderr io.Writer
 	// Host performs the function's host calls; nil makes them fail as unavailable.
 	Host Host
+	// Snapshot starts a reactor from a snapshot of its first initialised instance with the same
+	// configuration, when the module allows one (see snapshot.go for what that freezes).
+	Snapshot bool
 }
 
 // Meta is what a guest learns about one invocation.
@@ -102,7 +115,12 @@ type Instance struct {
 	handle api.Function
 	broken bool
 	sleep  sleeper
+	// restored reports an instance started from a snapshot.
+	restored bool
 }
+
+// Restored reports whether the instance started from a snapshot rather than by initialising.
+func (i *Instance) Restored() bool { return i.restored }
 
 // initSleep bounds one sleep of a guest outside an invocation (while it initialises).
 const initSleep = time.Second
@@ -117,10 +135,23 @@ func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 	if m.abi == ABICommand {
 		return inst, nil
 	}
+	key := ""
+	if cfg.Snapshot && m.Snapshottable() {
+		key = m.snapshotKey(cfg)
+		if img := m.image(key); img != nil {
+			mod, err := m.restore(ctx, inst, img)
+			if err != nil {
+				return nil, fmt.Errorf("runtimes: starting %s from its snapshot: %w", cfg.FunctionName, err)
+			}
+			inst.bind(mod)
+			inst.restored = true
+			return inst, nil
+		}
+	}
 	if err := m.e.cfg.Memory.room(m.initialBytes); err != nil {
 		return nil, fmt.Errorf("runtimes: instantiating %s: %w", cfg.FunctionName, err)
 	}
-	mod, err := m.e.rt.InstantiateModule(m.e.withMemory(ctx), m.cm, m.moduleConfig(cfg, &inst.sleep))
+	mod, err := m.instantiate(ctx, m.moduleConfig(cfg, &inst.sleep))
 	if err != nil {
 		return nil, fmt.Errorf("runtimes: instantiating %s: %w", cfg.FunctionName, err)
 	}
@@ -130,11 +161,22 @@ func (m *Module) Instantiate(ctx context.Context, cfg InstanceConfig) (*Instance
 			return nil, fmt.Errorf("runtimes: initializing %s: %w", cfg.FunctionName, crashed(err))
 		}
 	}
+	if key != "" {
+		if err := m.capture(mod, key); err != nil {
+			mod.Close(ctx)
+			return nil, fmt.Errorf("runtimes: %s: %w", cfg.FunctionName, err)
+		}
+	}
+	inst.bind(mod)
+	return inst, nil
+}
+
+// bind makes mod the instance's module.
+func (inst *Instance) bind(mod api.Module) {
 	inst.mod = mod
 	inst.mem = mod.ExportedMemory(ExportMemory)
 	inst.alloc = mod.ExportedFunction(ExportAlloc)
 	inst.handle = mod.ExportedFunction(ExportHandle)
-	return inst, nil
 }
 
 // Broken reports whether the instance trapped or panicked and must not be used again.
@@ -353,15 +395,16 @@ func (i *Instance) invokeCommand(ctx context.Context, meta Meta, event []byte) (
 	cfg.Stdout = out
 	mc := i.m.moduleConfig(cfg, &i.sleep).
 		WithStdin(bytes.NewReader(event)).
-		WithStartFunctions(ExportStart).
 		WithEnv("GATEHOUSE_REQUEST_ID", meta.RequestID).
 		WithEnv("GATEHOUSE_INVOCATION", string(i.encodeMeta(meta)))
 	if err := i.m.e.cfg.Memory.room(i.m.initialBytes); err != nil {
 		return nil, err
 	}
-	mod, err := i.m.e.rt.InstantiateModule(i.m.e.withMemory(ctx), i.m.cm, mc)
-	if mod != nil {
+	// _start is called once the data segments are written, not as a start function.
+	mod, err := i.m.instantiate(ctx, mc)
+	if err == nil {
 		defer mod.Close(ctx)
+		_, err = mod.ExportedFunction(ExportStart).Call(ctx)
 	}
 	if err != nil {
 		var exit *sys.ExitError

@@ -18,7 +18,6 @@
 package meter
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -64,6 +63,7 @@ const (
 	secType     = 1
 	secImport   = 2
 	secFunction = 3
+	secMemory   = 5
 	secGlobal   = 6
 	secExport   = 7
 	secStart    = 8
@@ -101,22 +101,9 @@ type rewriter struct {
 // Instrument returns wasm rewritten as Config says. It does not validate the module beyond what it
 // must decode; the compiler does.
 func Instrument(wasm []byte, cfg Config) ([]byte, error) {
-	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
-		return nil, fmt.Errorf("%w: no WebAssembly header", ErrMalformed)
-	}
-	if binary.LittleEndian.Uint32(wasm[4:8]) != 1 {
-		return nil, fmt.Errorf("%w: binary format version %d", ErrUnsupported, binary.LittleEndian.Uint32(wasm[4:8]))
-	}
-	var sections []section
-	r := reader{b: wasm, pos: 8}
-	for !r.done() {
-		id := r.byte()
-		n := r.u32()
-		body := r.bytes(int(n))
-		if r.err != nil {
-			return nil, r.err
-		}
-		sections = append(sections, section{id: id, body: body})
+	sections, err := splitSections(wasm)
+	if err != nil {
+		return nil, err
 	}
 	rw := &rewriter{cfg: cfg, blockTypes: map[string]uint32{}}
 	if err := rw.survey(sections); err != nil {
@@ -567,6 +554,7 @@ const (
 	opI32Add      = 0x6a
 	opI32Sub      = 0x6b
 	opI32ShrU     = 0x76
+	opTableSet    = 0x26
 	opRefFunc     = 0xd2
 	opPrefixFC    = 0xfc
 

@@ -51,6 +51,15 @@ func gatehouseHandle(ptr, metaLen, eventLen uint32) uint64 {
 	return reply(status, body)
 }
 
+// gatehouseRestored runs the AfterRestore hooks once an instance has started from a snapshot.
+//
+//go:wasmexport gatehouse_restored
+func gatehouseRestored() {
+	for _, f := range state.afterRestore {
+		f()
+	}
+}
+
 const (
 	statusOK       = 0
 	statusError    = 1

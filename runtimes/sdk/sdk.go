@@ -63,8 +63,19 @@ type rawHandler func(ctx context.Context, event []byte) ([]byte, error)
 
 // state is the one handler of this guest. A guest runs one invocation at a time.
 var state struct {
-	reactor bool
-	handler rawHandler
+	reactor      bool
+	handler      rawHandler
+	afterRestore []func()
+}
+
+// AfterRestore registers f to run when an instance of the function starts from a snapshot (the
+// function's `snapStart` setting), after the restore and before its first invocation. Whatever the
+// function's initialisation computed is the same in every instance started from one snapshot: a
+// generator seeded then repeats its numbers from instance to instance, an id drawn then is shared.
+// f is where to draw them again. Hooks run in the order they were registered; outside snapshots they
+// never run.
+func AfterRestore(f func()) {
+	state.afterRestore = append(state.afterRestore, f)
 }
 
 // Start registers handler as the function. E is the event type (for HTTP APIs
