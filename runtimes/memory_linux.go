@@ -41,9 +41,10 @@ type regionPool struct {
 
 const (
 	// poolRegions and poolBytes bound what a pool keeps: enough for a burst of cold starts of
-	// a few functions, at most 256 MiB of resident pages per engine.
-	poolRegions = 32
-	poolBytes   = 256 << 20
+	// a few functions (a Go guest's memory is 4–7 MiB), at most 64 MiB of resident pages per
+	// engine, outside every instance's memory limit and the worker's budget.
+	poolRegions = 16
+	poolBytes   = 64 << 20
 )
 
 func (p *regionPool) get(size uint64) *reservedMemory {
