@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"gatehouse.dev/gatehouse/internal/testfix"
 	"gatehouse.dev/gatehouse/runtimes"
@@ -71,6 +72,35 @@ var helloEvent = []byte(`{"version":"2.0","routeKey":"GET /hello","rawPath":"/he
 func BenchmarkColdStart(b *testing.B) {
 	b.Run("init", func(b *testing.B) { benchColdStart(b, helloWasm(b), false) })
 	b.Run("snapshot", func(b *testing.B) { benchColdStart(b, helloWasm(b), true) })
+	b.Run("first", func(b *testing.B) { benchFirstStart(b, helloWasm(b)) })
+}
+
+// benchFirstStart measures the first instance of a new engine (as in a new worker process, whose
+// memories are all new), a second after the engine was made; the engine's making and the module's
+// compiling (from the file cache) are not counted.
+func benchFirstStart(b *testing.B, wasm []byte) {
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		e, _ := runtimes.NewEngine(ctx, runtimes.Config{CacheDir: testfix.CompileCacheDir(), MemoryLimitMB: 128})
+		m, err := e.Compile(ctx, wasm)
+		if err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		b.StartTimer()
+		inst, err := m.Instantiate(ctx, runtimes.InstanceConfig{FunctionName: "f"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := inst.Invoke(ctx, runtimes.Meta{RequestID: "r"}, helloEvent); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		inst.Close(ctx)
+		e.Close(ctx)
+		b.StartTimer()
+	}
 }
 
 // benchColdStart compiles wasm, then instantiates and invokes it once per iteration; with snapshot,

@@ -70,8 +70,8 @@ type Engine struct {
 	cfg   Config
 	cache wazero.CompilationCache
 	rt    wazero.Runtime
-	// memory backs instances' linear memories (nil: wazero's own).
-	memory experimental.MemoryAllocator
+	// memory backs instances' linear memories.
+	memory *regionPool
 }
 
 // NewEngine creates a wazero runtime with WASI and the compilation cache.
@@ -107,7 +107,13 @@ func NewEngine(ctx context.Context, cfg Config) (*Engine, error) {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("runtimes: instantiating the host module: %w", err)
 	}
-	return &Engine{cfg: cfg, cache: cache, rt: rt, memory: guardedAllocator(cfg.Memory)}, nil
+	// Modules without a maximum of their own (Go's) get the limit as theirs: the size of the
+	// reservation kept ready.
+	warm := uint64(maxPages) << 16
+	if cfg.MemoryLimitMB > 0 {
+		warm = uint64(min(cfg.MemoryLimitMB*pagesPerMB, maxPages)) << 16
+	}
+	return &Engine{cfg: cfg, cache: cache, rt: rt, memory: newRegionPool(cfg.Memory, warm)}, nil
 }
 
 // withMemory returns ctx carrying the engine's memory allocator, for instantiating a module.
@@ -118,6 +124,7 @@ func (e *Engine) withMemory(ctx context.Context) context.Context {
 // Close releases every module and instance of the engine.
 func (e *Engine) Close(ctx context.Context) error {
 	err := e.rt.Close(ctx)
+	e.memory.Close()
 	if e.cache != nil {
 		err = errors.Join(err, e.cache.Close(ctx))
 	}

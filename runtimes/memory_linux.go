@@ -32,11 +32,19 @@ type reservedMemory struct {
 	pool                  *regionPool
 }
 
-// regionPool keeps the reservations of closed instances for new ones, up to a bound.
+// regionPool keeps the reservations of closed instances for new ones, up to a bound, and keeps one
+// reservation of the size most instances take ready, its first pages written once: the first
+// instance a new worker starts, and the first of a burst, do not pay for fresh pages either.
 type regionPool struct {
-	mu    sync.Mutex
-	free  []*reservedMemory
-	bytes uint64 // accessible bytes held
+	mu     sync.Mutex
+	free   []*reservedMemory
+	bytes  uint64 // accessible bytes held
+	closed bool
+	budget *MemoryBudget
+	// warmSize is the reservation size kept ready (the engine's memory limit, which a module
+	// without a maximum of its own gets), 0 for none; warming is set while one is being made.
+	warmSize uint64
+	warming  bool
 }
 
 const (
@@ -45,7 +53,34 @@ const (
 	// engine, outside every instance's memory limit and the worker's budget.
 	poolRegions = 16
 	poolBytes   = 64 << 20
+	// warmBytes is how much of the ready reservation is written in advance: a Go guest's memory
+	// after its first invocation.
+	warmBytes = 8 << 20
 )
+
+// newRegionPool returns a pool whose memories count against budget (nil: no bound), keeping one
+// reservation of warmSize bytes ready (0: none).
+func newRegionPool(budget *MemoryBudget, warmSize uint64) *regionPool {
+	p := &regionPool{budget: budget, warmSize: warmSize}
+	p.mu.Lock()
+	p.warmLocked()
+	p.mu.Unlock()
+	return p
+}
+
+// Allocate implements experimental.MemoryAllocator: a kept reservation of size max, or a new one; a
+// memory whose address space cannot be reserved lives on the Go heap instead.
+func (p *regionPool) Allocate(capacity, max uint64) experimental.LinearMemory {
+	if m := p.get(max); m != nil {
+		return m
+	}
+	region, err := syscall.Mmap(-1, 0, int(max), syscall.PROT_NONE,
+		syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS|syscall.MAP_NORESERVE)
+	if err != nil {
+		return &heapMemory{budget: p.budget}
+	}
+	return &reservedMemory{region: region, budget: p.budget, pool: p}
+}
 
 func (p *regionPool) get(size uint64) *reservedMemory {
 	p.mu.Lock()
@@ -54,16 +89,64 @@ func (p *regionPool) get(size uint64) *reservedMemory {
 		if m := p.free[i]; uint64(len(m.region)) == size {
 			p.free = append(p.free[:i], p.free[i+1:]...)
 			p.bytes -= m.accessible
+			m.budget = p.budget
+			if size == p.warmSize {
+				p.warmLocked()
+			}
 			return m
 		}
 	}
+	if size == p.warmSize {
+		p.warmLocked()
+	}
 	return nil
+}
+
+// warmLocked makes a reservation of warmSize ready in the background, unless the pool has one or
+// is making one. p.mu is held.
+func (p *regionPool) warmLocked() {
+	if p.warmSize == 0 || p.warming || p.closed {
+		return
+	}
+	for _, m := range p.free {
+		if uint64(len(m.region)) == p.warmSize {
+			return
+		}
+	}
+	p.warming = true
+	go func() {
+		m := p.prepare()
+		p.mu.Lock()
+		p.warming = false
+		p.mu.Unlock()
+		if m != nil && !p.put(m) {
+			m.unmap()
+		}
+	}()
+}
+
+// prepare reserves warmSize bytes and writes the first warmBytes once.
+func (p *regionPool) prepare() *reservedMemory {
+	region, err := syscall.Mmap(-1, 0, int(p.warmSize), syscall.PROT_NONE,
+		syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS|syscall.MAP_NORESERVE)
+	if err != nil {
+		return nil
+	}
+	n := min(uint64(warmBytes), p.warmSize)
+	if err := syscall.Mprotect(region[:n], syscall.PROT_READ|syscall.PROT_WRITE); err != nil {
+		syscall.Munmap(region)
+		return nil
+	}
+	for i := uint64(0); i < n; i += 4096 {
+		region[i] = 1 // not zero: the write must reach the page; the next instance clears it
+	}
+	return &reservedMemory{region: region, accessible: n, pool: p}
 }
 
 func (p *regionPool) put(m *reservedMemory) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.free) >= poolRegions || p.bytes+m.accessible > poolBytes {
+	if p.closed || len(p.free) >= poolRegions || p.bytes+m.accessible > poolBytes {
 		return false
 	}
 	p.free = append(p.free, m)
@@ -71,22 +154,15 @@ func (p *regionPool) put(m *reservedMemory) bool {
 	return true
 }
 
-// guardedAllocator returns the allocator of reserved memories, counted against budget (nil: no
-// bound); a memory whose address space cannot be reserved lives on the Go heap instead.
-func guardedAllocator(budget *MemoryBudget) experimental.MemoryAllocator {
-	pool := &regionPool{}
-	return experimental.MemoryAllocatorFunc(func(capacity, max uint64) experimental.LinearMemory {
-		if m := pool.get(max); m != nil {
-			m.budget = budget
-			return m
-		}
-		region, err := syscall.Mmap(-1, 0, int(max), syscall.PROT_NONE,
-			syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS|syscall.MAP_NORESERVE)
-		if err != nil {
-			return &heapMemory{budget: budget}
-		}
-		return &reservedMemory{region: region, budget: budget, pool: pool}
-	})
+// Close releases the kept reservations; memories freed later are released at once.
+func (p *regionPool) Close() {
+	p.mu.Lock()
+	free := p.free
+	p.free, p.bytes, p.closed = nil, 0, true
+	p.mu.Unlock()
+	for _, m := range free {
+		m.unmap()
+	}
 }
 
 // Reallocate makes the first size bytes usable. It returns nil when size is past the reservation or
@@ -134,6 +210,10 @@ func (m *reservedMemory) Free() {
 	if m.pool != nil && m.pool.put(m) {
 		return
 	}
+	m.unmap()
+}
+
+func (m *reservedMemory) unmap() {
 	syscall.Munmap(m.region)
 	m.region, m.accessible = nil, 0
 }

@@ -3,12 +3,14 @@ package runtimes
 import (
 	"bytes"
 	"testing"
+	"time"
 )
 
 // TestReusedRegionIsZeroed: a reservation handed back by a closed instance is the next instance's,
 // and none of what the first wrote is visible to it, at its start or as it grows.
 func TestReusedRegionIsZeroed(t *testing.T) {
-	alloc := guardedAllocator(NewMemoryBudget(1 << 30))
+	alloc := newRegionPool(NewMemoryBudget(1<<30), 0)
+	defer alloc.Close()
 	const max = 16 << 20
 	first := alloc.Allocate(1<<20, max)
 	buf := first.Reallocate(4 << 20)
@@ -44,4 +46,31 @@ func TestReusedRegionIsZeroed(t *testing.T) {
 		t.Fatal("a reservation of another size was reused")
 	}
 	other.Free()
+}
+
+// TestReadyRegionIsZeroed: the reservation a pool keeps ready has had its pages written; an
+// instance given it sees zeros.
+func TestReadyRegionIsZeroed(t *testing.T) {
+	const size = 64 << 20
+	p := newRegionPool(nil, size)
+	defer p.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.mu.Lock()
+		ready := len(p.free) == 1 && p.free[0].accessible == warmBytes
+		p.mu.Unlock()
+		if ready {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no reservation made ready")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	m := p.Allocate(1<<20, size)
+	buf := m.Reallocate(12 << 20)
+	if !bytes.Equal(buf, make([]byte, len(buf))) {
+		t.Fatal("the ready reservation is not zeroed")
+	}
+	m.Free()
 }
