@@ -61,6 +61,7 @@ secrets: [DB_PASSWORD]
 maxConcurrency: 10
 minWarm: 2
 idleTimeout: 10m
+snapStart: true
 `
 	m, err := ParseManifest([]byte(in))
 	if err != nil {
@@ -72,7 +73,7 @@ idleTimeout: 10m
 			MemoryMB: 512, Timeout: spec.Duration(90 * time.Second),
 			Environment: map[string]string{"TABLE": "orders", "PORT": "08080", "DEBUG": "true", "EMPTY": "",
 				"DB_PASSWORD": "s3cret: yes", "MOTD": "hello\nworld\n"},
-			MaxConcurrency: 10, MinWarm: 2, IdleTimeout: spec.Duration(10 * time.Minute),
+			MaxConcurrency: 10, MinWarm: 2, IdleTimeout: spec.Duration(10 * time.Minute), SnapStart: true,
 		},
 		Secrets: []string{"DB_PASSWORD"},
 	}
@@ -156,6 +157,10 @@ var manifestErrorCases = []struct {
 	{"minWarm over max", "version: 1\nname: x\nmaxConcurrency: 2\nminWarm: 3\n", "function.yaml:4:10: minWarm: 3 is more than maxConcurrency (2)"},
 	{"idleTimeout short", "version: 1\nname: x\nidleTimeout: 500ms\n", "function.yaml:3:14: idleTimeout: 500ms is out of range: want 1s to 24h"},
 	{"idleTimeout long", "version: 1\nname: x\nidleTimeout: 25h\n", "function.yaml:3:14: idleTimeout: 25h is out of range: want 1s to 24h"},
+	{"snapStart string", "version: 1\nname: x\nsnapStart: on\n", `function.yaml:3:12: snapStart: want true or false, got the string "on"`},
+	{"snapStart number", "version: 1\nname: x\nsnapStart: 1\n", "function.yaml:3:12: snapStart: want true or false, got the number 1"},
+	{"snapStart on a process runtime", "version: 1\nname: x\nruntime: python3.12\nhandler: app.handler\nsnapStart: true\n",
+		"function.yaml:5:1: snapStart: applies to WebAssembly functions only (runtime: wasm); a python3.12 function cannot start from a snapshot: remove it"},
 	{"anchor", "version: 1\nname: &n x\n", "function.yaml:2:7: YAML anchors (&) and aliases (*) are not supported in a manifest; write the value out"},
 	{"alias", "version: 1\nname: x\nenvironment: {A: b}\nsecrets: [*a]\n", "function.yaml:4:11: YAML anchors (&) and aliases (*) are not supported"},
 	{"tag", "version: 1\nname: !!str 123\n", "function.yaml:2:7: YAML tags (!!str) are not supported in a manifest; quote the value to make it a string"},
@@ -258,6 +263,7 @@ func TestManifestMarshalRoundTrip(t *testing.T) {
 	m.Timeout = spec.Duration(1500 * time.Microsecond)
 	m.IdleTimeout = spec.Duration(90 * time.Minute)
 	m.MaxConcurrency, m.MinWarm = 5, 5
+	m.SnapStart = true
 	m.Environment = map[string]string{
 		"PLAIN": "value", "QUOTES": `say "hi" \ 'there'`, "LINES": "a\nb\r\n\tc", "NUMBER": "08080",
 		"BOOL": "true", "EMPTY": "", "UNICODE": "café ✓ \u2028 \u00a0 \U0001F600", "CONTROL": "\x01\x07\x1b\x7f",

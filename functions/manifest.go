@@ -94,7 +94,8 @@ type Manifest struct {
 	// at most MaxModulePathLength bytes.
 	Module string
 	// FunctionSettings are the function's memory, timeout, environment and concurrency
-	// (`memory:`, `timeout:`, `environment:`, `maxConcurrency:`, `minWarm:`, `idleTimeout:`), with
+	// (`memory:`, `timeout:`, `environment:`, `maxConcurrency:`, `minWarm:`, `idleTimeout:`,
+	// `snapStart:`, …), with
 	// the stack file's rules and limits ([spec.FunctionSettings.Validate]). ParseManifest never
 	// leaves Environment nil.
 	spec.FunctionSettings
@@ -137,6 +138,11 @@ type manifestJSON struct {
 	AllowedOutboundHosts []string `json:",omitempty"`
 	Handler              string   `json:",omitempty"`
 	Isolation            string   `json:",omitempty"`
+	// SnapStart, Async and AllowedPublishSubjects are left out when unset, so that a manifest
+	// without them keeps the digest it had.
+	SnapStart              bool                `json:",omitempty"`
+	Async                  *spec.AsyncSettings `json:",omitempty"`
+	AllowedPublishSubjects []string            `json:",omitempty"`
 }
 
 // MarshalJSON implements json.Marshaler.
@@ -145,7 +151,8 @@ func (m Manifest) MarshalJSON() ([]byte, error) {
 		Version: m.Version, Name: m.Name, Runtime: runtimeOrEmpty(m.Runtime), ABI: m.ABI, Module: m.Module,
 		MemoryMB: m.MemoryMB, Timeout: m.Timeout.D(), Environment: m.Environment, Secrets: m.Secrets,
 		MaxConcurrency: m.MaxConcurrency, MinWarm: m.MinWarm, IdleTimeout: m.IdleTimeout.D(),
-		AllowedOutboundHosts: m.AllowedOutboundHosts, Handler: m.Handler, Isolation: m.Isolation,
+		AllowedOutboundHosts: m.AllowedOutboundHosts, Handler: m.Handler, Isolation: m.Isolation, SnapStart: m.SnapStart,
+		Async: m.Async, AllowedPublishSubjects: m.AllowedPublishSubjects,
 	})
 }
 
@@ -158,7 +165,7 @@ func (m *Manifest) UnmarshalJSON(b []byte) error {
 	*m = Manifest{Version: j.Version, Name: j.Name, ABI: j.ABI, Module: j.Module, Secrets: j.Secrets,
 		FunctionSettings: spec.FunctionSettings{Runtime: j.Runtime, MemoryMB: j.MemoryMB, Timeout: spec.Duration(j.Timeout), Environment: j.Environment,
 			MaxConcurrency: j.MaxConcurrency, MinWarm: j.MinWarm, IdleTimeout: spec.Duration(j.IdleTimeout), AllowedOutboundHosts: j.AllowedOutboundHosts,
-			Handler: j.Handler, Isolation: j.Isolation}}
+			Handler: j.Handler, Isolation: j.Isolation, SnapStart: j.SnapStart, Async: j.Async, AllowedPublishSubjects: j.AllowedPublishSubjects}}
 	return nil
 }
 
@@ -215,7 +222,8 @@ func (e *ManifestError) Unwrap() error { return ErrBadManifest }
 
 // Validate checks m's values as ParseManifest does after decoding, and reports the first problem
 // as a [*ManifestError] with Line 0. Keys are checked in the order of a manifest's keys (version,
-// name, abi, module, memory, timeout, environment, secrets, maxConcurrency, minWarm, idleTimeout).
+// name, abi, module, memory, timeout, environment, secrets, maxConcurrency, minWarm, idleTimeout,
+// snapStart, …).
 func (m *Manifest) Validate() error {
 	if e := checkManifest(m); e != nil {
 		return &ManifestError{Path: yamldecode.FormatPath(e.keys), Msg: e.msg}
@@ -280,7 +288,7 @@ func manifestTooLarge() *ManifestError {
 
 // manifestKeys are the top-level keys, in the order of Manifest's fields.
 var manifestKeys = []string{"version", "name", "runtime", "handler", "isolation", "abi", "module", "memory", "timeout", "environment", "secrets",
-	"maxConcurrency", "minWarm", "idleTimeout", "allowedOutboundHosts", "async", "allowedPublishSubjects"}
+	"maxConcurrency", "minWarm", "idleTimeout", "snapStart", "allowedOutboundHosts", "async", "allowedPublishSubjects"}
 
 func decodeManifest(d *yamldecode.Decoder, body ast.Node) (*Manifest, error) {
 	if body == nil {
@@ -345,6 +353,8 @@ func decodeManifest(d *yamldecode.Decoder, body ast.Node) (*Manifest, error) {
 			m.MinWarm, err = d.Integer(path, e.Val, "")
 		case "idleTimeout":
 			m.IdleTimeout, err = duration(d, path, e.Val)
+		case "snapStart":
+			m.SnapStart, err = d.Bool(path, e.Val)
 		case "async":
 			m.Async, err = DecodeAsyncSettings(d, path, e.Val)
 		case "allowedPublishSubjects":
@@ -542,7 +552,8 @@ func validName(s string, maxLen int) bool {
 // Encoding.
 
 // Marshal validates m and returns it as function.yaml text: every field written out, in the order
-// of Manifest's fields, environment variables sorted by name; `abi:` and `secrets:` only when set.
+// of Manifest's fields, environment variables sorted by name; `abi:`, `secrets:` and `snapStart:`
+// only when set.
 // ParseManifest of the result returns a manifest equal to m (with a nil Environment as empty). The
 // same manifest always gives the same bytes.
 func (m *Manifest) Marshal() ([]byte, error) {
@@ -583,6 +594,9 @@ func (m *Manifest) Marshal() ([]byte, error) {
 	fmt.Fprintf(&b, "maxConcurrency: %d\n", m.MaxConcurrency)
 	fmt.Fprintf(&b, "minWarm: %d\n", m.MinWarm)
 	fmt.Fprintf(&b, "idleTimeout: %s\n", spec.FormatDuration(m.IdleTimeout.D()))
+	if m.SnapStart {
+		b.WriteString("snapStart: true\n")
+	}
 	if len(m.AllowedOutboundHosts) > 0 {
 		b.WriteString("allowedOutboundHosts:\n")
 		for _, h := range m.AllowedOutboundHosts {

@@ -134,6 +134,8 @@ type ManifestRecord struct {
 	MaxConcurrency int               `json:"maxConcurrency"`
 	MinWarm        int               `json:"minWarm"`
 	IdleTimeout    string            `json:"idleTimeout"`
+	// SnapStart is left out when false, as records written before functions had it.
+	SnapStart bool `json:"snapStart,omitempty"`
 	// AllowedOutboundHosts is left out when empty.
 	AllowedOutboundHosts []string `json:"allowedOutboundHosts,omitempty"`
 	Handler              string   `json:"handler,omitempty"`
@@ -159,6 +161,7 @@ func NewManifestRecord(m *Manifest) (ManifestRecord, map[string]string) {
 		MaxConcurrency:         m.MaxConcurrency,
 		MinWarm:                m.MinWarm,
 		IdleTimeout:            spec.FormatDuration(m.IdleTimeout.D()),
+		SnapStart:              m.SnapStart,
 		AllowedOutboundHosts:   slices.Clone(m.AllowedOutboundHosts),
 		Handler:                m.Handler,
 		Isolation:              m.Isolation,
@@ -206,6 +209,7 @@ func (r ManifestRecord) Manifest(secrets map[string]string) (*Manifest, error) {
 			MaxConcurrency:         r.MaxConcurrency,
 			MinWarm:                r.MinWarm,
 			IdleTimeout:            spec.Duration(idle),
+			SnapStart:              r.SnapStart,
 			AllowedOutboundHosts:   slices.Clone(r.AllowedOutboundHosts),
 			Handler:                r.Handler,
 			Isolation:              r.Isolation,

@@ -172,3 +172,90 @@ func TestManifestRuntime(t *testing.T) {
 		t.Errorf("read back from its record: %+v %v", back, err)
 	}
 }
+
+// snapStart: true is in a manifest's function.yaml, JSON and record only when set, and comes back
+// from each; a manifest without it keeps the JSON (and so the digest) it had before functions had it.
+func TestManifestSnapStart(t *testing.T) {
+	base := "version: 1\nname: f\n"
+	plain, err := ParseManifest([]byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ParseManifest([]byte(base + "snapStart: true\n"))
+	if err != nil || !m.SnapStart || plain.SnapStart {
+		t.Fatalf("snapStart: true gives %+v (%v); without it %+v", m, err, plain)
+	}
+	if off, err := ParseManifest([]byte(base + "snapStart: false\n")); err != nil || !reflect.DeepEqual(off, plain) {
+		t.Errorf("snapStart: false gives %+v (%v), want the manifest without it", off, err)
+	}
+
+	yml, err := m.Marshal()
+	if err != nil || !strings.Contains(string(yml), "\nidleTimeout: 5m\nsnapStart: true\n") {
+		t.Errorf("Marshal: %v\n%s", err, yml)
+	}
+	if yml, _ := plain.Marshal(); strings.Contains(string(yml), "snapStart") {
+		t.Errorf("Marshal of a manifest without snapStart writes it:\n%s", yml)
+	}
+	if back, err := ParseManifest(yml); err != nil || !reflect.DeepEqual(back, m) {
+		t.Errorf("function.yaml round trip: %+v (%v), want %+v", back, err, m)
+	}
+
+	j, err := json.Marshal(m)
+	if err != nil || !strings.HasSuffix(string(j), `,"SnapStart":true}`) {
+		t.Errorf("JSON: %s %v", j, err)
+	}
+	var back Manifest
+	if err := json.Unmarshal(j, &back); err != nil || !reflect.DeepEqual(&back, m) {
+		t.Errorf("JSON round trip: %+v (%v)", back, err)
+	}
+	if j, _ := json.Marshal(plain); strings.Contains(string(j), "SnapStart") {
+		t.Errorf("the JSON of a manifest without snapStart names it: %s", j)
+	}
+
+	rec, _ := NewManifestRecord(m)
+	rj, err := json.Marshal(rec)
+	if err != nil || !strings.Contains(string(rj), `"snapStart":true`) {
+		t.Errorf("record: %s %v", rj, err)
+	}
+	var stored ManifestRecord
+	if err := json.Unmarshal(rj, &stored); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := stored.Manifest(nil); err != nil || !reflect.DeepEqual(got, m) {
+		t.Errorf("from its record: %+v (%v), want %+v", got, err, m)
+	}
+	prec, _ := NewManifestRecord(plain)
+	if pj, _ := json.Marshal(prec); strings.Contains(string(pj), "snapStart") {
+		t.Errorf("the record of a manifest without snapStart names it: %s", pj)
+	}
+}
+
+// TestManifestJSONCarriesAsyncAndPublish: a manifest's JSON (what `gatehouse up` hashes to see that
+// a stack file's function changed) carries its async settings and publish subjects, and leaves them
+// out when unset, so that older digests stay as they were.
+func TestManifestJSONCarriesAsyncAndPublish(t *testing.T) {
+	base := "version: 1\nname: f\n"
+	plain, err := ParseManifest([]byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ParseManifest([]byte(base + "async:\n  maximumRetryAttempts: 0\nallowedPublishSubjects: [orders.*]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pj, _ := json.Marshal(plain)
+	j, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(pj), "Async") || strings.Contains(string(pj), "AllowedPublishSubjects") {
+		t.Errorf("the JSON of a manifest without them names them: %s", pj)
+	}
+	if string(j) == string(pj) {
+		t.Fatalf("async settings and publish subjects do not change the manifest's JSON: %s", j)
+	}
+	var back Manifest
+	if err := json.Unmarshal(j, &back); err != nil || !reflect.DeepEqual(&back, m) {
+		t.Errorf("JSON round trip: %+v (%v), want %+v", back, err, m)
+	}
+}

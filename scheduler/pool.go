@@ -35,6 +35,9 @@ type pool struct {
 	live     bool
 	lastUsed time.Time
 	stats    bus.FunctionStats
+	// started is set once the pool has tried to start an instance. With SnapStart, that first
+	// start takes the module's snapshot: prewarm makes it at load, and not again.
+	started bool
 }
 
 // errPoolClosed means the pool was closed (its version retired) after it was looked up.
@@ -71,6 +74,17 @@ func (p *pool) minWarm() int {
 	return p.fn.MinWarm
 }
 
+// warmAtLoad is how many instances prewarm starts: minWarm, and at least one for a live SnapStart
+// version whose module can be snapshotted until the pool has started one (which takes the
+// snapshot), so that no invocation after a deploy waits for the initialisation. p.mu is held.
+func (p *pool) warmAtLoad() int {
+	n := p.minWarm()
+	if p.live && p.fn.SnapStart && !p.started && p.mod.snapshottable() {
+		n = max(n, 1)
+	}
+	return n
+}
+
 // closeIfUnused marks a pool that is not live, runs nothing, holds no instance and has not been used
 // for retireAfter as closed, and reports whether it did; the caller closes its module.
 func (p *pool) closeIfUnused(now time.Time, retireAfter time.Duration) bool {
@@ -93,6 +107,9 @@ type sandbox struct {
 }
 
 func (p *pool) instantiate(ctx context.Context) (sandbox, error) {
+	p.mu.Lock()
+	p.started = true
+	p.mu.Unlock()
 	logs := newInvocationLog(p.log, p.sink, p.fn.Name, p.fn.Version)
 	inst, err := p.mod.Instantiate(ctx, runtimes.InstanceConfig{
 		FunctionName: p.fn.Name,
@@ -102,6 +119,7 @@ func (p *pool) instantiate(ctx context.Context) (sandbox, error) {
 		Stdout:       logs.stream("stdout"),
 		Stderr:       logs.stream("stderr"),
 		Host:         p.host,
+		Snapshot:     p.fn.SnapStart,
 	})
 	if err != nil {
 		return sandbox{}, err
@@ -258,11 +276,12 @@ func (p *pool) put(ctx context.Context, sb sandbox, failed bool) {
 	p.mu.Unlock()
 }
 
-// prewarm starts instances until MinWarm exist.
+// prewarm starts instances until MinWarm exist (and, for a SnapStart version, the one that takes
+// its snapshot; see warmAtLoad).
 func (p *pool) prewarm(ctx context.Context) error {
 	for {
 		p.mu.Lock()
-		need := p.minWarm() - len(p.idle) - p.busy
+		need := p.warmAtLoad() - len(p.idle) - p.busy
 		if p.closed {
 			need = 0
 		}

@@ -3,8 +3,12 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
+
+	"gatehouse.dev/gatehouse/runtimes"
 )
 
 // waitFor polls cond until it holds or a few seconds pass.
@@ -108,4 +112,123 @@ func TestPoolWaitsForAnInstanceWhenStartsAreBusy(t *testing.T) {
 	}
 	handed.inst.Close(ctx)
 	spare.Close(ctx)
+}
+
+// fakeModule is a module whose instances do nothing: it records the configuration each was started
+// with, and reports snapshottable as told.
+type fakeModule struct {
+	canSnapshot bool
+	mu          sync.Mutex
+	started     []runtimes.InstanceConfig
+}
+
+func (m *fakeModule) Instantiate(_ context.Context, cfg runtimes.InstanceConfig) (instance, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.started = append(m.started, cfg)
+	return fakeInstance{}, nil
+}
+
+func (m *fakeModule) Close(context.Context) error { return nil }
+func (m *fakeModule) snapshottable() bool         { return m.canSnapshot }
+
+// snapshotFlags are the Snapshot flags of the instances started so far, in order.
+func (m *fakeModule) snapshotFlags() []bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []bool
+	for _, c := range m.started {
+		out = append(out, c.Snapshot)
+	}
+	return out
+}
+
+type fakeInstance struct{}
+
+func (fakeInstance) Invoke(_ context.Context, _ runtimes.Meta, payload []byte) ([]byte, error) {
+	return payload, nil
+}
+func (fakeInstance) Close(context.Context) error { return nil }
+func (fakeInstance) Broken() bool                { return false }
+
+// A SnapStart version's instances start with Snapshot set, and loading it live starts one instance
+// (the one whose initialisation the snapshot saves) besides its MinWarm ones, once: after that
+// instance is reaped, the pool keeps MinWarm as any other. Without SnapStart, or with a module that
+// cannot be snapshotted (a process runtime's), nothing more starts at load.
+func TestSnapStartPool(t *testing.T) {
+	tests := []struct {
+		name        string
+		snapStart   bool
+		canSnapshot bool
+		minWarm     int
+		atLoad      int // instances started by prewarm
+	}{
+		{"snapStart", true, true, 0, 1},
+		{"snapStart with minWarm", true, true, 2, 2},
+		{"snapStart, module not snapshottable", true, false, 0, 0},
+		{"no snapStart", false, true, 0, 0},
+		{"no snapStart with minWarm", false, true, 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			mod := &fakeModule{canSnapshot: tt.canSnapshot}
+			fn := Function{Name: "f", MemoryMB: 128, Timeout: time.Second, MinWarm: tt.minWarm, IdleTimeout: time.Minute, SnapStart: tt.snapStart}
+			p := newPool(fn, mod, slog.New(slog.DiscardHandler), nil, nil)
+			p.setLive(true)
+			if err := p.prewarm(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := mod.snapshotFlags(); len(got) != tt.atLoad {
+				t.Fatalf("%d instances started at load, want %d", len(got), tt.atLoad)
+			}
+			if st := p.snapshot(); st.Idle != tt.atLoad || st.ColdStarts != 0 {
+				t.Fatalf("after load: %+v", st)
+			}
+			// Loading again (the next registry change) starts nothing more.
+			if err := p.prewarm(ctx); err != nil || len(mod.snapshotFlags()) != tt.atLoad {
+				t.Fatalf("a second prewarm: %v, %d instances started", err, len(mod.snapshotFlags()))
+			}
+			// Idle past the idle timeout, the instances beyond MinWarm are closed, and not started
+			// again.
+			p.reap(ctx, time.Now().Add(2*time.Minute), time.Minute)
+			if err := p.prewarm(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if st := p.snapshot(); st.Idle != tt.minWarm || len(mod.snapshotFlags()) != tt.atLoad {
+				t.Fatalf("after the idle timeout: %+v, %d instances started", st, len(mod.snapshotFlags()))
+			}
+			// An invocation that finds none idle starts one, with the same flag.
+			var taken []sandbox
+			for range tt.minWarm + 1 {
+				sb, err := p.get(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				taken = append(taken, sb)
+			}
+			for _, sb := range taken {
+				p.put(ctx, sb, false)
+			}
+			flags := mod.snapshotFlags()
+			if len(flags) != tt.atLoad+1 {
+				t.Fatalf("%d instances started in all, want %d", len(flags), tt.atLoad+1)
+			}
+			for i, f := range flags {
+				if f != tt.snapStart {
+					t.Errorf("instance %d started with Snapshot %v, want %v", i, f, tt.snapStart)
+				}
+			}
+		})
+	}
+}
+
+// A version that is not live (called by number) starts nothing at load, SnapStart or not: its first
+// invocation starts the instance the snapshot is taken from.
+func TestSnapStartPoolNotLive(t *testing.T) {
+	mod := &fakeModule{canSnapshot: true}
+	p := newPool(Function{Name: "f", Timeout: time.Second, IdleTimeout: time.Minute, SnapStart: true}, mod, slog.New(slog.DiscardHandler), nil, nil)
+	if err := p.prewarm(context.Background()); err != nil || len(mod.snapshotFlags()) != 0 {
+		t.Fatalf("prewarm of a pool that is not live: %v, %d instances started", err, len(mod.snapshotFlags()))
+	}
 }

@@ -29,6 +29,9 @@ import (
 type module interface {
 	Instantiate(ctx context.Context, cfg runtimes.InstanceConfig) (instance, error)
 	Close(ctx context.Context) error
+	// snapshottable reports whether instances can start from a snapshot of the first one
+	// (runtimes.InstanceConfig.Snapshot).
+	snapshottable() bool
 }
 
 // instance is one sandbox of a pool: a WebAssembly instance, or a runtime process.
@@ -44,6 +47,8 @@ type wasmModule struct{ *runtimes.Module }
 func (m wasmModule) Instantiate(ctx context.Context, cfg runtimes.InstanceConfig) (instance, error) {
 	return m.Module.Instantiate(ctx, cfg)
 }
+
+func (m wasmModule) snapshottable() bool { return m.Module.Snapshottable() }
 
 // processModule is a process runtime's package, unpacked, and how its processes start.
 type processModule struct {
@@ -145,6 +150,9 @@ func (m *processModule) gatewayURL() string {
 }
 
 func (m *processModule) Close(context.Context) error { return os.RemoveAll(m.work) }
+
+// snapshottable is false: a process cannot start from a snapshot.
+func (m *processModule) snapshottable() bool { return false }
 
 // processInstance is one runtime process of a pool.
 type processInstance struct {

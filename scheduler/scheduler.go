@@ -57,6 +57,12 @@ type Function struct {
 	// IdleTimeout is how long an instance beyond MinWarm may sit unused before it is closed; default
 	// 5 minutes.
 	IdleTimeout time.Duration
+	// SnapStart starts the version's WebAssembly instances from a snapshot of its first initialised
+	// instance (runtimes.InstanceConfig.Snapshot). When a live version is loaded, one instance is
+	// started at once, so that the snapshot is taken before the first invocation; that instance is
+	// then kept or closed as any other (MinWarm, IdleTimeout), and the snapshot stays with the
+	// module. It does nothing for a process runtime, nor for a module that cannot be snapshotted.
+	SnapStart bool
 	// Outbound are where the function's outbound HTTP requests may go; none allows none.
 	Outbound []spec.OutboundHost
 	// Publish are the subjects the function may publish on; none allows none.

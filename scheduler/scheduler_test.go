@@ -137,6 +137,43 @@ func TestIdleInstancesAreReapedDownToMinWarm(t *testing.T) {
 	invoke(t, s, "hello", "r", `{}`)
 }
 
+// A SnapStart function's Go module can be snapshotted: loading it starts one instance, which takes
+// the snapshot, so that no invocation waits for the initialisation; later instances start from it
+// and run as the first does.
+func TestSnapStartStartsOneInstanceAtLoad(t *testing.T) {
+	s := load(t, nil, Function{Name: "hello", Wasm: wasm(t, "samples/hello"), MemoryMB: 128, Timeout: time.Second, SnapStart: true})
+	p := s.pools["hello"]
+	if !p.mod.snapshottable() {
+		t.Fatal("the hello sample's module cannot be snapshotted")
+	}
+	if st := s.Stats()["hello"]; st.Idle != 1 || st.ColdStarts != 0 {
+		t.Fatalf("after load: %+v, want the one instance started at load and no cold start", st)
+	}
+	first := invoke(t, s, "hello", "r1", `{"version":"2.0","rawPath":"/"}`)
+	if !bytes.Contains(first, []byte("hello from gatehouse")) {
+		t.Fatalf("the first invocation answered %s", first)
+	}
+	// Two at once: the second is a cold start, from the snapshot.
+	ctx := context.Background()
+	a, err := p.get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.put(ctx, a, false)
+	p.put(ctx, b, false)
+	if st := s.Stats()["hello"]; st.ColdStarts != 1 || st.Idle != 2 {
+		t.Fatalf("with two taken: %+v", st)
+	}
+	// The most recently returned (the one started from the snapshot) is used first.
+	if again := invoke(t, s, "hello", "r2", `{"version":"2.0","rawPath":"/"}`); !bytes.Equal(again, first) {
+		t.Errorf("an instance started from the snapshot answered\n%s\nthe first answered\n%s", again, first)
+	}
+}
+
 func TestUnknownFunction(t *testing.T) {
 	s := load(t, nil)
 	_, err := s.Handle(context.Background(), bus.Invocation{Function: "nope", RequestID: "r"})

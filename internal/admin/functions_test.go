@@ -583,6 +583,31 @@ func TestFunctionsAndAliases(t *testing.T) {
 	}
 }
 
+// A version's snapStart is shown as its minWarm is: in the deploy's answer, and in the function's
+// latest version.
+func TestVersionViewShowsSnapStart(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	var plain, snap deployAnswerJSON
+	h.want("POST", "/admin/v1/functions", bundle(t, "hello", "one", func(m *functions.Manifest) { m.MinWarm = 1 }), 201, &plain)
+	if plain.Version.SnapStart || plain.Version.MinWarm != 1 {
+		t.Fatalf("without snapStart: %+v", plain.Version)
+	}
+	h.want("POST", "/admin/v1/functions", bundle(t, "hello", "one", func(m *functions.Manifest) { m.SnapStart = true }), 201, &snap)
+	if !snap.Version.SnapStart || snap.Version.Version != 2 {
+		t.Fatalf("with snapStart: %+v", snap.Version)
+	}
+	var detail struct{ Latest map[string]any }
+	h.want("GET", "/admin/v1/functions/hello", nil, 200, &detail)
+	if detail.Latest["snapStart"] != true {
+		t.Errorf("the function's latest version: %v", detail.Latest)
+	}
+	var versions struct{ Versions []map[string]any }
+	h.want("GET", "/admin/v1/functions/hello/versions", nil, 200, &versions)
+	if len(versions.Versions) != 2 || versions.Versions[0]["snapStart"] != false || versions.Versions[1]["snapStart"] != true {
+		t.Errorf("versions: %v", versions.Versions)
+	}
+}
+
 func TestSealedSecretsNeverShown(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	const secret = "s3cret-Value-42"

@@ -29,6 +29,7 @@ func versionView(v functions.VersionRecord) adminapi.VersionView {
 		MaxConcurrency: m.MaxConcurrency,
 		MinWarm:        m.MinWarm,
 		IdleTimeout:    m.IdleTimeout,
+		SnapStart:      m.SnapStart,
 		Description:    v.Description,
 		CreatedAt:      v.CreatedAt,
 	}

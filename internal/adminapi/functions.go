@@ -52,6 +52,7 @@ type VersionView struct {
 	MaxConcurrency int               `json:"maxConcurrency"`
 	MinWarm        int               `json:"minWarm"`
 	IdleTimeout    string            `json:"idleTimeout"`
+	SnapStart      bool              `json:"snapStart"`
 	Description    string            `json:"description"`
 	CreatedAt      time.Time         `json:"createdAt"`
 }

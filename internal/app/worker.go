@@ -293,7 +293,7 @@ func (l *versionLoader) function(ctx context.Context, v functions.VersionRecord)
 		maps.Copy(env, secrets)
 	}
 	return scheduler.Function{Name: v.Function, ID: v.FunctionID, Version: v.Version, Wasm: wasm, MemoryMB: m.MemoryMB,
-		Timeout: timeout, Env: env, MinWarm: m.MinWarm, IdleTimeout: idle,
+		Timeout: timeout, Env: env, MinWarm: m.MinWarm, IdleTimeout: idle, SnapStart: m.SnapStart,
 		Outbound: spec.FunctionSettings{AllowedOutboundHosts: m.AllowedOutboundHosts}.OutboundHosts(),
 		Publish:  m.AllowedPublishSubjects,
 		Runtime:  m.Runtime, Handler: m.Handler, Isolation: m.Isolation}, nil

@@ -180,6 +180,22 @@ type createFunctionInput struct {
 		ImageUri        string
 	}
 	Environment *struct{ Variables map[string]string }
+	SnapStart   *snapStartInput
+}
+
+// snapStartInput is a request's SnapStart: ApplyOn PublishedVersions (every version Gatehouse makes
+// is a published one) or None.
+type snapStartInput struct{ ApplyOn string }
+
+// on is whether the request turns SnapStart on.
+func (in *snapStartInput) on() (bool, error) {
+	switch in.ApplyOn {
+	case "PublishedVersions":
+		return true, nil
+	case "None":
+		return false, nil
+	}
+	return false, errBadRequest(fmt.Sprintf("SnapStart.ApplyOn %q: want PublishedVersions or None", in.ApplyOn))
 }
 
 func (s *Server) createFunction(w http.ResponseWriter, req *request) error {
@@ -208,6 +224,11 @@ func (s *Server) createFunction(w http.ResponseWriter, req *request) error {
 	}
 	if in.Environment != nil && in.Environment.Variables != nil {
 		m.Environment = in.Environment.Variables
+	}
+	if in.SnapStart != nil {
+		if m.SnapStart, err = in.SnapStart.on(); err != nil {
+			return err
+		}
 	}
 	v, err := s.deploy(ctx, req, m, in.Code.ZipFile, in.Description)
 	if err != nil {
@@ -602,6 +623,7 @@ type functionConfiguration struct {
 	CodeSha256       string
 	Version          string
 	Environment      *environment `json:",omitempty"`
+	SnapStart        snapStartResponse
 	State            string
 	LastUpdateStatus string
 	PackageType      string
@@ -609,6 +631,10 @@ type functionConfiguration struct {
 }
 
 type environment struct{ Variables map[string]string }
+
+// snapStartResponse is a configuration's SnapStart: ApplyOn PublishedVersions and
+// OptimizationStatus On for a function with snapStart, None and Off for one without.
+type snapStartResponse struct{ ApplyOn, OptimizationStatus string }
 
 // configuration is v's FunctionConfiguration, for the version label given.
 func (s *Server) configuration(v functions.VersionRecord, label string) functionConfiguration {
@@ -630,6 +656,10 @@ func (s *Server) configuration(v functions.VersionRecord, label string) function
 		CodeSize: v.ModuleSize, Description: v.Description, Timeout: timeout, MemorySize: m.MemoryMB,
 		LastModified: v.CreatedAt.UTC().Format("2006-01-02T15:04:05.000-0700"), CodeSha256: sum, Version: label,
 		State: "Active", LastUpdateStatus: "Successful", PackageType: "Zip", Architectures: []string{"x86_64"},
+		SnapStart: snapStartResponse{ApplyOn: "None", OptimizationStatus: "Off"},
+	}
+	if m.SnapStart {
+		c.SnapStart = snapStartResponse{ApplyOn: "PublishedVersions", OptimizationStatus: "On"}
 	}
 	if label != "$LATEST" {
 		c.FunctionArn += ":" + label

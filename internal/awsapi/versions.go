@@ -72,9 +72,16 @@ func (s *Server) updateFunctionConfiguration(w http.ResponseWriter, req *request
 		Runtime, Handler, Description *string
 		Timeout, MemorySize           *int
 		Environment                   *struct{ Variables map[string]string }
+		SnapStart                     *snapStartInput
 	}
 	if err := json.Unmarshal(req.body, &in); err != nil {
 		return errBadRequest("the request is not UpdateFunctionConfiguration's JSON: " + err.Error())
+	}
+	var snapStart bool
+	if in.SnapStart != nil {
+		if snapStart, err = in.SnapStart.on(); err != nil {
+			return err
+		}
 	}
 	ctx := req.r.Context()
 	cur, m, err := s.latestManifest(ctx, name)
@@ -106,6 +113,9 @@ func (s *Server) updateFunctionConfiguration(w http.ResponseWriter, req *request
 			m.Environment = map[string]string{}
 		}
 		m.Secrets = nil // the caller gave every variable
+	}
+	if in.SnapStart != nil {
+		m.SnapStart = snapStart
 	}
 	description := cur.Description
 	if in.Description != nil {

@@ -372,7 +372,19 @@ func (r *reader) function(id, typ string, res *doctree.Node) error {
 	if v := p.Get("ReservedConcurrentExecutions"); v != nil {
 		fn.Set("maxConcurrency", v)
 	}
-	for _, k := range []string{"AutoPublishAlias", "ProvisionedConcurrencyConfig", "Layers", "VpcConfig", "DeadLetterQueue", "FunctionUrlConfig", "SnapStart"} {
+	if v := p.Get("SnapStart"); v != nil {
+		on, err := r.snapStart(id, v)
+		if err != nil {
+			return err
+		}
+		switch rt := runtime.Scalar(); {
+		case on && spec.IsProcessRuntime(rt):
+			r.Notice(v, "function %s: SnapStart applies to WebAssembly functions only here; a %s function starts as usual: ignored", id, rt)
+		case on:
+			fn.Set("snapStart", doctree.AsBool(doctree.Str("true", v)))
+		}
+	}
+	for _, k := range []string{"AutoPublishAlias", "ProvisionedConcurrencyConfig", "Layers", "VpcConfig", "DeadLetterQueue", "FunctionUrlConfig"} {
 		if v := p.Get(k); v != nil {
 			r.Notice(v, "function %s: %s is not served locally: ignored", id, k)
 		}
@@ -417,6 +429,24 @@ func (r *reader) function(id, typ string, res *doctree.Node) error {
 		fn.Set("schedules", schedules)
 	}
 	return nil
+}
+
+// snapStart reads a function's SnapStart: ApplyOn PublishedVersions turns it on (every version
+// Gatehouse deploys is a published one), None leaves it off.
+func (r *reader) snapStart(id string, v *doctree.Node) (bool, error) {
+	apply := v.Get("ApplyOn")
+	if apply == nil {
+		return false, r.Errorf(v, "function %s: SnapStart: want {ApplyOn: PublishedVersions} or {ApplyOn: None}", id)
+	}
+	switch {
+	case !apply.IsScalar():
+		return false, r.Errorf(apply, "function %s: SnapStart.ApplyOn: want PublishedVersions or None, got %s", id, apply.Kind)
+	case apply.Text == "PublishedVersions":
+		return true, nil
+	case apply.Text == "None":
+		return false, nil
+	}
+	return false, r.Errorf(apply, "function %s: SnapStart.ApplyOn %q: want PublishedVersions or None", id, apply.Text)
 }
 
 func cmpNode(a, b *doctree.Node) *doctree.Node {

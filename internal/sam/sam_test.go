@@ -240,3 +240,77 @@ func TestRESTTemplates(t *testing.T) {
 		})
 	}
 }
+
+// TestSnapStart checks what a function's SnapStart becomes: ApplyOn PublishedVersions turns the
+// stack file's snapStart on, None leaves it off, Globals.Function gives it to every function (which
+// may turn it off), a Node.js or Python function keeps its usual starts with a notice, and any other
+// ApplyOn is refused at its line.
+func TestSnapStart(t *testing.T) {
+	const head = "Transform: AWS::Serverless-2016-10-31\n"
+	fn := func(id, typ, runtime, props string) string {
+		code := "CodeUri: fn.wasm"
+		if typ == "AWS::Lambda::Function" {
+			code = "Code: fn.wasm"
+		}
+		if runtime != "wasm" {
+			code = strings.Replace(code, "fn.wasm", ".", 1) + "\n      Handler: app.handler"
+		}
+		// A schedule, so that the stack serves something.
+		events := "      Events:\n        Tick:\n          Type: Schedule\n          Properties: {Schedule: rate(1 hour)}\n"
+		return "  " + id + ":\n    Type: " + typ + "\n    Properties:\n      " + code + "\n      Runtime: " + runtime + "\n" + props + events
+	}
+	const on = "      SnapStart:\n        ApplyOn: PublishedVersions\n"
+	tests := []struct {
+		name, template string
+		want           map[string]bool // function → snapStart in the stack
+		wantNotice     string
+		wantError      string
+	}{
+		{name: "published versions",
+			template: head + "Resources:\n" + fn("Fn", "AWS::Serverless::Function", "wasm", on),
+			want:     map[string]bool{"Fn": true}},
+		{name: "none",
+			template: head + "Resources:\n" + fn("Fn", "AWS::Serverless::Function", "wasm", "      SnapStart: {ApplyOn: None}\n"),
+			want:     map[string]bool{"Fn": false}},
+		{name: "not set",
+			template: head + "Resources:\n" + fn("Fn", "AWS::Serverless::Function", "wasm", ""),
+			want:     map[string]bool{"Fn": false}},
+		{name: "lambda function",
+			template: "Resources:\n" + fn("Fn", "AWS::Lambda::Function", "wasm", on),
+			want:     map[string]bool{"Fn": true}},
+		{name: "globals",
+			template: head + "Globals:\n  Function:\n    SnapStart: {ApplyOn: PublishedVersions}\nResources:\n" +
+				fn("A", "AWS::Serverless::Function", "wasm", "") + fn("B", "AWS::Serverless::Function", "wasm", "      SnapStart: {ApplyOn: None}\n"),
+			want: map[string]bool{"A": true, "B": false}},
+		{name: "python function",
+			template:   head + "Resources:\n" + fn("Fn", "AWS::Serverless::Function", "python3.12", on),
+			want:       map[string]bool{"Fn": false},
+			wantNotice: "template.yaml:10:9: Resources.Fn.Properties.SnapStart: function Fn: SnapStart applies to WebAssembly functions only here; a python3.12 function starts as usual: ignored"},
+		{name: "bad ApplyOn",
+			template:  head + "Resources:\n" + fn("Fn", "AWS::Serverless::Function", "wasm", "      SnapStart:\n        ApplyOn: Always\n"),
+			wantError: `template.yaml:9:18: Resources.Fn.Properties.SnapStart.ApplyOn: function Fn: SnapStart.ApplyOn "Always": want PublishedVersions or None`},
+		{name: "no ApplyOn",
+			template:  head + "Resources:\n" + fn("Fn", "AWS::Serverless::Function", "wasm", "      SnapStart: true\n"),
+			wantError: `template.yaml:8:18: Resources.Fn.Properties.SnapStart: function Fn: SnapStart: want {ApplyOn: PublishedVersions} or {ApplyOn: None}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			files := []txtar.File{{Name: "template.yaml", Data: []byte(tt.template)}, {Name: "fn.wasm", Data: []byte("\x00asm\x01\x00\x00\x00")}}
+			stack, notices, problem := readTemplate(t, files, Options{})
+			if problem = strings.TrimPrefix(problem, "$DIR/"); problem != tt.wantError {
+				t.Fatalf("error\ngot  %s\nwant %s", problem, tt.wantError)
+			}
+			if tt.wantNotice != "" && !strings.Contains(notices, "$DIR/"+tt.wantNotice) {
+				t.Errorf("notices\n%s\nwant %s", notices, tt.wantNotice)
+			}
+			for name, on := range tt.want {
+				// The stack's YAML lists each function's settings under its name, in order.
+				_, after, ok := strings.Cut(stack, "\n  "+name+":\n")
+				section, _, _ := strings.Cut(after, "\n    schedules:")
+				if !ok || strings.Contains(section, "snapStart: true") != on {
+					t.Errorf("function %s: want snapStart %v in\n%s", name, on, stack)
+				}
+			}
+		})
+	}
+}

@@ -391,6 +391,19 @@ func (r *reader) function(name string, f, provider *doctree.Node) (*doctree.Node
 	if v := f.Get("reservedConcurrency"); v != nil {
 		fn.Set("maxConcurrency", v)
 	}
+	// The framework's snapStart: true is Lambda's SnapStart on the published versions, which every
+	// version Gatehouse deploys is.
+	if v := f.Get("snapStart"); v != nil {
+		switch rt := runtime.Scalar(); {
+		case !v.IsScalar() || v.Text != "true" && v.Text != "false":
+			return nil, r.Errorf(v, "function %s: snapStart: want true or false", name)
+		case v.Text == "false":
+		case spec.IsProcessRuntime(rt):
+			r.Notice(v, "function %s: snapStart applies to WebAssembly functions only here; a %s function starts as usual: ignored", name, rt)
+		default:
+			fn.Set("snapStart", doctree.AsBool(v))
+		}
+	}
 	async, err := r.asyncSettings(name, f)
 	if err != nil {
 		return nil, err

@@ -4,12 +4,14 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/tools/txtar"
 
+	"gatehouse.dev/gatehouse/internal/doctree"
 	"gatehouse.dev/gatehouse/internal/spec"
 	"gatehouse.dev/gatehouse/internal/stackfile"
 	"gatehouse.dev/gatehouse/internal/testfix"
@@ -242,5 +244,61 @@ func TestRESTServices(t *testing.T) {
 				t.Errorf("stack\n%s\nwant %s", stack, tt.wantStack)
 			}
 		})
+	}
+}
+
+// TestSnapStart checks what a function's snapStart gives the function the stack file is made of:
+// true turns snapStart on for a WebAssembly function; a Node.js or Python function keeps its usual
+// starts, with a notice; a value other than true or false is refused at its line.
+func TestSnapStart(t *testing.T) {
+	service := func(runtime, props string) string {
+		return "service: s\nprovider:\n  name: aws\n  runtime: " + runtime + "\nfunctions:\n  f:\n    handler: h.f\n" + props +
+			"    events:\n      - httpApi: GET /\n"
+	}
+	tests := []struct {
+		name, yml             string
+		want                  string // the stack file function's snapStart; "" for none
+		wantNotice, wantError string
+	}{
+		{name: "on", yml: service("wasm", "    snapStart: true\n"), want: "true"},
+		{name: "off", yml: service("wasm", "    snapStart: false\n")},
+		{name: "not set", yml: service("wasm", "")},
+		{name: "python function", yml: service("python3.12", "    snapStart: true\n"),
+			wantNotice: `s.yml:8:16: functions.f.snapStart: function f: snapStart applies to WebAssembly functions only here; a python3.12 function starts as usual: ignored`},
+		{name: "not a boolean", yml: service("wasm", "    snapStart: {applyOn: PublishedVersions}\n"),
+			wantError: `s.yml:8:16: functions.f.snapStart: function f: snapStart: want true or false`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc, err := Parse("s.yml", []byte(tt.yml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := Read("s.yml", doc, Options{Env: func(string) (string, bool) { return "", false }})
+			if err != nil {
+				if err.Error() != tt.wantError {
+					t.Fatalf("error\ngot  %v\nwant %s", err, tt.wantError)
+				}
+				return
+			}
+			if tt.wantError != "" {
+				t.Fatalf("no error, want %s", tt.wantError)
+			}
+			var notices []string
+			for _, n := range res.Notices {
+				notices = append(notices, n.Error())
+			}
+			if tt.wantNotice != "" && !slices.Contains(notices, tt.wantNotice) {
+				t.Errorf("notices\n%s\nwant %s", strings.Join(notices, "\n"), tt.wantNotice)
+			}
+			got := res.Stack.Get("functions").Get("f").Get("snapStart")
+			if got.Scalar() != tt.want || got != nil && got.Kind != doctree.Bool {
+				t.Errorf("snapStart %+v, want %q", got, tt.want)
+			}
+		})
+	}
+	// The Python function's stack validates: the import does not fail.
+	if _, _, problem := readService(t, []txtar.File{{Name: "serverless.yml", Data: []byte(service("python3.12", "    snapStart: true\n"))}}, Options{}); problem != "" {
+		t.Errorf("the python function's stack: %s", problem)
 	}
 }

@@ -57,6 +57,17 @@ type FunctionSettings struct {
 	// duration), MinIdleTimeout..MaxIdleTimeout, default DefaultIdleTimeout. The MinWarm instances
 	// are kept regardless.
 	IdleTimeout Duration `json:"idleTimeout,omitempty"`
+	// SnapStart starts the function's instances from a snapshot (`snapStart:`, default false), as
+	// AWS Lambda SnapStart does: the memory and globals of the first instance of a version, taken
+	// once it has initialised and before its first invocation, from which every later instance of
+	// that version (on the same worker) starts instead of initialising again. Whatever the
+	// initialisation computed is then frozen into every instance: clock readings, and values drawn
+	// from the Go runtime's random seeds (math/rand's top-level functions, map iteration order)
+	// repeat from one instance to the next; crypto/rand still reads fresh random bytes on each
+	// call; a Go function re-draws what must differ per instance in sdk.AfterRestore. Only for
+	// WebAssembly functions: on a process runtime it is refused. A module that cannot be
+	// snapshotted (a command module, or one whose code writes a table) starts as usual.
+	SnapStart bool `json:"snapStart,omitempty"`
 	// AllowedOutboundHosts are where the function's outbound HTTP requests may go
 	// (`allowedOutboundHosts:`): entries such as "https://api.example.com", "http://127.0.0.1:9000"
 	// or "https://*.amazonaws.com" (see ParseOutboundHost), at most MaxOutboundHosts. None (the
@@ -183,6 +194,9 @@ func (c *checker) checkSettings(path []string, s FunctionSettings) {
 	}
 	if s.IdleTimeout.D() < MinIdleTimeout || s.IdleTimeout.D() > MaxIdleTimeout {
 		c.add(errf(sub(path, "idleTimeout"), false, "%s is out of range: want %s to %s", FormatDuration(s.IdleTimeout.D()), FormatDuration(MinIdleTimeout), FormatDuration(MaxIdleTimeout)))
+	}
+	if s.SnapStart && IsProcessRuntime(s.Runtime) {
+		c.add(errf(sub(path, "snapStart"), true, "applies to WebAssembly functions only (runtime: %s); a %s function cannot start from a snapshot: remove it", RuntimeWasm, s.Runtime))
 	}
 	if n := len(s.AllowedOutboundHosts); n > MaxOutboundHosts {
 		c.add(errf(sub(path, "allowedOutboundHosts"), false, "%d entries; at most %d", n, MaxOutboundHosts))

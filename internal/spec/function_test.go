@@ -43,6 +43,11 @@ func TestFunctionSettingsValidate(t *testing.T) {
 		}, []string{"timeout: 1h is out of range: want 1ms to 900s", "idleTimeout: 500ms is out of range: want 1s to 24h"}},
 		{"minWarm over maxConcurrency", func(s *FunctionSettings) { s.MaxConcurrency, s.MinWarm = 2, 3 },
 			[]string{"minWarm: 3 is more than maxConcurrency (2)"}},
+		{"snapStart on a WebAssembly function", func(s *FunctionSettings) { s.SnapStart = true }, nil},
+		{"snapStart with runtime wasm", func(s *FunctionSettings) { s.Runtime, s.SnapStart = RuntimeWasm, true }, nil},
+		{"snapStart on a process runtime", func(s *FunctionSettings) { s.Runtime, s.Handler, s.SnapStart = "python3.12", "app.handler", true },
+			[]string{"snapStart: applies to WebAssembly functions only (runtime: wasm); a python3.12 function cannot start from a snapshot: remove it"}},
+		{"snapStart false on a process runtime", func(s *FunctionSettings) { s.Runtime, s.Handler = "nodejs20.x", "index.handler" }, nil},
 		{"environment too big", func(s *FunctionSettings) {
 			s.Environment = map[string]string{"A": strings.Repeat("x", 3000), "B": strings.Repeat("x", 1095)}
 		}, []string{"environment: the variables take 4097 bytes (names and values); the limit is 4096 (4 KB, as in AWS Lambda)"}},
@@ -94,12 +99,12 @@ func TestStackChecksFunctionSettings(t *testing.T) {
 func TestFunctionJSON(t *testing.T) {
 	fn := Function{Name: "f", Source: "/src/f", Kind: SourceWasm, FunctionSettings: FunctionSettings{
 		MemoryMB: 256, Timeout: Duration(1500 * time.Millisecond), Environment: map[string]string{"A": "1"},
-		MaxConcurrency: 4, MinWarm: 1, IdleTimeout: Duration(time.Minute)}}
+		MaxConcurrency: 4, MinWarm: 1, IdleTimeout: Duration(time.Minute), SnapStart: true}}
 	b, err := json.Marshal(fn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = `{"source":"/src/f","kind":"wasm","memory":256,"timeout":"1.5s","environment":{"A":"1"},"maxConcurrency":4,"minWarm":1,"idleTimeout":"1m0s"}`
+	const want = `{"source":"/src/f","kind":"wasm","memory":256,"timeout":"1.5s","environment":{"A":"1"},"maxConcurrency":4,"minWarm":1,"idleTimeout":"1m0s","snapStart":true}`
 	if string(b) != want {
 		t.Errorf("got  %s\nwant %s", b, want)
 	}

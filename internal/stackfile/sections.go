@@ -225,7 +225,7 @@ func (d *decoder) function(fe yamldecode.Entry) (spec.Function, error) {
 	path := []string{"functions", fe.Key}
 	fn := spec.Function{Name: fe.Key, FunctionSettings: spec.DefaultFunctionSettings()}
 	fn.Line, fn.Column = yamlnode.Position(fe.KeyAt)
-	f, err := d.Fields(path, fe.Val, "source", "runtime", "handler", "isolation", "memory", "timeout", "environment", "maxConcurrency", "minWarm", "idleTimeout", "allowedOutboundHosts", "async", "schedules", "events", "allowedPublishSubjects")
+	f, err := d.Fields(path, fe.Val, "source", "runtime", "handler", "isolation", "memory", "timeout", "environment", "maxConcurrency", "minWarm", "idleTimeout", "snapStart", "allowedOutboundHosts", "async", "schedules", "events", "allowedPublishSubjects")
 	if err != nil {
 		return fn, err
 	}
@@ -287,6 +287,11 @@ func (d *decoder) function(fe yamldecode.Entry) (spec.Function, error) {
 	}
 	if e, ok := f["idleTimeout"]; ok {
 		if fn.IdleTimeout, err = d.duration(yamldecode.Sub(path, "idleTimeout"), e.Val); err != nil {
+			return fn, err
+		}
+	}
+	if e, ok := f["snapStart"]; ok {
+		if fn.SnapStart, err = d.Bool(yamldecode.Sub(path, "snapStart"), e.Val); err != nil {
 			return fn, err
 		}
 	}

@@ -144,7 +144,7 @@ func TestLoadFull(t *testing.T) {
 		"base": {Name: "base", Source: filepath.Join(dir, "hello"), Kind: spec.SourceGo, FunctionSettings: spec.FunctionSettings{MemoryMB: 512,
 			Timeout: spec.Duration(500 * time.Millisecond), Environment: env, IdleTimeout: spec.Duration(spec.DefaultIdleTimeout)}},
 		"module": {Name: "module", Source: filepath.Join(dir, "mod.wasm"), Kind: spec.SourceWasm, FunctionSettings: spec.FunctionSettings{MemoryMB: 512,
-			Timeout: spec.Duration(500 * time.Millisecond), Environment: env, MaxConcurrency: 4, MinWarm: 4, IdleTimeout: spec.Duration(spec.DefaultIdleTimeout)}},
+			Timeout: spec.Duration(500 * time.Millisecond), Environment: env, MaxConcurrency: 4, MinWarm: 4, IdleTimeout: spec.Duration(spec.DefaultIdleTimeout), SnapStart: true}},
 	}
 	if !reflect.DeepEqual(s.Functions, wantFuncs) {
 		t.Errorf("functions:\n got %+v\nwant %+v", s.Functions, wantFuncs)
@@ -159,13 +159,13 @@ func TestLoadFull(t *testing.T) {
 				"$default": {Name: "$default", Variables: map[string]string{}},
 			},
 			Routes: []spec.Route{
-				{Key: "$default", Line: 28, Authorization: noAuth, Integration: fn("base", 30*time.Second)},
-				{Key: "POST /orders", Line: 30, Authorization: noAuth, Integration: fn("module", 10*time.Second)},
-				{Key: "GET /orders/{id}", Line: 36, Authorization: noAuth, Integration: fn("base", 50*time.Millisecond)},
+				{Key: "$default", Line: 29, Authorization: noAuth, Integration: fn("base", 30*time.Second)},
+				{Key: "POST /orders", Line: 31, Authorization: noAuth, Integration: fn("module", 10*time.Second)},
+				{Key: "GET /orders/{id}", Line: 37, Authorization: noAuth, Integration: fn("base", 50*time.Millisecond)},
 			}},
 		"admin": {Name: "admin", Type: "http", Mount: "/admin",
 			Stages: map[string]spec.Stage{"$default": {Name: "$default", Variables: map[string]string{}}},
-			Routes: []spec.Route{{Key: "ANY /{proxy+}", Line: 41, Authorization: noAuth, Integration: fn("module", 30*time.Second)}}},
+			Routes: []spec.Route{{Key: "ANY /{proxy+}", Line: 42, Authorization: noAuth, Integration: fn("module", 30*time.Second)}}},
 	}
 	if !reflect.DeepEqual(s.APIs, wantAPIs) {
 		t.Errorf("apis:\n got %+v\nwant %+v", s.APIs, wantAPIs)
@@ -654,6 +654,8 @@ func TestParseErrors(t *testing.T) {
 		{"minWarm over maxConcurrency", "version: 1\nfunctions:\n  hello: {source: hello, maxConcurrency: 2, minWarm: 3}\n" + api, `gatehouse.yaml:3:54: functions.hello.minWarm: 3 is more than maxConcurrency (2)`},
 		{"minWarm too many", "version: 1\nfunctions:\n  hello: {source: hello, minWarm: 1001}\n" + api, `gatehouse.yaml:3:35: functions.hello.minWarm: 1001 is out of range: want 0 to 1000`},
 		{"minWarm bool", "version: 1\nfunctions:\n  hello: {source: hello, minWarm: true}\n", `gatehouse.yaml:3:35: functions.hello.minWarm: want a whole number, got the boolean true`},
+		{"snapStart string", "version: 1\nfunctions:\n  hello: {source: hello, snapStart: yes}\n", `gatehouse.yaml:3:37: functions.hello.snapStart: want true or false, got the string "yes"`},
+		{"snapStart on a process runtime", "version: 1\nfunctions:\n  hello: {source: hello, runtime: python3.12, handler: app.handler, snapStart: true}\n" + api, `gatehouse.yaml:3:69: functions.hello.snapStart: applies to WebAssembly functions only (runtime: wasm); a python3.12 function cannot start from a snapshot: remove it`},
 
 		// apis.
 		{"no apis", "version: 1\n" + fn, `gatehouse.yaml:1:1: apis: stack defines no apis`},
