@@ -905,10 +905,19 @@ func (s *Scheduler) report(p *pool, inv bus.Invocation, sb sandbox, took time.Du
 		}
 	}
 	if sb.initDuration > 0 {
-		line += fmt.Sprintf("\tInit Duration: %.2f ms", float64(sb.initDuration.Microseconds())/1000)
+		// An instance started from a snapshot did not initialise: Lambda SnapStart's REPORT says
+		// Restore Duration for it.
+		what := "Init Duration"
+		if r, ok := sb.inst.(restorable); ok && r.Restored() {
+			what = "Restore Duration"
+		}
+		line += fmt.Sprintf("\t%s: %.2f ms", what, float64(sb.initDuration.Microseconds())/1000)
 	}
 	sb.logs.platform(line)
 }
+
+// restorable is an instance that may have started from a snapshot (runtimes.Instance).
+type restorable interface{ Restored() bool }
 
 // traceInvocation starts the span of an invocation that began at invoked, after waiting since
 // received for its instance, with that wait (and the instance's start, after a cold start) as
