@@ -461,12 +461,23 @@ func (n *Node) isLocalWorker(id string) bool {
 	return n.mode == modeSingle || strings.HasSuffix(id, n.workerSuffix())
 }
 
-// localWorkers is how many worker processes this node runs.
+// localWorkers is how many workers this node runs: processes, or the inline one.
 func (n *Node) localWorkers() int {
-	if n.opts.Role == RoleGateway {
+	switch {
+	case n.opts.Role == RoleGateway:
 		return 0
+	case n.opts.WorkerMode == WorkerModeInline:
+		return 1
 	}
 	return n.opts.Workers
+}
+
+// workerProcesses is how many worker processes this node keeps running.
+func (n *Node) workerProcesses() int {
+	if n.opts.WorkerMode == WorkerModeInline {
+		return 0
+	}
+	return n.localWorkers()
 }
 
 // localReadyWorkers are the ids of this node's ready workers, sorted.

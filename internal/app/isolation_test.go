@@ -147,9 +147,30 @@ func getAll(t *testing.T, base, path string, n int) []response {
 // TestIsolation runs the misbehaving functions of the issue that fair turns and safepoints were built
 // for, each while /hello is called all along: the misbehaving calls fail (or are shed) alone, hello
 // answers 200 every time, and no worker is killed.
-func TestIsolation(t *testing.T) {
-	n := startNode(t, isolationStack(t), newDataDir(t), func(o *Options) { o.WorkerMemoryMB = 512 })
+func TestIsolation(t *testing.T) { testIsolation(t, WorkerModeProcess) }
+
+// TestIsolationInline is TestIsolation with the guests in `up`'s own process (--worker-mode
+// inline): the same guarantees hold there.
+func TestIsolationInline(t *testing.T) { testIsolation(t, WorkerModeInline) }
+
+func testIsolation(t *testing.T, mode string) {
+	// An inline worker's memory is this process's: what it holds is measured from what the process
+	// held before the node started.
+	var baseHWM, baseRSS int
+	if mode == WorkerModeInline {
+		baseHWM, baseRSS = procStatusKB(t, os.Getpid(), "VmHWM"), procStatusKB(t, os.Getpid(), "VmRSS")
+	}
+	n := startNode(t, isolationStack(t), newDataDir(t), func(o *Options) { o.WorkerMemoryMB = 512; o.WorkerMode = mode })
 	defer n.Stop(context.Background())
+	workers := func() map[string]int {
+		if mode == WorkerModeInline {
+			return map[string]int{"inline": os.Getpid()}
+		}
+		return n.WorkerPIDs()
+	}
+	if len(workers()) == 0 {
+		t.Fatal("no worker process")
+	}
 	base := "http://" + n.GatewayAddr()
 	internal := `{"message":"Internal Server Error"}`
 
@@ -197,8 +218,8 @@ func TestIsolation(t *testing.T) {
 			t.Errorf("bomb: %d %s, want 500", r.status, r.body)
 		}
 		load.end(t)
-		for id, pid := range n.WorkerPIDs() {
-			if peak := procStatusKB(t, pid, "VmHWM"); peak > 900<<10 {
+		for id, pid := range workers() {
+			if peak := procStatusKB(t, pid, "VmHWM") - baseHWM; peak > 900<<10 {
 				t.Errorf("worker %s peaked at %d MiB with a budget of 512", id, peak>>10)
 			}
 		}
@@ -212,8 +233,8 @@ func TestIsolation(t *testing.T) {
 			}
 		}
 		load.end(t)
-		for id, pid := range n.WorkerPIDs() {
-			rss := procStatusKB(t, pid, "VmRSS")
+		for id, pid := range workers() {
+			rss := procStatusKB(t, pid, "VmRSS") - baseRSS
 			t.Logf("worker %s resident: %d MiB", id, rss>>10)
 			if rss > 400<<10 {
 				t.Errorf("worker %s holds %d MiB after the recursions", id, rss>>10)

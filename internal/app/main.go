@@ -124,6 +124,7 @@ SIGINT or SIGTERM drains requests in flight, stops the workers and exits 0.`,
 	f.IntVar(&opts.WorkerMemoryMB, "worker-memory", 0, "MB of guest memory each worker may commit, over all its sandboxes (default: half the machine's memory shared among the workers)")
 	f.DurationVar(&opts.QuarantineFor, "quarantine-for", 5*time.Minute, "how long a function that overran its timeout twice within a minute runs one invocation at a time per worker")
 	f.BoolVar(&opts.Standby, "standby", true, "keep a spare worker loaded to replace one that exits at once")
+	f.StringVar(&opts.WorkerMode, "worker-mode", WorkerModeProcess, "where guests run: process (--workers worker processes) or inline (one worker inside this process: lower latency and CPU per request; a worker stalled outside guest code cannot be replaced; docs/performance.md)")
 	f.IntVar(&opts.OutboundMaxResponseMB, "outbound-max-response-mb", 0, "MB the body of a response to a function's outbound request may have (default 6)")
 	f.StringVar(&opts.OutboundCAFile, "outbound-ca-file", "", "PEM file of extra root certificates functions' outbound HTTPS requests trust (for local test servers), besides the system's")
 	f.StringVar(&opts.Cluster, "cluster", "", "join the cluster of this name: the embedded NATS servers of its nodes form one NATS cluster with clustered JetStream (docs/cluster.md)")

@@ -62,7 +62,7 @@ var suiteWarmupSteps = []int{1, 4, 16, 64}
 // GATEHOUSE_SUITE_JSON=path also writes the results as JSON (go test runs the benchmark in
 // internal/app, so a relative path is relative to that directory).
 //
-// Order: fiber, gatehouse, controls, then fiber again. The machine is shared and the load generator
+// Order: fiber, gatehouse, gatehouse-inline (--worker-mode inline), controls, then fiber again. The machine is shared and the load generator
 // runs on the same cores as the servers, so conditions drift during a run (other load, CPU frequency,
 // the heap of this process). The ratios are to the first Fiber run; the second Fiber run is reported
 // as a target of its own, so its ratio to the first shows how much the ceiling moved while the other
@@ -78,6 +78,12 @@ func BenchmarkSuite(b *testing.B) {
 	s.target(b, "fiber", func(b *testing.B) suiteTarget { return startSuiteFiber(b) })
 	s.target(b, "gatehouse", func(b *testing.B) suiteTarget {
 		n := startNode(b, "testdata/stack.yaml", newDataDir(b))
+		b.Cleanup(func() { n.Stop(context.Background()) })
+		return suiteTarget{url: "http://" + n.GatewayAddr() + "/hello", node: n, function: "hello",
+			wantBody: `{"message":"hello from gatehouse"}`}
+	})
+	s.target(b, "gatehouse-inline", func(b *testing.B) suiteTarget {
+		n := startNode(b, "testdata/stack.yaml", newDataDir(b), func(o *Options) { o.WorkerMode = WorkerModeInline })
 		b.Cleanup(func() { n.Stop(context.Background()) })
 		return suiteTarget{url: "http://" + n.GatewayAddr() + "/hello", node: n, function: "hello",
 			wantBody: `{"message":"hello from gatehouse"}`}

@@ -177,6 +177,9 @@ type Options struct {
 	// Standby keeps one more worker process loaded and following the registry, taking no traffic, to
 	// replace a worker that exits at once (`up` keeps one unless --standby=false).
 	Standby bool
+	// WorkerMode is where guests run (--worker-mode): WorkerModeProcess (the default), in Workers
+	// worker processes, or WorkerModeInline, in one worker inside this process.
+	WorkerMode string
 	// Stdout receives progress and the route list; Stderr the logs. Nil discards.
 	Stdout, Stderr io.Writer
 	// WorkerCommand is the executable (and leading arguments) that runs `gatehouse worker`; default this
@@ -285,6 +288,8 @@ type Node struct {
 	// cluster follows the other nodes, and this node's readiness.
 	cluster       *clusterState
 	cancelWorkers context.CancelFunc
+	// inlineWG waits for the inline worker (--worker-mode inline).
+	inlineWG sync.WaitGroup
 	serveWG       sync.WaitGroup
 
 	readyMu sync.Mutex
@@ -317,6 +322,9 @@ func (o *Options) defaults() {
 	}
 	if o.Workers <= 0 {
 		o.Workers = DefaultWorkers
+	}
+	if o.WorkerMode == "" {
+		o.WorkerMode = WorkerModeProcess
 	}
 	if o.WorkerMemoryMB <= 0 {
 		o.WorkerMemoryMB = defaultWorkerMemoryMB(physicalMemory(), o.Workers)
@@ -361,6 +369,11 @@ func (o *Options) checkCluster() error {
 	case RoleAll, RoleGateway, RoleWorker:
 	default:
 		return fmt.Errorf("--role %q: want all, gateway or worker", o.Role)
+	}
+	switch o.WorkerMode {
+	case "", WorkerModeProcess, WorkerModeInline:
+	default:
+		return fmt.Errorf("--worker-mode %q: want process or inline", o.WorkerMode)
 	}
 	switch o.mode() {
 	case modeExternal:
@@ -580,13 +593,13 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 			}
 			return args
 		},
-		standby:      opts.Standby && opts.Role != RoleGateway,
+		standby:      opts.Standby && opts.Role != RoleGateway && opts.WorkerMode != WorkerModeInline,
 		idSuffix:     n.workerSuffix(),
 		slots:        workerSlots,
 		overrunGrace: overrunGrace,
 		slotsPath:    slotsPathIfSupported(slotsPath),
 		env:          append(append(workerEnv(os.Environ()), opts.WorkerEnv...), busEnv(n.busURL, workerCreds)...),
-		n:            n.localWorkers(),
+		n:            n.workerProcesses(),
 		grace:        opts.DrainTimeout,
 		log:          n.log,
 		stderr:       opts.Stderr,
@@ -594,10 +607,15 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	workerCtx, cancel := context.WithCancel(context.Background())
 	n.cancelWorkers = cancel
-	if w := n.localWorkers(); w > 0 {
+	if w := n.workerProcesses(); w > 0 {
 		fmt.Fprintf(opts.Stdout, "starting %d workers …\n", w)
+	} else if n.localWorkers() > 0 {
+		fmt.Fprintln(opts.Stdout, "starting the inline worker …")
 	}
 	n.sup.start(workerCtx)
+	if opts.WorkerMode == WorkerModeInline && opts.Role != RoleGateway {
+		n.startInlineWorker(workerCtx, stack, dataDir, workerCreds)
+	}
 	if err := n.waitReady(ctx, n.localWorkers(), opts.ReadyTimeout); err != nil {
 		return nil, err
 	}
@@ -1453,6 +1471,7 @@ func (n *Node) Stop(ctx context.Context) error {
 		if n.cancelWorkers != nil {
 			n.cancelWorkers()
 			n.sup.wait()
+			n.inlineWG.Wait()
 		}
 		if n.cancelRegistry != nil {
 			n.cancelRegistry()

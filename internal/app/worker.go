@@ -67,6 +67,8 @@ type workerOptions struct {
 	node   string
 	stdin  io.Reader
 	stdout io.Writer
+	// inline runs the worker inside `up`'s own process (--worker-mode inline).
+	inline bool
 }
 
 // runWorker is `gatehouse worker`: it loads the live function versions from the registry, serves
@@ -92,6 +94,12 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 		return err
 	}
 	defer client.Close()
+	return serveWorker(ctx, client, opts, log)
+}
+
+// serveWorker is a worker on client: it loads the live versions, serves invocations and follows
+// the registry until ctx ends, then drains.
+func serveWorker(ctx context.Context, client *bus.Client, opts workerOptions, log *slog.Logger) error {
 	js, err := jetstream.New(client.Conn())
 	if err != nil {
 		return fmt.Errorf("bus: %w", err)
@@ -126,8 +134,12 @@ func runWorker(opts workerOptions, log *slog.Logger) error {
 	// A turn per processor for guest code, and one processor more for the Go runtime: the bus, the
 	// heartbeats and the collector always have one, even while every turn runs a guest between two
 	// safepoints.
+	// An inline worker shares `up`'s processors as they are: guests reach a safepoint often enough
+	// for the gateway's goroutines to get a processor between two.
 	turns := runtime.GOMAXPROCS(0)
-	runtime.GOMAXPROCS(turns + 1)
+	if !opts.inline {
+		runtime.GOMAXPROCS(turns + 1)
+	}
 	// Process runtimes' packages and /tmp directories: this worker's own, emptied at start.
 	workDir := filepath.Join(opts.dataDir, "run", "worker-"+opts.id)
 	if err := os.RemoveAll(workDir); err != nil {
