@@ -290,7 +290,7 @@ type Node struct {
 	cancelWorkers context.CancelFunc
 	// inlineWG waits for the inline worker (--worker-mode inline).
 	inlineWG sync.WaitGroup
-	serveWG       sync.WaitGroup
+	serveWG  sync.WaitGroup
 
 	readyMu sync.Mutex
 	ready   map[string]bool
