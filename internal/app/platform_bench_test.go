@@ -16,7 +16,8 @@ import (
 // run: the Go `hello` sample against a minimal reactor (the docs/abi.md example, about 200 bytes of
 // WebAssembly that answers a constant without reading its event), both behind the same node, the
 // same routes and the same client. The difference is the Go guest's own work (its runtime, the SDK's
-// JSON); what the minimal reactor costs is the gateway, the bus, the worker and the sandbox call.
+// JSON); what the minimal reactor costs is the gateway, the bus, the worker and the sandbox call. Each
+// runs with the worker processes and with the inline worker (--worker-mode inline).
 //
 //	go test ./internal/app -run '^$' -bench PlatformCost -benchtime 3s
 func BenchmarkPlatformCost(b *testing.B) {
@@ -47,7 +48,15 @@ apis:
 	if err := os.WriteFile(filepath.Join(dir, "gatehouse.yaml"), []byte(stack), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	n := startNode(b, filepath.Join(dir, "gatehouse.yaml"), newDataDir(b))
+	for _, mode := range []string{WorkerModeProcess, WorkerModeInline} {
+		b.Run(mode, func(b *testing.B) { benchPlatformCost(b, filepath.Join(dir, "gatehouse.yaml"), mode) })
+	}
+}
+
+// benchPlatformCost serves the stack's hello and minimal with the worker mode given, one request at
+// a time and 64 at once.
+func benchPlatformCost(b *testing.B, stackFile, mode string) {
+	n := startNode(b, stackFile, newDataDir(b), func(o *Options) { o.WorkerMode = mode })
 	defer n.Stop(context.Background())
 	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256, IdleConnTimeout: time.Minute}
 	defer tr.CloseIdleConnections()
