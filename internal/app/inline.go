@@ -13,7 +13,8 @@ const (
 	// WorkerModeProcess runs guests in worker processes that `up` supervises: the default.
 	WorkerModeProcess = "process"
 	// WorkerModeInline runs guests in one worker inside `up`'s own process, connected to the bus
-	// in-process. A request then crosses no process boundary: less CPU and latency per request.
+	// in-process, to which the gateway hands its invocations by a function call (bus.Local). A
+	// request then crosses no process boundary and not the NATS server: less CPU and latency.
 	// Guests are bounded there as in a worker process (safepoints stop them at their deadline,
 	// memory limits and the worker budget hold, a trap discards only its instance), but a worker
 	// stalled where no safepoint reaches cannot be killed and replaced, and there is no standby.
@@ -41,7 +42,7 @@ func (n *Node) startInlineWorker(ctx context.Context, stack *spec.Stack, dataDir
 		for ctx.Err() == nil {
 			client, err := bus.Connect(bus.ClientConfig{
 				URL: n.busURL, Credentials: creds, Stack: stack.Name, Node: opts.node,
-				Name: "worker-" + opts.id, InboxPrefix: bus.WorkerInboxPrefix, InProcess: n.srv,
+				Name: "worker-" + opts.id, InboxPrefix: bus.WorkerInboxPrefix, InProcess: n.srv, Local: n.local,
 			})
 			if err == nil {
 				err = serveWorker(ctx, client, opts, log)

@@ -288,8 +288,10 @@ type Node struct {
 	// cluster follows the other nodes, and this node's readiness.
 	cluster       *clusterState
 	cancelWorkers context.CancelFunc
-	// inlineWG waits for the inline worker (--worker-mode inline).
+	// inlineWG waits for the inline worker (--worker-mode inline); local joins it to the gateway's
+	// dispatcher.
 	inlineWG sync.WaitGroup
+	local    *bus.Local
 	serveWG  sync.WaitGroup
 
 	readyMu sync.Mutex
@@ -614,13 +616,14 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	n.sup.start(workerCtx)
 	if opts.WorkerMode == WorkerModeInline && opts.Role != RoleGateway {
+		n.local = bus.NewLocal()
 		n.startInlineWorker(workerCtx, stack, dataDir, workerCreds)
 	}
 	if err := n.waitReady(ctx, n.localWorkers(), opts.ReadyTimeout); err != nil {
 		return nil, err
 	}
 
-	gwClient, err := bus.Connect(bus.ClientConfig{URL: n.busURL, Credentials: n.busCreds(bus.RoleGateway), Stack: stack.Name, Name: "gateway", Node: n.nodeID, InProcess: n.srv})
+	gwClient, err := bus.Connect(bus.ClientConfig{URL: n.busURL, Credentials: n.busCreds(bus.RoleGateway), Stack: stack.Name, Name: "gateway", Node: n.nodeID, InProcess: n.srv, Local: n.local})
 	if err != nil {
 		return nil, err
 	}

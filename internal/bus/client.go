@@ -35,13 +35,17 @@ type ClientConfig struct {
 	// InboxPrefix, when set, replaces _INBOX as the prefix of the connection's inboxes (workers
 	// use WorkerInboxPrefix).
 	InboxPrefix string
+	// Local, when set, joins the connection's dispatcher and workers to the others in the process
+	// given the same Local: invocations between them are function calls (see Local).
+	Local *Local
 }
 
 // Client is a connection to the bus.
 type Client struct {
-	nc   *nats.Conn
-	subj Subjects
-	node string
+	nc    *nats.Conn
+	subj  Subjects
+	node  string
+	local *Local
 }
 
 // Connect dials the bus.
@@ -81,7 +85,7 @@ func Connect(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: connecting to %s: %w", cfg.URL, err)
 	}
-	return &Client{nc: nc, subj: subj, node: cfg.Node}, nil
+	return &Client{nc: nc, subj: subj, node: cfg.Node, local: cfg.Local}, nil
 }
 
 // Subjects returns the subjects of the client's stack.

@@ -421,6 +421,10 @@ func (d *Dispatcher) othersWaiting(function string) bool {
 }
 
 func (d *Dispatcher) publish(worker, token string, inv Invocation) error {
+	if w, ok := d.c.local.lookup(worker); ok {
+		d.handOver(w, token, inv)
+		return nil
+	}
 	msg := &nats.Msg{
 		Subject: d.c.subj.WorkerInvoke(worker, inv.Function),
 		Reply:   d.inbox + "." + token,
@@ -569,6 +573,19 @@ func (d *Dispatcher) onReply(m *nats.Msg) {
 		r = callResult{err: &RemoteError{Code: Code(code), Detail: m.Header.Get(HeaderErrorDetail)}}
 	}
 	c.done <- r
+}
+
+// complete ends the call token with r, unless its caller gave up or its worker was reported gone.
+func (d *Dispatcher) complete(token string, r callResult) {
+	d.mu.Lock()
+	c, ok := d.calls[token]
+	if ok {
+		d.finish(c)
+	}
+	d.mu.Unlock()
+	if ok {
+		c.done <- r
+	}
 }
 
 // noRespondersStatus is the Status header of the message NATS sends a requester when nothing is

@@ -106,7 +106,11 @@ func (c *Client) ServeWorker(id string, capacity int, start func(func()), handle
 		return nil, fmt.Errorf("bus: setting pending limits: %w", err)
 	}
 	w.sub = sub
+	if c.local != nil {
+		c.local.add(id, localWorker{start: start, handle: handle})
+	}
 	if err := w.beat(); err != nil {
+		w.unlocal()
 		sub.Unsubscribe()
 		return nil, err
 	}
@@ -161,6 +165,7 @@ func (w *Worker) heartbeat() {
 func (w *Worker) Drain(ctx context.Context) error {
 	var err error
 	w.closed.Do(func() {
+		w.unlocal()
 		close(w.stop)
 		w.wg.Wait()
 		w.leaving.Store(true)
@@ -176,4 +181,12 @@ func (w *Worker) Drain(ctx context.Context) error {
 		}
 	})
 	return err
+}
+
+// unlocal takes the worker off its client's Local: invocations for it go over the bus again (and
+// find no responder once its subscription is gone, as for any worker that left).
+func (w *Worker) unlocal() {
+	if w.c.local != nil {
+		w.c.local.remove(w.hb.Worker)
+	}
 }
