@@ -22,6 +22,15 @@ import (
 //
 //	go test ./internal/app -run '^$' -bench PlatformCost -benchtime 3s
 func BenchmarkPlatformCost(b *testing.B) {
+	stack := platformStack(b)
+	for _, mode := range []string{WorkerModeProcess, WorkerModeInline} {
+		b.Run(mode, func(b *testing.B) { benchPlatformCost(b, stack, mode) })
+	}
+}
+
+// platformStack writes a stack of the Go hello sample (GET /hello) and the minimal reactor, which
+// answers "hi" (GET /minimal), and returns its file.
+func platformStack(b *testing.B) string {
 	dir := b.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "minimal.wasm"), watReactor("hi"), 0o644); err != nil {
 		b.Fatal(err)
@@ -49,9 +58,7 @@ apis:
 	if err := os.WriteFile(filepath.Join(dir, "gatehouse.yaml"), []byte(stack), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	for _, mode := range []string{WorkerModeProcess, WorkerModeInline} {
-		b.Run(mode, func(b *testing.B) { benchPlatformCost(b, filepath.Join(dir, "gatehouse.yaml"), mode) })
-	}
+	return filepath.Join(dir, "gatehouse.yaml")
 }
 
 // benchPlatformCost serves the stack's hello and minimal with the worker mode given, one request at

@@ -62,7 +62,8 @@ var suiteWarmupSteps = []int{1, 4, 16, 64}
 // GATEHOUSE_SUITE_JSON=path also writes the results as JSON (go test runs the benchmark in
 // internal/app, so a relative path is relative to that directory).
 //
-// Order: fiber, gatehouse, gatehouse-inline (--worker-mode inline), controls, then fiber again. The machine is shared and the load generator
+// Order: fiber, gatehouse, gatehouse-inline (--worker-mode inline), minimal-inline (a minimal reactor
+// instead of the Go guest: the platform's own cost), controls, then fiber again. The machine is shared and the load generator
 // runs on the same cores as the servers, so conditions drift during a run (other load, CPU frequency,
 // the heap of this process). The ratios are to the first Fiber run; the second Fiber run is reported
 // as a target of its own, so its ratio to the first shows how much the ceiling moved while the other
@@ -87,6 +88,12 @@ func BenchmarkSuite(b *testing.B) {
 		b.Cleanup(func() { n.Stop(context.Background()) })
 		return suiteTarget{url: "http://" + n.GatewayAddr() + "/hello", node: n, function: "hello",
 			wantBody: `{"message":"hello from gatehouse"}`}
+	})
+	// The platform's own cost: a minimal reactor (docs/abi.md's example) instead of the Go guest.
+	s.target(b, "minimal-inline", func(b *testing.B) suiteTarget {
+		n := startNode(b, platformStack(b), newDataDir(b), func(o *Options) { o.WorkerMode = WorkerModeInline })
+		b.Cleanup(func() { n.Stop(context.Background()) })
+		return suiteTarget{url: "http://" + n.GatewayAddr() + "/minimal", node: n, function: "minimal", wantBody: "hi"}
 	})
 	s.target(b, "controls", func(b *testing.B) suiteTarget {
 		c := startControlsNode(b, "hello")
