@@ -53,6 +53,8 @@ const (
 	// envBenchWSDialers sets how many dialers BenchmarkWebSocketConnect runs at once (default
 	// wsbConnectDialers).
 	envBenchWSDialers = "GATEHOUSE_BENCH_WS_DIALERS"
+	// envBenchWSWorkerMode, when set, is the node's --worker-mode (process or inline).
+	envBenchWSWorkerMode = "GATEHOUSE_BENCH_WS_WORKER_MODE"
 )
 
 const (
@@ -116,8 +118,12 @@ func wsbStart(b *testing.B) *wsbStack {
 	b.Helper()
 	exe, env := cliCommand()
 	dataDir := newDataDir(b)
-	cmd := exec.Command(exe[0], "up", "-f", "testdata/wsbench-stack.yaml", "--data", dataDir,
-		"--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--aws-addr", "127.0.0.1:0", "--workers", "2")
+	args := []string{"up", "-f", "testdata/wsbench-stack.yaml", "--data", dataDir,
+		"--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--aws-addr", "127.0.0.1:0", "--workers", "2"}
+	if mode := os.Getenv(envBenchWSWorkerMode); mode != "" {
+		args = append(args, "--worker-mode", mode)
+	}
+	cmd := exec.Command(exe[0], args...)
 	cmd.Env = append(cmd.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -107,19 +107,41 @@ func startCluster(t testing.TB, name string, roles ...string) *testCluster {
 	for _, n := range c.nodes[1:] {
 		n.start(t)
 	}
-	for _, n := range c.nodes {
-		for restarts := 0; ; restarts++ {
-			err := n.awaitOutput("Gatehouse is up", startBound)
-			if err == nil {
-				break
+	// Every node that exits is started again (after the unit's RestartSec) while the others wait
+	// for it: a node that needs a quorum cannot start while the others it needs are down.
+	restarts := make([]int, len(c.nodes))
+	exitedAt := make([]time.Time, len(c.nodes))
+	deadline := time.Now().Add(2 * startBound) // room for a restart after a failed wait for a quorum
+	for {
+		waiting := 0
+		for i, n := range c.nodes {
+			if strings.Contains(n.output(), "Gatehouse is up") {
+				continue
 			}
-			if !errors.Is(err, errExited) || restarts == 3 {
-				t.Fatal(err)
+			waiting++
+			if n.running() {
+				continue
 			}
-			t.Logf("restarting, as Restart=on-failure would, a node that failed to start with the others: %v", err)
-			time.Sleep(2 * time.Second) // the unit's RestartSec
-			n.start(t)
+			switch {
+			case exitedAt[i].IsZero():
+				if restarts[i] == 3 {
+					t.Fatalf("%s exited a fourth time before it was up: %s", n.name, n.lastError())
+				}
+				exitedAt[i] = time.Now()
+				t.Logf("restarting, as Restart=on-failure would, a node that failed to start with the others: %s exited: %s", n.name, n.lastError())
+			case time.Since(exitedAt[i]) >= 2*time.Second: // the unit's RestartSec
+				exitedAt[i] = time.Time{}
+				restarts[i]++
+				n.start(t)
+			}
 		}
+		if waiting == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cluster's nodes were not all up within %v", 2*startBound)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	up := time.Since(start)
 	c.waitFormed(t)

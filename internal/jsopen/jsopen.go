@@ -6,13 +6,56 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// openWait bounds how long opening a bucket or stream retries what a forming cluster refuses for a
+// moment: JetStream not yet available (no quorum, no meta leader), no answer, or a stream that
+// another node is creating at that instant and that is found neither existing nor missing.
+const openWait = 30 * time.Second
+
+// opening calls open until it succeeds, fails for a reason that waiting does not change, openWait
+// has passed or ctx ends, with growing, jittered pauses between.
+func opening[T any](ctx context.Context, open func() (T, error)) (T, error) {
+	deadline := time.Now().Add(openWait)
+	pause := 50 * time.Millisecond
+	for {
+		v, err := open()
+		if err == nil || !transient(err) && !racing(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			return v, err
+		}
+		t := time.NewTimer(pause + rand.N(pause))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return v, err
+		case <-t.C:
+		}
+		pause = min(2*pause, time.Second)
+	}
+}
+
+// racing reports the error of a stream being created by another node at that moment: "stream not
+// found" where the bucket was just reported to exist.
+func racing(err error) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) && api.ErrorCode == 10059
+}
+
 // KeyValue binds to the Key-Value bucket cfg names, creating it with cfg when it does not exist.
 // An existing bucket keeps its configuration. Two nodes that open a new bucket at once both succeed.
 func KeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := opening(ctx, func() (jetstream.KeyValue, error) { return keyValue(ctx, js, cfg) })
+	if err != nil {
+		return nil, fmt.Errorf("opening bucket %s: %w", cfg.Bucket, err)
+	}
+	return kv, nil
+}
+
+func keyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 	kv, err := js.KeyValue(ctx, cfg.Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		kv, err = js.CreateKeyValue(ctx, cfg)
@@ -20,15 +63,20 @@ func KeyValue(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValu
 			kv, err = js.KeyValue(ctx, cfg.Bucket)
 		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("opening bucket %s: %w", cfg.Bucket, err)
-	}
-	return kv, nil
+	return kv, err
 }
 
 // Stream binds to the stream cfg names, creating it with cfg when it does not exist. An existing
 // stream keeps its configuration.
 func Stream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := opening(ctx, func() (jetstream.Stream, error) { return stream(ctx, js, cfg) })
+	if err != nil {
+		return nil, fmt.Errorf("opening stream %s: %w", cfg.Name, err)
+	}
+	return s, nil
+}
+
+func stream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	s, err := js.Stream(ctx, cfg.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		s, err = js.CreateStream(ctx, cfg)
@@ -36,15 +84,20 @@ func Stream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamCon
 			s, err = js.Stream(ctx, cfg.Name)
 		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("opening stream %s: %w", cfg.Name, err)
-	}
-	return s, nil
+	return s, err
 }
 
 // ObjectStore binds to the Object Store cfg names, creating it with cfg when it does not exist. An
 // existing store keeps its configuration.
 func ObjectStore(ctx context.Context, js jetstream.JetStream, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
+	obs, err := opening(ctx, func() (jetstream.ObjectStore, error) { return objectStore(ctx, js, cfg) })
+	if err != nil {
+		return nil, fmt.Errorf("opening object store %s: %w", cfg.Bucket, err)
+	}
+	return obs, nil
+}
+
+func objectStore(ctx context.Context, js jetstream.JetStream, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
 	obs, err := js.ObjectStore(ctx, cfg.Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		obs, err = js.CreateObjectStore(ctx, cfg)
@@ -52,8 +105,5 @@ func ObjectStore(ctx context.Context, js jetstream.JetStream, cfg jetstream.Obje
 			obs, err = js.ObjectStore(ctx, cfg.Bucket)
 		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("opening object store %s: %w", cfg.Bucket, err)
-	}
-	return obs, nil
+	return obs, err
 }
