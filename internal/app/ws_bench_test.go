@@ -635,7 +635,8 @@ func BenchmarkBroadcast10k(b *testing.B) {
 			b.StopTimer()
 			round++
 			want := fmt.Sprintf("broadcast %d", round)
-			payload, _ := json.Marshal(map[string]any{"ids": w.ids, "data": want})
+			body, _ := json.Marshal(map[string]any{"ids": w.ids, "data": want})
+			payload, _ := json.Marshal(map[string]any{"body": string(body)})
 			req, err := http.NewRequest("POST", s.admin+"/admin/v1/functions/wsbench/invocations", bytes.NewReader(payload))
 			if err != nil {
 				b.Fatal(err)

@@ -1,48 +1,48 @@
 // Command wsbench is the function of the WebSocket benchmarks (ws_bench_test.go). $connect and
 // $disconnect accept; a message answers the connection's id (a route with a route response sends it
-// back); an invocation whose event has "ids" broadcasts "data" to those connections with one
+// back); an invocation whose body holds "ids" broadcasts "data" to those connections with one
 // sdk.Broadcast and answers how many were sent and how long the call took (µs): "10000 1234".
 //
-// It decodes only the fields it needs, so that the benchmarks measure the gateway rather than the
-// guest's JSON work.
+// It takes and answers API Gateway's WebSocket types, as a $connect function written for Lambda
+// does, which the SDK decodes and encodes without reflection: the benchmarks measure the gateway
+// rather than the guest's JSON work.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"gatehouse.dev/gatehouse/runtimes/sdk"
 )
 
-type event struct {
-	RequestContext struct {
-		EventType    string `json:"eventType"`
-		ConnectionID string `json:"connectionId"`
-	} `json:"requestContext"`
+// broadcast is the body of a broadcast invocation.
+type broadcast struct {
 	IDs  []string `json:"ids"`
 	Data string   `json:"data"`
 }
 
-type response struct {
-	StatusCode int    `json:"statusCode"`
-	Body       string `json:"body,omitempty"`
-}
-
-func handle(ctx context.Context, ev event) (response, error) {
-	if ev.IDs != nil {
+func handle(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	switch ev.RequestContext.EventType {
+	case "MESSAGE":
+		return events.APIGatewayProxyResponse{StatusCode: 200, Body: ev.RequestContext.ConnectionID}, nil
+	case "":
+		var b broadcast
+		if err := json.Unmarshal([]byte(ev.Body), &b); err != nil {
+			return events.APIGatewayProxyResponse{}, err
+		}
 		start := time.Now()
-		r, err := sdk.Broadcast(ctx, ev.IDs, []byte(ev.Data))
+		r, err := sdk.Broadcast(ctx, b.IDs, []byte(b.Data))
 		if err != nil {
-			return response{}, err
+			return events.APIGatewayProxyResponse{}, err
 		}
 		took := time.Since(start).Microseconds()
-		return response{StatusCode: 200, Body: strconv.Itoa(r.Sent) + " " + strconv.FormatInt(took, 10)}, nil
+		return events.APIGatewayProxyResponse{StatusCode: 200, Body: strconv.Itoa(r.Sent) + " " + strconv.FormatInt(took, 10)}, nil
 	}
-	if ev.RequestContext.EventType == "MESSAGE" {
-		return response{StatusCode: 200, Body: ev.RequestContext.ConnectionID}, nil
-	}
-	return response{StatusCode: 200}, nil
+	return events.APIGatewayProxyResponse{StatusCode: 200}, nil
 }
 
 func main() { sdk.Start(handle) }
