@@ -10,11 +10,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"gatehouse.dev/gatehouse/internal/adminapi"
+	"gatehouse.dev/gatehouse/internal/testfix"
 	"gatehouse.dev/gatehouse/loadtest"
 )
 
@@ -32,6 +35,9 @@ const (
 	envSuiteDuration     = "GATEHOUSE_SUITE_DURATION" // measured run length, e.g. 10s
 	envSuiteWarmup       = "GATEHOUSE_SUITE_WARMUP"   // warm-up before each target's runs, e.g. 4s
 	envSuiteJSON         = "GATEHOUSE_SUITE_JSON"     // write the results as JSON to this path
+	// envSuiteSLSOffline names a directory where `npm install serverless@3 serverless-offline@13`
+	// ran: the suite then measures serverless-offline (--useInProcess) too, a Node handler.
+	envSuiteSLSOffline = "GATEHOUSE_SUITE_SLS_OFFLINE"
 )
 
 // suiteConcurrency is the number of requests in flight in each closed-loop run: one (latency) and 64
@@ -105,6 +111,9 @@ func BenchmarkSuite(b *testing.B) {
 		return suiteTarget{url: c.base + "/all", header: h, node: c.node, function: "echo",
 			wantBody: `{"message":"hello from gatehouse"}`}
 	})
+	if dir := os.Getenv(envSuiteSLSOffline); dir != "" {
+		s.target(b, "sls-offline-inprocess", func(b *testing.B) suiteTarget { return startSLSOffline(b, dir, "--useInProcess") })
+	}
 	s.target(b, "fiber-again", func(b *testing.B) suiteTarget { return startSuiteFiber(b) })
 
 	if len(s.rows) == 0 {
@@ -493,4 +502,69 @@ func suiteScrapeOnce(n *Node, fn, token string) (suiteCounters, error) {
 		}
 	}
 	return c, sc.Err()
+}
+
+// slsOfflineService is the serverless-offline service the suite measures: a Node handler answering
+// what the Go hello sample answers, behind an HTTP API route.
+const slsOfflineService = `service: gatehouse-suite
+frameworkVersion: "3"
+provider:
+  name: aws
+  runtime: nodejs20.x
+plugins:
+  - serverless-offline
+functions:
+  hello:
+    handler: handler.hello
+    events:
+      - httpApi:
+          path: /hello
+          method: get
+`
+
+const slsOfflineHandler = `exports.hello = async () => ({
+  statusCode: 200,
+  headers: { "content-type": "application/json" },
+  body: '{"message":"hello from gatehouse"}',
+});
+`
+
+// startSLSOffline writes the service into dir (where serverless and serverless-offline are
+// installed) and runs `serverless offline` with flags until b ends.
+func startSLSOffline(b *testing.B, dir string, flags ...string) suiteTarget {
+	for name, body := range map[string]string{"serverless.yml": slsOfflineService, "handler.js": slsOfflineHandler} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	port := strings.TrimPrefix(testfix.FreeAddr(b), "127.0.0.1:")
+	lambdaPort := strings.TrimPrefix(testfix.FreeAddr(b), "127.0.0.1:")
+	args := append([]string{"serverless", "offline", "--httpPort", port, "--lambdaPort", lambdaPort}, flags...)
+	cmd := exec.Command("npx", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SLS_TELEMETRY_DISABLED=1", "SLS_NOTIFICATIONS_MODE=off",
+		"AWS_ACCESS_KEY_ID=suite", "AWS_SECRET_ACCESS_KEY=suite")
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		b.Skipf("serverless-offline: %v", err)
+	}
+	b.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	})
+	url := "http://127.0.0.1:" + port + "/hello"
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("serverless-offline did not answer within 90 s:\n%s", out.String())
+		}
+	}
+	return suiteTarget{url: url, wantBody: `{"message":"hello from gatehouse"}`}
 }
