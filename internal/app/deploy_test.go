@@ -223,45 +223,16 @@ func TestDeployLifecycle(t *testing.T) {
 
 	// Deploys and alias moves under continuous load lose no request and serve no error.
 	t.Run("under load", func(t *testing.T) {
-		var stop atomic.Bool
-		var total, failed atomic.Int64
-		var firstErr atomic.Value
-		var wg sync.WaitGroup
-		for range 8 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for !stop.Load() {
-					for _, path := range []string{"/latest", "/live"} {
-						resp, err := client.Get("http://" + n.GatewayAddr() + path)
-						total.Add(1)
-						if err != nil {
-							failed.Add(1)
-							firstErr.CompareAndSwap(nil, err.Error())
-							continue
-						}
-						resp.Body.Close()
-						if resp.StatusCode != http.StatusOK {
-							failed.Add(1)
-							firstErr.CompareAndSwap(nil, fmt.Sprintf("%s: %d", path, resp.StatusCode))
-						}
-					}
-				}
-			}()
-		}
-		for i, color := range []string{"red", "cyan", "plum"} {
-			// Each a new module, so each deploy stores, compiles and loads one.
-			runCLI(t, n, "deploy", versionBundle(t, color, []byte(color)))
-			wantServed(t, n, "/latest", fmt.Sprint(4+i), color)
-			runCLI(t, n, "alias", "set", "version", "live", fmt.Sprint(4+i))
-			wantServed(t, n, "/live", fmt.Sprint(4+i), color)
-		}
-		stop.Store(true)
-		wg.Wait()
-		if failed.Load() != 0 || total.Load() == 0 {
-			t.Fatalf("%d of %d requests failed during deploys; first: %v", failed.Load(), total.Load(), firstErr.Load())
-		}
-		t.Logf("%d requests during three deploys and alias moves, none failed", total.Load())
+		total := underLoad(t, n, []string{"/latest", "/live"}, func() {
+			for i, color := range []string{"red", "cyan", "plum"} {
+				// Each a new module, so each deploy stores, compiles and loads one.
+				runCLI(t, n, "deploy", versionBundle(t, color, []byte(color)))
+				wantServed(t, n, "/latest", fmt.Sprint(4+i), color)
+				runCLI(t, n, "alias", "set", "version", "live", fmt.Sprint(4+i))
+				wantServed(t, n, "/live", fmt.Sprint(4+i), color)
+			}
+		})
+		t.Logf("%d requests during three deploys and alias moves, none failed", total)
 	})
 
 	// A directory is built into a bundle, then deployed.
@@ -282,4 +253,43 @@ func TestDeployLifecycle(t *testing.T) {
 			t.Fatalf("versions of a removed function: exit %d, %q", code, errOut)
 		}
 	})
+}
+
+// underLoad GETs paths in turn from 8 clients while during runs, and fails the test unless every
+// request was answered 200; it returns how many were made.
+func underLoad(t *testing.T, n *Node, paths []string, during func()) int64 {
+	t.Helper()
+	var stop atomic.Bool
+	var total, failed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				for _, path := range paths {
+					resp, err := client.Get("http://" + n.GatewayAddr() + path)
+					total.Add(1)
+					if err != nil {
+						failed.Add(1)
+						firstErr.CompareAndSwap(nil, err.Error())
+						continue
+					}
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						failed.Add(1)
+						firstErr.CompareAndSwap(nil, fmt.Sprintf("%s: %d", path, resp.StatusCode))
+					}
+				}
+			}
+		}()
+	}
+	during()
+	stop.Store(true)
+	wg.Wait()
+	if failed.Load() != 0 || total.Load() == 0 {
+		t.Fatalf("%d of %d requests failed; first: %v", failed.Load(), total.Load(), firstErr.Load())
+	}
+	return total.Load()
 }

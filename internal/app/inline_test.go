@@ -3,9 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"sync"
-	"sync/atomic"
 	"testing"
 )
 
@@ -23,38 +20,11 @@ func TestInlineWorkerDeploysUnderLoad(t *testing.T) {
 	}
 	wantServed(t, n, "/latest", "1", "stack")
 
-	var stop atomic.Bool
-	var total, failed atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !stop.Load() {
-				resp, err := client.Get("http://" + n.GatewayAddr() + "/latest")
-				total.Add(1)
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, fmt.Sprintf("status %d", resp.StatusCode))
-				}
-			}
-		}()
-	}
-	for i, color := range []string{"red", "cyan", "plum"} {
-		runCLI(t, n, "deploy", versionBundle(t, color, []byte(color)))
-		wantServed(t, n, "/latest", fmt.Sprint(2+i), color)
-	}
-	stop.Store(true)
-	wg.Wait()
-	if failed.Load() != 0 || total.Load() == 0 {
-		t.Fatalf("%d of %d requests failed during deploys; first: %v", failed.Load(), total.Load(), firstErr.Load())
-	}
-	t.Logf("%d requests during three deploys, none failed", total.Load())
+	total := underLoad(t, n, []string{"/latest"}, func() {
+		for i, color := range []string{"red", "cyan", "plum"} {
+			runCLI(t, n, "deploy", versionBundle(t, color, []byte(color)))
+			wantServed(t, n, "/latest", fmt.Sprint(2+i), color)
+		}
+	})
+	t.Logf("%d requests during three deploys, none failed", total)
 }
