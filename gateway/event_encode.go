@@ -174,7 +174,9 @@ var eventSafe = func() (t [utf8.RuneSelf]bool) {
 }()
 
 // appendEventString appends s as a JSON string as encoding/json writes it without HTML
-// escaping: invalid UTF-8 as \ufffd, U+2028 and U+2029 escaped.
+// escaping: invalid UTF-8 as \ufffd, U+2028 and U+2029 escaped. The Go SDK has its twin (with HTML
+// escaping, as json.Marshal writes), kept apart because the SDK is built into functions as a module
+// of its own and imports nothing of Gatehouse's.
 func appendEventString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')

@@ -195,33 +195,12 @@ func wsSingleValues(values map[string][]string) (map[string]string, map[string][
 func WSErrorFrame(message, connectionID, requestID string) []byte {
 	b := make([]byte, 0, 48+len(message)+len(connectionID)+len(requestID))
 	b = append(b, `{"message": `...)
-	b = appendJSONString(b, message)
+	b = appendEventString(b, message)
 	b = append(b, `, "connectionId":`...)
-	b = appendJSONString(b, connectionID)
+	b = appendEventString(b, connectionID)
 	b = append(b, `, "requestId":`...)
-	b = appendJSONString(b, requestID)
+	b = appendEventString(b, requestID)
 	return append(b, '}')
-}
-
-// appendJSONString appends s to b as a JSON string, without HTML escaping.
-func appendJSONString(b []byte, s string) []byte {
-	plain := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' || c == '"' || c == '\\' || c >= utf8.RuneSelf {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		b = append(b, '"')
-		b = append(b, s...)
-		return append(b, '"')
-	}
-	var out bytes.Buffer
-	enc := json.NewEncoder(&out)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	return append(b, bytes.TrimSuffix(out.Bytes(), []byte("\n"))...)
 }
 
 // wsDroppedResponseHeader reports whether a function may not set the handshake
