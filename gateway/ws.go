@@ -617,16 +617,7 @@ func (c *wsConn) writeLoop() {
 		if len(c.out) > 0 && c.out[0].partial {
 			// The rest of a frame whose start is on the wire goes first, even when the socket is
 			// closing: the wire is held for it (wireBusy) until it is written.
-			m := c.out[0]
-			c.out[0] = outbound{}
-			c.out = c.out[1:]
-			c.mu.Unlock()
-			err = c.writeWire(m.data)
-			c.mu.Lock()
-			c.wireBusy = false
-			c.cond.Broadcast()
-			if err != nil {
-				c.failLocked()
+			if !c.writeHead() {
 				return
 			}
 			continue
@@ -656,17 +647,7 @@ func (c *wsConn) writeLoop() {
 			c.mu.Unlock()
 			return
 		case len(c.out) > 0:
-			m := c.out[0]
-			c.out[0] = outbound{}
-			c.out = c.out[1:]
-			c.wireBusy = true
-			c.mu.Unlock()
-			err = c.writeWire(m.data)
-			c.mu.Lock()
-			c.wireBusy = false
-			c.cond.Broadcast()
-			if err != nil {
-				c.failLocked()
+			if !c.writeHead() {
 				return
 			}
 			continue
@@ -686,6 +667,26 @@ func (c *wsConn) writeLoop() {
 			return
 		}
 	}
+}
+
+// writeHead writes the first queued frame with c.mu released and the wire held, and reports
+// whether it was written; a failed write ends the socket (failLocked, which releases c.mu). c.mu is
+// held.
+func (c *wsConn) writeHead() bool {
+	m := c.out[0]
+	c.out[0] = outbound{}
+	c.out = c.out[1:]
+	c.wireBusy = true
+	c.mu.Unlock()
+	err := c.writeWire(m.data)
+	c.mu.Lock()
+	c.wireBusy = false
+	c.cond.Broadcast()
+	if err != nil {
+		c.failLocked()
+		return false
+	}
+	return true
 }
 
 // failLocked ends a socket whose write failed: the client is gone or too slow, so no close frame
