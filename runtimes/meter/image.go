@@ -52,11 +52,23 @@ func Detach(wasm []byte) (*Detached, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A module Instrument wrote says whether its code writes tables: reading every instruction
+	// again would cost as much as the rewrite (34 ms for a Go module).
+	d := &Detached{}
+	marked := false
+	for _, s := range sections {
+		if s.id != secCustom {
+			continue
+		}
+		r := reader{b: s.body}
+		if r.name() == markerSection && r.err == nil && r.pos < len(r.b) {
+			marked, d.TableWrites = true, r.b[r.pos]&markerTableWrites != 0
+		}
+	}
 	var (
 		importedGlobals, defined uint32
 		minPages                 uint32
 		hasMemory                bool
-		d                        = &Detached{}
 	)
 	for _, s := range sections {
 		r := reader{b: s.body}
@@ -97,8 +109,10 @@ func Detach(wasm []byte) (*Detached, error) {
 		case secDataCnt:
 			return nil, fmt.Errorf("%w: it reads its data segments with memory.init", ErrNotDetachable)
 		case secCode:
-			if d.TableWrites, err = writesTables(s.body); err != nil {
-				return nil, err
+			if !marked {
+				if d.TableWrites, err = writesTables(s.body); err != nil {
+					return nil, err
+				}
 			}
 		case secData:
 			if d.Segments, err = segments(s.body, uint64(minPages)<<16); err != nil {
@@ -233,8 +247,7 @@ func writesTables(body []byte) (bool, error) {
 				return true, nil
 			case opPrefixFC:
 				sub := reader{b: fn.b, pos: fn.pos + 1}
-				switch sub.u32() {
-				case 12, 14, 15, 17: // table.init, table.copy, table.grow, table.fill
+				if tableWriteFC(sub.u32()) {
 					return true, nil
 				}
 			}
@@ -270,3 +283,7 @@ func splitSections(wasm []byte) ([]section, error) {
 	}
 	return sections, nil
 }
+
+// tableWriteFC reports the 0xfc instructions that change a table: table.init, table.copy,
+// table.grow and table.fill.
+func tableWriteFC(sub uint32) bool { return sub == 12 || sub == 14 || sub == 15 || sub == 17 }

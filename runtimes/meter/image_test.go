@@ -110,6 +110,17 @@ func TestDetachSeesTableWrites(t *testing.T) {
 	if !d.TableWrites {
 		t.Error("table.set not seen")
 	}
+	// A module Instrument rewrote says so itself, and Detach takes its word.
+	cfg := meter.Config{ImportModule: "gatehouse", ImportName: "yield", Fuel: 1 << 20, MaxDepth: 1000, BulkShift: 6}
+	for name, want := range map[string]bool{"detach-table-set.wat": true, "image.wat": false} {
+		metered, err := meter.Instrument(watModule(t, name), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, err := meter.Detach(metered); err != nil || d.TableWrites != want {
+			t.Errorf("%s rewritten: TableWrites %v (%v), want %v", name, d != nil && d.TableWrites, err, want)
+		}
+	}
 	// A Go module calls through its table and never writes it; its tens of thousands of data
 	// segments merge into a few.
 	wasm, err := os.ReadFile(testfix.Reactor(t, "samples/hello"))

@@ -25,7 +25,7 @@ import (
 
 // Version names what Instrument writes: caches of rewritten modules include it in their keys. Add one
 // whenever a change to this package changes its output.
-const Version = 3
+const Version = 4
 
 // Config says what the rewrite inserts.
 type Config struct {
@@ -96,7 +96,17 @@ type rewriter struct {
 	// blockTypes holds the types added for blocks with several results, by result list.
 	blockTypes map[string]uint32
 	newTypes   []funcType
+	// tableWrites is set when a body has an instruction that changes a table.
+	tableWrites bool
 }
+
+// markerSection names the custom section Instrument adds, which says what the rewrite saw of the
+// code so that Detach need not read it again: one byte, markerTableWrites set when a function
+// changes a table.
+const (
+	markerSection     = "gatehouse.meter"
+	markerTableWrites = 1
+)
 
 // Instrument returns wasm rewritten as Config says. It does not validate the module beyond what it
 // must decode; the compiler does.
@@ -283,6 +293,11 @@ func (rw *rewriter) rewrite(sections []section) ([]byte, error) {
 	if !has[secGlobal] {
 		emit(secGlobal, rw.globalSection())
 	}
+	var flags byte
+	if rw.tableWrites {
+		flags |= markerTableWrites
+	}
+	emit(secCustom, append(appendName(nil, markerSection), flags))
 	return out, nil
 }
 
@@ -681,8 +696,11 @@ func (rw *rewriter) function(r *reader, t funcType, out []byte) ([]byte, error) 
 			out = appendU32(out, rw.shift(idx))
 			run = r.pos
 			continue
+		case opTableSet:
+			rw.tableWrites = true
 		case opPrefixFC:
 			sub := r.u32()
+			rw.tableWrites = rw.tableWrites || tableWriteFC(sub)
 			if sub == fcMemoryCopy || sub == fcMemoryFill {
 				// The length is on top of the stack: charge it, and leave it there.
 				out = append(out, r.b[run:start]...)
