@@ -1216,26 +1216,10 @@ func (r *stackDeploysRecord) set(ctx context.Context, function string, d stackDe
 // refuse for a moment: a stack file publish, the record of what it deployed.
 const startupRetryWait = 30 * time.Second
 
-// retryTransient calls call again, with a growing pause, while it fails with an error that may go
-// away once the cluster settles (or one that also says is worth another try), up to
-// startupRetryWait.
+// retryTransient calls call again while a forming cluster refuses it for a moment (jsopen.Retry),
+// for at most startupRetryWait.
 func retryTransient(ctx context.Context, call func() error, also ...func(error) bool) error {
-	deadline := time.Now().Add(startupRetryWait)
-	pause := 100 * time.Millisecond
-	for {
-		err := call()
-		retry := err != nil && jsopen.Transient(err)
-		for _, f := range also {
-			retry = retry || err != nil && f(err)
-		}
-		if !retry || time.Now().After(deadline) || ctx.Err() != nil {
-			return err
-		}
-		if err := sleepCtx(ctx, pause+time.Duration(rand.IntN(int(pause/time.Millisecond)))*time.Millisecond); err != nil {
-			return err
-		}
-		pause = min(2*pause, time.Second)
-	}
+	return jsopen.Retry(ctx, startupRetryWait, call, also...)
 }
 
 // sleepCtx waits d, or until ctx ends.

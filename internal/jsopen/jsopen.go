@@ -17,14 +17,30 @@ import (
 // another node is creating at that instant and that is found neither existing nor missing.
 const openWait = 30 * time.Second
 
-// opening calls open until it succeeds, fails for a reason that waiting does not change, openWait
-// has passed or ctx ends, with growing, jittered pauses between.
+// opening calls open until it succeeds or fails for a reason waiting does not change, for at most
+// openWait.
 func opening[T any](ctx context.Context, open func() (T, error)) (T, error) {
-	deadline := time.Now().Add(openWait)
+	return retry(ctx, openWait, open, racing)
+}
+
+// Retry calls call again while it fails with a Transient error or one of also's, with growing,
+// jittered pauses (50 ms doubling to 1 s), until bound has passed or ctx ends; it returns the last
+// error. What a node does while it starts with a cluster that is forming goes through it.
+func Retry(ctx context.Context, bound time.Duration, call func() error, also ...func(error) bool) error {
+	_, err := retry(ctx, bound, func() (struct{}, error) { return struct{}{}, call() }, also...)
+	return err
+}
+
+func retry[T any](ctx context.Context, bound time.Duration, call func() (T, error), also ...func(error) bool) (T, error) {
+	deadline := time.Now().Add(bound)
 	pause := 50 * time.Millisecond
 	for {
-		v, err := open()
-		if err == nil || !transient(err) && !racing(err) || time.Now().After(deadline) || ctx.Err() != nil {
+		v, err := call()
+		again := err != nil && transient(err)
+		for _, f := range also {
+			again = again || err != nil && f(err)
+		}
+		if !again || time.Now().After(deadline) || ctx.Err() != nil {
 			return v, err
 		}
 		t := time.NewTimer(pause + rand.N(pause))

@@ -139,18 +139,7 @@ func (r *replicated) Stream(ctx context.Context, name string) (jetstream.Stream,
 // retrying calls bind again while it times out or finds no one answering, up to answerWait: in a
 // cluster that has just started, a stream answers only once its group has elected a leader.
 func retrying[T any](ctx context.Context, bind func() (T, error)) (T, error) {
-	deadline := time.Now().Add(answerWait)
-	for {
-		v, err := bind()
-		if err == nil || !transient(err) || time.Now().After(deadline) || ctx.Err() != nil {
-			return v, err
-		}
-		select {
-		case <-ctx.Done():
-			return v, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return retry(ctx, answerWait, bind)
 }
 
 // Transient reports an error that may go away once the cluster settles: a timeout, or no one
