@@ -168,7 +168,10 @@ func (m *Module) restore(ctx context.Context, inst *Instance, img *image) (api.M
 		}
 	}
 	for _, r := range img.runs {
-		mem.Write(r.Offset, r.Data)
+		if !mem.Write(r.Offset, r.Data) {
+			mod.Close(ctx)
+			return nil, fmt.Errorf("the snapshot's memory at %d (%d bytes) is outside the instance's", r.Offset, len(r.Data))
+		}
 	}
 	for _, g := range img.globals {
 		mod.ExportedGlobal(g.name).(api.MutableGlobal).Set(g.value)
