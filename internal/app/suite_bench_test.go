@@ -78,10 +78,36 @@ var suiteWarmupSteps = []int{1, 4, 16, 64}
 // for the two cores), and the collector runs between runs, so no run pays for the previous one's
 // garbage.
 func BenchmarkSuite(b *testing.B) {
-	duration := suiteEnvDuration(b, envSuiteDuration, suiteDefaultDuration)
-	warmup := suiteEnvDuration(b, envSuiteWarmup, suiteDefaultWarmup)
-	s := &suite{duration: duration, warmup: warmup, baseline: map[int]*suiteRow{}}
+	s := newSuite(b, suiteConcurrency)
+	s.hello(b, true)
+	if len(s.rows) == 0 {
+		return // every target filtered out by -bench
+	}
+	// To stdout: a benchmark with sub-benchmarks prints its b.Log lines only when it fails.
+	fmt.Println(s.table())
+	for _, w := range s.warm {
+		fmt.Println(w.String())
+	}
+	if path := os.Getenv(envSuiteJSON); path != "" {
+		if err := s.writeJSON(path); err != nil {
+			b.Fatal(err)
+		}
+		fmt.Printf("results written to %s\n", path)
+	}
+}
 
+// newSuite reads the suite's settings from the environment; its runs have each of concurrency
+// requests in flight in turn.
+func newSuite(b *testing.B, concurrency []int) *suite {
+	return &suite{duration: suiteEnvDuration(b, envSuiteDuration, suiteDefaultDuration),
+		warmup:      suiteEnvDuration(b, envSuiteWarmup, suiteDefaultWarmup),
+		concurrency: concurrency, baseline: map[int]*suiteRow{}}
+}
+
+// hello runs the suite's targets in their order (see BenchmarkSuite), controls only when asked, and
+// serverless-offline when GATEHOUSE_SUITE_SLS_OFFLINE names its install: in each of slsModes
+// (slsInProcess, slsDefault), --useInProcess only when none is given.
+func (s *suite) hello(b *testing.B, controls bool, slsModes ...string) {
 	s.target(b, "fiber", func(b *testing.B) suiteTarget { return startSuiteFiber(b) })
 	s.target(b, "gatehouse", func(b *testing.B) suiteTarget {
 		n := startNode(b, "testdata/stack.yaml", newDataDir(b))
@@ -101,36 +127,39 @@ func BenchmarkSuite(b *testing.B) {
 		b.Cleanup(func() { n.Stop(context.Background()) })
 		return suiteTarget{url: "http://" + n.GatewayAddr() + "/minimal", node: n, function: "minimal", wantBody: "hi"}
 	})
-	s.target(b, "controls", func(b *testing.B) suiteTarget {
-		c := startControlsNode(b, "hello")
-		h := http.Header{}
-		for k, v := range c.allHeader() {
-			h.Set(k, v)
-		}
-		// controlsStack names every route's function "echo", whatever sample it is built from.
-		return suiteTarget{url: c.base + "/all", header: h, node: c.node, function: "echo",
-			wantBody: `{"message":"hello from gatehouse"}`}
-	})
+	if controls {
+		s.target(b, "controls", func(b *testing.B) suiteTarget {
+			c := startControlsNode(b, "hello")
+			h := http.Header{}
+			for k, v := range c.allHeader() {
+				h.Set(k, v)
+			}
+			// controlsStack names every route's function "echo", whatever sample it is built from.
+			return suiteTarget{url: c.base + "/all", header: h, node: c.node, function: "echo",
+				wantBody: `{"message":"hello from gatehouse"}`}
+		})
+	}
 	if dir := os.Getenv(envSuiteSLSOffline); dir != "" {
-		s.target(b, "sls-offline-inprocess", func(b *testing.B) suiteTarget { return startSLSOffline(b, dir, "--useInProcess") })
+		if len(slsModes) == 0 {
+			slsModes = []string{slsInProcess}
+		}
+		for _, mode := range slsModes {
+			var flags []string
+			if mode == slsInProcess {
+				flags = append(flags, "--useInProcess")
+			}
+			s.target(b, mode, func(b *testing.B) suiteTarget { return startSLSOffline(b, dir, flags...) })
+		}
 	}
 	s.target(b, "fiber-again", func(b *testing.B) suiteTarget { return startSuiteFiber(b) })
-
-	if len(s.rows) == 0 {
-		return // every target filtered out by -bench
-	}
-	// To stdout: a benchmark with sub-benchmarks prints its b.Log lines only when it fails.
-	fmt.Println(s.table())
-	for _, w := range s.warm {
-		fmt.Println(w.String())
-	}
-	if path := os.Getenv(envSuiteJSON); path != "" {
-		if err := s.writeJSON(path); err != nil {
-			b.Fatal(err)
-		}
-		fmt.Printf("results written to %s\n", path)
-	}
 }
+
+// The suite's names of serverless-offline's two modes: handlers in its own process, and its default,
+// a worker thread per invocation.
+const (
+	slsInProcess = "sls-offline-inprocess"
+	slsDefault   = "sls-offline"
+)
 
 // suiteTarget is one server under test.
 type suiteTarget struct {
@@ -190,6 +219,7 @@ func (w suiteWarm) String() string {
 
 type suite struct {
 	duration, warmup time.Duration
+	concurrency      []int // requests in flight of each target's runs, in turn
 	rows             []*suiteRow
 	baseline         map[int]*suiteRow // the first Fiber run by concurrency
 	warm             []suiteWarm
@@ -229,7 +259,7 @@ func (s *suite) target(b *testing.B, name string, start func(b *testing.B) suite
 			}
 		}
 		var answered int64
-		for _, c := range suiteConcurrency {
+		for _, c := range s.concurrency {
 			b.Run(fmt.Sprintf("c%d", c), func(b *testing.B) {
 				row := s.run(b, name, t, c)
 				answered += row.result.Answered

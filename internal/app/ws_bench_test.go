@@ -113,14 +113,21 @@ func wsbSkip(b *testing.B) {
 	}
 }
 
-// wsbStart runs `gatehouse up` and waits for its route list; the process is stopped when b ends.
+// wsbStart runs `gatehouse up` with the worker mode GATEHOUSE_BENCH_WS_WORKER_MODE names (the
+// default when unset) and waits for its route list; the process is stopped when b ends.
 func wsbStart(b *testing.B) *wsbStack {
+	b.Helper()
+	return wsbStartMode(b, os.Getenv(envBenchWSWorkerMode))
+}
+
+// wsbStartMode is wsbStart with --worker-mode mode ("" for the default).
+func wsbStartMode(b *testing.B, mode string) *wsbStack {
 	b.Helper()
 	exe, env := cliCommand()
 	dataDir := newDataDir(b)
 	args := []string{"up", "-f", "testdata/wsbench-stack.yaml", "--data", dataDir,
 		"--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--aws-addr", "127.0.0.1:0", "--workers", "2"}
-	if mode := os.Getenv(envBenchWSWorkerMode); mode != "" {
+	if mode != "" {
 		args = append(args, "--worker-mode", mode)
 	}
 	cmd := exec.Command(exe[0], args...)
@@ -418,52 +425,71 @@ func BenchmarkWebSocketConnect(b *testing.B) {
 	wsbSkip(b)
 	s := wsbStart(b)
 	d := newWSBDialer()
-	// Warm up: instances of the function, the gateway's pools.
+	s.warmConnects(b, d)
+	dialers := wsbConnectDialers
+	if v := os.Getenv(envBenchWSDialers); v != "" {
+		var err error
+		if dialers, err = strconv.Atoi(v); err != nil || dialers <= 0 {
+			b.Fatalf("%s=%q: want a number of dialers", envBenchWSDialers, v)
+		}
+	}
+	var r wsbConnects
+	for b.Loop() {
+		r.round(b, s, d, wsbConnectBatch, dialers)
+	}
+	b.ReportMetric(r.perSecond(), "conns/s")
+	b.ReportMetric(wsbMs(wsbPercentile(r.handshakes, 0.5)), "p50-handshake-ms")
+	b.ReportMetric(wsbMs(wsbPercentile(r.handshakes, 0.99)), "p99-handshake-ms")
+	n := float64(len(r.handshakes))
+	b.ReportMetric(float64(r.gwCPU.Microseconds())/n, "gateway-cpu-µs/conn")
+	b.ReportMetric(float64(r.workerCPU.Microseconds())/n, "workers-cpu-µs/conn")
+	b.ReportMetric(float64(r.clientCPU.Microseconds())/n, "client-cpu-µs/conn")
+	b.ReportMetric(0, "ns/op")
+}
+
+// warmConnects opens and closes 200 connections: instances of the function, the gateway's pools.
+func (s *wsbStack) warmConnects(b *testing.B, d *wsbDialer) {
+	b.Helper()
 	conns, _, err := d.open(s.wsURL, 200, wsbConnectDialers, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	wsbCloseAll(conns)
 	s.waitOpen(b, 0)
+}
 
-	dialers := wsbConnectDialers
-	if v := os.Getenv(envBenchWSDialers); v != "" {
-		if dialers, err = strconv.Atoi(v); err != nil || dialers <= 0 {
-			b.Fatalf("%s=%q: want a number of dialers", envBenchWSDialers, v)
-		}
+// wsbConnects adds up rounds of new connections.
+type wsbConnects struct {
+	elapsed, gwCPU, workerCPU, clientCPU time.Duration
+	handshakes                           []time.Duration
+}
+
+// round opens n connections, dialers at a time, and counts how long that took and the CPU every
+// process spent; then (not counted) it closes them and waits until every $disconnect has finished.
+func (r *wsbConnects) round(b *testing.B, s *wsbStack, d *wsbDialer, n, dialers int) {
+	b.Helper()
+	gw0, w0 := s.cpu()
+	c0, _ := wsbProcCPU(os.Getpid())
+	start := time.Now()
+	conns, took, err := d.open(s.wsURL, n, dialers, nil)
+	elapsed := time.Since(start)
+	gw1, w1 := s.cpu()
+	c1, _ := wsbProcCPU(os.Getpid())
+	if err != nil {
+		b.Fatal(err)
 	}
-	var total, gwCPU, workerCPU, clientCPU time.Duration
-	var handshakes []time.Duration
-	b.ResetTimer()
-	for b.Loop() {
-		gw0, w0 := s.cpu()
-		c0, _ := wsbProcCPU(os.Getpid())
-		start := time.Now()
-		conns, took, err := d.open(s.wsURL, wsbConnectBatch, dialers, nil)
-		elapsed := time.Since(start)
-		gw1, w1 := s.cpu()
-		c1, _ := wsbProcCPU(os.Getpid())
-		if err != nil {
-			b.Fatal(err)
-		}
-		total += elapsed
-		gwCPU += gw1 - gw0
-		workerCPU += w1 - w0
-		clientCPU += c1 - c0
-		handshakes = append(handshakes, took...)
-		b.StopTimer()
-		wsbCloseAll(conns)
-		s.waitOpen(b, 0)
-		b.StartTimer()
-	}
-	n := len(handshakes)
-	b.ReportMetric(float64(n)/total.Seconds(), "conns/s")
-	b.ReportMetric(wsbMs(wsbPercentile(handshakes, 0.5)), "p50-handshake-ms")
-	b.ReportMetric(wsbMs(wsbPercentile(handshakes, 0.99)), "p99-handshake-ms")
-	b.ReportMetric(float64(gwCPU.Microseconds())/float64(n), "gateway-cpu-µs/conn")
-	b.ReportMetric(float64(workerCPU.Microseconds())/float64(n), "workers-cpu-µs/conn")
-	b.ReportMetric(float64(clientCPU.Microseconds())/float64(n), "client-cpu-µs/conn")
-	b.ReportMetric(0, "ns/op")
+	r.elapsed += elapsed
+	r.gwCPU += gw1 - gw0
+	r.workerCPU += w1 - w0
+	r.clientCPU += c1 - c0
+	r.handshakes = append(r.handshakes, took...)
+	wsbCloseAll(conns)
+	s.waitOpen(b, 0)
+}
+
+// perSecond is the connections opened per second over all rounds.
+func (r *wsbConnects) perSecond() float64 {
+	return float64(len(r.handshakes)) / r.elapsed.Seconds()
 }
 
 // BenchmarkWebSocketIdle opens as many idle connections as the file limit allows (19,000 by default,
@@ -484,49 +510,62 @@ func BenchmarkWebSocketIdle(b *testing.B) {
 	}
 	for b.Loop() {
 		b.StopTimer()
-		s := wsbStart(b)
-		d := newWSBDialer()
-		conns, _, err := d.open(s.wsURL, 200, wsbConnectDialers, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		wsbCloseAll(conns)
-		s.waitOpen(b, 0)
-		time.Sleep(2 * time.Second) // let the gateway settle
-		m0, rss0 := s.metrics(b), s.rss(b)
-
-		b.StartTimer()
-		start := time.Now()
-		conns, _, err = d.open(s.wsURL, n, 32, nil)
-		elapsed := time.Since(start)
-		b.StopTimer()
-		if err != nil {
-			b.Fatalf("after opening some of %d connections: %v", n, err)
-		}
-		s.waitOpen(b, n)
-		time.Sleep(5 * time.Second)
-		m1, rss1 := s.metrics(b), s.rss(b)
-
-		per := float64(rss1-rss0) / float64(n)
+		r := wsbMeasureIdle(b, wsbStart(b), n)
 		b.ReportMetric(float64(n), "conns")
-		b.ReportMetric(float64(n)/elapsed.Seconds(), "conns/s")
-		b.ReportMetric(float64(rss0)/(1<<20), "rss-before-MiB")
-		b.ReportMetric(float64(rss1)/(1<<20), "rss-MiB")
-		b.ReportMetric(per, "rss-B/conn")
-		b.ReportMetric((m1["go_memstats_heap_inuse_bytes"]-m0["go_memstats_heap_inuse_bytes"])/float64(n), "heap-B/conn")
-		b.ReportMetric((m1["go_memstats_stack_inuse_bytes"]-m0["go_memstats_stack_inuse_bytes"])/float64(n), "stack-B/conn")
-		b.ReportMetric((m1["go_goroutines"]-m0["go_goroutines"])/float64(n), "goroutines/conn")
-		b.ReportMetric(per*100000/(1<<20)+float64(rss0)/(1<<20), "rss-100k-MiB")
-
-		start = time.Now()
-		wsbCloseAll(conns)
-		s.waitOpen(b, 0)
-		b.ReportMetric(time.Since(start).Seconds(), "close-all-s")
-		b.ReportMetric(float64(s.rss(b))/(1<<20), "rss-after-close-MiB")
-		s.stop(b)
+		b.ReportMetric(r.perSecond, "conns/s")
+		b.ReportMetric(float64(r.rssBefore)/(1<<20), "rss-before-MiB")
+		b.ReportMetric(float64(r.rss)/(1<<20), "rss-MiB")
+		b.ReportMetric(r.rssPerConn, "rss-B/conn")
+		b.ReportMetric(r.heapPerConn, "heap-B/conn")
+		b.ReportMetric(r.stackPerConn, "stack-B/conn")
+		b.ReportMetric(r.goroutinesPerConn, "goroutines/conn")
+		b.ReportMetric(r.rssPerConn*100000/(1<<20)+float64(r.rssBefore)/(1<<20), "rss-100k-MiB")
+		b.ReportMetric(r.closeAll.Seconds(), "close-all-s")
+		b.ReportMetric(float64(r.rssAfterClose)/(1<<20), "rss-after-close-MiB")
 		b.StartTimer()
 	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// wsbIdle is what n idle connections cost the `up` process.
+type wsbIdle struct {
+	perSecond                             float64 // connections opened per second
+	rssBefore, rss, rssAfterClose         int64
+	rssPerConn, heapPerConn, stackPerConn float64 // bytes
+	goroutinesPerConn                     float64
+	closeAll                              time.Duration // closing them all until every $disconnect ran
+}
+
+// wsbMeasureIdle opens n idle connections to s, reads what they cost, closes them and stops s.
+func wsbMeasureIdle(b *testing.B, s *wsbStack, n int) wsbIdle {
+	b.Helper()
+	d := newWSBDialer()
+	s.warmConnects(b, d)
+	time.Sleep(2 * time.Second) // let the gateway settle
+	m0, rss0 := s.metrics(b), s.rss(b)
+
+	start := time.Now()
+	conns, _, err := d.open(s.wsURL, n, 32, nil)
+	elapsed := time.Since(start)
+	if err != nil {
+		b.Fatalf("after opening some of %d connections: %v", n, err)
+	}
+	s.waitOpen(b, n)
+	time.Sleep(5 * time.Second)
+	m1, rss1 := s.metrics(b), s.rss(b)
+	r := wsbIdle{perSecond: float64(n) / elapsed.Seconds(), rssBefore: rss0, rss: rss1,
+		rssPerConn:        float64(rss1-rss0) / float64(n),
+		heapPerConn:       (m1["go_memstats_heap_inuse_bytes"] - m0["go_memstats_heap_inuse_bytes"]) / float64(n),
+		stackPerConn:      (m1["go_memstats_stack_inuse_bytes"] - m0["go_memstats_stack_inuse_bytes"]) / float64(n),
+		goroutinesPerConn: (m1["go_goroutines"] - m0["go_goroutines"]) / float64(n)}
+
+	start = time.Now()
+	wsbCloseAll(conns)
+	s.waitOpen(b, 0)
+	r.closeAll = time.Since(start)
+	r.rssAfterClose = s.rss(b)
+	s.stop(b)
+	return r
 }
 
 // wsbClients are connected clients that count the frames they receive.
@@ -589,20 +628,14 @@ func (w *wsbClients) wait(b *testing.B) time.Time {
 	}
 }
 
-// BenchmarkBroadcast10k connects 10,000 clients, each learning its connection id from the function,
-// and measures how long one message takes to reach all of them:
-//
-//   - broadcast: from the start of an admin API invocation of the function, which calls
-//     sdk.Broadcast once with the 10,000 ids, until the last client received the frame;
-//   - posts: from the first of 10,000 @connections POSTs (signed with SigV4 before the clock starts,
-//     wsbPosters in flight) until the last client received its frame.
-func BenchmarkBroadcast10k(b *testing.B) {
-	wsbSkip(b)
-	s := wsbStart(b)
+// wsbConnectClients opens n connections to s, each learning its connection id from the function,
+// and starts reading every one.
+func wsbConnectClients(b *testing.B, s *wsbStack, n int) *wsbClients {
+	b.Helper()
 	d := newWSBDialer()
-	w := &wsbClients{ids: make([]string, wsbBroadcastConns), done: make(chan time.Time, 1)}
+	w := &wsbClients{ids: make([]string, n), done: make(chan time.Time, 1)}
 	var err error
-	w.conns, _, err = d.open(s.wsURL, wsbBroadcastConns, 32, func(i int, c *websocket.Conn) error {
+	w.conns, _, err = d.open(s.wsURL, n, 32, func(i int, c *websocket.Conn) error {
 		c.SetWriteDeadline(time.Now().Add(wsbTimeout))
 		if err := c.WriteMessage(websocket.TextMessage, []byte("id")); err != nil {
 			return err
@@ -621,60 +654,89 @@ func BenchmarkBroadcast10k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer func() {
-		wsbCloseAll(w.conns)
-		w.wg.Wait()
-	}()
 	w.read()
+	return w
+}
+
+// close closes every connection and waits for the readers.
+func (w *wsbClients) close() {
+	wsbCloseAll(w.conns)
+	w.wg.Wait()
+}
+
+// wsbBroadcasts adds up broadcasts to every client of a wsbClients.
+type wsbBroadcasts struct {
+	lat, call, host  []time.Duration // until the last client had it; the invocation; the host call
+	gwCPU, workerCPU time.Duration
+	round            int
+}
+
+// once invokes the function through the admin API to broadcast one message to every client, and
+// waits until the last one received it.
+func (r *wsbBroadcasts) once(b *testing.B, s *wsbStack, w *wsbClients) {
+	b.Helper()
+	r.round++
+	want := fmt.Sprintf("broadcast %d", r.round)
+	body, _ := json.Marshal(map[string]any{"ids": w.ids, "data": want})
+	payload, _ := json.Marshal(map[string]any{"body": string(body)})
+	req, err := http.NewRequest("POST", s.admin+"/admin/v1/functions/wsbench/invocations", bytes.NewReader(payload))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	req.Header.Set("Content-Type", "application/json")
+	w.round(want)
+	gw0, wk0 := s.cpu()
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	answered := time.Since(start)
+	var out struct{ Body string }
+	json.Unmarshal(answer, &out)
+	sent, us, _ := strings.Cut(out.Body, " ")
+	hostUs, err := strconv.Atoi(us)
+	if resp.StatusCode != 200 || sent != strconv.Itoa(len(w.ids)) || err != nil {
+		b.Fatalf("invocation: %d %s", resp.StatusCode, answer)
+	}
+	last := w.wait(b)
+	gw1, wk1 := s.cpu()
+	r.host = append(r.host, time.Duration(hostUs)*time.Microsecond)
+	r.lat = append(r.lat, last.Sub(start))
+	r.call = append(r.call, answered)
+	r.gwCPU += gw1 - gw0
+	r.workerCPU += wk1 - wk0
+}
+
+// BenchmarkBroadcast10k connects 10,000 clients, each learning its connection id from the function,
+// and measures how long one message takes to reach all of them:
+//
+//   - broadcast: from the start of an admin API invocation of the function, which calls
+//     sdk.Broadcast once with the 10,000 ids, until the last client received the frame;
+//   - posts: from the first of 10,000 @connections POSTs (signed with SigV4 before the clock starts,
+//     wsbPosters in flight) until the last client received its frame.
+func BenchmarkBroadcast10k(b *testing.B) {
+	wsbSkip(b)
+	s := wsbStart(b)
+	w := wsbConnectClients(b, s, wsbBroadcastConns)
+	defer w.close()
 
 	b.Run("broadcast", func(b *testing.B) {
-		var lat, call, host []time.Duration
-		var gwCPU, workerCPU time.Duration
-		round := 0
+		var r wsbBroadcasts
 		for b.Loop() {
 			b.StopTimer()
-			round++
-			want := fmt.Sprintf("broadcast %d", round)
-			body, _ := json.Marshal(map[string]any{"ids": w.ids, "data": want})
-			payload, _ := json.Marshal(map[string]any{"body": string(body)})
-			req, err := http.NewRequest("POST", s.admin+"/admin/v1/functions/wsbench/invocations", bytes.NewReader(payload))
-			if err != nil {
-				b.Fatal(err)
-			}
-			req.Header.Set("Authorization", "Bearer "+s.token)
-			req.Header.Set("Content-Type", "application/json")
-			w.round(want)
+			r.once(b, s, w)
 			b.StartTimer()
-			gw0, wk0 := s.cpu()
-			start := time.Now()
-			resp, err := client.Do(req)
-			if err != nil {
-				b.Fatal(err)
-			}
-			answer, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			answered := time.Since(start)
-			var r struct{ Body string }
-			json.Unmarshal(answer, &r)
-			sent, us, _ := strings.Cut(r.Body, " ")
-			hostUs, err := strconv.Atoi(us)
-			if resp.StatusCode != 200 || sent != strconv.Itoa(len(w.ids)) || err != nil {
-				b.Fatalf("invocation: %d %s", resp.StatusCode, answer)
-			}
-			host = append(host, time.Duration(hostUs)*time.Microsecond)
-			last := w.wait(b)
-			gw1, wk1 := s.cpu()
-			lat = append(lat, last.Sub(start))
-			call = append(call, answered)
-			gwCPU += gw1 - gw0
-			workerCPU += wk1 - wk0
 		}
-		b.ReportMetric(wsbMs(gwCPU)/float64(b.N), "gateway-cpu-ms/op")
-		b.ReportMetric(wsbMs(workerCPU)/float64(b.N), "workers-cpu-ms/op")
-		b.ReportMetric(wsbMs(wsbPercentile(lat, 0.5)), "p50-ms")
-		b.ReportMetric(wsbMs(wsbPercentile(lat, 1)), "max-ms")
-		b.ReportMetric(wsbMs(wsbPercentile(call, 0.5)), "p50-invoke-ms")
-		b.ReportMetric(wsbMs(wsbPercentile(host, 0.5)), "p50-hostcall-ms")
+		b.ReportMetric(wsbMs(r.gwCPU)/float64(b.N), "gateway-cpu-ms/op")
+		b.ReportMetric(wsbMs(r.workerCPU)/float64(b.N), "workers-cpu-ms/op")
+		b.ReportMetric(wsbMs(wsbPercentile(r.lat, 0.5)), "p50-ms")
+		b.ReportMetric(wsbMs(wsbPercentile(r.lat, 1)), "max-ms")
+		b.ReportMetric(wsbMs(wsbPercentile(r.call, 0.5)), "p50-invoke-ms")
+		b.ReportMetric(wsbMs(wsbPercentile(r.host, 0.5)), "p50-hostcall-ms")
 		b.ReportMetric(0, "ns/op")
 	})
 
