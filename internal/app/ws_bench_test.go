@@ -666,9 +666,9 @@ func (w *wsbClients) close() {
 
 // wsbBroadcasts adds up broadcasts to every client of a wsbClients.
 type wsbBroadcasts struct {
-	lat, call, host  []time.Duration // until the last client had it; the invocation; the host call
-	gwCPU, workerCPU time.Duration
-	round            int
+	lat, call, host             []time.Duration // until the last client had it; the invocation; the host call
+	gwCPU, workerCPU, clientCPU time.Duration
+	round                       int
 }
 
 // once invokes the function through the admin API to broadcast one message to every client, and
@@ -687,6 +687,7 @@ func (r *wsbBroadcasts) once(b *testing.B, s *wsbStack, w *wsbClients) {
 	req.Header.Set("Content-Type", "application/json")
 	w.round(want)
 	gw0, wk0 := s.cpu()
+	c0, _ := wsbProcCPU(os.Getpid())
 	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
@@ -704,11 +705,13 @@ func (r *wsbBroadcasts) once(b *testing.B, s *wsbStack, w *wsbClients) {
 	}
 	last := w.wait(b)
 	gw1, wk1 := s.cpu()
+	c1, _ := wsbProcCPU(os.Getpid())
 	r.host = append(r.host, time.Duration(hostUs)*time.Microsecond)
 	r.lat = append(r.lat, last.Sub(start))
 	r.call = append(r.call, answered)
 	r.gwCPU += gw1 - gw0
 	r.workerCPU += wk1 - wk0
+	r.clientCPU += c1 - c0
 }
 
 // BenchmarkBroadcast10k connects 10,000 clients, each learning its connection id from the function,
