@@ -125,7 +125,7 @@ func invoke(inv Invocation, event []byte) (out []byte, err error) {
 	}
 	if d := inv.Deadline(); !d.IsZero() {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, d)
+		ctx, cancel = withLazyDeadline(ctx, d)
 		defer cancel()
 	}
 	return state.handler(ctx, event)
