@@ -6,17 +6,16 @@ import (
 	"time"
 )
 
-// deadlineContext ends at a deadline, as a context from context.WithDeadline does, but arms its
-// timer only once something asks for Done. Most handlers never wait on their context, and inside a
-// WebAssembly guest making and stopping a runtime timer for every invocation costs a few
-// microseconds (measured with BenchmarkWarmInvoke: 10–15% of a warm hello). Err reports the
-// deadline once it has passed whether or not Done was asked for.
-//
-// Its parent must never end (the invocation's context is made from context.Background): only the
-// deadline and cancel end it.
-type deadlineContext struct {
-	context.Context // the parent, for values
-	deadline        time.Time
+// invocationContext is the context of one invocation: it carries the Invocation (FromContext) and
+// ends at the invocation's deadline, as a context from context.WithDeadline does, or when the
+// invocation returns. It arms its timer only once something asks for Done: most handlers never wait
+// on their context, and inside a WebAssembly guest making and stopping a runtime timer for every
+// invocation costs a few microseconds (10–15% of a warm hello, BenchmarkWarmInvoke). Err reports
+// the deadline once it has passed whether or not Done was asked for. One value for both, because
+// each allocation costs more in a guest than natively.
+type invocationContext struct {
+	inv      Invocation
+	deadline time.Time // zero: none
 
 	mu    sync.Mutex
 	done  chan struct{} // made by the first Done
@@ -24,36 +23,42 @@ type deadlineContext struct {
 	err   error
 }
 
-// withLazyDeadline returns a context that ends at d or when cancel is called, whichever is first.
-func withLazyDeadline(parent context.Context, d time.Time) (context.Context, context.CancelFunc) {
-	c := &deadlineContext{Context: parent, deadline: d}
-	return c, func() { c.end(context.Canceled) }
+func newInvocationContext(inv Invocation) *invocationContext {
+	return &invocationContext{inv: inv, deadline: inv.Deadline()}
 }
 
-func (c *deadlineContext) Deadline() (time.Time, bool) { return c.deadline, true }
+func (c *invocationContext) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
 
-func (c *deadlineContext) Done() <-chan struct{} {
+func (c *invocationContext) Value(key any) any {
+	if key == (invocationKey{}) {
+		return c.inv
+	}
+	return nil
+}
+
+func (c *invocationContext) Done() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.done == nil {
 		c.done = make(chan struct{})
-		if c.err == nil && !time.Now().Before(c.deadline) {
+		if c.err == nil && c.expired() {
 			c.err = context.DeadlineExceeded
 		}
-		if c.err != nil {
+		switch {
+		case c.err != nil:
 			close(c.done)
-		} else {
+		case !c.deadline.IsZero():
 			c.timer = time.AfterFunc(time.Until(c.deadline), func() { c.end(context.DeadlineExceeded) })
 		}
 	}
 	return c.done
 }
 
-func (c *deadlineContext) Err() error {
+func (c *invocationContext) Err() error {
 	c.mu.Lock()
 	err := c.err
 	c.mu.Unlock()
-	if err == nil && !time.Now().Before(c.deadline) {
+	if err == nil && c.expired() {
 		c.end(context.DeadlineExceeded)
 		c.mu.Lock()
 		err = c.err
@@ -62,8 +67,12 @@ func (c *deadlineContext) Err() error {
 	return err
 }
 
+func (c *invocationContext) expired() bool {
+	return !c.deadline.IsZero() && !time.Now().Before(c.deadline)
+}
+
 // end ends the context with err, unless it has ended already.
-func (c *deadlineContext) end(err error) {
+func (c *invocationContext) end(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
@@ -78,6 +87,6 @@ func (c *deadlineContext) end(err error) {
 	}
 }
 
-func (c *deadlineContext) String() string {
-	return "sdk.deadlineContext(" + c.deadline.String() + ")"
+func (c *invocationContext) String() string {
+	return "sdk.invocationContext(" + c.inv.RequestID + ")"
 }

@@ -7,14 +7,21 @@ import (
 	"time"
 )
 
-func TestLazyDeadlineEndsAtItsDeadline(t *testing.T) {
-	ctx, cancel := withLazyDeadline(context.WithValue(context.Background(), invocationKey{}, Invocation{RequestID: "r"}), time.Now().Add(50*time.Millisecond))
+// withDeadline is an invocation context ending at d, and its cancel.
+func withDeadline(inv Invocation, d time.Time) (context.Context, context.CancelFunc) {
+	inv.DeadlineMs = d.UnixMilli()
+	c := newInvocationContext(inv)
+	return c, func() { c.end(context.Canceled) }
+}
+
+func TestInvocationContextEndsAtItsDeadline(t *testing.T) {
+	ctx, cancel := withDeadline(Invocation{RequestID: "r"}, time.Now().Add(50*time.Millisecond))
 	defer cancel()
 	if d, ok := ctx.Deadline(); !ok || d.IsZero() {
 		t.Fatalf("Deadline() = %v, %v", d, ok)
 	}
 	if inv, ok := FromContext(ctx); !ok || inv.RequestID != "r" {
-		t.Fatalf("the parent's values are lost: %+v, %v", inv, ok)
+		t.Fatalf("FromContext = %+v, %v", inv, ok)
 	}
 	if err := ctx.Err(); err != nil {
 		t.Fatalf("Err() before the deadline = %v", err)
@@ -29,8 +36,8 @@ func TestLazyDeadlineEndsAtItsDeadline(t *testing.T) {
 	}
 }
 
-func TestLazyDeadlineErrWithoutDone(t *testing.T) {
-	ctx, cancel := withLazyDeadline(context.Background(), time.Now().Add(20*time.Millisecond))
+func TestInvocationContextErrWithoutDone(t *testing.T) {
+	ctx, cancel := withDeadline(Invocation{}, time.Now().Add(20*time.Millisecond))
 	defer cancel()
 	for ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
@@ -45,8 +52,8 @@ func TestLazyDeadlineErrWithoutDone(t *testing.T) {
 	}
 }
 
-func TestLazyDeadlineCancel(t *testing.T) {
-	ctx, cancel := withLazyDeadline(context.Background(), time.Now().Add(time.Hour))
+func TestInvocationContextCancel(t *testing.T) {
+	ctx, cancel := withDeadline(Invocation{}, time.Now().Add(time.Hour))
 	done := ctx.Done()
 	child, cancelChild := context.WithTimeout(ctx, time.Hour)
 	defer cancelChild()
@@ -69,8 +76,8 @@ func TestLazyDeadlineCancel(t *testing.T) {
 	}
 }
 
-func TestLazyDeadlineChildSeesTheEarlierDeadline(t *testing.T) {
-	ctx, cancel := withLazyDeadline(context.Background(), time.Now().Add(30*time.Millisecond))
+func TestInvocationContextChildSeesTheEarlierDeadline(t *testing.T) {
+	ctx, cancel := withDeadline(Invocation{}, time.Now().Add(30*time.Millisecond))
 	defer cancel()
 	child, cancelChild := context.WithTimeout(ctx, time.Hour)
 	defer cancelChild()
@@ -84,5 +91,26 @@ func TestLazyDeadlineChildSeesTheEarlierDeadline(t *testing.T) {
 	}
 	if err := child.Err(); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("the child's Err() = %v, want DeadlineExceeded", err)
+	}
+}
+
+func TestInvocationContextWithoutDeadline(t *testing.T) {
+	c := newInvocationContext(Invocation{RequestID: "r"})
+	if d, ok := c.Deadline(); ok {
+		t.Fatalf("Deadline() = %v, true for an invocation without one", d)
+	}
+	done := c.Done()
+	select {
+	case <-done:
+		t.Fatal("Done is closed before the invocation ended")
+	case <-time.After(20 * time.Millisecond):
+	}
+	if err := c.Err(); err != nil {
+		t.Fatalf("Err() = %v", err)
+	}
+	c.end(context.Canceled)
+	<-done
+	if err := c.Err(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Err() after the invocation = %v, want Canceled", err)
 	}
 }

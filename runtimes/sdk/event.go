@@ -41,24 +41,31 @@ func decodeEvent(raw []byte, v any) error {
 }
 
 // encodeResponse encodes a handler's response.
-func encodeResponse(v any) ([]byte, error) {
+func encodeResponse(v any) ([]byte, error) { return appendResponse(nil, v) }
+
+// appendResponse is encodeResponse appending to dst.
+func appendResponse(dst []byte, v any) ([]byte, error) {
 	switch r := v.(type) {
 	case events.APIGatewayV2HTTPResponse:
-		return appendV2Response(nil, &r), nil
+		return appendV2Response(dst, &r), nil
 	case *events.APIGatewayV2HTTPResponse:
 		if r == nil {
-			return []byte("null"), nil
+			return append(dst, "null"...), nil
 		}
-		return appendV2Response(nil, r), nil
+		return appendV2Response(dst, r), nil
 	case events.APIGatewayProxyResponse:
-		return appendProxyResponse(nil, &r), nil
+		return appendProxyResponse(dst, &r), nil
 	case *events.APIGatewayProxyResponse:
 		if r == nil {
-			return []byte("null"), nil
+			return append(dst, "null"...), nil
 		}
-		return appendProxyResponse(nil, r), nil
+		return appendProxyResponse(dst, r), nil
 	}
-	return json.Marshal(v)
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, b...), nil
 }
 
 // Decoding.

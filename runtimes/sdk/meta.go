@@ -10,14 +10,15 @@ import (
 // integers. encoding/json costs about 10 µs per call inside a WebAssembly guest, so the common case —
 // plain strings and integers — is scanned by hand, and anything unusual falls back to encoding/json.
 func parseInvocation(b []byte, inv *Invocation) error {
-	if !scanInvocation(b, inv) {
+	// One string for the document: the fields are slices of it, one allocation for them all.
+	if !scanInvocation(string(b), inv) {
 		*inv = Invocation{}
 		return json.Unmarshal(b, inv)
 	}
 	return nil
 }
 
-func scanInvocation(b []byte, inv *Invocation) bool {
+func scanInvocation(b string, inv *Invocation) bool {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return false
@@ -63,7 +64,7 @@ func scanInvocation(b []byte, inv *Invocation) bool {
 			for j < len(b) && (b[j] == '-' || b[j] >= '0' && b[j] <= '9') {
 				j++
 			}
-			v, err := strconv.ParseInt(string(b[i:j]), 10, 64)
+			v, err := strconv.ParseInt(b[i:j], 10, 64)
 			if err != nil {
 				return false
 			}
@@ -92,14 +93,14 @@ func scanInvocation(b []byte, inv *Invocation) bool {
 }
 
 // scanString reads a JSON string without escapes starting at b[i] == '"'.
-func scanString(b []byte, i int) (string, int, bool) {
+func scanString(b string, i int) (string, int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return "", 0, false
 	}
 	for j := i + 1; j < len(b); j++ {
 		switch b[j] {
 		case '"':
-			return string(b[i+1 : j]), j + 1, true
+			return b[i+1 : j], j + 1, true
 		case '\\':
 			return "", 0, false
 		}
@@ -110,7 +111,7 @@ func scanString(b []byte, i int) (string, int, bool) {
 	return "", 0, false
 }
 
-func skipSpace(b []byte, i int) int {
+func skipSpace(b string, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
 		i++
 	}

@@ -34,6 +34,8 @@ func gatehouseHandle(ptr, metaLen, eventLen uint32) uint64 {
 		return reply(statusError, encodeError(err))
 	}
 	event := in[metaLen:]
+	// The response is appended to the outbox after its status byte, where the host reads it.
+	outbox = append(outbox[:0], statusOK)
 	status, body := byte(statusOK), []byte(nil)
 	func() {
 		defer func() {
@@ -41,14 +43,17 @@ func gatehouseHandle(ptr, metaLen, eventLen uint32) uint64 {
 				status, body = statusPanicked, encodePanic(v)
 			}
 		}()
-		out, err := invoke(inv, event)
+		out, err := invoke(inv, event, outbox)
 		if err != nil {
 			status, body = statusError, encodeError(err)
 			return
 		}
-		body = out
+		outbox = out
 	}()
-	return reply(status, body)
+	if status != statusOK {
+		return reply(status, body)
+	}
+	return outboxReply()
 }
 
 // gatehouseRestored runs the AfterRestore hooks once an instance has started from a snapshot.
@@ -68,6 +73,11 @@ const (
 
 func reply(status byte, body []byte) uint64 {
 	outbox = append(append(outbox[:0], status), body...)
+	return outboxReply()
+}
+
+// outboxReply is where the outbox is and how long, for the host.
+func outboxReply() uint64 {
 	ptr := uint32(uintptr(unsafe.Pointer(unsafe.SliceData(outbox))))
 	return uint64(ptr)<<32 | uint64(len(outbox))
 }

@@ -58,8 +58,8 @@ func FromContext(ctx context.Context) (Invocation, bool) {
 	return inv, ok
 }
 
-// rawHandler is a handler on encoded events and responses.
-type rawHandler func(ctx context.Context, event []byte) ([]byte, error)
+// rawHandler is a handler on encoded events and responses; it appends the response to dst.
+type rawHandler func(ctx context.Context, event, dst []byte) ([]byte, error)
 
 // state is the one handler of this guest. A guest runs one invocation at a time.
 var state struct {
@@ -85,7 +85,7 @@ func AfterRestore(f func()) {
 // In a reactor build Start returns at once; otherwise it serves the event on standard input, writes the
 // response to standard output and exits.
 func Start[E, R any](handler func(context.Context, E) (R, error)) {
-	state.handler = func(ctx context.Context, raw []byte) ([]byte, error) {
+	state.handler = func(ctx context.Context, raw, dst []byte) ([]byte, error) {
 		var event E
 		if err := decodeEvent(raw, &event); err != nil {
 			return nil, fmt.Errorf("decoding event: %w", err)
@@ -94,7 +94,7 @@ func Start[E, R any](handler func(context.Context, E) (R, error)) {
 		if err != nil {
 			return nil, err
 		}
-		return encodeResponse(resp)
+		return appendResponse(dst, resp)
 	}
 	if state.reactor {
 		return
@@ -112,10 +112,11 @@ func RunReactor(main func()) {
 	}
 }
 
-// invoke runs the registered handler on one event.
-func invoke(inv Invocation, event []byte) (out []byte, err error) {
-	ctx := context.WithValue(context.Background(), invocationKey{}, inv)
-	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: inv.RequestID})
+// invoke runs the registered handler on one event and appends its response to dst.
+func invoke(inv Invocation, event, dst []byte) (out []byte, err error) {
+	ic := newInvocationContext(inv)
+	defer ic.end(context.Canceled)
+	ctx := lambdacontext.NewContext(ic, &lambdacontext.LambdaContext{AwsRequestID: inv.RequestID})
 	// A warm instance's environment is fixed: the trace header changes with each invocation, as
 	// Lambda's runtimes set it, for code (the AWS SDK, X-Ray clients) that reads it from there.
 	if t := amznTraceID(inv.TraceParent); t != "" {
@@ -123,12 +124,7 @@ func invoke(inv Invocation, event []byte) (out []byte, err error) {
 	} else {
 		os.Unsetenv("_X_AMZN_TRACE_ID")
 	}
-	if d := inv.Deadline(); !d.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = withLazyDeadline(ctx, d)
-		defer cancel()
-	}
-	return state.handler(ctx, event)
+	return state.handler(ctx, event, dst)
 }
 
 // errorPayload is the JSON a failed invocation reports, shaped like Lambda's.
@@ -167,7 +163,7 @@ func serveCommand() {
 				out, err = nil, fmt.Errorf("panic: %v", v)
 			}
 		}()
-		out, err = invoke(inv, event)
+		out, err = invoke(inv, event, nil)
 	}()
 	if err != nil {
 		os.Stdout.Write(encodeError(err))
