@@ -255,6 +255,9 @@ func FuzzEncodeV2Response(f *testing.F) {
 	f.Add(200, `{"message":"hello from gatehouse"}`, "content-type\x00application/json", "", false, uint8(0))
 	f.Add(302, "", "location\x00/x?a=1&b=<2>\x00x-a\x00\u2028", "a=1; Path=/\x00b=\xff", true, uint8(7))
 	f.Add(-1, "\x00\x1f\"\\\xed\xa0\x80", "\x00", "\x00", false, uint8(2))
+	// Eight headers (sorted on the stack, out of order here) and nine (sorted the other way).
+	f.Add(200, "", "h\x001\x00b\x002\x00g\x003\x00a\x004\x00f\x005\x00c\x006\x00e\x007\x00d\x008", "", false, uint8(0))
+	f.Add(200, "", "i\x001\x00h\x002\x00g\x003\x00f\x004\x00e\x005\x00d\x006\x00c\x007\x00b\x008\x00a\x009", "", false, uint8(0))
 	f.Fuzz(func(t *testing.T, status int, body, headers, cookies string, b64 bool, shape uint8) {
 		r := events.APIGatewayV2HTTPResponse{StatusCode: status, Body: body, IsBase64Encoded: b64}
 		if headers != "" || shape&1 != 0 {

@@ -48,16 +48,7 @@ func appendResponseStart(dst []byte, extra, status int, headers map[string]strin
 	if headers == nil {
 		dst = append(dst, "null"...)
 	} else {
-		dst = append(dst, '{')
-		for i, k := range sortedKeys(headers) {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, k)
-			dst = append(dst, ':')
-			dst = appendString(dst, headers[k])
-		}
-		dst = append(dst, '}')
+		dst = appendStringMap(dst, headers)
 	}
 	dst = append(dst, `,"multiValueHeaders":`...)
 	if multi == nil {
@@ -80,6 +71,46 @@ func appendResponseStart(dst []byte, extra, status int, headers map[string]strin
 		dst = append(dst, `,"isBase64Encoded":true`...)
 	}
 	return dst
+}
+
+// appendStringMap writes m as json.Marshal does, its keys sorted. A few members (most responses'
+// headers) are sorted in place on the stack: a guest pays dearly for each allocation and map lookup.
+func appendStringMap(dst []byte, m map[string]string) []byte {
+	type member struct{ k, v string }
+	var small [8]member
+	if len(m) > len(small) {
+		dst = append(dst, '{')
+		for i, k := range sortedKeys(m) {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, k)
+			dst = append(dst, ':')
+			dst = appendString(dst, m[k])
+		}
+		return append(dst, '}')
+	}
+	n := 0
+	for k, v := range m {
+		// Insertion sort as they come.
+		i := n
+		for i > 0 && small[i-1].k > k {
+			small[i] = small[i-1]
+			i--
+		}
+		small[i] = member{k, v}
+		n++
+	}
+	dst = append(dst, '{')
+	for i, kv := range small[:n] {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, kv.k)
+		dst = append(dst, ':')
+		dst = appendString(dst, kv.v)
+	}
+	return append(dst, '}')
 }
 
 // sortedKeys returns m's keys in the order encoding/json writes them.

@@ -32,8 +32,12 @@ func scanInvocation(b string, inv *Invocation) bool {
 		if !ok {
 			return false
 		}
-		if !knownKey(key) && foldsToKnownKey(key) {
-			return false // encoding/json matches keys case-insensitively
+		switch key {
+		case "requestId", "functionName", "functionVersion", "traceparent", "memoryLimitInMB", "deadlineMs":
+		default:
+			if foldsToKnownKey(key) {
+				return false // encoding/json matches keys case-insensitively
+			}
 		}
 		i = skipSpace(b, n)
 		if i >= len(b) || b[i] != ':' {
@@ -119,15 +123,6 @@ func skipSpace(b string, i int) int {
 }
 
 var metaKeys = []string{"requestId", "functionName", "functionVersion", "traceparent", "memoryLimitInMB", "deadlineMs"}
-
-func knownKey(k string) bool {
-	for _, m := range metaKeys {
-		if k == m {
-			return true
-		}
-	}
-	return false
-}
 
 func foldsToKnownKey(k string) bool {
 	for _, m := range metaKeys {
