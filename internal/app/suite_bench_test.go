@@ -79,7 +79,7 @@ var suiteWarmupSteps = []int{1, 4, 16, 64}
 // garbage.
 func BenchmarkSuite(b *testing.B) {
 	s := newSuite(b, suiteConcurrency)
-	s.hello(b, true)
+	s.hello(b, suiteOptions{controls: true})
 	if len(s.rows) == 0 {
 		return // every target filtered out by -bench
 	}
@@ -104,10 +104,19 @@ func newSuite(b *testing.B, concurrency []int) *suite {
 		concurrency: concurrency, baseline: map[int]*suiteRow{}}
 }
 
-// hello runs the suite's targets in their order (see BenchmarkSuite), controls only when asked, and
-// serverless-offline when GATEHOUSE_SUITE_SLS_OFFLINE names its install: in each of slsModes
-// (slsInProcess, slsDefault), --useInProcess only when none is given.
-func (s *suite) hello(b *testing.B, controls bool, slsModes ...string) {
+// suiteOptions picks the suite's optional targets.
+type suiteOptions struct {
+	controls bool // hello behind every gateway control
+	// node adds a Node.js handler answering what hello answers, run as a process runtime through the
+	// Runtime API (with the inline worker), when node is on PATH and processes can be sandboxed.
+	node bool
+	// slsModes are serverless-offline's modes to measure (slsInProcess, slsDefault) when
+	// GATEHOUSE_SUITE_SLS_OFFLINE names its install; --useInProcess only when none is given.
+	slsModes []string
+}
+
+// hello runs the suite's targets in their order (see BenchmarkSuite) and the optional ones o asks for.
+func (s *suite) hello(b *testing.B, o suiteOptions) {
 	s.target(b, "fiber", func(b *testing.B) suiteTarget { return startSuiteFiber(b) })
 	s.target(b, "gatehouse", func(b *testing.B) suiteTarget {
 		n := startNode(b, "testdata/stack.yaml", newDataDir(b))
@@ -127,7 +136,19 @@ func (s *suite) hello(b *testing.B, controls bool, slsModes ...string) {
 		b.Cleanup(func() { n.Stop(context.Background()) })
 		return suiteTarget{url: "http://" + n.GatewayAddr() + "/minimal", node: n, function: "minimal", wantBody: "hi"}
 	})
-	if controls {
+	if o.node {
+		s.target(b, "node-inline", func(b *testing.B) suiteTarget {
+			if _, err := exec.LookPath("node"); err != nil {
+				b.Skip("node is not on PATH")
+			}
+			needSandbox(b)
+			n := startNode(b, nodeHelloStack(b), newDataDir(b), func(o *Options) { o.WorkerMode = WorkerModeInline })
+			b.Cleanup(func() { n.Stop(context.Background()) })
+			return suiteTarget{url: "http://" + n.GatewayAddr() + "/hello", node: n, function: "hello",
+				wantBody: `{"message":"hello from gatehouse"}`}
+		})
+	}
+	if o.controls {
 		s.target(b, "controls", func(b *testing.B) suiteTarget {
 			c := startControlsNode(b, "hello")
 			h := http.Header{}
@@ -140,10 +161,11 @@ func (s *suite) hello(b *testing.B, controls bool, slsModes ...string) {
 		})
 	}
 	if dir := os.Getenv(envSuiteSLSOffline); dir != "" {
-		if len(slsModes) == 0 {
-			slsModes = []string{slsInProcess}
+		modes := o.slsModes
+		if len(modes) == 0 {
+			modes = []string{slsInProcess}
 		}
-		for _, mode := range slsModes {
+		for _, mode := range modes {
 			var flags []string
 			if mode == slsInProcess {
 				flags = append(flags, "--useInProcess")
@@ -558,6 +580,29 @@ const slsOfflineHandler = `exports.hello = async () => ({
   body: '{"message":"hello from gatehouse"}',
 });
 `
+
+// nodeHelloStack writes a stack whose GET /hello runs slsOfflineHandler as a Node.js process
+// runtime, and returns its file.
+func nodeHelloStack(b *testing.B) string {
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "handler.js"), []byte(slsOfflineHandler), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	stack := `version: 1
+name: nodehello
+functions:
+  hello: {source: ., runtime: nodejs20.x, handler: handler.hello}
+apis:
+  web:
+    type: http
+    routes:
+      GET /hello: {function: hello}
+`
+	if err := os.WriteFile(filepath.Join(dir, "gatehouse.yaml"), []byte(stack), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return filepath.Join(dir, "gatehouse.yaml")
+}
 
 // startSLSOffline writes the service into dir (where serverless and serverless-offline are
 // installed) and runs `serverless offline` with flags until b ends.
