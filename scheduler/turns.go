@@ -204,6 +204,14 @@ func (tk *turn) Yield(ctx context.Context) error {
 	return nil
 }
 
+// releaseRun gives the turn up and keeps the admission.
+func (tk *turn) releaseRun() {
+	if tk.held {
+		tk.held = false
+		tk.run.release()
+	}
+}
+
 // Release gives the turn and the admission up.
 func (tk *turn) Release() {
 	if tk.held {

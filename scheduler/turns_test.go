@@ -261,3 +261,57 @@ func TestQuarantine(t *testing.T) {
 		}
 	}
 }
+
+// A process invocation keeps its admission while it runs for a moment, and gives it up to the next
+// invocation when it runs on (waiting on the network, most likely).
+func TestHoldAdmission(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	admit, run := newTurns(1), newTurns(1)
+
+	// Quick: the admission is still held when it returns.
+	quick := &turn{admit: admit, run: run, function: "f"}
+	if err := quick.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	quick.releaseRun()
+	out, err := holdAdmission(quick, time.Hour, func() ([]byte, error) { return []byte("ok"), nil })
+	if string(out) != "ok" || err != nil {
+		t.Fatalf("holdAdmission = %q, %v", out, err)
+	}
+	if !quick.admitted {
+		t.Fatal("an invocation that returned within the hold gave its admission up")
+	}
+	quick.Release()
+
+	// Slow: it runs until the next invocation has been admitted, which only its giving up the
+	// admission allows (there is one).
+	slow := &turn{admit: admit, run: run, function: "f"}
+	if err := slow.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	slow.releaseRun()
+	admitted := make(chan error, 1)
+	result := make(chan error, 1)
+	go func() {
+		_, err := holdAdmission(slow, 20*time.Millisecond, func() ([]byte, error) {
+			next := &turn{admit: admit, run: run, function: "g"}
+			err := next.Acquire(ctx)
+			admitted <- err
+			if err == nil {
+				next.Release()
+			}
+			return nil, err
+		})
+		result <- err
+	}()
+	if err := <-admitted; err != nil {
+		t.Fatalf("the next invocation was not admitted while the slow one ran: %v", err)
+	}
+	if err := <-result; err != nil {
+		t.Fatal(err)
+	}
+	if slow.admitted || slow.held {
+		t.Fatalf("the slow invocation still holds admitted=%v turn=%v", slow.admitted, slow.held)
+	}
+}
