@@ -63,6 +63,18 @@ type WSEventContext struct {
 // Strings are encoded without HTML escaping. An unknown EventType, or an
 // Authorizer that cannot be encoded, is an error.
 func BuildWSEvent(c WSEventContext) ([]byte, error) {
+	switch c.EventType {
+	case WSEventConnect, WSEventMessage, WSEventDisconnect:
+	default:
+		return nil, fmt.Errorf("websocket event: unknown event type %q", c.EventType)
+	}
+	return encodeWSEvent(&c)
+}
+
+// buildWSEventJSON is BuildWSEvent through encoding/json: the reference the hand-written encoder
+// (encodeWSEvent) is held to, and what writes an event whose authorizer does not encode, so that
+// the error is worded as encoding/json words it.
+func buildWSEventJSON(c *WSEventContext) ([]byte, error) {
 	at := c.Time
 	if at.IsZero() {
 		at = time.Now()
@@ -97,16 +109,8 @@ func BuildWSEvent(c WSEventContext) ([]byte, error) {
 		ev.QueryStringParameters, ev.MultiValueQueryStringParameters = wsSingleValues(c.Query)
 	case WSEventMessage:
 		rc.MessageID = c.MessageID
-		body := ""
-		if len(c.Body) > 0 {
-			if !c.Binary && utf8.Valid(c.Body) {
-				body = string(c.Body)
-			} else {
-				body = base64.StdEncoding.EncodeToString(c.Body)
-				ev.IsBase64Encoded = true
-			}
-		}
-		ev.Body = &body
+		body, b64 := wsEventBody(c)
+		ev.Body, ev.IsBase64Encoded = &body, b64
 	case WSEventDisconnect:
 		ev.Headers, ev.MultiValueHeaders = wsSingleValues(c.Headers)
 		code := c.StatusCode
@@ -126,6 +130,17 @@ func BuildWSEvent(c WSEventContext) ([]byte, error) {
 		return nil, fmt.Errorf("encode websocket event: %w", err)
 	}
 	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
+}
+
+// wsEventBody returns the body of a MESSAGE event, and whether it is base64.
+func wsEventBody(c *WSEventContext) (string, bool) {
+	if len(c.Body) == 0 {
+		return "", false
+	}
+	if !c.Binary && utf8.Valid(c.Body) {
+		return string(c.Body), false
+	}
+	return base64.StdEncoding.EncodeToString(c.Body), true
 }
 
 // wsEvent is a WebSocket Lambda event as API Gateway writes it: the fields of

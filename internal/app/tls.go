@@ -147,7 +147,7 @@ func (n *Node) listenTLS(addr string, stack *spec.Stack) (*nodeTLS, error) {
 		}
 		return nil, nil
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listenTCP(addr)
 	if err != nil {
 		return nil, fmt.Errorf("TLS listener: %w (--tls-addr changes it)", err)
 	}

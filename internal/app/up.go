@@ -464,7 +464,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 
 	// Listeners first, so a busy port fails fast before anything else starts.
 	if opts.Role != RoleWorker {
-		if n.gwLn, err = net.Listen("tcp", opts.Addr); err != nil {
+		if n.gwLn, err = listenTCP(opts.Addr); err != nil {
 			return nil, fmt.Errorf("gateway listener: %w (--addr changes it)", err)
 		}
 	}

@@ -317,12 +317,16 @@ func (d *Dispatcher) abandon(c *call, release func()) {
 
 // send picks a worker, waiting for capacity, registers the call and publishes it.
 func (d *Dispatcher) send(ctx context.Context, inv Invocation) (*call, error) {
-	noWorkers := time.NewTimer(d.cfg.NoWorkerWait)
-	defer noWorkers.Stop()
+	// noWorkers bounds the wait for a live worker (NoWorkerWait). It starts when the invocation
+	// first waits, so that one finding room at once, nearly every one, sets no timer.
+	var noWorkers *time.Timer
 	// since is when the invocation began to wait for room on a worker.
 	var since time.Time
 	counted := false
 	defer func() {
+		if noWorkers != nil {
+			noWorkers.Stop()
+		}
 		if counted {
 			d.mu.Lock()
 			d.unwait(inv.Function)
@@ -360,6 +364,9 @@ func (d *Dispatcher) send(ctx context.Context, inv Invocation) (*call, error) {
 		}
 		changed := d.changed
 		d.mu.Unlock()
+		if noWorkers == nil {
+			noWorkers = time.NewTimer(d.cfg.NoWorkerWait)
+		}
 		// How long this invocation may go on waiting, by why it waits.
 		var bound time.Duration
 		var boundErr error
