@@ -218,7 +218,7 @@ func newWorkerCommand(stderr io.Writer) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&opts.id, "id", "w1", "worker id")
 	f.StringVar(&opts.stack, "stack", "default", "stack name")
-	f.StringVar(&opts.node, "node", "", "the id of the node running the worker, in a cluster")
+	f.StringVar(&opts.node, "node", "", "the id of the node running the worker")
 	f.StringVar(&opts.dataDir, "data", DefaultDataDir, "data directory")
 	f.StringVar(&opts.slots, "slots", "", "slot table shared with the supervising process")
 	f.BoolVar(&opts.standby, "standby", false, "load, then wait for the id of the worker to replace on standard input")

@@ -575,9 +575,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 			args := []string{"worker", "--id", id, "--stack", stack.Name, "--data", dataDir,
 				"--memory", strconv.Itoa(opts.WorkerMemoryMB), "--gateway", n.GatewayAddr(),
 				"--region", stack.IAM.Region, "--account-id", stack.IAM.AccountID}
-			if n.mode != modeSingle {
-				args = append(args, "--node", n.nodeID)
-			}
+			// Always: the dispatcher tells this node's workers from other nodes' by it, and gives
+			// up on a silent worker of another node after 1 s, on its own after 10 s.
+			args = append(args, "--node", n.nodeID)
 			if opts.TraceEndpoint != "" {
 				args = append(args, "--otlp-endpoint", opts.TraceEndpoint, "--trace-ratio", strconv.FormatFloat(opts.TraceRatio, 'g', -1, 64))
 			}

@@ -63,7 +63,7 @@ type workerOptions struct {
 	// standby makes the worker load everything and then wait, without taking invocations, until it
 	// reads the id of the worker it replaces on standard input (see supervisor.standby).
 	standby bool
-	// node is the id of the node whose supervisor runs the worker, in a cluster.
+	// node is the id of the node whose supervisor runs the worker.
 	node   string
 	stdin  io.Reader
 	stdout io.Writer

@@ -21,7 +21,7 @@ const HeartbeatInterval = 100 * time.Millisecond
 type Heartbeat struct {
 	// Worker is the worker's id, stable across restarts and unique in the cluster.
 	Worker string `json:"worker"`
-	// Node is the node whose supervisor runs the worker; "" on a single node.
+	// Node is the node whose supervisor runs the worker.
 	Node string `json:"node,omitempty"`
 	// Instance changes every time the worker process starts.
 	Instance string `json:"instance"`
