@@ -76,14 +76,26 @@ func TestMigrateStore(t *testing.T) {
 		}
 	}
 	for _, n := range nodes {
-		// The token made while the node ran alone works on every node of the cluster.
-		req, _ := http.NewRequest("GET", "http://"+n.admin+"/admin/v1/tokens", nil)
-		req.Header.Set("Authorization", "Bearer "+alone)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("the token made on the single node, on %s: %v %v", n.name, resp, err)
+		// The token made while the node ran alone works on every node of the cluster, once the
+		// node's replica of the tokens' bucket has caught up: a node reads its own replica, which
+		// may lag the copy by a moment right after it joined.
+		var status int
+		var err error
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			req, _ := http.NewRequest("GET", "http://"+n.admin+"/admin/v1/tokens", nil)
+			req.Header.Set("Authorization", "Bearer "+alone)
+			var resp *http.Response
+			if resp, err = http.DefaultClient.Do(req); err == nil {
+				status = resp.StatusCode
+				resp.Body.Close()
+			}
+			if (err == nil && status == http.StatusOK) || time.Now().After(deadline) {
+				break
+			}
 		}
-		resp.Body.Close()
+		if err != nil || status != http.StatusOK {
+			t.Fatalf("the token made on the single node, on %s, 10 s after it was up: %d %v", n.name, status, err)
+		}
 		// The stack file's functions were not deployed again: still version 1.
 		if status, p, err := getProbe(n); err != nil || status != http.StatusOK || p.Version != "1" {
 			t.Errorf("%s: GET /probe: %d %+v %v; want version 1, as the single node had it", n.name, status, p, err)
