@@ -71,19 +71,26 @@ func BuildWSEvent(c WSEventContext) ([]byte, error) {
 	return encodeWSEvent(&c)
 }
 
-// buildWSEventJSON is BuildWSEvent through encoding/json: the reference the hand-written encoder
-// (encodeWSEvent) is held to, and what writes an event whose authorizer does not encode, so that
-// the error is worded as encoding/json words it.
-func buildWSEventJSON(c *WSEventContext) ([]byte, error) {
-	at := c.Time
+// times returns the event's time (now when unset, in UTC) and the connection's (the event's when
+// unset).
+func (c *WSEventContext) times() (at, connectedAt time.Time) {
+	at = c.Time
 	if at.IsZero() {
 		at = time.Now()
 	}
 	at = at.UTC()
-	connectedAt := c.ConnectedAt
+	connectedAt = c.ConnectedAt
 	if connectedAt.IsZero() {
 		connectedAt = at
 	}
+	return at, connectedAt
+}
+
+// buildWSEventJSON is BuildWSEvent through encoding/json: the reference the hand-written encoder
+// (encodeWSEvent) is held to, and what writes an event whose authorizer does not encode, so that
+// the error is worded as encoding/json words it.
+func buildWSEventJSON(c *WSEventContext) ([]byte, error) {
+	at, connectedAt := c.times()
 
 	rc := wsRequestContext{
 		RouteKey:          c.RouteKey,

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // This file holds the hand-written encoder of WebSocket events. Its output is byte for byte what
@@ -26,15 +25,7 @@ func encodeWSEvent(c *WSEventContext) ([]byte, error) {
 		}
 		authorizer = bytes.TrimSuffix(out.Bytes(), []byte("\n"))
 	}
-	at := c.Time
-	if at.IsZero() {
-		at = time.Now()
-	}
-	at = at.UTC()
-	connectedAt := c.ConnectedAt
-	if connectedAt.IsZero() {
-		connectedAt = at
-	}
+	at, connectedAt := c.times()
 	var body string
 	var b64 bool
 	if c.EventType == WSEventMessage {

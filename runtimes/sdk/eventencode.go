@@ -54,16 +54,7 @@ func appendResponseStart(dst []byte, extra, status int, headers map[string]strin
 	if multi == nil {
 		dst = append(dst, "null"...)
 	} else {
-		dst = append(dst, '{')
-		for i, k := range sortedKeys(multi) {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, k)
-			dst = append(dst, ':')
-			dst = appendStringSlice(dst, multi[k])
-		}
-		dst = append(dst, '}')
+		dst = appendSortedMap(dst, multi, appendStringSlice)
 	}
 	dst = append(dst, `,"body":`...)
 	dst = appendString(dst, body)
@@ -79,16 +70,7 @@ func appendStringMap(dst []byte, m map[string]string) []byte {
 	type member struct{ k, v string }
 	var small [8]member
 	if len(m) > len(small) {
-		dst = append(dst, '{')
-		for i, k := range sortedKeys(m) {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, k)
-			dst = append(dst, ':')
-			dst = appendString(dst, m[k])
-		}
-		return append(dst, '}')
+		return appendSortedMap(dst, m, appendString)
 	}
 	n := 0
 	for k, v := range m {
@@ -109,6 +91,20 @@ func appendStringMap(dst []byte, m map[string]string) []byte {
 		dst = appendString(dst, kv.k)
 		dst = append(dst, ':')
 		dst = appendString(dst, kv.v)
+	}
+	return append(dst, '}')
+}
+
+// appendSortedMap writes m as json.Marshal does, its keys sorted, each value written by value.
+func appendSortedMap[V any](dst []byte, m map[string]V, value func([]byte, V) []byte) []byte {
+	dst = append(dst, '{')
+	for i, k := range sortedKeys(m) {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		dst = value(dst, m[k])
 	}
 	return append(dst, '}')
 }
