@@ -187,7 +187,9 @@ func (i *processInstance) Invoke(ctx context.Context, meta runtimes.Meta, payloa
 	if t := tracing.AmznTraceID(meta.TraceParent); t != "" {
 		ctx = process.WithTrace(ctx, t)
 	}
-	out, err := i.invokeHolding(ctx, tk, meta, payload)
+	out, err := holdAdmission(tk, processAdmissionHold, func() ([]byte, error) {
+		return i.p.Invoke(ctx, lambdaRequestID(meta.RequestID), meta.Deadline, payload)
+	})
 	var fe *process.FunctionError
 	var ee *process.ExitError
 	switch {
@@ -206,13 +208,6 @@ func (i *processInstance) Invoke(ctx context.Context, meta runtimes.Meta, payloa
 	}
 	i.broken = true
 	return nil, err
-}
-
-// invokeHolding runs the invocation in the process; see holdAdmission.
-func (i *processInstance) invokeHolding(ctx context.Context, tk *turn, meta runtimes.Meta, payload []byte) ([]byte, error) {
-	return holdAdmission(tk, processAdmissionHold, func() ([]byte, error) {
-		return i.p.Invoke(ctx, lambdaRequestID(meta.RequestID), meta.Deadline, payload)
-	})
 }
 
 // holdAdmission runs invoke while tk keeps its admission, and gives the admission up if invoke has

@@ -40,10 +40,7 @@ func decodeEvent(raw []byte, v any) error {
 	return json.Unmarshal(raw, v)
 }
 
-// encodeResponse encodes a handler's response.
-func encodeResponse(v any) ([]byte, error) { return appendResponse(nil, v) }
-
-// appendResponse is encodeResponse appending to dst.
+// appendResponse appends a handler's response, encoded, to dst.
 func appendResponse(dst []byte, v any) ([]byte, error) {
 	switch r := v.(type) {
 	case events.APIGatewayV2HTTPResponse:

@@ -214,7 +214,7 @@ func TestEncodeResponse(t *testing.T) {
 		"plain",
 	}
 	for _, r := range tests {
-		got, err := encodeResponse(r)
+		got, err := appendResponse(nil, r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -278,7 +278,7 @@ func FuzzEncodeV2Response(f *testing.F) {
 			r.Cookies = []string{}
 		}
 		for _, v := range []any{r, events.APIGatewayProxyResponse{StatusCode: r.StatusCode, Headers: r.Headers, MultiValueHeaders: r.MultiValueHeaders, Body: r.Body, IsBase64Encoded: r.IsBase64Encoded}} {
-			got, err := encodeResponse(v)
+			got, err := appendResponse(nil, v)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -347,7 +347,7 @@ func BenchmarkEncodeV2Response(b *testing.B) {
 	b.Run("sdk", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := encodeResponse(r); err != nil {
+			if _, err := appendResponse(nil, r); err != nil {
 				b.Fatal(err)
 			}
 		}

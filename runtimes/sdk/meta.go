@@ -32,13 +32,6 @@ func scanInvocation(b string, inv *Invocation) bool {
 		if !ok {
 			return false
 		}
-		switch key {
-		case "requestId", "functionName", "functionVersion", "traceparent", "memoryLimitInMB", "deadlineMs":
-		default:
-			if foldsToKnownKey(key) {
-				return false // encoding/json matches keys case-insensitively
-			}
-		}
 		i = skipSpace(b, n)
 		if i >= len(b) || b[i] != ':' {
 			return false
@@ -61,6 +54,10 @@ func scanInvocation(b string, inv *Invocation) bool {
 				inv.FunctionVersion = val
 			case "traceparent":
 				inv.TraceParent = val
+			default:
+				if foldsToKnownKey(key) {
+					return false // another case of a name (encoding/json matches it), or a number's name
+				}
 			}
 			i = n
 		} else {
@@ -77,6 +74,10 @@ func scanInvocation(b string, inv *Invocation) bool {
 				inv.MemoryLimitInMB = int(v)
 			case "deadlineMs":
 				inv.DeadlineMs = v
+			default:
+				if foldsToKnownKey(key) {
+					return false // another case of a name (encoding/json matches it), or a string's name
+				}
 			}
 			i = j
 		}

@@ -32,7 +32,19 @@ func TestParseInvocation(t *testing.T) {
 	}
 }
 
+// A known name with a value of the other type is left to encoding/json, which refuses it.
+func TestParseInvocationWrongType(t *testing.T) {
+	for _, in := range []string{`{"requestId":5}`, `{"deadlineMs":"5"}`} {
+		var got Invocation
+		if err := parseInvocation([]byte(in), &got); err == nil {
+			t.Errorf("%s: parsed as %+v, want encoding/json's error", in, got)
+		}
+	}
+}
+
 func FuzzParseInvocation(f *testing.F) {
+	f.Add(`{"requestId":5}`)
+	f.Add(`{"RequestId":"r"}`)
 	f.Add(`{"requestId":"r","deadlineMs":12}`)
 	f.Add(`{"requestId":"a\"b"}`)
 	f.Add(`{`)
