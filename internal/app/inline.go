@@ -30,9 +30,9 @@ func (n *Node) startInlineWorker(ctx context.Context, stack *spec.Stack, dataDir
 		gateway: n.GatewayAddr(), region: stack.IAM.Region, accountID: stack.IAM.AccountID,
 		traceEndpoint: n.opts.TraceEndpoint, traceRatio: n.opts.TraceRatio,
 		outboundMaxResponseMB: n.opts.OutboundMaxResponseMB, inline: true,
-	}
-	if n.mode != modeSingle {
-		opts.node = n.nodeID
+		// Always, as for worker processes (see the supervisor's arguments): without it the
+		// dispatcher takes this worker for another node's and gives it up after 1 s of silence.
+		node: n.nodeID,
 	}
 	log := n.log.With("worker", opts.id)
 	n.inlineWG.Add(1)

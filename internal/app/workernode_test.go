@@ -11,13 +11,25 @@ import (
 	"gatehouse.dev/gatehouse/internal/bus"
 )
 
-// The worker processes of a node that runs alone carry the node's id in their heartbeats, as in a
-// cluster: the dispatcher takes a worker with another id for one of another node, and gives it up
-// (failing its invocations) after 1 s of silence instead of 10 s, which a worker slowed down by a
-// burst of load on its own node should not suffer.
+// The workers of a node that runs alone (its worker processes, or its inline worker) carry the
+// node's id in their heartbeats, as in a cluster: the dispatcher takes a worker with another id for
+// one of another node, and gives it up (failing its invocations) after 1 s of silence instead of
+// 10 s, which a worker slowed down by a burst of load on its own node should not suffer.
 func TestWorkersCarryTheirNodeID(t *testing.T) {
-	n := startNode(t, "testdata/stack.yaml", newDataDir(t))
-	defer n.Stop(context.Background())
+	for _, mode := range []struct {
+		name    string
+		workers int
+	}{{WorkerModeProcess, 2}, {WorkerModeInline, 1}} {
+		t.Run(mode.name, func(t *testing.T) {
+			n := startNode(t, "testdata/stack.yaml", newDataDir(t), func(o *Options) { o.WorkerMode = mode.name })
+			defer n.Stop(context.Background())
+			checkWorkersNodeID(t, n, mode.workers)
+		})
+	}
+}
+
+// checkWorkersNodeID waits for heartbeats of want workers, each of which must name n's node.
+func checkWorkersNodeID(t *testing.T, n *Node, want int) {
 	c, err := bus.Connect(bus.ClientConfig{URL: n.busURL, Credentials: n.busCreds(bus.RoleGateway), Stack: n.stack.Name, Name: "test"})
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +54,7 @@ func TestWorkersCarryTheirNodeID(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	deadline := time.After(30 * time.Second)
-	for len(seen) < 2 {
+	for len(seen) < want {
 		select {
 		case hb := <-beats:
 			if hb.Node != n.nodeID {
@@ -50,7 +62,7 @@ func TestWorkersCarryTheirNodeID(t *testing.T) {
 			}
 			seen[hb.Worker] = true
 		case <-deadline:
-			t.Fatalf("heartbeats of %d workers within 30 s, want 2", len(seen))
+			t.Fatalf("heartbeats of %d workers within 30 s, want %d", len(seen), want)
 		}
 	}
 }
