@@ -543,6 +543,9 @@ func (s *Scheduler) Run(ctx context.Context, b InvocationSource, id string) erro
 	if err != nil {
 		return err
 	}
+	// Handle answers within QueueTimeout (admission) and InitTimeout (an instance) of the
+	// function's timeout.
+	sub.RunOnCaller(s.run, s.cfg.QueueTimeout+InitTimeout)
 	s.worker.Store(sub)
 	sub.SetLoaded(s.loaded.Load())
 	if err := b.AnnounceReady(id); err != nil {
@@ -585,6 +588,14 @@ func (s *Scheduler) start(fn func()) {
 		go s.runner(fn)
 	case s.work <- fn:
 	}
+}
+
+// run runs fn on the caller's goroutine, counted with the invocations start hands out (Run waits for
+// them all before it closes the pools).
+func (s *Scheduler) run(fn func()) {
+	s.wg.Add(1)
+	defer s.wg.Done()
+	fn()
 }
 
 // runner runs fn, then whatever start hands it, until the scheduler stops.

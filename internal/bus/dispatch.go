@@ -127,6 +127,9 @@ type call struct {
 	done      chan callResult
 	// onFinish, when set, runs when the call is unregistered (its caller gave up waiting).
 	onFinish func()
+	// onCaller is set when the call ran on its caller's goroutine (Local.handOver): it is over by
+	// the time send returns.
+	onCaller bool
 }
 
 type callResult struct {
@@ -255,6 +258,12 @@ func (d *Dispatcher) Invoke(ctx context.Context, inv Invocation) ([]byte, error)
 			release()
 			return nil, fmt.Errorf("invoking %s: %w", inv.Function, err)
 		}
+		if c.onCaller && ctx.Err() != nil {
+			// The caller's context ended while the call ran on its goroutine (cancelled: its
+			// deadline left room for the call): what it would have seen waiting on another.
+			d.abandon(c, release)
+			return nil, fmt.Errorf("invoking %s: %w", inv.Function, ctx.Err())
+		}
 		select {
 		case r := <-c.done:
 			if r.retry && attempt < 3 {
@@ -356,7 +365,7 @@ func (d *Dispatcher) send(ctx context.Context, inv Invocation) (*call, error) {
 			w.functions[c.function]++
 			d.calls[c.token] = c
 			d.mu.Unlock()
-			if err := d.publish(w.id, c.token, inv); err != nil {
+			if err := d.publish(ctx, c, inv); err != nil {
 				d.forget(c)
 				return nil, err
 			}
@@ -427,14 +436,16 @@ func (d *Dispatcher) othersWaiting(function string) bool {
 	return len(d.waiting) > 1 || len(d.waiting) == 1 && d.waiting[function] == 0
 }
 
-func (d *Dispatcher) publish(worker, token string, inv Invocation) error {
+// publish sends inv to c's worker: over the bus, or by a call to a worker in this process.
+func (d *Dispatcher) publish(ctx context.Context, c *call, inv Invocation) error {
+	worker := c.worker.id
 	if w, ok := d.c.local.lookup(worker); ok {
-		d.handOver(w, token, inv)
+		d.handOver(ctx, w, c, inv)
 		return nil
 	}
 	msg := &nats.Msg{
 		Subject: d.c.subj.WorkerInvoke(worker, inv.Function),
-		Reply:   d.inbox + "." + token,
+		Reply:   d.inbox + "." + c.token,
 		Header:  make(nats.Header, 4),
 		Data:    inv.Payload,
 	}

@@ -89,3 +89,104 @@ func TestLocalHandsOverByCall(t *testing.T) {
 		t.Fatal("a drained worker is still on the Local")
 	}
 }
+
+// TestLocalRunsOnCaller: a local worker that offers RunOnCaller runs an invocation on its caller's
+// goroutine when the caller's context cannot end first, and on a goroutine of its own otherwise, so
+// that a caller whose deadline comes before the function's still gets its answer (the deadline) on
+// time while the function runs on.
+func TestLocalRunsOnCaller(t *testing.T) {
+	s := startServer(t)
+	l := NewLocal()
+	worker := connectLocal(t, s, RoleWorker, l)
+	release := make(chan struct{})
+	var ran atomic.Int32 // invocations that ended, wherever they ran
+	var cancelFromHandler atomic.Pointer[context.CancelFunc]
+	w := serve(t, worker, "w1", 4, func(ctx context.Context, inv Invocation) ([]byte, error) {
+		defer ran.Add(1)
+		switch string(inv.Payload) {
+		case "wait":
+			select {
+			case <-release:
+			case <-time.After(10 * time.Second):
+			}
+		case "cancel":
+			(*cancelFromHandler.Load())()
+		}
+		return []byte("ok"), nil
+	})
+	var onCaller atomic.Int32
+	w.RunOnCaller(func(f func()) { onCaller.Add(1); f() }, time.Second)
+	d, err := connectLocal(t, s, RoleGateway, l).NewDispatcher(DispatchConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for deadline := time.Now().Add(5 * time.Second); len(d.Workers()) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the dispatcher sees no worker")
+		}
+	}
+	invoke := func(ctx context.Context, timeout time.Duration, payload string) ([]byte, error) {
+		return d.Invoke(ctx, Invocation{Function: "fn", RequestID: "r", Timeout: timeout, Payload: []byte(payload)})
+	}
+	roomy, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cancellable, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	for _, c := range []struct {
+		name     string
+		ctx      context.Context
+		timeout  time.Duration
+		onCaller bool
+	}{
+		{"a deadline with room for the allowance, the timeout and the margin", roomy, 3 * time.Second, true},
+		{"no deadline and no way to end", context.Background(), 3 * time.Second, true},
+		{"a deadline too close", roomy, 28 * time.Second, false},
+		{"a function of no known timeout", roomy, 0, false},
+		{"a context that may be cancelled at any time", cancellable, 3 * time.Second, false},
+	} {
+		before := onCaller.Load()
+		if out, err := invoke(c.ctx, c.timeout, "hi"); err != nil || string(out) != "ok" {
+			t.Fatalf("%s: Invoke = %q, %v", c.name, out, err)
+		}
+		if got := onCaller.Load() - before; got != map[bool]int32{true: 1, false: 0}[c.onCaller] {
+			t.Errorf("%s: ran on the caller's goroutine %d times, want onCaller %v", c.name, got, c.onCaller)
+		}
+	}
+
+	// A caller whose integration timeout comes before the function's: answered at its deadline,
+	// while the function goes on running on the worker's goroutine.
+	short, cancel3 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel3()
+	endedBefore := ran.Load()
+	start := time.Now()
+	_, err = invoke(short, 3*time.Second, "wait")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a caller with 100 ms left for a 3 s function: %v, want its deadline", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the caller was answered after %v: it waited for the function", took)
+	}
+	if ran.Load() != endedBefore {
+		t.Fatal("the function ended before its caller was answered; the test proves nothing")
+	}
+	close(release)
+	for deadline := time.Now().Add(5 * time.Second); ran.Load() == endedBefore; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the function did not run on after its caller gave up")
+		}
+	}
+
+	// A caller cancelled while its invocation ran on its goroutine gets what it would have got
+	// waiting on another: its context's error.
+	ctx, cancel4 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel4()
+	cancelFromHandler.Store(&cancel4)
+	before := onCaller.Load()
+	if _, err := invoke(ctx, 3*time.Second, "cancel"); !errors.Is(err, context.Canceled) {
+		t.Errorf("a caller cancelled during the call: %v, want context.Canceled", err)
+	}
+	if onCaller.Load() == before {
+		t.Error("the cancelled call did not run on the caller's goroutine; the case proves nothing")
+	}
+}

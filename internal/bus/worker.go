@@ -78,6 +78,8 @@ type Worker struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	closed  sync.Once
+	// local is what the worker offers a dispatcher in its own process (ClientConfig.Local).
+	local localWorker
 }
 
 // ServeWorker subscribes to invocations addressed to worker id and starts its heartbeat. Each
@@ -106,8 +108,9 @@ func (c *Client) ServeWorker(id string, capacity int, start func(func()), handle
 		return nil, fmt.Errorf("bus: setting pending limits: %w", err)
 	}
 	w.sub = sub
+	w.local = localWorker{start: start, handle: handle}
 	if c.local != nil {
-		c.local.add(id, localWorker{start: start, handle: handle})
+		c.local.add(id, w.local)
 	}
 	if err := w.beat(); err != nil {
 		w.unlocal()
@@ -117,6 +120,19 @@ func (c *Client) ServeWorker(id string, capacity int, start func(func()), handle
 	w.wg.Add(1)
 	go w.heartbeat()
 	return w, nil
+}
+
+// RunOnCaller lets a dispatcher in the worker's own process (ClientConfig.Local) run an invocation on
+// its caller's goroutine, through run (which runs a function there, counted with those start was
+// given), when the caller's context leaves room for everything the worker may take: allowance (waits
+// to be admitted and for an instance) plus the function's timeout. Call it once, right after
+// ServeWorker; it does nothing for a worker that has no such dispatcher.
+func (w *Worker) RunOnCaller(run func(func()), allowance time.Duration) {
+	if w.c.local == nil {
+		return
+	}
+	w.local.run, w.local.allowance = run, allowance
+	w.c.local.add(w.hb.Worker, w.local)
 }
 
 // SetLoaded announces that the worker has loaded the live versions of registry revision rev, at once
