@@ -251,6 +251,14 @@ func (d *Dispatcher) Invoke(ctx context.Context, inv Invocation) ([]byte, error)
 			return nil, fmt.Errorf("invoking %s: %w", inv.Function, ctx.Err())
 		}
 	}
+	// A worker in this process may run the call on this goroutine (Local); should its handler
+	// panic and a caller up the stack recover, the function's place must not stay taken.
+	defer func() {
+		if r := recover(); r != nil {
+			release()
+			panic(r)
+		}
+	}()
 	// An invocation that a dying worker never started goes to another; a few times at most.
 	for attempt := 0; ; attempt++ {
 		c, err := d.send(ctx, inv)

@@ -89,6 +89,15 @@ func (d *Dispatcher) handOver(ctx context.Context, w localWorker, c *call, inv I
 	}
 	token := c.token
 	start(func() {
+		answered := false
+		defer func() {
+			if !answered {
+				// The handler panicked. On the caller's goroutine the panic may be recovered
+				// there (a WebSocket connection's reader recovers its own): the call must not
+				// stay registered, holding a place on the worker for good.
+				d.complete(token, callResult{err: &RemoteError{Code: CodeInternal, Detail: "the worker's handler panicked"}})
+			}
+		}()
 		ctx := context.Background()
 		if !inv.Deadline.IsZero() {
 			var cancel context.CancelFunc
@@ -101,6 +110,7 @@ func (d *Dispatcher) handOver(ctx context.Context, w localWorker, c *call, inv I
 			// What the worker's reply would carry, decoded as onReply decodes it.
 			r = callResult{err: &RemoteError{Code: CodeOf(err), Detail: err.Error()}}
 		}
+		answered = true
 		d.complete(token, r)
 	})
 }

@@ -190,3 +190,43 @@ func TestLocalRunsOnCaller(t *testing.T) {
 		t.Error("the cancelled call did not run on the caller's goroutine; the case proves nothing")
 	}
 }
+
+// TestLocalPanicOnCaller: a handler that panics on its caller's goroutine, where a caller up the
+// stack recovers (as a WebSocket connection's reader does), leaves neither the worker's place nor
+// the function's concurrency taken: the next invocation runs at once.
+func TestLocalPanicOnCaller(t *testing.T) {
+	s := startServer(t)
+	l := NewLocal()
+	worker := connectLocal(t, s, RoleWorker, l)
+	w := serve(t, worker, "w1", 1, func(ctx context.Context, inv Invocation) ([]byte, error) {
+		if string(inv.Payload) == "panic" {
+			panic("a bug in the worker")
+		}
+		return []byte("ok"), nil
+	})
+	w.RunOnCaller(func(f func()) { f() }, time.Second)
+	d, err := connectLocal(t, s, RoleGateway, l).NewDispatcher(DispatchConfig{FullWait: 500 * time.Millisecond, ThrottleWait: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for deadline := time.Now().Add(5 * time.Second); len(d.Workers()) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the dispatcher sees no worker")
+		}
+	}
+	invoke := func(payload string) ([]byte, error) {
+		return d.Invoke(context.Background(), Invocation{Function: "fn", RequestID: "r", Timeout: time.Second, MaxConcurrency: 1, Payload: []byte(payload)})
+	}
+	func() {
+		defer func() {
+			if r := recover(); r == nil {
+				t.Fatal("the handler's panic did not reach its caller: it did not run on the caller's goroutine")
+			}
+		}()
+		invoke("panic")
+	}()
+	if out, err := invoke("hi"); err != nil || string(out) != "ok" {
+		t.Fatalf("the invocation after a recovered panic: %q, %v (the worker's one place or the function's concurrency of 1 still taken)", out, err)
+	}
+}
