@@ -855,3 +855,43 @@ exports.handler = async (event) => {
 		})
 	}
 }
+
+// TestNodeRuntimeAPIWire: the Node.js client speaks HTTP/1.1 to the Runtime API itself. It reads an
+// event sent chunked (the server names no length) and one sent with its length, each of megabytes
+// that arrive in many reads, and it carries on over a new connection when the server closes the
+// one it kept: after a response that says Connection: close, and under a pending invocation/next.
+func TestNodeRuntimeAPIWire(t *testing.T) {
+	node := nodeBin(t)
+	root := writeFiles(t, map[string]string{
+		"echo.mjs": "export const handler = async (event) => ({ size: JSON.stringify(event).length, head: event.s.slice(0, 16), tail: event.s.slice(-16) });\n",
+	})
+	api := newFakeAPI(t)
+	start(t, api, node, "bootstrap.mjs", root, "echo.handler")
+	big := func(n int, fill byte) (string, string) {
+		s := strings.Repeat(string(fill), n)
+		body := `{"s":"` + s + `"}`
+		want := fmt.Sprintf(`{"size":%d,"head":"%s","tail":"%s"}`, len(body), s[:16], s[len(s)-16:])
+		return body, want
+	}
+	check := func(what string, got received, want string) {
+		t.Helper()
+		if got.Kind != "response" || string(got.Body) != want {
+			t.Fatalf("%s: got %s %.200s, want response %s", what, got.Kind, got.Body, want)
+		}
+	}
+	body, want := big(3<<20, 'a')
+	check("a 3 MB event sent chunked", api.invoke(t, "chunked", body), want)
+	body, want = big(2<<20, 'b')
+	check("a 2 MB event sent with its length", api.invokeWith(t, event{id: "sized", body: body,
+		headers: map[string]string{"Content-Length": strconv.Itoa(len(body))}}), want)
+	body, want = big(100, 'c')
+	check("an event whose response closes the connection", api.invokeWith(t, event{id: "closing", body: body,
+		headers: map[string]string{"Connection": "close"}}), want)
+	body, want = big(100, 'd')
+	check("the event after the server closed the connection", api.invoke(t, "after-close", body), want)
+	// The client waits in invocation/next on a kept-alive connection; the server drops it.
+	time.Sleep(100 * time.Millisecond)
+	api.srv.CloseClientConnections()
+	body, want = big(100, 'e')
+	check("the event after the server dropped the pending invocation/next", api.invoke(t, "after-drop", body), want)
+}
