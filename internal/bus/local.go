@@ -58,6 +58,15 @@ func (l *Local) add(id string, w localWorker) {
 	l.mu.Unlock()
 }
 
+// replace puts w in the place of the worker id, unless that worker is gone (drained).
+func (l *Local) replace(id string, w localWorker) {
+	l.mu.Lock()
+	if _, ok := l.workers[id]; ok {
+		l.workers[id] = w
+	}
+	l.mu.Unlock()
+}
+
 func (l *Local) remove(id string) {
 	l.mu.Lock()
 	delete(l.workers, id)

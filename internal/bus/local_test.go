@@ -159,16 +159,14 @@ func TestLocalRunsOnCaller(t *testing.T) {
 	short, cancel3 := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel3()
 	endedBefore := ran.Load()
-	start := time.Now()
 	_, err = invoke(short, 3*time.Second, "wait")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a caller with 100 ms left for a 3 s function: %v, want its deadline", err)
 	}
-	if took := time.Since(start); took > 5*time.Second {
-		t.Fatalf("the caller was answered after %v: it waited for the function", took)
-	}
+	// The function waits for the test to let it end: had it run on the caller's goroutine, the
+	// caller would have been answered only after it ended.
 	if ran.Load() != endedBefore {
-		t.Fatal("the function ended before its caller was answered; the test proves nothing")
+		t.Fatal("the caller was answered after the function ended: it waited for the function")
 	}
 	close(release)
 	for deadline := time.Now().Add(5 * time.Second); ran.Load() == endedBefore; time.Sleep(5 * time.Millisecond) {

@@ -132,7 +132,7 @@ func (w *Worker) RunOnCaller(run func(func()), allowance time.Duration) {
 		return
 	}
 	w.local.run, w.local.allowance = run, allowance
-	w.c.local.add(w.hb.Worker, w.local)
+	w.c.local.replace(w.hb.Worker, w.local)
 }
 
 // SetLoaded announces that the worker has loaded the live versions of registry revision rev, at once
