@@ -221,7 +221,9 @@ async function request(method, urlPath, body, headers, retried) {
   head += '\r\n';
   let res;
   try {
-    conn.socket.write(body === undefined ? head : head + body);
+    if (body === undefined) conn.socket.write(head);
+    else if (typeof body === 'string') conn.socket.write(head + body);
+    else conn.socket.write(Buffer.concat([Buffer.from(head, 'latin1'), body]));
     res = await conn.readResponse(method);
   } catch (err) {
     conn.socket.destroy();

@@ -22,6 +22,7 @@ import importlib
 import io
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -70,6 +71,9 @@ class FaultException(Exception):
         self.error_type = error_type
         self.msg = msg
         self.trace = trace or []
+
+
+_HEADER_UNSAFE = re.compile(r"[^\x20-\x7e]")
 
 
 class _Headers(dict):
@@ -127,7 +131,8 @@ class RuntimeAPI:
     def _request(self, method, path, body=None, headers=None):
         head = "%s %s HTTP/1.1\r\nHost: %s\r\n" % (method, path, self.address)
         for name, value in (headers or {}).items():
-            head += "%s: %s\r\n" % (name, value)
+            # Free text (an error's type) may hold what a header cannot.
+            head += "%s: %s\r\n" % (name, _HEADER_UNSAFE.sub("?", str(value)))
         if body is not None:
             head += "Content-Length: %d\r\n" % len(body)
         data = head.encode("latin-1") + b"\r\n" + (body or b"")

@@ -907,3 +907,27 @@ func testRuntimeAPIWire(t *testing.T, interpreter, script string, files map[stri
 	body, want = big(100, 'e')
 	check("the event after the server dropped the pending invocation/next", api.invoke(t, "after-drop", body), want)
 }
+
+// TestPythonNonASCIIErrorType: an exception class with a non-ASCII name is reported with its name in
+// the body and a header value that a header can hold (the client writes its own headers).
+func TestPythonNonASCIIErrorType(t *testing.T) {
+	root := writeFiles(t, map[string]string{
+		"fail.py": "class Ошибка(Exception):\n    pass\ndef handler(event, context):\n    raise Ошибка('nope')\n",
+	})
+	api := newFakeAPI(t)
+	start(t, api, python3(t), "bootstrap.py", root, "fail.handler")
+	got := api.invoke(t, "e1", `{}`)
+	if got.Kind != "error" {
+		t.Fatalf("got %s %s, want an error", got.Kind, got.Body)
+	}
+	if m := decode(t, got.Body); m["errorType"] != "Ошибка" {
+		t.Errorf("errorType %v, want Ошибка", m["errorType"])
+	}
+	if h := got.Header.Get("Lambda-Runtime-Function-Error-Type"); h != "??????" {
+		t.Errorf("Lambda-Runtime-Function-Error-Type %q, want the name with ? for each character a header cannot hold", h)
+	}
+	// The client goes on serving.
+	if got := api.invoke(t, "e2", `{}`); got.Kind != "error" {
+		t.Fatalf("the next invocation: got %s %s", got.Kind, got.Body)
+	}
+}
