@@ -20,6 +20,22 @@ func connectLocal(t *testing.T, s *Server, role Role, l *Local) *Client {
 	return c
 }
 
+// localDispatcher returns a gateway-side dispatcher on l that already sees a worker.
+func localDispatcher(t *testing.T, s *Server, l *Local, cfg DispatchConfig) *Dispatcher {
+	t.Helper()
+	d, err := connectLocal(t, s, RoleGateway, l).NewDispatcher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	for deadline := time.Now().Add(5 * time.Second); len(d.Workers()) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the dispatcher sees no worker")
+		}
+	}
+	return d
+}
+
 // TestLocalHandsOverByCall: a dispatcher and a worker sharing a Local exchange invocations and
 // answers without a message on the bus, with the invocation's fields, its deadline and the worker's
 // errors as over the bus; once the worker drains, its invocations go over the bus again.
@@ -48,16 +64,7 @@ func TestLocalHandsOverByCall(t *testing.T) {
 	defer sub.Unsubscribe()
 	watcher.Conn().Flush()
 
-	d, err := connectLocal(t, s, RoleGateway, l).NewDispatcher(DispatchConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	for deadline := time.Now().Add(5 * time.Second); len(d.Workers()) == 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the dispatcher sees no worker")
-		}
-	}
+	d := localDispatcher(t, s, l, DispatchConfig{})
 	payload := []byte("hi")
 	out, err := d.Invoke(context.Background(), Invocation{Function: "fn", RequestID: "r1", TraceParent: "00-abc-def-01",
 		Deadline: time.Now().Add(time.Minute), Payload: payload})
@@ -116,16 +123,7 @@ func TestLocalRunsOnCaller(t *testing.T) {
 	})
 	var onCaller atomic.Int32
 	w.RunOnCaller(func(f func()) { onCaller.Add(1); f() }, time.Second)
-	d, err := connectLocal(t, s, RoleGateway, l).NewDispatcher(DispatchConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	for deadline := time.Now().Add(5 * time.Second); len(d.Workers()) == 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the dispatcher sees no worker")
-		}
-	}
+	d := localDispatcher(t, s, l, DispatchConfig{})
 	invoke := func(ctx context.Context, timeout time.Duration, payload string) ([]byte, error) {
 		return d.Invoke(ctx, Invocation{Function: "fn", RequestID: "r", Timeout: timeout, Payload: []byte(payload)})
 	}
@@ -159,7 +157,7 @@ func TestLocalRunsOnCaller(t *testing.T) {
 	short, cancel3 := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel3()
 	endedBefore := ran.Load()
-	_, err = invoke(short, 3*time.Second, "wait")
+	_, err := invoke(short, 3*time.Second, "wait")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a caller with 100 ms left for a 3 s function: %v, want its deadline", err)
 	}
@@ -203,16 +201,7 @@ func TestLocalPanicOnCaller(t *testing.T) {
 		return []byte("ok"), nil
 	})
 	w.RunOnCaller(func(f func()) { f() }, time.Second)
-	d, err := connectLocal(t, s, RoleGateway, l).NewDispatcher(DispatchConfig{FullWait: 500 * time.Millisecond, ThrottleWait: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	for deadline := time.Now().Add(5 * time.Second); len(d.Workers()) == 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the dispatcher sees no worker")
-		}
-	}
+	d := localDispatcher(t, s, l, DispatchConfig{FullWait: 500 * time.Millisecond, ThrottleWait: 500 * time.Millisecond})
 	invoke := func(payload string) ([]byte, error) {
 		return d.Invoke(context.Background(), Invocation{Function: "fn", RequestID: "r", Timeout: time.Second, MaxConcurrency: 1, Payload: []byte(payload)})
 	}
