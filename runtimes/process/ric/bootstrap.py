@@ -92,7 +92,8 @@ class _Response:
 
 
 class _Unanswered(ConnectionResetError):
-    """The connection ended before a byte of the response came."""
+    """The connection ended before a byte of the response came: the request may
+    be sent again on a new one."""
 
 
 class RuntimeAPI:
@@ -144,9 +145,12 @@ class RuntimeAPI:
             if not reused:
                 self._connect()
             try:
-                self.sock.sendall(data)
+                try:
+                    self.sock.sendall(data)
+                except (BrokenPipeError, ConnectionResetError) as e:
+                    raise _Unanswered(str(e)) from e
                 return self._response(method)
-            except (_Unanswered, BrokenPipeError, ConnectionResetError):
+            except _Unanswered:
                 self._close()
                 if attempt == 1 or not reused:
                     raise
@@ -167,7 +171,10 @@ class RuntimeAPI:
         return data
 
     def _response(self, method):
-        line = self.rfile.readline(65537)
+        try:
+            line = self.rfile.readline(65537)
+        except ConnectionResetError as e:
+            raise _Unanswered(str(e)) from e
         if not line:
             raise _Unanswered("the Runtime API closed the connection")
         parts = line.split(None, 2)
