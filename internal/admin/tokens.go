@@ -42,13 +42,16 @@ type tokenRecord struct {
 
 // Tokens is the token store of one stack.
 type Tokens struct {
-	kv jetstream.KeyValue
+	kv     jetstream.KeyValue
+	js     jetstream.JetStream
+	bucket string
 }
 
 // OpenTokens opens (creating if needed) the token bucket of stack.
 func OpenTokens(ctx context.Context, js jetstream.JetStream, stack string) (*Tokens, error) {
+	bucket := "gh_" + stack + "_tokens"
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      "gh_" + stack + "_tokens",
+		Bucket:      bucket,
 		Description: "Gatehouse admin tokens (hashed)",
 		History:     1,
 		Storage:     jetstream.FileStorage,
@@ -56,7 +59,7 @@ func OpenTokens(ctx context.Context, js jetstream.JetStream, stack string) (*Tok
 	if err != nil {
 		return nil, fmt.Errorf("admin: opening the token bucket: %w", err)
 	}
-	return &Tokens{kv: kv}, nil
+	return &Tokens{kv: kv, js: js, bucket: bucket}, nil
 }
 
 // Create makes a token named name and returns it; it is not stored and cannot be shown again.
@@ -115,14 +118,56 @@ func (t *Tokens) Verify(ctx context.Context, token string) (string, bool) {
 	if len(parts) != 3 || parts[0] != "gh" || !tokenName.MatchString(parts[1]) {
 		return "", false
 	}
+	hash := []byte(hashToken(token))
 	rec, err := t.get(ctx, parts[1])
-	if err != nil {
-		return "", false
-	}
-	if subtle.ConstantTimeCompare([]byte(rec.SHA256), []byte(hashToken(token))) != 1 {
-		return "", false
+	if err != nil || subtle.ConstantTimeCompare([]byte(rec.SHA256), hash) != 1 {
+		// Before refusing, ask the bucket's leader: this node's reads may be served by its own
+		// replica, which lags right after the node joined a cluster, when a token made on
+		// another node a moment before is not there yet.
+		if rec, err = t.leaderGet(ctx, parts[1]); err != nil || subtle.ConstantTimeCompare([]byte(rec.SHA256), hash) != 1 {
+			return "", false
+		}
 	}
 	return rec.Name, true
+}
+
+// leaderGet reads name's record from the leader of the bucket's stream. The key-value store's reads
+// are direct gets, which any replica may answer; this asks the stream's API, which only the leader
+// answers. Written here because the key-value API has no such read.
+func (t *Tokens) leaderGet(ctx context.Context, name string) (tokenRecord, error) {
+	var rec tokenRecord
+	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + t.bucket + "." + name})
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	msg, err := t.js.Conn().RequestWithContext(ctx, apiPrefix(t.js.Options())+"STREAM.MSG.GET.KV_"+t.bucket, req)
+	if err != nil {
+		return rec, fmt.Errorf("admin: reading token from the leader: %w", err)
+	}
+	var resp struct {
+		Message *struct {
+			Data []byte `json:"data"`
+		} `json:"message"`
+		Error *struct {
+			Code        int    `json:"code"`
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return rec, fmt.Errorf("admin: reading token from the leader: %w", err)
+	}
+	switch {
+	case resp.Error != nil && resp.Error.Code == 404:
+		return rec, ErrTokenNotFound
+	case resp.Error != nil:
+		return rec, fmt.Errorf("admin: reading token from the leader: %s", resp.Error.Description)
+	case resp.Message == nil || len(resp.Message.Data) == 0:
+		// None, or a deletion's marker.
+		return rec, ErrTokenNotFound
+	}
+	if err := json.Unmarshal(resp.Message.Data, &rec); err != nil {
+		return rec, fmt.Errorf("admin: token record %s: %w", name, err)
+	}
+	return rec, nil
 }
 
 // Empty reports whether no token exists yet.
@@ -144,6 +189,18 @@ func (t *Tokens) get(ctx context.Context, name string) (tokenRecord, error) {
 		return rec, fmt.Errorf("admin: token record %s: %w", name, err)
 	}
 	return rec, nil
+}
+
+// apiPrefix is the prefix of the JetStream API subjects o addresses, as the jetstream package forms
+// it (it keeps its own copy unexported).
+func apiPrefix(o jetstream.JetStreamOptions) string {
+	switch {
+	case o.APIPrefix != "":
+		return strings.TrimSuffix(o.APIPrefix, ".") + "."
+	case o.Domain != "":
+		return "$JS." + o.Domain + ".API."
+	}
+	return jetstream.DefaultAPIPrefix
 }
 
 func hashToken(token string) string {

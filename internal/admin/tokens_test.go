@@ -66,3 +66,35 @@ func TestTokens(t *testing.T) {
 		t.Fatalf("second delete: %v", err)
 	}
 }
+
+// TestTokensLeaderRead: the read Verify falls back to before refusing a token (the bucket's leader,
+// not this node's replica) finds what the key-value store holds: a token, nothing for an unknown
+// name, nothing for a deleted one.
+func TestTokensLeaderRead(t *testing.T) {
+	ctx := context.Background()
+	tokens := openTokens(t)
+	token, err := tokens.Create(ctx, "ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := tokens.get(ctx, "ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tokens.leaderGet(ctx, "ops")
+	if err != nil || got != want {
+		t.Fatalf("leaderGet(ops) = %+v, %v; the store holds %+v", got, err, want)
+	}
+	if got.SHA256 != hashToken(token) {
+		t.Fatal("the leader's record is not the token's")
+	}
+	if _, err := tokens.leaderGet(ctx, "nobody"); !errors.Is(err, ErrTokenNotFound) {
+		t.Fatalf("leaderGet(nobody): %v, want ErrTokenNotFound", err)
+	}
+	if err := tokens.Delete(ctx, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tokens.leaderGet(ctx, "ops"); !errors.Is(err, ErrTokenNotFound) {
+		t.Fatalf("leaderGet(deleted) : %v, want ErrTokenNotFound", err)
+	}
+}
