@@ -76,9 +76,9 @@ func TestMigrateStore(t *testing.T) {
 		}
 	}
 	for _, n := range nodes {
-		// The token made while the node ran alone works on every node of the cluster, once the
-		// node's replica of the tokens' bucket has caught up: a node reads its own replica, which
-		// may lag the copy by a moment right after it joined.
+		// The token made while the node ran alone works on every node of the cluster. A node that
+		// just joined looks a token its own replica does not have yet up on the bucket's leader,
+		// and the bucket may be between leaders for a moment while its replicas grow to three.
 		var status int
 		var err error
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
