@@ -190,8 +190,12 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	if !ok {
 		return errUnauthorized
 	}
-	name, ok := s.cfg.Tokens.Verify(c.UserContext(), strings.TrimSpace(token))
-	if !ok {
+	name, err := s.cfg.Tokens.Verify(c.UserContext(), strings.TrimSpace(token))
+	switch {
+	case errors.Is(err, ErrStoreUnavailable):
+		s.cfg.Logger.Warn("a token could not be checked", "err", err)
+		return fiber.NewError(fiber.StatusServiceUnavailable, "the token store is not available; try again")
+	case err != nil:
 		return errUnauthorized
 	}
 	c.Locals(localTokenName, name)

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"gatehouse.dev/gatehouse/internal/adminapi"
+	"gatehouse.dev/gatehouse/internal/jsopen"
 )
 
 // Sentinel errors.
@@ -42,16 +43,23 @@ type tokenRecord struct {
 
 // Tokens is the token store of one stack.
 type Tokens struct {
-	kv     jetstream.KeyValue
-	js     jetstream.JetStream
-	bucket string
+	kv jetstream.KeyValue
+	// wait bounds how long a read goes on trying while the bucket does not answer (storeWait).
+	wait time.Duration
 }
+
+// storeWait is how long a token's read goes on trying while the bucket does not answer: in a
+// cluster, while a stream's replicas grow as nodes join, its group may be between leaders for a
+// moment, and a valid token refused then would tell its holder it is wrong.
+const storeWait = 3 * time.Second
+
+// ErrStoreUnavailable means the token store did not answer: a token could not be checked.
+var ErrStoreUnavailable = errors.New("admin: the token store is not available")
 
 // OpenTokens opens (creating if needed) the token bucket of stack.
 func OpenTokens(ctx context.Context, js jetstream.JetStream, stack string) (*Tokens, error) {
-	bucket := "gh_" + stack + "_tokens"
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      bucket,
+		Bucket:      "gh_" + stack + "_tokens",
 		Description: "Gatehouse admin tokens (hashed)",
 		History:     1,
 		Storage:     jetstream.FileStorage,
@@ -59,7 +67,7 @@ func OpenTokens(ctx context.Context, js jetstream.JetStream, stack string) (*Tok
 	if err != nil {
 		return nil, fmt.Errorf("admin: opening the token bucket: %w", err)
 	}
-	return &Tokens{kv: kv, js: js, bucket: bucket}, nil
+	return &Tokens{kv: kv, wait: storeWait}, nil
 }
 
 // Create makes a token named name and returns it; it is not stored and cannot be shown again.
@@ -112,62 +120,24 @@ func (t *Tokens) Delete(ctx context.Context, name string) error {
 	return nil
 }
 
-// Verify returns the name of the token, when it is one.
-func (t *Tokens) Verify(ctx context.Context, token string) (string, bool) {
+// Verify returns the name of the token, when it is one; ErrTokenNotFound when it is not, and
+// ErrStoreUnavailable when the store did not answer (a valid token must not look refused then).
+func (t *Tokens) Verify(ctx context.Context, token string) (string, error) {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 || parts[0] != "gh" || !tokenName.MatchString(parts[1]) {
-		return "", false
+		return "", ErrTokenNotFound
 	}
-	hash := []byte(hashToken(token))
 	rec, err := t.get(ctx, parts[1])
-	if err != nil || subtle.ConstantTimeCompare([]byte(rec.SHA256), hash) != 1 {
-		// Before refusing, ask the bucket's leader: this node's reads may be served by its own
-		// replica, which lags right after the node joined a cluster, when a token made on
-		// another node a moment before is not there yet.
-		if rec, err = t.leaderGet(ctx, parts[1]); err != nil || subtle.ConstantTimeCompare([]byte(rec.SHA256), hash) != 1 {
-			return "", false
-		}
-	}
-	return rec.Name, true
-}
-
-// leaderGet reads name's record from the leader of the bucket's stream. The key-value store's reads
-// are direct gets, which any replica may answer; this asks the stream's API, which only the leader
-// answers. Written here because the key-value API has no such read.
-func (t *Tokens) leaderGet(ctx context.Context, name string) (tokenRecord, error) {
-	var rec tokenRecord
-	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + t.bucket + "." + name})
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	msg, err := t.js.Conn().RequestWithContext(ctx, apiPrefix(t.js.Options())+"STREAM.MSG.GET.KV_"+t.bucket, req)
-	if err != nil {
-		return rec, fmt.Errorf("admin: reading token from the leader: %w", err)
-	}
-	var resp struct {
-		Message *struct {
-			Data []byte `json:"data"`
-		} `json:"message"`
-		Error *struct {
-			Code        int    `json:"code"`
-			Description string `json:"description"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(msg.Data, &resp); err != nil {
-		return rec, fmt.Errorf("admin: reading token from the leader: %w", err)
-	}
 	switch {
-	case resp.Error != nil && resp.Error.Code == 404:
-		return rec, ErrTokenNotFound
-	case resp.Error != nil:
-		return rec, fmt.Errorf("admin: reading token from the leader: %s", resp.Error.Description)
-	case resp.Message == nil || len(resp.Message.Data) == 0:
-		// None, or a deletion's marker.
-		return rec, ErrTokenNotFound
+	case errors.Is(err, ErrTokenNotFound):
+		return "", ErrTokenNotFound
+	case err != nil:
+		return "", fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 	}
-	if err := json.Unmarshal(resp.Message.Data, &rec); err != nil {
-		return rec, fmt.Errorf("admin: token record %s: %w", name, err)
+	if subtle.ConstantTimeCompare([]byte(rec.SHA256), []byte(hashToken(token))) != 1 {
+		return "", ErrTokenNotFound
 	}
-	return rec, nil
+	return rec.Name, nil
 }
 
 // Empty reports whether no token exists yet.
@@ -176,9 +146,18 @@ func (t *Tokens) Empty(ctx context.Context) (bool, error) {
 	return len(list) == 0, err
 }
 
+// get reads name's record, trying again for up to t.wait while the bucket does not answer.
 func (t *Tokens) get(ctx context.Context, name string) (tokenRecord, error) {
 	var rec tokenRecord
 	e, err := t.kv.Get(ctx, name)
+	for deadline := time.Now().Add(t.wait); err != nil && jsopen.Transient(err) && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return rec, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		e, err = t.kv.Get(ctx, name)
+	}
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return rec, ErrTokenNotFound
@@ -189,18 +168,6 @@ func (t *Tokens) get(ctx context.Context, name string) (tokenRecord, error) {
 		return rec, fmt.Errorf("admin: token record %s: %w", name, err)
 	}
 	return rec, nil
-}
-
-// apiPrefix is the prefix of the JetStream API subjects o addresses, as the jetstream package forms
-// it (it keeps its own copy unexported).
-func apiPrefix(o jetstream.JetStreamOptions) string {
-	switch {
-	case o.APIPrefix != "":
-		return strings.TrimSuffix(o.APIPrefix, ".") + "."
-	case o.Domain != "":
-		return "$JS." + o.Domain + ".API."
-	}
-	return jetstream.DefaultAPIPrefix
 }
 
 func hashToken(token string) string {
@@ -220,6 +187,11 @@ func (t *Tokens) Import(ctx context.Context, token string) (bool, error) {
 	if _, err := t.kv.Create(ctx, parts[1], rec); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		return false, fmt.Errorf("admin: storing token: %w", err)
 	}
-	_, ok := t.Verify(ctx, token)
-	return ok, nil
+	switch _, err := t.Verify(ctx, token); {
+	case errors.Is(err, ErrTokenNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
 }

@@ -3,8 +3,15 @@ package admin
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 func openTokens(t *testing.T) *Tokens {
@@ -27,16 +34,16 @@ func TestTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if name, ok := tokens.Verify(ctx, token); !ok || name != "deployer" {
-		t.Fatalf("Verify(new token) = %q, %v", name, ok)
+	if name, err := tokens.Verify(ctx, token); err != nil || name != "deployer" {
+		t.Fatalf("Verify(new token) = %q, %v", name, err)
 	}
 	secret := token[strings.LastIndexByte(token, '.')+1:]
 	for _, bad := range []string{
 		"", "gh", "gh.deployer", "gh.deployer." + secret + "x", "gh.other." + secret, "xx.deployer." + secret,
 		"gh.deployer." + secret + ".extra", "gh.DEPLOYER." + secret, strings.Replace(token, secret[:4], "AAAA", 1),
 	} {
-		if _, ok := tokens.Verify(ctx, bad); ok {
-			t.Errorf("Verify(%q) accepted", bad)
+		if _, err := tokens.Verify(ctx, bad); !errors.Is(err, ErrTokenNotFound) {
+			t.Errorf("Verify(%q): %v, want ErrTokenNotFound", bad, err)
 		}
 	}
 	if _, err := tokens.Create(ctx, "deployer"); !errors.Is(err, ErrTokenExists) {
@@ -59,42 +66,67 @@ func TestTokens(t *testing.T) {
 	if err := tokens.Delete(ctx, "deployer"); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := tokens.Verify(ctx, token); ok {
-		t.Fatal("a deleted token still verifies")
+	if _, err := tokens.Verify(ctx, token); !errors.Is(err, ErrTokenNotFound) {
+		t.Fatalf("a deleted token: %v, want ErrTokenNotFound", err)
 	}
 	if err := tokens.Delete(ctx, "deployer"); !errors.Is(err, ErrTokenNotFound) {
 		t.Fatalf("second delete: %v", err)
 	}
 }
 
-// TestTokensLeaderRead: the read Verify falls back to before refusing a token (the bucket's leader,
-// not this node's replica) finds what the key-value store holds: a token, nothing for an unknown
-// name, nothing for a deleted one.
-func TestTokensLeaderRead(t *testing.T) {
+// flakyKV is a token bucket whose reads fail as a stream between leaders does, the first fails
+// times (all of them when fails is negative).
+type flakyKV struct {
+	jetstream.KeyValue
+	fails atomic.Int32
+}
+
+func (f *flakyKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
+	if f.fails.Load() != 0 {
+		f.fails.Add(-1)
+		return nil, nats.ErrNoResponders
+	}
+	return f.KeyValue.Get(ctx, key)
+}
+
+// TestTokensStoreUnavailable: a token read while the bucket does not answer for a moment (a stream
+// between leaders) is tried again and the token verifies; a bucket that does not answer within the
+// wait is ErrStoreUnavailable, which the admin API answers with 503, never with the 401 of a wrong
+// token.
+func TestTokensStoreUnavailable(t *testing.T) {
 	ctx := context.Background()
 	tokens := openTokens(t)
 	token, err := tokens.Create(ctx, "ops")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := tokens.get(ctx, "ops")
+	flaky := &flakyKV{KeyValue: tokens.kv}
+	tokens.kv = flaky
+	flaky.fails.Store(3)
+	if name, err := tokens.Verify(ctx, token); err != nil || name != "ops" {
+		t.Fatalf("Verify while the bucket missed 3 reads = %q, %v; want the token", name, err)
+	}
+	if n := flaky.fails.Load(); n != 0 {
+		t.Fatalf("%d failing reads left: the retries were not made", n)
+	}
+
+	flaky.fails.Store(-1)
+	tokens.wait = 300 * time.Millisecond
+	if _, err := tokens.Verify(ctx, token); !errors.Is(err, ErrStoreUnavailable) {
+		t.Fatalf("Verify while the bucket answers nothing: %v, want ErrStoreUnavailable", err)
+	}
+	s, err := NewServer(Config{Tokens: tokens, Health: func() (int, any) { return 200, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := tokens.leaderGet(ctx, "ops")
-	if err != nil || got != want {
-		t.Fatalf("leaderGet(ops) = %+v, %v; the store holds %+v", got, err, want)
-	}
-	if got.SHA256 != hashToken(token) {
-		t.Fatal("the leader's record is not the token's")
-	}
-	if _, err := tokens.leaderGet(ctx, "nobody"); !errors.Is(err, ErrTokenNotFound) {
-		t.Fatalf("leaderGet(nobody): %v, want ErrTokenNotFound", err)
-	}
-	if err := tokens.Delete(ctx, "ops"); err != nil {
+	req := httptest.NewRequest("GET", "/admin/v1/tokens", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := s.app.Test(req, 10_000)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tokens.leaderGet(ctx, "ops"); !errors.Is(err, ErrTokenNotFound) {
-		t.Fatalf("leaderGet(deleted) : %v, want ErrTokenNotFound", err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a valid token while the store answers nothing: %d, want 503", resp.StatusCode)
 	}
 }

@@ -76,9 +76,9 @@ func TestMigrateStore(t *testing.T) {
 		}
 	}
 	for _, n := range nodes {
-		// The token made while the node ran alone works on every node of the cluster. A node that
-		// just joined looks a token its own replica does not have yet up on the bucket's leader,
-		// and the bucket may be between leaders for a moment while its replicas grow to three.
+		// The token made while the node ran alone works on every node of the cluster. While the
+		// bucket's replicas grow to three its stream may be between leaders for longer than a
+		// node waits for it (the node answers 503 then), so the token is allowed a moment.
 		var status int
 		var err error
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
