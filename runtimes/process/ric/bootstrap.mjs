@@ -43,7 +43,6 @@ if (!address) {
   process.exit(1);
 }
 const [apiHost, apiPort] = splitHostPort(address);
-const hostHeader = address;
 
 function splitHostPort(hostport) {
   const i = hostport.lastIndexOf(':');
@@ -55,10 +54,9 @@ function splitHostPort(hostport) {
 
 // The Runtime API client speaks HTTP/1.1 over kept-alive sockets itself rather than through
 // node:http: each invocation is two requests (invocation/next and the answer), and node:http's
-// requests, responses and streams cost about three times the CPU of these few lines (260–310 µs
-// against 90–130 µs per invocation, measured against the worker's Go server). Only what the Runtime
-// API's server sends is read: a status line, headers, and a body by Content-Length or chunked, or
-// up to the connection's end.
+// requests, responses and streams cost the Node process about twice the CPU per invocation
+// (ric/README.md). Only what the Runtime API's server sends is read: a status line, headers, and a
+// body by Content-Length or chunked, or up to the connection's end.
 //
 // A socket waiting in the idle list is unref'd, so that a connection kept for the next call does
 // not hold the event loop open while a handler runs (the callback semantics depend on the loop
@@ -121,34 +119,27 @@ class Conn {
   // more waits for bytes, failing once the connection cannot give any.
   more() {
     if (this.failure) return Promise.reject(this.failure);
+    const had = this.size;
     return new Promise((resolve, reject) => {
-      this.wake = () => (this.failure && !this.hasNew() ? reject(this.failure) : resolve());
-      this.mark = this.size;
+      this.wake = () => (this.failure && this.size === had ? reject(this.failure) : resolve());
     });
   }
 
-  hasNew() {
-    return this.size > (this.mark || 0);
-  }
-
   // until returns the index of sep in the buffered bytes, waiting for more until it comes.
-  async until(sep, from) {
+  async until(sep) {
     for (;;) {
-      const i = this.bytes().indexOf(sep, from);
+      const i = this.bytes().indexOf(sep);
       if (i >= 0) return i;
       await this.more();
     }
   }
 
   async need(n) {
-    while (this.size < n) {
-      if (this.closed && this.failure) throw this.failure;
-      await this.more();
-    }
+    while (this.size < n) await this.more();
   }
 
-  async readResponse(method) {
-    const end = await this.until('\r\n\r\n', 0);
+  async readResponse() {
+    const end = await this.until('\r\n\r\n');
     const head = this.take(end + 4).toString('latin1', 0, end);
     const lines = head.split('\r\n');
     const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]);
@@ -163,35 +154,35 @@ class Conn {
       headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
     }
     let body;
-    if (method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200)) {
+    if (status === 204 || status === 304) {
       body = Buffer.alloc(0);
     } else if (/\bchunked\b/i.test(headers['transfer-encoding'] || '')) {
       const parts = [];
       for (;;) {
-        const eol = await this.until('\r\n', 0);
+        const eol = await this.until('\r\n');
         const n = parseInt(this.take(eol + 2).toString('latin1', 0, eol), 16);
         if (!(n >= 0)) throw new Error('the Runtime API sent a malformed chunk');
         if (n === 0) {
           // Trailers, if any, up to the empty line.
           for (;;) {
-            const t = await this.until('\r\n', 0);
+            const t = await this.until('\r\n');
             this.take(t + 2);
             if (t === 0) break;
           }
           break;
         }
         await this.need(n + 2);
-        parts.push(Buffer.from(this.take(n + 2).subarray(0, n)));
+        parts.push(this.take(n + 2).subarray(0, n));
       }
       body = Buffer.concat(parts);
     } else if (headers['content-length'] !== undefined) {
       const n = Number(headers['content-length']);
       await this.need(n);
-      body = Buffer.from(this.take(n));
+      body = this.take(n);
     } else {
       // Delimited by the connection's end.
       while (!this.closed) await this.more().catch(() => {});
-      body = Buffer.from(this.take(this.size));
+      body = this.take(this.size);
       headers.connection = 'close';
     }
     return { status, headers, body };
@@ -215,7 +206,7 @@ async function request(method, urlPath, body, headers, retried) {
   if (!conn) conn = await connect();
   conn.socket.ref();
   conn.received = false;
-  let head = `${method} ${API_PREFIX}${urlPath} HTTP/1.1\r\nHost: ${hostHeader}\r\n`;
+  let head = `${method} ${API_PREFIX}${urlPath} HTTP/1.1\r\nHost: ${address}\r\n`;
   for (const [k, v] of Object.entries(headers || {})) head += `${k}: ${v}\r\n`;
   if (body !== undefined && !(headers && 'Content-Length' in headers)) head += `Content-Length: ${Buffer.byteLength(body)}\r\n`;
   head += '\r\n';
@@ -224,7 +215,7 @@ async function request(method, urlPath, body, headers, retried) {
     if (body === undefined) conn.socket.write(head);
     else if (typeof body === 'string') conn.socket.write(head + body);
     else conn.socket.write(Buffer.concat([Buffer.from(head, 'latin1'), body]));
-    res = await conn.readResponse(method);
+    res = await conn.readResponse();
   } catch (err) {
     conn.socket.destroy();
     // A kept-alive connection the server closed while idle: once more on a new one.

@@ -101,8 +101,8 @@ class RuntimeAPI:
 
     The requests are written and the answers read here over a socket rather than
     through http.client: each invocation is two requests, and http.client's
-    response and header objects cost over three times the CPU of this (about 300
-    against 80 us per invocation, measured against the worker's Go server). Only
+    response and header objects cost the Python process about three times the CPU
+    per invocation (ric/README.md). Only
     what the Runtime API's server sends is read: a status line, headers, and a
     body by Content-Length or chunked, or up to the connection's end.
     """
@@ -149,7 +149,7 @@ class RuntimeAPI:
                     self.sock.sendall(data)
                 except (BrokenPipeError, ConnectionResetError) as e:
                     raise _Unanswered(str(e)) from e
-                return self._response(method)
+                return self._response()
             except _Unanswered:
                 self._close()
                 if attempt == 1 or not reused:
@@ -170,7 +170,7 @@ class RuntimeAPI:
             raise ConnectionResetError("the Runtime API closed the connection mid-response")
         return data
 
-    def _response(self, method):
+    def _response(self):
         try:
             line = self.rfile.readline(65537)
         except ConnectionResetError as e:
@@ -189,7 +189,7 @@ class RuntimeAPI:
             name, _, value = line.decode("latin-1").partition(":")
             name, value = name.strip().lower(), value.strip()
             headers[name] = headers[name] + ", " + value if name in headers else value
-        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+        if status in (204, 304):
             body = b""
         elif "chunked" in headers.get("transfer-encoding", "").lower():
             chunks = []
