@@ -69,8 +69,21 @@ type DispatchConfig struct {
 
 // FunctionShare is the part of a worker's slots one function may hold while other functions run on
 // the worker or wait for one: the rest stay free for them, so a flood of one function never keeps
-// another from reaching a worker. A function alone may fill every slot.
+// another from reaching a worker. A function alone may fill every slot but the worker's reserve.
 const FunctionShare = 0.75
+
+// reserve is how many of a worker's slots a function alone leaves free: a sixteenth (4 of 64), at
+// least one where there are two or more. The share alone cannot keep a flood that came first from
+// shutting others out: it only stops the flood from taking slots that free up, and a flood whose
+// calls each run for seconds (a storm of WebSocket connects, each broadcasting) frees none for that
+// long. Another function's invocation then finds a slot at once. A function alone that could use
+// every slot loses a sixteenth of its concurrency on a worker.
+func reserve(capacity int) int {
+	if capacity < 2 {
+		return 0
+	}
+	return max(1, capacity/16)
+}
 
 // Dispatcher sends invocations to workers it knows are alive, not frozen and not full, and never loses
 // one: when a worker dies, the invocation that overran its timeout fails at once, and the others on
@@ -526,6 +539,8 @@ func (d *Dispatcher) pick(function string) (best *workerState, anyAlive, overSha
 		load := w.load(function)
 		switch {
 		case len(w.calls) >= w.capacity:
+		case !shared && mine >= w.capacity-reserve(w.capacity):
+			// Full for a function alone: the rest is the reserve.
 		case shared && mine >= max(1, int(float64(w.capacity)*FunctionShare)):
 			overShare = true
 		case best == nil || load < bestLoad:

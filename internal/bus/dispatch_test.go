@@ -46,6 +46,8 @@ func TestDispatcherThrottlesOverMaxConcurrency(t *testing.T) {
 	}
 }
 
+// TestDispatcherRespectsWorkerCapacity: two functions flooding a worker fill its capacity (one alone
+// would leave the reserve), never more.
 func TestDispatcherRespectsWorkerCapacity(t *testing.T) {
 	s := startServer(t)
 	var running, peak atomic.Int32
@@ -63,11 +65,11 @@ func TestDispatcherRespectsWorkerCapacity(t *testing.T) {
 	})
 	gw := dispatcher(t, s, DispatchConfig{}, "w1")
 	var wg sync.WaitGroup
-	for range 12 {
+	for i := range 12 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := gw.Invoke(context.Background(), Invocation{Function: "fn", RequestID: "r"}); err != nil {
+			if _, err := gw.Invoke(context.Background(), Invocation{Function: []string{"fn", "other"}[i%2], RequestID: "r"}); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -253,9 +255,10 @@ func TestDispatcherAbandonedCallKeepsItsPlace(t *testing.T) {
 	}
 }
 
-// TestDispatcherShares: a function alone fills a worker, and what finds every slot taken is refused
-// as overloaded after FullWait; while another function runs on the worker (or waits for it), one
-// function holds at most its share of the slots, and its excess is throttled after ShareWait.
+// TestDispatcherShares: a function alone fills a worker but its reserve, and what finds every slot
+// it may take taken is refused as overloaded after FullWait; another function then runs at once, in
+// the reserve; while it runs on the worker (or waits for it), one function holds at most its share
+// of the slots, and its excess is throttled after ShareWait.
 func TestDispatcherShares(t *testing.T) {
 	s := startServer(t)
 	release := map[string]chan struct{}{"flood": make(chan struct{}), "slow": make(chan struct{})}
@@ -308,21 +311,23 @@ func TestDispatcherShares(t *testing.T) {
 		}
 	}
 
-	// Alone, the flood fills all 8 slots; a ninth is refused when FullWait passes.
+	// Alone, the flood fills 7 of the 8 slots, leaving the worker's reserve; an eighth is refused
+	// as overloaded when FullWait passes.
 	var floods []chan error
-	for range 8 {
+	for range 7 {
 		floods = append(floods, invoke("flood"))
 	}
-	until("the flood holds every slot", func() bool { return calls("flood") == 8 })
-	wait("a ninth flood invocation", invoke("flood"), ErrOverloaded)
+	until("the flood holds every slot but the reserve", func() bool { return calls("flood") == 7 })
+	wait("an eighth flood invocation", invoke("flood"), ErrOverloaded)
 
-	// Another function waits: the next slot to free up is its, and while it runs the flood may
-	// hold 6 of the 8 slots (its share), not more.
+	// Another function reaches the worker at once, in the reserve, though none of the flood's calls
+	// has ended. While it runs, the flood holds more than its share (6 of the 8 slots): its calls
+	// that end are not replaced until it is under its share, and then it takes its share, not more.
 	slow := invoke("slow")
+	until("slow runs beside the flood", func() bool { return calls("slow") == 1 && calls("flood") == 7 })
 	release["flood"] <- struct{}{}
 	release["flood"] <- struct{}{}
-	release["flood"] <- struct{}{}
-	until("slow runs beside the flood", func() bool { return calls("slow") == 1 && calls("flood") == 5 })
+	until("two flood calls end", func() bool { return calls("flood") == 5 })
 	floods = append(floods, invoke("flood"))
 	until("the flood takes its share", func() bool { return calls("flood") == 6 })
 	wait("a flood invocation over its share", invoke("flood"), ErrThrottled)
@@ -330,10 +335,7 @@ func TestDispatcherShares(t *testing.T) {
 	close(release["slow"])
 	wait("slow", slow, nil)
 	close(release["flood"])
-	for i, done := range floods {
-		if i < 3 {
-			continue // released above; answered already or about to be
-		}
+	for _, done := range floods {
 		wait("flood", done, nil)
 	}
 }
