@@ -3,12 +3,15 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +21,7 @@ import (
 
 	"gatehouse.dev/gatehouse/connections"
 	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/internal/tlsconf"
 )
 
 // wsWait bounds every wait for something the gateway does on its own (an event, a frame); a
@@ -493,6 +497,108 @@ func TestShutdownClosesSockets(t *testing.T) {
 	}
 	if err := s.PostToConnection(ctx, "testnodeAAAAAAAAAAAAAAAA", []byte("x")); !errors.Is(err, ErrConnectionGone) {
 		t.Errorf("post after Shutdown: %v", err)
+	}
+}
+
+// TestShutdownClosesSilentConnections checks that connections on which a client sent nothing (a
+// browser's preconnect, an HTTP client's spare connection), over plain TCP and after a TLS
+// handshake, do not hold Shutdown up: it closes them, still waits for a WebSocket's $disconnect,
+// and returns without its context's error. A request in flight meanwhile is answered.
+func TestShutdownClosesSilentConnections(t *testing.T) {
+	inv := newWSInvoker()
+	inv.script = func(ctx context.Context, c bus.Invocation) ([]byte, error) {
+		if c.Function == "slow" {
+			time.Sleep(300 * time.Millisecond)
+		}
+		return []byte(`{"statusCode":200}`), nil
+	}
+	s, err := New(Config{NodeID: "testnode", APIs: []API{
+		wsTestAPI(WebSocketSettings{}, Route{Key: "$default"}, Route{Key: "$disconnect"}),
+		{ID: "web", Mount: "/web", Routes: []Route{{Key: "GET /slow", Function: "slow"}}},
+	}}, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := tlsconf.LoadOrCreateCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue([]string{"localhost"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 2)
+	go func() { served <- s.Serve(ln) }()
+	go func() { served <- s.Serve(tls.NewListener(tln, &tls.Config{Certificates: []tls.Certificate{*cert}})) }()
+	ts := &testServer{Server: s, base: "http://" + ln.Addr().String()}
+
+	silent, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Certificate())
+	silentTLS, err := tls.Dial("tcp", tln.Addr().String(), &tls.Config{ServerName: "localhost", RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silentTLS.Close()
+	c, _, err := dial(t, ts, nil, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		c.SetReadDeadline(time.Now().Add(wsWait))
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	// A request begun before Shutdown is answered though Shutdown closes the silent ones.
+	slow := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(ts.base + "/web/slow")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+		}
+		slow <- err
+	}()
+	waitInvocation(t, inv, "slow")
+
+	ctx, cancel := context.WithTimeout(context.Background(), wsWait)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v (a silent connection held it up)", err)
+	}
+	for range 2 {
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}
+	if err := <-slow; err != nil {
+		t.Errorf("the request in flight at Shutdown: %v", err)
+	}
+	if n := len(inv.of("disconnect")); n != 1 {
+		t.Errorf("%d $disconnect invocations when Shutdown returned, want 1", n)
+	}
+	for name, conn := range map[string]net.Conn{"TCP": silent, "TLS": silentTLS} {
+		conn.SetReadDeadline(time.Now().Add(wsWait))
+		if n, err := conn.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("the silent %s connection after Shutdown: read %d bytes, %v; want it closed", name, n, err)
+		}
 	}
 }
 

@@ -1,0 +1,130 @@
+package gateway
+
+import (
+	"crypto/tls"
+	"net"
+	"sync"
+	"sync/atomic"
+)
+
+// openConns keeps the gateway's HTTP connections until they close or become WebSockets, with whether
+// a client has sent any byte of a request on each, so that Shutdown can close those on which none
+// has begun.
+//
+// The HTTP server counts a connection as in use from the moment it starts waiting for its first
+// request, so a client that opened a connection and sent nothing (a browser's preconnect, an HTTP
+// client's spare connection) held Shutdown for its whole drain timeout: Shutdown then returned the
+// context's error and no WebSocket's $disconnect was waited for. A connection counts here from its
+// first byte, as Go's own HTTP server counts one. Over TLS that is the first byte after the
+// handshake: a preconnect that shook hands and sent nothing is closed too.
+type openConns struct {
+	mu       sync.Mutex
+	conns    map[*trackedConn]struct{}
+	shutdown bool // no new connection is kept: Accept closes it
+}
+
+// listen wraps ln so that its connections are kept.
+func (o *openConns) listen(ln net.Listener) net.Listener {
+	return &trackedListener{Listener: ln, o: o}
+}
+
+// closeUnbegun closes the kept connections on which no byte of a request has arrived, and from now
+// on every connection accepted.
+func (o *openConns) closeUnbegun() {
+	o.mu.Lock()
+	o.shutdown = true
+	var idle []*trackedConn
+	for c := range o.conns {
+		if !c.began.Load() {
+			idle = append(idle, c)
+		}
+	}
+	o.mu.Unlock()
+	for _, c := range idle {
+		c.Close()
+	}
+}
+
+// forget stops keeping c: it is closed, or a WebSocket that the hub keeps.
+func (o *openConns) forget(c *trackedConn) {
+	o.mu.Lock()
+	delete(o.conns, c)
+	o.mu.Unlock()
+}
+
+type trackedListener struct {
+	net.Listener
+	o *openConns
+}
+
+func (l *trackedListener) Accept() (net.Conn, error) {
+	for {
+		nc, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		c := &trackedConn{Conn: nc, o: l.o}
+		l.o.mu.Lock()
+		if l.o.shutdown {
+			// Accepted while the server shuts down, before its listener closed.
+			l.o.mu.Unlock()
+			nc.Close()
+			continue
+		}
+		if l.o.conns == nil {
+			l.o.conns = make(map[*trackedConn]struct{})
+		}
+		l.o.conns[c] = struct{}{}
+		l.o.mu.Unlock()
+		if tc, ok := nc.(*tls.Conn); ok {
+			// The HTTP server tells TLS connections by their ConnectionState (client certificates,
+			// the event's protocol): the wrapper must keep it.
+			return &trackedTLSConn{trackedConn: c, tls: tc}, nil
+		}
+		return c, nil
+	}
+}
+
+// trackedConn is a connection of the gateway's: it marks the first byte read and leaves the set on
+// Close.
+type trackedConn struct {
+	net.Conn
+	o     *openConns
+	began atomic.Bool
+}
+
+func (c *trackedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.began.Load() {
+		c.began.Store(true)
+	}
+	return n, err
+}
+
+func (c *trackedConn) Close() error {
+	c.o.forget(c)
+	return c.Conn.Close()
+}
+
+// trackedTLSConn is a trackedConn over TLS.
+type trackedTLSConn struct {
+	*trackedConn
+	tls *tls.Conn
+}
+
+func (c *trackedTLSConn) Handshake() error                     { return c.tls.Handshake() }
+func (c *trackedTLSConn) ConnectionState() tls.ConnectionState { return c.tls.ConnectionState() }
+
+// untrack returns the connection under nc, a connection the gateway accepted, and stops keeping it:
+// a WebSocket's connection belongs to the hub from its upgrade on, and is written to directly.
+func (o *openConns) untrack(nc net.Conn) net.Conn {
+	switch c := nc.(type) {
+	case *trackedConn:
+		o.forget(c)
+		return c.Conn
+	case *trackedTLSConn:
+		o.forget(c.trackedConn)
+		return c.tls
+	}
+	return nc
+}
