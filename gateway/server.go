@@ -29,6 +29,7 @@ import (
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/internal/async"
 	"gatehouse.dev/gatehouse/internal/bus"
+	"gatehouse.dev/gatehouse/internal/httpconns"
 	"gatehouse.dev/gatehouse/internal/httpguard"
 	"gatehouse.dev/gatehouse/internal/respolicy"
 	"gatehouse.dev/gatehouse/internal/sigv4"
@@ -217,7 +218,7 @@ type Server struct {
 	app      *fiber.App
 	apis     atomic.Pointer[apiSet]
 	hub      wsHub
-	conns    openConns
+	conns    httpconns.Conns // the HTTP connections, for Shutdown
 	controls controlState
 	// wsUpgrader upgrades WebSocket requests once upgrade has run $connect.
 	wsUpgrader *websocket.Upgrader
@@ -454,14 +455,14 @@ func (s *Server) Start(ctx context.Context) {
 // Serve serves HTTP on ln until Shutdown, after Start if it has not run.
 func (s *Server) Serve(ln net.Listener) error {
 	s.Start(context.Background())
-	return s.app.Listener(s.conns.listen(ln))
+	return s.app.Listener(s.conns.Listen(ln))
 }
 
 // Shutdown stops accepting connections, closes those on which no request has begun, and waits,
 // until ctx ends, for requests in flight to finish; then it closes every WebSocket with 1001 (going
 // away) and waits for their $disconnect.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.conns.closeUnbegun()
+	s.conns.CloseUnbegun()
 	err := s.app.ShutdownWithContext(ctx)
 	defer s.closeJWT()
 	defer s.proxies.close()

@@ -457,7 +457,7 @@ func (s *Server) openWS(conn *wsConn, nc net.Conn, req *http.Request, answer htt
 	}
 	hijacked := raw != nc
 	// From here on the hub keeps the connection, and writes to the socket itself (tryWrite).
-	raw = s.conns.untrack(raw)
+	raw = s.conns.Untrack(raw)
 	if hijacked {
 		// The HTTP server's reader may hold bytes the client sent after its request: a client must
 		// wait for the handshake's answer, so one that did not is refused. The read deadline in the

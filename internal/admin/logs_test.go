@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -177,5 +179,29 @@ func TestLogsFollowEndsWhenClientLeaves(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Follow still running after the client left")
+	}
+}
+
+// TestShutdownClosesSilentConnections: a connection on which the client sent nothing does not hold
+// Shutdown up; a request answered before it on another connection leaves that one idle, and it is
+// closed too.
+func TestShutdownClosesSilentConnections(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	if status, _, _ := h.do("GET", "/healthz", nil); status != 200 {
+		t.Fatalf("healthz: %d", status)
+	}
+	silent, err := net.Dial("tcp", strings.TrimPrefix(h.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v (a silent connection held it up)", err)
+	}
+	silent.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := silent.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the silent connection after Shutdown: read %d bytes, %v; want it closed", n, err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"gatehouse.dev/gatehouse/functions"
 	"gatehouse.dev/gatehouse/internal/adminapi"
 	"gatehouse.dev/gatehouse/internal/didyoumean"
+	"gatehouse.dev/gatehouse/internal/httpconns"
 	"gatehouse.dev/gatehouse/internal/httpguard"
 )
 
@@ -98,6 +99,7 @@ type Server struct {
 	stop context.CancelFunc
 	// keepAlive is how often a log follower that has nothing to send writes an empty line.
 	keepAlive time.Duration
+	conns     httpconns.Conns // the HTTP connections, for Shutdown
 }
 
 // localToken is where the authenticated token's name is kept for a request.
@@ -172,11 +174,12 @@ func NewServer(cfg Config) (*Server, error) {
 }
 
 // Serve serves on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(s.conns.Listen(ln)) }
 
-// Shutdown stops accepting connections, ends log followers, and waits for requests in flight until
-// ctx ends.
+// Shutdown stops accepting connections, closes those on which no request has begun, ends log
+// followers, and waits for requests in flight until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.conns.CloseUnbegun()
 	s.stop()
 	return s.app.ShutdownWithContext(ctx)
 }

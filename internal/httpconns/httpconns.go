@@ -1,4 +1,13 @@
-package gateway
+// Package httpconns keeps the connections of a Fiber (fasthttp) listener with whether a client has
+// sent any byte of a request on each, so that a graceful shutdown can close those on which none has
+// begun.
+//
+// fasthttp counts a connection as in use from the moment it starts waiting for its first request,
+// so a client that opened a connection and sent nothing (a browser's preconnect, an HTTP client's
+// spare connection) held a graceful shutdown for its whole drain timeout. A connection counts here
+// from its first byte, as Go's own HTTP server counts one. Over TLS that is the first byte after
+// the handshake: a preconnect that shook hands and sent nothing is closed too.
+package httpconns
 
 import (
 	"crypto/tls"
@@ -7,30 +16,22 @@ import (
 	"sync/atomic"
 )
 
-// openConns keeps the gateway's HTTP connections until they close or become WebSockets, with whether
-// a client has sent any byte of a request on each, so that Shutdown can close those on which none
-// has begun.
-//
-// The HTTP server counts a connection as in use from the moment it starts waiting for its first
-// request, so a client that opened a connection and sent nothing (a browser's preconnect, an HTTP
-// client's spare connection) held Shutdown for its whole drain timeout: Shutdown then returned the
-// context's error and no WebSocket's $disconnect was waited for. A connection counts here from its
-// first byte, as Go's own HTTP server counts one. Over TLS that is the first byte after the
-// handshake: a preconnect that shook hands and sent nothing is closed too.
-type openConns struct {
+// Conns keeps a server's connections until they close or are taken over (a WebSocket). The zero
+// value is ready to use.
+type Conns struct {
 	mu       sync.Mutex
 	conns    map[*trackedConn]struct{}
 	shutdown bool // no new connection is kept: Accept closes it
 }
 
-// listen wraps ln so that its connections are kept.
-func (o *openConns) listen(ln net.Listener) net.Listener {
+// Listen wraps ln so that its connections are kept.
+func (o *Conns) Listen(ln net.Listener) net.Listener {
 	return &trackedListener{Listener: ln, o: o}
 }
 
-// closeUnbegun closes the kept connections on which no byte of a request has arrived, and from now
+// CloseUnbegun closes the kept connections on which no byte of a request has arrived, and from now
 // on every connection accepted.
-func (o *openConns) closeUnbegun() {
+func (o *Conns) CloseUnbegun() {
 	o.mu.Lock()
 	o.shutdown = true
 	var idle []*trackedConn
@@ -46,7 +47,7 @@ func (o *openConns) closeUnbegun() {
 }
 
 // forget stops keeping c: it is closed, or a WebSocket that the hub keeps.
-func (o *openConns) forget(c *trackedConn) {
+func (o *Conns) forget(c *trackedConn) {
 	o.mu.Lock()
 	delete(o.conns, c)
 	o.mu.Unlock()
@@ -54,7 +55,7 @@ func (o *openConns) forget(c *trackedConn) {
 
 type trackedListener struct {
 	net.Listener
-	o *openConns
+	o *Conns
 }
 
 func (l *trackedListener) Accept() (net.Conn, error) {
@@ -77,19 +78,18 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 		l.o.conns[c] = struct{}{}
 		l.o.mu.Unlock()
 		if tc, ok := nc.(*tls.Conn); ok {
-			// The HTTP server tells TLS connections by their ConnectionState (client certificates,
-			// the event's protocol): the wrapper must keep it.
+			// fasthttp tells TLS connections by their ConnectionState: the wrapper must keep it.
 			return &trackedTLSConn{trackedConn: c, tls: tc}, nil
 		}
 		return c, nil
 	}
 }
 
-// trackedConn is a connection of the gateway's: it marks the first byte read and leaves the set on
+// trackedConn is an accepted connection: it marks the first byte read and leaves the set on
 // Close.
 type trackedConn struct {
 	net.Conn
-	o     *openConns
+	o     *Conns
 	began atomic.Bool
 }
 
@@ -115,9 +115,10 @@ type trackedTLSConn struct {
 func (c *trackedTLSConn) Handshake() error                     { return c.tls.Handshake() }
 func (c *trackedTLSConn) ConnectionState() tls.ConnectionState { return c.tls.ConnectionState() }
 
-// untrack returns the connection under nc, a connection the gateway accepted, and stops keeping it:
-// a WebSocket's connection belongs to the hub from its upgrade on, and is written to directly.
-func (o *openConns) untrack(nc net.Conn) net.Conn {
+// Untrack returns the connection under nc, a connection Listen's listener accepted, and stops
+// keeping it: a connection taken over from the HTTP server (a WebSocket) is the taker's to close
+// from then on, and may be written to directly.
+func (o *Conns) Untrack(nc net.Conn) net.Conn {
 	switch c := nc.(type) {
 	case *trackedConn:
 		o.forget(c)
