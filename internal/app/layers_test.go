@@ -38,6 +38,7 @@ var layers = map[string]int{
 	"internal/async":           2,
 	"functions":                1,
 	"runtimes/meter":           1,
+	"internal/httpconns":       0,
 	"internal/httpguard":       1,
 	"internal/bus":             1,
 	"internal/apistore":        1,
