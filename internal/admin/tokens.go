@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -46,11 +47,18 @@ type Tokens struct {
 	kv jetstream.KeyValue
 	// wait bounds how long a read goes on trying while the bucket does not answer (storeWait).
 	wait time.Duration
+
+	mu sync.Mutex
+	// view is what Run's watch last heard the bucket hold, each token's name to its SHA-256; nil
+	// until the watch has delivered the bucket's contents. Verify falls back on it only while the
+	// bucket does not answer.
+	view map[string]string
 }
 
-// storeWait is how long a token's read goes on trying while the bucket does not answer: in a
-// cluster, while a stream's replicas grow as nodes join, its group may be between leaders for a
-// moment, and a valid token refused then would tell its holder it is wrong.
+// storeWait is how long a token's read goes on trying while the bucket does not answer and the
+// token is not in the view: in a cluster, while a stream's replicas grow as nodes join, its group
+// may be between leaders for several seconds, and a valid token refused then would tell its holder
+// it is wrong.
 const storeWait = 3 * time.Second
 
 // ErrStoreUnavailable means the token store did not answer: a token could not be checked.
@@ -99,7 +107,7 @@ func (t *Tokens) List(ctx context.Context) ([]adminapi.TokenView, error) {
 	}
 	var out []adminapi.TokenView
 	for name := range lister.Keys() {
-		rec, err := t.get(ctx, name)
+		rec, err := t.get(ctx, name, nil)
 		if err != nil {
 			continue // deleted meanwhile
 		}
@@ -109,35 +117,58 @@ func (t *Tokens) List(ctx context.Context) ([]adminapi.TokenView, error) {
 	return out, nil
 }
 
-// Delete removes a token; it stops working at once.
+// Delete removes a token; it stops working at once on this node, and on the others as soon as their
+// watch hears of it (Run), within milliseconds.
 func (t *Tokens) Delete(ctx context.Context, name string) error {
-	if _, err := t.get(ctx, name); err != nil {
+	if _, err := t.get(ctx, name, nil); err != nil {
 		return err
 	}
 	if err := t.kv.Delete(ctx, name); err != nil {
 		return fmt.Errorf("admin: deleting token: %w", err)
 	}
+	t.mu.Lock()
+	delete(t.view, name)
+	t.mu.Unlock()
 	return nil
 }
 
 // Verify returns the name of the token, when it is one; ErrTokenNotFound when it is not, and
 // ErrStoreUnavailable when the store did not answer (a valid token must not look refused then).
+//
+// The bucket is read on every call, so that a deleted token stops working at once. While it does not
+// answer (a stream between leaders), a token that the watch's view holds is accepted: the view
+// lags the bucket by the watch's delivery, milliseconds, and a token deleted meanwhile is one that
+// the bucket answered for a moment before.
 func (t *Tokens) Verify(ctx context.Context, token string) (string, error) {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 || parts[0] != "gh" || !tokenName.MatchString(parts[1]) {
 		return "", ErrTokenNotFound
 	}
-	rec, err := t.get(ctx, parts[1])
+	name, hash := parts[1], hashToken(token)
+	rec, err := t.get(ctx, name, func() bool { return t.inView(name, hash) })
 	switch {
+	case errors.Is(err, errFromView):
+		return name, nil
 	case errors.Is(err, ErrTokenNotFound):
 		return "", ErrTokenNotFound
 	case err != nil:
 		return "", fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 	}
-	if subtle.ConstantTimeCompare([]byte(rec.SHA256), []byte(hashToken(token))) != 1 {
+	if subtle.ConstantTimeCompare([]byte(rec.SHA256), []byte(hash)) != 1 {
 		return "", ErrTokenNotFound
 	}
 	return rec.Name, nil
+}
+
+// errFromView is get's answer when the bucket did not answer and inView accepted instead.
+var errFromView = errors.New("admin: accepted from the view")
+
+// inView reports whether the watch's view holds name with the SHA-256 hash.
+func (t *Tokens) inView(name, hash string) bool {
+	t.mu.Lock()
+	stored, ok := t.view[name]
+	t.mu.Unlock()
+	return ok && subtle.ConstantTimeCompare([]byte(stored), []byte(hash)) == 1
 }
 
 // Empty reports whether no token exists yet.
@@ -146,11 +177,18 @@ func (t *Tokens) Empty(ctx context.Context) (bool, error) {
 	return len(list) == 0, err
 }
 
-// get reads name's record, trying again for up to t.wait while the bucket does not answer.
-func (t *Tokens) get(ctx context.Context, name string) (tokenRecord, error) {
+// get reads name's record, trying again for up to t.wait while the bucket does not answer. Each
+// time it does not, inView (when set) may accept instead: get then returns errFromView.
+func (t *Tokens) get(ctx context.Context, name string, inView func() bool) (tokenRecord, error) {
 	var rec tokenRecord
 	e, err := t.kv.Get(ctx, name)
-	for deadline := time.Now().Add(t.wait); err != nil && jsopen.Transient(err) && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(t.wait); err != nil && jsopen.Transient(err); {
+		if inView != nil && inView() {
+			return rec, errFromView
+		}
+		if !time.Now().Before(deadline) {
+			break
+		}
 		select {
 		case <-ctx.Done():
 			return rec, ctx.Err()
@@ -168,6 +206,63 @@ func (t *Tokens) get(ctx context.Context, name string) (tokenRecord, error) {
 		return rec, fmt.Errorf("admin: token record %s: %w", name, err)
 	}
 	return rec, nil
+}
+
+// Run keeps the view of the bucket that Verify falls back on while the bucket does not answer, until
+// ctx ends. A watch that fails or stops is started again after a second; the last view stays
+// meanwhile.
+func (t *Tokens) Run(ctx context.Context) {
+	for ctx.Err() == nil {
+		t.watch(ctx)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// watch follows the bucket until ctx ends or the watch stops: the bucket's contents first, which
+// replace the view when complete, then each change.
+func (t *Tokens) watch(ctx context.Context) {
+	w, err := t.kv.WatchAll(ctx)
+	if err != nil {
+		return
+	}
+	defer w.Stop()
+	fresh := map[string]string{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+			t.mu.Lock()
+			switch {
+			case e == nil:
+				// The contents are complete: from now on changes go to the view itself.
+				if fresh != nil {
+					t.view, fresh = fresh, nil
+				}
+			case fresh != nil:
+				applyToken(fresh, e)
+			default:
+				applyToken(t.view, e)
+			}
+			t.mu.Unlock()
+		}
+	}
+}
+
+// applyToken applies a watched entry of the bucket to view.
+func applyToken(view map[string]string, e jetstream.KeyValueEntry) {
+	var rec tokenRecord
+	if e.Operation() != jetstream.KeyValuePut || json.Unmarshal(e.Value(), &rec) != nil || rec.SHA256 == "" {
+		delete(view, e.Key())
+		return
+	}
+	view[e.Key()] = rec.SHA256
 }
 
 func hashToken(token string) string {

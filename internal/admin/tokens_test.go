@@ -90,13 +90,27 @@ func (f *flakyKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry,
 }
 
 // TestTokensStoreUnavailable: a token read while the bucket does not answer for a moment (a stream
-// between leaders) is tried again and the token verifies; a bucket that does not answer within the
-// wait is ErrStoreUnavailable, which the admin API answers with 503, never with the 401 of a wrong
-// token.
+// between leaders) is tried again and the token verifies; while it answers nothing, a token in the
+// watch's view verifies, and one that is not (never seen, or deleted through another node, which
+// the watch hears of) is ErrStoreUnavailable, which the admin API answers with 503, never with the
+// 401 of a wrong token.
 func TestTokensStoreUnavailable(t *testing.T) {
-	ctx := context.Background()
-	tokens := openTokens(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	js := newJetStream(t)
+	tokens, err := OpenTokens(ctx, js, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := OpenTokens(ctx, js, "t") // another node's store of the same stack
+	if err != nil {
+		t.Fatal(err)
+	}
 	token, err := tokens.Create(ctx, "ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	later, err := other.Create(ctx, "later")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,23 +124,59 @@ func TestTokensStoreUnavailable(t *testing.T) {
 		t.Fatalf("%d failing reads left: the retries were not made", n)
 	}
 
+	// Without the view (Run not started), a bucket that answers nothing within the wait is
+	// ErrStoreUnavailable.
 	flaky.fails.Store(-1)
 	tokens.wait = 300 * time.Millisecond
 	if _, err := tokens.Verify(ctx, token); !errors.Is(err, ErrStoreUnavailable) {
-		t.Fatalf("Verify while the bucket answers nothing: %v, want ErrStoreUnavailable", err)
+		t.Fatalf("Verify while the bucket answers nothing, no view: %v, want ErrStoreUnavailable", err)
+	}
+
+	// With the view, both tokens verify while the bucket answers nothing.
+	flaky.fails.Store(0)
+	go tokens.Run(ctx)
+	hashOf := func(token string) string { return hashToken(token) }
+	waitView := func(what string, ok func() bool) {
+		t.Helper()
+		for start := time.Now(); !ok(); time.Sleep(10 * time.Millisecond) {
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("the view never %s", what)
+			}
+		}
+	}
+	waitView("held both tokens", func() bool { return tokens.inView("ops", hashOf(token)) && tokens.inView("later", hashOf(later)) })
+	flaky.fails.Store(-1)
+	for tok, name := range map[string]string{token: "ops", later: "later"} {
+		if got, err := tokens.Verify(ctx, tok); err != nil || got != name {
+			t.Fatalf("Verify of %s while the bucket answers nothing, from the view = %q, %v", name, got, err)
+		}
+	}
+	if _, err := tokens.Verify(ctx, strings.Replace(token, "gh.ops.", "gh.ops.A", 1)); !errors.Is(err, ErrStoreUnavailable) {
+		t.Fatalf("a wrong token while the bucket answers nothing: %v, want ErrStoreUnavailable (the view only accepts)", err)
+	}
+
+	// A token deleted through another node leaves the view, and is no longer accepted from it.
+	flaky.fails.Store(0)
+	if err := other.Delete(ctx, "later"); err != nil {
+		t.Fatal(err)
+	}
+	waitView("dropped the deleted token", func() bool { return !tokens.inView("later", hashOf(later)) })
+	flaky.fails.Store(-1)
+	if _, err := tokens.Verify(ctx, later); !errors.Is(err, ErrStoreUnavailable) {
+		t.Fatalf("a token deleted elsewhere, while the bucket answers nothing: %v, want ErrStoreUnavailable", err)
 	}
 	s, err := NewServer(Config{Tokens: tokens, Health: func() (int, any) { return 200, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	req := httptest.NewRequest("GET", "/admin/v1/tokens", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Authorization", "Bearer "+later)
 	resp, err := s.app.Test(req, 10_000)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("a valid token while the store answers nothing: %d, want 503", resp.StatusCode)
+		t.Fatalf("a token the store cannot check: %d, want 503", resp.StatusCode)
 	}
 }

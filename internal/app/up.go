@@ -700,6 +700,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	n.serve(func() error { n.followAPIs(n.backgroundCtx); return nil }, "API definitions")
 	n.serve(func() error { n.served.run(n.backgroundCtx, n.workerState); return nil }, "served registry view")
 	n.serve(func() error { return n.apiKeys.Run(n.backgroundCtx) }, "API keys")
+	n.serve(func() error { n.tokens.Run(n.backgroundCtx); return nil }, "admin tokens' view")
 	if err := n.openAsync(ctx, stack); err != nil {
 		return nil, err
 	}
