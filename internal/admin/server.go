@@ -197,6 +197,7 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	switch {
 	case errors.Is(err, ErrStoreUnavailable):
 		s.cfg.Logger.Warn("a token could not be checked", "err", err)
+		c.Set(fiber.HeaderRetryAfter, "1")
 		return fiber.NewError(fiber.StatusServiceUnavailable, "the token store is not available; try again")
 	case err != nil:
 		return errUnauthorized

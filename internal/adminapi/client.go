@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -165,8 +166,27 @@ func (c *Client) NewRequest(ctx context.Context, method, path string, body io.Re
 
 // Send sends req, bounded by timeout (0: none). An answer other than 2xx becomes an *Error with the
 // API's message; the caller closes the body of a 2xx answer.
+//
+// A GET or HEAD answered 503 with Retry-After (a node whose token store is between leaders while a
+// cluster forms, for one) is sent again after the time it asks, up to RetryUnavailable times, each
+// wait at most 5 s: a request that only reads may be sent twice.
 func (c *Client) Send(req *http.Request, timeout time.Duration) (*http.Response, error) {
-	resp, err := c.httpClient(timeout).Do(req)
+	hc := c.httpClient(timeout)
+	resp, err := hc.Do(req)
+	for tries := 0; err == nil && tries < RetryUnavailable && (req.Method == http.MethodGet || req.Method == http.MethodHead); tries++ {
+		wait, ok := retryAfter(resp)
+		if !ok {
+			break
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBytes))
+		resp.Body.Close()
+		select {
+		case <-req.Context().Done():
+			return nil, fmt.Errorf("calling the admin API: %w", req.Context().Err())
+		case <-time.After(wait):
+		}
+		resp, err = hc.Do(req)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("calling the admin API: %w", err)
 	}
@@ -212,6 +232,22 @@ func (c *Client) DoJSON(ctx context.Context, method, path string, in, out any) (
 	}
 	defer resp.Body.Close()
 	return readAnswer(resp, out)
+}
+
+// RetryUnavailable is how many times Send sends a GET or HEAD again after a 503 with Retry-After.
+const RetryUnavailable = 5
+
+// retryAfter returns how long a 503 answer asks to wait (Retry-After in seconds, at most 5 s), and
+// whether it is one.
+func retryAfter(resp *http.Response) (time.Duration, bool) {
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		return 0, false
+	}
+	secs, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After")))
+	if err != nil || secs < 0 {
+		return 0, false
+	}
+	return min(time.Duration(secs)*time.Second, 5*time.Second), true
 }
 
 // readAnswer reads a 2xx answer of at most MaxAnswerBytes and decodes it into out (when not nil and

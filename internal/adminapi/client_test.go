@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -63,6 +64,51 @@ func TestErrors(t *testing.T) {
 	}
 	if StatusOf(errors.New("other")) != 0 {
 		t.Fatal("StatusOf of a transport error")
+	}
+}
+
+// TestRetryUnavailable: a GET answered 503 with Retry-After (a token store between leaders) is sent
+// again until it is answered; a DELETE, which changes something, is not; a 503 without Retry-After
+// is not either, and neither is one past RetryUnavailable tries.
+func TestRetryUnavailable(t *testing.T) {
+	var mu sync.Mutex
+	unavailable, retryAfter, calls := 0, "0", 0
+	c := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if unavailable > 0 {
+			unavailable--
+			if retryAfter != "" {
+				w.Header().Set("Retry-After", retryAfter)
+			}
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"message":"the token store is not available; try again"}`)
+			return
+		}
+		io.WriteString(w, `{}`)
+	})
+	set := func(n int, after string) {
+		mu.Lock()
+		defer mu.Unlock()
+		unavailable, retryAfter, calls = n, after, 0
+	}
+	ctx := context.Background()
+	set(2, "0")
+	if _, _, err := c.Functions(ctx); err != nil || calls != 3 {
+		t.Fatalf("a GET after two 503s with Retry-After: %v after %d calls; want it answered on the third", err, calls)
+	}
+	set(RetryUnavailable+1, "0")
+	if _, _, err := c.Functions(ctx); StatusOf(err) != 503 || calls != RetryUnavailable+1 {
+		t.Fatalf("a GET past the retries: %v after %d calls; want 503 after %d", err, calls, RetryUnavailable+1)
+	}
+	set(1, "")
+	if _, _, err := c.Functions(ctx); StatusOf(err) != 503 || calls != 1 {
+		t.Fatalf("a GET after a 503 without Retry-After: %v after %d calls; want 503 after 1", err, calls)
+	}
+	set(1, "0")
+	if err := c.DeleteToken(ctx, "x"); StatusOf(err) != 503 || calls != 1 {
+		t.Fatalf("a DELETE after a 503 with Retry-After: %v after %d calls; want 503 after 1", err, calls)
 	}
 }
 
